@@ -1,0 +1,66 @@
+// taskmill/clock.h — the injectable source of time.
+//
+// Nothing in the engine reads the wall clock directly: the scheduler, retries,
+// leases and the sweeper all ask a Clock, so tests run on simulated time
+// (ManualClock) and never sleep. Both implementations are thread-safe.
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <functional>
+#include <mutex>
+#include <set>
+
+namespace taskmill {
+
+// Instants are UTC microseconds since the Unix epoch; durations are microseconds.
+using Duration = std::chrono::microseconds;
+using TimePoint = std::chrono::sys_time<Duration>;
+
+class Clock {
+ public:
+  virtual ~Clock() = default;
+  virtual TimePoint Now() const = 0;
+
+  // Blocks on `cv` until `stop()` is true or `deadline` (clock time) passes.
+  // Returns stop(). `lock` must hold the mutex that guards what `stop` reads.
+  // Real clocks wait on the condition variable with a timeout; the manual clock
+  // wakes the waiter whenever simulated time advances.
+  virtual bool WaitUntil(std::unique_lock<std::mutex>& lock, std::condition_variable& cv,
+                         TimePoint deadline, const std::function<bool()>& stop) = 0;
+};
+
+// The wall clock (std::chrono::system_clock).
+class SystemClock final : public Clock {
+ public:
+  TimePoint Now() const override;
+  bool WaitUntil(std::unique_lock<std::mutex>& lock, std::condition_variable& cv,
+                 TimePoint deadline, const std::function<bool()>& stop) override;
+  // A process-wide instance.
+  static SystemClock& Instance();
+};
+
+// Simulated time for tests: starts at a given instant and moves only when told.
+class ManualClock final : public Clock {
+ public:
+  explicit ManualClock(TimePoint start) : now_(start) {}
+  TimePoint Now() const override;
+  bool WaitUntil(std::unique_lock<std::mutex>& lock, std::condition_variable& cv,
+                 TimePoint deadline, const std::function<bool()>& stop) override;
+  // Moves time forward and wakes every waiter so it can re-check its deadline.
+  void Advance(Duration d);
+  void Set(TimePoint t);
+
+ private:
+  void WakeAll();
+  mutable std::mutex mu_;
+  TimePoint now_;                             // guarded by mu_
+  std::multiset<std::condition_variable*> waiters_;  // guarded by mu_
+};
+
+// RFC 3339 in UTC with microseconds: "2026-01-01T00:00:00.000000Z" (lossless).
+std::string FormatTime(TimePoint t);
+// Accepts RFC 3339 with 'Z' or a numeric offset, with or without fractional seconds.
+bool ParseTime(std::string_view text, TimePoint* out);
+
+}  // namespace taskmill

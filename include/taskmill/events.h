@@ -1,0 +1,46 @@
+// taskmill/events.h — in-process publish/subscribe of run and task changes.
+//
+// Publishers (runner, scheduler, API) call Publish after the change is committed.
+// Subscribers are called synchronously on the publisher's thread and must not
+// block; they copy what they need and hand it to their own thread. Thread-safe.
+#pragma once
+
+#include <taskmill/model.h>
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <mutex>
+#include <string>
+
+namespace taskmill {
+
+struct Event {
+  enum class Type { kRunCreated, kRunStarted, kRunProgress, kRunFinished, kTaskChanged };
+  Type type = Type::kRunCreated;
+  uint64_t sequence = 0;   // assigned by the bus, increasing
+  std::string run_id;
+  std::string queue;
+  std::string task;
+  std::string function;
+  std::string account_id;
+  RunStatus status = RunStatus::kPending;
+  Progress progress;
+};
+std::string_view ToString(Event::Type t);  // "run.created", ...
+
+class EventBus {
+ public:
+  using Listener = std::function<void(const Event&)>;
+  uint64_t Subscribe(Listener listener);
+  void Unsubscribe(uint64_t id);
+  void Publish(Event event);
+
+ private:
+  std::mutex mu_;
+  uint64_t next_id_ = 1;          // guarded by mu_
+  uint64_t next_sequence_ = 1;    // guarded by mu_
+  std::map<uint64_t, Listener> listeners_;  // guarded by mu_
+};
+
+}  // namespace taskmill

@@ -1,0 +1,187 @@
+// taskmill/storage.h — the storage contract every backend implements.
+//
+// Storage holds runs (with their attempts), task definitions, queue state, the leader
+// lease and files. It is the only component that touches the database; SQL lives only
+// inside the backends (src/storage/sqlite, later src/storage/postgres). Every backend
+// passes the same conformance suite (src/storage/conformance).
+//
+// Thread safety: every method may be called concurrently from any thread.
+// Durability: a method that writes returns only after the commit that holds the write
+// (SQLite: group commit on the writer thread; the caller's write shares the commit of
+// every write that arrived meanwhile).
+// Time: storage never reads a clock; callers pass `now`.
+#pragma once
+
+#include <taskmill/clock.h>
+#include <taskmill/model.h>
+#include <taskmill/status.h>
+
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace taskmill {
+
+struct RunPutParams {
+  std::vector<Run> runs;  // ids must be set; created_at and run_at too
+  ConflictMode conflict = ConflictMode::kError;
+};
+
+struct RunFilter {
+  std::optional<RunStatus> status;
+  std::string task;       // empty: any
+  std::string function;
+  std::string queue;
+  std::string account_id;
+  std::string parent_id;
+  std::string cursor;     // opaque keyset cursor from a previous page; empty: first page
+  int limit = 50;         // 1..1000
+};
+
+struct RunPage {
+  std::vector<Run> runs;  // newest first; attempts included
+  std::string next_cursor;  // empty when there is no further page
+};
+
+struct RunTakeParams {
+  std::string runner;                 // runner id recorded on the attempt
+  std::vector<std::string> queues;    // empty: every queue
+  int max = 1;                        // claim at most this many
+  TimePoint now{};
+};
+
+// A run claimed by a runner. `run.attempt` is the fencing token: heartbeats and
+// finishes must present it.
+using ClaimedRun = Run;
+
+struct RunHeartbeat {
+  std::string queue;
+  std::string id;
+  int attempt = 0;
+  TimePoint lease_until{};
+};
+
+// The end of one attempt, as decided by the runner (or the sweeper).
+struct RunFinish {
+  std::string queue;
+  std::string id;
+  int attempt = 0;                 // fencing token: rejected unless still current
+  RunStatus status = RunStatus::kCompleted;  // new run status; kPending means retry
+  TimePoint finished_at{};         // end of the attempt
+  TimePoint run_at{};              // when status is kPending: the retry instant
+  boost::json::value result = nullptr;
+  std::string error;
+  std::string error_kind;
+  std::string outcome;             // the attempt's outcome word
+  std::string output;              // captured output of the attempt
+  std::optional<Progress> progress;
+};
+
+struct RunFinishResult {
+  bool accepted = false;  // false: the attempt was no longer current (stale fence)
+};
+
+struct StorageStats {
+  std::map<RunStatus, int64_t> by_status;  // every status present, zeros included
+  int64_t total = 0;
+};
+
+struct QueueStats {
+  std::string queue;
+  int64_t pending = 0;        // due or not
+  int64_t running = 0;
+  std::optional<TimePoint> oldest_pending_run_at;
+  bool paused = false;
+};
+
+// A periodical launch key, so two schedulers never fire the same instant twice.
+struct ScheduledLaunch {
+  std::string task;
+  TimePoint scheduled_at{};
+};
+
+class Storage {
+ public:
+  virtual ~Storage() = default;
+
+  // --- runs ---------------------------------------------------------------
+  // Stores runs in one commit. Returns the runs as stored, in input order (for
+  // kIgnore, a duplicate answers the run already stored). With kError, a duplicate
+  // (queue, id) fails the whole call with kConflict and nothing is stored.
+  virtual Result<std::vector<Run>> RunPut(RunPutParams params) = 0;
+  // Finds a run by id; when `queue` is empty, in any queue. kNotFound when absent.
+  virtual Result<Run> RunGet(const std::string& id, const std::string& queue = "") = 0;
+  virtual Result<RunPage> RunList(const RunFilter& filter) = 0;
+  // Deletes a finished or pending run. kFailedPrecondition while running.
+  virtual Status RunRemove(const std::string& id, const std::string& queue = "") = 0;
+  // Claims up to params.max due pending runs (run_at <= now) from unpaused queues,
+  // highest priority first, then earliest run_at; sets them running with a lease of
+  // each run's time_to_resolve and increments `attempt`.
+  virtual Result<std::vector<ClaimedRun>> RunTake(const RunTakeParams& params) = 0;
+  // Extends leases. Returns, per heartbeat, whether the attempt is still current;
+  // false tells the runner to stop it (cancelled, swept, or overwritten).
+  virtual Result<std::vector<bool>> RunHeartbeatBatch(const std::vector<RunHeartbeat>& beats) = 0;
+  // Ends attempts in one commit; a finish whose attempt is not current is rejected.
+  virtual Result<std::vector<RunFinishResult>> RunFinishBatch(
+      const std::vector<RunFinish>& finishes) = 0;
+  // Stops a pending or running run (status stopped). kFailedPrecondition if final.
+  virtual Result<Run> RunCancel(const std::string& id, const std::string& queue, TimePoint now) = 0;
+  // Puts a final run back to pending with one more attempt allowed.
+  virtual Result<Run> RunRetry(const std::string& id, const std::string& queue, TimePoint now) = 0;
+  // Running runs whose lease ended before `now`: the sweeper decides their fate.
+  virtual Result<std::vector<Run>> RunListExpired(TimePoint now, int limit) = 0;
+  // Stores progress counters of a running attempt (fenced like a finish).
+  virtual Status RunProgress(const std::string& id, const std::string& queue, int attempt,
+                             const Progress& progress) = 0;
+  virtual Result<StorageStats> RunStats() = 0;
+  // Keeps at most `keep` finished runs per task (newest by finished_at). Returns
+  // the number removed.
+  virtual Result<int64_t> RunPrune(int keep) = 0;
+  // The latest run of a task, if any.
+  virtual Result<std::optional<Run>> RunLatestOfTask(const std::string& task) = 0;
+  // Number of runs of a task in pending or running status.
+  virtual Result<int64_t> RunCountLive(const std::string& task) = 0;
+
+  // --- periodical launches -------------------------------------------------
+  // Stores `run` only if (task, scheduled_at) was never launched before; returns
+  // false (and stores nothing) when it was.
+  virtual Result<bool> RunPutScheduled(const Run& run) = 0;
+
+  // --- queues ---------------------------------------------------------------
+  virtual Status QueueSetPaused(const std::string& queue, bool paused) = 0;
+  virtual Result<std::vector<QueueStats>> QueueList(TimePoint now) = 0;
+
+  // --- task definitions -----------------------------------------------------
+  virtual Status TaskUpsert(const TaskDef& task) = 0;
+  virtual Result<std::vector<TaskDef>> TaskList() = 0;
+  virtual Result<TaskDef> TaskGet(const std::string& name) = 0;
+  virtual Status TaskSetEnabled(const std::string& name, bool enabled) = 0;
+  virtual Status TaskRemove(const std::string& name) = 0;
+
+  // --- leadership -----------------------------------------------------------
+  // Takes or renews the lease `name` for `holder` until now + ttl. Returns true when
+  // `holder` is the leader after the call.
+  virtual Result<bool> LeaderAttemptElect(const std::string& name, const std::string& holder,
+                                          TimePoint now, Duration ttl) = 0;
+  virtual Status LeaderResign(const std::string& name, const std::string& holder) = 0;
+
+  // --- key/value state (scheduler bookkeeping: last fire times, cursors) -----
+  virtual Result<std::optional<std::string>> StateGet(const std::string& key) = 0;
+  virtual Status StatePut(const std::string& key, const std::string& value) = 0;
+};
+
+// Options shared by backends. Unknown URL schemes are kInvalidArgument.
+struct StorageOptions {
+  // "sqlite:///abs/path/taskmill.db", "sqlite://relative.db", a bare path, or
+  // "postgresql://..." (not yet available).
+  std::string url;
+  // SQLite: "full" (default; an acknowledged run survives power loss) or "normal"
+  // (survives a process crash, may lose the last commits on power loss).
+  std::string synchronous = "full";
+};
+
+Result<std::unique_ptr<Storage>> OpenStorage(const StorageOptions& options);
+
+}  // namespace taskmill

@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# The whole test suite: installs what is missing, builds once, and runs
+#   1. unit, conformance and integration tests (ctest, Release build);
+#   2. unit and conformance tests again under AddressSanitizer + UBSan;
+#   (the CSV differential test against Python's csv module runs inside ctest);
+#   3. the browser tests (headless Chromium driven by Playwright).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/install-deps.sh --test
+
+echo "== build"
+scripts/build.sh -DTASKMILL_BUILD_TESTS=ON
+
+echo "== unit, conformance and integration tests"
+ctest --test-dir build --output-on-failure
+
+echo "== unit and conformance tests under ASan + UBSan"
+cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DTASKMILL_SANITIZE=ON \
+  -DTASKMILL_BUILD_CLI=OFF -DTASKMILL_BUILD_BENCH=OFF >/dev/null
+ninja -C build-asan taskmill_unit_tests
+ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
+  ctest --test-dir build-asan --output-on-failure
+
+if [[ -f tests/browser/package.json ]]; then
+  echo "== browser tests"
+  (cd tests/browser && npm ci --no-audit --no-fund --loglevel=error && TASKMILL_BINARY=../../build/taskmill node --test)
+fi
+echo "== all tests passed"

@@ -1,0 +1,535 @@
+// End-to-end tests of the HTTP API: a real Engine on SQLite in a temporary directory,
+// the ApiServer on port 0, and the CLI's HttpClient. No test sleeps: waits are
+// long-polls or condition variables with generous bounds.
+#include "api/server.h"
+#include "cli/client.h"
+
+#include <taskmill/engine.h>
+
+#include <boost/json.hpp>
+#include <gtest/gtest.h>
+#include <stdlib.h>
+
+#include <condition_variable>
+#include <filesystem>
+#include <map>
+#include <mutex>
+#include <set>
+#include <thread>
+
+namespace taskmill::api {
+namespace {
+namespace json = boost::json;
+using cli::HttpClient;
+using cli::HttpResponse;
+
+constexpr auto kBound = std::chrono::seconds(30);  // generous bound for every wait
+
+// Runs of demo.block report here when they start, and stay until cancelled.
+struct BlockedRuns {
+  std::mutex mu;
+  std::condition_variable cv;
+  std::map<std::string, int> started;  // attempts started, by run id; guarded by mu
+
+  void Started(const std::string& id) {
+    {
+      std::lock_guard lock(mu);
+      ++started[id];
+    }
+    cv.notify_all();
+  }
+  // Waits until the run's `attempts`-th attempt has started.
+  bool WaitStarted(const std::string& id, int attempts = 1) {
+    std::unique_lock lock(mu);
+    return cv.wait_for(lock, kBound, [&] { return started[id] >= attempts; });
+  }
+};
+
+std::shared_ptr<FunctionRegistry> TestFunctions(BlockedRuns* blocked) {
+  auto registry = std::make_shared<FunctionRegistry>();
+  EXPECT_TRUE(registry
+                  ->Register("demo.echo", [](RunContext& ctx) { ctx.SetResult(ctx.args()); },
+                             {.name = "demo.echo", .description = "returns its args"})
+                  .ok());
+  EXPECT_TRUE(registry
+                  ->Register("demo.fail",
+                             [](RunContext&) { throw std::runtime_error("boom"); },
+                             {.name = "demo.fail", .description = "always fails"})
+                  .ok());
+  EXPECT_TRUE(registry
+                  ->Register("demo.block",
+                             [blocked](RunContext& ctx) {
+                               blocked->Started(ctx.run().id);
+                               ctx.cancellation().WaitFor(std::chrono::hours(1));
+                             },
+                             {.name = "demo.block", .description = "waits until cancelled"})
+                  .ok());
+  EXPECT_TRUE(registry->Register("other.thing", [](RunContext&) {}, {.name = "other.thing"}).ok());
+  return registry;
+}
+
+class ApiTest : public ::testing::Test {
+ protected:
+  void SetUp() override { StartServer(ApiOptions{}); }
+
+  void StartServer(ApiOptions options) {
+    char pattern[] = "/tmp/taskmill-api-test-XXXXXX";
+    ASSERT_NE(mkdtemp(pattern), nullptr);
+    dir_ = pattern;
+    EngineOptions engine_options;
+    engine_options.storage.url = "sqlite://" + dir_ + "/taskmill.db";
+    engine_options.storage.synchronous = "normal";
+    engine_options.runner = true;
+    engine_options.scheduler = false;
+    auto engine = Engine::Open(engine_options, TestFunctions(&blocked_));
+    ASSERT_TRUE(engine.ok()) << engine.status().ToString();
+    engine_ = std::move(*engine);
+    ASSERT_TRUE(engine_->Start().ok());
+    options.listen = "127.0.0.1:0";
+    server_ = std::make_unique<ApiServer>(options, *engine_);
+    ASSERT_TRUE(server_->Start().ok());
+    client_ = std::make_unique<HttpClient>(server_->url());
+  }
+
+  void TearDown() override {
+    client_.reset();
+    if (server_) server_->Stop();
+    if (engine_) engine_->Stop();
+    server_.reset();
+    engine_.reset();
+    std::error_code ignored;
+    std::filesystem::remove_all(dir_, ignored);
+  }
+
+  // A raw request: the response whatever its status.
+  HttpResponse Send(std::string_view method, std::string_view target, std::string_view body = {},
+                    std::string_view content_type = "application/json") {
+    auto response = client_->Send(method, target, body, content_type);
+    EXPECT_TRUE(response.ok()) << response.status().ToString();
+    return response.ok() ? *response : HttpResponse{};
+  }
+
+  json::object SendJson(std::string_view method, std::string_view target, int expected_status,
+                        std::string_view body = {}) {
+    HttpResponse response = Send(method, target, body);
+    EXPECT_EQ(response.status, expected_status) << method << " " << target << ": " << response.body;
+    if (response.body.empty()) return {};
+    json::value value = json::parse(response.body);
+    return value.is_object() ? value.get_object() : json::object();
+  }
+
+  json::object CreateRun(std::string_view body) {
+    return SendJson("POST", "/api/v1/runs", 201, body);
+  }
+
+  // Long-polls until the run is final.
+  json::object WaitFinal(const std::string& id) {
+    auto deadline = std::chrono::steady_clock::now() + kBound;
+    json::object run;
+    while (std::chrono::steady_clock::now() < deadline) {
+      run = SendJson("GET", "/api/v1/runs/" + id + "?wait=10", 200);
+      auto status = ParseRunStatus(run["status"].as_string());
+      if (status && IsFinal(*status)) return run;
+    }
+    ADD_FAILURE() << "run " << id << " not final within the bound: " << json::serialize(run);
+    return run;
+  }
+
+  int64_t TotalRuns() {
+    return SendJson("GET", "/api/v1/stats", 200)["statuses"].as_object()["total"].as_int64();
+  }
+
+  // The error object of an error response, after checking status and code.
+  json::object ExpectError(const HttpResponse& response, int status, std::string_view code) {
+    EXPECT_EQ(response.status, status) << response.body;
+    EXPECT_EQ(response.content_type, "application/json");
+    json::value body = json::parse(response.body);
+    json::object error = body.at("error").as_object();
+    EXPECT_EQ(error.at("code").as_string(), code) << response.body;
+    EXPECT_FALSE(error.at("message").as_string().empty());
+    EXPECT_TRUE(error.at("details").is_object());
+    return error;
+  }
+
+  std::string dir_;
+  BlockedRuns blocked_;
+  std::unique_ptr<Engine> engine_;
+  std::unique_ptr<ApiServer> server_;
+  std::unique_ptr<HttpClient> client_;
+};
+
+TEST_F(ApiTest, CreateAndWaitCompletesWithTheResult) {
+  json::object created = CreateRun(R"({"function":"demo.echo","args":["hello"]})");
+  EXPECT_EQ(created["function"].as_string(), "demo.echo");
+  EXPECT_EQ(created["queue"].as_string(), "default");
+  std::string id(created["id"].as_string());
+  ASSERT_EQ(id.size(), 36u);  // a UUIDv7
+
+  json::object run = WaitFinal(id);
+  EXPECT_EQ(run["status"].as_string(), "completed");
+  EXPECT_EQ(run["result"], json::parse(R"(["hello"])"));
+  ASSERT_EQ(run["attempts"].as_array().size(), 1u);
+  EXPECT_EQ(run["attempts"].as_array()[0].as_object()["outcome"].as_string(), "completed");
+  // The API's run JSON is exactly the model's: it parses back without loss.
+  auto parsed = RunFromJson(run);
+  ASSERT_TRUE(parsed.ok()) << parsed.status().ToString();
+  EXPECT_EQ(ToJson(*parsed), run);
+}
+
+TEST_F(ApiTest, FailingRunRetriesWithTheGivenPolicyThenFails) {
+  json::object created = CreateRun(
+      R"({"function":"demo.fail","retry":{"max_attempts":3,"delay":0.05,"delay_factor":2}})");
+  EXPECT_EQ(created["max_attempts"].as_int64(), 3);
+  json::object run = WaitFinal(std::string(created["id"].as_string()));
+  EXPECT_EQ(run["status"].as_string(), "failed");
+  EXPECT_EQ(run["error"].as_string(), "boom");
+  ASSERT_EQ(run["attempts"].as_array().size(), 3u);
+  // The retry waits are visible from the attempt times: ≥ 50 ms, then ≥ 100 ms.
+  const auto& attempts = run["attempts"].as_array();
+  for (size_t k = 1; k < attempts.size(); ++k) {
+    TimePoint finished, started;
+    ASSERT_TRUE(ParseTime(attempts[k - 1].as_object().at("finished_at").as_string(), &finished));
+    ASSERT_TRUE(ParseTime(attempts[k].as_object().at("started_at").as_string(), &started));
+    EXPECT_GE(started - finished, std::chrono::milliseconds(50 << (k - 1))) << "retry " << k;
+  }
+}
+
+TEST_F(ApiTest, BatchCreatesAThousandRunsInOneCall) {
+  int64_t before = TotalRuns();
+  json::array runs;
+  for (int i = 0; i < 1000; ++i) {
+    runs.push_back(json::object{{"function", "demo.echo"}, {"args", json::array{i}},
+                                {"queue", "batch"}, {"id", "b-" + std::to_string(i)}});
+  }
+  json::object body{{"runs", std::move(runs)}};
+  json::object created = SendJson("POST", "/api/v1/runs:batch", 201, json::serialize(body));
+  ASSERT_EQ(created["runs"].as_array().size(), 1000u);
+  EXPECT_EQ(created["runs"].as_array()[999].as_object()["id"].as_string(), "b-999");
+  EXPECT_EQ(TotalRuns(), before + 1000);
+
+  // The same ids again: conflict, and nothing more is stored.
+  HttpResponse again = Send("POST", "/api/v1/runs:batch", json::serialize(body));
+  ExpectError(again, 409, "conflict");
+  EXPECT_EQ(TotalRuns(), before + 1000);
+  // With conflict=ignore the stored runs are answered.
+  body["conflict"] = "ignore";
+  json::object ignored = SendJson("POST", "/api/v1/runs:batch", 201, json::serialize(body));
+  EXPECT_EQ(ignored["runs"].as_array().size(), 1000u);
+  EXPECT_EQ(TotalRuns(), before + 1000);
+}
+
+TEST_F(ApiTest, BatchWithOneBadItemStoresNothingAndNamesTheIndex) {
+  int64_t before = TotalRuns();
+  json::object error = ExpectError(
+      Send("POST", "/api/v1/runs:batch",
+           R"({"runs":[{"function":"demo.echo"},{"function":"demo.echo","delay":-1}]})"),
+      422, "invalid_argument");
+  EXPECT_EQ(error["details"].as_object()["index"].as_int64(), 1);
+  EXPECT_EQ(error["details"].as_object()["field"].as_string(), "runs[1].delay");
+
+  error = ExpectError(Send("POST", "/api/v1/runs:batch",
+                           R"({"runs":[{"function":"demo.echo"},{"function":"nope.nothing"}]})"),
+                      422, "unknown_function");
+  EXPECT_EQ(error["details"].as_object()["index"].as_int64(), 1);
+  EXPECT_EQ(TotalRuns(), before);
+
+  ExpectError(Send("POST", "/api/v1/runs:batch", R"({"runs":[]})"), 422, "invalid_argument");
+  ExpectError(Send("POST", "/api/v1/runs:batch", R"({"runs":[{"function":"demo.echo"}],"x":1})"),
+              422, "invalid_argument");
+}
+
+TEST_F(ApiTest, ListFiltersAndPagesWithACursor) {
+  json::array runs;
+  for (int i = 0; i < 5; ++i) {
+    runs.push_back(json::object{{"function", "demo.echo"}, {"queue", "listing"}});
+  }
+  runs.push_back(json::object{{"function", "demo.fail"}, {"queue", "listing"}});
+  json::object created =
+      SendJson("POST", "/api/v1/runs:batch", 201, json::serialize(json::object{{"runs", runs}}));
+  for (const auto& run : created["runs"].as_array()) {
+    WaitFinal(std::string(run.as_object().at("id").as_string()));
+  }
+
+  std::set<std::string> seen;
+  std::string cursor;
+  int pages = 0;
+  do {
+    std::string target = "/api/v1/runs?queue=listing&limit=2";
+    if (!cursor.empty()) target += "&cursor=" + cli::UrlEncode(cursor);
+    json::object page = SendJson("GET", target, 200);
+    ASSERT_LE(page["runs"].as_array().size(), 2u);
+    for (const auto& run : page["runs"].as_array()) {
+      EXPECT_TRUE(seen.insert(std::string(run.as_object().at("id").as_string())).second);
+    }
+    cursor = page["next_cursor"].is_null() ? "" : std::string(page["next_cursor"].as_string());
+    ASSERT_LT(++pages, 10);
+  } while (!cursor.empty());
+  EXPECT_EQ(seen.size(), 6u);
+
+  json::object failed = SendJson("GET", "/api/v1/runs?queue=listing&status=failed", 200);
+  ASSERT_EQ(failed["runs"].as_array().size(), 1u);
+  EXPECT_EQ(failed["runs"].as_array()[0].as_object()["function"].as_string(), "demo.fail");
+  json::object by_function = SendJson("GET", "/api/v1/runs?function=demo.echo&queue=listing", 200);
+  EXPECT_EQ(by_function["runs"].as_array().size(), 5u);
+  EXPECT_TRUE(by_function["next_cursor"].is_null());
+
+  json::object error = ExpectError(Send("GET", "/api/v1/runs?status=broken"), 400, "invalid_argument");
+  EXPECT_EQ(error["details"].as_object()["parameter"].as_string(), "status");
+  ExpectError(Send("GET", "/api/v1/runs?limit=0"), 400, "invalid_argument");
+  ExpectError(Send("GET", "/api/v1/runs?cursor=garbage"), 400, "invalid_argument");
+  error = ExpectError(Send("GET", "/api/v1/runs?stauts=failed"), 400, "invalid_argument");
+  EXPECT_EQ(error["details"].as_object()["parameter"].as_string(), "stauts");
+}
+
+TEST_F(ApiTest, CancelRetryAndDeleteARunningRun) {
+  json::object created = CreateRun(R"({"function":"demo.block","id":"blocker"})");
+  ASSERT_TRUE(blocked_.WaitStarted("blocker"));
+
+  json::object error = ExpectError(Send("DELETE", "/api/v1/runs/blocker"), 409, "failed_precondition");
+  json::object cancelled = SendJson("POST", "/api/v1/runs/blocker/cancel", 200);
+  EXPECT_EQ(cancelled["status"].as_string(), "stopped");
+  EXPECT_EQ(WaitFinal("blocker")["status"].as_string(), "stopped");
+  ExpectError(Send("POST", "/api/v1/runs/blocker/cancel"), 409, "failed_precondition");
+
+  // Retry puts it back to pending with one more attempt; it runs (and blocks) again.
+  json::object retried = SendJson("POST", "/api/v1/runs/blocker/retry", 200);
+  EXPECT_EQ(retried["status"].as_string(), "pending");
+  ASSERT_TRUE(blocked_.WaitStarted("blocker", 2));
+  SendJson("POST", "/api/v1/runs/blocker/cancel?queue=default", 200);
+  json::object final_run = WaitFinal("blocker");
+  EXPECT_EQ(final_run["status"].as_string(), "stopped");
+  EXPECT_EQ(final_run["attempts"].as_array().size(), 2u);
+
+  HttpResponse deleted = Send("DELETE", "/api/v1/runs/blocker");
+  EXPECT_EQ(deleted.status, 204);
+  EXPECT_TRUE(deleted.body.empty());
+  ExpectError(Send("GET", "/api/v1/runs/blocker"), 404, "not_found");
+  ExpectError(Send("DELETE", "/api/v1/runs/blocker"), 404, "not_found");
+  ExpectError(Send("POST", "/api/v1/runs/nothing-here/retry"), 404, "not_found");
+}
+
+TEST_F(ApiTest, LongPollDoesNotHoldAnIoThread) {
+  server_->Stop();
+  ApiOptions options;
+  options.threads = 1;  // one io thread: a blocking long-poll would stall everything
+  TearDown();
+  StartServer(options);
+
+  CreateRun(R"({"function":"demo.block","id":"held"})");
+  ASSERT_TRUE(blocked_.WaitStarted("held"));
+  json::object polled;
+  std::thread poller([&] {
+    HttpClient client(server_->url());
+    auto run = client.Get("/api/v1/runs/held?wait=60", std::chrono::seconds(90));
+    ASSERT_TRUE(run.ok()) << run.status().ToString();
+    polled = run->as_object();
+  });
+  auto deadline = std::chrono::steady_clock::now() + kBound;
+  while (server_->counters().pending_waits == 0 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::yield();
+  }
+  ASSERT_EQ(server_->counters().pending_waits, 1u);
+  // While the long-poll is pending, the single io thread still serves requests; the
+  // cancel's event then answers the long-poll at once.
+  EXPECT_EQ(SendJson("GET", "/healthz", 200)["status"].as_string(), "ok");
+  SendJson("POST", "/api/v1/runs/held/cancel", 200);
+  poller.join();
+  EXPECT_EQ(polled["status"].as_string(), "stopped");
+  EXPECT_EQ(server_->counters().pending_waits, 0u);
+}
+
+TEST_F(ApiTest, BadInputGetsAClearErrorAndStoresNothing) {
+  int64_t before = TotalRuns();
+
+  json::object error = ExpectError(Send("POST", "/api/v1/runs", R"({"function": "demo.echo",)"),
+                                   400, "malformed_json");
+  EXPECT_EQ(error["details"].as_object()["line"].as_int64(), 1);
+  ExpectError(Send("POST", "/api/v1/runs", R"({"function":"demo.echo"})", "text/plain"), 415,
+              "unsupported_media_type");
+  ExpectError(Send("POST", "/api/v1/runs", ""), 400, "malformed_json");
+
+  error = ExpectError(Send("POST", "/api/v1/runs", R"({"function":"nope.missing"})"), 422,
+                      "unknown_function");
+  EXPECT_NE(error["message"].as_string().find("nope.missing"), std::string::npos);
+
+  error = ExpectError(Send("POST", "/api/v1/runs", R"({"function":"demo.echo","args":"hello"})"),
+                      422, "invalid_argument");
+  EXPECT_EQ(error["details"].as_object()["field"].as_string(), "args");
+  error = ExpectError(Send("POST", "/api/v1/runs", R"({"function":"demo.echo","delay":-5})"), 422,
+                      "invalid_argument");
+  EXPECT_EQ(error["details"].as_object()["field"].as_string(), "delay");
+  error = ExpectError(Send("POST", "/api/v1/runs", R"({"function":"demo.echo","colour":"red"})"),
+                      422, "invalid_argument");
+  EXPECT_EQ(error["details"].as_object()["field"].as_string(), "colour");
+  error = ExpectError(Send("POST", "/api/v1/runs", R"({"task":"no-such-task"})"), 422,
+                      "unknown_task");
+  EXPECT_EQ(error["details"].as_object()["field"].as_string(), "task");
+  ExpectError(Send("POST", "/api/v1/runs", "[1,2]"), 422, "invalid_argument");
+  EXPECT_EQ(TotalRuns(), before);
+
+  CreateRun(R"({"function":"demo.echo","id":"dup-1"})");
+  ExpectError(Send("POST", "/api/v1/runs", R"({"function":"demo.echo","id":"dup-1"})"), 409,
+              "conflict");
+  json::object same = CreateRun(R"({"function":"demo.echo","id":"dup-1","conflict":"ignore"})");
+  EXPECT_EQ(same["id"].as_string(), "dup-1");
+  EXPECT_EQ(TotalRuns(), before + 1);
+
+  std::string huge = R"({"function":"demo.echo","args":[")" + std::string(1 << 20, 'x') + R"("]})";
+  ExpectError(Send("POST", "/api/v1/runs", huge), 413, "too_large");
+  EXPECT_EQ(TotalRuns(), before + 1);  // a new connection after the 413 closed the old one
+
+  ExpectError(Send("GET", "/api/v1/nothing"), 404, "route_not_found");
+  ExpectError(Send("GET", "/"), 404, "route_not_found");  // no web UI in this server
+  HttpResponse wrong_method = Send("PUT", "/api/v1/runs");
+  ExpectError(wrong_method, 405, "method_not_allowed");
+  EXPECT_EQ(wrong_method.allow, "POST, GET");
+  ExpectError(Send("GET", "/api/v1/runs/x?wait=61"), 400, "invalid_argument");
+  ExpectError(Send("GET", "/api/v1/runs/x?wait=soon"), 400, "invalid_argument");
+}
+
+TEST_F(ApiTest, TasksFunctionsStatsAndHealth) {
+  TaskDef task;
+  task.name = "nightly-report";
+  task.function = "demo.echo";
+  task.args = json::array{"report"};
+  task.retry.max_attempts = 4;
+  task.retry.delay = std::chrono::seconds(7);
+  ASSERT_TRUE(engine_->storage().TaskUpsert(task).ok());
+
+  json::object tasks = SendJson("GET", "/api/v1/tasks", 200);
+  ASSERT_EQ(tasks["tasks"].as_array().size(), 1u);
+  json::object listed = tasks["tasks"].as_array()[0].as_object();
+  EXPECT_EQ(listed["name"].as_string(), "nightly-report");
+  EXPECT_TRUE(listed["last_run"].is_null());
+
+  // Start with an override: a partial retry policy keeps the task's delay.
+  json::object started =
+      SendJson("POST", "/api/v1/tasks/nightly-report/start", 201, R"({"max_attempts":2})");
+  EXPECT_EQ(started["task"].as_string(), "nightly-report");
+  EXPECT_EQ(started["max_attempts"].as_int64(), 2);
+  EXPECT_EQ(started["delay"].to_number<double>(), 7.0);
+  json::object run = WaitFinal(std::string(started["id"].as_string()));
+  EXPECT_EQ(run["result"], json::parse(R"(["report"])"));
+  // Without a body the task's own args are used.
+  json::object plain = SendJson("POST", "/api/v1/tasks/nightly-report/start", 201);
+  EXPECT_EQ(plain["args"], json::parse(R"(["report"])"));
+  WaitFinal(std::string(plain["id"].as_string()));
+
+  json::object one = SendJson("GET", "/api/v1/tasks/nightly-report", 200);
+  ASSERT_TRUE(one["last_run"].is_object());
+  EXPECT_EQ(one["last_run"].as_object()["status"].as_string(), "completed");
+  ExpectError(Send("GET", "/api/v1/tasks/unknown"), 404, "not_found");
+  ExpectError(Send("POST", "/api/v1/tasks/unknown/start"), 404, "not_found");
+
+  json::object functions = SendJson("GET", "/api/v1/functions", 200);
+  EXPECT_EQ(functions["functions"].as_array().size(), 4u);
+  json::object demo = SendJson("GET", "/api/v1/functions?category=demo&action=fail", 200);
+  ASSERT_EQ(demo["functions"].as_array().size(), 1u);
+  EXPECT_EQ(demo["functions"].as_array()[0].as_object()["name"].as_string(), "demo.fail");
+
+  json::object stats = SendJson("GET", "/api/v1/stats", 200);
+  json::object& statuses = stats["statuses"].as_object();
+  for (RunStatus status : kAllRunStatuses) {
+    EXPECT_TRUE(statuses.contains(ToString(status))) << ToString(status);
+  }
+  EXPECT_EQ(statuses["completed"].as_int64(), 2);
+  EXPECT_EQ(statuses["total"].as_int64(), 2);
+
+  EXPECT_EQ(SendJson("GET", "/healthz", 200)["status"].as_string(), "ok");
+}
+
+TEST_F(ApiTest, StaticAssetsServeTheWebUi) {
+  server_->Stop();
+  TearDown();
+  // SetStaticAssets must come before Start: build the server by hand.
+  char pattern[] = "/tmp/taskmill-api-test-XXXXXX";
+  ASSERT_NE(mkdtemp(pattern), nullptr);
+  dir_ = pattern;
+  EngineOptions engine_options;
+  engine_options.storage.url = "sqlite://" + dir_ + "/taskmill.db";
+  engine_options.runner = false;
+  engine_options.scheduler = false;
+  auto engine = Engine::Open(engine_options, TestFunctions(&blocked_));
+  ASSERT_TRUE(engine.ok());
+  engine_ = std::move(*engine);
+  ApiOptions options;
+  options.listen = "127.0.0.1:0";
+  server_ = std::make_unique<ApiServer>(options, *engine_);
+  static const std::map<std::string, std::pair<std::string_view, std::string_view>, std::less<>>
+      kAssets = {{"/index.html", {"text/html; charset=utf-8", "<html>taskmill</html>"}},
+                 {"/assets/app-1234.js", {"text/javascript", "console.log(1)"}}};
+  server_->SetStaticAssets(
+      [](std::string_view path) -> std::optional<std::pair<std::string_view, std::string_view>> {
+        auto it = kAssets.find(path);
+        if (it == kAssets.end()) return std::nullopt;
+        return it->second;
+      });
+  ASSERT_TRUE(server_->Start().ok());
+  client_ = std::make_unique<HttpClient>(server_->url());
+
+  HttpResponse index = Send("GET", "/");
+  EXPECT_EQ(index.status, 200);
+  EXPECT_EQ(index.content_type, "text/html; charset=utf-8");
+  EXPECT_EQ(index.body, "<html>taskmill</html>");
+  HttpResponse script = Send("GET", "/assets/app-1234.js");
+  EXPECT_EQ(script.body, "console.log(1)");
+  EXPECT_EQ(script.content_type, "text/javascript");
+  // A page of the UI's own routing is the app itself.
+  EXPECT_EQ(Send("GET", "/runs/0190-abc").body, "<html>taskmill</html>");
+  // The API namespace never falls back to the UI.
+  ExpectError(Send("GET", "/api/v1/nothing"), 404, "route_not_found");
+}
+
+TEST_F(ApiTest, ConnectionsOverTheLimitAre503) {
+  server_->Stop();
+  TearDown();
+  ApiOptions options;
+  options.max_connections = 1;
+  StartServer(options);
+  EXPECT_EQ(SendJson("GET", "/healthz", 200)["status"].as_string(), "ok");  // holds the one slot
+  HttpClient second(server_->url());
+  auto response = second.Send("GET", "/healthz");
+  ASSERT_TRUE(response.ok()) << response.status().ToString();
+  ExpectError(*response, 503, "unavailable");
+}
+
+TEST_F(ApiTest, ListenErrorsNameTheAddress) {
+  std::string url = server_->url();
+  std::string address = url.substr(std::string("http://").size());
+  ApiOptions options;
+  options.listen = address;
+  ApiServer second(options, *engine_);
+  Status status = second.Start();
+  ASSERT_FALSE(status.ok());
+  EXPECT_EQ(status.message(), "cannot listen on " + address + ": address already in use");
+
+  options.listen = "localhost-no-port";
+  ApiServer bad(options, *engine_);
+  EXPECT_TRUE(bad.Start().IsInvalidArgument());
+}
+
+TEST_F(ApiTest, ClientReportsAnUnreachableServer) {
+  std::string url = server_->url();
+  client_.reset();
+  server_->Stop();
+  HttpClient client(url);
+  auto response = client.Get("/healthz");
+  ASSERT_FALSE(response.ok());
+  EXPECT_EQ(response.status().code(), StatusCode::kUnavailable);
+  EXPECT_EQ(response.status().message(),
+            "cannot reach taskmill at " + url +
+                ": connection refused — is `taskmill serve` running?");
+}
+
+TEST_F(ApiTest, ClientCarriesTheApiError) {
+  auto response = client_->Post("/api/v1/runs", json::parse(R"({"function":"nope.x"})"));
+  ASSERT_FALSE(response.ok());
+  auto api = cli::ApiErrorOf(response.status());
+  ASSERT_TRUE(api.has_value());
+  EXPECT_EQ(api->http_status, 422);
+  EXPECT_EQ(api->code, "unknown_function");
+  EXPECT_FALSE(cli::ApiErrorOf(Status::Unavailable("x")).has_value());
+}
+
+}  // namespace
+}  // namespace taskmill::api

@@ -1,0 +1,114 @@
+#include "api/router.h"
+
+#include "api/api_error.h"
+
+#include <boost/beast/http/field.hpp>
+#include <boost/url/params_encoded_view.hpp>
+#include <boost/url/segments_encoded_view.hpp>
+
+#include <array>
+
+namespace taskmill::api {
+namespace http = boost::beast::http;
+
+Response JsonResponse(http::status status, std::string body) {
+  Response response{status, 11};
+  response.set(http::field::content_type, "application/json");
+  // API answers describe live state: never let a proxy or browser reuse them.
+  response.set(http::field::cache_control, "no-store");
+  response.body() = std::move(body);
+  return response;
+}
+
+Response ErrorResponse(const Status& status) {
+  ApiError error = ToApiError(status);
+  return JsonResponse(error.http_status, ErrorBody(error));
+}
+
+std::optional<std::string> Exchange::query(std::string_view key) const {
+  for (auto param : url_.encoded_params()) {
+    if (param.key == key) {
+      if (!param.has_value) return std::string();
+      return param.value.decode();
+    }
+  }
+  return std::nullopt;
+}
+
+Status Exchange::CheckQuery(std::initializer_list<std::string_view> allowed) const {
+  for (auto param : url_.encoded_params()) {
+    bool known = false;
+    for (auto name : allowed) known = known || param.key == name;
+    if (!known) {
+      std::string accepted;
+      for (auto name : allowed) {
+        if (!accepted.empty()) accepted += ", ";
+        accepted += name;
+      }
+      return ParameterError(param.key.decode(),
+                            "unknown parameter; accepted: " +
+                                (accepted.empty() ? std::string("none") : accepted));
+    }
+  }
+  return Status::Ok();
+}
+
+namespace {
+std::vector<std::string> SplitPattern(std::string_view pattern) {
+  std::vector<std::string> segments;
+  size_t start = 1;  // skip the leading '/'
+  while (start <= pattern.size()) {
+    size_t end = pattern.find('/', start);
+    if (end == std::string_view::npos) end = pattern.size();
+    segments.emplace_back(pattern.substr(start, end - start));
+    start = end + 1;
+  }
+  return segments;
+}
+
+bool IsCapture(const std::string& segment) {
+  return segment.size() >= 2 && segment.front() == '{' && segment.back() == '}';
+}
+}  // namespace
+
+void Router::Add(http::verb method, std::string_view pattern, Handler handler) {
+  routes_.push_back(Route{method, std::string(pattern), SplitPattern(pattern), std::move(handler)});
+}
+
+Router::Match Router::Find(http::verb method, const boost::urls::url_view& url) const {
+  // Routes are at most a handful of segments deep; a longer path matches none.
+  constexpr size_t kMaxSegments = 8;
+  std::array<boost::urls::pct_string_view, kMaxSegments> segments;
+  size_t count = 0;
+  for (auto segment : url.encoded_segments()) {
+    if (count == kMaxSegments) return {};
+    segments[count++] = segment;
+  }
+
+  Match match;
+  for (const Route& route : routes_) {
+    if (route.segments.size() != count) continue;
+    bool same_path = true;
+    for (size_t i = 0; i < count && same_path; ++i) {
+      const std::string& want = route.segments[i];
+      // An empty segment (a trailing slash) never fills a capture.
+      if (IsCapture(want)) same_path = !segments[i].empty();
+      else same_path = want == std::string_view(segments[i]);
+    }
+    if (!same_path) continue;
+    if (route.method != method) {
+      if (!match.allow.empty()) match.allow += ", ";
+      match.allow += std::string_view(http::to_string(route.method));
+      continue;
+    }
+    match.handler = &route.handler;
+    match.allow.clear();
+    for (size_t i = 0; i < count; ++i) {
+      if (IsCapture(route.segments[i])) match.params.push_back(segments[i].decode());
+    }
+    return match;
+  }
+  return match;
+}
+
+}  // namespace taskmill::api

@@ -1,0 +1,126 @@
+// api/router.h — routes of the HTTP API: method + path pattern → handler.
+//
+// A pattern is a path of literal segments and `{name}` captures, e.g.
+// "/api/v1/runs/{id}/cancel". Matching compares the still-encoded segments of the
+// request path with the literals (no allocation), then percent-decodes the
+// captures. A path that matches a pattern under another method answers 405 with an
+// `Allow` header; a path that matches nothing goes to the fallback (static assets),
+// else 404 route_not_found.
+//
+// A handler runs on the connection's strand (an io thread). It answers at once by
+// returning a Reply holding a response or an error Status, or later: it calls
+// Exchange::Defer(), returns Reply::Deferred(), and hands the response to the
+// completion from any thread. Handlers must not block for long: storage reads and
+// a group commit are acceptable, waiting for a run is not (see run_waiter.h).
+//
+// The route table is built before the server starts and read-only afterwards, so
+// matching needs no lock. Exchange belongs to one request on one strand.
+#pragma once
+
+#include <taskmill/status.h>
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/beast/http/message.hpp>
+#include <boost/beast/http/string_body.hpp>
+#include <boost/beast/http/verb.hpp>
+#include <boost/url/url_view.hpp>
+
+#include <functional>
+#include <initializer_list>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace taskmill::api {
+
+using Request = boost::beast::http::request<boost::beast::http::string_body>;
+using Response = boost::beast::http::response<boost::beast::http::string_body>;
+
+// A JSON response with the given status and an already-serialized body.
+Response JsonResponse(boost::beast::http::status status, std::string body);
+// An error response in the API's one error shape (api_error.h).
+Response ErrorResponse(const Status& status);
+
+class Exchange {
+ public:
+  using Completion = std::function<void(Response)>;
+
+  Exchange(const Request& request, boost::urls::url_view url,
+           std::vector<std::string> path_params, boost::asio::any_io_executor strand,
+           std::function<Completion()> defer)
+      : request_(request),
+        url_(url),
+        path_params_(std::move(path_params)),
+        strand_(std::move(strand)),
+        defer_(std::move(defer)) {}
+
+  const Request& request() const { return request_; }
+  const boost::urls::url_view& url() const { return url_; }
+  // The i-th `{capture}` of the route pattern, percent-decoded.
+  const std::string& path_param(size_t i) const { return path_params_.at(i); }
+
+  // The decoded value of query parameter `key`; nullopt when absent.
+  std::optional<std::string> query(std::string_view key) const;
+  // kInvalidArgument naming the first query parameter not in `allowed`, so that a
+  // typo (`?stauts=failed`) is an error rather than an unfiltered answer.
+  Status CheckQuery(std::initializer_list<std::string_view> allowed) const;
+
+  // The connection's strand: timers of a deferred answer run on it.
+  const boost::asio::any_io_executor& strand() const { return strand_; }
+
+  // Takes over answering: the returned completion may be called once, from any
+  // thread, after the handler has returned Reply::Deferred().
+  Completion Defer() { return defer_(); }
+
+ private:
+  const Request& request_;
+  boost::urls::url_view url_;
+  std::vector<std::string> path_params_;
+  boost::asio::any_io_executor strand_;
+  std::function<Completion()> defer_;
+};
+
+class Reply {
+ public:
+  Reply(Response response) : response_(std::move(response)) {}  // NOLINT: implicit by design
+  Reply(const Status& error) : response_(ErrorResponse(error)) {}  // NOLINT: implicit by design
+  static Reply Deferred() { return Reply(); }
+
+  bool deferred() const { return !response_.has_value(); }
+  Response& response() { return *response_; }
+
+ private:
+  Reply() = default;
+  std::optional<Response> response_;
+};
+
+using Handler = std::function<Reply(Exchange&)>;
+
+class Router {
+ public:
+  // Adds a route. Patterns must start with '/'.
+  void Add(boost::beast::http::verb method, std::string_view pattern, Handler handler);
+  // Called for a GET whose path matches no route (the embedded web UI).
+  void SetFallback(Handler handler) { fallback_ = std::move(handler); }
+
+  struct Match {
+    const Handler* handler = nullptr;    // null: no route for this method and path
+    std::vector<std::string> params;     // decoded captures
+    std::string allow;                   // methods of the path, when it matched another method
+  };
+  Match Find(boost::beast::http::verb method, const boost::urls::url_view& url) const;
+  const Handler* fallback() const { return fallback_ ? &fallback_ : nullptr; }
+
+ private:
+  struct Route {
+    boost::beast::http::verb method;
+    std::string pattern;
+    std::vector<std::string> segments;  // literal, or "{name}" for a capture
+    Handler handler;
+  };
+  std::vector<Route> routes_;
+  Handler fallback_;
+};
+
+}  // namespace taskmill::api

@@ -1,0 +1,92 @@
+#include "api/router.h"
+
+#include "api/api_error.h"
+
+#include <boost/url/parse.hpp>
+#include <gtest/gtest.h>
+
+namespace taskmill::api {
+namespace {
+namespace http = boost::beast::http;
+
+Handler Named(std::string name) {
+  return [name](Exchange&) { return Reply(JsonResponse(http::status::ok, name)); };
+}
+
+class RouterTest : public ::testing::Test {
+ protected:
+  RouterTest() {
+    router_.Add(http::verb::get, "/api/v1/runs", Named("list"));
+    router_.Add(http::verb::post, "/api/v1/runs", Named("create"));
+    router_.Add(http::verb::post, "/api/v1/runs:batch", Named("batch"));
+    router_.Add(http::verb::get, "/api/v1/runs/{id}", Named("get"));
+    router_.Add(http::verb::delete_, "/api/v1/runs/{id}", Named("delete"));
+    router_.Add(http::verb::post, "/api/v1/runs/{id}/cancel", Named("cancel"));
+  }
+
+  // The name of the handler a request reaches, or "" when none.
+  std::string Route(http::verb method, std::string_view target, Router::Match* out = nullptr) {
+    auto url = boost::urls::parse_origin_form(target);
+    EXPECT_TRUE(url.has_value()) << target;
+    Router::Match match = router_.Find(method, *url);
+    std::string name;
+    if (match.handler) {
+      Request request;
+      Exchange exchange(request, *url, match.params, {}, nullptr);
+      name = (*match.handler)(exchange).response().body();
+    }
+    if (out) *out = std::move(match);
+    return name;
+  }
+
+  Router router_;
+};
+
+TEST_F(RouterTest, MatchesLiteralsAndCaptures) {
+  EXPECT_EQ(Route(http::verb::get, "/api/v1/runs"), "list");
+  EXPECT_EQ(Route(http::verb::post, "/api/v1/runs"), "create");
+  EXPECT_EQ(Route(http::verb::post, "/api/v1/runs:batch"), "batch");
+  EXPECT_EQ(Route(http::verb::post, "/api/v1/runs/abc/cancel"), "cancel");
+  Router::Match match;
+  EXPECT_EQ(Route(http::verb::get, "/api/v1/runs/a%20b?wait=3", &match), "get");
+  ASSERT_EQ(match.params.size(), 1u);
+  EXPECT_EQ(match.params[0], "a b");
+}
+
+TEST_F(RouterTest, WrongMethodListsTheAllowedOnes) {
+  Router::Match match;
+  EXPECT_EQ(Route(http::verb::put, "/api/v1/runs/abc", &match), "");
+  EXPECT_EQ(match.allow, "GET, DELETE");
+}
+
+TEST_F(RouterTest, UnknownPathsMatchNothing) {
+  Router::Match match;
+  for (const char* target : {"/api/v1/run", "/api/v1/runs/", "/api/v1/runs/a/b/c", "/", "/api/v2/runs",
+                             "/a/b/c/d/e/f/g/h/i/j"}) {
+    EXPECT_EQ(Route(http::verb::get, target, &match), "") << target;
+    EXPECT_TRUE(match.allow.empty()) << target;
+  }
+}
+
+TEST(ApiErrorTest, MapsCodesToHttpStatuses) {
+  EXPECT_EQ(ToApiError(Status::NotFound("x")).http_status, http::status::not_found);
+  EXPECT_EQ(ToApiError(Status::Conflict("x")).http_status, http::status::conflict);
+  EXPECT_EQ(ToApiError(Status::FailedPrecondition("x")).http_status, http::status::conflict);
+  EXPECT_EQ(ToApiError(Status::TooLarge("x")).http_status, http::status::payload_too_large);
+  EXPECT_EQ(ToApiError(Status::Unavailable("x")).http_status, http::status::service_unavailable);
+  EXPECT_EQ(ToApiError(Status::Internal("x")).http_status, http::status::internal_server_error);
+  EXPECT_EQ(ToApiError(Status::InvalidArgument("x")).http_status, http::status::bad_request);
+  EXPECT_EQ(ToApiError(FieldError("delay", "bad")).http_status, http::status::unprocessable_entity);
+  EXPECT_EQ(ToApiError(ParameterError("limit", "bad")).http_status, http::status::bad_request);
+
+  ApiError unknown = ToApiError(
+      ApiStatus(StatusCode::kInvalidArgument, "unknown_function", "unknown function 'a.b'"));
+  EXPECT_EQ(unknown.http_status, http::status::unprocessable_entity);
+  EXPECT_EQ(unknown.code, "unknown_function");
+  EXPECT_FALSE(unknown.details.contains("code"));
+  EXPECT_EQ(ErrorBody(unknown),
+            R"({"error":{"code":"unknown_function","message":"unknown function 'a.b'","details":{}}})");
+}
+
+}  // namespace
+}  // namespace taskmill::api

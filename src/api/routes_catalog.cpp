@@ -1,0 +1,139 @@
+// Routes of what can run and how things stand: tasks, functions, statistics, health.
+#include "api/api_error.h"
+#include "api/json_body.h"
+#include "api/routes.h"
+#include "api/run_request.h"
+
+#include <boost/json.hpp>
+
+namespace taskmill::api {
+namespace json = boost::json;
+namespace http = boost::beast::http;
+
+namespace {
+
+// A task definition with the latest run of the task, for the task list and the UI.
+Result<json::object> TaskJson(Engine& engine, const TaskDef& task) {
+  json::object out = ToJson(task);
+  auto latest = engine.storage().RunLatestOfTask(task.name);
+  if (!latest.ok()) return latest.status();
+  if (*latest) {
+    const Run& run = **latest;
+    json::object last;
+    last["id"] = run.id;
+    last["queue"] = run.queue;
+    last["status"] = ToString(run.status);
+    last["finished_at"] = TimeToJson(run.finished_at);
+    out["last_run"] = std::move(last);
+  } else {
+    out["last_run"] = nullptr;
+  }
+  return out;
+}
+
+Reply ListTasks(RouteContext& ctx, Exchange& ex) {
+  if (Status s = ex.CheckQuery({}); !s.ok()) return s;
+  auto tasks = ctx.engine.storage().TaskList();
+  if (!tasks.ok()) return tasks.status();
+  json::array out;
+  out.reserve(tasks->size());
+  for (const TaskDef& task : *tasks) {
+    auto item = TaskJson(ctx.engine, task);
+    if (!item.ok()) return item.status();
+    out.push_back(std::move(*item));
+  }
+  json::object body;
+  body["tasks"] = std::move(out);
+  return JsonResponse(http::status::ok, json::serialize(body));
+}
+
+Result<TaskDef> FindTask(Engine& engine, const std::string& name) {
+  auto task = engine.storage().TaskGet(name);
+  if (!task.ok() && task.status().IsNotFound()) {
+    return Status::NotFound("no task named '" + name + "'; `taskmill tasks` lists the defined tasks");
+  }
+  return task;
+}
+
+Reply GetTask(RouteContext& ctx, Exchange& ex) {
+  if (Status s = ex.CheckQuery({}); !s.ok()) return s;
+  auto task = FindTask(ctx.engine, ex.path_param(0));
+  if (!task.ok()) return task.status();
+  auto body = TaskJson(ctx.engine, *task);
+  if (!body.ok()) return body.status();
+  return JsonResponse(http::status::ok, json::serialize(*body));
+}
+
+Reply StartTask(RouteContext& ctx, Exchange& ex) {
+  if (Status s = ex.CheckQuery({}); !s.ok()) return s;
+  const std::string& name = ex.path_param(0);
+  auto task = FindTask(ctx.engine, name);
+  if (!task.ok()) return task.status();
+  auto body = ParseJsonBody(ex.request(), /*optional=*/true);
+  if (!body.ok()) return body.status();
+  ParsedRunBody parsed;
+  parsed.request.task = name;
+  if (*body) {
+    RunBodyOptions options{
+        .kind = RunBodyKind::kTaskStart,
+        .path_task = name,
+        .task_retry = [&](const std::string&) -> Result<RetryPolicy> { return task->retry; }};
+    auto overrides = ParseRunBody(**body, options);
+    if (!overrides.ok()) return overrides.status();
+    parsed = std::move(*overrides);
+  }
+  auto run = ctx.engine.Enqueue(parsed.request, parsed.conflict.value_or(ConflictMode::kError));
+  if (!run.ok()) return run.status();
+  return RunResponse(http::status::created, *run);
+}
+
+Reply ListFunctions(RouteContext& ctx, Exchange& ex) {
+  if (Status s = ex.CheckQuery({"category", "action"}); !s.ok()) return s;
+  std::string category = ex.query("category").value_or("");
+  std::string action = ex.query("action").value_or("");
+  json::array out;
+  for (const FunctionInfo& info : ctx.engine.functions().List()) {
+    if (!category.empty() && info.category() != category) continue;
+    if (!action.empty() && info.action() != action) continue;
+    out.push_back(ToJson(info));
+  }
+  json::object body;
+  body["functions"] = std::move(out);
+  return JsonResponse(http::status::ok, json::serialize(body));
+}
+
+Reply GetStats(RouteContext& ctx, Exchange& ex) {
+  if (Status s = ex.CheckQuery({}); !s.ok()) return s;
+  auto stats = ctx.engine.storage().RunStats();
+  if (!stats.ok()) return stats.status();
+  json::object statuses;
+  // Every status is present, zeros included, in the documented order.
+  for (RunStatus status : kAllRunStatuses) {
+    auto it = stats->by_status.find(status);
+    statuses[ToString(status)] = it == stats->by_status.end() ? 0 : it->second;
+  }
+  statuses["total"] = stats->total;
+  json::object body;
+  body["statuses"] = std::move(statuses);
+  return JsonResponse(http::status::ok, json::serialize(body));
+}
+
+Reply Health(RouteContext&, Exchange&) {
+  return JsonResponse(http::status::ok, R"({"status":"ok"})");
+}
+
+}  // namespace
+
+void AddCatalogRoutes(Router& router, RouteContext context) {
+  auto bind = [context](Reply (*handler)(RouteContext&, Exchange&)) {
+    return [context, handler](Exchange& ex) mutable { return handler(context, ex); };
+  };
+  router.Add(http::verb::get, "/api/v1/tasks", bind(ListTasks));
+  router.Add(http::verb::get, "/api/v1/tasks/{name}", bind(GetTask));
+  router.Add(http::verb::post, "/api/v1/tasks/{name}/start", bind(StartTask));
+  router.Add(http::verb::get, "/api/v1/functions", bind(ListFunctions));
+  router.Add(http::verb::get, "/api/v1/stats", bind(GetStats));
+  router.Add(http::verb::get, "/healthz", bind(Health));
+}
+
+}  // namespace taskmill::api

@@ -1,0 +1,269 @@
+// Routes of runs: create (one or a batch), list, get (with long-poll), cancel,
+// retry, delete.
+#include "api/api_error.h"
+#include "api/json_body.h"
+#include "api/routes.h"
+#include "api/run_request.h"
+
+#include <boost/json.hpp>
+
+#include <charconv>
+#include <cmath>
+#include <map>
+
+namespace taskmill::api {
+namespace json = boost::json;
+namespace http = boost::beast::http;
+
+Response RunResponse(http::status status, const Run& run) {
+  return JsonResponse(status, json::serialize(ToJson(run)));
+}
+
+namespace {
+
+// Longest batch accepted in one request; the body limit (1 MiB by default) usually
+// binds first.
+constexpr size_t kMaxBatch = 10000;
+
+TaskRetryLookup TaskRetryFrom(Engine& engine) {
+  return [&engine](const std::string& task) -> Result<RetryPolicy> {
+    auto def = engine.storage().TaskGet(task);
+    if (!def.ok()) return def.status();
+    return def->retry;
+  };
+}
+
+// The engine answers kNotFound for a run that names a task nobody defined; in a
+// request body that is a bad value (422 unknown_task), not a missing URL.
+Status UnknownTaskIfNotFound(const Status& status, const std::string& task) {
+  if (!status.IsNotFound()) return status;
+  json::object details;
+  if (status.details().is_object()) details = status.details().get_object();
+  details["field"] = details.contains("index")
+                         ? "runs[" + json::serialize(details["index"]) + "].task"
+                         : std::string("task");
+  if (!task.empty()) details["task"] = task;
+  return ApiStatus(StatusCode::kInvalidArgument, "unknown_task",
+                   status.message() + "; `taskmill tasks` lists the defined tasks",
+                   std::move(details));
+}
+
+Result<double> ParseNumberParam(std::string_view name, const std::string& text) {
+  double value = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (ec != std::errc() || end != text.data() + text.size() || !std::isfinite(value)) {
+    return ParameterError(name, "'" + text + "' is not a number");
+  }
+  return value;
+}
+
+Reply CreateRun(RouteContext& ctx, Exchange& ex) {
+  if (Status s = ex.CheckQuery({}); !s.ok()) return s;
+  auto body = ParseJsonBody(ex.request(), /*optional=*/false);
+  if (!body.ok()) return body.status();
+  RunBodyOptions options{.kind = RunBodyKind::kCreate,
+                         .task_retry = TaskRetryFrom(ctx.engine)};
+  auto parsed = ParseRunBody(**body, options);
+  if (!parsed.ok()) return parsed.status();
+  auto run = ctx.engine.Enqueue(parsed->request, parsed->conflict.value_or(ConflictMode::kError));
+  if (!run.ok()) return UnknownTaskIfNotFound(run.status(), parsed->request.task);
+  return RunResponse(http::status::created, *run);
+}
+
+Reply CreateRunBatch(RouteContext& ctx, Exchange& ex) {
+  if (Status s = ex.CheckQuery({}); !s.ok()) return s;
+  auto body = ParseJsonBody(ex.request(), /*optional=*/false);
+  if (!body.ok()) return body.status();
+  const json::value& value = **body;
+  if (!value.is_object()) {
+    return FieldError("runs", "the body must be an object {\"runs\": [...], \"conflict\": ...}");
+  }
+  const json::object& object = value.get_object();
+  for (const auto& kv : object) {
+    if (kv.key() != "runs" && kv.key() != "conflict") {
+      return FieldError(kv.key(), "unknown key; accepted: runs, conflict");
+    }
+  }
+  ConflictMode conflict = ConflictMode::kError;
+  if (auto it = object.find("conflict"); it != object.end() && !it->value().is_null()) {
+    auto mode = ParseConflictField(it->value(), "conflict");
+    if (!mode.ok()) return mode.status();
+    conflict = *mode;
+  }
+  auto runs_it = object.find("runs");
+  if (runs_it == object.end() || !runs_it->value().is_array()) {
+    return FieldError("runs", "expected an array of run objects");
+  }
+  const json::array& items = runs_it->value().get_array();
+  if (items.empty()) return FieldError("runs", "must hold at least one run");
+  if (items.size() > kMaxBatch) {
+    return FieldError("runs", "holds " + std::to_string(items.size()) + " runs; at most " +
+                                  std::to_string(kMaxBatch) + " per batch");
+  }
+
+  // Task policies are looked up once per task name, not once per item.
+  std::map<std::string, Result<RetryPolicy>> task_policies;
+  TaskRetryLookup lookup = TaskRetryFrom(ctx.engine);
+  RunBodyOptions options{.kind = RunBodyKind::kBatchItem,
+                         .task_retry = [&](const std::string& task) -> Result<RetryPolicy> {
+                           auto it = task_policies.find(task);
+                           if (it == task_policies.end()) {
+                             it = task_policies.emplace(task, lookup(task)).first;
+                           }
+                           return it->second;
+                         }};
+  std::vector<EnqueueRequest> requests;
+  requests.reserve(items.size());
+  for (size_t i = 0; i < items.size(); ++i) {
+    options.field_prefix = "runs[" + std::to_string(i) + "].";
+    auto parsed = ParseRunBody(items[i], options);
+    if (!parsed.ok()) {
+      json::object details;
+      if (parsed.status().details().is_object()) details = parsed.status().details().get_object();
+      details["index"] = i;
+      return Status(parsed.status().code(), parsed.status().message(), std::move(details));
+    }
+    requests.push_back(std::move(parsed->request));
+  }
+
+  auto stored = ctx.engine.EnqueueBatch(requests, conflict);
+  if (!stored.ok()) {
+    const Status& error = stored.status();
+    json::object details;
+    if (error.details().is_object()) details = error.details().get_object();
+    // The engine names the item of a batch by index, except in a batch of one.
+    if (!details.contains("index") && items.size() == 1 &&
+        (error.IsInvalidArgument() || error.IsNotFound())) {
+      details["index"] = 0;
+    }
+    std::string task;
+    if (auto index = details.if_contains("index"); index && index->is_number()) {
+      size_t i = index->to_number<size_t>();
+      if (i < requests.size()) task = requests[i].task;
+    }
+    return UnknownTaskIfNotFound(Status(error.code(), error.message(), std::move(details)), task);
+  }
+  json::array runs;
+  runs.reserve(stored->size());
+  for (const Run& run : *stored) runs.push_back(ToJson(run));
+  json::object out;
+  out["runs"] = std::move(runs);
+  return JsonResponse(http::status::created, json::serialize(out));
+}
+
+Reply ListRuns(RouteContext& ctx, Exchange& ex) {
+  if (Status s = ex.CheckQuery({"status", "task", "function", "queue", "cursor", "limit"});
+      !s.ok()) {
+    return s;
+  }
+  RunFilter filter;
+  if (auto status = ex.query("status"); status && !status->empty()) {
+    filter.status = ParseRunStatus(*status);
+    if (!filter.status) {
+      std::string accepted;
+      for (RunStatus s : kAllRunStatuses) {
+        if (!accepted.empty()) accepted += ", ";
+        accepted += ToString(s);
+      }
+      return ParameterError("status", "unknown status '" + *status + "'; accepted: " + accepted);
+    }
+  }
+  filter.task = ex.query("task").value_or("");
+  filter.function = ex.query("function").value_or("");
+  filter.queue = ex.query("queue").value_or("");
+  filter.cursor = ex.query("cursor").value_or("");
+  if (auto limit = ex.query("limit"); limit && !limit->empty()) {
+    auto number = ParseNumberParam("limit", *limit);
+    if (!number.ok()) return number.status();
+    if (*number < 1 || *number > 1000 || std::floor(*number) != *number) {
+      return ParameterError("limit", "expected an integer from 1 to 1000, got '" + *limit + "'");
+    }
+    filter.limit = static_cast<int>(*number);
+  }
+  auto page = ctx.engine.storage().RunList(filter);
+  if (!page.ok()) {
+    // The only value storage rejects here is a cursor it did not issue.
+    if (page.status().IsInvalidArgument() && !filter.cursor.empty()) {
+      return ParameterError("cursor", page.status().message());
+    }
+    return page.status();
+  }
+  json::array runs;
+  runs.reserve(page->runs.size());
+  for (const Run& run : page->runs) runs.push_back(ToJson(run));
+  json::object out;
+  out["runs"] = std::move(runs);
+  out["next_cursor"] = page->next_cursor.empty() ? json::value(nullptr)
+                                                 : json::value(page->next_cursor);
+  return JsonResponse(http::status::ok, json::serialize(out));
+}
+
+Reply GetRun(RouteContext& ctx, Exchange& ex) {
+  if (Status s = ex.CheckQuery({"queue", "wait"}); !s.ok()) return s;
+  const std::string& id = ex.path_param(0);
+  std::string queue = ex.query("queue").value_or("");
+  Duration wait{0};
+  if (auto text = ex.query("wait"); text && !text->empty()) {
+    auto seconds = ParseNumberParam("wait", *text);
+    if (!seconds.ok()) return seconds.status();
+    double max = std::chrono::duration<double>(ctx.max_wait).count();
+    if (*seconds < 0 || *seconds > max) {
+      return ParameterError("wait", "expected seconds from 0 to " +
+                                        std::to_string(static_cast<int>(max)) + ", got '" +
+                                        *text + "'");
+    }
+    wait = Duration{static_cast<int64_t>(*seconds * 1e6)};
+  }
+  if (wait.count() == 0) {
+    auto run = ctx.engine.storage().RunGet(id, queue);
+    if (!run.ok()) return run.status();
+    return RunResponse(http::status::ok, *run);
+  }
+  // A long-poll must not hold the io thread: the waiter answers from a timer or an
+  // event on this connection's strand.
+  Exchange::Completion done = ex.Defer();
+  ctx.waiter.Wait(ex.strand(), id, std::move(queue), wait, [done](Result<Run> run) {
+    done(run.ok() ? RunResponse(http::status::ok, *run) : ErrorResponse(run.status()));
+  });
+  return Reply::Deferred();
+}
+
+Reply CancelRun(RouteContext& ctx, Exchange& ex) {
+  if (Status s = ex.CheckQuery({"queue"}); !s.ok()) return s;
+  auto run = ctx.engine.Cancel(ex.path_param(0), ex.query("queue").value_or(""));
+  if (!run.ok()) return run.status();
+  return RunResponse(http::status::ok, *run);
+}
+
+Reply RetryRun(RouteContext& ctx, Exchange& ex) {
+  if (Status s = ex.CheckQuery({"queue"}); !s.ok()) return s;
+  auto run = ctx.engine.Retry(ex.path_param(0), ex.query("queue").value_or(""));
+  if (!run.ok()) return run.status();
+  return RunResponse(http::status::ok, *run);
+}
+
+Reply DeleteRun(RouteContext& ctx, Exchange& ex) {
+  if (Status s = ex.CheckQuery({"queue"}); !s.ok()) return s;
+  Status removed = ctx.engine.storage().RunRemove(ex.path_param(0), ex.query("queue").value_or(""));
+  if (!removed.ok()) return removed;
+  Response response{http::status::no_content, 11};
+  response.set(http::field::cache_control, "no-store");
+  return response;
+}
+
+}  // namespace
+
+void AddRunRoutes(Router& router, RouteContext context) {
+  auto bind = [context](Reply (*handler)(RouteContext&, Exchange&)) {
+    return [context, handler](Exchange& ex) mutable { return handler(context, ex); };
+  };
+  router.Add(http::verb::post, "/api/v1/runs", bind(CreateRun));
+  router.Add(http::verb::get, "/api/v1/runs", bind(ListRuns));
+  router.Add(http::verb::post, "/api/v1/runs:batch", bind(CreateRunBatch));
+  router.Add(http::verb::get, "/api/v1/runs/{id}", bind(GetRun));
+  router.Add(http::verb::delete_, "/api/v1/runs/{id}", bind(DeleteRun));
+  router.Add(http::verb::post, "/api/v1/runs/{id}/cancel", bind(CancelRun));
+  router.Add(http::verb::post, "/api/v1/runs/{id}/retry", bind(RetryRun));
+}
+
+}  // namespace taskmill::api

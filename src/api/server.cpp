@@ -1,0 +1,463 @@
+#include "api/server.h"
+
+#include "api/api_error.h"
+#include "api/router.h"
+#include "api/routes.h"
+#include "api/run_waiter.h"
+
+#include <boost/asio/dispatch.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/beast/core/bind_handler.hpp>
+#include <boost/beast/core/error.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http/error.hpp>
+#include <boost/beast/http/parser.hpp>
+#include <boost/beast/http/read.hpp>
+#include <boost/beast/http/write.hpp>
+#include <boost/url/parse.hpp>
+#include <spdlog/spdlog.h>
+
+#include <array>
+#include <atomic>
+#include <charconv>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+namespace taskmill::api {
+namespace net = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+namespace json = boost::json;
+using tcp = net::ip::tcp;
+
+namespace {
+
+// How long a connection that is being closed after an error keeps reading (and
+// discarding) what the client still sends, so that the client reads our response
+// instead of a connection reset.
+constexpr auto kLingerTime = std::chrono::seconds(2);
+
+std::string LowerFirst(std::string s) {
+  if (!s.empty() && s[0] >= 'A' && s[0] <= 'Z') s[0] = static_cast<char>(s[0] - 'A' + 'a');
+  return s;
+}
+
+struct HostPort {
+  std::string host;
+  uint16_t port = 0;
+};
+
+Result<HostPort> ParseListen(const std::string& listen) {
+  auto bad = [&] {
+    return Status::InvalidArgument("listen address '" + listen +
+                                   "' is not HOST:PORT (e.g. 127.0.0.1:8080 or [::1]:8080)");
+  };
+  HostPort out;
+  std::string_view port;
+  if (!listen.empty() && listen.front() == '[') {
+    auto close = listen.find("]:");
+    if (close == std::string::npos) return bad();
+    out.host = listen.substr(1, close - 1);
+    port = std::string_view(listen).substr(close + 2);
+  } else {
+    auto colon = listen.rfind(':');
+    if (colon == std::string::npos) return bad();
+    out.host = listen.substr(0, colon);
+    port = std::string_view(listen).substr(colon + 1);
+  }
+  if (out.host.empty() || port.empty()) return bad();
+  auto [end, ec] = std::from_chars(port.data(), port.data() + port.size(), out.port);
+  if (ec != std::errc() || end != port.data() + port.size()) return bad();
+  return out;
+}
+
+}  // namespace
+
+Status ApiOptions::Validate() const {
+  if (threads < 1 || threads > 256) return Status::InvalidArgument("api threads: expected 1-256");
+  if (max_json_body < 1024) return Status::InvalidArgument("api max_json_body: at least 1024 bytes");
+  if (max_header < 1024 || max_header > (64u << 20)) {
+    return Status::InvalidArgument("api max_header: expected 1 KiB to 64 MiB");
+  }
+  if (request_timeout.count() <= 0 || idle_timeout.count() <= 0) {
+    return Status::InvalidArgument("api request_timeout and idle_timeout must be positive");
+  }
+  if (max_connections < 1) return Status::InvalidArgument("api max_connections: at least 1");
+  if (max_wait.count() < 0 || wait_recheck.count() <= 0) {
+    return Status::InvalidArgument("api max_wait must not be negative, wait_recheck positive");
+  }
+  return ParseListen(listen).status();
+}
+
+class Session;
+
+// The server's state and lifecycle; ApiServer::Impl is this under the header's name.
+class Server {
+ public:
+  Server(ApiOptions options, Engine& engine)
+      : options_(std::move(options)),
+        engine_(engine),
+        waiter_(engine, options_.wait_recheck),
+        acceptor_(net::make_strand(ioc_)) {}
+
+  Status Start();
+  void Stop();
+  std::string url() const;
+  void SetStaticAssets(StaticAssetLookup lookup) { static_assets_ = std::move(lookup); }
+  ApiServer::Counters counters() const {
+    return {connections_.load(std::memory_order_relaxed), waiter_.pending()};
+  }
+
+ private:
+  friend class Session;
+  void Accept();
+  void OnAccept(beast::error_code ec, tcp::socket socket);
+  Response StaticAsset(const boost::urls::url_view& url) const;
+
+  const ApiOptions options_;
+  Engine& engine_;
+  Router router_;                   // built in Start(), read-only afterwards
+  RunWaiter waiter_;
+  StaticAssetLookup static_assets_;  // set before Start(), read-only afterwards
+  std::atomic<int> connections_{0};  // open sessions, over-limit ones included
+  HostPort bound_;                   // set in Start()
+  mutable std::mutex lifecycle_mu_;  // serializes Start and Stop
+  bool started_ = false;             // guarded by lifecycle_mu_
+  bool stopped_ = false;             // guarded by lifecycle_mu_
+
+  // Declared last: destroyed first, while what pending handlers refer to still exists.
+  net::io_context ioc_;
+  tcp::acceptor acceptor_;
+  std::optional<net::steady_timer> accept_retry_;  // on the acceptor's strand
+  std::vector<std::thread> threads_;
+};
+
+// One HTTP/1.1 connection. Every step runs on the connection's strand.
+class Session : public std::enable_shared_from_this<Session> {
+ public:
+  Session(tcp::socket&& socket, Server& server, bool over_limit)
+      : stream_(std::move(socket)), server_(server), over_limit_(over_limit) {}
+  ~Session() { server_.connections_.fetch_sub(1, std::memory_order_relaxed); }
+
+  void Start() {
+    net::dispatch(stream_.get_executor(), beast::bind_front_handler(&Session::Read, shared_from_this()));
+  }
+
+ private:
+  void Read() {
+    const ApiOptions& options = server_.options_;
+    parser_.emplace();
+    parser_->header_limit(static_cast<uint32_t>(options.max_header));
+    parser_->body_limit(options.max_json_body);
+    // The first request of a connection must arrive within request_timeout; later
+    // ones within idle_timeout of the previous answer (a slow client is dropped).
+    stream_.expires_after(first_request_ ? options.request_timeout : options.idle_timeout);
+    http::async_read(stream_, buffer_, *parser_,
+                     beast::bind_front_handler(&Session::OnRead, shared_from_this()));
+  }
+
+  void OnRead(beast::error_code ec, size_t) {
+    const ApiOptions& options = server_.options_;
+    if (ec == http::error::end_of_stream) return Close();
+    if (ec == beast::error::timeout) {
+      // Silence on an idle keep-alive connection is normal; a request that started
+      // and did not finish in time gets an answer.
+      if (!parser_->got_some() && buffer_.size() == 0) return Close();
+      return SendError(Status::Timeout("the request was not received within " +
+                                       std::to_string(std::chrono::duration_cast<std::chrono::seconds>(
+                                                          first_request_ ? options.request_timeout
+                                                                         : options.idle_timeout)
+                                                          .count()) +
+                                       " s"));
+    }
+    if (ec == http::error::body_limit) {
+      return SendError(Status::TooLarge("request body exceeds the limit of " +
+                                        std::to_string(options.max_json_body) + " bytes"));
+    }
+    if (ec == http::error::header_limit) {
+      return SendError(Status::TooLarge("request header exceeds the limit of " +
+                                        std::to_string(options.max_header) + " bytes"));
+    }
+    if (ec && ec.category() == http::make_error_code(http::error::bad_target).category()) {
+      return SendError(ApiStatus(StatusCode::kInvalidArgument, "bad_request",
+                                 "malformed HTTP request: " + ec.message()));
+    }
+    if (ec) return Close();  // reset by the peer, or the server is stopping
+    first_request_ = false;
+    Handle();
+  }
+
+  void Handle() {
+    const Request& request = parser_->get();
+    request_version_ = request.version();
+    request_keep_alive_ = request.keep_alive();
+    if (over_limit_) {
+      return SendError(Status::Unavailable(
+          "too many open connections (limit " + std::to_string(server_.options_.max_connections) +
+          "); retry later"));
+    }
+    auto url = boost::urls::parse_origin_form(
+        std::string_view(request.target().data(), request.target().size()));
+    if (!url) {
+      return SendError(ApiStatus(StatusCode::kInvalidArgument, "bad_request",
+                                 "malformed request target '" + std::string(request.target()) +
+                                     "'"));
+    }
+    Router::Match match = server_.router_.Find(request.method(), *url);
+    if (!match.handler) {
+      if (!match.allow.empty()) {
+        json::object details;
+        details["allow"] = match.allow;
+        Response response = ErrorResponse(
+            ApiStatus(StatusCode::kInvalidArgument, "method_not_allowed",
+                      std::string(request.method_string()) + " is not allowed on " +
+                          std::string(url->path()) + "; allowed: " + match.allow,
+                      std::move(details)));
+        response.set(http::field::allow, match.allow);
+        return Send(std::move(response));
+      }
+      std::string path = url->path();
+      bool api_path = path == "/api" || path.starts_with("/api/");
+      if (request.method() == http::verb::get && !api_path && server_.static_assets_) {
+        return Send(server_.StaticAsset(*url));
+      }
+      return SendError(ApiStatus(StatusCode::kNotFound, "route_not_found",
+                                 "no route for " + std::string(request.method_string()) + " " +
+                                     path + "; the API is under /api/v1 (see docs/api.md)"));
+    }
+
+    Exchange exchange(request, *url, std::move(match.params), stream_.get_executor(), [this] {
+      return Exchange::Completion([self = shared_from_this()](Response response) {
+        net::post(self->stream_.get_executor(),
+                  [self, response = std::move(response)]() mutable { self->Send(std::move(response)); });
+      });
+    });
+    std::optional<Reply> reply;
+    try {
+      reply.emplace((*match.handler)(exchange));
+    } catch (const std::exception& e) {
+      spdlog::error("api: {} {}: unexpected exception: {}", std::string(request.method_string()),
+                    std::string(request.target()), e.what());
+      return SendError(Status::Internal(std::string("unexpected error: ") + e.what()));
+    }
+    if (reply->deferred()) {
+      // The answer comes from a long-poll; its own deadline bounds the wait.
+      stream_.expires_never();
+      return;
+    }
+    Send(std::move(reply->response()));
+  }
+
+  // Answers with an error and closes: after a protocol error or a limit the rest of
+  // the input cannot be trusted to frame a next request.
+  void SendError(const Status& status) { Send(ErrorResponse(status), /*close=*/true); }
+
+  void Send(Response response, bool close = false) {
+    response.version(request_version_);
+    response.keep_alive(request_keep_alive_ && !close);
+    response.prepare_payload();
+    response_ = std::move(response);
+    stream_.expires_after(server_.options_.request_timeout);
+    http::async_write(stream_, response_,
+                      beast::bind_front_handler(&Session::OnWrite, shared_from_this()));
+  }
+
+  void OnWrite(beast::error_code ec, size_t) {
+    if (ec) return Close();
+    if (!response_.keep_alive()) return Linger();
+    response_ = {};
+    Read();
+  }
+
+  // Half-closes, then discards input until the client closes or kLingerTime passes.
+  void Linger() {
+    beast::error_code ignored;
+    stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
+    stream_.expires_after(kLingerTime);
+    Drain();
+  }
+
+  void Drain() {
+    stream_.async_read_some(net::buffer(drain_),
+                            [self = shared_from_this()](beast::error_code ec, size_t) {
+                              if (ec) return self->Close();
+                              self->Drain();
+                            });
+  }
+
+  void Close() {
+    beast::error_code ignored;
+    stream_.socket().shutdown(tcp::socket::shutdown_both, ignored);
+    stream_.socket().close(ignored);
+  }
+
+  beast::tcp_stream stream_;
+  beast::flat_buffer buffer_;
+  std::optional<http::request_parser<http::string_body>> parser_;
+  Response response_;  // the response being written
+  Server& server_;
+  const bool over_limit_;  // answer 503 and close
+  bool first_request_ = true;
+  unsigned request_version_ = 11;
+  bool request_keep_alive_ = true;
+  std::array<char, 4096> drain_{};
+};
+
+Status Server::Start() {
+  std::lock_guard lock(lifecycle_mu_);
+  if (started_ || stopped_) return Status::FailedPrecondition("the API server was already started");
+  TASKMILL_RETURN_IF_ERROR(options_.Validate());
+  auto listen = ParseListen(options_.listen);
+  if (!listen.ok()) return listen.status();
+  auto cannot_listen = [&](const beast::error_code& ec) {
+    return Status::Unavailable("cannot listen on " + options_.listen + ": " +
+                               LowerFirst(ec.message()));
+  };
+
+  beast::error_code ec;
+  tcp::endpoint endpoint;
+  auto address = net::ip::make_address(listen->host, ec);
+  if (!ec) {
+    endpoint = tcp::endpoint(address, listen->port);
+  } else {
+    tcp::resolver resolver(ioc_);
+    auto results = resolver.resolve(listen->host, std::to_string(listen->port), ec);
+    if (ec || results.empty()) return cannot_listen(ec ? ec : net::error::host_not_found);
+    endpoint = results.begin()->endpoint();
+  }
+  acceptor_.open(endpoint.protocol(), ec);
+  if (!ec) acceptor_.set_option(net::socket_base::reuse_address(true), ec);
+  if (!ec) acceptor_.bind(endpoint, ec);
+  if (!ec) acceptor_.listen(net::socket_base::max_listen_connections, ec);
+  if (ec) {
+    beast::error_code ignored;
+    acceptor_.close(ignored);
+    return cannot_listen(ec);
+  }
+  bound_.host = endpoint.address().to_string();
+  bound_.port = acceptor_.local_endpoint().port();
+
+  RouteContext context{engine_, waiter_, options_.max_wait};
+  AddRunRoutes(router_, context);
+  AddCatalogRoutes(router_, context);
+  waiter_.Start();
+
+  started_ = true;
+  net::dispatch(acceptor_.get_executor(), [this] { Accept(); });
+  threads_.reserve(options_.threads);
+  for (int i = 0; i < options_.threads; ++i) {
+    threads_.emplace_back([this] {
+      for (;;) {
+        try {
+          ioc_.run();
+          return;
+        } catch (const std::exception& e) {
+          // A handler let an exception escape: log it and keep serving.
+          spdlog::error("api: io thread: {}", e.what());
+        }
+      }
+    });
+  }
+  return Status::Ok();
+}
+
+void Server::Stop() {
+  std::lock_guard lock(lifecycle_mu_);
+  if (stopped_) return;
+  stopped_ = true;
+  if (!started_) return;
+  waiter_.Stop();
+  ioc_.stop();
+  for (auto& thread : threads_) thread.join();
+  threads_.clear();
+  beast::error_code ignored;
+  acceptor_.close(ignored);
+}
+
+std::string Server::url() const {
+  std::lock_guard lock(lifecycle_mu_);
+  HostPort where = bound_;
+  if (!started_) {
+    auto configured = ParseListen(options_.listen);
+    if (!configured.ok()) return "http://" + options_.listen;
+    where = *configured;
+  }
+  const std::string& host = where.host;
+  uint16_t port = where.port;
+  bool ipv6 = host.find(':') != std::string::npos;
+  return "http://" + (ipv6 ? "[" + host + "]" : host) + ":" + std::to_string(port);
+}
+
+void Server::Accept() {
+  acceptor_.async_accept(net::make_strand(ioc_),
+                         beast::bind_front_handler(&Server::OnAccept, this));
+}
+
+void Server::OnAccept(beast::error_code ec, tcp::socket socket) {
+  if (ec == net::error::operation_aborted) return;
+  if (ec) {
+    // Typically out of file descriptors: wait a little instead of spinning.
+    spdlog::warn("api: accept failed: {}", ec.message());
+    accept_retry_.emplace(acceptor_.get_executor());
+    accept_retry_->expires_after(std::chrono::milliseconds(100));
+    accept_retry_->async_wait([this](beast::error_code wait_ec) {
+      if (!wait_ec) Accept();
+    });
+    return;
+  }
+  beast::error_code ignored;
+  socket.set_option(tcp::no_delay(true), ignored);
+  int open = connections_.fetch_add(1, std::memory_order_relaxed) + 1;
+  std::make_shared<Session>(std::move(socket), *this, open > options_.max_connections)->Start();
+  Accept();
+}
+
+Response Server::StaticAsset(const boost::urls::url_view& url) const {
+  std::string path = url.path();
+  if (path.empty() || path == "/") path = "/index.html";
+  auto asset = static_assets_(path);
+  bool fallback = false;
+  if (!asset) {
+    // The UI routes in the browser (/runs/ID): every unknown page is the app.
+    asset = static_assets_("/index.html");
+    fallback = true;
+  }
+  if (!asset) {
+    return ErrorResponse(ApiStatus(StatusCode::kNotFound, "route_not_found",
+                                   "no page at " + path + "; the API is under /api/v1"));
+  }
+  Response response{http::status::ok, 11};
+  response.set(http::field::content_type,
+               beast::string_view(asset->first.data(), asset->first.size()));
+  // Built assets carry a content hash in their name and never change; the page that
+  // names them must be revalidated so that an upgrade is picked up.
+  bool immutable = !fallback && path.starts_with("/assets/");
+  response.set(http::field::cache_control,
+               immutable ? "public, max-age=31536000, immutable" : "no-cache");
+  response.body().assign(asset->second.data(), asset->second.size());
+  return response;
+}
+
+class ApiServer::Impl : public Server {
+ public:
+  using Server::Server;
+};
+
+ApiServer::ApiServer(ApiOptions options, Engine& engine)
+    : impl_(std::make_unique<Impl>(std::move(options), engine)) {}
+ApiServer::~ApiServer() { Stop(); }
+Status ApiServer::Start() { return impl_->Start(); }
+void ApiServer::Stop() { impl_->Stop(); }
+std::string ApiServer::url() const { return impl_->url(); }
+ApiServer::Counters ApiServer::counters() const { return impl_->counters(); }
+void ApiServer::SetStaticAssets(StaticAssetLookup lookup) {
+  impl_->SetStaticAssets(std::move(lookup));
+}
+
+}  // namespace taskmill::api

@@ -1,0 +1,95 @@
+// api/server.h — the HTTP API server (REST + JSON under /api/v1, /healthz, and the
+// embedded web UI at "/"), on Boost.Beast over Boost.Asio.
+//
+// Threading: one io_context run by `threads` io threads; every connection has its
+// own strand, so a connection's steps never run concurrently while different
+// connections proceed in parallel. Handlers run on the io threads and call the
+// Engine synchronously: a storage read is short, a write waits for one group
+// commit. Nothing waits for a run on an io thread: `?wait=` long-polls are timers
+// plus one EventBus subscription (run_waiter.h). There is no global lock on the
+// request path.
+//
+// Connections are HTTP/1.1 with keep-alive. Limits (ApiOptions) answer with the
+// API's JSON error: a body over max_json_body or a header over max_header → 413
+// too_large, a request not received within the timeouts → 408 timeout (an idle
+// keep-alive connection is just closed), more than max_connections → 503
+// unavailable. After an error that leaves unread input the connection is closed.
+//
+// Start() once; Stop() is idempotent and also run by the destructor. The Engine
+// must outlive the server. SetStaticAssets must be called before Start().
+#pragma once
+
+#include <taskmill/clock.h>
+#include <taskmill/engine.h>
+#include <taskmill/status.h>
+
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+
+namespace taskmill::api {
+
+struct ApiOptions {
+  // HOST:PORT to listen on; port 0 picks a free port (see ApiServer::url()).
+  // IPv6 as [::1]:8080. Default: 127.0.0.1:8080 (loopback only).
+  std::string listen = "127.0.0.1:8080";
+  int threads = 2;                       // io threads. Default: 2
+  size_t max_json_body = 1 << 20;        // bytes of a JSON request body. Default: 1 MiB
+  size_t max_header = 16 << 10;          // bytes of a request header. Default: 16 KiB
+  // Time to receive the first request of a connection, and to send each response.
+  Duration request_timeout = std::chrono::seconds(30);  // Default: 30 s
+  // Time a keep-alive connection may stay silent before its next request (which must
+  // then also arrive within this time). Default: 60 s
+  Duration idle_timeout = std::chrono::seconds(60);
+  int max_connections = 1024;            // open connections. Default: 1024
+  Duration max_wait = std::chrono::seconds(60);  // longest ?wait= long-poll. Default: 60 s
+  // How often a long-poll re-reads its run when no event arrived (a run finished by
+  // another node publishes no event here). Default: 1 s
+  Duration wait_recheck = std::chrono::seconds(1);
+
+  Status Validate() const;  // names the offending field
+};
+
+// What the embedded web UI answers for a path: content type and body, or nullopt.
+// Paths start with '/'; "/" is asked as "/index.html". The strings must stay valid
+// for the server's life (they point into the binary's embedded assets).
+using StaticAssetLookup = std::function<std::optional<std::pair<std::string_view, std::string_view>>(
+    std::string_view path)>;
+
+class ApiServer {
+ public:
+  ApiServer(ApiOptions options, Engine& engine);
+  ~ApiServer();
+  ApiServer(const ApiServer&) = delete;
+  ApiServer& operator=(const ApiServer&) = delete;
+
+  // Binds and starts the io threads. Fails (kUnavailable) naming the address, e.g.
+  // "cannot listen on 127.0.0.1:8080: Address already in use", or kInvalidArgument
+  // for an option out of range or an address that is not HOST:PORT.
+  Status Start();
+  // Closes the listener and every connection and joins the io threads. Idempotent.
+  void Stop();
+  // "http://127.0.0.1:8080", with the bound port once started.
+  std::string url() const;
+
+  // Live counters, for metrics and tests.
+  struct Counters {
+    int connections = 0;       // open connections
+    size_t pending_waits = 0;  // ?wait= long-polls in progress
+  };
+  Counters counters() const;
+
+  // Serves GET requests outside /api/ from `lookup`: unknown paths fall back to
+  // /index.html (the UI routes in the browser). Call before Start().
+  void SetStaticAssets(StaticAssetLookup lookup);
+
+ private:
+  class Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace taskmill::api

@@ -1,0 +1,192 @@
+// `taskmill bench` measures the engine in-process, on a fresh SQLite file:
+//   1. enqueue:  N no-op runs stored in batches of --batch (one commit each);
+//   2. drain:    the runner executes all of them (take and finish batched);
+//   3. trickle:  runs enqueued one at a time, each waited for, to measure the latency
+//                from the enqueue call to the start of the function (p50/p99);
+// and reports peak RSS. Figures and how to rerun them: docs/BENCHMARKS.md.
+#include "cli/bench_command.h"
+
+#include <taskmill/engine.h>
+
+#include <boost/json.hpp>
+#include <fmt/core.h>
+
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <filesystem>
+#include <iostream>
+#include <mutex>
+
+namespace taskmill::cli {
+namespace {
+namespace json = boost::json;
+
+struct BenchOptions {
+  int64_t runs = 200000;
+  int capacity = 64;
+  int batch = 1000;
+  int trickle = 2000;
+  std::string sync = "full";
+  std::string dir;
+  bool json = false;
+};
+
+double Seconds(std::chrono::steady_clock::duration d) {
+  return std::chrono::duration<double>(d).count();
+}
+
+int64_t PeakRssKb() {
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  return usage.ru_maxrss;
+}
+
+double Percentile(std::vector<double> v, double p) {
+  if (v.empty()) return 0;
+  std::sort(v.begin(), v.end());
+  size_t i = std::min(v.size() - 1, static_cast<size_t>(p * static_cast<double>(v.size())));
+  return v[i];
+}
+
+int RunBench(const BenchOptions& o) {
+  namespace fs = std::filesystem;
+  fs::path dir = o.dir.empty() ? fs::temp_directory_path() /
+                                     ("taskmill-bench-" + std::to_string(getpid()))
+                               : fs::path(o.dir);
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+
+  // The no-op function records when it started, for the trickle phase.
+  std::mutex started_mu;
+  std::condition_variable started_cv;
+  std::atomic<int64_t> finished{0};
+  std::chrono::steady_clock::time_point started_at{};
+  bool started = false;
+  auto registry = std::make_shared<FunctionRegistry>();
+  (void)registry->Register("bench.noop", [&](RunContext& ctx) {
+    if (ctx.data().as_object().contains("trickle")) {
+      std::lock_guard lock(started_mu);
+      started_at = std::chrono::steady_clock::now();
+      started = true;
+      started_cv.notify_all();
+    }
+  });
+
+  EngineOptions options;
+  options.storage.url = (dir / "bench.db").string();
+  options.storage.synchronous = o.sync;
+  options.scheduler = false;
+  options.runner_options.capacity = o.capacity;
+  auto engine_or = Engine::Open(options, registry);
+  if (!engine_or.ok()) {
+    std::cerr << "error: " << engine_or.status().ToString() << "\n";
+    return 2;
+  }
+  auto& engine = **engine_or;
+  engine.events().Subscribe([&](const Event& e) {
+    if (e.type == Event::Type::kRunFinished) finished.fetch_add(1, std::memory_order_relaxed);
+  });
+
+  // Phase 1: enqueue in batches, runner not started.
+  auto t0 = std::chrono::steady_clock::now();
+  for (int64_t done = 0; done < o.runs;) {
+    int64_t n = std::min<int64_t>(o.batch, o.runs - done);
+    std::vector<EnqueueRequest> batch(static_cast<size_t>(n));
+    for (auto& r : batch) r.function = "bench.noop";
+    auto stored = engine.EnqueueBatch(batch);
+    if (!stored.ok()) {
+      std::cerr << "error: enqueue failed: " << stored.status().ToString() << "\n";
+      return 3;
+    }
+    done += n;
+  }
+  auto t1 = std::chrono::steady_clock::now();
+  double enqueue_rate = static_cast<double>(o.runs) / Seconds(t1 - t0);
+  if (!o.json) std::cerr << fmt::format("enqueue: {:.0f} runs/s\n", enqueue_rate);
+
+  // Phase 2: drain.
+  auto t2 = std::chrono::steady_clock::now();
+  (void)engine.Start();
+  {
+    std::mutex mu;
+    std::unique_lock lock(mu);
+    std::condition_variable cv;
+    // Finishes are counted by an event listener; poll the counter at 1 ms.
+    while (finished.load() < o.runs) cv.wait_for(lock, std::chrono::milliseconds(1));
+  }
+  auto t3 = std::chrono::steady_clock::now();
+  double drain_rate = static_cast<double>(o.runs) / Seconds(t3 - t2);
+  if (!o.json) std::cerr << fmt::format("drain: {:.0f} runs/s\n", drain_rate);
+
+  // Phase 3: trickle, one run at a time.
+  std::vector<double> latencies_ms;
+  latencies_ms.reserve(static_cast<size_t>(o.trickle));
+  for (int i = 0; i < o.trickle; ++i) {
+    EnqueueRequest r;
+    r.function = "bench.noop";
+    r.data = json::object{{"trickle", true}};
+    {
+      std::lock_guard lock(started_mu);
+      started = false;
+    }
+    auto before = std::chrono::steady_clock::now();
+    auto run = engine.Enqueue(r);
+    if (!run.ok()) return 3;
+    std::unique_lock lock(started_mu);
+    started_cv.wait_for(lock, std::chrono::seconds(10), [&] { return started; });
+    if (!started) {
+      std::cerr << "error: a trickle run did not start within 10 s\n";
+      return 3;
+    }
+    latencies_ms.push_back(std::chrono::duration<double, std::milli>(started_at - before).count());
+  }
+  double p50 = Percentile(latencies_ms, 0.50), p99 = Percentile(latencies_ms, 0.99);
+  engine.Stop();
+  int64_t rss_kb = PeakRssKb();
+  fs::remove_all(dir);
+
+  json::object out{{"runs", o.runs},
+                   {"capacity", o.capacity},
+                   {"batch", o.batch},
+                   {"synchronous", o.sync},
+                   {"enqueue_runs_per_sec", enqueue_rate},
+                   {"drain_runs_per_sec", drain_rate},
+                   {"latency_p50_ms", p50},
+                   {"latency_p99_ms", p99},
+                   {"trickle_runs", o.trickle},
+                   {"peak_rss_mb", static_cast<double>(rss_kb) / 1024.0}};
+  if (o.json) {
+    std::cout << json::serialize(out) << "\n";
+  } else {
+    std::cout << fmt::format(
+        "runs {}  capacity {}  synchronous {}\n"
+        "enqueue   {:>10.0f} runs/s (batches of {})\n"
+        "drain     {:>10.0f} runs/s\n"
+        "latency   p50 {:.3f} ms  p99 {:.3f} ms  (enqueue -> start, {} runs)\n"
+        "peak RSS  {:.1f} MB\n",
+        o.runs, o.capacity, o.sync, enqueue_rate, o.batch, drain_rate, p50, p99, o.trickle,
+        static_cast<double>(rss_kb) / 1024.0);
+  }
+  return 0;
+}
+}  // namespace
+
+void AddBenchCommand(CLI::App& app) {
+  auto opts = std::make_shared<BenchOptions>();
+  auto* cmd = app.add_subcommand("bench", "Measure enqueue and drain throughput and latency");
+  cmd->add_option("--runs", opts->runs, "No-op runs to enqueue and drain")->capture_default_str();
+  cmd->add_option("--capacity", opts->capacity, "Runner slots")->capture_default_str();
+  cmd->add_option("--batch", opts->batch, "Runs per enqueue batch")->capture_default_str();
+  cmd->add_option("--trickle", opts->trickle, "Runs in the latency phase")->capture_default_str();
+  cmd->add_option("--sync", opts->sync, "SQLite synchronous mode")
+      ->check(CLI::IsMember({"full", "normal"}))
+      ->capture_default_str();
+  cmd->add_option("--dir", opts->dir, "Directory for the database (default: a temp dir)");
+  cmd->add_flag("--json", opts->json, "Print one JSON object");
+  cmd->callback([opts] { throw CLI::RuntimeError(RunBench(*opts)); });
+}
+
+}  // namespace taskmill::cli

@@ -1,0 +1,312 @@
+#include "cli/client.h"
+
+#include <boost/asio/connect.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http/parser.hpp>
+#include <boost/beast/http/read.hpp>
+#include <boost/beast/http/string_body.hpp>
+#include <boost/beast/http/write.hpp>
+#include <boost/json.hpp>
+#include <boost/url/parse.hpp>
+#include <boost/url/url_view.hpp>
+
+#include <array>
+
+namespace taskmill::cli {
+namespace net = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+namespace json = boost::json;
+using tcp = net::ip::tcp;
+
+namespace {
+
+// Responses can be large (a batch of 10,000 runs); bound them anyway.
+constexpr uint64_t kMaxResponseBody = 256ull << 20;
+
+constexpr std::array<StatusCode, 10> kErrorCodes = {
+    StatusCode::kInvalidArgument,  StatusCode::kNotFound,         StatusCode::kConflict,
+    StatusCode::kFailedPrecondition, StatusCode::kUnauthenticated, StatusCode::kPermissionDenied,
+    StatusCode::kTooLarge,         StatusCode::kTimeout,          StatusCode::kUnavailable,
+    StatusCode::kInternal};
+
+StatusCode CodeForHttpStatus(int status) {
+  switch (status) {
+    case 401: return StatusCode::kUnauthenticated;
+    case 403: return StatusCode::kPermissionDenied;
+    case 404: return StatusCode::kNotFound;
+    case 408: return StatusCode::kTimeout;
+    case 409: return StatusCode::kConflict;
+    case 413: return StatusCode::kTooLarge;
+    case 429:
+    case 503: return StatusCode::kUnavailable;
+    default: return status >= 500 ? StatusCode::kInternal : StatusCode::kInvalidArgument;
+  }
+}
+
+std::string Seconds(Duration d) {
+  return std::to_string(std::chrono::duration_cast<std::chrono::seconds>(d).count());
+}
+
+}  // namespace
+
+std::string UrlEncode(std::string_view text) {
+  static constexpr char kHex[] = "0123456789ABCDEF";
+  std::string out;
+  out.reserve(text.size());
+  for (unsigned char c : text) {
+    bool unreserved = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                      c == '-' || c == '.' || c == '_' || c == '~' || c == ':';
+    if (unreserved) {
+      out += static_cast<char>(c);
+    } else {
+      out += '%';
+      out += kHex[c >> 4];
+      out += kHex[c & 15];
+    }
+  }
+  return out;
+}
+
+Status StatusFromApiError(const HttpResponse& response) {
+  ApiErrorInfo info;
+  info.http_status = response.status;
+  boost::system::error_code ec;
+  json::value body = json::parse(response.body, ec);
+  const json::object* error = nullptr;
+  if (!ec && body.is_object()) {
+    if (auto* e = body.get_object().if_contains("error"); e && e->is_object()) {
+      error = &e->get_object();
+    }
+  }
+  if (error) {
+    if (auto* c = error->if_contains("code"); c && c->is_string()) info.code = c->get_string();
+    if (auto* m = error->if_contains("message"); m && m->is_string()) info.message = m->get_string();
+    if (auto* d = error->if_contains("details")) info.details = *d;
+  } else {
+    // Not our error shape (a proxy in between, or not taskmill at all).
+    info.code = "http_" + std::to_string(response.status);
+    info.message = "HTTP " + std::to_string(response.status) + ": " +
+                   response.body.substr(0, 200);
+  }
+  StatusCode code = CodeForHttpStatus(response.status);
+  for (StatusCode candidate : kErrorCodes) {
+    if (StatusCodeName(candidate) == info.code) code = candidate;
+  }
+  json::object details;
+  details["api_error"] = true;
+  details["http_status"] = info.http_status;
+  details["code"] = info.code;
+  details["details"] = info.details;
+  return Status(code, info.message, std::move(details));
+}
+
+std::optional<ApiErrorInfo> ApiErrorOf(const Status& status) {
+  if (status.ok() || !status.details().is_object()) return std::nullopt;
+  const json::object& d = status.details().get_object();
+  auto* marker = d.if_contains("api_error");
+  if (!marker || !marker->is_bool() || !marker->get_bool()) return std::nullopt;
+  ApiErrorInfo info;
+  if (auto* s = d.if_contains("http_status"); s && s->is_number()) info.http_status = s->to_number<int>();
+  if (auto* c = d.if_contains("code"); c && c->is_string()) info.code = c->get_string();
+  if (auto* x = d.if_contains("details")) info.details = *x;
+  info.message = status.message();
+  return info;
+}
+
+class HttpClient::Connection {
+ public:
+  Connection(std::string host, std::string port, std::string prefix, std::string base_url)
+      : host_(std::move(host)),
+        port_(std::move(port)),
+        prefix_(std::move(prefix)),
+        base_url_(std::move(base_url)) {}
+
+  Result<HttpResponse> Send(http::verb method, std::string_view target, std::string_view body,
+                            std::string_view content_type, Duration connect_timeout,
+                            Duration timeout) {
+    http::request<http::string_body> request{method, prefix_ + std::string(target), 11};
+    request.set(http::field::host, host_ + ":" + port_);
+    request.set(http::field::user_agent, "taskmill-cli");
+    request.set(http::field::accept, "application/json");
+    if (!body.empty()) {
+      request.set(http::field::content_type, content_type);
+      request.body() = std::string(body);
+    }
+    request.keep_alive(true);
+    request.prepare_payload();
+
+    // A kept-alive connection may have been closed by the server while idle: if
+    // nothing of the answer arrived, the request was not processed; send it again
+    // on a new connection, once.
+    for (int attempt = 0; attempt < 2; ++attempt) {
+      bool reused = connected_;
+      if (!connected_) {
+        if (Status s = Connect(connect_timeout); !s.ok()) return s;
+      }
+      bool got_some = false;
+      auto response = Exchange(request, timeout, &got_some);
+      if (response.ok()) return response;
+      Disconnect();
+      if (!reused || got_some) return response;
+    }
+    return Status::Unavailable("lost connection to taskmill at " + base_url_);
+  }
+
+ private:
+  // Runs the io_context until the pending operation completes; the stream's
+  // deadline bounds it.
+  void RunPending() {
+    ioc_.restart();
+    ioc_.run();
+  }
+
+  Status Connect(Duration timeout) {
+    beast::error_code ec;
+    tcp::resolver::results_type endpoints;
+    tcp::resolver resolver(ioc_);
+    resolver.async_resolve(host_, port_,
+                           [&](beast::error_code e, tcp::resolver::results_type results) {
+                             ec = e;
+                             endpoints = std::move(results);
+                           });
+    RunPending();
+    if (ec) {
+      return Status::Unavailable("cannot reach taskmill at " + base_url_ + ": cannot resolve " +
+                                 host_ + ": " + ec.message());
+    }
+    stream_.expires_after(timeout);
+    stream_.async_connect(endpoints, [&](beast::error_code e, const tcp::endpoint&) { ec = e; });
+    RunPending();
+    if (ec == beast::error::timeout) {
+      return Status::Unavailable("cannot reach taskmill at " + base_url_ +
+                                 ": no connection within " + Seconds(timeout) + " s");
+    }
+    if (ec) {
+      std::string reason = ec == net::error::connection_refused ? "connection refused"
+                                                                 : ec.message();
+      return Status::Unavailable("cannot reach taskmill at " + base_url_ + ": " + reason +
+                                 " — is `taskmill serve` running?");
+    }
+    beast::error_code ignored;
+    stream_.socket().set_option(tcp::no_delay(true), ignored);
+    connected_ = true;
+    buffer_.clear();
+    return Status::Ok();
+  }
+
+  void Disconnect() {
+    beast::error_code ignored;
+    stream_.socket().shutdown(tcp::socket::shutdown_both, ignored);
+    stream_.socket().close(ignored);
+    connected_ = false;
+    buffer_.clear();
+  }
+
+  Result<HttpResponse> Exchange(http::request<http::string_body>& request, Duration timeout,
+                                bool* got_some) {
+    beast::error_code ec;
+    stream_.expires_after(timeout);
+    http::async_write(stream_, request, [&](beast::error_code e, size_t) { ec = e; });
+    RunPending();
+    // The server may answer (e.g. 413) and stop reading before the whole body is
+    // sent: try to read its answer anyway.
+    bool write_failed = static_cast<bool>(ec);
+    if (ec == beast::error::timeout) return TimeoutError(timeout);
+
+    http::response_parser<http::string_body> parser;
+    parser.body_limit(kMaxResponseBody);
+    http::async_read(stream_, buffer_, parser, [&](beast::error_code e, size_t) { ec = e; });
+    RunPending();
+    *got_some = parser.got_some();
+    if (ec == beast::error::timeout) return TimeoutError(timeout);
+    if (ec) {
+      return Status::Unavailable("lost connection to taskmill at " + base_url_ + ": " +
+                                 ec.message());
+    }
+    auto& message = parser.get();
+    HttpResponse response;
+    response.status = static_cast<int>(message.result_int());
+    response.content_type = std::string(message[http::field::content_type]);
+    response.allow = std::string(message[http::field::allow]);
+    response.body = std::move(message.body());
+    if (write_failed || !message.keep_alive()) Disconnect();
+    return response;
+  }
+
+  Status TimeoutError(Duration timeout) {
+    Disconnect();
+    return Status::Unavailable("taskmill at " + base_url_ + " did not answer within " +
+                               Seconds(timeout) + " s");
+  }
+
+  const std::string host_;
+  const std::string port_;
+  const std::string prefix_;
+  const std::string base_url_;
+  net::io_context ioc_;
+  beast::tcp_stream stream_{ioc_};
+  beast::flat_buffer buffer_;
+  bool connected_ = false;
+};
+
+HttpClient::HttpClient(std::string base_url, Duration connect_timeout)
+    : base_url_(std::move(base_url)), connect_timeout_(connect_timeout) {
+  while (!base_url_.empty() && base_url_.back() == '/') base_url_.pop_back();
+}
+
+HttpClient::~HttpClient() = default;
+
+Result<HttpResponse> HttpClient::Send(std::string_view method, std::string_view target,
+                                      std::string_view body, std::string_view content_type,
+                                      Duration timeout) {
+  if (!connection_) {
+    auto url = boost::urls::parse_absolute_uri(base_url_);
+    if (!url || url->scheme() != "http" || url->host().empty()) {
+      return Status::InvalidArgument("server URL '" + base_url_ +
+                                     "' must look like http://HOST:PORT (https is not supported)");
+    }
+    std::string port = url->has_port() ? std::string(url->port()) : "80";
+    std::string host = url->host();
+    // An IPv6 literal is [::1] in the URL; the resolver wants it bare.
+    if (host.size() > 2 && host.front() == '[') host = host.substr(1, host.size() - 2);
+    connection_ = std::make_unique<Connection>(host, port, std::string(url->encoded_path()),
+                                               base_url_);
+  }
+  http::verb verb = http::string_to_verb(beast::string_view(method.data(), method.size()));
+  if (verb == http::verb::unknown) {
+    return Status::InvalidArgument("unknown HTTP method '" + std::string(method) + "'");
+  }
+  return connection_->Send(verb, target, body, content_type, connect_timeout_, timeout);
+}
+
+Result<json::value> HttpClient::ToJsonResult(Result<HttpResponse> response) {
+  if (!response.ok()) return response.status();
+  if (response->status < 200 || response->status >= 300) return StatusFromApiError(*response);
+  if (response->body.empty()) return json::value(nullptr);
+  boost::system::error_code ec;
+  json::value parsed = json::parse(response->body, ec);
+  if (ec) {
+    return Status::Internal("taskmill at " + base_url_ + " answered with invalid JSON: " +
+                            ec.message());
+  }
+  return parsed;
+}
+
+Result<json::value> HttpClient::Get(std::string_view target, Duration timeout) {
+  return ToJsonResult(Send("GET", target, {}, {}, timeout));
+}
+
+Result<json::value> HttpClient::Post(std::string_view target, const json::value& body,
+                                     Duration timeout) {
+  return ToJsonResult(Send("POST", target, json::serialize(body), "application/json", timeout));
+}
+
+Result<json::value> HttpClient::Delete(std::string_view target, Duration timeout) {
+  return ToJsonResult(Send("DELETE", target, {}, {}, timeout));
+}
+
+}  // namespace taskmill::cli

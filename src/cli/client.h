@@ -1,0 +1,89 @@
+// cli/client.h — a small synchronous HTTP/1.1 client for the taskmill API.
+//
+// One HttpClient holds one keep-alive connection to one server and sends requests
+// one at a time; when the server has closed the idle connection, the next request
+// reconnects once. Every call has a deadline (connect + send + receive). Not
+// thread-safe: use one client per thread.
+//
+// Errors: a transport failure is kUnavailable with a message a person can act on
+// ("cannot reach taskmill at http://127.0.0.1:8080: connection refused — is
+// `taskmill serve` running?"). The JSON helpers (Get/Post/Delete) also turn an API
+// error response into a Status: its code follows the HTTP status and its details
+// hold the API error (see ApiErrorOf).
+#pragma once
+
+#include <taskmill/clock.h>
+#include <taskmill/status.h>
+
+#include <boost/json/value.hpp>
+
+#include <chrono>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace taskmill::cli {
+
+struct HttpResponse {
+  int status = 0;            // HTTP status code
+  std::string content_type;
+  std::string allow;         // the Allow header of a 405
+  std::string body;
+};
+
+// The API error a Status from HttpClient carries.
+struct ApiErrorInfo {
+  int http_status = 0;
+  std::string code;     // e.g. "malformed_json", "not_found"
+  std::string message;
+  boost::json::value details;
+};
+// nullopt when `status` did not come from an API error response (e.g. transport).
+std::optional<ApiErrorInfo> ApiErrorOf(const Status& status);
+
+class HttpClient {
+ public:
+  // `base_url`: "http://HOST:PORT" with an optional path prefix. https is not
+  // supported yet (the first request fails with kInvalidArgument).
+  explicit HttpClient(std::string base_url,
+                      Duration connect_timeout = std::chrono::seconds(5));
+  ~HttpClient();
+  HttpClient(const HttpClient&) = delete;
+  HttpClient& operator=(const HttpClient&) = delete;
+
+  // Sends one request and returns the response whatever its status. `target` is
+  // the path and query, e.g. "/api/v1/runs?status=failed". Fails only when no
+  // response arrived within `timeout`.
+  Result<HttpResponse> Send(std::string_view method, std::string_view target,
+                            std::string_view body = {},
+                            std::string_view content_type = "application/json",
+                            Duration timeout = std::chrono::seconds(30));
+
+  // JSON helpers: a 2xx answer yields its body parsed (null for an empty body);
+  // an API error yields a Status carrying it.
+  Result<boost::json::value> Get(std::string_view target,
+                                 Duration timeout = std::chrono::seconds(30));
+  Result<boost::json::value> Post(std::string_view target, const boost::json::value& body,
+                                  Duration timeout = std::chrono::seconds(30));
+  Result<boost::json::value> Delete(std::string_view target,
+                                    Duration timeout = std::chrono::seconds(30));
+
+  const std::string& base_url() const { return base_url_; }
+
+ private:
+  class Connection;
+  Result<boost::json::value> ToJsonResult(Result<HttpResponse> response);
+
+  std::string base_url_;
+  Duration connect_timeout_;
+  std::unique_ptr<Connection> connection_;
+};
+
+// Percent-encodes one path segment or query value ("a b/c" → "a%20b%2Fc").
+std::string UrlEncode(std::string_view text);
+
+// The Status an API error response stands for (also used by HttpClient).
+Status StatusFromApiError(const HttpResponse& response);
+
+}  // namespace taskmill::cli

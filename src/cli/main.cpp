@@ -1,0 +1,22 @@
+// The `taskmill` binary: server, command-line client and maintenance tool.
+#include "cli/bench_command.h"
+#include "cli/client_commands.h"
+#include "cli/serve_command.h"
+
+#include <CLI/CLI.hpp>
+
+int main(int argc, char** argv) {
+  CLI::App app{"taskmill — a durable background task manager", "taskmill"};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", "taskmill 0.1.0");
+  taskmill::cli::AddServeCommand(app);
+  taskmill::cli::AddBenchCommand(app);
+  taskmill::cli::AddClientCommands(app);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    // Subcommands report their exit status through CLI::RuntimeError.
+    return app.exit(e);
+  }
+  return 0;
+}

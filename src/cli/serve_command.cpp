@@ -1,0 +1,174 @@
+#include "cli/serve_command.h"
+
+#include "api/server.h"
+#include "cli/demo_functions.h"
+#include "config/config.h"
+#include "runner/command_handler.h"
+
+#include <taskmill/engine.h>
+
+#include <fmt/core.h>
+#include <spdlog/spdlog.h>
+
+#include <csignal>
+#include <filesystem>
+#include <iostream>
+#include <map>
+#include <optional>
+#include <string_view>
+#include <utility>
+
+namespace taskmill::web {
+// Generated from web/dist at build time (cmake/EmbedWeb.cmake).
+const std::map<std::string, std::pair<std::string_view, std::string_view>>& Assets();
+}  // namespace taskmill::web
+
+namespace taskmill::cli {
+namespace {
+
+struct ServeOptions {
+  std::string config_path;
+  std::string listen;
+  std::string data_dir;
+  std::string storage;
+  std::string roles;
+};
+
+std::vector<std::string> SplitComma(const std::string& s) {
+  std::vector<std::string> out;
+  size_t start = 0;
+  while (start <= s.size()) {
+    size_t end = s.find(',', start);
+    if (end == std::string::npos) end = s.size();
+    if (end > start) out.push_back(s.substr(start, end - start));
+    start = end + 1;
+  }
+  return out;
+}
+
+bool Has(const std::vector<std::string>& v, std::string_view s) {
+  return std::find(v.begin(), v.end(), s) != v.end();
+}
+
+int Fail(const Status& s) {
+  std::cerr << "error: " << s.message() << "\n";
+  return 2;
+}
+
+int Serve(const ServeOptions& o) {
+  // 1. Configuration: the file (explicit, or ./taskmill.yaml when present), then flags.
+  std::string path = o.config_path;
+  if (path.empty() && std::filesystem::exists("taskmill.yaml")) path = "taskmill.yaml";
+  Result<config::Config> loaded =
+      path.empty() ? config::LoadString("", "<defaults>") : config::LoadFile(path);
+  if (!loaded.ok()) return Fail(loaded.status());
+  config::Config cfg = std::move(*loaded);
+  if (!o.listen.empty()) cfg.server.listen = o.listen;
+  if (!o.data_dir.empty()) cfg.server.data_dir = o.data_dir;
+  if (!o.storage.empty()) cfg.server.storage = o.storage;
+  if (!o.roles.empty()) {
+    cfg.server.roles = SplitComma(o.roles);
+    for (const auto& role : cfg.server.roles) {
+      if (role != "api" && role != "scheduler" && role != "runner") {
+        return Fail(Status::InvalidArgument("--roles: unknown role '" + role +
+                                            "'; expected api, scheduler, runner"));
+      }
+    }
+  }
+
+  // 2. Functions: the demo functions, and one command function per command task.
+  auto registry = std::make_shared<FunctionRegistry>();
+  RegisterDemoFunctions(*registry);
+  for (auto& task : cfg.tasks) {
+    if (task.command.empty()) continue;
+    CommandSpec spec = CommandSpecForTask(task);
+    spec.output_limit = cfg.runner_output_limit;
+    spec.kill_grace = cfg.kill_grace;
+    if (Status s = spec.Validate(); !s.ok()) {
+      return Fail(Status::InvalidArgument("tasks." + task.name + ": " + s.message()));
+    }
+    FunctionInfo info{.name = task.function,
+                      .description = "command task " + task.name,
+                      .doc = "Runs: " + fmt::format("{}", fmt::join(task.command, " ")),
+                      .input = "json",
+                      .handler_kind = "command"};
+    if (Status s = registry->Register(info, MakeCommandHandler(std::move(spec))); !s.ok()) {
+      return Fail(s);
+    }
+  }
+
+  // 3. The engine, with the tasks of the file stored so that every node sees them.
+  EngineOptions options;
+  options.storage.url = config::StorageUrl(cfg.server);
+  options.storage.synchronous = cfg.server.synchronous;
+  options.runner = Has(cfg.server.roles, "runner");
+  options.scheduler = Has(cfg.server.roles, "scheduler");
+  options.runner_options.capacity = cfg.runner_capacity;
+  options.runner_options.output_limit = cfg.runner_output_limit;
+  options.runner_options.kill_grace = cfg.kill_grace;
+  options.scheduler_options.task_log_max_size = cfg.task_log_max_size;
+  options.default_time_to_resolve = cfg.task_ttr;
+  auto engine_or = Engine::Open(options, registry);
+  if (!engine_or.ok()) return Fail(engine_or.status());
+  Engine& engine = **engine_or;
+  for (const auto& task : cfg.tasks) {
+    // A task's enabled flag is operator state: keep what is stored.
+    TaskDef def = task;
+    if (auto stored = engine.storage().TaskGet(task.name); stored.ok()) def.enabled = stored->enabled;
+    if (Status s = engine.storage().TaskUpsert(def); !s.ok()) return Fail(s);
+  }
+
+  // Block the shutdown signals before any thread starts, so every thread inherits
+  // the mask and sigwait below receives them.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  std::signal(SIGPIPE, SIG_IGN);
+
+  if (Status s = engine.Start(); !s.ok()) return Fail(s);
+  std::unique_ptr<api::ApiServer> server;
+  if (Has(cfg.server.roles, "api")) {
+    api::ApiOptions api_options;
+    api_options.listen = cfg.server.listen;
+    server = std::make_unique<api::ApiServer>(api_options, engine);
+    server->SetStaticAssets(
+        [](std::string_view p) -> std::optional<std::pair<std::string_view, std::string_view>> {
+          const auto& assets = web::Assets();
+          auto it = assets.find(std::string(p));
+          if (it == assets.end()) return std::nullopt;
+          return it->second;
+        });
+    if (Status s = server->Start(); !s.ok()) {
+      engine.Stop();
+      return Fail(s);
+    }
+  }
+  std::string roles = fmt::format("{}", fmt::join(cfg.server.roles, ","));
+  std::cout << "taskmill serving (roles " << roles << ", storage " << options.storage.url << ")\n";
+  if (server) std::cout << "taskmill listening on " << server->url() << "\n";
+  std::cout << std::flush;
+
+  int sig = 0;
+  sigwait(&signals, &sig);
+  spdlog::info("taskmill: signal {} received, stopping", sig);
+  if (server) server->Stop();
+  engine.Stop();
+  return 0;
+}
+}  // namespace
+
+void AddServeCommand(CLI::App& app) {
+  auto opts = std::make_shared<ServeOptions>();
+  auto* cmd = app.add_subcommand("serve", "Run the server: api, scheduler and runner roles");
+  cmd->add_option("--config", opts->config_path,
+                  "Configuration file (default: ./taskmill.yaml when present)");
+  cmd->add_option("--listen", opts->listen, "HOST:PORT of the API and UI (default 127.0.0.1:8080)");
+  cmd->add_option("--data-dir", opts->data_dir, "Data directory (default ./taskmill-data)");
+  cmd->add_option("--storage", opts->storage, "Storage URL (default sqlite file in the data dir)");
+  cmd->add_option("--roles", opts->roles, "Comma-separated roles: api,scheduler,runner");
+  cmd->callback([opts] { throw CLI::RuntimeError(Serve(*opts)); });
+}
+
+}  // namespace taskmill::cli

@@ -1,0 +1,90 @@
+// config/config.h — the taskmill configuration file (YAML), loaded into plain structs.
+//
+// The file has the shape of the Tarantool task manager's cluster configuration
+// (`server`, `task_storage`, `task_runner`, `tasks`); docs/configuration.md is the
+// reference for every key. Loading is strict: an unknown key, a value of the wrong
+// type or out of range, or a task that cannot run is an error, and every error names
+// the file, the line and the key path, e.g.
+//
+//   taskmill.yaml:12: tasks.nightly.shedule: unknown key (did you mean 'schedule'?)
+//
+// All errors of a file are reported at once (one per line of the Status message, in
+// line order; Status::details() holds them as {"errors": [{file, line, path, message}]}).
+// Only the file is read: nothing comes from the environment.
+//
+// The functions here are pure and thread-safe; Config is a plain value.
+#pragma once
+
+#include <taskmill/clock.h>
+#include <taskmill/engine.h>
+#include <taskmill/model.h>
+#include <taskmill/status.h>
+
+#include <chrono>
+#include <cstddef>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace taskmill::config {
+
+// `server:` — how `taskmill serve` runs.
+struct ServerSection {
+  // host:port of the HTTP API and UI. Default: 127.0.0.1:8080.
+  std::string listen = "127.0.0.1:8080";
+  // Directory of the default SQLite database. Relative paths are relative to the
+  // working directory of the process. Default: ./taskmill-data.
+  std::string data_dir = "./taskmill-data";
+  // Storage URL (see StorageOptions::url). Default: empty, meaning the SQLite file
+  // <data_dir>/taskmill.db.
+  std::string storage;
+  // SQLite synchronous mode: "full" or "normal". Default: full.
+  std::string synchronous = "full";
+  // Roles this process plays: any non-empty subset of api, scheduler, runner, each
+  // at most once. Default: all three.
+  std::vector<std::string> roles = {"api", "scheduler", "runner"};
+
+  friend bool operator==(const ServerSection&, const ServerSection&) = default;
+};
+
+struct Config {
+  ServerSection server;
+  // `tasks:` in file order. A command task's `function` is "task.<name>"; every task
+  // without its own time_to_resolve has task_ttr.
+  std::vector<TaskDef> tasks;
+  // task_storage.task_ttr: default time_to_resolve of tasks. Default: 60 s.
+  Duration task_ttr = std::chrono::seconds(60);
+  // task_storage.task_log_max_size: finished runs kept per task. Default: 100.
+  int task_log_max_size = 100;
+  // task_runner.capacity: concurrent attempts per runner. Default: 16.
+  int runner_capacity = 16;
+  // task_runner.output_limit: bytes of command output kept per attempt. Default: 1 MiB.
+  size_t runner_output_limit = size_t{1} << 20;
+  // task_runner.kill_grace_sec: SIGTERM → SIGKILL delay for commands. Default: 5 s.
+  Duration kill_grace = std::chrono::seconds(5);
+  // Where the config came from (file path or LoadString's source_name), for messages.
+  std::string source;
+};
+
+// Reads and validates the file at `path`. kNotFound when the file does not exist;
+// kInvalidArgument, naming the file, line and key of every problem, when it cannot be
+// read or is not a valid configuration.
+Result<Config> LoadFile(const std::string& path);
+
+// The same for text already in memory; `source_name` stands for the file in messages.
+// An empty document is a valid configuration with every default.
+Result<Config> LoadString(std::string_view yaml, std::string source_name = "<string>");
+
+// The storage URL to open: server.storage, or the path <data_dir>/taskmill.db when
+// server.storage is empty.
+std::string StorageUrl(const ServerSection& server);
+
+// True when `role` ("api", "scheduler" or "runner") is in server.roles.
+bool HasRole(const ServerSection& server, std::string_view role);
+
+// Engine options for a loaded configuration: storage URL and synchronous mode, the
+// runner and scheduler roles, and the task_storage / task_runner settings. Fields the
+// file does not cover (clock, runner id, intervals) keep their EngineOptions defaults.
+EngineOptions ToEngineOptions(const Config& config);
+
+}  // namespace taskmill::config

@@ -1,0 +1,318 @@
+#include "runner/runner.h"
+
+#include <spdlog/spdlog.h>
+
+#include <unistd.h>
+
+#include <algorithm>
+
+namespace taskmill {
+
+namespace {
+constexpr const char* kStoppingReason = "runner stopping";
+
+std::string DefaultRunnerId() {
+  char host[256] = {0};
+  gethostname(host, sizeof host - 1);
+  return std::string(host) + ":" + std::to_string(getpid());
+}
+}  // namespace
+
+RunFinish DecideFinish(const Run& run, const HandlerOutcome& outcome, TimePoint now) {
+  RunFinish f;
+  f.queue = run.queue;
+  f.id = run.id;
+  f.attempt = run.attempt;
+  f.finished_at = now;
+  f.result = outcome.result;
+  f.error = outcome.error;
+  f.error_kind = outcome.error_kind;
+  f.output = outcome.output;
+  f.progress = outcome.progress;
+  f.status = outcome.status;
+  f.outcome = f.error_kind == "timeout" ? "timeout" : std::string(ToString(outcome.status));
+  if (f.error_kind == "interrupted") {
+    // The runner shut down under the attempt: hand the run back at once.
+    f.status = RunStatus::kPending;
+    f.run_at = now;
+    f.outcome = "interrupted";
+    return f;
+  }
+  bool retryable = outcome.status == RunStatus::kFailed || outcome.status == RunStatus::kLost;
+  if (retryable && f.error_kind != "stopped" && run.attempt < run.retry.max_attempts) {
+    f.status = RunStatus::kPending;
+    f.run_at = now + run.retry.DelayBeforeRetry(run.attempt);
+  }
+  return f;
+}
+
+Runner::Runner(RunnerOptions options, Storage& storage, const FunctionRegistry& functions,
+               Clock& clock, EventBus& events)
+    : options_(std::move(options)),
+      storage_(storage),
+      functions_(functions),
+      clock_(clock),
+      events_(events) {
+  if (options_.id.empty()) options_.id = DefaultRunnerId();
+  options_.capacity = std::max(1, options_.capacity);
+}
+
+Runner::~Runner() { Stop(); }
+
+Status Runner::Start() {
+  std::lock_guard lock(mu_);
+  if (running_) return Status::Ok();
+  running_ = true;
+  threads_.emplace_back([this] { FetchLoop(); });
+  threads_.emplace_back([this] { FinishLoop(); });
+  threads_.emplace_back([this] { SupervisorLoop(); });
+  for (int i = 0; i < options_.capacity; ++i) threads_.emplace_back([this] { WorkerLoop(); });
+  return Status::Ok();
+}
+
+void Runner::Stop() {
+  {
+    std::lock_guard lock(mu_);
+    if (!running_) return;
+    running_ = false;
+    // Attempts still executing are told to stop; their finishes are still written,
+    // and runs claimed but not started go back to storage through the lease sweeper.
+    for (auto& [id, f] : in_flight_) f->token->Cancel(kStoppingReason);
+  }
+  fetch_cv_.notify_all();
+  work_cv_.notify_all();
+  finish_cv_.notify_all();
+  supervisor_cv_.notify_all();
+  for (auto& t : threads_) t.join();
+  threads_.clear();
+}
+
+void Runner::Wake() {
+  {
+    std::lock_guard lock(mu_);
+    wake_ = true;
+  }
+  fetch_cv_.notify_one();
+}
+
+void Runner::CancelLocal(const std::string& id, const std::string& reason) {
+  std::lock_guard lock(mu_);
+  auto it = in_flight_.find(id);
+  if (it != in_flight_.end()) it->second->token->Cancel(reason);
+}
+
+void Runner::FetchLoop() {
+  std::unique_lock lock(mu_);
+  while (running_) {
+    TimePoint now = clock_.Now();
+    TimePoint until = now + options_.poll_interval;
+    int free_slots = options_.capacity - busy_.load();
+    if (free_slots > 0) {
+      wake_ = false;
+      if (next_due_ <= now) next_due_ = TimePoint::max();
+      lock.unlock();
+      RunTakeParams params{options_.id, options_.queues, free_slots, now};
+      auto taken = storage_.RunTake(params);
+      lock.lock();
+      if (!taken.ok()) {
+        spdlog::warn("runner {}: take failed: {}", options_.id, taken.status().ToString());
+      } else if (!taken->empty()) {
+        busy_.fetch_add(static_cast<int>(taken->size()));
+        for (auto& run : *taken) {
+          auto f = std::make_shared<InFlight>();
+          f->token = std::make_shared<CancellationToken>();
+          f->lease_until = *run.lease_until;
+          if (run.timeout) f->deadline = *run.started_at + *run.timeout;
+          f->run = run;
+          in_flight_[run.id] = f;
+          work_.push_back(std::move(run));
+        }
+        work_cv_.notify_all();
+        supervisor_cv_.notify_one();
+        if (static_cast<int>(taken->size()) == free_slots) continue;  // there may be more
+      }
+      until = std::min(until, next_due_);
+    }
+    // Sleep until woken by an enqueue or a freed slot, until a known run falls due
+    // (a retry, a delayed run), or until the poll interval (runs made elsewhere).
+    const TimePoint deadline = until;
+    clock_.WaitUntil(lock, fetch_cv_, deadline, [&] {
+      return !running_ || (wake_ && busy_.load() < options_.capacity) || next_due_ < deadline;
+    });
+  }
+}
+
+void Runner::WakeAt(TimePoint due) {
+  {
+    std::lock_guard lock(mu_);
+    if (due >= next_due_) return;
+    next_due_ = due;
+  }
+  fetch_cv_.notify_one();
+}
+
+void Runner::WorkerLoop() {
+  std::unique_lock lock(mu_);
+  for (;;) {
+    work_cv_.wait(lock, [&] { return !running_ || !work_.empty(); });
+    if (work_.empty()) return;
+    Run run = std::move(work_.front());
+    work_.pop_front();
+    lock.unlock();
+    Execute(std::move(run));
+    lock.lock();
+  }
+}
+
+void Runner::Execute(Run run) {
+  std::shared_ptr<CancellationToken> token;
+  {
+    std::lock_guard lock(mu_);
+    auto it = in_flight_.find(run.id);
+    token = it != in_flight_.end() ? it->second->token : std::make_shared<CancellationToken>();
+  }
+  events_.Publish({.type = Event::Type::kRunStarted, .run_id = run.id, .queue = run.queue,
+                   .task = run.task, .function = run.function, .account_id = run.account_id,
+                   .status = RunStatus::kRunning});
+  HandlerOutcome outcome;
+  const auto* entry = functions_.Find(run.function);
+  if (token->IsCancelled() && token->Reason() == kStoppingReason) {
+    outcome.status = RunStatus::kFailed;
+    outcome.error_kind = "interrupted";
+    outcome.error = "runner stopped before the attempt started";
+  } else if (!entry) {
+    outcome.status = RunStatus::kUnknownTask;
+    outcome.error = "no runner has the function '" + run.function + "'";
+    outcome.error_kind = "unknown_task";
+  } else {
+    RunContext ctx(run, token);
+    try {
+      outcome = entry->handler->Execute(ctx);
+    } catch (const std::exception& e) {
+      outcome = std::move(ctx.outcome());
+      outcome.status = RunStatus::kFailed;
+      outcome.error = e.what();
+    } catch (...) {
+      outcome = std::move(ctx.outcome());
+      outcome.status = RunStatus::kFailed;
+      outcome.error = "unknown exception";
+    }
+    if (token->IsCancelled()) {
+      std::string reason = token->Reason();
+      outcome.status = RunStatus::kFailed;
+      outcome.error_kind = reason == "timeout"          ? "timeout"
+                           : reason == kStoppingReason ? "interrupted"
+                                                       : "stopped";
+      if (reason == "timeout") {
+        outcome.error = "timed out after " +
+                        std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                           run.timeout.value_or(Duration{0}))
+                                           .count()) +
+                        " ms";
+      } else if (outcome.error.empty() || outcome.error.starts_with("stopped")) {
+        outcome.error = "stopped: " + reason;
+      }
+    }
+    if (outcome.status == RunStatus::kFailed && outcome.error_kind.empty()) {
+      outcome.error_kind = "user";
+    }
+  }
+  RunFinish finish = DecideFinish(run, outcome, clock_.Now());
+  QueueFinish(std::move(finish), std::move(run));
+}
+
+void Runner::QueueFinish(RunFinish finish, Run run) {
+  {
+    std::lock_guard lock(mu_);
+    in_flight_.erase(run.id);
+    finishes_.emplace_back(std::move(finish), std::move(run));
+  }
+  // The slot is free as soon as the handler returned: claiming the next runs
+  // overlaps with writing these outcomes.
+  busy_.fetch_sub(1);
+  finish_cv_.notify_one();
+  {
+    std::lock_guard lock(mu_);
+    wake_ = true;
+  }
+  fetch_cv_.notify_one();
+}
+
+void Runner::FinishLoop() {
+  std::vector<std::pair<RunFinish, Run>> batch;
+  std::vector<RunFinish> finishes;
+  for (;;) {
+    {
+      std::unique_lock lock(mu_);
+      finish_cv_.wait(lock, [&] { return !finishes_.empty() || (!running_ && busy_ == 0); });
+      if (finishes_.empty()) return;
+      batch.swap(finishes_);
+    }
+    finishes.clear();
+    finishes.reserve(batch.size());
+    for (auto& [f, run] : batch) finishes.push_back(f);
+    auto results = storage_.RunFinishBatch(finishes);
+    if (!results.ok()) {
+      // The leases will expire and the sweeper retries these runs: at-least-once.
+      spdlog::error("runner {}: storing {} outcomes failed: {}", options_.id, batch.size(),
+                    results.status().ToString());
+    } else {
+      for (size_t i = 0; i < batch.size(); ++i) {
+        if (!(*results)[i].accepted) continue;
+        const auto& [f, run] = batch[i];
+        events_.Publish({.type = f.status == RunStatus::kPending ? Event::Type::kRunCreated
+                                                                  : Event::Type::kRunFinished,
+                         .run_id = run.id, .queue = run.queue, .task = run.task,
+                         .function = run.function, .account_id = run.account_id,
+                         .status = f.status, .progress = f.progress.value_or(run.progress)});
+        if (f.status == RunStatus::kPending) WakeAt(f.run_at);
+      }
+    }
+    batch.clear();
+  }
+}
+
+void Runner::SupervisorLoop() {
+  std::unique_lock lock(mu_);
+  while (running_) {
+    TimePoint now = clock_.Now();
+    std::vector<RunHeartbeat> beats;
+    std::vector<std::shared_ptr<InFlight>> beating;
+    std::vector<std::pair<std::shared_ptr<InFlight>, Progress>> progress;
+    TimePoint next_wake = now + std::chrono::seconds(1);
+    for (auto& [id, f] : in_flight_) {
+      if (f->deadline && *f->deadline <= now) {
+        f->token->Cancel("timeout");
+        f->deadline.reset();  // once is enough; the handler is stopping
+      }
+      if (f->deadline) next_wake = std::min(next_wake, *f->deadline);
+      // Renew when a third of the lease is left, so one missed beat is survivable.
+      Duration ttr = f->run.time_to_resolve;
+      TimePoint renew_at = f->lease_until - ttr / 3;
+      if (options_.heartbeat_interval.count() > 0) {
+        renew_at = std::min(renew_at, f->lease_until - ttr + options_.heartbeat_interval);
+      }
+      if (renew_at <= now) {
+        f->lease_until = now + ttr;
+        beats.push_back({f->run.queue, f->run.id, f->run.attempt, f->lease_until});
+        beating.push_back(f);
+      } else {
+        next_wake = std::min(next_wake, renew_at);
+      }
+    }
+    if (!beats.empty()) {
+      lock.unlock();
+      auto alive = storage_.RunHeartbeatBatch(beats);
+      lock.lock();
+      if (alive.ok()) {
+        for (size_t i = 0; i < beating.size(); ++i) {
+          if (!(*alive)[i]) beating[i]->token->Cancel("stopped or lease lost");
+        }
+      }
+      continue;
+    }
+    clock_.WaitUntil(lock, supervisor_cv_, next_wake, [&] { return !running_; });
+  }
+}
+
+}  // namespace taskmill

@@ -1,0 +1,93 @@
+// runner.h — the runner role: claims due runs from storage and executes them.
+//
+// Threads (all owned by Runner):
+//   fetcher     claims up to the number of free slots per storage call, when woken
+//               (an enqueue in this process, a finished attempt) or every poll_interval;
+//   workers     `capacity` threads, one attempt each at a time (the slots);
+//   finisher    writes outcomes in batches (one commit for everything that finished
+//               meanwhile) and publishes run.finished events after the commit;
+//   supervisor  renews leases (heartbeats) and enforces per-attempt timeouts.
+// A claimed run carries its attempt number as a fencing token; a finish or heartbeat
+// for an attempt that is no longer current is rejected by storage, and the runner
+// cancels such an attempt. Start() and Stop() may be called twice; thread-safe.
+#pragma once
+
+#include <taskmill/clock.h>
+#include <taskmill/engine.h>
+#include <taskmill/events.h>
+#include <taskmill/function.h>
+#include <taskmill/storage.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <deque>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+namespace taskmill {
+
+// What the runner decides when an attempt ends: completion, retry or failure.
+RunFinish DecideFinish(const Run& run, const HandlerOutcome& outcome, TimePoint now);
+
+class Runner {
+ public:
+  Runner(RunnerOptions options, Storage& storage, const FunctionRegistry& functions, Clock& clock,
+         EventBus& events);
+  ~Runner();
+
+  Status Start();
+  void Stop();
+  // Hints that runs may be due now (an enqueue happened).
+  void Wake();
+  // Hints that a run falls due at `due` (a retry or a delayed run), so the runner
+  // claims it then rather than at its next poll.
+  void WakeAt(TimePoint due);
+  // Stops a run this runner is executing, if any (operator cancel).
+  void CancelLocal(const std::string& id, const std::string& reason);
+
+  int capacity() const { return options_.capacity; }
+  int busy() const { return busy_.load(std::memory_order_relaxed); }
+  const std::string& id() const { return options_.id; }
+
+ private:
+  struct InFlight {
+    Run run;
+    std::shared_ptr<CancellationToken> token;
+    TimePoint lease_until;
+    std::optional<TimePoint> deadline;  // per-attempt timeout
+  };
+
+  void FetchLoop();
+  void WorkerLoop();
+  void FinishLoop();
+  void SupervisorLoop();
+  void Execute(Run run);
+  void QueueFinish(RunFinish finish, Run run);
+
+  RunnerOptions options_;
+  Storage& storage_;
+  const FunctionRegistry& functions_;
+  Clock& clock_;
+  EventBus& events_;
+
+  std::atomic<int> busy_{0};  // claimed and not yet handed back
+
+  std::mutex mu_;
+  std::condition_variable fetch_cv_;
+  std::condition_variable work_cv_;
+  std::condition_variable finish_cv_;
+  std::condition_variable supervisor_cv_;
+  bool running_ = false;                     // guarded by mu_
+  bool wake_ = false;                        // guarded by mu_
+  TimePoint next_due_ = TimePoint::max();    // earliest known future run_at; guarded by mu_
+  std::deque<Run> work_;                     // guarded by mu_
+  std::vector<std::pair<RunFinish, Run>> finishes_;  // guarded by mu_
+  std::map<std::string, std::shared_ptr<InFlight>> in_flight_;  // by id; guarded by mu_
+
+  std::vector<std::thread> threads_;
+};
+
+}  // namespace taskmill

@@ -1,0 +1,79 @@
+// schema.h — numbered migrations of the SQLite backend. A migration is applied once,
+// in order, inside a transaction, and recorded in schema_migrations. Never edit a
+// released migration: add the next number.
+#pragma once
+
+namespace taskmill::sqlite {
+
+struct Migration {
+  int version;
+  const char* sql;
+};
+
+// Timestamps are INTEGER microseconds since the Unix epoch (UTC); durations are
+// INTEGER microseconds. JSON values are TEXT. Statuses are the lower-case names of
+// RunStatus (see docs/concepts.md).
+inline constexpr Migration kMigrations[] = {
+    {1, R"sql(
+CREATE TABLE runs (
+  seq INTEGER PRIMARY KEY,              -- insertion order; keyset cursor of listings
+  id TEXT NOT NULL,
+  queue TEXT NOT NULL,
+  function TEXT NOT NULL,
+  task TEXT NOT NULL DEFAULT '',
+  status TEXT NOT NULL,
+  args TEXT NOT NULL,
+  data TEXT NOT NULL,
+  priority INTEGER NOT NULL DEFAULT 0,
+  account_id TEXT NOT NULL DEFAULT '',
+  auth_account_id TEXT NOT NULL DEFAULT '',
+  created_at INTEGER NOT NULL,
+  run_at INTEGER NOT NULL,
+  scheduled_at INTEGER,
+  started_at INTEGER,
+  finished_at INTEGER,
+  lease_until INTEGER,
+  runner TEXT NOT NULL DEFAULT '',
+  attempt INTEGER NOT NULL DEFAULT 0,
+  max_attempts INTEGER NOT NULL DEFAULT 1,
+  delay_us INTEGER NOT NULL DEFAULT 0,
+  delay_factor REAL NOT NULL DEFAULT 1,
+  max_delay_us INTEGER,
+  timeout_us INTEGER,
+  ttr_us INTEGER NOT NULL,
+  result TEXT,
+  error TEXT NOT NULL DEFAULT '',
+  error_kind TEXT NOT NULL DEFAULT '',
+  progress_total INTEGER NOT NULL DEFAULT 0,
+  progress_succeeded INTEGER NOT NULL DEFAULT 0,
+  progress_failed INTEGER NOT NULL DEFAULT 0,
+  parent_id TEXT NOT NULL DEFAULT '',
+  flow_id TEXT NOT NULL DEFAULT '',
+  input_file TEXT NOT NULL DEFAULT '',
+  output_file TEXT NOT NULL DEFAULT '',
+  attempts TEXT NOT NULL DEFAULT '[]'   -- JSON array; times as integer microseconds
+);
+-- (id, queue) rather than (queue, id): the same uniqueness, and a lookup by id alone
+-- uses the index prefix.
+CREATE UNIQUE INDEX runs_id_queue ON runs(id, queue);
+CREATE INDEX runs_pending ON runs(priority DESC, run_at) WHERE status = 'pending';
+CREATE INDEX runs_running_lease ON runs(lease_until) WHERE status = 'running';
+CREATE INDEX runs_status_seq ON runs(status, seq);
+CREATE INDEX runs_task_seq ON runs(task, seq) WHERE task <> '';
+CREATE UNIQUE INDEX runs_task_scheduled ON runs(task, scheduled_at) WHERE scheduled_at IS NOT NULL;
+
+-- Counters by status, maintained by the writer thread in the same transaction as the
+-- change, so statistics never count rows.
+CREATE TABLE run_counts (status TEXT PRIMARY KEY, n INTEGER NOT NULL) WITHOUT ROWID;
+INSERT INTO run_counts(status, n) VALUES
+  ('pending',0),('running',0),('completed',0),('partial',0),('failed',0),
+  ('lost',0),('stopped',0),('did_not_start',0),('unknown_task',0);
+
+CREATE TABLE queues (name TEXT PRIMARY KEY, paused INTEGER NOT NULL DEFAULT 0) WITHOUT ROWID;
+CREATE TABLE tasks (name TEXT PRIMARY KEY, definition TEXT NOT NULL) WITHOUT ROWID;
+CREATE TABLE leases (name TEXT PRIMARY KEY, holder TEXT NOT NULL, until INTEGER NOT NULL) WITHOUT ROWID;
+CREATE TABLE state (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
+)sql"},
+};
+
+}  // namespace taskmill::sqlite

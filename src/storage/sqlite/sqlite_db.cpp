@@ -1,0 +1,74 @@
+#include "storage/sqlite/sqlite_db.h"
+
+namespace taskmill::sqlite {
+
+Status ErrorFrom(sqlite3* db, int rc, std::string_view what) {
+  std::string msg = "sqlite: " + std::string(what) + ": " +
+                    (db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
+  int primary = rc & 0xff;
+  if (primary == SQLITE_CONSTRAINT) return Status::Conflict(std::move(msg));
+  if (primary == SQLITE_BUSY || primary == SQLITE_LOCKED) return Status::Unavailable(std::move(msg));
+  return Status::Internal(std::move(msg));
+}
+
+Result<bool> Statement::Step() {
+  int rc = sqlite3_step(stmt_);
+  if (rc == SQLITE_ROW) return true;
+  if (rc == SQLITE_DONE) return false;
+  return ErrorFrom(sqlite3_db_handle(stmt_), rc, "step");
+}
+
+Status Statement::Exec() {
+  for (;;) {
+    auto r = Step();
+    if (!r.ok()) return r.status();
+    if (!*r) return Status::Ok();
+  }
+}
+
+Result<std::unique_ptr<Connection>> Connection::Open(const std::string& path, bool read_only) {
+  sqlite3* db = nullptr;
+  int flags = (read_only ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE) |
+              SQLITE_OPEN_NOMUTEX;
+  int rc = sqlite3_open_v2(path.c_str(), &db, flags, nullptr);
+  if (rc != SQLITE_OK) {
+    Status s = ErrorFrom(db, rc, "open " + path);
+    sqlite3_close(db);
+    return s;
+  }
+  sqlite3_extended_result_codes(db, 1);
+  // Readers may wait briefly for a checkpoint; the writer is the only writer.
+  sqlite3_busy_timeout(db, 5000);
+  return std::unique_ptr<Connection>(new Connection(db));
+}
+
+Connection::~Connection() {
+  cache_.clear();  // finalize statements before closing
+  sqlite3_close(db_);
+}
+
+Status Connection::ExecScript(const char* sql) {
+  char* err = nullptr;
+  int rc = sqlite3_exec(db_, sql, nullptr, nullptr, &err);
+  if (rc != SQLITE_OK) {
+    std::string msg = err ? err : sqlite3_errstr(rc);
+    sqlite3_free(err);
+    return Status::Internal("sqlite: " + msg);
+  }
+  return Status::Ok();
+}
+
+Result<Statement*> Connection::Prepare(std::string_view sql) {
+  auto it = cache_.find(std::string(sql));
+  if (it != cache_.end()) return it->second.get();
+  sqlite3_stmt* stmt = nullptr;
+  int rc = sqlite3_prepare_v3(db_, sql.data(), static_cast<int>(sql.size()),
+                              SQLITE_PREPARE_PERSISTENT, &stmt, nullptr);
+  if (rc != SQLITE_OK) return ErrorFrom(db_, rc, "prepare");
+  auto owned = std::make_unique<Statement>(stmt);
+  Statement* raw = owned.get();
+  cache_.emplace(std::string(sql), std::move(owned));
+  return raw;
+}
+
+}  // namespace taskmill::sqlite

@@ -1,0 +1,1169 @@
+#include "storage/sqlite/sqlite_storage.h"
+
+#include "storage/sqlite/schema.h"
+#include "storage/sqlite/sqlite_db.h"
+
+#include <boost/json.hpp>
+
+#include <algorithm>
+#include <array>
+#include <condition_variable>
+#include <deque>
+#include <filesystem>
+#include <future>
+#include <mutex>
+#include <thread>
+
+namespace taskmill::sqlite {
+namespace {
+namespace json = boost::json;
+
+int64_t Micros(TimePoint t) { return t.time_since_epoch().count(); }
+TimePoint FromMicros(int64_t us) { return TimePoint{Duration{us}}; }
+std::optional<int64_t> Micros(const std::optional<TimePoint>& t) {
+  return t ? std::optional<int64_t>(Micros(*t)) : std::nullopt;
+}
+std::optional<int64_t> Micros(const std::optional<Duration>& d) {
+  return d ? std::optional<int64_t>(d->count()) : std::nullopt;
+}
+
+constexpr const char* kRunColumns =
+    "seq, id, queue, function, task, status, args, data, priority, account_id, "
+    "auth_account_id, created_at, run_at, scheduled_at, started_at, finished_at, lease_until, "
+    "runner, attempt, max_attempts, delay_us, delay_factor, max_delay_us, timeout_us, ttr_us, "
+    "result, error, error_kind, progress_total, progress_succeeded, progress_failed, parent_id, "
+    "flow_id, input_file, output_file, attempts";
+
+std::string Sql(std::string_view before, std::string_view after = "") {
+  std::string s(before);
+  s += kRunColumns;
+  s += after;
+  return s;
+}
+
+// Attempts are stored with integer microsecond times (cheap to append in SQL) and
+// converted to the public form when read.
+std::vector<Attempt> ParseAttempts(std::string_view text) {
+  std::vector<Attempt> out;
+  if (text.size() <= 2) return out;
+  boost::system::error_code ec;
+  json::value v = json::parse(text, ec);
+  if (ec || !v.is_array()) return out;
+  for (const auto& item : v.get_array()) {
+    if (!item.is_object()) continue;
+    const auto& o = item.get_object();
+    Attempt a;
+    auto num = [&](const char* k) -> int64_t {
+      auto* p = o.if_contains(k);
+      return p && p->is_number() ? p->to_number<int64_t>() : 0;
+    };
+    auto str = [&](const char* k) -> std::string {
+      auto* p = o.if_contains(k);
+      return p && p->is_string() ? std::string(p->get_string()) : std::string();
+    };
+    a.number = static_cast<int>(num("number"));
+    a.runner = str("runner");
+    a.started_at = FromMicros(num("started_at"));
+    if (auto* f = o.if_contains("finished_at"); f && f->is_number()) {
+      a.finished_at = FromMicros(f->to_number<int64_t>());
+    }
+    a.outcome = str("outcome");
+    a.error = str("error");
+    a.output = str("output");
+    out.push_back(std::move(a));
+  }
+  return out;
+}
+
+std::string SerializeAttempts(const std::vector<Attempt>& attempts) {
+  json::array arr;
+  for (const auto& a : attempts) {
+    json::object o;
+    o["number"] = a.number;
+    o["runner"] = a.runner;
+    o["started_at"] = Micros(a.started_at);
+    o["finished_at"] = a.finished_at ? json::value(Micros(*a.finished_at)) : json::value(nullptr);
+    o["outcome"] = a.outcome;
+    o["error"] = a.error;
+    o["output"] = a.output;
+    arr.push_back(std::move(o));
+  }
+  return json::serialize(arr);
+}
+
+json::value ParseJsonOr(std::string_view text, json::value fallback) {
+  if (text.empty()) return fallback;
+  boost::system::error_code ec;
+  json::value v = json::parse(text, ec);
+  return ec ? fallback : v;
+}
+
+Run ReadRun(const Statement& s, int64_t* seq = nullptr) {
+  Run r;
+  if (seq) *seq = s.Int(0);
+  r.id = s.Text(1);
+  r.queue = s.Text(2);
+  r.function = s.Text(3);
+  r.task = s.Text(4);
+  r.status = ParseRunStatus(s.Text(5)).value_or(RunStatus::kPending);
+  r.args = ParseJsonOr(s.Text(6), json::array());
+  r.data = ParseJsonOr(s.Text(7), json::object());
+  r.priority = static_cast<int>(s.Int(8));
+  r.account_id = s.Text(9);
+  r.auth_account_id = s.Text(10);
+  r.created_at = FromMicros(s.Int(11));
+  r.run_at = FromMicros(s.Int(12));
+  if (!s.IsNull(13)) r.scheduled_at = FromMicros(s.Int(13));
+  if (!s.IsNull(14)) r.started_at = FromMicros(s.Int(14));
+  if (!s.IsNull(15)) r.finished_at = FromMicros(s.Int(15));
+  if (!s.IsNull(16)) r.lease_until = FromMicros(s.Int(16));
+  r.runner = s.Text(17);
+  r.attempt = static_cast<int>(s.Int(18));
+  r.retry.max_attempts = static_cast<int>(s.Int(19));
+  r.retry.delay = Duration{s.Int(20)};
+  r.retry.delay_factor = s.Double(21);
+  if (!s.IsNull(22)) r.retry.max_delay = Duration{s.Int(22)};
+  if (!s.IsNull(23)) r.timeout = Duration{s.Int(23)};
+  r.time_to_resolve = Duration{s.Int(24)};
+  r.result = s.IsNull(25) ? json::value(nullptr) : ParseJsonOr(s.Text(25), nullptr);
+  r.error = s.Text(26);
+  r.error_kind = s.Text(27);
+  r.progress = {s.Int(28), s.Int(29), s.Int(30)};
+  r.parent_id = s.Text(31);
+  r.flow_id = s.Text(32);
+  r.input_file = s.Text(33);
+  r.output_file = s.Text(34);
+  r.attempts = ParseAttempts(s.Text(35));
+  return r;
+}
+
+constexpr const char* kInsertRun =
+    "INSERT INTO runs (id, queue, function, task, status, args, data, priority, account_id, "
+    "auth_account_id, created_at, run_at, scheduled_at, started_at, finished_at, lease_until, "
+    "runner, attempt, max_attempts, delay_us, delay_factor, max_delay_us, timeout_us, ttr_us, "
+    "result, error, error_kind, progress_total, progress_succeeded, progress_failed, parent_id, "
+    "flow_id, input_file, output_file, attempts) VALUES "
+    "(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,?19,?20,?21,?22,?23,?24,?25,"
+    "?26,?27,?28,?29,?30,?31,?32,?33,?34,?35)";
+
+void BindRun(Statement& s, const Run& r) {
+  s.Bind(1, r.id);
+  s.Bind(2, r.queue);
+  s.Bind(3, r.function);
+  s.Bind(4, r.task);
+  s.Bind(5, ToString(r.status));
+  s.Bind(6, json::serialize(r.args));
+  s.Bind(7, json::serialize(r.data));
+  s.Bind(8, r.priority);
+  s.Bind(9, r.account_id);
+  s.Bind(10, r.auth_account_id);
+  s.Bind(11, Micros(r.created_at));
+  s.Bind(12, Micros(r.run_at));
+  s.Bind(13, Micros(r.scheduled_at));
+  s.Bind(14, Micros(r.started_at));
+  s.Bind(15, Micros(r.finished_at));
+  s.Bind(16, Micros(r.lease_until));
+  s.Bind(17, r.runner);
+  s.Bind(18, r.attempt);
+  s.Bind(19, r.retry.max_attempts);
+  s.Bind(20, r.retry.delay.count());
+  s.Bind(21, r.retry.delay_factor);
+  s.Bind(22, Micros(r.retry.max_delay));
+  s.Bind(23, Micros(r.timeout));
+  s.Bind(24, r.time_to_resolve.count());
+  if (r.result.is_null()) s.BindNull(25); else s.Bind(25, json::serialize(r.result));
+  s.Bind(26, r.error);
+  s.Bind(27, r.error_kind);
+  s.Bind(28, r.progress.total);
+  s.Bind(29, r.progress.succeeded);
+  s.Bind(30, r.progress.failed);
+  s.Bind(31, r.parent_id);
+  s.Bind(32, r.flow_id);
+  s.Bind(33, r.input_file);
+  s.Bind(34, r.output_file);
+  s.Bind(35, SerializeAttempts(r.attempts));
+}
+
+// Changes to the per-status counters made by one write operation; applied to
+// run_counts only if the operation succeeds, in the same transaction.
+struct CountDeltas {
+  std::array<int64_t, std::size(kAllRunStatuses)> n{};
+  void Add(RunStatus s, int64_t d) { n[static_cast<size_t>(s)] += d; }
+  void Move(RunStatus from, RunStatus to, int64_t count = 1) {
+    Add(from, -count);
+    Add(to, count);
+  }
+  void Merge(const CountDeltas& o) {
+    for (size_t i = 0; i < n.size(); ++i) n[i] += o.n[i];
+  }
+};
+
+struct Tx {
+  Connection& db;
+  CountDeltas deltas;
+};
+
+class SqliteStorage final : public Storage {
+ public:
+  explicit SqliteStorage(SqliteOptions options) : options_(std::move(options)) {}
+  ~SqliteStorage() override {
+    {
+      std::lock_guard lock(mu_);
+      stopping_ = true;
+    }
+    cv_.notify_all();
+    if (writer_.joinable()) writer_.join();
+  }
+
+  Status Init() {
+    std::error_code ec;
+    auto parent = std::filesystem::path(options_.path).parent_path();
+    if (!parent.empty()) std::filesystem::create_directories(parent, ec);
+    if (ec) {
+      return Status::Internal("cannot create data directory " + parent.string() + ": " +
+                              ec.message());
+    }
+    if (options_.synchronous != "full" && options_.synchronous != "normal") {
+      return Status::InvalidArgument("synchronous: expected full or normal, got '" +
+                                     options_.synchronous + "'");
+    }
+    auto conn = Connection::Open(options_.path, false);
+    if (!conn.ok()) return conn.status();
+    writer_db_ = std::move(*conn);
+    std::string pragmas = "PRAGMA journal_mode=WAL; PRAGMA synchronous=" +
+                          std::string(options_.synchronous == "full" ? "FULL" : "NORMAL") +
+                          "; PRAGMA temp_store=MEMORY; PRAGMA cache_size=-16384;";
+    TASKMILL_RETURN_IF_ERROR(writer_db_->ExecScript(pragmas.c_str()));
+    TASKMILL_RETURN_IF_ERROR(Migrate());
+    writer_ = std::thread([this] { WriterLoop(); });
+    return Status::Ok();
+  }
+
+  // ---- runs ------------------------------------------------------------------
+  Result<std::vector<Run>> RunPut(RunPutParams params) override {
+    std::vector<Run> out;
+    out.reserve(params.runs.size());
+    Status st = Write([&](Tx& tx) -> Status {
+      out.clear();
+      auto insert = tx.db.Prepare(kInsertRun);
+      if (!insert.ok()) return insert.status();
+      for (auto& run : params.runs) {
+        if (params.conflict == ConflictMode::kOverwrite) {
+          auto existing = FindStatus(tx.db, run.id, run.queue);
+          if (!existing.ok()) return existing.status();
+          if (*existing) {
+            if (**existing == RunStatus::kRunning) {
+              return Status::Conflict("run '" + run.id + "' in queue '" + run.queue +
+                                      "' is running and cannot be overwritten");
+            }
+            auto del = tx.db.Prepare("DELETE FROM runs WHERE id = ?1 AND queue = ?2");
+            if (!del.ok()) return del.status();
+            ScopedReset reset(**del);
+            (*del)->Bind(1, run.id);
+            (*del)->Bind(2, run.queue);
+            TASKMILL_RETURN_IF_ERROR((*del)->Exec());
+            tx.deltas.Add(**existing, -1);
+          }
+        }
+        Statement& s = **insert;
+        ScopedReset reset(s);
+        BindRun(s, run);
+        Status ins = s.Exec();
+        if (ins.IsConflict()) {
+          // Either (queue, id) is taken, or the (task, scheduled_at) of a periodical
+          // launch is: only the former is a duplicate run.
+          auto duplicate = FindStatus(tx.db, run.id, run.queue);
+          if (!duplicate.ok()) return duplicate.status();
+          if (!*duplicate) {
+            if (run.scheduled_at) {
+              return Status::Conflict("task '" + run.task + "' already has a launch scheduled at " +
+                                      FormatTime(*run.scheduled_at));
+            }
+            return Status::Conflict("run '" + run.id + "' in queue '" + run.queue +
+                                    "' conflicts with a stored run: " + ins.message());
+          }
+          if (params.conflict == ConflictMode::kIgnore) {
+            auto stored = GetOn(tx.db, run.id, run.queue);
+            if (!stored.ok()) return stored.status();
+            out.push_back(std::move(*stored));
+            continue;
+          }
+          return Status::Conflict("run '" + run.id + "' already exists in queue '" + run.queue +
+                                  "'");
+        }
+        TASKMILL_RETURN_IF_ERROR(ins);
+        tx.deltas.Add(run.status, 1);
+        out.push_back(run);
+      }
+      return Status::Ok();
+    });
+    if (!st.ok()) return st;
+    return out;
+  }
+
+  Result<Run> RunGet(const std::string& id, const std::string& queue) override {
+    auto reader = AcquireReader();
+    if (!reader.ok()) return reader.status();
+    auto r = GetOn(**reader, id, queue);
+    ReleaseReader(std::move(*reader));
+    return r;
+  }
+
+  Result<RunPage> RunList(const RunFilter& f) override {
+    int limit = std::clamp(f.limit, 1, 1000);
+    std::string sql = Sql("SELECT ", " FROM runs WHERE 1=1");
+    std::vector<std::string> binds;
+    auto add = [&](const char* clause, const std::string& value) {
+      sql += clause;
+      sql += std::to_string(binds.size() + 1);
+      binds.push_back(value);
+    };
+    if (f.status) add(" AND status = ?", std::string(ToString(*f.status)));
+    if (!f.task.empty()) add(" AND task = ?", f.task);
+    if (!f.function.empty()) add(" AND function = ?", f.function);
+    if (!f.queue.empty()) add(" AND queue = ?", f.queue);
+    if (!f.account_id.empty()) add(" AND account_id = ?", f.account_id);
+    if (!f.parent_id.empty()) add(" AND parent_id = ?", f.parent_id);
+    if (!f.cursor.empty()) {
+      char* end = nullptr;
+      long long seq = std::strtoll(f.cursor.c_str(), &end, 10);
+      if (!end || *end != '\0' || seq <= 0) {
+        return Status::InvalidArgument("cursor: '" + f.cursor + "' is not a cursor from a listing");
+      }
+      sql += " AND seq < " + std::to_string(seq);
+    }
+    sql += " ORDER BY seq DESC LIMIT " + std::to_string(limit + 1);
+
+    auto reader = AcquireReader();
+    if (!reader.ok()) return reader.status();
+    RunPage page;
+    Status st = [&]() -> Status {
+      auto stmt = (*reader)->Prepare(sql);
+      if (!stmt.ok()) return stmt.status();
+      Statement& s = **stmt;
+      ScopedReset reset(s);
+      for (size_t i = 0; i < binds.size(); ++i) s.Bind(static_cast<int>(i + 1), binds[i]);
+      int64_t last_seq = 0;
+      for (;;) {
+        auto row = s.Step();
+        if (!row.ok()) return row.status();
+        if (!*row) break;
+        if (static_cast<int>(page.runs.size()) == limit) {
+          page.next_cursor = std::to_string(last_seq);
+          break;
+        }
+        page.runs.push_back(ReadRun(s, &last_seq));
+      }
+      return Status::Ok();
+    }();
+    ReleaseReader(std::move(*reader));
+    if (!st.ok()) return st;
+    return page;
+  }
+
+  Status RunRemove(const std::string& id, const std::string& queue) override {
+    return Write([&](Tx& tx) -> Status {
+      auto found = FindKey(tx.db, id, queue);
+      if (!found.ok()) return found.status();
+      auto [q, status] = *found;
+      if (status == RunStatus::kRunning) {
+        return Status::FailedPrecondition("run '" + id + "' is running; cancel it first");
+      }
+      auto del = tx.db.Prepare("DELETE FROM runs WHERE id = ?1 AND queue = ?2");
+      if (!del.ok()) return del.status();
+      ScopedReset reset(**del);
+      (*del)->Bind(1, id);
+      (*del)->Bind(2, q);
+      TASKMILL_RETURN_IF_ERROR((*del)->Exec());
+      tx.deltas.Add(status, -1);
+      return Status::Ok();
+    });
+  }
+
+  Result<std::vector<ClaimedRun>> RunTake(const RunTakeParams& p) override {
+    if (p.max <= 0) return std::vector<ClaimedRun>{};
+    std::string sql =
+        "UPDATE runs SET status = 'running', attempt = attempt + 1, runner = ?1, "
+        "started_at = ?2, lease_until = ?2 + ttr_us "
+        "WHERE seq IN (SELECT seq FROM runs WHERE status = 'pending' AND run_at <= ?2 "
+        "AND queue NOT IN (SELECT name FROM queues WHERE paused = 1)";
+    if (!p.queues.empty()) {
+      sql += " AND queue IN (";
+      for (size_t i = 0; i < p.queues.size(); ++i) {
+        sql += (i ? ",?" : "?") + std::to_string(i + 4);
+      }
+      sql += ")";
+    }
+    sql += " ORDER BY priority DESC, run_at LIMIT ?3) RETURNING ";
+    sql += kRunColumns;
+    std::vector<ClaimedRun> out;
+    Status st = Write([&](Tx& tx) -> Status {
+      out.clear();
+      auto stmt = tx.db.Prepare(sql);
+      if (!stmt.ok()) return stmt.status();
+      Statement& s = **stmt;
+      ScopedReset reset(s);
+      s.Bind(1, p.runner);
+      s.Bind(2, Micros(p.now));
+      s.Bind(3, p.max);
+      for (size_t i = 0; i < p.queues.size(); ++i) s.Bind(static_cast<int>(i + 4), p.queues[i]);
+      for (;;) {
+        auto row = s.Step();
+        if (!row.ok()) return row.status();
+        if (!*row) break;
+        out.push_back(ReadRun(s));
+      }
+      tx.deltas.Move(RunStatus::kPending, RunStatus::kRunning, static_cast<int64_t>(out.size()));
+      return Status::Ok();
+    }, /*durable=*/false);
+    if (!st.ok()) return st;
+    std::sort(out.begin(), out.end(), [](const Run& a, const Run& b) {
+      return a.priority != b.priority ? a.priority > b.priority : a.run_at < b.run_at;
+    });
+    return out;
+  }
+
+  Result<std::vector<bool>> RunHeartbeatBatch(const std::vector<RunHeartbeat>& beats) override {
+    std::vector<bool> out;
+    Status st = Write([&](Tx& tx) -> Status {
+      out.assign(beats.size(), false);
+      auto stmt = tx.db.Prepare(
+          "UPDATE runs SET lease_until = ?1 WHERE id = ?2 AND queue = ?3 AND attempt = ?4 "
+          "AND status = 'running'");
+      if (!stmt.ok()) return stmt.status();
+      for (size_t i = 0; i < beats.size(); ++i) {
+        Statement& s = **stmt;
+        ScopedReset reset(s);
+        s.Bind(1, Micros(beats[i].lease_until));
+        s.Bind(2, beats[i].id);
+        s.Bind(3, beats[i].queue);
+        s.Bind(4, beats[i].attempt);
+        TASKMILL_RETURN_IF_ERROR(s.Exec());
+        out[i] = tx.db.Changes() == 1;
+      }
+      return Status::Ok();
+    }, /*durable=*/false);
+    if (!st.ok()) return st;
+    return out;
+  }
+
+  Result<std::vector<RunFinishResult>> RunFinishBatch(
+      const std::vector<RunFinish>& finishes) override {
+    std::vector<RunFinishResult> out;
+    Status st = Write([&](Tx& tx) -> Status {
+      out.assign(finishes.size(), RunFinishResult{});
+      auto stmt = tx.db.Prepare(
+          "UPDATE runs SET status = ?1, finished_at = ?2, run_at = coalesce(?3, run_at), "
+          "result = ?4, error = ?5, "
+          "error_kind = ?6, lease_until = NULL, runner = '', "
+          "progress_total = coalesce(?7, progress_total), "
+          "progress_succeeded = coalesce(?8, progress_succeeded), "
+          "progress_failed = coalesce(?9, progress_failed), "
+          "attempts = json_insert(attempts, '$[#]', json_object('number', attempt, 'runner', "
+          "runner, 'started_at', started_at, 'finished_at', ?10, 'outcome', ?11, 'error', ?5, "
+          "'output', ?12)) "
+          "WHERE id = ?13 AND queue = ?14 AND attempt = ?15 AND status = 'running'");
+      if (!stmt.ok()) return stmt.status();
+      Statement& s = **stmt;
+      for (size_t i = 0; i < finishes.size(); ++i) {
+        const RunFinish& f = finishes[i];
+        ScopedReset reset(s);
+        bool retry = f.status == RunStatus::kPending;
+        s.Bind(1, ToString(f.status));
+        if (retry) s.BindNull(2); else s.Bind(2, Micros(f.finished_at));
+        // run_at moves only for a retry; a finished run keeps the instant it was due.
+        if (retry) s.Bind(3, Micros(f.run_at)); else s.BindNull(3);
+        if (f.result.is_null()) s.BindNull(4); else s.Bind(4, json::serialize(f.result));
+        s.Bind(5, f.error);
+        s.Bind(6, f.error_kind);
+        if (f.progress) {
+          s.Bind(7, f.progress->total);
+          s.Bind(8, f.progress->succeeded);
+          s.Bind(9, f.progress->failed);
+        }
+        s.Bind(10, Micros(f.finished_at));
+        s.Bind(11, f.outcome.empty() ? std::string(ToString(f.status)) : f.outcome);
+        s.Bind(12, f.output);
+        s.Bind(13, f.id);
+        s.Bind(14, f.queue);
+        s.Bind(15, f.attempt);
+        TASKMILL_RETURN_IF_ERROR(s.Exec());
+        if (tx.db.Changes() == 1) {
+          out[i].accepted = true;
+          tx.deltas.Move(RunStatus::kRunning, f.status);
+        }
+      }
+      return Status::Ok();
+    });
+    if (!st.ok()) return st;
+    return out;
+  }
+
+  Result<Run> RunCancel(const std::string& id, const std::string& queue, TimePoint now) override {
+    Run result;
+    Status st = Write([&](Tx& tx) -> Status {
+      auto found = FindKey(tx.db, id, queue);
+      if (!found.ok()) return found.status();
+      auto [q, status] = *found;
+      if (IsFinal(status)) {
+        return Status::FailedPrecondition("run '" + id + "' is already " +
+                                          std::string(ToString(status)));
+      }
+      auto stmt = tx.db.Prepare(
+          "UPDATE runs SET status = 'stopped', finished_at = ?1, lease_until = NULL, runner = '', "
+          "error = 'stopped by an operator', error_kind = 'stopped', "
+          "attempts = CASE WHEN status = 'running' THEN json_insert(attempts, '$[#]', "
+          "json_object('number', attempt, 'runner', runner, 'started_at', started_at, "
+          "'finished_at', ?1, 'outcome', 'stopped', 'error', 'stopped by an operator', "
+          "'output', '')) ELSE attempts END "
+          "WHERE id = ?2 AND queue = ?3");
+      if (!stmt.ok()) return stmt.status();
+      ScopedReset reset(**stmt);
+      (*stmt)->Bind(1, Micros(now));
+      (*stmt)->Bind(2, id);
+      (*stmt)->Bind(3, q);
+      TASKMILL_RETURN_IF_ERROR((*stmt)->Exec());
+      tx.deltas.Move(status, RunStatus::kStopped);
+      auto r = GetOn(tx.db, id, q);
+      if (!r.ok()) return r.status();
+      result = std::move(*r);
+      return Status::Ok();
+    });
+    if (!st.ok()) return st;
+    return result;
+  }
+
+  Result<Run> RunRetry(const std::string& id, const std::string& queue, TimePoint now) override {
+    Run result;
+    Status st = Write([&](Tx& tx) -> Status {
+      auto found = FindKey(tx.db, id, queue);
+      if (!found.ok()) return found.status();
+      auto [q, status] = *found;
+      if (!IsFinal(status)) {
+        return Status::FailedPrecondition("run '" + id + "' is " + std::string(ToString(status)) +
+                                          "; only a finished run can be retried");
+      }
+      auto stmt = tx.db.Prepare(
+          "UPDATE runs SET status = 'pending', run_at = ?1, finished_at = NULL, error = '', "
+          "error_kind = '', result = NULL, max_attempts = max(max_attempts, attempt + 1) "
+          "WHERE id = ?2 AND queue = ?3");
+      if (!stmt.ok()) return stmt.status();
+      ScopedReset reset(**stmt);
+      (*stmt)->Bind(1, Micros(now));
+      (*stmt)->Bind(2, id);
+      (*stmt)->Bind(3, q);
+      TASKMILL_RETURN_IF_ERROR((*stmt)->Exec());
+      tx.deltas.Move(status, RunStatus::kPending);
+      auto r = GetOn(tx.db, id, q);
+      if (!r.ok()) return r.status();
+      result = std::move(*r);
+      return Status::Ok();
+    });
+    if (!st.ok()) return st;
+    return result;
+  }
+
+  Result<std::vector<Run>> RunListExpired(TimePoint now, int limit) override {
+    return Query(Sql("SELECT ", " FROM runs WHERE status = 'running' AND lease_until < ?1 "
+                                "ORDER BY lease_until LIMIT ?2"),
+                 [&](Statement& s) {
+                   s.Bind(1, Micros(now));
+                   s.Bind(2, limit);
+                 });
+  }
+
+  Status RunProgress(const std::string& id, const std::string& queue, int attempt,
+                     const Progress& p) override {
+    return Write([&](Tx& tx) -> Status {
+      auto stmt = tx.db.Prepare(
+          "UPDATE runs SET progress_total = ?1, progress_succeeded = ?2, progress_failed = ?3 "
+          "WHERE id = ?4 AND queue = ?5 AND attempt = ?6 AND status = 'running'");
+      if (!stmt.ok()) return stmt.status();
+      ScopedReset reset(**stmt);
+      (*stmt)->Bind(1, p.total);
+      (*stmt)->Bind(2, p.succeeded);
+      (*stmt)->Bind(3, p.failed);
+      (*stmt)->Bind(4, id);
+      (*stmt)->Bind(5, queue);
+      (*stmt)->Bind(6, attempt);
+      TASKMILL_RETURN_IF_ERROR((*stmt)->Exec());
+      if (tx.db.Changes() != 1) {
+        return Status::FailedPrecondition("attempt " + std::to_string(attempt) + " of run '" + id +
+                                          "' is no longer current");
+      }
+      return Status::Ok();
+    });
+  }
+
+  Result<StorageStats> RunStats() override {
+    auto reader = AcquireReader();
+    if (!reader.ok()) return reader.status();
+    StorageStats stats;
+    for (auto s : kAllRunStatuses) stats.by_status[s] = 0;
+    Status st = [&]() -> Status {
+      auto stmt = (*reader)->Prepare("SELECT status, n FROM run_counts");
+      if (!stmt.ok()) return stmt.status();
+      ScopedReset reset(**stmt);
+      for (;;) {
+        auto row = (*stmt)->Step();
+        if (!row.ok()) return row.status();
+        if (!*row) break;
+        if (auto s = ParseRunStatus((*stmt)->Text(0))) {
+          stats.by_status[*s] = (*stmt)->Int(1);
+          stats.total += (*stmt)->Int(1);
+        }
+      }
+      return Status::Ok();
+    }();
+    ReleaseReader(std::move(*reader));
+    if (!st.ok()) return st;
+    return stats;
+  }
+
+  Result<int64_t> RunPrune(int keep) override {
+    int64_t removed = 0;
+    Status st = Write([&](Tx& tx) -> Status {
+      removed = 0;
+      // Anonymous runs are capped per function, task runs per task. At most 10,000
+      // rows go per call so one prune never holds the writer for long.
+      auto stmt = tx.db.Prepare(
+          "DELETE FROM runs WHERE seq IN (SELECT seq FROM (SELECT seq, row_number() OVER ("
+          "PARTITION BY CASE task WHEN '' THEN 'function:' || function ELSE task END "
+          "ORDER BY finished_at DESC, seq DESC) AS rn FROM runs "
+          "WHERE status NOT IN ('pending', 'running')) "
+          "WHERE rn > ?1 LIMIT 10000) RETURNING status");
+      if (!stmt.ok()) return stmt.status();
+      ScopedReset reset(**stmt);
+      (*stmt)->Bind(1, keep);
+      for (;;) {
+        auto row = (*stmt)->Step();
+        if (!row.ok()) return row.status();
+        if (!*row) break;
+        if (auto s = ParseRunStatus((*stmt)->Text(0))) tx.deltas.Add(*s, -1);
+        ++removed;
+      }
+      return Status::Ok();
+    });
+    if (!st.ok()) return st;
+    return removed;
+  }
+
+  Result<std::optional<Run>> RunLatestOfTask(const std::string& task) override {
+    auto runs = Query(Sql("SELECT ", " FROM runs WHERE task = ?1 ORDER BY seq DESC LIMIT 1"),
+                      [&](Statement& s) { s.Bind(1, task); });
+    if (!runs.ok()) return runs.status();
+    if (runs->empty()) return std::optional<Run>();
+    return std::optional<Run>(std::move(runs->front()));
+  }
+
+  Result<int64_t> RunCountLive(const std::string& task) override {
+    auto reader = AcquireReader();
+    if (!reader.ok()) return reader.status();
+    int64_t n = 0;
+    Status st = [&]() -> Status {
+      auto stmt = (*reader)->Prepare(
+          "SELECT count(*) FROM runs WHERE task = ?1 AND status IN ('pending', 'running')");
+      if (!stmt.ok()) return stmt.status();
+      ScopedReset reset(**stmt);
+      (*stmt)->Bind(1, task);
+      auto row = (*stmt)->Step();
+      if (!row.ok()) return row.status();
+      n = (*stmt)->Int(0);
+      return Status::Ok();
+    }();
+    ReleaseReader(std::move(*reader));
+    if (!st.ok()) return st;
+    return n;
+  }
+
+  Result<bool> RunPutScheduled(const Run& run) override {
+    bool stored = false;
+    Status st = Write([&](Tx& tx) -> Status {
+      auto stmt = tx.db.Prepare(std::string(kInsertRun) + " ON CONFLICT DO NOTHING");
+      if (!stmt.ok()) return stmt.status();
+      ScopedReset reset(**stmt);
+      BindRun(**stmt, run);
+      TASKMILL_RETURN_IF_ERROR((*stmt)->Exec());
+      stored = tx.db.Changes() == 1;
+      if (stored) tx.deltas.Add(run.status, 1);
+      return Status::Ok();
+    });
+    if (!st.ok()) return st;
+    return stored;
+  }
+
+  // ---- queues -------------------------------------------------------------------
+  Status QueueSetPaused(const std::string& queue, bool paused) override {
+    return Write([&](Tx& tx) -> Status {
+      auto stmt = tx.db.Prepare(
+          "INSERT INTO queues(name, paused) VALUES (?1, ?2) "
+          "ON CONFLICT(name) DO UPDATE SET paused = excluded.paused");
+      if (!stmt.ok()) return stmt.status();
+      ScopedReset reset(**stmt);
+      (*stmt)->Bind(1, queue);
+      (*stmt)->Bind(2, paused ? 1 : 0);
+      return (*stmt)->Exec();
+    });
+  }
+
+  Result<std::vector<QueueStats>> QueueList(TimePoint now) override {
+    auto reader = AcquireReader();
+    if (!reader.ok()) return reader.status();
+    std::map<std::string, QueueStats> by_name;
+    Status st = [&]() -> Status {
+      auto stmt = (*reader)->Prepare(
+          "SELECT queue, status, count(*), min(run_at) FROM runs "
+          "WHERE status IN ('pending', 'running') GROUP BY queue, status");
+      if (!stmt.ok()) return stmt.status();
+      {
+        ScopedReset reset(**stmt);
+        for (;;) {
+          auto row = (*stmt)->Step();
+          if (!row.ok()) return row.status();
+          if (!*row) break;
+          auto& q = by_name[std::string((*stmt)->Text(0))];
+          q.queue = (*stmt)->Text(0);
+          if ((*stmt)->Text(1) == "pending") {
+            q.pending = (*stmt)->Int(2);
+            q.oldest_pending_run_at = FromMicros((*stmt)->Int(3));
+          } else {
+            q.running = (*stmt)->Int(2);
+          }
+        }
+      }
+      auto paused = (*reader)->Prepare("SELECT name, paused FROM queues");
+      if (!paused.ok()) return paused.status();
+      ScopedReset reset(**paused);
+      for (;;) {
+        auto row = (*paused)->Step();
+        if (!row.ok()) return row.status();
+        if (!*row) break;
+        auto& q = by_name[std::string((*paused)->Text(0))];
+        q.queue = (*paused)->Text(0);
+        q.paused = (*paused)->Int(1) != 0;
+      }
+      return Status::Ok();
+    }();
+    ReleaseReader(std::move(*reader));
+    if (!st.ok()) return st;
+    std::vector<QueueStats> out;
+    for (auto& [name, q] : by_name) out.push_back(std::move(q));
+    return out;
+  }
+
+  // ---- tasks ----------------------------------------------------------------------
+  Status TaskUpsert(const TaskDef& task) override {
+    return Write([&](Tx& tx) { return PutTask(tx.db, task); });
+  }
+
+  Result<std::vector<TaskDef>> TaskList() override {
+    auto reader = AcquireReader();
+    if (!reader.ok()) return reader.status();
+    std::vector<TaskDef> out;
+    Status st = [&]() -> Status {
+      auto stmt = (*reader)->Prepare("SELECT definition FROM tasks ORDER BY name");
+      if (!stmt.ok()) return stmt.status();
+      ScopedReset reset(**stmt);
+      for (;;) {
+        auto row = (*stmt)->Step();
+        if (!row.ok()) return row.status();
+        if (!*row) break;
+        auto t = ParseTask((*stmt)->Text(0));
+        if (!t.ok()) return t.status();
+        out.push_back(std::move(*t));
+      }
+      return Status::Ok();
+    }();
+    ReleaseReader(std::move(*reader));
+    if (!st.ok()) return st;
+    return out;
+  }
+
+  Result<TaskDef> TaskGet(const std::string& name) override {
+    auto reader = AcquireReader();
+    if (!reader.ok()) return reader.status();
+    auto t = GetTask(**reader, name);
+    ReleaseReader(std::move(*reader));
+    return t;
+  }
+
+  Status TaskSetEnabled(const std::string& name, bool enabled) override {
+    return Write([&](Tx& tx) -> Status {
+      auto t = GetTask(tx.db, name);
+      if (!t.ok()) return t.status();
+      t->enabled = enabled;
+      return PutTask(tx.db, *t);
+    });
+  }
+
+  Status TaskRemove(const std::string& name) override {
+    return Write([&](Tx& tx) -> Status {
+      auto stmt = tx.db.Prepare("DELETE FROM tasks WHERE name = ?1");
+      if (!stmt.ok()) return stmt.status();
+      ScopedReset reset(**stmt);
+      (*stmt)->Bind(1, name);
+      TASKMILL_RETURN_IF_ERROR((*stmt)->Exec());
+      if (tx.db.Changes() == 0) return Status::NotFound("no task named '" + name + "'");
+      return Status::Ok();
+    });
+  }
+
+  // ---- leadership and state -----------------------------------------------------
+  Result<bool> LeaderAttemptElect(const std::string& name, const std::string& holder,
+                                  TimePoint now, Duration ttl) override {
+    bool leader = false;
+    Status st = Write([&](Tx& tx) -> Status {
+      auto stmt = tx.db.Prepare(
+          "INSERT INTO leases(name, holder, until) VALUES (?1, ?2, ?3) "
+          "ON CONFLICT(name) DO UPDATE SET holder = excluded.holder, until = excluded.until "
+          "WHERE leases.holder = excluded.holder OR leases.until < ?4 RETURNING holder");
+      if (!stmt.ok()) return stmt.status();
+      ScopedReset reset(**stmt);
+      (*stmt)->Bind(1, name);
+      (*stmt)->Bind(2, holder);
+      (*stmt)->Bind(3, Micros(now + ttl));
+      (*stmt)->Bind(4, Micros(now));
+      auto row = (*stmt)->Step();
+      if (!row.ok()) return row.status();
+      leader = *row && (*stmt)->Text(0) == holder;
+      return Status::Ok();
+    });
+    if (!st.ok()) return st;
+    return leader;
+  }
+
+  Status LeaderResign(const std::string& name, const std::string& holder) override {
+    return Write([&](Tx& tx) -> Status {
+      auto stmt = tx.db.Prepare("DELETE FROM leases WHERE name = ?1 AND holder = ?2");
+      if (!stmt.ok()) return stmt.status();
+      ScopedReset reset(**stmt);
+      (*stmt)->Bind(1, name);
+      (*stmt)->Bind(2, holder);
+      return (*stmt)->Exec();
+    });
+  }
+
+  Result<std::optional<std::string>> StateGet(const std::string& key) override {
+    auto reader = AcquireReader();
+    if (!reader.ok()) return reader.status();
+    std::optional<std::string> value;
+    Status st = [&]() -> Status {
+      auto stmt = (*reader)->Prepare("SELECT value FROM state WHERE key = ?1");
+      if (!stmt.ok()) return stmt.status();
+      ScopedReset reset(**stmt);
+      (*stmt)->Bind(1, key);
+      auto row = (*stmt)->Step();
+      if (!row.ok()) return row.status();
+      if (*row) value = std::string((*stmt)->Text(0));
+      return Status::Ok();
+    }();
+    ReleaseReader(std::move(*reader));
+    if (!st.ok()) return st;
+    return value;
+  }
+
+  Status StatePut(const std::string& key, const std::string& value) override {
+    return Write([&](Tx& tx) -> Status {
+      auto stmt = tx.db.Prepare(
+          "INSERT INTO state(key, value) VALUES (?1, ?2) "
+          "ON CONFLICT(key) DO UPDATE SET value = excluded.value");
+      if (!stmt.ok()) return stmt.status();
+      ScopedReset reset(**stmt);
+      (*stmt)->Bind(1, key);
+      (*stmt)->Bind(2, value);
+      return (*stmt)->Exec();
+    });
+  }
+
+ private:
+  struct PendingWrite {
+    std::function<Status(Tx&)> fn;
+    bool durable;
+    std::promise<Status> done;
+  };
+
+  // Queues `fn` for the writer thread and waits for the commit that holds it.
+  // A write that need not survive power loss (a claim or a heartbeat: if it is lost,
+  // the run is simply claimed again, which at-least-once allows) passes
+  // durable = false; a batch made only of such writes commits without an fsync even
+  // under synchronous=FULL. Any later durable commit syncs them too.
+  Status Write(std::function<Status(Tx&)> fn, bool durable = true) {
+    PendingWrite w{std::move(fn), durable, {}};
+    auto done = w.done.get_future();
+    {
+      std::lock_guard lock(mu_);
+      if (stopping_) return Status::Unavailable("storage is closing");
+      queue_.push_back(&w);
+    }
+    cv_.notify_one();
+    return done.get();
+  }
+
+  void WriterLoop() {
+    std::vector<PendingWrite*> batch;
+    std::vector<Status> results;
+    for (;;) {
+      {
+        std::unique_lock lock(mu_);
+        cv_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
+        if (queue_.empty()) return;  // stopping, and nothing left to write
+        batch.assign(queue_.begin(), queue_.end());
+        queue_.clear();
+      }
+      CommitBatch(batch, results);
+      for (size_t i = 0; i < batch.size(); ++i) batch[i]->done.set_value(std::move(results[i]));
+      batch.clear();
+    }
+  }
+
+  // Runs every operation of the batch in one transaction. Each operation sits in its
+  // own savepoint, so a failing one is rolled back alone and the others commit.
+  void CommitBatch(const std::vector<PendingWrite*>& batch, std::vector<Status>& results) {
+    results.assign(batch.size(), Status::Ok());
+    Connection& db = *writer_db_;
+    if (options_.synchronous == "full") {
+      bool durable = std::any_of(batch.begin(), batch.end(),
+                                 [](const PendingWrite* w) { return w->durable; });
+      if (durable != synced_commits_) {
+        (void)db.ExecScript(durable ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL");
+        synced_commits_ = durable;
+      }
+    }
+    Status begin = db.ExecScript("BEGIN IMMEDIATE");
+    if (!begin.ok()) {
+      results.assign(batch.size(), begin);
+      return;
+    }
+    CountDeltas total;
+    for (size_t i = 0; i < batch.size(); ++i) {
+      Tx tx{db, {}};
+      (void)db.ExecScript("SAVEPOINT op");
+      Status st;
+      try {
+        st = batch[i]->fn(tx);
+      } catch (const std::exception& e) {
+        st = Status::Internal(std::string("storage write failed: ") + e.what());
+      }
+      if (st.ok()) {
+        total.Merge(tx.deltas);
+        (void)db.ExecScript("RELEASE op");
+      } else {
+        (void)db.ExecScript("ROLLBACK TO op; RELEASE op");
+      }
+      results[i] = std::move(st);
+    }
+    Status counted = ApplyCounts(db, total);
+    Status commit = counted.ok() ? db.ExecScript("COMMIT") : counted;
+    if (!commit.ok()) {
+      (void)db.ExecScript("ROLLBACK");
+      for (auto& r : results) {
+        if (r.ok()) r = commit;
+      }
+    }
+  }
+
+  static Status ApplyCounts(Connection& db, const CountDeltas& d) {
+    auto stmt = db.Prepare("UPDATE run_counts SET n = n + ?1 WHERE status = ?2");
+    if (!stmt.ok()) return stmt.status();
+    for (size_t i = 0; i < d.n.size(); ++i) {
+      if (d.n[i] == 0) continue;
+      ScopedReset reset(**stmt);
+      (*stmt)->Bind(1, d.n[i]);
+      (*stmt)->Bind(2, ToString(kAllRunStatuses[i]));
+      TASKMILL_RETURN_IF_ERROR((*stmt)->Exec());
+    }
+    return Status::Ok();
+  }
+
+  Status Migrate() {
+    Connection& db = *writer_db_;
+    TASKMILL_RETURN_IF_ERROR(db.ExecScript(
+        "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, "
+        "applied_at TEXT NOT NULL DEFAULT (datetime('now')))"));
+    int current = 0;
+    {
+      auto stmt = db.Prepare("SELECT coalesce(max(version), 0) FROM schema_migrations");
+      if (!stmt.ok()) return stmt.status();
+      ScopedReset reset(**stmt);
+      auto row = (*stmt)->Step();
+      if (!row.ok()) return row.status();
+      current = static_cast<int>((*stmt)->Int(0));
+    }
+    int latest = std::size(kMigrations) ? kMigrations[std::size(kMigrations) - 1].version : 0;
+    if (current > latest) {
+      return Status::FailedPrecondition(
+          "the database " + options_.path + " has schema version " + std::to_string(current) +
+          ", newer than this taskmill understands (" + std::to_string(latest) + ")");
+    }
+    for (const auto& m : kMigrations) {
+      if (m.version <= current) continue;
+      TASKMILL_RETURN_IF_ERROR(db.ExecScript("BEGIN IMMEDIATE"));
+      Status st = db.ExecScript(m.sql);
+      if (st.ok()) {
+        st = db.ExecScript(("INSERT INTO schema_migrations(version) VALUES (" +
+                            std::to_string(m.version) + ")").c_str());
+      }
+      if (!st.ok()) {
+        (void)db.ExecScript("ROLLBACK");
+        return Status::Internal("migration " + std::to_string(m.version) + " failed: " +
+                                st.message());
+      }
+      TASKMILL_RETURN_IF_ERROR(db.ExecScript("COMMIT"));
+    }
+    return Status::Ok();
+  }
+
+  // ---- readers --------------------------------------------------------------------
+  Result<std::unique_ptr<Connection>> AcquireReader() {
+    {
+      std::lock_guard lock(readers_mu_);
+      if (!readers_.empty()) {
+        auto c = std::move(readers_.back());
+        readers_.pop_back();
+        return c;
+      }
+    }
+    return Connection::Open(options_.path, true);
+  }
+
+  void ReleaseReader(std::unique_ptr<Connection> c) {
+    std::lock_guard lock(readers_mu_);
+    if (readers_.size() < 16) readers_.push_back(std::move(c));
+  }
+
+  template <typename BindFn>
+  Result<std::vector<Run>> Query(const std::string& sql, BindFn bind) {
+    auto reader = AcquireReader();
+    if (!reader.ok()) return reader.status();
+    std::vector<Run> out;
+    Status st = [&]() -> Status {
+      auto stmt = (*reader)->Prepare(sql);
+      if (!stmt.ok()) return stmt.status();
+      ScopedReset reset(**stmt);
+      bind(**stmt);
+      for (;;) {
+        auto row = (*stmt)->Step();
+        if (!row.ok()) return row.status();
+        if (!*row) break;
+        out.push_back(ReadRun(**stmt));
+      }
+      return Status::Ok();
+    }();
+    ReleaseReader(std::move(*reader));
+    if (!st.ok()) return st;
+    return out;
+  }
+
+  // ---- helpers on a given connection ----------------------------------------------
+  static Result<Run> GetOn(Connection& db, const std::string& id, const std::string& queue) {
+    auto stmt = db.Prepare(
+        Sql("SELECT ", " FROM runs WHERE id = ?1 AND (?2 = '' OR queue = ?2) LIMIT 1"));
+    if (!stmt.ok()) return stmt.status();
+    ScopedReset reset(**stmt);
+    (*stmt)->Bind(1, id);
+    (*stmt)->Bind(2, queue);
+    auto row = (*stmt)->Step();
+    if (!row.ok()) return row.status();
+    if (!*row) return Status::NotFound("no run with id '" + id + "'");
+    return ReadRun(**stmt);
+  }
+
+  static Result<std::optional<RunStatus>> FindStatus(Connection& db, const std::string& id,
+                                                     const std::string& queue) {
+    auto found = FindKey(db, id, queue);
+    if (found.ok()) return std::optional<RunStatus>(found->second);
+    if (found.status().IsNotFound()) return std::optional<RunStatus>();
+    return found.status();
+  }
+
+  // The queue and status of a run found by id (and queue when given).
+  static Result<std::pair<std::string, RunStatus>> FindKey(Connection& db, const std::string& id,
+                                                           const std::string& queue) {
+    auto stmt = db.Prepare(
+        "SELECT queue, status FROM runs WHERE id = ?1 AND (?2 = '' OR queue = ?2) LIMIT 1");
+    if (!stmt.ok()) return stmt.status();
+    ScopedReset reset(**stmt);
+    (*stmt)->Bind(1, id);
+    (*stmt)->Bind(2, queue);
+    auto row = (*stmt)->Step();
+    if (!row.ok()) return row.status();
+    if (!*row) return Status::NotFound("no run with id '" + id + "'");
+    return std::make_pair(std::string((*stmt)->Text(0)),
+                          ParseRunStatus((*stmt)->Text(1)).value_or(RunStatus::kPending));
+  }
+
+  static Result<TaskDef> ParseTask(std::string_view text) {
+    boost::system::error_code ec;
+    json::value v = json::parse(text, ec);
+    if (ec) return Status::Internal("stored task definition is not JSON");
+    return TaskDefFromJson(v);
+  }
+
+  static Result<TaskDef> GetTask(Connection& db, const std::string& name) {
+    auto stmt = db.Prepare("SELECT definition FROM tasks WHERE name = ?1");
+    if (!stmt.ok()) return stmt.status();
+    ScopedReset reset(**stmt);
+    (*stmt)->Bind(1, name);
+    auto row = (*stmt)->Step();
+    if (!row.ok()) return row.status();
+    if (!*row) return Status::NotFound("no task named '" + name + "'");
+    return ParseTask((*stmt)->Text(0));
+  }
+
+  static Status PutTask(Connection& db, const TaskDef& task) {
+    auto stmt = db.Prepare(
+        "INSERT INTO tasks(name, definition) VALUES (?1, ?2) "
+        "ON CONFLICT(name) DO UPDATE SET definition = excluded.definition");
+    if (!stmt.ok()) return stmt.status();
+    ScopedReset reset(**stmt);
+    (*stmt)->Bind(1, task.name);
+    (*stmt)->Bind(2, json::serialize(ToJson(task)));
+    return (*stmt)->Exec();
+  }
+
+  SqliteOptions options_;
+  std::unique_ptr<Connection> writer_db_;  // used by the writer thread only (after Init)
+  bool synced_commits_ = true;             // writer thread only: synchronous is FULL now
+  std::thread writer_;
+
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<PendingWrite*> queue_;  // guarded by mu_
+  bool stopping_ = false;            // guarded by mu_
+
+  std::mutex readers_mu_;
+  std::vector<std::unique_ptr<Connection>> readers_;  // guarded by readers_mu_
+};
+
+}  // namespace
+
+Result<std::unique_ptr<Storage>> OpenSqliteStorage(const SqliteOptions& options) {
+  auto storage = std::make_unique<SqliteStorage>(options);
+  TASKMILL_RETURN_IF_ERROR(storage->Init());
+  return std::unique_ptr<Storage>(std::move(storage));
+}
+
+}  // namespace taskmill::sqlite
+
+namespace taskmill {
+
+Result<std::unique_ptr<Storage>> OpenStorage(const StorageOptions& options) {
+  std::string_view url = options.url;
+  if (url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+    return Status::InvalidArgument(
+        "storage: PostgreSQL is not available in this version; use a sqlite:// URL or a path");
+  }
+  std::string path;
+  if (url.starts_with("sqlite://")) {
+    path = std::string(url.substr(9));
+  } else if (url.find("://") != std::string_view::npos) {
+    return Status::InvalidArgument("storage: unknown URL scheme in '" + std::string(url) +
+                                   "'; expected sqlite://PATH");
+  } else {
+    path = std::string(url);
+  }
+  if (path.empty()) return Status::InvalidArgument("storage: empty database path");
+  return sqlite::OpenSqliteStorage({path, options.synchronous});
+}
+
+}  // namespace taskmill
