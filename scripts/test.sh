@@ -14,6 +14,14 @@ scripts/build.sh -DTASKMILL_BUILD_TESTS=ON
 echo "== unit, conformance and integration tests"
 ctest --test-dir build --output-on-failure
 
+echo "== the embedding example, built against the installed package"
+rm -rf build/install build/embed
+cmake --install build --prefix build/install >/dev/null
+cmake -S examples/embed -B build/embed -G Ninja -DCMAKE_BUILD_TYPE=Release \
+  -DCMAKE_PREFIX_PATH="$PWD/build/install" >/dev/null
+ninja -C build/embed
+./build/embed/embed_example
+
 echo "== unit and conformance tests under ASan + UBSan"
 cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DTASKMILL_SANITIZE=ON \
   -DTASKMILL_BUILD_CLI=OFF -DTASKMILL_BUILD_BENCH=OFF >/dev/null

@@ -20,6 +20,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace taskmill {
@@ -27,6 +28,12 @@ namespace taskmill {
 struct RunPutParams {
   std::vector<Run> runs;  // ids must be set; created_at and run_at too
   ConflictMode conflict = ConflictMode::kError;
+  // Staged files (FileCreate) that the runs take over in the same commit: each
+  // becomes owned by the run whose input_file or output_file names it, and is deleted
+  // with that run. A file that is not staged, or that no run of the batch names,
+  // fails the whole call with kFailedPrecondition and nothing is stored. This is how
+  // a bulk run and its uploaded input appear together or not at all.
+  std::vector<std::string> commit_files;
 };
 
 struct RunFilter {
@@ -102,6 +109,66 @@ struct ScheduledLaunch {
   TimePoint scheduled_at{};
 };
 
+// ---- files: CSV inputs and outputs of bulk runs ---------------------------------
+//
+// A file is a sequence of chunks (byte strings, at most a few hundred KiB each, in
+// order), so that no one ever holds a whole file in memory. A file is either staged
+// (being uploaded, owned by no run) or owned by a run; owned files are deleted with
+// their run (RunRemove, RunPrune, RunPut with kOverwrite). Staged files that were
+// never committed (an upload that died) are removed by FilePruneStaged.
+
+struct FileCreateParams {
+  std::string id;                         // unique; e.g. a UUIDv7
+  std::string name;                       // the client's file name, for downloads
+  std::string content_type = "text/csv";  // Default: text/csv
+  TimePoint now{};                        // created_at
+};
+
+struct FileInfo {
+  std::string id;
+  std::string name;
+  std::string content_type;
+  int64_t size = 0;    // bytes in all chunks
+  int64_t chunks = 0;  // number of chunks; they are numbered 0..chunks-1
+  std::string run_id;  // owner; empty while staged
+  std::string run_queue;
+  // Opaque to storage: what the writer wants readers to know (bulk outputs keep
+  // their column layout here). Default: an empty object.
+  boost::json::value meta = boost::json::object();
+  TimePoint created_at{};
+};
+
+// The progress of a bulk run, saved every `progress_every` rows by the attempt that
+// runs it, so that after a crash the next attempt resumes instead of starting over.
+// Saving is fenced like a finish (the attempt must still be current) and is atomic:
+// counters, the appended output chunks and the opaque state land in one commit.
+struct RunCheckpoint {
+  std::string queue;
+  std::string id;
+  int attempt = 0;    // fencing token; the run must be running (or stopped by an
+                      // operator during this very attempt, so that the output written
+                      // up to the stop is kept)
+  Progress progress;  // stored on the run, like RunProgress
+  std::string state;  // opaque (the bulk layer stores JSON): input position, ...
+  // The run's output file. Created (owned by the run) on first use; set as the run's
+  // output_file. Empty: no output file change.
+  std::string output_file;
+  std::string output_name;        // the file's name when it is created
+  int64_t output_first_chunk = 0;  // number of the first chunk below: must equal the
+                                   // file's chunk count (kFailedPrecondition if not)
+  std::vector<std::string> output_chunks;  // appended in order
+  std::optional<boost::json::value> output_meta;  // replaces the file's meta when set
+  // Files of this run to delete in the same commit (an output being replaced).
+  std::vector<std::string> remove_files;
+  TimePoint now{};
+};
+
+struct StoredCheckpoint {
+  int attempt = 0;    // the attempt that saved it
+  std::string state;
+  TimePoint saved_at{};
+};
+
 class Storage {
  public:
   virtual ~Storage() = default;
@@ -136,8 +203,9 @@ class Storage {
   virtual Status RunProgress(const std::string& id, const std::string& queue, int attempt,
                              const Progress& progress) = 0;
   virtual Result<StorageStats> RunStats() = 0;
-  // Keeps at most `keep` finished runs per task (newest by finished_at). Returns
-  // the number removed.
+  // Keeps at most `keep` finished runs per task (newest by finished_at); runs of no
+  // task (anonymous) are not touched. Removes at most 10,000 per call; returns the
+  // number removed.
   virtual Result<int64_t> RunPrune(int keep) = 0;
   // The latest run of a task, if any.
   virtual Result<std::optional<Run>> RunLatestOfTask(const std::string& task) = 0;
@@ -170,6 +238,32 @@ class Storage {
   // --- key/value state (scheduler bookkeeping: last fire times, cursors) -----
   virtual Result<std::optional<std::string>> StateGet(const std::string& key) = 0;
   virtual Status StatePut(const std::string& key, const std::string& value) = 0;
+
+  // --- files ----------------------------------------------------------------
+  // Creates an empty staged file. kConflict when the id exists.
+  virtual Status FileCreate(const FileCreateParams& params) = 0;
+  // Appends chunk number `chunk` to a staged file; it must be the next one (equal to
+  // the file's chunk count), so a retried append cannot duplicate data.
+  // kNotFound for an unknown file; kFailedPrecondition when the file is owned by a
+  // run or `chunk` is not the next number.
+  virtual Status FileAppend(const std::string& id, int64_t chunk, std::string_view bytes) = 0;
+  // kNotFound when absent.
+  virtual Result<FileInfo> FileGet(const std::string& id) = 0;
+  // The bytes of chunk `chunk`. kNotFound when the file or the chunk is absent.
+  virtual Result<std::string> FileReadChunk(const std::string& id, int64_t chunk) = 0;
+  // Deletes a file and its chunks, staged or owned. kNotFound when absent.
+  virtual Status FileRemove(const std::string& id) = 0;
+  // Deletes staged files created before `created_before`; returns how many.
+  virtual Result<int64_t> FilePruneStaged(TimePoint created_before) = 0;
+
+  // --- bulk checkpoints ------------------------------------------------------
+  // Saves a checkpoint (see RunCheckpoint) in one commit. kFailedPrecondition when
+  // the attempt is no longer current or the output chunks do not follow on.
+  virtual Status RunCheckpointSave(const RunCheckpoint& checkpoint) = 0;
+  // The last checkpoint saved for a run (by any attempt), or nullopt. Deleted with
+  // the run.
+  virtual Result<std::optional<StoredCheckpoint>> RunCheckpointGet(const std::string& id,
+                                                                   const std::string& queue) = 0;
 };
 
 // Options shared by backends. Unknown URL schemes are kInvalidArgument.

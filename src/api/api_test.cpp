@@ -6,8 +6,15 @@
 
 #include <taskmill/engine.h>
 
+#include <boost/asio/connect.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/read.hpp>
+#include <boost/asio/read_until.hpp>
+#include <boost/asio/write.hpp>
 #include <boost/json.hpp>
 #include <gtest/gtest.h>
+#include <sys/socket.h>
 #include <stdlib.h>
 
 #include <condition_variable>
@@ -67,6 +74,43 @@ std::shared_ptr<FunctionRegistry> TestFunctions(BlockedRuns* blocked) {
   EXPECT_TRUE(registry->Register("other.thing", [](RunContext&) {}, {.name = "other.thing"}).ok());
   return registry;
 }
+
+// A plain TCP connection for what HttpClient never sends: partial requests,
+// Expect: 100-continue, HEAD.
+class RawConnection {
+ public:
+  explicit RawConnection(const std::string& url) : socket_(ioc_) {
+    auto hostport = url.substr(std::string("http://").size());
+    auto colon = hostport.rfind(':');
+    boost::asio::ip::tcp::resolver resolver(ioc_);
+    boost::asio::connect(socket_,
+                         resolver.resolve(hostport.substr(0, colon), hostport.substr(colon + 1)));
+    // A bound on every read, so that a server that never answers fails the test.
+    timeval timeout{.tv_sec = 30, .tv_usec = 0};
+    setsockopt(socket_.native_handle(), SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
+  }
+  void Write(std::string_view text) { boost::asio::write(socket_, boost::asio::buffer(text)); }
+  // Reads up to and including the blank line that ends a response header.
+  std::string ReadHeader() {
+    boost::system::error_code ec;
+    size_t n = boost::asio::read_until(socket_, boost::asio::dynamic_buffer(data_), "\r\n\r\n", ec);
+    if (ec) return "error: " + ec.message();
+    std::string header = data_.substr(0, n);
+    data_.erase(0, n);
+    return header;
+  }
+  // Reads until the server closes the connection.
+  std::string ReadAll() {
+    boost::system::error_code ec;
+    boost::asio::read(socket_, boost::asio::dynamic_buffer(data_), ec);
+    return std::exchange(data_, std::string());
+  }
+
+ private:
+  boost::asio::io_context ioc_;
+  boost::asio::ip::tcp::socket socket_;
+  std::string data_;  // received and not yet returned
+};
 
 class ApiTest : public ::testing::Test {
  protected:
@@ -491,6 +535,62 @@ TEST_F(ApiTest, ConnectionsOverTheLimitAre503) {
   auto response = second.Send("GET", "/healthz");
   ASSERT_TRUE(response.ok()) << response.status().ToString();
   ExpectError(*response, 503, "unavailable");
+}
+
+TEST_F(ApiTest, ExpectContinueIsAnsweredBeforeTheBody) {
+  RawConnection raw(server_->url());
+  std::string body = R"({"function":"demo.echo","id":"continued"})";
+  raw.Write("POST /api/v1/runs HTTP/1.1\r\nHost: test\r\nContent-Type: application/json\r\n"
+            "Expect: 100-continue\r\nContent-Length: " +
+            std::to_string(body.size()) + "\r\n\r\n");
+  EXPECT_EQ(raw.ReadHeader(), "HTTP/1.1 100 Continue\r\n\r\n");
+  raw.Write(body);
+  EXPECT_TRUE(raw.ReadHeader().starts_with("HTTP/1.1 201 Created\r\n"));
+
+  // Over the limit, the body is refused before it is sent.
+  RawConnection big(server_->url());
+  big.Write("POST /api/v1/runs HTTP/1.1\r\nHost: test\r\nContent-Type: application/json\r\n"
+            "Expect: 100-continue\r\nContent-Length: 100000000\r\n\r\n");
+  std::string refused = big.ReadAll();
+  EXPECT_TRUE(refused.starts_with("HTTP/1.1 413 Payload Too Large\r\n")) << refused;
+  EXPECT_NE(refused.find(R"("code":"too_large")"), std::string::npos) << refused;
+}
+
+TEST_F(ApiTest, HeadAnswersTheHeaderOnly) {
+  RawConnection raw(server_->url());
+  raw.Write("HEAD /healthz HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n");
+  std::string all = raw.ReadAll();
+  EXPECT_TRUE(all.starts_with("HTTP/1.1 200 OK\r\n")) << all;
+  EXPECT_NE(all.find("Content-Length: 15\r\n"), std::string::npos) << all;
+  EXPECT_TRUE(all.ends_with("\r\n\r\n")) << all;  // no body
+}
+
+TEST_F(ApiTest, SlowAndOversizedRequestsAreRefused) {
+  server_->Stop();
+  TearDown();
+  ApiOptions options;
+  options.request_timeout = std::chrono::milliseconds(200);
+  options.max_header = 2048;
+  StartServer(options);
+
+  // A request that starts and never ends (slow loris) gets 408 and is closed.
+  RawConnection slow(server_->url());
+  slow.Write("GET /healthz HTTP/1.1\r\nHost: te");
+  std::string answer = slow.ReadAll();
+  EXPECT_TRUE(answer.starts_with("HTTP/1.1 408 Request Timeout\r\n")) << answer;
+  EXPECT_NE(answer.find(R"("code":"timeout")"), std::string::npos) << answer;
+
+  RawConnection huge_header(server_->url());
+  huge_header.Write("GET /healthz HTTP/1.1\r\nHost: test\r\nX-Filler: " + std::string(4096, 'x') +
+                    "\r\n\r\n");
+  answer = huge_header.ReadAll();
+  EXPECT_TRUE(answer.starts_with("HTTP/1.1 413 Payload Too Large\r\n")) << answer;
+
+  RawConnection garbage(server_->url());
+  garbage.Write("NOT HTTP AT ALL\r\n\r\n");
+  answer = garbage.ReadAll();
+  EXPECT_TRUE(answer.starts_with("HTTP/1.1 400 Bad Request\r\n")) << answer;
+  EXPECT_NE(answer.find(R"("code":"bad_request")"), std::string::npos) << answer;
 }
 
 TEST_F(ApiTest, ListenErrorsNameTheAddress) {

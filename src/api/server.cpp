@@ -10,10 +10,12 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <boost/asio/write.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/beast/core/bind_handler.hpp>
 #include <boost/beast/core/error.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/string.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http/error.hpp>
 #include <boost/beast/http/parser.hpp>
@@ -142,7 +144,10 @@ class Server {
 class Session : public std::enable_shared_from_this<Session> {
  public:
   Session(tcp::socket&& socket, Server& server, bool over_limit)
-      : stream_(std::move(socket)), server_(server), over_limit_(over_limit) {}
+      : stream_(std::move(socket)),
+        read_timer_(stream_.get_executor()),
+        server_(server),
+        over_limit_(over_limit) {}
   ~Session() { server_.connections_.fetch_sub(1, std::memory_order_relaxed); }
 
   void Start() {
@@ -157,24 +162,64 @@ class Session : public std::enable_shared_from_this<Session> {
     parser_->body_limit(options.max_json_body);
     // The first request of a connection must arrive within request_timeout; later
     // ones within idle_timeout of the previous answer (a slow client is dropped).
-    stream_.expires_after(first_request_ ? options.request_timeout : options.idle_timeout);
+    // The deadline covers header and body. It is a timer of ours rather than the
+    // stream's expiry, which would close the socket before a 408 could be sent.
+    stream_.expires_never();
+    read_timed_out_ = false;
+    read_timer_.expires_after(first_request_ ? options.request_timeout : options.idle_timeout);
+    read_timer_.async_wait([self = shared_from_this()](beast::error_code ec) {
+      if (ec) return;  // cancelled: the request arrived in time
+      self->read_timed_out_ = true;
+      beast::error_code ignored;
+      self->stream_.socket().cancel(ignored);
+    });
+    // The header first: a body over the limit is refused before it is sent, and a
+    // client that asks `Expect: 100-continue` (curl does for bodies over 1 KiB) is
+    // told to go on instead of waiting a second for it.
+    http::async_read_header(stream_, buffer_, *parser_,
+                            beast::bind_front_handler(&Session::OnHeader, shared_from_this()));
+  }
+
+  void OnHeader(beast::error_code ec, size_t) {
+    if (ec) return OnReadError(ec);
+    if (parser_->is_done()) return OnRead({}, 0);
+    auto expect = parser_->get()[http::field::expect];
+    if (beast::iequals(expect, "100-continue")) {
+      static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+      net::async_write(stream_, net::buffer(kContinue.data(), kContinue.size()),
+                       [self = shared_from_this()](beast::error_code write_ec, size_t) {
+                         if (write_ec) return self->Close();
+                         self->ReadBody();
+                       });
+      return;
+    }
+    ReadBody();
+  }
+
+  void ReadBody() {
     http::async_read(stream_, buffer_, *parser_,
                      beast::bind_front_handler(&Session::OnRead, shared_from_this()));
   }
 
   void OnRead(beast::error_code ec, size_t) {
+    if (ec) return OnReadError(ec);
+    read_timer_.cancel();
+    first_request_ = false;
+    Handle();
+  }
+
+  void OnReadError(beast::error_code ec) {
     const ApiOptions& options = server_.options_;
+    read_timer_.cancel();
     if (ec == http::error::end_of_stream) return Close();
-    if (ec == beast::error::timeout) {
+    if (read_timed_out_) {
       // Silence on an idle keep-alive connection is normal; a request that started
       // and did not finish in time gets an answer.
       if (!parser_->got_some() && buffer_.size() == 0) return Close();
+      auto limit = std::chrono::duration_cast<std::chrono::seconds>(
+          first_request_ ? options.request_timeout : options.idle_timeout);
       return SendError(Status::Timeout("the request was not received within " +
-                                       std::to_string(std::chrono::duration_cast<std::chrono::seconds>(
-                                                          first_request_ ? options.request_timeout
-                                                                         : options.idle_timeout)
-                                                          .count()) +
-                                       " s"));
+                                       std::to_string(limit.count()) + " s"));
     }
     if (ec == http::error::body_limit) {
       return SendError(Status::TooLarge("request body exceeds the limit of " +
@@ -184,19 +229,20 @@ class Session : public std::enable_shared_from_this<Session> {
       return SendError(Status::TooLarge("request header exceeds the limit of " +
                                         std::to_string(options.max_header) + " bytes"));
     }
-    if (ec && ec.category() == http::make_error_code(http::error::bad_target).category()) {
+    if (ec.category() == http::make_error_code(http::error::bad_target).category()) {
       return SendError(ApiStatus(StatusCode::kInvalidArgument, "bad_request",
                                  "malformed HTTP request: " + ec.message()));
     }
-    if (ec) return Close();  // reset by the peer, or the server is stopping
-    first_request_ = false;
-    Handle();
+    Close();  // reset by the peer, or the server is stopping
   }
 
   void Handle() {
     const Request& request = parser_->get();
     request_version_ = request.version();
     request_keep_alive_ = request.keep_alive();
+    // HEAD is GET without the body (Send drops it and keeps Content-Length).
+    head_ = request.method() == http::verb::head;
+    http::verb method = head_ ? http::verb::get : request.method();
     if (over_limit_) {
       return SendError(Status::Unavailable(
           "too many open connections (limit " + std::to_string(server_.options_.max_connections) +
@@ -209,7 +255,7 @@ class Session : public std::enable_shared_from_this<Session> {
                                  "malformed request target '" + std::string(request.target()) +
                                      "'"));
     }
-    Router::Match match = server_.router_.Find(request.method(), *url);
+    Router::Match match = server_.router_.Find(method, *url);
     if (!match.handler) {
       if (!match.allow.empty()) {
         json::object details;
@@ -224,12 +270,13 @@ class Session : public std::enable_shared_from_this<Session> {
       }
       std::string path = url->path();
       bool api_path = path == "/api" || path.starts_with("/api/");
-      if (request.method() == http::verb::get && !api_path && server_.static_assets_) {
+      if (method == http::verb::get && !api_path && server_.static_assets_) {
         return Send(server_.StaticAsset(*url));
       }
-      return SendError(ApiStatus(StatusCode::kNotFound, "route_not_found",
-                                 "no route for " + std::string(request.method_string()) + " " +
-                                     path + "; the API is under /api/v1 (see docs/api.md)"));
+      return Send(ErrorResponse(ApiStatus(StatusCode::kNotFound, "route_not_found",
+                                          "no route for " + std::string(request.method_string()) +
+                                              " " + path +
+                                              "; the API is under /api/v1 (see docs/api.md)")));
     }
 
     Exchange exchange(request, *url, std::move(match.params), stream_.get_executor(), [this] {
@@ -262,6 +309,11 @@ class Session : public std::enable_shared_from_this<Session> {
     response.version(request_version_);
     response.keep_alive(request_keep_alive_ && !close);
     response.prepare_payload();
+    if (head_) {
+      auto length = response.body().size();
+      response.body().clear();
+      if (length > 0) response.content_length(length);
+    }
     response_ = std::move(response);
     stream_.expires_after(server_.options_.request_timeout);
     http::async_write(stream_, response_,
@@ -298,6 +350,8 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
   beast::tcp_stream stream_;
+  net::steady_timer read_timer_;  // deadline of the request being read
+  bool read_timed_out_ = false;
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
   Response response_;  // the response being written
@@ -306,6 +360,7 @@ class Session : public std::enable_shared_from_this<Session> {
   bool first_request_ = true;
   unsigned request_version_ = 11;
   bool request_keep_alive_ = true;
+  bool head_ = false;  // the request being answered is a HEAD
   std::array<char, 4096> drain_{};
 };
 

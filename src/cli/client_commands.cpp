@@ -102,6 +102,12 @@ Result<json::value> ParseJsonOption(std::string_view option, const std::string& 
 std::string Str(const json::value* v) {
   if (!v || v->is_null()) return "";
   if (v->is_string()) return std::string(v->get_string());
+  if (v->is_double()) {
+    // Boost.JSON writes 1.0 as "1E0"; people read "1".
+    char buffer[32];
+    std::snprintf(buffer, sizeof buffer, "%g", v->get_double());
+    return buffer;
+  }
   return json::serialize(*v);
 }
 
@@ -143,6 +149,7 @@ void PrintTable(const std::vector<std::vector<std::string>>& rows) {
       line += row[i];
       if (i + 1 < row.size()) line += std::string(widths[i] - row[i].size() + 2, ' ');
     }
+    while (!line.empty() && line.back() == ' ') line.pop_back();
     std::cout << line << "\n";
   }
 }
@@ -208,6 +215,21 @@ void PrintRun(const json::object& run) {
                      waited, OrDash(Field(a, "outcome")), error});
   }
   PrintTable(table);
+
+  // What a command printed is often the first thing an operator needs: show the
+  // latest attempt's output (the whole of it is in --json).
+  const auto& last = attempts->get_array().back();
+  std::string output = last.is_object() ? Field(last.get_object(), "output") : "";
+  if (!output.empty()) {
+    constexpr size_t kShown = 4000;
+    std::cout << "\noutput of attempt " << Field(last.get_object(), "number") << ":\n";
+    if (output.size() > kShown) {
+      std::cout << "… (" << output.size() - kShown << " earlier bytes; see --json)\n";
+      output = output.substr(output.size() - kShown);
+    }
+    std::cout << output;
+    if (output.back() != '\n') std::cout << "\n";
+  }
 }
 
 bool IsFinalStatus(const std::string& status) {

@@ -1,4 +1,5 @@
 // The `taskmill` binary: server, command-line client and maintenance tool.
+#include "cli/api_command.h"
 #include "cli/bench_command.h"
 #include "cli/client_commands.h"
 #include "cli/serve_command.h"
@@ -12,6 +13,7 @@ int main(int argc, char** argv) {
   taskmill::cli::AddServeCommand(app);
   taskmill::cli::AddBenchCommand(app);
   taskmill::cli::AddClientCommands(app);
+  taskmill::cli::AddApiCommand(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

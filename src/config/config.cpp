@@ -5,6 +5,8 @@
 // sees all mistakes of a file at once.
 #include "config/config.h"
 
+#include "cron/cron.h"
+
 #include <yaml-cpp/eventhandler.h>
 #include <yaml-cpp/yaml.h>
 
@@ -352,6 +354,9 @@ class Loader {
   void ReadTasks(const YAML::Node& section, const std::string& path);
   void ReadTask(const YAML::Node& key_node, const std::string& name, const std::string& path,
                 const YAML::Node& value);
+  void ReadTriggers(const YAML::Node& section, const std::string& path);
+  std::optional<std::vector<std::string>> TriggerFunctions(const YAML::Node& value,
+                                                           const std::string& path);
 
   Result<Config> Finish();
 
@@ -597,6 +602,7 @@ void Loader::ReadRoot(const YAML::Node& root) {
            [&](const YAML::Node& v, const std::string& p) { ReadTaskStorage(v, p); }},
           {"task_runner", [&](const YAML::Node& v, const std::string& p) { ReadTaskRunner(v, p); }},
           {"tasks", [&](const YAML::Node& v, const std::string& p) { ReadTasks(v, p); }},
+          {"triggers", [&](const YAML::Node& v, const std::string& p) { ReadTriggers(v, p); }},
       });
 }
 
@@ -712,12 +718,77 @@ void Loader::ReadTasks(const YAML::Node& section, const std::string& path) {
           const YAML::Node& value) { ReadTask(key_node, name, task_path, value); });
 }
 
+void Loader::ReadTriggers(const YAML::Node& section, const std::string& path) {
+  TriggerBindings& triggers = config_.triggers;
+  auto bind = [&](std::vector<std::string>* out) {
+    return [this, out](const YAML::Node& v, const std::string& p) {
+      if (auto names = TriggerFunctions(v, p)) *out = std::move(*names);
+    };
+  };
+  ReadFields(section, path,
+             {
+                 {"minutely", bind(&triggers.minutely)},
+                 {"hourly", bind(&triggers.hourly)},
+                 {"daily", bind(&triggers.daily)},
+                 {"each_account", bind(&triggers.each_account)},
+                 {"browse_interval_sec",
+                  [&](const YAML::Node& v, const std::string& p) {
+                    if (auto interval = Seconds(v, p, /*allow_zero=*/false)) {
+                      triggers.browse_interval = *interval;
+                    }
+                  }},
+             });
+}
+
+// The functions bound to one trigger: a list of function names, each at most once.
+// Whether they are registered is checked when the engine opens (Engine::Open), which
+// knows the registry.
+std::optional<std::vector<std::string>> Loader::TriggerFunctions(const YAML::Node& value,
+                                                                 const std::string& path) {
+  if (!value.IsSequence()) {
+    Error(value, path, "expected a list of function names, got " + Describe(value));
+    return std::nullopt;
+  }
+  std::vector<std::string> names;
+  bool ok = true;
+  size_t index = 0;
+  for (auto it = value.begin(); it != value.end(); ++it, ++index) {
+    std::string item_path = IndexPath(path, index);
+    auto name = String(*it, item_path);
+    if (!name) {
+      ok = false;
+    } else if (!IsFunctionName(*name)) {
+      Error(*it, item_path,
+            "expected a function name category.action (lower-case letters, digits, '_' and "
+            "'-', one dot), got " +
+                Describe(*it));
+      ok = false;
+    } else if (name->starts_with("trigger.")) {
+      Error(*it, item_path, "'" + *name + "' is a trigger; bind the functions it calls instead");
+      ok = false;
+    } else if (std::find(names.begin(), names.end(), *name) != names.end()) {
+      Error(*it, item_path, "function '" + *name + "' is bound twice");
+      ok = false;
+    } else {
+      names.push_back(std::move(*name));
+    }
+  }
+  if (!ok) return std::nullopt;
+  return names;
+}
+
 void Loader::ReadTask(const YAML::Node& key_node, const std::string& name, const std::string& path,
                       const YAML::Node& value) {
   const int task_line = LineOf(key_node);
   if (name.empty() || !std::all_of(name.begin(), name.end(), IsTaskNameChar)) {
     Error(task_line, path,
           "invalid task name '" + name + "'; use letters, digits, '_', '.' and '-'");
+    return;
+  }
+  if (name.starts_with("trigger.")) {
+    // The scheduler's own trigger tasks (trigger.hourly, ...) are named so.
+    Error(task_line, path,
+          "task names starting with 'trigger.' are reserved for the headless triggers");
     return;
   }
   if (!value.IsNull() && !value.IsMap()) {
@@ -732,6 +803,7 @@ void Loader::ReadTask(const YAML::Node& key_node, const std::string& name, const
   int func_name_line = 0;
   int command_line = 0;
   int schedule_line = 0;
+  int timezone_line = 0;
   bool command_is_string = false;
   bool ttr_given = false;
   std::vector<std::pair<std::string, int>> command_only_keys;  // key path, line
@@ -856,11 +928,13 @@ void Loader::ReadTask(const YAML::Node& key_node, const std::string& name, const
       {"schedule",
        [&](const YAML::Node& v, const std::string& p) {
          schedule_line = LineOf(v);
-         // Parsed by the scheduler (src/cron), which owns the dialect and its messages.
+         // Parsed below, once the kind is known (src/cron owns the dialect and its
+         // messages).
          if (auto schedule = NonEmptyString(v, p)) task.schedule = *schedule;
        }},
       {"timezone",
        [&](const YAML::Node& v, const std::string& p) {
+         timezone_line = LineOf(v);
          if (auto timezone = NonEmptyString(v, p)) task.timezone = *timezone;
        }},
       {"misfire",
@@ -929,6 +1003,19 @@ void Loader::ReadTask(const YAML::Node& key_node, const std::string& name, const
     Error(schedule_line, path + ".schedule",
           "only periodical tasks have a schedule (this task's kind is " +
               std::string(ToString(task.kind)) + ")");
+  }
+  // The cron parser and the tz database decide, so that a task that could never be
+  // scheduled fails the load rather than being skipped with a log line at run time.
+  if (task.kind == TaskKind::kPeriodical && !task.schedule.empty()) {
+    auto schedule = cron::Schedule::Parse(task.schedule);
+    if (!schedule.ok()) Error(schedule_line, path + ".schedule", schedule.status().message());
+  }
+  if (timezone_line != 0 && !task.timezone.empty()) {
+    auto zone = cron::LocateZone(task.timezone);
+    if (!zone.ok()) {
+      Error(timezone_line, path + ".timezone",
+            zone.status().message() + "; expected an IANA name such as UTC or Europe/Berlin");
+    }
   }
   // The model's own rule, in case it is stricter than the checks above; skipped when
   // a retry key was already reported so one mistake gives one message.
@@ -1043,6 +1130,7 @@ EngineOptions ToEngineOptions(const Config& config) {
   options.runner_options.output_limit = config.runner_output_limit;
   options.runner_options.kill_grace = config.kill_grace;
   options.scheduler_options.task_log_max_size = config.task_log_max_size;
+  options.scheduler_options.triggers = config.triggers;
   options.default_time_to_resolve = config.task_ttr;
   return options;
 }

@@ -62,6 +62,9 @@ struct Config {
   size_t runner_output_limit = size_t{1} << 20;
   // task_runner.kill_grace_sec: SIGTERM → SIGKILL delay for commands. Default: 5 s.
   Duration kill_grace = std::chrono::seconds(5);
+  // `triggers:` — functions bound to the headless triggers (minutely, hourly, daily,
+  // each_account) and triggers.browse_interval_sec. Default: none.
+  TriggerBindings triggers;
   // Where the config came from (file path or LoadString's source_name), for messages.
   std::string source;
 };
@@ -83,7 +86,8 @@ std::string StorageUrl(const ServerSection& server);
 bool HasRole(const ServerSection& server, std::string_view role);
 
 // Engine options for a loaded configuration: storage URL and synchronous mode, the
-// runner and scheduler roles, and the task_storage / task_runner settings. Fields the
+// runner and scheduler roles, the task_storage / task_runner settings and the trigger
+// bindings. Fields the
 // file does not cover (clock, runner id, intervals) keep their EngineOptions defaults.
 EngineOptions ToEngineOptions(const Config& config);
 

@@ -304,7 +304,7 @@ TEST(ConfigErrors, UnknownKeyWithSuggestion) {
 TEST(ConfigErrors, UnknownKeyWithoutSuggestionListsAcceptedKeys) {
   EXPECT_EQ(ErrorOf("logging: {level: debug}\n"),
             "taskmill.yaml:1: logging: unknown key; accepted keys: server, task_storage, "
-            "task_runner, tasks");
+            "task_runner, tasks, triggers");
 }
 
 TEST(ConfigErrors, WrongTypes) {
@@ -533,6 +533,108 @@ task_runner:
   ASSERT_EQ(errors.size(), 4u);
   EXPECT_EQ(errors[2], boost::json::parse(R"({"file": "taskmill.yaml", "line": 7,
       "path": "task_runner.capacity", "message": "expected an integer, got 'lots'"})"));
+}
+
+// ---- scheduling ----------------------------------------------------------------------
+
+TEST(ConfigErrors, InvalidCronExpressionNamesTheFieldKeyAndLine) {
+  EXPECT_EQ(ErrorOf("tasks:\n"
+                    "  nightly:\n"
+                    "    kind: periodical\n"
+                    "    func_name: a.b\n"
+                    "    timezone: Europe/Berlin\n"
+                    "    misfire: run_once\n"
+                    "    schedule: \"30 2 1 13 *\"\n"),
+            "taskmill.yaml:7: tasks.nightly.schedule: field 4 (month): 13 is out of range 1-12");
+  EXPECT_EQ(ErrorOf("tasks:\n  x:\n    kind: periodical\n    func_name: a.b\n"
+                    "    schedule: \"x5 * * * * *\"\n"),
+            "taskmill.yaml:5: tasks.x.schedule: field 1 (second): 'x5' is not a number or name");
+}
+
+TEST(ConfigErrors, ScheduleIsParsedWhicheverOrderTheKeysCome) {
+  // The kind comes after the schedule: the expression is still checked.
+  EXPECT_EQ(ErrorOf("tasks:\n  x:\n    schedule: \"0 0 25 * * *\"\n    func_name: a.b\n"
+                    "    kind: periodical\n"),
+            "taskmill.yaml:3: tasks.x.schedule: field 3 (hour): 25 is out of range 0-23");
+}
+
+TEST(ConfigErrors, UnknownTimeZone) {
+  EXPECT_EQ(ErrorOf("tasks:\n  x:\n    kind: periodical\n    func_name: a.b\n"
+                    "    schedule: \"@daily\"\n    timezone: Mars/Olympus_Mons\n"),
+            "taskmill.yaml:6: tasks.x.timezone: unknown time zone 'Mars/Olympus_Mons'; expected "
+            "an IANA name such as UTC or Europe/Berlin");
+}
+
+TEST(ConfigErrors, BadSchedulingInputIsReportedAllAtOnce) {
+  std::string message = ErrorOf(R"(tasks:
+  nightly:
+    kind: periodical
+    func_name: a.b
+    schedule: "0 0 12 ? * MON#6"
+    timezone: Europe/Berlinn
+    misfire: sometimes
+  consumer:
+    kind: continuous
+    func_name: a.c
+    pause_sec: -2
+)");
+  EXPECT_EQ(message,
+            "taskmill.yaml:5: tasks.nightly.schedule: field 6 (day-of-week): occurrence 6 in "
+            "'MON#6' is out of range 1-5\n"
+            "taskmill.yaml:6: tasks.nightly.timezone: unknown time zone 'Europe/Berlinn'; "
+            "expected an IANA name such as UTC or Europe/Berlin\n"
+            "taskmill.yaml:7: tasks.nightly.misfire: unknown misfire policy 'sometimes'; "
+            "expected skip, run_once or run_all\n"
+            "taskmill.yaml:11: tasks.consumer.pause_sec: must be at least 0, got -2");
+}
+
+TEST(ConfigErrors, TriggerTaskNamesAreReserved) {
+  EXPECT_EQ(ErrorOf("tasks:\n  trigger.hourly:\n    func_name: a.b\n"),
+            "taskmill.yaml:2: tasks.trigger.hourly: task names starting with 'trigger.' are "
+            "reserved for the headless triggers");
+}
+
+TEST(ConfigLoad, TriggersBindFunctionsInOrder) {
+  Config config = LoadOk(R"(
+triggers:
+  minutely: [demo.echo]
+  hourly: [reports.refresh, cache.warm]
+  daily: []
+  each_account: [accounts.audit]
+  browse_interval_sec: 3600
+)");
+  EXPECT_EQ(config.triggers.minutely, (std::vector<std::string>{"demo.echo"}));
+  EXPECT_EQ(config.triggers.hourly, (std::vector<std::string>{"reports.refresh", "cache.warm"}));
+  EXPECT_TRUE(config.triggers.daily.empty());
+  EXPECT_EQ(config.triggers.each_account, (std::vector<std::string>{"accounts.audit"}));
+  EXPECT_EQ(config.triggers.browse_interval, seconds(3600));
+  EngineOptions options = ToEngineOptions(config);
+  EXPECT_EQ(options.scheduler_options.triggers.hourly, config.triggers.hourly);
+  EXPECT_EQ(options.scheduler_options.triggers.browse_interval, seconds(3600));
+}
+
+TEST(ConfigLoad, NoTriggersByDefault) {
+  Config config = LoadOk("");
+  EXPECT_TRUE(config.triggers.empty());
+  EXPECT_EQ(config.triggers.browse_interval, std::chrono::hours(24));
+}
+
+TEST(ConfigErrors, Triggers) {
+  EXPECT_EQ(ErrorOf("triggers:\n  hourly: demo.echo\n"),
+            "taskmill.yaml:2: triggers.hourly: expected a list of function names, got "
+            "'demo.echo'");
+  EXPECT_EQ(ErrorOf("triggers:\n  hourly: [demo.echo, Demo]\n"),
+            "taskmill.yaml:2: triggers.hourly[1]: expected a function name category.action "
+            "(lower-case letters, digits, '_' and '-', one dot), got 'Demo'");
+  EXPECT_EQ(ErrorOf("triggers:\n  daily:\n    - a.b\n    - a.b\n"),
+            "taskmill.yaml:4: triggers.daily[1]: function 'a.b' is bound twice");
+  EXPECT_EQ(ErrorOf("triggers:\n  daily: [trigger.hourly]\n"),
+            "taskmill.yaml:2: triggers.daily[0]: 'trigger.hourly' is a trigger; bind the "
+            "functions it calls instead");
+  EXPECT_EQ(ErrorOf("triggers:\n  hourlly: [a.b]\n"),
+            "taskmill.yaml:2: triggers.hourlly: unknown key (did you mean 'hourly'?)");
+  EXPECT_EQ(ErrorOf("triggers:\n  browse_interval_sec: 0\n"),
+            "taskmill.yaml:2: triggers.browse_interval_sec: must be greater than 0, got 0");
 }
 
 // ---- files -------------------------------------------------------------------------

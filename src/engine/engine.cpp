@@ -38,8 +38,18 @@ class EngineImpl final : public Engine {
                                          events_);
     }
     if (options_.scheduler) {
+      SchedulerHooks hooks;
+      // Scheduled runs are built like any other, and stopped like an operator's cancel.
+      hooks.prepare = [this](const EnqueueRequest& r) { return PrepareRun(r); };
+      hooks.wake_runners_at = [this](TimePoint due) {
+        if (runner_) runner_->WakeAt(due);
+      };
+      hooks.cancel = [this](const std::string& id, const std::string& queue) {
+        return Cancel(id, queue);
+      };
       scheduler_ = std::make_unique<Scheduler>(options_.scheduler_options, *storage_, *clock_,
-                                               events_, [this] { WakeRunner(); });
+                                               events_, [this] { WakeRunner(); },
+                                               std::move(hooks));
     }
   }
   ~EngineImpl() override { Stop(); }
@@ -232,6 +242,42 @@ class EngineImpl final : public Engine {
     return run;
   }
 
+  Status TaskSetEnabled(const std::string& name, bool enabled) override {
+    auto task = storage_->TaskGet(name);
+    if (!task.ok()) return task.status();
+    if (enabled && !task->enabled && task->kind == TaskKind::kPeriodical) {
+      // Before the flag flips, so no scheduler sees the task enabled with a cursor from
+      // before it was disabled: the disabled time is not a run of missed launches.
+      TASKMILL_RETURN_IF_ERROR(PeriodicalDuty::RestartCursor(*storage_, *task, clock_->Now()));
+    }
+    TASKMILL_RETURN_IF_ERROR(storage_->TaskSetEnabled(name, enabled));
+    // A continuous task's live run stops; of a periodical task only a launch stored
+    // ahead of its instant (SchedulerOptions::launch_ahead), which has not begun.
+    const bool continuous = task->kind == TaskKind::kContinuous;
+    if (!enabled && task->kind != TaskKind::kSingleShot) {
+      const TimePoint now = clock_->Now();
+      for (RunStatus status : {RunStatus::kRunning, RunStatus::kPending}) {
+        if (!continuous && status == RunStatus::kRunning) continue;
+        RunFilter filter;
+        filter.task = name;
+        filter.status = status;
+        filter.limit = 1000;
+        auto live = storage_->RunList(filter);
+        if (!live.ok()) return live.status();
+        for (const Run& run : live->runs) {
+          if (!continuous && !(run.scheduled_at && *run.scheduled_at > now)) continue;
+          auto stopped = Cancel(run.id, run.queue);
+          // Ended on its own meanwhile: nothing to stop.
+          if (!stopped.ok() && stopped.status().code() != StatusCode::kFailedPrecondition) {
+            return stopped.status();
+          }
+        }
+      }
+    }
+    events_.Publish({.type = Event::Type::kTaskChanged, .task = name});
+    return Status::Ok();
+  }
+
   int runner_busy() const override { return runner_ ? runner_->busy() : 0; }
   int runner_capacity() const override { return runner_ ? runner_->capacity() : 0; }
   bool scheduler_leader() const override { return scheduler_ && scheduler_->is_leader(); }
@@ -261,6 +307,11 @@ class EngineImpl final : public Engine {
 Result<std::unique_ptr<Engine>> Engine::Open(EngineOptions options,
                                              std::shared_ptr<const FunctionRegistry> functions) {
   if (!functions) functions = std::make_shared<FunctionRegistry>();
+  // Every node registers the trigger functions (trigger.hourly, ...), so that any
+  // runner can execute a trigger run whichever scheduler launched it.
+  auto with_triggers = AddTriggerFunctions(std::move(functions), options.scheduler_options.triggers);
+  if (!with_triggers.ok()) return with_triggers.status();
+  functions = std::move(*with_triggers);
   auto storage = OpenStorage(options.storage);
   if (!storage.ok()) return storage.status();
   return std::unique_ptr<Engine>(

@@ -64,8 +64,8 @@ class Runner {
   void WorkerLoop();
   void FinishLoop();
   void SupervisorLoop();
-  void Execute(Run run);
-  void QueueFinish(RunFinish finish, Run run);
+  // Runs one attempt on the calling worker thread and decides its finish.
+  RunFinish Execute(const Run& run, std::shared_ptr<CancellationToken> token);
 
   RunnerOptions options_;
   Storage& storage_;
@@ -82,6 +82,7 @@ class Runner {
   std::condition_variable supervisor_cv_;
   bool running_ = false;                     // guarded by mu_
   bool wake_ = false;                        // guarded by mu_
+  bool backlog_ = false;  // the last claim filled every free slot; guarded by mu_
   TimePoint next_due_ = TimePoint::max();    // earliest known future run_at; guarded by mu_
   std::deque<Run> work_;                     // guarded by mu_
   std::vector<std::pair<RunFinish, Run>> finishes_;  // guarded by mu_

@@ -10,16 +10,22 @@ namespace taskmill {
 
 namespace {
 constexpr const char* kLeaseName = "scheduler";
-constexpr Duration kPruneEvery = std::chrono::seconds(60);
 }  // namespace
 
 Scheduler::Scheduler(SchedulerOptions options, Storage& storage, Clock& clock, EventBus& events,
-                     std::function<void()> wake_runners)
-    : options_(options),
+                     std::function<void()> wake_runners, SchedulerHooks hooks)
+    : options_(std::move(options)),
       storage_(storage),
       clock_(clock),
       events_(events),
-      wake_runners_(std::move(wake_runners)) {
+      wake_runners_(std::move(wake_runners)),
+      launcher_(storage, clock, events, std::move(hooks), wake_runners_,
+                [this] { return LeaseHeld(); }),
+      periodical_(launcher_, options_.misfire_grace,
+                  std::max(Duration{0}, options_.launch_ahead)),
+      continuous_(launcher_),
+      each_account_(launcher_, options_.triggers),
+      trigger_tasks_(TriggerTasks(options_.triggers)) {
   char host[256] = {0};
   gethostname(host, sizeof host - 1);
   id_ = std::string(host) + ":" + std::to_string(getpid()) + ":" +
@@ -32,16 +38,21 @@ Status Scheduler::Start() {
   std::lock_guard lock(mu_);
   if (running_) return Status::Ok();
   running_ = true;
+  subscription_ = events_.Subscribe([this](const Event& e) { OnEvent(e); });
   thread_ = std::thread([this] { Loop(); });
   return Status::Ok();
 }
 
 void Scheduler::Stop() {
+  uint64_t subscription;
   {
     std::lock_guard lock(mu_);
     if (!running_) return;
     running_ = false;
+    subscription = subscription_;
+    subscription_ = 0;
   }
+  events_.Unsubscribe(subscription);
   cv_.notify_all();
   thread_.join();
   bool was_leader;
@@ -49,9 +60,29 @@ void Scheduler::Stop() {
     std::lock_guard lock(mu_);
     was_leader = leader_;
     leader_ = false;
+    next_wake_.reset();
   }
   // Hand the lease over at once instead of making the next scheduler wait for expiry.
   if (was_leader) (void)storage_.LeaderResign(kLeaseName, id_);
+}
+
+void Scheduler::Poke() {
+  {
+    std::lock_guard lock(mu_);
+    poke_ = true;
+  }
+  cv_.notify_all();
+}
+
+void Scheduler::OnEvent(const Event& event) {
+  bool poke = event.type == Event::Type::kTaskChanged;
+  if (event.type == Event::Type::kRunFinished && !event.task.empty()) {
+    // The end of a continuous task's run: its successor is due pause_sec after it,
+    // and a pass now stores it at once rather than at the next sweep.
+    std::lock_guard lock(mu_);
+    poke = continuous_tasks_.count(event.task) > 0;
+  }
+  if (poke) Poke();
 }
 
 bool Scheduler::is_leader() const {
@@ -59,41 +90,128 @@ bool Scheduler::is_leader() const {
   return leader_;
 }
 
+std::optional<TimePoint> Scheduler::next_wake() const {
+  std::lock_guard lock(mu_);
+  return next_wake_;
+}
+
+bool Scheduler::LeaseHeld() const {
+  TimePoint now = clock_.Now();
+  std::lock_guard lock(mu_);
+  return leader_ && now < lease_until_;
+}
+
 void Scheduler::Loop() {
   std::unique_lock lock(mu_);
   while (running_) {
+    bool full = clock_.Now() >= next_sweep_;
+    poke_ = false;
     lock.unlock();
-    Tick();
+    Pass(full);
     lock.lock();
-    clock_.WaitUntil(lock, cv_, clock_.Now() + options_.sweep_interval,
-                     [&] { return !running_; });
+    TimePoint wake = next_sweep_;
+    if (next_wake_ && *next_wake_ < wake) wake = *next_wake_;
+    clock_.WaitUntil(lock, cv_, wake, [&] { return !running_ || poke_; });
   }
 }
 
-bool Scheduler::Tick() {
-  TimePoint now = clock_.Now();
+bool Scheduler::Tick() { return Pass(/*full=*/true); }
+
+bool Scheduler::Elect(TimePoint now) {
   auto elected = storage_.LeaderAttemptElect(kLeaseName, id_, now, options_.leader_ttl);
-  bool leader = elected.ok() && *elected;
   if (!elected.ok()) {
     spdlog::warn("scheduler: leader election failed: {}", elected.status().ToString());
   }
-  bool prune_due;
+  bool leader = elected.ok() && *elected;
+  bool new_term = false;
   {
     std::lock_guard lock(mu_);
     if (leader != leader_) {
       spdlog::info("scheduler {}: {} leadership", id_, leader ? "took" : "lost");
     }
+    // A leader that did not pass for longer than a lease (a stalled process) may have
+    // been replaced meanwhile: its memory is stale, and what fell due while it
+    // stalled was missed like any downtime.
+    new_term = leader && (!leader_ || now - last_pass_ > options_.leader_ttl);
     leader_ = leader;
-    prune_due = now - last_prune_ >= kPruneEvery;
-    if (leader && prune_due) last_prune_ = now;
+    if (leader) {
+      elected_at_ = now;
+      lease_until_ = now + options_.leader_ttl;
+      if (new_term) leading_since_ = now;
+    } else {
+      next_wake_.reset();
+    }
   }
-  if (!leader) return false;
-  SweepLost(now);
-  if (prune_due) {
-    auto removed = storage_.RunPrune(options_.task_log_max_size);
-    if (!removed.ok()) spdlog::warn("scheduler: prune failed: {}", removed.status().ToString());
+  if (new_term) {
+    periodical_.Reset();
+    each_account_.Reset();
   }
-  return true;
+  return leader;
+}
+
+bool Scheduler::Pass(bool full) {
+  std::lock_guard pass(pass_mu_);
+  TimePoint now = clock_.Now();
+  bool renew;
+  bool prune_due;
+  {
+    std::lock_guard lock(mu_);
+    // Between sweeps a pass woken for a fire instant skips the election (a write) as
+    // long as more than half the lease is left; that keeps a commit off the launch's
+    // critical path.
+    renew = full || !leader_ || now >= elected_at_ + options_.leader_ttl / 2 ||
+            now >= lease_until_;
+    if (full) next_sweep_ = now + options_.sweep_interval;
+    prune_due = now - last_prune_ >= options_.prune_interval;
+  }
+  if (renew && !Elect(now)) return false;
+  if (!LeaseHeld()) return false;
+
+  if (full) {
+    SweepLost(now);
+    if (prune_due) {
+      {
+        std::lock_guard lock(mu_);
+        last_prune_ = now;
+      }
+      auto removed = storage_.RunPrune(options_.task_log_max_size);
+      if (!removed.ok()) spdlog::warn("scheduler: prune failed: {}", removed.status().ToString());
+    }
+  }
+
+  std::vector<ScheduledTask> tasks;
+  auto stored = storage_.TaskList();
+  if (!stored.ok()) {
+    spdlog::warn("scheduler: listing tasks failed: {}", stored.status().ToString());
+  } else {
+    tasks.reserve(stored->size() + trigger_tasks_.size());
+    for (TaskDef& def : *stored) tasks.push_back({std::move(def), /*stored=*/true});
+  }
+  tasks.insert(tasks.end(), trigger_tasks_.begin(), trigger_tasks_.end());
+  std::set<std::string> continuous;
+  for (const ScheduledTask& task : tasks) {
+    if (task.def.kind == TaskKind::kContinuous) continuous.insert(task.def.name);
+  }
+
+  TimePoint leading_since;
+  {
+    std::lock_guard lock(mu_);
+    leading_since = leading_since_;
+    continuous_tasks_ = std::move(continuous);
+  }
+  std::optional<TimePoint> next = periodical_.Pass(now, leading_since, tasks);
+  bool leading = LeaseHeld() && continuous_.Pass(now, tasks);
+  if (leading) {
+    std::optional<TimePoint> sweep = each_account_.Pass(now);
+    if (sweep && (!next || *sweep < *next)) next = sweep;
+  }
+  leading = leading && LeaseHeld();
+  {
+    std::lock_guard lock(mu_);
+    next_wake_ = leading ? next : std::nullopt;
+    if (leading) last_pass_ = now;
+  }
+  return leading;
 }
 
 int Scheduler::SweepLost(TimePoint now) {

@@ -1,8 +1,22 @@
 // scheduler.h — the scheduler role: one active per cluster, chosen by a leader lease
-// in storage. While it leads it sweeps lost runs (expired leases become a retry or
-// `lost`), prunes history to task_log_max_size per task, and launches periodical and
-// continuous tasks (docs/scheduling.md). A scheduler that loses the lease stops
-// acting at once. Start() and Stop() may be called twice; thread-safe.
+// in storage. While it leads it
+//   * launches periodical tasks at their fire instants (misfire and overlap policies),
+//   * keeps one live run per enabled continuous task,
+//   * fires the headless triggers (minutely / hourly / daily / each_account),
+//   * sweeps lost runs (expired leases become a retry or `lost`) and prunes history
+//     to task_log_max_size per task.
+// A scheduler that loses the lease stops storing launches at once, even part-way
+// through a pass. doc.md beside this file describes the states; docs/scheduling.md
+// the behaviour users see.
+//
+// The loop sleeps on the Clock until the earliest of the next launch and the next
+// sweep (sweep_interval), or until Poke() — an event for a task change or the end of a
+// continuous task's run — so launches are not quantised to the sweep interval. A
+// periodical launch is stored launch_ahead before its instant, due at the instant, and
+// the runners are told to wake then: the commit is off the critical path, and the
+// launch starts within the runner's wake-up precision of its instant.
+// Start() and Stop() may be called twice; all methods are thread-safe, and passes
+// (the loop's and Tick()'s) never overlap.
 #pragma once
 
 #include <taskmill/clock.h>
@@ -13,31 +27,53 @@
 #include <condition_variable>
 #include <functional>
 #include <mutex>
+#include <optional>
+#include <set>
 #include <string>
 #include <thread>
+#include <vector>
+
+#include "scheduler/continuous.h"
+#include "scheduler/launcher.h"
+#include "scheduler/periodic.h"
+#include "scheduler/triggers.h"
 
 namespace taskmill {
 
 class Scheduler {
  public:
   Scheduler(SchedulerOptions options, Storage& storage, Clock& clock, EventBus& events,
-            std::function<void()> wake_runners);
+            std::function<void()> wake_runners, SchedulerHooks hooks = {});
   ~Scheduler();
 
   Status Start();
   void Stop();
-  // Runs one pass of every duty now (tests drive the scheduler with this and a
-  // ManualClock). Returns whether this scheduler is the leader.
+  // Runs one pass of every duty now: renews (or tries to win) the lease, sweeps lost
+  // runs, prunes, launches what is due. Tests drive the scheduler with this and a
+  // ManualClock. Returns whether this scheduler leads after the pass.
   bool Tick();
+  // Asks the loop for a pass now (a task was changed or enabled).
+  void Poke();
 
   bool is_leader() const;
   const std::string& id() const { return id_; }
+  // When the loop will wake next for a launch: launch_ahead before the next fire
+  // instant (or the instant itself when the launch must be decided then); nullopt
+  // when none is known (not leading, or nothing scheduled).
+  std::optional<TimePoint> next_wake() const;
 
   // One sweep of expired leases; returns how many runs it resolved.
   int SweepLost(TimePoint now);
 
  private:
+  // One pass; `full` adds the sweep, the prune and the lease renewal.
+  bool Pass(bool full);
+  // Takes or renews the lease; starts a new term of leadership when needed.
+  bool Elect(TimePoint now);
+  // True while the lease won at the last election has not expired.
+  bool LeaseHeld() const;
   void Loop();
+  void OnEvent(const Event& event);
 
   SchedulerOptions options_;
   Storage& storage_;
@@ -46,11 +82,28 @@ class Scheduler {
   std::function<void()> wake_runners_;
   std::string id_;
 
+  std::mutex pass_mu_;  // held for a whole pass: the loop's or a Tick()
+  // The duties and their memory; used only while holding pass_mu_.
+  Launcher launcher_;
+  PeriodicalDuty periodical_;
+  ContinuousDuty continuous_;
+  EachAccountDuty each_account_;
+  std::vector<ScheduledTask> trigger_tasks_;  // immutable after construction
+
   mutable std::mutex mu_;
   std::condition_variable cv_;
-  bool running_ = false;        // guarded by mu_
-  bool leader_ = false;         // guarded by mu_
-  TimePoint last_prune_{};      // guarded by mu_
+  bool running_ = false;              // guarded by mu_
+  bool poke_ = false;                 // guarded by mu_
+  bool leader_ = false;               // guarded by mu_
+  TimePoint lease_until_{};           // guarded by mu_; end of the lease we hold
+  TimePoint elected_at_{};            // guarded by mu_; last successful election
+  TimePoint leading_since_{};         // guarded by mu_; start of the current term
+  TimePoint last_pass_{};             // guarded by mu_; last pass as the leader
+  TimePoint last_prune_{};            // guarded by mu_
+  TimePoint next_sweep_ = TimePoint::min();     // guarded by mu_
+  std::optional<TimePoint> next_wake_;        // guarded by mu_
+  std::set<std::string> continuous_tasks_;      // guarded by mu_; names, for OnEvent
+  uint64_t subscription_ = 0;         // guarded by mu_; 0 when not subscribed
   std::thread thread_;
 };
 

@@ -1275,7 +1275,7 @@ TEST_P(StorageConformance, RunStatsCountsStayExactThroughEveryKindOfChange) {
 
 // ---- RunPrune -------------------------------------------------------------------------
 
-TEST_P(StorageConformance, RunPruneKeepsTheNewestFinishedRunsPerTaskAndFunction) {
+TEST_P(StorageConformance, RunPruneKeepsTheNewestFinishedRunsPerTaskAndNeverAnonymousRuns) {
   auto finished = [](Run r, RunStatus status, int64_t finished_at) {
     r.status = status;
     r.finished_at = At(finished_at);
@@ -1302,16 +1302,18 @@ TEST_P(StorageConformance, RunPruneKeepsTheNewestFinishedRunsPerTaskAndFunction)
   Put({running});
   ASSERT_THAT(Ids(Take("runner-1", 1, kT0)), ElementsAre("t1-running"));
 
-  EXPECT_EQ(Unwrap(storage().RunPrune(2)), 3);
+  EXPECT_EQ(Unwrap(storage().RunPrune(2)), 2);
   RunFilter all;
   all.limit = 1000;
-  EXPECT_THAT(Ids(ListAll(all)), UnorderedElementsAre("t1-a", "t1-c", "t1-pending", "t1-running",
-                                                      "t2-a", "t2-b", "f1-b", "f1-c", "f2-a"));
+  EXPECT_THAT(Ids(ListAll(all)),
+              UnorderedElementsAre("t1-a", "t1-c", "t1-pending", "t1-running", "t2-a", "t2-b",
+                                   "f1-a", "f1-b", "f1-c", "f2-a"));
   EXPECT_EQ(Unwrap(storage().RunPrune(2)), 0) << "nothing more to prune";
   ExpectStatsMatchListing();
 
-  EXPECT_EQ(Unwrap(storage().RunPrune(0)), 7);
-  EXPECT_THAT(Ids(ListAll(all)), UnorderedElementsAre("t1-pending", "t1-running"));
+  EXPECT_EQ(Unwrap(storage().RunPrune(0)), 4);
+  EXPECT_THAT(Ids(ListAll(all)), UnorderedElementsAre("t1-pending", "t1-running", "f1-a", "f1-b",
+                                                      "f1-c", "f2-a"));
   ExpectStatsMatchListing();
 }
 

@@ -59,7 +59,7 @@ CREATE UNIQUE INDEX runs_id_queue ON runs(id, queue);
 CREATE INDEX runs_pending ON runs(priority DESC, run_at) WHERE status = 'pending';
 CREATE INDEX runs_running_lease ON runs(lease_until) WHERE status = 'running';
 CREATE INDEX runs_status_seq ON runs(status, seq);
-CREATE INDEX runs_task_seq ON runs(task, seq) WHERE task <> '';
+CREATE INDEX runs_task_seq ON runs(task, seq);
 CREATE UNIQUE INDEX runs_task_scheduled ON runs(task, scheduled_at) WHERE scheduled_at IS NOT NULL;
 
 -- Counters by status, maintained by the writer thread in the same transaction as the
@@ -73,6 +73,49 @@ CREATE TABLE queues (name TEXT PRIMARY KEY, paused INTEGER NOT NULL DEFAULT 0) W
 CREATE TABLE tasks (name TEXT PRIMARY KEY, definition TEXT NOT NULL) WITHOUT ROWID;
 CREATE TABLE leases (name TEXT PRIMARY KEY, holder TEXT NOT NULL, until INTEGER NOT NULL) WITHOUT ROWID;
 CREATE TABLE state (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
+)sql"},
+    // Files (bulk inputs and outputs) in chunks, and bulk checkpoints. Chunks live in
+    // a rowid table: WITHOUT ROWID suits small rows, and a chunk is up to 256 KiB.
+    // Owned files and checkpoints go with their run, whoever deletes it (RunRemove,
+    // RunPrune, an overwrite), so the triggers do it rather than every caller.
+    {2, R"sql(
+CREATE TABLE files (
+  id TEXT PRIMARY KEY,
+  name TEXT NOT NULL DEFAULT '',
+  content_type TEXT NOT NULL DEFAULT 'text/csv',
+  size INTEGER NOT NULL DEFAULT 0,
+  chunks INTEGER NOT NULL DEFAULT 0,
+  run_id TEXT NOT NULL DEFAULT '',      -- owner; '' while staged
+  run_queue TEXT NOT NULL DEFAULT '',
+  meta TEXT NOT NULL DEFAULT '{}',
+  created_at INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX files_owner ON files(run_id, run_queue);
+CREATE INDEX files_staged ON files(created_at) WHERE run_id = '';
+
+CREATE TABLE file_chunks (
+  file_id TEXT NOT NULL,
+  seq INTEGER NOT NULL,
+  data BLOB NOT NULL
+);
+CREATE UNIQUE INDEX file_chunks_file_seq ON file_chunks(file_id, seq);
+
+CREATE TABLE run_checkpoints (
+  run_id TEXT NOT NULL,
+  queue TEXT NOT NULL,
+  attempt INTEGER NOT NULL,
+  state TEXT NOT NULL,
+  saved_at INTEGER NOT NULL,
+  PRIMARY KEY (run_id, queue)
+) WITHOUT ROWID;
+
+CREATE TRIGGER files_delete_chunks AFTER DELETE ON files BEGIN
+  DELETE FROM file_chunks WHERE file_id = OLD.id;
+END;
+CREATE TRIGGER runs_delete_files AFTER DELETE ON runs BEGIN
+  DELETE FROM files WHERE run_id = OLD.id AND run_queue = OLD.queue;
+  DELETE FROM run_checkpoints WHERE run_id = OLD.id AND queue = OLD.queue;
+END;
 )sql"},
 };
 

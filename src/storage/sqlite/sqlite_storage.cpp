@@ -243,8 +243,10 @@ class SqliteStorage final : public Storage {
   Result<std::vector<Run>> RunPut(RunPutParams params) override {
     std::vector<Run> out;
     out.reserve(params.runs.size());
+    std::vector<bool> inserted;  // per run of params: stored by this call
     Status st = Write([&](Tx& tx) -> Status {
       out.clear();
+      inserted.clear();
       auto insert = tx.db.Prepare(kInsertRun);
       if (!insert.ok()) return insert.status();
       for (auto& run : params.runs) {
@@ -286,6 +288,7 @@ class SqliteStorage final : public Storage {
             auto stored = GetOn(tx.db, run.id, run.queue);
             if (!stored.ok()) return stored.status();
             out.push_back(std::move(*stored));
+            inserted.push_back(false);
             continue;
           }
           return Status::Conflict("run '" + run.id + "' already exists in queue '" + run.queue +
@@ -294,8 +297,9 @@ class SqliteStorage final : public Storage {
         TASKMILL_RETURN_IF_ERROR(ins);
         tx.deltas.Add(run.status, 1);
         out.push_back(run);
+        inserted.push_back(true);
       }
-      return Status::Ok();
+      return CommitFiles(tx.db, params.runs, inserted, params.commit_files);
     });
     if (!st.ok()) return st;
     return out;
@@ -385,7 +389,10 @@ class SqliteStorage final : public Storage {
     std::string sql =
         "UPDATE runs SET status = 'running', attempt = attempt + 1, runner = ?1, "
         "started_at = ?2, lease_until = ?2 + ttr_us "
-        "WHERE seq IN (SELECT seq FROM runs WHERE status = 'pending' AND run_at <= ?2 "
+        // INDEXED BY: without it the planner prefers runs_status_seq and sorts every
+        // pending run for each claim.
+        "WHERE seq IN (SELECT seq FROM runs INDEXED BY runs_pending "
+        "WHERE status = 'pending' AND run_at <= ?2 "
         "AND queue NOT IN (SELECT name FROM queues WHERE paused = 1)";
     if (!p.queues.empty()) {
       sql += " AND queue IN (";
@@ -564,7 +571,8 @@ class SqliteStorage final : public Storage {
   }
 
   Result<std::vector<Run>> RunListExpired(TimePoint now, int limit) override {
-    return Query(Sql("SELECT ", " FROM runs WHERE status = 'running' AND lease_until < ?1 "
+    return Query(Sql("SELECT ", " FROM runs INDEXED BY runs_running_lease "
+                                "WHERE status = 'running' AND lease_until < ?1 "
                                 "ORDER BY lease_until LIMIT ?2"),
                  [&](Statement& s) {
                    s.Bind(1, Micros(now));
@@ -624,13 +632,13 @@ class SqliteStorage final : public Storage {
     int64_t removed = 0;
     Status st = Write([&](Tx& tx) -> Status {
       removed = 0;
-      // Anonymous runs are capped per function, task runs per task. At most 10,000
-      // rows go per call so one prune never holds the writer for long.
+      // Only runs of tasks are capped (Tarantool's task_log_max_size); anonymous runs
+      // are the caller's to remove. At most 10,000 rows go per call so one prune
+      // never holds the writer for long.
       auto stmt = tx.db.Prepare(
           "DELETE FROM runs WHERE seq IN (SELECT seq FROM (SELECT seq, row_number() OVER ("
-          "PARTITION BY CASE task WHEN '' THEN 'function:' || function ELSE task END "
-          "ORDER BY finished_at DESC, seq DESC) AS rn FROM runs "
-          "WHERE status NOT IN ('pending', 'running')) "
+          "PARTITION BY task ORDER BY finished_at DESC, seq DESC) AS rn FROM runs "
+          "WHERE task <> '' AND status NOT IN ('pending', 'running')) "
           "WHERE rn > ?1 LIMIT 10000) RETURNING status");
       if (!stmt.ok()) return stmt.status();
       ScopedReset reset(**stmt);
@@ -662,7 +670,8 @@ class SqliteStorage final : public Storage {
     int64_t n = 0;
     Status st = [&]() -> Status {
       auto stmt = (*reader)->Prepare(
-          "SELECT count(*) FROM runs WHERE task = ?1 AND status IN ('pending', 'running')");
+          "SELECT count(*) FROM runs INDEXED BY runs_task_seq "
+          "WHERE task = ?1 AND status IN ('pending', 'running')");
       if (!stmt.ok()) return stmt.status();
       ScopedReset reset(**stmt);
       (*stmt)->Bind(1, task);
@@ -873,6 +882,206 @@ class SqliteStorage final : public Storage {
       (*stmt)->Bind(2, value);
       return (*stmt)->Exec();
     });
+  }
+
+  // ---- files --------------------------------------------------------------------
+  Status FileCreate(const FileCreateParams& p) override {
+    if (p.id.empty()) return Status::InvalidArgument("file id must not be empty");
+    return Write([&](Tx& tx) -> Status {
+      auto stmt = tx.db.Prepare(
+          "INSERT INTO files(id, name, content_type, created_at) VALUES (?1, ?2, ?3, ?4)");
+      if (!stmt.ok()) return stmt.status();
+      ScopedReset reset(**stmt);
+      (*stmt)->Bind(1, p.id);
+      (*stmt)->Bind(2, p.name);
+      (*stmt)->Bind(3, p.content_type);
+      (*stmt)->Bind(4, Micros(p.now));
+      Status st = (*stmt)->Exec();
+      if (st.IsConflict()) return Status::Conflict("file '" + p.id + "' already exists");
+      return st;
+    });
+  }
+
+  // Staged bytes need no fsync of their own: the commit that makes a run own them is
+  // durable, and in WAL mode its sync covers every earlier frame.
+  Status FileAppend(const std::string& id, int64_t chunk, std::string_view bytes) override {
+    return Write(
+        [&](Tx& tx) -> Status {
+          auto info = FileOn(tx.db, id);
+          if (!info.ok()) return info.status();
+          if (!info->run_id.empty()) {
+            return Status::FailedPrecondition("file '" + id + "' belongs to run '" +
+                                              info->run_id + "' and can no longer be appended to");
+          }
+          return AppendChunks(tx.db, id, info->chunks, chunk, {bytes}, std::nullopt);
+        },
+        /*durable=*/false);
+  }
+
+  Result<FileInfo> FileGet(const std::string& id) override {
+    auto reader = AcquireReader();
+    if (!reader.ok()) return reader.status();
+    auto info = FileOn(**reader, id);
+    ReleaseReader(std::move(*reader));
+    return info;
+  }
+
+  Result<std::string> FileReadChunk(const std::string& id, int64_t chunk) override {
+    auto reader = AcquireReader();
+    if (!reader.ok()) return reader.status();
+    Result<std::string> out = Status::NotFound("file '" + id + "' has no chunk " +
+                                               std::to_string(chunk));
+    Status st = [&]() -> Status {
+      auto stmt = (*reader)->Prepare("SELECT data FROM file_chunks WHERE file_id = ?1 AND seq = ?2");
+      if (!stmt.ok()) return stmt.status();
+      ScopedReset reset(**stmt);
+      (*stmt)->Bind(1, id);
+      (*stmt)->Bind(2, chunk);
+      auto row = (*stmt)->Step();
+      if (!row.ok()) return row.status();
+      if (*row) out = std::string((*stmt)->Blob(0));
+      return Status::Ok();
+    }();
+    ReleaseReader(std::move(*reader));
+    if (!st.ok()) return st;
+    return out;
+  }
+
+  Status FileRemove(const std::string& id) override {
+    return Write([&](Tx& tx) -> Status {
+      auto stmt = tx.db.Prepare("DELETE FROM files WHERE id = ?1");
+      if (!stmt.ok()) return stmt.status();
+      ScopedReset reset(**stmt);
+      (*stmt)->Bind(1, id);
+      TASKMILL_RETURN_IF_ERROR((*stmt)->Exec());
+      if (tx.db.Changes() == 0) return Status::NotFound("no file with id '" + id + "'");
+      return Status::Ok();
+    });
+  }
+
+  Result<int64_t> FilePruneStaged(TimePoint created_before) override {
+    int64_t removed = 0;
+    Status st = Write([&](Tx& tx) -> Status {
+      auto stmt = tx.db.Prepare("DELETE FROM files WHERE run_id = '' AND created_at < ?1");
+      if (!stmt.ok()) return stmt.status();
+      ScopedReset reset(**stmt);
+      (*stmt)->Bind(1, Micros(created_before));
+      TASKMILL_RETURN_IF_ERROR((*stmt)->Exec());
+      removed = tx.db.Changes();
+      return Status::Ok();
+    });
+    if (!st.ok()) return st;
+    return removed;
+  }
+
+  // ---- bulk checkpoints -------------------------------------------------------------
+  // Not durable on its own (like a heartbeat): a checkpoint lost to a power cut only
+  // means that the rows after the previous one are processed again, which the bulk
+  // layer's at-least-once contract allows; the finish that follows is durable.
+  Status RunCheckpointSave(const RunCheckpoint& c) override {
+    return Write(
+        [&](Tx& tx) -> Status {
+          // An operator's cancel ends the attempt in storage first; the attempt still
+          // saves what it wrote up to the stop, as long as nothing happened since.
+          auto fence = tx.db.Prepare(
+              "UPDATE runs SET progress_total = ?1, progress_succeeded = ?2, "
+              "progress_failed = ?3, output_file = CASE WHEN ?4 = '' THEN output_file ELSE ?4 "
+              "END WHERE id = ?5 AND queue = ?6 AND attempt = ?7 AND (status = 'running' OR "
+              "(status = 'stopped' AND attempts ->> '$[#-1].number' = ?7 AND "
+              "attempts ->> '$[#-1].outcome' = 'stopped'))");
+          if (!fence.ok()) return fence.status();
+          {
+            ScopedReset reset(**fence);
+            (*fence)->Bind(1, c.progress.total);
+            (*fence)->Bind(2, c.progress.succeeded);
+            (*fence)->Bind(3, c.progress.failed);
+            (*fence)->Bind(4, c.output_file);
+            (*fence)->Bind(5, c.id);
+            (*fence)->Bind(6, c.queue);
+            (*fence)->Bind(7, c.attempt);
+            TASKMILL_RETURN_IF_ERROR((*fence)->Exec());
+            if (tx.db.Changes() != 1) {
+              return Status::FailedPrecondition("attempt " + std::to_string(c.attempt) +
+                                                " of run '" + c.id + "' is no longer current");
+            }
+          }
+          if (!c.remove_files.empty()) {
+            auto del = tx.db.Prepare(
+                "DELETE FROM files WHERE id = ?1 AND run_id = ?2 AND run_queue = ?3");
+            if (!del.ok()) return del.status();
+            for (const auto& file : c.remove_files) {
+              ScopedReset reset(**del);
+              (*del)->Bind(1, file);
+              (*del)->Bind(2, c.id);
+              (*del)->Bind(3, c.queue);
+              TASKMILL_RETURN_IF_ERROR((*del)->Exec());
+            }
+          }
+          if (!c.output_file.empty()) {
+            auto create = tx.db.Prepare(
+                "INSERT INTO files(id, name, content_type, run_id, run_queue, created_at) "
+                "VALUES (?1, ?2, 'text/csv', ?3, ?4, ?5) ON CONFLICT(id) DO NOTHING");
+            if (!create.ok()) return create.status();
+            {
+              ScopedReset reset(**create);
+              (*create)->Bind(1, c.output_file);
+              (*create)->Bind(2, c.output_name);
+              (*create)->Bind(3, c.id);
+              (*create)->Bind(4, c.queue);
+              (*create)->Bind(5, Micros(c.now));
+              TASKMILL_RETURN_IF_ERROR((*create)->Exec());
+            }
+            auto info = FileOn(tx.db, c.output_file);
+            if (!info.ok()) return info.status();
+            if (info->run_id != c.id || info->run_queue != c.queue) {
+              return Status::FailedPrecondition("file '" + c.output_file +
+                                                "' does not belong to run '" + c.id + "'");
+            }
+            std::vector<std::string_view> chunks(c.output_chunks.begin(), c.output_chunks.end());
+            TASKMILL_RETURN_IF_ERROR(AppendChunks(tx.db, c.output_file, info->chunks,
+                                                  c.output_first_chunk, chunks, c.output_meta));
+          } else if (!c.output_chunks.empty()) {
+            return Status::InvalidArgument("checkpoint: output chunks without an output file");
+          }
+          auto save = tx.db.Prepare(
+              "INSERT INTO run_checkpoints(run_id, queue, attempt, state, saved_at) "
+              "VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT(run_id, queue) DO UPDATE SET "
+              "attempt = excluded.attempt, state = excluded.state, saved_at = excluded.saved_at");
+          if (!save.ok()) return save.status();
+          ScopedReset reset(**save);
+          (*save)->Bind(1, c.id);
+          (*save)->Bind(2, c.queue);
+          (*save)->Bind(3, c.attempt);
+          (*save)->Bind(4, c.state);
+          (*save)->Bind(5, Micros(c.now));
+          return (*save)->Exec();
+        },
+        /*durable=*/false);
+  }
+
+  Result<std::optional<StoredCheckpoint>> RunCheckpointGet(const std::string& id,
+                                                           const std::string& queue) override {
+    auto reader = AcquireReader();
+    if (!reader.ok()) return reader.status();
+    std::optional<StoredCheckpoint> out;
+    Status st = [&]() -> Status {
+      auto stmt = (*reader)->Prepare(
+          "SELECT attempt, state, saved_at FROM run_checkpoints WHERE run_id = ?1 AND queue = ?2");
+      if (!stmt.ok()) return stmt.status();
+      ScopedReset reset(**stmt);
+      (*stmt)->Bind(1, id);
+      (*stmt)->Bind(2, queue);
+      auto row = (*stmt)->Step();
+      if (!row.ok()) return row.status();
+      if (*row) {
+        out = StoredCheckpoint{static_cast<int>((*stmt)->Int(0)), std::string((*stmt)->Text(1)),
+                               FromMicros((*stmt)->Int(2))};
+      }
+      return Status::Ok();
+    }();
+    ReleaseReader(std::move(*reader));
+    if (!st.ok()) return st;
+    return out;
   }
 
  private:
@@ -1090,6 +1299,93 @@ class SqliteStorage final : public Storage {
     if (!*row) return Status::NotFound("no run with id '" + id + "'");
     return std::make_pair(std::string((*stmt)->Text(0)),
                           ParseRunStatus((*stmt)->Text(1)).value_or(RunStatus::kPending));
+  }
+
+  static Result<FileInfo> FileOn(Connection& db, const std::string& id) {
+    auto stmt = db.Prepare(
+        "SELECT id, name, content_type, size, chunks, run_id, run_queue, meta, created_at "
+        "FROM files WHERE id = ?1");
+    if (!stmt.ok()) return stmt.status();
+    Statement& s = **stmt;
+    ScopedReset reset(s);
+    s.Bind(1, id);
+    auto row = s.Step();
+    if (!row.ok()) return row.status();
+    if (!*row) return Status::NotFound("no file with id '" + id + "'");
+    FileInfo f;
+    f.id = s.Text(0);
+    f.name = s.Text(1);
+    f.content_type = s.Text(2);
+    f.size = s.Int(3);
+    f.chunks = s.Int(4);
+    f.run_id = s.Text(5);
+    f.run_queue = s.Text(6);
+    f.meta = ParseJsonOr(s.Text(7), json::object());
+    f.created_at = FromMicros(s.Int(8));
+    return f;
+  }
+
+  // Appends chunks numbered from `first` to a file that has `have` chunks; `first`
+  // must equal `have`, so that a repeated call cannot store a chunk twice.
+  static Status AppendChunks(Connection& db, const std::string& id, int64_t have, int64_t first,
+                             const std::vector<std::string_view>& chunks,
+                             const std::optional<json::value>& meta) {
+    if (first != have) {
+      return Status::FailedPrecondition("file '" + id + "' has " + std::to_string(have) +
+                                        " chunks; cannot write chunk " + std::to_string(first));
+    }
+    auto insert = db.Prepare("INSERT INTO file_chunks(file_id, seq, data) VALUES (?1, ?2, ?3)");
+    if (!insert.ok()) return insert.status();
+    int64_t bytes = 0;
+    int64_t seq = first;
+    for (std::string_view chunk : chunks) {
+      ScopedReset reset(**insert);
+      (*insert)->Bind(1, id);
+      (*insert)->Bind(2, seq++);
+      (*insert)->BindBlob(3, chunk);
+      TASKMILL_RETURN_IF_ERROR((*insert)->Exec());
+      bytes += static_cast<int64_t>(chunk.size());
+    }
+    auto update = db.Prepare(
+        "UPDATE files SET chunks = chunks + ?1, size = size + ?2, meta = coalesce(?3, meta) "
+        "WHERE id = ?4");
+    if (!update.ok()) return update.status();
+    ScopedReset reset(**update);
+    (*update)->Bind(1, static_cast<int64_t>(chunks.size()));
+    (*update)->Bind(2, bytes);
+    if (meta) (*update)->Bind(3, json::serialize(*meta)); else (*update)->BindNull(3);
+    (*update)->Bind(4, id);
+    return (*update)->Exec();
+  }
+
+  // Hands staged files to the runs of a RunPut that name them (see RunPutParams).
+  static Status CommitFiles(Connection& db, const std::vector<Run>& runs,
+                            const std::vector<bool>& inserted,
+                            const std::vector<std::string>& files) {
+    if (files.empty()) return Status::Ok();
+    auto stmt = db.Prepare(
+        "UPDATE files SET run_id = ?1, run_queue = ?2 WHERE id = ?3 AND run_id = ''");
+    if (!stmt.ok()) return stmt.status();
+    for (const auto& file : files) {
+      auto named = std::find_if(runs.begin(), runs.end(), [&](const Run& r) {
+        return r.input_file == file || r.output_file == file;
+      });
+      if (named == runs.end()) {
+        return Status::FailedPrecondition("file '" + file + "' is not named by any run stored");
+      }
+      // A duplicate that kIgnore kept stored does not take the upload; the caller
+      // removes the staged file.
+      if (!inserted[named - runs.begin()]) continue;
+      ScopedReset reset(**stmt);
+      (*stmt)->Bind(1, named->id);
+      (*stmt)->Bind(2, named->queue);
+      (*stmt)->Bind(3, file);
+      TASKMILL_RETURN_IF_ERROR((*stmt)->Exec());
+      if (db.Changes() != 1) {
+        return Status::FailedPrecondition("file '" + file + "' is not a staged file");
+      }
+    }
+    return Status::Ok();
   }
 
   static Result<TaskDef> ParseTask(std::string_view text) {

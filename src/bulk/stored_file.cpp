@@ -1,0 +1,154 @@
+#include "bulk/stored_file.h"
+
+#include "csv/csv_reader.h"
+#include "csv/csv_writer.h"
+
+#include <boost/json.hpp>
+
+#include <algorithm>
+#include <cstring>
+
+namespace taskmill::bulk {
+namespace json = boost::json;
+
+size_t StoredFileSource::Read(char* buf, size_t cap) {
+  while (offset_ == chunk_.size()) {
+    if (next_chunk_ >= chunks_) return 0;
+    auto chunk = storage_.FileReadChunk(file_id_, next_chunk_);
+    if (!chunk.ok()) throw StorageReadError(chunk.status());
+    chunk_ = std::move(*chunk);
+    offset_ = 0;
+    ++next_chunk_;
+  }
+  size_t n = std::min(cap, chunk_.size() - offset_);
+  std::memcpy(buf, chunk_.data() + offset_, n);
+  offset_ += n;
+  return n;
+}
+
+json::value OutputMeta(size_t columns, const std::string& seen, int64_t data_rows) {
+  json::array drop;
+  // An output without rows keeps its whole header: dropping every column would
+  // leave an empty file that says nothing about what the run would have written.
+  if (data_rows > 0) {
+    for (size_t i = 0; i < columns && i < seen.size(); ++i) {
+      if (seen[i] != '1') drop.push_back(static_cast<int64_t>(i));
+    }
+  }
+  return json::object{{"columns", static_cast<int64_t>(columns)}, {"drop", std::move(drop)}};
+}
+
+namespace {
+
+constexpr size_t kPieceSize = 64 << 10;
+
+// A file as stored, chunk by chunk.
+class RawStream final : public BulkFileStream {
+ public:
+  RawStream(Storage& storage, FileInfo info, std::string name)
+      : storage_(storage), info_(std::move(info)), name_(std::move(name)) {}
+
+  Result<std::string> Next() override {
+    if (next_ >= info_.chunks) return std::string();
+    auto chunk = storage_.FileReadChunk(info_.id, next_++);
+    if (!chunk.ok()) return chunk.status();
+    // An empty chunk would read as the end of the file: skip it.
+    if (chunk->empty()) return Next();
+    return std::move(*chunk);
+  }
+  const std::string& name() const override { return name_; }
+
+ private:
+  Storage& storage_;
+  FileInfo info_;
+  std::string name_;
+  int64_t next_ = 0;
+};
+
+// A bulk output without the columns its meta drops.
+class DroppingStream final : public BulkFileStream {
+ public:
+  DroppingStream(Storage& storage, const FileInfo& info, std::string name, std::vector<bool> keep)
+      : source_(storage, info.id, info.chunks),
+        reader_([this](char* buf, size_t cap) { return source_.Read(buf, cap); }),
+        writer_([this](std::string_view bytes) { piece_.append(bytes); }),
+        name_(std::move(name)),
+        keep_(std::move(keep)) {}
+
+  Result<std::string> Next() override {
+    piece_.clear();
+    try {
+      while (!done_ && piece_.size() < kPieceSize) {
+        auto more = reader_.Next();
+        if (!more.ok()) {
+          return Status::Internal("stored output is not valid CSV: " + more.status().message());
+        }
+        if (!*more) {
+          done_ = true;
+          break;
+        }
+        const auto& fields = reader_.record().fields;
+        for (size_t i = 0; i < fields.size(); ++i) {
+          if (i >= keep_.size() || keep_[i]) writer_.WriteField(fields[i].value);
+        }
+        writer_.EndRecord();
+      }
+      writer_.Flush();
+    } catch (const StorageReadError& e) {
+      return e.status();
+    }
+    return std::move(piece_);
+  }
+  const std::string& name() const override { return name_; }
+
+ private:
+  StoredFileSource source_;
+  csv::Reader reader_;
+  csv::Writer writer_;
+  std::string name_;
+  std::vector<bool> keep_;
+  std::string piece_;
+  bool done_ = false;
+};
+
+}  // namespace
+
+}  // namespace taskmill::bulk
+
+namespace taskmill {
+namespace json = boost::json;
+
+Result<std::unique_ptr<BulkFileStream>> BulkFileStream::Open(Storage& storage, const Run& run,
+                                                             Which which) {
+  const std::string& id = which == Which::kInput ? run.input_file : run.output_file;
+  if (id.empty()) {
+    return Status::NotFound(which == Which::kInput
+                                ? "run '" + run.id + "' has no input file (it is not a CSV run)"
+                                : "run '" + run.id + "' has no output file yet");
+  }
+  auto info = storage.FileGet(id);
+  if (!info.ok()) return info.status();
+  std::string name = which == Which::kInput
+                         ? (info->name.empty() ? std::string("input.csv") : info->name)
+                         : (info->name.empty() ? std::string("output.csv") : info->name);
+  const json::value* drop = nullptr;
+  const json::value* columns = nullptr;
+  if (which == Which::kOutput && info->meta.is_object()) {
+    drop = info->meta.get_object().if_contains("drop");
+    columns = info->meta.get_object().if_contains("columns");
+  }
+  if (drop && drop->is_array() && !drop->get_array().empty() && columns && columns->is_int64()) {
+    std::vector<bool> keep(static_cast<size_t>(std::max<int64_t>(0, columns->get_int64())), true);
+    for (const auto& i : drop->get_array()) {
+      if (i.is_int64() && i.get_int64() >= 0 && static_cast<size_t>(i.get_int64()) < keep.size()) {
+        keep[static_cast<size_t>(i.get_int64())] = false;
+      }
+    }
+    return std::unique_ptr<BulkFileStream>(
+        new bulk::DroppingStream(storage, *info, std::move(name), std::move(keep)));
+  }
+  return std::unique_ptr<BulkFileStream>(
+      new bulk::RawStream(storage, std::move(*info), std::move(name)));
+}
+
+}  // namespace taskmill

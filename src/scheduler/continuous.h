@@ -1,0 +1,33 @@
+// continuous.h — the continuous duty of the scheduler (internal): keeps exactly one
+// live run per enabled continuous task, and none launched by the scheduler for a
+// disabled one. doc.md beside this file has the state diagram.
+//
+// Owned and called by the Scheduler's pass (one thread at a time); not thread-safe.
+#pragma once
+
+#include <taskmill/clock.h>
+
+#include <vector>
+
+#include "scheduler/launcher.h"
+
+namespace taskmill {
+
+class ContinuousDuty {
+ public:
+  explicit ContinuousDuty(Launcher& launcher) : launcher_(launcher) {}
+
+  // For each continuous task in `tasks` (other kinds are ignored): when an enabled
+  // task has no pending or running run, launches the next one, due pause_sec after the
+  // end of the latest (at once when it never ran). When a disabled task still has a
+  // live run the scheduler launched, stops it. Returns false when leadership was lost.
+  bool Pass(TimePoint now, const std::vector<ScheduledTask>& tasks);
+
+ private:
+  bool Guard(const ScheduledTask& task, TimePoint now);
+  void StopLaunched(const TaskDef& def);
+
+  Launcher& launcher_;
+};
+
+}  // namespace taskmill

@@ -1,0 +1,58 @@
+// harness.h — real processes for integration tests: run the `taskmill` binary as a
+// client command, or start `taskmill serve` on a free port in a temporary directory.
+// Waits are bounded waits on output or exit, never fixed sleeps.
+#pragma once
+
+#include <boost/json.hpp>
+
+#include <chrono>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+namespace taskmill::testing {
+
+struct CommandResult {
+  int exit_code = -1;
+  std::string out;
+  std::string err;
+  boost::json::value Json() const;  // stdout parsed as JSON (null when it is not JSON)
+};
+
+// Runs `taskmill ARGS...` with TASKMILL_SERVER=server (when non-empty) and waits for
+// it to exit (at most `timeout`; then it is killed and exit_code is -1).
+CommandResult Taskmill(const std::vector<std::string>& args, const std::string& server = "",
+                       std::chrono::seconds timeout = std::chrono::seconds(120));
+
+// A fresh temporary directory, removed by the destructor.
+class TempDir {
+ public:
+  TempDir();
+  ~TempDir();
+  const std::filesystem::path& path() const { return path_; }
+
+ private:
+  std::filesystem::path path_;
+};
+
+// `taskmill serve` as a child process.
+class Server {
+ public:
+  // Starts the server with `extra_args` plus --listen 127.0.0.1:0 and --data-dir, and
+  // waits until it prints the URL it listens on.
+  Server(const std::filesystem::path& data_dir, std::vector<std::string> extra_args = {});
+  ~Server();
+  const std::string& url() const { return url_; }
+  bool started() const { return !url_.empty(); }
+  const std::string& startup_output() const { return output_; }
+  void Kill9();      // SIGKILL, then reap
+  int Terminate();   // SIGTERM, wait, return the exit code
+
+ private:
+  int pid_ = -1;
+  int out_fd_ = -1;
+  std::string url_;
+  std::string output_;
+};
+
+}  // namespace taskmill::testing

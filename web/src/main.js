@@ -1,0 +1,178 @@
+// The taskmill web UI: app shell, sign-in, navigation and routes.
+import { render } from 'preact';
+import { useEffect, useRef, useState } from 'preact/hooks';
+import 'uplot/dist/uPlot.min.css';
+import './style.css';
+import { api, getToken, loadCapabilities, setToken, setUnauthorizedHandler } from './api.js';
+import { ErrorMessage, Loading, Notices } from './components.js';
+import { html } from './html.js';
+import { liveState, onLiveState, restartLive, stopLive } from './live.js';
+import { startThroughputRecorder } from './throughput.js';
+import { useLocation } from './router.js';
+import { Dashboard } from './pages/dashboard.js';
+import { Tasks } from './pages/tasks.js';
+import { Runs } from './pages/runs.js';
+import { RunDetail } from './pages/run.js';
+import { Functions } from './pages/functions.js';
+import { SignIn } from './pages/signin.js';
+
+const NAV = [
+  ['/', 'Dashboard'],
+  ['/tasks', 'Tasks'],
+  ['/runs', 'Runs'],
+  ['/functions', 'Functions'],
+];
+
+function route(path) {
+  if (path === '/' || path === '') return html`<${Dashboard} />`;
+  if (path === '/tasks') return html`<${Tasks} />`;
+  if (path === '/runs') return html`<${Runs} />`;
+  const run = /^\/runs\/([^/]+)$/.exec(path);
+  if (run) return html`<${RunDetail} id=${decodeURIComponent(run[1])} />`;
+  if (path === '/functions') return html`<${Functions} />`;
+  return html`<section>
+    <h1 tabindex="-1">Page not found</h1>
+    <p>There is no page at <code>${path}</code>. <a href="/">Go to the dashboard</a>.</p>
+  </section>`;
+}
+
+function LiveIndicator() {
+  const [state, setState] = useState(liveState());
+  useEffect(() => {
+    // The state may have changed between the first render and this subscription.
+    setState(liveState());
+    return onLiveState(setState);
+  }, []);
+  const text = {
+    idle: '',
+    polling: 'Updates every 2 s',
+    connecting: 'Connecting…',
+    streaming: 'Live',
+    reconnecting: 'Reconnecting…',
+  }[state.mode];
+  if (!text) return null;
+  const title =
+    state.mode === 'streaming'
+      ? 'Changes arrive as they happen (server-sent events)'
+      : state.mode === 'polling'
+        ? 'This server has no event stream; pages refresh every 2 seconds'
+        : 'The event stream was interrupted; pages refresh every 2 seconds meanwhile';
+  return html`<span class=${`live live-${state.mode}`} title=${title} data-live=${state.mode}
+    ><span class="dot" aria-hidden="true"></span>${text}</span
+  >`;
+}
+
+function Shell({ signedIn, onSignOut }) {
+  const { path } = useLocation();
+  const first = useRef(true);
+  const section = path === '/' ? '/' : `/${path.split('/')[1]}`;
+  // After a navigation, move focus to the new page's heading (screen readers
+  // announce it; keyboard users continue from the top of the page).
+  useEffect(() => {
+    if (first.current) {
+      first.current = false;
+      return;
+    }
+    const heading = document.querySelector('main h1');
+    if (heading) heading.focus({ preventScroll: true });
+  }, [path]);
+  return html`<a class="skip" href="#main">Skip to content</a>
+    <header class="top">
+      <a class="brand" href="/" aria-label="taskmill dashboard">
+        <svg viewBox="0 0 16 16" width="20" height="20" aria-hidden="true">
+          <rect width="16" height="16" rx="3" fill="currentColor" />
+          <path d="M4 5h8M4 8h8M4 11h5" stroke="white" stroke-width="1.6" />
+        </svg>
+        taskmill
+      </a>
+      <nav aria-label="Main">
+        <ul>
+          ${NAV.map(
+            ([href, label]) => html`<li key=${href}>
+              <a href=${href} aria-current=${section === href ? 'page' : undefined}>${label}</a>
+            </li>`,
+          )}
+        </ul>
+      </nav>
+      <div class="top-right">
+        <${LiveIndicator} />
+        ${signedIn && html`<button type="button" class="small" onClick=${onSignOut}>Sign out</button>`}
+      </div>
+    </header>
+    <main id="main" tabindex="-1">${route(path)}</main>
+    <${Notices} />`;
+}
+
+function App() {
+  // checking → ready | signin | unreachable
+  const [auth, setAuth] = useState({ state: 'checking' });
+  const authState = useRef(auth.state);
+  authState.current = auth.state;
+
+  const enter = async () => {
+    await loadCapabilities();
+    setAuth({ state: 'ready' });
+    startThroughputRecorder();
+    restartLive();
+  };
+
+  const check = async () => {
+    setAuth({ state: 'checking' });
+    try {
+      await api('/api/v1/stats');
+      await enter();
+    } catch (error) {
+      if (error.status === 401) {
+        const hadToken = Boolean(getToken());
+        if (hadToken) setToken('');
+        setAuth({
+          state: 'signin',
+          reason: hadToken ? 'Your saved token is no longer accepted. Sign in again.' : '',
+        });
+      } else {
+        setAuth({ state: 'unreachable', error });
+      }
+    }
+  };
+
+  useEffect(() => {
+    // A 401 while the app is shown: the token was revoked, or tokens were turned on.
+    // (While checking or signing in, the caller handles the 401 itself.)
+    setUnauthorizedHandler(() => {
+      if (authState.current !== 'ready') return;
+      stopLive();
+      setToken('');
+      setAuth({ state: 'signin', reason: 'The server asked for a token again. Sign in to continue.' });
+    });
+    check();
+  }, []);
+
+  if (auth.state === 'checking') return html`<main id="main" class="center"><${Loading}>Connecting to taskmill…<//></main>`;
+  if (auth.state === 'unreachable') {
+    return html`<main id="main" class="center">
+      <h1>taskmill</h1>
+      <${ErrorMessage} error=${auth.error} what="the server status" onRetry=${check} />
+    </main>`;
+  }
+  if (auth.state === 'signin') {
+    return html`<${SignIn}
+      reason=${auth.reason}
+      onSignedIn=${(token) => {
+        setToken(token);
+        enter();
+      }}
+    />`;
+  }
+  return html`<${Shell}
+    signedIn=${Boolean(getToken())}
+    onSignOut=${() => {
+      setToken('');
+      stopLive();
+      check();
+    }}
+  />`;
+}
+
+const root = document.getElementById('app');
+root.textContent = ''; // the "Loading taskmill…" placeholder of index.html
+render(html`<${App} />`, root);

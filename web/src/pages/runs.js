@@ -1,0 +1,271 @@
+// Runs: filters, keyset pagination (next_cursor), live insertion of new runs, and
+// bulk cancel / retry of the selected runs.
+import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
+import { api, capabilities, runPath } from '../api.js';
+import { Dialog, Empty, ErrorMessage, Loading, StatusBadge, Time, notify } from '../components.js';
+import { FINAL_STATUSES, STATUSES, between, duration, isLive, shortId, statusLabel } from '../format.js';
+import { html } from '../html.js';
+import { useDocumentTitle, useLive, useNow, useResource, useThrottled } from '../hooks.js';
+import { navigate, queryParams, useLocation, withQuery } from '../router.js';
+
+const PAGE_SIZE = 50;
+const FILTER_KEYS = ['status', 'task', 'function', 'queue', 'account', 'created_after', 'created_before'];
+
+const runKey = (run) => `${run.queue}\u0000${run.id}`;
+export const runHref = (run) =>
+  `/runs/${encodeURIComponent(run.id)}${run.queue && run.queue !== 'default' ? `?queue=${encodeURIComponent(run.queue)}` : ''}`;
+
+// Runs `work` over items, at most `limit` at once; resolves to the failures.
+async function eachLimited(items, limit, work) {
+  const failures = [];
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) {
+      const item = items[next++];
+      try {
+        await work(item);
+      } catch (error) {
+        failures.push({ item, error });
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  return failures;
+}
+
+function toLocalInput(iso) {
+  if (!iso) return '';
+  const d = new Date(iso);
+  if (Number.isNaN(d.getTime())) return '';
+  const pad = (n) => String(n).padStart(2, '0');
+  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}T${pad(d.getHours())}:${pad(d.getMinutes())}`;
+}
+
+function Filters({ filters, onChange }) {
+  const catalog = useResource(async (signal) => {
+    const [tasks, functions] = await Promise.all([
+      api('/api/v1/tasks', { signal }).catch(() => ({ tasks: [] })),
+      api('/api/v1/functions', { signal }).catch(() => ({ functions: [] })),
+    ]);
+    return { tasks: tasks.tasks || [], functions: functions.functions || [] };
+  }, []);
+  const tasks = catalog.data ? catalog.data.tasks : [];
+  const functions = catalog.data ? catalog.data.functions : [];
+  const queues = [...new Set(['default', ...tasks.map((t) => t.queue).filter(Boolean)])];
+  const hasAccount = capabilities.hasParam('GET', '/api/v1/runs', 'account');
+  const hasRange = capabilities.hasParam('GET', '/api/v1/runs', 'created_after');
+  const set = (key) => (event) => onChange({ ...filters, [key]: event.currentTarget.value });
+  const setTime = (key) => (event) => {
+    const value = event.currentTarget.value;
+    onChange({ ...filters, [key]: value ? new Date(value).toISOString() : '' });
+  };
+  const active = FILTER_KEYS.some((k) => filters[k]);
+  return html`<form class="filters" role="search" aria-label="Filter runs" onSubmit=${(e) => e.preventDefault()}>
+    <div class="field">
+      <label for="filter-status">Status</label>
+      <select id="filter-status" value=${filters.status || ''} onChange=${set('status')}>
+        <option value="">any status</option>
+        ${STATUSES.map((s) => html`<option key=${s} value=${s}>${statusLabel(s)}</option>`)}
+      </select>
+    </div>
+    <div class="field">
+      <label for="filter-task">Task</label>
+      <select id="filter-task" value=${filters.task || ''} onChange=${set('task')}>
+        <option value="">any task</option>
+        ${filters.task && !tasks.some((t) => t.name === filters.task) && html`<option value=${filters.task}>${filters.task}</option>`}
+        ${tasks.map((t) => html`<option key=${t.name} value=${t.name}>${t.name}</option>`)}
+      </select>
+    </div>
+    <div class="field">
+      <label for="filter-function">Function</label>
+      <select id="filter-function" value=${filters.function || ''} onChange=${set('function')}>
+        <option value="">any function</option>
+        ${filters.function && !functions.some((f) => f.name === filters.function) && html`<option value=${filters.function}>${filters.function}</option>`}
+        ${functions.map((f) => html`<option key=${f.name} value=${f.name}>${f.name}</option>`)}
+      </select>
+    </div>
+    <div class="field">
+      <label for="filter-queue">Queue</label>
+      <input id="filter-queue" list="filter-queues" value=${filters.queue || ''} placeholder="any queue" autocomplete="off" onChange=${set('queue')} />
+      <datalist id="filter-queues">${queues.map((q) => html`<option key=${q} value=${q} />`)}</datalist>
+    </div>
+    ${hasAccount &&
+    html`<div class="field">
+      <label for="filter-account">Account</label>
+      <input id="filter-account" value=${filters.account || ''} placeholder="any account" onChange=${set('account')} />
+    </div>`}
+    ${hasRange &&
+    html`<div class="field">
+        <label for="filter-after">Created after</label>
+        <input id="filter-after" type="datetime-local" value=${toLocalInput(filters.created_after)} onChange=${setTime('created_after')} />
+      </div>
+      <div class="field">
+        <label for="filter-before">Created before</label>
+        <input id="filter-before" type="datetime-local" value=${toLocalInput(filters.created_before)} onChange=${setTime('created_before')} />
+      </div>`}
+    ${active && html`<button type="button" class="link clear" onClick=${() => onChange({})}>Clear filters</button>`}
+  </form>`;
+}
+
+export function Runs() {
+  useDocumentTitle('Runs');
+  const { search } = useLocation();
+  const params = queryParams(search);
+  const filters = Object.fromEntries(FILTER_KEYS.map((k) => [k, params[k] || '']));
+  const cursor = params.cursor || '';
+  const filterKey = JSON.stringify(filters);
+  const now = useNow(5000);
+
+  const previous = useRef([]); // cursors of the newer pages, for "Newer"
+  const firstIds = useRef(null); // ids of the first answer for this view: later ones are new
+  const [selected, setSelected] = useState(new Map());
+  const [confirm, setConfirm] = useState(null); // {action, runs}
+  const [working, setWorking] = useState(false);
+
+  useEffect(() => {
+    previous.current = [];
+  }, [filterKey]);
+  useEffect(() => {
+    firstIds.current = null;
+    setSelected(new Map());
+  }, [filterKey, cursor]);
+
+  const runs = useResource(
+    (signal) => api('/api/v1/runs', { signal, query: { ...filters, cursor, limit: PAGE_SIZE } }),
+    [filterKey, cursor],
+  );
+  const refresh = useThrottled(() => runs.reload({ quiet: true }), 1000);
+  useLive((event) => {
+    if (event.type === 'tick' || event.type.startsWith('run.')) refresh();
+  });
+
+  const list = (runs.data && runs.data.runs) || [];
+  if (runs.data && firstIds.current === null) firstIds.current = new Set(list.map((r) => r.id));
+  const newIds = firstIds.current;
+
+  // Keep the selection in step with what the page shows (statuses change live).
+  const visible = useMemo(() => new Map(list.map((r) => [runKey(r), r])), [runs.data]);
+  const selectedRuns = [...selected.keys()].map((k) => visible.get(k)).filter(Boolean);
+  const cancellable = selectedRuns.filter((r) => isLive(r.status));
+  const retryable = selectedRuns.filter((r) => FINAL_STATUSES.has(r.status));
+  const allSelected = list.length > 0 && list.every((r) => selected.has(runKey(r)));
+
+  const setFilters = (next) => navigate(withQuery('/runs', next), { replace: true });
+  const goCursor = (c) => navigate(withQuery('/runs', { ...filters, cursor: c }));
+
+  const toggle = (run) => {
+    const next = new Map(selected);
+    if (next.has(runKey(run))) next.delete(runKey(run));
+    else next.set(runKey(run), true);
+    setSelected(next);
+  };
+  const toggleAll = () => {
+    setSelected(allSelected ? new Map() : new Map(list.map((r) => [runKey(r), true])));
+  };
+
+  const act = async (action, targets) => {
+    setWorking(true);
+    const failures = await eachLimited(targets, 8, (run) => api(runPath(run, `/${action}`), { method: 'POST' }));
+    setWorking(false);
+    setConfirm(null);
+    setSelected(new Map());
+    const done = targets.length - failures.length;
+    const verb = action === 'cancel' ? 'Cancelled' : 'Retried';
+    if (done > 0) notify(`${verb} ${done} run${done === 1 ? '' : 's'}.`);
+    if (failures.length > 0) {
+      notify(
+        `${failures.length} run${failures.length === 1 ? '' : 's'} could not be ${action === 'cancel' ? 'cancelled' : 'retried'}: ${failures[0].error.message}`,
+        { kind: 'error', timeout: 12000 },
+      );
+    }
+    runs.reload({ quiet: true });
+  };
+
+  const filtered = FILTER_KEYS.some((k) => filters[k]);
+  return html`<section class="page">
+    <div class="page-head">
+      <h1 tabindex="-1">Runs</h1>
+      <p class="muted">Newest first. New runs appear at the top as they are created.</p>
+    </div>
+    <${Filters} filters=${filters} onChange=${setFilters} />
+    <div class="bulk" role="toolbar" aria-label="Actions on selected runs">
+      <span class="bulk-count" aria-live="polite">${selected.size > 0 ? `${selectedRuns.length} selected` : 'Select runs to cancel or retry them together.'}</span>
+      <button type="button" class="small" disabled=${cancellable.length === 0 || working} onClick=${() => setConfirm({ action: 'cancel', runs: cancellable })}>
+        Cancel${cancellable.length ? ` ${cancellable.length}` : ''}
+      </button>
+      <button type="button" class="small" disabled=${retryable.length === 0 || working} onClick=${() => setConfirm({ action: 'retry', runs: retryable })}>
+        Retry${retryable.length ? ` ${retryable.length}` : ''}
+      </button>
+    </div>
+    ${runs.loading && !runs.data
+      ? html`<${Loading}>Loading runs…<//>`
+      : !runs.data
+        ? html`<${ErrorMessage} error=${runs.error} what="the runs" onRetry=${runs.reload} />`
+        : list.length === 0
+          ? html`<${Empty}>
+              ${filtered
+                ? html`<p><strong>No run matches these filters.</strong></p><p><button type="button" class="link" onClick=${() => setFilters({})}>Clear the filters</button> to see every run.</p>`
+                : cursor
+                  ? html`<p><strong>No older runs.</strong></p><p><button type="button" class="link" onClick=${() => goCursor('')}>Back to the newest runs</button></p>`
+                  : html`<p><strong>No runs yet.</strong></p><p>Start a task from the <a href="/tasks">Tasks</a> page or run a function from the <a href="/functions">Functions</a> page; it shows up here at once.</p>`}
+            <//>`
+          : html`${runs.error && html`<${ErrorMessage} error=${runs.error} what="fresh runs" />`}
+            <table class="table responsive runs-table">
+              <thead>
+                <tr>
+                  <th scope="col" class="check">
+                    <input type="checkbox" aria-label="Select every run on this page" checked=${allSelected} onChange=${toggleAll} />
+                  </th>
+                  <th scope="col">Status</th>
+                  <th scope="col">Run</th>
+                  <th scope="col">Task or function</th>
+                  <th scope="col">Queue</th>
+                  <th scope="col">Created</th>
+                  <th scope="col">Duration</th>
+                  <th scope="col" class="num">Attempt</th>
+                </tr>
+              </thead>
+              <tbody>
+                ${list.map((run) => {
+                  const took = run.started_at ? between(run.started_at, run.finished_at, now) : null;
+                  return html`<tr key=${runKey(run)} data-run-id=${run.id} class=${newIds && !newIds.has(run.id) ? 'new' : ''}>
+                    <td class="check">
+                      <input type="checkbox" aria-label=${`Select run ${run.id}`} checked=${selected.has(runKey(run))} onChange=${() => toggle(run)} />
+                    </td>
+                    <td data-label="Status" class="status-cell"><${StatusBadge} status=${run.status} /></td>
+                    <td data-label="Run"><a href=${runHref(run)} title=${run.id}><code>${shortId(run.id)}</code></a></td>
+                    <td data-label="Task or function" class="what"><div>
+                      ${run.task ? html`<strong>${run.task}</strong> <span class="muted small">${run.function}</span>` : html`<code>${run.function}</code>`}
+                      ${run.progress && run.progress.total > 0 && html`<div class="small muted">${run.progress.succeeded + run.progress.failed} / ${run.progress.total} rows</div>`}
+                    </div></td>
+                    <td data-label="Queue" data-short="queue" class="meta">${run.queue}</td>
+                    <td data-label="Created" class="meta"><${Time} at=${run.created_at} now=${now} /></td>
+                    <td data-label="Duration" data-short=${took !== null ? 'took' : undefined} class="meta">${took !== null ? duration(took) : run.status === 'pending' && run.run_at && Date.parse(run.run_at) > now ? html`starts <${Time} at=${run.run_at} now=${now} />` : html`<span class="muted">—</span>`}</td>
+                    <td data-label="Attempt" data-short="attempt" class="num meta">${run.attempt || 0} / ${run.max_attempts || 1}</td>
+                  </tr>`;
+                })}
+              </tbody>
+            </table>`}
+    ${runs.data &&
+    (cursor || runs.data.next_cursor) &&
+    html`<nav class="pager" aria-label="Pages of runs">
+      <button type="button" disabled=${!cursor} onClick=${() => goCursor(previous.current.pop() || '')}>← Newer</button>
+      <button type="button" disabled=${!cursor} onClick=${() => { previous.current = []; goCursor(''); }}>Newest</button>
+      <button type="button" disabled=${!runs.data.next_cursor} onClick=${() => { previous.current.push(cursor); goCursor(runs.data.next_cursor); }}>Older →</button>
+    </nav>`}
+    <${Dialog} open=${Boolean(confirm)} title=${confirm ? `${confirm.action === 'cancel' ? 'Cancel' : 'Retry'} ${confirm.runs.length} run${confirm.runs.length === 1 ? '' : 's'}?` : ''} onClose=${() => !working && setConfirm(null)}>
+      ${confirm &&
+      html`<p>
+          ${confirm.action === 'cancel'
+            ? 'Pending runs will not start; running attempts are told to stop. Cancelled runs end as stopped and are not retried.'
+            : 'Each run goes back to pending with one more attempt allowed.'}
+        </p>
+        <div class="actions">
+          <button type="button" onClick=${() => setConfirm(null)} disabled=${working}>Keep them</button>
+          <button type="button" class=${confirm.action === 'cancel' ? 'danger' : 'primary'} disabled=${working} onClick=${() => act(confirm.action, confirm.runs)}>
+            ${working ? 'Working…' : confirm.action === 'cancel' ? 'Cancel runs' : 'Retry runs'}
+          </button>
+        </div>`}
+    <//>
+  </section>`;
+}
