@@ -37,9 +37,9 @@ struct RunnerOptions {
 // failing function does not stop the next, and each one's outcome is recorded in the
 // run's result. docs/scheduling.md, "Triggers".
 struct TriggerBindings {
-  std::vector<std::string> minutely;       // on every minute (UTC)
-  std::vector<std::string> hourly;         // on every hour (UTC)
-  std::vector<std::string> daily;          // at midnight UTC
+  std::vector<std::string> minutely;  // on every minute (UTC)
+  std::vector<std::string> hourly;    // on every hour (UTC)
+  std::vector<std::string> daily;     // at midnight UTC
   // Once per known account per browse_interval (intervals aligned on the Unix epoch),
   // each function called with the account id (RunContext::account_id() and args
   // [account_id]).
@@ -73,7 +73,7 @@ struct SchedulerOptions {
   // right then. While the task has a live run and overlap is skip, the launch is
   // decided at the instant itself instead. Default: 200 ms (0: store at the instant)
   Duration launch_ahead = std::chrono::milliseconds(200);
-  TriggerBindings triggers;                // Default: none
+  TriggerBindings triggers;  // Default: none
 };
 
 struct EngineOptions {

@@ -382,6 +382,59 @@ TEST_F(ApiTest, LongPollDoesNotHoldAnIoThread) {
   EXPECT_EQ(server_->counters().pending_waits, 0u);
 }
 
+TEST_F(ApiTest, LongPollEndsWithTheRunAsItIsWhenTheWaitPasses) {
+  CreateRun(R"({"function":"demo.block","id":"still-running"})");
+  ASSERT_TRUE(blocked_.WaitStarted("still-running"));
+  json::object run = SendJson("GET", "/api/v1/runs/still-running?wait=0.2", 200);
+  EXPECT_EQ(run["status"].as_string(), "running");
+  ExpectError(Send("GET", "/api/v1/runs/not-there?wait=5"), 404, "not_found");
+  SendJson("POST", "/api/v1/runs/still-running/cancel", 200);
+}
+
+TEST_F(ApiTest, LongPollSeesAChangeThatPublishedNoEvent) {
+  server_->Stop();
+  TearDown();
+  ApiOptions options;
+  options.wait_recheck = std::chrono::milliseconds(20);
+  StartServer(options);
+  CreateRun(R"({"function":"demo.block","id":"elsewhere"})");
+  ASSERT_TRUE(blocked_.WaitStarted("elsewhere"));
+  json::object polled;
+  std::thread poller([&] {
+    HttpClient client(server_->url());
+    auto run = client.Get("/api/v1/runs/elsewhere?wait=30", std::chrono::seconds(60));
+    ASSERT_TRUE(run.ok()) << run.status().ToString();
+    polled = run->as_object();
+  });
+  auto deadline = std::chrono::steady_clock::now() + kBound;
+  while (server_->counters().pending_waits == 0 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::yield();
+  }
+  // As another node would: change storage without an event in this process.
+  ASSERT_TRUE(engine_->storage().RunCancel("elsewhere", "default", engine_->clock().Now()).ok());
+  poller.join();
+  EXPECT_EQ(polled["status"].as_string(), "stopped");
+  // The blocked handler is released when the engine stops (TearDown).
+}
+
+TEST_F(ApiTest, StopWithALongPollPendingClosesItsConnection) {
+  CreateRun(R"({"function":"demo.block","id":"abandoned"})");
+  ASSERT_TRUE(blocked_.WaitStarted("abandoned"));
+  Status polled;
+  std::thread poller([&] {
+    HttpClient client(server_->url());
+    polled = client.Get("/api/v1/runs/abandoned?wait=60", std::chrono::seconds(90)).status();
+  });
+  auto deadline = std::chrono::steady_clock::now() + kBound;
+  while (server_->counters().pending_waits == 0 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::yield();
+  }
+  ASSERT_EQ(server_->counters().pending_waits, 1u);
+  server_->Stop();
+  poller.join();
+  EXPECT_EQ(polled.code(), StatusCode::kUnavailable) << polled.ToString();
+}
+
 TEST_F(ApiTest, BadInputGetsAClearErrorAndStoresNothing) {
   int64_t before = TotalRuns();
 

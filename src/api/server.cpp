@@ -106,7 +106,8 @@ class Server {
       : options_(std::move(options)),
         engine_(engine),
         waiter_(engine, options_.wait_recheck),
-        acceptor_(net::make_strand(ioc_)) {}
+        ioc_(std::in_place, std::max(1, options_.threads)),
+        acceptor_(std::in_place, net::make_strand(*ioc_)) {}
 
   Status Start();
   void Stop();
@@ -134,8 +135,10 @@ class Server {
   bool stopped_ = false;             // guarded by lifecycle_mu_
 
   // Declared last: destroyed first, while what pending handlers refer to still exists.
-  net::io_context ioc_;
-  tcp::acceptor acceptor_;
+  // Stop() destroys them, which destroys every pending handler and with them every
+  // connection (their sockets close, so clients see the end at once).
+  std::optional<net::io_context> ioc_;
+  std::optional<tcp::acceptor> acceptor_;
   std::optional<net::steady_timer> accept_retry_;  // on the acceptor's strand
   std::vector<std::thread> threads_;
 };
@@ -381,22 +384,22 @@ Status Server::Start() {
   if (!ec) {
     endpoint = tcp::endpoint(address, listen->port);
   } else {
-    tcp::resolver resolver(ioc_);
+    tcp::resolver resolver(*ioc_);
     auto results = resolver.resolve(listen->host, std::to_string(listen->port), ec);
     if (ec || results.empty()) return cannot_listen(ec ? ec : net::error::host_not_found);
     endpoint = results.begin()->endpoint();
   }
-  acceptor_.open(endpoint.protocol(), ec);
-  if (!ec) acceptor_.set_option(net::socket_base::reuse_address(true), ec);
-  if (!ec) acceptor_.bind(endpoint, ec);
-  if (!ec) acceptor_.listen(net::socket_base::max_listen_connections, ec);
+  acceptor_->open(endpoint.protocol(), ec);
+  if (!ec) acceptor_->set_option(net::socket_base::reuse_address(true), ec);
+  if (!ec) acceptor_->bind(endpoint, ec);
+  if (!ec) acceptor_->listen(net::socket_base::max_listen_connections, ec);
   if (ec) {
     beast::error_code ignored;
-    acceptor_.close(ignored);
+    acceptor_->close(ignored);
     return cannot_listen(ec);
   }
   bound_.host = endpoint.address().to_string();
-  bound_.port = acceptor_.local_endpoint().port();
+  bound_.port = acceptor_->local_endpoint().port();
 
   RouteContext context{engine_, waiter_, options_.max_wait};
   AddRunRoutes(router_, context);
@@ -404,13 +407,13 @@ Status Server::Start() {
   waiter_.Start();
 
   started_ = true;
-  net::dispatch(acceptor_.get_executor(), [this] { Accept(); });
+  net::dispatch(acceptor_->get_executor(), [this] { Accept(); });
   threads_.reserve(options_.threads);
   for (int i = 0; i < options_.threads; ++i) {
     threads_.emplace_back([this] {
       for (;;) {
         try {
-          ioc_.run();
+          ioc_->run();
           return;
         } catch (const std::exception& e) {
           // A handler let an exception escape: log it and keep serving.
@@ -428,11 +431,12 @@ void Server::Stop() {
   stopped_ = true;
   if (!started_) return;
   waiter_.Stop();
-  ioc_.stop();
+  ioc_->stop();
   for (auto& thread : threads_) thread.join();
   threads_.clear();
-  beast::error_code ignored;
-  acceptor_.close(ignored);
+  accept_retry_.reset();
+  acceptor_.reset();
+  ioc_.reset();
 }
 
 std::string Server::url() const {
@@ -450,7 +454,7 @@ std::string Server::url() const {
 }
 
 void Server::Accept() {
-  acceptor_.async_accept(net::make_strand(ioc_),
+  acceptor_->async_accept(net::make_strand(*ioc_),
                          beast::bind_front_handler(&Server::OnAccept, this));
 }
 
@@ -459,7 +463,7 @@ void Server::OnAccept(beast::error_code ec, tcp::socket socket) {
   if (ec) {
     // Typically out of file descriptors: wait a little instead of spinning.
     spdlog::warn("api: accept failed: {}", ec.message());
-    accept_retry_.emplace(acceptor_.get_executor());
+    accept_retry_.emplace(acceptor_->get_executor());
     accept_retry_->expires_after(std::chrono::milliseconds(100));
     accept_retry_->async_wait([this](beast::error_code wait_ec) {
       if (!wait_ec) Accept();

@@ -150,10 +150,11 @@ class BulkAttempt {
   std::vector<std::string_view> out_cells_;
   std::string seen_;  // per output column, '1' once it got a value
   size_t unseen_ = 0;
-  std::unique_ptr<csv::Writer> writer_;
   std::vector<std::string> ready_chunks_;
   std::string chunk_;
   size_t pending_bytes_ = 0;
+  // After what its sink (OnOutput) writes to: the writer's destructor flushes.
+  std::unique_ptr<csv::Writer> writer_;
   std::string output_file_;
   std::string output_name_;
   std::vector<std::string> remove_files_;
@@ -788,6 +789,12 @@ RunCheckpoint BulkAttempt::Snapshot(const char* phase) {
 }
 
 bool BulkAttempt::MaybeCheckpoint() {
+  if (checkpointer_->failed()) {
+    // Most often fenced out: another attempt owns the run. Stop at once rather than
+    // at the next checkpoint, so that a zombie does as little work as possible.
+    end_error_ = checkpointer_->status().message();
+    return false;
+  }
   if (since_checkpoint_ < progress_every_) {
     if (pending_bytes_ <= options_.max_buffered_output) return true;
   } else if (checkpointer_->busy() && pending_bytes_ <= options_.max_buffered_output) {
@@ -900,7 +907,7 @@ HandlerOutcome BulkAttempt::Run() {
     checkpointer_->Submit(std::move(last));
     Status saved = checkpointer_->Wait();
     if (!saved.ok()) {
-      out = Failed(saved, "internal");
+      out = Failed(saved, saved.code() == StatusCode::kFailedPrecondition ? "lost" : "internal");
     } else {
       out = Finished(status);
       processor_.Cleanup(BulkEnd{state_, progress, context_, status});

@@ -131,7 +131,7 @@ TEST_F(BulkUploadTest, RejectsEachKindOfBadFileAndStoresNothing) {
       {"e164,state\n+1,x,y\n", "line 2: the row has 3 cells; the header has 2"},
       {"e164,state\n,x\n", "line 2: no value in the mandatory column e164"},
       {"e164,state\n+1,\"open\n", "line 2: unterminated quoted field"},
-      {"e164,state\n+1,a\"b\n", "line 2: quote in unquoted field at column 4"},
+      {"e164,state\n+1,a\"b\n", "line 2: quote in unquoted field at column 5"},
   };
   for (const auto& c : cases) {
     SCOPED_TRACE(c.csv);

@@ -122,7 +122,10 @@ void Checkpointer::Loop() {
     Status saved = storage_.RunCheckpointSave(checkpoint);
     if (saved.ok() && on_saved_) on_saved_(checkpoint);
     lock.lock();
-    if (!saved.ok() && status_.ok()) status_ = std::move(saved);
+    if (!saved.ok() && status_.ok()) {
+      status_ = std::move(saved);
+      failed_.store(true, std::memory_order_release);
+    }
     saving_ = false;
     cv_.notify_all();
   }

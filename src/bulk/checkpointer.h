@@ -17,6 +17,7 @@
 
 #include <boost/json/value.hpp>
 
+#include <atomic>
 #include <condition_variable>
 #include <functional>
 #include <mutex>
@@ -62,6 +63,8 @@ class Checkpointer {
   Status Wait();
   // The first failure so far, without waiting.
   Status status() const;
+  // True once a save failed; a cheap check for every row.
+  bool failed() const { return failed_.load(std::memory_order_acquire); }
 
  private:
   void Loop();
@@ -74,6 +77,7 @@ class Checkpointer {
   bool saving_ = false;                // a save is queued or running; guarded by mu_
   bool stopping_ = false;              // guarded by mu_
   Status status_;                      // first failure; guarded by mu_
+  std::atomic<bool> failed_{false};    // status_ is not OK
   std::thread thread_;                 // last: starts once the rest is set up
 };
 

@@ -3,7 +3,6 @@
 #include <taskmill/clock.h>
 
 #include <boost/json.hpp>
-
 #include <iostream>
 #include <memory>
 #include <string>

@@ -10,15 +10,12 @@
 // p99 <= 20 ms late for "called").
 #include "cli/scheduler_bench.h"
 
-#include <taskmill/engine.h>
-
-#include "scheduler/fire_times.h"
-
-#include <boost/json.hpp>
 #include <fmt/core.h>
+#include <taskmill/engine.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <boost/json.hpp>
 #include <filesystem>
 #include <iostream>
 #include <map>
@@ -26,6 +23,8 @@
 #include <mutex>
 #include <thread>
 #include <vector>
+
+#include "scheduler/fire_times.h"
 
 namespace taskmill::cli {
 namespace {
@@ -35,6 +34,7 @@ struct SchedulerBenchOptions {
   int seconds = 60;
   std::string schedule = "* * * * * *";
   std::string sync = "full";
+  int launch_ahead_ms = 200;  // SchedulerOptions::launch_ahead
   std::string dir;
   bool json = false;
 };
@@ -53,7 +53,9 @@ struct Series {
     return late_ms.empty() ? 0 : *std::max_element(late_ms.begin(), late_ms.end());
   }
   json::object Json() const {
-    return {{"p50_ms", Percentile(0.50)}, {"p99_ms", Percentile(0.99)}, {"max_ms", Max()},
+    return {{"p50_ms", Percentile(0.50)},
+            {"p99_ms", Percentile(0.99)},
+            {"max_ms", Max()},
             {"samples", late_ms.size()}};
   }
 };
@@ -66,6 +68,10 @@ int RunSchedulerBench(const SchedulerBenchOptions& o) {
   namespace fs = std::filesystem;
   if (o.seconds < 1) {
     std::cerr << "error: --seconds: must be at least 1\n";
+    return 2;
+  }
+  if (o.launch_ahead_ms < 0) {
+    std::cerr << "error: --launch-ahead-ms: must not be negative\n";
     return 2;
   }
   fs::path dir = o.dir.empty() ? fs::temp_directory_path() /
@@ -89,6 +95,7 @@ int RunSchedulerBench(const SchedulerBenchOptions& o) {
   options.storage.url = (dir / "bench.db").string();
   options.storage.synchronous = o.sync;
   options.runner_options.capacity = 4;
+  options.scheduler_options.launch_ahead = std::chrono::milliseconds(o.launch_ahead_ms);
   auto engine_or = Engine::Open(options, registry);
   if (!engine_or.ok()) {
     std::cerr << "error: " << engine_or.status().ToString() << "\n";
@@ -117,8 +124,9 @@ int RunSchedulerBench(const SchedulerBenchOptions& o) {
     return 2;
   }
   if (!o.json) {
-    std::cerr << fmt::format("running schedule '{}' for {} s (synchronous={})...\n", o.schedule,
-                             o.seconds, o.sync);
+    std::cerr << fmt::format(
+        "running schedule '{}' for {} s (synchronous={}, launch ahead {} ms)...\n", o.schedule,
+        o.seconds, o.sync, o.launch_ahead_ms);
   }
   std::this_thread::sleep_for(std::chrono::seconds(o.seconds));
   TimePoint ended = clock.Now();
@@ -168,15 +176,11 @@ int RunSchedulerBench(const SchedulerBenchOptions& o) {
   }
   fs::remove_all(dir);
 
-  json::object out{{"schedule", o.schedule},
-                   {"seconds", o.seconds},
-                   {"synchronous", o.sync},
-                   {"instants", instants},
-                   {"launches", launches},
-                   {"did_not_start", did_not_start},
-                   {"stored", stored_late.Json()},
-                   {"claimed", claimed_late.Json()},
-                   {"called", called_late.Json()},
+  json::object out{{"schedule", o.schedule},         {"seconds", o.seconds},
+                   {"synchronous", o.sync},          {"launch_ahead_ms", o.launch_ahead_ms},
+                   {"instants", instants},           {"launches", launches},
+                   {"did_not_start", did_not_start}, {"stored", stored_late.Json()},
+                   {"claimed", claimed_late.Json()}, {"called", called_late.Json()},
                    {"began", FormatTime(began)}};
   if (o.json) {
     std::cout << json::serialize(out) << "\n";
@@ -186,7 +190,8 @@ int RunSchedulerBench(const SchedulerBenchOptions& o) {
     return fmt::format("{:<8} p50 {:>7.3f} ms   p99 {:>7.3f} ms   max {:>7.3f} ms   ({} runs)\n",
                        name, s.Percentile(0.50), s.Percentile(0.99), s.Max(), s.late_ms.size());
   };
-  std::cout << fmt::format("schedule '{}'  {} s  synchronous {}\n", o.schedule, o.seconds, o.sync)
+  std::cout << fmt::format("schedule '{}'  {} s  synchronous {}  launch ahead {} ms\n", o.schedule,
+                           o.seconds, o.sync, o.launch_ahead_ms)
             << fmt::format("launches {}  did_not_start {}  (instants {})\n", launches,
                            did_not_start, instants)
             << "lateness against the scheduled instant:\n"
@@ -199,13 +204,16 @@ int RunSchedulerBench(const SchedulerBenchOptions& o) {
 
 void AddSchedulerBenchCommand(CLI::App& app) {
   auto opts = std::make_shared<SchedulerBenchOptions>();
-  auto* cmd = app.add_subcommand(
-      "bench-scheduler", "Soak: how late periodical launches start against their instants");
+  auto* cmd = app.add_subcommand("bench-scheduler",
+                                 "Soak: how late periodical launches start against their instants");
   cmd->add_option("--seconds", opts->seconds, "How long to run")->capture_default_str();
   cmd->add_option("--schedule", opts->schedule, "Cron expression of the task")
       ->capture_default_str();
   cmd->add_option("--sync", opts->sync, "SQLite synchronous mode")
       ->check(CLI::IsMember({"full", "normal"}))
+      ->capture_default_str();
+  cmd->add_option("--launch-ahead-ms", opts->launch_ahead_ms,
+                  "How long before its instant a launch is stored (0: at the instant)")
       ->capture_default_str();
   cmd->add_option("--dir", opts->dir, "Directory for the database (default: a temp dir)");
   cmd->add_flag("--json", opts->json, "Print one JSON object");

@@ -5,8 +5,6 @@
 // sees all mistakes of a file at once.
 #include "config/config.h"
 
-#include "cron/cron.h"
-
 #include <yaml-cpp/eventhandler.h>
 #include <yaml-cpp/yaml.h>
 
@@ -25,6 +23,8 @@
 #include <optional>
 #include <sstream>
 #include <utility>
+
+#include "cron/cron.h"
 
 namespace taskmill::config {
 namespace {

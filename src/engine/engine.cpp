@@ -47,9 +47,9 @@ class EngineImpl final : public Engine {
       hooks.cancel = [this](const std::string& id, const std::string& queue) {
         return Cancel(id, queue);
       };
-      scheduler_ = std::make_unique<Scheduler>(options_.scheduler_options, *storage_, *clock_,
-                                               events_, [this] { WakeRunner(); },
-                                               std::move(hooks));
+      scheduler_ = std::make_unique<Scheduler>(
+          options_.scheduler_options, *storage_, *clock_, events_, [this] { WakeRunner(); },
+          std::move(hooks));
     }
   }
   ~EngineImpl() override { Stop(); }
@@ -309,7 +309,8 @@ Result<std::unique_ptr<Engine>> Engine::Open(EngineOptions options,
   if (!functions) functions = std::make_shared<FunctionRegistry>();
   // Every node registers the trigger functions (trigger.hourly, ...), so that any
   // runner can execute a trigger run whichever scheduler launched it.
-  auto with_triggers = AddTriggerFunctions(std::move(functions), options.scheduler_options.triggers);
+  auto with_triggers =
+      AddTriggerFunctions(std::move(functions), options.scheduler_options.triggers);
   if (!with_triggers.ok()) return with_triggers.status();
   functions = std::move(*with_triggers);
   auto storage = OpenStorage(options.storage);

@@ -21,7 +21,8 @@ bool ContinuousDuty::Guard(const ScheduledTask& task, TimePoint now) {
   Storage& storage = launcher_.storage();
   auto live = storage.RunCountLive(def.name);
   if (!live.ok()) {
-    spdlog::warn("scheduler: counting live runs of task {}: {}", def.name, live.status().ToString());
+    spdlog::warn("scheduler: counting live runs of task {}: {}", def.name,
+                 live.status().ToString());
     return true;
   }
   // A retry waiting for its delay is pending, so it counts as the live run too.
@@ -74,7 +75,8 @@ void ContinuousDuty::StopLaunched(const TaskDef& def) {
     for (const Run& run : page->runs) {
       if (!run.scheduled_at) continue;
       if (!launcher_.Leading()) return;
-      if (Status s = launcher_.Cancel(run); !s.ok() && s.code() != StatusCode::kFailedPrecondition) {
+      if (Status s = launcher_.Cancel(run);
+          !s.ok() && s.code() != StatusCode::kFailedPrecondition) {
         spdlog::warn("scheduler: stopping run {} of disabled task {}: {}", run.id, def.name,
                      s.ToString());
       }

@@ -152,11 +152,14 @@ void Launcher::Announce(const std::vector<Run>& stored) {
     }
   }
   for (const Run& run : stored) {
-    events_.Publish({.type = IsFinal(run.status) ? Event::Type::kRunFinished
-                                                 : Event::Type::kRunCreated,
-                     .run_id = run.id, .queue = run.queue, .task = run.task,
-                     .function = run.function, .account_id = run.account_id,
-                     .status = run.status});
+    events_.Publish(
+        {.type = IsFinal(run.status) ? Event::Type::kRunFinished : Event::Type::kRunCreated,
+         .run_id = run.id,
+         .queue = run.queue,
+         .task = run.task,
+         .function = run.function,
+         .account_id = run.account_id,
+         .status = run.status});
   }
 }
 

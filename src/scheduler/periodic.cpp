@@ -1,9 +1,9 @@
 #include "scheduler/periodic.h"
 
-#include <boost/json.hpp>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <boost/json.hpp>
 #include <deque>
 #include <set>
 
@@ -55,9 +55,9 @@ std::optional<StoredCursor> DecodeCursor(const std::string& text) {
 // The instants a pass found before the misfire boundary.
 struct Missed {
   int64_t count = 0;
-  bool more = false;              // count is a lower bound (kMaxMissedCounted reached)
+  bool more = false;  // count is a lower bound (kMaxMissedCounted reached)
   TimePoint first{};
-  std::deque<TimePoint> latest;   // the latest `keep` of them, oldest first
+  std::deque<TimePoint> latest;  // the latest `keep` of them, oldest first
 
   TimePoint last() const { return latest.back(); }
 };

@@ -47,13 +47,13 @@ class PeriodicalDuty {
     std::string schedule;  // the definition the cursor belongs to
     std::string timezone;
     std::optional<CompiledSchedule> compiled;  // empty: the schedule is invalid
-    TimePoint cursor{};    // every instant <= cursor has been handled
-    bool loaded = false;   // compiled (or found invalid) and cursor read
-    bool seen_disabled = false;  // the task was disabled at some pass of this term
+    TimePoint cursor{};                        // every instant <= cursor has been handled
+    bool loaded = false;                       // compiled (or found invalid) and cursor read
+    bool seen_disabled = false;                // the task was disabled at some pass of this term
   };
   struct TaskResult {
-    bool leading = true;              // false: the lease was lost part-way
-    std::optional<TimePoint> next;    // when to wake for the task's next launch
+    bool leading = true;            // false: the lease was lost part-way
+    std::optional<TimePoint> next;  // when to wake for the task's next launch
   };
 
   // Compiles the schedule of a task whose state is new or whose schedule changed, and

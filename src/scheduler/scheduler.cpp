@@ -1,10 +1,9 @@
 #include "scheduler/scheduler.h"
 
-#include "runner/runner.h"
-
 #include <spdlog/spdlog.h>
-
 #include <unistd.h>
+
+#include "runner/runner.h"
 
 namespace taskmill {
 
@@ -21,15 +20,14 @@ Scheduler::Scheduler(SchedulerOptions options, Storage& storage, Clock& clock, E
       wake_runners_(std::move(wake_runners)),
       launcher_(storage, clock, events, std::move(hooks), wake_runners_,
                 [this] { return LeaseHeld(); }),
-      periodical_(launcher_, options_.misfire_grace,
-                  std::max(Duration{0}, options_.launch_ahead)),
+      periodical_(launcher_, options_.misfire_grace, std::max(Duration{0}, options_.launch_ahead)),
       continuous_(launcher_),
       each_account_(launcher_, options_.triggers),
       trigger_tasks_(TriggerTasks(options_.triggers)) {
   char host[256] = {0};
   gethostname(host, sizeof host - 1);
-  id_ = std::string(host) + ":" + std::to_string(getpid()) + ":" +
-        NewRunId(clock_.Now()).substr(24);
+  id_ =
+      std::string(host) + ":" + std::to_string(getpid()) + ":" + NewRunId(clock_.Now()).substr(24);
 }
 
 Scheduler::~Scheduler() { Stop(); }
@@ -159,8 +157,7 @@ bool Scheduler::Pass(bool full) {
     // Between sweeps a pass woken for a fire instant skips the election (a write) as
     // long as more than half the lease is left; that keeps a commit off the launch's
     // critical path.
-    renew = full || !leader_ || now >= elected_at_ + options_.leader_ttl / 2 ||
-            now >= lease_until_;
+    renew = full || !leader_ || now >= elected_at_ + options_.leader_ttl / 2 || now >= lease_until_;
     if (full) next_sweep_ = now + options_.sweep_interval;
     prune_due = now - last_prune_ >= options_.prune_interval;
   }
@@ -241,11 +238,13 @@ int Scheduler::SweepLost(TimePoint now) {
     ++resolved;
     const Run& run = (*expired)[i];
     retried = retried || finishes[i].status == RunStatus::kPending;
-    events_.Publish({.type = finishes[i].status == RunStatus::kPending
-                                 ? Event::Type::kRunCreated
-                                 : Event::Type::kRunFinished,
-                     .run_id = run.id, .queue = run.queue, .task = run.task,
-                     .function = run.function, .account_id = run.account_id,
+    events_.Publish({.type = finishes[i].status == RunStatus::kPending ? Event::Type::kRunCreated
+                                                                       : Event::Type::kRunFinished,
+                     .run_id = run.id,
+                     .queue = run.queue,
+                     .task = run.task,
+                     .function = run.function,
+                     .account_id = run.account_id,
                      .status = finishes[i].status});
   }
   if (retried && wake_runners_) wake_runners_();

@@ -92,18 +92,18 @@ class Scheduler {
 
   mutable std::mutex mu_;
   std::condition_variable cv_;
-  bool running_ = false;              // guarded by mu_
-  bool poke_ = false;                 // guarded by mu_
-  bool leader_ = false;               // guarded by mu_
-  TimePoint lease_until_{};           // guarded by mu_; end of the lease we hold
-  TimePoint elected_at_{};            // guarded by mu_; last successful election
-  TimePoint leading_since_{};         // guarded by mu_; start of the current term
-  TimePoint last_pass_{};             // guarded by mu_; last pass as the leader
-  TimePoint last_prune_{};            // guarded by mu_
-  TimePoint next_sweep_ = TimePoint::min();     // guarded by mu_
-  std::optional<TimePoint> next_wake_;        // guarded by mu_
-  std::set<std::string> continuous_tasks_;      // guarded by mu_; names, for OnEvent
-  uint64_t subscription_ = 0;         // guarded by mu_; 0 when not subscribed
+  bool running_ = false;                     // guarded by mu_
+  bool poke_ = false;                        // guarded by mu_
+  bool leader_ = false;                      // guarded by mu_
+  TimePoint lease_until_{};                  // guarded by mu_; end of the lease we hold
+  TimePoint elected_at_{};                   // guarded by mu_; last successful election
+  TimePoint leading_since_{};                // guarded by mu_; start of the current term
+  TimePoint last_pass_{};                    // guarded by mu_; last pass as the leader
+  TimePoint last_prune_{};                   // guarded by mu_
+  TimePoint next_sweep_ = TimePoint::min();  // guarded by mu_
+  std::optional<TimePoint> next_wake_;       // guarded by mu_
+  std::set<std::string> continuous_tasks_;   // guarded by mu_; names, for OnEvent
+  uint64_t subscription_ = 0;                // guarded by mu_; 0 when not subscribed
   std::thread thread_;
 };
 

@@ -4,12 +4,8 @@
 // test waits for the expected state with a generous bound.
 #include "scheduler/scheduler.h"
 
-#include <taskmill/engine.h>
-
-#include "scheduler/fire_times.h"
-#include "scheduler/periodic.h"
-
 #include <gtest/gtest.h>
+#include <taskmill/engine.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -21,6 +17,9 @@
 #include <set>
 #include <thread>
 #include <tuple>
+
+#include "scheduler/fire_times.h"
+#include "scheduler/periodic.h"
 
 namespace taskmill {
 namespace {
@@ -62,7 +61,8 @@ class SchedulerTest : public ::testing::Test {
             ::testing::UnitTest::GetInstance()->current_test_info()->name());
     std::filesystem::remove_all(dir_);
     registry_ = std::make_shared<FunctionRegistry>();
-    ASSERT_TRUE(registry_->Register("demo.echo", [](RunContext& c) { c.SetResult(c.args()); }).ok());
+    ASSERT_TRUE(
+        registry_->Register("demo.echo", [](RunContext& c) { c.SetResult(c.args()); }).ok());
   }
   void TearDown() override {
     schedulers_.clear();
@@ -180,7 +180,7 @@ class SchedulerTest : public ::testing::Test {
 
   std::filesystem::path dir_;
   std::shared_ptr<FunctionRegistry> registry_;
-  ManualClock clock_{T0()};                            // outlives everything below
+  ManualClock clock_{T0()};  // outlives everything below
   std::unique_ptr<Engine> engine_;
   std::vector<std::unique_ptr<Scheduler>> schedulers_;  // destroyed before the engine
 };
@@ -384,8 +384,9 @@ TEST_F(SchedulerTest, ManyMissedInstantsAreCountedAsMoreThanTheBound) {
   std::vector<taskmill::Run> runs = RunsOf("every-second");
   ASSERT_EQ(runs.size(), 9u);
   EXPECT_EQ(runs[0].status, RunStatus::kDidNotStart);
-  EXPECT_TRUE(runs[0].error.starts_with("skipped more than 999998 launches of more than 1000000 "
-                                        "launches missed"))
+  EXPECT_TRUE(
+      runs[0].error.starts_with("skipped more than 999998 launches of more than 1000000 "
+                                "launches missed"))
       << runs[0].error;
   const TimePoint boundary = clock_.Now() - 5s;
   EXPECT_EQ(runs[0].scheduled_at, boundary - 3s);

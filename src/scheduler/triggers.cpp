@@ -1,8 +1,8 @@
 #include "scheduler/triggers.h"
 
-#include <boost/json.hpp>
 #include <spdlog/spdlog.h>
 
+#include <boost/json.hpp>
 #include <cstdint>
 #include <cstdio>
 #include <set>
@@ -58,7 +58,8 @@ class TriggerHandler final : public Handler {
     // calls is what its record says, even if the configuration changed meanwhile.
     std::vector<std::string> names = bound_;
     if (const json::object* args = ctx.args().if_object()) {
-      if (const json::value* listed = args->if_contains("functions"); listed && listed->is_array()) {
+      if (const json::value* listed = args->if_contains("functions");
+          listed && listed->is_array()) {
         names.clear();
         for (const json::value& name : listed->get_array()) {
           if (name.is_string()) names.emplace_back(name.get_string());
@@ -71,8 +72,8 @@ class TriggerHandler final : public Handler {
     // reference; the runner keeps the token alive for the whole attempt, so a
     // non-owning pointer (aliasing constructor, empty owner) is safe, and the
     // const_cast only restores the type: nothing here cancels the token.
-    std::shared_ptr<CancellationToken> token(
-        std::shared_ptr<void>(), const_cast<CancellationToken*>(&ctx.cancellation()));
+    std::shared_ptr<CancellationToken> token(std::shared_ptr<void>(),
+                                             const_cast<CancellationToken*>(&ctx.cancellation()));
 
     Progress progress;
     progress.total = static_cast<int64_t>(names.size());
@@ -97,8 +98,8 @@ class TriggerHandler final : public Handler {
         ++progress.succeeded;
       } else {
         ++progress.failed;
-        failures.push_back(name + ": " + (out.error.empty() ? std::string(ToString(out.status))
-                                                            : out.error));
+        failures.push_back(name + ": " +
+                           (out.error.empty() ? std::string(ToString(out.status)) : out.error));
       }
       if (!out.output.empty()) ctx.Log("[" + name + "]\n" + out.output);
       ctx.SetProgress(progress);
@@ -215,8 +216,8 @@ Result<std::shared_ptr<const FunctionRegistry>> AddTriggerFunctions(
                " trigger one after another, in binding order; a failing function does not "
                "stop the next. The result lists each function's status, result and error.";
     info.input = "none";
-    Status s = combined->Register(
-        std::move(info), std::make_shared<TriggerHandler>(trigger, *names, functions));
+    Status s = combined->Register(std::move(info),
+                                  std::make_shared<TriggerHandler>(trigger, *names, functions));
     if (s.IsConflict()) {
       return Status::InvalidArgument("function 'trigger." + trigger + "' is reserved for the " +
                                      trigger + " trigger; register it under another name");
@@ -249,8 +250,8 @@ std::vector<ScheduledTask> TriggerTasks(const TriggerBindings& bindings) {
 
 std::optional<TimePoint> EachAccountDuty::Pass(TimePoint now) {
   if (bindings_.each_account.empty()) return std::nullopt;
-  const Duration interval = bindings_.browse_interval.count() > 0 ? bindings_.browse_interval
-                                                                  : std::chrono::hours(24);
+  const Duration interval =
+      bindings_.browse_interval.count() > 0 ? bindings_.browse_interval : std::chrono::hours(24);
   const TimePoint interval_start{(now.time_since_epoch() / interval) * interval};
   const TimePoint next = interval_start + interval;
   Storage& storage = launcher_.storage();
@@ -278,12 +279,11 @@ std::optional<TimePoint> EachAccountDuty::Pass(TimePoint now) {
   task.def.function = task.def.name;
   task.def.args =
       json::object{{"trigger", kEachAccount}, {"functions", NamesJson(bindings_.each_account)}};
-  const std::string id_prefix =
-      task.def.name + "-" +
-      std::to_string(std::chrono::duration_cast<std::chrono::seconds>(
-                         interval_start.time_since_epoch())
-                         .count()) +
-      "-";
+  const std::string id_prefix = task.def.name + "-" +
+                                std::to_string(std::chrono::duration_cast<std::chrono::seconds>(
+                                                   interval_start.time_since_epoch())
+                                                   .count()) +
+                                "-";
   constexpr size_t kBatch = 500;
   std::vector<Run> batch;
   auto flush = [&]() -> bool {

@@ -69,7 +69,10 @@ export async function startServer({ env = {}, setup } = {}) {
   });
   const log = [];
   const url = await new Promise((resolvePromise, reject) => {
+    let settled = false;
     const fail = (error) => {
+      if (settled) return; // an exit after the start is stop()'s business
+      settled = true;
       if (child.exitCode === null) child.kill('SIGKILL');
       rm(dir, { recursive: true, force: true }).finally(() => reject(error));
     };
@@ -80,7 +83,8 @@ export async function startServer({ env = {}, setup } = {}) {
       log.push(text);
       buffer += text;
       const match = /listening on (http:\/\/[^\s]+)/.exec(buffer);
-      if (match) {
+      if (match && !settled) {
+        settled = true;
         clearTimeout(timer);
         resolvePromise(match[1].replace(/\/$/, ''));
       }
@@ -96,7 +100,6 @@ export async function startServer({ env = {}, setup } = {}) {
       fail(new Error(`taskmill serve exited with ${code} before listening:\n${log.join('')}`));
     });
   });
-  child.stdout.on('data', (chunk) => log.push(chunk.toString()));
 
   const server = {
     url,

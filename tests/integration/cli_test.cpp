@@ -2,6 +2,8 @@
 // by the real `taskmill` client commands, as a user would in the quick start.
 #include "integration/harness.h"
 
+#include <taskmill/clock.h>
+
 #include <gtest/gtest.h>
 
 #include <fstream>

@@ -27,6 +27,13 @@ Status Statement::Exec() {
 }
 
 Result<std::unique_ptr<Connection>> Connection::Open(const std::string& path, bool read_only) {
+  // Memory statistics cost a global mutex on every allocation; taskmill never reads
+  // them. Must run before SQLite initializes, hence once, here.
+  static const bool configured = [] {
+    sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+    return true;
+  }();
+  (void)configured;
   sqlite3* db = nullptr;
   int flags = (read_only ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE) |
               SQLITE_OPEN_NOMUTEX;

@@ -152,8 +152,14 @@ void BindRun(Statement& s, const Run& r) {
   s.Bind(3, r.function);
   s.Bind(4, r.task);
   s.Bind(5, ToString(r.status));
-  s.Bind(6, json::serialize(r.args));
-  s.Bind(7, json::serialize(r.data));
+  // Empty args and data are by far the most common; skip the serializer for them.
+  auto serialize = [](const json::value& v) -> std::string {
+    if (v.is_array() && v.get_array().empty()) return "[]";
+    if (v.is_object() && v.get_object().empty()) return "{}";
+    return json::serialize(v);
+  };
+  s.Bind(6, serialize(r.args));
+  s.Bind(7, serialize(r.data));
   s.Bind(8, r.priority);
   s.Bind(9, r.account_id);
   s.Bind(10, r.auth_account_id);
@@ -181,7 +187,7 @@ void BindRun(Statement& s, const Run& r) {
   s.Bind(32, r.flow_id);
   s.Bind(33, r.input_file);
   s.Bind(34, r.output_file);
-  s.Bind(35, SerializeAttempts(r.attempts));
+  s.Bind(35, r.attempts.empty() ? std::string("[]") : SerializeAttempts(r.attempts));
 }
 
 // Changes to the per-status counters made by one write operation; applied to
@@ -296,10 +302,10 @@ class SqliteStorage final : public Storage {
         }
         TASKMILL_RETURN_IF_ERROR(ins);
         tx.deltas.Add(run.status, 1);
-        out.push_back(run);
+        out.push_back(std::move(run));  // params is ours; the write runs exactly once
         inserted.push_back(true);
       }
-      return CommitFiles(tx.db, params.runs, inserted, params.commit_files);
+      return CommitFiles(tx.db, params.runs, out, inserted, params.commit_files);
     });
     if (!st.ok()) return st;
     return out;
@@ -1359,23 +1365,31 @@ class SqliteStorage final : public Storage {
   }
 
   // Hands staged files to the runs of a RunPut that name them (see RunPutParams).
-  static Status CommitFiles(Connection& db, const std::vector<Run>& runs,
-                            const std::vector<bool>& inserted,
+  // `requested` are the runs of the call, `stored` what RunPut answers (the inserted
+  // runs were moved there; a duplicate that kIgnore kept is the stored one).
+  static Status CommitFiles(Connection& db, const std::vector<Run>& requested,
+                            const std::vector<Run>& stored, const std::vector<bool>& inserted,
                             const std::vector<std::string>& files) {
     if (files.empty()) return Status::Ok();
     auto stmt = db.Prepare(
         "UPDATE files SET run_id = ?1, run_queue = ?2 WHERE id = ?3 AND run_id = ''");
     if (!stmt.ok()) return stmt.status();
     for (const auto& file : files) {
-      auto named = std::find_if(runs.begin(), runs.end(), [&](const Run& r) {
-        return r.input_file == file || r.output_file == file;
-      });
-      if (named == runs.end()) {
+      const Run* named = nullptr;
+      bool taken = false;
+      for (size_t i = 0; i < inserted.size() && !named; ++i) {
+        const Run& run = inserted[i] ? stored[i] : requested[i];
+        if (run.input_file == file || run.output_file == file) {
+          named = &run;
+          taken = inserted[i];
+        }
+      }
+      if (!named) {
         return Status::FailedPrecondition("file '" + file + "' is not named by any run stored");
       }
       // A duplicate that kIgnore kept stored does not take the upload; the caller
       // removes the staged file.
-      if (!inserted[named - runs.begin()]) continue;
+      if (!taken) continue;
       ScopedReset reset(**stmt);
       (*stmt)->Bind(1, named->id);
       (*stmt)->Bind(2, named->queue);
