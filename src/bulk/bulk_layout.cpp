@@ -3,6 +3,7 @@
 #include <boost/json.hpp>
 
 #include <algorithm>
+#include <charconv>
 
 namespace taskmill {
 namespace json = boost::json;
@@ -109,6 +110,34 @@ std::vector<std::string> OutputHeader(const std::vector<std::string>& input,
   // Failed rows must be able to say why, whatever header the function chose.
   if (std::find(out.begin(), out.end(), "error") == out.end()) out.emplace_back("error");
   return out;
+}
+
+bool ScalarText(const json::value& value, std::string* out) {
+  switch (value.kind()) {
+    case json::kind::string:
+      *out = value.get_string();
+      return true;
+    case json::kind::int64:
+      *out = std::to_string(value.get_int64());
+      return true;
+    case json::kind::uint64:
+      *out = std::to_string(value.get_uint64());
+      return true;
+    case json::kind::double_: {
+      char buffer[32];
+      auto [end, ec] = std::to_chars(buffer, buffer + sizeof buffer, value.get_double());
+      out->assign(buffer, ec == std::errc() ? end : buffer);
+      return true;
+    }
+    case json::kind::bool_:
+      *out = value.get_bool() ? "true" : "false";
+      return true;
+    case json::kind::null:
+      out->clear();
+      return true;
+    default:
+      return false;
+  }
 }
 
 std::string JoinNames(const std::vector<std::string>& names, std::string_view separator) {

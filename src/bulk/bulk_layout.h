@@ -6,6 +6,8 @@
 
 #include <taskmill/bulk.h>
 
+#include <boost/json/value.hpp>
+
 #include <string>
 #include <string_view>
 #include <vector>
@@ -40,6 +42,12 @@ std::vector<std::string> OutputHeader(const std::vector<std::string>& input,
 
 // "a, b and c" style lists used in messages: "e164, state".
 std::string JoinNames(const std::vector<std::string>& names, std::string_view separator = ", ");
+
+// The text of a JSON scalar as a CSV cell: strings as they are, integers in decimal,
+// other numbers in their shortest round-trip form ("2.5", as JavaScript and Python
+// print them, not Boost.JSON's "2.5E0"), booleans as true/false, null as "".
+// False for objects and arrays.
+bool ScalarText(const boost::json::value& value, std::string* out);
 
 }  // namespace bulk
 }  // namespace taskmill

@@ -4,6 +4,7 @@
 #include <taskmill/bulk.h>
 
 #include "bulk/bulk_handler.h"
+#include "bulk/bulk_layout.h"
 #include "bulk/csv_validation.h"
 #include "bulk/stored_file.h"
 #include "csv/csv_reader.h"
@@ -210,8 +211,7 @@ Result<Run> CreateBulkRunFromRecords(Engine& engine, BulkCreateRequest request,
         writer.WriteField({});
       } else if (v->is_string()) {
         writer.WriteField(v->get_string());
-      } else if (v->is_number() || v->is_bool()) {
-        text = json::serialize(*v);
+      } else if (bulk::ScalarText(*v, &text)) {
         writer.WriteField(text);
       } else {
         return field_error("records[" + std::to_string(i) + "]." + column,

@@ -1,5 +1,6 @@
 #include "bulk/jsonl_protocol.h"
 
+#include "bulk/bulk_layout.h"
 #include "runner/subprocess.h"
 
 #include <boost/json.hpp>
@@ -55,19 +56,7 @@ void AppendState(std::string& out, const json::value* state) {
 
 Status Protocol(std::string message) { return Status::InvalidArgument(std::move(message)); }
 
-// A cell of an answer: strings as they are, numbers and booleans as JSON text.
-bool CellText(const json::value& v, std::string* out) {
-  if (v.is_string()) {
-    *out = v.get_string();
-  } else if (v.is_null()) {
-    out->clear();
-  } else if (v.is_number() || v.is_bool()) {
-    *out = json::serialize(v);
-  } else {
-    return false;
-  }
-  return true;
-}
+bool CellText(const json::value& v, std::string* out) { return ScalarText(v, out); }
 
 Result<BulkResult::Row> RowOf(const json::value& v, std::string_view key) {
   if (!v.is_array()) return Protocol("\"" + std::string(key) + "\" must be an array of cells");
