@@ -29,17 +29,28 @@ namespace {
 
 http::status ForCode(StatusCode code) {
   switch (code) {
-    case StatusCode::kOk: return http::status::ok;
-    case StatusCode::kInvalidArgument: return http::status::bad_request;
-    case StatusCode::kNotFound: return http::status::not_found;
-    case StatusCode::kConflict: return http::status::conflict;
-    case StatusCode::kFailedPrecondition: return http::status::conflict;
-    case StatusCode::kUnauthenticated: return http::status::unauthorized;
-    case StatusCode::kPermissionDenied: return http::status::forbidden;
-    case StatusCode::kTooLarge: return http::status::payload_too_large;
-    case StatusCode::kTimeout: return http::status::request_timeout;
-    case StatusCode::kUnavailable: return http::status::service_unavailable;
-    case StatusCode::kInternal: return http::status::internal_server_error;
+    case StatusCode::kOk:
+      return http::status::ok;
+    case StatusCode::kInvalidArgument:
+      return http::status::bad_request;
+    case StatusCode::kNotFound:
+      return http::status::not_found;
+    case StatusCode::kConflict:
+      return http::status::conflict;
+    case StatusCode::kFailedPrecondition:
+      return http::status::conflict;
+    case StatusCode::kUnauthenticated:
+      return http::status::unauthorized;
+    case StatusCode::kPermissionDenied:
+      return http::status::forbidden;
+    case StatusCode::kTooLarge:
+      return http::status::payload_too_large;
+    case StatusCode::kTimeout:
+      return http::status::request_timeout;
+    case StatusCode::kUnavailable:
+      return http::status::service_unavailable;
+    case StatusCode::kInternal:
+      return http::status::internal_server_error;
   }
   return http::status::internal_server_error;
 }
@@ -67,8 +78,7 @@ ApiError ToApiError(const Status& status) {
   error.code = std::string(StatusCodeName(status.code()));
   error.http_status = ForCode(status.code());
   if (status.details().is_object()) error.details = status.details().get_object();
-  if (auto it = error.details.find("code");
-      it != error.details.end() && it->value().is_string()) {
+  if (auto it = error.details.find("code"); it != error.details.end() && it->value().is_string()) {
     error.code = std::string(it->value().get_string());
     error.details.erase(it);
     for (const auto& special : kSpecialCodes) {

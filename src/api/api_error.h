@@ -23,7 +23,6 @@
 
 #include <boost/beast/http/status.hpp>
 #include <boost/json/value.hpp>
-
 #include <string>
 #include <string_view>
 

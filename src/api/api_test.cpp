@@ -1,9 +1,9 @@
 // End-to-end tests of the HTTP API: a real Engine on SQLite in a temporary directory,
 // the ApiServer on port 0, and the CLI's HttpClient. No test sleeps: waits are
 // long-polls or condition variables with generous bounds.
-#include "api/server.h"
-#include "cli/client.h"
-
+#include <gtest/gtest.h>
+#include <stdlib.h>
+#include <sys/socket.h>
 #include <taskmill/engine.h>
 
 #include <boost/asio/connect.hpp>
@@ -13,16 +13,15 @@
 #include <boost/asio/read_until.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/json.hpp>
-#include <gtest/gtest.h>
-#include <sys/socket.h>
-#include <stdlib.h>
-
 #include <condition_variable>
 #include <filesystem>
 #include <map>
 #include <mutex>
 #include <set>
 #include <thread>
+
+#include "api/server.h"
+#include "cli/client.h"
 
 namespace taskmill::api {
 namespace {
@@ -59,8 +58,7 @@ std::shared_ptr<FunctionRegistry> TestFunctions(BlockedRuns* blocked) {
                              {.name = "demo.echo", .description = "returns its args"})
                   .ok());
   EXPECT_TRUE(registry
-                  ->Register("demo.fail",
-                             [](RunContext&) { throw std::runtime_error("boom"); },
+                  ->Register("demo.fail", [](RunContext&) { throw std::runtime_error("boom"); },
                              {.name = "demo.fail", .description = "always fails"})
                   .ok());
   EXPECT_TRUE(registry
@@ -242,8 +240,10 @@ TEST_F(ApiTest, BatchCreatesAThousandRunsInOneCall) {
   int64_t before = TotalRuns();
   json::array runs;
   for (int i = 0; i < 1000; ++i) {
-    runs.push_back(json::object{{"function", "demo.echo"}, {"args", json::array{i}},
-                                {"queue", "batch"}, {"id", "b-" + std::to_string(i)}});
+    runs.push_back(json::object{{"function", "demo.echo"},
+                                {"args", json::array{i}},
+                                {"queue", "batch"},
+                                {"id", "b-" + std::to_string(i)}});
   }
   json::object body{{"runs", std::move(runs)}};
   json::object created = SendJson("POST", "/api/v1/runs:batch", 201, json::serialize(body));
@@ -317,7 +317,8 @@ TEST_F(ApiTest, ListFiltersAndPagesWithACursor) {
   EXPECT_EQ(by_function["runs"].as_array().size(), 5u);
   EXPECT_TRUE(by_function["next_cursor"].is_null());
 
-  json::object error = ExpectError(Send("GET", "/api/v1/runs?status=broken"), 400, "invalid_argument");
+  json::object error =
+      ExpectError(Send("GET", "/api/v1/runs?status=broken"), 400, "invalid_argument");
   EXPECT_EQ(error["details"].as_object()["parameter"].as_string(), "status");
   ExpectError(Send("GET", "/api/v1/runs?limit=0"), 400, "invalid_argument");
   ExpectError(Send("GET", "/api/v1/runs?cursor=garbage"), 400, "invalid_argument");
@@ -329,7 +330,8 @@ TEST_F(ApiTest, CancelRetryAndDeleteARunningRun) {
   json::object created = CreateRun(R"({"function":"demo.block","id":"blocker"})");
   ASSERT_TRUE(blocked_.WaitStarted("blocker"));
 
-  json::object error = ExpectError(Send("DELETE", "/api/v1/runs/blocker"), 409, "failed_precondition");
+  json::object error =
+      ExpectError(Send("DELETE", "/api/v1/runs/blocker"), 409, "failed_precondition");
   json::object cancelled = SendJson("POST", "/api/v1/runs/blocker/cancel", 200);
   EXPECT_EQ(cancelled["status"].as_string(), "stopped");
   EXPECT_EQ(WaitFinal("blocker")["status"].as_string(), "stopped");
@@ -458,8 +460,8 @@ TEST_F(ApiTest, BadInputGetsAClearErrorAndStoresNothing) {
   error = ExpectError(Send("POST", "/api/v1/runs", R"({"function":"demo.echo","colour":"red"})"),
                       422, "invalid_argument");
   EXPECT_EQ(error["details"].as_object()["field"].as_string(), "colour");
-  error = ExpectError(Send("POST", "/api/v1/runs", R"({"task":"no-such-task"})"), 422,
-                      "unknown_task");
+  error =
+      ExpectError(Send("POST", "/api/v1/runs", R"({"task":"no-such-task"})"), 422, "unknown_task");
   EXPECT_EQ(error["details"].as_object()["field"].as_string(), "task");
   ExpectError(Send("POST", "/api/v1/runs", "[1,2]"), 422, "invalid_argument");
   EXPECT_EQ(TotalRuns(), before);
@@ -593,17 +595,19 @@ TEST_F(ApiTest, ConnectionsOverTheLimitAre503) {
 TEST_F(ApiTest, ExpectContinueIsAnsweredBeforeTheBody) {
   RawConnection raw(server_->url());
   std::string body = R"({"function":"demo.echo","id":"continued"})";
-  raw.Write("POST /api/v1/runs HTTP/1.1\r\nHost: test\r\nContent-Type: application/json\r\n"
-            "Expect: 100-continue\r\nContent-Length: " +
-            std::to_string(body.size()) + "\r\n\r\n");
+  raw.Write(
+      "POST /api/v1/runs HTTP/1.1\r\nHost: test\r\nContent-Type: application/json\r\n"
+      "Expect: 100-continue\r\nContent-Length: " +
+      std::to_string(body.size()) + "\r\n\r\n");
   EXPECT_EQ(raw.ReadHeader(), "HTTP/1.1 100 Continue\r\n\r\n");
   raw.Write(body);
   EXPECT_TRUE(raw.ReadHeader().starts_with("HTTP/1.1 201 Created\r\n"));
 
   // Over the limit, the body is refused before it is sent.
   RawConnection big(server_->url());
-  big.Write("POST /api/v1/runs HTTP/1.1\r\nHost: test\r\nContent-Type: application/json\r\n"
-            "Expect: 100-continue\r\nContent-Length: 100000000\r\n\r\n");
+  big.Write(
+      "POST /api/v1/runs HTTP/1.1\r\nHost: test\r\nContent-Type: application/json\r\n"
+      "Expect: 100-continue\r\nContent-Length: 100000000\r\n\r\n");
   std::string refused = big.ReadAll();
   EXPECT_TRUE(refused.starts_with("HTTP/1.1 413 Payload Too Large\r\n")) << refused;
   EXPECT_NE(refused.find(R"("code":"too_large")"), std::string::npos) << refused;
@@ -669,9 +673,8 @@ TEST_F(ApiTest, ClientReportsAnUnreachableServer) {
   auto response = client.Get("/healthz");
   ASSERT_FALSE(response.ok());
   EXPECT_EQ(response.status().code(), StatusCode::kUnavailable);
-  EXPECT_EQ(response.status().message(),
-            "cannot reach taskmill at " + url +
-                ": connection refused — is `taskmill serve` running?");
+  EXPECT_EQ(response.status().message(), "cannot reach taskmill at " + url +
+                                             ": connection refused — is `taskmill serve` running?");
 }
 
 TEST_F(ApiTest, ClientCarriesTheApiError) {

@@ -1,11 +1,10 @@
 #include "api/json_body.h"
 
-#include "api/api_error.h"
-
 #include <boost/beast/http/field.hpp>
 #include <boost/json.hpp>
-
 #include <cctype>
+
+#include "api/api_error.h"
 
 namespace taskmill::api {
 namespace json = boost::json;
@@ -73,9 +72,8 @@ Result<std::optional<json::value>> ParseJsonBody(const Request& request, bool op
     json::object details;
     details["content_type"] = std::string_view(content_type.data(), content_type.size());
     details["accepted"] = "application/json";
-    std::string got = content_type.empty()
-                          ? std::string("no Content-Type")
-                          : "Content-Type '" + std::string(content_type) + "'";
+    std::string got = content_type.empty() ? std::string("no Content-Type")
+                                           : "Content-Type '" + std::string(content_type) + "'";
     return ApiStatus(StatusCode::kInvalidArgument, "unsupported_media_type",
                      "this route takes a JSON body (Content-Type: application/json), got " + got,
                      std::move(details));

@@ -9,13 +9,12 @@
 // Pure functions; thread-safe.
 #pragma once
 
-#include "api/router.h"
-
 #include <taskmill/status.h>
 
 #include <boost/json/value.hpp>
-
 #include <string_view>
+
+#include "api/router.h"
 
 namespace taskmill::api {
 

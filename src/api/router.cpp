@@ -1,12 +1,11 @@
 #include "api/router.h"
 
-#include "api/api_error.h"
-
+#include <array>
 #include <boost/beast/http/field.hpp>
 #include <boost/url/params_encoded_view.hpp>
 #include <boost/url/segments_encoded_view.hpp>
 
-#include <array>
+#include "api/api_error.h"
 
 namespace taskmill::api {
 namespace http = boost::beast::http;
@@ -45,9 +44,9 @@ Status Exchange::CheckQuery(std::initializer_list<std::string_view> allowed) con
         if (!accepted.empty()) accepted += ", ";
         accepted += name;
       }
-      return ParameterError(param.key.decode(),
-                            "unknown parameter; accepted: " +
-                                (accepted.empty() ? std::string("none") : accepted));
+      return ParameterError(
+          param.key.decode(),
+          "unknown parameter; accepted: " + (accepted.empty() ? std::string("none") : accepted));
     }
   }
   return Status::Ok();
@@ -75,6 +74,31 @@ void Router::Add(http::verb method, std::string_view pattern, Handler handler) {
   routes_.push_back(Route{method, std::string(pattern), SplitPattern(pattern), std::move(handler)});
 }
 
+void Router::AddUpload(http::verb method, std::string_view pattern, UploadHandler handler) {
+  uploads_.push_back(UploadRoute{method, SplitPattern(pattern), std::move(handler)});
+}
+
+const UploadHandler* Router::FindUpload(http::verb method, const boost::urls::url_view& url,
+                                        std::vector<std::string>* params) const {
+  std::vector<boost::urls::pct_string_view> segments;
+  for (auto segment : url.encoded_segments()) segments.push_back(segment);
+  for (const UploadRoute& route : uploads_) {
+    if (route.method != method || route.segments.size() != segments.size()) continue;
+    bool same_path = true;
+    for (size_t i = 0; i < segments.size() && same_path; ++i) {
+      same_path = IsCapture(route.segments[i]) ? !segments[i].empty()
+                                               : route.segments[i] == std::string_view(segments[i]);
+    }
+    if (!same_path) continue;
+    params->clear();
+    for (size_t i = 0; i < segments.size(); ++i) {
+      if (IsCapture(route.segments[i])) params->push_back(segments[i].decode());
+    }
+    return &route.handler;
+  }
+  return nullptr;
+}
+
 Router::Match Router::Find(http::verb method, const boost::urls::url_view& url) const {
   // Routes are at most a handful of segments deep; a longer path matches none.
   constexpr size_t kMaxSegments = 8;
@@ -92,8 +116,10 @@ Router::Match Router::Find(http::verb method, const boost::urls::url_view& url) 
     for (size_t i = 0; i < count && same_path; ++i) {
       const std::string& want = route.segments[i];
       // An empty segment (a trailing slash) never fills a capture.
-      if (IsCapture(want)) same_path = !segments[i].empty();
-      else same_path = want == std::string_view(segments[i]);
+      if (IsCapture(want))
+        same_path = !segments[i].empty();
+      else
+        same_path = want == std::string_view(segments[i]);
     }
     if (!same_path) continue;
     if (route.method != method) {

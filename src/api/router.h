@@ -24,9 +24,9 @@
 #include <boost/beast/http/string_body.hpp>
 #include <boost/beast/http/verb.hpp>
 #include <boost/url/url_view.hpp>
-
 #include <functional>
 #include <initializer_list>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -46,9 +46,8 @@ class Exchange {
  public:
   using Completion = std::function<void(Response)>;
 
-  Exchange(const Request& request, boost::urls::url_view url,
-           std::vector<std::string> path_params, boost::asio::any_io_executor strand,
-           std::function<Completion()> defer)
+  Exchange(const Request& request, boost::urls::url_view url, std::vector<std::string> path_params,
+           boost::asio::any_io_executor strand, std::function<Completion()> defer)
       : request_(request),
         url_(url),
         path_params_(std::move(path_params)),
@@ -81,33 +80,73 @@ class Exchange {
   std::function<Completion()> defer_;
 };
 
+// The body of a streamed response, piece by piece: the next piece, an empty string
+// at the end, or an error (which can only abort the connection: the status line has
+// been sent by then). Called on the connection's strand; may read storage.
+using BodySource = std::function<Result<std::string>()>;
+
 class Reply {
  public:
-  Reply(Response response) : response_(std::move(response)) {}  // NOLINT: implicit by design
+  Reply(Response response) : response_(std::move(response)) {}     // NOLINT: implicit by design
   Reply(const Status& error) : response_(ErrorResponse(error)) {}  // NOLINT: implicit by design
   static Reply Deferred() { return Reply(); }
+  // Answers with `head` (status and header fields; its body is ignored) and a body
+  // sent with chunked transfer encoding as `source` produces it, so that a download
+  // of any size never sits whole in memory.
+  static Reply Stream(Response head, BodySource source) {
+    Reply reply(std::move(head));
+    reply.source_ = std::move(source);
+    return reply;
+  }
 
   bool deferred() const { return !response_.has_value(); }
+  bool streamed() const { return static_cast<bool>(source_); }
   Response& response() { return *response_; }
+  BodySource& source() { return source_; }
 
  private:
   Reply() = default;
   std::optional<Response> response_;
+  BodySource source_;
 };
 
 using Handler = std::function<Reply(Exchange&)>;
+
+// Receives a request body in pieces as it arrives (uploads too large for memory).
+// Used on the connection's strand only; destroyed without Finish() when the request
+// fails (connection lost, timeout, a Write error), which must abandon the upload.
+class BodySink {
+ public:
+  virtual ~BodySink() = default;
+  // A piece of the body. An error answers the request with it (and closes).
+  virtual Status Write(std::string_view piece) = 0;
+  // The whole body has arrived: the answer.
+  virtual Reply Finish() = 0;
+};
+
+// Called when the header of a request to an upload route has arrived, before any of
+// its body is read (Exchange::request() has an empty body). Returns a sink for the
+// body; nullptr to leave the request to the ordinary route of the same method and
+// path (which reads the body whole, within max_json_body); or an error to answer at
+// once.
+using UploadHandler = std::function<Result<std::unique_ptr<BodySink>>(Exchange&)>;
 
 class Router {
  public:
   // Adds a route. Patterns must start with '/'.
   void Add(boost::beast::http::verb method, std::string_view pattern, Handler handler);
+  // Adds an upload route (see UploadHandler), consulted before the ordinary routes.
+  void AddUpload(boost::beast::http::verb method, std::string_view pattern, UploadHandler handler);
+  // The upload handler for a request, with the decoded captures; nullptr when none.
+  const UploadHandler* FindUpload(boost::beast::http::verb method, const boost::urls::url_view& url,
+                                  std::vector<std::string>* params) const;
   // Called for a GET whose path matches no route (the embedded web UI).
   void SetFallback(Handler handler) { fallback_ = std::move(handler); }
 
   struct Match {
-    const Handler* handler = nullptr;    // null: no route for this method and path
-    std::vector<std::string> params;     // decoded captures
-    std::string allow;                   // methods of the path, when it matched another method
+    const Handler* handler = nullptr;  // null: no route for this method and path
+    std::vector<std::string> params;   // decoded captures
+    std::string allow;                 // methods of the path, when it matched another method
   };
   Match Find(boost::beast::http::verb method, const boost::urls::url_view& url) const;
   const Handler* fallback() const { return fallback_ ? &fallback_ : nullptr; }
@@ -119,7 +158,13 @@ class Router {
     std::vector<std::string> segments;  // literal, or "{name}" for a capture
     Handler handler;
   };
+  struct UploadRoute {
+    boost::beast::http::verb method;
+    std::vector<std::string> segments;
+    UploadHandler handler;
+  };
   std::vector<Route> routes_;
+  std::vector<UploadRoute> uploads_;
   Handler fallback_;
 };
 

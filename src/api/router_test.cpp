@@ -1,9 +1,10 @@
 #include "api/router.h"
 
-#include "api/api_error.h"
+#include <gtest/gtest.h>
 
 #include <boost/url/parse.hpp>
-#include <gtest/gtest.h>
+
+#include "api/api_error.h"
 
 namespace taskmill::api {
 namespace {
@@ -61,8 +62,8 @@ TEST_F(RouterTest, WrongMethodListsTheAllowedOnes) {
 
 TEST_F(RouterTest, UnknownPathsMatchNothing) {
   Router::Match match;
-  for (const char* target : {"/api/v1/run", "/api/v1/runs/", "/api/v1/runs/a/b/c", "/", "/api/v2/runs",
-                             "/a/b/c/d/e/f/g/h/i/j"}) {
+  for (const char* target : {"/api/v1/run", "/api/v1/runs/", "/api/v1/runs/a/b/c", "/",
+                             "/api/v2/runs", "/a/b/c/d/e/f/g/h/i/j"}) {
     EXPECT_EQ(Route(http::verb::get, target, &match), "") << target;
     EXPECT_TRUE(match.allow.empty()) << target;
   }
@@ -84,8 +85,9 @@ TEST(ApiErrorTest, MapsCodesToHttpStatuses) {
   EXPECT_EQ(unknown.http_status, http::status::unprocessable_entity);
   EXPECT_EQ(unknown.code, "unknown_function");
   EXPECT_FALSE(unknown.details.contains("code"));
-  EXPECT_EQ(ErrorBody(unknown),
-            R"({"error":{"code":"unknown_function","message":"unknown function 'a.b'","details":{}}})");
+  EXPECT_EQ(
+      ErrorBody(unknown),
+      R"({"error":{"code":"unknown_function","message":"unknown function 'a.b'","details":{}}})");
 }
 
 }  // namespace

@@ -3,10 +3,10 @@
 // hold no state of their own, so every route is safe on any io thread.
 #pragma once
 
+#include <taskmill/engine.h>
+
 #include "api/router.h"
 #include "api/run_waiter.h"
-
-#include <taskmill/engine.h>
 
 namespace taskmill::api {
 

@@ -1,10 +1,10 @@
 // Routes of what can run and how things stand: tasks, functions, statistics, health.
+#include <boost/json.hpp>
+
 #include "api/api_error.h"
 #include "api/json_body.h"
 #include "api/routes.h"
 #include "api/run_request.h"
-
-#include <boost/json.hpp>
 
 namespace taskmill::api {
 namespace json = boost::json;
@@ -50,7 +50,8 @@ Reply ListTasks(RouteContext& ctx, Exchange& ex) {
 Result<TaskDef> FindTask(Engine& engine, const std::string& name) {
   auto task = engine.storage().TaskGet(name);
   if (!task.ok() && task.status().IsNotFound()) {
-    return Status::NotFound("no task named '" + name + "'; `taskmill tasks` lists the defined tasks");
+    return Status::NotFound("no task named '" + name +
+                            "'; `taskmill tasks` lists the defined tasks");
   }
   return task;
 }

@@ -1,15 +1,14 @@
 // Routes of runs: create (one or a batch), list, get (with long-poll), cancel,
 // retry, delete.
+#include <boost/json.hpp>
+#include <charconv>
+#include <cmath>
+#include <map>
+
 #include "api/api_error.h"
 #include "api/json_body.h"
 #include "api/routes.h"
 #include "api/run_request.h"
-
-#include <boost/json.hpp>
-
-#include <charconv>
-#include <cmath>
-#include <map>
 
 namespace taskmill::api {
 namespace json = boost::json;
@@ -61,8 +60,7 @@ Reply CreateRun(RouteContext& ctx, Exchange& ex) {
   if (Status s = ex.CheckQuery({}); !s.ok()) return s;
   auto body = ParseJsonBody(ex.request(), /*optional=*/false);
   if (!body.ok()) return body.status();
-  RunBodyOptions options{.kind = RunBodyKind::kCreate,
-                         .task_retry = TaskRetryFrom(ctx.engine)};
+  RunBodyOptions options{.kind = RunBodyKind::kCreate, .task_retry = TaskRetryFrom(ctx.engine)};
   auto parsed = ParseRunBody(**body, options);
   if (!parsed.ok()) return parsed.status();
   auto run = ctx.engine.Enqueue(parsed->request, parsed->conflict.value_or(ConflictMode::kError));
@@ -193,8 +191,8 @@ Reply ListRuns(RouteContext& ctx, Exchange& ex) {
   for (const Run& run : page->runs) runs.push_back(ToJson(run));
   json::object out;
   out["runs"] = std::move(runs);
-  out["next_cursor"] = page->next_cursor.empty() ? json::value(nullptr)
-                                                 : json::value(page->next_cursor);
+  out["next_cursor"] =
+      page->next_cursor.empty() ? json::value(nullptr) : json::value(page->next_cursor);
   return JsonResponse(http::status::ok, json::serialize(out));
 }
 
@@ -209,8 +207,8 @@ Reply GetRun(RouteContext& ctx, Exchange& ex) {
     double max = std::chrono::duration<double>(ctx.max_wait).count();
     if (*seconds < 0 || *seconds > max) {
       return ParameterError("wait", "expected seconds from 0 to " +
-                                        std::to_string(static_cast<int>(max)) + ", got '" +
-                                        *text + "'");
+                                        std::to_string(static_cast<int>(max)) + ", got '" + *text +
+                                        "'");
     }
     wait = Duration{static_cast<int64_t>(*seconds * 1e6)};
   }

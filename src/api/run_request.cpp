@@ -1,11 +1,10 @@
 #include "api/run_request.h"
 
-#include "api/api_error.h"
-
-#include <boost/json.hpp>
-
 #include <array>
+#include <boost/json.hpp>
 #include <cmath>
+
+#include "api/api_error.h"
 
 namespace taskmill::api {
 namespace json = boost::json;
@@ -16,11 +15,23 @@ namespace {
 // real schedule, and small enough that microseconds never overflow.
 constexpr double kMaxSeconds = 1e9;
 
-constexpr std::array<std::string_view, 17> kRunKeys = {
-    "function",    "task",        "args",          "data",        "queue",
-    "id",          "conflict",    "run_at",        "delay",       "priority",
-    "retry",       "max_attempts", "retry_delay",  "retry_delay_factor",
-    "max_retry_delay", "timeout", "time_to_resolve"};
+constexpr std::array<std::string_view, 17> kRunKeys = {"function",
+                                                       "task",
+                                                       "args",
+                                                       "data",
+                                                       "queue",
+                                                       "id",
+                                                       "conflict",
+                                                       "run_at",
+                                                       "delay",
+                                                       "priority",
+                                                       "retry",
+                                                       "max_attempts",
+                                                       "retry_delay",
+                                                       "retry_delay_factor",
+                                                       "max_retry_delay",
+                                                       "timeout",
+                                                       "time_to_resolve"};
 constexpr std::array<std::string_view, 4> kRetryKeys = {"max_attempts", "delay", "delay_factor",
                                                         "max_delay"};
 
@@ -73,10 +84,14 @@ class FieldReader {
     if (!v) return Status::Ok();
     std::string range = "an integer from " + std::to_string(min) + " to " + std::to_string(max);
     double number = 0;
-    if (v->is_int64()) number = static_cast<double>(v->get_int64());
-    else if (v->is_uint64()) number = static_cast<double>(v->get_uint64());
-    else if (v->is_double() && std::floor(v->get_double()) == v->get_double()) number = v->get_double();
-    else return FieldError(Name(key), "expected " + range);
+    if (v->is_int64())
+      number = static_cast<double>(v->get_int64());
+    else if (v->is_uint64())
+      number = static_cast<double>(v->get_uint64());
+    else if (v->is_double() && std::floor(v->get_double()) == v->get_double())
+      number = v->get_double();
+    else
+      return FieldError(Name(key), "expected " + range);
     if (number < min || number > max) return FieldError(Name(key), "expected " + range);
     *out = static_cast<int>(number);
     return Status::Ok();
@@ -100,8 +115,8 @@ class FieldReader {
     }
     if (!(*seconds >= 0)) return FieldError(Name(key), "must not be negative (seconds >= 0)");
     if (*seconds > kMaxSeconds) {
-      return FieldError(Name(key), "must be at most " + std::to_string(int64_t(kMaxSeconds)) +
-                                       " seconds");
+      return FieldError(Name(key),
+                        "must be at most " + std::to_string(int64_t(kMaxSeconds)) + " seconds");
     }
     *out = Duration{static_cast<int64_t>(std::llround(*seconds * 1e6))};
     return Status::Ok();
@@ -112,8 +127,7 @@ class FieldReader {
     if (!v) return Status::Ok();
     TimePoint t;
     if (!v->is_string() || !ParseTime(v->get_string(), &t)) {
-      return FieldError(Name(key),
-                        "expected an RFC 3339 time such as \"2026-01-01T12:00:00Z\"");
+      return FieldError(Name(key), "expected an RFC 3339 time such as \"2026-01-01T12:00:00Z\"");
     }
     *out = t;
     return Status::Ok();
@@ -185,9 +199,9 @@ Status ParseRetry(const FieldReader& top, RetryOverrides* merged) {
   }
   for (size_t i = 0; i < 4; ++i) {
     if (top_given[i] && nested_given[i]) {
-      return FieldError(top.Name(kRetryFields[i].top_level),
-                        "given twice, also as retry." + std::string(kRetryFields[i].nested) +
-                            "; give it once");
+      return FieldError(
+          top.Name(kRetryFields[i].top_level),
+          "given twice, also as retry." + std::string(kRetryFields[i].nested) + "; give it once");
     }
   }
   merged->max_attempts = from_top.max_attempts ? from_top.max_attempts : from_nested.max_attempts;

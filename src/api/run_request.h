@@ -28,7 +28,6 @@
 #include <taskmill/model.h>
 
 #include <boost/json/value.hpp>
-
 #include <functional>
 #include <optional>
 #include <string>
@@ -51,9 +50,9 @@ using TaskRetryLookup = std::function<Result<RetryPolicy>(const std::string& tas
 
 struct RunBodyOptions {
   RunBodyKind kind = RunBodyKind::kCreate;
-  std::string field_prefix;      // prepended to field names in errors, e.g. "runs[3]."
-  std::string path_task;         // kTaskStart: the task named by the path
-  TaskRetryLookup task_retry;    // required when a task run gives part of a retry policy
+  std::string field_prefix;    // prepended to field names in errors, e.g. "runs[3]."
+  std::string path_task;       // kTaskStart: the task named by the path
+  TaskRetryLookup task_retry;  // required when a task run gives part of a retry policy
 };
 
 Result<ParsedRunBody> ParseRunBody(const boost::json::value& body, const RunBodyOptions& options);

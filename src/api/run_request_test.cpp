@@ -1,10 +1,11 @@
 #include "api/run_request.h"
 
-#include "api/api_error.h"
-#include "api/json_body.h"
+#include <gtest/gtest.h>
 
 #include <boost/json.hpp>
-#include <gtest/gtest.h>
+
+#include "api/api_error.h"
+#include "api/json_body.h"
 
 namespace taskmill::api {
 namespace {
@@ -93,7 +94,8 @@ TEST(RunRequestTest, BadValuesNameTheirField) {
       {R"({"function":"demo.echo","conflict":"replace"})", "conflict"},
       {R"({"function":"demo.echo","max_attempts":0})", "max_attempts"},
       {R"({"function":"demo.echo","retry_delay_factor":0.5})", "retry_delay_factor"},
-      {R"({"function":"demo.echo","retry":{"max_attempts":2,"delay_factr":2}})", "retry.delay_factr"},
+      {R"({"function":"demo.echo","retry":{"max_attempts":2,"delay_factr":2}})",
+       "retry.delay_factr"},
       {R"({"function":"demo.echo","retry":{"max_attempts":2},"max_attempts":3})", "max_attempts"},
       {R"({"function":"demo.echo","retry":3})", "retry"},
       {R"({"function":"demo.echo","queue":""})", "queue"},

@@ -2,7 +2,6 @@
 
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
-
 #include <vector>
 
 namespace taskmill::api {
@@ -31,20 +30,19 @@ RunWaiter::RunWaiter(Engine& engine, Duration recheck_interval)
 RunWaiter::~RunWaiter() { Stop(); }
 
 void RunWaiter::Start() {
-  std::lock_guard lock(mu_);
+  // subscription_mu_ is never taken by OnEvent, so holding it while the bus takes
+  // its own lock cannot invert the bus-lock → mu_ order of OnEvent.
+  std::lock_guard lock(subscription_mu_);
   if (subscription_ != 0) return;
   subscription_ = engine_.events().Subscribe([this](const Event& event) { OnEvent(event); });
 }
 
 void RunWaiter::Stop() {
-  uint64_t subscription = 0;
   {
-    std::lock_guard lock(mu_);
-    std::swap(subscription, subscription_);
+    std::lock_guard lock(subscription_mu_);
+    if (subscription_ != 0) engine_.events().Unsubscribe(subscription_);
+    subscription_ = 0;
   }
-  // Unsubscribe outside mu_: the bus calls OnEvent under its own lock, which then
-  // takes mu_, so holding mu_ here could deadlock against a publisher.
-  if (subscription != 0) engine_.events().Unsubscribe(subscription);
   std::multimap<std::string, std::shared_ptr<State>> dropped;
   {
     std::lock_guard lock(mu_);
@@ -53,12 +51,12 @@ void RunWaiter::Stop() {
   }
 }
 
-void RunWaiter::Wait(net::any_io_executor strand, std::string id, std::string queue,
-                     Duration wait, Completion done) {
+void RunWaiter::Wait(net::any_io_executor strand, std::string id, std::string queue, Duration wait,
+                     Completion done) {
   auto deadline = std::chrono::steady_clock::now() +
                   std::chrono::duration_cast<std::chrono::steady_clock::duration>(wait);
-  auto state = std::make_shared<State>(std::move(strand), std::move(id), std::move(queue),
-                                       deadline, std::move(done));
+  auto state = std::make_shared<State>(std::move(strand), std::move(id), std::move(queue), deadline,
+                                       std::move(done));
   {
     // Registered before the first read, so a finish between the read and the
     // registration cannot be missed.

@@ -14,15 +14,15 @@
 //
 // Threading: Wait() is called on the connection's strand; the completion runs on that
 // strand. The EventBus listener only takes `mu_` and posts, so it never blocks the
-// publisher. Start/Stop tolerate being called twice; Stop drops every pending wait
-// (the io_context is stopping, so their connections close).
+// publisher; nothing holds `mu_` while calling into the bus. Start/Stop tolerate
+// being called twice; Stop drops every pending wait (the io_context is stopping, so
+// their connections close).
 #pragma once
 
 #include <taskmill/engine.h>
 
-#include <boost/asio/any_io_executor.hpp>
-
 #include <atomic>
+#include <boost/asio/any_io_executor.hpp>
 #include <functional>
 #include <map>
 #include <memory>
@@ -59,7 +59,8 @@ class RunWaiter {
   std::atomic<size_t> pending_{0};  // waits registered; lets OnEvent skip the lock
   std::mutex mu_;
   std::multimap<std::string, std::shared_ptr<State>> waits_;  // by run id; guarded by mu_
-  uint64_t subscription_ = 0;  // guarded by mu_; 0 when not subscribed
+  std::mutex subscription_mu_;                                // serializes Start and Stop
+  uint64_t subscription_ = 0;  // guarded by subscription_mu_; 0 when not subscribed
 };
 
 }  // namespace taskmill::api

@@ -1,35 +1,41 @@
 #include "api/server.h"
 
-#include "api/api_error.h"
-#include "api/router.h"
-#include "api/routes.h"
-#include "api/run_waiter.h"
+#include <spdlog/spdlog.h>
 
+#include <array>
+#include <atomic>
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
-#include <boost/asio/write.hpp>
 #include <boost/asio/strand.hpp>
+#include <boost/asio/write.hpp>
 #include <boost/beast/core/bind_handler.hpp>
 #include <boost/beast/core/error.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/string.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http/buffer_body.hpp>
+#include <boost/beast/http/chunk_encode.hpp>
+#include <boost/beast/http/empty_body.hpp>
 #include <boost/beast/http/error.hpp>
+#include <boost/beast/http/serializer.hpp>
 #include <boost/beast/http/parser.hpp>
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/write.hpp>
 #include <boost/url/parse.hpp>
-#include <spdlog/spdlog.h>
-
-#include <array>
-#include <atomic>
 #include <charconv>
+#include <limits>
 #include <mutex>
 #include <thread>
 #include <vector>
+
+#include "api/api_error.h"
+#include "api/router.h"
+#include "api/routes.h"
+#include "api/routes_bulk.h"
+#include "api/run_waiter.h"
 
 namespace taskmill::api {
 namespace net = boost::asio;
@@ -83,7 +89,8 @@ Result<HostPort> ParseListen(const std::string& listen) {
 
 Status ApiOptions::Validate() const {
   if (threads < 1 || threads > 256) return Status::InvalidArgument("api threads: expected 1-256");
-  if (max_json_body < 1024) return Status::InvalidArgument("api max_json_body: at least 1024 bytes");
+  if (max_json_body < 1024)
+    return Status::InvalidArgument("api max_json_body: at least 1024 bytes");
   if (max_header < 1024 || max_header > (64u << 20)) {
     return Status::InvalidArgument("api max_header: expected 1 KiB to 64 MiB");
   }
@@ -125,7 +132,7 @@ class Server {
 
   const ApiOptions options_;
   Engine& engine_;
-  Router router_;                   // built in Start(), read-only afterwards
+  Router router_;  // built in Start(), read-only afterwards
   RunWaiter waiter_;
   StaticAssetLookup static_assets_;  // set before Start(), read-only afterwards
   std::atomic<int> connections_{0};  // open sessions, over-limit ones included
@@ -154,7 +161,8 @@ class Session : public std::enable_shared_from_this<Session> {
   ~Session() { server_.connections_.fetch_sub(1, std::memory_order_relaxed); }
 
   void Start() {
-    net::dispatch(stream_.get_executor(), beast::bind_front_handler(&Session::Read, shared_from_this()));
+    net::dispatch(stream_.get_executor(),
+                  beast::bind_front_handler(&Session::Read, shared_from_this()));
   }
 
  private:
@@ -185,6 +193,7 @@ class Session : public std::enable_shared_from_this<Session> {
 
   void OnHeader(beast::error_code ec, size_t) {
     if (ec) return OnReadError(ec);
+    if (TryUpload()) return;
     if (parser_->is_done()) return OnRead({}, 0);
     auto expect = parser_->get()[http::field::expect];
     if (beast::iequals(expect, "100-continue")) {
@@ -247,27 +256,27 @@ class Session : public std::enable_shared_from_this<Session> {
     head_ = request.method() == http::verb::head;
     http::verb method = head_ ? http::verb::get : request.method();
     if (over_limit_) {
-      return SendError(Status::Unavailable(
-          "too many open connections (limit " + std::to_string(server_.options_.max_connections) +
-          "); retry later"));
+      return SendError(Status::Unavailable("too many open connections (limit " +
+                                           std::to_string(server_.options_.max_connections) +
+                                           "); retry later"));
     }
     auto url = boost::urls::parse_origin_form(
         std::string_view(request.target().data(), request.target().size()));
     if (!url) {
-      return SendError(ApiStatus(StatusCode::kInvalidArgument, "bad_request",
-                                 "malformed request target '" + std::string(request.target()) +
-                                     "'"));
+      return SendError(
+          ApiStatus(StatusCode::kInvalidArgument, "bad_request",
+                    "malformed request target '" + std::string(request.target()) + "'"));
     }
     Router::Match match = server_.router_.Find(method, *url);
     if (!match.handler) {
       if (!match.allow.empty()) {
         json::object details;
         details["allow"] = match.allow;
-        Response response = ErrorResponse(
-            ApiStatus(StatusCode::kInvalidArgument, "method_not_allowed",
-                      std::string(request.method_string()) + " is not allowed on " +
-                          std::string(url->path()) + "; allowed: " + match.allow,
-                      std::move(details)));
+        Response response =
+            ErrorResponse(ApiStatus(StatusCode::kInvalidArgument, "method_not_allowed",
+                                    std::string(request.method_string()) + " is not allowed on " +
+                                        std::string(url->path()) + "; allowed: " + match.allow,
+                                    std::move(details)));
         response.set(http::field::allow, match.allow);
         return Send(std::move(response));
       }
@@ -276,16 +285,17 @@ class Session : public std::enable_shared_from_this<Session> {
       if (method == http::verb::get && !api_path && server_.static_assets_) {
         return Send(server_.StaticAsset(*url));
       }
-      return Send(ErrorResponse(ApiStatus(StatusCode::kNotFound, "route_not_found",
-                                          "no route for " + std::string(request.method_string()) +
-                                              " " + path +
-                                              "; the API is under /api/v1 (see docs/api.md)")));
+      return Send(
+          ErrorResponse(ApiStatus(StatusCode::kNotFound, "route_not_found",
+                                  "no route for " + std::string(request.method_string()) + " " +
+                                      path + "; the API is under /api/v1 (see docs/api.md)")));
     }
 
     Exchange exchange(request, *url, std::move(match.params), stream_.get_executor(), [this] {
       return Exchange::Completion([self = shared_from_this()](Response response) {
-        net::post(self->stream_.get_executor(),
-                  [self, response = std::move(response)]() mutable { self->Send(std::move(response)); });
+        net::post(self->stream_.get_executor(), [self, response = std::move(response)]() mutable {
+          self->Send(std::move(response));
+        });
       });
     });
     std::optional<Reply> reply;
@@ -301,7 +311,169 @@ class Session : public std::enable_shared_from_this<Session> {
       stream_.expires_never();
       return;
     }
+    if (reply->streamed()) return SendStream(std::move(*reply));
     Send(std::move(reply->response()));
+  }
+
+  // ---- streamed request bodies (Router::AddUpload) -------------------------------
+
+  // Hands the request to an upload route when one takes it; false to go on as usual.
+  bool TryUpload() {
+    const Request& header = parser_->get();
+    auto url = boost::urls::parse_origin_form(
+        std::string_view(header.target().data(), header.target().size()));
+    if (!url) return false;
+    std::vector<std::string> params;
+    const UploadHandler* upload = server_.router_.FindUpload(header.method(), *url, &params);
+    if (!upload) return false;
+    request_version_ = header.version();
+    request_keep_alive_ = header.keep_alive();
+    head_ = false;
+    if (over_limit_) return false;  // Handle() answers 503
+    Exchange exchange(header, *url, std::move(params), stream_.get_executor(), [this] {
+      return Exchange::Completion([self = shared_from_this()](Response response) {
+        net::post(self->stream_.get_executor(), [self, response = std::move(response)]() mutable {
+          self->Send(std::move(response));
+        });
+      });
+    });
+    Result<std::unique_ptr<BodySink>> sink = Status::Internal("upload route failed");
+    try {
+      sink = (*upload)(exchange);
+    } catch (const std::exception& e) {
+      sink = Status::Internal(std::string("unexpected error: ") + e.what());
+    }
+    if (sink.ok() && !*sink) return false;
+    read_timer_.cancel();
+    if (!sink.ok()) {
+      SendError(sink.status());
+      return true;
+    }
+    upload_sink_ = std::move(*sink);
+    // The whole-request deadline cannot fit a body of any size: from here on each read
+    // has its own (the stream's expiry), so only a stalled client times out.
+    upload_parser_.emplace(std::move(*parser_));
+    upload_parser_->body_limit(std::numeric_limits<std::uint64_t>::max());
+    if (beast::iequals(upload_parser_->get()[http::field::expect], "100-continue")) {
+      static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+      net::async_write(stream_, net::buffer(kContinue.data(), kContinue.size()),
+                       [self = shared_from_this()](beast::error_code write_ec, size_t) {
+                         if (write_ec) return self->Close();
+                         self->ReadUploadPiece();
+                       });
+      return true;
+    }
+    ReadUploadPiece();
+    return true;
+  }
+
+  void ReadUploadPiece() {
+    if (upload_parser_->is_done()) return FinishUpload();
+    auto& body = upload_parser_->get().body();
+    body.data = upload_buffer_.data();
+    body.size = upload_buffer_.size();
+    stream_.expires_after(server_.options_.request_timeout);
+    http::async_read(stream_, buffer_, *upload_parser_,
+                     beast::bind_front_handler(&Session::OnUploadPiece, shared_from_this()));
+  }
+
+  void OnUploadPiece(beast::error_code ec, size_t) {
+    if (ec == http::error::need_buffer) ec = {};  // the piece buffer is full: hand it over
+    if (ec) {
+      upload_sink_.reset();
+      if (ec == beast::error::timeout) {
+        return SendError(Status::Timeout(
+            "the upload stalled: nothing received for " +
+            std::to_string(std::chrono::duration_cast<std::chrono::seconds>(
+                               server_.options_.request_timeout)
+                               .count()) +
+            " s"));
+      }
+      return Close();
+    }
+    size_t got = upload_buffer_.size() - upload_parser_->get().body().size;
+    if (got > 0) {
+      Status written = upload_sink_->Write(std::string_view(upload_buffer_.data(), got));
+      if (!written.ok()) {
+        upload_sink_.reset();
+        return SendError(written);
+      }
+    }
+    ReadUploadPiece();
+  }
+
+  void FinishUpload() {
+    stream_.expires_never();
+    first_request_ = false;
+    std::optional<Reply> reply;
+    try {
+      reply.emplace(upload_sink_->Finish());
+    } catch (const std::exception& e) {
+      reply.emplace(Status::Internal(std::string("unexpected error: ") + e.what()));
+    }
+    upload_sink_.reset();
+    upload_parser_.reset();
+    if (reply->streamed()) return SendStream(std::move(*reply));
+    Send(std::move(reply->response()));
+  }
+
+  // ---- streamed response bodies (Reply::Stream) ----------------------------------
+
+  void SendStream(Reply reply) {
+    Response& head = reply.response();
+    stream_head_ = {};
+    stream_head_.result(head.result());
+    stream_head_.version(request_version_);
+    for (const auto& field : head) stream_head_.set(field.name_string(), field.value());
+    stream_head_.keep_alive(request_keep_alive_);
+    stream_head_.chunked(true);
+    stream_source_ = std::move(reply.source());
+    stream_serializer_.emplace(stream_head_);
+    stream_.expires_after(server_.options_.request_timeout);
+    http::async_write_header(stream_, *stream_serializer_,
+                             beast::bind_front_handler(&Session::OnStreamHead, shared_from_this()));
+  }
+
+  void OnStreamHead(beast::error_code ec, size_t) {
+    if (ec) return Close();
+    if (head_) return OnStreamDone({}, 0);  // HEAD: the header alone
+    NextPiece();
+  }
+
+  void NextPiece() {
+    Result<std::string> piece = Status::Internal("no body");
+    try {
+      piece = stream_source_();
+    } catch (const std::exception& e) {
+      piece = Status::Internal(e.what());
+    }
+    if (!piece.ok()) {
+      // The status line is out: all that is left is to cut the body short, which a
+      // client sees as an incomplete chunked body.
+      spdlog::warn("api: streamed response failed: {}", piece.status().ToString());
+      return Close();
+    }
+    stream_.expires_after(server_.options_.request_timeout);
+    if (piece->empty()) {
+      net::async_write(stream_, http::make_chunk_last(),
+                       beast::bind_front_handler(&Session::OnStreamDone, shared_from_this()));
+      return;
+    }
+    stream_piece_ = std::move(*piece);
+    net::async_write(stream_, http::make_chunk(net::buffer(stream_piece_)),
+                     [self = shared_from_this()](beast::error_code write_ec, size_t) {
+                       if (write_ec) return self->Close();
+                       self->NextPiece();
+                     });
+  }
+
+  void OnStreamDone(beast::error_code ec, size_t) {
+    stream_source_ = nullptr;
+    stream_serializer_.reset();
+    stream_piece_.clear();
+    if (ec) return Close();
+    if (!request_keep_alive_) return Linger();
+    Read();
   }
 
   // Answers with an error and closes: after a protocol error or a limit the rest of
@@ -365,6 +537,15 @@ class Session : public std::enable_shared_from_this<Session> {
   bool request_keep_alive_ = true;
   bool head_ = false;  // the request being answered is a HEAD
   std::array<char, 4096> drain_{};
+  // An upload in progress (Router::AddUpload).
+  std::unique_ptr<BodySink> upload_sink_;
+  std::optional<http::request_parser<http::buffer_body>> upload_parser_;
+  std::array<char, 64 << 10> upload_buffer_{};
+  // A streamed response in progress (Reply::Stream).
+  http::response<http::empty_body> stream_head_;
+  std::optional<http::response_serializer<http::empty_body>> stream_serializer_;
+  BodySource stream_source_;
+  std::string stream_piece_;
 };
 
 Status Server::Start() {
@@ -404,6 +585,7 @@ Status Server::Start() {
   RouteContext context{engine_, waiter_, options_.max_wait};
   AddRunRoutes(router_, context);
   AddCatalogRoutes(router_, context);
+  AddBulkRoutes(router_, context);
   waiter_.Start();
 
   started_ = true;
@@ -455,7 +637,7 @@ std::string Server::url() const {
 
 void Server::Accept() {
   acceptor_->async_accept(net::make_strand(*ioc_),
-                         beast::bind_front_handler(&Server::OnAccept, this));
+                          beast::bind_front_handler(&Server::OnAccept, this));
 }
 
 void Server::OnAccept(beast::error_code ec, tcp::socket socket) {

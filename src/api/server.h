@@ -37,15 +37,15 @@ struct ApiOptions {
   // HOST:PORT to listen on; port 0 picks a free port (see ApiServer::url()).
   // IPv6 as [::1]:8080. Default: 127.0.0.1:8080 (loopback only).
   std::string listen = "127.0.0.1:8080";
-  int threads = 2;                       // io threads. Default: 2
-  size_t max_json_body = 1 << 20;        // bytes of a JSON request body. Default: 1 MiB
-  size_t max_header = 16 << 10;          // bytes of a request header. Default: 16 KiB
+  int threads = 2;                 // io threads. Default: 2
+  size_t max_json_body = 1 << 20;  // bytes of a JSON request body. Default: 1 MiB
+  size_t max_header = 16 << 10;    // bytes of a request header. Default: 16 KiB
   // Time to receive the first request of a connection, and to send each response.
   Duration request_timeout = std::chrono::seconds(30);  // Default: 30 s
   // Time a keep-alive connection may stay silent before its next request (which must
   // then also arrive within this time). Default: 60 s
   Duration idle_timeout = std::chrono::seconds(60);
-  int max_connections = 1024;            // open connections. Default: 1024
+  int max_connections = 1024;                    // open connections. Default: 1024
   Duration max_wait = std::chrono::seconds(60);  // longest ?wait= long-poll. Default: 60 s
   // How often a long-poll re-reads its run when no event arrived (a run finished by
   // another node publishes no event here). Default: 1 s
@@ -57,8 +57,9 @@ struct ApiOptions {
 // What the embedded web UI answers for a path: content type and body, or nullopt.
 // Paths start with '/'; "/" is asked as "/index.html". The strings must stay valid
 // for the server's life (they point into the binary's embedded assets).
-using StaticAssetLookup = std::function<std::optional<std::pair<std::string_view, std::string_view>>(
-    std::string_view path)>;
+using StaticAssetLookup =
+    std::function<std::optional<std::pair<std::string_view, std::string_view>>(
+        std::string_view path)>;
 
 class ApiServer {
  public:

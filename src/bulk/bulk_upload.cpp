@@ -34,6 +34,7 @@ Status NotACsvFunction(const std::string& function, const std::string& input) {
 std::string SizeText(int64_t bytes) {
   if (bytes % (int64_t{1} << 30) == 0) return std::to_string(bytes >> 30) + " GiB";
   if (bytes % (int64_t{1} << 20) == 0) return std::to_string(bytes >> 20) + " MiB";
+  if (bytes % (int64_t{1} << 10) == 0) return std::to_string(bytes >> 10) + " KiB";
   return std::to_string(bytes) + " bytes";
 }
 

@@ -165,7 +165,7 @@ TEST_F(BulkUploadLimitTest, RejectsAFileOverTheSizeLimitAndStoresNothing) {
     sent += static_cast<int64_t>(row.size());
   }
   EXPECT_EQ(st.code(), StatusCode::kTooLarge) << st.ToString();
-  EXPECT_THAT(st.message(), HasSubstr("limit of 4096 bytes (bulk max_file_size)"));
+  EXPECT_THAT(st.message(), HasSubstr("limit of 4 KiB (bulk max_file_size)"));
   EXPECT_EQ((*upload)->Finish().status().code(), StatusCode::kFailedPrecondition);
   ExpectNothingStored();
 

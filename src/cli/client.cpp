@@ -1,5 +1,6 @@
 #include "cli/client.h"
 
+#include <array>
 #include <boost/asio/connect.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -12,8 +13,6 @@
 #include <boost/json.hpp>
 #include <boost/url/parse.hpp>
 #include <boost/url/url_view.hpp>
-
-#include <array>
 
 namespace taskmill::cli {
 namespace net = boost::asio;
@@ -28,22 +27,31 @@ namespace {
 constexpr uint64_t kMaxResponseBody = 256ull << 20;
 
 constexpr std::array<StatusCode, 10> kErrorCodes = {
-    StatusCode::kInvalidArgument,  StatusCode::kNotFound,         StatusCode::kConflict,
-    StatusCode::kFailedPrecondition, StatusCode::kUnauthenticated, StatusCode::kPermissionDenied,
-    StatusCode::kTooLarge,         StatusCode::kTimeout,          StatusCode::kUnavailable,
-    StatusCode::kInternal};
+    StatusCode::kInvalidArgument, StatusCode::kNotFound,
+    StatusCode::kConflict,        StatusCode::kFailedPrecondition,
+    StatusCode::kUnauthenticated, StatusCode::kPermissionDenied,
+    StatusCode::kTooLarge,        StatusCode::kTimeout,
+    StatusCode::kUnavailable,     StatusCode::kInternal};
 
 StatusCode CodeForHttpStatus(int status) {
   switch (status) {
-    case 401: return StatusCode::kUnauthenticated;
-    case 403: return StatusCode::kPermissionDenied;
-    case 404: return StatusCode::kNotFound;
-    case 408: return StatusCode::kTimeout;
-    case 409: return StatusCode::kConflict;
-    case 413: return StatusCode::kTooLarge;
+    case 401:
+      return StatusCode::kUnauthenticated;
+    case 403:
+      return StatusCode::kPermissionDenied;
+    case 404:
+      return StatusCode::kNotFound;
+    case 408:
+      return StatusCode::kTimeout;
+    case 409:
+      return StatusCode::kConflict;
+    case 413:
+      return StatusCode::kTooLarge;
     case 429:
-    case 503: return StatusCode::kUnavailable;
-    default: return status >= 500 ? StatusCode::kInternal : StatusCode::kInvalidArgument;
+    case 503:
+      return StatusCode::kUnavailable;
+    default:
+      return status >= 500 ? StatusCode::kInternal : StatusCode::kInvalidArgument;
   }
 }
 
@@ -84,13 +92,13 @@ Status StatusFromApiError(const HttpResponse& response) {
   }
   if (error) {
     if (auto* c = error->if_contains("code"); c && c->is_string()) info.code = c->get_string();
-    if (auto* m = error->if_contains("message"); m && m->is_string()) info.message = m->get_string();
+    if (auto* m = error->if_contains("message"); m && m->is_string())
+      info.message = m->get_string();
     if (auto* d = error->if_contains("details")) info.details = *d;
   } else {
     // Not our error shape (a proxy in between, or not taskmill at all).
     info.code = "http_" + std::to_string(response.status);
-    info.message = "HTTP " + std::to_string(response.status) + ": " +
-                   response.body.substr(0, 200);
+    info.message = "HTTP " + std::to_string(response.status) + ": " + response.body.substr(0, 200);
   }
   StatusCode code = CodeForHttpStatus(response.status);
   for (StatusCode candidate : kErrorCodes) {
@@ -110,7 +118,8 @@ std::optional<ApiErrorInfo> ApiErrorOf(const Status& status) {
   auto* marker = d.if_contains("api_error");
   if (!marker || !marker->is_bool() || !marker->get_bool()) return std::nullopt;
   ApiErrorInfo info;
-  if (auto* s = d.if_contains("http_status"); s && s->is_number()) info.http_status = s->to_number<int>();
+  if (auto* s = d.if_contains("http_status"); s && s->is_number())
+    info.http_status = s->to_number<int>();
   if (auto* c = d.if_contains("code"); c && c->is_string()) info.code = c->get_string();
   if (auto* x = d.if_contains("details")) info.details = *x;
   info.message = status.message();
@@ -186,8 +195,8 @@ class HttpClient::Connection {
                                  ": no connection within " + Seconds(timeout) + " s");
     }
     if (ec) {
-      std::string reason = ec == net::error::connection_refused ? "connection refused"
-                                                                 : ec.message();
+      std::string reason =
+          ec == net::error::connection_refused ? "connection refused" : ec.message();
       return Status::Unavailable("cannot reach taskmill at " + base_url_ + ": " + reason +
                                  " — is `taskmill serve` running?");
     }
@@ -273,8 +282,8 @@ Result<HttpResponse> HttpClient::Send(std::string_view method, std::string_view 
     std::string host = url->host();
     // An IPv6 literal is [::1] in the URL; the resolver wants it bare.
     if (host.size() > 2 && host.front() == '[') host = host.substr(1, host.size() - 2);
-    connection_ = std::make_unique<Connection>(host, port, std::string(url->encoded_path()),
-                                               base_url_);
+    connection_ =
+        std::make_unique<Connection>(host, port, std::string(url->encoded_path()), base_url_);
   }
   http::verb verb = http::string_to_verb(beast::string_view(method.data(), method.size()));
   if (verb == http::verb::unknown) {
@@ -290,8 +299,8 @@ Result<json::value> HttpClient::ToJsonResult(Result<HttpResponse> response) {
   boost::system::error_code ec;
   json::value parsed = json::parse(response->body, ec);
   if (ec) {
-    return Status::Internal("taskmill at " + base_url_ + " answered with invalid JSON: " +
-                            ec.message());
+    return Status::Internal("taskmill at " + base_url_ +
+                            " answered with invalid JSON: " + ec.message());
   }
   return parsed;
 }

@@ -16,7 +16,6 @@
 #include <taskmill/status.h>
 
 #include <boost/json/value.hpp>
-
 #include <chrono>
 #include <memory>
 #include <optional>
@@ -26,16 +25,16 @@
 namespace taskmill::cli {
 
 struct HttpResponse {
-  int status = 0;            // HTTP status code
+  int status = 0;  // HTTP status code
   std::string content_type;
-  std::string allow;         // the Allow header of a 405
+  std::string allow;  // the Allow header of a 405
   std::string body;
 };
 
 // The API error a Status from HttpClient carries.
 struct ApiErrorInfo {
   int http_status = 0;
-  std::string code;     // e.g. "malformed_json", "not_found"
+  std::string code;  // e.g. "malformed_json", "not_found"
   std::string message;
   boost::json::value details;
 };
@@ -46,8 +45,7 @@ class HttpClient {
  public:
   // `base_url`: "http://HOST:PORT" with an optional path prefix. https is not
   // supported yet (the first request fails with kInvalidArgument).
-  explicit HttpClient(std::string base_url,
-                      Duration connect_timeout = std::chrono::seconds(5));
+  explicit HttpClient(std::string base_url, Duration connect_timeout = std::chrono::seconds(5));
   ~HttpClient();
   HttpClient(const HttpClient&) = delete;
   HttpClient& operator=(const HttpClient&) = delete;

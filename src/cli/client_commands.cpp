@@ -1,13 +1,10 @@
 #include "cli/client_commands.h"
 
-#include "cli/client.h"
-
 #include <taskmill/model.h>
-
-#include <boost/json.hpp>
 #include <unistd.h>
 
 #include <algorithm>
+#include <boost/json.hpp>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -16,6 +13,8 @@
 #include <optional>
 #include <string>
 #include <vector>
+
+#include "cli/client.h"
 
 namespace taskmill::cli {
 namespace json = boost::json;
@@ -59,8 +58,10 @@ int Fail(const Status& status) {
   switch (status.code()) {
     case StatusCode::kUnavailable:
     case StatusCode::kInternal:
-    case StatusCode::kTimeout: return kExitServer;
-    default: return kExitUsage;
+    case StatusCode::kTimeout:
+      return kExitServer;
+    default:
+      return kExitUsage;
   }
 }
 
@@ -165,7 +166,8 @@ void PrintRun(const json::object& run) {
   add("task", Field(run, "task"));
   add("status", Field(run, "status"));
   add("args", Field(run, "args"));
-  if (auto* data = run.if_contains("data"); data && data->is_object() && !data->get_object().empty()) {
+  if (auto* data = run.if_contains("data");
+      data && data->is_object() && !data->get_object().empty()) {
     add("data", Str(data));
   }
   add("priority", Field(run, "priority") == "0" ? "" : Field(run, "priority"));
@@ -189,7 +191,8 @@ void PrintRun(const json::object& run) {
   }
   add("result", Field(run, "result"));
   std::string error = Field(run, "error");
-  if (!error.empty() && !Field(run, "error_kind").empty()) error += " (" + Field(run, "error_kind") + ")";
+  if (!error.empty() && !Field(run, "error_kind").empty())
+    error += " (" + Field(run, "error_kind") + ")";
   add("error", error);
   PrintTable(rows);
 
@@ -209,7 +212,8 @@ void PrintRun(const json::object& run) {
     if (previous_end && started) waited = FormatSeconds(*started - *previous_end);
     previous_end = TimeOf(a, "finished_at");
     std::string error = Field(a, "error");
-    if (auto newline = error.find('\n'); newline != std::string::npos) error = error.substr(0, newline) + " …";
+    if (auto newline = error.find('\n'); newline != std::string::npos)
+      error = error.substr(0, newline) + " …";
     table.push_back({Field(a, "number"), OrDash(Field(a, "runner")),
                      ShortTime(Field(a, "started_at")), OrDash(ShortTime(Field(a, "finished_at"))),
                      waited, OrDash(Field(a, "outcome")), error});
@@ -275,9 +279,11 @@ Result<Answer> WaitForRun(HttpClient& client, const std::string& id, const std::
   if (!queue.empty()) target += "&queue=" + UrlEncode(queue);
   auto start = std::chrono::steady_clock::now();
   for (;;) {
-    auto answer = Call(client, "GET", target, std::nullopt, std::chrono::seconds(wait_seconds + 30));
+    auto answer =
+        Call(client, "GET", target, std::nullopt, std::chrono::seconds(wait_seconds + 30));
     if (!answer.ok()) return answer;
-    if (!answer->value.is_object()) return Status::Internal("the server answered with a non-object run");
+    if (!answer->value.is_object())
+      return Status::Internal("the server answered with a non-object run");
     const json::object& run = answer->value.get_object();
     if (IsFinalStatus(Field(run, "status"))) {
       progress.Clear();
@@ -310,7 +316,8 @@ void Finish(int code) {
   if (code != kExitOk) Exit(code);
 }
 
-std::string RunTarget(const std::string& id, const std::string& queue, std::string_view suffix = "") {
+std::string RunTarget(const std::string& id, const std::string& queue,
+                      std::string_view suffix = "") {
   std::string target = "/api/v1/runs/" + UrlEncode(id) + std::string(suffix);
   if (!queue.empty()) target += "?queue=" + UrlEncode(queue);
   return target;
@@ -398,17 +405,21 @@ void AddCreate(CLI::App& app) {
   cmd->add_option("--data", o->data, "Data as a JSON object");
   cmd->add_option("--queue", o->queue, "Queue (default: default)");
   cmd->add_option("--id", o->id, "Run id, unique in its queue (default: a new UUIDv7)");
-  cmd->add_option("--conflict", o->conflict, "When the id exists: error (default), ignore, overwrite")
+  cmd->add_option("--conflict", o->conflict,
+                  "When the id exists: error (default), ignore, overwrite")
       ->check(CLI::IsMember({"error", "ignore", "overwrite"}));
-  o->in_opt = cmd->add_option("--in", o->in, "Start after SEC seconds")->check(CLI::NonNegativeNumber);
+  o->in_opt =
+      cmd->add_option("--in", o->in, "Start after SEC seconds")->check(CLI::NonNegativeNumber);
   cmd->add_option("--run-at", o->run_at, "Start at TIME (RFC 3339, e.g. 2026-01-01T12:00:00Z)")
       ->excludes(o->in_opt);
   o->priority_opt = cmd->add_option("--priority", o->priority, "Priority, higher runs first");
-  o->max_attempts_opt = cmd->add_option("--max-attempts", o->max_attempts, "Attempts in all (default 1)");
+  o->max_attempts_opt =
+      cmd->add_option("--max-attempts", o->max_attempts, "Attempts in all (default 1)");
   o->retry_delay_opt = cmd->add_option("--delay,--retry-delay", o->retry_delay,
                                        "Seconds before the first retry (default 0)");
-  o->delay_factor_opt = cmd->add_option("--delay-factor", o->delay_factor,
-                                        "Each further retry waits this many times longer (default 1)");
+  o->delay_factor_opt =
+      cmd->add_option("--delay-factor", o->delay_factor,
+                      "Each further retry waits this many times longer (default 1)");
   o->max_delay_opt = cmd->add_option("--max-delay", o->max_delay, "Longest retry delay in seconds");
   o->timeout_opt = cmd->add_option("--timeout", o->timeout, "Seconds an attempt may run");
   o->ttr_opt = cmd->add_option("--time-to-resolve", o->time_to_resolve,
@@ -485,11 +496,10 @@ void AddRuns(CLI::App& app) {
         {"ID", "QUEUE", "STATUS", "FUNCTION", "TASK", "ATTEMPT", "CREATED", "FINISHED"}};
     for (const auto& item : page.at("runs").as_array()) {
       const auto& run = item.as_object();
-      rows.push_back({Field(run, "id"), Field(run, "queue"), Field(run, "status"),
-                      Field(run, "function"), OrDash(Field(run, "task")),
-                      Field(run, "attempt") + "/" + Field(run, "max_attempts"),
-                      ShortTime(Field(run, "created_at")),
-                      OrDash(ShortTime(Field(run, "finished_at")))});
+      rows.push_back(
+          {Field(run, "id"), Field(run, "queue"), Field(run, "status"), Field(run, "function"),
+           OrDash(Field(run, "task")), Field(run, "attempt") + "/" + Field(run, "max_attempts"),
+           ShortTime(Field(run, "created_at")), OrDash(ShortTime(Field(run, "finished_at")))});
     }
     if (rows.size() == 1) {
       std::cout << "no runs\n";
@@ -530,13 +540,14 @@ void AddRunCommands(CLI::App& app) {
   });
 
   auto cancel = std::make_shared<RunIdOptions>();
-  AddRunIdCommand(app, "cancel", "Stop a pending or running run", cancel, false)->callback([cancel] {
-    HttpClient client(cancel->common.server);
-    auto answer = Call(client, "POST", RunTarget(cancel->id, cancel->queue, "/cancel"),
-                       json::value(json::object()));
-    if (!answer.ok()) Exit(Fail(answer.status()));
-    Finish(ShowRun(client, cancel->common, std::move(*answer), false));
-  });
+  AddRunIdCommand(app, "cancel", "Stop a pending or running run", cancel, false)
+      ->callback([cancel] {
+        HttpClient client(cancel->common.server);
+        auto answer = Call(client, "POST", RunTarget(cancel->id, cancel->queue, "/cancel"),
+                           json::value(json::object()));
+        if (!answer.ok()) Exit(Fail(answer.status()));
+        Finish(ShowRun(client, cancel->common, std::move(*answer), false));
+      });
 
   auto retry = std::make_shared<RunIdOptions>();
   AddRunIdCommand(app, "retry", "Run a finished run again (one more attempt)", retry, true)
@@ -601,11 +612,13 @@ void AddTasks(CLI::App& app) {
         if (!Field(r, "finished_at").empty()) last += " at " + ShortTime(Field(r, "finished_at"));
       }
       rows.push_back({Field(task, "name"), Field(task, "kind"), Field(task, "function"),
-                      OrDash(Field(task, "schedule")), Field(task, "enabled") == "true" ? "yes" : "no",
-                      last});
+                      OrDash(Field(task, "schedule")),
+                      Field(task, "enabled") == "true" ? "yes" : "no", last});
     }
-    if (rows.size() == 1) std::cout << "no tasks\n";
-    else PrintTable(rows);
+    if (rows.size() == 1)
+      std::cout << "no tasks\n";
+    else
+      PrintTable(rows);
   });
 }
 

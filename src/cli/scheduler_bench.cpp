@@ -18,6 +18,7 @@
 #include <boost/json.hpp>
 #include <filesystem>
 #include <iostream>
+#include <limits>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -96,6 +97,8 @@ int RunSchedulerBench(const SchedulerBenchOptions& o) {
   options.storage.synchronous = o.sync;
   options.runner_options.capacity = 4;
   options.scheduler_options.launch_ahead = std::chrono::milliseconds(o.launch_ahead_ms);
+  // Every launch is read back at the end: keep them all.
+  options.scheduler_options.task_log_max_size = std::numeric_limits<int>::max();
   auto engine_or = Engine::Open(options, registry);
   if (!engine_or.ok()) {
     std::cerr << "error: " << engine_or.status().ToString() << "\n";

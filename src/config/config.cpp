@@ -24,6 +24,7 @@
 #include <sstream>
 #include <utility>
 
+#include "bulk/coprocess.h"
 #include "cron/cron.h"
 
 namespace taskmill::config {
@@ -355,6 +356,10 @@ class Loader {
   void ReadTask(const YAML::Node& key_node, const std::string& name, const std::string& path,
                 const YAML::Node& value);
   void ReadTriggers(const YAML::Node& section, const std::string& path);
+  void ReadBulk(const YAML::Node& section, const std::string& path);
+  void ReadFunctions(const YAML::Node& section, const std::string& path);
+  void ReadFunction(const YAML::Node& key_node, const std::string& name, const std::string& path,
+                    const YAML::Node& value);
   std::optional<std::vector<std::string>> TriggerFunctions(const YAML::Node& value,
                                                            const std::string& path);
 
@@ -603,6 +608,8 @@ void Loader::ReadRoot(const YAML::Node& root) {
           {"task_runner", [&](const YAML::Node& v, const std::string& p) { ReadTaskRunner(v, p); }},
           {"tasks", [&](const YAML::Node& v, const std::string& p) { ReadTasks(v, p); }},
           {"triggers", [&](const YAML::Node& v, const std::string& p) { ReadTriggers(v, p); }},
+          {"bulk", [&](const YAML::Node& v, const std::string& p) { ReadBulk(v, p); }},
+          {"functions", [&](const YAML::Node& v, const std::string& p) { ReadFunctions(v, p); }},
       });
 }
 
@@ -1026,6 +1033,196 @@ void Loader::ReadTask(const YAML::Node& key_node, const std::string& name, const
 
   config_.tasks.push_back(std::move(task));
   ttr_given_.push_back(ttr_given);
+}
+
+// `bulk:` — BulkOptions.
+void Loader::ReadBulk(const YAML::Node& section, const std::string& path) {
+  BulkOptions& bulk = config_.bulk;
+  ReadFields(section, path,
+             {
+                 {"max_file_size",
+                  [&](const YAML::Node& v, const std::string& p) {
+                    if (auto size = Integer(v, p, 1024, INT64_MAX)) bulk.max_file_size = *size;
+                  }},
+                 {"max_record_size",
+                  [&](const YAML::Node& v, const std::string& p) {
+                    if (auto size = Integer(v, p, 1024, int64_t{1} << 30)) {
+                      bulk.max_record_size = static_cast<size_t>(*size);
+                    }
+                  }},
+                 {"progress_every",
+                  [&](const YAML::Node& v, const std::string& p) {
+                    if (auto rows = Integer(v, p, 1, INT64_MAX)) bulk.progress_every = *rows;
+                  }},
+                 {"wait_after_row_ms",
+                  [&](const YAML::Node& v, const std::string& p) {
+                    if (auto ms = Integer(v, p, 0, 3'600'000)) {
+                      bulk.wait_after_row = std::chrono::milliseconds(*ms);
+                    }
+                  }},
+             });
+}
+
+void Loader::ReadFunctions(const YAML::Node& section, const std::string& path) {
+  if (!section.IsMap()) {
+    Error(section, path,
+          "expected a mapping of function names to definitions, got " + Describe(section));
+    return;
+  }
+  ForEachEntry(section, path,
+               [&](const YAML::Node& key_node, const std::string& name,
+                   const std::string& function_path, const YAML::Node& value) {
+                 ReadFunction(key_node, name, function_path, value);
+               });
+}
+
+// A function of `functions:`: a bulk function run by a co-process (CoprocessSpec).
+void Loader::ReadFunction(const YAML::Node& key_node, const std::string& name,
+                          const std::string& path, const YAML::Node& value) {
+  const int line = LineOf(key_node);
+  if (!IsFunctionName(name)) {
+    Error(line, path,
+          "invalid function name '" + name +
+              "'; expected category.action (lower-case letters, digits, '_' and '-', one dot)");
+    return;
+  }
+  if (!value.IsMap()) {
+    Error(value, path, "expected a mapping of function settings, got " + Describe(value));
+    return;
+  }
+  const size_t errors_before = errors_.size();
+  CoprocessSpec spec;
+  spec.info.name = name;
+  spec.info.input = "csv";
+  int process_line = 0;
+  std::vector<std::pair<std::string, int>> verify_lines;  // column, line
+  auto list_into = [&](std::vector<std::string>* out) {
+    return [this, out](const YAML::Node& v, const std::string& p) {
+      if (auto items = StringList(v, p)) *out = std::move(*items);
+    };
+  };
+  ReadFields(
+      value, path,
+      {
+          {"description",
+           [&](const YAML::Node& v, const std::string& p) {
+             if (auto text = String(v, p)) spec.info.description = *text;
+           }},
+          {"doc",
+           [&](const YAML::Node& v, const std::string& p) {
+             if (auto text = String(v, p)) spec.info.doc = *text;
+           }},
+          {"input",
+           [&](const YAML::Node& v, const std::string& p) {
+             if (auto input = Choice(v, p, "input", {"csv", "none"})) spec.info.input = *input;
+           }},
+          {"mandatory", list_into(&spec.info.mandatory)},
+          {"optional", list_into(&spec.info.optional)},
+          {"output_header", list_into(&spec.info.output_header)},
+          {"header", list_into(&spec.header)},
+          {"verify",
+           [&](const YAML::Node& v, const std::string& p) {
+             ForEachEntry(v, p,
+                          [&](const YAML::Node& column_key, const std::string& column,
+                              const std::string& column_path, const YAML::Node& pattern) {
+                            auto text = NonEmptyString(pattern, column_path);
+                            if (!text) return;
+                            auto compiled = bulk::CompileVerifiers({{column, *text}});
+                            if (!compiled.ok()) {
+                              Error(pattern, column_path,
+                                    "not a valid regular expression (ECMAScript): " + *text);
+                              return;
+                            }
+                            spec.verifiers[column] = *text;
+                            verify_lines.emplace_back(column, LineOf(column_key));
+                          });
+           }},
+          {"process",
+           [&](const YAML::Node& v, const std::string& p) {
+             process_line = LineOf(v);
+             auto argv = StringList(v, p);
+             if (!argv) return;
+             if (argv->empty() || argv->front().empty()) {
+               Error(v, p, "the first element must name the program to run");
+               return;
+             }
+             spec.argv = std::move(*argv);
+           }},
+          {"protocol",
+           [&](const YAML::Node& v, const std::string& p) { Choice(v, p, "protocol", {"jsonl"}); }},
+          {"working_dir",
+           [&](const YAML::Node& v, const std::string& p) {
+             if (auto dir = String(v, p)) spec.working_dir = *dir;
+           }},
+          {"env",
+           [&](const YAML::Node& v, const std::string& p) {
+             ForEachEntry(v, p,
+                          [&](const YAML::Node& env_key, const std::string& env_name,
+                              const std::string& env_path, const YAML::Node& env_value) {
+                            if (!IsEnvName(env_name)) {
+                              Error(env_key, env_path,
+                                    "invalid environment variable name; use letters, digits and "
+                                    "'_', not starting with a digit");
+                              return;
+                            }
+                            if (env_value.IsNull()) {
+                              spec.env.emplace_back(env_name, "");
+                            } else if (auto text = String(env_value, env_path)) {
+                              spec.env.emplace_back(env_name, *text);
+                            }
+                          });
+           }},
+          {"pipeline",
+           [&](const YAML::Node& v, const std::string& p) {
+             if (auto n = Integer(v, p, 1, 10000)) spec.pipeline = static_cast<int>(*n);
+           }},
+          {"max_restarts",
+           [&](const YAML::Node& v, const std::string& p) {
+             if (auto n = Integer(v, p, 0, 1000)) spec.max_restarts = static_cast<int>(*n);
+           }},
+          {"kill_grace_sec",
+           [&](const YAML::Node& v, const std::string& p) {
+             if (auto grace = Seconds(v, p, /*allow_zero=*/true)) spec.kill_grace = *grace;
+           }},
+          {"stop_on_error",
+           [&](const YAML::Node& v, const std::string& p) {
+             if (auto stop = Bool(v, p)) spec.stop_on_error = *stop;
+           }},
+          {"progress_every",
+           [&](const YAML::Node& v, const std::string& p) {
+             if (auto rows = Integer(v, p, 1, INT64_MAX)) spec.progress_every = *rows;
+           }},
+          {"wait_after_row_ms",
+           [&](const YAML::Node& v, const std::string& p) {
+             if (auto ms = Integer(v, p, 0, 3'600'000)) {
+               spec.wait_after_row = std::chrono::milliseconds(*ms);
+             }
+           }},
+      });
+
+  // Rules between keys, each only when its keys were read without error.
+  if (process_line == 0 && errors_.size() == errors_before) {
+    Error(line, path, "process is required: the program to start, e.g. [\"python3\", \"my.py\"]");
+  }
+  std::vector<std::string_view> declared;
+  for (const auto& c : spec.info.mandatory) declared.push_back(c);
+  for (const auto& c : spec.info.optional) declared.push_back(c);
+  for (const auto& [column, column_line] : verify_lines) {
+    if (std::find(declared.begin(), declared.end(), column) == declared.end()) {
+      std::string_view suggestion = ClosestMatch(column, declared);
+      Error(column_line, path + ".verify." + column,
+            "not a mandatory or optional column" +
+                (suggestion.empty() ? std::string()
+                                    : " (did you mean '" + std::string(suggestion) + "'?)"));
+    }
+  }
+  if (errors_.size() == errors_before) {
+    // The spec's own rules (columns declared twice, input vs columns, ...), with the
+    // function's line; its messages already name the function.
+    Status valid = spec.Validate();
+    if (!valid.ok()) Error(line, path, valid.message());
+  }
+  config_.functions.push_back(std::move(spec));
 }
 
 Result<Config> Loader::Load(std::string_view yaml) {

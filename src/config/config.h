@@ -15,6 +15,7 @@
 // The functions here are pure and thread-safe; Config is a plain value.
 #pragma once
 
+#include <taskmill/bulk.h>
 #include <taskmill/clock.h>
 #include <taskmill/engine.h>
 #include <taskmill/model.h>
@@ -65,6 +66,12 @@ struct Config {
   // `triggers:` — functions bound to the headless triggers (minutely, hourly, daily,
   // each_account) and triggers.browse_interval_sec. Default: none.
   TriggerBindings triggers;
+  // `functions:` — bulk functions run as JSON-lines co-processes (`process:`,
+  // `protocol: jsonl`), in file order, ready for RegisterCoprocessFunction. Default: none.
+  std::vector<CoprocessSpec> functions;
+  // `bulk:` — limits and defaults of bulk CSV runs (max_file_size, max_record_size,
+  // progress_every, wait_after_row_ms). Default: BulkOptions's defaults.
+  BulkOptions bulk;
   // Where the config came from (file path or LoadString's source_name), for messages.
   std::string source;
 };

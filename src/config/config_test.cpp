@@ -304,7 +304,7 @@ TEST(ConfigErrors, UnknownKeyWithSuggestion) {
 TEST(ConfigErrors, UnknownKeyWithoutSuggestionListsAcceptedKeys) {
   EXPECT_EQ(ErrorOf("logging: {level: debug}\n"),
             "taskmill.yaml:1: logging: unknown key; accepted keys: server, task_storage, "
-            "task_runner, tasks, triggers");
+            "task_runner, tasks, triggers, bulk, functions");
 }
 
 TEST(ConfigErrors, WrongTypes) {
@@ -635,6 +635,119 @@ TEST(ConfigErrors, Triggers) {
             "taskmill.yaml:2: triggers.hourlly: unknown key (did you mean 'hourly'?)");
   EXPECT_EQ(ErrorOf("triggers:\n  browse_interval_sec: 0\n"),
             "taskmill.yaml:2: triggers.browse_interval_sec: must be greater than 0, got 0");
+}
+
+// ---- functions and bulk --------------------------------------------------------------
+
+TEST(ConfigLoad, CoprocessFunctions) {
+  Config config = LoadOk(R"(
+functions:
+  pynumbers.import:
+    description: Tags numbers with their country
+    doc: A Python co-process.
+    input: csv
+    mandatory: [e164]
+    optional: [carrier, state]
+    output_header: [country]
+    verify:
+      e164: '\+[0-9]{7,15}'
+    process: ["python3", "examples/bulk/import.py"]
+    protocol: jsonl
+    working_dir: .
+    env: {LANG: C.UTF-8, EMPTY: }
+    pipeline: 32
+    max_restarts: 5
+    kill_grace_sec: 1.5
+    stop_on_error: true
+    progress_every: 500
+    wait_after_row_ms: 20
+  pynumbers.list:
+    input: none
+    header: [e164, owner]
+    process: [./list.sh]
+bulk:
+  max_file_size: 1048576
+  max_record_size: 65536
+  progress_every: 250
+  wait_after_row_ms: 5
+)");
+  ASSERT_EQ(config.functions.size(), 2u);
+  const CoprocessSpec& import = config.functions[0];
+  EXPECT_EQ(import.info.name, "pynumbers.import");
+  EXPECT_EQ(import.info.description, "Tags numbers with their country");
+  EXPECT_EQ(import.info.doc, "A Python co-process.");
+  EXPECT_EQ(import.info.input, "csv");
+  EXPECT_EQ(import.info.mandatory, (std::vector<std::string>{"e164"}));
+  EXPECT_EQ(import.info.optional, (std::vector<std::string>{"carrier", "state"}));
+  EXPECT_EQ(import.info.output_header, (std::vector<std::string>{"country"}));
+  ASSERT_EQ(import.verifiers.size(), 1u);
+  EXPECT_EQ(import.verifiers.at("e164"), "\\+[0-9]{7,15}");
+  EXPECT_EQ(import.argv, (std::vector<std::string>{"python3", "examples/bulk/import.py"}));
+  EXPECT_EQ(import.working_dir, ".");
+  EXPECT_EQ(import.env, (std::vector<std::pair<std::string, std::string>>{{"LANG", "C.UTF-8"},
+                                                                          {"EMPTY", ""}}));
+  EXPECT_EQ(import.pipeline, 32);
+  EXPECT_EQ(import.max_restarts, 5);
+  EXPECT_EQ(import.kill_grace, milliseconds(1500));
+  EXPECT_TRUE(import.stop_on_error);
+  EXPECT_EQ(import.progress_every, 500);
+  EXPECT_EQ(import.wait_after_row, milliseconds(20));
+  const CoprocessSpec& list = config.functions[1];
+  EXPECT_EQ(list.info.input, "none");
+  EXPECT_EQ(list.header, (std::vector<std::string>{"e164", "owner"}));
+  EXPECT_EQ(list.pipeline, 64) << "default";
+  EXPECT_FALSE(list.progress_every.has_value());
+  EXPECT_EQ(config.bulk.max_file_size, 1048576);
+  EXPECT_EQ(config.bulk.max_record_size, 65536u);
+  EXPECT_EQ(config.bulk.progress_every, 250);
+  EXPECT_EQ(config.bulk.wait_after_row, milliseconds(5));
+}
+
+TEST(ConfigLoad, NoFunctionsAndDefaultBulkOptions) {
+  Config config = LoadOk("");
+  EXPECT_TRUE(config.functions.empty());
+  EXPECT_EQ(config.bulk.max_file_size, int64_t{1} << 30);
+  EXPECT_EQ(config.bulk.progress_every, 1000);
+  EXPECT_EQ(config.bulk.wait_after_row, milliseconds(0));
+}
+
+TEST(ConfigErrors, Functions) {
+  const std::string ok = "    mandatory: [e164]\n    process: [python3, x.py]\n";
+  EXPECT_EQ(ErrorOf("functions:\n  Numbers:\n" + ok),
+            "taskmill.yaml:2: functions.Numbers: invalid function name 'Numbers'; expected "
+            "category.action (lower-case letters, digits, '_' and '-', one dot)");
+  EXPECT_EQ(ErrorOf("functions:\n  a.b:\n    mandatory: [e164]\n"),
+            "taskmill.yaml:2: functions.a.b: process is required: the program to start, e.g. "
+            "[\"python3\", \"my.py\"]");
+  EXPECT_EQ(ErrorOf("functions:\n  a.b:\n" + ok + "    protocol: grpc\n"),
+            "taskmill.yaml:5: functions.a.b.protocol: unknown protocol 'grpc'; expected jsonl");
+  EXPECT_EQ(ErrorOf("functions:\n  a.b:\n" + ok + "    procss: [x]\n"),
+            "taskmill.yaml:5: functions.a.b.procss: unknown key (did you mean 'process'?)");
+  EXPECT_EQ(ErrorOf("functions:\n  a.b:\n" + ok + "    input: json\n"),
+            "taskmill.yaml:5: functions.a.b.input: unknown input 'json'; expected csv or none");
+  EXPECT_EQ(ErrorOf("functions:\n  a.b:\n" + ok + "    verify: {e164: '[0-9'}\n"),
+            "taskmill.yaml:5: functions.a.b.verify.e164: not a valid regular expression "
+            "(ECMAScript): [0-9");
+  EXPECT_EQ(ErrorOf("functions:\n  a.b:\n" + ok + "    verify:\n      e146: 'x'\n"),
+            "taskmill.yaml:6: functions.a.b.verify.e146: not a mandatory or optional column "
+            "(did you mean 'e164'?)");
+  EXPECT_EQ(ErrorOf("functions:\n  a.b:\n" + ok + "    pipeline: 0\n"),
+            "taskmill.yaml:5: functions.a.b.pipeline: must be at least 1, got 0");
+  EXPECT_EQ(ErrorOf("functions:\n  a.b:\n    process: [x]\n"),
+            "taskmill.yaml:2: functions.a.b: bulk function 'a.b': a CSV function needs at least "
+            "one mandatory or optional column");
+  EXPECT_EQ(ErrorOf("functions:\n  a.b:\n    input: none\n    process: [x]\n"),
+            "taskmill.yaml:2: functions.a.b: bulk function 'a.b': a function without input "
+            "must name its output columns (output_header or header)");
+  EXPECT_EQ(ErrorOf("functions:\n  a.b:\n    mandatory: [x, x]\n    process: [x]\n"),
+            "taskmill.yaml:2: functions.a.b: bulk function 'a.b': column 'x' is declared twice");
+  EXPECT_EQ(ErrorOf("functions: [a.b]\n"),
+            "taskmill.yaml:1: functions: expected a mapping of function names to definitions, "
+            "got a list");
+  EXPECT_EQ(ErrorOf("bulk:\n  max_file_size: 10\n"),
+            "taskmill.yaml:2: bulk.max_file_size: must be at least 1024, got 10");
+  EXPECT_EQ(ErrorOf("bulk:\n  progress_evry: 10\n"),
+            "taskmill.yaml:2: bulk.progress_evry: unknown key (did you mean 'progress_every'?)");
 }
 
 // ---- files -------------------------------------------------------------------------

@@ -124,7 +124,8 @@ TEST_F(CliTest, RunsRunCancelRetryRmAndStats) {
 
   auto stats = Run({"stats", "--json"});
   ASSERT_EQ(stats.exit_code, 0);
-  const auto& statuses = stats.Json().at("statuses").as_object();
+  auto stats_json = stats.Json();
+  const auto& statuses = stats_json.at("statuses").as_object();
   for (const char* s : {"pending", "running", "completed", "partial", "failed", "lost", "stopped",
                         "did_not_start", "unknown_task", "total"}) {
     EXPECT_TRUE(statuses.contains(s)) << s;

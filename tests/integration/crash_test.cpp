@@ -48,7 +48,9 @@ TEST(CrashTest, KillNineDuringLoadLosesNoAcknowledgedRun) {
                          (dir.path() / "batch.json").string()},
                         server.url());
       ASSERT_EQ(r.exit_code, 0) << r.err;
-      for (const auto& run : r.Json().at("runs").as_array()) {
+      auto stored = r.Json();
+      ASSERT_TRUE(stored.is_object()) << r.out.substr(0, 500) << r.err;
+      for (const auto& run : stored.at("runs").as_array()) {
         acknowledged.insert(std::string(run.at("id").as_string()));
       }
     }
