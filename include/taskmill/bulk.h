@@ -56,10 +56,9 @@
 #include <taskmill/status.h>
 #include <taskmill/storage.h>
 
+#include <atomic>
 #include <boost/json/object.hpp>
 #include <boost/json/value.hpp>
-
-#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <iosfwd>
@@ -142,8 +141,8 @@ class BulkResult {
   BulkResult&& WithState(boost::json::value state) &&;
 
   Kind kind() const { return kind_; }
-  const std::string& message() const { return text_; }  // kError: the message
-  const std::string& path() const { return text_; }     // kFile: the file
+  const std::string& message() const { return text_; }    // kError: the message
+  const std::string& path() const { return text_; }       // kFile: the file
   const std::vector<Row>& rows() const { return rows_; }  // kRows
   const std::vector<std::pair<std::string, std::string>>& columns() const { return columns_; }
   const std::optional<boost::json::value>& state() const { return state_; }
@@ -160,9 +159,9 @@ class BulkResult {
 
 // One call of a bulk function.
 struct BulkCall {
-  const BulkRow* row;                // the input row; null for no-input functions
-  const boost::json::value& state;   // null until the function returned state ("init")
-  const RunContext& context;         // args, account ids, cancellation, the run
+  const BulkRow* row;               // the input row; null for no-input functions
+  const boost::json::value& state;  // null until the function returned state ("init")
+  const RunContext& context;        // args, account ids, cancellation, the run
 };
 
 // After the last row (finish), and after the run ended (cleanup).
@@ -187,8 +186,9 @@ struct BulkFunction {
   std::map<std::string, BulkVerifier, std::less<>> verifiers;
   // Called per row (input "csv") or per iteration (input "none"). Required.
   BulkRowFunction call;
-  // Optional: after the last row of a run that was not stopped; may write rows
-  // (Row/Rows/Merge/Error results are written; the counters do not change).
+  // Optional: once the rows are over — after the last one, after a Stop(), or when
+  // stop_on_error ended the run; not after a cancel or a failed attempt. May write
+  // rows (WriteRow/WriteRows/Merge/Error are written; the counters do not change).
   std::function<BulkResult(const BulkEnd& end)> finish;
   // Optional: once the run has ended in this attempt (completed, partial, failed by
   // its rows, or stopped by an operator). Not called when the attempt dies.
@@ -258,19 +258,19 @@ Status RegisterBulkFunction(FunctionRegistry& registry, std::shared_ptr<BulkRunt
 // with something that is not a result fails the row it was working on and is started
 // again (max_restarts times in a row before the attempt fails).
 struct CoprocessSpec {
-  FunctionInfo info;                     // as BulkFunction::info; handler_kind "coprocess"
-  std::vector<std::string> header;       // as BulkFunction::header
+  FunctionInfo info;                // as BulkFunction::info; handler_kind "coprocess"
+  std::vector<std::string> header;  // as BulkFunction::header
   // Verifier per column: an ECMAScript regular expression the whole value must match.
   std::map<std::string, std::string, std::less<>> verifiers;
-  std::vector<std::string> argv;         // program and arguments; looked up in PATH
-  std::string working_dir;               // Default: the server's
+  std::vector<std::string> argv;                         // program and arguments; looked up in PATH
+  std::string working_dir;                               // Default: the server's
   std::vector<std::pair<std::string, std::string>> env;  // added to the inherited one
   // Rows sent ahead of their results. 1 is lock-step. Default: 64.
   int pipeline = 64;
-  int max_restarts = 3;                  // consecutive crashes tolerated. Default: 3
+  int max_restarts = 3;                           // consecutive crashes tolerated. Default: 3
   Duration kill_grace = std::chrono::seconds(5);  // SIGTERM → SIGKILL. Default: 5 s
   size_t stderr_limit = size_t{64} << 10;         // bytes of stderr kept. Default: 64 KiB
-  bool stop_on_error = false;            // a crashed row ends the run. Default: false
+  bool stop_on_error = false;                     // a crashed row ends the run. Default: false
   std::optional<int64_t> progress_every;
   std::optional<Duration> wait_after_row;
 
@@ -286,7 +286,7 @@ struct BulkCreateRequest {
   // The run: function (required; a registered bulk function with input "csv"), and
   // queue, id, priority, retry, account ids... as for Engine::Enqueue.
   EnqueueRequest run;
-  std::string file_name = "input.csv";   // kept for downloads
+  std::string file_name = "input.csv";  // kept for downloads
   ConflictMode conflict = ConflictMode::kError;
 };
 
@@ -330,7 +330,7 @@ class BulkUpload {
   std::string pending_;  // bytes not yet staged (< chunk_size)
   int64_t chunks_ = 0;
   int64_t bytes_ = 0;
-  bool done_ = false;    // finished, or abandoned
+  bool done_ = false;  // finished, or abandoned
 };
 
 // The same in one call, for a CSV already in memory or in a stream.

@@ -142,6 +142,8 @@ class Engine {
   // instant) and leaves a launch that has begun alone.
   // Enabling a periodical task starts its schedule from now, so the time it was
   // disabled does not count as missed launches. kNotFound for an unknown task.
+  // Pauses or resumes a queue; resuming wakes this node's runner at once.
+  virtual Status QueueSetPaused(const std::string& queue, bool paused) = 0;
   virtual Status TaskSetEnabled(const std::string& name, bool enabled) = 0;
 
   // Runner slots in use and in total on this node (0/0 without the runner role), and

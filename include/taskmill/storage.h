@@ -38,7 +38,7 @@ struct RunPutParams {
 
 struct RunFilter {
   std::optional<RunStatus> status;
-  std::string task;       // empty: any
+  std::string task;  // empty: any
   std::string function;
   std::string queue;
   std::string account_id;
@@ -153,10 +153,10 @@ struct RunCheckpoint {
   // The run's output file. Created (owned by the run) on first use; set as the run's
   // output_file. Empty: no output file change.
   std::string output_file;
-  std::string output_name;        // the file's name when it is created
-  int64_t output_first_chunk = 0;  // number of the first chunk below: must equal the
-                                   // file's chunk count (kFailedPrecondition if not)
-  std::vector<std::string> output_chunks;  // appended in order
+  std::string output_name;                        // the file's name when it is created
+  int64_t output_first_chunk = 0;                 // number of the first chunk below: must equal the
+                                                  // file's chunk count (kFailedPrecondition if not)
+  std::vector<std::string> output_chunks;         // appended in order
   std::optional<boost::json::value> output_meta;  // replaces the file's meta when set
   // Files of this run to delete in the same commit (an output being replaced).
   std::vector<std::string> remove_files;
@@ -164,7 +164,7 @@ struct RunCheckpoint {
 };
 
 struct StoredCheckpoint {
-  int attempt = 0;    // the attempt that saved it
+  int attempt = 0;  // the attempt that saved it
   std::string state;
   TimePoint saved_at{};
 };

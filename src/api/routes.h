@@ -21,6 +21,9 @@ void AddRunRoutes(Router& router, RouteContext context);
 // /api/v1/tasks[/{name}[/start]], /api/v1/functions, /api/v1/stats, /healthz
 void AddCatalogRoutes(Router& router, RouteContext context);
 
+// /api/v1/tasks/{name}/enable|disable, /api/v1/queues[/{name}/pause|resume]
+void AddSchedulingRoutes(Router& router, RouteContext context);
+
 // Shared by the route files: the run as the API returns it.
 Response RunResponse(boost::beast::http::status status, const Run& run);
 

@@ -4,10 +4,9 @@
 
 #include <taskmill/bulk.h>
 
+#include <algorithm>
 #include <boost/beast/http/field.hpp>
 #include <boost/json.hpp>
-
-#include <algorithm>
 #include <cctype>
 #include <charconv>
 #include <memory>
@@ -29,17 +28,20 @@ constexpr size_t kMaxRecordsBody = size_t{64} << 20;
 std::string MediaType(std::string_view content_type) {
   std::string out;
   for (char c : content_type.substr(0, content_type.find(';'))) {
-    if (c != ' ' && c != '\t') out.push_back(static_cast<char>(std::tolower(static_cast<unsigned char>(c))));
+    if (c != ' ' && c != '\t')
+      out.push_back(static_cast<char>(std::tolower(static_cast<unsigned char>(c))));
   }
   return out;
 }
 
 Result<BulkCreateRequest> RequestFromQuery(const Exchange& ex) {
-  TASKMILL_RETURN_IF_ERROR(ex.CheckQuery({"function", "queue", "id", "priority", "conflict", "name"}));
+  TASKMILL_RETURN_IF_ERROR(
+      ex.CheckQuery({"function", "queue", "id", "priority", "conflict", "name"}));
   BulkCreateRequest request;
   request.run.function = ex.query("function").value_or("");
   if (request.run.function.empty()) {
-    return ParameterError("function", "name the bulk function to run, e.g. ?function=numbers.import");
+    return ParameterError("function",
+                          "name the bulk function to run, e.g. ?function=numbers.import");
   }
   request.run.queue = ex.query("queue").value_or("");
   request.run.id = ex.query("id").value_or("");
@@ -54,7 +56,8 @@ Result<BulkCreateRequest> RequestFromQuery(const Exchange& ex) {
   if (auto conflict = ex.query("conflict"); conflict && !conflict->empty()) {
     auto mode = ParseConflictMode(*conflict);
     if (!mode) {
-      return ParameterError("conflict", "expected error, ignore or overwrite, got '" + *conflict + "'");
+      return ParameterError("conflict",
+                            "expected error, ignore or overwrite, got '" + *conflict + "'");
     }
     request.conflict = *mode;
   }

@@ -5,6 +5,8 @@
 #include "api/json_body.h"
 #include "api/routes.h"
 #include "api/run_request.h"
+#include "cron/cron.h"
+#include "scheduler/fire_times.h"
 
 namespace taskmill::api {
 namespace json = boost::json;
@@ -15,6 +17,17 @@ namespace {
 // A task definition with the latest run of the task, for the task list and the UI.
 Result<json::object> TaskJson(Engine& engine, const TaskDef& task) {
   json::object out = ToJson(task);
+  // The next three fire instants, in the task's zone, for periodical tasks.
+  json::array next;
+  if (task.kind == TaskKind::kPeriodical) {
+    auto compiled = CompileSchedule(task);
+    if (compiled.ok()) {
+      for (TimePoint t : NextFireTimes(task, engine.clock().Now(), 3)) {
+        next.emplace_back(cron::FormatInZone(t, compiled->zone));
+      }
+    }
+  }
+  out["next_fire_times"] = std::move(next);
   auto latest = engine.storage().RunLatestOfTask(task.name);
   if (!latest.ok()) return latest.status();
   if (*latest) {

@@ -170,7 +170,10 @@ class Session : public std::enable_shared_from_this<Session> {
     const ApiOptions& options = server_.options_;
     parser_.emplace();
     parser_->header_limit(static_cast<uint32_t>(options.max_header));
-    parser_->body_limit(options.max_json_body);
+    // No body limit yet: Beast checks Content-Length against it while parsing the
+    // header, and an upload route (TryUpload) streams bodies of any size. OnHeader
+    // applies max_json_body to every other request.
+    parser_->body_limit(boost::none);
     // The first request of a connection must arrive within request_timeout; later
     // ones within idle_timeout of the previous answer (a slow client is dropped).
     // The deadline covers header and body. It is a timer of ours rather than the
@@ -194,6 +197,13 @@ class Session : public std::enable_shared_from_this<Session> {
   void OnHeader(beast::error_code ec, size_t) {
     if (ec) return OnReadError(ec);
     if (TryUpload()) return;
+    // A declared length over the limit is refused before the body is sent; a chunked
+    // body is counted as it arrives.
+    const uint64_t limit = server_.options_.max_json_body;
+    if (auto length = parser_->content_length(); length && *length > limit) {
+      return OnReadError(http::error::body_limit);
+    }
+    parser_->body_limit(limit);
     if (parser_->is_done()) return OnRead({}, 0);
     auto expect = parser_->get()[http::field::expect];
     if (beast::iequals(expect, "100-continue")) {
@@ -382,12 +392,12 @@ class Session : public std::enable_shared_from_this<Session> {
     if (ec) {
       upload_sink_.reset();
       if (ec == beast::error::timeout) {
-        return SendError(Status::Timeout(
-            "the upload stalled: nothing received for " +
-            std::to_string(std::chrono::duration_cast<std::chrono::seconds>(
-                               server_.options_.request_timeout)
-                               .count()) +
-            " s"));
+        return SendError(
+            Status::Timeout("the upload stalled: nothing received for " +
+                            std::to_string(std::chrono::duration_cast<std::chrono::seconds>(
+                                               server_.options_.request_timeout)
+                                               .count()) +
+                            " s"));
       }
       return Close();
     }
@@ -585,6 +595,7 @@ Status Server::Start() {
   RouteContext context{engine_, waiter_, options_.max_wait};
   AddRunRoutes(router_, context);
   AddCatalogRoutes(router_, context);
+  AddSchedulingRoutes(router_, context);
   AddBulkRoutes(router_, context);
   waiter_.Start();
 

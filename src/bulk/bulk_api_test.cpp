@@ -42,74 +42,85 @@ class BulkApiTest : public ::testing::Test {
     import.info.mandatory = {"e164"};
     import.info.optional = {"state"};
     import.info.output_header = {"note"};
-    import.verifiers["e164"] = [](std::string_view v) { return !v.empty() && v[0] == '+'; };
-    import.call = [](const BulkCall& call) {
-      return BulkResult::Merge({{"note", "seen " + std::string(call.row->GetOr("e164"))}});
-    };
-    ASSERT_TRUE(RegisterBulkFunction(*registry, runtime, import).ok());
-    ASSERT_TRUE(registry->Register("demo.echo", [](RunContext&) {}).ok());
-
-    EngineOptions engine_options;
-    engine_options.storage.url = (dir_.path() / "taskmill.db").string();
-    engine_options.storage.synchronous = "normal";
-    engine_options.scheduler = false;
-    // Bulk runs are stored by the upload, not through Engine::Enqueue, so no wake-up
-    // reaches the runner; a short poll keeps the tests quick.
-    engine_options.runner_options.poll_interval = std::chrono::milliseconds(20);
-    auto engine = Engine::Open(engine_options, registry);
-    ASSERT_TRUE(engine.ok()) << engine.status().ToString();
-    engine_ = std::move(*engine);
-    runtime->Attach(*engine_);
-    ASSERT_TRUE(engine_->Start().ok());
-    api::ApiOptions api_options;
-    api_options.listen = "127.0.0.1:0";
-    server_ = std::make_unique<api::ApiServer>(api_options, *engine_);
-    ASSERT_TRUE(server_->Start().ok());
-    client_ = std::make_unique<cli::HttpClient>(server_->url());
-  }
-
-  void TearDown() override {
-    client_.reset();
-    if (server_) server_->Stop();
-    if (engine_) engine_->Stop();
-  }
-
-  cli::HttpResponse Post(const std::string& target, const std::string& body,
-                         const std::string& content_type = "text/csv") {
-    auto response = client_->Send("POST", target, body, content_type);
-    EXPECT_TRUE(response.ok()) << response.status().ToString();
-    return response.ok() ? *response : cli::HttpResponse{};
-  }
-
-  cli::HttpResponse Get(const std::string& target) {
-    auto response = client_->Send("GET", target);
-    EXPECT_TRUE(response.ok()) << response.status().ToString();
-    return response.ok() ? *response : cli::HttpResponse{};
-  }
-
-  json::object Json(const cli::HttpResponse& response) {
-    auto v = json::parse(response.body);
-    return v.is_object() ? v.get_object() : json::object();
-  }
-
-  // The run once it is final.
-  json::object WaitFinal(const std::string& id) {
-    for (int i = 0; i < 10; ++i) {
-      json::object run = Json(Get("/api/v1/runs/" + id + "?wait=30"));
-      std::string status(run["status"].as_string());
-      if (status != "pending" && status != "running") return run;
-    }
-    ADD_FAILURE() << "run " << id << " did not finish";
-    return {};
-  }
-
-  int64_t RunCount() { return engine_->storage().RunStats()->total; }
-
-  conformance::TempDir dir_;
-  std::unique_ptr<Engine> engine_;
-  std::unique_ptr<api::ApiServer> server_;
-  std::unique_ptr<cli::HttpClient> client_;
+    import.verifiers["e164"] = [](std::string_view v) { return !v.empty() && v[0] == '+';
+  };
+  import.call = [](const BulkCall& call) {
+    return BulkResult::Merge(
+        {{ "note",
+           "seen " + std::string(call.row->GetOr("e164")) }});
 };
+ASSERT_TRUE(RegisterBulkFunction(*registry, runtime, import).ok());
+// The limit belongs to each function's runtime: this one takes larger files.
+BulkOptions big_options;
+big_options.max_file_size = 16 << 20;
+auto big_runtime = std::make_shared<BulkRuntime>(big_options);
+BulkFunction big = import;
+big.info.name = "numbers.big";
+ASSERT_TRUE(RegisterBulkFunction(*registry, big_runtime, big).ok());
+ASSERT_TRUE(registry->Register("demo.echo", [](RunContext&) {}).ok());
+
+EngineOptions engine_options;
+engine_options.storage.url = (dir_.path() / "taskmill.db").string();
+engine_options.storage.synchronous = "normal";
+engine_options.scheduler = false;
+// Bulk runs are stored by the upload, not through Engine::Enqueue, so no wake-up
+// reaches the runner; a short poll keeps the tests quick.
+engine_options.runner_options.poll_interval = std::chrono::milliseconds(20);
+auto engine = Engine::Open(engine_options, registry);
+ASSERT_TRUE(engine.ok()) << engine.status().ToString();
+engine_ = std::move(*engine);
+runtime->Attach(*engine_);
+big_runtime->Attach(*engine_);
+ASSERT_TRUE(engine_->Start().ok());
+api::ApiOptions api_options;
+api_options.listen = "127.0.0.1:0";
+server_ = std::make_unique<api::ApiServer>(api_options, *engine_);
+ASSERT_TRUE(server_->Start().ok());
+client_ = std::make_unique<cli::HttpClient>(server_->url());
+}  // namespace
+
+void TearDown() override {
+  client_.reset();
+  if (server_) server_->Stop();
+  if (engine_) engine_->Stop();
+}
+
+cli::HttpResponse Post(const std::string& target, const std::string& body,
+                       const std::string& content_type = "text/csv") {
+  auto response = client_->Send("POST", target, body, content_type);
+  EXPECT_TRUE(response.ok()) << response.status().ToString();
+  return response.ok() ? *response : cli::HttpResponse{};
+}
+
+cli::HttpResponse Get(const std::string& target) {
+  auto response = client_->Send("GET", target);
+  EXPECT_TRUE(response.ok()) << response.status().ToString();
+  return response.ok() ? *response : cli::HttpResponse{};
+}
+
+json::object Json(const cli::HttpResponse& response) {
+  auto v = json::parse(response.body);
+  return v.is_object() ? v.get_object() : json::object();
+}
+
+// The run once it is final.
+json::object WaitFinal(const std::string& id) {
+  for (int i = 0; i < 10; ++i) {
+    json::object run = Json(Get("/api/v1/runs/" + id + "?wait=30"));
+    std::string status(run["status"].as_string());
+    if (status != "pending" && status != "running") return run;
+  }
+  ADD_FAILURE() << "run " << id << " did not finish";
+  return {};
+}
+
+int64_t RunCount() { return engine_->storage().RunStats()->total; }
+
+conformance::TempDir dir_;
+std::unique_ptr<Engine> engine_;
+std::unique_ptr<api::ApiServer> server_;
+std::unique_ptr<cli::HttpClient> client_;
+};  // namespace taskmill::bulk
 
 TEST_F(BulkApiTest, ACsvBodyCreatesARunWhoseFilesDownload) {
   std::string csv = "e164,state\n+15550001,active\n+15550002,\nbad,x\n";
@@ -135,6 +146,21 @@ TEST_F(BulkApiTest, ACsvBodyCreatesARunWhoseFilesDownload) {
   auto input = Get("/api/v1/runs/csv-1/input.csv?queue=default");
   ASSERT_EQ(input.status, 200);
   EXPECT_EQ(input.body, csv);
+}
+
+// Regression: Beast checks Content-Length against the parser's body limit while it
+// parses the header, so a CSV over max_json_body (1 MiB) was refused with 413 before
+// the upload route could stream it.
+TEST_F(BulkApiTest, ACsvLargerThanTheJsonBodyLimitIsStreamed) {
+  std::string csv = "e164\n";
+  for (int i = 0; csv.size() < (3u << 20); ++i) csv += "+1555" + std::to_string(1000000 + i) + "\n";
+  auto created = Post("/api/v1/runs?function=numbers.big&id=big", csv);
+  ASSERT_EQ(created.status, 201) << created.body.substr(0, 300);
+  EXPECT_EQ(WaitFinal("big")["status"], "completed");
+  EXPECT_EQ(Get("/api/v1/runs/big/input.csv").body, csv);
+  // An ordinary JSON body over the limit is still refused before it is read.
+  auto json_body = Post("/api/v1/runs", std::string(2 << 20, ' '), "application/json");
+  EXPECT_EQ(json_body.status, 413);
 }
 
 TEST_F(BulkApiTest, AnInvalidCsvIsRejectedWithEveryProblemAndNothingIsStored) {
@@ -174,8 +200,8 @@ TEST_F(BulkApiTest, JsonRecordsAreKazoosForm) {
   EXPECT_EQ(WaitFinal("records-1")["status"], "completed");
   EXPECT_EQ(Get("/api/v1/runs/records-1/input.csv").body, "e164,state\n+15550001,\n+15550002,x\n");
 
-  auto extra = Post("/api/v1/runs?function=numbers.import", R"({"records":[],"x":1})",
-                    "application/json");
+  auto extra =
+      Post("/api/v1/runs?function=numbers.import", R"({"records":[],"x":1})", "application/json");
   EXPECT_EQ(extra.status, 422);
   EXPECT_EQ(Json(extra)["error"].at("details").at("field"), "x");
 }
@@ -201,8 +227,8 @@ TEST_F(BulkApiTest, BadRequestsNameTheProblem) {
   auto ordinary = Post("/api/v1/runs", R"({"function":"demo.echo"})", "application/json");
   EXPECT_EQ(ordinary.status, 201) << ordinary.body;
 
-  auto no_file = Get("/api/v1/runs/" + std::string(Json(ordinary)["id"].as_string()) +
-                     "/output.csv");
+  auto no_file =
+      Get("/api/v1/runs/" + std::string(Json(ordinary)["id"].as_string()) + "/output.csv");
   EXPECT_EQ(no_file.status, 404);
   EXPECT_EQ(Get("/api/v1/runs/nope/input.csv").status, 404);
 }
@@ -216,10 +242,11 @@ TEST_F(BulkApiTest, AChunkedUploadWithExpectContinueIsStreamed) {
   boost::asio::connect(socket, resolver.resolve(url.substr(0, colon), url.substr(colon + 1)));
   timeval timeout{.tv_sec = 30, .tv_usec = 0};
   setsockopt(socket.native_handle(), SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
-  boost::asio::write(socket, boost::asio::buffer(std::string(
-                                 "POST /api/v1/runs?function=numbers.import&id=chunked HTTP/1.1\r\n"
-                                 "Host: x\r\nContent-Type: text/csv\r\nTransfer-Encoding: chunked\r\n"
-                                 "Expect: 100-continue\r\nConnection: close\r\n\r\n")));
+  boost::asio::write(
+      socket, boost::asio::buffer(
+                  std::string("POST /api/v1/runs?function=numbers.import&id=chunked HTTP/1.1\r\n"
+                              "Host: x\r\nContent-Type: text/csv\r\nTransfer-Encoding: chunked\r\n"
+                              "Expect: 100-continue\r\nConnection: close\r\n\r\n")));
   std::string got(64, '\0');
   size_t n = socket.read_some(boost::asio::buffer(got));
   EXPECT_EQ(got.substr(0, n), "HTTP/1.1 100 Continue\r\n\r\n");

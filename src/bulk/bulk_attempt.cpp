@@ -1,19 +1,19 @@
 #include "bulk/bulk_attempt.h"
 
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <boost/json.hpp>
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <memory>
+
 #include "bulk/bulk_layout.h"
 #include "bulk/checkpointer.h"
 #include "bulk/stored_file.h"
 #include "csv/csv_reader.h"
 #include "csv/csv_writer.h"
-
-#include <boost/json.hpp>
-#include <spdlog/spdlog.h>
-
-#include <algorithm>
-#include <cerrno>
-#include <cstring>
-#include <fstream>
-#include <memory>
 
 namespace taskmill::bulk {
 namespace {
@@ -35,7 +35,7 @@ struct OwnedRow {
   std::string text;
   std::vector<std::pair<size_t, size_t>> spans;  // offset, size in text
   std::vector<bool> defined;
-  std::vector<BulkCell> cells;                    // views into text, built last
+  std::vector<BulkCell> cells;  // views into text, built last
   int64_t line = 0;
   int64_t number = 0;
   std::string problem;  // set when the row is not sent to the processor
@@ -167,8 +167,8 @@ class BulkAttempt {
   int64_t written_ = 0;
   int64_t chunks_saved_ = 0;
   int64_t since_checkpoint_ = 0;
-  json::value state_;  // the function's
-  std::string end_error_;  // why the run ended early (stop_on_error, a failure)
+  json::value state_;                  // the function's
+  std::string end_error_;              // why the run ended early (stop_on_error, a failure)
   std::string end_kind_ = "internal";  // error_kind of End::kFailed
 
   std::unique_ptr<Checkpointer> checkpointer_;
@@ -191,7 +191,8 @@ Status BulkAttempt::Start() {
       // the run recorded (it died or timed out after its last checkpoint), report its
       // outcome again; otherwise the run had ended and someone retried it: start over.
       const Attempt* previous = run_.attempts.empty() ? nullptr : &run_.attempts.back();
-      if (previous && previous->number == (*stored)->attempt && previous->outcome != state->status) {
+      if (previous && previous->number == (*stored)->attempt &&
+          previous->outcome != state->status) {
         replay_ = std::move(*state);
         return Status::Ok();
       }
@@ -409,9 +410,9 @@ BulkAttempt::End BulkAttempt::ProcessBatches() {
       }
       owned.cells.resize(owned.spans.size());
       for (size_t i = 0; i < owned.spans.size(); ++i) {
-        owned.cells[i] = {std::string_view(owned.text).substr(owned.spans[i].first,
-                                                              owned.spans[i].second),
-                          owned.defined[i]};
+        owned.cells[i] = {
+            std::string_view(owned.text).substr(owned.spans[i].first, owned.spans[i].second),
+            owned.defined[i]};
       }
       owned.line = record.line;
       owned.number = ++number;
@@ -709,8 +710,8 @@ void BulkAttempt::OnOutput(std::string_view bytes) {
 bool BulkAttempt::AttachFile(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in) {
-    WriteErrorRow("cannot read the file " + path + " that the function returned: " +
-                  std::strerror(errno));
+    WriteErrorRow("cannot read the file " + path +
+                  " that the function returned: " + std::strerror(errno));
     return false;
   }
   // The file replaces the output: a new output file, the current one removed in the
@@ -817,9 +818,13 @@ bool BulkAttempt::Throttle() {
 }
 
 void BulkAttempt::PublishProgress(const RunCheckpoint& c) {
-  engine_.events().Publish({.type = Event::Type::kRunProgress, .run_id = run_.id,
-                            .queue = run_.queue, .task = run_.task, .function = run_.function,
-                            .account_id = run_.account_id, .status = RunStatus::kRunning,
+  engine_.events().Publish({.type = Event::Type::kRunProgress,
+                            .run_id = run_.id,
+                            .queue = run_.queue,
+                            .task = run_.task,
+                            .function = run_.function,
+                            .account_id = run_.account_id,
+                            .status = RunStatus::kRunning,
                             .progress = c.progress});
 }
 

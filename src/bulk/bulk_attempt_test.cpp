@@ -1,8 +1,7 @@
 // Executing bulk runs: every return form, verifiers, throws, stop, iterators, header
 // rules, the final statuses, cancel midway, progress while running, throttling.
-#include <boost/json.hpp>
-
 #include <atomic>
+#include <boost/json.hpp>
 #include <fstream>
 #include <thread>
 
@@ -11,9 +10,9 @@
 namespace taskmill::bulk {
 namespace {
 namespace json = boost::json;
+using testing::BulkFixture;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
-using testing::BulkFixture;
 using testing::ProgressWatch;
 using testing::Table;
 using Row = std::vector<std::string>;
@@ -67,44 +66,46 @@ void BulkAttemptTest::RegisterAll() {
   import.verifiers["e164"] = IsE164;
   import.verifiers["state"] = [](std::string_view v) {
     if (v == "boom") throw std::runtime_error("verifier exploded");
-    return v == "active" || v == "free";
-  };
-  import.call = [this](const BulkCall& call) {
-    ++calls_;
-    return behavior_(call);
-  };
-  import.finish = [this](const BulkEnd& end) { return finish_ ? finish_(end) : BulkResult::Ok(); };
-  import.cleanup = [this](const BulkEnd& end) { cleanup_status_ = end.status; };
-  import.progress_every = 10;
-  ASSERT_TRUE(RegisterBulkFunction(registry(), runtime(), import).ok());
+  return v == "active" || v == "free";
+};
+import.call = [this](const BulkCall& call) { ++calls_;
+return behavior_(call);
+};  // namespace
+import.finish = [this](const BulkEnd& end) { return finish_ ? finish_(end) : BulkResult::Ok();
+};  // namespace taskmill::bulk
+import.cleanup = [this](const BulkEnd& end) { cleanup_status_ = end.status;
+}
+;
+import.progress_every = 10;
+ASSERT_TRUE(RegisterBulkFunction(registry(), runtime(), import).ok());
 
-  BulkFunction strict = import;
-  strict.info.name = "test.strict";
-  strict.stop_on_error = true;
-  ASSERT_TRUE(RegisterBulkFunction(registry(), runtime(), strict).ok());
+BulkFunction strict = import;
+strict.info.name = "test.strict";
+strict.stop_on_error = true;
+ASSERT_TRUE(RegisterBulkFunction(registry(), runtime(), strict).ok());
 
-  BulkFunction replaced = import;
-  replaced.info.name = "test.replaced";
-  replaced.info.output_header = {};
-  replaced.header = {"result", "e164"};
-  ASSERT_TRUE(RegisterBulkFunction(registry(), runtime(), replaced).ok());
+BulkFunction replaced = import;
+replaced.info.name = "test.replaced";
+replaced.info.output_header = {};
+replaced.header = {"result", "e164"};
+ASSERT_TRUE(RegisterBulkFunction(registry(), runtime(), replaced).ok());
 
-  BulkFunction slow = import;
-  slow.info.name = "test.slow";
-  slow.wait_after_row = std::chrono::milliseconds(250);
-  ASSERT_TRUE(RegisterBulkFunction(registry(), runtime(), slow).ok());
+BulkFunction slow = import;
+slow.info.name = "test.slow";
+slow.wait_after_row = std::chrono::milliseconds(250);
+ASSERT_TRUE(RegisterBulkFunction(registry(), runtime(), slow).ok());
 
-  BulkFunction list;
-  list.info.name = "test.list";
-  list.info.input = "none";
-  list.info.output_header = {"e164", "state"};
-  list.call = [this](const BulkCall& call) {
-    ++calls_;
-    return behavior_(call);
-  };
-  list.cleanup = [this](const BulkEnd& end) { cleanup_status_ = end.status; };
-  list.progress_every = 10;
-  ASSERT_TRUE(RegisterBulkFunction(registry(), runtime(), list).ok());
+BulkFunction list;
+list.info.name = "test.list";
+list.info.input = "none";
+list.info.output_header = {"e164", "state"};
+list.call = [this](const BulkCall& call) {
+  ++calls_;
+  return behavior_(call);
+};
+list.cleanup = [this](const BulkEnd& end) { cleanup_status_ = end.status; };
+list.progress_every = 10;
+ASSERT_TRUE(RegisterBulkFunction(registry(), runtime(), list).ok());
 }
 
 // ---- input runs ------------------------------------------------------------------------
@@ -117,12 +118,12 @@ TEST_F(BulkAttemptTest, OkWritesEveryInputRowAndCompletes) {
   EXPECT_EQ(run.progress, (Progress{3, 3, 0}));
   EXPECT_EQ(calls_, 3);
   // `note` and `error` never got a value: dropped; the extra column passes through.
-  EXPECT_THAT(Output(run), ElementsAre(Row{"e164", "state", "extra"},
-                                       Row{"+15550001", "active", "a"},
-                                       Row{"+15550002", "", "b,c"}, Row{"+15550003", "free", ""}));
+  EXPECT_THAT(Output(run),
+              ElementsAre(Row{"e164", "state", "extra"}, Row{"+15550001", "active", "a"},
+                          Row{"+15550002", "", "b,c"}, Row{"+15550003", "free", ""}));
   EXPECT_EQ(json::serialize(run.result),
-            R"({"rows":3,"succeeded":3,"failed":0,"written":3,"output_file":")" +
-                run.output_file + R"("})");
+            R"({"rows":3,"succeeded":3,"failed":0,"written":3,"output_file":")" + run.output_file +
+                R"("})");
   EXPECT_EQ(cleanup_status_, RunStatus::kCompleted);
 }
 
@@ -130,19 +131,22 @@ TEST_F(BulkAttemptTest, TheFunctionSeesTheRowAsAMap) {
   std::vector<std::string> seen;
   behavior_ = [&](const BulkCall& call) {
     const BulkRow& row = *call.row;
-    seen.push_back(json::serialize(row.ToJson()) + " line " + std::to_string(row.line()) +
-                   " #" + std::to_string(row.number()) + " state=" +
+    seen.push_back(json::serialize(row.ToJson()) + " line " + std::to_string(row.line()) + " #" +
+                   std::to_string(row.number()) + " state=" +
                    (row.Get("state") ? "'" + std::string(*row.Get("state")) + "'" : "undefined") +
                    " account=" + std::string(row.GetOr("account_id", "none")));
     return BulkResult::Ok();
   };
-  RunCsv("test.import", "e164,state,extra\n+15550001,,x\n+15550002,\"\",\"two\nlines\"\n+15550003,free,z\n");
+  RunCsv("test.import",
+         "e164,state,extra\n+15550001,,x\n+15550002,\"\",\"two\nlines\"\n+15550003,free,z\n");
   // account_id is declared but absent from the file: undefined. An unquoted empty
   // cell is undefined; a quoted "" is the empty string.
-  EXPECT_THAT(seen,
-              ElementsAre(R"({"e164":"+15550001","state":null,"extra":"x","account_id":null} line 2 #1 state=undefined account=none)",
-                          R"({"e164":"+15550002","state":"","extra":"two\nlines","account_id":null} line 3 #2 state='' account=none)",
-                          R"({"e164":"+15550003","state":"free","extra":"z","account_id":null} line 5 #3 state='free' account=none)"));
+  EXPECT_THAT(
+      seen,
+      ElementsAre(
+          R"({"e164":"+15550001","state":null,"extra":"x","account_id":null} line 2 #1 state=undefined account=none)",
+          R"({"e164":"+15550002","state":"","extra":"two\nlines","account_id":null} line 3 #2 state='' account=none)",
+          R"({"e164":"+15550003","state":"free","extra":"z","account_id":null} line 5 #3 state='free' account=none)"));
 }
 
 TEST_F(BulkAttemptTest, EveryReturnFormIsWrittenAndCounted) {
@@ -154,7 +158,8 @@ TEST_F(BulkAttemptTest, EveryReturnFormIsWrittenAndCounted) {
     if (action == "merge-error") return BulkResult::Merge({{"error", "merge says no"}});
     if (action == "row") return BulkResult::WriteRow({"+1999", "active", "row", "written"});
     if (action == "rows") {
-      return BulkResult::WriteRows({{"+1001", "", "rows", "first"}, {"+1002", "", "rows", "", "second failed"}});
+      return BulkResult::WriteRows(
+          {{"+1001", "", "rows", "first"}, {"+1002", "", "rows", "", "second failed"}});
     }
     if (action == "unknown-column") return BulkResult::Merge({{"colour", "red"}});
     if (action == "too-wide") return BulkResult::WriteRow({"1", "2", "3", "4", "5", "6"});
@@ -179,13 +184,11 @@ TEST_F(BulkAttemptTest, EveryReturnFormIsWrittenAndCounted) {
   EXPECT_THAT(
       Output(run),
       ElementsAre(
-          Row{"e164", "state", "action", "note", "error"},
-          Row{"+15550001", "active", "ok", "", ""},
+          Row{"e164", "state", "action", "note", "error"}, Row{"+15550001", "active", "ok", "", ""},
           Row{"+15550002", "active", "error", "", "no such carrier"},
           Row{"+15550003", "free", "merge", "imported", ""},
           Row{"+15550004", "active", "merge-error", "", "merge says no"},
-          Row{"+1999", "active", "row", "written", ""},
-          Row{"+1001", "", "rows", "first", ""},
+          Row{"+1999", "active", "row", "written", ""}, Row{"+1001", "", "rows", "first", ""},
           Row{"+1002", "", "rows", "", "second failed"},
           Row{"+15550007", "active", "unknown-column", "",
               "the function returned column 'colour', which is not in the output header"},
@@ -212,8 +215,7 @@ TEST_F(BulkAttemptTest, VerifiersRejectBadCellsWithoutCallingTheFunction) {
                                        Row{"12345", "active", "", "bad field(s) e164"},
                                        Row{"+15550003", "dormant", "", "bad field(s) state"},
                                        Row{"oops", "boom", "", "bad field(s) e164, state"},
-                                       Row{"+15550005", "", "", ""},
-                                       Row{"+15550006", "", "", ""}));
+                                       Row{"+15550005", "", "", ""}, Row{"+15550006", "", "", ""}));
 }
 
 TEST_F(BulkAttemptTest, AThrowingFunctionFailsItsRowAndTheRunGoesOn) {
@@ -282,8 +284,8 @@ TEST_F(BulkAttemptTest, AReplacementHeaderMapsInputColumnsByName) {
     return BulkResult::Merge({{"result", "ok"}});
   };
   Run run = RunCsv("test.replaced", "e164,state\n+15550001,active\n+15550002,free\n");
-  EXPECT_THAT(Output(run), ElementsAre(Row{"result", "e164"}, Row{"ok", "+15550001"},
-                                       Row{"custom", "+1000"}));
+  EXPECT_THAT(Output(run),
+              ElementsAre(Row{"result", "e164"}, Row{"ok", "+15550001"}, Row{"custom", "+1000"}));
 }
 
 TEST_F(BulkAttemptTest, StateGoesFromRowToRowAndFinishCanWriteASummary) {
@@ -297,9 +299,10 @@ TEST_F(BulkAttemptTest, StateGoesFromRowToRowAndFinishCanWriteASummary) {
   Run run = RunCsv("test.import", "e164,state\n+15550001,active\n+15550002,active\n+15550003,\n");
   EXPECT_EQ(run.status, RunStatus::kCompleted);
   EXPECT_EQ(run.progress, (Progress{3, 3, 0})) << "the summary row is not counted";
-  EXPECT_THAT(Output(run), ElementsAre(Row{"e164", "state", "note"}, Row{"+15550001", "active", "0"},
-                                       Row{"+15550002", "active", "1"}, Row{"+15550003", "", "2"},
-                                       Row{"total", "", "3"}));
+  EXPECT_THAT(Output(run),
+              ElementsAre(Row{"e164", "state", "note"}, Row{"+15550001", "active", "0"},
+                          Row{"+15550002", "active", "1"}, Row{"+15550003", "", "2"},
+                          Row{"total", "", "3"}));
 }
 
 TEST_F(BulkAttemptTest, ARunWithoutItsCsvFailsWithAClearError) {

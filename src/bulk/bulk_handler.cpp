@@ -1,9 +1,9 @@
 #include "bulk/bulk_handler.h"
 
-#include "bulk/bulk_attempt.h"
-
 #include <algorithm>
 #include <set>
+
+#include "bulk/bulk_attempt.h"
 
 namespace taskmill::bulk {
 namespace {

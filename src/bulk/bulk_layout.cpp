@@ -1,8 +1,7 @@
 #include "bulk/bulk_layout.h"
 
-#include <boost/json.hpp>
-
 #include <algorithm>
+#include <boost/json.hpp>
 #include <charconv>
 
 namespace taskmill {

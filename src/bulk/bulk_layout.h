@@ -7,7 +7,6 @@
 #include <taskmill/bulk.h>
 
 #include <boost/json/value.hpp>
-
 #include <string>
 #include <string_view>
 #include <vector>

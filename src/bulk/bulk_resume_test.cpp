@@ -6,7 +6,6 @@
 // (a frozen process), its lease expires, the lost-run sweep retries the run, a second
 // attempt runs it to the end; then the zombie is released and must be fenced out.
 #include <boost/json.hpp>
-
 #include <future>
 #include <map>
 #include <set>
@@ -17,8 +16,8 @@
 namespace taskmill::bulk {
 namespace {
 namespace json = boost::json;
-using ::testing::ElementsAre;
 using testing::BulkFixture;
+using ::testing::ElementsAre;
 using testing::ProgressWatch;
 using testing::Table;
 using Row = std::vector<std::string>;
@@ -53,76 +52,74 @@ class BulkResumeTest : public BulkFixture {
     import.info.input = "csv";
     import.info.mandatory = {"e164"};
     import.progress_every = 100;
-    import.call = [this](const BulkCall& call) {
-      {
-        std::lock_guard lock(mu_);
-        calls_[call.context.attempt()].push_back(call.row->number());
-      }
-      if (hook_) hook_(call);
-      return BulkResult::Merge({{"attempt", std::to_string(call.context.attempt())}});
-    };
-    import.info.output_header = {"attempt"};
-    ASSERT_TRUE(RegisterBulkFunction(registry(), runtime(), import).ok());
-
-    BulkFunction list;
-    list.info.name = "test.list";
-    list.info.input = "none";
-    list.info.output_header = {"n"};
-    list.progress_every = 10;
-    list.call = [this](const BulkCall& call) {
-      int64_t page = call.state.is_null() ? 0 : call.state.as_int64();
-      {
-        std::lock_guard lock(mu_);
-        calls_[call.context.attempt()].push_back(page);
-      }
-      if (hook_) hook_(call);
-      if (page == 20) return BulkResult::Stop();
-      std::vector<std::vector<std::string>> rows;
-      for (int i = 0; i < 10; ++i) rows.push_back({std::to_string(page * 10 + i)});
-      return BulkResult::WriteRows(std::move(rows)).WithState(page + 1);
-    };
-    ASSERT_TRUE(RegisterBulkFunction(registry(), runtime(), list).ok());
-    Open();
+    import.call = [this](const BulkCall& call) { { std::lock_guard lock(mu_);
+    calls_[call.context.attempt()].push_back(call.row->number());
   }
-
-  Run CreateNumbers(int rows, const std::string& id) {
-    std::string csv = "e164\n";
-    for (int i = 1; i <= rows; ++i) csv += "+1555" + std::to_string(1000000 + i) + "\n";
-    BulkCreateRequest request;
-    request.run.function = "test.import";
-    request.run.id = id;
-    request.run.retry = RetryPolicy{.max_attempts = 3};
-    auto run = CreateBulkRun(engine(), request, csv);
-    EXPECT_TRUE(run.ok()) << run.status().ToString();
-    return *run;
-  }
-
-  // What the scheduler's lost-run sweep does once the lease of `claimed` expired.
-  void ExpireAndSweep(const Run& claimed) {
-    clock().Advance(claimed.time_to_resolve + 1s);
-    auto expired = storage().RunListExpired(clock().Now(), 10);
-    ASSERT_TRUE(expired.ok());
-    ASSERT_EQ(expired->size(), 1u);
-    HandlerOutcome lost;
-    lost.status = RunStatus::kLost;
-    lost.error = "lease expired";
-    lost.error_kind = "lost";
-    RunFinish finish = DecideFinish(expired->front(), lost, clock().Now());
-    finish.outcome = "lost";
-    ASSERT_EQ(finish.status, RunStatus::kPending) << "an attempt is left: retried";
-    auto results = storage().RunFinishBatch({finish});
-    ASSERT_TRUE(results.ok() && (*results)[0].accepted);
-  }
-
-  std::vector<int64_t> CallsOf(int attempt) {
-    std::lock_guard lock(mu_);
-    return calls_[attempt];
-  }
-
-  std::mutex mu_;
-  std::map<int, std::vector<int64_t>> calls_;  // attempt → rows (or pages) it was called for
-  std::function<void(const BulkCall&)> hook_;
+  if (hook_) hook_(call);
+  return BulkResult::Merge({{"attempt", std::to_string(call.context.attempt())}});
 };
+import.info.output_header = {"attempt"};
+ASSERT_TRUE(RegisterBulkFunction(registry(), runtime(), import).ok());
+
+BulkFunction list;
+list.info.name = "test.list";
+list.info.input = "none";
+list.info.output_header = {"n"};
+list.progress_every = 10;
+list.call = [this](const BulkCall& call) {
+  int64_t page = call.state.is_null() ? 0 : call.state.as_int64();
+  {
+    std::lock_guard lock(mu_);
+    calls_[call.context.attempt()].push_back(page);
+  }
+  if (hook_) hook_(call);
+  if (page == 20) return BulkResult::Stop();
+  std::vector<std::vector<std::string>> rows;
+  for (int i = 0; i < 10; ++i) rows.push_back({std::to_string(page * 10 + i)});
+  return BulkResult::WriteRows(std::move(rows)).WithState(page + 1);
+};
+ASSERT_TRUE(RegisterBulkFunction(registry(), runtime(), list).ok());
+Open();
+}  // namespace
+
+Run CreateNumbers(int rows, const std::string& id) {
+  std::string csv = "e164\n";
+  for (int i = 1; i <= rows; ++i) csv += "+1555" + std::to_string(1000000 + i) + "\n";
+  BulkCreateRequest request;
+  request.run.function = "test.import";
+  request.run.id = id;
+  request.run.retry = RetryPolicy{.max_attempts = 3};
+  auto run = CreateBulkRun(engine(), request, csv);
+  EXPECT_TRUE(run.ok()) << run.status().ToString();
+  return *run;
+}
+
+// What the scheduler's lost-run sweep does once the lease of `claimed` expired.
+void ExpireAndSweep(const Run& claimed) {
+  clock().Advance(claimed.time_to_resolve + 1s);
+  auto expired = storage().RunListExpired(clock().Now(), 10);
+  ASSERT_TRUE(expired.ok());
+  ASSERT_EQ(expired->size(), 1u);
+  HandlerOutcome lost;
+  lost.status = RunStatus::kLost;
+  lost.error = "lease expired";
+  lost.error_kind = "lost";
+  RunFinish finish = DecideFinish(expired->front(), lost, clock().Now());
+  finish.outcome = "lost";
+  ASSERT_EQ(finish.status, RunStatus::kPending) << "an attempt is left: retried";
+  auto results = storage().RunFinishBatch({finish});
+  ASSERT_TRUE(results.ok() && (*results)[0].accepted);
+}
+
+std::vector<int64_t> CallsOf(int attempt) {
+  std::lock_guard lock(mu_);
+  return calls_[attempt];
+}
+
+std::mutex mu_;
+std::map<int, std::vector<int64_t>> calls_;  // attempt → rows (or pages) it was called for
+std::function<void(const BulkCall&)> hook_;
+};  // namespace taskmill::bulk
 
 TEST_F(BulkResumeTest, ACrashedAttemptIsResumedFromItsCheckpointAndEveryRowIsWrittenOnce) {
   CreateNumbers(1000, "crash");

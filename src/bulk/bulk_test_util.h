@@ -68,8 +68,7 @@ class BulkFixture : public ::testing::Test {
   Storage& storage() { return engine_->storage(); }
   ManualClock& clock() { return clock_; }
 
-  Result<Run> Create(const std::string& function, std::string_view csv,
-                     std::string id = "") {
+  Result<Run> Create(const std::string& function, std::string_view csv, std::string id = "") {
     BulkCreateRequest request;
     request.run.function = function;
     request.run.id = std::move(id);
@@ -102,8 +101,7 @@ class BulkFixture : public ::testing::Test {
   }
 
   // Runs the handler of a claimed run on this thread.
-  HandlerOutcome Execute(const Run& claimed,
-                         std::shared_ptr<CancellationToken> token = nullptr) {
+  HandlerOutcome Execute(const Run& claimed, std::shared_ptr<CancellationToken> token = nullptr) {
     if (!token) token = std::make_shared<CancellationToken>();
     const auto* entry = engine_->functions().Find(claimed.function);
     EXPECT_NE(entry, nullptr) << claimed.function;

@@ -3,17 +3,16 @@
 // committed together with its run in one storage call, or deleted.
 #include <taskmill/bulk.h>
 
+#include <boost/json.hpp>
+#include <istream>
+#include <set>
+
 #include "bulk/bulk_handler.h"
 #include "bulk/bulk_layout.h"
 #include "bulk/csv_validation.h"
 #include "bulk/stored_file.h"
 #include "csv/csv_reader.h"
 #include "csv/csv_writer.h"
-
-#include <boost/json.hpp>
-
-#include <istream>
-#include <set>
 
 namespace taskmill {
 namespace json = boost::json;
@@ -24,11 +23,11 @@ Status NotACsvFunction(const std::string& function, const std::string& input) {
   json::object details;
   details["code"] = "not_a_csv_function";
   details["field"] = "function";
-  return Status::InvalidArgument("function '" + function + "' takes " +
-                                     (input == "none" ? std::string("no input")
-                                                      : "a JSON input, not a CSV") +
-                                     "; create its runs without a CSV",
-                                 std::move(details));
+  return Status::InvalidArgument(
+      "function '" + function + "' takes " +
+          (input == "none" ? std::string("no input") : "a JSON input, not a CSV") +
+          "; create its runs without a CSV",
+      std::move(details));
 }
 
 std::string SizeText(int64_t bytes) {
@@ -143,9 +142,13 @@ Result<Run> BulkUpload::Finish() {
     Abandon();  // kIgnore answered a run stored before: this upload is not needed
   }
   done_ = true;
-  engine_->events().Publish({.type = Event::Type::kRunCreated, .run_id = run.id,
-                             .queue = run.queue, .task = run.task, .function = run.function,
-                             .account_id = run.account_id, .status = run.status,
+  engine_->events().Publish({.type = Event::Type::kRunCreated,
+                             .run_id = run.id,
+                             .queue = run.queue,
+                             .task = run.task,
+                             .function = run.function,
+                             .account_id = run.account_id,
+                             .status = run.status,
                              .progress = run.progress});
   return run;
 }
@@ -165,7 +168,8 @@ Result<Run> CreateBulkRun(Engine& engine, BulkCreateRequest request, std::istrea
     csv.read(buffer.data(), static_cast<std::streamsize>(buffer.size()));
     std::streamsize got = csv.gcount();
     if (got > 0) {
-      TASKMILL_RETURN_IF_ERROR((*upload)->Append(std::string_view(buffer.data(), static_cast<size_t>(got))));
+      TASKMILL_RETURN_IF_ERROR(
+          (*upload)->Append(std::string_view(buffer.data(), static_cast<size_t>(got))));
     }
     if (!csv) break;
   }

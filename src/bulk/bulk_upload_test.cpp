@@ -1,7 +1,6 @@
 // Creating bulk runs: validation before anything is stored, the file and the run
 // stored together, limits, the JSON records form.
 #include <boost/json.hpp>
-
 #include <sstream>
 
 #include "bulk/bulk_test_util.h"
@@ -9,9 +8,9 @@
 namespace taskmill::bulk {
 namespace {
 namespace json = boost::json;
+using testing::BulkFixture;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
-using testing::BulkFixture;
 
 class BulkUploadTest : public BulkFixture {
  protected:
@@ -24,24 +23,25 @@ class BulkUploadTest : public BulkFixture {
     import.info.input = "csv";
     import.info.mandatory = {"e164"};
     import.info.optional = {"account_id", "state"};
-    import.call = [](const BulkCall&) { return BulkResult::Ok(); };
-    ASSERT_TRUE(RegisterBulkFunction(registry(), runtime(), import).ok());
-    BulkFunction list;
-    list.info.name = "test.list";
-    list.info.input = "none";
-    list.info.output_header = {"e164"};
-    list.call = [](const BulkCall&) { return BulkResult::Stop(); };
-    ASSERT_TRUE(RegisterBulkFunction(registry(), runtime(), list).ok());
-    ASSERT_TRUE(registry().Register("test.json", [](RunContext&) {}).ok());
-    Open();
-  }
+    import.call = [](const BulkCall&) { return BulkResult::Ok();
+  };
+  ASSERT_TRUE(RegisterBulkFunction(registry(), runtime(), import).ok());
+  BulkFunction list;
+  list.info.name = "test.list";
+  list.info.input = "none";
+  list.info.output_header = {"e164"};
+  list.call = [](const BulkCall&) { return BulkResult::Stop(); };
+  ASSERT_TRUE(RegisterBulkFunction(registry(), runtime(), list).ok());
+  ASSERT_TRUE(registry().Register("test.json", [](RunContext&) {}).ok());
+  Open();
+}
 
   // Nothing of a rejected upload remains: no run, no staged file.
   void ExpectNothingStored() {
-    EXPECT_EQ(RunCount(), 0);
-    EXPECT_EQ(StagedFiles(), 0) << "a staged upload was left behind";
-  }
-};
+  EXPECT_EQ(RunCount(), 0);
+  EXPECT_EQ(StagedFiles(), 0) << "a staged upload was left behind";
+}
+};  // namespace
 
 TEST_F(BulkUploadTest, StoresTheRunAndItsInputTogether) {
   std::string csv = "e164,state,extra\n+15550001,active,x\n+15550002,,y\n";
@@ -226,15 +226,15 @@ TEST_F(BulkUploadTest, ConvertsJsonRecordsToCsv) {
   auto nested = CreateBulkRunFromRecords(engine(), {.run = {.function = "test.import"}},
                                          json::parse(R"([{"e164":"+1"},{"e164":{"a":1}}])"));
   EXPECT_EQ(nested.status().details().at("field"), "records[1].e164");
-  EXPECT_EQ(CreateBulkRunFromRecords(engine(), {.run = {.function = "test.import"}},
-                                     json::parse("[]"))
-                .status()
-                .details()
-                .at("field"),
-            "records");
+  EXPECT_EQ(
+      CreateBulkRunFromRecords(engine(), {.run = {.function = "test.import"}}, json::parse("[]"))
+          .status()
+          .details()
+          .at("field"),
+      "records");
   EXPECT_EQ(RunCount(), 1);
   EXPECT_EQ(StagedFiles(), 0);
 }
 
-}  // namespace
+}  // namespace taskmill::bulk
 }  // namespace taskmill::bulk

@@ -15,9 +15,8 @@
 
 #include <taskmill/storage.h>
 
-#include <boost/json/value.hpp>
-
 #include <atomic>
+#include <boost/json/value.hpp>
 #include <condition_variable>
 #include <functional>
 #include <mutex>
@@ -32,15 +31,15 @@ struct CheckpointState {
   int64_t rows = 0;            // input rows consumed, or no-input iterations done
   int64_t succeeded = 0;
   int64_t failed = 0;
-  int64_t written = 0;          // output data rows written
-  std::string output_file;      // the output file and how many chunks it has
+  int64_t written = 0;      // output data rows written
+  std::string output_file;  // the output file and how many chunks it has
   int64_t chunks = 0;
-  std::string seen;             // per output column: '1' once it got a value
-  boost::json::value state;     // the function's state (null: none yet)
+  std::string seen;          // per output column: '1' once it got a value
+  boost::json::value state;  // the function's state (null: none yet)
   // phase "done": the outcome to report if this attempt's finish was lost.
   std::string status;
   std::string error;
-  std::string attached;         // a File() result was attached as the output
+  std::string attached;  // a File() result was attached as the output
 
   std::string Encode() const;
   static Result<CheckpointState> Decode(std::string_view text);

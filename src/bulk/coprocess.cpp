@@ -1,10 +1,5 @@
 #include "bulk/coprocess.h"
 
-#include "bulk/bulk_handler.h"
-#include "bulk/jsonl_protocol.h"
-#include "runner/subprocess.h"
-
-#include <boost/json.hpp>
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
@@ -12,11 +7,16 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <boost/json.hpp>
 #include <cerrno>
 #include <chrono>
 #include <cstring>
 #include <regex>
 #include <thread>
+
+#include "bulk/bulk_handler.h"
+#include "bulk/jsonl_protocol.h"
+#include "runner/subprocess.h"
 
 extern char** environ;
 
@@ -80,8 +80,8 @@ class Child {
     sigset_t empty, all;
     sigemptyset(&empty);
     sigfillset(&all);
-    posix_spawnattr_setflags(&attr,
-                             POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+    posix_spawnattr_setflags(
+        &attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
     posix_spawnattr_setpgroup(&attr, 0);
     posix_spawnattr_setsigmask(&attr, &empty);
     posix_spawnattr_setsigdefault(&attr, &all);
@@ -313,7 +313,8 @@ class CoprocessProcessor final : public RowProcessor {
     ours.emplace_back("TASKMILL_AUTH_ACCOUNT_ID", run.auth_account_id);
     ours.emplace_back("TASKMILL_ARGS", json::serialize(run.args));
     for (auto& [name, value] : ours) {
-      auto it = std::find_if(vars.begin(), vars.end(), [&](const auto& v) { return v.first == name; });
+      auto it =
+          std::find_if(vars.begin(), vars.end(), [&](const auto& v) { return v.first == name; });
       if (it != vars.end()) {
         it->second = value;
       } else {
@@ -386,8 +387,8 @@ class CoprocessProcessor final : public RowProcessor {
         return {std::move(*answer), false};
       }
       Kill();
-      failure = "co-process protocol error: " + answer.status().message() + " (answer: " +
-                Shorten(answers_[0]) + ")";
+      failure = "co-process protocol error: " + answer.status().message() +
+                " (answer: " + Shorten(answers_[0]) + ")";
       last_failure_ = failure;
     } else if (cancelled) {
       return Crashed("stopped");
@@ -448,8 +449,8 @@ class CoprocessProcessor final : public RowProcessor {
     int status = child_->Reap(spec_->kill_grace);
     DrainStderr(std::chrono::milliseconds(500));
     std::string last = stderr_.LastLine();
-    *failure = "co-process " + spec_->argv[0] + " " + DescribeExit(status) +
-               " before answering" + (last.empty() ? "" : ": " + last);
+    *failure = "co-process " + spec_->argv[0] + " " + DescribeExit(status) + " before answering" +
+               (last.empty() ? "" : ": " + last);
     last_failure_ = *failure;
     child_.reset();
     return answers_.size();
@@ -569,8 +570,8 @@ Status CoprocessSpec::Validate() const {
   if (kill_grace.count() < 0) return error("kill_grace must not be negative");
   auto verifiers_compiled = bulk::CompileVerifiers(verifiers);
   if (!verifiers_compiled.ok()) return error(verifiers_compiled.status().message());
-  bulk::BulkSpec spec{info, header, std::move(*verifiers_compiled), stop_on_error, progress_every,
-                      wait_after_row};
+  bulk::BulkSpec spec{info,          header,         std::move(*verifiers_compiled),
+                      stop_on_error, progress_every, wait_after_row};
   return bulk::ValidateSpec(spec);
 }
 
@@ -589,9 +590,8 @@ Status RegisterCoprocessFunction(FunctionRegistry& registry, std::shared_ptr<Bul
   auto factory = [shared](const RunContext& context) {
     return bulk::MakeCoprocessProcessor(shared, context);
   };
-  return registry.Register(std::move(info),
-                           std::make_shared<bulk::BulkHandler>(std::move(runtime),
-                                                               std::move(bulk_spec), factory));
+  return registry.Register(std::move(info), std::make_shared<bulk::BulkHandler>(
+                                                std::move(runtime), std::move(bulk_spec), factory));
 }
 
 }  // namespace taskmill

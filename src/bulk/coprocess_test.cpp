@@ -2,7 +2,6 @@
 // probe script in tests/bulk/ (every answer form, crashes, restarts, protocol errors,
 // state, iterators, finish, cancel) and the Python example of examples/bulk/.
 #include <boost/json.hpp>
-
 #include <cstdlib>
 #include <filesystem>
 #include <thread>
@@ -14,9 +13,9 @@
 namespace taskmill::bulk {
 namespace {
 namespace json = boost::json;
+using testing::BulkFixture;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
-using testing::BulkFixture;
 using testing::ProgressWatch;
 using testing::Table;
 using Row = std::vector<std::string>;
@@ -50,11 +49,12 @@ TEST(JsonlProtocol, RowRequestsEscapeValuesAndCarryStateOnlyWhenGiven) {
   json::value state = json::object{{"n", 1}};
   AppendRowRequest(out, row, &state);
   AppendRowRequest(out, row, nullptr);
-  EXPECT_EQ(out,
-            R"({"row":{"e164":"+1555","note":"say \"hi\"\n\t\u0001 ok","empty":null},"line":7,"state":{"n":1}})"
-            "\n"
-            R"({"row":{"e164":"+1555","note":"say \"hi\"\n\t\u0001 ok","empty":null},"line":7})"
-            "\n");
+  EXPECT_EQ(
+      out,
+      R"({"row":{"e164":"+1555","note":"say \"hi\"\n\t\u0001 ok","empty":null},"line":7,"state":{"n":1}})"
+      "\n"
+      R"({"row":{"e164":"+1555","note":"say \"hi\"\n\t\u0001 ok","empty":null},"line":7})"
+      "\n");
   // Every line is JSON that a strict parser accepts, even with bytes that are not UTF-8.
   std::vector<BulkCell> bad = {{"\xff\xfe", true}, {"caf\xc3\xa9", true}, {"", true}};
   out.clear();
@@ -150,7 +150,8 @@ class CoprocessTest : public BulkFixture {
       spec.progress_every = 10;
       return spec;
     };
-    ASSERT_TRUE(RegisterCoprocessFunction(registry(), runtime(), probe("probe.pipelined", 64)).ok());
+    ASSERT_TRUE(
+        RegisterCoprocessFunction(registry(), runtime(), probe("probe.pipelined", 64)).ok());
     ASSERT_TRUE(RegisterCoprocessFunction(registry(), runtime(), probe("probe.lockstep", 1)).ok());
     CoprocessSpec strict = probe("probe.strict", 8);
     strict.stop_on_error = true;
@@ -188,7 +189,8 @@ class CoprocessTest : public BulkFixture {
   static std::string Rows(std::initializer_list<std::string> actions) {
     std::string csv = "e164,action\n";
     int i = 0;
-    for (const auto& action : actions) csv += "+15550" + std::to_string(100 + i++) + "," + action + "\n";
+    for (const auto& action : actions)
+      csv += "+15550" + std::to_string(100 + i++) + "," + action + "\n";
     return csv;
   }
 };
@@ -200,15 +202,14 @@ TEST_F(CoprocessTest, EveryAnswerFormPipelinedOrInLockStep) {
     Run run = RunCsv(function, csv);
     EXPECT_EQ(run.status, RunStatus::kPartial) << run.error;
     EXPECT_EQ(run.progress, (Progress{6, 4, 2})) << "the finish row is not counted";
-    EXPECT_THAT(Output(run),
-                ElementsAre(Row{"e164", "action", "note", "count", "error"},
-                            Row{"+15550100", "ok", "", "", ""},
-                            Row{"+15550101", "error", "", "", "rejected line 3"},
-                            Row{"+15550102", "merge", "merged", "7", ""},
-                            Row{"r1", "", "rows", "", ""}, Row{"r2", "", "rows", "second", ""},
-                            Row{"+15550104", "summary", "", "", ""},
-                            Row{"12345", "ok", "", "", "bad field(s) e164"},
-                            Row{"finish", "4", "", "", ""}));
+    EXPECT_THAT(
+        Output(run),
+        ElementsAre(
+            Row{"e164", "action", "note", "count", "error"}, Row{"+15550100", "ok", "", "", ""},
+            Row{"+15550101", "error", "", "", "rejected line 3"},
+            Row{"+15550102", "merge", "merged", "7", ""}, Row{"r1", "", "rows", "", ""},
+            Row{"r2", "", "rows", "second", ""}, Row{"+15550104", "summary", "", "", ""},
+            Row{"12345", "ok", "", "", "bad field(s) e164"}, Row{"finish", "4", "", "", ""}));
   }
 }
 

@@ -1,11 +1,10 @@
 #include "bulk/csv_validation.h"
 
-#include "bulk/bulk_layout.h"
-
-#include <boost/json.hpp>
-
 #include <algorithm>
+#include <boost/json.hpp>
 #include <map>
+
+#include "bulk/bulk_layout.h"
 
 namespace taskmill::bulk {
 namespace json = boost::json;

@@ -32,9 +32,9 @@ struct CsvProblem {
 
 struct CsvCheck {
   std::vector<std::string> header;
-  int64_t rows = 0;                 // data rows read
+  int64_t rows = 0;                  // data rows read
   std::vector<CsvProblem> problems;  // at most the limit given
-  int64_t problem_count = 0;        // all problems found
+  int64_t problem_count = 0;         // all problems found
   bool ok() const { return problem_count == 0; }
 };
 

@@ -23,8 +23,8 @@ CsvCheck Check(std::string_view text, size_t max = 100) {
 std::vector<std::string> Lines(const CsvCheck& check) {
   std::vector<std::string> out;
   for (const auto& p : check.problems) {
-    out.push_back(std::to_string(p.line) + (p.column ? ":" + std::to_string(*p.column) : "") +
-                  " " + p.message);
+    out.push_back(std::to_string(p.line) + (p.column ? ":" + std::to_string(*p.column) : "") + " " +
+                  p.message);
   }
   return out;
 }
@@ -71,7 +71,7 @@ TEST(CheckCsv, RejectsEmptyAndDuplicateHeaderCells) {
 
 TEST(CheckCsv, ListsEveryRaggedRowAndEveryRowWithoutAMandatoryValueAtOnce) {
   CsvCheck check = Check(
-      "e164,state,carrier\n"    // 1
+      "e164,state,carrier\n"     // 1
       "+15550001,active,acme\n"  // 2 fine
       "+15550002,active\n"       // 3 short
       ",free,acme\n"             // 4 no e164
@@ -98,9 +98,9 @@ TEST(CheckCsv, NamesEveryEmptyMandatoryColumnOfARow) {
 TEST(CheckCsv, ReportsMalformedQuotingWithLineAndColumnAndStopsThere) {
   CsvCheck check = Check(
       "e164,state\n"
-      ",x\n"              // 2: no e164 (reported before the quoting error)
-      "+1555,ab\"c\n"     // 3: quote in an unquoted field
-      ",y\n");            // not reached
+      ",x\n"           // 2: no e164 (reported before the quoting error)
+      "+1555,ab\"c\n"  // 3: quote in an unquoted field
+      ",y\n");         // not reached
   ASSERT_EQ(check.problem_count, 2);
   EXPECT_EQ(check.problems[1].line, 3);
   EXPECT_EQ(check.problems[1].column, 9);

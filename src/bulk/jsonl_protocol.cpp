@@ -1,9 +1,9 @@
 #include "bulk/jsonl_protocol.h"
 
+#include <boost/json.hpp>
+
 #include "bulk/bulk_layout.h"
 #include "runner/subprocess.h"
-
-#include <boost/json.hpp>
 
 namespace taskmill::bulk {
 namespace json = boost::json;
@@ -30,11 +30,21 @@ void AppendJsonString(std::string& out, std::string_view s) {
   }
   for (unsigned char c : s) {
     switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
       default:
         if (c < 0x20) {
           out += "\\u00";
@@ -146,7 +156,8 @@ Result<BulkResult> ParseAnswer(std::string_view line) {
         return Protocol("\"" + action + "\" must be a non-empty string");
       }
       std::string text(value.get_string());
-      result = key == "error" ? BulkResult::Error(std::move(text)) : BulkResult::File(std::move(text));
+      result =
+          key == "error" ? BulkResult::Error(std::move(text)) : BulkResult::File(std::move(text));
     } else if (key == "row") {
       auto row = RowOf(value, "row");
       if (!row.ok()) return row.status();

@@ -23,7 +23,6 @@
 #include <taskmill/bulk.h>
 
 #include <boost/json/value.hpp>
-
 #include <string>
 #include <string_view>
 

@@ -1,12 +1,11 @@
 #include "bulk/stored_file.h"
 
+#include <algorithm>
+#include <boost/json.hpp>
+#include <cstring>
+
 #include "csv/csv_reader.h"
 #include "csv/csv_writer.h"
-
-#include <boost/json.hpp>
-
-#include <algorithm>
-#include <cstring>
 
 namespace taskmill::bulk {
 namespace json = boost::json;

@@ -12,7 +12,6 @@
 #include <taskmill/storage.h>
 
 #include <boost/json/value.hpp>
-
 #include <stdexcept>
 #include <string>
 #include <vector>

@@ -20,11 +20,7 @@ struct ApiOptions {
 };
 
 int RunApi(const ApiOptions& o) {
-  std::string server = o.server;
-  if (server.empty()) {
-    const char* env = std::getenv("TASKMILL_SERVER");
-    server = env && *env ? env : "http://127.0.0.1:8080";
-  }
+  std::string server = ResolveServer(o.server);
   std::string body = o.body;
   if (!o.body_file.empty()) {
     std::ifstream in(o.body_file, std::ios::binary);
@@ -36,18 +32,42 @@ int RunApi(const ApiOptions& o) {
     ss << in.rdbuf();
     body = ss.str();
   }
-  HttpClient client(server);
-  auto response = client.Send(o.method, o.path, body, o.content_type);
-  if (!response.ok()) {
-    std::cerr << "error: cannot reach taskmill at " << server << ": "
-              << response.status().message() << "\n";
-    return 3;
-  }
+  auto response = SendApiRequest(server, o.method, o.path, body, o.content_type);
+  if (!response.ok()) return ReportUnreachable(server, response.status());
   std::cout << response->body;
   if (!response->body.empty() && response->body.back() != '\n') std::cout << "\n";
   return response->status >= 200 && response->status < 300 ? 0 : 1;
 }
 }  // namespace
+
+std::string ResolveServer(const std::string& server) {
+  if (!server.empty()) return server;
+  const char* env = std::getenv("TASKMILL_SERVER");
+  return env && *env ? env : "http://127.0.0.1:8080";
+}
+
+Result<HttpResponse> SendApiRequest(const std::string& server, std::string_view method,
+                                    std::string_view path, std::string_view body,
+                                    std::string_view content_type) {
+  HttpClient client(ResolveServer(server));
+  return client.Send(method, path, body, content_type);
+}
+
+int ReportUnreachable(const std::string& server, const Status& status) {
+  std::cerr << "error: cannot reach taskmill at " << ResolveServer(server) << ": "
+            << status.message() << "\n";
+  return 3;
+}
+
+int ReportApiError(const HttpResponse& response) {
+  Status s = StatusFromApiError(response);
+  if (auto api = ApiErrorOf(s)) {
+    std::cerr << "error: " << api->message << " (" << api->code << ")\n";
+  } else {
+    std::cerr << "error: HTTP " << response.status << "\n";
+  }
+  return 1;
+}
 
 void AddApiCommand(CLI::App& app) {
   auto o = std::make_shared<ApiOptions>();

@@ -2,6 +2,9 @@
 #include "cli/api_command.h"
 #include "cli/bench_command.h"
 #include "cli/client_commands.h"
+#include "cli/cron_command.h"
+#include "cli/scheduler_bench.h"
+#include "cli/scheduling_commands.h"
 #include "cli/serve_command.h"
 
 #include <CLI/CLI.hpp>
@@ -14,6 +17,9 @@ int main(int argc, char** argv) {
   taskmill::cli::AddBenchCommand(app);
   taskmill::cli::AddClientCommands(app);
   taskmill::cli::AddApiCommand(app);
+  taskmill::cli::AddSchedulingCommands(app);
+  taskmill::cli::AddCronCommand(app);
+  taskmill::cli::AddSchedulerBenchCommand(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -107,6 +107,7 @@ int Serve(const ServeOptions& o) {
   options.runner_options.output_limit = cfg.runner_output_limit;
   options.runner_options.kill_grace = cfg.kill_grace;
   options.scheduler_options.task_log_max_size = cfg.task_log_max_size;
+  options.scheduler_options.triggers = cfg.triggers;
   options.default_time_to_resolve = cfg.task_ttr;
   auto engine_or = Engine::Open(options, registry);
   if (!engine_or.ok()) return Fail(engine_or.status());

@@ -1069,11 +1069,10 @@ void Loader::ReadFunctions(const YAML::Node& section, const std::string& path) {
           "expected a mapping of function names to definitions, got " + Describe(section));
     return;
   }
-  ForEachEntry(section, path,
-               [&](const YAML::Node& key_node, const std::string& name,
-                   const std::string& function_path, const YAML::Node& value) {
-                 ReadFunction(key_node, name, function_path, value);
-               });
+  ForEachEntry(
+      section, path,
+      [&](const YAML::Node& key_node, const std::string& name, const std::string& function_path,
+          const YAML::Node& value) { ReadFunction(key_node, name, function_path, value); });
 }
 
 // A function of `functions:`: a bulk function run by a co-process (CoprocessSpec).

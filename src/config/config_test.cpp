@@ -684,8 +684,8 @@ bulk:
   EXPECT_EQ(import.verifiers.at("e164"), "\\+[0-9]{7,15}");
   EXPECT_EQ(import.argv, (std::vector<std::string>{"python3", "examples/bulk/import.py"}));
   EXPECT_EQ(import.working_dir, ".");
-  EXPECT_EQ(import.env, (std::vector<std::pair<std::string, std::string>>{{"LANG", "C.UTF-8"},
-                                                                          {"EMPTY", ""}}));
+  EXPECT_EQ(import.env,
+            (std::vector<std::pair<std::string, std::string>>{{"LANG", "C.UTF-8"}, {"EMPTY", ""}}));
   EXPECT_EQ(import.pipeline, 32);
   EXPECT_EQ(import.max_restarts, 5);
   EXPECT_EQ(import.kill_grace, milliseconds(1500));

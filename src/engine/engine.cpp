@@ -278,6 +278,15 @@ class EngineImpl final : public Engine {
     return Status::Ok();
   }
 
+  Status QueueSetPaused(const std::string& queue, bool paused) override {
+    if (!ValidName(queue, 100)) {
+      return FieldError("queue", "'" + queue + "' must be 1-100 characters of [A-Za-z0-9_.:-]");
+    }
+    TASKMILL_RETURN_IF_ERROR(storage_->QueueSetPaused(queue, paused));
+    if (!paused) WakeRunner();
+    return Status::Ok();
+  }
+
   int runner_busy() const override { return runner_ ? runner_->busy() : 0; }
   int runner_capacity() const override { return runner_ ? runner_->capacity() : 0; }
   bool scheduler_leader() const override { return scheduler_ && scheduler_->is_leader(); }

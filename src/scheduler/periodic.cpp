@@ -154,7 +154,7 @@ void PeriodicalDuty::Prepare(const TaskDef& def, TimePoint now, TaskState& state
   state.timezone = def.timezone;
   auto compiled = CompileSchedule(def);
   if (!compiled.ok()) {
-    // Logged once per definition: the state remembers it until the task changes.
+    // Logged once per definition and term: the state remembers it until then.
     spdlog::warn("scheduler: task {} is not scheduled: schedule '{}': {}", def.name, def.schedule,
                  compiled.status().message());
     return;

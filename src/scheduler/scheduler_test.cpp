@@ -265,6 +265,47 @@ TEST_F(SchedulerTest, LoopWakesAtTheFireInstantRatherThanAtTheSweep) {
   scheduler.Stop();  // tolerated twice
 }
 
+TEST_F(SchedulerTest, TaskChangedEventWakesTheLoopAtOnce) {
+  Open();
+  TaskDef consumer = Continuous("consumer", 1s);
+  consumer.enabled = false;
+  Put(consumer);
+  Put(Periodical("daily", "@daily"));  // its next wake marks the end of the first pass
+  SchedulerOptions options;
+  options.sweep_interval = 1h;  // without the event the loop would sleep for an hour
+  options.leader_ttl = 3h;
+  Scheduler& scheduler = Make(options);
+  ASSERT_TRUE(scheduler.Start().ok());
+  WaitUntil([&] { return scheduler.next_wake() == T0() + 24h - 200ms; }, "the first pass");
+  EXPECT_TRUE(RunsOf("consumer").empty());
+  ASSERT_TRUE(engine_->TaskSetEnabled("consumer", true).ok());  // publishes task.changed
+  WaitUntil([&] { return RunsOf("consumer").size() == 1; }, "the consumer's run");
+  scheduler.Stop();
+}
+
+TEST_F(SchedulerTest, EndOfAContinuousRunWakesTheLoopForItsSuccessor) {
+  Open();
+  Put(Continuous("consumer", 30s));
+  SchedulerOptions options;
+  options.sweep_interval = 1h;
+  options.leader_ttl = 3h;
+  Scheduler& scheduler = Make(options);
+  ASSERT_TRUE(scheduler.Start().ok());
+  WaitUntil([&] { return RunsOf("consumer").size() == 1; }, "the first run");
+  taskmill::Run first = Claim(RunsOf("consumer")[0].id);
+  End(first, RunStatus::kCompleted);
+  // What the runner publishes after the finish commits.
+  engine_->events().Publish({.type = Event::Type::kRunFinished,
+                             .run_id = first.id,
+                             .queue = first.queue,
+                             .task = "consumer",
+                             .function = first.function,
+                             .status = RunStatus::kCompleted});
+  WaitUntil([&] { return RunsOf("consumer").size() == 2; }, "the successor");
+  EXPECT_EQ(RunsOf("consumer")[1].run_at, T0() + 30s);
+  scheduler.Stop();
+}
+
 TEST_F(SchedulerTest, MisfireSkipRecordsOneDidNotStartWithTheCount) {
   Open();
   Put(Periodical("hourly", "0 0 * * * *"));  // misfire: skip is the default

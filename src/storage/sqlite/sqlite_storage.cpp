@@ -513,60 +513,56 @@ class SqliteStorage final : public Storage {
   }
 
   Result<Run> RunCancel(const std::string& id, const std::string& queue, TimePoint now) override {
-    Run result;
-    Status st = Write([&](Tx& tx) -> Status {
-      auto found = FindKey(tx.db, id, queue);
-      if (!found.ok()) return found.status();
-      auto [q, status] = *found;
-      if (IsFinal(status)) {
-        return Status::FailedPrecondition("run '" + id + "' is already " +
-                                          std::string(ToString(status)));
-      }
-      auto stmt = tx.db.Prepare(
-          "UPDATE runs SET status = 'stopped', finished_at = ?1, lease_until = NULL, runner = '', "
-          "error = 'stopped by an operator', error_kind = 'stopped', "
-          "attempts = CASE WHEN status = 'running' THEN json_insert(attempts, '$[#]', "
-          "json_object('number', attempt, 'runner', runner, 'started_at', started_at, "
-          "'finished_at', ?1, 'outcome', 'stopped', 'error', 'stopped by an operator', "
-          "'output', '')) ELSE attempts END "
-          "WHERE id = ?2 AND queue = ?3");
-      if (!stmt.ok()) return stmt.status();
-      ScopedReset reset(**stmt);
-      (*stmt)->Bind(1, Micros(now));
-      (*stmt)->Bind(2, id);
-      (*stmt)->Bind(3, q);
-      TASKMILL_RETURN_IF_ERROR((*stmt)->Exec());
-      tx.deltas.Move(status, RunStatus::kStopped);
-      auto r = GetOn(tx.db, id, q);
-      if (!r.ok()) return r.status();
-      result = std::move(*r);
-      return Status::Ok();
-    });
-    if (!st.ok()) return st;
-    return result;
+    return Transition(
+        id, queue, now, RunStatus::kStopped,
+        [&](RunStatus status) {
+          return IsFinal(status) ? Status::FailedPrecondition("run '" + id + "' is already " +
+                                                              std::string(ToString(status)))
+                                 : Status::Ok();
+        },
+        "UPDATE runs SET status = 'stopped', finished_at = ?1, lease_until = NULL, runner = '', "
+        "error = 'stopped by an operator', error_kind = 'stopped', "
+        "attempts = CASE WHEN status = 'running' THEN json_insert(attempts, '$[#]', "
+        "json_object('number', attempt, 'runner', runner, 'started_at', started_at, "
+        "'finished_at', ?1, 'outcome', 'stopped', 'error', 'stopped by an operator', "
+        "'output', '')) ELSE attempts END "
+        "WHERE id = ?2 AND queue = ?3");
   }
 
   Result<Run> RunRetry(const std::string& id, const std::string& queue, TimePoint now) override {
+    return Transition(
+        id, queue, now, RunStatus::kPending,
+        [&](RunStatus status) {
+          return IsFinal(status) ? Status::Ok()
+                                 : Status::FailedPrecondition(
+                                       "run '" + id + "' is " + std::string(ToString(status)) +
+                                       "; only a finished run can be retried");
+        },
+        "UPDATE runs SET status = 'pending', run_at = ?1, finished_at = NULL, error = '', "
+        "error_kind = '', result = NULL, max_attempts = max(max_attempts, attempt + 1) "
+        "WHERE id = ?2 AND queue = ?3");
+  }
+
+  // An operator's change of one run: finds it, lets `check` refuse the change for its
+  // current status, applies `update_sql` (?1 now, ?2 id, ?3 queue) and answers the run
+  // as stored afterwards.
+  Result<Run> Transition(const std::string& id, const std::string& queue, TimePoint now,
+                         RunStatus to, const std::function<Status(RunStatus)>& check,
+                         const char* update_sql) {
     Run result;
     Status st = Write([&](Tx& tx) -> Status {
       auto found = FindKey(tx.db, id, queue);
       if (!found.ok()) return found.status();
       auto [q, status] = *found;
-      if (!IsFinal(status)) {
-        return Status::FailedPrecondition("run '" + id + "' is " + std::string(ToString(status)) +
-                                          "; only a finished run can be retried");
-      }
-      auto stmt = tx.db.Prepare(
-          "UPDATE runs SET status = 'pending', run_at = ?1, finished_at = NULL, error = '', "
-          "error_kind = '', result = NULL, max_attempts = max(max_attempts, attempt + 1) "
-          "WHERE id = ?2 AND queue = ?3");
+      TASKMILL_RETURN_IF_ERROR(check(status));
+      auto stmt = tx.db.Prepare(update_sql);
       if (!stmt.ok()) return stmt.status();
       ScopedReset reset(**stmt);
       (*stmt)->Bind(1, Micros(now));
       (*stmt)->Bind(2, id);
       (*stmt)->Bind(3, q);
       TASKMILL_RETURN_IF_ERROR((*stmt)->Exec());
-      tx.deltas.Move(status, RunStatus::kPending);
+      tx.deltas.Move(status, to);
       auto r = GetOn(tx.db, id, q);
       if (!r.ok()) return r.status();
       result = std::move(*r);
@@ -916,8 +912,8 @@ class SqliteStorage final : public Storage {
           auto info = FileOn(tx.db, id);
           if (!info.ok()) return info.status();
           if (!info->run_id.empty()) {
-            return Status::FailedPrecondition("file '" + id + "' belongs to run '" +
-                                              info->run_id + "' and can no longer be appended to");
+            return Status::FailedPrecondition("file '" + id + "' belongs to run '" + info->run_id +
+                                              "' and can no longer be appended to");
           }
           return AppendChunks(tx.db, id, info->chunks, chunk, {bytes}, std::nullopt);
         },
@@ -935,10 +931,11 @@ class SqliteStorage final : public Storage {
   Result<std::string> FileReadChunk(const std::string& id, int64_t chunk) override {
     auto reader = AcquireReader();
     if (!reader.ok()) return reader.status();
-    Result<std::string> out = Status::NotFound("file '" + id + "' has no chunk " +
-                                               std::to_string(chunk));
+    Result<std::string> out =
+        Status::NotFound("file '" + id + "' has no chunk " + std::to_string(chunk));
     Status st = [&]() -> Status {
-      auto stmt = (*reader)->Prepare("SELECT data FROM file_chunks WHERE file_id = ?1 AND seq = ?2");
+      auto stmt =
+          (*reader)->Prepare("SELECT data FROM file_chunks WHERE file_id = ?1 AND seq = ?2");
       if (!stmt.ok()) return stmt.status();
       ScopedReset reset(**stmt);
       (*stmt)->Bind(1, id);
@@ -1012,8 +1009,8 @@ class SqliteStorage final : public Storage {
             }
           }
           if (!c.remove_files.empty()) {
-            auto del = tx.db.Prepare(
-                "DELETE FROM files WHERE id = ?1 AND run_id = ?2 AND run_queue = ?3");
+            auto del =
+                tx.db.Prepare("DELETE FROM files WHERE id = ?1 AND run_id = ?2 AND run_queue = ?3");
             if (!del.ok()) return del.status();
             for (const auto& file : c.remove_files) {
               ScopedReset reset(**del);
@@ -1359,7 +1356,10 @@ class SqliteStorage final : public Storage {
     ScopedReset reset(**update);
     (*update)->Bind(1, static_cast<int64_t>(chunks.size()));
     (*update)->Bind(2, bytes);
-    if (meta) (*update)->Bind(3, json::serialize(*meta)); else (*update)->BindNull(3);
+    if (meta)
+      (*update)->Bind(3, json::serialize(*meta));
+    else
+      (*update)->BindNull(3);
     (*update)->Bind(4, id);
     return (*update)->Exec();
   }
@@ -1371,8 +1371,8 @@ class SqliteStorage final : public Storage {
                             const std::vector<Run>& stored, const std::vector<bool>& inserted,
                             const std::vector<std::string>& files) {
     if (files.empty()) return Status::Ok();
-    auto stmt = db.Prepare(
-        "UPDATE files SET run_id = ?1, run_queue = ?2 WHERE id = ?3 AND run_id = ''");
+    auto stmt =
+        db.Prepare("UPDATE files SET run_id = ?1, run_queue = ?2 WHERE id = ?3 AND run_id = ''");
     if (!stmt.ok()) return stmt.status();
     for (const auto& file : files) {
       const Run* named = nullptr;

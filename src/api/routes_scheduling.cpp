@@ -1,0 +1,77 @@
+// Routes that steer scheduling: enable or disable a task, pause or resume a queue,
+// and the queue overview (depth and oldest pending age).
+#include <boost/json.hpp>
+
+#include "api/api_error.h"
+#include "api/json_body.h"
+#include "api/routes.h"
+
+namespace taskmill::api {
+namespace json = boost::json;
+namespace http = boost::beast::http;
+
+namespace {
+
+Reply SetTaskEnabled(RouteContext& ctx, Exchange& ex, bool enabled) {
+  if (Status s = ex.CheckQuery({}); !s.ok()) return s;
+  const std::string& name = ex.path_param(0);
+  if (Status s = ctx.engine.TaskSetEnabled(name, enabled); !s.ok()) {
+    if (s.IsNotFound()) {
+      return Status::NotFound("no task named '" + name +
+                              "'; `taskmill tasks` lists the defined tasks");
+    }
+    return s;
+  }
+  auto task = ctx.engine.storage().TaskGet(name);
+  if (!task.ok()) return task.status();
+  return JsonResponse(http::status::ok, json::serialize(ToJson(*task)));
+}
+
+Reply SetQueuePaused(RouteContext& ctx, Exchange& ex, bool paused) {
+  if (Status s = ex.CheckQuery({}); !s.ok()) return s;
+  const std::string& name = ex.path_param(0);
+  if (Status s = ctx.engine.QueueSetPaused(name, paused); !s.ok()) return s;
+  json::object body{{"name", name}, {"paused", paused}};
+  return JsonResponse(http::status::ok, json::serialize(body));
+}
+
+Reply ListQueues(RouteContext& ctx, Exchange& ex) {
+  if (Status s = ex.CheckQuery({}); !s.ok()) return s;
+  TimePoint now = ctx.engine.clock().Now();
+  auto queues = ctx.engine.storage().QueueList(now);
+  if (!queues.ok()) return queues.status();
+  json::array out;
+  for (const QueueStats& q : *queues) {
+    json::object item{{"name", q.queue},
+                      {"paused", q.paused},
+                      {"pending", q.pending},
+                      {"running", q.running}};
+    if (q.oldest_pending_run_at && *q.oldest_pending_run_at < now) {
+      item["oldest_pending_age"] =
+          std::chrono::duration<double>(now - *q.oldest_pending_run_at).count();
+    } else {
+      item["oldest_pending_age"] = 0.0;
+    }
+    out.push_back(std::move(item));
+  }
+  json::object body;
+  body["queues"] = std::move(out);
+  return JsonResponse(http::status::ok, json::serialize(body));
+}
+
+}  // namespace
+
+void AddSchedulingRoutes(Router& router, RouteContext context) {
+  router.Add(http::verb::post, "/api/v1/tasks/{name}/enable",
+             [context](Exchange& ex) mutable { return SetTaskEnabled(context, ex, true); });
+  router.Add(http::verb::post, "/api/v1/tasks/{name}/disable",
+             [context](Exchange& ex) mutable { return SetTaskEnabled(context, ex, false); });
+  router.Add(http::verb::post, "/api/v1/queues/{name}/pause",
+             [context](Exchange& ex) mutable { return SetQueuePaused(context, ex, true); });
+  router.Add(http::verb::post, "/api/v1/queues/{name}/resume",
+             [context](Exchange& ex) mutable { return SetQueuePaused(context, ex, false); });
+  router.Add(http::verb::get, "/api/v1/queues",
+             [context](Exchange& ex) mutable { return ListQueues(context, ex); });
+}
+
+}  // namespace taskmill::api

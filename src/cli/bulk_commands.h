@@ -1,0 +1,43 @@
+// cli/bulk_commands.h — the bulk CSV parts of the `taskmill` command line:
+//
+//   taskmill input ID   [--queue Q] [--server URL]   the run's input CSV, on stdout
+//   taskmill output ID  [--queue Q] [--server URL]   the run's output CSV, on stdout
+//
+// and CreateCsvRun, behind `taskmill create FUNCTION --input FILE [--wait]`: it
+// uploads FILE ("-" reads stdin) streamed from disk (never whole in memory), with
+// `Expect: 100-continue` so that a rejected request costs no upload; prints the
+// validation errors of a rejected file (every offending line); and with --wait shows
+// a live progress bar on a terminal (rows done of total, succeeded, failed, rows/s)
+// until the run is final. Downloads are streamed to stdout the same way.
+//
+// Exit status as the other client commands (client_commands.h): 0 success (with
+// --wait: completed), 1 the run ended otherwise (partial, failed, ...), 2 bad input
+// or rejected by the server (4xx, an invalid CSV), 3 server error or unreachable.
+#pragma once
+
+#include <CLI/CLI.hpp>
+#include <optional>
+#include <string>
+
+namespace taskmill::cli {
+
+struct CsvRunOptions {
+  std::string server;    // http://HOST:PORT
+  std::string function;  // category.action
+  std::string path;      // the CSV file; "-" for stdin
+  bool wait = false;     // wait for the end, with a progress bar on a terminal
+  bool json = false;     // print the API's JSON instead of text
+  std::string queue;     // Default: the server's ("default")
+  std::string id;        // Default: a new UUIDv7
+  std::optional<int> priority;
+  std::string conflict;  // error | ignore | overwrite; Default: error
+};
+
+// Creates a bulk run from a CSV file; returns the exit status. Prints to stdout (the
+// run) and stderr (errors, the progress bar).
+int CreateCsvRun(const CsvRunOptions& options);
+
+// Adds `input` and `output`.
+void AddBulkCommands(CLI::App& app);
+
+}  // namespace taskmill::cli
