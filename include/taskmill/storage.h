@@ -249,8 +249,15 @@ class Storage {
   virtual Status FileAppend(const std::string& id, int64_t chunk, std::string_view bytes) = 0;
   // kNotFound when absent.
   virtual Result<FileInfo> FileGet(const std::string& id) = 0;
-  // The bytes of chunk `chunk`. kNotFound when the file or the chunk is absent.
-  virtual Result<std::string> FileReadChunk(const std::string& id, int64_t chunk) = 0;
+  // Replaces *out with the bytes of chunk `chunk` (reusing its capacity: readers of
+  // big files keep one buffer). kNotFound when the file or the chunk is absent.
+  virtual Status FileReadChunkInto(const std::string& id, int64_t chunk, std::string* out) = 0;
+  // The same, as a new string.
+  Result<std::string> FileReadChunk(const std::string& id, int64_t chunk) {
+    std::string out;
+    TASKMILL_RETURN_IF_ERROR(FileReadChunkInto(id, chunk, &out));
+    return out;
+  }
   // Deletes a file and its chunks, staged or owned. kNotFound when absent.
   virtual Status FileRemove(const std::string& id) = 0;
   // Deletes staged files created before `created_before`; returns how many.

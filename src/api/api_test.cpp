@@ -112,7 +112,7 @@ class RawConnection {
 
 class ApiTest : public ::testing::Test {
  protected:
-  void SetUp() override { StartServer(ApiOptions{}); }
+  void SetUp() override { ASSERT_NO_FATAL_FAILURE(StartServer(ApiOptions{})); }
 
   void StartServer(ApiOptions options) {
     char pattern[] = "/tmp/taskmill-api-test-XXXXXX";
@@ -359,7 +359,7 @@ TEST_F(ApiTest, LongPollDoesNotHoldAnIoThread) {
   ApiOptions options;
   options.threads = 1;  // one io thread: a blocking long-poll would stall everything
   TearDown();
-  StartServer(options);
+  ASSERT_NO_FATAL_FAILURE(StartServer(options));
 
   CreateRun(R"({"function":"demo.block","id":"held"})");
   ASSERT_TRUE(blocked_.WaitStarted("held"));
@@ -398,7 +398,7 @@ TEST_F(ApiTest, LongPollSeesAChangeThatPublishedNoEvent) {
   TearDown();
   ApiOptions options;
   options.wait_recheck = std::chrono::milliseconds(20);
-  StartServer(options);
+  ASSERT_NO_FATAL_FAILURE(StartServer(options));
   CreateRun(R"({"function":"demo.block","id":"elsewhere"})");
   ASSERT_TRUE(blocked_.WaitStarted("elsewhere"));
   json::object polled;
@@ -584,7 +584,7 @@ TEST_F(ApiTest, ConnectionsOverTheLimitAre503) {
   TearDown();
   ApiOptions options;
   options.max_connections = 1;
-  StartServer(options);
+  ASSERT_NO_FATAL_FAILURE(StartServer(options));
   EXPECT_EQ(SendJson("GET", "/healthz", 200)["status"].as_string(), "ok");  // holds the one slot
   HttpClient second(server_->url());
   auto response = second.Send("GET", "/healthz");
@@ -628,7 +628,7 @@ TEST_F(ApiTest, SlowAndOversizedRequestsAreRefused) {
   ApiOptions options;
   options.request_timeout = std::chrono::milliseconds(200);
   options.max_header = 2048;
-  StartServer(options);
+  ASSERT_NO_FATAL_FAILURE(StartServer(options));
 
   // A request that starts and never ends (slow loris) gets 408 and is closed.
   RawConnection slow(server_->url());

@@ -11,9 +11,9 @@
 
 #include "bulk/bulk_layout.h"
 #include "bulk/checkpointer.h"
+#include "bulk/row_appender.h"
 #include "bulk/stored_file.h"
 #include "csv/csv_reader.h"
-#include "csv/csv_writer.h"
 
 namespace taskmill::bulk {
 namespace {
@@ -104,7 +104,10 @@ class BulkAttempt {
                        std::string* problem);
   void WriteErrorRow(std::string_view error);
   void Emit();
-  void OnOutput(std::string_view bytes);
+  // Moves a full chunk_ to ready_chunks_ and starts the next one.
+  void CutChunk();
+  std::string FreshChunk();
+  size_t PendingBytes() const { return ready_bytes_ + chunk_.size(); }
   // "bad field(s) a, b", or empty when every checked cell passes.
   std::string Verify(std::span<const BulkCell> cells);
   bool AttachFile(const std::string& path);
@@ -150,11 +153,10 @@ class BulkAttempt {
   std::vector<std::string_view> out_cells_;
   std::string seen_;  // per output column, '1' once it got a value
   size_t unseen_ = 0;
-  std::vector<std::string> ready_chunks_;
-  std::string chunk_;
-  size_t pending_bytes_ = 0;
-  // After what its sink (OnOutput) writes to: the writer's destructor flushes.
-  std::unique_ptr<csv::Writer> writer_;
+  RowAppender appender_;
+  std::vector<std::string> ready_chunks_;  // full chunks not yet handed to a checkpoint
+  size_t ready_bytes_ = 0;
+  std::string chunk_;  // the chunk being filled
   std::string output_file_;
   std::string output_name_;
   std::vector<std::string> remove_files_;
@@ -231,7 +233,7 @@ Status BulkAttempt::Start() {
     // The first checkpoint creates the output file (with its header) and names it on
     // the run, so that even a run stopped at once has an output to download.
     output_file_ = NewRunId(engine_.clock().Now());
-    writer_->WriteRecord(out_header_);
+    appender_.Append(chunk_, out_header_);
     checkpointer_->Submit(Snapshot("rows"));
     TASKMILL_RETURN_IF_ERROR(checkpointer_->Wait());
   }
@@ -307,8 +309,7 @@ void BulkAttempt::SetUpOutput() {
   if (seen_.size() != out_header_.size()) seen_.assign(out_header_.size(), '0');
   unseen_ = static_cast<size_t>(std::count(seen_.begin(), seen_.end(), '0'));
   output_name_ = OutputName(input_name_);
-  chunk_.reserve(options_.chunk_size + (64 << 10));
-  writer_ = std::make_unique<csv::Writer>([this](std::string_view bytes) { OnOutput(bytes); });
+  chunk_ = FreshChunk();
 }
 
 // ---- the row loops ---------------------------------------------------------------------
@@ -685,26 +686,32 @@ void BulkAttempt::WriteErrorRow(std::string_view error) {
 }
 
 void BulkAttempt::Emit() {
-  for (size_t j = 0; j < out_cells_.size(); ++j) {
-    std::string_view value = out_cells_[j];
-    if (unseen_ != 0 && !value.empty() && seen_[j] == '0') {
-      seen_[j] = '1';
-      --unseen_;
+  if (unseen_ != 0) {
+    for (size_t j = 0; j < out_cells_.size(); ++j) {
+      if (!out_cells_[j].empty() && seen_[j] == '0') {
+        seen_[j] = '1';
+        --unseen_;
+      }
     }
-    writer_->WriteField(value);
   }
-  writer_->EndRecord();
+  appender_.Append(chunk_, out_cells_);
   ++written_;
+  if (chunk_.size() >= options_.chunk_size) CutChunk();
 }
 
-void BulkAttempt::OnOutput(std::string_view bytes) {
-  chunk_.append(bytes);
-  pending_bytes_ += bytes.size();
-  if (chunk_.size() >= options_.chunk_size) {
-    ready_chunks_.push_back(std::move(chunk_));
-    chunk_ = std::string();
-    chunk_.reserve(options_.chunk_size + (64 << 10));
-  }
+void BulkAttempt::CutChunk() {
+  ready_bytes_ += chunk_.size();
+  ready_chunks_.push_back(std::move(chunk_));
+  chunk_ = FreshChunk();
+}
+
+// A chunk buffer the checkpointer has finished with, else a new one: fresh 256 KiB
+// buffers would cost a page fault per 4 KiB every time.
+std::string BulkAttempt::FreshChunk() {
+  std::string chunk = checkpointer_ ? checkpointer_->TakeSpare() : std::string();
+  chunk.clear();
+  chunk.reserve(options_.chunk_size + (64 << 10));
+  return chunk;
 }
 
 bool BulkAttempt::AttachFile(const std::string& path) {
@@ -717,10 +724,9 @@ bool BulkAttempt::AttachFile(const std::string& path) {
   // The file replaces the output: a new output file, the current one removed in the
   // same commit as its first chunk.
   if (!checkpointer_->Wait().ok()) return false;
-  writer_->Flush();
   ready_chunks_.clear();
+  ready_bytes_ = 0;
   chunk_.clear();
-  pending_bytes_ = 0;
   remove_files_.push_back(output_file_);
   output_file_ = NewRunId(engine_.clock().Now());
   output_name_ = "output" + std::string(path.ends_with(".csv") ? ".csv" : "");
@@ -732,10 +738,10 @@ bool BulkAttempt::AttachFile(const std::string& path) {
     std::streamsize got = in.gcount();
     if (got > 0) {
       ready_chunks_.emplace_back(buffer.data(), static_cast<size_t>(got));
-      pending_bytes_ += static_cast<size_t>(got);
+      ready_bytes_ += static_cast<size_t>(got);
     }
     if (!in) break;
-    if (pending_bytes_ >= options_.max_buffered_output) {
+    if (PendingBytes() >= options_.max_buffered_output) {
       checkpointer_->Submit(Snapshot("rows"));
       if (!checkpointer_->status().ok()) return false;
     }
@@ -751,7 +757,6 @@ bool BulkAttempt::AttachFile(const std::string& path) {
 // ---- checkpoints ---------------------------------------------------------------------------
 
 RunCheckpoint BulkAttempt::Snapshot(const char* phase) {
-  if (!attached_) writer_->Flush();
   RunCheckpoint c;
   c.queue = run_.queue;
   c.id = run_.id;
@@ -761,15 +766,11 @@ RunCheckpoint BulkAttempt::Snapshot(const char* phase) {
   c.output_file = output_file_;
   c.output_name = output_name_;
   c.output_first_chunk = chunks_saved_;
+  if (!chunk_.empty()) CutChunk();
   c.output_chunks = std::move(ready_chunks_);
   ready_chunks_.clear();
-  if (!chunk_.empty()) {
-    c.output_chunks.push_back(std::move(chunk_));
-    chunk_ = std::string();
-    chunk_.reserve(options_.chunk_size + (64 << 10));
-  }
+  ready_bytes_ = 0;
   chunks_saved_ += static_cast<int64_t>(c.output_chunks.size());
-  pending_bytes_ = 0;
   c.output_meta = attached_ ? json::value(json::object{{"attached", true}})
                             : OutputMeta(out_header_.size(), seen_, written_);
   c.remove_files = std::move(remove_files_);
@@ -797,8 +798,8 @@ bool BulkAttempt::MaybeCheckpoint() {
     return false;
   }
   if (since_checkpoint_ < progress_every_) {
-    if (pending_bytes_ <= options_.max_buffered_output) return true;
-  } else if (checkpointer_->busy() && pending_bytes_ <= options_.max_buffered_output) {
+    if (PendingBytes() <= options_.max_buffered_output) return true;
+  } else if (checkpointer_->busy() && PendingBytes() <= options_.max_buffered_output) {
     return true;  // coalesce: the save in flight is still being written
   }
   checkpointer_->Submit(Snapshot("rows"));

@@ -84,9 +84,14 @@ Checkpointer::~Checkpointer() {
   thread_.join();
 }
 
-bool Checkpointer::busy() const {
+bool Checkpointer::busy() const { return busy_.load(std::memory_order_acquire); }
+
+std::string Checkpointer::TakeSpare() {
   std::lock_guard lock(mu_);
-  return saving_;
+  if (spare_.empty()) return {};
+  std::string spare = std::move(spare_.back());
+  spare_.pop_back();
+  return spare;
 }
 
 void Checkpointer::Submit(RunCheckpoint checkpoint) {
@@ -96,6 +101,7 @@ void Checkpointer::Submit(RunCheckpoint checkpoint) {
     if (!status_.ok()) return;
     next_ = std::move(checkpoint);
     saving_ = true;
+    busy_.store(true, std::memory_order_release);
   }
   cv_.notify_all();
 }
@@ -126,7 +132,13 @@ void Checkpointer::Loop() {
       status_ = std::move(saved);
       failed_.store(true, std::memory_order_release);
     }
+    // A few buffers are enough to keep the row loop from allocating new ones.
+    for (auto& chunk : checkpoint.output_chunks) {
+      if (spare_.size() >= 8) break;
+      spare_.push_back(std::move(chunk));
+    }
     saving_ = false;
+    busy_.store(false, std::memory_order_release);
     cv_.notify_all();
   }
 }

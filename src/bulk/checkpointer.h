@@ -23,6 +23,7 @@
 #include <optional>
 #include <string>
 #include <thread>
+#include <vector>
 
 namespace taskmill::bulk {
 
@@ -64,6 +65,9 @@ class Checkpointer {
   Status status() const;
   // True once a save failed; a cheap check for every row.
   bool failed() const { return failed_.load(std::memory_order_acquire); }
+  // An output chunk buffer of a saved checkpoint, for reuse (its capacity kept); an
+  // empty string when there is none.
+  std::string TakeSpare();
 
  private:
   void Loop();
@@ -74,6 +78,8 @@ class Checkpointer {
   std::condition_variable cv_;
   std::optional<RunCheckpoint> next_;  // guarded by mu_
   bool saving_ = false;                // a save is queued or running; guarded by mu_
+  std::atomic<bool> busy_{false};      // saving_, readable without the lock
+  std::vector<std::string> spare_;     // buffers of saved chunks; guarded by mu_
   bool stopping_ = false;              // guarded by mu_
   Status status_;                      // first failure; guarded by mu_
   std::atomic<bool> failed_{false};    // status_ is not OK

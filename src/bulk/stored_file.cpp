@@ -13,9 +13,8 @@ namespace json = boost::json;
 size_t StoredFileSource::Read(char* buf, size_t cap) {
   while (offset_ == chunk_.size()) {
     if (next_chunk_ >= chunks_) return 0;
-    auto chunk = storage_.FileReadChunk(file_id_, next_chunk_);
-    if (!chunk.ok()) throw StorageReadError(chunk.status());
-    chunk_ = std::move(*chunk);
+    Status read = storage_.FileReadChunkInto(file_id_, next_chunk_, &chunk_);
+    if (!read.ok()) throw StorageReadError(read);
     offset_ = 0;
     ++next_chunk_;
   }

@@ -602,7 +602,7 @@ void AddTasks(CLI::App& app) {
       return;
     }
     std::vector<std::vector<std::string>> rows = {
-        {"NAME", "KIND", "FUNCTION", "SCHEDULE", "ENABLED", "LAST RUN"}};
+        {"NAME", "KIND", "FUNCTION", "SCHEDULE", "TZ", "NEXT FIRE TIMES", "ENABLED", "LAST RUN"}};
     for (const auto& item : answer->value.at("tasks").as_array()) {
       const auto& task = item.as_object();
       std::string last = "-";
@@ -611,8 +611,17 @@ void AddTasks(CLI::App& app) {
         last = Field(r, "status");
         if (!Field(r, "finished_at").empty()) last += " at " + ShortTime(Field(r, "finished_at"));
       }
+      std::string next;
+      if (auto* times = task.if_contains("next_fire_times"); times && times->is_array()) {
+        for (const auto& t : times->get_array()) {
+          if (!next.empty()) next += ", ";
+          next += t.is_string() ? std::string(t.get_string()) : std::string();
+        }
+      }
+      bool periodical = Field(task, "kind") == "periodical";
       rows.push_back({Field(task, "name"), Field(task, "kind"), Field(task, "function"),
                       OrDash(Field(task, "schedule")),
+                      periodical ? Field(task, "timezone") : "-", OrDash(next),
                       Field(task, "enabled") == "true" ? "yes" : "no", last});
     }
     if (rows.size() == 1)

@@ -928,11 +928,10 @@ class SqliteStorage final : public Storage {
     return info;
   }
 
-  Result<std::string> FileReadChunk(const std::string& id, int64_t chunk) override {
+  Status FileReadChunkInto(const std::string& id, int64_t chunk, std::string* out) override {
     auto reader = AcquireReader();
     if (!reader.ok()) return reader.status();
-    Result<std::string> out =
-        Status::NotFound("file '" + id + "' has no chunk " + std::to_string(chunk));
+    bool found = false;
     Status st = [&]() -> Status {
       auto stmt =
           (*reader)->Prepare("SELECT data FROM file_chunks WHERE file_id = ?1 AND seq = ?2");
@@ -942,12 +941,16 @@ class SqliteStorage final : public Storage {
       (*stmt)->Bind(2, chunk);
       auto row = (*stmt)->Step();
       if (!row.ok()) return row.status();
-      if (*row) out = std::string((*stmt)->Blob(0));
+      if (*row) {
+        out->assign((*stmt)->Blob(0));
+        found = true;
+      }
       return Status::Ok();
     }();
     ReleaseReader(std::move(*reader));
     if (!st.ok()) return st;
-    return out;
+    if (!found) return Status::NotFound("file '" + id + "' has no chunk " + std::to_string(chunk));
+    return Status::Ok();
   }
 
   Status FileRemove(const std::string& id) override {
@@ -1345,7 +1348,9 @@ class SqliteStorage final : public Storage {
       ScopedReset reset(**insert);
       (*insert)->Bind(1, id);
       (*insert)->Bind(2, seq++);
-      (*insert)->BindBlob(3, chunk);
+      // No copy: the bytes outlive the statement's step (SQLITE_STATIC).
+      sqlite3_bind_blob((*insert)->raw(), 3, chunk.data(), static_cast<int>(chunk.size()),
+                        SQLITE_STATIC);
       TASKMILL_RETURN_IF_ERROR((*insert)->Exec());
       bytes += static_cast<int64_t>(chunk.size());
     }
