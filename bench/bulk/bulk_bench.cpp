@@ -2,7 +2,8 @@
 // process, on a fresh SQLite database (docs/bulk.md, "Performance").
 //
 //   taskmill_bulk_bench --input FILE [--function noop|python] [--sync full|normal]
-//                       [--repeat N] [--progress-every N] [--json]
+//                       [--repeat N] [--progress-every N] [--max-buffered-mb N]
+//                       [--python PATH] [--dir DIR] [--json]
 //
 // Each repetition: (1) upload: the file is staged into storage in chunks, validated
 // and committed with its run (CreateBulkRun); (2) run: one attempt claims the run,
@@ -28,6 +29,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <ctime>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -47,6 +49,7 @@ struct Options {
   std::string dir;
   int repeat = 1;
   int64_t progress_every = 1000;
+  size_t max_buffered_mb = 8;
   bool json = false;
 };
 
@@ -91,6 +94,8 @@ Options Parse(int argc, char** argv) {
       o.repeat = std::stoi(value());
     else if (a == "--progress-every")
       o.progress_every = std::stoll(value());
+    else if (a == "--max-buffered-mb")
+      o.max_buffered_mb = std::stoul(value());
     else if (a == "--json")
       o.json = true;
     else
@@ -101,8 +106,25 @@ Options Parse(int argc, char** argv) {
   return o;
 }
 
+double ThreadCpuSeconds() {
+  timespec ts{};
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) / 1e9;
+}
+
+double ProcessCpuSeconds() {
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  auto seconds = [](const timeval& t) {
+    return static_cast<double>(t.tv_sec) + static_cast<double>(t.tv_usec) / 1e6;
+  };
+  return seconds(usage.ru_utime) + seconds(usage.ru_stime);
+}
+
 struct Phase {
   double upload = 0, run = 0, download = 0;
+  double row_loop_cpu = 0;  // CPU seconds of the thread that ran the attempt
+  double run_cpu = 0;       // CPU seconds of the whole process during the run
   int64_t rows = 0, bytes = 0, succeeded = 0, failed = 0;
 };
 
@@ -111,6 +133,7 @@ Phase RunOnce(const Options& o, const std::filesystem::path& dir) {
   std::filesystem::create_directories(dir);
   taskmill::BulkOptions bulk_options;
   bulk_options.progress_every = o.progress_every;
+  bulk_options.max_buffered_output = o.max_buffered_mb << 20;
   bulk_options.max_file_size = int64_t{64} << 30;
   auto runtime = std::make_shared<taskmill::BulkRuntime>(bulk_options);
   auto registry = std::make_shared<taskmill::FunctionRegistry>();
@@ -168,8 +191,11 @@ Phase RunOnce(const Options& o, const std::filesystem::path& dir) {
   if (!claimed.ok() || claimed->empty()) Die("cannot claim the run");
   const auto& run = claimed->front();
   taskmill::RunContext context(run, std::make_shared<taskmill::CancellationToken>());
+  double cpu0 = ThreadCpuSeconds();
+  double process_cpu0 = ProcessCpuSeconds();
   taskmill::HandlerOutcome outcome =
       (*engine)->functions().Find(run.function)->handler->Execute(context);
+  p.row_loop_cpu = ThreadCpuSeconds() - cpu0;
   taskmill::RunFinish finish;
   finish.queue = run.queue;
   finish.id = run.id;
@@ -180,6 +206,7 @@ Phase RunOnce(const Options& o, const std::filesystem::path& dir) {
   auto finished = storage.RunFinishBatch({finish});
   if (!finished.ok() || !(*finished)[0].accepted) Die("cannot store the finish");
   p.run = Since(t0);
+  p.run_cpu = ProcessCpuSeconds() - process_cpu0;
   if (!outcome.error.empty() && outcome.status == taskmill::RunStatus::kFailed) {
     Die("the run failed: " + outcome.error + "\n" + outcome.output);
   }
@@ -217,7 +244,7 @@ int main(int argc, char** argv) {
                                   ? std::filesystem::temp_directory_path() /
                                         ("taskmill-bulk-bench-" + std::to_string(getpid()))
                                   : std::filesystem::path(o.dir);
-  std::vector<double> upload, run, download, total;
+  std::vector<double> upload, run, download, total, cpu;
   Phase last;
   for (int i = 0; i < o.repeat; ++i) {
     last = RunOnce(o, dir);
@@ -225,10 +252,13 @@ int main(int argc, char** argv) {
     run.push_back(last.run);
     download.push_back(last.download);
     total.push_back(last.upload + last.run);
+    cpu.push_back(last.row_loop_cpu);
     if (!o.json) {
-      std::fprintf(stderr, "  #%d: upload %.3f s, run %.3f s (%.0f rows/s), download %.3f s\n",
+      std::fprintf(stderr,
+                   "  #%d: upload %.3f s, run %.3f s (%.0f rows/s; CPU: row loop %.3f s, "
+                   "all threads %.3f s), download %.3f s\n",
                    i + 1, last.upload, last.run, static_cast<double>(last.rows) / last.run,
-                   last.download);
+                   last.row_loop_cpu, last.run_cpu, last.download);
     }
   }
   double rows = static_cast<double>(last.rows);
@@ -241,6 +271,7 @@ int main(int argc, char** argv) {
                    {"repeat", o.repeat},
                    {"upload_s", Median(upload)},
                    {"run_s", Median(run)},
+                   {"row_loop_cpu_s", Median(cpu)},
                    {"download_s", Median(download)},
                    {"total_s", Median(total)},
                    {"run_rows_per_s", rows / Median(run)},

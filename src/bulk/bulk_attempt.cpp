@@ -151,6 +151,11 @@ class BulkAttempt {
   std::vector<int> input_to_output_;  // per input column: output column or -1
   int error_index_ = -1;
   std::vector<std::string_view> out_cells_;
+  // Per output cell: known to need no CSV quotes (copied from an unquoted input cell).
+  std::vector<char> out_plain_;
+  // Per cell of the current input row: it was unquoted in the file. All false when
+  // unknown (rows copied for a batch), which only costs a scan.
+  std::vector<char> in_plain_;
   std::string seen_;  // per output column, '1' once it got a value
   size_t unseen_ = 0;
   RowAppender appender_;
@@ -254,6 +259,9 @@ Status BulkAttempt::OpenInput(int64_t skip) {
   auto info = storage_.FileGet(run_.input_file);
   if (!info.ok()) return info.status();
   input_name_ = info->name;
+  // No read-ahead thread here (unlike the upload's validation): storage's writer is
+  // busy with the output meanwhile, and on two cores a third busy thread made the
+  // run slower, not faster (bench/bulk).
   source_ = std::make_unique<StoredFileSource>(storage_, info->id, info->chunks);
   csv::ReaderOptions reader_options;
   reader_options.max_record_size = options_.max_record_size;
@@ -306,6 +314,8 @@ void BulkAttempt::SetUpOutput() {
   input_to_output_.clear();
   for (const auto& name : layout_.header()) input_to_output_.push_back(out_layout_.Find(name));
   out_cells_.assign(out_header_.size(), std::string_view());
+  out_plain_.assign(out_header_.size(), 0);
+  in_plain_.assign(layout_.size(), 0);
   if (seen_.size() != out_header_.size()) seen_.assign(out_header_.size(), '0');
   unseen_ = static_cast<size_t>(std::count(seen_.begin(), seen_.end(), '0'));
   output_name_ = OutputName(input_name_);
@@ -335,8 +345,10 @@ BulkAttempt::End BulkAttempt::ProcessRows() {
     if (!*more) return End::kRowsDone;
     const csv::Record& record = reader_->record();
     cells.resize(record.fields.size());
+    in_plain_.resize(record.fields.size());
     for (size_t i = 0; i < record.fields.size(); ++i) {
       cells[i] = {record.fields[i].value, !record.fields[i].undefined()};
+      in_plain_[i] = !record.fields[i].quoted;
     }
     BulkRow row(layout_, cells, record.line, ++number);
     bool go_on = true;
@@ -431,7 +443,9 @@ BulkAttempt::End BulkAttempt::ProcessBatches() {
     }
     outcomes_.clear();
     if (!sent.empty()) processor_.Process(sent, state_, outcomes_);
-    // Apply in file order; stop at the first sent row without a result.
+    // Apply in file order; stop at the first sent row without a result. The copies do
+    // not keep whether a cell was quoted: their output cells are scanned.
+    std::fill(in_plain_.begin(), in_plain_.end(), 0);
     size_t next_sent = 0;
     for (size_t i = 0; i < n; ++i) {
       BulkRow row(layout_, batch[i].cells, batch[i].line, batch[i].number);
@@ -623,8 +637,12 @@ bool BulkAttempt::WriteInputRow(const BulkRow& row,
                                 std::string_view error) {
   auto fill_input = [&] {
     std::fill(out_cells_.begin(), out_cells_.end(), std::string_view());
+    std::fill(out_plain_.begin(), out_plain_.end(), 1);  // empty cells need no quotes
     for (size_t i = 0; i < row.size() && i < input_to_output_.size(); ++i) {
-      if (input_to_output_[i] >= 0) out_cells_[input_to_output_[i]] = row.cell(i).value;
+      if (input_to_output_[i] >= 0) {
+        out_cells_[input_to_output_[i]] = row.cell(i).value;
+        out_plain_[input_to_output_[i]] = i < in_plain_.size() && in_plain_[i];
+      }
     }
   };
   fill_input();
@@ -637,6 +655,7 @@ bool BulkAttempt::WriteInputRow(const BulkRow& row,
         break;
       }
       out_cells_[at] = value;
+      out_plain_[at] = 0;
     }
     if (!problem.empty()) {
       // Write the row as it came in, with the reason, rather than half merged.
@@ -644,7 +663,10 @@ bool BulkAttempt::WriteInputRow(const BulkRow& row,
       error = problem;
     }
   }
-  if (!error.empty()) out_cells_[error_index_] = error;
+  if (!error.empty()) {
+    out_cells_[error_index_] = error;
+    out_plain_[error_index_] = 0;
+  }
   bool failed = !out_cells_[error_index_].empty();
   Emit();
   return failed;
@@ -657,6 +679,7 @@ bool BulkAttempt::WriteOutputRow(const std::vector<std::string>& row, std::strin
     return true;
   }
   std::fill(out_cells_.begin(), out_cells_.end(), std::string_view());
+  std::fill(out_plain_.begin(), out_plain_.end(), 0);
   for (size_t i = 0; i < row.size(); ++i) out_cells_[i] = row[i];
   bool failed = !out_cells_[error_index_].empty();
   Emit();
@@ -666,6 +689,7 @@ bool BulkAttempt::WriteOutputRow(const std::vector<std::string>& row, std::strin
 bool BulkAttempt::WriteColumnsRow(const std::vector<std::pair<std::string, std::string>>& columns,
                                   std::string* problem) {
   std::fill(out_cells_.begin(), out_cells_.end(), std::string_view());
+  std::fill(out_plain_.begin(), out_plain_.end(), 0);
   for (const auto& [name, value] : columns) {
     int at = out_layout_.Find(name);
     if (at < 0) {
@@ -681,6 +705,7 @@ bool BulkAttempt::WriteColumnsRow(const std::vector<std::pair<std::string, std::
 
 void BulkAttempt::WriteErrorRow(std::string_view error) {
   std::fill(out_cells_.begin(), out_cells_.end(), std::string_view());
+  std::fill(out_plain_.begin(), out_plain_.end(), 0);
   out_cells_[error_index_] = error;
   Emit();
 }
@@ -694,7 +719,7 @@ void BulkAttempt::Emit() {
       }
     }
   }
-  appender_.Append(chunk_, out_cells_);
+  appender_.Append(chunk_, out_cells_, out_plain_);
   ++written_;
   if (chunk_.size() >= options_.chunk_size) CutChunk();
 }

@@ -110,7 +110,8 @@ Result<Run> BulkUpload::Finish() {
   TASKMILL_RETURN_IF_ERROR(Flush());
   Storage& storage = engine_->storage();
 
-  bulk::StoredFileSource source(storage, file_id_, chunks_);
+  // Read ahead: storage's writer is idle now, so its reads overlap the parsing.
+  bulk::PrefetchingSource source(storage, file_id_, chunks_);
   csv::ReaderOptions reader_options;
   reader_options.max_record_size = options_.max_record_size;
   csv::Reader reader([&source](char* buf, size_t cap) { return source.Read(buf, cap); },

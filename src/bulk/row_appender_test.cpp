@@ -30,11 +30,15 @@ std::string WithAppender(const Rows& rows) {
 }
 
 TEST(RowAppender, WritesWhatCsvWriterWritesInTheEdgeCases) {
-  Rows rows = {{"\xEF\xBB\xBF" "bom", "plain"},
+  Rows rows = {{"\xEF\xBB\xBF"
+                "bom",
+                "plain"},
                {"a,b", "say \"hi\"", "line\nbreak", "cr\rhere", ""},
                {""},
                {"", ""},
-               {"\xEF\xBB\xBF" "not first", "x"},
+               {"\xEF\xBB\xBF"
+                "not first",
+                "x"},
                {" spaced ", "\t"}};
   EXPECT_EQ(WithAppender(rows), WithWriter(rows));
   EXPECT_EQ(WithAppender({{""}}), "\"\"\n");
@@ -51,7 +55,8 @@ TEST(RowAppender, WritesWhatCsvWriterWritesForRandomTables) {
       std::vector<std::string> row;
       for (int c = 0; c < width; ++c) {
         std::string cell;
-        for (int k = static_cast<int>(rng() % 6); k > 0; --k) cell += alphabet[rng() % alphabet.size()];
+        for (int k = static_cast<int>(rng() % 6); k > 0; --k)
+          cell += alphabet[rng() % alphabet.size()];
         row.push_back(cell);
       }
       rows.push_back(std::move(row));

@@ -24,6 +24,75 @@ size_t StoredFileSource::Read(char* buf, size_t cap) {
   return n;
 }
 
+PrefetchingSource::PrefetchingSource(Storage& storage, std::string file_id, int64_t chunks,
+                                     size_t depth)
+    : storage_(storage),
+      file_id_(std::move(file_id)),
+      chunks_(chunks),
+      depth_(std::max<size_t>(1, depth)),
+      thread_([this] { Loop(); }) {}
+
+PrefetchingSource::~PrefetchingSource() {
+  {
+    std::lock_guard lock(mu_);
+    stopping_ = true;
+  }
+  cv_.notify_all();
+  thread_.join();
+}
+
+void PrefetchingSource::Loop() {
+  for (int64_t next = 0; next < chunks_; ++next) {
+    std::string buffer;
+    {
+      std::unique_lock lock(mu_);
+      cv_.wait(lock, [&] { return stopping_ || ready_.size() < depth_; });
+      if (stopping_) return;
+      if (!spare_.empty()) {
+        buffer = std::move(spare_.back());
+        spare_.pop_back();
+      }
+    }
+    Status read = storage_.FileReadChunkInto(file_id_, next, &buffer);
+    {
+      std::lock_guard lock(mu_);
+      if (!read.ok()) {
+        error_ = std::move(read);
+        cv_.notify_all();
+        return;
+      }
+      ready_.push_back(std::move(buffer));
+    }
+    cv_.notify_all();
+  }
+  {
+    std::lock_guard lock(mu_);
+    done_ = true;
+  }
+  cv_.notify_all();
+}
+
+size_t PrefetchingSource::Read(char* buf, size_t cap) {
+  while (offset_ == current_.size()) {
+    std::unique_lock lock(mu_);
+    cv_.wait(lock, [&] { return !ready_.empty() || done_ || !error_.ok(); });
+    if (ready_.empty()) {
+      if (!error_.ok()) throw StorageReadError(error_);
+      return 0;
+    }
+    if (current_.capacity() > 0) spare_.push_back(std::move(current_));
+    current_ = std::move(ready_.front());
+    ready_.pop_front();
+    offset_ = 0;
+    lock.unlock();
+    cv_.notify_all();
+  }
+  size_t n = std::min(cap, current_.size() - offset_);
+  std::memcpy(buf, current_.data() + offset_, n);
+  offset_ += n;
+  return n;
+}
+
 json::value OutputMeta(size_t columns, const std::string& seen, int64_t data_rows) {
   json::array drop;
   // An output without rows keeps its whole header: dropping every column would

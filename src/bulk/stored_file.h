@@ -12,8 +12,12 @@
 #include <taskmill/storage.h>
 
 #include <boost/json/value.hpp>
+#include <condition_variable>
+#include <deque>
+#include <mutex>
 #include <stdexcept>
 #include <string>
+#include <thread>
 #include <vector>
 
 namespace taskmill::bulk {
@@ -45,6 +49,38 @@ class StoredFileSource {
   int64_t next_chunk_ = 0;
   std::string chunk_;  // the current chunk
   size_t offset_ = 0;  // bytes of chunk_ already returned
+};
+
+// The same stream, read ahead by a thread of its own (up to `depth` chunks), so that
+// the storage reads of the next chunk overlap the parsing of this one. Stops and
+// joins its thread on destruction.
+class PrefetchingSource {
+ public:
+  PrefetchingSource(Storage& storage, std::string file_id, int64_t chunks, size_t depth = 2);
+  ~PrefetchingSource();
+  PrefetchingSource(const PrefetchingSource&) = delete;
+  PrefetchingSource& operator=(const PrefetchingSource&) = delete;
+
+  // As StoredFileSource::Read.
+  size_t Read(char* buf, size_t cap);
+
+ private:
+  void Loop();
+
+  Storage& storage_;
+  const std::string file_id_;
+  const int64_t chunks_;
+  const size_t depth_;
+  std::string current_;  // the chunk being consumed (reader's thread)
+  size_t offset_ = 0;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<std::string> ready_;   // read ahead; guarded by mu_
+  std::vector<std::string> spare_;  // consumed buffers to reuse; guarded by mu_
+  Status error_;                    // guarded by mu_
+  bool done_ = false;               // every chunk was read; guarded by mu_
+  bool stopping_ = false;           // guarded by mu_
+  std::thread thread_;              // last: starts once the rest is set up
 };
 
 // The meta of a bulk output file: its width and the columns to leave out on reading.
