@@ -1,5 +1,7 @@
 #include "cli/client_commands.h"
 
+#include "cli/bulk_commands.h"
+
 #include <taskmill/model.h>
 #include <unistd.h>
 
@@ -343,6 +345,7 @@ struct CreateOptions {
   double timeout = 0;
   double time_to_resolve = 0;
   bool wait = false;
+  std::string input;  // a CSV file for a bulk function ("-" = stdin)
   // Set when the option was given (CLI11 counts them).
   CLI::Option* in_opt = nullptr;
   CLI::Option* priority_opt = nullptr;
@@ -425,7 +428,23 @@ void AddCreate(CLI::App& app) {
   o->ttr_opt = cmd->add_option("--time-to-resolve", o->time_to_resolve,
                                "Lease in seconds: a silent runner's attempt is lost after it");
   cmd->add_flag("--wait", o->wait, "Wait until the run is final; exit 1 unless it completed");
-  cmd->callback([o] { Finish(Create(*o)); });
+  cmd->add_option("--input", o->input, "CSV file for a bulk function (\"-\" reads stdin)");
+  cmd->callback([o] {
+    if (!o->input.empty()) {
+      // A bulk run: the CSV is streamed to the server and validated there.
+      CsvRunOptions csv{.server = o->common.server,
+                        .function = o->function,
+                        .path = o->input,
+                        .wait = o->wait,
+                        .json = o->common.json,
+                        .queue = o->queue,
+                        .id = o->id,
+                        .conflict = o->conflict};
+      if (o->priority_opt->count() > 0) csv.priority = o->priority;
+      throw CLI::RuntimeError(CreateCsvRun(csv));
+    }
+    Finish(Create(*o));
+  });
 }
 
 struct StartOptions {

@@ -1,6 +1,7 @@
 // The `taskmill` binary: server, command-line client and maintenance tool.
 #include "cli/api_command.h"
 #include "cli/bench_command.h"
+#include "cli/bulk_commands.h"
 #include "cli/client_commands.h"
 #include "cli/cron_command.h"
 #include "cli/scheduler_bench.h"
@@ -17,6 +18,7 @@ int main(int argc, char** argv) {
   taskmill::cli::AddBenchCommand(app);
   taskmill::cli::AddClientCommands(app);
   taskmill::cli::AddApiCommand(app);
+  taskmill::cli::AddBulkCommands(app);
   taskmill::cli::AddSchedulingCommands(app);
   taskmill::cli::AddCronCommand(app);
   taskmill::cli::AddSchedulerBenchCommand(app);

@@ -2,9 +2,11 @@
 
 #include "api/server.h"
 #include "cli/demo_functions.h"
+#include "examples/numbers/numbers.h"
 #include "config/config.h"
 #include "runner/command_handler.h"
 
+#include <taskmill/bulk.h>
 #include <taskmill/engine.h>
 
 #include <fmt/core.h>
@@ -79,6 +81,16 @@ int Serve(const ServeOptions& o) {
   // 2. Functions: the demo functions, and one command function per command task.
   auto registry = std::make_shared<FunctionRegistry>();
   RegisterDemoFunctions(*registry);
+  // Bulk CSV functions: the numbers example and the configured co-processes.
+  auto bulk = std::make_shared<BulkRuntime>(cfg.bulk);
+  std::string numbers_db = (std::filesystem::path(cfg.server.data_dir) / "numbers.db").string();
+  if (Status s = examples::RegisterNumberFunctions(*registry, bulk, {.database = numbers_db});
+      !s.ok()) {
+    return Fail(s);
+  }
+  for (const auto& spec : cfg.functions) {
+    if (Status s = RegisterCoprocessFunction(*registry, bulk, spec); !s.ok()) return Fail(s);
+  }
   for (auto& task : cfg.tasks) {
     if (task.command.empty()) continue;
     CommandSpec spec = CommandSpecForTask(task);
@@ -112,6 +124,7 @@ int Serve(const ServeOptions& o) {
   auto engine_or = Engine::Open(options, registry);
   if (!engine_or.ok()) return Fail(engine_or.status());
   Engine& engine = **engine_or;
+  bulk->Attach(engine);
   for (const auto& task : cfg.tasks) {
     // A task's enabled flag is operator state: keep what is stored.
     TaskDef def = task;
