@@ -27,7 +27,7 @@ cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DTASKMILL_SANITIZE=O
   -DTASKMILL_BUILD_CLI=OFF -DTASKMILL_BUILD_BENCH=OFF >/dev/null
 ninja -C build-asan taskmill_unit_tests
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
-  ctest --test-dir build-asan --output-on-failure
+  ctest --test-dir build-asan --output-on-failure -R unit_and_conformance
 
 if [[ -f tests/browser/package.json ]]; then
   echo "== browser tests"
