@@ -148,6 +148,7 @@ void Runner::FetchLoop() {
           work_.push_back(std::move(run));
         }
         work_cv_.notify_one();
+        supervisor_kick_ = true;  // new deadlines and leases to watch
         supervisor_cv_.notify_one();
         if (static_cast<int>(taken->size()) == free_slots) continue;  // there may be more
       }
@@ -324,7 +325,11 @@ void Runner::SupervisorLoop() {
       }
       continue;
     }
-    clock_.WaitUntil(lock, supervisor_cv_, next_wake, [&] { return !running_; });
+    // Woken early when new runs arrive: their deadlines may come before next_wake
+    // (and a simulated clock may never move again to reach next_wake).
+    clock_.WaitUntil(lock, supervisor_cv_, next_wake,
+                     [&] { return !running_ || supervisor_kick_; });
+    supervisor_kick_ = false;
   }
 }
 

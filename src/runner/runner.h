@@ -82,6 +82,7 @@ class Runner {
   std::condition_variable supervisor_cv_;
   bool running_ = false;                     // guarded by mu_
   bool wake_ = false;                        // guarded by mu_
+  bool supervisor_kick_ = false;  // runs were claimed since the supervisor looked; guarded by mu_
   bool backlog_ = false;  // the last claim filled every free slot; guarded by mu_
   TimePoint next_due_ = TimePoint::max();    // earliest known future run_at; guarded by mu_
   std::deque<Run> work_;                     // guarded by mu_
