@@ -61,6 +61,20 @@ TEST(CrashTest, KillNineDuringLoadLosesNoAcknowledgedRun) {
     }
     server.Kill9();
   }
+  // The runs the database holds as running right after the kill are the ones in flight:
+  // claimed, and their outcome not yet stored. Only these may get a second attempt.
+  std::set<std::string> in_flight_at_kill;
+  {
+    auto storage = OpenStorage({(data / "taskmill.db").string(), "normal"});
+    ASSERT_TRUE(storage.ok()) << storage.status().ToString();
+    RunFilter running;
+    running.status = RunStatus::kRunning;
+    running.limit = 1000;
+    auto page = (*storage)->RunList(running);
+    ASSERT_TRUE(page.ok());
+    for (const auto& run : page->runs) in_flight_at_kill.insert(run.id);
+    ASSERT_FALSE(in_flight_at_kill.empty()) << "the kill should land while runs execute";
+  }
   {
     Server server(data, args);
     ASSERT_TRUE(server.started()) << server.startup_output();
@@ -89,6 +103,8 @@ TEST(CrashTest, KillNineDuringLoadLosesNoAcknowledgedRun) {
       if (run.attempts.size() > 1) {
         ++second_attempts;
         EXPECT_EQ(run.attempts[0].outcome, "lost") << "a second attempt only after a lost one";
+        EXPECT_TRUE(in_flight_at_kill.contains(run.id))
+            << run.id << " was retried but was not in flight at the kill";
       }
     }
     if (page->next_cursor.empty()) break;
@@ -96,7 +112,8 @@ TEST(CrashTest, KillNineDuringLoadLosesNoAcknowledgedRun) {
   }
   EXPECT_EQ(seen, acknowledged);
   EXPECT_EQ(completed, kRuns) << "every run completed (two attempts were allowed)";
-  EXPECT_LE(second_attempts, kCapacity) << "only runs in flight at the kill were retried";
+  EXPECT_EQ(second_attempts, static_cast<int>(in_flight_at_kill.size()))
+      << "every run in flight at the kill was retried, and no other";
 }
 
 }  // namespace
