@@ -43,6 +43,8 @@ struct RunFilter {
   std::string queue;
   std::string account_id;
   std::string parent_id;
+  std::optional<TimePoint> created_after;   // created_at >= this
+  std::optional<TimePoint> created_before;  // created_at < this
   std::string cursor;     // opaque keyset cursor from a previous page; empty: first page
   int limit = 50;         // 1..1000
 };
@@ -107,6 +109,20 @@ struct QueueStats {
 struct ScheduledLaunch {
   std::string task;
   TimePoint scheduled_at{};
+};
+
+// ---- API tokens ------------------------------------------------------------------
+//
+// Bearer tokens of the HTTP API. Only a hash of the secret is stored: the secret is
+// shown once, when the token is made (api/auth.h).
+struct ApiToken {
+  std::string name;        // unique; how operators list and revoke it
+  std::string account_id;  // the account it acts for; may be empty for an admin token
+  bool admin = false;      // may act for any account and steer tasks, queues, tokens
+  std::string hash;        // lower-case hex SHA-256 of the secret; unique
+  TimePoint created_at{};
+
+  friend bool operator==(const ApiToken&, const ApiToken&) = default;
 };
 
 // ---- files: CSV inputs and outputs of bulk runs ---------------------------------
@@ -238,6 +254,14 @@ class Storage {
   // --- key/value state (scheduler bookkeeping: last fire times, cursors) -----
   virtual Result<std::optional<std::string>> StateGet(const std::string& key) = 0;
   virtual Status StatePut(const std::string& key, const std::string& value) = 0;
+
+  // --- API tokens -----------------------------------------------------------
+  // Stores a token. kConflict when its name or hash exists.
+  virtual Status TokenCreate(const ApiToken& token) = 0;
+  // Every token, by name.
+  virtual Result<std::vector<ApiToken>> TokenList() = 0;
+  // Deletes a token. kNotFound when no token has that name.
+  virtual Status TokenRemove(const std::string& name) = 0;
 
   // --- files ----------------------------------------------------------------
   // Creates an empty staged file. kConflict when the id exists.

@@ -20,6 +20,7 @@
 #include <set>
 #include <thread>
 
+#include "api/auth.h"
 #include "api/server.h"
 #include "cli/client.h"
 
@@ -70,6 +71,11 @@ std::shared_ptr<FunctionRegistry> TestFunctions(BlockedRuns* blocked) {
                              {.name = "demo.block", .description = "waits until cancelled"})
                   .ok());
   EXPECT_TRUE(registry->Register("other.thing", [](RunContext&) {}, {.name = "other.thing"}).ok());
+  // Stands for a command task's function: the API must not start commands freely.
+  EXPECT_TRUE(registry
+                  ->Register("task.shell", [](RunContext&) {},
+                             {.name = "task.shell", .handler_kind = "command"})
+                  .ok());
   return registry;
 }
 
@@ -96,6 +102,14 @@ class RawConnection {
     std::string header = data_.substr(0, n);
     data_.erase(0, n);
     return header;
+  }
+  // Reads what has arrived (at least one byte); "" on error or end.
+  std::string ReadSome() {
+    if (!data_.empty()) return std::exchange(data_, std::string());
+    char buffer[4096];
+    boost::system::error_code ec;
+    size_t n = socket_.read_some(boost::asio::buffer(buffer), ec);
+    return ec ? std::string() : std::string(buffer, n);
   }
   // Reads until the server closes the connection.
   std::string ReadAll() {
@@ -521,7 +535,7 @@ TEST_F(ApiTest, TasksFunctionsStatsAndHealth) {
   ExpectError(Send("POST", "/api/v1/tasks/unknown/start"), 404, "not_found");
 
   json::object functions = SendJson("GET", "/api/v1/functions", 200);
-  EXPECT_EQ(functions["functions"].as_array().size(), 4u);
+  EXPECT_EQ(functions["functions"].as_array().size(), 5u);
   json::object demo = SendJson("GET", "/api/v1/functions?category=demo&action=fail", 200);
   ASSERT_EQ(demo["functions"].as_array().size(), 1u);
   EXPECT_EQ(demo["functions"].as_array()[0].as_object()["name"].as_string(), "demo.fail");
@@ -685,6 +699,203 @@ TEST_F(ApiTest, ClientCarriesTheApiError) {
   EXPECT_EQ(api->http_status, 422);
   EXPECT_EQ(api->code, "unknown_function");
   EXPECT_FALSE(cli::ApiErrorOf(Status::Unavailable("x")).has_value());
+}
+
+// ---- tokens, accounts and live events ---------------------------------------------
+
+
+class AuthTest : public ApiTest {
+ protected:
+  // Makes a token in storage, as `taskmill token create` does.
+  std::string MakeToken(const std::string& account, bool admin = false) {
+    std::string secret;
+    auto token = CreateToken(engine_->storage(), "", account, admin, engine_->clock().Now(), &secret);
+    EXPECT_TRUE(token.ok()) << token.status().ToString();
+    return secret;
+  }
+  HttpResponse SendAs(const std::string& token, std::string_view method, std::string_view target,
+                      std::string_view body = {}) {
+    HttpClient client(server_->url());
+    client.set_token(token);
+    auto response = client.Send(method, target, body, "application/json");
+    EXPECT_TRUE(response.ok()) << response.status().ToString();
+    return response.ok() ? *response : HttpResponse{};
+  }
+  json::object JsonAs(const std::string& token, std::string_view method, std::string_view target,
+                      int expected_status, std::string_view body = {}) {
+    HttpResponse response = SendAs(token, method, target, body);
+    EXPECT_EQ(response.status, expected_status) << method << " " << target << ": " << response.body;
+    if (response.body.empty()) return {};
+    json::value value = json::parse(response.body);
+    return value.is_object() ? value.get_object() : json::object();
+  }
+};
+
+TEST_F(AuthTest, EveryApiRouteNeedsATokenOnceOneExists) {
+  SendJson("GET", "/api/v1/stats", 200);  // no tokens yet: loopback answers everyone
+  std::string admin = MakeToken("", /*admin=*/true);
+
+  HttpResponse missing = Send("GET", "/api/v1/stats");
+  ExpectError(missing, 401, "unauthorized");
+  EXPECT_EQ(missing.status, 401);
+  ExpectError(SendAs("tm_not-a-real-token", "GET", "/api/v1/runs"), 401, "unauthorized");
+  ExpectError(SendAs(admin.substr(0, admin.size() - 1), "GET", "/api/v1/runs"), 401,
+              "unauthorized");
+  JsonAs(admin, "GET", "/api/v1/stats", 200);
+  // Health, metrics-style probes and the UI's files stay public.
+  EXPECT_EQ(Send("GET", "/healthz").status, 200);
+  // A rejected request stores nothing.
+  int64_t before = JsonAs(admin, "GET", "/api/v1/stats", 200)["statuses"].as_object()["total"].as_int64();
+  ExpectError(Send("POST", "/api/v1/runs", R"({"function":"demo.echo"})"), 401, "unauthorized");
+  EXPECT_EQ(JsonAs(admin, "GET", "/api/v1/stats", 200)["statuses"].as_object()["total"].as_int64(),
+            before);
+}
+
+TEST_F(AuthTest, AnAccountSeesAndActsOnItsOwnRunsOnly) {
+  std::string acme = MakeToken("acme");
+  std::string globex = MakeToken("globex");
+  std::string admin = MakeToken("ops", /*admin=*/true);
+
+  json::object run = JsonAs(acme, "POST", "/api/v1/runs", 201,
+                            R"({"function":"demo.block","queue":"iso"})");
+  std::string id(run["id"].as_string());
+  EXPECT_EQ(run["account_id"].as_string(), "acme");
+  EXPECT_EQ(run["auth_account_id"].as_string(), "acme");
+  ASSERT_TRUE(blocked_.WaitStarted(id));
+
+  // To globex the run does not exist, on every route that names it.
+  for (auto [method, target] : std::vector<std::pair<std::string, std::string>>{
+           {"GET", "/api/v1/runs/" + id},
+           {"GET", "/api/v1/runs/" + id + "?wait=1"},
+           {"POST", "/api/v1/runs/" + id + "/cancel"},
+           {"POST", "/api/v1/runs/" + id + "/retry"},
+           {"DELETE", "/api/v1/runs/" + id},
+           {"GET", "/api/v1/runs/" + id + "/input.csv"},
+           {"GET", "/api/v1/runs/" + id + "/output.csv"}}) {
+    ExpectError(SendAs(globex, method, target), 404, "not_found");
+  }
+  EXPECT_TRUE(JsonAs(globex, "GET", "/api/v1/runs?queue=iso", 200)["runs"].as_array().empty());
+  ExpectError(SendAs(globex, "GET", "/api/v1/runs?account=acme"), 403, "forbidden");
+  ExpectError(SendAs(globex, "POST", "/api/v1/runs?account=acme", R"({"function":"demo.echo"})"),
+              403, "forbidden");
+  // Steering the server is for admins.
+  ExpectError(SendAs(acme, "POST", "/api/v1/queues/iso/pause"), 403, "forbidden");
+  ExpectError(SendAs(acme, "GET", "/api/v1/tokens"), 403, "forbidden");
+
+  // acme sees its run; the admin sees every account's, and acts for any.
+  EXPECT_EQ(JsonAs(acme, "GET", "/api/v1/runs?queue=iso", 200)["runs"].as_array().size(), 1u);
+  EXPECT_EQ(JsonAs(admin, "GET", "/api/v1/runs?account=acme", 200)["runs"].as_array().size(), 1u);
+  EXPECT_TRUE(JsonAs(admin, "GET", "/api/v1/runs?account=globex", 200)["runs"].as_array().empty());
+  json::object for_globex = JsonAs(admin, "POST", "/api/v1/runs?account=globex", 201,
+                                   R"({"function":"demo.echo","queue":"iso"})");
+  EXPECT_EQ(for_globex["account_id"].as_string(), "globex");
+  EXPECT_EQ(for_globex["auth_account_id"].as_string(), "ops") << "the admin token's account";
+  EXPECT_EQ(JsonAs(globex, "GET", "/api/v1/runs?queue=iso", 200)["runs"].as_array().size(), 1u);
+
+  json::object cancelled = JsonAs(acme, "POST", "/api/v1/runs/" + id + "/cancel", 200);
+  EXPECT_EQ(cancelled["status"].as_string(), "stopped");
+}
+
+TEST_F(AuthTest, TokenLifecycleThroughTheApi) {
+  std::string admin = MakeToken("", /*admin=*/true);
+  json::object made = JsonAs(admin, "POST", "/api/v1/tokens", 201,
+                             R"({"name":"acme-ci","account":"acme"})");
+  EXPECT_EQ(made["name"].as_string(), "acme-ci");
+  std::string secret(made["token"].as_string());
+  EXPECT_TRUE(secret.starts_with("tm_"));
+  JsonAs(secret, "GET", "/api/v1/runs", 200);
+
+  json::object listed = JsonAs(admin, "GET", "/api/v1/tokens", 200);
+  std::string text = json::serialize(listed);
+  EXPECT_NE(text.find("acme-ci"), std::string::npos);
+  EXPECT_EQ(text.find(secret), std::string::npos) << "secrets are never listed";
+  EXPECT_EQ(text.find(HashTokenSecret(secret)), std::string::npos) << "nor their hashes";
+
+  ExpectError(SendAs(admin, "POST", "/api/v1/tokens", R"({"name":"acme-ci","account":"acme"})"),
+              409, "conflict");
+  ExpectError(SendAs(admin, "POST", "/api/v1/tokens", R"({"nmae":"x"})"), 422, "invalid_argument");
+  EXPECT_EQ(SendAs(admin, "DELETE", "/api/v1/tokens/acme-ci").status, 204);
+  ExpectError(SendAs(secret, "GET", "/api/v1/runs"), 401, "unauthorized");
+  ExpectError(SendAs(admin, "DELETE", "/api/v1/tokens/acme-ci"), 404, "not_found");
+}
+
+TEST_F(AuthTest, CommandFunctionsAreNotARemoteShell) {
+  // Even the anonymous admin of a loopback server without api.allow_command_tasks.
+  int64_t before = TotalRuns();
+  ExpectError(Send("POST", "/api/v1/runs", R"({"function":"task.shell","args":["rm","-rf","/"]})"),
+              403, "forbidden");
+  EXPECT_EQ(TotalRuns(), before);
+}
+
+TEST_F(AuthTest, APublicAddressNeedsTokens) {
+  ApiOptions options;
+  options.listen = "0.0.0.0:0";
+  ApiServer open(options, *engine_);
+  Status refused = open.Start();
+  EXPECT_EQ(refused.code(), StatusCode::kFailedPrecondition);
+  EXPECT_NE(refused.message().find("without API tokens"), std::string::npos) << refused.message();
+
+  std::string admin = MakeToken("", /*admin=*/true);
+  ApiServer guarded(options, *engine_);
+  ASSERT_TRUE(guarded.Start().ok());
+  HttpClient client(guarded.url());
+  auto anonymous = client.Send("GET", "/api/v1/runs");
+  ASSERT_TRUE(anonymous.ok());
+  EXPECT_EQ(anonymous->status, 401);
+  guarded.Stop();
+}
+
+// Reads the event stream until `needle` arrives (bounded by the socket's timeout).
+std::string ReadEventsUntil(RawConnection& raw, std::string_view needle, std::string* seen) {
+  while (seen->find(needle) == std::string::npos) {
+    std::string piece = raw.ReadSome();
+    if (piece.empty()) break;
+    *seen += piece;
+  }
+  return *seen;
+}
+
+TEST_F(AuthTest, EventsStreamWhatTheTokenMaySeeAndResume) {
+  std::string acme = MakeToken("acme");
+  std::string admin = MakeToken("", /*admin=*/true);
+  client_->set_token(admin);
+  RawConnection raw(server_->url());
+  raw.Write("GET /api/v1/events HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + acme + "\r\n\r\n");
+  std::string header = raw.ReadHeader();
+  ASSERT_NE(header.find("200 OK"), std::string::npos) << header;
+  EXPECT_NE(header.find("text/event-stream"), std::string::npos) << header;
+
+  // Wait until the stream is registered: a run created before would not be sent.
+  for (int i = 0; i < 1000 && server_->counters().event_streams == 0; ++i) {
+    SendJson("GET", "/healthz", 200);
+  }
+  json::object other = JsonAs(admin, "POST", "/api/v1/runs?account=globex", 201,
+                              R"({"function":"demo.echo"})");
+  json::object own = JsonAs(acme, "POST", "/api/v1/runs", 201, R"({"function":"demo.echo"})");
+  std::string own_id(own["id"].as_string());
+  WaitFinal(std::string(other["id"].as_string()));
+  WaitFinal(own_id);
+  JsonAs(admin, "POST", "/api/v1/runs?account=globex", 201, R"({"function":"demo.echo"})");
+
+  std::string seen;
+  ReadEventsUntil(raw, "\"status\":\"completed\"", &seen);
+  EXPECT_NE(seen.find("event: run.created"), std::string::npos) << seen;
+  EXPECT_NE(seen.find("event: run.finished"), std::string::npos) << seen;
+  EXPECT_NE(seen.find(own_id), std::string::npos) << seen;
+  EXPECT_EQ(seen.find(std::string(other["id"].as_string())), std::string::npos)
+      << "globex's run leaked to acme:\n" << seen;
+
+  // Resume after the first event: the ones after it come again at once.
+  auto first_id = seen.substr(seen.find("id: ") + 4);
+  first_id = first_id.substr(0, first_id.find('\n'));
+  RawConnection again(server_->url());
+  again.Write("GET /api/v1/events HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + acme +
+              "\r\nLast-Event-ID: " + first_id + "\r\n\r\n");
+  ASSERT_NE(again.ReadHeader().find("200 OK"), std::string::npos);
+  std::string replay;
+  ReadEventsUntil(again, "run.finished", &replay);
+  EXPECT_NE(replay.find("event: run.finished"), std::string::npos) << replay;
+  EXPECT_EQ(replay.find("id: " + first_id + "\n"), std::string::npos) << "resumes after it";
 }
 
 }  // namespace

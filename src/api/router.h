@@ -42,6 +42,9 @@ Response JsonResponse(boost::beast::http::status status, std::string body);
 // An error response in the API's one error shape (api_error.h).
 Response ErrorResponse(const Status& status);
 
+struct Principal;
+const Principal& AnonymousPrincipal();
+
 class Exchange {
  public:
   using Completion = std::function<void(Response)>;
@@ -72,18 +75,36 @@ class Exchange {
   // thread, after the handler has returned Reply::Deferred().
   Completion Defer() { return defer_(); }
 
+  // Who the request acts for (api/auth.h); the anonymous admin when the server has
+  // no tokens. Set by the server before the handler runs.
+  const Principal& principal() const { return *principal_; }
+  void set_principal(const Principal* principal) { principal_ = principal; }
+
  private:
   const Request& request_;
   boost::urls::url_view url_;
   std::vector<std::string> path_params_;
   boost::asio::any_io_executor strand_;
   std::function<Completion()> defer_;
+  const Principal* principal_ = &AnonymousPrincipal();
 };
 
 // The body of a streamed response, piece by piece: the next piece, an empty string
 // at the end, or an error (which can only abort the connection: the status line has
 // been sent by then). Called on the connection's strand; may read storage.
 using BodySource = std::function<Result<std::string>()>;
+
+// The body of a long-lived response whose pieces arrive when they arrive (Server-Sent
+// Events). The connection calls Start once, then Pull whenever `wake` was called or a
+// keep-alive is due; both on the connection's strand. `wake` may be called from any
+// thread, any number of times. The body ends only when the client goes away.
+class PushSource {
+ public:
+  virtual ~PushSource() = default;
+  virtual void Start(std::function<void()> wake) = 0;
+  // Everything ready now; "" when nothing is.
+  virtual std::string Pull() = 0;
+};
 
 class Reply {
  public:
@@ -99,15 +120,25 @@ class Reply {
     return reply;
   }
 
+  // Answers with `head` and a body pushed by `source` for as long as the client stays.
+  static Reply Push(Response head, std::shared_ptr<PushSource> source) {
+    Reply reply(std::move(head));
+    reply.push_ = std::move(source);
+    return reply;
+  }
+
   bool deferred() const { return !response_.has_value(); }
   bool streamed() const { return static_cast<bool>(source_); }
+  bool pushed() const { return static_cast<bool>(push_); }
   Response& response() { return *response_; }
   BodySource& source() { return source_; }
+  std::shared_ptr<PushSource>& push_source() { return push_; }
 
  private:
   Reply() = default;
   std::optional<Response> response_;
   BodySource source_;
+  std::shared_ptr<PushSource> push_;
 };
 
 using Handler = std::function<Reply(Exchange&)>;

@@ -5,6 +5,8 @@
 
 #include <taskmill/engine.h>
 
+#include "api/auth.h"
+#include "api/event_stream.h"
 #include "api/router.h"
 #include "api/run_waiter.h"
 
@@ -14,6 +16,9 @@ struct RouteContext {
   Engine& engine;
   RunWaiter& waiter;
   Duration max_wait;  // longest ?wait= accepted on GET /api/v1/runs/{id}
+  Authenticator& auth;
+  EventHub& events;
+  bool allow_command_tasks = false;  // ApiOptions::allow_command_tasks
 };
 
 // /api/v1/runs, /api/v1/runs:batch, /api/v1/runs/{id}[/cancel|/retry]
@@ -23,6 +28,27 @@ void AddCatalogRoutes(Router& router, RouteContext context);
 
 // /api/v1/tasks/{name}/enable|disable, /api/v1/queues[/{name}/pause|resume]
 void AddSchedulingRoutes(Router& router, RouteContext context);
+
+// /api/v1/events (Server-Sent Events), /api/v1/tokens[/{name}]
+void AddAccessRoutes(Router& router, RouteContext context);
+
+// ---- account rules, shared by the route files -------------------------------------
+
+// kNotFound, worded as for a missing run, when the principal may not see `run`: to an
+// account token, other accounts' runs do not exist.
+Status CheckVisible(const Exchange& ex, const Run& run);
+// The run `id` (in `queue`, any when empty) if the principal may see it.
+Result<Run> GetVisibleRun(RouteContext& ctx, const Exchange& ex, const std::string& id,
+                          const std::string& queue);
+// 403 forbidden unless the principal is an admin; `what` completes "only admin tokens may …".
+Status RequireAdmin(const Exchange& ex, std::string_view what);
+// Sets the owner and creator of a new run: an account token creates runs for its own
+// account (naming another with ?account= is a 403); an admin for the account named by
+// ?account=, else its own.
+Status ApplyAccount(const Exchange& ex, std::string* account_id, std::string* auth_account_id);
+// 403 unless runs of `function` may be created through the API by this principal:
+// command functions need an admin and api.allow_command_tasks.
+Status CheckFunctionAllowed(RouteContext& ctx, const Exchange& ex, const std::string& function);
 
 // Shared by the route files: the run as the API returns it.
 Response RunResponse(boost::beast::http::status status, const Run& run);

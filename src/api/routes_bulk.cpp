@@ -36,7 +36,7 @@ std::string MediaType(std::string_view content_type) {
 
 Result<BulkCreateRequest> RequestFromQuery(const Exchange& ex) {
   TASKMILL_RETURN_IF_ERROR(
-      ex.CheckQuery({"function", "queue", "id", "priority", "conflict", "name"}));
+      ex.CheckQuery({"function", "queue", "id", "priority", "conflict", "name", "account"}));
   BulkCreateRequest request;
   request.run.function = ex.query("function").value_or("");
   if (request.run.function.empty()) {
@@ -62,6 +62,8 @@ Result<BulkCreateRequest> RequestFromQuery(const Exchange& ex) {
     request.conflict = *mode;
   }
   if (auto name = ex.query("name"); name && !name->empty()) request.file_name = *name;
+  TASKMILL_RETURN_IF_ERROR(
+      ApplyAccount(ex, &request.run.account_id, &request.run.auth_account_id));
   return request;
 }
 
@@ -144,7 +146,7 @@ std::string SafeFileName(const std::string& name) {
 
 Reply Download(RouteContext& ctx, Exchange& ex, BulkFileStream::Which which) {
   if (Status s = ex.CheckQuery({"queue"}); !s.ok()) return s;
-  auto run = ctx.engine.storage().RunGet(ex.path_param(0), ex.query("queue").value_or(""));
+  auto run = GetVisibleRun(ctx, ex, ex.path_param(0), ex.query("queue").value_or(""));
   if (!run.ok()) return run.status();
   auto stream = BulkFileStream::Open(ctx.engine.storage(), *run, which);
   if (!stream.ok()) return stream.status();

@@ -79,7 +79,7 @@ Reply GetTask(RouteContext& ctx, Exchange& ex) {
 }
 
 Reply StartTask(RouteContext& ctx, Exchange& ex) {
-  if (Status s = ex.CheckQuery({}); !s.ok()) return s;
+  if (Status s = ex.CheckQuery({"account"}); !s.ok()) return s;
   const std::string& name = ex.path_param(0);
   auto task = FindTask(ctx.engine, name);
   if (!task.ok()) return task.status();
@@ -95,6 +95,17 @@ Reply StartTask(RouteContext& ctx, Exchange& ex) {
     auto overrides = ParseRunBody(**body, options);
     if (!overrides.ok()) return overrides.status();
     parsed = std::move(*overrides);
+  }
+  TASKMILL_RETURN_IF_ERROR(
+      ApplyAccount(ex, &parsed.request.account_id, &parsed.request.auth_account_id));
+  // A configured command runs as configured for admins; new arguments would change the
+  // command line, which needs api.allow_command_tasks too.
+  if (const auto* entry = ctx.engine.functions().Find(task->function);
+      entry && entry->info.handler_kind == "command") {
+    TASKMILL_RETURN_IF_ERROR(RequireAdmin(ex, "start command tasks"));
+    if (parsed.request.args) {
+      TASKMILL_RETURN_IF_ERROR(CheckFunctionAllowed(ctx, ex, task->function));
+    }
   }
   auto run = ctx.engine.Enqueue(parsed.request, parsed.conflict.value_or(ConflictMode::kError));
   if (!run.ok()) return run.status();

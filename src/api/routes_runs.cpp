@@ -56,20 +56,34 @@ Result<double> ParseNumberParam(std::string_view name, const std::string& text) 
   return value;
 }
 
+// The checks every new run passes: who owns it, and whether this principal may
+// create runs of its function at all.
+Status AuthorizeNewRun(RouteContext& ctx, const Exchange& ex, EnqueueRequest& request) {
+  TASKMILL_RETURN_IF_ERROR(ApplyAccount(ex, &request.account_id, &request.auth_account_id));
+  std::string function = request.function;
+  if (function.empty() && !request.task.empty()) {
+    if (auto task = ctx.engine.storage().TaskGet(request.task); task.ok()) {
+      function = task->function;
+    }
+  }
+  return CheckFunctionAllowed(ctx, ex, function);
+}
+
 Reply CreateRun(RouteContext& ctx, Exchange& ex) {
-  if (Status s = ex.CheckQuery({}); !s.ok()) return s;
+  if (Status s = ex.CheckQuery({"account"}); !s.ok()) return s;
   auto body = ParseJsonBody(ex.request(), /*optional=*/false);
   if (!body.ok()) return body.status();
   RunBodyOptions options{.kind = RunBodyKind::kCreate, .task_retry = TaskRetryFrom(ctx.engine)};
   auto parsed = ParseRunBody(**body, options);
   if (!parsed.ok()) return parsed.status();
+  TASKMILL_RETURN_IF_ERROR(AuthorizeNewRun(ctx, ex, parsed->request));
   auto run = ctx.engine.Enqueue(parsed->request, parsed->conflict.value_or(ConflictMode::kError));
   if (!run.ok()) return UnknownTaskIfNotFound(run.status(), parsed->request.task);
   return RunResponse(http::status::created, *run);
 }
 
 Reply CreateRunBatch(RouteContext& ctx, Exchange& ex) {
-  if (Status s = ex.CheckQuery({}); !s.ok()) return s;
+  if (Status s = ex.CheckQuery({"account"}); !s.ok()) return s;
   auto body = ParseJsonBody(ex.request(), /*optional=*/false);
   if (!body.ok()) return body.status();
   const json::value& value = **body;
@@ -121,6 +135,12 @@ Reply CreateRunBatch(RouteContext& ctx, Exchange& ex) {
       details["index"] = i;
       return Status(parsed.status().code(), parsed.status().message(), std::move(details));
     }
+    if (Status s = AuthorizeNewRun(ctx, ex, parsed->request); !s.ok()) {
+      json::object details;
+      if (s.details().is_object()) details = s.details().get_object();
+      details["index"] = i;
+      return Status(s.code(), s.message(), std::move(details));
+    }
     requests.push_back(std::move(parsed->request));
   }
 
@@ -150,11 +170,20 @@ Reply CreateRunBatch(RouteContext& ctx, Exchange& ex) {
 }
 
 Reply ListRuns(RouteContext& ctx, Exchange& ex) {
-  if (Status s = ex.CheckQuery({"status", "task", "function", "queue", "cursor", "limit"});
+  if (Status s = ex.CheckQuery({"status", "task", "function", "queue", "account",
+                                 "created_after", "created_before", "cursor", "limit"});
       !s.ok()) {
     return s;
   }
   RunFilter filter;
+  // An account token lists its own account's runs; an admin any account's, or all.
+  if (ex.principal().admin) {
+    filter.account_id = ex.query("account").value_or("");
+  } else {
+    std::string owner, creator;
+    TASKMILL_RETURN_IF_ERROR(ApplyAccount(ex, &owner, &creator));
+    filter.account_id = owner;
+  }
   if (auto status = ex.query("status"); status && !status->empty()) {
     filter.status = ParseRunStatus(*status);
     if (!filter.status) {
@@ -170,6 +199,17 @@ Reply ListRuns(RouteContext& ctx, Exchange& ex) {
   filter.function = ex.query("function").value_or("");
   filter.queue = ex.query("queue").value_or("");
   filter.cursor = ex.query("cursor").value_or("");
+  for (auto [name, bound] : {std::pair{"created_after", &filter.created_after},
+                             std::pair{"created_before", &filter.created_before}}) {
+    if (auto text = ex.query(name); text && !text->empty()) {
+      TimePoint at{};
+      if (!ParseTime(*text, &at)) {
+        return ParameterError(name, "'" + *text +
+                                        "' is not an RFC 3339 time, e.g. 2026-01-01T00:00:00Z");
+      }
+      *bound = at;
+    }
+  }
   if (auto limit = ex.query("limit"); limit && !limit->empty()) {
     auto number = ParseNumberParam("limit", *limit);
     if (!number.ok()) return number.status();
@@ -212,11 +252,9 @@ Reply GetRun(RouteContext& ctx, Exchange& ex) {
     }
     wait = Duration{static_cast<int64_t>(*seconds * 1e6)};
   }
-  if (wait.count() == 0) {
-    auto run = ctx.engine.storage().RunGet(id, queue);
-    if (!run.ok()) return run.status();
-    return RunResponse(http::status::ok, *run);
-  }
+  auto run = GetVisibleRun(ctx, ex, id, queue);
+  if (!run.ok()) return run.status();
+  if (wait.count() == 0) return RunResponse(http::status::ok, *run);
   // A long-poll must not hold the io thread: the waiter answers from a timer or an
   // event on this connection's strand.
   Exchange::Completion done = ex.Defer();
@@ -228,6 +266,8 @@ Reply GetRun(RouteContext& ctx, Exchange& ex) {
 
 Reply CancelRun(RouteContext& ctx, Exchange& ex) {
   if (Status s = ex.CheckQuery({"queue"}); !s.ok()) return s;
+  auto visible = GetVisibleRun(ctx, ex, ex.path_param(0), ex.query("queue").value_or(""));
+  if (!visible.ok()) return visible.status();
   auto run = ctx.engine.Cancel(ex.path_param(0), ex.query("queue").value_or(""));
   if (!run.ok()) return run.status();
   return RunResponse(http::status::ok, *run);
@@ -235,6 +275,8 @@ Reply CancelRun(RouteContext& ctx, Exchange& ex) {
 
 Reply RetryRun(RouteContext& ctx, Exchange& ex) {
   if (Status s = ex.CheckQuery({"queue"}); !s.ok()) return s;
+  auto visible = GetVisibleRun(ctx, ex, ex.path_param(0), ex.query("queue").value_or(""));
+  if (!visible.ok()) return visible.status();
   auto run = ctx.engine.Retry(ex.path_param(0), ex.query("queue").value_or(""));
   if (!run.ok()) return run.status();
   return RunResponse(http::status::ok, *run);
@@ -242,6 +284,8 @@ Reply RetryRun(RouteContext& ctx, Exchange& ex) {
 
 Reply DeleteRun(RouteContext& ctx, Exchange& ex) {
   if (Status s = ex.CheckQuery({"queue"}); !s.ok()) return s;
+  auto visible = GetVisibleRun(ctx, ex, ex.path_param(0), ex.query("queue").value_or(""));
+  if (!visible.ok()) return visible.status();
   Status removed = ctx.engine.storage().RunRemove(ex.path_param(0), ex.query("queue").value_or(""));
   if (!removed.ok()) return removed;
   Response response{http::status::no_content, 11};

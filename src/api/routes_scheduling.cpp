@@ -14,6 +14,7 @@ namespace {
 
 Reply SetTaskEnabled(RouteContext& ctx, Exchange& ex, bool enabled) {
   if (Status s = ex.CheckQuery({}); !s.ok()) return s;
+  TASKMILL_RETURN_IF_ERROR(RequireAdmin(ex, "enable or disable tasks"));
   const std::string& name = ex.path_param(0);
   if (Status s = ctx.engine.TaskSetEnabled(name, enabled); !s.ok()) {
     if (s.IsNotFound()) {
@@ -29,6 +30,7 @@ Reply SetTaskEnabled(RouteContext& ctx, Exchange& ex, bool enabled) {
 
 Reply SetQueuePaused(RouteContext& ctx, Exchange& ex, bool paused) {
   if (Status s = ex.CheckQuery({}); !s.ok()) return s;
+  TASKMILL_RETURN_IF_ERROR(RequireAdmin(ex, "pause or resume queues"));
   const std::string& name = ex.path_param(0);
   if (Status s = ctx.engine.QueueSetPaused(name, paused); !s.ok()) return s;
   json::object body{{"name", name}, {"paused", paused}};

@@ -32,6 +32,8 @@
 #include <vector>
 
 #include "api/api_error.h"
+#include "api/auth.h"
+#include "api/event_stream.h"
 #include "api/router.h"
 #include "api/routes.h"
 #include "api/routes_bulk.h"
@@ -45,6 +47,10 @@ namespace json = boost::json;
 using tcp = net::ip::tcp;
 
 namespace {
+
+// How often an idle event stream sends a comment line, so that proxies and clients
+// see the connection alive and a vanished client is noticed.
+constexpr auto kEventKeepAlive = std::chrono::seconds(15);
 
 // How long a connection that is being closed after an error keeps reading (and
 // discarding) what the client still sends, so that the client reads our response
@@ -113,6 +119,8 @@ class Server {
       : options_(std::move(options)),
         engine_(engine),
         waiter_(engine, options_.wait_recheck),
+        auth_(engine.storage()),
+        events_(engine.events(), engine.clock()),
         ioc_(std::in_place, std::max(1, options_.threads)),
         acceptor_(std::in_place, net::make_strand(*ioc_)) {}
 
@@ -121,7 +129,7 @@ class Server {
   std::string url() const;
   void SetStaticAssets(StaticAssetLookup lookup) { static_assets_ = std::move(lookup); }
   ApiServer::Counters counters() const {
-    return {connections_.load(std::memory_order_relaxed), waiter_.pending()};
+    return {connections_.load(std::memory_order_relaxed), waiter_.pending(), events_.subscribers()};
   }
 
  private:
@@ -134,6 +142,8 @@ class Server {
   Engine& engine_;
   Router router_;  // built in Start(), read-only afterwards
   RunWaiter waiter_;
+  Authenticator auth_;
+  EventHub events_;  // before the io context: sessions hold cursors into it
   StaticAssetLookup static_assets_;  // set before Start(), read-only afterwards
   std::atomic<int> connections_{0};  // open sessions, over-limit ones included
   HostPort bound_;                   // set in Start()
@@ -277,6 +287,7 @@ class Session : public std::enable_shared_from_this<Session> {
           ApiStatus(StatusCode::kInvalidArgument, "bad_request",
                     "malformed request target '" + std::string(request.target()) + "'"));
     }
+    if (!Authorize(*url, request)) return;
     Router::Match match = server_.router_.Find(method, *url);
     if (!match.handler) {
       if (!match.allow.empty()) {
@@ -308,6 +319,7 @@ class Session : public std::enable_shared_from_this<Session> {
         });
       });
     });
+    exchange.set_principal(&principal_);
     std::optional<Reply> reply;
     try {
       reply.emplace((*match.handler)(exchange));
@@ -322,7 +334,32 @@ class Session : public std::enable_shared_from_this<Session> {
       return;
     }
     if (reply->streamed()) return SendStream(std::move(*reply));
+    if (reply->pushed()) return SendPush(std::move(*reply));
     Send(std::move(reply->response()));
+  }
+
+  // Sets principal_ for the request, or answers 401 and returns false. Routes under
+  // /api/ need a token once the server has tokens; the web UI's files, /healthz,
+  // /metrics and the OpenAPI document do not.
+  bool Authorize(const boost::urls::url_view& url, const Request& request) {
+    std::string_view path(url.encoded_path().data(), url.encoded_path().size());
+    if (!path.starts_with("/api/") || path == "/api/v1/openapi.json") {
+      principal_ = Principal{};  // a public route: no authority
+      return true;
+    }
+    auto header = request[http::field::authorization];
+    auto principal = server_.auth_.Authenticate(std::string_view(header.data(), header.size()));
+    if (!principal.ok()) {
+      Response response = ErrorResponse(principal.status());
+      if (principal.status().code() == StatusCode::kUnauthenticated) {
+        response.set(http::field::www_authenticate, "Bearer realm=\"taskmill\"");
+      }
+      // The body of an upload is still unread: close rather than parse it.
+      Send(std::move(response), /*close=*/true);
+      return false;
+    }
+    principal_ = std::move(*principal);
+    return true;
   }
 
   // ---- streamed request bodies (Router::AddUpload) -------------------------------
@@ -340,6 +377,10 @@ class Session : public std::enable_shared_from_this<Session> {
     request_keep_alive_ = header.keep_alive();
     head_ = false;
     if (over_limit_) return false;  // Handle() answers 503
+    if (!Authorize(*url, header)) {
+      read_timer_.cancel();
+      return true;
+    }
     Exchange exchange(header, *url, std::move(params), stream_.get_executor(), [this] {
       return Exchange::Completion([self = shared_from_this()](Response response) {
         net::post(self->stream_.get_executor(), [self, response = std::move(response)]() mutable {
@@ -347,6 +388,7 @@ class Session : public std::enable_shared_from_this<Session> {
         });
       });
     });
+    exchange.set_principal(&principal_);
     Result<std::unique_ptr<BodySink>> sink = Status::Internal("upload route failed");
     try {
       sink = (*upload)(exchange);
@@ -486,6 +528,76 @@ class Session : public std::enable_shared_from_this<Session> {
     Read();
   }
 
+  // ---- pushed response bodies (Reply::Push, Server-Sent Events) -------------------
+
+  void SendPush(Reply reply) {
+    Response& head = reply.response();
+    stream_head_ = {};
+    stream_head_.result(head.result());
+    stream_head_.version(request_version_);
+    for (const auto& field : head) stream_head_.set(field.name_string(), field.value());
+    stream_head_.keep_alive(true);
+    stream_head_.chunked(true);
+    push_ = std::move(reply.push_source());
+    stream_serializer_.emplace(stream_head_);
+    stream_.expires_after(server_.options_.request_timeout);
+    http::async_write_header(stream_, *stream_serializer_,
+                             [self = shared_from_this()](beast::error_code ec, size_t) {
+                               if (ec) return self->Close();
+                               if (self->head_) return self->OnStreamDone({}, 0);
+                               self->StartPush();
+                             });
+  }
+
+  void StartPush() {
+    stream_.expires_never();
+    std::weak_ptr<Session> weak = shared_from_this();
+    push_->Start([weak, executor = stream_.get_executor()] {
+      net::post(executor, [weak] {
+        if (auto self = weak.lock()) self->PushNext();
+      });
+    });
+    // The client sends nothing more on this connection: input or its end means the
+    // client is gone (or misbehaving), and either way the stream ends.
+    stream_.async_read_some(net::buffer(drain_),
+                            [self = shared_from_this()](beast::error_code, size_t) {
+                              self->push_closed_ = true;
+                              self->Close();
+                            });
+    PushNext();
+  }
+
+  void PushNext() {
+    if (push_writing_ || push_closed_) return;
+    std::string piece = push_->Pull();
+    if (piece.empty()) {
+      read_timer_.expires_after(kEventKeepAlive);
+      read_timer_.async_wait([self = shared_from_this()](beast::error_code ec) {
+        if (ec || self->push_writing_ || self->push_closed_) return;
+        self->WritePushPiece(": keep-alive\n\n");
+      });
+      return;
+    }
+    WritePushPiece(std::move(piece));
+  }
+
+  void WritePushPiece(std::string piece) {
+    push_writing_ = true;
+    stream_piece_ = std::move(piece);
+    // A client that stops reading is dropped instead of holding its buffers forever.
+    stream_.expires_after(server_.options_.request_timeout);
+    net::async_write(stream_, http::make_chunk(net::buffer(stream_piece_)),
+                     [self = shared_from_this()](beast::error_code ec, size_t) {
+                       self->push_writing_ = false;
+                       if (ec) {
+                         self->push_closed_ = true;
+                         return self->Close();
+                       }
+                       self->stream_.expires_never();  // the watching read has no deadline
+                       self->PushNext();
+                     });
+  }
+
   // Answers with an error and closes: after a protocol error or a limit the rest of
   // the input cannot be trusted to frame a next request.
   void SendError(const Status& status) { Send(ErrorResponse(status), /*close=*/true); }
@@ -556,6 +668,11 @@ class Session : public std::enable_shared_from_this<Session> {
   std::optional<http::response_serializer<http::empty_body>> stream_serializer_;
   BodySource stream_source_;
   std::string stream_piece_;
+  // A pushed response in progress (Reply::Push).
+  std::shared_ptr<PushSource> push_;
+  bool push_writing_ = false;
+  bool push_closed_ = false;
+  Principal principal_;  // who the request being answered acts for
 };
 
 Status Server::Start() {
@@ -589,14 +706,38 @@ Status Server::Start() {
     acceptor_->close(ignored);
     return cannot_listen(ec);
   }
+  // Without tokens anyone who reaches the port could run functions: only loopback may
+  // go without.
+  if (Status loaded = auth_.Load(); !loaded.ok()) {
+    beast::error_code ignored;
+    acceptor_->close(ignored);
+    return loaded;
+  }
+  if (!endpoint.address().is_loopback()) {
+    auth_.Require();
+    if (!auth_.has_tokens()) {
+      beast::error_code ignored;
+      acceptor_->close(ignored);
+      return Status::FailedPrecondition(
+          "refusing to listen on " + options_.listen +
+          " without API tokens: anyone who can reach that address could run tasks. Create an "
+          "admin token first (`taskmill token create --admin`), or listen on 127.0.0.1");
+    }
+  }
   bound_.host = endpoint.address().to_string();
   bound_.port = acceptor_->local_endpoint().port();
 
-  RouteContext context{engine_, waiter_, options_.max_wait};
+  RouteContext context{.engine = engine_,
+                       .waiter = waiter_,
+                       .max_wait = options_.max_wait,
+                       .auth = auth_,
+                       .events = events_,
+                       .allow_command_tasks = options_.allow_command_tasks};
   AddRunRoutes(router_, context);
   AddCatalogRoutes(router_, context);
   AddSchedulingRoutes(router_, context);
   AddBulkRoutes(router_, context);
+  AddAccessRoutes(router_, context);
   waiter_.Start();
 
   started_ = true;

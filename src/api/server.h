@@ -51,6 +51,11 @@ struct ApiOptions {
   // another node publishes no event here). Default: 1 s
   Duration wait_recheck = std::chrono::seconds(1);
 
+  // Whether the API may create runs of command tasks' functions, or start a command
+  // task with extra arguments. Even then only admin tokens may: the API must not be a
+  // remote shell. Default: false
+  bool allow_command_tasks = false;
+
   Status Validate() const;  // names the offending field
 };
 
@@ -81,6 +86,7 @@ class ApiServer {
   struct Counters {
     int connections = 0;       // open connections
     size_t pending_waits = 0;  // ?wait= long-polls in progress
+    size_t event_streams = 0;  // open /api/v1/events streams
   };
   Counters counters() const;
 

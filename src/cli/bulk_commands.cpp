@@ -87,51 +87,6 @@ int64_t Number(const json::object& o, std::string_view key) {
   return v && v->is_number() ? v->to_number<int64_t>() : 0;
 }
 
-// One HTTP/1.1 exchange on its own connection, with streamed bodies: the CSV files
-// of bulk runs can be larger than memory.
-class StreamingConnection {
- public:
-  static Result<std::unique_ptr<StreamingConnection>> Open(const std::string& server) {
-    auto url = boost::urls::parse_absolute_uri(server);
-    if (!url || url->scheme() != "http" || url->host().empty()) {
-      return Status::InvalidArgument("server URL '" + server +
-                                     "' must look like http://HOST:PORT (https is not supported)");
-    }
-    auto c = std::unique_ptr<StreamingConnection>(new StreamingConnection());
-    c->host_ = url->host();
-    if (c->host_.size() > 2 && c->host_.front() == '[')
-      c->host_ = c->host_.substr(1, c->host_.size() - 2);
-    c->port_ = url->has_port() ? std::string(url->port()) : "80";
-    c->prefix_ = std::string(url->encoded_path());
-    while (!c->prefix_.empty() && c->prefix_.back() == '/') c->prefix_.pop_back();
-    boost::system::error_code ec;
-    tcp::resolver resolver(c->ioc_);
-    auto endpoints = resolver.resolve(c->host_, c->port_, ec);
-    if (!ec) net::connect(c->socket_, endpoints, ec);
-    if (ec) {
-      std::string reason =
-          ec == net::error::connection_refused ? "connection refused" : ec.message();
-      return Status::Unavailable("cannot reach taskmill at " + server + ": " + reason +
-                                 " — is `taskmill serve` running?");
-    }
-    timeval timeout{.tv_sec = kSocketTimeoutSeconds, .tv_usec = 0};
-    setsockopt(c->socket_.native_handle(), SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
-    setsockopt(c->socket_.native_handle(), SOL_SOCKET, SO_SNDTIMEO, &timeout, sizeof timeout);
-    return c;
-  }
-
-  tcp::socket& socket() { return socket_; }
-  beast::flat_buffer& buffer() { return buffer_; }
-  std::string Target(const std::string& path) const { return prefix_ + path; }
-  std::string HostHeader() const { return host_ + ":" + port_; }
-
- private:
-  StreamingConnection() : socket_(ioc_) {}
-  net::io_context ioc_;
-  tcp::socket socket_;
-  beast::flat_buffer buffer_;
-  std::string host_, port_, prefix_;
-};
 
 // Reads a whole (small) response: the API's JSON answers.
 Result<HttpResponse> ReadResponse(StreamingConnection& c) {
@@ -189,7 +144,7 @@ Result<HttpResponse> Upload(const CsvRunOptions& o) {
     if (::stat(o.path.c_str(), &st) == 0 && S_ISREG(st.st_mode)) size = st.st_size;
     name = std::filesystem::path(o.path).filename().string();
   }
-  auto connection = StreamingConnection::Open(o.server);
+  auto connection = StreamingConnection::Open(o.server, kSocketTimeoutSeconds);
   if (!connection.ok()) return connection.status();
   StreamingConnection& c = **connection;
 
@@ -203,6 +158,9 @@ Result<HttpResponse> Upload(const CsvRunOptions& o) {
   request.set(http::field::user_agent, "taskmill-cli");
   request.set(http::field::accept, "application/json");
   request.set(http::field::content_type, "text/csv");
+  if (std::string authorization = AuthorizationFromEnvironment(); !authorization.empty()) {
+    request.set(http::field::authorization, authorization);
+  }
   // The server checks the function before the body is sent: a typo costs no upload.
   request.set(http::field::expect, "100-continue");
   request.keep_alive(false);
@@ -354,7 +312,7 @@ Result<json::object> WaitWithProgress(const std::string& server, const json::obj
 
 // GET `path`, body streamed to stdout.
 int Download(const std::string& server, const std::string& path) {
-  auto connection = StreamingConnection::Open(server);
+  auto connection = StreamingConnection::Open(server, kSocketTimeoutSeconds);
   if (!connection.ok()) return Fail(connection.status());
   StreamingConnection& c = **connection;
   http::request<http::empty_body> request{http::verb::get, c.Target(path), 11};

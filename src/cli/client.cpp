@@ -1,5 +1,9 @@
 #include "cli/client.h"
 
+#include <sys/socket.h>
+
+#include <cstdlib>
+
 #include <array>
 #include <boost/asio/connect.hpp>
 #include <boost/asio/io_context.hpp>
@@ -135,12 +139,13 @@ class HttpClient::Connection {
         base_url_(std::move(base_url)) {}
 
   Result<HttpResponse> Send(http::verb method, std::string_view target, std::string_view body,
-                            std::string_view content_type, Duration connect_timeout,
-                            Duration timeout) {
+                            std::string_view content_type, std::string_view authorization,
+                            Duration connect_timeout, Duration timeout) {
     http::request<http::string_body> request{method, prefix_ + std::string(target), 11};
     request.set(http::field::host, host_ + ":" + port_);
     request.set(http::field::user_agent, "taskmill-cli");
     request.set(http::field::accept, "application/json");
+    if (!authorization.empty()) request.set(http::field::authorization, authorization);
     if (!body.empty()) {
       request.set(http::field::content_type, content_type);
       request.body() = std::string(body);
@@ -262,6 +267,46 @@ class HttpClient::Connection {
   bool connected_ = false;
 };
 
+Result<std::unique_ptr<StreamingConnection>> StreamingConnection::Open(const std::string& server,
+                                                                 int timeout_seconds) {
+  auto url = boost::urls::parse_absolute_uri(server);
+  if (!url || url->scheme() != "http" || url->host().empty()) {
+    return Status::InvalidArgument("server URL '" + server +
+                                   "' must look like http://HOST:PORT (https is not supported)");
+  }
+  auto c = std::unique_ptr<StreamingConnection>(new StreamingConnection());
+  c->host_ = url->host();
+  if (c->host_.size() > 2 && c->host_.front() == '[')
+    c->host_ = c->host_.substr(1, c->host_.size() - 2);
+  c->port_ = url->has_port() ? std::string(url->port()) : "80";
+  c->prefix_ = std::string(url->encoded_path());
+  while (!c->prefix_.empty() && c->prefix_.back() == '/') c->prefix_.pop_back();
+  boost::system::error_code ec;
+  tcp::resolver resolver(c->ioc_);
+  auto endpoints = resolver.resolve(c->host_, c->port_, ec);
+  if (!ec) net::connect(c->socket_, endpoints, ec);
+  if (ec) {
+    std::string reason =
+        ec == net::error::connection_refused ? "connection refused" : ec.message();
+    return Status::Unavailable("cannot reach taskmill at " + server + ": " + reason +
+                               " — is `taskmill serve` running?");
+  }
+  timeval timeout{.tv_sec = timeout_seconds, .tv_usec = 0};
+  setsockopt(c->socket_.native_handle(), SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
+  setsockopt(c->socket_.native_handle(), SOL_SOCKET, SO_SNDTIMEO, &timeout, sizeof timeout);
+  return c;
+}
+
+std::string TokenFromEnvironment() {
+  const char* token = std::getenv("TASKMILL_TOKEN");
+  return token ? std::string(token) : std::string();
+}
+
+std::string AuthorizationFromEnvironment() {
+  std::string token = TokenFromEnvironment();
+  return token.empty() ? token : "Bearer " + token;
+}
+
 HttpClient::HttpClient(std::string base_url, Duration connect_timeout)
     : base_url_(std::move(base_url)), connect_timeout_(connect_timeout) {
   while (!base_url_.empty() && base_url_.back() == '/') base_url_.pop_back();
@@ -289,7 +334,8 @@ Result<HttpResponse> HttpClient::Send(std::string_view method, std::string_view 
   if (verb == http::verb::unknown) {
     return Status::InvalidArgument("unknown HTTP method '" + std::string(method) + "'");
   }
-  return connection_->Send(verb, target, body, content_type, connect_timeout_, timeout);
+  return connection_->Send(verb, target, body, content_type, authorization_, connect_timeout_,
+                           timeout);
 }
 
 Result<json::value> HttpClient::ToJsonResult(Result<HttpResponse> response) {

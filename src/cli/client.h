@@ -12,6 +12,12 @@
 // hold the API error (see ApiErrorOf).
 #pragma once
 
+#include <boost/beast/core/flat_buffer.hpp>
+
+#include <boost/asio/ip/tcp.hpp>
+
+#include <boost/asio/io_context.hpp>
+
 #include <taskmill/clock.h>
 #include <taskmill/status.h>
 
@@ -41,6 +47,31 @@ struct ApiErrorInfo {
 // nullopt when `status` did not come from an API error response (e.g. transport).
 std::optional<ApiErrorInfo> ApiErrorOf(const Status& status);
 
+// The API token the CLI sends: $TASKMILL_TOKEN (`--token` sets it); empty when unset.
+std::string TokenFromEnvironment();
+// "Bearer <token>" for the Authorization header, or "" when no token is set.
+std::string AuthorizationFromEnvironment();
+
+// One HTTP/1.1 exchange on its own connection, with streamed bodies: the CSV files of
+// bulk runs can be larger than memory, and an event stream never ends. Reads and writes
+// fail after `timeout_seconds` of silence.
+class StreamingConnection {
+ public:
+  static Result<std::unique_ptr<StreamingConnection>> Open(const std::string& server,
+                                                          int timeout_seconds);
+  boost::asio::ip::tcp::socket& socket() { return socket_; }
+  boost::beast::flat_buffer& buffer() { return buffer_; }
+  std::string Target(const std::string& path) const { return prefix_ + path; }
+  std::string HostHeader() const { return host_ + ":" + port_; }
+
+ private:
+  StreamingConnection() : socket_(ioc_) {}
+  boost::asio::io_context ioc_;
+  boost::asio::ip::tcp::socket socket_;
+  boost::beast::flat_buffer buffer_;
+  std::string host_, port_, prefix_;
+};
+
 class HttpClient {
  public:
   // `base_url`: "http://HOST:PORT" with an optional path prefix. https is not
@@ -68,12 +99,18 @@ class HttpClient {
                                     Duration timeout = std::chrono::seconds(30));
 
   const std::string& base_url() const { return base_url_; }
+  // Sends `Authorization: Bearer <token>` with every request (default: $TASKMILL_TOKEN;
+  // "" sends none).
+  void set_token(const std::string& token) {
+    authorization_ = token.empty() ? token : "Bearer " + token;
+  }
 
  private:
   class Connection;
   Result<boost::json::value> ToJsonResult(Result<HttpResponse> response);
 
   std::string base_url_;
+  std::string authorization_ = AuthorizationFromEnvironment();
   Duration connect_timeout_;
   std::unique_ptr<Connection> connection_;
 };

@@ -7,13 +7,21 @@
 #include "cli/scheduler_bench.h"
 #include "cli/scheduling_commands.h"
 #include "cli/serve_command.h"
+#include "cli/token_commands.h"
+#include "cli/watch_command.h"
 
 #include <CLI/CLI.hpp>
+#include <cstdlib>
 
 int main(int argc, char** argv) {
   CLI::App app{"taskmill — a durable background task manager", "taskmill"};
   app.require_subcommand(1);
   app.set_version_flag("--version", "taskmill 0.1.0");
+  // Accepted before or after the command name; the client reads it from the environment
+  // so that every command, and any program it starts, sees the same token.
+  app.fallthrough();
+  app.add_option("--token", "API token sent as `Authorization: Bearer` (default: $TASKMILL_TOKEN)")
+      ->each([](const std::string& token) { setenv("TASKMILL_TOKEN", token.c_str(), 1); });
   taskmill::cli::AddServeCommand(app);
   taskmill::cli::AddBenchCommand(app);
   taskmill::cli::AddClientCommands(app);
@@ -22,6 +30,8 @@ int main(int argc, char** argv) {
   taskmill::cli::AddSchedulingCommands(app);
   taskmill::cli::AddCronCommand(app);
   taskmill::cli::AddSchedulerBenchCommand(app);
+  taskmill::cli::AddTokenCommands(app);
+  taskmill::cli::AddWatchCommand(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -2,6 +2,7 @@
 
 #include "api/server.h"
 #include "cli/demo_functions.h"
+#include "cli/server_config.h"
 #include "examples/numbers/numbers.h"
 #include "config/config.h"
 #include "runner/command_handler.h"
@@ -29,10 +30,8 @@ namespace taskmill::cli {
 namespace {
 
 struct ServeOptions {
-  std::string config_path;
+  ServerFlags server;
   std::string listen;
-  std::string data_dir;
-  std::string storage;
   std::string roles;
 };
 
@@ -59,15 +58,10 @@ int Fail(const Status& s) {
 
 int Serve(const ServeOptions& o) {
   // 1. Configuration: the file (explicit, or ./taskmill.yaml when present), then flags.
-  std::string path = o.config_path;
-  if (path.empty() && std::filesystem::exists("taskmill.yaml")) path = "taskmill.yaml";
-  Result<config::Config> loaded =
-      path.empty() ? config::LoadString("", "<defaults>") : config::LoadFile(path);
+  Result<config::Config> loaded = LoadServerConfig(o.server);
   if (!loaded.ok()) return Fail(loaded.status());
   config::Config cfg = std::move(*loaded);
   if (!o.listen.empty()) cfg.server.listen = o.listen;
-  if (!o.data_dir.empty()) cfg.server.data_dir = o.data_dir;
-  if (!o.storage.empty()) cfg.server.storage = o.storage;
   if (!o.roles.empty()) {
     cfg.server.roles = SplitComma(o.roles);
     for (const auto& role : cfg.server.roles) {
@@ -146,6 +140,14 @@ int Serve(const ServeOptions& o) {
   if (Has(cfg.server.roles, "api")) {
     api::ApiOptions api_options;
     api_options.listen = cfg.server.listen;
+    api_options.threads = cfg.api.threads;
+    api_options.max_json_body = cfg.api.max_json_body;
+    api_options.max_header = cfg.api.max_header;
+    api_options.request_timeout = cfg.api.request_timeout;
+    api_options.idle_timeout = cfg.api.idle_timeout;
+    api_options.max_connections = cfg.api.max_connections;
+    api_options.max_wait = cfg.api.max_wait;
+    api_options.allow_command_tasks = cfg.api.allow_command_tasks;
     server = std::make_unique<api::ApiServer>(api_options, engine);
     server->SetStaticAssets(
         [](std::string_view p) -> std::optional<std::pair<std::string_view, std::string_view>> {
@@ -176,11 +178,8 @@ int Serve(const ServeOptions& o) {
 void AddServeCommand(CLI::App& app) {
   auto opts = std::make_shared<ServeOptions>();
   auto* cmd = app.add_subcommand("serve", "Run the server: api, scheduler and runner roles");
-  cmd->add_option("--config", opts->config_path,
-                  "Configuration file (default: ./taskmill.yaml when present)");
+  AddServerFlags(cmd, &opts->server);
   cmd->add_option("--listen", opts->listen, "HOST:PORT of the API and UI (default 127.0.0.1:8080)");
-  cmd->add_option("--data-dir", opts->data_dir, "Data directory (default ./taskmill-data)");
-  cmd->add_option("--storage", opts->storage, "Storage URL (default sqlite file in the data dir)");
   cmd->add_option("--roles", opts->roles, "Comma-separated roles: api,scheduler,runner");
   cmd->callback([opts] { throw CLI::RuntimeError(Serve(*opts)); });
 }

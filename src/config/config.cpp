@@ -352,6 +352,7 @@ class Loader {
   void ReadRoles(const YAML::Node& value, const std::string& path);
   void ReadTaskStorage(const YAML::Node& section, const std::string& path);
   void ReadTaskRunner(const YAML::Node& section, const std::string& path);
+  void ReadApi(const YAML::Node& section, const std::string& path);
   void ReadTasks(const YAML::Node& section, const std::string& path);
   void ReadTask(const YAML::Node& key_node, const std::string& name, const std::string& path,
                 const YAML::Node& value);
@@ -603,6 +604,7 @@ void Loader::ReadRoot(const YAML::Node& root) {
       root, "",
       {
           {"server", [&](const YAML::Node& v, const std::string& p) { ReadServer(v, p); }},
+          {"api", [&](const YAML::Node& v, const std::string& p) { ReadApi(v, p); }},
           {"task_storage",
            [&](const YAML::Node& v, const std::string& p) { ReadTaskStorage(v, p); }},
           {"task_runner", [&](const YAML::Node& v, const std::string& p) { ReadTaskRunner(v, p); }},
@@ -709,6 +711,34 @@ void Loader::ReadTaskRunner(const YAML::Node& section, const std::string& path) 
                   [&](const YAML::Node& v, const std::string& p) {
                     if (auto grace = Seconds(v, p, /*allow_zero=*/true))
                       config_.kill_grace = *grace;
+                  }},
+             });
+}
+
+void Loader::ReadApi(const YAML::Node& section, const std::string& path) {
+  ApiSection& api = config_.api;
+  auto integer = [&](auto* out, int64_t min, int64_t max) {
+    return [this, out, min, max](const YAML::Node& v, const std::string& p) {
+      if (auto value = Integer(v, p, min, max)) *out = static_cast<std::decay_t<decltype(*out)>>(*value);
+    };
+  };
+  auto seconds = [&](Duration* out, bool allow_zero) {
+    return [this, out, allow_zero](const YAML::Node& v, const std::string& p) {
+      if (auto value = Seconds(v, p, allow_zero)) *out = *value;
+    };
+  };
+  ReadFields(section, path,
+             {
+                 {"threads", integer(&api.threads, 1, 256)},
+                 {"max_json_body", integer(&api.max_json_body, 1024, int64_t{1} << 30)},
+                 {"max_header", integer(&api.max_header, 1024, int64_t{64} << 20)},
+                 {"request_timeout_sec", seconds(&api.request_timeout, false)},
+                 {"idle_timeout_sec", seconds(&api.idle_timeout, false)},
+                 {"max_connections", integer(&api.max_connections, 1, 1 << 20)},
+                 {"max_wait_sec", seconds(&api.max_wait, true)},
+                 {"allow_command_tasks",
+                  [&](const YAML::Node& v, const std::string& p) {
+                    if (auto allow = Bool(v, p)) api.allow_command_tasks = *allow;
                   }},
              });
 }

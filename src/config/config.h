@@ -48,8 +48,23 @@ struct ServerSection {
   friend bool operator==(const ServerSection&, const ServerSection&) = default;
 };
 
+// `api:` — limits and rules of the HTTP API (see api::ApiOptions, which this feeds).
+struct ApiSection {
+  int threads = 2;                                        // io threads. Default: 2
+  size_t max_json_body = size_t{1} << 20;                 // bytes. Default: 1 MiB
+  size_t max_header = size_t{16} << 10;                   // bytes. Default: 16 KiB
+  Duration request_timeout = std::chrono::seconds(30);    // Default: 30 s
+  Duration idle_timeout = std::chrono::seconds(60);       // Default: 60 s
+  int max_connections = 1024;                             // Default: 1024
+  Duration max_wait = std::chrono::seconds(60);           // longest ?wait=. Default: 60 s
+  bool allow_command_tasks = false;                       // Default: false
+
+  friend bool operator==(const ApiSection&, const ApiSection&) = default;
+};
+
 struct Config {
   ServerSection server;
+  ApiSection api;
   // `tasks:` in file order. A command task's `function` is "task.<name>"; every task
   // without its own time_to_resolve has task_ttr.
   std::vector<TaskDef> tasks;

@@ -217,6 +217,24 @@ TEST(ConfigLoad, EmptyDocumentGivesEveryDefault) {
   EXPECT_TRUE(result->tasks.empty());
 }
 
+TEST(ConfigLoad, ApiSectionSetsLimitsAndRules) {
+  Config config = LoadOk(
+      "api:\n  threads: 4\n  max_json_body: 2048\n  max_header: 4096\n"
+      "  request_timeout_sec: 5\n  idle_timeout_sec: 7\n  max_connections: 10\n"
+      "  max_wait_sec: 0\n  allow_command_tasks: true\n");
+  EXPECT_EQ(config.api.threads, 4);
+  EXPECT_EQ(config.api.max_json_body, 2048u);
+  EXPECT_EQ(config.api.max_header, 4096u);
+  EXPECT_EQ(config.api.request_timeout, seconds(5));
+  EXPECT_EQ(config.api.idle_timeout, seconds(7));
+  EXPECT_EQ(config.api.max_connections, 10);
+  EXPECT_EQ(config.api.max_wait, seconds(0));
+  EXPECT_TRUE(config.api.allow_command_tasks);
+  EXPECT_EQ(LoadOk("").api, ApiSection{});
+  EXPECT_EQ(ErrorOf("api:\n  max_json_body: 10\n"),
+            "taskmill.yaml:2: api.max_json_body: must be at least 1024, got 10");
+}
+
 TEST(ConfigLoad, EmptySectionsAndNullValuesKeepDefaults) {
   Config config = LoadOk("server:\ntask_storage:\ntask_runner: {capacity: ~}\ntasks:\n");
   Config expected;
@@ -303,7 +321,7 @@ TEST(ConfigErrors, UnknownKeyWithSuggestion) {
 
 TEST(ConfigErrors, UnknownKeyWithoutSuggestionListsAcceptedKeys) {
   EXPECT_EQ(ErrorOf("logging: {level: debug}\n"),
-            "taskmill.yaml:1: logging: unknown key; accepted keys: server, task_storage, "
+            "taskmill.yaml:1: logging: unknown key; accepted keys: server, api, task_storage, "
             "task_runner, tasks, triggers, bulk, functions");
 }
 

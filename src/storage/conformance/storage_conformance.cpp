@@ -1534,6 +1534,28 @@ TEST_P(StorageConformance, StateGetAndPut) {
   EXPECT_EQ(Unwrap(storage().StateGet("other")), std::nullopt);
 }
 
+TEST_P(StorageConformance, TokensAreCreatedListedAndRemovedByName) {
+  EXPECT_TRUE(Unwrap(storage().TokenList()).empty());
+  ApiToken acme{.name = "acme-1", .account_id = "acme", .hash = std::string(64, 'a'),
+                .created_at = At(10)};
+  ApiToken admin{.name = "ops", .admin = true, .hash = std::string(64, 'b'),
+                 .created_at = At(20)};
+  Unwrap(storage().TokenCreate(admin));
+  Unwrap(storage().TokenCreate(acme));
+  EXPECT_EQ(Unwrap(storage().TokenList()), (std::vector<ApiToken>{acme, admin}));
+
+  ApiToken same_name = acme;
+  same_name.hash = std::string(64, 'c');
+  EXPECT_EQ(storage().TokenCreate(same_name).code(), StatusCode::kConflict);
+  ApiToken same_hash = acme;
+  same_hash.name = "acme-2";
+  EXPECT_EQ(storage().TokenCreate(same_hash).code(), StatusCode::kConflict);
+
+  Unwrap(storage().TokenRemove("acme-1"));
+  EXPECT_EQ(storage().TokenRemove("acme-1").code(), StatusCode::kNotFound);
+  EXPECT_EQ(Unwrap(storage().TokenList()), (std::vector<ApiToken>{admin}));
+}
+
 // ---- durability -----------------------------------------------------------------------
 
 TEST_P(StorageConformance, EverythingSurvivesReopening) {

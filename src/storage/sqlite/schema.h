@@ -117,6 +117,15 @@ CREATE TRIGGER runs_delete_files AFTER DELETE ON runs BEGIN
   DELETE FROM run_checkpoints WHERE run_id = OLD.id AND queue = OLD.queue;
 END;
 )sql"},
+    {3, R"sql(
+CREATE TABLE api_tokens (
+  name TEXT PRIMARY KEY,
+  account_id TEXT NOT NULL,
+  admin INTEGER NOT NULL,
+  hash TEXT NOT NULL UNIQUE,   -- hex SHA-256 of the secret; the secret is never stored
+  created_at INTEGER NOT NULL
+);
+)sql"},
 };
 
 }  // namespace taskmill::sqlite

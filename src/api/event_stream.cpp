@@ -1,0 +1,115 @@
+#include "api/event_stream.h"
+
+#include <boost/json.hpp>
+
+namespace taskmill::api {
+namespace json = boost::json;
+
+namespace {
+
+// Most bytes one Pull hands to a connection: big enough that a burst goes out in a
+// few writes, small enough that one slow client never holds much memory.
+constexpr size_t kMaxPull = 256 << 10;
+
+bool IsRunEvent(Event::Type type) { return type != Event::Type::kTaskChanged; }
+
+}  // namespace
+
+EventHub::EventHub(EventBus& bus, Clock& clock, size_t capacity)
+    : bus_(bus), clock_(clock), capacity_(std::max<size_t>(capacity, 16)) {
+  subscription_ = bus_.Subscribe([this](const Event& event) { OnEvent(event); });
+}
+
+EventHub::~EventHub() { bus_.Unsubscribe(subscription_); }
+
+void EventHub::OnEvent(const Event& event) {
+  json::object data;
+  data["type"] = ToString(event.type);
+  data["at"] = TimeToJson(clock_.Now());
+  if (event.type == Event::Type::kTaskChanged) {
+    data["task"] = event.task;
+  } else {
+    data["run_id"] = event.run_id;
+    data["queue"] = event.queue;
+    data["task"] = event.task;
+    data["function"] = event.function;
+    data["account_id"] = event.account_id;
+    data["status"] = ToString(event.status);
+    data["progress"] = {{"total", event.progress.total},
+                        {"succeeded", event.progress.succeeded},
+                        {"failed", event.progress.failed}};
+  }
+  std::vector<EventCursor*> to_wake;
+  {
+    std::lock_guard lock(mu_);
+    uint64_t id = next_id_++;
+    data["id"] = id;
+    std::string text = "id: " + std::to_string(id) + "\nevent: " + std::string(ToString(event.type)) +
+                       "\ndata: " + json::serialize(data) + "\n\n";
+    ring_.push_back({id, event.type, event.account_id, std::move(text)});
+    if (ring_.size() > capacity_) ring_.pop_front();
+    to_wake.assign(cursors_.begin(), cursors_.end());
+    // Waking under the lock keeps every cursor alive meanwhile (Close takes the lock);
+    // Wake only posts to the connection's strand and never blocks.
+    for (EventCursor* cursor : to_wake) cursor->Wake();
+  }
+}
+
+std::shared_ptr<EventCursor> EventHub::Open(Principal principal,
+                                            std::optional<uint64_t> last_event_id,
+                                            std::set<std::string> types) {
+  std::lock_guard lock(mu_);
+  uint64_t oldest = ring_.empty() ? next_id_ : ring_.front().id;
+  uint64_t next = next_id_;
+  if (last_event_id && *last_event_id + 1 >= oldest && *last_event_id < next_id_) {
+    next = *last_event_id + 1;
+  }
+  return std::make_shared<EventCursor>(*this, std::move(principal), next, std::move(types));
+}
+
+size_t EventHub::subscribers() const {
+  std::lock_guard lock(mu_);
+  return cursors_.size();
+}
+
+void EventHub::Close(EventCursor* cursor) {
+  std::lock_guard lock(mu_);
+  cursors_.erase(cursor);
+}
+
+EventCursor::~EventCursor() { hub_.Close(this); }
+
+void EventCursor::Start(std::function<void()> wake) {
+  wake_ = std::move(wake);
+  std::lock_guard lock(hub_.mu_);
+  hub_.cursors_.insert(this);
+}
+
+void EventCursor::Wake() {
+  if (!wake_pending_.exchange(true, std::memory_order_acq_rel)) wake_();
+}
+
+std::string EventCursor::Pull() {
+  wake_pending_.store(false, std::memory_order_release);
+  std::string out;
+  std::lock_guard lock(hub_.mu_);
+  const auto& ring = hub_.ring_;
+  if (ring.empty()) return out;
+  uint64_t oldest = ring.front().id;
+  if (next_id_ < oldest) {
+    out = "event: overflow\ndata: {\"skipped\":" + std::to_string(oldest - next_id_) + "}\n\n";
+    next_id_ = oldest;
+  }
+  for (size_t i = next_id_ - oldest; i < ring.size() && out.size() < kMaxPull; ++i) {
+    const EventHub::Frame& frame = ring[i];
+    next_id_ = frame.id + 1;
+    if (IsRunEvent(frame.type) && !principal_.CanSee(frame.account_id)) continue;
+    if (!types_.empty() && !types_.contains(std::string(ToString(frame.type)))) continue;
+    out += frame.text;
+  }
+  // More left than one pull carries: come back for it.
+  if (next_id_ < hub_.next_id_) Wake();
+  return out;
+}
+
+}  // namespace taskmill::api
