@@ -30,6 +30,7 @@
 #include <string>
 #include <string_view>
 #include <utility>
+#include <vector>
 
 namespace taskmill::api {
 
@@ -83,6 +84,11 @@ class ApiServer {
     size_t pending_waits = 0;  // ?wait= long-polls in progress
   };
   Counters counters() const;
+
+  // Every route of the API as "METHOD /pattern", e.g. "GET /api/v1/runs/{id}" (upload
+  // routes included, each method and pattern once). Empty before Start(), which
+  // registers the routes.
+  std::vector<std::string> RouteList() const;
 
   // Serves GET requests outside /api/ from `lookup`: unknown paths fall back to
   // /index.html (the UI routes in the browser). Call before Start().
