@@ -1,5 +1,6 @@
 #include "api/router.h"
 
+#include <algorithm>
 #include <array>
 #include <boost/beast/http/field.hpp>
 #include <boost/url/params_encoded_view.hpp>
@@ -75,7 +76,20 @@ void Router::Add(http::verb method, std::string_view pattern, Handler handler) {
 }
 
 void Router::AddUpload(http::verb method, std::string_view pattern, UploadHandler handler) {
-  uploads_.push_back(UploadRoute{method, SplitPattern(pattern), std::move(handler)});
+  uploads_.push_back(
+      UploadRoute{method, std::string(pattern), SplitPattern(pattern), std::move(handler)});
+}
+
+std::vector<std::string> Router::RouteList() const {
+  std::vector<std::string> out;
+  auto add = [&out](http::verb method, const std::string& pattern) {
+    std::string route = std::string(http::to_string(method)) + " " + pattern;
+    // An upload route usually shares its method and path with an ordinary route.
+    if (std::find(out.begin(), out.end(), route) == out.end()) out.push_back(std::move(route));
+  };
+  for (const Route& route : routes_) add(route.method, route.pattern);
+  for (const UploadRoute& route : uploads_) add(route.method, route.pattern);
+  return out;
 }
 
 const UploadHandler* Router::FindUpload(http::verb method, const boost::urls::url_view& url,

@@ -182,6 +182,11 @@ class Router {
   Match Find(boost::beast::http::verb method, const boost::urls::url_view& url) const;
   const Handler* fallback() const { return fallback_ ? &fallback_ : nullptr; }
 
+  // Every distinct route as "METHOD /pattern" (e.g. "GET /api/v1/runs/{id}"), upload
+  // routes included, in the order they were added. The OpenAPI test checks each one
+  // is documented.
+  std::vector<std::string> RouteList() const;
+
  private:
   struct Route {
     boost::beast::http::verb method;
@@ -191,6 +196,7 @@ class Router {
   };
   struct UploadRoute {
     boost::beast::http::verb method;
+    std::string pattern;
     std::vector<std::string> segments;
     UploadHandler handler;
   };

@@ -69,6 +69,20 @@ TEST_F(RouterTest, UnknownPathsMatchNothing) {
   }
 }
 
+TEST_F(RouterTest, RouteListNamesEachRouteOnceUploadsIncluded) {
+  router_.AddUpload(http::verb::post, "/api/v1/runs", [](Exchange&) {
+    return Result<std::unique_ptr<BodySink>>(std::unique_ptr<BodySink>());
+  });
+  router_.AddUpload(http::verb::put, "/api/v1/files/{name}", [](Exchange&) {
+    return Result<std::unique_ptr<BodySink>>(std::unique_ptr<BodySink>());
+  });
+  EXPECT_EQ(
+      router_.RouteList(),
+      (std::vector<std::string>{"GET /api/v1/runs", "POST /api/v1/runs", "POST /api/v1/runs:batch",
+                                "GET /api/v1/runs/{id}", "DELETE /api/v1/runs/{id}",
+                                "POST /api/v1/runs/{id}/cancel", "PUT /api/v1/files/{name}"}));
+}
+
 TEST(ApiErrorTest, MapsCodesToHttpStatuses) {
   EXPECT_EQ(ToApiError(Status::NotFound("x")).http_status, http::status::not_found);
   EXPECT_EQ(ToApiError(Status::Conflict("x")).http_status, http::status::conflict);

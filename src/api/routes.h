@@ -23,7 +23,8 @@ struct RouteContext {
 
 // /api/v1/runs, /api/v1/runs:batch, /api/v1/runs/{id}[/cancel|/retry]
 void AddRunRoutes(Router& router, RouteContext context);
-// /api/v1/tasks[/{name}[/start]], /api/v1/functions, /api/v1/stats, /healthz
+// /api/v1/tasks[/{name}[/start]], /api/v1/functions, /api/v1/stats, /healthz,
+// /api/v1/openapi.json
 void AddCatalogRoutes(Router& router, RouteContext context);
 
 // /api/v1/tasks/{name}/enable|disable, /api/v1/queues[/{name}/pause|resume]

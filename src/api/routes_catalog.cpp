@@ -1,8 +1,11 @@
-// Routes of what can run and how things stand: tasks, functions, statistics, health.
+// Routes of what can run and how things stand: tasks, functions, statistics, health,
+// and the OpenAPI document that describes every route.
+#include <boost/beast/http/field.hpp>
 #include <boost/json.hpp>
 
 #include "api/api_error.h"
 #include "api/json_body.h"
+#include "api/openapi.h"
 #include "api/routes.h"
 #include "api/run_request.h"
 #include "cron/cron.h"
@@ -147,6 +150,15 @@ Reply Health(RouteContext&, Exchange&) {
   return JsonResponse(http::status::ok, R"({"status":"ok"})");
 }
 
+Reply OpenApi(RouteContext&, Exchange& ex) {
+  if (Status s = ex.CheckQuery({}); !s.ok()) return s;
+  Response response = JsonResponse(http::status::ok, std::string(OpenApiDocument()));
+  // The document changes only with the binary: a client may keep it, but must ask
+  // again (cheaply) so that an upgrade is seen.
+  response.set(http::field::cache_control, "no-cache");
+  return response;
+}
+
 }  // namespace
 
 void AddCatalogRoutes(Router& router, RouteContext context) {
@@ -159,6 +171,7 @@ void AddCatalogRoutes(Router& router, RouteContext context) {
   router.Add(http::verb::get, "/api/v1/functions", bind(ListFunctions));
   router.Add(http::verb::get, "/api/v1/stats", bind(GetStats));
   router.Add(http::verb::get, "/healthz", bind(Health));
+  router.Add(http::verb::get, "/api/v1/openapi.json", bind(OpenApi));
 }
 
 }  // namespace taskmill::api

@@ -127,6 +127,11 @@ class Server {
   Status Start();
   void Stop();
   std::string url() const;
+  std::vector<std::string> RouteList() const {
+    // Start() fills the router under this lock; it is read-only afterwards.
+    std::lock_guard lock(lifecycle_mu_);
+    return router_.RouteList();
+  }
   void SetStaticAssets(StaticAssetLookup lookup) { static_assets_ = std::move(lookup); }
   ApiServer::Counters counters() const {
     return {connections_.load(std::memory_order_relaxed), waiter_.pending(), events_.subscribers()};
@@ -849,6 +854,7 @@ Status ApiServer::Start() { return impl_->Start(); }
 void ApiServer::Stop() { impl_->Stop(); }
 std::string ApiServer::url() const { return impl_->url(); }
 ApiServer::Counters ApiServer::counters() const { return impl_->counters(); }
+std::vector<std::string> ApiServer::RouteList() const { return impl_->RouteList(); }
 void ApiServer::SetStaticAssets(StaticAssetLookup lookup) {
   impl_->SetStaticAssets(std::move(lookup));
 }

@@ -30,6 +30,7 @@
 #include <string>
 #include <string_view>
 #include <utility>
+#include <vector>
 
 namespace taskmill::api {
 
@@ -89,6 +90,11 @@ class ApiServer {
     size_t event_streams = 0;  // open /api/v1/events streams
   };
   Counters counters() const;
+
+  // Every route of the API as "METHOD /pattern", e.g. "GET /api/v1/runs/{id}" (upload
+  // routes included, each method and pattern once). Empty before Start(), which
+  // registers the routes.
+  std::vector<std::string> RouteList() const;
 
   // Serves GET requests outside /api/ from `lookup`: unknown paths fall back to
   // /index.html (the UI routes in the browser). Call before Start().
