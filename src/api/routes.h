@@ -1,19 +1,24 @@
 // api/routes.h — the route handlers of /api/v1 and /healthz (docs/api.md is the
 // reference for each). Handlers translate between HTTP + JSON and the Engine; they
-// hold no state of their own, so every route is safe on any io thread.
+// hold no state of their own (the long-poll waiters and the runner registry are the
+// server's, and thread-safe), so every route is safe on any io thread.
 #pragma once
 
 #include <taskmill/engine.h>
 
 #include "api/router.h"
 #include "api/run_waiter.h"
+#include "api/runner_registry.h"
+#include "api/take_waiter.h"
 
 namespace taskmill::api {
 
 struct RouteContext {
   Engine& engine;
   RunWaiter& waiter;
-  Duration max_wait;  // longest ?wait= accepted on GET /api/v1/runs/{id}
+  Duration max_wait;        // longest ?wait= accepted on GET /api/v1/runs/{id} and on takes
+  TakeWaiter& takes;        // long-polls of remote runners' takes
+  RunnerRegistry& runners;  // remote runners seen by this server
 };
 
 // /api/v1/runs, /api/v1/runs:batch, /api/v1/runs/{id}[/cancel|/retry]
@@ -23,6 +28,9 @@ void AddCatalogRoutes(Router& router, RouteContext context);
 
 // /api/v1/tasks/{name}/enable|disable, /api/v1/queues[/{name}/pause|resume]
 void AddSchedulingRoutes(Router& router, RouteContext context);
+
+// /api/v1/runners, /api/v1/runners/{runner}/take|heartbeat|finish (remote runners)
+void AddRunnerRoutes(Router& router, RouteContext context);
 
 // Shared by the route files: the run as the API returns it.
 Response RunResponse(boost::beast::http::status status, const Run& run);

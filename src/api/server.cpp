@@ -36,6 +36,8 @@
 #include "api/routes.h"
 #include "api/routes_bulk.h"
 #include "api/run_waiter.h"
+#include "api/runner_registry.h"
+#include "api/take_waiter.h"
 
 namespace taskmill::api {
 namespace net = boost::asio;
@@ -113,6 +115,7 @@ class Server {
       : options_(std::move(options)),
         engine_(engine),
         waiter_(engine, options_.wait_recheck),
+        takes_(engine.events(), options_.wait_recheck),
         ioc_(std::in_place, std::max(1, options_.threads)),
         acceptor_(std::in_place, net::make_strand(*ioc_)) {}
 
@@ -121,7 +124,7 @@ class Server {
   std::string url() const;
   void SetStaticAssets(StaticAssetLookup lookup) { static_assets_ = std::move(lookup); }
   ApiServer::Counters counters() const {
-    return {connections_.load(std::memory_order_relaxed), waiter_.pending()};
+    return {connections_.load(std::memory_order_relaxed), waiter_.pending(), takes_.pending()};
   }
 
  private:
@@ -134,6 +137,8 @@ class Server {
   Engine& engine_;
   Router router_;  // built in Start(), read-only afterwards
   RunWaiter waiter_;
+  TakeWaiter takes_;
+  RunnerRegistry runners_;
   StaticAssetLookup static_assets_;  // set before Start(), read-only afterwards
   std::atomic<int> connections_{0};  // open sessions, over-limit ones included
   HostPort bound_;                   // set in Start()
@@ -592,12 +597,14 @@ Status Server::Start() {
   bound_.host = endpoint.address().to_string();
   bound_.port = acceptor_->local_endpoint().port();
 
-  RouteContext context{engine_, waiter_, options_.max_wait};
+  RouteContext context{engine_, waiter_, options_.max_wait, takes_, runners_};
   AddRunRoutes(router_, context);
   AddCatalogRoutes(router_, context);
   AddSchedulingRoutes(router_, context);
   AddBulkRoutes(router_, context);
+  AddRunnerRoutes(router_, context);
   waiter_.Start();
+  takes_.Start();
 
   started_ = true;
   net::dispatch(acceptor_->get_executor(), [this] { Accept(); });
@@ -624,6 +631,7 @@ void Server::Stop() {
   stopped_ = true;
   if (!started_) return;
   waiter_.Stop();
+  takes_.Stop();
   ioc_->stop();
   for (auto& thread : threads_) thread.join();
   threads_.clear();
