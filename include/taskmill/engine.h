@@ -150,6 +150,9 @@ class Engine {
   // whether this node's scheduler currently leads.
   virtual int runner_busy() const = 0;
   virtual int runner_capacity() const = 0;
+  // This node's runner id (RunnerOptions::id, by default hostname:pid); empty without
+  // the runner role. The queues it serves are options().runner_options.queues.
+  virtual std::string runner_id() const = 0;
   virtual bool scheduler_leader() const = 0;
 
   virtual Storage& storage() = 0;

@@ -2,7 +2,8 @@
 //
 // A function is registered under `category.action` with metadata (FunctionInfo) and a
 // Handler. Handlers are C++ callables (this header), external commands
-// (src/runner/command_handler.h) and, later, co-processes and remote runners.
+// (src/runner/command_handler.h), co-processes (taskmill/bulk.h) and remote functions
+// (RegisterRemoteFunction below: executed by workers that call the HTTP API).
 // FunctionRegistry is filled before the engine starts and read-only afterwards, so
 // lookups need no lock. A RunContext belongs to one attempt and is used by the
 // handler's thread only, except CancellationToken, which is thread-safe.
@@ -30,7 +31,10 @@ struct FunctionInfo {
   std::vector<std::string> mandatory;     // CSV columns
   std::vector<std::string> optional;
   std::vector<std::string> output_header; // extra output columns
-  std::string handler_kind = "cpp";       // cpp | command | coprocess
+  std::string handler_kind = "cpp";       // cpp | command | coprocess | bulk | remote
+  // Queue of the function's anonymous runs when the request names none. Default:
+  // empty, meaning "default". Remote functions set it to the queue their workers take.
+  std::string queue;
 
   std::string category() const { return name.substr(0, name.find('.')); }
   std::string action() const {
@@ -115,6 +119,17 @@ class Handler {
 // failure.
 using Callable = std::function<void(RunContext&)>;
 std::shared_ptr<Handler> MakeCallableHandler(Callable fn);
+
+class FunctionRegistry;
+
+// Declares a function that workers in other processes execute: they claim its runs
+// over HTTP (`POST /api/v1/runners/{runner}/take?queue=...`, docs/remote-runners.md).
+// `info.queue` is required: the function's runs go there by default, and no local
+// runner should serve that queue (RunnerOptions::queues). Should a local runner claim
+// such a run anyway, the attempt fails with an error saying so. Sets
+// info.handler_kind to "remote". kInvalidArgument for a bad name or queue, kConflict
+// for a duplicate.
+Status RegisterRemoteFunction(FunctionRegistry& registry, FunctionInfo info);
 
 class FunctionRegistry {
  public:

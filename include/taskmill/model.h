@@ -159,6 +159,10 @@ struct TaskDef {
 boost::json::object ToJson(const TaskDef& task);
 Result<TaskDef> TaskDefFromJson(const boost::json::value& json);
 
+// A queue name: 1-100 characters of [A-Za-z0-9_.:-] (the rule the engine applies to
+// every run's queue).
+bool IsValidQueueName(std::string_view name);
+
 // A new UUIDv7 (time-ordered) as 36 lower-case characters.
 std::string NewRunId(TimePoint now);
 

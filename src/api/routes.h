@@ -1,6 +1,7 @@
 // api/routes.h — the route handlers of /api/v1 and /healthz (docs/api.md is the
 // reference for each). Handlers translate between HTTP + JSON and the Engine; they
-// hold no state of their own, so every route is safe on any io thread.
+// hold no state of their own (the long-poll waiters and the runner registry are the
+// server's, and thread-safe), so every route is safe on any io thread.
 #pragma once
 
 #include <taskmill/engine.h>
@@ -9,15 +10,19 @@
 #include "api/event_stream.h"
 #include "api/router.h"
 #include "api/run_waiter.h"
+#include "api/runner_registry.h"
+#include "api/take_waiter.h"
 
 namespace taskmill::api {
 
 struct RouteContext {
   Engine& engine;
   RunWaiter& waiter;
-  Duration max_wait;  // longest ?wait= accepted on GET /api/v1/runs/{id}
+  Duration max_wait;  // longest ?wait= accepted on GET /api/v1/runs/{id} and on takes
   Authenticator& auth;
   EventHub& events;
+  TakeWaiter& takes;        // long-polls of remote runners' takes
+  RunnerRegistry& runners;  // remote runners seen by this server
   bool allow_command_tasks = false;  // ApiOptions::allow_command_tasks
 };
 
@@ -29,6 +34,9 @@ void AddCatalogRoutes(Router& router, RouteContext context);
 
 // /api/v1/tasks/{name}/enable|disable, /api/v1/queues[/{name}/pause|resume]
 void AddSchedulingRoutes(Router& router, RouteContext context);
+
+// /api/v1/runners, /api/v1/runners/{runner}/take|heartbeat|finish (remote runners)
+void AddRunnerRoutes(Router& router, RouteContext context);
 
 // /api/v1/events (Server-Sent Events), /api/v1/tokens[/{name}]
 void AddAccessRoutes(Router& router, RouteContext context);

@@ -38,6 +38,8 @@
 #include "api/routes.h"
 #include "api/routes_bulk.h"
 #include "api/run_waiter.h"
+#include "api/runner_registry.h"
+#include "api/take_waiter.h"
 
 namespace taskmill::api {
 namespace net = boost::asio;
@@ -119,6 +121,7 @@ class Server {
       : options_(std::move(options)),
         engine_(engine),
         waiter_(engine, options_.wait_recheck),
+        takes_(engine.events(), options_.wait_recheck),
         auth_(engine.storage()),
         events_(engine.events(), engine.clock()),
         ioc_(std::in_place, std::max(1, options_.threads)),
@@ -134,7 +137,10 @@ class Server {
   }
   void SetStaticAssets(StaticAssetLookup lookup) { static_assets_ = std::move(lookup); }
   ApiServer::Counters counters() const {
-    return {connections_.load(std::memory_order_relaxed), waiter_.pending(), events_.subscribers()};
+    return {.connections = connections_.load(std::memory_order_relaxed),
+            .pending_waits = waiter_.pending(),
+            .pending_takes = takes_.pending(),
+            .event_streams = events_.subscribers()};
   }
 
  private:
@@ -147,6 +153,8 @@ class Server {
   Engine& engine_;
   Router router_;  // built in Start(), read-only afterwards
   RunWaiter waiter_;
+  TakeWaiter takes_;
+  RunnerRegistry runners_;
   Authenticator auth_;
   EventHub events_;  // before the io context: sessions hold cursors into it
   StaticAssetLookup static_assets_;  // set before Start(), read-only afterwards
@@ -737,13 +745,17 @@ Status Server::Start() {
                        .max_wait = options_.max_wait,
                        .auth = auth_,
                        .events = events_,
+                       .takes = takes_,
+                       .runners = runners_,
                        .allow_command_tasks = options_.allow_command_tasks};
   AddRunRoutes(router_, context);
   AddCatalogRoutes(router_, context);
   AddSchedulingRoutes(router_, context);
   AddBulkRoutes(router_, context);
   AddAccessRoutes(router_, context);
+  AddRunnerRoutes(router_, context);
   waiter_.Start();
+  takes_.Start();
 
   started_ = true;
   net::dispatch(acceptor_->get_executor(), [this] { Accept(); });
@@ -770,6 +782,7 @@ void Server::Stop() {
   stopped_ = true;
   if (!started_) return;
   waiter_.Stop();
+  takes_.Stop();
   ioc_->stop();
   for (auto& thread : threads_) thread.join();
   threads_.clear();

@@ -6,8 +6,8 @@
 // connections proceed in parallel. Handlers run on the io threads and call the
 // Engine synchronously: a storage read is short, a write waits for one group
 // commit. Nothing waits for a run on an io thread: `?wait=` long-polls are timers
-// plus one EventBus subscription (run_waiter.h). There is no global lock on the
-// request path.
+// plus one EventBus subscription (run_waiter.h, and take_waiter.h for remote runners'
+// takes). There is no global lock on the request path.
 //
 // Connections are HTTP/1.1 with keep-alive. Limits (ApiOptions) answer with the
 // API's JSON error: a body over max_json_body or a header over max_header → 413
@@ -47,9 +47,11 @@ struct ApiOptions {
   // then also arrive within this time). Default: 60 s
   Duration idle_timeout = std::chrono::seconds(60);
   int max_connections = 1024;                    // open connections. Default: 1024
-  Duration max_wait = std::chrono::seconds(60);  // longest ?wait= long-poll. Default: 60 s
-  // How often a long-poll re-reads its run when no event arrived (a run finished by
-  // another node publishes no event here). Default: 1 s
+  // Longest ?wait= long-poll (of a run, or of a remote runner's take). Default: 60 s
+  Duration max_wait = std::chrono::seconds(60);
+  // How often a long-poll re-reads its run, or a take tries to claim again, when no
+  // event arrived (runs finished or created by another node publish no event here).
+  // Default: 1 s
   Duration wait_recheck = std::chrono::seconds(1);
 
   // Whether the API may create runs of command tasks' functions, or start a command
@@ -86,7 +88,8 @@ class ApiServer {
   // Live counters, for metrics and tests.
   struct Counters {
     int connections = 0;       // open connections
-    size_t pending_waits = 0;  // ?wait= long-polls in progress
+    size_t pending_waits = 0;  // ?wait= long-polls of runs in progress
+    size_t pending_takes = 0;  // remote runners' take?wait= long-polls in progress
     size_t event_streams = 0;  // open /api/v1/events streams
   };
   Counters counters() const;

@@ -70,6 +70,8 @@ int Serve(const ServeOptions& o) {
                                             "'; expected api, scheduler, runner"));
       }
     }
+    // The file was checked with its own roles; --roles may have added the runner.
+    if (Status s = config::CheckRemoteQueues(cfg); !s.ok()) return Fail(s);
   }
 
   // 2. Functions: the demo functions, and one command function per command task.
@@ -84,6 +86,11 @@ int Serve(const ServeOptions& o) {
   }
   for (const auto& spec : cfg.functions) {
     if (Status s = RegisterCoprocessFunction(*registry, bulk, spec); !s.ok()) return Fail(s);
+  }
+  // Functions executed by remote runners: declared here so that runs of them are
+  // accepted and land in their queue.
+  for (const auto& info : cfg.remote_functions) {
+    if (Status s = RegisterRemoteFunction(*registry, info); !s.ok()) return Fail(s);
   }
   for (auto& task : cfg.tasks) {
     if (task.command.empty()) continue;
@@ -104,17 +111,7 @@ int Serve(const ServeOptions& o) {
   }
 
   // 3. The engine, with the tasks of the file stored so that every node sees them.
-  EngineOptions options;
-  options.storage.url = config::StorageUrl(cfg.server);
-  options.storage.synchronous = cfg.server.synchronous;
-  options.runner = Has(cfg.server.roles, "runner");
-  options.scheduler = Has(cfg.server.roles, "scheduler");
-  options.runner_options.capacity = cfg.runner_capacity;
-  options.runner_options.output_limit = cfg.runner_output_limit;
-  options.runner_options.kill_grace = cfg.kill_grace;
-  options.scheduler_options.task_log_max_size = cfg.task_log_max_size;
-  options.scheduler_options.triggers = cfg.triggers;
-  options.default_time_to_resolve = cfg.task_ttr;
+  EngineOptions options = config::ToEngineOptions(cfg);
   auto engine_or = Engine::Open(options, registry);
   if (!engine_or.ok()) return Fail(engine_or.status());
   Engine& engine = **engine_or;

@@ -359,6 +359,12 @@ class Loader {
   void ReadTriggers(const YAML::Node& section, const std::string& path);
   void ReadBulk(const YAML::Node& section, const std::string& path);
   void ReadFunctions(const YAML::Node& section, const std::string& path);
+  void ReadRunnerQueues(const YAML::Node& value, const std::string& path);
+  void ReadRemoteFunctions(const YAML::Node& section, const std::string& path);
+  void ReadRemoteFunction(const YAML::Node& key_node, const std::string& name,
+                          const std::string& path, const YAML::Node& value);
+  // Rules between sections, once the whole file is read.
+  void CheckRemoteFunctions();
   void ReadFunction(const YAML::Node& key_node, const std::string& name, const std::string& path,
                     const YAML::Node& value);
   std::optional<std::vector<std::string>> TriggerFunctions(const YAML::Node& value,
@@ -369,6 +375,8 @@ class Loader {
   std::string source_;
   Config config_;
   std::vector<bool> ttr_given_;  // per task of config_.tasks: has its own time_to_resolve
+  std::vector<bool> queue_given_;  // per task of config_.tasks: has its own queue
+  std::vector<int> remote_lines_;  // per remote function: line of its queue (or of its name)
   std::vector<ConfigError> errors_;
 };
 
@@ -612,6 +620,8 @@ void Loader::ReadRoot(const YAML::Node& root) {
           {"triggers", [&](const YAML::Node& v, const std::string& p) { ReadTriggers(v, p); }},
           {"bulk", [&](const YAML::Node& v, const std::string& p) { ReadBulk(v, p); }},
           {"functions", [&](const YAML::Node& v, const std::string& p) { ReadFunctions(v, p); }},
+          {"remote_functions",
+           [&](const YAML::Node& v, const std::string& p) { ReadRemoteFunctions(v, p); }},
       });
 }
 
@@ -712,6 +722,8 @@ void Loader::ReadTaskRunner(const YAML::Node& section, const std::string& path) 
                     if (auto grace = Seconds(v, p, /*allow_zero=*/true))
                       config_.kill_grace = *grace;
                   }},
+                 {"queues",
+                  [&](const YAML::Node& v, const std::string& p) { ReadRunnerQueues(v, p); }},
              });
 }
 
@@ -741,6 +753,32 @@ void Loader::ReadApi(const YAML::Node& section, const std::string& path) {
                     if (auto allow = Bool(v, p)) api.allow_command_tasks = *allow;
                   }},
              });
+}
+
+// task_runner.queues: a non-empty list of distinct queue names. An empty list is an
+// error rather than "every queue", which is what leaving the key out means.
+void Loader::ReadRunnerQueues(const YAML::Node& value, const std::string& path) {
+  auto queues = StringList(value, path);
+  if (!queues) return;
+  if (queues->empty()) {
+    Error(value, path, "at least one queue is required; omit the key to serve every queue");
+    return;
+  }
+  bool ok = true;
+  for (size_t i = 0; i < queues->size(); ++i) {
+    const std::string& queue = (*queues)[i];
+    const YAML::Node item = value[i];
+    if (!IsValidQueueName(queue)) {
+      Error(item, IndexPath(path, i),
+            "invalid queue name '" + queue + "'; use 1-100 of letters, digits, '_', '.', ':', '-'");
+      ok = false;
+    } else if (std::find(queues->begin(), queues->begin() + static_cast<std::ptrdiff_t>(i),
+                         queue) != queues->begin() + static_cast<std::ptrdiff_t>(i)) {
+      Error(item, IndexPath(path, i), "queue '" + queue + "' is listed twice");
+      ok = false;
+    }
+  }
+  if (ok) config_.runner_queues = std::move(*queues);
 }
 
 void Loader::ReadTasks(const YAML::Node& section, const std::string& path) {
@@ -843,6 +881,7 @@ void Loader::ReadTask(const YAML::Node& key_node, const std::string& name, const
   int timezone_line = 0;
   bool command_is_string = false;
   bool ttr_given = false;
+  bool queue_given = false;
   std::vector<std::pair<std::string, int>> command_only_keys;  // key path, line
   std::string func_name;
 
@@ -992,6 +1031,7 @@ void Loader::ReadTask(const YAML::Node& key_node, const std::string& name, const
        }},
       {"queue",
        [&](const YAML::Node& v, const std::string& p) {
+         queue_given = true;
          if (auto queue = NonEmptyString(v, p)) task.queue = *queue;
        }},
       {"priority",
@@ -1063,6 +1103,7 @@ void Loader::ReadTask(const YAML::Node& key_node, const std::string& name, const
 
   config_.tasks.push_back(std::move(task));
   ttr_given_.push_back(ttr_given);
+  queue_given_.push_back(queue_given);
 }
 
 // `bulk:` — BulkOptions.
@@ -1254,6 +1295,103 @@ void Loader::ReadFunction(const YAML::Node& key_node, const std::string& name,
   config_.functions.push_back(std::move(spec));
 }
 
+void Loader::ReadRemoteFunctions(const YAML::Node& section, const std::string& path) {
+  if (!section.IsMap()) {
+    Error(section, path,
+          "expected a mapping of function names to definitions, got " + Describe(section));
+    return;
+  }
+  ForEachEntry(
+      section, path,
+      [&](const YAML::Node& key_node, const std::string& name, const std::string& function_path,
+          const YAML::Node& value) { ReadRemoteFunction(key_node, name, function_path, value); });
+}
+
+// A function of `remote_functions:`: declared here, executed by workers that take its
+// runs over HTTP (docs/remote-runners.md).
+void Loader::ReadRemoteFunction(const YAML::Node& key_node, const std::string& name,
+                                const std::string& path, const YAML::Node& value) {
+  const int line = LineOf(key_node);
+  if (!IsFunctionName(name)) {
+    Error(line, path,
+          "invalid function name '" + name +
+              "'; expected category.action (lower-case letters, digits, '_' and '-', one dot)");
+    return;
+  }
+  if (!value.IsMap()) {
+    Error(value, path, "expected a mapping with at least queue, got " + Describe(value));
+    return;
+  }
+  FunctionInfo info;
+  info.name = name;
+  info.handler_kind = "remote";
+  int queue_line = 0;
+  ReadFields(value, path,
+             {
+                 {"queue",
+                  [&](const YAML::Node& v, const std::string& p) {
+                    queue_line = LineOf(v);
+                    auto queue = NonEmptyString(v, p);
+                    if (!queue) return;
+                    if (!IsValidQueueName(*queue)) {
+                      Error(v, p,
+                            "invalid queue name '" + *queue +
+                                "'; use 1-100 of letters, digits, '_', '.', ':', '-'");
+                      return;
+                    }
+                    info.queue = *queue;
+                  }},
+                 {"description",
+                  [&](const YAML::Node& v, const std::string& p) {
+                    if (auto text = String(v, p)) info.description = *text;
+                  }},
+                 {"doc",
+                  [&](const YAML::Node& v, const std::string& p) {
+                    if (auto text = String(v, p)) info.doc = *text;
+                  }},
+             });
+  if (queue_line == 0) {
+    Error(line, path,
+          "queue is required: the queue the remote runners take this function's runs from");
+  }
+  config_.remote_functions.push_back(std::move(info));
+  remote_lines_.push_back(queue_line != 0 ? queue_line : line);
+}
+
+void Loader::CheckRemoteFunctions() {
+  for (size_t i = 0; i < config_.remote_functions.size(); ++i) {
+    const FunctionInfo& remote = config_.remote_functions[i];
+    const std::string path = "remote_functions." + remote.name;
+    for (const CoprocessSpec& spec : config_.functions) {
+      if (spec.info.name == remote.name) {
+        Error(remote_lines_[i], path, "also declared under functions; declare it once");
+      }
+    }
+    if (remote.queue.empty()) continue;  // reported where it was read
+    // The same rule as CheckRemoteQueues, with the line of the queue.
+    if (HasRole(config_.server, "runner") &&
+        (config_.runner_queues.empty() ||
+         std::find(config_.runner_queues.begin(), config_.runner_queues.end(), remote.queue) !=
+             config_.runner_queues.end())) {
+      Error(remote_lines_[i], path + ".queue",
+            "queue '" + remote.queue +
+                "' would also be served by this process's runner, which cannot run remote "
+                "functions; list the local queues in task_runner.queues (e.g. [default]) or "
+                "leave out the runner role");
+    }
+  }
+  // A task of a remote function goes where the function's workers take, unless it says
+  // otherwise.
+  for (size_t i = 0; i < config_.tasks.size(); ++i) {
+    if (queue_given_[i]) continue;
+    for (const FunctionInfo& remote : config_.remote_functions) {
+      if (remote.name == config_.tasks[i].function && !remote.queue.empty()) {
+        config_.tasks[i].queue = remote.queue;
+      }
+    }
+  }
+}
+
 Result<Config> Loader::Load(std::string_view yaml) {
   std::string text(yaml);
   try {
@@ -1291,6 +1429,7 @@ Result<Config> Loader::Load(std::string_view yaml) {
   for (size_t i = 0; i < config_.tasks.size(); ++i) {
     if (!ttr_given_[i]) config_.tasks[i].time_to_resolve = config_.task_ttr;
   }
+  CheckRemoteFunctions();
   return Finish();
 }
 
@@ -1346,6 +1485,21 @@ bool HasRole(const ServerSection& server, std::string_view role) {
   return std::find(server.roles.begin(), server.roles.end(), role) != server.roles.end();
 }
 
+Status CheckRemoteQueues(const Config& config) {
+  if (!HasRole(config.server, "runner")) return Status::Ok();
+  const std::vector<std::string>& local = config.runner_queues;
+  for (const FunctionInfo& remote : config.remote_functions) {
+    if (local.empty() || std::find(local.begin(), local.end(), remote.queue) != local.end()) {
+      return Status::InvalidArgument(
+          "remote function " + remote.name + ": queue '" + remote.queue +
+          "' would also be served by this process's runner, which cannot run remote functions; "
+          "list the local queues in task_runner.queues (e.g. [default]) or leave out the runner "
+          "role");
+    }
+  }
+  return Status::Ok();
+}
+
 EngineOptions ToEngineOptions(const Config& config) {
   EngineOptions options;
   options.storage.url = StorageUrl(config.server);
@@ -1355,6 +1509,7 @@ EngineOptions ToEngineOptions(const Config& config) {
   options.runner_options.capacity = config.runner_capacity;
   options.runner_options.output_limit = config.runner_output_limit;
   options.runner_options.kill_grace = config.kill_grace;
+  options.runner_options.queues = config.runner_queues;
   options.scheduler_options.task_log_max_size = config.task_log_max_size;
   options.scheduler_options.triggers = config.triggers;
   options.default_time_to_resolve = config.task_ttr;

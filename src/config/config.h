@@ -18,6 +18,7 @@
 #include <taskmill/bulk.h>
 #include <taskmill/clock.h>
 #include <taskmill/engine.h>
+#include <taskmill/function.h>
 #include <taskmill/model.h>
 #include <taskmill/status.h>
 
@@ -78,12 +79,21 @@ struct Config {
   size_t runner_output_limit = size_t{1} << 20;
   // task_runner.kill_grace_sec: SIGTERM → SIGKILL delay for commands. Default: 5 s.
   Duration kill_grace = std::chrono::seconds(5);
+  // task_runner.queues: the queues this process's runner serves (RunnerOptions::queues).
+  // Default: empty, meaning every queue.
+  std::vector<std::string> runner_queues;
   // `triggers:` — functions bound to the headless triggers (minutely, hourly, daily,
   // each_account) and triggers.browse_interval_sec. Default: none.
   TriggerBindings triggers;
   // `functions:` — bulk functions run as JSON-lines co-processes (`process:`,
   // `protocol: jsonl`), in file order, ready for RegisterCoprocessFunction. Default: none.
   std::vector<CoprocessSpec> functions;
+  // `remote_functions:` — functions executed by remote runners over HTTP, in file order,
+  // ready for RegisterRemoteFunction: name, queue (required), description, doc. A task
+  // of such a function without its own `queue` gets the function's queue. While this
+  // process plays the runner role, task_runner.queues must leave these queues out, so
+  // the local runner never claims their runs. Default: none.
+  std::vector<FunctionInfo> remote_functions;
   // `bulk:` — limits and defaults of bulk CSV runs (max_file_size, max_record_size,
   // progress_every, wait_after_row_ms). Default: BulkOptions's defaults.
   BulkOptions bulk;
@@ -107,9 +117,14 @@ std::string StorageUrl(const ServerSection& server);
 // True when `role` ("api", "scheduler" or "runner") is in server.roles.
 bool HasRole(const ServerSection& server, std::string_view role);
 
+// kInvalidArgument naming the first remote function whose queue this process's runner
+// would serve (the runner role is on and task_runner.queues is unset or lists it).
+// LoadFile checks this for the file's roles; `taskmill serve` again after --roles.
+Status CheckRemoteQueues(const Config& config);
+
 // Engine options for a loaded configuration: storage URL and synchronous mode, the
-// runner and scheduler roles, the task_storage / task_runner settings and the trigger
-// bindings. Fields the
+// runner and scheduler roles, the task_storage / task_runner settings (queues
+// included) and the trigger bindings. Fields the
 // file does not cover (clock, runner id, intervals) keep their EngineOptions defaults.
 EngineOptions ToEngineOptions(const Config& config);
 

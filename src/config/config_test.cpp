@@ -322,7 +322,7 @@ TEST(ConfigErrors, UnknownKeyWithSuggestion) {
 TEST(ConfigErrors, UnknownKeyWithoutSuggestionListsAcceptedKeys) {
   EXPECT_EQ(ErrorOf("logging: {level: debug}\n"),
             "taskmill.yaml:1: logging: unknown key; accepted keys: server, api, task_storage, "
-            "task_runner, tasks, triggers, bulk, functions");
+            "task_runner, tasks, triggers, bulk, functions, remote_functions");
 }
 
 TEST(ConfigErrors, WrongTypes) {
@@ -768,6 +768,100 @@ TEST(ConfigErrors, Functions) {
             "taskmill.yaml:2: bulk.progress_evry: unknown key (did you mean 'progress_every'?)");
 }
 
+// ---- remote runners ------------------------------------------------------------------
+
+TEST(ConfigLoad, RunnerQueuesAndRemoteFunctions) {
+  Config config = LoadOk(R"(
+task_runner:
+  queues: [default, reports]
+tasks:
+  add-later:
+    func_name: py.add
+    args: [1, 2]
+  add-elsewhere:
+    func_name: py.add
+    queue: other
+remote_functions:
+  py.add: {queue: remote, description: "sums its args", doc: "runner.py"}
+  py.fail:
+    queue: remote
+)");
+  EXPECT_EQ(config.runner_queues, (std::vector<std::string>{"default", "reports"}));
+  ASSERT_EQ(config.remote_functions.size(), 2u);
+  EXPECT_EQ(config.remote_functions[0].name, "py.add");
+  EXPECT_EQ(config.remote_functions[0].queue, "remote");
+  EXPECT_EQ(config.remote_functions[0].description, "sums its args");
+  EXPECT_EQ(config.remote_functions[0].doc, "runner.py");
+  EXPECT_EQ(config.remote_functions[0].handler_kind, "remote");
+  EXPECT_EQ(config.remote_functions[1].name, "py.fail");
+  // A task of a remote function goes to the function's queue unless it names one.
+  ASSERT_EQ(config.tasks.size(), 2u);
+  EXPECT_EQ(config.tasks[0].queue, "remote");
+  EXPECT_EQ(config.tasks[1].queue, "other");
+  EXPECT_EQ(ToEngineOptions(config).runner_options.queues,
+            (std::vector<std::string>{"default", "reports"}));
+  EXPECT_TRUE(CheckRemoteQueues(config).ok());
+}
+
+TEST(ConfigLoad, RunnerServesEveryQueueByDefault) {
+  Config config = LoadOk("");
+  EXPECT_TRUE(config.runner_queues.empty());
+  EXPECT_TRUE(config.remote_functions.empty());
+  EXPECT_TRUE(ToEngineOptions(config).runner_options.queues.empty());
+}
+
+TEST(ConfigErrors, RemoteFunctions) {
+  EXPECT_EQ(ErrorOf("task_runner:\n  queues: []\n"),
+            "taskmill.yaml:2: task_runner.queues: at least one queue is required; omit the key "
+            "to serve every queue");
+  EXPECT_EQ(ErrorOf("task_runner:\n  queues: [a, b, a]\n"),
+            "taskmill.yaml:2: task_runner.queues[2]: queue 'a' is listed twice");
+  EXPECT_EQ(ErrorOf("task_runner:\n  queues:\n    - ok\n    - 'no spaces'\n"),
+            "taskmill.yaml:4: task_runner.queues[1]: invalid queue name 'no spaces'; use 1-100 "
+            "of letters, digits, '_', '.', ':', '-'");
+  EXPECT_EQ(ErrorOf("task_runner:\n  queues: default\n"),
+            "taskmill.yaml:2: task_runner.queues: expected a list of strings, got 'default'");
+
+  const std::string local = "task_runner: {queues: [default]}\n";
+  EXPECT_EQ(ErrorOf(local + "remote_functions:\n  py.add: {description: x}\n"),
+            "taskmill.yaml:3: remote_functions.py.add: queue is required: the queue the remote "
+            "runners take this function's runs from");
+  EXPECT_EQ(ErrorOf(local + "remote_functions:\n  py.add:\n    queue: remote\n    qeue: x\n"),
+            "taskmill.yaml:5: remote_functions.py.add.qeue: unknown key (did you mean 'queue'?)");
+  EXPECT_EQ(ErrorOf(local + "remote_functions:\n  PyAdd: {queue: remote}\n"),
+            "taskmill.yaml:3: remote_functions.PyAdd: invalid function name 'PyAdd'; expected "
+            "category.action (lower-case letters, digits, '_' and '-', one dot)");
+  EXPECT_EQ(ErrorOf(local + "remote_functions:\n  py.add: remote\n"),
+            "taskmill.yaml:3: remote_functions.py.add: expected a mapping with at least queue, "
+            "got 'remote'");
+  EXPECT_EQ(ErrorOf(local + "remote_functions:\n  py.add: {queue: 'a b'}\n"),
+            "taskmill.yaml:3: remote_functions.py.add.queue: invalid queue name 'a b'; use 1-100 "
+            "of letters, digits, '_', '.', ':', '-'");
+  EXPECT_EQ(ErrorOf(local + "remote_functions:\n  a.b: {queue: remote}\nfunctions:\n  a.b:\n"
+                            "    mandatory: [x]\n    process: [x]\n"),
+            "taskmill.yaml:3: remote_functions.a.b: also declared under functions; declare it "
+            "once");
+
+  // The local runner must not take the remote workers' runs.
+  EXPECT_EQ(ErrorOf("remote_functions:\n  py.add:\n    queue: remote\n"),
+            "taskmill.yaml:3: remote_functions.py.add.queue: queue 'remote' would also be served "
+            "by this process's runner, which cannot run remote functions; list the local queues "
+            "in task_runner.queues (e.g. [default]) or leave out the runner role");
+  EXPECT_NE(ErrorOf("task_runner: {queues: [default, remote]}\n"
+                    "remote_functions:\n  py.add: {queue: remote}\n")
+                .find("taskmill.yaml:3: remote_functions.py.add.queue: queue 'remote' would also"),
+            std::string::npos);
+  // Without the runner role there is no local runner to worry about, until --roles adds it.
+  Config api_only =
+      LoadOk("server: {roles: [api, scheduler]}\nremote_functions:\n  py.add: {queue: remote}\n");
+  EXPECT_TRUE(CheckRemoteQueues(api_only).ok());
+  api_only.server.roles.push_back("runner");
+  Status served = CheckRemoteQueues(api_only);
+  EXPECT_TRUE(served.IsInvalidArgument());
+  EXPECT_NE(served.message().find("remote function py.add: queue 'remote'"), std::string::npos)
+      << served.message();
+}
+
 // ---- files -------------------------------------------------------------------------
 
 TEST(ConfigFile, ExampleConfigLoads) {
@@ -819,6 +913,18 @@ TEST(ConfigFile, ExampleSchedulerBlockLoadsWhenUncommented) {
   EXPECT_EQ(result->tasks[4].retry.max_attempts, 4);
   EXPECT_EQ(result->tasks[5].kind, TaskKind::kContinuous);
   EXPECT_EQ(result->tasks[5].pause, seconds(10));
+}
+
+TEST(ConfigFile, RemoteRunnerExampleConfigLoads) {
+  std::string path = kSourceDir + "/examples/remote-runner/taskmill.yaml";
+  Result<Config> result = LoadFile(path);
+  ASSERT_TRUE(result.ok()) << result.status().message();
+  EXPECT_EQ(result->runner_queues, (std::vector<std::string>{"default"}));
+  ASSERT_GE(result->remote_functions.size(), 2u);
+  for (const FunctionInfo& info : result->remote_functions) {
+    EXPECT_EQ(info.queue, "remote") << info.name;
+    EXPECT_FALSE(info.description.empty()) << info.name;
+  }
 }
 
 TEST(ConfigFile, ErrorsNameThePath) {

@@ -22,6 +22,7 @@ json::object ToJson(const FunctionInfo& info) {
   o["optional"] = strings(info.optional);
   o["output_header"] = strings(info.output_header);
   o["handler"] = info.handler_kind;
+  o["queue"] = info.queue.empty() ? std::string("default") : info.queue;
   return o;
 }
 
@@ -93,6 +94,26 @@ class CallableHandler final : public Handler {
  private:
   Callable fn_;
 };
+// The local stand-in of a remote function: a local runner reaches it only when it
+// serves the remote workers' queue, which is a configuration mistake worth naming.
+class RemoteHandler final : public Handler {
+ public:
+  explicit RemoteHandler(std::string queue) : queue_(std::move(queue)) {}
+  HandlerOutcome Execute(RunContext& ctx) override {
+    HandlerOutcome outcome;
+    outcome.status = RunStatus::kFailed;
+    outcome.error_kind = "internal";
+    outcome.error = "function '" + ctx.run().function +
+                    "' is executed by remote runners (docs/remote-runners.md), but the local "
+                    "runner claimed this run from queue '" +
+                    ctx.run().queue + "'; serve queue '" + queue_ +
+                    "' with remote runners only (task_runner.queues lists the local queues)";
+    return outcome;
+  }
+
+ private:
+  std::string queue_;
+};
 }  // namespace
 
 std::shared_ptr<Handler> MakeCallableHandler(Callable fn) {
@@ -112,6 +133,16 @@ Status FunctionRegistry::Register(FunctionInfo info, std::shared_ptr<Handler> ha
 Status FunctionRegistry::Register(std::string name, Callable fn, FunctionInfo info) {
   info.name = std::move(name);
   return Register(std::move(info), MakeCallableHandler(std::move(fn)));
+}
+
+Status RegisterRemoteFunction(FunctionRegistry& registry, FunctionInfo info) {
+  if (!IsValidQueueName(info.queue)) {
+    return Status::InvalidArgument("remote function '" + info.name + "': queue '" + info.queue +
+                                   "' must be 1-100 characters of [A-Za-z0-9_.:-]");
+  }
+  info.handler_kind = "remote";
+  auto handler = std::make_shared<RemoteHandler>(info.queue);
+  return registry.Register(std::move(info), std::move(handler));
 }
 
 const FunctionRegistry::Entry* FunctionRegistry::Find(std::string_view name) const {

@@ -398,6 +398,16 @@ Result<TaskDef> TaskDefFromJson(const json::value& v) {
   return t;
 }
 
+bool IsValidQueueName(std::string_view name) {
+  if (name.empty() || name.size() > 100) return false;
+  for (char c : name) {
+    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '_' || c == '-' || c == '.' || c == ':';
+    if (!ok) return false;
+  }
+  return true;
+}
+
 std::string NewRunId(TimePoint now) {
   // UUIDv7 (RFC 9562): 48-bit Unix milliseconds, version 7, 74 random bits. The
   // generator is per thread so that id creation never contends on a lock.

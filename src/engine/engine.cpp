@@ -88,7 +88,8 @@ class EngineImpl final : public Engine {
     } else {
       run.function = req.function;
     }
-    if (!functions_->Find(run.function)) {
+    const FunctionRegistry::Entry* entry = functions_->Find(run.function);
+    if (!entry) {
       if (!req.task.empty()) {
         // A stored task whose function this node lacks still runs somewhere else, or
         // ends unknown_task; only anonymous runs are checked strictly.
@@ -109,7 +110,13 @@ class EngineImpl final : public Engine {
     }
     if (!req.data.is_object()) return FieldError("data", "expected a JSON object");
     run.data = req.data;
-    if (!req.queue.empty()) run.queue = req.queue;
+    if (!req.queue.empty()) {
+      run.queue = req.queue;
+    } else if (req.task.empty() && entry && !entry->info.queue.empty()) {
+      // A function served elsewhere (a remote function) names the queue its workers
+      // take; a task's runs keep the task's queue.
+      run.queue = entry->info.queue;
+    }
     if (!ValidName(run.queue, 100)) {
       return FieldError("queue", "'" + run.queue + "' must be 1-100 characters of [A-Za-z0-9_.:-]");
     }
@@ -289,6 +296,7 @@ class EngineImpl final : public Engine {
 
   int runner_busy() const override { return runner_ ? runner_->busy() : 0; }
   int runner_capacity() const override { return runner_ ? runner_->capacity() : 0; }
+  std::string runner_id() const override { return runner_ ? runner_->id() : std::string(); }
   bool scheduler_leader() const override { return scheduler_ && scheduler_->is_leader(); }
 
   Storage& storage() override { return *storage_; }

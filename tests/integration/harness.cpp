@@ -34,7 +34,8 @@ std::vector<std::string> EnvWith(const std::vector<std::pair<std::string, std::s
   return env;
 }
 
-// Spawns argv with stdout and stderr on pipes (stdin /dev/null).
+// Spawns argv with stdout and stderr on pipes (stdin /dev/null); argv[0] is looked up
+// in PATH when it holds no '/'.
 int Spawn(std::vector<std::string> args, std::vector<std::string> env, int* out_fd, int* err_fd) {
   int out[2], err[2];
   if (pipe2(out, O_CLOEXEC) != 0 || pipe2(err, O_CLOEXEC) != 0) return -1;
@@ -46,7 +47,7 @@ int Spawn(std::vector<std::string> args, std::vector<std::string> env, int* out_
   auto argv = Argv(args);
   auto envp = Argv(env);
   pid_t pid = -1;
-  int rc = posix_spawn(&pid, argv[0], &actions, nullptr, argv.data(), envp.data());
+  int rc = posix_spawnp(&pid, argv[0], &actions, nullptr, argv.data(), envp.data());
   posix_spawn_file_actions_destroy(&actions);
   close(out[1]);
   close(err[1]);
@@ -74,9 +75,15 @@ CommandResult Taskmill(const std::vector<std::string>& args, const std::string& 
   argv.insert(argv.end(), args.begin(), args.end());
   std::vector<std::pair<std::string, std::string>> extra;
   if (!server.empty()) extra.emplace_back("TASKMILL_SERVER", server);
+  return RunProcess(std::move(argv), extra, timeout);
+}
+
+CommandResult RunProcess(std::vector<std::string> argv,
+                         const std::vector<std::pair<std::string, std::string>>& env,
+                         std::chrono::seconds timeout) {
   CommandResult result;
   int out_fd = -1, err_fd = -1;
-  int pid = Spawn(argv, EnvWith(extra), &out_fd, &err_fd);
+  int pid = Spawn(std::move(argv), EnvWith(env), &out_fd, &err_fd);
   if (pid < 0) return result;
   auto deadline = std::chrono::steady_clock::now() + timeout;
   pollfd fds[2] = {{out_fd, POLLIN, 0}, {err_fd, POLLIN, 0}};

@@ -1,5 +1,6 @@
 // harness.h — real processes for integration tests: run the `taskmill` binary as a
-// client command, or start `taskmill serve` on a free port in a temporary directory.
+// client command (or any other program, such as a remote runner), or start
+// `taskmill serve` on a free port in a temporary directory.
 // Waits are bounded waits on output or exit, never fixed sleeps.
 #pragma once
 
@@ -8,6 +9,7 @@
 #include <chrono>
 #include <filesystem>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace taskmill::testing {
@@ -19,8 +21,15 @@ struct CommandResult {
   boost::json::value Json() const;  // stdout parsed as JSON (null when it is not JSON)
 };
 
+// Runs `argv` (argv[0] is looked up in PATH unless it holds a '/') with `env` added to
+// the environment, and waits for it to exit (at most `timeout`; then it is killed and
+// exit_code is -1). exit_code is also -1 when the program could not be started.
+CommandResult RunProcess(std::vector<std::string> argv,
+                         const std::vector<std::pair<std::string, std::string>>& env = {},
+                         std::chrono::seconds timeout = std::chrono::seconds(120));
+
 // Runs `taskmill ARGS...` with TASKMILL_SERVER=server (when non-empty) and waits for
-// it to exit (at most `timeout`; then it is killed and exit_code is -1).
+// it to exit, as RunProcess.
 CommandResult Taskmill(const std::vector<std::string>& args, const std::string& server = "",
                        std::chrono::seconds timeout = std::chrono::seconds(120));
 

@@ -1,0 +1,487 @@
+// Routes of runners: remote workers claim runs of a queue, renew their leases and
+// report outcomes over HTTP, with the same storage calls, leases, fencing tokens and
+// retry decisions as the local runner (src/runner/runner.cpp); and the list of
+// runners. docs/remote-runners.md describes the protocol, docs/api.md the routes.
+#include <algorithm>
+#include <boost/json.hpp>
+#include <charconv>
+#include <cmath>
+
+#include "api/api_error.h"
+#include "api/json_body.h"
+#include "api/routes.h"
+#include "runner/runner.h"
+
+namespace taskmill::api {
+namespace json = boost::json;
+namespace http = boost::beast::http;
+
+namespace {
+
+constexpr int kMaxTake = 100;            // runs per take
+constexpr size_t kMaxHeartbeats = 1000;  // runs per heartbeat
+constexpr size_t kMaxErrorKind = 50;     // characters of a finish's error_kind
+
+// Runner ids follow the rule of run ids, so they are safe in URLs, logs and attempts.
+Status CheckRunnerId(const std::string& runner) {
+  bool ok = !runner.empty() && runner.size() <= 200;
+  for (char c : runner) {
+    ok = ok && ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                c == '_' || c == '-' || c == '.' || c == ':');
+  }
+  if (ok) return Status::Ok();
+  return Status::InvalidArgument("runner id '" + runner +
+                                 "' must be 1-200 characters of [A-Za-z0-9_.:-]");
+}
+
+Result<double> NumberParam(std::string_view name, const std::string& text) {
+  double value = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (ec != std::errc() || end != text.data() + text.size() || !std::isfinite(value)) {
+    return ParameterError(name, "'" + text + "' is not a number");
+  }
+  return value;
+}
+
+// The key of an object that is not in `accepted`, as a 422 naming it.
+Status CheckKeys(const json::object& object, const std::string& prefix,
+                 std::initializer_list<std::string_view> accepted) {
+  for (const auto& kv : object) {
+    bool known = false;
+    for (auto key : accepted) known = known || key == kv.key();
+    if (known) continue;
+    std::string list;
+    for (auto key : accepted) {
+      if (!list.empty()) list += ", ";
+      list += key;
+    }
+    return FieldError(prefix + std::string(kv.key()), "unknown key; accepted: " + list);
+  }
+  return Status::Ok();
+}
+
+// The value of `key` in `object`, or nullptr when absent or null.
+const json::value* Find(const json::object& object, std::string_view key) {
+  auto it = object.find(key);
+  return it == object.end() || it->value().is_null() ? nullptr : &it->value();
+}
+
+Status ReadString(const json::object& object, std::string_view key, const std::string& prefix,
+                  bool required, std::string* out) {
+  const json::value* v = Find(object, key);
+  std::string name = prefix + std::string(key);
+  if (!v) return required ? FieldError(name, "required") : Status::Ok();
+  if (!v->is_string()) return FieldError(name, "expected a string");
+  *out = std::string(v->get_string());
+  return Status::Ok();
+}
+
+// The fencing token the take answered (the attempt number): a positive integer.
+Status ReadToken(const json::object& object, const std::string& prefix, int* out) {
+  const json::value* v = Find(object, "fencing_token");
+  std::string name = prefix + "fencing_token";
+  if (!v) return FieldError(name, "required: the fencing_token the take answered");
+  if (!v->is_int64() && !v->is_uint64()) return FieldError(name, "expected a positive integer");
+  int64_t token = v->is_int64() ? v->get_int64() : static_cast<int64_t>(v->get_uint64());
+  if (token < 1 || token > INT32_MAX) return FieldError(name, "expected a positive integer");
+  *out = static_cast<int>(token);
+  return Status::Ok();
+}
+
+Status ReadProgress(const json::value& value, const std::string& name, Progress* out) {
+  if (!value.is_object()) return FieldError(name, "expected an object {total, succeeded, failed}");
+  const json::object& object = value.get_object();
+  TASKMILL_RETURN_IF_ERROR(CheckKeys(object, name + ".", {"total", "succeeded", "failed"}));
+  for (auto [key, field] :
+       {std::pair{"total", &out->total}, std::pair{"succeeded", &out->succeeded},
+        std::pair{"failed", &out->failed}}) {
+    const json::value* v = Find(object, key);
+    if (!v) continue;
+    if (!v->is_int64() || v->get_int64() < 0) {
+      return FieldError(name + "." + key, "expected a non-negative integer");
+    }
+    *field = v->get_int64();
+  }
+  return Status::Ok();
+}
+
+// The body of a route that takes a JSON object.
+Result<json::object> ObjectBody(const Request& request, std::string_view shape) {
+  auto body = ParseJsonBody(request, /*optional=*/false);
+  if (!body.ok()) return body.status();
+  if (!(*body)->is_object()) {
+    return Status::InvalidArgument("the body must be an object " + std::string(shape));
+  }
+  return std::move((*body)->get_object());
+}
+
+Response TakeResponse(const std::vector<Run>& runs) {
+  json::array out;
+  out.reserve(runs.size());
+  for (const Run& run : runs) {
+    json::object item = ToJson(run);
+    item["fencing_token"] = run.attempt;
+    item["lease_until"] = TimeToJson(run.lease_until);
+    out.push_back(std::move(item));
+  }
+  json::object body;
+  body["runs"] = std::move(out);
+  return JsonResponse(http::status::ok, json::serialize(body));
+}
+
+// Whether `runner` still holds attempt `token` of `run`: what storage's fence checks,
+// plus the runner, so that one worker cannot renew or end another's attempt.
+bool Holds(const Run& run, const std::string& runner, int token) {
+  return run.status == RunStatus::kRunning && run.attempt == token && run.runner == runner;
+}
+
+Status StaleToken(const Run& run, int token) {
+  json::object details{{"id", run.id},
+                       {"queue", run.queue},
+                       {"fencing_token", token},
+                       {"current_fencing_token", run.attempt},
+                       {"status", ToString(run.status)}};
+  return ApiStatus(StatusCode::kFailedPrecondition, "stale_fencing_token",
+                   "attempt " + std::to_string(token) + " of run '" + run.id +
+                       "' is no longer current (the run is " + std::string(ToString(run.status)) +
+                       ", attempt " + std::to_string(run.attempt) +
+                       "): its lease expired or it was stopped; nothing was changed",
+                   std::move(details));
+}
+
+// ---- POST /api/v1/runners/{runner}/take ----------------------------------------
+
+Reply Take(RouteContext& ctx, Exchange& ex) {
+  if (Status s = ex.CheckQuery({"queue", "max", "wait"}); !s.ok()) return s;
+  // A runner sees every account's runs and their arguments: infrastructure, not a user.
+  TASKMILL_RETURN_IF_ERROR(RequireAdmin(ex, "serve runs as a remote runner"));
+  const std::string& runner = ex.path_param(0);
+  if (Status s = CheckRunnerId(runner); !s.ok()) return s;
+  // No body is expected; one that is given must be empty, so a misplaced parameter
+  // is not silently ignored.
+  auto body = ParseJsonBody(ex.request(), /*optional=*/true);
+  if (!body.ok()) return body.status();
+  if (*body && !((*body)->is_object() && (*body)->get_object().empty())) {
+    return Status::InvalidArgument(
+        "take has no body; give queue, max and wait as query parameters");
+  }
+  std::string queue = ex.query("queue").value_or("");
+  if (queue.empty()) return ParameterError("queue", "required: the queue to take runs from");
+  if (!IsValidQueueName(queue)) {
+    return ParameterError("queue", "'" + queue + "' must be 1-100 characters of [A-Za-z0-9_.:-]");
+  }
+  int max = 1;
+  if (auto text = ex.query("max"); text && !text->empty()) {
+    auto number = NumberParam("max", *text);
+    if (!number.ok()) return number.status();
+    if (*number < 1 || *number > kMaxTake || std::floor(*number) != *number) {
+      return ParameterError("max", "expected an integer from 1 to " + std::to_string(kMaxTake) +
+                                       ", got '" + *text + "'");
+    }
+    max = static_cast<int>(*number);
+  }
+  Duration wait{0};
+  if (auto text = ex.query("wait"); text && !text->empty()) {
+    auto seconds = NumberParam("wait", *text);
+    if (!seconds.ok()) return seconds.status();
+    double longest = std::chrono::duration<double>(ctx.max_wait).count();
+    if (*seconds < 0 || *seconds > longest) {
+      return ParameterError("wait", "expected seconds from 0 to " +
+                                        std::to_string(static_cast<int>(longest)) + ", got '" +
+                                        *text + "'");
+    }
+    wait = Duration{static_cast<int64_t>(*seconds * 1e6)};
+  }
+
+  Engine* engine = &ctx.engine;
+  RunnerRegistry* registry = &ctx.runners;
+  registry->Take(runner, queue, max, engine->clock().Now());
+  // One claim, exactly as the local runner's fetcher makes it.
+  TakeWaiter::Try attempt = [engine, registry, runner, queue, max]() -> Result<std::vector<Run>> {
+    TimePoint now = engine->clock().Now();
+    auto taken = engine->storage().RunTake(RunTakeParams{runner, {queue}, max, now});
+    if (!taken.ok() || taken->empty()) return taken;
+    std::vector<RunnerRegistry::RunKey> keys;
+    keys.reserve(taken->size());
+    for (const Run& run : *taken) {
+      engine->events().Publish({.type = Event::Type::kRunStarted,
+                                .run_id = run.id,
+                                .queue = run.queue,
+                                .task = run.task,
+                                .function = run.function,
+                                .account_id = run.account_id,
+                                .status = RunStatus::kRunning});
+      keys.push_back({run.queue, run.id});
+    }
+    registry->Claimed(runner, keys, now);
+    return taken;
+  };
+  if (wait.count() == 0) {
+    auto taken = attempt();
+    if (!taken.ok()) return taken.status();
+    return TakeResponse(*taken);
+  }
+  // Nothing ready: wait for a run.created event of the queue (or the periodic re-try)
+  // without holding the io thread.
+  Exchange::Completion done = ex.Defer();
+  ctx.takes.Wait(ex.strand(), queue, wait, std::move(attempt),
+                 [done](Result<std::vector<Run>> taken) {
+                   done(taken.ok() ? TakeResponse(*taken) : ErrorResponse(taken.status()));
+                 });
+  return Reply::Deferred();
+}
+
+// ---- POST /api/v1/runners/{runner}/heartbeat -----------------------------------
+
+struct Beat {
+  std::string id;
+  std::string queue;  // empty: find the id in any queue
+  int token = 0;
+  std::optional<Progress> progress;
+  std::optional<Run> run;  // as read before the heartbeat; nullopt when unknown
+  bool accepted = false;
+  bool cancel_requested = false;
+  TimePoint lease_until{};
+};
+
+Reply Heartbeat(RouteContext& ctx, Exchange& ex) {
+  if (Status s = ex.CheckQuery({}); !s.ok()) return s;
+  TASKMILL_RETURN_IF_ERROR(RequireAdmin(ex, "serve runs as a remote runner"));
+  const std::string& runner = ex.path_param(0);
+  if (Status s = CheckRunnerId(runner); !s.ok()) return s;
+  auto body = ObjectBody(ex.request(), "{\"runs\": [{\"id\", \"fencing_token\", ...}]}");
+  if (!body.ok()) return body.status();
+  TASKMILL_RETURN_IF_ERROR(CheckKeys(*body, "", {"runs"}));
+  const json::value* runs = Find(*body, "runs");
+  if (!runs || !runs->is_array()) {
+    return FieldError("runs", "expected an array of {id, fencing_token, progress?}");
+  }
+  if (runs->get_array().size() > kMaxHeartbeats) {
+    return FieldError("runs", "at most " + std::to_string(kMaxHeartbeats) + " runs per heartbeat");
+  }
+  std::vector<Beat> beats;
+  beats.reserve(runs->get_array().size());
+  for (size_t i = 0; i < runs->get_array().size(); ++i) {
+    const json::value& item = runs->get_array()[i];
+    std::string prefix = "runs[" + std::to_string(i) + "].";
+    if (!item.is_object()) {
+      return FieldError("runs[" + std::to_string(i) + "]", "expected an object");
+    }
+    const json::object& object = item.get_object();
+    TASKMILL_RETURN_IF_ERROR(
+        CheckKeys(object, prefix, {"id", "queue", "fencing_token", "progress"}));
+    Beat beat;
+    TASKMILL_RETURN_IF_ERROR(ReadString(object, "id", prefix, /*required=*/true, &beat.id));
+    TASKMILL_RETURN_IF_ERROR(ReadString(object, "queue", prefix, /*required=*/false, &beat.queue));
+    TASKMILL_RETURN_IF_ERROR(ReadToken(object, prefix, &beat.token));
+    if (const json::value* progress = Find(object, "progress")) {
+      beat.progress.emplace();
+      TASKMILL_RETURN_IF_ERROR(ReadProgress(*progress, prefix + "progress", &*beat.progress));
+    }
+    beats.push_back(std::move(beat));
+  }
+
+  Engine& engine = ctx.engine;
+  Storage& storage = engine.storage();
+  const TimePoint now = engine.clock().Now();
+  // The lease to renew is each run's own time_to_resolve, as the local runner renews it.
+  std::vector<RunHeartbeat> renewals;
+  std::vector<Beat*> renewing;
+  for (Beat& beat : beats) {
+    auto run = storage.RunGet(beat.id, beat.queue);
+    if (!run.ok() && !run.status().IsNotFound()) return run.status();
+    if (!run.ok()) continue;
+    beat.run = std::move(*run);
+    if (!Holds(*beat.run, runner, beat.token)) continue;
+    beat.lease_until = now + beat.run->time_to_resolve;
+    renewals.push_back({beat.run->queue, beat.run->id, beat.token, beat.lease_until});
+    renewing.push_back(&beat);
+  }
+  if (!renewals.empty()) {
+    auto alive = storage.RunHeartbeatBatch(renewals);
+    if (!alive.ok()) return alive.status();
+    for (size_t i = 0; i < renewing.size(); ++i) renewing[i]->accepted = (*alive)[i];
+  }
+
+  std::vector<RunnerRegistry::RunKey> held;
+  std::vector<RunnerRegistry::RunKey> gone;
+  for (Beat& beat : beats) {
+    if (beat.accepted && beat.progress) {
+      const Run& run = *beat.run;
+      Status stored = storage.RunProgress(run.id, run.queue, beat.token, *beat.progress);
+      if (stored.ok()) {
+        engine.events().Publish({.type = Event::Type::kRunProgress,
+                                 .run_id = run.id,
+                                 .queue = run.queue,
+                                 .task = run.task,
+                                 .function = run.function,
+                                 .account_id = run.account_id,
+                                 .status = RunStatus::kRunning,
+                                 .progress = *beat.progress});
+      } else if (stored.code() == StatusCode::kFailedPrecondition) {
+        beat.accepted = false;  // ended between the renewal and the progress
+      } else {
+        return stored;
+      }
+    }
+    if (!beat.run) continue;
+    RunnerRegistry::RunKey key{beat.run->queue, beat.run->id};
+    if (beat.accepted) {
+      held.push_back(std::move(key));
+      continue;
+    }
+    gone.push_back(std::move(key));
+    // Why the attempt is over, read after the renewal failed: an operator's cancel
+    // during this very attempt is a request to stop, anything else a lost lease.
+    auto now_stored = storage.RunGet(beat.run->id, beat.run->queue);
+    beat.cancel_requested = now_stored.ok() && now_stored->status == RunStatus::kStopped &&
+                            now_stored->attempt == beat.token;
+  }
+  ctx.runners.Heartbeat(runner, held, gone, now);
+
+  json::array out;
+  out.reserve(beats.size());
+  for (const Beat& beat : beats) {
+    out.push_back(
+        json::object{{"id", beat.id},
+                     {"queue", beat.run ? json::value(beat.run->queue) : json::value(nullptr)},
+                     {"accepted", beat.accepted},
+                     {"cancel_requested", beat.cancel_requested},
+                     {"lease_until", beat.accepted ? json::value(FormatTime(beat.lease_until))
+                                                   : json::value(nullptr)}});
+  }
+  json::object response;
+  response["runs"] = std::move(out);
+  return JsonResponse(http::status::ok, json::serialize(response));
+}
+
+// ---- POST /api/v1/runners/{runner}/finish --------------------------------------
+
+Reply Finish(RouteContext& ctx, Exchange& ex) {
+  if (Status s = ex.CheckQuery({}); !s.ok()) return s;
+  TASKMILL_RETURN_IF_ERROR(RequireAdmin(ex, "serve runs as a remote runner"));
+  const std::string& runner = ex.path_param(0);
+  if (Status s = CheckRunnerId(runner); !s.ok()) return s;
+  auto body = ObjectBody(ex.request(), "{\"id\", \"fencing_token\", \"status\", ...}");
+  if (!body.ok()) return body.status();
+  const json::object& object = *body;
+  TASKMILL_RETURN_IF_ERROR(CheckKeys(object, "",
+                                     {"id", "queue", "fencing_token", "status", "result", "error",
+                                      "error_kind", "output", "progress"}));
+  std::string id, queue, status_text, error, error_kind, output;
+  int token = 0;
+  TASKMILL_RETURN_IF_ERROR(ReadString(object, "id", "", /*required=*/true, &id));
+  TASKMILL_RETURN_IF_ERROR(ReadString(object, "queue", "", /*required=*/false, &queue));
+  TASKMILL_RETURN_IF_ERROR(ReadToken(object, "", &token));
+  TASKMILL_RETURN_IF_ERROR(ReadString(object, "status", "", /*required=*/true, &status_text));
+  TASKMILL_RETURN_IF_ERROR(ReadString(object, "error", "", /*required=*/false, &error));
+  TASKMILL_RETURN_IF_ERROR(ReadString(object, "error_kind", "", /*required=*/false, &error_kind));
+  TASKMILL_RETURN_IF_ERROR(ReadString(object, "output", "", /*required=*/false, &output));
+  HandlerOutcome outcome;
+  if (status_text == "completed") {
+    outcome.status = RunStatus::kCompleted;
+    if (!error.empty() || !error_kind.empty()) {
+      return FieldError(error.empty() ? "error_kind" : "error", "only with status failed");
+    }
+  } else if (status_text == "failed") {
+    outcome.status = RunStatus::kFailed;
+  } else {
+    return FieldError("status", "expected completed or failed, got '" + status_text + "'");
+  }
+  if (error_kind.size() > kMaxErrorKind ||
+      !std::all_of(error_kind.begin(), error_kind.end(), [](char c) {
+        return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_';
+      })) {
+    return FieldError("error_kind", "expected up to 50 characters of [a-z0-9_], e.g. user");
+  }
+  if (const json::value* result = Find(object, "result")) outcome.result = *result;
+  if (const json::value* progress = Find(object, "progress")) {
+    outcome.progress.emplace();
+    TASKMILL_RETURN_IF_ERROR(ReadProgress(*progress, "progress", &*outcome.progress));
+  }
+  outcome.error = std::move(error);
+  // A failure without a kind is the function's own, as for local handlers.
+  outcome.error_kind =
+      error_kind.empty() && outcome.status == RunStatus::kFailed ? "user" : error_kind;
+  // Kept like a command's captured output: capped by the runner's output_limit.
+  const size_t limit = ctx.engine.options().runner_options.output_limit;
+  if (output.size() > limit) output.resize(limit);
+  outcome.output = std::move(output);
+
+  Engine& engine = ctx.engine;
+  Storage& storage = engine.storage();
+  auto run = storage.RunGet(id, queue);
+  if (!run.ok()) return run.status();
+  if (!Holds(*run, runner, token)) return StaleToken(*run, token);
+  const TimePoint now = engine.clock().Now();
+  // The local runner's decision: completion, retry (with the run's backoff) or failure.
+  RunFinish finish = DecideFinish(*run, outcome, now);
+  auto results = storage.RunFinishBatch({finish});
+  if (!results.ok()) return results.status();
+  ctx.runners.Finished(runner, {run->queue, run->id}, now);
+  if (!results->front().accepted) {
+    // Lost the race with the sweeper or an operator between the read and the write.
+    auto current = storage.RunGet(run->id, run->queue);
+    return StaleToken(current.ok() ? *current : *run, token);
+  }
+  engine.events().Publish({.type = finish.status == RunStatus::kPending ? Event::Type::kRunCreated
+                                                                        : Event::Type::kRunFinished,
+                           .run_id = run->id,
+                           .queue = run->queue,
+                           .task = run->task,
+                           .function = run->function,
+                           .account_id = run->account_id,
+                           .status = finish.status,
+                           .progress = finish.progress.value_or(run->progress)});
+  auto stored = storage.RunGet(run->id, run->queue);
+  if (!stored.ok()) return stored.status();
+  return RunResponse(http::status::ok, *stored);
+}
+
+// ---- GET /api/v1/runners -------------------------------------------------------
+
+Reply ListRunners(RouteContext& ctx, Exchange& ex) {
+  if (Status s = ex.CheckQuery({}); !s.ok()) return s;
+  Engine& engine = ctx.engine;
+  const TimePoint now = engine.clock().Now();
+  auto strings = [](const std::vector<std::string>& items) {
+    json::array out;
+    for (const auto& item : items) out.emplace_back(item);
+    return out;
+  };
+  json::array runners;
+  if (engine.runner_capacity() > 0) {
+    // This process's runner; no queues listed means every queue.
+    runners.push_back(json::object{{"id", engine.runner_id()},
+                                   {"kind", "local"},
+                                   {"queues", strings(engine.options().runner_options.queues)},
+                                   {"capacity", engine.runner_capacity()},
+                                   {"used", engine.runner_busy()},
+                                   {"last_seen", FormatTime(now)}});
+  }
+  for (const RunnerRegistry::RunnerInfo& info : ctx.runners.List(now)) {
+    runners.push_back(json::object{{"id", info.id},
+                                   {"kind", "remote"},
+                                   {"queues", strings(info.queues)},
+                                   {"capacity", info.capacity},
+                                   {"used", info.used},
+                                   {"last_seen", FormatTime(info.last_seen)}});
+  }
+  json::object body;
+  body["runners"] = std::move(runners);
+  return JsonResponse(http::status::ok, json::serialize(body));
+}
+
+}  // namespace
+
+void AddRunnerRoutes(Router& router, RouteContext context) {
+  auto bind = [context](Reply (*handler)(RouteContext&, Exchange&)) {
+    return [context, handler](Exchange& ex) mutable { return handler(context, ex); };
+  };
+  router.Add(http::verb::get, "/api/v1/runners", bind(ListRunners));
+  router.Add(http::verb::post, "/api/v1/runners/{runner}/take", bind(Take));
+  router.Add(http::verb::post, "/api/v1/runners/{runner}/heartbeat", bind(Heartbeat));
+  router.Add(http::verb::post, "/api/v1/runners/{runner}/finish", bind(Finish));
+}
+
+}  // namespace taskmill::api
