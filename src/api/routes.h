@@ -24,6 +24,9 @@ void AddCatalogRoutes(Router& router, RouteContext context);
 // /api/v1/tasks/{name}/enable|disable, /api/v1/queues[/{name}/pause|resume]
 void AddSchedulingRoutes(Router& router, RouteContext context);
 
+// GET /metrics (routes_metrics.cpp; docs/metrics.md)
+void AddMetricsRoutes(Router& router, RouteContext context);
+
 // Shared by the route files: the run as the API returns it.
 Response RunResponse(boost::beast::http::status status, const Run& run);
 
