@@ -23,6 +23,7 @@
 #include "api/auth.h"
 #include "api/server.h"
 #include "cli/client.h"
+#include "metrics/exposition_test_util.h"
 
 namespace taskmill::api {
 namespace {
@@ -549,6 +550,102 @@ TEST_F(ApiTest, TasksFunctionsStatsAndHealth) {
   EXPECT_EQ(statuses["total"].as_int64(), 2);
 
   EXPECT_EQ(SendJson("GET", "/healthz", 200)["status"].as_string(), "ok");
+}
+
+TEST_F(ApiTest, MetricsParseAndCountFinishedRunsAndRoutePatterns) {
+  using metrics::testing::Exposition;
+  // Counters are process-wide (other tests ran before): compare two scrapes.
+  auto scrape = [&] {
+    HttpResponse response = Send("GET", "/metrics");
+    EXPECT_EQ(response.status, 200) << response.body;
+    EXPECT_EQ(response.content_type, "text/plain; version=0.0.4; charset=utf-8");
+    Exposition parsed;
+    EXPECT_EQ(metrics::testing::ParseExposition(response.body, &parsed), "") << response.body;
+    return parsed;
+  };
+  auto value = [](const Exposition& e, const std::string& name,
+                  const metrics::testing::LabelSet& labels = {}) {
+    return e.Value(name, labels).value_or(0);
+  };
+  const metrics::testing::LabelSet completed{{"status", "completed"}};
+  const metrics::testing::LabelSet get_run{{"route", "/api/v1/runs/{id}"}, {"code", "200"}};
+
+  // The engine counts finishes from its event bus. This listener sees the same events;
+  // Unsubscribe waits for a Publish in progress, so once it returns, the engine's
+  // listener has counted every finish this one saw.
+  std::mutex mu;
+  std::condition_variable cv;
+  int finished = 0;  // guarded by mu
+  uint64_t subscription = engine_->events().Subscribe([&](const Event& event) {
+    if (event.type != Event::Type::kRunFinished) return;
+    {
+      std::lock_guard lock(mu);
+      ++finished;
+    }
+    cv.notify_all();
+  });
+
+  Exposition before = scrape();
+  // Every family is there before anything happened.
+  for (const char* name :
+       {"taskmill_runs", "taskmill_runs_finished_total", "taskmill_queue_depth",
+        "taskmill_queue_oldest_pending_age_seconds", "taskmill_attempt_duration_seconds",
+        "taskmill_enqueue_to_start_seconds", "taskmill_runner_slots_used",
+        "taskmill_runner_slots_capacity", "taskmill_scheduler_lag_seconds",
+        "taskmill_storage_commit_batch_size", "taskmill_storage_commit_duration_seconds",
+        "taskmill_http_requests_total"}) {
+    EXPECT_TRUE(before.families.count(name)) << name;
+  }
+  EXPECT_TRUE(before.Value("taskmill_runs_finished_total", completed).has_value());
+  EXPECT_EQ(value(before, "taskmill_runs", completed), 0);
+  EXPECT_EQ(value(before, "taskmill_runner_slots_capacity"), 16);
+
+  constexpr int kRuns = 3;
+  std::vector<std::string> ids;
+  for (int i = 0; i < kRuns; ++i) {
+    ids.emplace_back(CreateRun(R"({"function":"demo.echo","args":[1]})")["id"].as_string());
+  }
+  // One run that waits an hour: a queue with a pending run that is not due yet.
+  CreateRun(R"({"function":"demo.echo","queue":"later","delay":3600})");
+  {
+    std::unique_lock lock(mu);
+    ASSERT_TRUE(cv.wait_for(lock, kBound, [&] { return finished >= kRuns; }));
+  }
+  engine_->events().Unsubscribe(subscription);
+  for (const std::string& id : ids) SendJson("GET", "/api/v1/runs/" + id, 200);
+  ExpectError(Send("GET", "/api/v1/no-such-route"), 404, "route_not_found");
+
+  Exposition after = scrape();
+  EXPECT_EQ(value(after, "taskmill_runs_finished_total", completed),
+            value(before, "taskmill_runs_finished_total", completed) + kRuns);
+  EXPECT_EQ(value(after, "taskmill_runs", completed), kRuns);
+  EXPECT_EQ(value(after, "taskmill_runs", {{"status", "pending"}}), 1);
+  EXPECT_EQ(value(after, "taskmill_queue_depth", {{"queue", "later"}}), 1);
+  EXPECT_EQ(value(after, "taskmill_queue_oldest_pending_age_seconds", {{"queue", "later"}}), 0);
+  // Observed before the finishes were published.
+  EXPECT_EQ(value(after, "taskmill_attempt_duration_seconds_count"),
+            value(before, "taskmill_attempt_duration_seconds_count") + kRuns);
+  EXPECT_EQ(value(after, "taskmill_enqueue_to_start_seconds_count"),
+            value(before, "taskmill_enqueue_to_start_seconds_count") + kRuns);
+  EXPECT_GT(value(after, "taskmill_storage_commit_batch_size_count"),
+            value(before, "taskmill_storage_commit_batch_size_count"));
+
+  // Requests are counted under their route pattern, never their raw path.
+  EXPECT_EQ(value(after, "taskmill_http_requests_total", get_run),
+            value(before, "taskmill_http_requests_total", get_run) + kRuns);
+  EXPECT_GE(
+      value(after, "taskmill_http_requests_total", {{"route", "/api/v1/runs"}, {"code", "201"}}),
+      kRuns + 1);
+  EXPECT_GE(value(after, "taskmill_http_requests_total", {{"route", "/metrics"}, {"code", "200"}}),
+            1);
+  EXPECT_GE(value(after, "taskmill_http_requests_total", {{"route", "other"}, {"code", "404"}}), 1);
+  auto requests = after.Samples("taskmill_http_requests_total");
+  ASSERT_FALSE(requests.empty());
+  for (const auto& sample : requests) {
+    const std::string& route = sample.labels.at("route");
+    EXPECT_EQ(route.find("no-such-route"), std::string::npos);
+    for (const std::string& id : ids) EXPECT_EQ(route.find(id), std::string::npos) << route;
+  }
 }
 
 TEST_F(ApiTest, StaticAssetsServeTheWebUi) {

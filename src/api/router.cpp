@@ -93,7 +93,8 @@ std::vector<std::string> Router::RouteList() const {
 }
 
 const UploadHandler* Router::FindUpload(http::verb method, const boost::urls::url_view& url,
-                                        std::vector<std::string>* params) const {
+                                        std::vector<std::string>* params,
+                                        std::string_view* pattern) const {
   std::vector<boost::urls::pct_string_view> segments;
   for (auto segment : url.encoded_segments()) segments.push_back(segment);
   for (const UploadRoute& route : uploads_) {
@@ -108,6 +109,7 @@ const UploadHandler* Router::FindUpload(http::verb method, const boost::urls::ur
     for (size_t i = 0; i < segments.size(); ++i) {
       if (IsCapture(route.segments[i])) params->push_back(segments[i].decode());
     }
+    if (pattern) *pattern = route.pattern;
     return &route.handler;
   }
   return nullptr;
@@ -137,12 +139,14 @@ Router::Match Router::Find(http::verb method, const boost::urls::url_view& url) 
     }
     if (!same_path) continue;
     if (route.method != method) {
+      if (match.pattern.empty()) match.pattern = route.pattern;
       if (!match.allow.empty()) match.allow += ", ";
       match.allow += std::string_view(http::to_string(route.method));
       continue;
     }
     match.handler = &route.handler;
     match.allow.clear();
+    match.pattern = route.pattern;
     for (size_t i = 0; i < count; ++i) {
       if (IsCapture(route.segments[i])) match.params.push_back(segments[i].decode());
     }

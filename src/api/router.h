@@ -168,9 +168,11 @@ class Router {
   void Add(boost::beast::http::verb method, std::string_view pattern, Handler handler);
   // Adds an upload route (see UploadHandler), consulted before the ordinary routes.
   void AddUpload(boost::beast::http::verb method, std::string_view pattern, UploadHandler handler);
-  // The upload handler for a request, with the decoded captures; nullptr when none.
+  // The upload handler for a request, with the decoded captures (and, when `pattern`
+  // is given, the route's pattern); nullptr when none.
   const UploadHandler* FindUpload(boost::beast::http::verb method, const boost::urls::url_view& url,
-                                  std::vector<std::string>* params) const;
+                                  std::vector<std::string>* params,
+                                  std::string_view* pattern = nullptr) const;
   // Called for a GET whose path matches no route (the embedded web UI).
   void SetFallback(Handler handler) { fallback_ = std::move(handler); }
 
@@ -178,6 +180,10 @@ class Router {
     const Handler* handler = nullptr;  // null: no route for this method and path
     std::vector<std::string> params;   // decoded captures
     std::string allow;                 // methods of the path, when it matched another method
+    // The pattern of the route that matched (with `allow`: the first that matched the
+    // path), for metrics labels of bounded cardinality; empty when none did. Valid
+    // while the router is.
+    std::string_view pattern;
   };
   Match Find(boost::beast::http::verb method, const boost::urls::url_view& url) const;
   const Handler* fallback() const { return fallback_ ? &fallback_ : nullptr; }

@@ -60,6 +60,28 @@ TEST_F(RouterTest, WrongMethodListsTheAllowedOnes) {
   EXPECT_EQ(match.allow, "GET, DELETE");
 }
 
+TEST_F(RouterTest, MatchNamesThePatternNotThePath) {
+  Router::Match match;
+  EXPECT_EQ(Route(http::verb::post, "/api/v1/runs/r-123/cancel", &match), "cancel");
+  EXPECT_EQ(match.pattern, "/api/v1/runs/{id}/cancel");
+  EXPECT_EQ(Route(http::verb::get, "/api/v1/runs", &match), "list");
+  EXPECT_EQ(match.pattern, "/api/v1/runs");
+  // A wrong method still names the pattern its path matched.
+  EXPECT_EQ(Route(http::verb::put, "/api/v1/runs/r-123", &match), "");
+  EXPECT_EQ(match.pattern, "/api/v1/runs/{id}");
+  EXPECT_EQ(Route(http::verb::get, "/nowhere", &match), "");
+  EXPECT_TRUE(match.pattern.empty());
+
+  router_.AddUpload(http::verb::post, "/api/v1/runs", [](Exchange&) {
+    return Result<std::unique_ptr<BodySink>>(std::unique_ptr<BodySink>());
+  });
+  auto url = boost::urls::parse_origin_form("/api/v1/runs?function=f");
+  std::vector<std::string> params;
+  std::string_view pattern;
+  EXPECT_NE(router_.FindUpload(http::verb::post, *url, &params, &pattern), nullptr);
+  EXPECT_EQ(pattern, "/api/v1/runs");
+}
+
 TEST_F(RouterTest, UnknownPathsMatchNothing) {
   Router::Match match;
   for (const char* target : {"/api/v1/run", "/api/v1/runs/", "/api/v1/runs/a/b/c", "/",

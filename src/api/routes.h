@@ -59,6 +59,9 @@ Status ApplyAccount(const Exchange& ex, std::string* account_id, std::string* au
 // command functions need an admin and api.allow_command_tasks.
 Status CheckFunctionAllowed(RouteContext& ctx, const Exchange& ex, const std::string& function);
 
+// GET /metrics (routes_metrics.cpp; docs/metrics.md)
+void AddMetricsRoutes(Router& router, RouteContext context);
+
 // Shared by the route files: the run as the API returns it.
 Response RunResponse(boost::beast::http::status status, const Run& run);
 

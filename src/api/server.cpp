@@ -40,6 +40,7 @@
 #include "api/run_waiter.h"
 #include "api/runner_registry.h"
 #include "api/take_waiter.h"
+#include "metrics/taskmill_metrics.h"
 
 namespace taskmill::api {
 namespace net = boost::asio;
@@ -191,6 +192,7 @@ class Session : public std::enable_shared_from_this<Session> {
  private:
   void Read() {
     const ApiOptions& options = server_.options_;
+    route_ = metrics::kOtherRoute;
     parser_.emplace();
     parser_->header_limit(static_cast<uint32_t>(options.max_header));
     // No body limit yet: Beast checks Content-Length against it while parsing the
@@ -302,6 +304,7 @@ class Session : public std::enable_shared_from_this<Session> {
     }
     if (!Authorize(*url, request)) return;
     Router::Match match = server_.router_.Find(method, *url);
+    if (!match.pattern.empty()) route_ = match.pattern;
     if (!match.handler) {
       if (!match.allow.empty()) {
         json::object details;
@@ -384,8 +387,11 @@ class Session : public std::enable_shared_from_this<Session> {
         std::string_view(header.target().data(), header.target().size()));
     if (!url) return false;
     std::vector<std::string> params;
-    const UploadHandler* upload = server_.router_.FindUpload(header.method(), *url, &params);
+    std::string_view pattern;
+    const UploadHandler* upload =
+        server_.router_.FindUpload(header.method(), *url, &params, &pattern);
     if (!upload) return false;
+    route_ = pattern;
     request_version_ = header.version();
     request_keep_alive_ = header.keep_alive();
     head_ = false;
@@ -486,6 +492,7 @@ class Session : public std::enable_shared_from_this<Session> {
 
   void SendStream(Reply reply) {
     Response& head = reply.response();
+    CountRequest(head.result_int());
     stream_head_ = {};
     stream_head_.result(head.result());
     stream_head_.version(request_version_);
@@ -616,6 +623,7 @@ class Session : public std::enable_shared_from_this<Session> {
   void SendError(const Status& status) { Send(ErrorResponse(status), /*close=*/true); }
 
   void Send(Response response, bool close = false) {
+    CountRequest(response.result_int());
     response.version(request_version_);
     response.keep_alive(request_keep_alive_ && !close);
     response.prepare_payload();
@@ -653,6 +661,15 @@ class Session : public std::enable_shared_from_this<Session> {
                             });
   }
 
+  // Counts the answer to the request being handled, under its route pattern.
+  void CountRequest(unsigned code) {
+    char digits[8];
+    auto [end, ec] = std::to_chars(digits, digits + sizeof digits, code);
+    metrics::Taskmill()
+        .http_requests->WithLabels({route_, std::string_view(digits, end - digits)})
+        .Increment();
+  }
+
   void Close() {
     beast::error_code ignored;
     stream_.socket().shutdown(tcp::socket::shutdown_both, ignored);
@@ -671,6 +688,9 @@ class Session : public std::enable_shared_from_this<Session> {
   unsigned request_version_ = 11;
   bool request_keep_alive_ = true;
   bool head_ = false;  // the request being answered is a HEAD
+  // The route pattern of the request being handled (metrics::kOtherRoute until one
+  // matches); points into the router or a constant.
+  std::string_view route_ = metrics::kOtherRoute;
   std::array<char, 4096> drain_{};
   // An upload in progress (Router::AddUpload).
   std::unique_ptr<BodySink> upload_sink_;
@@ -754,6 +774,7 @@ Status Server::Start() {
   AddBulkRoutes(router_, context);
   AddAccessRoutes(router_, context);
   AddRunnerRoutes(router_, context);
+  AddMetricsRoutes(router_, context);
   waiter_.Start();
   takes_.Start();
 

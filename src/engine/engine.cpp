@@ -1,5 +1,6 @@
 #include <taskmill/engine.h>
 
+#include "metrics/taskmill_metrics.h"
 #include "runner/runner.h"
 #include "scheduler/scheduler.h"
 
@@ -33,6 +34,12 @@ class EngineImpl final : public Engine {
              std::unique_ptr<Storage> storage)
       : options_(std::move(options)), functions_(std::move(functions)), storage_(std::move(storage)) {
     clock_ = options_.clock ? options_.clock : &SystemClock::Instance();
+    // Finishes are counted from the bus rather than in the runner: runs also end by a
+    // cancel, the lost-run sweep and the scheduler's did_not_start records.
+    finished_subscription_ = events_.Subscribe([&m = metrics::Taskmill()](const Event& event) {
+      if (event.type != Event::Type::kRunFinished) return;
+      if (metrics::Counter* counter = m.finished(event.status)) counter->Increment();
+    });
     if (options_.runner) {
       runner_ = std::make_unique<Runner>(options_.runner_options, *storage_, *functions_, *clock_,
                                          events_);
@@ -52,7 +59,10 @@ class EngineImpl final : public Engine {
           std::move(hooks));
     }
   }
-  ~EngineImpl() override { Stop(); }
+  ~EngineImpl() override {
+    Stop();
+    events_.Unsubscribe(finished_subscription_);
+  }
 
   Status Start() override {
     if (runner_) TASKMILL_RETURN_IF_ERROR(runner_->Start());
@@ -315,6 +325,7 @@ class EngineImpl final : public Engine {
   std::unique_ptr<Storage> storage_;
   Clock* clock_ = nullptr;
   EventBus events_;
+  uint64_t finished_subscription_ = 0;    // counts run.finished events (metrics)
   std::unique_ptr<Runner> runner_;        // null without the runner role
   std::unique_ptr<Scheduler> scheduler_;  // null without the scheduler role
 };

@@ -11,6 +11,8 @@ namespace taskmill {
 namespace {
 constexpr const char* kStoppingReason = "runner stopping";
 
+double Seconds(Duration d) { return std::chrono::duration<double>(d).count(); }
+
 std::string DefaultRunnerId() {
   char host[256] = {0};
   gethostname(host, sizeof host - 1);
@@ -52,7 +54,8 @@ Runner::Runner(RunnerOptions options, Storage& storage, const FunctionRegistry& 
       storage_(storage),
       functions_(functions),
       clock_(clock),
-      events_(events) {
+      events_(events),
+      metrics_(metrics::Taskmill()) {
   if (options_.id.empty()) options_.id = DefaultRunnerId();
   options_.capacity = std::max(1, options_.capacity);
 }
@@ -126,6 +129,10 @@ void Runner::FetchLoop() {
       auto taken = storage_.RunTake(params);
       if (taken.ok()) {
         for (const auto& run : *taken) {
+          // Observed here, on the one fetcher thread, rather than by the workers, so
+          // that the histogram's atomics are not contended.
+          metrics_.enqueue_to_start->Observe(
+              std::max(0.0, Seconds(run.started_at.value_or(now) - run.run_at)));
           events_.Publish({.type = Event::Type::kRunStarted, .run_id = run.id, .queue = run.queue,
                            .task = run.task, .function = run.function,
                            .account_id = run.account_id, .status = RunStatus::kRunning});
@@ -266,6 +273,12 @@ void Runner::FinishLoop() {
     finishes.reserve(batch.size());
     for (auto& [f, run] : batch) finishes.push_back(f);
     auto results = storage_.RunFinishBatch(finishes);
+    // After the commit, so that observing never delays it; every attempt counts,
+    // whether or not its outcome was still current.
+    for (const auto& [f, run] : batch) {
+      metrics_.attempt_duration->Observe(
+          std::max(0.0, Seconds(f.finished_at - run.started_at.value_or(f.finished_at))));
+    }
     if (!results.ok()) {
       // The leases will expire and the sweeper retries these runs: at-least-once.
       spdlog::error("runner {}: storing {} outcomes failed: {}", options_.id, batch.size(),

@@ -27,6 +27,8 @@
 #include <thread>
 #include <vector>
 
+#include "metrics/taskmill_metrics.h"
+
 namespace taskmill {
 
 // What the runner decides when an attempt ends: completion, retry or failure.
@@ -72,6 +74,7 @@ class Runner {
   const FunctionRegistry& functions_;
   Clock& clock_;
   EventBus& events_;
+  const metrics::TaskmillMetrics& metrics_;
 
   std::atomic<int> busy_{0};  // claimed and not yet handed back
 

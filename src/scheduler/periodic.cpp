@@ -7,6 +7,8 @@
 #include <deque>
 #include <set>
 
+#include "metrics/taskmill_metrics.h"
+
 namespace taskmill {
 namespace {
 namespace json = boost::json;
@@ -309,7 +311,12 @@ PeriodicalDuty::TaskResult PeriodicalDuty::HandleTask(const ScheduledTask& task,
     add(at, blocked ? kStillRunning : "", "overlap");
     if (!blocked) ++live;
   }
+  // The latest instant handled on time (launched, or recorded as an overlap skip):
+  // how late its commit lands is the scheduler's lag. Catch-up launches are late by
+  // the downtime, which is the misfire policy's business, not lag.
+  std::optional<TimePoint> latest_on_time;
   for (TimePoint at : on_time) {
+    latest_on_time = at;
     bool skip = overlap_skip && live > 0;
     add(at, skip ? kStillRunning : "", "overlap");
     if (!skip) ++live;
@@ -324,6 +331,7 @@ PeriodicalDuty::TaskResult PeriodicalDuty::HandleTask(const ScheduledTask& task,
     }
     add(at, "", "");
     records.back().run_at = at;
+    latest_on_time = at;
     ++live;
   }
   if (records.empty()) return result;
@@ -343,6 +351,11 @@ PeriodicalDuty::TaskResult PeriodicalDuty::HandleTask(const ScheduledTask& task,
   // (a launch, or a did_not_start record keyed by the latest instant it stands for),
   // so the next leader finds the cursor among the runs, and a launch is one commit.
   state.cursor = std::max(state.cursor, last);
+  if (latest_on_time) {
+    const Duration late = launcher_.clock().Now() - *latest_on_time;
+    metrics::Taskmill().scheduler_lag->Set(
+        std::max(0.0, std::chrono::duration<double>(late).count()));
+  }
   return result;
 }
 

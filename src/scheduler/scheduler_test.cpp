@@ -18,6 +18,7 @@
 #include <thread>
 #include <tuple>
 
+#include "metrics/taskmill_metrics.h"
 #include "scheduler/fire_times.h"
 #include "scheduler/periodic.h"
 
@@ -408,6 +409,24 @@ TEST_F(SchedulerTest, LaunchLaterThanItsInstantByLessThanTheGraceIsNotAMisfire) 
   ASSERT_EQ(runs.size(), 1u);
   EXPECT_EQ(runs[0].status, RunStatus::kPending);
   EXPECT_EQ(runs[0].scheduled_at, T0() + 1h);
+}
+
+TEST_F(SchedulerTest, SchedulerLagIsHowLateTheLastOnTimeLaunchWasStored) {
+  Open();
+  TaskDef task = Periodical("hourly", "0 0 * * * *");
+  task.overlap = "allow";  // the first run is still pending at the second instant
+  Put(task);
+  const metrics::Gauge& lag = *metrics::Taskmill().scheduler_lag;
+  Scheduler& scheduler = Make();
+  ASSERT_TRUE(scheduler.Tick());
+  clock_.Advance(1h + 3s);  // within misfire_grace (5 s): launched, 3 s late
+  ASSERT_TRUE(scheduler.Tick());
+  ASSERT_EQ(RunsOf("hourly").size(), 1u);
+  EXPECT_EQ(lag.Value(), 3.0);
+  clock_.Advance(1h - 3s - 100ms);  // within launch_ahead: stored before the instant
+  ASSERT_TRUE(scheduler.Tick());
+  ASSERT_EQ(RunsOf("hourly").size(), 2u);
+  EXPECT_EQ(lag.Value(), 0.0);
 }
 
 TEST_F(SchedulerTest, ManyMissedInstantsAreCountedAsMoreThanTheBound) {

@@ -1,5 +1,6 @@
 #include "storage/sqlite/sqlite_storage.h"
 
+#include "metrics/taskmill_metrics.h"
 #include "storage/sqlite/schema.h"
 #include "storage/sqlite/sqlite_db.h"
 
@@ -7,6 +8,7 @@
 
 #include <algorithm>
 #include <array>
+#include <chrono>
 #include <condition_variable>
 #include <deque>
 #include <filesystem>
@@ -1181,6 +1183,7 @@ class SqliteStorage final : public Storage {
   void WriterLoop() {
     std::vector<PendingWrite*> batch;
     std::vector<Status> results;
+    const metrics::TaskmillMetrics& metrics = metrics::Taskmill();
     for (;;) {
       {
         std::unique_lock lock(mu_);
@@ -1189,9 +1192,17 @@ class SqliteStorage final : public Storage {
         batch.assign(queue_.begin(), queue_.end());
         queue_.clear();
       }
+      // A measurement, not a decision: storage still takes every instant it stores
+      // from its callers.
+      const auto started = std::chrono::steady_clock::now();
       CommitBatch(batch, results);
-      for (size_t i = 0; i < batch.size(); ++i) batch[i]->done.set_value(std::move(results[i]));
+      const auto elapsed = std::chrono::steady_clock::now() - started;
+      const size_t size = batch.size();
+      for (size_t i = 0; i < size; ++i) batch[i]->done.set_value(std::move(results[i]));
       batch.clear();
+      // After the writers are released, so that observing never delays them.
+      metrics.commit_batch_size->Observe(static_cast<double>(size));
+      metrics.commit_duration->Observe(std::chrono::duration<double>(elapsed).count());
     }
   }
 
