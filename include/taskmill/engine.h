@@ -127,6 +127,10 @@ class Engine {
   // Stores many runs in one commit; all or nothing with kError.
   virtual Result<std::vector<Run>> EnqueueBatch(const std::vector<EnqueueRequest>& requests,
                                                 ConflictMode conflict = ConflictMode::kError) = 0;
+  // Tells this process's runner that a run stored without Enqueue (a bulk upload
+  // committed by its own RunPut) is due at `run_at`, so it starts without waiting for
+  // the runner's poll. Publishing the created event stays the storer's job.
+  virtual void RunStored(TimePoint run_at) = 0;
   // Waits until the run is final, or `timeout` passes (then returns the run as it is).
   virtual Result<Run> WaitFinished(const std::string& id, const std::string& queue,
                                    Duration timeout) = 0;

@@ -151,6 +151,7 @@ Result<Run> BulkUpload::Finish() {
                              .account_id = run.account_id,
                              .status = run.status,
                              .progress = run.progress});
+  engine_->RunStored(run.run_at);
   return run;
 }
 

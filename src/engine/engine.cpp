@@ -307,6 +307,11 @@ class EngineImpl final : public Engine {
   int runner_busy() const override { return runner_ ? runner_->busy() : 0; }
   int runner_capacity() const override { return runner_ ? runner_->capacity() : 0; }
   std::string runner_id() const override { return runner_ ? runner_->id() : std::string(); }
+  void RunStored(TimePoint run_at) override {
+    if (!runner_) return;
+    if (run_at <= clock_->Now()) runner_->Wake(); else runner_->WakeAt(run_at);
+  }
+
   bool scheduler_leader() const override { return scheduler_ && scheduler_->is_leader(); }
 
   Storage& storage() override { return *storage_; }

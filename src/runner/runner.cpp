@@ -41,7 +41,10 @@ RunFinish DecideFinish(const Run& run, const HandlerOutcome& outcome, TimePoint 
     return f;
   }
   bool retryable = outcome.status == RunStatus::kFailed || outcome.status == RunStatus::kLost;
-  if (retryable && f.error_kind != "stopped" && run.attempt < run.retry.max_attempts) {
+  // "rows": a bulk run ended failed because its rows failed (every row failed, or the
+  // function stopped it): another attempt would fail the same rows again.
+  if (retryable && f.error_kind != "stopped" && f.error_kind != "rows" &&
+      run.attempt < run.retry.max_attempts) {
     f.status = RunStatus::kPending;
     f.run_at = now + run.retry.DelayBeforeRetry(run.attempt);
   }

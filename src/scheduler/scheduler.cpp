@@ -173,6 +173,12 @@ bool Scheduler::Pass(bool full) {
       }
       auto removed = storage_.RunPrune(options_.task_log_max_size);
       if (!removed.ok()) spdlog::warn("scheduler: prune failed: {}", removed.status().ToString());
+      // Uploads that died before their run was stored leave staged files behind; an
+      // hour is far longer than any upload in progress stays silent (request_timeout).
+      auto staged = storage_.FilePruneStaged(now - std::chrono::hours(1));
+      if (!staged.ok()) {
+        spdlog::warn("scheduler: pruning staged files failed: {}", staged.status().ToString());
+      }
     }
   }
 
