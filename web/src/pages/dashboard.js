@@ -171,7 +171,7 @@ function QueuesPanel() {
       : !res.data
         ? html`<${ErrorMessage} error=${res.error} what="queues" onRetry=${res.reload} />`
         : queues.length === 0
-          ? html`<${Empty}>No queues yet: a queue appears with its first run.<//>`
+          ? html`<${Empty}>No queue has pending or running runs: everything submitted has finished.<//>`
           : html`<table class="compact">
               <thead><tr><th scope="col">Queue</th><th scope="col" class="num">Pending</th><th scope="col" class="num">Running</th><th scope="col">Oldest pending</th></tr></thead>
               <tbody>
@@ -246,7 +246,15 @@ function SchedulerPanel() {
             ${s.lease_until && html`<div><dt>Lease until</dt><dd><${Time} at=${s.lease_until} now=${now} /></dd></div>`}
             <div>
               <dt>Lag</dt>
-              <dd>${lag != null ? (lag < 0.001 ? 'none (launches stored on time)' : duration(lag)) : s.leader ? 'known on the leading server' : '—'}</dd>
+              <dd>
+                ${lag == null
+                  ? s.leader ? 'known on the leading server' : '—'
+                  : s.tasks === 0
+                    ? '— (nothing scheduled)'
+                    : lag < 0.001
+                      ? 'none (launches stored on time)'
+                      : duration(lag)}
+              </dd>
             </div>
             ${s.tasks != null && html`<div><dt>Scheduled tasks</dt><dd>${number(s.tasks)} <span class="small muted">enabled periodical or continuous</span></dd></div>`}
             ${s.last_tick_at && html`<div><dt>Last tick</dt><dd><${Time} at=${s.last_tick_at} now=${now} /></dd></div>`}
