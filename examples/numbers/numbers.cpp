@@ -153,6 +153,9 @@ BulkFunction ImportFunction(std::shared_ptr<NumberStore> store) {
   f.info.input = "csv";
   f.info.mandatory = {"e164"};
   f.info.optional = {"account_id", "carrier", "state"};
+  // A file without a state column gets one in its output: the defaulted state is
+  // written there (a column outside the output header would fail the row).
+  f.info.output_header = {"state"};
   f.verifiers["e164"] = IsE164;
   f.verifiers["account_id"] = IsAccountId;
   f.verifiers["state"] = IsNumberState;

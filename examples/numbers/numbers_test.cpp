@@ -172,6 +172,18 @@ TEST_F(NumbersTest, ImportsTheSampleFileListsAndReleases) {
   EXPECT_EQ(Output(relisted).size(), imported.size() - 1);
 }
 
+TEST_F(NumbersTest, AFileWithoutAStateColumnGetsTheDefaultStateInItsOutput) {
+  Run run = ImportCsv("e164,carrier\n+14155550100,acme\n12,acme\n+14155550102,acme\n");
+  EXPECT_EQ(run.status, RunStatus::kPartial) << run.error;
+  EXPECT_EQ(run.progress, (Progress{3, 2, 1}));
+  Table output = Output(run);
+  ASSERT_EQ(output.size(), 4u);
+  EXPECT_EQ(output[0], (std::vector<std::string>{"e164", "carrier", "state", "error"}));
+  EXPECT_EQ(output[1], (std::vector<std::string>{"+14155550100", "acme", "available", ""}));
+  EXPECT_EQ(output[2][3], "bad field(s) e164");
+  EXPECT_EQ(output[3][2], "available");
+}
+
 TEST_F(NumbersTest, RejectsAFileWithoutTheMandatoryColumn) {
   auto created = CreateBulkRun(*engine_, {.run = {.function = "numbers.import"}},
                                "number,state\n+15550001,available\n");

@@ -105,6 +105,13 @@ struct EnqueueRequest {
   std::optional<TimePoint> scheduled_at;
 };
 
+// Who leads scheduling (Engine::scheduler_state).
+struct SchedulerState {
+  std::string leader;                    // holder of the scheduler lease; empty: no one
+  std::optional<TimePoint> lease_until;  // end of that lease
+  bool is_leader = false;                // this node's scheduler holds it
+};
+
 class Engine {
  public:
   // Opens storage (applying migrations) and stores the tasks given. Does not start
@@ -158,6 +165,9 @@ class Engine {
   // the runner role. The queues it serves are options().runner_options.queues.
   virtual std::string runner_id() const = 0;
   virtual bool scheduler_leader() const = 0;
+  // The scheduler lease as stored, whichever node holds it (nodes without the
+  // scheduler role too); an expired lease counts as held by no one.
+  virtual Result<SchedulerState> scheduler_state() = 0;
 
   virtual Storage& storage() = 0;
   virtual const FunctionRegistry& functions() const = 0;

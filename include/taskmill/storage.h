@@ -125,6 +125,14 @@ struct ApiToken {
   friend bool operator==(const ApiToken&, const ApiToken&) = default;
 };
 
+// A leader lease as stored (Storage::LeaderGet).
+struct LeaderLease {
+  std::string holder;
+  TimePoint until{};
+
+  friend bool operator==(const LeaderLease&, const LeaderLease&) = default;
+};
+
 // ---- files: CSV inputs and outputs of bulk runs ---------------------------------
 //
 // A file is a sequence of chunks (byte strings, at most a few hundred KiB each, in
@@ -250,6 +258,10 @@ class Storage {
   virtual Result<bool> LeaderAttemptElect(const std::string& name, const std::string& holder,
                                           TimePoint now, Duration ttl) = 0;
   virtual Status LeaderResign(const std::string& name, const std::string& holder) = 0;
+  // Who holds the lease `name` and until when, as stored; nullopt when no one ever
+  // took it or its holder resigned. An expired lease is returned as it is: the caller
+  // compares `until` with its clock.
+  virtual Result<std::optional<LeaderLease>> LeaderGet(const std::string& name) = 0;
 
   // --- key/value state (scheduler bookkeeping: last fire times, cursors) -----
   virtual Result<std::optional<std::string>> StateGet(const std::string& key) = 0;

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 #include <stdlib.h>
 #include <sys/socket.h>
+#include <unistd.h>
 #include <taskmill/engine.h>
 
 #include <boost/asio/connect.hpp>
@@ -13,7 +14,9 @@
 #include <boost/asio/read_until.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/json.hpp>
+#include <cctype>
 #include <condition_variable>
+#include <cstdio>
 #include <filesystem>
 #include <map>
 #include <mutex>
@@ -648,33 +651,45 @@ TEST_F(ApiTest, MetricsParseAndCountFinishedRunsAndRoutePatterns) {
   }
 }
 
+// Restarts the server with the web UI's files given by `lookup` (SetStaticAssets must
+// come before Start, so the server is built by hand).
+void RestartWithAssets(std::unique_ptr<Engine>& engine_out,
+                       std::unique_ptr<ApiServer>& server_out, std::string& dir,
+                       BlockedRuns& blocked, StaticAssetLookup lookup) {
+  char pattern[] = "/tmp/taskmill-api-test-XXXXXX";
+  ASSERT_NE(mkdtemp(pattern), nullptr);
+  dir = pattern;
+  EngineOptions engine_options;
+  engine_options.storage.url = "sqlite://" + dir + "/taskmill.db";
+  engine_options.runner = false;
+  engine_options.scheduler = false;
+  auto engine = Engine::Open(engine_options, TestFunctions(&blocked));
+  ASSERT_TRUE(engine.ok());
+  engine_out = std::move(*engine);
+  ApiOptions options;
+  options.listen = "127.0.0.1:0";
+  server_out = std::make_unique<ApiServer>(options, *engine_out);
+  server_out->SetStaticAssets(std::move(lookup));
+  ASSERT_TRUE(server_out->Start().ok());
+}
+
+// A lookup over a fixed table of files.
+StaticAssetLookup LookupIn(const std::map<std::string, WebAsset, std::less<>>* assets) {
+  return [assets](std::string_view path) -> std::optional<WebAsset> {
+    auto it = assets->find(path);
+    if (it == assets->end()) return std::nullopt;
+    return it->second;
+  };
+}
+
 TEST_F(ApiTest, StaticAssetsServeTheWebUi) {
   server_->Stop();
   TearDown();
-  // SetStaticAssets must come before Start: build the server by hand.
-  char pattern[] = "/tmp/taskmill-api-test-XXXXXX";
-  ASSERT_NE(mkdtemp(pattern), nullptr);
-  dir_ = pattern;
-  EngineOptions engine_options;
-  engine_options.storage.url = "sqlite://" + dir_ + "/taskmill.db";
-  engine_options.runner = false;
-  engine_options.scheduler = false;
-  auto engine = Engine::Open(engine_options, TestFunctions(&blocked_));
-  ASSERT_TRUE(engine.ok());
-  engine_ = std::move(*engine);
-  ApiOptions options;
-  options.listen = "127.0.0.1:0";
-  server_ = std::make_unique<ApiServer>(options, *engine_);
-  static const std::map<std::string, std::pair<std::string_view, std::string_view>, std::less<>>
-      kAssets = {{"/index.html", {"text/html; charset=utf-8", "<html>taskmill</html>"}},
-                 {"/assets/app-1234.js", {"text/javascript", "console.log(1)"}}};
-  server_->SetStaticAssets(
-      [](std::string_view path) -> std::optional<std::pair<std::string_view, std::string_view>> {
-        auto it = kAssets.find(path);
-        if (it == kAssets.end()) return std::nullopt;
-        return it->second;
-      });
-  ASSERT_TRUE(server_->Start().ok());
+  static const std::map<std::string, WebAsset, std::less<>> kAssets = {
+      {"/index.html", {"text/html; charset=utf-8", "<html>taskmill</html>", {}}},
+      {"/assets/app-1234.js", {"text/javascript", "console.log(1)", {}}}};
+  ASSERT_NO_FATAL_FAILURE(
+      RestartWithAssets(engine_, server_, dir_, blocked_, LookupIn(&kAssets)));
   client_ = std::make_unique<HttpClient>(server_->url());
 
   HttpResponse index = Send("GET", "/");
@@ -688,6 +703,113 @@ TEST_F(ApiTest, StaticAssetsServeTheWebUi) {
   EXPECT_EQ(Send("GET", "/runs/0190-abc").body, "<html>taskmill</html>");
   // The API namespace never falls back to the UI.
   ExpectError(Send("GET", "/api/v1/nothing"), 404, "route_not_found");
+}
+
+// Runs `gzip ARGS` with `input` on its standard input and returns what it prints (the
+// unit tests do not link zlib; gzip is on every Debian machine).
+std::string RunGzip(const std::string& args, const std::string& input) {
+  char path[] = "/tmp/taskmill-gzip-test-XXXXXX";
+  int fd = mkstemp(path);
+  EXPECT_GE(fd, 0);
+  if (fd < 0) return {};
+  EXPECT_EQ(write(fd, input.data(), input.size()), static_cast<ssize_t>(input.size()));
+  close(fd);
+  std::string command = "gzip " + args + " < " + path;
+  std::string output;
+  if (FILE* pipe = popen(command.c_str(), "r")) {
+    char buffer[4096];
+    size_t n;
+    while ((n = fread(buffer, 1, sizeof buffer, pipe)) > 0) output.append(buffer, n);
+    EXPECT_EQ(pclose(pipe), 0) << command;
+  } else {
+    ADD_FAILURE() << "cannot run " << command;
+  }
+  unlink(path);
+  return output;
+}
+
+// A response read whole from a raw connection ("Connection: close").
+struct RawResponse {
+  std::string header;  // lower-cased, for matching field names
+  std::string body;
+  bool Has(std::string_view line) const { return header.find(line) != std::string::npos; }
+};
+
+RawResponse RawGet(const std::string& url, std::string_view target, std::string_view extra_headers) {
+  RawConnection raw(url);
+  raw.Write("GET " + std::string(target) + " HTTP/1.1\r\nHost: test\r\nConnection: close\r\n" +
+            std::string(extra_headers) + "\r\n");
+  std::string all = raw.ReadAll();
+  size_t end = all.find("\r\n\r\n");
+  RawResponse out;
+  if (end == std::string::npos) {
+    ADD_FAILURE() << "no complete response header: " << all;
+    return out;
+  }
+  out.header = all.substr(0, end + 2);
+  for (char& c : out.header) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  out.body = all.substr(end + 4);
+  return out;
+}
+
+TEST_F(ApiTest, StaticAssetsAreGzippedForClientsThatAcceptIt) {
+  server_->Stop();
+  TearDown();
+  std::string script;
+  for (int i = 0; i < 200; ++i) script += "console.log('taskmill line " + std::to_string(i) + "');\n";
+  static std::string plain, compressed;
+  plain = script;
+  compressed = RunGzip("-9 -n -c", plain);
+  ASSERT_FALSE(compressed.empty());
+  static const std::string kIndex = "<html>taskmill</html>";
+  static std::map<std::string, WebAsset, std::less<>> assets;
+  assets = {{"/index.html", {"text/html; charset=utf-8", kIndex, {}}},
+            {"/assets/app-1234.js", {"text/javascript; charset=utf-8", plain, compressed}}};
+  ASSERT_NO_FATAL_FAILURE(
+      RestartWithAssets(engine_, server_, dir_, blocked_, LookupIn(&assets)));
+  client_ = std::make_unique<HttpClient>(server_->url());
+
+  RawResponse gzipped =
+      RawGet(server_->url(), "/assets/app-1234.js", "Accept-Encoding: gzip, deflate, br\r\n");
+  EXPECT_TRUE(gzipped.Has("http/1.1 200 ok\r\n")) << gzipped.header;
+  EXPECT_TRUE(gzipped.Has("\r\ncontent-encoding: gzip\r\n")) << gzipped.header;
+  EXPECT_TRUE(gzipped.Has("\r\nvary: accept-encoding\r\n")) << gzipped.header;
+  EXPECT_TRUE(gzipped.Has("\r\ncontent-type: text/javascript; charset=utf-8\r\n")) << gzipped.header;
+  EXPECT_TRUE(gzipped.Has("\r\ncache-control: public, max-age=31536000, immutable\r\n"))
+      << gzipped.header;
+  EXPECT_TRUE(gzipped.Has("\r\ncontent-length: " + std::to_string(compressed.size()) + "\r\n"))
+      << gzipped.header;
+  EXPECT_LT(compressed.size(), plain.size());
+  ASSERT_GE(gzipped.body.size(), 2u);
+  EXPECT_EQ(gzipped.body.substr(0, 2), "\x1f\x8b") << "the gzip magic bytes";
+  EXPECT_EQ(RunGzip("-dc", gzipped.body), plain) << "decompresses to the plain file";
+
+  // Without Accept-Encoding, or with gzip refused, the plain file (still with Vary).
+  for (std::string_view headers :
+       {std::string_view(), std::string_view("Accept-Encoding: identity\r\n"),
+        std::string_view("Accept-Encoding: gzip;q=0, identity\r\n"),
+        std::string_view("Accept-Encoding: *;q=0.5, gzip;q=0\r\n"),
+        std::string_view("Accept-Encoding: br\r\n")}) {
+    RawResponse response = RawGet(server_->url(), "/assets/app-1234.js", headers);
+    EXPECT_FALSE(response.Has("content-encoding")) << headers << response.header;
+    EXPECT_TRUE(response.Has("\r\nvary: accept-encoding\r\n")) << headers << response.header;
+    EXPECT_TRUE(response.Has("\r\ncontent-type: text/javascript; charset=utf-8\r\n"));
+    EXPECT_EQ(response.body, plain) << headers;
+  }
+  // Other spellings that allow it.
+  for (std::string_view headers : {std::string_view("Accept-Encoding: *\r\n"),
+                                   std::string_view("Accept-Encoding: GZIP;q=0.5\r\n"),
+                                   std::string_view("Accept-Encoding: br;q=1.0, x-gzip\r\n")}) {
+    RawResponse response = RawGet(server_->url(), "/assets/app-1234.js", headers);
+    EXPECT_TRUE(response.Has("\r\ncontent-encoding: gzip\r\n")) << headers << response.header;
+    EXPECT_EQ(response.body, compressed) << headers;
+  }
+  // A file without a compressed copy is answered plain, without Vary.
+  RawResponse index = RawGet(server_->url(), "/runs/abc", "Accept-Encoding: gzip\r\n");
+  EXPECT_FALSE(index.Has("content-encoding")) << index.header;
+  EXPECT_FALSE(index.Has("vary")) << index.header;
+  EXPECT_TRUE(index.Has("\r\ncache-control: no-cache\r\n")) << index.header;
+  EXPECT_EQ(index.body, kIndex);
 }
 
 TEST_F(ApiTest, ConnectionsOverTheLimitAre503) {
@@ -796,6 +918,79 @@ TEST_F(ApiTest, ClientCarriesTheApiError) {
   EXPECT_EQ(api->http_status, 422);
   EXPECT_EQ(api->code, "unknown_function");
   EXPECT_FALSE(cli::ApiErrorOf(Status::Unavailable("x")).has_value());
+}
+
+// ---- the dashboard's routes --------------------------------------------------------
+
+// Finished runs in every point of GET /api/v1/stats/throughput (`status`: that status
+// only).
+int64_t SumPoints(const json::object& throughput, std::string_view status = "finished") {
+  int64_t sum = 0;
+  for (const json::value& point : throughput.at("points").as_array()) {
+    sum += point.as_object().at(status).as_int64();
+  }
+  return sum;
+}
+
+TEST_F(ApiTest, DashboardRoutesReportWhoThroughputAndTheScheduler) {
+  json::object me = SendJson("GET", "/api/v1/whoami", 200);
+  EXPECT_TRUE(me["token"].is_null()) << "no tokens: the anonymous admin";
+  EXPECT_EQ(me["account"].as_string(), "");
+  EXPECT_TRUE(me["admin"].as_bool());
+  EXPECT_FALSE(me["auth_required"].as_bool());
+
+  json::object empty = SendJson("GET", "/api/v1/stats/throughput?window=600&step=60", 200);
+  EXPECT_EQ(empty["step"].as_int64(), 60);
+  EXPECT_EQ(empty["window"].as_int64(), 600);
+  EXPECT_TRUE(empty["since"].is_string());
+  ASSERT_EQ(empty["points"].as_array().size(), 10u);
+  const json::object& point = empty["points"].as_array()[0].as_object();
+  for (std::string_view key : {"at", "finished", "completed", "partial", "failed", "lost",
+                               "stopped", "did_not_start", "unknown_task"}) {
+    EXPECT_TRUE(point.contains(key)) << key;
+  }
+  EXPECT_EQ(SumPoints(empty), 0);
+
+  std::vector<std::string> ids;
+  for (std::string_view body : {R"({"function":"demo.echo"})", R"({"function":"demo.echo"})",
+                                R"({"function":"demo.fail"})"}) {
+    ids.emplace_back(CreateRun(body)["id"].as_string());
+  }
+  for (const std::string& id : ids) WaitFinal(id);
+  // The event that feeds the ring is published just after the commit a reader may
+  // already see: poll within the bound.
+  json::object throughput;
+  auto deadline = std::chrono::steady_clock::now() + kBound;
+  do {
+    throughput = SendJson("GET", "/api/v1/stats/throughput", 200);  // 3600 s by 60 s
+  } while (SumPoints(throughput) < 3 && std::chrono::steady_clock::now() < deadline);
+  EXPECT_EQ(throughput["points"].as_array().size(), 60u);
+  EXPECT_EQ(SumPoints(throughput), 3);
+  EXPECT_EQ(SumPoints(throughput, "completed"), 2);
+  EXPECT_EQ(SumPoints(throughput, "failed"), 1);
+
+  for (std::string_view bad : {"?window=0", "?window=3601", "?step=0", "?window=60&step=7",
+                               "?window=60&step=120", "?window=abc", "?span=60"}) {
+    ExpectError(Send("GET", "/api/v1/stats/throughput" + std::string(bad)), 400,
+                "invalid_argument");
+  }
+
+  // No scheduler role here, and no other node holds the lease.
+  json::object scheduler = SendJson("GET", "/api/v1/scheduler", 200);
+  EXPECT_TRUE(scheduler["leader"].is_null());
+  EXPECT_TRUE(scheduler["lease_until"].is_null());
+  EXPECT_FALSE(scheduler["is_leader"].as_bool());
+  EXPECT_TRUE(scheduler["lag_seconds"].is_null());
+  EXPECT_EQ(scheduler["tasks"].as_int64(), 0);
+  // Another node takes the lease: it is named, and this node does not lead.
+  ASSERT_TRUE(engine_->storage()
+                  .LeaderAttemptElect("scheduler", "node-b", engine_->clock().Now(),
+                                      std::chrono::seconds(30))
+                  .value());
+  scheduler = SendJson("GET", "/api/v1/scheduler", 200);
+  EXPECT_EQ(scheduler["leader"], json::value("node-b"));
+  EXPECT_TRUE(scheduler["lease_until"].is_string());
+  EXPECT_FALSE(scheduler["is_leader"].as_bool());
 }
 
 // ---- tokens, accounts and live events ---------------------------------------------
@@ -993,6 +1188,34 @@ TEST_F(AuthTest, EventsStreamWhatTheTokenMaySeeAndResume) {
   ReadEventsUntil(again, "run.finished", &replay);
   EXPECT_NE(replay.find("event: run.finished"), std::string::npos) << replay;
   EXPECT_EQ(replay.find("id: " + first_id + "\n"), std::string::npos) << "resumes after it";
+}
+
+TEST_F(AuthTest, WhoAmIAndThroughputFollowTheToken) {
+  std::string acme = MakeToken("acme");
+  std::string admin = MakeToken("ops", /*admin=*/true);
+  ExpectError(Send("GET", "/api/v1/whoami"), 401, "unauthorized");
+  json::object me = JsonAs(acme, "GET", "/api/v1/whoami", 200);
+  EXPECT_TRUE(me["token"].is_string());
+  EXPECT_FALSE(me["token"].as_string().empty());
+  EXPECT_EQ(me["account"].as_string(), "acme");
+  EXPECT_FALSE(me["admin"].as_bool());
+  EXPECT_TRUE(me["auth_required"].as_bool());
+  EXPECT_TRUE(JsonAs(admin, "GET", "/api/v1/whoami", 200)["admin"].as_bool());
+
+  // One run of acme's, one of globex's: acme counts its own only, the admin both.
+  client_->set_token(admin);
+  json::object own = JsonAs(acme, "POST", "/api/v1/runs", 201, R"({"function":"demo.echo"})");
+  json::object other = JsonAs(admin, "POST", "/api/v1/runs?account=globex", 201,
+                              R"({"function":"demo.echo"})");
+  WaitFinal(std::string(own["id"].as_string()));
+  WaitFinal(std::string(other["id"].as_string()));
+  json::object all;
+  auto deadline = std::chrono::steady_clock::now() + kBound;
+  do {
+    all = JsonAs(admin, "GET", "/api/v1/stats/throughput", 200);
+  } while (SumPoints(all) < 2 && std::chrono::steady_clock::now() < deadline);
+  EXPECT_EQ(SumPoints(all), 2);
+  EXPECT_EQ(SumPoints(JsonAs(acme, "GET", "/api/v1/stats/throughput", 200)), 1);
 }
 
 }  // namespace

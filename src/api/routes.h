@@ -12,6 +12,7 @@
 #include "api/run_waiter.h"
 #include "api/runner_registry.h"
 #include "api/take_waiter.h"
+#include "api/throughput.h"
 
 namespace taskmill::api {
 
@@ -23,6 +24,7 @@ struct RouteContext {
   EventHub& events;
   TakeWaiter& takes;        // long-polls of remote runners' takes
   RunnerRegistry& runners;  // remote runners seen by this server
+  ThroughputRecorder& throughput;  // finished runs per second, for the dashboard
   bool allow_command_tasks = false;  // ApiOptions::allow_command_tasks
 };
 
@@ -40,6 +42,9 @@ void AddRunnerRoutes(Router& router, RouteContext context);
 
 // /api/v1/events (Server-Sent Events), /api/v1/tokens[/{name}]
 void AddAccessRoutes(Router& router, RouteContext context);
+
+// /api/v1/whoami, /api/v1/stats/throughput, /api/v1/scheduler (routes_dashboard.cpp)
+void AddDashboardRoutes(Router& router, RouteContext context);
 
 // ---- account rules, shared by the route files -------------------------------------
 

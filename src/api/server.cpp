@@ -40,6 +40,7 @@
 #include "api/run_waiter.h"
 #include "api/runner_registry.h"
 #include "api/take_waiter.h"
+#include "api/throughput.h"
 #include "metrics/taskmill_metrics.h"
 
 namespace taskmill::api {
@@ -94,6 +95,44 @@ Result<HostPort> ParseListen(const std::string& listen) {
   return out;
 }
 
+// Whether an Accept-Encoding header value (RFC 9110, 12.5.3) allows gzip: "gzip" (or
+// the old "x-gzip") or "*" with a q-value above 0, unless gzip itself is refused with
+// q=0. No header means no compression: a client that sends none may not expect it.
+bool AcceptsGzip(std::string_view header) {
+  std::optional<bool> gzip;  // gzip named explicitly: allowed or refused
+  bool any = false;          // "*" allowed
+  while (!header.empty()) {
+    size_t comma = header.find(',');
+    std::string_view item = header.substr(0, comma);
+    header = comma == std::string_view::npos ? std::string_view() : header.substr(comma + 1);
+    size_t semicolon = item.find(';');
+    std::string_view name = item.substr(0, semicolon);
+    auto trim = [](std::string_view v) {
+      while (!v.empty() && (v.front() == ' ' || v.front() == '\t')) v.remove_prefix(1);
+      while (!v.empty() && (v.back() == ' ' || v.back() == '\t')) v.remove_suffix(1);
+      return v;
+    };
+    name = trim(name);
+    bool allowed = true;
+    if (semicolon != std::string_view::npos) {
+      std::string_view params = item.substr(semicolon + 1);
+      size_t q = params.find_first_of("qQ");
+      if (q != std::string_view::npos) {
+        std::string_view value = trim(params.substr(q + 1));
+        if (!value.empty() && value.front() == '=') value = trim(value.substr(1));
+        // q=0, q=0.0, q=0.000: refused; any other weight allows it.
+        allowed = value.empty() || value.find_first_not_of("0.") != std::string_view::npos;
+      }
+    }
+    if (beast::iequals(name, "gzip") || beast::iequals(name, "x-gzip")) {
+      gzip = allowed;
+    } else if (name == "*") {
+      any = allowed;
+    }
+  }
+  return gzip.value_or(any);
+}
+
 }  // namespace
 
 Status ApiOptions::Validate() const {
@@ -125,6 +164,7 @@ class Server {
         takes_(engine.events(), options_.wait_recheck),
         auth_(engine.storage()),
         events_(engine.events(), engine.clock()),
+        throughput_(engine.events(), engine.clock()),
         ioc_(std::in_place, std::max(1, options_.threads)),
         acceptor_(std::in_place, net::make_strand(*ioc_)) {}
 
@@ -148,7 +188,8 @@ class Server {
   friend class Session;
   void Accept();
   void OnAccept(beast::error_code ec, tcp::socket socket);
-  Response StaticAsset(const boost::urls::url_view& url) const;
+  // The web UI's file for `url`; gzip-compressed when `accept_encoding` allows it.
+  Response StaticAsset(const boost::urls::url_view& url, std::string_view accept_encoding) const;
 
   const ApiOptions options_;
   Engine& engine_;
@@ -158,6 +199,7 @@ class Server {
   RunnerRegistry runners_;
   Authenticator auth_;
   EventHub events_;  // before the io context: sessions hold cursors into it
+  ThroughputRecorder throughput_;
   StaticAssetLookup static_assets_;  // set before Start(), read-only afterwards
   std::atomic<int> connections_{0};  // open sessions, over-limit ones included
   HostPort bound_;                   // set in Start()
@@ -320,7 +362,7 @@ class Session : public std::enable_shared_from_this<Session> {
       std::string path = url->path();
       bool api_path = path == "/api" || path.starts_with("/api/");
       if (method == http::verb::get && !api_path && server_.static_assets_) {
-        return Send(server_.StaticAsset(*url));
+        return Send(server_.StaticAsset(*url, request[http::field::accept_encoding]));
       }
       return Send(
           ErrorResponse(ApiStatus(StatusCode::kNotFound, "route_not_found",
@@ -767,6 +809,7 @@ Status Server::Start() {
                        .events = events_,
                        .takes = takes_,
                        .runners = runners_,
+                       .throughput = throughput_,
                        .allow_command_tasks = options_.allow_command_tasks};
   AddRunRoutes(router_, context);
   AddCatalogRoutes(router_, context);
@@ -775,6 +818,7 @@ Status Server::Start() {
   AddAccessRoutes(router_, context);
   AddRunnerRoutes(router_, context);
   AddMetricsRoutes(router_, context);
+  AddDashboardRoutes(router_, context);
   waiter_.Start();
   takes_.Start();
 
@@ -850,7 +894,8 @@ void Server::OnAccept(beast::error_code ec, tcp::socket socket) {
   Accept();
 }
 
-Response Server::StaticAsset(const boost::urls::url_view& url) const {
+Response Server::StaticAsset(const boost::urls::url_view& url,
+                             std::string_view accept_encoding) const {
   std::string path = url.path();
   if (path.empty() || path == "/") path = "/index.html";
   auto asset = static_assets_(path);
@@ -866,13 +911,23 @@ Response Server::StaticAsset(const boost::urls::url_view& url) const {
   }
   Response response{http::status::ok, 11};
   response.set(http::field::content_type,
-               beast::string_view(asset->first.data(), asset->first.size()));
+               beast::string_view(asset->content_type.data(), asset->content_type.size()));
   // Built assets carry a content hash in their name and never change; the page that
   // names them must be revalidated so that an upgrade is picked up.
   bool immutable = !fallback && path.starts_with("/assets/");
   response.set(http::field::cache_control,
                immutable ? "public, max-age=31536000, immutable" : "no-cache");
-  response.body().assign(asset->second.data(), asset->second.size());
+  std::string_view body = asset->body;
+  if (!asset->gzip.empty()) {
+    // Both answers name the header they depend on, so that a shared cache keeps them
+    // apart.
+    response.set(http::field::vary, "Accept-Encoding");
+    if (AcceptsGzip(accept_encoding)) {
+      response.set(http::field::content_encoding, "gzip");
+      body = asset->gzip;
+    }
+  }
+  response.body().assign(body.data(), body.size());
   return response;
 }
 

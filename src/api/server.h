@@ -62,12 +62,20 @@ struct ApiOptions {
   Status Validate() const;  // names the offending field
 };
 
-// What the embedded web UI answers for a path: content type and body, or nullopt.
-// Paths start with '/'; "/" is asked as "/index.html". The strings must stay valid
-// for the server's life (they point into the binary's embedded assets).
-using StaticAssetLookup =
-    std::function<std::optional<std::pair<std::string_view, std::string_view>>(
-        std::string_view path)>;
+// One file of the embedded web UI. The strings must stay valid for the server's life
+// (they point into the binary's embedded assets).
+struct WebAsset {
+  std::string_view content_type;
+  std::string_view body;
+  // The body compressed with gzip, answered with `Content-Encoding: gzip` to clients
+  // that accept it; empty when the file is not compressed (images, or too small to
+  // gain).
+  std::string_view gzip;
+};
+
+// What the embedded web UI answers for a path, or nullopt. Paths start with '/'; "/"
+// is asked as "/index.html".
+using StaticAssetLookup = std::function<std::optional<WebAsset>(std::string_view path)>;
 
 class ApiServer {
  public:

@@ -3,6 +3,7 @@
 #include "api/server.h"
 #include "cli/demo_functions.h"
 #include "cli/server_config.h"
+#include "cli/web_assets.h"
 #include "examples/numbers/numbers.h"
 #include "config/config.h"
 #include "runner/command_handler.h"
@@ -20,11 +21,6 @@
 #include <optional>
 #include <string_view>
 #include <utility>
-
-namespace taskmill::web {
-// Generated from web/dist at build time (cmake/EmbedWeb.cmake).
-const std::map<std::string, std::pair<std::string_view, std::string_view>>& Assets();
-}  // namespace taskmill::web
 
 namespace taskmill::cli {
 namespace {
@@ -146,13 +142,14 @@ int Serve(const ServeOptions& o) {
     api_options.max_wait = cfg.api.max_wait;
     api_options.allow_command_tasks = cfg.api.allow_command_tasks;
     server = std::make_unique<api::ApiServer>(api_options, engine);
-    server->SetStaticAssets(
-        [](std::string_view p) -> std::optional<std::pair<std::string_view, std::string_view>> {
-          const auto& assets = web::Assets();
-          auto it = assets.find(std::string(p));
-          if (it == assets.end()) return std::nullopt;
-          return it->second;
-        });
+    server->SetStaticAssets([](std::string_view p) -> std::optional<api::WebAsset> {
+      const auto& assets = web::Assets();
+      auto it = assets.find(p);
+      if (it == assets.end()) return std::nullopt;
+      return api::WebAsset{.content_type = it->second.content_type,
+                           .body = it->second.body,
+                           .gzip = it->second.gzip};
+    });
     if (Status s = server->Start(); !s.ok()) {
       engine.Stop();
       return Fail(s);

@@ -313,6 +313,17 @@ class EngineImpl final : public Engine {
   }
 
   bool scheduler_leader() const override { return scheduler_ && scheduler_->is_leader(); }
+  Result<SchedulerState> scheduler_state() override {
+    auto lease = storage_->LeaderGet(kSchedulerLease);
+    if (!lease.ok()) return lease.status();
+    SchedulerState state;
+    if (*lease && (*lease)->until >= clock_->Now()) {
+      state.leader = (*lease)->holder;
+      state.lease_until = (*lease)->until;
+    }
+    state.is_leader = scheduler_ && scheduler_->is_leader() && state.leader == scheduler_->id();
+    return state;
+  }
 
   Storage& storage() override { return *storage_; }
   const FunctionRegistry& functions() const override { return *functions_; }

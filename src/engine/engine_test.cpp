@@ -12,6 +12,7 @@
 
 #include <filesystem>
 #include <functional>
+#include <thread>
 
 namespace taskmill {
 namespace {
@@ -311,6 +312,42 @@ TEST_F(EngineTest, SecondSchedulerDoesNotLeadWhileTheFirstHoldsTheLease) {
   clock.Advance(16s);  // a stopped renewing: the lease (15 s) expired
   EXPECT_TRUE(b.Tick());
   EXPECT_FALSE(a.Tick());
+}
+
+TEST_F(EngineTest, SchedulerStateNamesTheLeaseHolderWhicheverNodeItIs) {
+  ManualClock& clock = UseManualClock();
+  Open(&clock);  // no scheduler role: it reports what storage holds
+  auto none = engine_->scheduler_state();
+  ASSERT_TRUE(none.ok()) << none.status().ToString();
+  EXPECT_EQ(none->leader, "");
+  EXPECT_EQ(none->lease_until, std::nullopt);
+  EXPECT_FALSE(none->is_leader);
+
+  Scheduler other({}, engine_->storage(), clock, engine_->events(), nullptr);
+  ASSERT_TRUE(other.Tick());
+  auto led = engine_->scheduler_state();
+  ASSERT_TRUE(led.ok());
+  EXPECT_EQ(led->leader, other.id());
+  EXPECT_EQ(led->lease_until, T0() + 15s);
+  EXPECT_FALSE(led->is_leader) << "another node's scheduler leads";
+
+  clock.Advance(16s);  // the lease expired: no one leads until a scheduler takes it
+  EXPECT_EQ(engine_->scheduler_state()->leader, "");
+}
+
+TEST_F(EngineTest, SchedulerStateSaysWhenThisNodeLeads) {
+  Open(nullptr, /*scheduler=*/true);
+  // The scheduler's loop elects itself on its first pass.
+  auto deadline = std::chrono::steady_clock::now() + 30s;
+  while (!engine_->scheduler_leader() && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(10ms);
+  }
+  ASSERT_TRUE(engine_->scheduler_leader());
+  auto state = engine_->scheduler_state();
+  ASSERT_TRUE(state.ok());
+  EXPECT_TRUE(state->is_leader);
+  EXPECT_FALSE(state->leader.empty());
+  EXPECT_TRUE(state->lease_until.has_value());
 }
 
 }  // namespace

@@ -7,10 +7,6 @@
 
 namespace taskmill {
 
-namespace {
-constexpr const char* kLeaseName = "scheduler";
-}  // namespace
-
 Scheduler::Scheduler(SchedulerOptions options, Storage& storage, Clock& clock, EventBus& events,
                      std::function<void()> wake_runners, SchedulerHooks hooks)
     : options_(std::move(options)),
@@ -61,7 +57,7 @@ void Scheduler::Stop() {
     next_wake_.reset();
   }
   // Hand the lease over at once instead of making the next scheduler wait for expiry.
-  if (was_leader) (void)storage_.LeaderResign(kLeaseName, id_);
+  if (was_leader) (void)storage_.LeaderResign(kSchedulerLease, id_);
 }
 
 void Scheduler::Poke() {
@@ -116,7 +112,7 @@ void Scheduler::Loop() {
 bool Scheduler::Tick() { return Pass(/*full=*/true); }
 
 bool Scheduler::Elect(TimePoint now) {
-  auto elected = storage_.LeaderAttemptElect(kLeaseName, id_, now, options_.leader_ttl);
+  auto elected = storage_.LeaderAttemptElect(kSchedulerLease, id_, now, options_.leader_ttl);
   if (!elected.ok()) {
     spdlog::warn("scheduler: leader election failed: {}", elected.status().ToString());
   }

@@ -40,6 +40,9 @@
 
 namespace taskmill {
 
+// The name of the leader lease the schedulers compete for (Storage::LeaderAttemptElect).
+inline const std::string kSchedulerLease = "scheduler";
+
 class Scheduler {
  public:
   Scheduler(SchedulerOptions options, Storage& storage, Clock& clock, EventBus& events,

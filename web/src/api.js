@@ -182,6 +182,31 @@ export async function loadCapabilities() {
   return capabilities;
 }
 
+// ---- who the token is -------------------------------------------------------------
+
+// {token: name or null, account, admin, authRequired, known}. `known` is false when the
+// server has no GET /api/v1/whoami: the UI then hides what only admins may use.
+export const session = { token: null, account: '', admin: false, authRequired: false, known: false };
+
+export async function loadSession() {
+  Object.assign(session, { token: null, account: '', admin: false, authRequired: false, known: false });
+  if (!capabilities.has('GET', '/api/v1/whoami')) return session;
+  try {
+    const me = await api('/api/v1/whoami');
+    Object.assign(session, {
+      token: me.token ?? null,
+      account: me.account || '',
+      admin: Boolean(me.admin),
+      authRequired: Boolean(me.auth_required),
+      known: true,
+    });
+  } catch (error) {
+    if (error.status === 401) throw error;
+    // Not fatal: the pages work without it, minus the admin-only filter.
+  }
+  return session;
+}
+
 // Fetches a file from the API (with the token) and hands it to the browser as a
 // download; used for CSV files when a token is needed, since a plain link cannot
 // carry the Authorization header.

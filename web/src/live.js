@@ -182,6 +182,12 @@ async function readStream(body, controller) {
   }
 }
 
+// Whether a page should reload what it shows: a polling tick, or an `overflow` event
+// (the server dropped events this tab did not read in time, so the view may be stale).
+export function isResync(event) {
+  return event.type === 'tick' || event.type === 'overflow';
+}
+
 // The run an event is about, whatever the exact shape of its data.
 export function eventRunId(event) {
   const d = event && event.data;

@@ -3,7 +3,7 @@ import { render } from 'preact';
 import { useEffect, useRef, useState } from 'preact/hooks';
 import 'uplot/dist/uPlot.min.css';
 import './style.css';
-import { api, getToken, loadCapabilities, setToken, setUnauthorizedHandler } from './api.js';
+import { api, getToken, loadCapabilities, loadSession, session, setToken, setUnauthorizedHandler } from './api.js';
 import { ErrorMessage, Loading, Notices } from './components.js';
 import { html } from './html.js';
 import { liveState, onLiveState, restartLive, stopLive } from './live.js';
@@ -96,7 +96,11 @@ function Shell({ signedIn, onSignOut }) {
       </nav>
       <div class="top-right">
         <${LiveIndicator} />
-        ${signedIn && html`<button type="button" class="small" onClick=${onSignOut}>Sign out</button>`}
+        ${signedIn &&
+        html`<span class="who" title=${session.admin ? 'This token may act for every account' : `This token sees the runs of account ${session.account || '(none)'}`}>
+            ${session.token || 'signed in'}${session.admin ? ' (admin)' : session.account ? ` (${session.account})` : ''}
+          </span>
+          <button type="button" class="small" onClick=${onSignOut}>Sign out</button>`}
       </div>
     </header>
     <main id="main" tabindex="-1">${route(path)}</main>
@@ -111,6 +115,7 @@ function App() {
 
   const enter = async () => {
     await loadCapabilities();
+    await loadSession();
     setAuth({ state: 'ready' });
     startThroughputRecorder();
     restartLive();
@@ -159,7 +164,8 @@ function App() {
       reason=${auth.reason}
       onSignedIn=${(token) => {
         setToken(token);
-        enter();
+        // A failure here (server gone meanwhile) is shown by the check.
+        enter().catch(check);
       }}
     />`;
   }

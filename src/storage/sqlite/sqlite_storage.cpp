@@ -859,6 +859,25 @@ class SqliteStorage final : public Storage {
     });
   }
 
+  Result<std::optional<LeaderLease>> LeaderGet(const std::string& name) override {
+    auto reader = AcquireReader();
+    if (!reader.ok()) return reader.status();
+    std::optional<LeaderLease> lease;
+    Status st = [&]() -> Status {
+      auto stmt = (*reader)->Prepare("SELECT holder, until FROM leases WHERE name = ?1");
+      if (!stmt.ok()) return stmt.status();
+      ScopedReset reset(**stmt);
+      (*stmt)->Bind(1, name);
+      auto row = (*stmt)->Step();
+      if (!row.ok()) return row.status();
+      if (*row) lease = LeaderLease{std::string((*stmt)->Text(0)), FromMicros((*stmt)->Int(1))};
+      return Status::Ok();
+    }();
+    ReleaseReader(std::move(*reader));
+    if (!st.ok()) return st;
+    return lease;
+  }
+
   Result<std::optional<std::string>> StateGet(const std::string& key) override {
     auto reader = AcquireReader();
     if (!reader.ok()) return reader.status();

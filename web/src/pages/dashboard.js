@@ -7,6 +7,7 @@ import { Empty, ErrorMessage, Loading, Time } from '../components.js';
 import { STATUSES, STATUS_HELP, clockTime, duration, number, statusLabel } from '../format.js';
 import { html } from '../html.js';
 import { useDocumentTitle, useLive, useNow, useResource, useThrottled } from '../hooks.js';
+import { isResync } from '../live.js';
 import { finishedInLast, recordStats, throughputSeries } from '../throughput.js';
 
 export function Dashboard() {
@@ -18,7 +19,7 @@ export function Dashboard() {
   }, []);
   const refresh = useThrottled(() => stats.reload({ quiet: true }), 1000);
   useLive((event) => {
-    if (event.type === 'tick' || event.type.startsWith('run.')) refresh();
+    if (isResync(event) || event.type.startsWith('run.')) refresh();
   });
 
   return html`<section class="page">
@@ -61,54 +62,81 @@ function StatusCounts({ stats }) {
   </div>`;
 }
 
+// Points of GET /api/v1/stats/throughput as runs per second: null before the server
+// began counting (unknown, not zero), and the step in progress divided by the seconds
+// it has lasted so far.
+export function serverSeries(answer, now) {
+  const step = answer.step || 10;
+  const since = answer.since ? Date.parse(answer.since) / 1000 : null;
+  const xs = [];
+  const ys = [];
+  answer.points.forEach((point, i) => {
+    const at = Date.parse(point.at) / 1000;
+    xs.push(at);
+    const last = i === answer.points.length - 1;
+    if (since !== null && at + step <= since) {
+      ys.push(null);
+      return;
+    }
+    const start = since !== null ? Math.max(at, since) : at;
+    const end = last ? Math.min(at + step, now) : at + step;
+    ys.push((point.finished || 0) / Math.max(1, end - start));
+  });
+  const total = answer.points.reduce((sum, p) => sum + (p.finished || 0), 0);
+  const failed = answer.points.reduce((sum, p) => sum + (p.failed || 0) + (p.lost || 0), 0);
+  return { xs, ys, since, span: answer.window || 3600, total, failed };
+}
+
+const STEP = 10;
+
 function Throughput({ stats }) {
   const now = useNow(5000);
   const server = capabilities.has('GET', '/api/v1/stats/throughput');
   const history = useResource(
-    (signal) => (server ? api('/api/v1/stats/throughput', { signal, query: { window: 3600, step: 10 } }) : null),
+    (signal) => (server ? api('/api/v1/stats/throughput', { signal, query: { window: 3600, step: STEP } }) : null),
     [],
   );
+  // A finished run moves the curve: refresh soon after, at most every 2 s.
+  const refresh = useThrottled(() => history.reload({ quiet: true }), 2000);
   useLive((event) => {
-    if (server && event.type === 'tick') history.reload({ quiet: true });
+    if (server && (isResync(event) || event.type === 'run.finished')) refresh();
   });
   const series = useMemo(() => {
-    if (server && history.data && Array.isArray(history.data.points)) {
-      const step = history.data.step || 10;
-      const xs = [];
-      const ys = [];
-      for (const point of history.data.points) {
-        xs.push(Date.parse(point.at) / 1000);
-        ys.push((point.finished || 0) / step);
-      }
-      return { xs, ys, since: xs[0] ?? null, span: 3600 };
-    }
+    if (server && history.data && Array.isArray(history.data.points)) return serverSeries(history.data, now / 1000);
     return throughputSeries(now / 1000);
   }, [now, stats, history.data, server]);
   const lastMinute = server ? null : finishedInLast(60, now / 1000);
   const peak = series.ys.reduce((m, y) => (y !== null && y > m ? y : m), 0);
   const since = series.since;
-  return html`<section class="panel" aria-labelledby="throughput-title">
+  const spanText = series.span >= 3600 ? 'hour' : `${Math.round(series.span / 60)} minutes`;
+  const rate = (y) => (y >= 10 ? String(Math.round(y)) : y.toFixed(2));
+  return html`<section class="panel" aria-labelledby="throughput-title" data-throughput=${server ? 'server' : 'browser'}>
     <div class="panel-head">
-      <h2 id="throughput-title">
-        Finished runs per second, last ${series.span >= 3600 ? 'hour' : `${Math.round(series.span / 60)} minutes`}
-      </h2>
+      <h2 id="throughput-title">Finished runs per second, last ${spanText}</h2>
       <p class="muted small">
         ${server
-          ? 'As reported by the server.'
+          ? since && since > now / 1000 - 3600
+            ? `Counted by this server since it started at ${clockTime(since * 1000)}.`
+            : 'Counted by this server.'
           : since
-            ? `Measured by this browser tab since ${clockTime(since * 1000)}; the server does not keep this history yet.`
+            ? `Measured by this browser tab since ${clockTime(since * 1000)}; the server does not keep this history.`
             : 'Measured by this browser tab while it is open.'}
       </p>
     </div>
+    ${server && history.error && !history.data && html`<${ErrorMessage} error=${history.error} what="the throughput" onRetry=${history.reload} />`}
     <${ThroughputChart}
       xs=${series.xs}
       ys=${series.ys}
-      label=${`Chart of finished runs per second over the last ${series.span >= 3600 ? 'hour' : `${Math.round(series.span / 60)} minutes`}; peak ${peak.toFixed(2)} per second`}
+      label=${`Chart of finished runs per second over the last ${spanText}; peak ${peak.toFixed(2)} per second`}
     />
-    ${lastMinute !== null &&
-    html`<p class="small muted">
-      ${number(lastMinute)} runs finished in the last minute; peak ${peak >= 10 ? Math.round(peak) : peak.toFixed(2)}/s.
-    </p>`}
+    ${server && history.data
+      ? html`<p class="small muted" data-finished-total=${series.total}>
+          ${number(series.total)} run${series.total === 1 ? '' : 's'} finished in the last ${spanText}${series.failed ? `, ${number(series.failed)} failed or lost` : ''}; peak ${rate(peak)}/s.
+        </p>`
+      : lastMinute !== null &&
+        html`<p class="small muted">
+          ${number(lastMinute)} runs finished in the last minute; peak ${rate(peak)}/s.
+        </p>`}
   </section>`;
 }
 
@@ -128,7 +156,7 @@ function useOptional(route) {
   const res = useResource((signal) => (available ? api(route, { signal }) : null), []);
   const refresh = useThrottled(() => res.reload({ quiet: true }), 2000);
   useLive((event) => {
-    if (available && (event.type === 'tick' || event.type.startsWith('run.'))) refresh();
+    if (available && (isResync(event) || event.type.startsWith('run.'))) refresh();
   });
   return res;
 }
@@ -143,7 +171,7 @@ function QueuesPanel() {
       : !res.data
         ? html`<${ErrorMessage} error=${res.error} what="queues" onRetry=${res.reload} />`
         : queues.length === 0
-          ? html`<${Empty}>No queues yet: a queue appears with its first run.<//>`
+          ? html`<${Empty}>No queue has pending or running runs: everything submitted has finished.<//>`
           : html`<table class="compact">
               <thead><tr><th scope="col">Queue</th><th scope="col" class="num">Pending</th><th scope="col" class="num">Running</th><th scope="col">Oldest pending</th></tr></thead>
               <tbody>
@@ -168,23 +196,28 @@ function RunnersPanel() {
   const res = useOptional('/api/v1/runners');
   const now = useNow(5000);
   const runners = (res.data && res.data.runners) || [];
+  const used = runners.reduce((sum, r) => sum + (r.used ?? 0), 0);
+  const total = runners.reduce((sum, r) => sum + (r.capacity ?? 0), 0);
   return html`<${OptionalPanel} title="Runners" route="/api/v1/runners" what="its runners and their slots">
     ${res.loading && !res.data
-      ? html`<${Loading} />`
+      ? html`<${Loading}>Loading runners…<//>`
       : !res.data
         ? html`<${ErrorMessage} error=${res.error} what="runners" onRetry=${res.reload} />`
         : runners.length === 0
           ? html`<${Empty}>No runner is connected. Runs wait as pending until one starts.<//>`
-          : html`<ul class="runners">
+          : html`<p class="small muted runners-total">${used} of ${total} slots in use on ${runners.length} runner${runners.length === 1 ? '' : 's'}.</p>
+            <ul class="runners">
               ${runners.map((r) => {
-                const used = r.used ?? 0;
+                const busy = r.used ?? 0;
                 const capacity = r.capacity ?? 0;
-                return html`<li key=${r.id}>
-                  <div class="runner-head"><code>${r.id}</code><span>${used} / ${capacity} slots</span></div>
-                  <div class="meter" role="meter" aria-label=${`${r.id}: ${used} of ${capacity} slots used`} aria-valuemin="0" aria-valuemax=${capacity} aria-valuenow=${used}>
-                    <span style=${`width:${capacity ? Math.min(100, (used / capacity) * 100) : 0}%`}></span>
+                const queues = r.queues && r.queues.length ? r.queues.join(', ') : 'every queue';
+                const seen = r.last_seen || r.last_seen_at;
+                return html`<li key=${r.id} data-runner=${r.id}>
+                  <div class="runner-head"><code>${r.id}</code><span class="slots">${busy} / ${capacity} slots</span></div>
+                  <div class="meter" role="meter" aria-label=${`${r.id}: ${busy} of ${capacity} slots used`} aria-valuemin="0" aria-valuemax=${capacity} aria-valuenow=${busy}>
+                    <span style=${`width:${capacity ? Math.min(100, (busy / capacity) * 100) : 0}%`}></span>
                   </div>
-                  ${r.last_seen_at && html`<span class="small muted">seen <${Time} at=${r.last_seen_at} now=${now} /></span>`}
+                  <span class="small muted">${r.kind ? `${r.kind}, ` : ''}${queues}${r.kind === 'remote' && seen ? html`, seen <${Time} at=${seen} now=${now} />` : ''}</span>
                 </li>`;
               })}
             </ul>`}
@@ -195,15 +228,35 @@ function SchedulerPanel() {
   const res = useOptional('/api/v1/scheduler');
   const now = useNow(5000);
   const s = res.data || {};
+  const lag = s.lag_seconds ?? s.lag;
   return html`<${OptionalPanel} title="Scheduler" route="/api/v1/scheduler" what="which node leads the scheduler">
     ${res.loading && !res.data
-      ? html`<${Loading} />`
+      ? html`<${Loading}>Loading the scheduler…<//>`
       : !res.data
         ? html`<${ErrorMessage} error=${res.error} what="the scheduler" onRetry=${res.reload} />`
-        : html`<dl class="facts">
-            <div><dt>Leader</dt><dd>${s.leader ? html`<code>${s.leader}</code>` : 'none: no scheduler holds the lease'}</dd></div>
+        : html`<dl class="facts scheduler-facts">
+            <div>
+              <dt>Leader</dt>
+              <dd data-leader=${s.leader || ''}>
+                ${s.leader
+                  ? html`<code>${s.leader}</code>${s.is_leader ? html` <span class="tag">this server</span>` : ''}`
+                  : 'none: no scheduler holds the lease, so periodical and continuous tasks are not launched'}
+              </dd>
+            </div>
             ${s.lease_until && html`<div><dt>Lease until</dt><dd><${Time} at=${s.lease_until} now=${now} /></dd></div>`}
-            ${s.lag != null && html`<div><dt>Lag</dt><dd>${duration(s.lag)}</dd></div>`}
+            <div>
+              <dt>Lag</dt>
+              <dd>
+                ${lag == null
+                  ? s.leader ? 'known on the leading server' : '—'
+                  : s.tasks === 0
+                    ? '— (nothing scheduled)'
+                    : lag < 0.001
+                      ? 'none (launches stored on time)'
+                      : duration(lag)}
+              </dd>
+            </div>
+            ${s.tasks != null && html`<div><dt>Scheduled tasks</dt><dd>${number(s.tasks)} <span class="small muted">enabled periodical or continuous</span></dd></div>`}
             ${s.last_tick_at && html`<div><dt>Last tick</dt><dd><${Time} at=${s.last_tick_at} now=${now} /></dd></div>`}
           </dl>`}
   <//>`;

@@ -109,10 +109,14 @@ export function RunDetail({ id }) {
   const refresh = useThrottled(() => {
     if (!deleted.current) run.reload({ quiet: true });
   }, 500);
+  // Follows the run until its final status: its own events (status, progress), a tick
+  // while it is not final, and an overflow (events were dropped, one may be its own).
   useLive((event) => {
     const r = run.data;
     if (event.type === 'tick') {
       if (!r || !FINAL_STATUSES.has(r.status)) refresh();
+    } else if (event.type === 'overflow') {
+      refresh();
     } else if (event.type.startsWith('run.') && eventRunId(event) === id) {
       refresh();
     }

@@ -1,11 +1,12 @@
 // Runs: filters, keyset pagination (next_cursor), live insertion of new runs, and
 // bulk cancel / retry of the selected runs.
 import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
-import { api, capabilities, runPath } from '../api.js';
+import { api, capabilities, runPath, session } from '../api.js';
 import { Dialog, Empty, ErrorMessage, Loading, StatusBadge, Time, notify } from '../components.js';
 import { FINAL_STATUSES, STATUSES, between, duration, isLive, shortId, statusLabel } from '../format.js';
 import { html } from '../html.js';
 import { useDocumentTitle, useLive, useNow, useResource, useThrottled } from '../hooks.js';
+import { eventRunId, isResync } from '../live.js';
 import { navigate, queryParams, useLocation, withQuery } from '../router.js';
 
 const PAGE_SIZE = 50;
@@ -14,6 +15,24 @@ const FILTER_KEYS = ['status', 'task', 'function', 'queue', 'account', 'created_
 const runKey = (run) => `${run.queue}\u0000${run.id}`;
 export const runHref = (run) =>
   `/runs/${encodeURIComponent(run.id)}${run.queue && run.queue !== 'default' ? `?queue=${encodeURIComponent(run.queue)}` : ''}`;
+
+// Whether a live event can change what the page shows: a run it shows changed, or a
+// run that matches the filters may now belong on it (new runs only ever land on the
+// first page). Fields an event lacks are not held against it.
+export function mayAffect(event, filters, visibleIds, firstPage, now = Date.now()) {
+  if (isResync(event)) return true;
+  if (!event.type.startsWith('run.')) return false;
+  const id = eventRunId(event);
+  if (id && visibleIds.has(id)) return true;
+  if (!firstPage) return false;
+  const d = event.data && typeof event.data === 'object' ? event.data : {};
+  const differs = (key, value) => Boolean(value) && d[key] !== undefined && d[key] !== value;
+  if (differs('task', filters.task) || differs('function', filters.function) || differs('queue', filters.queue)) return false;
+  if (differs('account_id', filters.account) || differs('status', filters.status)) return false;
+  // A run created now is newer than a "created before" bound in the past.
+  if (event.type === 'run.created' && filters.created_before && Date.parse(filters.created_before) < now) return false;
+  return true;
+}
 
 // Runs `work` over items, at most `limit` at once; resolves to the failures.
 async function eachLimited(items, limit, work) {
@@ -52,7 +71,8 @@ function Filters({ filters, onChange }) {
   const tasks = catalog.data ? catalog.data.tasks : [];
   const functions = catalog.data ? catalog.data.functions : [];
   const queues = [...new Set(['default', ...tasks.map((t) => t.queue).filter(Boolean)])];
-  const hasAccount = capabilities.hasParam('GET', '/api/v1/runs', 'account');
+  // Only an admin may list other accounts' runs; an account token sees its own.
+  const hasAccount = capabilities.hasParam('GET', '/api/v1/runs', 'account') && session.admin;
   const hasRange = capabilities.hasParam('GET', '/api/v1/runs', 'created_after');
   const set = (key) => (event) => onChange({ ...filters, [key]: event.currentTarget.value });
   const setTime = (key) => (event) => {
@@ -135,11 +155,13 @@ export function Runs() {
     [filterKey, cursor],
   );
   const refresh = useThrottled(() => runs.reload({ quiet: true }), 1000);
+  const list = (runs.data && runs.data.runs) || [];
+  const shown = useRef(new Set());
+  shown.current = new Set(list.map((r) => r.id));
   useLive((event) => {
-    if (event.type === 'tick' || event.type.startsWith('run.')) refresh();
+    if (mayAffect(event, filters, shown.current, !cursor)) refresh();
   });
 
-  const list = (runs.data && runs.data.runs) || [];
   if (runs.data && firstIds.current === null) firstIds.current = new Set(list.map((r) => r.id));
   const newIds = firstIds.current;
 
@@ -189,6 +211,10 @@ export function Runs() {
     </div>
     <${Filters} filters=${filters} onChange=${setFilters} />
     <div class="bulk" role="toolbar" aria-label="Actions on selected runs">
+      ${list.length > 0 &&
+      html`<label class="select-all-narrow"
+        ><input type="checkbox" checked=${allSelected} onChange=${toggleAll} /> Select all</label
+      >`}
       <span class="bulk-count" aria-live="polite">${selected.size > 0 ? `${selectedRuns.length} selected` : 'Select runs to cancel or retry them together.'}</span>
       <button type="button" class="small" disabled=${cancellable.length === 0 || working} onClick=${() => setConfirm({ action: 'cancel', runs: cancellable })}>
         Cancel${cancellable.length ? ` ${cancellable.length}` : ''}

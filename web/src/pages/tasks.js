@@ -7,6 +7,7 @@ import { absoluteTime, shortId } from '../format.js';
 import { html } from '../html.js';
 import { useDocumentTitle, useLive, useNow, useResource, useThrottled } from '../hooks.js';
 import { LaunchDialog } from '../launch.js';
+import { isResync } from '../live.js';
 
 function nextFireTimes(task) {
   return task.next_fire_times || task.next_fires || task.next_runs || null;
@@ -62,7 +63,9 @@ export function Tasks() {
   const tasks = useResource((signal) => api('/api/v1/tasks', { signal }), []);
   const refresh = useThrottled(() => tasks.reload({ quiet: true }), 1000);
   useLive((event) => {
-    if (event.type === 'tick' || event.type.startsWith('run.') || event.type.startsWith('task.')) refresh();
+    // Runs of no task (anonymous function runs) change nothing here.
+    const ofTask = event.type.startsWith('run.') && !(event.data && event.data.task === '');
+    if (isResync(event) || ofTask || event.type.startsWith('task.')) refresh();
   });
   const [launching, setLaunching] = useState(null);
   const [toggling, setToggling] = useState('');

@@ -1,0 +1,116 @@
+// Routes the web UI's dashboard and sign-in read: who the token is, finished runs
+// over time, and who leads scheduling.
+#include <boost/json.hpp>
+#include <charconv>
+
+#include "api/api_error.h"
+#include "api/routes.h"
+#include "metrics/taskmill_metrics.h"
+
+namespace taskmill::api {
+namespace json = boost::json;
+namespace http = boost::beast::http;
+
+namespace {
+
+// An integer query parameter in [min, max], `fallback` when absent or empty.
+Result<int> IntParam(const Exchange& ex, std::string_view name, int fallback, int min, int max) {
+  auto text = ex.query(name);
+  if (!text || text->empty()) return fallback;
+  int value = 0;
+  auto [end, ec] = std::from_chars(text->data(), text->data() + text->size(), value);
+  if (ec != std::errc() || end != text->data() + text->size() || value < min || value > max) {
+    return ParameterError(name, "expected an integer from " + std::to_string(min) + " to " +
+                                    std::to_string(max) + ", got '" + *text + "'");
+  }
+  return value;
+}
+
+Reply WhoAmI(RouteContext& ctx, Exchange& ex) {
+  if (Status s = ex.CheckQuery({}); !s.ok()) return s;
+  const Principal& who = ex.principal();
+  json::object out;
+  out["token"] = who.token_name.empty() ? json::value(nullptr) : json::value(who.token_name);
+  out["account"] = who.account_id;
+  out["admin"] = who.admin;
+  // Whether this server asks for tokens at all: the UI offers "Sign out" only then.
+  out["auth_required"] = ctx.auth.enabled();
+  Response response = JsonResponse(http::status::ok, json::serialize(out));
+  response.set(http::field::cache_control, "no-store");
+  return response;
+}
+
+Reply Throughput(RouteContext& ctx, Exchange& ex) {
+  if (Status s = ex.CheckQuery({"window", "step"}); !s.ok()) return s;
+  constexpr int kMax = ThroughputRecorder::kSeconds;
+  auto window = IntParam(ex, "window", kMax, 1, kMax);
+  if (!window.ok()) return window.status();
+  auto step = IntParam(ex, "step", 60, 1, kMax);
+  if (!step.ok()) return step.status();
+  if (*step > *window || *window % *step != 0) {
+    return ParameterError("step", "must divide window (" + std::to_string(*window) +
+                                      " s) into whole steps, got " + std::to_string(*step));
+  }
+  // An account token counts its own account's runs only, as it lists them.
+  const Principal& who = ex.principal();
+  std::optional<std::string> account;
+  if (!who.admin) account = who.account_id;
+  const TimePoint now = ctx.engine.clock().Now();
+  json::array points;
+  for (const ThroughputRecorder::Point& point :
+       ctx.throughput.Query(now, *window, *step, account)) {
+    json::object item;
+    item["at"] = FormatTime(TimePoint(std::chrono::seconds(point.at)));
+    uint64_t finished = 0;
+    for (size_t i = 0; i < point.counts.size(); ++i) {
+      item[ToString(ThroughputRecorder::StatusAt(i))] = point.counts[i];
+      finished += point.counts[i];
+    }
+    item["finished"] = finished;
+    points.push_back(std::move(item));
+  }
+  json::object out;
+  out["window"] = *window;
+  out["step"] = *step;
+  out["since"] = FormatTime(ctx.throughput.since());
+  out["points"] = std::move(points);
+  return JsonResponse(http::status::ok, json::serialize(out));
+}
+
+Reply Scheduler(RouteContext& ctx, Exchange& ex) {
+  if (Status s = ex.CheckQuery({}); !s.ok()) return s;
+  auto state = ctx.engine.scheduler_state();
+  if (!state.ok()) return state.status();
+  auto tasks = ctx.engine.storage().TaskList();
+  if (!tasks.ok()) return tasks.status();
+  // What the leader launches on its own: enabled periodical and continuous tasks.
+  int64_t scheduled = 0;
+  for (const TaskDef& task : *tasks) {
+    if (task.enabled && task.kind != TaskKind::kSingleShot) ++scheduled;
+  }
+  json::object out;
+  out["leader"] = state->leader.empty() ? json::value(nullptr) : json::value(state->leader);
+  out["lease_until"] = TimeToJson(state->lease_until);
+  out["is_leader"] = state->is_leader;
+  // The lag is measured by the scheduler that launches, so only the leader knows it.
+  if (state->is_leader) {
+    out["lag_seconds"] = metrics::Taskmill().scheduler_lag->Value();
+  } else {
+    out["lag_seconds"] = nullptr;
+  }
+  out["tasks"] = scheduled;
+  return JsonResponse(http::status::ok, json::serialize(out));
+}
+
+}  // namespace
+
+void AddDashboardRoutes(Router& router, RouteContext context) {
+  auto bind = [context](Reply (*handler)(RouteContext&, Exchange&)) {
+    return [context, handler](Exchange& ex) mutable { return handler(context, ex); };
+  };
+  router.Add(http::verb::get, "/api/v1/whoami", bind(WhoAmI));
+  router.Add(http::verb::get, "/api/v1/stats/throughput", bind(Throughput));
+  router.Add(http::verb::get, "/api/v1/scheduler", bind(Scheduler));
+}
+
+}  // namespace taskmill::api
