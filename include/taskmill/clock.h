@@ -6,6 +6,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstdint>
 #include <condition_variable>
 #include <functional>
 #include <mutex>
@@ -50,9 +51,17 @@ class ManualClock final : public Clock {
   // Moves time forward and wakes every waiter so it can re-check its deadline.
   void Advance(Duration d);
   void Set(TimePoint t);
+  // Waits until `condition` holds, checking it each time a thread starts waiting on
+  // this clock (a background loop that has finished its pass and gone to sleep), for
+  // at most `bound` of real time. Returns the condition's last value. For tests of
+  // state that a loop sets before it sleeps.
+  bool WaitForSleeper(const std::function<bool()>& condition,
+                      std::chrono::steady_clock::duration bound);
 
  private:
   void WakeAll();
+  std::condition_variable sleeper_cv_;        // notified when a thread starts waiting
+  uint64_t sleeps_ = 0;                       // guarded by mu_; threads that started waiting
   mutable std::mutex mu_;
   TimePoint now_;                             // guarded by mu_
   std::multiset<std::condition_variable*> waiters_;  // guarded by mu_

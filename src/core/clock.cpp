@@ -30,7 +30,9 @@ bool ManualClock::WaitUntil(std::unique_lock<std::mutex>& lock, std::condition_v
   {
     std::lock_guard guard(mu_);
     waiters_.insert(&cv);
+    ++sleeps_;
   }
+  sleeper_cv_.notify_all();
   // The bounded real-time wait guards against a wake-up that races with the
   // registration above; simulated time still only moves through Advance().
   while (!stop() && Now() < deadline) {
@@ -41,6 +43,26 @@ bool ManualClock::WaitUntil(std::unique_lock<std::mutex>& lock, std::condition_v
     waiters_.erase(waiters_.find(&cv));
   }
   return stop();
+}
+
+bool ManualClock::WaitForSleeper(const std::function<bool()>& condition,
+                                 std::chrono::steady_clock::duration bound) {
+  // The condition is evaluated without mu_: it may take locks of the loops that call
+  // WaitUntil while holding them, which would invert the lock order.
+  auto deadline = std::chrono::steady_clock::now() + bound;
+  for (;;) {
+    uint64_t seen;
+    {
+      std::lock_guard lock(mu_);
+      seen = sleeps_;
+    }
+    if (condition()) return true;
+    std::unique_lock lock(mu_);
+    if (!sleeper_cv_.wait_until(lock, deadline, [&] { return sleeps_ != seen; })) {
+      lock.unlock();
+      return condition();
+    }
+  }
 }
 
 void ManualClock::Advance(Duration d) {

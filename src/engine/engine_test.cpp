@@ -336,13 +336,10 @@ TEST_F(EngineTest, SchedulerStateNamesTheLeaseHolderWhicheverNodeItIs) {
 }
 
 TEST_F(EngineTest, SchedulerStateSaysWhenThisNodeLeads) {
-  Open(nullptr, /*scheduler=*/true);
-  // The scheduler's loop elects itself on its first pass.
-  auto deadline = std::chrono::steady_clock::now() + 30s;
-  while (!engine_->scheduler_leader() && std::chrono::steady_clock::now() < deadline) {
-    std::this_thread::sleep_for(10ms);
-  }
-  ASSERT_TRUE(engine_->scheduler_leader());
+  ManualClock& clock = UseManualClock();
+  Open(&clock, /*scheduler=*/true);
+  // The scheduler's loop elects itself on its first pass, then sleeps on the clock.
+  ASSERT_TRUE(clock.WaitForSleeper([&] { return engine_->scheduler_leader(); }, 30s));
   auto state = engine_->scheduler_state();
   ASSERT_TRUE(state.ok());
   EXPECT_TRUE(state->is_leader);

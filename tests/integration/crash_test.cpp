@@ -98,7 +98,7 @@ TEST(CrashTest, KillNineDuringLoadLosesNoAcknowledgedRun) {
     ASSERT_TRUE(page.ok());
     for (const auto& run : page->runs) {
       seen.insert(run.id);
-      EXPECT_TRUE(IsFinal(run.status)) << run.id;
+      EXPECT_TRUE(IsFinal(run.status)) << run.id << " is " << ToString(run.status);
       if (run.status == RunStatus::kCompleted) ++completed;
       if (run.attempts.size() > 1) {
         ++second_attempts;
