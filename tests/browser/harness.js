@@ -27,10 +27,9 @@ export const CHROMIUM_ARGS = [
   '--disable-sync',
 ];
 
-// The example configuration plus tasks that only the browser tests use, appended to
-// its `tasks:` map (the file ends inside it).
-const EXTRA_TASKS = `
-  # added by tests/browser/harness.js
+// The example configuration plus tasks that only the browser tests use, inserted at
+// the top of its `tasks:` map.
+const EXTRA_TASKS = `  # added by tests/browser/harness.js
   ui-sleep:
     kind: single_shot
     func_name: demo.sleep
@@ -47,7 +46,8 @@ export async function startServer({ env = {}, setup } = {}) {
   const dir = await mkdtemp(join(tmpdir(), 'taskmill-ui-test-'));
   const example = await readFile(join(repoRoot, 'examples', 'taskmill.yaml'), 'utf8');
   const config = join(dir, 'taskmill.yaml');
-  await writeFile(config, `${example.trimEnd()}\n${EXTRA_TASKS}`);
+  if (!/^tasks:\n/m.test(example)) throw new Error('examples/taskmill.yaml has no tasks: section');
+  await writeFile(config, example.replace(/^tasks:\n/m, `tasks:\n${EXTRA_TASKS}`));
   const dataDir = join(dir, 'data');
   const binary = binaryPath();
   const common = ['--config', config, '--data-dir', dataDir];
