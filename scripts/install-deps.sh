@@ -12,7 +12,7 @@ BUILD_PACKAGES=(
 )
 TEST_PACKAGES=(
   libgtest-dev libgmock-dev libbenchmark-dev python3
-  postgresql chromium wrk
+  postgresql chromium wrk openssl curl
 )
 
 want=("${BUILD_PACKAGES[@]}")

@@ -12,6 +12,7 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/read.hpp>
 #include <boost/asio/read_until.hpp>
+#include <boost/asio/ssl.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/json.hpp>
 #include <cctype>
@@ -1216,6 +1217,46 @@ TEST_F(AuthTest, WhoAmIAndThroughputFollowTheToken) {
   } while (SumPoints(all) < 2 && std::chrono::steady_clock::now() < deadline);
   EXPECT_EQ(SumPoints(all), 2);
   EXPECT_EQ(SumPoints(JsonAs(acme, "GET", "/api/v1/stats/throughput", 200)), 1);
+}
+
+TEST_F(AuthTest, HttpsWithTheConfiguredCertificate) {
+  std::string cert = dir_ + "/cert.pem", key = dir_ + "/key.pem";
+  std::string make = "openssl req -x509 -newkey rsa:2048 -nodes -subj /CN=localhost -days 1 "
+                     "-keyout " + key + " -out " + cert + " 2>/dev/null";
+  ASSERT_EQ(std::system(make.c_str()), 0) << "the openssl command makes a test certificate";
+  ApiOptions options;
+  options.listen = "127.0.0.1:0";
+  options.tls_cert = cert;
+  options.tls_key = key;
+  ApiServer https(options, *engine_);
+  ASSERT_TRUE(https.Start().ok());
+  ASSERT_TRUE(https.url().starts_with("https://127.0.0.1:")) << https.url();
+
+  namespace ssl = boost::asio::ssl;
+  boost::asio::io_context ioc;
+  ssl::context context(ssl::context::tls_client);
+  context.set_verify_mode(ssl::verify_none);  // self-signed
+  ssl::stream<boost::asio::ip::tcp::socket> stream(ioc, context);
+  auto port = https.url().substr(https.url().rfind(':') + 1);
+  boost::asio::ip::tcp::resolver resolver(ioc);
+  boost::asio::connect(stream.lowest_layer(), resolver.resolve("127.0.0.1", port));
+  stream.handshake(ssl::stream_base::client);
+  std::string request = "GET /api/v1/stats HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+  boost::asio::write(stream, boost::asio::buffer(request));
+  std::string response;
+  boost::system::error_code ec;
+  boost::asio::read(stream, boost::asio::dynamic_buffer(response), ec);
+  EXPECT_TRUE(response.starts_with("HTTP/1.1 200 OK")) << response;
+  EXPECT_NE(response.find("\"statuses\""), std::string::npos) << response;
+
+  ApiOptions half = options;
+  half.tls_key.clear();
+  EXPECT_TRUE(ApiServer(half, *engine_).Start().IsInvalidArgument());
+  ApiOptions missing = options;
+  missing.tls_cert = dir_ + "/absent.pem";
+  Status refused = ApiServer(missing, *engine_).Start();
+  EXPECT_TRUE(refused.IsInvalidArgument());
+  EXPECT_NE(refused.message().find("absent.pem"), std::string::npos) << refused.message();
 }
 
 }  // namespace

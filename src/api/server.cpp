@@ -40,6 +40,7 @@
 #include "api/run_waiter.h"
 #include "api/runner_registry.h"
 #include "api/take_waiter.h"
+#include "api/tls_front.h"
 #include "api/throughput.h"
 #include "metrics/taskmill_metrics.h"
 
@@ -146,6 +147,9 @@ Status ApiOptions::Validate() const {
     return Status::InvalidArgument("api request_timeout and idle_timeout must be positive");
   }
   if (max_connections < 1) return Status::InvalidArgument("api max_connections: at least 1");
+  if (tls_cert.empty() != tls_key.empty()) {
+    return Status::InvalidArgument("api tls_cert and tls_key: give both, or neither");
+  }
   if (max_wait.count() < 0 || wait_recheck.count() <= 0) {
     return Status::InvalidArgument("api max_wait must not be negative, wait_recheck positive");
   }
@@ -213,6 +217,7 @@ class Server {
   std::optional<net::io_context> ioc_;
   std::optional<tcp::acceptor> acceptor_;
   std::optional<net::steady_timer> accept_retry_;  // on the acceptor's strand
+  std::optional<TlsFront> tls_front_;              // HTTPS, when configured
   std::vector<std::thread> threads_;
 };
 
@@ -772,9 +777,18 @@ Status Server::Start() {
     if (ec || results.empty()) return cannot_listen(ec ? ec : net::error::host_not_found);
     endpoint = results.begin()->endpoint();
   }
-  acceptor_->open(endpoint.protocol(), ec);
+  // With TLS the plain server listens on a loopback port of its own, and the TLS front
+  // takes the configured address (tls_front.h).
+  const bool tls = !options_.tls_cert.empty();
+  if (tls) {
+    tls_front_.emplace(*ioc_, options_.request_timeout);
+    TASKMILL_RETURN_IF_ERROR(tls_front_->LoadCertificate(options_.tls_cert, options_.tls_key));
+  }
+  tcp::endpoint plain_endpoint =
+      tls ? tcp::endpoint(net::ip::make_address("127.0.0.1"), 0) : endpoint;
+  acceptor_->open(plain_endpoint.protocol(), ec);
   if (!ec) acceptor_->set_option(net::socket_base::reuse_address(true), ec);
-  if (!ec) acceptor_->bind(endpoint, ec);
+  if (!ec) acceptor_->bind(plain_endpoint, ec);
   if (!ec) acceptor_->listen(net::socket_base::max_listen_connections, ec);
   if (ec) {
     beast::error_code ignored;
@@ -799,8 +813,17 @@ Status Server::Start() {
           "admin token first (`taskmill token create --admin`), or listen on 127.0.0.1");
     }
   }
+  if (tls) {
+    if (Status listening = tls_front_->Listen(endpoint, acceptor_->local_endpoint());
+        !listening.ok()) {
+      beast::error_code ignored;
+      acceptor_->close(ignored);
+      return Status::Unavailable("cannot listen on " + options_.listen + ": " +
+                                 LowerFirst(listening.message()));
+    }
+  }
   bound_.host = endpoint.address().to_string();
-  bound_.port = acceptor_->local_endpoint().port();
+  bound_.port = tls ? tls_front_->port() : acceptor_->local_endpoint().port();
 
   RouteContext context{.engine = engine_,
                        .waiter = waiter_,
@@ -852,6 +875,7 @@ void Server::Stop() {
   for (auto& thread : threads_) thread.join();
   threads_.clear();
   accept_retry_.reset();
+  tls_front_.reset();
   acceptor_.reset();
   ioc_.reset();
 }
@@ -867,7 +891,8 @@ std::string Server::url() const {
   const std::string& host = where.host;
   uint16_t port = where.port;
   bool ipv6 = host.find(':') != std::string::npos;
-  return "http://" + (ipv6 ? "[" + host + "]" : host) + ":" + std::to_string(port);
+  std::string scheme = options_.tls_cert.empty() ? "http://" : "https://";
+  return scheme + (ipv6 ? "[" + host + "]" : host) + ":" + std::to_string(port);
 }
 
 void Server::Accept() {

@@ -58,6 +58,10 @@ struct ApiOptions {
   // task with extra arguments. Even then only admin tokens may: the API must not be a
   // remote shell. Default: false
   bool allow_command_tasks = false;
+  // HTTPS: PEM files of the certificate chain and its private key. Both or neither;
+  // with them the server answers only HTTPS on `listen`. Default: none (plain HTTP)
+  std::string tls_cert;
+  std::string tls_key;
 
   Status Validate() const;  // names the offending field
 };

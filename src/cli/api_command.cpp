@@ -41,9 +41,7 @@ int RunApi(const ApiOptions& o) {
 }  // namespace
 
 std::string ResolveServer(const std::string& server) {
-  if (!server.empty()) return server;
-  const char* env = std::getenv("TASKMILL_SERVER");
-  return env && *env ? env : "http://127.0.0.1:8080";
+  return server.empty() ? DefaultServer() : server;
 }
 
 Result<HttpResponse> SendApiRequest(const std::string& server, std::string_view method,

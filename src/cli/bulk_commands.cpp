@@ -37,33 +37,8 @@ namespace http = beast::http;
 namespace json = boost::json;
 using tcp = net::ip::tcp;
 
-constexpr int kExitOk = 0;
-constexpr int kExitRunNotCompleted = 1;
-constexpr int kExitUsage = 2;
-constexpr int kExitServer = 3;
 constexpr size_t kPiece = size_t{256} << 10;
 constexpr int kSocketTimeoutSeconds = 120;  // a silent server fails the command
-
-std::string DefaultServer() {
-  const char* env = std::getenv("TASKMILL_SERVER");
-  return env && *env ? std::string(env) : std::string("http://127.0.0.1:8080");
-}
-
-int Fail(const Status& status) {
-  if (auto api = ApiErrorOf(status)) {
-    std::cerr << "error: " << api->message << " (" << api->code << ")\n";
-    return api->http_status >= 500 ? kExitServer : kExitUsage;
-  }
-  std::cerr << "error: " << status.message() << "\n";
-  switch (status.code()) {
-    case StatusCode::kUnavailable:
-    case StatusCode::kInternal:
-    case StatusCode::kTimeout:
-      return kExitServer;
-    default:
-      return kExitUsage;
-  }
-}
 
 // 1234567 → "1,234,567"
 std::string Thousands(int64_t n) {
@@ -313,7 +288,7 @@ Result<json::object> WaitWithProgress(const std::string& server, const json::obj
 // GET `path`, body streamed to stdout.
 int Download(const std::string& server, const std::string& path) {
   auto connection = StreamingConnection::Open(server, kSocketTimeoutSeconds);
-  if (!connection.ok()) return Fail(connection.status());
+  if (!connection.ok()) return ReportFailure(connection.status());
   StreamingConnection& c = **connection;
   http::request<http::empty_body> request{http::verb::get, c.Target(path), 11};
   request.set(http::field::host, c.HostHeader());
@@ -321,11 +296,11 @@ int Download(const std::string& server, const std::string& path) {
   request.keep_alive(false);
   boost::system::error_code ec;
   http::write(c.socket(), request, ec);
-  if (ec) return Fail(Status::Unavailable("cannot send to taskmill: " + ec.message()));
+  if (ec) return ReportFailure(Status::Unavailable("cannot send to taskmill: " + ec.message()));
   http::response_parser<http::buffer_body> parser;
   parser.body_limit(std::numeric_limits<std::uint64_t>::max());
   http::read_header(c.socket(), c.buffer(), parser, ec);
-  if (ec) return Fail(Status::Unavailable("lost the connection to taskmill: " + ec.message()));
+  if (ec) return ReportFailure(Status::Unavailable("lost the connection to taskmill: " + ec.message()));
   int status = parser.get().result_int();
   std::string error_body;
   std::string piece(kPiece, '\0');
@@ -334,11 +309,11 @@ int Download(const std::string& server, const std::string& path) {
     parser.get().body().size = piece.size();
     http::read(c.socket(), c.buffer(), parser, ec);
     if (ec == http::error::need_buffer) ec = {};
-    if (ec) return Fail(Status::Unavailable("the download broke off: " + ec.message()));
+    if (ec) return ReportFailure(Status::Unavailable("the download broke off: " + ec.message()));
     size_t got = piece.size() - parser.get().body().size;
     if (status == 200) {
       std::cout.write(piece.data(), static_cast<std::streamsize>(got));
-      if (!std::cout) return Fail(Status::Internal("cannot write to stdout"));
+      if (!std::cout) return ReportFailure(Status::Internal("cannot write to stdout"));
     } else {
       error_body.append(piece.data(), got);
     }
@@ -348,7 +323,7 @@ int Download(const std::string& server, const std::string& path) {
     HttpResponse response;
     response.status = status;
     response.body = std::move(error_body);
-    return Fail(StatusFromApiError(response));
+    return ReportFailure(StatusFromApiError(response));
   }
   return kExitOk;
 }
@@ -379,15 +354,15 @@ void AddDownload(CLI::App& app, const char* name, const char* description, const
 
 int CreateCsvRun(const CsvRunOptions& o) {
   auto response = Upload(o);
-  if (!response.ok()) return Fail(response.status());
+  if (!response.ok()) return ReportFailure(response.status());
   if (response->status != 201) {
     if (o.json) std::cout << response->body << "\n";
-    return Fail(StatusFromApiError(*response));
+    return ReportFailure(StatusFromApiError(*response));
   }
   boost::system::error_code ec;
   json::value created = json::parse(response->body, ec);
   if (ec || !created.is_object()) {
-    return Fail(Status::Internal("the server answered with invalid JSON: " + response->body));
+    return ReportFailure(Status::Internal("the server answered with invalid JSON: " + response->body));
   }
   if (!o.wait) {
     if (o.json) {
@@ -401,7 +376,7 @@ int CreateCsvRun(const CsvRunOptions& o) {
     return kExitOk;
   }
   auto final_run = WaitWithProgress(o.server, created.get_object());
-  if (!final_run.ok()) return Fail(final_run.status());
+  if (!final_run.ok()) return ReportFailure(final_run.status());
   if (o.json) {
     std::cout << json::serialize(*final_run) << "\n";
   } else {

@@ -3,6 +3,7 @@
 #include <sys/socket.h>
 
 #include <cstdlib>
+#include <iostream>
 
 #include <array>
 #include <boost/asio/connect.hpp>
@@ -295,6 +296,27 @@ Result<std::unique_ptr<StreamingConnection>> StreamingConnection::Open(const std
   setsockopt(c->socket_.native_handle(), SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
   setsockopt(c->socket_.native_handle(), SOL_SOCKET, SO_SNDTIMEO, &timeout, sizeof timeout);
   return c;
+}
+
+std::string DefaultServer() {
+  const char* env = std::getenv("TASKMILL_SERVER");
+  return env && *env ? std::string(env) : std::string("http://127.0.0.1:8080");
+}
+
+int ReportFailure(const Status& status) {
+  if (auto api = ApiErrorOf(status)) {
+    std::cerr << "error: " << api->message << " (" << api->code << ")\n";
+    return api->http_status >= 500 ? kExitServer : kExitUsage;
+  }
+  std::cerr << "error: " << status.message() << "\n";
+  switch (status.code()) {
+    case StatusCode::kUnavailable:
+    case StatusCode::kInternal:
+    case StatusCode::kTimeout:
+      return kExitServer;
+    default:
+      return kExitUsage;
+  }
 }
 
 std::string TokenFromEnvironment() {

@@ -47,6 +47,18 @@ struct ApiErrorInfo {
 // nullopt when `status` did not come from an API error response (e.g. transport).
 std::optional<ApiErrorInfo> ApiErrorOf(const Status& status);
 
+// Exit statuses of the client commands (docs/cli.md, "Exit status").
+inline constexpr int kExitOk = 0;
+inline constexpr int kExitRunNotCompleted = 1;  // --wait: the run ended, not completed
+inline constexpr int kExitUsage = 2;            // bad input, or the API refused it (4xx)
+inline constexpr int kExitServer = 3;           // unreachable server, or a 5xx
+
+// The server the CLI talks to: $TASKMILL_SERVER, else http://127.0.0.1:8080.
+std::string DefaultServer();
+// Prints the error ("error: …", with the API's code when it carries one) and returns the
+// exit status it stands for.
+int ReportFailure(const Status& status);
+
 // The API token the CLI sends: $TASKMILL_TOKEN (`--token` sets it); empty when unset.
 std::string TokenFromEnvironment();
 // "Bearer <token>" for the Authorization header, or "" when no token is set.

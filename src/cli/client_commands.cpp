@@ -23,10 +23,6 @@ namespace json = boost::json;
 
 namespace {
 
-constexpr int kExitOk = 0;
-constexpr int kExitRunNotCompleted = 1;
-constexpr int kExitUsage = 2;
-constexpr int kExitServer = 3;
 
 // Long-poll length of --wait. On a terminal the poll is short so that the progress
 // line moves; otherwise one request per 30 s is enough.
@@ -38,33 +34,11 @@ struct CommonOptions {
   bool json = false;
 };
 
-std::string DefaultServer() {
-  const char* env = std::getenv("TASKMILL_SERVER");
-  return env && *env ? std::string(env) : std::string("http://127.0.0.1:8080");
-}
-
 void AddCommonOptions(CLI::App* cmd, CommonOptions* common) {
   common->server = DefaultServer();
   cmd->add_option("--server", common->server,
                   "Server URL (default: $TASKMILL_SERVER, else http://127.0.0.1:8080)");
   cmd->add_flag("--json", common->json, "Print the API's JSON instead of text");
-}
-
-// Prints the error and returns the exit status it stands for.
-int Fail(const Status& status) {
-  if (auto api = ApiErrorOf(status)) {
-    std::cerr << "error: " << api->message << " (" << api->code << ")\n";
-    return api->http_status >= 500 ? kExitServer : kExitUsage;
-  }
-  std::cerr << "error: " << status.message() << "\n";
-  switch (status.code()) {
-    case StatusCode::kUnavailable:
-    case StatusCode::kInternal:
-    case StatusCode::kTimeout:
-      return kExitServer;
-    default:
-      return kExitUsage;
-  }
 }
 
 // A JSON answer with the exact text the server sent (printed by --json).
@@ -300,7 +274,7 @@ int ShowRun(HttpClient& client, const CommonOptions& common, Answer answer, bool
   if (wait && answer.value.is_object()) {
     const json::object& run = answer.value.get_object();
     auto final_answer = WaitForRun(client, Field(run, "id"), Field(run, "queue"));
-    if (!final_answer.ok()) return Fail(final_answer.status());
+    if (!final_answer.ok()) return ReportFailure(final_answer.status());
     answer = std::move(*final_answer);
   }
   if (common.json) {
@@ -377,7 +351,7 @@ Status AddArgsAndData(json::object& body, const std::string& args, const std::st
 int Create(const CreateOptions& o) {
   json::object body;
   body["function"] = o.function;
-  if (Status s = AddArgsAndData(body, o.args, o.data); !s.ok()) return Fail(s);
+  if (Status s = AddArgsAndData(body, o.args, o.data); !s.ok()) return ReportFailure(s);
   if (!o.queue.empty()) body["queue"] = o.queue;
   if (!o.id.empty()) body["id"] = o.id;
   if (!o.conflict.empty()) body["conflict"] = o.conflict;
@@ -395,7 +369,7 @@ int Create(const CreateOptions& o) {
 
   HttpClient client(o.common.server);
   auto answer = Call(client, "POST", "/api/v1/runs", json::value(std::move(body)));
-  if (!answer.ok()) return Fail(answer.status());
+  if (!answer.ok()) return ReportFailure(answer.status());
   return ShowRun(client, o.common, std::move(*answer), o.wait);
 }
 
@@ -465,11 +439,11 @@ void AddStart(CLI::App& app) {
   cmd->add_flag("--wait", o->wait, "Wait until the run is final; exit 1 unless it completed");
   cmd->callback([o] {
     json::object body;
-    if (Status s = AddArgsAndData(body, o->args, o->data); !s.ok()) Exit(Fail(s));
+    if (Status s = AddArgsAndData(body, o->args, o->data); !s.ok()) Exit(ReportFailure(s));
     HttpClient client(o->common.server);
     auto answer = Call(client, "POST", "/api/v1/tasks/" + UrlEncode(o->task) + "/start",
                        json::value(std::move(body)));
-    if (!answer.ok()) Exit(Fail(answer.status()));
+    if (!answer.ok()) Exit(ReportFailure(answer.status()));
     Finish(ShowRun(client, o->common, std::move(*answer), o->wait));
   });
 }
@@ -505,7 +479,7 @@ void AddRuns(CLI::App& app) {
     if (o->limit != 0) param("limit", std::to_string(o->limit));
     HttpClient client(o->common.server);
     auto answer = Call(client, "GET", "/api/v1/runs" + query);
-    if (!answer.ok()) Exit(Fail(answer.status()));
+    if (!answer.ok()) Exit(ReportFailure(answer.status()));
     if (o->common.json) {
       std::cout << answer->raw << "\n";
       return;
@@ -554,7 +528,7 @@ void AddRunCommands(CLI::App& app) {
   AddRunIdCommand(app, "run", "Show a run with its attempts", show, true)->callback([show] {
     HttpClient client(show->common.server);
     auto answer = Call(client, "GET", RunTarget(show->id, show->queue));
-    if (!answer.ok()) Exit(Fail(answer.status()));
+    if (!answer.ok()) Exit(ReportFailure(answer.status()));
     Finish(ShowRun(client, show->common, std::move(*answer), show->wait));
   });
 
@@ -564,7 +538,7 @@ void AddRunCommands(CLI::App& app) {
         HttpClient client(cancel->common.server);
         auto answer = Call(client, "POST", RunTarget(cancel->id, cancel->queue, "/cancel"),
                            json::value(json::object()));
-        if (!answer.ok()) Exit(Fail(answer.status()));
+        if (!answer.ok()) Exit(ReportFailure(answer.status()));
         Finish(ShowRun(client, cancel->common, std::move(*answer), false));
       });
 
@@ -574,7 +548,7 @@ void AddRunCommands(CLI::App& app) {
         HttpClient client(retry->common.server);
         auto answer = Call(client, "POST", RunTarget(retry->id, retry->queue, "/retry"),
                            json::value(json::object()));
-        if (!answer.ok()) Exit(Fail(answer.status()));
+        if (!answer.ok()) Exit(ReportFailure(answer.status()));
         Finish(ShowRun(client, retry->common, std::move(*answer), retry->wait));
       });
 
@@ -582,7 +556,7 @@ void AddRunCommands(CLI::App& app) {
   AddRunIdCommand(app, "rm", "Delete a run that is not running", remove, false)->callback([remove] {
     HttpClient client(remove->common.server);
     auto answer = Call(client, "DELETE", RunTarget(remove->id, remove->queue));
-    if (!answer.ok()) Exit(Fail(answer.status()));
+    if (!answer.ok()) Exit(ReportFailure(answer.status()));
     // The API answers 204 without a body; --json prints nothing then.
     if (!remove->common.json) std::cout << "deleted run " << remove->id << "\n";
   });
@@ -595,7 +569,7 @@ void AddStats(CLI::App& app) {
   cmd->callback([o] {
     HttpClient client(o->server);
     auto answer = Call(client, "GET", "/api/v1/stats");
-    if (!answer.ok()) Exit(Fail(answer.status()));
+    if (!answer.ok()) Exit(ReportFailure(answer.status()));
     if (o->json) {
       std::cout << answer->raw << "\n";
       return;
@@ -615,7 +589,7 @@ void AddTasks(CLI::App& app) {
   cmd->callback([o] {
     HttpClient client(o->server);
     auto answer = Call(client, "GET", "/api/v1/tasks");
-    if (!answer.ok()) Exit(Fail(answer.status()));
+    if (!answer.ok()) Exit(ReportFailure(answer.status()));
     if (o->json) {
       std::cout << answer->raw << "\n";
       return;
@@ -685,7 +659,7 @@ void AddFunctions(CLI::App& app) {
     if (!o->action.empty()) query += "&action=" + UrlEncode(o->action);
     HttpClient client(o->common.server);
     auto answer = Call(client, "GET", "/api/v1/functions" + query);
-    if (!answer.ok()) Exit(Fail(answer.status()));
+    if (!answer.ok()) Exit(ReportFailure(answer.status()));
     if (o->common.json) {
       std::cout << answer->raw << "\n";
       return;

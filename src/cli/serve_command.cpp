@@ -141,6 +141,8 @@ int Serve(const ServeOptions& o) {
     api_options.max_connections = cfg.api.max_connections;
     api_options.max_wait = cfg.api.max_wait;
     api_options.allow_command_tasks = cfg.api.allow_command_tasks;
+    api_options.tls_cert = cfg.api.tls_cert;
+    api_options.tls_key = cfg.api.tls_key;
     server = std::make_unique<api::ApiServer>(api_options, engine);
     server->SetStaticAssets([](std::string_view p) -> std::optional<api::WebAsset> {
       const auto& assets = web::Assets();

@@ -752,7 +752,18 @@ void Loader::ReadApi(const YAML::Node& section, const std::string& path) {
                   [&](const YAML::Node& v, const std::string& p) {
                     if (auto allow = Bool(v, p)) api.allow_command_tasks = *allow;
                   }},
+                 {"tls_cert",
+                  [&](const YAML::Node& v, const std::string& p) {
+                    if (auto file = String(v, p)) api.tls_cert = *file;
+                  }},
+                 {"tls_key",
+                  [&](const YAML::Node& v, const std::string& p) {
+                    if (auto file = String(v, p)) api.tls_key = *file;
+                  }},
              });
+  if (api.tls_cert.empty() != api.tls_key.empty()) {
+    Error(section, path, "tls_cert and tls_key go together: give both, or neither");
+  }
 }
 
 // task_runner.queues: a non-empty list of distinct queue names. An empty list is an

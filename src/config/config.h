@@ -59,6 +59,8 @@ struct ApiSection {
   int max_connections = 1024;                             // Default: 1024
   Duration max_wait = std::chrono::seconds(60);           // longest ?wait=. Default: 60 s
   bool allow_command_tasks = false;                       // Default: false
+  std::string tls_cert;  // PEM certificate chain; with tls_key: HTTPS. Default: none
+  std::string tls_key;   // PEM private key. Default: none
 
   friend bool operator==(const ApiSection&, const ApiSection&) = default;
 };
