@@ -8,10 +8,10 @@ BUILD_PACKAGES=(
   libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev
   libsqlite3-dev libpq-dev libyaml-cpp-dev libcli11-dev
   libspdlog-dev libfmt-dev libhowardhinnant-date-dev tzdata libssl-dev
-  nodejs npm
+  nodejs npm python3
 )
 TEST_PACKAGES=(
-  libgtest-dev libgmock-dev libbenchmark-dev python3
+  libgtest-dev libgmock-dev libbenchmark-dev
   postgresql chromium wrk openssl curl
 )
 

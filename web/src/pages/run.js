@@ -126,8 +126,15 @@ export function RunDetail({ id }) {
     setBusy(action);
     try {
       if (action === 'delete') {
-        await api(runUrl(id, queue), { method: 'DELETE' });
+        // Stop following before the request leaves: a live refresh sent while the
+        // DELETE is on its way would ask for a run that no longer exists.
         deleted.current = true;
+        try {
+          await api(runUrl(id, queue), { method: 'DELETE' });
+        } catch (error) {
+          deleted.current = false;
+          throw error;
+        }
         notify(`Run ${id} deleted.`);
         navigate('/runs');
         return;
