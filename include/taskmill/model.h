@@ -125,6 +125,7 @@ struct Run {
   friend bool operator==(const Run&, const Run&) = default;
 };
 
+boost::json::object ToJson(const Progress& progress);  // {total, succeeded, failed}
 boost::json::object ToJson(const Run& run);
 // Parses the object ToJson produced; unknown keys are errors naming the key.
 Result<Run> RunFromJson(const boost::json::value& json);

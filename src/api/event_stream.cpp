@@ -23,9 +23,23 @@ EventHub::EventHub(EventBus& bus, Clock& clock, size_t capacity)
 EventHub::~EventHub() { bus_.Unsubscribe(subscription_); }
 
 void EventHub::OnEvent(const Event& event) {
+  // On the publisher's thread (the runner's, the API's): keep only a copy here. The
+  // frame is formatted by the first stream that sends it, so events nobody streams cost
+  // no JSON work.
+  TimePoint at = clock_.Now();
+  std::lock_guard lock(mu_);
+  ring_.push_back({.id = next_id_++, .event = event, .at = at});
+  if (ring_.size() > capacity_) ring_.pop_front();
+  // Waking under the lock keeps every cursor alive meanwhile (Close takes the lock);
+  // Wake only posts to the connection's strand and never blocks.
+  for (EventCursor* cursor : cursors_) cursor->Wake();
+}
+
+const std::string& EventHub::Frame::Text() {
+  if (!text.empty()) return text;
   json::object data;
   data["type"] = ToString(event.type);
-  data["at"] = TimeToJson(clock_.Now());
+  data["at"] = TimeToJson(at);
   if (event.type == Event::Type::kTaskChanged) {
     data["task"] = event.task;
   } else {
@@ -35,24 +49,12 @@ void EventHub::OnEvent(const Event& event) {
     data["function"] = event.function;
     data["account_id"] = event.account_id;
     data["status"] = ToString(event.status);
-    data["progress"] = {{"total", event.progress.total},
-                        {"succeeded", event.progress.succeeded},
-                        {"failed", event.progress.failed}};
+    data["progress"] = ToJson(event.progress);
   }
-  std::vector<EventCursor*> to_wake;
-  {
-    std::lock_guard lock(mu_);
-    uint64_t id = next_id_++;
-    data["id"] = id;
-    std::string text = "id: " + std::to_string(id) + "\nevent: " + std::string(ToString(event.type)) +
-                       "\ndata: " + json::serialize(data) + "\n\n";
-    ring_.push_back({id, event.type, event.account_id, std::move(text)});
-    if (ring_.size() > capacity_) ring_.pop_front();
-    to_wake.assign(cursors_.begin(), cursors_.end());
-    // Waking under the lock keeps every cursor alive meanwhile (Close takes the lock);
-    // Wake only posts to the connection's strand and never blocks.
-    for (EventCursor* cursor : to_wake) cursor->Wake();
-  }
+  data["id"] = id;
+  text = "id: " + std::to_string(id) + "\nevent: " + std::string(ToString(event.type)) +
+         "\ndata: " + json::serialize(data) + "\n\n";
+  return text;
 }
 
 std::shared_ptr<EventCursor> EventHub::Open(Principal principal,
@@ -93,7 +95,7 @@ std::string EventCursor::Pull() {
   wake_pending_.store(false, std::memory_order_release);
   std::string out;
   std::lock_guard lock(hub_.mu_);
-  const auto& ring = hub_.ring_;
+  auto& ring = hub_.ring_;
   if (ring.empty()) return out;
   uint64_t oldest = ring.front().id;
   if (next_id_ < oldest) {
@@ -101,11 +103,12 @@ std::string EventCursor::Pull() {
     next_id_ = oldest;
   }
   for (size_t i = next_id_ - oldest; i < ring.size() && out.size() < kMaxPull; ++i) {
-    const EventHub::Frame& frame = ring[i];
+    EventHub::Frame& frame = ring[i];
     next_id_ = frame.id + 1;
-    if (IsRunEvent(frame.type) && !principal_.CanSee(frame.account_id)) continue;
-    if (!types_.empty() && !types_.contains(std::string(ToString(frame.type)))) continue;
-    out += frame.text;
+    Event::Type type = frame.event.type;
+    if (IsRunEvent(type) && !principal_.CanSee(frame.event.account_id)) continue;
+    if (!types_.empty() && !types_.contains(std::string(ToString(type)))) continue;
+    out += frame.Text();
   }
   // More left than one pull carries: come back for it.
   if (next_id_ < hub_.next_id_) Wake();

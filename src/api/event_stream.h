@@ -1,11 +1,13 @@
 // api/event_stream.h — Server-Sent Events for GET /api/v1/events.
 //
 // One EventHub per server subscribes to the engine's EventBus and keeps the last
-// `capacity` events, already formatted as SSE frames:
+// `capacity` events, each sent as an SSE frame:
 //
 //   id: 42
 //   event: run.finished
 //   data: {"type":"run.finished","sequence":42,"run_id":"…","status":"completed",…}
+//
+// Frames are formatted lazily, by the first connection that sends them.
 //
 // Each SSE connection is an EventCursor: a position in that ring plus the principal's
 // filter (an account token sees its own account's run events; task.changed events go
@@ -58,10 +60,11 @@ class EventHub {
  private:
   friend class EventCursor;
   struct Frame {
-    uint64_t id;
-    Event::Type type;
-    std::string account_id;  // the run's owner; empty for task events
-    std::string text;        // the SSE frame
+    uint64_t id = 0;
+    Event event;
+    TimePoint at{};
+    std::string text;  // the SSE frame, made on first use (under mu_)
+    const std::string& Text();
   };
   void OnEvent(const Event& event);
   void Close(EventCursor* cursor);

@@ -57,14 +57,19 @@ Result<double> ParseNumberParam(std::string_view name, const std::string& text) 
 }
 
 // The checks every new run passes: who owns it, and whether this principal may
-// create runs of its function at all.
-Status AuthorizeNewRun(RouteContext& ctx, const Exchange& ex, EnqueueRequest& request) {
+// create runs of its function at all. A task run's function is read once per task
+// name and kept in `task_functions` (a batch names the same tasks again and again).
+Status AuthorizeNewRun(RouteContext& ctx, const Exchange& ex, EnqueueRequest& request,
+                       std::map<std::string, std::string>& task_functions) {
   TASKMILL_RETURN_IF_ERROR(ApplyAccount(ex, &request.account_id, &request.auth_account_id));
   std::string function = request.function;
   if (function.empty() && !request.task.empty()) {
-    if (auto task = ctx.engine.storage().TaskGet(request.task); task.ok()) {
-      function = task->function;
+    auto it = task_functions.find(request.task);
+    if (it == task_functions.end()) {
+      auto task = ctx.engine.storage().TaskGet(request.task);
+      it = task_functions.emplace(request.task, task.ok() ? task->function : "").first;
     }
+    function = it->second;
   }
   return CheckFunctionAllowed(ctx, ex, function);
 }
@@ -76,7 +81,8 @@ Reply CreateRun(RouteContext& ctx, Exchange& ex) {
   RunBodyOptions options{.kind = RunBodyKind::kCreate, .task_retry = TaskRetryFrom(ctx.engine)};
   auto parsed = ParseRunBody(**body, options);
   if (!parsed.ok()) return parsed.status();
-  TASKMILL_RETURN_IF_ERROR(AuthorizeNewRun(ctx, ex, parsed->request));
+  std::map<std::string, std::string> task_functions;
+  TASKMILL_RETURN_IF_ERROR(AuthorizeNewRun(ctx, ex, parsed->request, task_functions));
   auto run = ctx.engine.Enqueue(parsed->request, parsed->conflict.value_or(ConflictMode::kError));
   if (!run.ok()) return UnknownTaskIfNotFound(run.status(), parsed->request.task);
   return RunResponse(http::status::created, *run);
@@ -126,6 +132,7 @@ Reply CreateRunBatch(RouteContext& ctx, Exchange& ex) {
                          }};
   std::vector<EnqueueRequest> requests;
   requests.reserve(items.size());
+  std::map<std::string, std::string> task_functions;
   for (size_t i = 0; i < items.size(); ++i) {
     options.field_prefix = "runs[" + std::to_string(i) + "].";
     auto parsed = ParseRunBody(items[i], options);
@@ -135,7 +142,7 @@ Reply CreateRunBatch(RouteContext& ctx, Exchange& ex) {
       details["index"] = i;
       return Status(parsed.status().code(), parsed.status().message(), std::move(details));
     }
-    if (Status s = AuthorizeNewRun(ctx, ex, parsed->request); !s.ok()) {
+    if (Status s = AuthorizeNewRun(ctx, ex, parsed->request, task_functions); !s.ok()) {
       json::object details;
       if (s.details().is_object()) details = s.details().get_object();
       details["index"] = i;

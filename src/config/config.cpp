@@ -358,9 +358,10 @@ class Loader {
                 const YAML::Node& value);
   void ReadTriggers(const YAML::Node& section, const std::string& path);
   void ReadBulk(const YAML::Node& section, const std::string& path);
-  void ReadFunctions(const YAML::Node& section, const std::string& path);
+  void ReadFunctionMap(const YAML::Node& section, const std::string& path,
+                       void (Loader::*read)(const YAML::Node&, const std::string&,
+                                            const std::string&, const YAML::Node&));
   void ReadRunnerQueues(const YAML::Node& value, const std::string& path);
-  void ReadRemoteFunctions(const YAML::Node& section, const std::string& path);
   void ReadRemoteFunction(const YAML::Node& key_node, const std::string& name,
                           const std::string& path, const YAML::Node& value);
   // Rules between sections, once the whole file is read.
@@ -619,9 +620,14 @@ void Loader::ReadRoot(const YAML::Node& root) {
           {"tasks", [&](const YAML::Node& v, const std::string& p) { ReadTasks(v, p); }},
           {"triggers", [&](const YAML::Node& v, const std::string& p) { ReadTriggers(v, p); }},
           {"bulk", [&](const YAML::Node& v, const std::string& p) { ReadBulk(v, p); }},
-          {"functions", [&](const YAML::Node& v, const std::string& p) { ReadFunctions(v, p); }},
+          {"functions",
+           [&](const YAML::Node& v, const std::string& p) {
+             ReadFunctionMap(v, p, &Loader::ReadFunction);
+           }},
           {"remote_functions",
-           [&](const YAML::Node& v, const std::string& p) { ReadRemoteFunctions(v, p); }},
+           [&](const YAML::Node& v, const std::string& p) {
+             ReadFunctionMap(v, p, &Loader::ReadRemoteFunction);
+           }},
       });
 }
 
@@ -1145,28 +1151,34 @@ void Loader::ReadBulk(const YAML::Node& section, const std::string& path) {
              });
 }
 
-void Loader::ReadFunctions(const YAML::Node& section, const std::string& path) {
+// `functions:` and `remote_functions:`: maps of function names to definitions, each
+// entry read by `read` once its name is known to be a valid function name.
+void Loader::ReadFunctionMap(const YAML::Node& section, const std::string& path,
+                             void (Loader::*read)(const YAML::Node&, const std::string&,
+                                                  const std::string&, const YAML::Node&)) {
   if (!section.IsMap()) {
     Error(section, path,
           "expected a mapping of function names to definitions, got " + Describe(section));
     return;
   }
-  ForEachEntry(
-      section, path,
-      [&](const YAML::Node& key_node, const std::string& name, const std::string& function_path,
-          const YAML::Node& value) { ReadFunction(key_node, name, function_path, value); });
+  ForEachEntry(section, path,
+               [&](const YAML::Node& key_node, const std::string& name,
+                   const std::string& function_path, const YAML::Node& value) {
+                 if (!IsFunctionName(name)) {
+                   Error(LineOf(key_node), function_path,
+                         "invalid function name '" + name +
+                             "'; expected category.action (lower-case letters, digits, '_' "
+                             "and '-', one dot)");
+                   return;
+                 }
+                 (this->*read)(key_node, name, function_path, value);
+               });
 }
 
 // A function of `functions:`: a bulk function run by a co-process (CoprocessSpec).
 void Loader::ReadFunction(const YAML::Node& key_node, const std::string& name,
                           const std::string& path, const YAML::Node& value) {
   const int line = LineOf(key_node);
-  if (!IsFunctionName(name)) {
-    Error(line, path,
-          "invalid function name '" + name +
-              "'; expected category.action (lower-case letters, digits, '_' and '-', one dot)");
-    return;
-  }
   if (!value.IsMap()) {
     Error(value, path, "expected a mapping of function settings, got " + Describe(value));
     return;
@@ -1306,29 +1318,11 @@ void Loader::ReadFunction(const YAML::Node& key_node, const std::string& name,
   config_.functions.push_back(std::move(spec));
 }
 
-void Loader::ReadRemoteFunctions(const YAML::Node& section, const std::string& path) {
-  if (!section.IsMap()) {
-    Error(section, path,
-          "expected a mapping of function names to definitions, got " + Describe(section));
-    return;
-  }
-  ForEachEntry(
-      section, path,
-      [&](const YAML::Node& key_node, const std::string& name, const std::string& function_path,
-          const YAML::Node& value) { ReadRemoteFunction(key_node, name, function_path, value); });
-}
-
 // A function of `remote_functions:`: declared here, executed by workers that take its
 // runs over HTTP (docs/remote-runners.md).
 void Loader::ReadRemoteFunction(const YAML::Node& key_node, const std::string& name,
                                 const std::string& path, const YAML::Node& value) {
   const int line = LineOf(key_node);
-  if (!IsFunctionName(name)) {
-    Error(line, path,
-          "invalid function name '" + name +
-              "'; expected category.action (lower-case letters, digits, '_' and '-', one dot)");
-    return;
-  }
   if (!value.IsMap()) {
     Error(value, path, "expected a mapping with at least queue, got " + Describe(value));
     return;

@@ -204,6 +204,10 @@ json::object ToJson(const Attempt& a) {
   return o;
 }
 
+json::object ToJson(const Progress& p) {
+  return {{"total", p.total}, {"succeeded", p.succeeded}, {"failed", p.failed}};
+}
+
 json::object ToJson(const Run& r) {
   json::object o;
   o.reserve(40);
@@ -231,9 +235,7 @@ json::object ToJson(const Run& r) {
   o["result"] = r.result;
   o["error"] = r.error;
   o["error_kind"] = r.error_kind;
-  o["progress"] = {{"total", r.progress.total},
-                   {"succeeded", r.progress.succeeded},
-                   {"failed", r.progress.failed}};
+  o["progress"] = ToJson(r.progress);
   o["parent_id"] = r.parent_id;
   o["flow_id"] = r.flow_id;
   o["input_file"] = r.input_file;
