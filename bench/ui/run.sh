@@ -4,10 +4,11 @@
 # bench/api/batch.lua (1,000 pending runs per request in queue `bench`, which no runner
 # serves: the worst case for the queue overview), then times each request the runs page
 # and the dashboard make, five times, and prints the median.
-# Usage: bench/ui/run.sh [FILL_SECONDS]   (from the repository root, after scripts/build.sh)
+# Usage: bench/ui/run.sh [RUNS]   (default 1000000; from the repository root, after
+# scripts/build.sh)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-fill=${1:-40}
+target=${1:-1000000}
 dir=$(mktemp -d)
 trap 'kill $server 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$dir"' EXIT
 cat > "$dir/taskmill.yaml" <<YAML
@@ -18,8 +19,11 @@ build/taskmill serve --config "$dir/taskmill.yaml" > "$dir/server.log" 2>&1 &
 server=$!
 url=http://127.0.0.1:18082
 for _ in $(seq 100); do curl -sf "$url/healthz" >/dev/null && break; sleep 0.1; done
-wrk -t2 -c4 -d"${fill}s" -s bench/api/batch.lua "$url/api/v1/runs:batch" >/dev/null
-echo "runs stored: $(curl -s "$url/api/v1/stats" | python3 -c 'import json,sys; print(json.load(sys.stdin)["statuses"]["total"])')"
+stored() { curl -s "$url/api/v1/stats" | python3 -c 'import json,sys; print(json.load(sys.stdin)["statuses"]["total"])'; }
+while (( $(stored) < target )); do
+  wrk -t2 -c4 -d5s -s bench/api/batch.lua "$url/api/v1/runs:batch" >/dev/null
+done
+echo "runs stored: $(stored)"
 for path in "/api/v1/runs?limit=50" "/api/v1/runs?limit=50&status=pending&queue=bench" \
             "/api/v1/stats" "/api/v1/queues" "/api/v1/tasks" "/api/v1/runners" \
             "/api/v1/scheduler" "/api/v1/stats/throughput?window=3600&step=10" "/"; do

@@ -94,6 +94,8 @@ struct RunFinishResult {
 
 struct StorageStats {
   std::map<RunStatus, int64_t> by_status;  // every status present, zeros included
+  // Runs by task ("" for runs of no task) and status; only non-zero counts.
+  std::map<std::string, std::map<RunStatus, int64_t>> by_task;
   int64_t total = 0;
 };
 

@@ -539,6 +539,13 @@ TEST_F(ApiTest, TasksFunctionsStatsAndHealth) {
   ExpectError(Send("GET", "/api/v1/tasks/unknown"), 404, "not_found");
   ExpectError(Send("POST", "/api/v1/tasks/unknown/start"), 404, "not_found");
 
+  // The task's runs are counted under its name in the metrics, every status present.
+  metrics::testing::Exposition scraped;
+  ASSERT_EQ(metrics::testing::ParseExposition(Send("GET", "/metrics").body, &scraped), "");
+  EXPECT_EQ(scraped.Value("taskmill_runs", {{"status", "completed"}, {"task", "nightly-report"}}),
+            2);
+  EXPECT_EQ(scraped.Value("taskmill_runs", {{"status", "failed"}, {"task", "nightly-report"}}), 0);
+
   json::object functions = SendJson("GET", "/api/v1/functions", 200);
   EXPECT_EQ(functions["functions"].as_array().size(), 5u);
   json::object demo = SendJson("GET", "/api/v1/functions?category=demo&action=fail", 200);
@@ -572,6 +579,7 @@ TEST_F(ApiTest, MetricsParseAndCountFinishedRunsAndRoutePatterns) {
     return e.Value(name, labels).value_or(0);
   };
   const metrics::testing::LabelSet completed{{"status", "completed"}};
+  const metrics::testing::LabelSet completed_no_task{{"status", "completed"}, {"task", ""}};
   const metrics::testing::LabelSet get_run{{"route", "/api/v1/runs/{id}"}, {"code", "200"}};
 
   // The engine counts finishes from its event bus. This listener sees the same events;
@@ -601,7 +609,7 @@ TEST_F(ApiTest, MetricsParseAndCountFinishedRunsAndRoutePatterns) {
     EXPECT_TRUE(before.families.count(name)) << name;
   }
   EXPECT_TRUE(before.Value("taskmill_runs_finished_total", completed).has_value());
-  EXPECT_EQ(value(before, "taskmill_runs", completed), 0);
+  EXPECT_EQ(before.Value("taskmill_runs", completed_no_task), 0);
   EXPECT_EQ(value(before, "taskmill_runner_slots_capacity"), 16);
 
   constexpr int kRuns = 3;
@@ -622,8 +630,8 @@ TEST_F(ApiTest, MetricsParseAndCountFinishedRunsAndRoutePatterns) {
   Exposition after = scrape();
   EXPECT_EQ(value(after, "taskmill_runs_finished_total", completed),
             value(before, "taskmill_runs_finished_total", completed) + kRuns);
-  EXPECT_EQ(value(after, "taskmill_runs", completed), kRuns);
-  EXPECT_EQ(value(after, "taskmill_runs", {{"status", "pending"}}), 1);
+  EXPECT_EQ(value(after, "taskmill_runs", completed_no_task), kRuns);
+  EXPECT_EQ(value(after, "taskmill_runs", {{"status", "pending"}, {"task", ""}}), 1);
   EXPECT_EQ(value(after, "taskmill_queue_depth", {{"queue", "later"}}), 1);
   EXPECT_EQ(value(after, "taskmill_queue_oldest_pending_age_seconds", {{"queue", "later"}}), 0);
   // Observed before the finishes were published.

@@ -23,25 +23,30 @@ constexpr const char* kContentType = "text/plain; version=0.0.4; charset=utf-8";
 std::vector<metrics::GaugeSnapshot> EngineGauges(Engine& engine) {
   std::vector<metrics::GaugeSnapshot> out;
 
-  // run_counts is kept by status only (maintained in each write's transaction); a
-  // per-task breakdown would need a count of every run at each scrape or a counter
-  // table by (task, status) updated by every write, so runs are by status only.
+  // From storage's run tallies (kept in each write's transaction): no run is counted
+  // at scrape time. Every status of every task that has runs, zeros included, and of
+  // the runs of no task (task="") always, so that no series appears and vanishes as
+  // runs move between statuses.
   auto stats = engine.storage().RunStats();
   if (stats.ok()) {
-    metrics::GaugeSnapshot runs{
-        .name = "taskmill_runs", .help = "Stored runs, by status.", .label_names = {"status"}};
-    for (RunStatus status : kAllRunStatuses) {
-      auto it = stats->by_status.find(status);
-      runs.samples.push_back({{std::string(ToString(status))},
-                              static_cast<double>(it == stats->by_status.end() ? 0 : it->second)});
+    metrics::GaugeSnapshot runs{.name = "taskmill_runs",
+                                .help = "Stored runs, by status and task (\"\": runs of no task).",
+                                .label_names = {"status", "task"}};
+    stats->by_task.try_emplace("");
+    for (const auto& [task, by_status] : stats->by_task) {
+      for (RunStatus status : kAllRunStatuses) {
+        auto it = by_status.find(status);
+        runs.samples.push_back({{std::string(ToString(status)), task},
+                                static_cast<double>(it == by_status.end() ? 0 : it->second)});
+      }
     }
     out.push_back(std::move(runs));
   } else {
     spdlog::warn("metrics: reading run counts: {}", stats.status().ToString());
   }
 
-  // The same query as GET /api/v1/queues: the pending and running runs, through the
-  // status index.
+  // The same read as GET /api/v1/queues: run tallies, and one index seek per queue
+  // for its oldest pending run.
   TimePoint now = engine.clock().Now();
   auto queues = engine.storage().QueueList(now);
   if (queues.ok()) {

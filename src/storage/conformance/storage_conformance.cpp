@@ -252,7 +252,37 @@ void StorageConformance::ExpectStatsMatchListing() {
   EXPECT_EQ(stats.total, sum);
   RunFilter all;
   all.limit = 1000;
-  EXPECT_EQ(stats.total, static_cast<int64_t>(ListAll(all).size()));
+  std::vector<Run> runs = ListAll(all);
+  EXPECT_EQ(stats.total, static_cast<int64_t>(runs.size()));
+
+  // The breakdowns by task and by queue agree with the runs themselves.
+  std::map<std::string, std::map<RunStatus, int64_t>> by_task;
+  std::map<std::string, QueueStats> by_queue;
+  for (const Run& run : runs) {
+    ++by_task[run.task][run.status];
+    if (run.status != RunStatus::kPending && run.status != RunStatus::kRunning) continue;
+    QueueStats& q = by_queue[run.queue];
+    if (run.status == RunStatus::kRunning) {
+      ++q.running;
+      continue;
+    }
+    ++q.pending;
+    if (!q.oldest_pending_run_at || run.run_at < *q.oldest_pending_run_at) {
+      q.oldest_pending_run_at = run.run_at;
+    }
+  }
+  EXPECT_EQ(stats.by_task, by_task);
+  for (const QueueStats& q : Unwrap(storage().QueueList(kT0))) {
+    const QueueStats& expected = by_queue[q.queue];
+    EXPECT_EQ(q.pending, expected.pending) << "queue " << q.queue;
+    EXPECT_EQ(q.running, expected.running) << "queue " << q.queue;
+    EXPECT_EQ(Time(q.oldest_pending_run_at), Time(expected.oldest_pending_run_at))
+        << "queue " << q.queue;
+    by_queue.erase(q.queue);
+  }
+  for (const auto& [name, q] : by_queue) {
+    EXPECT_TRUE(q.pending == 0 && q.running == 0) << "queue " << name << " missing from QueueList";
+  }
 }
 
 namespace {

@@ -126,6 +126,30 @@ CREATE TABLE api_tokens (
   created_at INTEGER NOT NULL
 );
 )sql"},
+    // Run tallies by (queue, task, status) replace the counts by status: the queue
+    // overview, the dashboard and the per-task metrics then read a table of a few
+    // rows instead of counting runs (431 ms for 800,000 pending runs before). The
+    // writer thread keeps them in the same transaction as every change; a tally that
+    // reaches zero is deleted, so an emptied queue leaves the overview as it did when
+    // it was counted. The partial index answers "oldest pending run of a queue" with
+    // one seek.
+    {4, R"sql(
+CREATE TABLE run_tallies (
+  queue TEXT NOT NULL,
+  task TEXT NOT NULL,
+  status TEXT NOT NULL,
+  n INTEGER NOT NULL,
+  PRIMARY KEY (queue, task, status)
+) WITHOUT ROWID;
+INSERT INTO run_tallies(queue, task, status, n)
+  SELECT queue, task, status, count(*) FROM runs GROUP BY queue, task, status;
+DROP TABLE run_counts;
+CREATE INDEX runs_queue_pending ON runs(queue, run_at) WHERE status = 'pending';
+-- Runs of no task are never listed by task: leaving them out of the task index saves
+-- a B-tree insert for each of them (queries add "task <> ''" to use it).
+DROP INDEX runs_task_seq;
+CREATE INDEX runs_task_seq ON runs(task, seq) WHERE task <> '';
+)sql"},
 };
 
 }  // namespace taskmill::sqlite

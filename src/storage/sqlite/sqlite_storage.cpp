@@ -1,13 +1,8 @@
 #include "storage/sqlite/sqlite_storage.h"
 
-#include "metrics/taskmill_metrics.h"
-#include "storage/sqlite/schema.h"
-#include "storage/sqlite/sqlite_db.h"
-
-#include <boost/json.hpp>
-
 #include <algorithm>
 #include <array>
+#include <boost/json.hpp>
 #include <chrono>
 #include <condition_variable>
 #include <deque>
@@ -15,6 +10,10 @@
 #include <future>
 #include <mutex>
 #include <thread>
+
+#include "metrics/taskmill_metrics.h"
+#include "storage/sqlite/schema.h"
+#include "storage/sqlite/sqlite_db.h"
 
 namespace taskmill::sqlite {
 namespace {
@@ -179,7 +178,10 @@ void BindRun(Statement& s, const Run& r) {
   s.Bind(22, Micros(r.retry.max_delay));
   s.Bind(23, Micros(r.timeout));
   s.Bind(24, r.time_to_resolve.count());
-  if (r.result.is_null()) s.BindNull(25); else s.Bind(25, json::serialize(r.result));
+  if (r.result.is_null())
+    s.BindNull(25);
+  else
+    s.Bind(25, json::serialize(r.result));
   s.Bind(26, r.error);
   s.Bind(27, r.error_kind);
   s.Bind(28, r.progress.total);
@@ -192,23 +194,52 @@ void BindRun(Statement& s, const Run& r) {
   s.Bind(35, r.attempts.empty() ? std::string("[]") : SerializeAttempts(r.attempts));
 }
 
-// Changes to the per-status counters made by one write operation; applied to
-// run_counts only if the operation succeeds, in the same transaction.
-struct CountDeltas {
-  std::array<int64_t, std::size(kAllRunStatuses)> n{};
-  void Add(RunStatus s, int64_t d) { n[static_cast<size_t>(s)] += d; }
-  void Move(RunStatus from, RunStatus to, int64_t count = 1) {
-    Add(from, -count);
-    Add(to, count);
+// Changes to run_tallies (runs by queue, task and status) made by one write
+// operation; applied only if the operation succeeds, in the same transaction. A
+// write touches few distinct keys (a batch of 1,000 runs usually one), so a short
+// vector searched from its most recent entry beats a map.
+class TallyDeltas {
+ public:
+  struct Entry {
+    std::string queue;
+    std::string task;
+    RunStatus status;
+    int64_t n;
+  };
+
+  void Add(std::string_view queue, std::string_view task, RunStatus status, int64_t d) {
+    for (auto it = entries_.rbegin(); it != entries_.rend(); ++it) {
+      if (it->status == status && it->queue == queue && it->task == task) {
+        it->n += d;
+        return;
+      }
+    }
+    entries_.push_back({std::string(queue), std::string(task), status, d});
   }
-  void Merge(const CountDeltas& o) {
-    for (size_t i = 0; i < n.size(); ++i) n[i] += o.n[i];
+  void Move(std::string_view queue, std::string_view task, RunStatus from, RunStatus to,
+            int64_t count = 1) {
+    Add(queue, task, from, -count);
+    Add(queue, task, to, count);
   }
+  void Merge(const TallyDeltas& o) {
+    for (const Entry& e : o.entries_) Add(e.queue, e.task, e.status, e.n);
+  }
+  const std::vector<Entry>& entries() const { return entries_; }
+
+ private:
+  std::vector<Entry> entries_;
 };
 
 struct Tx {
   Connection& db;
-  CountDeltas deltas;
+  TallyDeltas deltas;
+};
+
+// Where a stored run is and what it is: enough to move its tally.
+struct RunKey {
+  std::string queue;
+  std::string task;
+  RunStatus status;
 };
 
 class SqliteStorage final : public Storage {
@@ -259,20 +290,14 @@ class SqliteStorage final : public Storage {
       if (!insert.ok()) return insert.status();
       for (auto& run : params.runs) {
         if (params.conflict == ConflictMode::kOverwrite) {
-          auto existing = FindStatus(tx.db, run.id, run.queue);
-          if (!existing.ok()) return existing.status();
-          if (*existing) {
-            if (**existing == RunStatus::kRunning) {
+          auto existing = FindKey(tx.db, run.id, run.queue);
+          if (!existing.ok() && !existing.status().IsNotFound()) return existing.status();
+          if (existing.ok()) {
+            if (existing->status == RunStatus::kRunning) {
               return Status::Conflict("run '" + run.id + "' in queue '" + run.queue +
                                       "' is running and cannot be overwritten");
             }
-            auto del = tx.db.Prepare("DELETE FROM runs WHERE id = ?1 AND queue = ?2");
-            if (!del.ok()) return del.status();
-            ScopedReset reset(**del);
-            (*del)->Bind(1, run.id);
-            (*del)->Bind(2, run.queue);
-            TASKMILL_RETURN_IF_ERROR((*del)->Exec());
-            tx.deltas.Add(**existing, -1);
+            TASKMILL_RETURN_IF_ERROR(DeleteRun(tx, run.id, *existing));
           }
         }
         Statement& s = **insert;
@@ -282,9 +307,9 @@ class SqliteStorage final : public Storage {
         if (ins.IsConflict()) {
           // Either (queue, id) is taken, or the (task, scheduled_at) of a periodical
           // launch is: only the former is a duplicate run.
-          auto duplicate = FindStatus(tx.db, run.id, run.queue);
-          if (!duplicate.ok()) return duplicate.status();
-          if (!*duplicate) {
+          auto duplicate = FindKey(tx.db, run.id, run.queue);
+          if (!duplicate.ok() && !duplicate.status().IsNotFound()) return duplicate.status();
+          if (!duplicate.ok()) {
             if (run.scheduled_at) {
               return Status::Conflict("task '" + run.task + "' already has a launch scheduled at " +
                                       FormatTime(*run.scheduled_at));
@@ -303,7 +328,7 @@ class SqliteStorage final : public Storage {
                                   "'");
         }
         TASKMILL_RETURN_IF_ERROR(ins);
-        tx.deltas.Add(run.status, 1);
+        tx.deltas.Add(run.queue, run.task, run.status, 1);
         out.push_back(std::move(run));  // params is ours; the write runs exactly once
         inserted.push_back(true);
       }
@@ -331,7 +356,8 @@ class SqliteStorage final : public Storage {
       binds.push_back(value);
     };
     if (f.status) add(" AND status = ?", std::string(ToString(*f.status)));
-    if (!f.task.empty()) add(" AND task = ?", f.task);
+    // "task <> ''" lets the planner use the partial index runs_task_seq.
+    if (!f.task.empty()) add(" AND task <> '' AND task = ?", f.task);
     if (!f.function.empty()) add(" AND function = ?", f.function);
     if (!f.queue.empty()) add(" AND queue = ?", f.queue);
     if (!f.account_id.empty()) add(" AND account_id = ?", f.account_id);
@@ -380,18 +406,10 @@ class SqliteStorage final : public Storage {
     return Write([&](Tx& tx) -> Status {
       auto found = FindKey(tx.db, id, queue);
       if (!found.ok()) return found.status();
-      auto [q, status] = *found;
-      if (status == RunStatus::kRunning) {
+      if (found->status == RunStatus::kRunning) {
         return Status::FailedPrecondition("run '" + id + "' is running; cancel it first");
       }
-      auto del = tx.db.Prepare("DELETE FROM runs WHERE id = ?1 AND queue = ?2");
-      if (!del.ok()) return del.status();
-      ScopedReset reset(**del);
-      (*del)->Bind(1, id);
-      (*del)->Bind(2, q);
-      TASKMILL_RETURN_IF_ERROR((*del)->Exec());
-      tx.deltas.Add(status, -1);
-      return Status::Ok();
+      return DeleteRun(tx, id, *found);
     });
   }
 
@@ -415,25 +433,28 @@ class SqliteStorage final : public Storage {
     sql += " ORDER BY priority DESC, run_at LIMIT ?3) RETURNING ";
     sql += kRunColumns;
     std::vector<ClaimedRun> out;
-    Status st = Write([&](Tx& tx) -> Status {
-      out.clear();
-      auto stmt = tx.db.Prepare(sql);
-      if (!stmt.ok()) return stmt.status();
-      Statement& s = **stmt;
-      ScopedReset reset(s);
-      s.Bind(1, p.runner);
-      s.Bind(2, Micros(p.now));
-      s.Bind(3, p.max);
-      for (size_t i = 0; i < p.queues.size(); ++i) s.Bind(static_cast<int>(i + 4), p.queues[i]);
-      for (;;) {
-        auto row = s.Step();
-        if (!row.ok()) return row.status();
-        if (!*row) break;
-        out.push_back(ReadRun(s));
-      }
-      tx.deltas.Move(RunStatus::kPending, RunStatus::kRunning, static_cast<int64_t>(out.size()));
-      return Status::Ok();
-    }, /*durable=*/false);
+    Status st = Write(
+        [&](Tx& tx) -> Status {
+          out.clear();
+          auto stmt = tx.db.Prepare(sql);
+          if (!stmt.ok()) return stmt.status();
+          Statement& s = **stmt;
+          ScopedReset reset(s);
+          s.Bind(1, p.runner);
+          s.Bind(2, Micros(p.now));
+          s.Bind(3, p.max);
+          for (size_t i = 0; i < p.queues.size(); ++i) s.Bind(static_cast<int>(i + 4), p.queues[i]);
+          for (;;) {
+            auto row = s.Step();
+            if (!row.ok()) return row.status();
+            if (!*row) break;
+            out.push_back(ReadRun(s));
+            tx.deltas.Move(out.back().queue, out.back().task, RunStatus::kPending,
+                           RunStatus::kRunning);
+          }
+          return Status::Ok();
+        },
+        /*durable=*/false);
     if (!st.ok()) return st;
     std::sort(out.begin(), out.end(), [](const Run& a, const Run& b) {
       return a.priority != b.priority ? a.priority > b.priority : a.run_at < b.run_at;
@@ -443,24 +464,26 @@ class SqliteStorage final : public Storage {
 
   Result<std::vector<bool>> RunHeartbeatBatch(const std::vector<RunHeartbeat>& beats) override {
     std::vector<bool> out;
-    Status st = Write([&](Tx& tx) -> Status {
-      out.assign(beats.size(), false);
-      auto stmt = tx.db.Prepare(
-          "UPDATE runs SET lease_until = ?1 WHERE id = ?2 AND queue = ?3 AND attempt = ?4 "
-          "AND status = 'running'");
-      if (!stmt.ok()) return stmt.status();
-      for (size_t i = 0; i < beats.size(); ++i) {
-        Statement& s = **stmt;
-        ScopedReset reset(s);
-        s.Bind(1, Micros(beats[i].lease_until));
-        s.Bind(2, beats[i].id);
-        s.Bind(3, beats[i].queue);
-        s.Bind(4, beats[i].attempt);
-        TASKMILL_RETURN_IF_ERROR(s.Exec());
-        out[i] = tx.db.Changes() == 1;
-      }
-      return Status::Ok();
-    }, /*durable=*/false);
+    Status st = Write(
+        [&](Tx& tx) -> Status {
+          out.assign(beats.size(), false);
+          auto stmt = tx.db.Prepare(
+              "UPDATE runs SET lease_until = ?1 WHERE id = ?2 AND queue = ?3 AND attempt = ?4 "
+              "AND status = 'running'");
+          if (!stmt.ok()) return stmt.status();
+          for (size_t i = 0; i < beats.size(); ++i) {
+            Statement& s = **stmt;
+            ScopedReset reset(s);
+            s.Bind(1, Micros(beats[i].lease_until));
+            s.Bind(2, beats[i].id);
+            s.Bind(3, beats[i].queue);
+            s.Bind(4, beats[i].attempt);
+            TASKMILL_RETURN_IF_ERROR(s.Exec());
+            out[i] = tx.db.Changes() == 1;
+          }
+          return Status::Ok();
+        },
+        /*durable=*/false);
     if (!st.ok()) return st;
     return out;
   }
@@ -470,6 +493,13 @@ class SqliteStorage final : public Storage {
     std::vector<RunFinishResult> out;
     Status st = Write([&](Tx& tx) -> Status {
       out.assign(finishes.size(), RunFinishResult{});
+      // Find the current attempt first (its rowid and task), then update by rowid: the
+      // task moves the run tallies, and reading it here costs far less than an
+      // UPDATE ... RETURNING (SQLite gathers returned rows in a temporary table).
+      auto find = tx.db.Prepare(
+          "SELECT seq, task FROM runs WHERE id = ?1 AND queue = ?2 AND attempt = ?3 "
+          "AND status = 'running'");
+      if (!find.ok()) return find.status();
       auto stmt = tx.db.Prepare(
           "UPDATE runs SET status = ?1, finished_at = ?2, run_at = coalesce(?3, run_at), "
           "result = ?4, error = ?5, "
@@ -480,18 +510,41 @@ class SqliteStorage final : public Storage {
           "attempts = json_insert(attempts, '$[#]', json_object('number', attempt, 'runner', "
           "runner, 'started_at', started_at, 'finished_at', ?10, 'outcome', ?11, 'error', ?5, "
           "'output', ?12)) "
-          "WHERE id = ?13 AND queue = ?14 AND attempt = ?15 AND status = 'running'");
+          "WHERE seq = ?13");
       if (!stmt.ok()) return stmt.status();
       Statement& s = **stmt;
+      std::string task;
       for (size_t i = 0; i < finishes.size(); ++i) {
         const RunFinish& f = finishes[i];
+        int64_t seq = 0;
+        {
+          Statement& q = **find;
+          ScopedReset reset(q);
+          q.Bind(1, f.id);
+          q.Bind(2, f.queue);
+          q.Bind(3, f.attempt);
+          auto row = q.Step();
+          if (!row.ok()) return row.status();
+          if (!*row) continue;  // not the current attempt: a stale fence
+          seq = q.Int(0);
+          task = q.Text(1);
+        }
         ScopedReset reset(s);
         bool retry = f.status == RunStatus::kPending;
         s.Bind(1, ToString(f.status));
-        if (retry) s.BindNull(2); else s.Bind(2, Micros(f.finished_at));
+        if (retry)
+          s.BindNull(2);
+        else
+          s.Bind(2, Micros(f.finished_at));
         // run_at moves only for a retry; a finished run keeps the instant it was due.
-        if (retry) s.Bind(3, Micros(f.run_at)); else s.BindNull(3);
-        if (f.result.is_null()) s.BindNull(4); else s.Bind(4, json::serialize(f.result));
+        if (retry)
+          s.Bind(3, Micros(f.run_at));
+        else
+          s.BindNull(3);
+        if (f.result.is_null())
+          s.BindNull(4);
+        else
+          s.Bind(4, json::serialize(f.result));
         s.Bind(5, f.error);
         s.Bind(6, f.error_kind);
         if (f.progress) {
@@ -502,14 +555,10 @@ class SqliteStorage final : public Storage {
         s.Bind(10, Micros(f.finished_at));
         s.Bind(11, f.outcome.empty() ? std::string(ToString(f.status)) : f.outcome);
         s.Bind(12, f.output);
-        s.Bind(13, f.id);
-        s.Bind(14, f.queue);
-        s.Bind(15, f.attempt);
+        s.Bind(13, seq);
         TASKMILL_RETURN_IF_ERROR(s.Exec());
-        if (tx.db.Changes() == 1) {
-          out[i].accepted = true;
-          tx.deltas.Move(RunStatus::kRunning, f.status);
-        }
+        out[i].accepted = true;
+        tx.deltas.Move(f.queue, task, RunStatus::kRunning, f.status);
       }
       return Status::Ok();
     });
@@ -558,17 +607,16 @@ class SqliteStorage final : public Storage {
     Status st = Write([&](Tx& tx) -> Status {
       auto found = FindKey(tx.db, id, queue);
       if (!found.ok()) return found.status();
-      auto [q, status] = *found;
-      TASKMILL_RETURN_IF_ERROR(check(status));
+      TASKMILL_RETURN_IF_ERROR(check(found->status));
       auto stmt = tx.db.Prepare(update_sql);
       if (!stmt.ok()) return stmt.status();
       ScopedReset reset(**stmt);
       (*stmt)->Bind(1, Micros(now));
       (*stmt)->Bind(2, id);
-      (*stmt)->Bind(3, q);
+      (*stmt)->Bind(3, found->queue);
       TASKMILL_RETURN_IF_ERROR((*stmt)->Exec());
-      tx.deltas.Move(status, to);
-      auto r = GetOn(tx.db, id, q);
+      tx.deltas.Move(found->queue, found->task, found->status, to);
+      auto r = GetOn(tx.db, id, found->queue);
       if (!r.ok()) return r.status();
       result = std::move(*r);
       return Status::Ok();
@@ -578,9 +626,10 @@ class SqliteStorage final : public Storage {
   }
 
   Result<std::vector<Run>> RunListExpired(TimePoint now, int limit) override {
-    return Query(Sql("SELECT ", " FROM runs INDEXED BY runs_running_lease "
-                                "WHERE status = 'running' AND lease_until < ?1 "
-                                "ORDER BY lease_until LIMIT ?2"),
+    return Query(Sql("SELECT ",
+                     " FROM runs INDEXED BY runs_running_lease "
+                     "WHERE status = 'running' AND lease_until < ?1 "
+                     "ORDER BY lease_until LIMIT ?2"),
                  [&](Statement& s) {
                    s.Bind(1, Micros(now));
                    s.Bind(2, limit);
@@ -616,17 +665,20 @@ class SqliteStorage final : public Storage {
     StorageStats stats;
     for (auto s : kAllRunStatuses) stats.by_status[s] = 0;
     Status st = [&]() -> Status {
-      auto stmt = (*reader)->Prepare("SELECT status, n FROM run_counts");
+      auto stmt =
+          (*reader)->Prepare("SELECT task, status, sum(n) FROM run_tallies GROUP BY task, status");
       if (!stmt.ok()) return stmt.status();
       ScopedReset reset(**stmt);
       for (;;) {
         auto row = (*stmt)->Step();
         if (!row.ok()) return row.status();
         if (!*row) break;
-        if (auto s = ParseRunStatus((*stmt)->Text(0))) {
-          stats.by_status[*s] = (*stmt)->Int(1);
-          stats.total += (*stmt)->Int(1);
-        }
+        auto s = ParseRunStatus((*stmt)->Text(1));
+        int64_t n = (*stmt)->Int(2);
+        if (!s || n == 0) continue;
+        stats.by_status[*s] += n;
+        stats.by_task[std::string((*stmt)->Text(0))][*s] = n;
+        stats.total += n;
       }
       return Status::Ok();
     }();
@@ -646,7 +698,7 @@ class SqliteStorage final : public Storage {
           "DELETE FROM runs WHERE seq IN (SELECT seq FROM (SELECT seq, row_number() OVER ("
           "PARTITION BY task ORDER BY finished_at DESC, seq DESC) AS rn FROM runs "
           "WHERE task <> '' AND status NOT IN ('pending', 'running')) "
-          "WHERE rn > ?1 LIMIT 10000) RETURNING status");
+          "WHERE rn > ?1 LIMIT 10000) RETURNING queue, task, status");
       if (!stmt.ok()) return stmt.status();
       ScopedReset reset(**stmt);
       (*stmt)->Bind(1, keep);
@@ -654,7 +706,9 @@ class SqliteStorage final : public Storage {
         auto row = (*stmt)->Step();
         if (!row.ok()) return row.status();
         if (!*row) break;
-        if (auto s = ParseRunStatus((*stmt)->Text(0))) tx.deltas.Add(*s, -1);
+        if (auto s = ParseRunStatus((*stmt)->Text(2))) {
+          tx.deltas.Add((*stmt)->Text(0), (*stmt)->Text(1), *s, -1);
+        }
         ++removed;
       }
       return Status::Ok();
@@ -664,8 +718,9 @@ class SqliteStorage final : public Storage {
   }
 
   Result<std::optional<Run>> RunLatestOfTask(const std::string& task) override {
-    auto runs = Query(Sql("SELECT ", " FROM runs WHERE task = ?1 ORDER BY seq DESC LIMIT 1"),
-                      [&](Statement& s) { s.Bind(1, task); });
+    auto runs =
+        Query(Sql("SELECT ", " FROM runs WHERE task <> '' AND task = ?1 ORDER BY seq DESC LIMIT 1"),
+              [&](Statement& s) { s.Bind(1, task); });
     if (!runs.ok()) return runs.status();
     if (runs->empty()) return std::optional<Run>();
     return std::optional<Run>(std::move(runs->front()));
@@ -677,7 +732,7 @@ class SqliteStorage final : public Storage {
     int64_t n = 0;
     Status st = [&]() -> Status {
       auto stmt = (*reader)->Prepare(
-          "SELECT count(*) FROM runs INDEXED BY runs_task_seq "
+          "SELECT coalesce(sum(n), 0) FROM run_tallies "
           "WHERE task = ?1 AND status IN ('pending', 'running')");
       if (!stmt.ok()) return stmt.status();
       ScopedReset reset(**stmt);
@@ -701,7 +756,7 @@ class SqliteStorage final : public Storage {
       BindRun(**stmt, run);
       TASKMILL_RETURN_IF_ERROR((*stmt)->Exec());
       stored = tx.db.Changes() == 1;
-      if (stored) tx.deltas.Add(run.status, 1);
+      if (stored) tx.deltas.Add(run.queue, run.task, run.status, 1);
       return Status::Ok();
     });
     if (!st.ok()) return st;
@@ -728,7 +783,7 @@ class SqliteStorage final : public Storage {
     std::map<std::string, QueueStats> by_name;
     Status st = [&]() -> Status {
       auto stmt = (*reader)->Prepare(
-          "SELECT queue, status, count(*), min(run_at) FROM runs "
+          "SELECT queue, status, sum(n) FROM run_tallies "
           "WHERE status IN ('pending', 'running') GROUP BY queue, status");
       if (!stmt.ok()) return stmt.status();
       {
@@ -739,13 +794,21 @@ class SqliteStorage final : public Storage {
           if (!*row) break;
           auto& q = by_name[std::string((*stmt)->Text(0))];
           q.queue = (*stmt)->Text(0);
-          if ((*stmt)->Text(1) == "pending") {
-            q.pending = (*stmt)->Int(2);
-            q.oldest_pending_run_at = FromMicros((*stmt)->Int(3));
-          } else {
-            q.running = (*stmt)->Int(2);
-          }
+          ((*stmt)->Text(1) == "pending" ? q.pending : q.running) = (*stmt)->Int(2);
         }
+      }
+      // One seek per queue in the (queue, run_at) index of pending runs.
+      auto oldest = (*reader)->Prepare(
+          "SELECT min(run_at) FROM runs INDEXED BY runs_queue_pending "
+          "WHERE status = 'pending' AND queue = ?1");
+      if (!oldest.ok()) return oldest.status();
+      for (auto& [name, q] : by_name) {
+        if (q.pending == 0) continue;
+        ScopedReset reset(**oldest);
+        (*oldest)->Bind(1, name);
+        auto row = (*oldest)->Step();
+        if (!row.ok()) return row.status();
+        if (*row && !(*oldest)->IsNull(0)) q.oldest_pending_run_at = FromMicros((*oldest)->Int(0));
       }
       auto paused = (*reader)->Prepare("SELECT name, paused FROM queues");
       if (!paused.ok()) return paused.status();
@@ -825,8 +888,8 @@ class SqliteStorage final : public Storage {
   }
 
   // ---- leadership and state -----------------------------------------------------
-  Result<bool> LeaderAttemptElect(const std::string& name, const std::string& holder,
-                                  TimePoint now, Duration ttl) override {
+  Result<bool> LeaderAttemptElect(const std::string& name, const std::string& holder, TimePoint now,
+                                  Duration ttl) override {
     bool leader = false;
     Status st = Write([&](Tx& tx) -> Status {
       auto stmt = tx.db.Prepare(
@@ -1231,8 +1294,8 @@ class SqliteStorage final : public Storage {
     results.assign(batch.size(), Status::Ok());
     Connection& db = *writer_db_;
     if (options_.synchronous == "full") {
-      bool durable = std::any_of(batch.begin(), batch.end(),
-                                 [](const PendingWrite* w) { return w->durable; });
+      bool durable =
+          std::any_of(batch.begin(), batch.end(), [](const PendingWrite* w) { return w->durable; });
       if (durable != synced_commits_) {
         (void)db.ExecScript(durable ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL");
         synced_commits_ = durable;
@@ -1243,7 +1306,7 @@ class SqliteStorage final : public Storage {
       results.assign(batch.size(), begin);
       return;
     }
-    CountDeltas total;
+    TallyDeltas total;
     for (size_t i = 0; i < batch.size(); ++i) {
       Tx tx{db, {}};
       (void)db.ExecScript("SAVEPOINT op");
@@ -1261,7 +1324,7 @@ class SqliteStorage final : public Storage {
       }
       results[i] = std::move(st);
     }
-    Status counted = ApplyCounts(db, total);
+    Status counted = ApplyTallies(db, total);
     Status commit = counted.ok() ? db.ExecScript("COMMIT") : counted;
     if (!commit.ok()) {
       (void)db.ExecScript("ROLLBACK");
@@ -1271,24 +1334,39 @@ class SqliteStorage final : public Storage {
     }
   }
 
-  static Status ApplyCounts(Connection& db, const CountDeltas& d) {
-    auto stmt = db.Prepare("UPDATE run_counts SET n = n + ?1 WHERE status = ?2");
-    if (!stmt.ok()) return stmt.status();
-    for (size_t i = 0; i < d.n.size(); ++i) {
-      if (d.n[i] == 0) continue;
-      ScopedReset reset(**stmt);
-      (*stmt)->Bind(1, d.n[i]);
-      (*stmt)->Bind(2, ToString(kAllRunStatuses[i]));
-      TASKMILL_RETURN_IF_ERROR((*stmt)->Exec());
+  static Status ApplyTallies(Connection& db, const TallyDeltas& d) {
+    auto add = db.Prepare(
+        "INSERT INTO run_tallies(queue, task, status, n) VALUES (?1, ?2, ?3, ?4) "
+        "ON CONFLICT DO UPDATE SET n = n + excluded.n");
+    if (!add.ok()) return add.status();
+    auto drop = db.Prepare(
+        "DELETE FROM run_tallies WHERE queue = ?1 AND task = ?2 AND status = ?3 AND n = 0");
+    if (!drop.ok()) return drop.status();
+    for (const auto& e : d.entries()) {
+      if (e.n == 0) continue;
+      {
+        ScopedReset reset(**add);
+        (*add)->Bind(1, e.queue);
+        (*add)->Bind(2, e.task);
+        (*add)->Bind(3, ToString(e.status));
+        (*add)->Bind(4, e.n);
+        TASKMILL_RETURN_IF_ERROR((*add)->Exec());
+      }
+      if (e.n > 0) continue;
+      ScopedReset reset(**drop);
+      (*drop)->Bind(1, e.queue);
+      (*drop)->Bind(2, e.task);
+      (*drop)->Bind(3, ToString(e.status));
+      TASKMILL_RETURN_IF_ERROR((*drop)->Exec());
     }
     return Status::Ok();
   }
 
   Status Migrate() {
     Connection& db = *writer_db_;
-    TASKMILL_RETURN_IF_ERROR(db.ExecScript(
-        "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, "
-        "applied_at TEXT NOT NULL DEFAULT (datetime('now')))"));
+    TASKMILL_RETURN_IF_ERROR(
+        db.ExecScript("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, "
+                      "applied_at TEXT NOT NULL DEFAULT (datetime('now')))"));
     int current = 0;
     {
       auto stmt = db.Prepare("SELECT coalesce(max(version), 0) FROM schema_migrations");
@@ -1309,13 +1387,14 @@ class SqliteStorage final : public Storage {
       TASKMILL_RETURN_IF_ERROR(db.ExecScript("BEGIN IMMEDIATE"));
       Status st = db.ExecScript(m.sql);
       if (st.ok()) {
-        st = db.ExecScript(("INSERT INTO schema_migrations(version) VALUES (" +
-                            std::to_string(m.version) + ")").c_str());
+        st = db.ExecScript(
+            ("INSERT INTO schema_migrations(version) VALUES (" + std::to_string(m.version) + ")")
+                .c_str());
       }
       if (!st.ok()) {
         (void)db.ExecScript("ROLLBACK");
-        return Status::Internal("migration " + std::to_string(m.version) + " failed: " +
-                                st.message());
+        return Status::Internal("migration " + std::to_string(m.version) +
+                                " failed: " + st.message());
       }
       TASKMILL_RETURN_IF_ERROR(db.ExecScript("COMMIT"));
     }
@@ -1365,8 +1444,8 @@ class SqliteStorage final : public Storage {
 
   // ---- helpers on a given connection ----------------------------------------------
   static Result<Run> GetOn(Connection& db, const std::string& id, const std::string& queue) {
-    auto stmt = db.Prepare(
-        Sql("SELECT ", " FROM runs WHERE id = ?1 AND (?2 = '' OR queue = ?2) LIMIT 1"));
+    auto stmt =
+        db.Prepare(Sql("SELECT ", " FROM runs WHERE id = ?1 AND (?2 = '' OR queue = ?2) LIMIT 1"));
     if (!stmt.ok()) return stmt.status();
     ScopedReset reset(**stmt);
     (*stmt)->Bind(1, id);
@@ -1377,19 +1456,10 @@ class SqliteStorage final : public Storage {
     return ReadRun(**stmt);
   }
 
-  static Result<std::optional<RunStatus>> FindStatus(Connection& db, const std::string& id,
-                                                     const std::string& queue) {
-    auto found = FindKey(db, id, queue);
-    if (found.ok()) return std::optional<RunStatus>(found->second);
-    if (found.status().IsNotFound()) return std::optional<RunStatus>();
-    return found.status();
-  }
-
-  // The queue and status of a run found by id (and queue when given).
-  static Result<std::pair<std::string, RunStatus>> FindKey(Connection& db, const std::string& id,
-                                                           const std::string& queue) {
+  // The queue, task and status of a run found by id (and queue when given).
+  static Result<RunKey> FindKey(Connection& db, const std::string& id, const std::string& queue) {
     auto stmt = db.Prepare(
-        "SELECT queue, status FROM runs WHERE id = ?1 AND (?2 = '' OR queue = ?2) LIMIT 1");
+        "SELECT queue, task, status FROM runs WHERE id = ?1 AND (?2 = '' OR queue = ?2) LIMIT 1");
     if (!stmt.ok()) return stmt.status();
     ScopedReset reset(**stmt);
     (*stmt)->Bind(1, id);
@@ -1397,8 +1467,20 @@ class SqliteStorage final : public Storage {
     auto row = (*stmt)->Step();
     if (!row.ok()) return row.status();
     if (!*row) return Status::NotFound("no run with id '" + id + "'");
-    return std::make_pair(std::string((*stmt)->Text(0)),
-                          ParseRunStatus((*stmt)->Text(1)).value_or(RunStatus::kPending));
+    return RunKey{std::string((*stmt)->Text(0)), std::string((*stmt)->Text(1)),
+                  ParseRunStatus((*stmt)->Text(2)).value_or(RunStatus::kPending)};
+  }
+
+  // Deletes a run found by FindKey (its files and checkpoints go with it, by trigger).
+  static Status DeleteRun(Tx& tx, const std::string& id, const RunKey& key) {
+    auto del = tx.db.Prepare("DELETE FROM runs WHERE id = ?1 AND queue = ?2");
+    if (!del.ok()) return del.status();
+    ScopedReset reset(**del);
+    (*del)->Bind(1, id);
+    (*del)->Bind(2, key.queue);
+    TASKMILL_RETURN_IF_ERROR((*del)->Exec());
+    tx.deltas.Add(key.queue, key.task, key.status, -1);
+    return Status::Ok();
   }
 
   static Result<FileInfo> FileOn(Connection& db, const std::string& id) {

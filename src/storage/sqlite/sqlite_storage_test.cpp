@@ -67,7 +67,8 @@ INSTANTIATE_TEST_SUITE_P(Sqlite, StorageConformance,
 class RawDb {
  public:
   explicit RawDb(const std::filesystem::path& path) {
-    if (sqlite3_open_v2(path.c_str(), &db_, SQLITE_OPEN_READWRITE, nullptr) != SQLITE_OK) {
+    if (sqlite3_open_v2(path.c_str(), &db_, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, nullptr) !=
+        SQLITE_OK) {
       ADD_FAILURE() << "cannot open " << path << ": " << sqlite3_errmsg(db_);
     }
   }
@@ -135,6 +136,47 @@ TEST(SqliteStorage, MigrationsAreRecordedAndIdempotentOnReopen) {
   EXPECT_THAT(RawDb(path).Column("SELECT version FROM schema_migrations ORDER BY version"),
               ElementsAreArray(ExpectedVersions()));
   EXPECT_THAT(RawDb(path).Column("PRAGMA journal_mode"), ElementsAreArray({"wal"}));
+}
+
+// A database written before run tallies existed (schema 3, counts by status only)
+// gets tallies computed from its runs when it is opened.
+TEST(SqliteStorage, TalliesAreComputedForADatabaseOfSchema3) {
+  TempDir dir;
+  auto path = dir.path() / "taskmill.db";
+  {
+    RawDb db(path);
+    db.Exec("CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, "
+            "applied_at TEXT NOT NULL DEFAULT (datetime('now')))");
+    for (const auto& m : kMigrations) {
+      if (m.version > 3) break;
+      db.Exec(m.sql);
+      db.Exec("INSERT INTO schema_migrations(version) VALUES (" + std::to_string(m.version) + ")");
+    }
+    auto insert = [&](const std::string& id, const std::string& queue, const std::string& task,
+                      const std::string& status, int64_t run_at) {
+      db.Exec("INSERT INTO runs(id, queue, function, task, status, args, data, created_at, run_at, "
+              "ttr_us) VALUES ('" + id + "', '" + queue + "', 'test.echo', '" + task + "', '" +
+              status + "', '[]', '{}', 0, " + std::to_string(run_at) + ", 1000000)");
+    };
+    insert("a", "mail", "digest", "pending", 30);
+    insert("b", "mail", "digest", "pending", 10);
+    insert("c", "mail", "", "running", 5);
+    insert("d", "default", "digest", "completed", 1);
+  }
+  auto storage = Unwrap(OpenSqliteStorage({path.string()}));
+  StorageStats stats = Unwrap(storage->RunStats());
+  EXPECT_EQ(stats.total, 4);
+  EXPECT_EQ(stats.by_status[RunStatus::kPending], 2);
+  EXPECT_EQ(stats.by_task["digest"][RunStatus::kCompleted], 1);
+  EXPECT_EQ(stats.by_task[""][RunStatus::kRunning], 1);
+  auto queues = Unwrap(storage->QueueList(conformance::kT0));
+  ASSERT_EQ(queues.size(), 1u);
+  EXPECT_EQ(queues[0].queue, "mail");
+  EXPECT_EQ(queues[0].pending, 2);
+  EXPECT_EQ(queues[0].running, 1);
+  ASSERT_TRUE(queues[0].oldest_pending_run_at);
+  EXPECT_EQ(queues[0].oldest_pending_run_at->time_since_epoch().count(), 10);
+  EXPECT_EQ(Unwrap(storage->RunCountLive("digest")), 2);
 }
 
 TEST(SqliteStorage, RefusesADatabaseWithANewerSchema) {
