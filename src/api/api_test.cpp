@@ -539,6 +539,27 @@ TEST_F(ApiTest, TasksFunctionsStatsAndHealth) {
   ExpectError(Send("GET", "/api/v1/tasks/unknown"), 404, "not_found");
   ExpectError(Send("POST", "/api/v1/tasks/unknown/start"), 404, "not_found");
 
+  // A continuous task shows the run keeping it alive and how often it restarted.
+  TaskDef consumer;
+  consumer.name = "consumer";
+  consumer.kind = TaskKind::kContinuous;
+  consumer.function = "demo.echo";
+  ASSERT_TRUE(engine_->storage().TaskUpsert(consumer).ok());
+  json::object idle = SendJson("GET", "/api/v1/tasks/consumer", 200);
+  EXPECT_TRUE(idle["live_run"].is_null());
+  EXPECT_EQ(idle["restart_count"].as_int64(), 0);
+  EXPECT_FALSE(one.contains("live_run")) << "only continuous tasks have a live run";
+  taskmill::Run live;
+  live.id = "consumer-live";
+  live.function = "demo.echo";
+  live.task = "consumer";
+  live.run_at = live.created_at = engine_->clock().Now() + std::chrono::hours(1);
+  ASSERT_TRUE(engine_->storage().RunPut({{live}}).ok());
+  json::object alive = SendJson("GET", "/api/v1/tasks/consumer", 200);
+  ASSERT_TRUE(alive["live_run"].is_object());
+  EXPECT_EQ(alive["live_run"].as_object()["id"].as_string(), "consumer-live");
+  EXPECT_EQ(alive["live_run"].as_object()["status"].as_string(), "pending");
+
   // The task's runs are counted under its name in the metrics, every status present.
   metrics::testing::Exposition scraped;
   ASSERT_EQ(metrics::testing::ParseExposition(Send("GET", "/metrics").body, &scraped), "");
@@ -558,7 +579,8 @@ TEST_F(ApiTest, TasksFunctionsStatsAndHealth) {
     EXPECT_TRUE(statuses.contains(ToString(status))) << ToString(status);
   }
   EXPECT_EQ(statuses["completed"].as_int64(), 2);
-  EXPECT_EQ(statuses["total"].as_int64(), 2);
+  EXPECT_EQ(statuses["pending"].as_int64(), 1);  // the consumer's live run
+  EXPECT_EQ(statuses["total"].as_int64(), 3);
 
   EXPECT_EQ(SendJson("GET", "/healthz", 200)["status"].as_string(), "ok");
 }

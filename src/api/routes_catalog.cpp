@@ -9,6 +9,7 @@
 #include "api/routes.h"
 #include "api/run_request.h"
 #include "cron/cron.h"
+#include "scheduler/continuous.h"
 #include "scheduler/fire_times.h"
 
 namespace taskmill::api {
@@ -33,17 +34,21 @@ Result<json::object> TaskJson(Engine& engine, const TaskDef& task) {
   out["next_fire_times"] = std::move(next);
   auto latest = engine.storage().RunLatestOfTask(task.name);
   if (!latest.ok()) return latest.status();
+  json::value last = nullptr;
   if (*latest) {
     const Run& run = **latest;
-    json::object last;
-    last["id"] = run.id;
-    last["queue"] = run.queue;
-    last["status"] = ToString(run.status);
-    last["finished_at"] = TimeToJson(run.finished_at);
-    out["last_run"] = std::move(last);
-  } else {
-    out["last_run"] = nullptr;
+    last = json::object{{"id", run.id},
+                        {"queue", run.queue},
+                        {"status", ToString(run.status)},
+                        {"started_at", TimeToJson(run.started_at)},
+                        {"finished_at", TimeToJson(run.finished_at)}};
   }
+  if (task.kind == TaskKind::kContinuous) {
+    // The run keeping the task alive (pending during its pause, then running).
+    out["live_run"] = *latest && !IsFinal((*latest)->status) ? last : json::value(nullptr);
+    out["restart_count"] = ContinuousRestarts(engine.storage(), task.name);
+  }
+  out["last_run"] = std::move(last);
   return out;
 }
 

@@ -2,6 +2,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include <cstdlib>
+
 namespace taskmill {
 
 bool ContinuousDuty::Pass(TimePoint now, const std::vector<ScheduledTask>& tasks) {
@@ -55,7 +57,30 @@ bool ContinuousDuty::Guard(const ScheduledTask& task, TimePoint now) {
     spdlog::warn("scheduler: launching task {}: {}", def.name, outcome.status().ToString());
     return true;
   }
-  return *outcome != Launcher::Outcome::kNotLeader;
+  if (*outcome == Launcher::Outcome::kNotLeader) return false;
+  if (*latest) CountRestart(storage, def.name);
+  return true;
+}
+
+namespace {
+std::string ContinuousRestartsKey(const std::string& task) {
+  return "continuous_restarts:" + task;
+}
+}  // namespace
+
+int64_t ContinuousRestarts(Storage& storage, const std::string& task) {
+  auto stored = storage.StateGet(ContinuousRestartsKey(task));
+  if (!stored.ok() || !*stored) return 0;
+  return std::strtoll((*stored)->c_str(), nullptr, 10);
+}
+
+void ContinuousDuty::CountRestart(Storage& storage, const std::string& task) {
+  // Only the leader launches successors, so read-then-write does not race with
+  // another scheduler. Kept in state rather than counted from the runs: history
+  // pruning (task_log_max_size) removes old runs.
+  Status st = storage.StatePut(ContinuousRestartsKey(task),
+                               std::to_string(ContinuousRestarts(storage, task) + 1));
+  if (!st.ok()) spdlog::warn("scheduler: counting a restart of task {}: {}", task, st.ToString());
 }
 
 void ContinuousDuty::StopLaunched(const TaskDef& def) {

@@ -7,11 +7,17 @@
 
 #include <taskmill/clock.h>
 
+#include <cstdint>
+#include <string>
 #include <vector>
 
 #include "scheduler/launcher.h"
 
 namespace taskmill {
+
+// How many times the scheduler has launched a successor of a continuous task's ended
+// run (0 when it never did, or on a read error). Kept in storage's state table.
+int64_t ContinuousRestarts(Storage& storage, const std::string& task);
 
 class ContinuousDuty {
  public:
@@ -26,6 +32,7 @@ class ContinuousDuty {
  private:
   bool Guard(const ScheduledTask& task, TimePoint now);
   void StopLaunched(const TaskDef& def);
+  void CountRestart(Storage& storage, const std::string& task);
 
   Launcher& launcher_;
 };

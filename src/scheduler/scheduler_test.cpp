@@ -2,6 +2,7 @@
 // (ManualClock), and the scheduler driven pass by pass with Tick(). Nothing sleeps on
 // the wall clock: where the scheduler's or the runner's own thread is involved, the
 // test waits for the expected state with a generous bound.
+#include "scheduler/continuous.h"
 #include "scheduler/scheduler.h"
 
 #include <gtest/gtest.h>
@@ -751,6 +752,7 @@ TEST_F(SchedulerTest, ContinuousKeepsOneLiveRunAndRestartsAfterThePause) {
   ASSERT_EQ(runs.size(), 1u);
   EXPECT_EQ(runs[0].status, RunStatus::kPending);
   EXPECT_EQ(runs[0].run_at, T0());
+  EXPECT_EQ(ContinuousRestarts(storage(), "consumer"), 0) << "the first run is no restart";
   taskmill::Run first = Claim(runs[0].id);
   clock_.Advance(1s);
   ASSERT_TRUE(scheduler.Tick());
@@ -774,6 +776,7 @@ TEST_F(SchedulerTest, ContinuousKeepsOneLiveRunAndRestartsAfterThePause) {
   runs = RunsOf("consumer");
   ASSERT_EQ(runs.size(), 3u);
   EXPECT_EQ(runs[2].run_at, T0() + 5s);
+  EXPECT_EQ(ContinuousRestarts(storage(), "consumer"), 2);
 }
 
 TEST_F(SchedulerTest, ContinuousLostRunIsReplaced) {
