@@ -15,7 +15,10 @@ namespace json = boost::json;
 namespace http = boost::beast::http;
 
 Response RunResponse(http::status status, const Run& run) {
-  return JsonResponse(status, json::serialize(ToJson(run)));
+  std::string body;
+  body.reserve(1024);  // a run without large args or result fits
+  AppendJson(run, &body);
+  return JsonResponse(status, std::move(body));
 }
 
 namespace {
@@ -45,6 +48,21 @@ Status UnknownTaskIfNotFound(const Status& status, const std::string& task) {
   return ApiStatus(StatusCode::kInvalidArgument, "unknown_task",
                    status.message() + "; `taskmill tasks` lists the defined tasks",
                    std::move(details));
+}
+
+// {"runs":[...]} written straight into the body (AppendJson); without the closing
+// brace when `close` is false, for a caller that adds members.
+std::string RunsBody(const std::vector<Run>& runs, bool close = true) {
+  std::string body;
+  body.reserve(16 + runs.size() * 900);
+  body += "{\"runs\":[";
+  for (size_t i = 0; i < runs.size(); ++i) {
+    if (i > 0) body += ',';
+    AppendJson(runs[i], &body);
+  }
+  body += ']';
+  if (close) body += '}';
+  return body;
 }
 
 Result<double> ParseNumberParam(std::string_view name, const std::string& text) {
@@ -168,12 +186,7 @@ Reply CreateRunBatch(RouteContext& ctx, Exchange& ex) {
     }
     return UnknownTaskIfNotFound(Status(error.code(), error.message(), std::move(details)), task);
   }
-  json::array runs;
-  runs.reserve(stored->size());
-  for (const Run& run : *stored) runs.push_back(ToJson(run));
-  json::object out;
-  out["runs"] = std::move(runs);
-  return JsonResponse(http::status::created, json::serialize(out));
+  return JsonResponse(http::status::created, RunsBody(*stored));
 }
 
 Reply ListRuns(RouteContext& ctx, Exchange& ex) {
@@ -233,14 +246,12 @@ Reply ListRuns(RouteContext& ctx, Exchange& ex) {
     }
     return page.status();
   }
-  json::array runs;
-  runs.reserve(page->runs.size());
-  for (const Run& run : page->runs) runs.push_back(ToJson(run));
-  json::object out;
-  out["runs"] = std::move(runs);
-  out["next_cursor"] =
-      page->next_cursor.empty() ? json::value(nullptr) : json::value(page->next_cursor);
-  return JsonResponse(http::status::ok, json::serialize(out));
+  std::string body = RunsBody(page->runs, /*close=*/false);
+  body += ",\"next_cursor\":";
+  body += page->next_cursor.empty() ? std::string("null")
+                                    : json::serialize(json::value(page->next_cursor));
+  body += '}';
+  return JsonResponse(http::status::ok, std::move(body));
 }
 
 Reply GetRun(RouteContext& ctx, Exchange& ex) {
