@@ -281,6 +281,30 @@ TEST_F(ApiTest, BatchCreatesAThousandRunsInOneCall) {
   EXPECT_EQ(TotalRuns(), before + 1000);
 }
 
+TEST_F(ApiTest, BatchWithReturnIdsAnswersIdsAndStatusesInRequestOrder) {
+  int64_t before = TotalRuns();
+  std::string body = R"({"runs":[{"function":"demo.echo","queue":"ids","id":"first"},)"
+                     R"({"function":"demo.echo","queue":"ids","id":"se:cond"},)"
+                     R"({"function":"demo.echo","queue":"ids"}]})";
+  json::object created = SendJson("POST", "/api/v1/runs:batch?return=ids", 201, body);
+  const json::array& runs = created["runs"].as_array();
+  ASSERT_EQ(runs.size(), 3u);
+  EXPECT_EQ(runs[0], (json::object{{"id", "first"}, {"status", "pending"}}));
+  EXPECT_EQ(runs[1].as_object().at("id"), "se:cond");
+  EXPECT_EQ(runs[2].as_object().size(), 2u);
+  EXPECT_FALSE(runs[2].as_object().at("id").as_string().empty());
+  EXPECT_EQ(TotalRuns(), before + 3);
+  // The default form, named, answers whole runs; anything else is a parameter error.
+  json::object whole = SendJson("POST", "/api/v1/runs:batch?return=runs", 201,
+                                R"({"runs":[{"function":"demo.echo","queue":"ids"}]})");
+  EXPECT_TRUE(whole["runs"].as_array()[0].as_object().contains("args"));
+  json::object error = ExpectError(
+      Send("POST", "/api/v1/runs:batch?return=all", R"({"runs":[{"function":"demo.echo"}]})"),
+      400, "invalid_argument");
+  EXPECT_EQ(error["details"].as_object()["parameter"], "return");
+  EXPECT_EQ(TotalRuns(), before + 4);
+}
+
 TEST_F(ApiTest, BatchWithOneBadItemStoresNothingAndNamesTheIndex) {
   int64_t before = TotalRuns();
   json::object error = ExpectError(
