@@ -2,7 +2,8 @@
 # HTTP API benchmarks (docs/BENCHMARKS.md, "HTTP API"): starts `taskmill serve` on a
 # fresh data directory and measures with wrk (Debian package `wrk`) from this machine:
 #   1. GET /api/v1/runs/{id}, 64 keep-alive connections;
-#   2. POST /api/v1/runs:batch with 1,000 runs per request (acknowledged after commit);
+#   2. POST /api/v1/runs:batch with 1,000 runs per request (acknowledged after commit),
+#      answered with the stored runs, then with ?return=ids (ids and statuses only);
 #   3. 1,000 Server-Sent Events clients while 10,000 runs complete (sse_fanout.py).
 # Usage: bench/api/run.sh [SECONDS]   (from the repository root, after scripts/build.sh)
 set -euo pipefail
@@ -26,11 +27,13 @@ id=$("$bin" create demo.echo --args '["bench"]' --server "$url" --wait --json | 
 echo "== GET /api/v1/runs/{id}, 64 connections, 2 threads, ${seconds}s"
 wrk -t2 -c64 -d"${seconds}s" --latency "$url/api/v1/runs/$id" | grep -E "Requests/sec|50%|99%|Latency"
 
-echo "== POST /api/v1/runs:batch, 1,000 runs per request, 4 connections, ${seconds}s"
-out=$(wrk -t2 -c4 -d"${seconds}s" --latency -s bench/api/batch.lua "$url/api/v1/runs:batch")
-echo "$out" | grep -E "Requests/sec|50%|99%|Non-2xx" || true
-rps=$(echo "$out" | awk '/Requests\/sec/ {print $2}')
-python3 -c "print(f'runs stored per second: {float(\"$rps\") * 1000:,.0f}')"
+for form in "" "?return=ids"; do
+  echo "== POST /api/v1/runs:batch$form, 1,000 runs per request, 4 connections, ${seconds}s"
+  out=$(wrk -t2 -c4 -d"${seconds}s" --latency -s bench/api/batch.lua "$url/api/v1/runs:batch$form")
+  echo "$out" | grep -E "Requests/sec|50%|99%|Non-2xx" || true
+  rps=$(echo "$out" | awk '/Requests\/sec/ {print $2}')
+  python3 -c "print(f'runs stored per second: {float(\"$rps\") * 1000:,.0f}')"
+done
 
 echo "== 1,000 SSE clients while 10,000 runs complete"
 python3 bench/api/sse_fanout.py --server "$url" --clients 1000 --runs 10000 --pid "$server"

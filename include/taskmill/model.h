@@ -127,6 +127,10 @@ struct Run {
 
 boost::json::object ToJson(const Progress& progress);  // {total, succeeded, failed}
 boost::json::object ToJson(const Run& run);
+// Appends json::serialize(ToJson(run)) to `out`, byte for byte, without building the
+// object: the HTTP API answers with runs on its busiest paths, where the object's
+// allocations cost more than reading the run from storage.
+void AppendJson(const Run& run, std::string* out);
 // Parses the object ToJson produced; unknown keys are errors naming the key.
 Result<Run> RunFromJson(const boost::json::value& json);
 boost::json::object ToJson(const Attempt& attempt);

@@ -14,6 +14,7 @@
 #include <boost/asio/read_until.hpp>
 #include <boost/asio/ssl.hpp>
 #include <boost/asio/write.hpp>
+#include <boost/beast/http.hpp>
 #include <boost/json.hpp>
 #include <cctype>
 #include <condition_variable>
@@ -279,6 +280,30 @@ TEST_F(ApiTest, BatchCreatesAThousandRunsInOneCall) {
   json::object ignored = SendJson("POST", "/api/v1/runs:batch", 201, json::serialize(body));
   EXPECT_EQ(ignored["runs"].as_array().size(), 1000u);
   EXPECT_EQ(TotalRuns(), before + 1000);
+}
+
+TEST_F(ApiTest, BatchWithReturnIdsAnswersIdsAndStatusesInRequestOrder) {
+  int64_t before = TotalRuns();
+  std::string body = R"({"runs":[{"function":"demo.echo","queue":"ids","id":"first"},)"
+                     R"({"function":"demo.echo","queue":"ids","id":"se:cond"},)"
+                     R"({"function":"demo.echo","queue":"ids"}]})";
+  json::object created = SendJson("POST", "/api/v1/runs:batch?return=ids", 201, body);
+  const json::array& runs = created["runs"].as_array();
+  ASSERT_EQ(runs.size(), 3u);
+  EXPECT_EQ(runs[0], (json::object{{"id", "first"}, {"status", "pending"}}));
+  EXPECT_EQ(runs[1].as_object().at("id"), "se:cond");
+  EXPECT_EQ(runs[2].as_object().size(), 2u);
+  EXPECT_FALSE(runs[2].as_object().at("id").as_string().empty());
+  EXPECT_EQ(TotalRuns(), before + 3);
+  // The default form, named, answers whole runs; anything else is a parameter error.
+  json::object whole = SendJson("POST", "/api/v1/runs:batch?return=runs", 201,
+                                R"({"runs":[{"function":"demo.echo","queue":"ids"}]})");
+  EXPECT_TRUE(whole["runs"].as_array()[0].as_object().contains("args"));
+  json::object error = ExpectError(
+      Send("POST", "/api/v1/runs:batch?return=all", R"({"runs":[{"function":"demo.echo"}]})"),
+      400, "invalid_argument");
+  EXPECT_EQ(error["details"].as_object()["parameter"], "return");
+  EXPECT_EQ(TotalRuns(), before + 4);
 }
 
 TEST_F(ApiTest, BatchWithOneBadItemStoresNothingAndNamesTheIndex) {
@@ -1287,6 +1312,87 @@ TEST_F(AuthTest, HttpsWithTheConfiguredCertificate) {
   Status refused = ApiServer(missing, *engine_).Start();
   EXPECT_TRUE(refused.IsInvalidArgument());
   EXPECT_NE(refused.message().find("absent.pem"), std::string::npos) << refused.message();
+}
+
+// The CLI's clients over https: verified against the CA file, refused with a clear
+// error (and the exit status of an unreachable server) against another CA.
+TEST_F(AuthTest, CliClientsSpeakHttpsVerifiedAgainstTheCaFile) {
+  std::string cert = dir_ + "/cert.pem", key = dir_ + "/key.pem";
+  std::string other = dir_ + "/other.pem", other_key = dir_ + "/other-key.pem";
+  std::string make = "openssl req -x509 -newkey rsa:2048 -nodes -subj /CN=localhost -days 1 "
+                     "-addext subjectAltName=DNS:localhost,IP:127.0.0.1 -keyout " + key +
+                     " -out " + cert + " 2>/dev/null && "
+                     "openssl req -x509 -newkey rsa:2048 -nodes -subj /CN=elsewhere -days 1 "
+                     "-keyout " + other_key + " -out " + other + " 2>/dev/null";
+  ASSERT_EQ(std::system(make.c_str()), 0) << "the openssl command makes test certificates";
+  ApiOptions options;
+  options.listen = "127.0.0.1:0";
+  options.tls_cert = cert;
+  options.tls_key = key;
+  ApiServer https(options, *engine_);
+  ASSERT_TRUE(https.Start().ok());
+  const std::string url = https.url();
+  ASSERT_TRUE(url.starts_with("https://127.0.0.1:")) << url;
+  struct RestoreCaFile {
+    ~RestoreCaFile() { unsetenv("TASKMILL_CA_FILE"); }
+  } restore;
+
+  setenv("TASKMILL_CA_FILE", cert.c_str(), 1);
+  HttpClient client(url);
+  auto created = client.Post("/api/v1/runs", json::parse(R"({"function":"demo.echo"})"));
+  ASSERT_TRUE(created.ok()) << created.status().ToString();
+  std::string id(created->as_object().at("id").as_string());
+  auto fetched = client.Get("/api/v1/runs/" + id);  // the same kept-alive connection
+  ASSERT_TRUE(fetched.ok()) << fetched.status().ToString();
+  EXPECT_EQ(fetched->as_object().at("id").as_string(), id);
+  // The streaming connection (watch, bulk uploads) as well.
+  auto streaming = cli::StreamingConnection::Open(url, 10);
+  ASSERT_TRUE(streaming.ok()) << streaming.status().ToString();
+  namespace http = boost::beast::http;
+  http::request<http::empty_body> request{http::verb::get,
+                                          (*streaming)->Target("/api/v1/runs/" + id), 11};
+  request.set(http::field::host, (*streaming)->HostHeader());
+  boost::system::error_code ec;
+  http::write((*streaming)->stream(), request, ec);
+  ASSERT_FALSE(ec) << ec.message();
+  http::response<http::string_body> response;
+  http::read((*streaming)->stream(), (*streaming)->buffer(), response, ec);
+  ASSERT_FALSE(ec) << ec.message();
+  EXPECT_EQ(response.result_int(), 200u);
+  EXPECT_NE(response.body().find(id), std::string::npos) << response.body();
+
+  // Another CA: refused, saying why, with the exit status of an unreachable server.
+  setenv("TASKMILL_CA_FILE", other.c_str(), 1);
+  auto refused = HttpClient(url).Get("/api/v1/stats");
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.status().code(), StatusCode::kUnavailable) << refused.status().ToString();
+  EXPECT_NE(refused.status().message().find("certificate was not accepted"), std::string::npos)
+      << refused.status().message();
+  EXPECT_NE(refused.status().message().find(other), std::string::npos)
+      << refused.status().message();
+  EXPECT_EQ(cli::ReportFailure(refused.status()), cli::kExitServer);
+  auto refused_stream = cli::StreamingConnection::Open(url, 10);
+  ASSERT_FALSE(refused_stream.ok());
+  EXPECT_NE(refused_stream.status().message().find("certificate was not accepted"),
+            std::string::npos)
+      << refused_stream.status().message();
+
+  // The system's store alone does not know a self-signed certificate: the error
+  // says how to pass one.
+  unsetenv("TASKMILL_CA_FILE");
+  auto unknown = HttpClient(url).Get("/api/v1/stats");
+  ASSERT_FALSE(unknown.ok());
+  EXPECT_NE(unknown.status().message().find("--ca-file"), std::string::npos)
+      << unknown.status().message();
+
+  // A CA file that cannot be read is a usage error naming it.
+  std::string absent = dir_ + "/absent.pem";
+  setenv("TASKMILL_CA_FILE", absent.c_str(), 1);
+  auto unreadable = HttpClient(url).Get("/api/v1/stats");
+  ASSERT_FALSE(unreadable.ok());
+  EXPECT_TRUE(unreadable.status().IsInvalidArgument()) << unreadable.status().ToString();
+  EXPECT_NE(unreadable.status().message().find(absent), std::string::npos);
+  EXPECT_NE(cli::ReportFailure(unreadable.status()), cli::kExitOk);
 }
 
 }  // namespace

@@ -91,6 +91,10 @@ class Authenticator {
   Storage& storage_;
   bool required_ = false;
   std::atomic<bool> has_tokens_{false};
+  // When and at which generation the tokens were last read (Clock ticks; 0: never),
+  // for Authenticate's lock-free path while there are no tokens.
+  std::atomic<int64_t> loaded_at_{0};
+  std::atomic<uint64_t> loaded_generation_{0};
   mutable std::mutex mu_;                  // guards snapshot_ (the pointer, not its contents)
   std::shared_ptr<const Snapshot> snapshot_;
   std::mutex reload_mu_;                   // one reload at a time

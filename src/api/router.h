@@ -168,6 +168,13 @@ class Router {
   void Add(boost::beast::http::verb method, std::string_view pattern, Handler handler);
   // Adds an upload route (see UploadHandler), consulted before the ordinary routes.
   void AddUpload(boost::beast::http::verb method, std::string_view pattern, UploadHandler handler);
+  // Whether any upload route takes `method` (most requests need not look further).
+  bool HasUpload(boost::beast::http::verb method) const {
+    for (const UploadRoute& route : uploads_) {
+      if (route.method == method) return true;
+    }
+    return false;
+  }
   // The upload handler for a request, with the decoded captures (and, when `pattern`
   // is given, the route's pattern); nullptr when none.
   const UploadHandler* FindUpload(boost::beast::http::verb method, const boost::urls::url_view& url,

@@ -1,9 +1,9 @@
 // api/server.h — the HTTP API server (REST + JSON under /api/v1, /healthz, and the
 // embedded web UI at "/"), on Boost.Beast over Boost.Asio.
 //
-// Threading: one io_context run by `threads` io threads; every connection has its
-// own strand, so a connection's steps never run concurrently while different
-// connections proceed in parallel. Handlers run on the io threads and call the
+// Threading: `threads` io threads, each running an io_context of its own; every
+// connection lives on one of them (round robin), so a connection's steps never run
+// concurrently while different connections proceed in parallel. Handlers run on the io threads and call the
 // Engine synchronously: a storage read is short, a write waits for one group
 // commit. Nothing waits for a run on an io thread: `?wait=` long-polls are timers
 // plus one EventBus subscription (run_waiter.h, and take_waiter.h for remote runners'

@@ -52,8 +52,13 @@ Result<HttpResponse> SendApiRequest(const std::string& server, std::string_view 
 }
 
 int ReportUnreachable(const std::string& server, const Status& status) {
-  std::cerr << "error: cannot reach taskmill at " << ResolveServer(server) << ": "
-            << status.message() << "\n";
+  // StreamingConnection's errors already say where (and why, for TLS).
+  if (status.message().starts_with("cannot reach taskmill")) {
+    std::cerr << "error: " << status.message() << "\n";
+  } else {
+    std::cerr << "error: cannot reach taskmill at " << ResolveServer(server) << ": "
+              << status.message() << "\n";
+  }
   return 3;
 }
 

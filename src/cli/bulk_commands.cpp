@@ -68,7 +68,7 @@ Result<HttpResponse> ReadResponse(StreamingConnection& c) {
   http::response_parser<http::string_body> parser;
   parser.body_limit(16 << 20);
   boost::system::error_code ec;
-  http::read(c.socket(), c.buffer(), parser, ec);
+  http::read(c.stream(), c.buffer(), parser, ec);
   if (ec) return Status::Unavailable("lost the connection to taskmill: " + ec.message());
   HttpResponse out;
   out.status = parser.get().result_int();
@@ -146,20 +146,20 @@ Result<HttpResponse> Upload(const CsvRunOptions& o) {
   }
   http::request_serializer<http::empty_body> serializer(request);
   boost::system::error_code ec;
-  http::write_header(c.socket(), serializer, ec);
+  http::write_header(c.stream(), serializer, ec);
   if (ec) return Status::Unavailable("cannot send to taskmill: " + ec.message());
 
   {
     // 100 Continue, or the final answer (a refusal).
     http::response_parser<http::empty_body> interim;
-    http::read_header(c.socket(), c.buffer(), interim, ec);
+    http::read_header(c.stream(), c.buffer(), interim, ec);
     if (ec) return Status::Unavailable("lost the connection to taskmill: " + ec.message());
     if (interim.get().result() != http::status::continue_) {
       // Parse the refusal again from the start, body included.
       HttpResponse refusal;
       refusal.status = interim.get().result_int();
       http::response_parser<http::string_body> rest(std::move(interim));
-      http::read(c.socket(), c.buffer(), rest, ec);
+      http::read(c.stream(), c.buffer(), rest, ec);
       refusal.body = rest.get().body();
       return refusal;
     }
@@ -174,9 +174,9 @@ Result<HttpResponse> Upload(const CsvRunOptions& o) {
     auto got = static_cast<size_t>(in->gcount());
     if (got > 0) {
       if (size >= 0) {
-        net::write(c.socket(), net::buffer(piece.data(), got), ec);
+        net::write(c.stream(), net::buffer(piece.data(), got), ec);
       } else {
-        net::write(c.socket(), http::make_chunk(net::buffer(piece.data(), got)), ec);
+        net::write(c.stream(), http::make_chunk(net::buffer(piece.data(), got)), ec);
       }
       // The server answers and closes when it refuses the body half-way (too large):
       // stop sending and read why.
@@ -191,7 +191,7 @@ Result<HttpResponse> Upload(const CsvRunOptions& o) {
   }
   indicator.Clear();
   if (in->bad()) return Status::InvalidArgument("cannot read " + o.path);
-  if (!write_failed && size < 0) net::write(c.socket(), http::make_chunk_last(), ec);
+  if (!write_failed && size < 0) net::write(c.stream(), http::make_chunk_last(), ec);
   return ReadResponse(c);
 }
 
@@ -295,11 +295,11 @@ int Download(const std::string& server, const std::string& path) {
   request.set(http::field::user_agent, "taskmill-cli");
   request.keep_alive(false);
   boost::system::error_code ec;
-  http::write(c.socket(), request, ec);
+  http::write(c.stream(), request, ec);
   if (ec) return ReportFailure(Status::Unavailable("cannot send to taskmill: " + ec.message()));
   http::response_parser<http::buffer_body> parser;
   parser.body_limit(std::numeric_limits<std::uint64_t>::max());
-  http::read_header(c.socket(), c.buffer(), parser, ec);
+  http::read_header(c.stream(), c.buffer(), parser, ec);
   if (ec) return ReportFailure(Status::Unavailable("lost the connection to taskmill: " + ec.message()));
   int status = parser.get().result_int();
   std::string error_body;
@@ -307,7 +307,7 @@ int Download(const std::string& server, const std::string& path) {
   while (!parser.is_done()) {
     parser.get().body().data = piece.data();
     parser.get().body().size = piece.size();
-    http::read(c.socket(), c.buffer(), parser, ec);
+    http::read(c.stream(), c.buffer(), parser, ec);
     if (ec == http::error::need_buffer) ec = {};
     if (ec) return ReportFailure(Status::Unavailable("the download broke off: " + ec.message()));
     size_t got = piece.size() - parser.get().body().size;

@@ -9,6 +9,7 @@
 #include <boost/asio/connect.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http/parser.hpp>
@@ -18,6 +19,8 @@
 #include <boost/json.hpp>
 #include <boost/url/parse.hpp>
 #include <boost/url/url_view.hpp>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
 
 namespace taskmill::cli {
 namespace net = boost::asio;
@@ -25,8 +28,86 @@ namespace beast = boost::beast;
 namespace http = beast::http;
 namespace json = boost::json;
 using tcp = net::ip::tcp;
+namespace ssl = net::ssl;
 
 namespace {
+
+struct ServerUrl {
+  bool tls = false;
+  std::string host;  // an IPv6 literal without its brackets
+  std::string port;
+  std::string prefix;  // path prefix, without a trailing '/'
+};
+
+Result<ServerUrl> ParseServerUrl(const std::string& server) {
+  auto url = boost::urls::parse_absolute_uri(server);
+  if (!url || (url->scheme() != "http" && url->scheme() != "https") || url->host().empty()) {
+    return Status::InvalidArgument("server URL '" + server +
+                                   "' must look like http://HOST:PORT or https://HOST:PORT");
+  }
+  ServerUrl out;
+  out.tls = url->scheme() == "https";
+  out.host = url->host();
+  // An IPv6 literal is [::1] in the URL; the resolver wants it bare.
+  if (out.host.size() > 2 && out.host.front() == '[') out.host = out.host.substr(1, out.host.size() - 2);
+  out.port = url->has_port() ? std::string(url->port()) : (out.tls ? "443" : "80");
+  out.prefix = std::string(url->encoded_path());
+  while (!out.prefix.empty() && out.prefix.back() == '/') out.prefix.pop_back();
+  return out;
+}
+
+// The TLS settings of every https connection: the server's certificate is verified
+// against the system's CA store, or against $TASKMILL_CA_FILE alone when set (a
+// server with a self-signed certificate or a private CA). There is deliberately no
+// switch to skip the verification: the CLI sends a bearer token with every request,
+// and a CA file serves every case such a switch would.
+Result<std::shared_ptr<ssl::context>> TlsContext() {
+  auto context = std::make_shared<ssl::context>(ssl::context::tls_client);
+  std::string ca_file = CaFileFromEnvironment();
+  beast::error_code ec;
+  if (ca_file.empty()) {
+    context->set_default_verify_paths(ec);
+  } else {
+    context->load_verify_file(ca_file, ec);
+  }
+  if (ec) {
+    return Status::InvalidArgument("cannot use the CA file '" + ca_file +
+                                   "' (--ca-file, TASKMILL_CA_FILE): " + ec.message());
+  }
+  context->set_verify_mode(ssl::verify_peer);
+  return context;
+}
+
+// Makes the handshake check that the certificate names `host` (a DNS name, or an IP
+// address for a URL such as https://127.0.0.1:8443), and names it in SNI.
+void ExpectHost(SSL* ssl, const std::string& host) {
+  beast::error_code ec;
+  net::ip::make_address(host, ec);
+  X509_VERIFY_PARAM* param = SSL_get0_param(ssl);
+  if (!ec) {
+    X509_VERIFY_PARAM_set1_ip_asc(param, host.c_str());
+  } else {
+    SSL_set_tlsext_host_name(ssl, host.c_str());
+    X509_VERIFY_PARAM_set1_host(param, host.c_str(), 0);
+  }
+}
+
+// What went wrong in a failed handshake, in words that say what to do about it.
+Status HandshakeError(SSL* ssl, const beast::error_code& ec, const std::string& server) {
+  long verify = SSL_get_verify_result(ssl);
+  std::string why;
+  if (verify != X509_V_OK) {
+    std::string ca_file = CaFileFromEnvironment();
+    why = std::string("the server's certificate was not accepted: ") +
+          X509_verify_cert_error_string(verify) +
+          (ca_file.empty() ? " (for a server with a self-signed certificate or its own CA, "
+                             "pass its CA certificate with --ca-file FILE or TASKMILL_CA_FILE)"
+                           : " (checked against the CA file " + ca_file + " only)");
+  } else {
+    why = "TLS handshake failed: " + ec.message() + " — does the server serve https there?";
+  }
+  return Status::Unavailable("cannot reach taskmill at " + server + ": " + why);
+}
 
 // Responses can be large (a batch of 10,000 runs); bound them anyway.
 constexpr uint64_t kMaxResponseBody = 256ull << 20;
@@ -133,11 +214,13 @@ std::optional<ApiErrorInfo> ApiErrorOf(const Status& status) {
 
 class HttpClient::Connection {
  public:
-  Connection(std::string host, std::string port, std::string prefix, std::string base_url)
+  Connection(std::string host, std::string port, std::string prefix, std::string base_url,
+             std::shared_ptr<ssl::context> tls)
       : host_(std::move(host)),
         port_(std::move(port)),
         prefix_(std::move(prefix)),
-        base_url_(std::move(base_url)) {}
+        base_url_(std::move(base_url)),
+        tls_context_(std::move(tls)) {}
 
   Result<HttpResponse> Send(http::verb method, std::string_view target, std::string_view body,
                             std::string_view content_type, std::string_view authorization,
@@ -208,12 +291,31 @@ class HttpClient::Connection {
     }
     beast::error_code ignored;
     stream_.socket().set_option(tcp::no_delay(true), ignored);
+    if (tls_context_) {
+      tls_ = std::make_unique<ssl::stream<beast::tcp_stream&>>(stream_, *tls_context_);
+      ExpectHost(tls_->native_handle(), host_);
+      stream_.expires_after(timeout);
+      tls_->async_handshake(ssl::stream_base::client, [&](beast::error_code e) { ec = e; });
+      RunPending();
+      if (ec) {
+        Status error = ec == beast::error::timeout
+                           ? Status::Unavailable("cannot reach taskmill at " + base_url_ +
+                                                 ": no TLS handshake within " + Seconds(timeout) +
+                                                 " s")
+                           : HandshakeError(tls_->native_handle(), ec, base_url_);
+        Disconnect();
+        return error;
+      }
+    }
     connected_ = true;
     buffer_.clear();
     return Status::Ok();
   }
 
   void Disconnect() {
+    // No TLS close_notify: the connection is dropped either way, and the server
+    // treats a closed socket as the end of the connection.
+    tls_.reset();
     beast::error_code ignored;
     stream_.socket().shutdown(tcp::socket::shutdown_both, ignored);
     stream_.socket().close(ignored);
@@ -223,9 +325,17 @@ class HttpClient::Connection {
 
   Result<HttpResponse> Exchange(http::request<http::string_body>& request, Duration timeout,
                                 bool* got_some) {
+    if (tls_) return ExchangeOn(*tls_, request, timeout, got_some);
+    return ExchangeOn(stream_, request, timeout, got_some);
+  }
+
+  // The stream's deadline (stream_, under TLS too) bounds every step.
+  template <class Stream>
+  Result<HttpResponse> ExchangeOn(Stream& stream, http::request<http::string_body>& request,
+                                  Duration timeout, bool* got_some) {
     beast::error_code ec;
     stream_.expires_after(timeout);
-    http::async_write(stream_, request, [&](beast::error_code e, size_t) { ec = e; });
+    http::async_write(stream, request, [&](beast::error_code e, size_t) { ec = e; });
     RunPending();
     // The server may answer (e.g. 413) and stop reading before the whole body is
     // sent: try to read its answer anyway.
@@ -234,7 +344,7 @@ class HttpClient::Connection {
 
     http::response_parser<http::string_body> parser;
     parser.body_limit(kMaxResponseBody);
-    http::async_read(stream_, buffer_, parser, [&](beast::error_code e, size_t) { ec = e; });
+    http::async_read(stream, buffer_, parser, [&](beast::error_code e, size_t) { ec = e; });
     RunPending();
     *got_some = parser.got_some();
     if (ec == beast::error::timeout) return TimeoutError(timeout);
@@ -262,30 +372,32 @@ class HttpClient::Connection {
   const std::string port_;
   const std::string prefix_;
   const std::string base_url_;
+  const std::shared_ptr<ssl::context> tls_context_;  // null: plain http
   net::io_context ioc_;
   beast::tcp_stream stream_{ioc_};
+  std::unique_ptr<ssl::stream<beast::tcp_stream&>> tls_;  // over stream_, while connected
   beast::flat_buffer buffer_;
   bool connected_ = false;
 };
 
 Result<std::unique_ptr<StreamingConnection>> StreamingConnection::Open(const std::string& server,
                                                                  int timeout_seconds) {
-  auto url = boost::urls::parse_absolute_uri(server);
-  if (!url || url->scheme() != "http" || url->host().empty()) {
-    return Status::InvalidArgument("server URL '" + server +
-                                   "' must look like http://HOST:PORT (https is not supported)");
+  auto url = ParseServerUrl(server);
+  if (!url.ok()) return url.status();
+  std::shared_ptr<ssl::context> tls;
+  if (url->tls) {
+    auto context = TlsContext();
+    if (!context.ok()) return context.status();
+    tls = std::move(*context);
   }
   auto c = std::unique_ptr<StreamingConnection>(new StreamingConnection());
-  c->host_ = url->host();
-  if (c->host_.size() > 2 && c->host_.front() == '[')
-    c->host_ = c->host_.substr(1, c->host_.size() - 2);
-  c->port_ = url->has_port() ? std::string(url->port()) : "80";
-  c->prefix_ = std::string(url->encoded_path());
-  while (!c->prefix_.empty() && c->prefix_.back() == '/') c->prefix_.pop_back();
+  c->host_ = url->host;
+  c->port_ = url->port;
+  c->prefix_ = url->prefix;
   boost::system::error_code ec;
   tcp::resolver resolver(c->ioc_);
   auto endpoints = resolver.resolve(c->host_, c->port_, ec);
-  if (!ec) net::connect(c->socket_, endpoints, ec);
+  if (!ec) net::connect(c->stream_.socket_, endpoints, ec);
   if (ec) {
     std::string reason =
         ec == net::error::connection_refused ? "connection refused" : ec.message();
@@ -293,8 +405,17 @@ Result<std::unique_ptr<StreamingConnection>> StreamingConnection::Open(const std
                                " — is `taskmill serve` running?");
   }
   timeval timeout{.tv_sec = timeout_seconds, .tv_usec = 0};
-  setsockopt(c->socket_.native_handle(), SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
-  setsockopt(c->socket_.native_handle(), SOL_SOCKET, SO_SNDTIMEO, &timeout, sizeof timeout);
+  int fd = c->stream_.socket_.native_handle();
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
+  setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, sizeof timeout);
+  if (tls) {
+    // The socket timeouts above bound the handshake too.
+    c->stream_.context_ = tls;
+    c->stream_.tls_ = std::make_unique<ssl::stream<tcp::socket&>>(c->stream_.socket_, *tls);
+    ExpectHost(c->stream_.tls_->native_handle(), c->host_);
+    c->stream_.tls_->handshake(ssl::stream_base::client, ec);
+    if (ec) return HandshakeError(c->stream_.tls_->native_handle(), ec, server);
+  }
   return c;
 }
 
@@ -319,6 +440,11 @@ int ReportFailure(const Status& status) {
   }
 }
 
+std::string CaFileFromEnvironment() {
+  const char* file = std::getenv("TASKMILL_CA_FILE");
+  return file ? std::string(file) : std::string();
+}
+
 std::string TokenFromEnvironment() {
   const char* token = std::getenv("TASKMILL_TOKEN");
   return token ? std::string(token) : std::string();
@@ -340,17 +466,16 @@ Result<HttpResponse> HttpClient::Send(std::string_view method, std::string_view 
                                       std::string_view body, std::string_view content_type,
                                       Duration timeout) {
   if (!connection_) {
-    auto url = boost::urls::parse_absolute_uri(base_url_);
-    if (!url || url->scheme() != "http" || url->host().empty()) {
-      return Status::InvalidArgument("server URL '" + base_url_ +
-                                     "' must look like http://HOST:PORT (https is not supported)");
+    auto url = ParseServerUrl(base_url_);
+    if (!url.ok()) return url.status();
+    std::shared_ptr<ssl::context> tls;
+    if (url->tls) {
+      auto context = TlsContext();
+      if (!context.ok()) return context.status();
+      tls = std::move(*context);
     }
-    std::string port = url->has_port() ? std::string(url->port()) : "80";
-    std::string host = url->host();
-    // An IPv6 literal is [::1] in the URL; the resolver wants it bare.
-    if (host.size() > 2 && host.front() == '[') host = host.substr(1, host.size() - 2);
-    connection_ =
-        std::make_unique<Connection>(host, port, std::string(url->encoded_path()), base_url_);
+    connection_ = std::make_unique<Connection>(url->host, url->port, url->prefix, base_url_,
+                                               std::move(tls));
   }
   http::verb verb = http::string_to_verb(beast::string_view(method.data(), method.size()));
   if (verb == http::verb::unknown) {

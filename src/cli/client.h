@@ -5,6 +5,9 @@
 // reconnects once. Every call has a deadline (connect + send + receive). Not
 // thread-safe: use one client per thread.
 //
+// TLS: https:// URLs are served over TLS with the server's certificate verified
+// (see HttpClient); there is no way to skip the verification.
+//
 // Errors: a transport failure is kUnavailable with a message a person can act on
 // ("cannot reach taskmill at http://127.0.0.1:8080: connection refused — is
 // `taskmill serve` running?"). The JSON helpers (Get/Post/Delete) also turn an API
@@ -17,6 +20,8 @@
 #include <boost/asio/ip/tcp.hpp>
 
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/ssl/context.hpp>
+#include <boost/asio/ssl/stream.hpp>
 
 #include <taskmill/clock.h>
 #include <taskmill/status.h>
@@ -64,30 +69,69 @@ std::string TokenFromEnvironment();
 // "Bearer <token>" for the Authorization header, or "" when no token is set.
 std::string AuthorizationFromEnvironment();
 
+// The CA certificates (PEM) that https servers are verified against instead of the
+// system's store: $TASKMILL_CA_FILE (`--ca-file` sets it); empty when unset.
+std::string CaFileFromEnvironment();
+
+// A TCP connection, with TLS when the server URL is https, for blocking reads and
+// writes (Beast's SyncReadStream and SyncWriteStream).
+class ClientStream {
+ public:
+  explicit ClientStream(boost::asio::io_context& ioc) : socket_(ioc) {}
+  boost::asio::ip::tcp::socket& socket() { return socket_; }
+  bool tls() const { return static_cast<bool>(tls_); }
+
+  template <class Buffers>
+  size_t read_some(const Buffers& buffers, boost::system::error_code& ec) {
+    return tls_ ? tls_->read_some(buffers, ec) : socket_.read_some(buffers, ec);
+  }
+  template <class Buffers>
+  size_t read_some(const Buffers& buffers) {
+    return tls_ ? tls_->read_some(buffers) : socket_.read_some(buffers);
+  }
+  template <class Buffers>
+  size_t write_some(const Buffers& buffers, boost::system::error_code& ec) {
+    return tls_ ? tls_->write_some(buffers, ec) : socket_.write_some(buffers, ec);
+  }
+  template <class Buffers>
+  size_t write_some(const Buffers& buffers) {
+    return tls_ ? tls_->write_some(buffers) : socket_.write_some(buffers);
+  }
+
+ private:
+  friend class StreamingConnection;
+  boost::asio::ip::tcp::socket socket_;
+  std::shared_ptr<boost::asio::ssl::context> context_;  // kept alive for tls_
+  std::unique_ptr<boost::asio::ssl::stream<boost::asio::ip::tcp::socket&>> tls_;
+};
+
 // One HTTP/1.1 exchange on its own connection, with streamed bodies: the CSV files of
 // bulk runs can be larger than memory, and an event stream never ends. Reads and writes
-// fail after `timeout_seconds` of silence.
+// fail after `timeout_seconds` of silence. `server` is http:// or https:// (verified
+// as HttpClient does).
 class StreamingConnection {
  public:
   static Result<std::unique_ptr<StreamingConnection>> Open(const std::string& server,
                                                           int timeout_seconds);
-  boost::asio::ip::tcp::socket& socket() { return socket_; }
+  ClientStream& stream() { return stream_; }
   boost::beast::flat_buffer& buffer() { return buffer_; }
   std::string Target(const std::string& path) const { return prefix_ + path; }
   std::string HostHeader() const { return host_ + ":" + port_; }
 
  private:
-  StreamingConnection() : socket_(ioc_) {}
+  StreamingConnection() : stream_(ioc_) {}
   boost::asio::io_context ioc_;
-  boost::asio::ip::tcp::socket socket_;
+  ClientStream stream_;
   boost::beast::flat_buffer buffer_;
   std::string host_, port_, prefix_;
 };
 
 class HttpClient {
  public:
-  // `base_url`: "http://HOST:PORT" with an optional path prefix. https is not
-  // supported yet (the first request fails with kInvalidArgument).
+  // `base_url`: "http://HOST:PORT" or "https://HOST:PORT", with an optional path
+  // prefix. An https server's certificate must be valid for HOST and signed by a CA
+  // of the system's store, or of $TASKMILL_CA_FILE when set; otherwise every request
+  // fails (kUnavailable) saying why.
   explicit HttpClient(std::string base_url, Duration connect_timeout = std::chrono::seconds(5));
   ~HttpClient();
   HttpClient(const HttpClient&) = delete;

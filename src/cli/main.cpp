@@ -22,6 +22,10 @@ int main(int argc, char** argv) {
   app.fallthrough();
   app.add_option("--token", "API token sent as `Authorization: Bearer` (default: $TASKMILL_TOKEN)")
       ->each([](const std::string& token) { setenv("TASKMILL_TOKEN", token.c_str(), 1); });
+  app.add_option("--ca-file",
+                 "CA certificates (PEM) to verify an https server with, instead of the system's "
+                 "(default: $TASKMILL_CA_FILE)")
+      ->each([](const std::string& file) { setenv("TASKMILL_CA_FILE", file.c_str(), 1); });
   taskmill::cli::AddServeCommand(app);
   taskmill::cli::AddBenchCommand(app);
   taskmill::cli::AddClientCommands(app);

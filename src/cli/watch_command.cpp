@@ -85,12 +85,12 @@ int Watch(const WatchOptions& o) {
     request.set(http::field::authorization, authorization);
   }
   boost::system::error_code ec;
-  http::write(c.socket(), request, ec);
+  http::write(c.stream(), request, ec);
   if (ec) return ReportUnreachable(server, Status::Unavailable(ec.message()));
 
   http::response_parser<http::buffer_body> parser;
   parser.body_limit(boost::none);
-  http::read_header(c.socket(), c.buffer(), parser, ec);
+  http::read_header(c.stream(), c.buffer(), parser, ec);
   if (ec) return ReportUnreachable(server, Status::Unavailable(ec.message()));
   if (parser.get().result_int() != 200) {
     // An error answer: read it whole and report it like every other command.
@@ -99,7 +99,7 @@ int Watch(const WatchOptions& o) {
     while (!parser.is_done()) {
       parser.get().body().data = piece.data();
       parser.get().body().size = piece.size();
-      http::read(c.socket(), c.buffer(), parser, ec);
+      http::read(c.stream(), c.buffer(), parser, ec);
       if (ec == http::error::need_buffer) ec = {};
       if (ec) break;
       body.append(piece.data(), piece.size() - parser.get().body().size);
@@ -115,7 +115,9 @@ int Watch(const WatchOptions& o) {
   for (;;) {
     parser.get().body().data = piece.data();
     parser.get().body().size = piece.size();
-    http::read(c.socket(), c.buffer(), parser, ec);
+    // read_some, not read: read returns only once the piece is full, which holds
+    // events back until 16 KiB of them have arrived.
+    http::read_some(c.stream(), c.buffer(), parser, ec);
     if (ec == http::error::need_buffer) ec = {};
     if (ec) {
       std::cerr << "error: the event stream ended: " << ec.message() << "\n";

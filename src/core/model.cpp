@@ -3,6 +3,8 @@
 #include <boost/json.hpp>
 
 #include <array>
+#include <charconv>
+#include <chrono>
 #include <cmath>
 #include <random>
 
@@ -245,6 +247,194 @@ json::object ToJson(const Run& r) {
   for (const auto& a : r.attempts) attempts.push_back(ToJson(a));
   o["attempts"] = std::move(attempts);
   return o;
+}
+
+namespace {
+
+// Writes JSON the way boost::json::serialize does, so that AppendJson matches ToJson
+// exactly (model_test.cpp compares them).
+class JsonWriter {
+ public:
+  explicit JsonWriter(std::string* out) : out_(*out) {}
+
+  // The opening of a member: `,"key":` (no comma for the first member of an object).
+  JsonWriter& Key(std::string_view key) {
+    if (!first_) out_ += ',';
+    first_ = false;
+    out_ += '"';
+    out_ += key;  // keys are our own literals: nothing to escape
+    out_ += "\":";
+    return *this;
+  }
+  void String(std::string_view s) {
+    // Escapes as boost::json does: the two-character forms for \b \t \n \f \r, \u00XX
+    // (lower-case hex) for other control characters, and '"' and '\\'.
+    static constexpr char kHex[] = "0123456789abcdef";
+    out_ += '"';
+    size_t start = 0;
+    for (size_t i = 0; i < s.size(); ++i) {
+      unsigned char c = static_cast<unsigned char>(s[i]);
+      if (c >= 0x20 && c != '"' && c != '\\') continue;
+      out_.append(s.data() + start, i - start);
+      start = i + 1;
+      out_ += '\\';
+      switch (c) {
+        case '"': out_ += '"'; break;
+        case '\\': out_ += '\\'; break;
+        case '\b': out_ += 'b'; break;
+        case '\t': out_ += 't'; break;
+        case '\n': out_ += 'n'; break;
+        case '\f': out_ += 'f'; break;
+        case '\r': out_ += 'r'; break;
+        default:
+          out_ += "u00";
+          out_ += kHex[c >> 4];
+          out_ += kHex[c & 15];
+      }
+    }
+    out_.append(s.data() + start, s.size() - start);
+    out_ += '"';
+  }
+  void Int(int64_t v) {
+    char buf[24];
+    auto [end, ec] = std::to_chars(buf, buf + sizeof buf, v);
+    out_.append(buf, end);
+  }
+  void Null() { out_ += "null"; }
+  // Any value, doubles included (boost::json's own number format), through its
+  // serializer: written straight into `out` as it grows.
+  void Value(const json::value& v) {
+    if (v.is_string()) return String(v.get_string());
+    if (v.is_int64()) return Int(v.get_int64());
+    if (v.is_null()) return Null();
+    serializer_.reset(&v);
+    while (!serializer_.done()) {
+      size_t used = out_.size();
+      out_.resize(used + 256);
+      used += serializer_.read(out_.data() + used, 256).size();
+      out_.resize(used);
+    }
+  }
+  void Double(double d) { Value(json::value(d)); }
+  void Time(TimePoint t) {
+    // RFC 3339 with microseconds, as FormatTime writes it, without its printf.
+    auto secs = std::chrono::floor<std::chrono::seconds>(t);
+    auto days = std::chrono::floor<std::chrono::days>(secs);
+    std::chrono::year_month_day ymd{std::chrono::sys_days(days.time_since_epoch())};
+    int year = static_cast<int>(ymd.year());
+    if (year < 0 || year > 9999) {
+      out_ += '"';
+      out_ += FormatTime(t);
+      out_ += '"';
+      return;
+    }
+    int64_t of_day = (secs - days).count();
+    int64_t micros = (t - secs).count();
+    char buf[32];
+    auto put = [&buf](int at, int64_t value, int width) {
+      for (int i = width - 1; i >= 0; --i, value /= 10) buf[at + i] = static_cast<char>('0' + value % 10);
+    };
+    buf[0] = '"';
+    put(1, year, 4);
+    buf[5] = '-';
+    put(6, static_cast<unsigned>(ymd.month()), 2);
+    buf[8] = '-';
+    put(9, static_cast<unsigned>(ymd.day()), 2);
+    buf[11] = 'T';
+    put(12, of_day / 3600, 2);
+    buf[14] = ':';
+    put(15, of_day / 60 % 60, 2);
+    buf[17] = ':';
+    put(18, of_day % 60, 2);
+    buf[20] = '.';
+    put(21, micros, 6);
+    buf[27] = 'Z';
+    buf[28] = '"';
+    out_.append(buf, 29);
+  }
+  void OptTime(const std::optional<TimePoint>& t) {
+    if (t) Time(*t);
+    else Null();
+  }
+  void OpenObject() {
+    out_ += '{';
+    first_ = true;
+  }
+  void CloseObject() {
+    out_ += '}';
+    first_ = false;
+  }
+  std::string& out() { return out_; }
+
+ private:
+  std::string& out_;
+  bool first_ = true;
+  json::serializer serializer_;
+};
+
+}  // namespace
+
+void AppendJson(const Run& r, std::string* out) {
+  JsonWriter w(out);
+  w.OpenObject();
+  w.Key("id").String(r.id);
+  w.Key("queue").String(r.queue);
+  w.Key("function").String(r.function);
+  w.Key("task").String(r.task);
+  w.Key("status").String(ToString(r.status));
+  w.Key("args").Value(r.args);
+  w.Key("data").Value(r.data);
+  w.Key("priority").Int(r.priority);
+  w.Key("account_id").String(r.account_id);
+  w.Key("auth_account_id").String(r.auth_account_id);
+  w.Key("created_at").Time(r.created_at);
+  w.Key("run_at").Time(r.run_at);
+  w.Key("scheduled_at").OptTime(r.scheduled_at);
+  w.Key("started_at").OptTime(r.started_at);
+  w.Key("finished_at").OptTime(r.finished_at);
+  w.Key("lease_until").OptTime(r.lease_until);
+  w.Key("runner").String(r.runner);
+  w.Key("attempt").Int(r.attempt);
+  w.Key("max_attempts").Int(r.retry.max_attempts);
+  w.Key("delay").Double(Seconds(r.retry.delay));
+  w.Key("delay_factor").Double(r.retry.delay_factor);
+  w.Key("max_delay");
+  if (r.retry.max_delay) w.Double(Seconds(*r.retry.max_delay));
+  else w.Null();
+  w.Key("timeout");
+  if (r.timeout) w.Double(Seconds(*r.timeout));
+  else w.Null();
+  w.Key("time_to_resolve").Double(Seconds(r.time_to_resolve));
+  w.Key("result").Value(r.result);
+  w.Key("error").String(r.error);
+  w.Key("error_kind").String(r.error_kind);
+  w.Key("progress");
+  w.OpenObject();
+  w.Key("total").Int(r.progress.total);
+  w.Key("succeeded").Int(r.progress.succeeded);
+  w.Key("failed").Int(r.progress.failed);
+  w.CloseObject();
+  w.Key("parent_id").String(r.parent_id);
+  w.Key("flow_id").String(r.flow_id);
+  w.Key("input_file").String(r.input_file);
+  w.Key("output_file").String(r.output_file);
+  w.Key("attempts");
+  w.out() += '[';
+  for (size_t i = 0; i < r.attempts.size(); ++i) {
+    const Attempt& a = r.attempts[i];
+    if (i > 0) w.out() += ',';
+    w.OpenObject();
+    w.Key("number").Int(a.number);
+    w.Key("runner").String(a.runner);
+    w.Key("started_at").Time(a.started_at);
+    w.Key("finished_at").OptTime(a.finished_at);
+    w.Key("outcome").String(a.outcome);
+    w.Key("error").String(a.error);
+    w.Key("output").String(a.output);
+    w.CloseObject();
+  }
+  w.out() += ']';
+  w.CloseObject();
 }
 
 namespace {

@@ -225,6 +225,44 @@ TEST_F(RunJson, EveryStatusRoundTrips) {
   }
 }
 
+// AppendJson is the API's fast path for the same text: it must match byte for byte.
+TEST_F(RunJson, AppendJsonWritesExactlyWhatSerializingToJsonWrites) {
+  std::vector<Run> runs = {Run{}, FullRun()};
+  Run awkward = FullRun();
+  // Every character JSON escapes, a DEL and UTF-8 (neither escaped), in strings at the
+  // top level, in args and in an attempt.
+  std::string text = "q\"b\\s/\b\f\n\r\t\x01\x1f\x7f é ✓";
+  awkward.id = text;
+  awkward.error = text;
+  awkward.args = json::array{text, 1.5, -0.0, 1e-7, 12345678901234.5, true, nullptr,
+                             uint64_t{18446744073709551615u}, int64_t{-42}};
+  awkward.data = json::object{{"nested", json::object{{"k", json::array{}}}}, {"s", text}};
+  awkward.result = 0.1;
+  awkward.attempts[0].output = text;
+  awkward.retry = RetryPolicy{3, 1500ms, 2.5, std::nullopt};
+  awkward.timeout = 1us;
+  awkward.time_to_resolve = 0s;
+  runs.push_back(awkward);
+  // Instants before the epoch, at its very start and far ahead.
+  Run times = FullRun();
+  times.created_at = TimePoint{} - 1us;
+  times.run_at = TimePoint{};
+  times.started_at = TimePoint{} + std::chrono::hours(24 * 365 * 7000);
+  times.lease_until = TimePoint{} - std::chrono::hours(24 * 365 * 1969) - 1s;
+  runs.push_back(times);
+  for (RunStatus status : kAllRunStatuses) {
+    Run run;
+    run.status = status;
+    run.priority = -3;
+    runs.push_back(run);
+  }
+  for (const Run& run : runs) {
+    std::string appended = "prefix:";
+    AppendJson(run, &appended);
+    EXPECT_EQ(appended, "prefix:" + json::serialize(ToJson(run)));
+  }
+}
+
 TEST_F(RunJson, MissingKeysTakeTheirDefaults) {
   auto parsed = RunFromJson(json::parse(R"({"id": "minimal", "function": "a.b"})"));
   ASSERT_TRUE(parsed.ok()) << parsed.status().ToString();

@@ -1452,8 +1452,10 @@ class SqliteStorage final : public Storage {
 
   // ---- helpers on a given connection ----------------------------------------------
   static Result<Run> GetOn(Connection& db, const std::string& id, const std::string& queue) {
-    auto stmt =
-        db.Prepare(Sql("SELECT ", " FROM runs WHERE id = ?1 AND (?2 = '' OR queue = ?2) LIMIT 1"));
+    // Built once: the HTTP API reads runs by id more than anything else.
+    static const std::string kSql =
+        Sql("SELECT ", " FROM runs WHERE id = ?1 AND (?2 = '' OR queue = ?2) LIMIT 1");
+    auto stmt = db.Prepare(kSql);
     if (!stmt.ok()) return stmt.status();
     ScopedReset reset(**stmt);
     (*stmt)->Bind(1, id);
