@@ -699,6 +699,32 @@ TEST_P(StorageConformance, RunTakeFiltersByQueue) {
   EXPECT_THAT(Ids(Take("runner-1", 10, kT0, {"no-such-queue"})), ElementsAre());
 }
 
+TEST_P(StorageConformance, RunTakeFromSomeQueuesKeepsClaimOrderAcrossThem) {
+  auto make = [&](std::string id, std::string queue, int priority, int64_t run_at) {
+    Run r = NewRun(std::move(id), std::move(queue));
+    r.priority = priority;
+    r.run_at = At(run_at);
+    return r;
+  };
+  Put({make("a-p0-early", "qa", 0, -30), make("b-p5", "qb", 5, -1), make("a-p5", "qa", 5, -2),
+       make("b-p0-late", "qb", 0, -10), make("a-later", "qa", 9, 10),
+       make("z-p9", "qz", 9, -50)});
+  // A queue named twice is served once; qz is not served at all.
+  std::vector<ClaimedRun> first = Take("runner-1", 3, kT0, {"qa", "qb", "qa"});
+  EXPECT_THAT(Ids(first), ElementsAre("a-p5", "b-p5", "a-p0-early"));
+  for (const ClaimedRun& run : first) {
+    SCOPED_TRACE(run.id);
+    EXPECT_EQ(run.status, RunStatus::kRunning);
+    EXPECT_EQ(run.attempt, 1);
+    EXPECT_RUN_EQ(Get(run.id), run);
+  }
+  ExpectStatsMatchListing();
+  EXPECT_THAT(Ids(Take("runner-1", 10, kT0, {"qb", "qa"})), ElementsAre("b-p0-late"));
+  EXPECT_THAT(Ids(Take("runner-1", 10, At(10), {"qa"})), ElementsAre("a-later"));
+  EXPECT_EQ(Get("z-p9").status, RunStatus::kPending);
+  ExpectStatsMatchListing();
+}
+
 TEST_P(StorageConformance, RunTakeFromConcurrentRunnersClaimsEachRunOnce) {
   constexpr int kRuns = 1000;
   constexpr int kThreads = 4;

@@ -8,6 +8,7 @@
 #include <deque>
 #include <filesystem>
 #include <future>
+#include <limits>
 #include <mutex>
 #include <thread>
 
@@ -421,42 +422,15 @@ class SqliteStorage final : public Storage {
 
   Result<std::vector<ClaimedRun>> RunTake(const RunTakeParams& p) override {
     if (p.max <= 0) return std::vector<ClaimedRun>{};
-    std::string sql =
-        "UPDATE runs SET status = 'running', attempt = attempt + 1, runner = ?1, "
-        "started_at = ?2, lease_until = ?2 + ttr_us "
-        // INDEXED BY: without it the planner prefers runs_status_seq and sorts every
-        // pending run for each claim.
-        "WHERE seq IN (SELECT seq FROM runs INDEXED BY runs_pending "
-        "WHERE status = 'pending' AND run_at <= ?2 "
-        "AND queue NOT IN (SELECT name FROM queues WHERE paused = 1)";
-    if (!p.queues.empty()) {
-      sql += " AND queue IN (";
-      for (size_t i = 0; i < p.queues.size(); ++i) {
-        sql += (i ? ",?" : "?") + std::to_string(i + 4);
-      }
-      sql += ")";
-    }
-    sql += " ORDER BY priority DESC, run_at LIMIT ?3) RETURNING ";
-    sql += kRunColumns;
     std::vector<ClaimedRun> out;
     Status st = Write(
         [&](Tx& tx) -> Status {
           out.clear();
-          auto stmt = tx.db.Prepare(sql);
-          if (!stmt.ok()) return stmt.status();
-          Statement& s = **stmt;
-          ScopedReset reset(s);
-          s.Bind(1, p.runner);
-          s.Bind(2, Micros(p.now));
-          s.Bind(3, p.max);
-          for (size_t i = 0; i < p.queues.size(); ++i) s.Bind(static_cast<int>(i + 4), p.queues[i]);
-          for (;;) {
-            auto row = s.Step();
-            if (!row.ok()) return row.status();
-            if (!*row) break;
-            out.push_back(ReadRun(s));
-            tx.deltas.Move(out.back().queue, out.back().task, RunStatus::kPending,
-                           RunStatus::kRunning);
+          Status taken = p.queues.empty() ? TakeFromAnyQueue(tx, p, out)
+                                          : TakeFromQueues(tx, p, out);
+          if (!taken.ok()) return taken;
+          for (const Run& run : out) {
+            tx.deltas.Move(run.queue, run.task, RunStatus::kPending, RunStatus::kRunning);
           }
           return Status::Ok();
         },
@@ -466,6 +440,101 @@ class SqliteStorage final : public Storage {
       return a.priority != b.priority ? a.priority > b.priority : a.run_at < b.run_at;
     });
     return out;
+  }
+
+  // A runner serving every queue: one statement over the pending index, in claim order.
+  static Status TakeFromAnyQueue(Tx& tx, const RunTakeParams& p, std::vector<ClaimedRun>& out) {
+    auto stmt = tx.db.Prepare(Sql(
+        "UPDATE runs SET status = 'running', attempt = attempt + 1, runner = ?1, "
+        "started_at = ?2, lease_until = ?2 + ttr_us "
+        // INDEXED BY: without it the planner prefers runs_status_seq and sorts every
+        // pending run for each claim.
+        "WHERE seq IN (SELECT seq FROM runs INDEXED BY runs_pending "
+        "WHERE status = 'pending' AND run_at <= ?2 "
+        "AND queue NOT IN (SELECT name FROM queues WHERE paused = 1) "
+        "ORDER BY priority DESC, run_at LIMIT ?3) RETURNING ",
+        ""));
+    if (!stmt.ok()) return stmt.status();
+    Statement& s = **stmt;
+    ScopedReset reset(s);
+    s.Bind(1, p.runner);
+    s.Bind(2, Micros(p.now));
+    s.Bind(3, p.max);
+    for (;;) {
+      auto row = s.Step();
+      if (!row.ok()) return row.status();
+      if (!*row) break;
+      out.push_back(ReadRun(s));
+    }
+    return Status::Ok();
+  }
+
+  // A runner serving some queues: the best `max` of each queue through the per-queue
+  // pending index, merged in claim order, then claimed by rowid. Filtering the global
+  // pending index by queue instead would walk past every pending run of the queues
+  // this runner does not serve, at every poll (a backlog of a million runs elsewhere
+  // made each idle poll cost a scan of them all).
+  static Status TakeFromQueues(Tx& tx, const RunTakeParams& p, std::vector<ClaimedRun>& out) {
+    auto paused = tx.db.Prepare("SELECT paused FROM queues WHERE name = ?1");
+    if (!paused.ok()) return paused.status();
+    auto select = tx.db.Prepare(Sql("SELECT ",
+                                    " FROM runs INDEXED BY runs_queue_pending "
+                                    "WHERE status = 'pending' AND queue = ?1 AND run_at <= ?2 "
+                                    "ORDER BY priority DESC, run_at LIMIT ?3"));
+    if (!select.ok()) return select.status();
+    std::vector<std::pair<int64_t, Run>> candidates;  // (seq, run)
+    std::vector<std::string_view> seen;
+    for (const std::string& queue : p.queues) {
+      if (std::find(seen.begin(), seen.end(), queue) != seen.end()) continue;
+      seen.push_back(queue);
+      {
+        ScopedReset reset(**paused);
+        (*paused)->Bind(1, queue);
+        auto row = (*paused)->Step();
+        if (!row.ok()) return row.status();
+        if (*row && (*paused)->Int(0) != 0) continue;
+      }
+      Statement& s = **select;
+      ScopedReset reset(s);
+      s.Bind(1, queue);
+      s.Bind(2, Micros(p.now));
+      s.Bind(3, p.max);
+      for (;;) {
+        auto row = s.Step();
+        if (!row.ok()) return row.status();
+        if (!*row) break;
+        int64_t seq = 0;
+        Run run = ReadRun(s, &seq);
+        candidates.emplace_back(seq, std::move(run));
+      }
+    }
+    auto before = [](const std::pair<int64_t, Run>& a, const std::pair<int64_t, Run>& b) {
+      const Run& x = a.second;
+      const Run& y = b.second;
+      if (x.priority != y.priority) return x.priority > y.priority;
+      return x.run_at != y.run_at ? x.run_at < y.run_at : a.first < b.first;
+    };
+    std::sort(candidates.begin(), candidates.end(), before);
+    if (static_cast<int>(candidates.size()) > p.max) candidates.resize(static_cast<size_t>(p.max));
+    auto update = tx.db.Prepare(
+        "UPDATE runs SET status = 'running', attempt = attempt + 1, runner = ?1, "
+        "started_at = ?2, lease_until = ?2 + ttr_us WHERE seq = ?3");
+    if (!update.ok()) return update.status();
+    for (auto& [seq, run] : candidates) {
+      Statement& u = **update;
+      ScopedReset reset(u);
+      u.Bind(1, p.runner);
+      u.Bind(2, Micros(p.now));
+      u.Bind(3, seq);
+      TASKMILL_RETURN_IF_ERROR(u.Exec());
+      run.status = RunStatus::kRunning;
+      run.attempt += 1;
+      run.runner = p.runner;
+      run.started_at = p.now;
+      run.lease_until = p.now + run.time_to_resolve;
+      out.push_back(std::move(run));
+    }
+    return Status::Ok();
   }
 
   Result<std::vector<bool>> RunHeartbeatBatch(const std::vector<RunHeartbeat>& beats) override {
@@ -803,18 +872,30 @@ class SqliteStorage final : public Storage {
           ((*stmt)->Text(1) == "pending" ? q.pending : q.running) = (*stmt)->Int(2);
         }
       }
-      // One seek per queue in the (queue, run_at) index of pending runs.
+      // The index orders a queue's pending runs by priority, then run_at: the first
+      // entry below each priority is that priority's oldest, so a few seeks (one per
+      // priority in use) find the queue's oldest without reading its backlog.
       auto oldest = (*reader)->Prepare(
-          "SELECT min(run_at) FROM runs INDEXED BY runs_queue_pending "
-          "WHERE status = 'pending' AND queue = ?1");
+          "SELECT priority, run_at FROM runs INDEXED BY runs_queue_pending "
+          "WHERE status = 'pending' AND queue = ?1 AND priority < ?2 "
+          "ORDER BY priority DESC, run_at LIMIT 1");
       if (!oldest.ok()) return oldest.status();
       for (auto& [name, q] : by_name) {
         if (q.pending == 0) continue;
-        ScopedReset reset(**oldest);
-        (*oldest)->Bind(1, name);
-        auto row = (*oldest)->Step();
-        if (!row.ok()) return row.status();
-        if (*row && !(*oldest)->IsNull(0)) q.oldest_pending_run_at = FromMicros((*oldest)->Int(0));
+        int64_t below = std::numeric_limits<int64_t>::max();
+        for (;;) {
+          ScopedReset reset(**oldest);
+          (*oldest)->Bind(1, name);
+          (*oldest)->Bind(2, below);
+          auto row = (*oldest)->Step();
+          if (!row.ok()) return row.status();
+          if (!*row) break;
+          below = (*oldest)->Int(0);
+          TimePoint run_at = FromMicros((*oldest)->Int(1));
+          if (!q.oldest_pending_run_at || run_at < *q.oldest_pending_run_at) {
+            q.oldest_pending_run_at = run_at;
+          }
+        }
       }
       auto paused = (*reader)->Prepare("SELECT name, paused FROM queues");
       if (!paused.ok()) return paused.status();
