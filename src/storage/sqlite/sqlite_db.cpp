@@ -65,6 +65,14 @@ Status Connection::ExecScript(const char* sql) {
   return Status::Ok();
 }
 
+Status Connection::Exec(std::string_view sql) {
+  auto stmt = Prepare(sql);
+  if (!stmt.ok()) return stmt.status();
+  Status st = (*stmt)->Exec();
+  (*stmt)->Reset();
+  return st;
+}
+
 Result<Statement*> Connection::Prepare(std::string_view sql) {
   auto it = cache_.find(sql);
   if (it != cache_.end()) return it->second.get();

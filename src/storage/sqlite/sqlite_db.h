@@ -88,6 +88,10 @@ class Connection {
 
   // Executes one or more statements without results.
   Status ExecScript(const char* sql);
+  // Executes one statement without results through the statement cache: for the
+  // statements run for every write (BEGIN, SAVEPOINT, RELEASE, COMMIT), which
+  // ExecScript would compile again each time.
+  Status Exec(std::string_view sql);
   // A cached prepared statement for `sql` (keyed by text). The caller resets it
   // (use ScopedReset) before returning.
   Result<Statement*> Prepare(std::string_view sql);

@@ -1386,11 +1386,11 @@ class SqliteStorage final : public Storage {
       bool durable =
           std::any_of(batch.begin(), batch.end(), [](const PendingWrite* w) { return w->durable; });
       if (durable != synced_commits_) {
-        (void)db.ExecScript(durable ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL");
+        (void)db.Exec(durable ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL");
         synced_commits_ = durable;
       }
     }
-    Status begin = db.ExecScript("BEGIN IMMEDIATE");
+    Status begin = db.Exec("BEGIN IMMEDIATE");
     if (!begin.ok()) {
       results.assign(batch.size(), begin);
       return;
@@ -1398,7 +1398,7 @@ class SqliteStorage final : public Storage {
     TallyDeltas total;
     for (size_t i = 0; i < batch.size(); ++i) {
       Tx tx{db, {}};
-      (void)db.ExecScript("SAVEPOINT op");
+      (void)db.Exec("SAVEPOINT op");
       Status st;
       try {
         st = batch[i]->fn(tx);
@@ -1407,16 +1407,17 @@ class SqliteStorage final : public Storage {
       }
       if (st.ok()) {
         total.Merge(tx.deltas);
-        (void)db.ExecScript("RELEASE op");
+        (void)db.Exec("RELEASE op");
       } else {
-        (void)db.ExecScript("ROLLBACK TO op; RELEASE op");
+        (void)db.Exec("ROLLBACK TO op");
+        (void)db.Exec("RELEASE op");
       }
       results[i] = std::move(st);
     }
     Status counted = ApplyTallies(db, total);
-    Status commit = counted.ok() ? db.ExecScript("COMMIT") : counted;
+    Status commit = counted.ok() ? db.Exec("COMMIT") : counted;
     if (!commit.ok()) {
-      (void)db.ExecScript("ROLLBACK");
+      (void)db.Exec("ROLLBACK");
       for (auto& r : results) {
         if (r.ok()) r = commit;
       }
