@@ -42,12 +42,13 @@ function binaryPath() {
 }
 
 // Starts `taskmill serve` and resolves once it printed its URL.
-export async function startServer({ env = {}, setup } = {}) {
+// `tasks`: more YAML entries for the `tasks:` map (indented by two spaces).
+export async function startServer({ env = {}, setup, tasks = '' } = {}) {
   const dir = await mkdtemp(join(tmpdir(), 'taskmill-ui-test-'));
   const example = await readFile(join(repoRoot, 'examples', 'taskmill.yaml'), 'utf8');
   const config = join(dir, 'taskmill.yaml');
   if (!/^tasks:\n/m.test(example)) throw new Error('examples/taskmill.yaml has no tasks: section');
-  await writeFile(config, example.replace(/^tasks:\n/m, `tasks:\n${EXTRA_TASKS}`));
+  await writeFile(config, example.replace(/^tasks:\n/m, `tasks:\n${EXTRA_TASKS}${tasks}`));
   const dataDir = join(dir, 'data');
   const binary = binaryPath();
   const common = ['--config', config, '--data-dir', dataDir];

@@ -570,6 +570,34 @@ test('sign in with a real token: the form appears, a wrong token is refused, an 
   }
 });
 
+test('a continuous task shows its live run and how often it restarted', async () => {
+  // Its own server: a task that restarts every second would add runs under the other
+  // tests' feet.
+  const consumerServer = await startServer({
+    tasks: `  ui-consumer:
+    kind: continuous
+    func_name: demo.echo
+    args: ["consumed"]
+    pause_sec: 1
+`,
+  });
+  try {
+    const page = await browser.newPage();
+    await page.goto(`${consumerServer.url}/tasks`);
+    const row = page.locator('tr[data-task="ui-consumer"]');
+    await row.waitFor();
+    // Each run ends at once and is replaced a second later: the count goes up live.
+    await row.getByText(/^[2-9]\d* restarts$|^\d{2,} restarts$/).waitFor();
+    const task = await consumerServer.api('/api/v1/tasks/ui-consumer');
+    assert.ok(task.restart_count >= 2, `restart_count ${task.restart_count}`);
+    assert.ok(task.live_run === null || ['pending', 'running'].includes(task.live_run.status));
+    await screenshot(page, 'tasks-continuous-1280');
+    await page.close();
+  } finally {
+    await consumerServer.stop();
+  }
+});
+
 test('no console errors on any page', () => {
   assert.deepEqual(unexpectedErrors(), []);
 });
