@@ -1,5 +1,7 @@
 #include "storage/sqlite/sqlite_storage.h"
 
+#include <spdlog/spdlog.h>
+
 #include <algorithm>
 #include <array>
 #include <boost/json.hpp>
@@ -253,6 +255,13 @@ class SqliteStorage final : public Storage {
     }
     cv_.notify_all();
     if (writer_.joinable()) writer_.join();
+    {
+      std::lock_guard lock(checkpoint_mu_);
+      checkpoint_stopping_ = true;
+    }
+    checkpoint_cv_.notify_all();
+    if (checkpointer_.joinable()) checkpointer_.join();
+    // Closing the writer's connection, the last one, checkpoints what is left.
   }
 
   Status Init() {
@@ -281,8 +290,61 @@ class SqliteStorage final : public Storage {
                           "; PRAGMA temp_store=MEMORY; PRAGMA cache_size=-16384;";
     TASKMILL_RETURN_IF_ERROR(writer_db_->ExecScript(pragmas.c_str()));
     TASKMILL_RETURN_IF_ERROR(Migrate());
+    // Replaces SQLite's automatic checkpoint, which runs inside the commit that
+    // crosses its threshold (see SqliteOptions::checkpoint_pages).
+    sqlite3_wal_hook(writer_db_->raw(), &SqliteStorage::AfterWalCommit, this);
+    checkpointer_ = std::thread([this] { CheckpointLoop(); });
     writer_ = std::thread([this] { WriterLoop(); });
     return Status::Ok();
+  }
+
+  // Called by SQLite on the writer thread after each commit, with the log's size.
+  static int AfterWalCommit(void* self, sqlite3*, const char*, int log_pages) {
+    auto* storage = static_cast<SqliteStorage*>(self);
+    if (log_pages >= storage->options_.checkpoint_pages) {
+      {
+        std::lock_guard lock(storage->checkpoint_mu_);
+        storage->checkpoint_wanted_ = true;
+      }
+      storage->checkpoint_cv_.notify_one();
+    }
+    return SQLITE_OK;
+  }
+
+  // PASSIVE checkpoints on a connection of their own: they copy what no reader still
+  // needs and never block the writer, which goes on appending to the log meanwhile;
+  // the writer starts the log over once a checkpoint has copied all of it.
+  void CheckpointLoop() {
+    std::unique_ptr<Connection> db;
+    std::unique_lock lock(checkpoint_mu_);
+    for (;;) {
+      checkpoint_cv_.wait(lock, [&] { return checkpoint_stopping_ || checkpoint_wanted_; });
+      if (checkpoint_stopping_) return;
+      checkpoint_wanted_ = false;
+      lock.unlock();
+      if (!db) {
+        auto opened = Connection::Open(options_.path, false);
+        // A query first: a connection learns the file is in WAL mode on its first read,
+        // and until then a checkpoint request does nothing.
+        if (opened.ok() && (*opened)->ExecScript("SELECT count(*) FROM sqlite_master").ok()) {
+          db = std::move(*opened);
+        } else if (!opened.ok()) {
+          spdlog::warn("storage: opening the checkpoint connection: {}",
+                       opened.status().ToString());
+        }
+      }
+      if (db) {
+        int log_frames = 0, checkpointed = 0;
+        int rc = sqlite3_wal_checkpoint_v2(db->raw(), nullptr, SQLITE_CHECKPOINT_PASSIVE,
+                                           &log_frames, &checkpointed);
+        if (rc != SQLITE_OK && rc != SQLITE_BUSY) {
+          spdlog::warn("storage: checkpoint failed: {}", sqlite3_errstr(rc));
+        } else if (options_.on_checkpoint) {
+          options_.on_checkpoint(log_frames, checkpointed);
+        }
+      }
+      lock.lock();
+    }
   }
 
   // ---- runs ------------------------------------------------------------------
@@ -426,8 +488,8 @@ class SqliteStorage final : public Storage {
     Status st = Write(
         [&](Tx& tx) -> Status {
           out.clear();
-          Status taken = p.queues.empty() ? TakeFromAnyQueue(tx, p, out)
-                                          : TakeFromQueues(tx, p, out);
+          Status taken =
+              p.queues.empty() ? TakeFromAnyQueue(tx, p, out) : TakeFromQueues(tx, p, out);
           if (!taken.ok()) return taken;
           for (const Run& run : out) {
             tx.deltas.Move(run.queue, run.task, RunStatus::kPending, RunStatus::kRunning);
@@ -444,16 +506,16 @@ class SqliteStorage final : public Storage {
 
   // A runner serving every queue: one statement over the pending index, in claim order.
   static Status TakeFromAnyQueue(Tx& tx, const RunTakeParams& p, std::vector<ClaimedRun>& out) {
-    auto stmt = tx.db.Prepare(Sql(
-        "UPDATE runs SET status = 'running', attempt = attempt + 1, runner = ?1, "
-        "started_at = ?2, lease_until = ?2 + ttr_us "
-        // INDEXED BY: without it the planner prefers runs_status_seq and sorts every
-        // pending run for each claim.
-        "WHERE seq IN (SELECT seq FROM runs INDEXED BY runs_pending "
-        "WHERE status = 'pending' AND run_at <= ?2 "
-        "AND queue NOT IN (SELECT name FROM queues WHERE paused = 1) "
-        "ORDER BY priority DESC, run_at LIMIT ?3) RETURNING ",
-        ""));
+    auto stmt =
+        tx.db.Prepare(Sql("UPDATE runs SET status = 'running', attempt = attempt + 1, runner = ?1, "
+                          "started_at = ?2, lease_until = ?2 + ttr_us "
+                          // INDEXED BY: without it the planner prefers runs_status_seq and sorts
+                          // every pending run for each claim.
+                          "WHERE seq IN (SELECT seq FROM runs INDEXED BY runs_pending "
+                          "WHERE status = 'pending' AND run_at <= ?2 "
+                          "AND queue NOT IN (SELECT name FROM queues WHERE paused = 1) "
+                          "ORDER BY priority DESC, run_at LIMIT ?3) RETURNING ",
+                          ""));
     if (!stmt.ok()) return stmt.status();
     Statement& s = **stmt;
     ScopedReset reset(s);
@@ -1757,6 +1819,12 @@ class SqliteStorage final : public Storage {
 
   std::mutex readers_mu_;
   std::vector<std::unique_ptr<Connection>> readers_;  // guarded by readers_mu_
+
+  std::thread checkpointer_;
+  std::mutex checkpoint_mu_;
+  std::condition_variable checkpoint_cv_;
+  bool checkpoint_wanted_ = false;    // guarded by checkpoint_mu_
+  bool checkpoint_stopping_ = false;  // guarded by checkpoint_mu_
 };
 
 }  // namespace

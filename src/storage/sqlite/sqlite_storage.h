@@ -3,25 +3,34 @@
 // Writes go to one writer thread that commits everything that arrived meanwhile in
 // one transaction (group commit: one fsync per batch, not per run); each caller is
 // answered after that commit. Reads use a pool of read-only connections and never
-// wait for the writer. Thread-safe.
+// wait for the writer; checkpoints run on a thread of their own. Thread-safe.
 #pragma once
 
 #include <taskmill/storage.h>
 
+#include <functional>
 #include <memory>
 #include <string>
 
 namespace taskmill::sqlite {
 
 struct SqliteOptions {
-  std::string path;                 // database file; its directory is created
-  std::string synchronous = "full"; // "full" (default) or "normal"
+  std::string path;                  // database file; its directory is created
+  std::string synchronous = "full";  // "full" (default) or "normal"
+  // The write-ahead log is copied back into the database file (a checkpoint) by a
+  // thread of its own once it holds this many pages, rather than by the commit that
+  // crossed SQLite's own threshold: that commit, and every writer queued behind it,
+  // would wait for the copy and its fsync.
+  int checkpoint_pages = 1000;
+  // Called on the checkpoint thread after each checkpoint with the frames in the log
+  // and the frames copied (for tests and benchmarks).
+  std::function<void(int log_frames, int checkpointed_frames)> on_checkpoint;
 };
 
 // Commit statistics for metrics and benchmarks.
 struct WriterStats {
   uint64_t commits = 0;
-  uint64_t operations = 0;           // write calls served
+  uint64_t operations = 0;  // write calls served
   uint64_t commit_micros_total = 0;
 };
 

@@ -4,7 +4,10 @@
 #include <gtest/gtest.h>
 #include <sqlite3.h>
 
+#include <chrono>
+#include <condition_variable>
 #include <filesystem>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -145,8 +148,9 @@ TEST(SqliteStorage, TalliesAreComputedForADatabaseOfSchema3) {
   auto path = dir.path() / "taskmill.db";
   {
     RawDb db(path);
-    db.Exec("CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, "
-            "applied_at TEXT NOT NULL DEFAULT (datetime('now')))");
+    db.Exec(
+        "CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, "
+        "applied_at TEXT NOT NULL DEFAULT (datetime('now')))");
     for (const auto& m : kMigrations) {
       if (m.version > 3) break;
       db.Exec(m.sql);
@@ -154,9 +158,11 @@ TEST(SqliteStorage, TalliesAreComputedForADatabaseOfSchema3) {
     }
     auto insert = [&](const std::string& id, const std::string& queue, const std::string& task,
                       const std::string& status, int64_t run_at) {
-      db.Exec("INSERT INTO runs(id, queue, function, task, status, args, data, created_at, run_at, "
-              "ttr_us) VALUES ('" + id + "', '" + queue + "', 'test.echo', '" + task + "', '" +
-              status + "', '[]', '{}', 0, " + std::to_string(run_at) + ", 1000000)");
+      db.Exec(
+          "INSERT INTO runs(id, queue, function, task, status, args, data, created_at, run_at, "
+          "ttr_us) VALUES ('" +
+          id + "', '" + queue + "', 'test.echo', '" + task + "', '" + status +
+          "', '[]', '{}', 0, " + std::to_string(run_at) + ", 1000000)");
     };
     insert("a", "mail", "digest", "pending", 30);
     insert("b", "mail", "digest", "pending", 10);
@@ -177,6 +183,53 @@ TEST(SqliteStorage, TalliesAreComputedForADatabaseOfSchema3) {
   ASSERT_TRUE(queues[0].oldest_pending_run_at);
   EXPECT_EQ(queues[0].oldest_pending_run_at->time_since_epoch().count(), 10);
   EXPECT_EQ(Unwrap(storage->RunCountLive("digest")), 2);
+}
+
+// Checkpoints run on their own thread once the log is long enough, and the log file
+// stops growing: the writer starts it over after a checkpoint copied all of it.
+TEST(SqliteStorage, CheckpointsRunOnTheirOwnThreadAndKeepTheLogBounded) {
+  TempDir dir;
+  auto path = dir.path() / "taskmill.db";
+  std::mutex mu;
+  std::condition_variable cv;
+  int checkpoints = 0;  // guarded by mu
+  int copied = 0;       // guarded by mu
+  SqliteOptions options{path.string(), "normal"};
+  options.checkpoint_pages = 8;
+  options.on_checkpoint = [&](int, int checkpointed) {
+    std::lock_guard lock(mu);
+    ++checkpoints;
+    copied += checkpointed;
+    cv.notify_all();
+  };
+  auto storage = Unwrap(OpenSqliteStorage(options));
+  auto put_batch = [&](int batch) {
+    std::vector<taskmill::Run> runs;
+    for (int i = 0; i < 200; ++i)
+      runs.push_back(SomeRun(std::to_string(batch) + "-" + std::to_string(i)));
+    Unwrap(storage->RunPut({std::move(runs)}));
+  };
+  for (int batch = 0; batch < 20; ++batch) put_batch(batch);
+  {
+    std::unique_lock lock(mu);
+    ASSERT_TRUE(cv.wait_for(lock, std::chrono::seconds(30), [&] { return copied > 0; }))
+        << "no checkpoint copied anything";
+  }
+  // Another round: the log is reused from its start rather than appended to forever.
+  auto wal = std::filesystem::path(path.string() + "-wal");
+  const auto size_after_first = std::filesystem::file_size(wal);
+  int seen = 0;
+  {
+    std::lock_guard lock(mu);
+    seen = checkpoints;
+  }
+  for (int batch = 20; batch < 40; ++batch) put_batch(batch);
+  {
+    std::unique_lock lock(mu);
+    ASSERT_TRUE(cv.wait_for(lock, std::chrono::seconds(30), [&] { return checkpoints > seen; }));
+  }
+  EXPECT_LT(std::filesystem::file_size(wal), 2 * size_after_first + (1 << 20));
+  EXPECT_EQ(Unwrap(storage->RunStats()).total, 40 * 200);
 }
 
 TEST(SqliteStorage, RefusesADatabaseWithANewerSchema) {
