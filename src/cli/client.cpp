@@ -78,6 +78,12 @@ Result<std::shared_ptr<ssl::context>> TlsContext() {
   return context;
 }
 
+// The TLS settings for a server URL: null for plain http.
+Result<std::shared_ptr<ssl::context>> TlsContextFor(const ServerUrl& url) {
+  if (!url.tls) return std::shared_ptr<ssl::context>();
+  return TlsContext();
+}
+
 // Makes the handshake check that the certificate names `host` (a DNS name, or an IP
 // address for a URL such as https://127.0.0.1:8443), and names it in SNI.
 void ExpectHost(SSL* ssl, const std::string& host) {
@@ -384,12 +390,8 @@ Result<std::unique_ptr<StreamingConnection>> StreamingConnection::Open(const std
                                                                  int timeout_seconds) {
   auto url = ParseServerUrl(server);
   if (!url.ok()) return url.status();
-  std::shared_ptr<ssl::context> tls;
-  if (url->tls) {
-    auto context = TlsContext();
-    if (!context.ok()) return context.status();
-    tls = std::move(*context);
-  }
+  auto tls = TlsContextFor(*url);
+  if (!tls.ok()) return tls.status();
   auto c = std::unique_ptr<StreamingConnection>(new StreamingConnection());
   c->host_ = url->host;
   c->port_ = url->port;
@@ -408,10 +410,10 @@ Result<std::unique_ptr<StreamingConnection>> StreamingConnection::Open(const std
   int fd = c->stream_.socket_.native_handle();
   setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
   setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, sizeof timeout);
-  if (tls) {
+  if (*tls) {
     // The socket timeouts above bound the handshake too.
-    c->stream_.context_ = tls;
-    c->stream_.tls_ = std::make_unique<ssl::stream<tcp::socket&>>(c->stream_.socket_, *tls);
+    c->stream_.context_ = *tls;
+    c->stream_.tls_ = std::make_unique<ssl::stream<tcp::socket&>>(c->stream_.socket_, **tls);
     ExpectHost(c->stream_.tls_->native_handle(), c->host_);
     c->stream_.tls_->handshake(ssl::stream_base::client, ec);
     if (ec) return HandshakeError(c->stream_.tls_->native_handle(), ec, server);
@@ -468,14 +470,10 @@ Result<HttpResponse> HttpClient::Send(std::string_view method, std::string_view 
   if (!connection_) {
     auto url = ParseServerUrl(base_url_);
     if (!url.ok()) return url.status();
-    std::shared_ptr<ssl::context> tls;
-    if (url->tls) {
-      auto context = TlsContext();
-      if (!context.ok()) return context.status();
-      tls = std::move(*context);
-    }
+    auto tls = TlsContextFor(*url);
+    if (!tls.ok()) return tls.status();
     connection_ = std::make_unique<Connection>(url->host, url->port, url->prefix, base_url_,
-                                               std::move(tls));
+                                               std::move(*tls));
   }
   http::verb verb = http::string_to_verb(beast::string_view(method.data(), method.size()));
   if (verb == http::verb::unknown) {
