@@ -58,9 +58,12 @@ namespace {
 // see the connection alive and a vanished client is noticed.
 constexpr auto kEventKeepAlive = std::chrono::seconds(15);
 
-// The pieces of a pushed write (Reply::Push) as a buffer sequence that reads the
-// shared texts in place: no copy of the bytes and no second list per connection.
-class PushBuffers {
+// A pushed write (Reply::Push) as one HTTP chunk — its size line, the shared texts
+// read in place (no copy of the bytes, no second list per connection), and the CRLF
+// that ends it — in one flat buffer sequence. Beast's make_chunk over a sequence of
+// hundreds of small texts spent 16 % of the server's CPU stepping its concatenated
+// iterator on every partial write; this one steps an index.
+class PushChunk {
  public:
   class const_iterator {
    public:
@@ -70,33 +73,59 @@ class PushBuffers {
     using difference_type = std::ptrdiff_t;
     using iterator_category = std::bidirectional_iterator_tag;
     const_iterator() = default;
-    explicit const_iterator(const PushPart* at) : at_(at) {}
-    net::const_buffer operator*() const { return net::buffer(**at_); }
+    const_iterator(const PushChunk* chunk, size_t at) : chunk_(chunk), at_(at) {}
+    net::const_buffer operator*() const { return chunk_->at(at_); }
     const_iterator& operator++() {
       ++at_;
       return *this;
     }
-    const_iterator operator++(int) { return const_iterator(at_++); }
+    const_iterator operator++(int) { return const_iterator(chunk_, at_++); }
     const_iterator& operator--() {
       --at_;
       return *this;
     }
-    const_iterator operator--(int) { return const_iterator(at_--); }
-    bool operator==(const const_iterator&) const = default;
+    const_iterator operator--(int) { return const_iterator(chunk_, at_--); }
+    bool operator==(const const_iterator& other) const { return at_ == other.at_; }
 
    private:
-    const PushPart* at_ = nullptr;
+    const PushChunk* chunk_ = nullptr;
+    size_t at_ = 0;
   };
   using value_type = net::const_buffer;
 
-  explicit PushBuffers(const std::vector<PushPart>& parts)
-      : begin_(parts.data()), end_(parts.data() + parts.size()) {}
-  const_iterator begin() const { return const_iterator(begin_); }
-  const_iterator end() const { return const_iterator(end_); }
+  // The chunk of `parts` without its first `skip` bytes (those already written).
+  explicit PushChunk(const std::vector<PushPart>& parts, size_t skip = 0)
+      : parts_(parts.data()), count_(parts.size()) {
+    size_t bytes = 0;
+    for (const PushPart& part : parts) bytes += part->size();
+    auto [end, ec] = std::to_chars(head_.data(), head_.data() + head_.size() - 2, bytes, 16);
+    *end++ = '\r';
+    *end++ = '\n';
+    head_size_ = static_cast<size_t>(end - head_.data());
+    while (first_ < count_ + 2 && skip >= whole(first_).size()) skip -= whole(first_++).size();
+    first_offset_ = skip;
+  }
+  // Copies refer to their own size line (the write operation keeps a copy).
+  PushChunk(const PushChunk&) = default;
+  PushChunk& operator=(const PushChunk&) = default;
+
+  const_iterator begin() const { return const_iterator(this, first_); }
+  const_iterator end() const { return const_iterator(this, count_ + 2); }
 
  private:
-  const PushPart* begin_;
-  const PushPart* end_;
+  net::const_buffer at(size_t i) const { return i == first_ ? whole(i) + first_offset_ : whole(i); }
+  net::const_buffer whole(size_t i) const {
+    if (i == 0) return net::buffer(head_.data(), head_size_);
+    if (i <= count_) return net::buffer(*parts_[i - 1]);
+    return net::buffer("\r\n", 2);
+  }
+
+  const PushPart* parts_;
+  size_t count_;
+  std::array<char, 20> head_{};
+  size_t head_size_ = 0;
+  size_t first_ = 0;         // the first element not wholly skipped
+  size_t first_offset_ = 0;  // bytes of it skipped
 };
 
 // How long a connection that is being closed after an error keeps reading (and
@@ -715,6 +744,9 @@ class Session : public std::enable_shared_from_this<Session> {
 
   void StartPush() {
     stream_.expires_never();
+    // WritePushParts writes what the socket takes at once without waiting.
+    beast::error_code ignored;
+    stream_.socket().non_blocking(true, ignored);
     std::weak_ptr<Session> weak = shared_from_this();
     push_->Start([weak, executor = stream_.get_executor()] {
       net::post(executor, [weak] {
@@ -747,12 +779,46 @@ class Session : public std::enable_shared_from_this<Session> {
     WritePushParts();
   }
 
-  // Writes push_parts_ as one chunk, straight from the shared texts (see PushPart).
+  // Writes push_parts_ as one chunk.
   void WritePushParts() {
     push_writing_ = true;
+    // Most pieces fit in the socket's send buffer at once: try that first, from a copy
+    // in a per-thread scratch buffer that lives only for this call, so a piece costs
+    // one system call. Written from the shared texts themselves, a piece of hundreds
+    // of small frames took one call per 64 of them (the gather limit), and the server
+    // used about a third more CPU than when each connection wrote a copy of its own.
+    thread_local std::string scratch;
+    scratch.clear();
+    for (net::const_buffer buffer : PushChunk(push_parts_)) {
+      scratch.append(static_cast<const char*>(buffer.data()), buffer.size());
+    }
+    beast::error_code ec;
+    size_t written = stream_.socket().write_some(net::buffer(scratch), ec);  // non-blocking
+    if (ec == net::error::would_block || ec == net::error::try_again) {
+      ec = {};
+      written = 0;
+    }
+    if (ec) {
+      push_parts_.clear();
+      push_closed_ = true;
+      return Close();
+    }
+    if (written == scratch.size()) {
+      push_parts_.clear();
+      // Through the queue rather than at once, so that one busy stream does not keep
+      // the thread from its other connections. push_writing_ holds off wakes meanwhile;
+      // the pull that follows takes whatever they announced.
+      net::post(stream_.get_executor(), [self = shared_from_this()] {
+        self->push_writing_ = false;
+        self->PushNext();
+      });
+      return;
+    }
+    // The client is behind: the rest goes out as the socket drains, from the shared
+    // texts (see PushPart), so a slow client holds references rather than bytes.
     // A client that stops reading is dropped instead of holding its buffers forever.
     SetStreamExpiry(server_.options_.request_timeout);
-    net::async_write(stream_, http::make_chunk(PushBuffers(push_parts_)),
+    net::async_write(stream_, PushChunk(push_parts_, written),
                      [self = shared_from_this()](beast::error_code ec, size_t) {
                        self->push_writing_ = false;
                        // Written: let go of the texts (the last reference frees one
