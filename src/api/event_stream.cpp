@@ -8,7 +8,8 @@ namespace json = boost::json;
 namespace {
 
 // Most bytes one Pull hands to a connection: big enough that a burst goes out in a
-// few writes, small enough that one slow client never holds much memory.
+// few writes, small enough that one pull holds the hub's lock briefly and its list of
+// references stays small (about 750 frames of a few hundred bytes).
 constexpr size_t kMaxPull = 256 << 10;
 
 bool IsRunEvent(Event::Type type) { return type != Event::Type::kTaskChanged; }
@@ -35,8 +36,8 @@ void EventHub::OnEvent(const Event& event) {
   for (EventCursor* cursor : cursors_) cursor->Wake();
 }
 
-const std::string& EventHub::Frame::Text() {
-  if (!text.empty()) return text;
+const PushPart& EventHub::Frame::Text() {
+  if (text) return text;
   json::object data;
   data["type"] = ToString(event.type);
   data["at"] = TimeToJson(at);
@@ -52,8 +53,9 @@ const std::string& EventHub::Frame::Text() {
     data["progress"] = ToJson(event.progress);
   }
   data["id"] = id;
-  text = "id: " + std::to_string(id) + "\nevent: " + std::string(ToString(event.type)) +
-         "\ndata: " + json::serialize(data) + "\n\n";
+  text = std::make_shared<const std::string>("id: " + std::to_string(id) + "\nevent: " +
+                                             std::string(ToString(event.type)) + "\ndata: " +
+                                             json::serialize(data) + "\n\n");
   return text;
 }
 
@@ -91,28 +93,29 @@ void EventCursor::Wake() {
   if (!wake_pending_.exchange(true, std::memory_order_acq_rel)) wake_();
 }
 
-std::string EventCursor::Pull() {
+void EventCursor::Pull(std::vector<PushPart>& parts) {
   wake_pending_.store(false, std::memory_order_release);
-  std::string out;
   std::lock_guard lock(hub_.mu_);
   auto& ring = hub_.ring_;
-  if (ring.empty()) return out;
+  if (ring.empty()) return;
   uint64_t oldest = ring.front().id;
   if (next_id_ < oldest) {
-    out = "event: overflow\ndata: {\"skipped\":" + std::to_string(oldest - next_id_) + "}\n\n";
+    parts.push_back(std::make_shared<const std::string>(
+        "event: overflow\ndata: {\"skipped\":" + std::to_string(oldest - next_id_) + "}\n\n"));
     next_id_ = oldest;
   }
-  for (size_t i = next_id_ - oldest; i < ring.size() && out.size() < kMaxPull; ++i) {
+  size_t bytes = 0;
+  for (size_t i = next_id_ - oldest; i < ring.size() && bytes < kMaxPull; ++i) {
     EventHub::Frame& frame = ring[i];
     next_id_ = frame.id + 1;
     Event::Type type = frame.event.type;
     if (IsRunEvent(type) && !principal_.CanSee(frame.event.account_id)) continue;
     if (!types_.empty() && !types_.contains(std::string(ToString(type)))) continue;
-    out += frame.Text();
+    parts.push_back(frame.Text());
+    bytes += parts.back()->size();
   }
   // More left than one pull carries: come back for it.
   if (next_id_ < hub_.next_id_) Wake();
-  return out;
 }
 
 }  // namespace taskmill::api

@@ -7,7 +7,11 @@
 //   event: run.finished
 //   data: {"type":"run.finished","sequence":42,"run_id":"…","status":"completed",…}
 //
-// Frames are formatted lazily, by the first connection that sends them.
+// Frames are formatted lazily, by the first connection that sends them, and shared:
+// every connection writes the ring's own string (PushPart), never a copy, so 1,000
+// streams behind on the same events hold 1,000 lists of references, not 1,000 copies
+// of the events. A frame dropped from the ring lives on until the last write that
+// refers to it completes.
 //
 // Each SSE connection is an EventCursor: a position in that ring plus the principal's
 // filter (an account token sees its own account's run events; task.changed events go
@@ -36,6 +40,7 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <vector>
 
 #include "api/auth.h"
 #include "api/router.h"
@@ -63,8 +68,8 @@ class EventHub {
     uint64_t id = 0;
     Event event;
     TimePoint at{};
-    std::string text;  // the SSE frame, made on first use (under mu_)
-    const std::string& Text();
+    PushPart text;  // the SSE frame, made on first use (under mu_)
+    const PushPart& Text();
   };
   void OnEvent(const Event& event);
   void Close(EventCursor* cursor);
@@ -87,7 +92,7 @@ class EventCursor : public PushSource {
   ~EventCursor() override;
 
   void Start(std::function<void()> wake) override;
-  std::string Pull() override;
+  void Pull(std::vector<PushPart>& parts) override;
 
  private:
   friend class EventHub;

@@ -94,6 +94,12 @@ class Exchange {
 // been sent by then). Called on the connection's strand; may read storage.
 using BodySource = std::function<Result<std::string>()>;
 
+// One piece of a pushed body, as immutable texts that may be shared with other
+// connections: one event goes to a thousand clients as a thousand references to one
+// string, not a thousand copies, so a connection whose client reads slowly holds only
+// references while its write is in flight.
+using PushPart = std::shared_ptr<const std::string>;
+
 // The body of a long-lived response whose pieces arrive when they arrive (Server-Sent
 // Events). The connection calls Start once, then Pull whenever `wake` was called or a
 // keep-alive is due; both on the connection's strand. `wake` may be called from any
@@ -102,8 +108,9 @@ class PushSource {
  public:
   virtual ~PushSource() = default;
   virtual void Start(std::function<void()> wake) = 0;
-  // Everything ready now; "" when nothing is.
-  virtual std::string Pull() = 0;
+  // Appends everything ready now to `parts` (which the connection reuses, so its
+  // capacity is kept between pulls); appends nothing when nothing is ready.
+  virtual void Pull(std::vector<PushPart>& parts) = 0;
 };
 
 class Reply {

@@ -58,6 +58,76 @@ namespace {
 // see the connection alive and a vanished client is noticed.
 constexpr auto kEventKeepAlive = std::chrono::seconds(15);
 
+// A pushed write (Reply::Push) as one HTTP chunk — its size line, the shared texts
+// read in place (no copy of the bytes, no second list per connection), and the CRLF
+// that ends it — in one flat buffer sequence. Beast's make_chunk over a sequence of
+// hundreds of small texts spent 16 % of the server's CPU stepping its concatenated
+// iterator on every partial write; this one steps an index.
+class PushChunk {
+ public:
+  class const_iterator {
+   public:
+    using value_type = net::const_buffer;
+    using reference = net::const_buffer;
+    using pointer = void;
+    using difference_type = std::ptrdiff_t;
+    using iterator_category = std::bidirectional_iterator_tag;
+    const_iterator() = default;
+    const_iterator(const PushChunk* chunk, size_t at) : chunk_(chunk), at_(at) {}
+    net::const_buffer operator*() const { return chunk_->at(at_); }
+    const_iterator& operator++() {
+      ++at_;
+      return *this;
+    }
+    const_iterator operator++(int) { return const_iterator(chunk_, at_++); }
+    const_iterator& operator--() {
+      --at_;
+      return *this;
+    }
+    const_iterator operator--(int) { return const_iterator(chunk_, at_--); }
+    bool operator==(const const_iterator& other) const { return at_ == other.at_; }
+
+   private:
+    const PushChunk* chunk_ = nullptr;
+    size_t at_ = 0;
+  };
+  using value_type = net::const_buffer;
+
+  // The chunk of `parts` without its first `skip` bytes (those already written).
+  explicit PushChunk(const std::vector<PushPart>& parts, size_t skip = 0)
+      : parts_(parts.data()), count_(parts.size()) {
+    size_t bytes = 0;
+    for (const PushPart& part : parts) bytes += part->size();
+    auto [end, ec] = std::to_chars(head_.data(), head_.data() + head_.size() - 2, bytes, 16);
+    *end++ = '\r';
+    *end++ = '\n';
+    head_size_ = static_cast<size_t>(end - head_.data());
+    while (first_ < count_ + 2 && skip >= whole(first_).size()) skip -= whole(first_++).size();
+    first_offset_ = skip;
+  }
+  // Copies refer to their own size line (the write operation keeps a copy).
+  PushChunk(const PushChunk&) = default;
+  PushChunk& operator=(const PushChunk&) = default;
+
+  const_iterator begin() const { return const_iterator(this, first_); }
+  const_iterator end() const { return const_iterator(this, count_ + 2); }
+
+ private:
+  net::const_buffer at(size_t i) const { return i == first_ ? whole(i) + first_offset_ : whole(i); }
+  net::const_buffer whole(size_t i) const {
+    if (i == 0) return net::buffer(head_.data(), head_size_);
+    if (i <= count_) return net::buffer(*parts_[i - 1]);
+    return net::buffer("\r\n", 2);
+  }
+
+  const PushPart* parts_;
+  size_t count_;
+  std::array<char, 20> head_{};
+  size_t head_size_ = 0;
+  size_t first_ = 0;         // the first element not wholly skipped
+  size_t first_offset_ = 0;  // bytes of it skipped
+};
+
 // How long a connection that is being closed after an error keeps reading (and
 // discarding) what the client still sends, so that the client reads our response
 // instead of a connection reset.
@@ -525,6 +595,7 @@ class Session : public std::enable_shared_from_this<Session> {
     // The whole-request deadline cannot fit a body of any size: from here on each read
     // has its own (the stream's expiry), so only a stalled client times out.
     upload_parser_.emplace(std::move(*parser_));
+    if (!upload_buffer_) upload_buffer_ = std::make_unique_for_overwrite<char[]>(kUploadPiece);
     upload_parser_->body_limit(std::numeric_limits<std::uint64_t>::max());
     if (beast::iequals(upload_parser_->get()[http::field::expect], "100-continue")) {
       static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
@@ -542,8 +613,8 @@ class Session : public std::enable_shared_from_this<Session> {
   void ReadUploadPiece() {
     if (upload_parser_->is_done()) return FinishUpload();
     auto& body = upload_parser_->get().body();
-    body.data = upload_buffer_.data();
-    body.size = upload_buffer_.size();
+    body.data = upload_buffer_.get();
+    body.size = kUploadPiece;
     SetStreamExpiry(server_.options_.request_timeout);
     http::async_read(stream_, buffer_, *upload_parser_,
                      beast::bind_front_handler(&Session::OnUploadPiece, shared_from_this()));
@@ -563,9 +634,9 @@ class Session : public std::enable_shared_from_this<Session> {
       }
       return Close();
     }
-    size_t got = upload_buffer_.size() - upload_parser_->get().body().size;
+    size_t got = kUploadPiece - upload_parser_->get().body().size;
     if (got > 0) {
-      Status written = upload_sink_->Write(std::string_view(upload_buffer_.data(), got));
+      Status written = upload_sink_->Write(std::string_view(upload_buffer_.get(), got));
       if (!written.ok()) {
         upload_sink_.reset();
         return SendError(written);
@@ -585,6 +656,7 @@ class Session : public std::enable_shared_from_this<Session> {
     }
     upload_sink_.reset();
     upload_parser_.reset();
+    upload_buffer_.reset();
     if (reply->streamed()) return SendStream(std::move(*reply));
     Send(std::move(reply->response()));
   }
@@ -672,6 +744,9 @@ class Session : public std::enable_shared_from_this<Session> {
 
   void StartPush() {
     stream_.expires_never();
+    // WritePushParts writes what the socket takes at once without waiting.
+    beast::error_code ignored;
+    stream_.socket().non_blocking(true, ignored);
     std::weak_ptr<Session> weak = shared_from_this();
     push_->Start([weak, executor = stream_.get_executor()] {
       net::post(executor, [weak] {
@@ -690,26 +765,65 @@ class Session : public std::enable_shared_from_this<Session> {
 
   void PushNext() {
     if (push_writing_ || push_closed_) return;
-    std::string piece = push_->Pull();
-    if (piece.empty()) {
+    push_->Pull(push_parts_);
+    if (push_parts_.empty()) {
       read_timer_.expires_after(kEventKeepAlive);
       read_timer_.async_wait([self = shared_from_this()](beast::error_code ec) {
         if (ec || self->push_writing_ || self->push_closed_) return;
-        self->WritePushPiece(": keep-alive\n\n");
+        static const PushPart kKeepAlive = std::make_shared<const std::string>(": keep-alive\n\n");
+        self->push_parts_.push_back(kKeepAlive);
+        self->WritePushParts();
       });
       return;
     }
-    WritePushPiece(std::move(piece));
+    WritePushParts();
   }
 
-  void WritePushPiece(std::string piece) {
+  // Writes push_parts_ as one chunk.
+  void WritePushParts() {
     push_writing_ = true;
-    stream_piece_ = std::move(piece);
+    // Most pieces fit in the socket's send buffer at once: try that first, from a copy
+    // in a per-thread scratch buffer that lives only for this call, so a piece costs
+    // one system call. Written from the shared texts themselves, a piece of hundreds
+    // of small frames took one call per 64 of them (the gather limit), and the server
+    // used about a third more CPU than when each connection wrote a copy of its own.
+    thread_local std::string scratch;
+    scratch.clear();
+    for (net::const_buffer buffer : PushChunk(push_parts_)) {
+      scratch.append(static_cast<const char*>(buffer.data()), buffer.size());
+    }
+    beast::error_code ec;
+    size_t written = stream_.socket().write_some(net::buffer(scratch), ec);  // non-blocking
+    if (ec == net::error::would_block || ec == net::error::try_again) {
+      ec = {};
+      written = 0;
+    }
+    if (ec) {
+      push_parts_.clear();
+      push_closed_ = true;
+      return Close();
+    }
+    if (written == scratch.size()) {
+      push_parts_.clear();
+      // Through the queue rather than at once, so that one busy stream does not keep
+      // the thread from its other connections. push_writing_ holds off wakes meanwhile;
+      // the pull that follows takes whatever they announced.
+      net::post(stream_.get_executor(), [self = shared_from_this()] {
+        self->push_writing_ = false;
+        self->PushNext();
+      });
+      return;
+    }
+    // The client is behind: the rest goes out as the socket drains, from the shared
+    // texts (see PushPart), so a slow client holds references rather than bytes.
     // A client that stops reading is dropped instead of holding its buffers forever.
     SetStreamExpiry(server_.options_.request_timeout);
-    net::async_write(stream_, http::make_chunk(net::buffer(stream_piece_)),
+    net::async_write(stream_, PushChunk(push_parts_, written),
                      [self = shared_from_this()](beast::error_code ec, size_t) {
                        self->push_writing_ = false;
+                       // Written: let go of the texts (the last reference frees one
+                       // that the ring has dropped meanwhile).
+                       self->push_parts_.clear();
                        if (ec) {
                          self->push_closed_ = true;
                          return self->Close();
@@ -814,7 +928,11 @@ class Session : public std::enable_shared_from_this<Session> {
   // An upload in progress (Router::AddUpload).
   std::unique_ptr<BodySink> upload_sink_;
   std::optional<http::request_parser<http::buffer_body>> upload_parser_;
-  std::array<char, 64 << 10> upload_buffer_{};
+  // The piece buffer of an upload: allocated when one starts, since most connections
+  // never upload and a buffer inside every session cost 64 KiB of resident memory
+  // each (1,000 event streams: 64 MB).
+  static constexpr size_t kUploadPiece = 64 << 10;
+  std::unique_ptr<char[]> upload_buffer_;
   // A streamed response in progress (Reply::Stream).
   http::response<http::empty_body> stream_head_;
   std::optional<http::response_serializer<http::empty_body>> stream_serializer_;
@@ -822,6 +940,7 @@ class Session : public std::enable_shared_from_this<Session> {
   std::string stream_piece_;
   // A pushed response in progress (Reply::Push).
   std::shared_ptr<PushSource> push_;
+  std::vector<PushPart> push_parts_;  // being written; empty between writes
   bool push_writing_ = false;
   bool push_closed_ = false;
   Principal principal_;  // who the request being answered acts for
