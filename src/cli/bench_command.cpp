@@ -1,5 +1,7 @@
 // `taskmill bench` measures the engine in-process, on a fresh SQLite file:
-//   1. enqueue:  N no-op runs stored in batches of --batch (one commit each);
+//   1. enqueue:  N no-op runs stored in batches of --batch by --producers threads
+//                (one producer: one commit per batch; several: group commit merges
+//                the batches that arrive together, as for concurrent API clients);
 //   2. drain:    the runner executes all of them (take and finish batched);
 //   3. trickle:  runs enqueued one at a time, each waited for, to measure the latency
 //                from the enqueue call to the start of the function (p50/p99);
@@ -19,6 +21,7 @@
 #include <filesystem>
 #include <iostream>
 #include <mutex>
+#include <thread>
 
 namespace taskmill::cli {
 namespace {
@@ -28,6 +31,7 @@ struct BenchOptions {
   int64_t runs = 200000;
   int capacity = 64;
   int batch = 1000;
+  int producers = 1;
   int trickle = 2000;
   std::string sync = "full";
   std::string dir;
@@ -90,19 +94,34 @@ int RunBench(const BenchOptions& o) {
     if (e.type == Event::Type::kRunFinished) finished.fetch_add(1, std::memory_order_relaxed);
   });
 
-  // Phase 1: enqueue in batches, runner not started.
+  // Phase 1: enqueue in batches, runner not started. Producers take batches from a
+  // shared count until all runs are stored.
   auto t0 = std::chrono::steady_clock::now();
-  for (int64_t done = 0; done < o.runs;) {
-    int64_t n = std::min<int64_t>(o.batch, o.runs - done);
-    std::vector<EnqueueRequest> batch(static_cast<size_t>(n));
-    for (auto& r : batch) r.function = "bench.noop";
-    auto stored = engine.EnqueueBatch(batch);
-    if (!stored.ok()) {
-      std::cerr << "error: enqueue failed: " << stored.status().ToString() << "\n";
-      return 3;
+  std::atomic<int64_t> claimed{0};
+  std::atomic<bool> failed{false};
+  auto produce = [&] {
+    for (;;) {
+      int64_t first = claimed.fetch_add(o.batch);
+      if (first >= o.runs || failed.load()) return;
+      int64_t n = std::min<int64_t>(o.batch, o.runs - first);
+      std::vector<EnqueueRequest> batch(static_cast<size_t>(n));
+      for (auto& r : batch) r.function = "bench.noop";
+      auto stored = engine.EnqueueBatch(batch);
+      if (!stored.ok()) {
+        if (!failed.exchange(true)) {
+          std::cerr << "error: enqueue failed: " << stored.status().ToString() << "\n";
+        }
+        return;
+      }
     }
-    done += n;
+  };
+  {
+    std::vector<std::thread> producers;
+    for (int i = 1; i < std::max(1, o.producers); ++i) producers.emplace_back(produce);
+    produce();
+    for (auto& t : producers) t.join();
   }
+  if (failed) return 3;
   auto t1 = std::chrono::steady_clock::now();
   double enqueue_rate = static_cast<double>(o.runs) / Seconds(t1 - t0);
   if (!o.json) std::cerr << fmt::format("enqueue: {:.0f} runs/s\n", enqueue_rate);
@@ -151,6 +170,7 @@ int RunBench(const BenchOptions& o) {
   json::object out{{"runs", o.runs},
                    {"capacity", o.capacity},
                    {"batch", o.batch},
+                   {"producers", o.producers},
                    {"synchronous", o.sync},
                    {"enqueue_runs_per_sec", enqueue_rate},
                    {"drain_runs_per_sec", drain_rate},
@@ -163,11 +183,11 @@ int RunBench(const BenchOptions& o) {
   } else {
     std::cout << fmt::format(
         "runs {}  capacity {}  synchronous {}\n"
-        "enqueue   {:>10.0f} runs/s (batches of {})\n"
+        "enqueue   {:>10.0f} runs/s (batches of {}, {} producer(s))\n"
         "drain     {:>10.0f} runs/s\n"
         "latency   p50 {:.3f} ms  p99 {:.3f} ms  (enqueue -> start, {} runs)\n"
         "peak RSS  {:.1f} MB\n",
-        o.runs, o.capacity, o.sync, enqueue_rate, o.batch, drain_rate, p50, p99, o.trickle,
+        o.runs, o.capacity, o.sync, enqueue_rate, o.batch, o.producers, drain_rate, p50, p99, o.trickle,
         static_cast<double>(rss_kb) / 1024.0);
   }
   return 0;
@@ -180,6 +200,9 @@ void AddBenchCommand(CLI::App& app) {
   cmd->add_option("--runs", opts->runs, "No-op runs to enqueue and drain")->capture_default_str();
   cmd->add_option("--capacity", opts->capacity, "Runner slots")->capture_default_str();
   cmd->add_option("--batch", opts->batch, "Runs per enqueue batch")->capture_default_str();
+  cmd->add_option("--producers", opts->producers, "Threads enqueueing batches at once")
+      ->check(CLI::Range(1, 64))
+      ->capture_default_str();
   cmd->add_option("--trickle", opts->trickle, "Runs in the latency phase")->capture_default_str();
   cmd->add_option("--sync", opts->sync, "SQLite synchronous mode")
       ->check(CLI::IsMember({"full", "normal"}))
