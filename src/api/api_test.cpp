@@ -1274,18 +1274,34 @@ TEST_F(AuthTest, WhoAmIAndThroughputFollowTheToken) {
   EXPECT_EQ(SumPoints(JsonAs(acme, "GET", "/api/v1/stats/throughput", 200)), 1);
 }
 
-TEST_F(AuthTest, HttpsWithTheConfiguredCertificate) {
-  std::string cert = dir_ + "/cert.pem", key = dir_ + "/key.pem";
-  std::string make = "openssl req -x509 -newkey rsa:2048 -nodes -subj /CN=localhost -days 1 "
-                     "-keyout " + key + " -out " + cert + " 2>/dev/null";
-  ASSERT_EQ(std::system(make.c_str()), 0) << "the openssl command makes a test certificate";
+// A self-signed certificate for localhost and 127.0.0.1 at `cert`, its key at `key`
+// (made with the openssl command, as a user would).
+bool MakeCertificate(const std::string& cert, const std::string& key,
+                     const std::string& name = "localhost") {
+  std::string make = "openssl req -x509 -newkey rsa:2048 -nodes -subj /CN=" + name +
+                     " -days 1 -addext subjectAltName=DNS:" + name + ",IP:127.0.0.1 -keyout " +
+                     key + " -out " + cert + " 2>/dev/null";
+  return std::system(make.c_str()) == 0;
+}
+
+// An API server on a free loopback port speaking HTTPS with `cert` and `key`.
+std::unique_ptr<ApiServer> StartHttps(Engine& engine, const std::string& cert,
+                                      const std::string& key) {
   ApiOptions options;
   options.listen = "127.0.0.1:0";
   options.tls_cert = cert;
   options.tls_key = key;
-  ApiServer https(options, *engine_);
-  ASSERT_TRUE(https.Start().ok());
-  ASSERT_TRUE(https.url().starts_with("https://127.0.0.1:")) << https.url();
+  auto server = std::make_unique<ApiServer>(options, engine);
+  if (!server->Start().ok() || !server->url().starts_with("https://127.0.0.1:")) return nullptr;
+  return server;
+}
+
+TEST_F(AuthTest, HttpsWithTheConfiguredCertificate) {
+  std::string cert = dir_ + "/cert.pem", key = dir_ + "/key.pem";
+  ASSERT_TRUE(MakeCertificate(cert, key)) << "the openssl command makes a test certificate";
+  std::unique_ptr<ApiServer> server = StartHttps(*engine_, cert, key);
+  ASSERT_TRUE(server);
+  ApiServer& https = *server;
 
   namespace ssl = boost::asio::ssl;
   boost::asio::io_context ioc;
@@ -1304,6 +1320,10 @@ TEST_F(AuthTest, HttpsWithTheConfiguredCertificate) {
   EXPECT_TRUE(response.starts_with("HTTP/1.1 200 OK")) << response;
   EXPECT_NE(response.find("\"statuses\""), std::string::npos) << response;
 
+  ApiOptions options;
+  options.listen = "127.0.0.1:0";
+  options.tls_cert = cert;
+  options.tls_key = key;
   ApiOptions half = options;
   half.tls_key.clear();
   EXPECT_TRUE(ApiServer(half, *engine_).Start().IsInvalidArgument());
@@ -1319,20 +1339,11 @@ TEST_F(AuthTest, HttpsWithTheConfiguredCertificate) {
 TEST_F(AuthTest, CliClientsSpeakHttpsVerifiedAgainstTheCaFile) {
   std::string cert = dir_ + "/cert.pem", key = dir_ + "/key.pem";
   std::string other = dir_ + "/other.pem", other_key = dir_ + "/other-key.pem";
-  std::string make = "openssl req -x509 -newkey rsa:2048 -nodes -subj /CN=localhost -days 1 "
-                     "-addext subjectAltName=DNS:localhost,IP:127.0.0.1 -keyout " + key +
-                     " -out " + cert + " 2>/dev/null && "
-                     "openssl req -x509 -newkey rsa:2048 -nodes -subj /CN=elsewhere -days 1 "
-                     "-keyout " + other_key + " -out " + other + " 2>/dev/null";
-  ASSERT_EQ(std::system(make.c_str()), 0) << "the openssl command makes test certificates";
-  ApiOptions options;
-  options.listen = "127.0.0.1:0";
-  options.tls_cert = cert;
-  options.tls_key = key;
-  ApiServer https(options, *engine_);
-  ASSERT_TRUE(https.Start().ok());
-  const std::string url = https.url();
-  ASSERT_TRUE(url.starts_with("https://127.0.0.1:")) << url;
+  ASSERT_TRUE(MakeCertificate(cert, key)) << "the openssl command makes test certificates";
+  ASSERT_TRUE(MakeCertificate(other, other_key, "elsewhere"));
+  std::unique_ptr<ApiServer> server = StartHttps(*engine_, cert, key);
+  ASSERT_TRUE(server);
+  const std::string url = server->url();
   struct RestoreCaFile {
     ~RestoreCaFile() { unsetenv("TASKMILL_CA_FILE"); }
   } restore;
