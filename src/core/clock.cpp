@@ -89,8 +89,9 @@ void ManualClock::WakeAll() {
 std::string FormatTime(TimePoint t) {
   auto secs = std::chrono::floor<std::chrono::seconds>(t);
   auto micros = (t - secs).count();
-  std::time_t tt = std::chrono::system_clock::to_time_t(
-      std::chrono::time_point_cast<std::chrono::system_clock::duration>(secs));
+  // Seconds straight to time_t: going through system_clock's nanoseconds would
+  // overflow for instants beyond the year 2262 (a run_at far ahead is allowed).
+  std::time_t tt = static_cast<std::time_t>(secs.time_since_epoch().count());
   std::tm tm{};
   gmtime_r(&tt, &tm);
   char buf[96];
