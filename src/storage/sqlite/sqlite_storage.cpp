@@ -1,10 +1,14 @@
 #include "storage/sqlite/sqlite_storage.h"
 
+#include "metrics/taskmill_metrics.h"
+#include "storage/sqlite/schema.h"
+#include "storage/sqlite/sqlite_db.h"
+
+#include <boost/json.hpp>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
 #include <array>
-#include <boost/json.hpp>
 #include <chrono>
 #include <condition_variable>
 #include <deque>
@@ -13,10 +17,6 @@
 #include <limits>
 #include <mutex>
 #include <thread>
-
-#include "metrics/taskmill_metrics.h"
-#include "storage/sqlite/schema.h"
-#include "storage/sqlite/sqlite_db.h"
 
 namespace taskmill::sqlite {
 namespace {
@@ -181,10 +181,7 @@ void BindRun(Statement& s, const Run& r) {
   s.Bind(22, Micros(r.retry.max_delay));
   s.Bind(23, Micros(r.timeout));
   s.Bind(24, r.time_to_resolve.count());
-  if (r.result.is_null())
-    s.BindNull(25);
-  else
-    s.Bind(25, json::serialize(r.result));
+  if (r.result.is_null()) s.BindNull(25); else s.Bind(25, json::serialize(r.result));
   s.Bind(26, r.error);
   s.Bind(27, r.error_kind);
   s.Bind(28, r.progress.total);
@@ -498,24 +495,22 @@ class SqliteStorage final : public Storage {
         },
         /*durable=*/false);
     if (!st.ok()) return st;
-    std::sort(out.begin(), out.end(), [](const Run& a, const Run& b) {
-      return a.priority != b.priority ? a.priority > b.priority : a.run_at < b.run_at;
-    });
     return out;
   }
 
-  // A runner serving every queue: one statement over the pending index, in claim order.
+  // A runner serving every queue: one statement over the pending index. RETURNING
+  // yields rows in no particular order, so they are sorted into claim order after.
   static Status TakeFromAnyQueue(Tx& tx, const RunTakeParams& p, std::vector<ClaimedRun>& out) {
-    auto stmt =
-        tx.db.Prepare(Sql("UPDATE runs SET status = 'running', attempt = attempt + 1, runner = ?1, "
-                          "started_at = ?2, lease_until = ?2 + ttr_us "
-                          // INDEXED BY: without it the planner prefers runs_status_seq and sorts
-                          // every pending run for each claim.
-                          "WHERE seq IN (SELECT seq FROM runs INDEXED BY runs_pending "
-                          "WHERE status = 'pending' AND run_at <= ?2 "
-                          "AND queue NOT IN (SELECT name FROM queues WHERE paused = 1) "
-                          "ORDER BY priority DESC, run_at LIMIT ?3) RETURNING ",
-                          ""));
+    static const std::string kSql =
+        Sql("UPDATE runs SET status = 'running', attempt = attempt + 1, runner = ?1, "
+            "started_at = ?2, lease_until = ?2 + ttr_us "
+            // INDEXED BY: without it the planner prefers runs_status_seq and sorts every
+            // pending run for each claim.
+            "WHERE seq IN (SELECT seq FROM runs INDEXED BY runs_pending "
+            "WHERE status = 'pending' AND run_at <= ?2 "
+            "AND queue NOT IN (SELECT name FROM queues WHERE paused = 1) "
+            "ORDER BY priority DESC, run_at LIMIT ?3) RETURNING ");
+    auto stmt = tx.db.Prepare(kSql);
     if (!stmt.ok()) return stmt.status();
     Statement& s = **stmt;
     ScopedReset reset(s);
@@ -528,6 +523,9 @@ class SqliteStorage final : public Storage {
       if (!*row) break;
       out.push_back(ReadRun(s));
     }
+    std::sort(out.begin(), out.end(), [](const Run& a, const Run& b) {
+      return a.priority != b.priority ? a.priority > b.priority : a.run_at < b.run_at;
+    });
     return Status::Ok();
   }
 
@@ -539,10 +537,11 @@ class SqliteStorage final : public Storage {
   static Status TakeFromQueues(Tx& tx, const RunTakeParams& p, std::vector<ClaimedRun>& out) {
     auto paused = tx.db.Prepare("SELECT paused FROM queues WHERE name = ?1");
     if (!paused.ok()) return paused.status();
-    auto select = tx.db.Prepare(Sql("SELECT ",
-                                    " FROM runs INDEXED BY runs_queue_pending "
-                                    "WHERE status = 'pending' AND queue = ?1 AND run_at <= ?2 "
-                                    "ORDER BY priority DESC, run_at LIMIT ?3"));
+    static const std::string kSelect = Sql("SELECT ",
+                                           " FROM runs INDEXED BY runs_queue_pending "
+                                           "WHERE status = 'pending' AND queue = ?1 AND "
+                                           "run_at <= ?2 ORDER BY priority DESC, run_at LIMIT ?3");
+    auto select = tx.db.Prepare(kSelect);
     if (!select.ok()) return select.status();
     std::vector<std::pair<int64_t, Run>> candidates;  // (seq, run)
     std::vector<std::string_view> seen;
@@ -601,26 +600,24 @@ class SqliteStorage final : public Storage {
 
   Result<std::vector<bool>> RunHeartbeatBatch(const std::vector<RunHeartbeat>& beats) override {
     std::vector<bool> out;
-    Status st = Write(
-        [&](Tx& tx) -> Status {
-          out.assign(beats.size(), false);
-          auto stmt = tx.db.Prepare(
-              "UPDATE runs SET lease_until = ?1 WHERE id = ?2 AND queue = ?3 AND attempt = ?4 "
-              "AND status = 'running'");
-          if (!stmt.ok()) return stmt.status();
-          for (size_t i = 0; i < beats.size(); ++i) {
-            Statement& s = **stmt;
-            ScopedReset reset(s);
-            s.Bind(1, Micros(beats[i].lease_until));
-            s.Bind(2, beats[i].id);
-            s.Bind(3, beats[i].queue);
-            s.Bind(4, beats[i].attempt);
-            TASKMILL_RETURN_IF_ERROR(s.Exec());
-            out[i] = tx.db.Changes() == 1;
-          }
-          return Status::Ok();
-        },
-        /*durable=*/false);
+    Status st = Write([&](Tx& tx) -> Status {
+      out.assign(beats.size(), false);
+      auto stmt = tx.db.Prepare(
+          "UPDATE runs SET lease_until = ?1 WHERE id = ?2 AND queue = ?3 AND attempt = ?4 "
+          "AND status = 'running'");
+      if (!stmt.ok()) return stmt.status();
+      for (size_t i = 0; i < beats.size(); ++i) {
+        Statement& s = **stmt;
+        ScopedReset reset(s);
+        s.Bind(1, Micros(beats[i].lease_until));
+        s.Bind(2, beats[i].id);
+        s.Bind(3, beats[i].queue);
+        s.Bind(4, beats[i].attempt);
+        TASKMILL_RETURN_IF_ERROR(s.Exec());
+        out[i] = tx.db.Changes() == 1;
+      }
+      return Status::Ok();
+    }, /*durable=*/false);
     if (!st.ok()) return st;
     return out;
   }
@@ -669,19 +666,10 @@ class SqliteStorage final : public Storage {
         ScopedReset reset(s);
         bool retry = f.status == RunStatus::kPending;
         s.Bind(1, ToString(f.status));
-        if (retry)
-          s.BindNull(2);
-        else
-          s.Bind(2, Micros(f.finished_at));
+        if (retry) s.BindNull(2); else s.Bind(2, Micros(f.finished_at));
         // run_at moves only for a retry; a finished run keeps the instant it was due.
-        if (retry)
-          s.Bind(3, Micros(f.run_at));
-        else
-          s.BindNull(3);
-        if (f.result.is_null())
-          s.BindNull(4);
-        else
-          s.Bind(4, json::serialize(f.result));
+        if (retry) s.Bind(3, Micros(f.run_at)); else s.BindNull(3);
+        if (f.result.is_null()) s.BindNull(4); else s.Bind(4, json::serialize(f.result));
         s.Bind(5, f.error);
         s.Bind(6, f.error_kind);
         if (f.progress) {
@@ -763,10 +751,9 @@ class SqliteStorage final : public Storage {
   }
 
   Result<std::vector<Run>> RunListExpired(TimePoint now, int limit) override {
-    return Query(Sql("SELECT ",
-                     " FROM runs INDEXED BY runs_running_lease "
-                     "WHERE status = 'running' AND lease_until < ?1 "
-                     "ORDER BY lease_until LIMIT ?2"),
+    return Query(Sql("SELECT ", " FROM runs INDEXED BY runs_running_lease "
+                                "WHERE status = 'running' AND lease_until < ?1 "
+                                "ORDER BY lease_until LIMIT ?2"),
                  [&](Statement& s) {
                    s.Bind(1, Micros(now));
                    s.Bind(2, limit);
@@ -1037,8 +1024,8 @@ class SqliteStorage final : public Storage {
   }
 
   // ---- leadership and state -----------------------------------------------------
-  Result<bool> LeaderAttemptElect(const std::string& name, const std::string& holder, TimePoint now,
-                                  Duration ttl) override {
+  Result<bool> LeaderAttemptElect(const std::string& name, const std::string& holder,
+                                  TimePoint now, Duration ttl) override {
     bool leader = false;
     Status st = Write([&](Tx& tx) -> Status {
       auto stmt = tx.db.Prepare(
@@ -1445,8 +1432,8 @@ class SqliteStorage final : public Storage {
     results.assign(batch.size(), Status::Ok());
     Connection& db = *writer_db_;
     if (options_.synchronous == "full") {
-      bool durable =
-          std::any_of(batch.begin(), batch.end(), [](const PendingWrite* w) { return w->durable; });
+      bool durable = std::any_of(batch.begin(), batch.end(),
+                                 [](const PendingWrite* w) { return w->durable; });
       if (durable != synced_commits_) {
         (void)db.Exec(durable ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL");
         synced_commits_ = durable;
@@ -1516,9 +1503,9 @@ class SqliteStorage final : public Storage {
 
   Status Migrate() {
     Connection& db = *writer_db_;
-    TASKMILL_RETURN_IF_ERROR(
-        db.ExecScript("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, "
-                      "applied_at TEXT NOT NULL DEFAULT (datetime('now')))"));
+    TASKMILL_RETURN_IF_ERROR(db.ExecScript(
+        "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, "
+        "applied_at TEXT NOT NULL DEFAULT (datetime('now')))"));
     int current = 0;
     {
       auto stmt = db.Prepare("SELECT coalesce(max(version), 0) FROM schema_migrations");
@@ -1539,14 +1526,13 @@ class SqliteStorage final : public Storage {
       TASKMILL_RETURN_IF_ERROR(db.ExecScript("BEGIN IMMEDIATE"));
       Status st = db.ExecScript(m.sql);
       if (st.ok()) {
-        st = db.ExecScript(
-            ("INSERT INTO schema_migrations(version) VALUES (" + std::to_string(m.version) + ")")
-                .c_str());
+        st = db.ExecScript(("INSERT INTO schema_migrations(version) VALUES (" +
+                            std::to_string(m.version) + ")").c_str());
       }
       if (!st.ok()) {
         (void)db.ExecScript("ROLLBACK");
-        return Status::Internal("migration " + std::to_string(m.version) +
-                                " failed: " + st.message());
+        return Status::Internal("migration " + std::to_string(m.version) + " failed: " +
+                                st.message());
       }
       TASKMILL_RETURN_IF_ERROR(db.ExecScript("COMMIT"));
     }

@@ -30,7 +30,7 @@ struct SqliteOptions {
 // Commit statistics for metrics and benchmarks.
 struct WriterStats {
   uint64_t commits = 0;
-  uint64_t operations = 0;  // write calls served
+  uint64_t operations = 0;           // write calls served
   uint64_t commit_micros_total = 0;
 };
 
