@@ -717,6 +717,12 @@ void Loader::ReadTaskRunner(const YAML::Node& section, const std::string& path) 
                       config_.runner_capacity = static_cast<int>(*capacity);
                     }
                   }},
+                 {"prefetch",
+                  [&](const YAML::Node& v, const std::string& p) {
+                    if (auto prefetch = Integer(v, p, 0, 1'000'000)) {
+                      config_.runner_prefetch = static_cast<int>(*prefetch);
+                    }
+                  }},
                  {"output_limit",
                   [&](const YAML::Node& v, const std::string& p) {
                     if (auto limit = Integer(v, p, 0, kMaxOutputLimit)) {
@@ -1512,6 +1518,7 @@ EngineOptions ToEngineOptions(const Config& config) {
   options.runner = HasRole(config.server, "runner");
   options.scheduler = HasRole(config.server, "scheduler");
   options.runner_options.capacity = config.runner_capacity;
+  options.runner_options.prefetch = config.runner_prefetch;
   options.runner_options.output_limit = config.runner_output_limit;
   options.runner_options.kill_grace = config.kill_grace;
   options.runner_options.queues = config.runner_queues;

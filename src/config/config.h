@@ -77,6 +77,9 @@ struct Config {
   int task_log_max_size = 100;
   // task_runner.capacity: concurrent attempts per runner. Default: 16.
   int runner_capacity = 16;
+  // task_runner.prefetch: most runs claimed ahead of free slots while attempts are
+  // short (RunnerOptions::prefetch). Default: 1000.
+  int runner_prefetch = 1000;
   // task_runner.output_limit: bytes of command output kept per attempt. Default: 1 MiB.
   size_t runner_output_limit = size_t{1} << 20;
   // task_runner.kill_grace_sec: SIGTERM → SIGKILL delay for commands. Default: 5 s.

@@ -74,6 +74,7 @@ void ExpectSameConfig(const Config& actual, const Config& expected) {
   EXPECT_EQ(actual.task_ttr, expected.task_ttr);
   EXPECT_EQ(actual.task_log_max_size, expected.task_log_max_size);
   EXPECT_EQ(actual.runner_capacity, expected.runner_capacity);
+  EXPECT_EQ(actual.runner_prefetch, expected.runner_prefetch);
   EXPECT_EQ(actual.runner_output_limit, expected.runner_output_limit);
   EXPECT_EQ(actual.kill_grace, expected.kill_grace);
   EXPECT_EQ(actual.source, expected.source);
@@ -117,6 +118,7 @@ task_storage:
   task_log_max_size: 500
 task_runner:
   capacity: 4
+  prefetch: 0
   output_limit: 4096
   kill_grace_sec: 2.5
 tasks:
@@ -158,6 +160,7 @@ tasks:
   expected.task_ttr = seconds(90);
   expected.task_log_max_size = 500;
   expected.runner_capacity = 4;
+  expected.runner_prefetch = 0;
   expected.runner_output_limit = 4096;
   expected.kill_grace = milliseconds(2500);
 

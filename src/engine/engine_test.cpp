@@ -41,6 +41,16 @@ class EngineTest : public ::testing::Test {
                                })
                     .ok());
     ASSERT_TRUE(registry_
+                    ->Register("demo.gate",
+                               [this](RunContext&) {
+                                 // Waits until the test opens the gate (or a generous bound).
+                                 std::unique_lock lock(gate_mu_);
+                                 ++gate_entered_;
+                                 gate_cv_.notify_all();
+                                 gate_cv_.wait_for(lock, 60s, [&] { return gate_open_; });
+                               })
+                    .ok());
+    ASSERT_TRUE(registry_
                     ->Register("demo.block",
                                [](RunContext& c) {
                                  // Blocks until cancelled (or a generous bound).
@@ -49,6 +59,7 @@ class EngineTest : public ::testing::Test {
                     .ok());
   }
   void TearDown() override {
+    OpenGate();
     if (engine_) engine_->Stop();
     engine_.reset();
     std::filesystem::remove_all(dir_);
@@ -100,6 +111,17 @@ class EngineTest : public ::testing::Test {
     manual_clock_ = std::make_unique<ManualClock>(T0());
     return *manual_clock_;
   }
+
+  void OpenGate() {
+    std::lock_guard lock(gate_mu_);
+    gate_open_ = true;
+    gate_cv_.notify_all();
+  }
+
+  std::mutex gate_mu_;
+  std::condition_variable gate_cv_;
+  bool gate_open_ = false;  // guarded by gate_mu_
+  int gate_entered_ = 0;    // attempts of demo.gate that started; guarded by gate_mu_
 
   std::filesystem::path dir_;
   std::shared_ptr<FunctionRegistry> registry_;
@@ -183,6 +205,51 @@ TEST_F(EngineTest, TimeoutStopsTheAttemptAndRecordsIt) {
   EXPECT_EQ(done.error_kind, "timeout");
   ASSERT_EQ(done.attempts.size(), 1u);
   EXPECT_EQ(done.attempts[0].outcome, "timeout");
+}
+
+TEST_F(EngineTest, ShortAttemptsLetTheRunnerClaimRunsAheadOfItsSlots) {
+  // Simulated time stands still, so every attempt measures as instant: the shortest
+  // attempts there are, for which the runner claims the most runs ahead.
+  ManualClock& clock = UseManualClock();
+  Open(&clock);  // 4 slots
+  std::mutex mu;
+  std::condition_variable cv;
+  int started = 0;  // run.started events: one per claimed run; guarded by mu
+  uint64_t sub = engine_->events().Subscribe([&](const Event& e) {
+    if (e.type != Event::Type::kRunStarted) return;
+    std::lock_guard lock(mu);
+    ++started;
+    cv.notify_all();
+  });
+  EnqueueRequest echo;
+  echo.function = "demo.echo";
+  auto first = engine_->Enqueue(echo);
+  ASSERT_TRUE(first.ok());
+  EXPECT_EQ(engine_->Finished(first->id).get()->status, RunStatus::kCompleted);
+
+  std::vector<EnqueueRequest> gated(12);
+  for (auto& r : gated) r.function = "demo.gate";
+  auto runs = engine_->EnqueueBatch(gated);
+  ASSERT_TRUE(runs.ok()) << runs.status().ToString();
+  {
+    std::unique_lock lock(mu);
+    EXPECT_TRUE(cv.wait_for(lock, 30s, [&] { return started == 13; }))
+        << "claimed " << started - 1 << " of the 12 gated runs";
+  }
+  engine_->events().Unsubscribe(sub);
+  EXPECT_EQ(engine_->storage().RunStats()->by_status[RunStatus::kRunning], 12)
+      << "all claimed, 4 in slots and 8 waiting for one";
+  {
+    std::unique_lock lock(gate_mu_);
+    EXPECT_TRUE(gate_cv_.wait_for(lock, 30s, [&] { return gate_entered_ == 4; }));
+    EXPECT_EQ(gate_entered_, 4) << "no more attempts at once than slots";
+  }
+  OpenGate();
+  for (const auto& run : *runs) {
+    EXPECT_EQ(engine_->Finished(run.id).get()->status, RunStatus::kCompleted);
+  }
+  std::lock_guard lock(gate_mu_);
+  EXPECT_EQ(gate_entered_, 12);
 }
 
 TEST_F(EngineTest, CancelStopsARunningRun) {

@@ -107,22 +107,39 @@ void Runner::CancelLocal(const std::string& id, const std::string& reason) {
   if (it != in_flight_.end()) it->second->token->Cancel(reason);
 }
 
+int Runner::ClaimLimit() const {
+  // How long the runs claimed ahead may wait for a slot, at the measured pace.
+  constexpr Duration kClaimAheadWait = std::chrono::milliseconds(1);
+  int ahead = 0;
+  if (options_.prefetch > 0 && average_attempt_.count() >= 0) {
+    // The runs the slots finish within that wait: capacity × wait / average.
+    const int64_t finished_meanwhile =
+        options_.capacity * kClaimAheadWait.count() / std::max<int64_t>(1, average_attempt_.count());
+    ahead = static_cast<int>(std::min<int64_t>(options_.prefetch, finished_meanwhile));
+  }
+  return options_.capacity + ahead;
+}
+
 void Runner::FetchLoop() {
   std::unique_lock lock(mu_);
   while (running_) {
     TimePoint now = clock_.Now();
     TimePoint until = now + options_.poll_interval;
-    int free_slots = options_.capacity - busy_.load();
-    const int half = std::max(1, options_.capacity / 2);
+    int limit = ClaimLimit();
+    int free_slots = limit - claimed_.load();
+    const int half = std::max(1, limit / 2);
+    // Wake the fetcher again when the claimed runs fall to half the limit: with runs
+    // claimed ahead, the next claim then lands while slots still have work.
+    refill_at_ = static_cast<size_t>(std::max(0, half - options_.capacity));
     if (free_slots > 0 && backlog_ && free_slots < half) {
       // Batching window: while runs are waiting, give the slots a few milliseconds
       // to free up so that one claim (one commit) fills many of them. Real time on
       // purpose: this is a throughput knob, not scheduling semantics.
       fetch_cv_.wait_for(lock, std::chrono::milliseconds(5), [&] {
-        return !running_ || options_.capacity - busy_.load() >= half;
+        return !running_ || limit - claimed_.load() >= half;
       });
       if (!running_) break;
-      free_slots = options_.capacity - busy_.load();
+      free_slots = limit - claimed_.load();
     }
     if (free_slots > 0) {
       wake_ = false;
@@ -147,15 +164,15 @@ void Runner::FetchLoop() {
         spdlog::warn("runner {}: take failed: {}", options_.id, taken.status().ToString());
       } else if (!taken->empty()) {
         backlog_ = static_cast<int>(taken->size()) == free_slots;
-        busy_.fetch_add(static_cast<int>(taken->size()));
+        claimed_.fetch_add(static_cast<int>(taken->size()));
         for (auto& run : *taken) {
           auto f = std::make_shared<InFlight>();
           f->token = std::make_shared<CancellationToken>();
           f->lease_until = *run.lease_until;
           if (run.timeout) f->deadline = *run.started_at + *run.timeout;
-          f->run = run;
-          in_flight_[run.id] = f;
-          work_.push_back(std::move(run));
+          f->run = std::move(run);
+          in_flight_[f->run.id] = f;
+          work_.push_back(std::move(f));
         }
         work_cv_.notify_one();
         supervisor_kick_ = true;  // new deadlines and leases to watch
@@ -168,7 +185,7 @@ void Runner::FetchLoop() {
     // (a retry, a delayed run), or until the poll interval (runs made elsewhere).
     const TimePoint deadline = until;
     clock_.WaitUntil(lock, fetch_cv_, deadline, [&] {
-      return !running_ || (wake_ && busy_.load() < options_.capacity) || next_due_ < deadline;
+      return !running_ || (wake_ && claimed_.load() < ClaimLimit()) || next_due_ < deadline;
     });
   }
 }
@@ -190,25 +207,30 @@ void Runner::WorkerLoop() {
   for (;;) {
     work_cv_.wait(lock, [&] { return !running_ || !work_.empty(); });
     if (work_.empty()) return;
-    Run run = std::move(work_.front());
+    std::shared_ptr<InFlight> f = std::move(work_.front());
     work_.pop_front();
     // Chain wake-ups: one more worker only while work remains, instead of waking a
     // worker per claimed run; short runs are then drained by few threads.
     if (!work_.empty()) work_cv_.notify_one();
-    auto it = in_flight_.find(run.id);
-    std::shared_ptr<CancellationToken> token =
-        it != in_flight_.end() ? it->second->token : std::make_shared<CancellationToken>();
+    executing_.fetch_add(1, std::memory_order_relaxed);
     lock.unlock();
-    RunFinish finish = Execute(run, token);
+    // On the engine's clock, so that tests decide what "short" is.
+    const TimePoint started = clock_.Now();
+    RunFinish finish = Execute(f->run, f->token);
+    const Duration took = std::max(Duration{0}, finish.finished_at - started);
     lock.lock();
-    in_flight_.erase(run.id);
+    // A moving average over about the last eight attempts.
+    average_attempt_ =
+        average_attempt_.count() < 0 ? took : average_attempt_ + (took - average_attempt_) / 8;
+    in_flight_.erase(f->run.id);
     bool finisher_idle = finishes_.empty();
-    finishes_.emplace_back(std::move(finish), std::move(run));
+    finishes_.emplace_back(std::move(finish), std::move(f->run));
     // The slot is free as soon as the handler returned: claiming the next runs
     // overlaps with writing these outcomes.
-    busy_.fetch_sub(1);
+    executing_.fetch_sub(1, std::memory_order_relaxed);
+    claimed_.fetch_sub(1);
     if (finisher_idle) finish_cv_.notify_one();
-    if (work_.empty()) {
+    if (work_.size() <= refill_at_) {
       wake_ = true;
       fetch_cv_.notify_one();
     }
@@ -268,7 +290,7 @@ void Runner::FinishLoop() {
   for (;;) {
     {
       std::unique_lock lock(mu_);
-      finish_cv_.wait(lock, [&] { return !finishes_.empty() || (!running_ && busy_ == 0); });
+      finish_cv_.wait(lock, [&] { return !finishes_.empty() || (!running_ && claimed_ == 0); });
       if (finishes_.empty()) return;
       batch.swap(finishes_);
     }

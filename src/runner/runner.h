@@ -1,8 +1,10 @@
 // runner.h — the runner role: claims due runs from storage and executes them.
 //
 // Threads (all owned by Runner):
-//   fetcher     claims up to the number of free slots per storage call, when woken
-//               (an enqueue in this process, a finished attempt) or every poll_interval;
+//   fetcher     claims up to the number of free slots per storage call, plus runs
+//               ahead of them while attempts are short (RunnerOptions::prefetch), when
+//               woken (an enqueue in this process, a finished attempt) or every
+//               poll_interval;
 //   workers     `capacity` threads, one attempt each at a time (the slots);
 //   finisher    writes outcomes in batches (one commit for everything that finished
 //               meanwhile) and publishes run.finished events after the commit;
@@ -51,7 +53,8 @@ class Runner {
   void CancelLocal(const std::string& id, const std::string& reason);
 
   int capacity() const { return options_.capacity; }
-  int busy() const { return busy_.load(std::memory_order_relaxed); }
+  // Slots executing an attempt now.
+  int busy() const { return executing_.load(std::memory_order_relaxed); }
   const std::string& id() const { return options_.id; }
 
  private:
@@ -63,6 +66,9 @@ class Runner {
   };
 
   void FetchLoop();
+  // Runs claimed and not handed back that the fetcher aims for: the slots, plus runs
+  // ahead of them while attempts are short. Called with mu_ held.
+  int ClaimLimit() const;
   void WorkerLoop();
   void FinishLoop();
   void SupervisorLoop();
@@ -76,7 +82,8 @@ class Runner {
   EventBus& events_;
   const metrics::TaskmillMetrics& metrics_;
 
-  std::atomic<int> busy_{0};  // claimed and not yet handed back
+  std::atomic<int> claimed_{0};    // claimed and not yet handed back (waiting or executing)
+  std::atomic<int> executing_{0};  // slots in use
 
   std::mutex mu_;
   std::condition_variable fetch_cv_;
@@ -88,7 +95,13 @@ class Runner {
   bool supervisor_kick_ = false;  // runs were claimed since the supervisor looked; guarded by mu_
   bool backlog_ = false;  // the last claim filled every free slot; guarded by mu_
   TimePoint next_due_ = TimePoint::max();    // earliest known future run_at; guarded by mu_
-  std::deque<Run> work_;                     // guarded by mu_
+  // Moving average of attempt durations (wall clock), or negative before the first
+  // attempt: the measure of "short" for claiming ahead. Guarded by mu_.
+  Duration average_attempt_{-1};
+  // The fetcher is woken when no more than this many claimed runs wait for a slot, so
+  // that the next claim arrives before the slots run dry. Guarded by mu_.
+  size_t refill_at_ = 0;
+  std::deque<std::shared_ptr<InFlight>> work_;  // claimed, waiting for a slot; guarded by mu_
   std::vector<std::pair<RunFinish, Run>> finishes_;  // guarded by mu_
   std::map<std::string, std::shared_ptr<InFlight>> in_flight_;  // by id; guarded by mu_
 
