@@ -31,6 +31,12 @@ class Statement {
   void Bind(int i, std::string_view v) {
     sqlite3_bind_text(stmt_, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT);
   }
+  // Binds text that SQLite reads in place instead of copying: the bytes must stay
+  // alive and unchanged until the statement is reset. For the hot statements, where
+  // a copy per column (an allocation each) was a tenth of a run's storage work.
+  void BindView(int i, std::string_view v) {
+    sqlite3_bind_text(stmt_, i, v.data(), static_cast<int>(v.size()), SQLITE_STATIC);
+  }
   void Bind(int i, const char* v) { Bind(i, std::string_view(v)); }
   void Bind(int i, const std::string& v) { Bind(i, std::string_view(v)); }
   void BindNull(int i) { sqlite3_bind_null(stmt_, i); }

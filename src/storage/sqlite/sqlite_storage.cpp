@@ -150,30 +150,32 @@ constexpr const char* kInsertRun =
     "(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,?19,?20,?21,?22,?23,?24,?25,"
     "?26,?27,?28,?29,?30,?31,?32,?33,?34,?35)";
 
+// `r` must outlive the statement's step: its strings are bound in place.
 void BindRun(Statement& s, const Run& r) {
-  s.Bind(1, r.id);
-  s.Bind(2, r.queue);
-  s.Bind(3, r.function);
-  s.Bind(4, r.task);
-  s.Bind(5, ToString(r.status));
-  // Empty args and data are by far the most common; skip the serializer for them.
-  auto serialize = [](const json::value& v) -> std::string {
-    if (v.is_array() && v.get_array().empty()) return "[]";
-    if (v.is_object() && v.get_object().empty()) return "{}";
-    return json::serialize(v);
+  s.BindView(1, r.id);
+  s.BindView(2, r.queue);
+  s.BindView(3, r.function);
+  s.BindView(4, r.task);
+  s.BindView(5, ToString(r.status));
+  // Empty args and data are by far the most common: bound as constants, without the
+  // serializer.
+  auto bind_json = [&s](int i, const json::value& v) {
+    if (v.is_array() && v.get_array().empty()) return s.BindView(i, "[]");
+    if (v.is_object() && v.get_object().empty()) return s.BindView(i, "{}");
+    s.Bind(i, json::serialize(v));
   };
-  s.Bind(6, serialize(r.args));
-  s.Bind(7, serialize(r.data));
+  bind_json(6, r.args);
+  bind_json(7, r.data);
   s.Bind(8, r.priority);
-  s.Bind(9, r.account_id);
-  s.Bind(10, r.auth_account_id);
+  s.BindView(9, r.account_id);
+  s.BindView(10, r.auth_account_id);
   s.Bind(11, Micros(r.created_at));
   s.Bind(12, Micros(r.run_at));
   s.Bind(13, Micros(r.scheduled_at));
   s.Bind(14, Micros(r.started_at));
   s.Bind(15, Micros(r.finished_at));
   s.Bind(16, Micros(r.lease_until));
-  s.Bind(17, r.runner);
+  s.BindView(17, r.runner);
   s.Bind(18, r.attempt);
   s.Bind(19, r.retry.max_attempts);
   s.Bind(20, r.retry.delay.count());
@@ -182,16 +184,16 @@ void BindRun(Statement& s, const Run& r) {
   s.Bind(23, Micros(r.timeout));
   s.Bind(24, r.time_to_resolve.count());
   if (r.result.is_null()) s.BindNull(25); else s.Bind(25, json::serialize(r.result));
-  s.Bind(26, r.error);
-  s.Bind(27, r.error_kind);
+  s.BindView(26, r.error);
+  s.BindView(27, r.error_kind);
   s.Bind(28, r.progress.total);
   s.Bind(29, r.progress.succeeded);
   s.Bind(30, r.progress.failed);
-  s.Bind(31, r.parent_id);
-  s.Bind(32, r.flow_id);
-  s.Bind(33, r.input_file);
-  s.Bind(34, r.output_file);
-  s.Bind(35, r.attempts.empty() ? std::string("[]") : SerializeAttempts(r.attempts));
+  s.BindView(31, r.parent_id);
+  s.BindView(32, r.flow_id);
+  s.BindView(33, r.input_file);
+  s.BindView(34, r.output_file);
+  if (r.attempts.empty()) s.BindView(35, "[]"); else s.Bind(35, SerializeAttempts(r.attempts));
 }
 
 // Changes to run_tallies (runs by queue, task and status) made by one write
@@ -654,8 +656,8 @@ class SqliteStorage final : public Storage {
         {
           Statement& q = **find;
           ScopedReset reset(q);
-          q.Bind(1, f.id);
-          q.Bind(2, f.queue);
+          q.BindView(1, f.id);
+          q.BindView(2, f.queue);
           q.Bind(3, f.attempt);
           auto row = q.Step();
           if (!row.ok()) return row.status();
@@ -665,21 +667,21 @@ class SqliteStorage final : public Storage {
         }
         ScopedReset reset(s);
         bool retry = f.status == RunStatus::kPending;
-        s.Bind(1, ToString(f.status));
+        s.BindView(1, ToString(f.status));
         if (retry) s.BindNull(2); else s.Bind(2, Micros(f.finished_at));
         // run_at moves only for a retry; a finished run keeps the instant it was due.
         if (retry) s.Bind(3, Micros(f.run_at)); else s.BindNull(3);
         if (f.result.is_null()) s.BindNull(4); else s.Bind(4, json::serialize(f.result));
-        s.Bind(5, f.error);
-        s.Bind(6, f.error_kind);
+        s.BindView(5, f.error);
+        s.BindView(6, f.error_kind);
         if (f.progress) {
           s.Bind(7, f.progress->total);
           s.Bind(8, f.progress->succeeded);
           s.Bind(9, f.progress->failed);
         }
         s.Bind(10, Micros(f.finished_at));
-        s.Bind(11, f.outcome.empty() ? std::string(ToString(f.status)) : f.outcome);
-        s.Bind(12, f.output);
+        s.BindView(11, f.outcome.empty() ? ToString(f.status) : std::string_view(f.outcome));
+        s.BindView(12, f.output);
         s.Bind(13, seq);
         TASKMILL_RETURN_IF_ERROR(s.Exec());
         out[i].accepted = true;
