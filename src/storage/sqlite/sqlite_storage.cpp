@@ -17,6 +17,7 @@
 #include <limits>
 #include <mutex>
 #include <thread>
+#include <variant>
 
 namespace taskmill::sqlite {
 namespace {
@@ -235,6 +236,9 @@ class TallyDeltas {
 struct Tx {
   Connection& db;
   TallyDeltas deltas;
+  // What the earlier writes of the same transaction changed: run_tallies holds it
+  // only after the commit.
+  const TallyDeltas* earlier = nullptr;
 };
 
 // Where a stored run is and what it is: enough to move its tally.
@@ -416,42 +420,84 @@ class SqliteStorage final : public Storage {
 
   Result<RunPage> RunList(const RunFilter& f) override {
     int limit = std::clamp(f.limit, 1, 1000);
-    std::string sql = Sql("SELECT ", " FROM runs WHERE 1=1");
-    std::vector<std::string> binds;
-    auto add = [&](const char* clause, const std::string& value) {
-      sql += clause;
-      sql += std::to_string(binds.size() + 1);
-      binds.push_back(value);
-    };
-    if (f.status) add(" AND status = ?", std::string(ToString(*f.status)));
-    // "task <> ''" lets the planner use the partial index runs_task_seq.
-    if (!f.task.empty()) add(" AND task <> '' AND task = ?", f.task);
-    if (!f.function.empty()) add(" AND function = ?", f.function);
-    if (!f.queue.empty()) add(" AND queue = ?", f.queue);
-    if (!f.account_id.empty()) add(" AND account_id = ?", f.account_id);
-    if (!f.parent_id.empty()) add(" AND parent_id = ?", f.parent_id);
-    // Integers, so written inline rather than bound as text.
-    if (f.created_after) sql += " AND created_at >= " + std::to_string(Micros(*f.created_after));
-    if (f.created_before) sql += " AND created_at < " + std::to_string(Micros(*f.created_before));
+    int64_t cursor = 0;
     if (!f.cursor.empty()) {
       char* end = nullptr;
       long long seq = std::strtoll(f.cursor.c_str(), &end, 10);
       if (!end || *end != '\0' || seq <= 0) {
         return Status::InvalidArgument("cursor: '" + f.cursor + "' is not a cursor from a listing");
       }
-      sql += " AND seq < " + std::to_string(seq);
+      cursor = seq;
     }
-    sql += " ORDER BY seq DESC LIMIT " + std::to_string(limit + 1);
-
     auto reader = AcquireReader();
     if (!reader.ok()) return reader.status();
     RunPage page;
     Status st = [&]() -> Status {
+      // No index orders pending or running runs by seq (each would cost every put,
+      // claim and finish a B-tree operation), so a listing by those statuses reads
+      // them through a partial index and sorts their seqs, or scans the table newest
+      // first. Running runs are few: always through their lease index. Pending runs
+      // of a task go through the task index, as any listing by task does.
+      std::string access;  // INDEXED BY or NOT INDEXED; empty: the planner's choice
+      bool sort_seqs = false;
+      std::string where;
+      if (f.status) {
+        // The status is written inline, not bound: SQLite matches a partial index's
+        // WHERE against the query's terms when it prepares the statement (a bound
+        // value there makes every call prepare it again).
+        where = " AND status = '" + std::string(ToString(*f.status)) + "'";
+        if (*f.status == RunStatus::kRunning) {
+          access = " INDEXED BY runs_running_lease";
+          sort_seqs = true;
+        } else if (*f.status == RunStatus::kPending && !f.task.empty()) {
+          access = " INDEXED BY runs_task_seq";  // not a walk through every pending run
+        } else if (*f.status == RunStatus::kPending) {
+          auto pending = PendingTally(**reader, f.queue);
+          if (!pending.ok()) return pending.status();
+          sort_seqs = *pending <= options_.list_pending_sorted_max;
+          // Above the threshold, pending runs are so many that they are dense.
+          access = sort_seqs ? " INDEXED BY runs_queue_pending" : " NOT INDEXED";
+        } else if (f.task.empty()) {
+          // The redundant term lets the planner use the partial index runs_final_seq
+          // (a listing by task keeps the task index).
+          where += " AND status NOT IN ('pending', 'running')";
+        }
+      }
+      std::vector<std::variant<std::string, int64_t>> binds;
+      auto add = [&](const char* clause, std::variant<std::string, int64_t> value) {
+        where += clause;
+        where += std::to_string(binds.size() + 1);
+        binds.push_back(std::move(value));
+      };
+      // "task <> ''" lets the planner use the partial index runs_task_seq.
+      if (!f.task.empty()) add(" AND task <> '' AND task = ?", f.task);
+      if (!f.function.empty()) add(" AND function = ?", f.function);
+      if (!f.queue.empty()) add(" AND queue = ?", f.queue);
+      if (!f.account_id.empty()) add(" AND account_id = ?", f.account_id);
+      if (!f.parent_id.empty()) add(" AND parent_id = ?", f.parent_id);
+      // Bound rather than written inline, so that the statement cache of a reader
+      // holds one statement per shape of listing, not one per page.
+      if (f.created_after) add(" AND created_at >= ?", Micros(*f.created_after));
+      if (f.created_before) add(" AND created_at < ?", Micros(*f.created_before));
+      if (cursor > 0) add(" AND seq < ?", cursor);
+      const std::string order = " ORDER BY seq DESC LIMIT " + std::to_string(limit + 1);
+      const std::string from = " FROM runs" + access;
+      std::string sql;
+      if (sort_seqs) {
+        // Only the seqs are sorted (read from the index alone when no other filter
+        // needs the row); the rows are read for the page alone.
+        sql = Sql("SELECT ", " FROM runs WHERE seq IN (SELECT seq" + from + " WHERE 1=1" + where +
+                                 order + ") ORDER BY seq DESC");
+      } else {
+        sql = Sql("SELECT ", from + " WHERE 1=1" + where + order);
+      }
       auto stmt = (*reader)->Prepare(sql);
       if (!stmt.ok()) return stmt.status();
       Statement& s = **stmt;
       ScopedReset reset(s);
-      for (size_t i = 0; i < binds.size(); ++i) s.Bind(static_cast<int>(i + 1), binds[i]);
+      for (size_t i = 0; i < binds.size(); ++i) {
+        std::visit([&](const auto& v) { s.Bind(static_cast<int>(i + 1), v); }, binds[i]);
+      }
       int64_t last_seq = 0;
       for (;;) {
         auto row = s.Step();
@@ -487,9 +533,7 @@ class SqliteStorage final : public Storage {
     Status st = Write(
         [&](Tx& tx) -> Status {
           out.clear();
-          Status taken =
-              p.queues.empty() ? TakeFromAnyQueue(tx, p, out) : TakeFromQueues(tx, p, out);
-          if (!taken.ok()) return taken;
+          TASKMILL_RETURN_IF_ERROR(TakeFromQueues(tx, p, out));
           for (const Run& run : out) {
             tx.deltas.Move(run.queue, run.task, RunStatus::kPending, RunStatus::kRunning);
           }
@@ -500,54 +544,32 @@ class SqliteStorage final : public Storage {
     return out;
   }
 
-  // A runner serving every queue: one statement over the pending index. RETURNING
-  // yields rows in no particular order, so they are sorted into claim order after.
-  static Status TakeFromAnyQueue(Tx& tx, const RunTakeParams& p, std::vector<ClaimedRun>& out) {
-    static const std::string kSql =
-        Sql("UPDATE runs SET status = 'running', attempt = attempt + 1, runner = ?1, "
-            "started_at = ?2, lease_until = ?2 + ttr_us "
-            // INDEXED BY: without it the planner prefers runs_status_seq and sorts every
-            // pending run for each claim.
-            "WHERE seq IN (SELECT seq FROM runs INDEXED BY runs_pending "
-            "WHERE status = 'pending' AND run_at <= ?2 "
-            "AND queue NOT IN (SELECT name FROM queues WHERE paused = 1) "
-            "ORDER BY priority DESC, run_at LIMIT ?3) RETURNING ");
-    auto stmt = tx.db.Prepare(kSql);
-    if (!stmt.ok()) return stmt.status();
-    Statement& s = **stmt;
-    ScopedReset reset(s);
-    s.Bind(1, p.runner);
-    s.Bind(2, Micros(p.now));
-    s.Bind(3, p.max);
-    for (;;) {
-      auto row = s.Step();
-      if (!row.ok()) return row.status();
-      if (!*row) break;
-      out.push_back(ReadRun(s));
-    }
-    std::sort(out.begin(), out.end(), [](const Run& a, const Run& b) {
-      return a.priority != b.priority ? a.priority > b.priority : a.run_at < b.run_at;
-    });
-    return Status::Ok();
-  }
-
-  // A runner serving some queues: the best `max` of each queue through the per-queue
-  // pending index, merged in claim order, then claimed by rowid. Filtering the global
-  // pending index by queue instead would walk past every pending run of the queues
-  // this runner does not serve, at every poll (a backlog of a million runs elsewhere
-  // made each idle poll cost a scan of them all).
+  // Claims for a runner of the queues it names, or of every queue (none named): the
+  // best `max` of each queue through the per-queue pending index, merged in claim order
+  // (priority DESC, run_at, seq), then claimed by rowid. Walking one index of every
+  // pending run instead would, for a runner of some queues, walk past the backlogs of
+  // the others at every poll (a million runs elsewhere made each idle poll a scan of
+  // them all), and would cost every put and claim a B-tree operation.
   static Status TakeFromQueues(Tx& tx, const RunTakeParams& p, std::vector<ClaimedRun>& out) {
+    std::vector<std::string> found;
+    if (p.queues.empty()) TASKMILL_RETURN_IF_ERROR(QueuesWithPendingRuns(tx, found));
+    const std::vector<std::string>& queues = p.queues.empty() ? found : p.queues;
     auto paused = tx.db.Prepare("SELECT paused FROM queues WHERE name = ?1");
     if (!paused.ok()) return paused.status();
-    static const std::string kSelect = Sql("SELECT ",
-                                           " FROM runs INDEXED BY runs_queue_pending "
-                                           "WHERE status = 'pending' AND queue = ?1 AND "
-                                           "run_at <= ?2 ORDER BY priority DESC, run_at LIMIT ?3");
-    auto select = tx.db.Prepare(kSelect);
+    // From the index alone: the rows are read only for the runs claimed.
+    auto select = tx.db.Prepare(
+        "SELECT seq, priority, run_at FROM runs INDEXED BY runs_queue_pending "
+        "WHERE status = 'pending' AND queue = ?1 AND run_at <= ?2 "
+        "ORDER BY priority DESC, run_at LIMIT ?3");
     if (!select.ok()) return select.status();
-    std::vector<std::pair<int64_t, Run>> candidates;  // (seq, run)
+    struct Candidate {
+      int64_t priority;
+      int64_t run_at;
+      int64_t seq;
+    };
+    std::vector<Candidate> candidates;
     std::vector<std::string_view> seen;
-    for (const std::string& queue : p.queues) {
+    for (const std::string& queue : queues) {
       if (std::find(seen.begin(), seen.end(), queue) != seen.end()) continue;
       seen.push_back(queue);
       {
@@ -566,16 +588,12 @@ class SqliteStorage final : public Storage {
         auto row = s.Step();
         if (!row.ok()) return row.status();
         if (!*row) break;
-        int64_t seq = 0;
-        Run run = ReadRun(s, &seq);
-        candidates.emplace_back(seq, std::move(run));
+        candidates.push_back({s.Int(1), s.Int(2), s.Int(0)});
       }
     }
-    auto before = [](const std::pair<int64_t, Run>& a, const std::pair<int64_t, Run>& b) {
-      const Run& x = a.second;
-      const Run& y = b.second;
-      if (x.priority != y.priority) return x.priority > y.priority;
-      return x.run_at != y.run_at ? x.run_at < y.run_at : a.first < b.first;
+    auto before = [](const Candidate& a, const Candidate& b) {
+      if (a.priority != b.priority) return a.priority > b.priority;
+      return a.run_at != b.run_at ? a.run_at < b.run_at : a.seq < b.seq;
     };
     std::sort(candidates.begin(), candidates.end(), before);
     if (static_cast<int>(candidates.size()) > p.max) candidates.resize(static_cast<size_t>(p.max));
@@ -583,19 +601,48 @@ class SqliteStorage final : public Storage {
         "UPDATE runs SET status = 'running', attempt = attempt + 1, runner = ?1, "
         "started_at = ?2, lease_until = ?2 + ttr_us WHERE seq = ?3");
     if (!update.ok()) return update.status();
-    for (auto& [seq, run] : candidates) {
-      Statement& u = **update;
-      ScopedReset reset(u);
-      u.Bind(1, p.runner);
-      u.Bind(2, Micros(p.now));
-      u.Bind(3, seq);
-      TASKMILL_RETURN_IF_ERROR(u.Exec());
-      run.status = RunStatus::kRunning;
-      run.attempt += 1;
-      run.runner = p.runner;
-      run.started_at = p.now;
-      run.lease_until = p.now + run.time_to_resolve;
-      out.push_back(std::move(run));
+    static const std::string kRead = Sql("SELECT ", " FROM runs WHERE seq = ?1");
+    auto read = tx.db.Prepare(kRead);
+    if (!read.ok()) return read.status();
+    out.reserve(candidates.size());
+    for (const Candidate& c : candidates) {
+      {
+        Statement& u = **update;
+        ScopedReset reset(u);
+        u.Bind(1, p.runner);
+        u.Bind(2, Micros(p.now));
+        u.Bind(3, c.seq);
+        TASKMILL_RETURN_IF_ERROR(u.Exec());
+      }
+      Statement& r = **read;
+      ScopedReset reset(r);
+      r.Bind(1, c.seq);
+      auto row = r.Step();
+      if (!row.ok()) return row.status();
+      if (!*row) return Status::Internal("a claimed run vanished");
+      out.push_back(ReadRun(r));
+    }
+    return Status::Ok();
+  }
+
+  // The queues with pending runs by the tallies, and by the changes of the earlier
+  // writes of this transaction (applied to the tallies only at its commit). A queue
+  // may come up whose pending runs are all claimed meanwhile: its index range is
+  // simply empty.
+  static Status QueuesWithPendingRuns(Tx& tx, std::vector<std::string>& queues) {
+    auto stmt =
+        tx.db.Prepare("SELECT DISTINCT queue FROM run_tallies WHERE status = 'pending' AND n > 0");
+    if (!stmt.ok()) return stmt.status();
+    ScopedReset reset(**stmt);
+    for (;;) {
+      auto row = (*stmt)->Step();
+      if (!row.ok()) return row.status();
+      if (!*row) break;
+      queues.emplace_back((*stmt)->Text(0));
+    }
+    if (!tx.earlier) return Status::Ok();
+    for (const TallyDeltas::Entry& e : tx.earlier->entries()) {
+      if (e.status == RunStatus::kPending && e.n > 0) queues.push_back(e.queue);
     }
     return Status::Ok();
   }
@@ -1448,7 +1495,7 @@ class SqliteStorage final : public Storage {
     }
     TallyDeltas total;
     for (size_t i = 0; i < batch.size(); ++i) {
-      Tx tx{db, {}};
+      Tx tx{db, {}, &total};
       (void)db.Exec("SAVEPOINT op");
       Status st;
       try {
@@ -1596,6 +1643,21 @@ class SqliteStorage final : public Storage {
     if (!row.ok()) return row.status();
     if (!*row) return Status::NotFound("no run with id '" + id + "'");
     return ReadRun(**stmt);
+  }
+
+  // Pending runs of one queue, or of every queue (queue empty), by the tallies.
+  static Result<int64_t> PendingTally(Connection& db, const std::string& queue) {
+    constexpr const char* kAll =
+        "SELECT coalesce(sum(n), 0) FROM run_tallies WHERE status = 'pending'";
+    constexpr const char* kOne =
+        "SELECT coalesce(sum(n), 0) FROM run_tallies WHERE queue = ?1 AND status = 'pending'";
+    auto stmt = db.Prepare(queue.empty() ? kAll : kOne);
+    if (!stmt.ok()) return stmt.status();
+    ScopedReset reset(**stmt);
+    if (!queue.empty()) (*stmt)->Bind(1, queue);
+    auto row = (*stmt)->Step();
+    if (!row.ok()) return row.status();
+    return *row ? (*stmt)->Int(0) : 0;
   }
 
   // The queue, task and status of a run found by id (and queue when given).

@@ -25,6 +25,12 @@ struct SqliteOptions {
   // Called on the checkpoint thread after each checkpoint with the frames in the log
   // and the frames copied (for tests and benchmarks).
   std::function<void(int log_frames, int checkpointed_frames)> on_checkpoint;
+  // A listing of pending runs (no task filter) reads the pending runs of its queue
+  // filter through runs_queue_pending and sorts them by seq while their tally is at
+  // most this; above it, it scans the table newest first, where pending runs are then
+  // dense. No index orders pending runs by seq (it would cost every put and claim a
+  // B-tree operation). Tests lower it to take both ways cheaply.
+  int64_t list_pending_sorted_max = 20000;
 };
 
 // Commit statistics for metrics and benchmarks.

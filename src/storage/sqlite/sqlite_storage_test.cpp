@@ -8,6 +8,7 @@
 #include <condition_variable>
 #include <filesystem>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -184,6 +185,239 @@ TEST(SqliteStorage, TalliesAreComputedForADatabaseOfSchema3) {
   ASSERT_TRUE(queues[0].oldest_pending_run_at);
   EXPECT_EQ(queues[0].oldest_pending_run_at->time_since_epoch().count(), 10);
   EXPECT_EQ(Unwrap(storage->RunCountLive("digest")), 2);
+}
+
+// Creates a database of schema 4 at `path` (migrations 1 to 4, as taskmill wrote it
+// before migration 5) holding these runs, with the tallies the writer kept for them.
+struct StoredRun {
+  std::string id;
+  std::string queue;
+  std::string task;
+  std::string status;
+  int priority;
+  int64_t run_at;
+};
+
+void WriteSchema4Database(const std::filesystem::path& path, const std::vector<StoredRun>& runs) {
+  RawDb db(path);
+  db.Exec(
+      "CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, "
+      "applied_at TEXT NOT NULL DEFAULT (datetime('now')))");
+  for (const auto& m : kMigrations) {
+    if (m.version > 4) break;
+    db.Exec(m.sql);
+    db.Exec("INSERT INTO schema_migrations(version) VALUES (" + std::to_string(m.version) + ")");
+  }
+  for (const StoredRun& r : runs) {
+    const bool running = r.status == "running";
+    const bool finished = r.status != "pending" && !running;
+    db.Exec(
+        "INSERT INTO runs(id, queue, function, task, status, args, data, priority, created_at, "
+        "run_at, started_at, finished_at, lease_until, runner, attempt, ttr_us) VALUES ('" +
+        r.id + "', '" + r.queue + "', 'test.echo', '" + r.task + "', '" + r.status +
+        "', '[]', '{}', " + std::to_string(r.priority) + ", 0, " + std::to_string(r.run_at) + ", " +
+        (running || finished ? "1" : "NULL") + ", " + (finished ? "2" : "NULL") + ", " +
+        (running ? "1000001" : "NULL") + ", '" + (running ? "old-runner" : "") + "', " +
+        (running || finished ? "1" : "0") + ", 1000000)");
+  }
+  db.Exec(
+      "INSERT INTO run_tallies(queue, task, status, n) "
+      "SELECT queue, task, status, count(*) FROM runs GROUP BY queue, task, status");
+}
+
+std::vector<std::string> Ids(const std::vector<taskmill::Run>& runs) {
+  std::vector<std::string> ids;
+  for (const auto& r : runs) ids.push_back(r.id);
+  return ids;
+}
+
+// Every page of a listing, checking that each page but the last is full.
+std::vector<std::string> ListAllIds(Storage& storage, RunFilter filter) {
+  std::vector<std::string> ids;
+  for (int pages = 0; pages < 100; ++pages) {
+    RunPage page = Unwrap(storage.RunList(filter));
+    for (const auto& r : page.runs) ids.push_back(r.id);
+    if (page.next_cursor.empty()) return ids;
+    EXPECT_EQ(page.runs.size(), static_cast<size_t>(filter.limit)) << "a short page with a cursor";
+    filter.cursor = page.next_cursor;
+  }
+  ADD_FAILURE() << "the cursor does not advance";
+  return ids;
+}
+
+RunFilter ByStatus(RunStatus status, int limit, std::string queue = "") {
+  RunFilter filter;
+  filter.status = status;
+  filter.limit = limit;
+  filter.queue = std::move(queue);
+  return filter;
+}
+
+// Migration 5 drops the index of every pending run and narrows the status index to
+// finished runs: a database of schema 4 still claims (by priority, then run_at, over
+// every queue but a paused one), lists by each status and counts as before.
+TEST(SqliteStorage, ADatabaseOfSchema4ClaimsListsAndCountsAfterMigration5) {
+  TempDir dir;
+  auto path = dir.path() / "taskmill.db";
+  // In seq order.
+  WriteSchema4Database(path, {
+                                 {"p1", "default", "", "pending", 0, 10},
+                                 {"c1", "default", "digest", "completed", 0, 1},
+                                 {"p2", "mail", "digest", "pending", 5, 30},
+                                 {"r1", "default", "", "running", 0, 2},
+                                 {"p3", "held", "", "pending", 9, 1},
+                                 {"f1", "mail", "", "failed", 0, 3},
+                                 {"p4", "mail", "", "pending", 0, 5},
+                                 {"r2", "mail", "digest", "running", 0, 4},
+                                 {"p5", "default", "", "pending", 5, 20},
+                                 {"c2", "mail", "", "completed", 0, 6},
+                                 {"p6", "default", "", "pending", 0, 1000000000},
+                             });
+  RawDb(path).Exec("INSERT INTO queues(name, paused) VALUES ('held', 1)");
+
+  auto storage = Unwrap(OpenSqliteStorage({path.string(), "normal"}));
+  EXPECT_THAT(RawDb(path).Column("SELECT version FROM schema_migrations ORDER BY version"),
+              ElementsAreArray(ExpectedVersions()));
+  EXPECT_THAT(RawDb(path).Column("SELECT name FROM sqlite_master WHERE type = 'index' AND "
+                                 "tbl_name = 'runs' AND name NOT LIKE 'sqlite_%' ORDER BY name"),
+              ElementsAreArray({"runs_final_seq", "runs_id_queue", "runs_queue_pending",
+                                "runs_running_lease", "runs_task_scheduled", "runs_task_seq"}));
+
+  StorageStats stats = Unwrap(storage->RunStats());
+  EXPECT_EQ(stats.total, 11);
+  EXPECT_EQ(stats.by_status[RunStatus::kPending], 6);
+  EXPECT_EQ(stats.by_status[RunStatus::kRunning], 2);
+  EXPECT_EQ(stats.by_status[RunStatus::kCompleted], 2);
+  EXPECT_EQ(stats.by_status[RunStatus::kFailed], 1);
+  EXPECT_EQ(Unwrap(storage->RunCountLive("digest")), 2);
+
+  auto list = [&](RunFilter filter) { return ListAllIds(*storage, std::move(filter)); };
+  EXPECT_THAT(list(ByStatus(RunStatus::kPending, 2)),
+              ElementsAreArray({"p6", "p5", "p4", "p3", "p2", "p1"}));
+  EXPECT_THAT(list(ByStatus(RunStatus::kPending, 2, "mail")), ElementsAreArray({"p4", "p2"}));
+  EXPECT_THAT(list(ByStatus(RunStatus::kRunning, 1)), ElementsAreArray({"r2", "r1"}));
+  EXPECT_THAT(list(ByStatus(RunStatus::kCompleted, 1)), ElementsAreArray({"c2", "c1"}));
+  EXPECT_THAT(list(ByStatus(RunStatus::kFailed, 5)), ElementsAreArray({"f1"}));
+  RunFilter digest = ByStatus(RunStatus::kPending, 5);
+  digest.task = "digest";
+  EXPECT_THAT(list(digest), ElementsAreArray({"p2"}));
+
+  // Every queue but the paused one: priority first, then run_at, across queues; p6 is
+  // not due yet.
+  const TimePoint now{Duration{1000}};
+  auto claimed = Unwrap(storage->RunTake({"new-runner", {}, 2, now}));
+  EXPECT_THAT(Ids(claimed), ElementsAreArray({"p5", "p2"}));
+  for (const auto& run : claimed) {
+    EXPECT_EQ(run.status, RunStatus::kRunning);
+    EXPECT_EQ(run.attempt, 1);
+    EXPECT_EQ(run.runner, "new-runner");
+  }
+  EXPECT_THAT(Ids(Unwrap(storage->RunTake({"new-runner", {}, 10, now}))),
+              ElementsAreArray({"p4", "p1"}));
+  EXPECT_TRUE(Unwrap(storage->RunTake({"new-runner", {"mail"}, 10, now})).empty());
+
+  // Finish a claimed run and a run that was running before the migration.
+  RunFinish finish;
+  finish.queue = "default";
+  finish.id = "p5";
+  finish.attempt = 1;
+  finish.finished_at = now;
+  RunFinish old = finish;
+  old.id = "r1";
+  old.status = RunStatus::kFailed;
+  auto finished = Unwrap(storage->RunFinishBatch({finish, old}));
+  ASSERT_EQ(finished.size(), 2u);
+  EXPECT_TRUE(finished[0].accepted);
+  EXPECT_TRUE(finished[1].accepted);
+
+  EXPECT_THAT(list(ByStatus(RunStatus::kPending, 2)), ElementsAreArray({"p6", "p3"}));
+  EXPECT_THAT(list(ByStatus(RunStatus::kRunning, 2)), ElementsAreArray({"r2", "p4", "p2", "p1"}));
+  EXPECT_THAT(list(ByStatus(RunStatus::kCompleted, 2)), ElementsAreArray({"c2", "p5", "c1"}));
+  EXPECT_THAT(list(ByStatus(RunStatus::kFailed, 2)), ElementsAreArray({"f1", "r1"}));
+  stats = Unwrap(storage->RunStats());
+  EXPECT_EQ(stats.total, 11);
+  EXPECT_EQ(stats.by_status[RunStatus::kPending], 2);
+  EXPECT_EQ(stats.by_status[RunStatus::kRunning], 4);
+  EXPECT_EQ(stats.by_status[RunStatus::kCompleted], 3);
+  EXPECT_EQ(stats.by_status[RunStatus::kFailed], 2);
+  auto queues = Unwrap(storage->QueueList(now));
+  ASSERT_EQ(queues.size(), 3u);
+  EXPECT_EQ(queues[0].queue, "default");
+  EXPECT_EQ(queues[0].pending, 1);
+  EXPECT_EQ(queues[0].running, 1);
+  EXPECT_EQ(queues[1].queue, "held");
+  EXPECT_TRUE(queues[1].paused);
+  EXPECT_EQ(queues[1].pending, 1);
+  EXPECT_EQ(queues[2].queue, "mail");
+  EXPECT_EQ(queues[2].pending, 0);
+  EXPECT_EQ(queues[2].running, 3);
+
+  // Resumed, the held queue's run is claimed too.
+  Unwrap(storage->QueueSetPaused("held", false));
+  EXPECT_THAT(Ids(Unwrap(storage->RunTake({"new-runner", {}, 10, now}))), ElementsAreArray({"p3"}));
+}
+
+// No index orders pending or running runs by seq: a listing by either status reads
+// them through a partial index and sorts them, or (pending runs above
+// list_pending_sorted_max for the queue filter) scans the table newest first. Both
+// list newest first, and the cursor visits every run once, with and without a queue,
+// task or creation filter.
+TEST(SqliteStorage, ListingsOfPendingAndRunningRunsAreNewestFirstWithACursor) {
+  for (int64_t sorted_max : {int64_t{20000}, int64_t{4}, int64_t{0}}) {
+    SCOPED_TRACE("list_pending_sorted_max " + std::to_string(sorted_max));
+    TempDir dir;
+    SqliteOptions options{(dir.path() / "taskmill.db").string(), "normal"};
+    options.list_pending_sorted_max = sorted_max;
+    auto storage = Unwrap(OpenSqliteStorage(options));
+    // 30 runs in two queues; every third of a task. Priorities make claims take runs
+    // from all over the seq order.
+    std::vector<taskmill::Run> runs;
+    for (int i = 0; i < 30; ++i) {
+      taskmill::Run run = SomeRun("run-" + std::to_string(100 + i));
+      run.queue = i % 2 ? "odd" : "even";
+      if (i % 3 == 0) run.task = "digest";
+      run.priority = (i * 7) % 5;
+      run.created_at = conformance::At(i);
+      runs.push_back(run);
+    }
+    Unwrap(storage->RunPut({runs}));
+    auto claimed = Unwrap(storage->RunTake({"runner", {}, 11, conformance::kT0}));
+    ASSERT_EQ(claimed.size(), 11u);
+    std::vector<std::string> running_ids = Ids(claimed);
+
+    // What each listing must give: the matching runs in the reverse of their order of
+    // insertion (seq).
+    auto expected = [&](bool running, const std::string& queue, const std::string& task,
+                        std::optional<TimePoint> created_after) {
+      std::vector<std::string> ids;
+      for (auto it = runs.rbegin(); it != runs.rend(); ++it) {
+        bool is_running =
+            std::find(running_ids.begin(), running_ids.end(), it->id) != running_ids.end();
+        if (is_running != running) continue;
+        if (!queue.empty() && it->queue != queue) continue;
+        if (!task.empty() && it->task != task) continue;
+        if (created_after && it->created_at < *created_after) continue;
+        ids.push_back(it->id);
+      }
+      return ids;
+    };
+    for (RunStatus status : {RunStatus::kPending, RunStatus::kRunning}) {
+      const bool running = status == RunStatus::kRunning;
+      for (int limit : {1, 3, 19, 1000}) {
+        SCOPED_TRACE(std::string(ToString(status)) + ", limit " + std::to_string(limit));
+        EXPECT_EQ(ListAllIds(*storage, ByStatus(status, limit)),
+                  expected(running, "", "", std::nullopt));
+        EXPECT_EQ(ListAllIds(*storage, ByStatus(status, limit, "odd")),
+                  expected(running, "odd", "", std::nullopt));
+        RunFilter by_task = ByStatus(status, limit);
+        by_task.task = "digest";
+        EXPECT_EQ(ListAllIds(*storage, by_task), expected(running, "", "digest", std::nullopt));
+        RunFilter recent = ByStatus(status, limit, "even");
+        recent.created_after = conformance::At(12);
+        EXPECT_EQ(ListAllIds(*storage, recent), expected(running, "even", "", conformance::At(12)));
+      }
+    }
+  }
 }
 
 // Checkpoints run on their own thread whenever the log is long enough, and copy the
