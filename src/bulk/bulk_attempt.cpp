@@ -8,6 +8,8 @@
 #include <cstring>
 #include <fstream>
 #include <memory>
+#include <optional>
+#include <string_view>
 
 #include "bulk/bulk_layout.h"
 #include "bulk/checkpointer.h"
@@ -107,6 +109,9 @@ class BulkAttempt {
                        std::string* problem);
   void WriteErrorRow(std::string_view error);
   void Emit();
+  // Writes the current input row as the reader saw it (unchanged_), with the output's
+  // other columns empty.
+  void EmitUnchanged(const BulkRow& row);
   // Moves a full chunk_ to ready_chunks_ and starts the next one.
   void CutChunk();
   std::string FreshChunk();
@@ -161,6 +166,16 @@ class BulkAttempt {
   std::vector<char> in_plain_;
   std::string seen_;  // per output column, '1' once it got a value
   size_t unseen_ = 0;
+  // The output starts with the input's columns, in order, and its other columns are
+  // not input columns: a row written back unchanged is then its input text followed
+  // by row_tail_ (a comma per other column, and the line break).
+  bool copies_input_ = false;
+  std::string row_tail_;
+  size_t unseen_inputs_ = 0;  // columns of seen_ below layout_.size() still '0'
+  // The text of the current input row when it can be copied as it is: no quoted cell
+  // (then the text is the cells joined by ','), as many cells as the header, and
+  // copies_input_. Set by ProcessRows for one row at a time.
+  std::optional<std::string_view> unchanged_;
   RowAppender appender_;
   std::vector<std::string> ready_chunks_;  // full chunks not yet handed to a checkpoint
   size_t ready_bytes_ = 0;
@@ -183,6 +198,7 @@ class BulkAttempt {
 
   std::unique_ptr<Checkpointer> checkpointer_;
   std::vector<RowOutcome> outcomes_;
+  RowOutcome outcome_;  // ProcessRows's, reused from row to row
 };
 
 // ---- start: start over, resume, or replay --------------------------------------------
@@ -235,8 +251,13 @@ Status BulkAttempt::Start() {
   }
   if (!spec_.no_input()) TASKMILL_RETURN_IF_ERROR(OpenInput(rows_));
   SetUpOutput();
+  // As many spare chunk buffers as the output the loop may buffer while a save is in
+  // flight: when storage is slow, a checkpoint carries up to that many chunks, and
+  // with fewer spares the next ones were fresh allocations, each page of them faulted
+  // in (a quarter of a run's page faults, with 8).
   checkpointer_ = std::make_unique<Checkpointer>(
-      storage_, [this](const RunCheckpoint& c) { PublishProgress(c); });
+      storage_, [this](const RunCheckpoint& c) { PublishProgress(c); },
+      options_.max_buffered_output / std::max<size_t>(1, options_.chunk_size) + 2);
   if (!resume) {
     // The first checkpoint creates the output file (with its header) and names it on
     // the run, so that even a run stopped at once has an output to download.
@@ -268,6 +289,9 @@ Status BulkAttempt::OpenInput(int64_t skip) {
   source_ = std::make_unique<StoredFileSource>(storage_, info->id, info->chunks);
   csv::ReaderOptions reader_options;
   reader_options.max_record_size = options_.max_record_size;
+  // Room for a whole chunk behind the unfinished record: the source then reads chunks
+  // straight into the reader's buffer, without a copy of every byte.
+  reader_options.read_size = 2 * options_.chunk_size;
   reader_ = std::make_unique<csv::Reader>(
       [this](char* buf, size_t cap) { return source_->Read(buf, cap); }, reader_options);
   try {
@@ -321,6 +345,14 @@ void BulkAttempt::SetUpOutput() {
   in_plain_.assign(layout_.size(), 0);
   if (seen_.size() != out_header_.size()) seen_.assign(out_header_.size(), '0');
   unseen_ = static_cast<size_t>(std::count(seen_.begin(), seen_.end(), '0'));
+  copies_input_ = !spec_.no_input() && error_index_ >= static_cast<int>(layout_.size());
+  for (size_t i = 0; i < input_to_output_.size(); ++i) {
+    copies_input_ = copies_input_ && input_to_output_[i] == static_cast<int>(i);
+  }
+  row_tail_.assign(out_header_.size() - std::min(out_header_.size(), layout_.size()), ',');
+  row_tail_.push_back('\n');
+  unseen_inputs_ = static_cast<size_t>(
+      std::count(seen_.begin(), seen_.begin() + std::min(seen_.size(), layout_.size()), '0'));
   output_name_ = OutputName(input_name_);
   chunk_ = FreshChunk();
 }
@@ -360,6 +392,10 @@ BulkAttempt::End BulkAttempt::ProcessRows() {
       cells[i] = {record.fields[i].value, !record.fields[i].undefined()};
       in_plain_[i] = !record.fields[i].quoted;
     }
+    unchanged_.reset();
+    if (copies_input_ && !record.any_quoted && cells.size() == layout_.size()) {
+      unchanged_ = record.text;
+    }
     BulkRow row(layout_, cells, record.line, ++number);
     bool go_on = true;
     if (cells.size() != layout_.size()) {
@@ -372,17 +408,16 @@ BulkAttempt::End BulkAttempt::ProcessRows() {
       WriteInputRow(row, nullptr, bad);
       ++failed_;
     } else {
-      outcomes_.clear();
-      processor_.Process(std::span<const BulkRow>(&row, 1), state_, outcomes_);
-      if (outcomes_.empty()) {
+      if (!processor_.ProcessOne(row, state_, outcome_)) {
         if (context_.cancelled()) return End::kCancelled;
         return ProcessorGaveUp();
       }
-      go_on = ApplyRow(row, outcomes_.front());
-      if (outcomes_.front().result.kind() == BulkResult::Kind::kStop) {
+      go_on = ApplyRow(row, outcome_);
+      if (outcome_.result.kind() == BulkResult::Kind::kStop) {
         return End::kStopped;  // a Stop() row is neither written nor counted
       }
     }
+    unchanged_.reset();
     ++rows_;
     if (!go_on) return End::kStopOnError;
     ++since_checkpoint_;
@@ -636,6 +671,12 @@ void BulkAttempt::ApplyFinish(RowOutcome& outcome) {
 bool BulkAttempt::WriteInputRow(const BulkRow& row,
                                 const std::vector<std::pair<std::string, std::string>>* columns,
                                 std::string_view error) {
+  // The appender quotes the output's very first field when it starts with a byte
+  // order mark; that first field goes through it.
+  if (unchanged_ && !columns && error.empty() && !appender_.at_start()) {
+    EmitUnchanged(row);
+    return false;
+  }
   auto fill_input = [&] {
     std::fill(out_cells_.begin(), out_cells_.end(), std::string_view());
     std::fill(out_plain_.begin(), out_plain_.end(), 1);  // empty cells need no quotes
@@ -717,10 +758,29 @@ void BulkAttempt::Emit() {
       if (!out_cells_[j].empty() && seen_[j] == '0') {
         seen_[j] = '1';
         --unseen_;
+        if (j < layout_.size()) --unseen_inputs_;
       }
     }
   }
   appender_.Append(chunk_, out_cells_, out_plain_);
+  ++written_;
+  if (chunk_.size() >= options_.chunk_size) CutChunk();
+}
+
+// The bytes Emit would write for the row (its cells are unquoted, so the appender
+// would copy them as they are), without filling out_cells_ and appending cell by cell.
+void BulkAttempt::EmitUnchanged(const BulkRow& row) {
+  if (unseen_inputs_ != 0) {
+    for (size_t i = 0; i < row.size(); ++i) {
+      if (!row.cell(i).value.empty() && seen_[i] == '0') {
+        seen_[i] = '1';
+        --unseen_;
+        --unseen_inputs_;
+      }
+    }
+  }
+  chunk_.append(*unchanged_);
+  chunk_.append(row_tail_);
   ++written_;
   if (chunk_.size() >= options_.chunk_size) CutChunk();
 }

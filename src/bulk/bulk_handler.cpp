@@ -19,6 +19,18 @@ class FunctionProcessor final : public RowProcessor {
     for (const BulkRow& row : rows) out.push_back(Call(&row, state));
   }
 
+  bool ProcessOne(const BulkRow& row, const boost::json::value& state, RowOutcome& out) override {
+    try {
+      out.result = function_->call(BulkCall{&row, state, context_});
+      out.crashed = false;
+    } catch (const std::exception& e) {
+      out = Crashed(e.what());
+    } catch (...) {
+      out = Crashed("");
+    }
+    return true;
+  }
+
   RowOutcome Iterate(const boost::json::value& state) override { return Call(nullptr, state); }
 
   std::optional<RowOutcome> Finish(const BulkEnd& end) override {
@@ -46,11 +58,15 @@ class FunctionProcessor final : public RowProcessor {
     try {
       return {function_->call(BulkCall{row, state, context_}), false};
     } catch (const std::exception& e) {
-      std::string what = e.what();
-      return {BulkResult::Error(what.empty() ? "the function threw an exception" : what), true};
+      return Crashed(e.what());
     } catch (...) {
-      return {BulkResult::Error("the function threw an exception"), true};
+      return Crashed("");
     }
+  }
+
+  static RowOutcome Crashed(std::string what) {
+    return {BulkResult::Error(what.empty() ? "the function threw an exception" : std::move(what)),
+            true};
   }
 
   std::shared_ptr<const BulkFunction> function_;

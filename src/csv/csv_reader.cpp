@@ -98,6 +98,7 @@ Result<bool> Reader::Next() {
 
   record_start_ = pos_;
   record_.line = line_;
+  record_.any_quoted = false;
   state_ = State::kFieldStart;
   in_record_ = true;
   for (;;) {
@@ -127,6 +128,7 @@ Reader::Step Reader::Parse() {
   // Ends the record at the line break `at` (or at end of input when at == end).
   auto finish_at = [&](const char* at) -> Step {
     if (static_cast<size_t>(at - record_begin) > max_size) return FailTooLong();
+    record_.text = std::string_view(record_begin, static_cast<size_t>(at - record_begin));
     if (at != end) {
       ++line_;
       if (*at == '\r') {
@@ -218,6 +220,7 @@ Reader::Step Reader::Parse() {
       const char* begin = base + field_start_;
       if (field_escaped_) escaped_fields_.push_back(fields.size());
       fields.push_back(Field{std::string_view(begin, static_cast<size_t>(special - begin)), true});
+      record_.any_quoted = true;
       const char* after = special + 1;
       if (after == end) return finish_at(end);
       if (*after == ',') {

@@ -62,6 +62,11 @@ struct Field {
 struct Record {
   int64_t line = 0;           // 1-based physical line of the record's first byte
   std::vector<Field> fields;  // at least one field; views valid until the next Next()
+  // The record's bytes as they are in the input, without the line break that ends it
+  // (valid until the next Next()). When no field is quoted they are exactly the
+  // fields joined by ',', which lets a caller copy an unchanged record in one piece.
+  std::string_view text;
+  bool any_quoted = false;  // some field of the record was written in quotes
 };
 
 struct ReaderOptions {
