@@ -116,8 +116,9 @@ class BulkAttempt {
   void CutChunk();
   std::string FreshChunk();
   size_t PendingBytes() const { return ready_bytes_ + chunk_.size(); }
-  // "bad field(s) a, b", or empty when every checked cell passes.
-  std::string Verify(std::span<const BulkCell> cells);
+  // True when every checked cell passes; else false, with bad_fields_ set to "bad
+  // field(s) a, b" (a bool per row, not a string built and destroyed for each).
+  bool Verify(std::span<const BulkCell> cells);
   bool AttachFile(const std::string& path);
 
   // Checkpoints.
@@ -151,6 +152,7 @@ class BulkAttempt {
   BulkLayout layout_;
   std::vector<CellCheck> checks_;
   std::vector<std::string> bad_;  // scratch of Verify
+  std::string bad_fields_;        // Verify's message
   std::string input_name_;
 
   // Output.
@@ -162,8 +164,10 @@ class BulkAttempt {
   // Per output cell: known to need no CSV quotes (copied from an unquoted input cell).
   std::vector<char> out_plain_;
   // Per cell of the current input row: it was unquoted in the file. All false when
-  // unknown (rows copied for a batch), which only costs a scan.
+  // unknown (rows copied for a batch), which only costs a scan. Not filled when
+  // all_plain_: no cell of the row was quoted.
   std::vector<char> in_plain_;
+  bool all_plain_ = false;
   std::string seen_;  // per output column, '1' once it got a value
   size_t unseen_ = 0;
   // The output starts with the input's columns, in order, and its other columns are
@@ -359,16 +363,14 @@ void BulkAttempt::SetUpOutput() {
 
 // ---- the row loops ---------------------------------------------------------------------
 
-// The Result is built in place, never assigned: assigning one moves its Status and
-// JSON details, a measurable share of the row loop at millions of rows per second.
+// Reader::Advance rather than Next: a Result per row (its Status and JSON details
+// built and destroyed) was a measurable share of the row loop.
 BulkAttempt::Read BulkAttempt::NextRecord() {
   try {
-    Result<bool> more = reader_->Next();
-    if (!more.ok()) {
-      end_error_ = "the stored input is not valid CSV: " + more.status().message();
-      return Read::kFailed;
-    }
-    return *more ? Read::kRecord : Read::kEnd;
+    if (reader_->Advance()) return Read::kRecord;
+    if (reader_->status().ok()) return Read::kEnd;
+    end_error_ = "the stored input is not valid CSV: " + reader_->status().message();
+    return Read::kFailed;
   } catch (const StorageReadError& e) {
     end_error_ = e.status().message();
     return Read::kFailed;
@@ -387,10 +389,13 @@ BulkAttempt::End BulkAttempt::ProcessRows() {
     if (read == Read::kEnd) return End::kRowsDone;
     const csv::Record& record = reader_->record();
     cells.resize(record.fields.size());
-    in_plain_.resize(record.fields.size());
     for (size_t i = 0; i < record.fields.size(); ++i) {
       cells[i] = {record.fields[i].value, !record.fields[i].undefined()};
-      in_plain_[i] = !record.fields[i].quoted;
+    }
+    all_plain_ = !record.any_quoted;
+    if (!all_plain_) {
+      in_plain_.resize(record.fields.size());
+      for (size_t i = 0; i < record.fields.size(); ++i) in_plain_[i] = !record.fields[i].quoted;
     }
     unchanged_.reset();
     if (copies_input_ && !record.any_quoted && cells.size() == layout_.size()) {
@@ -404,8 +409,8 @@ BulkAttempt::End BulkAttempt::ProcessRows() {
                     "the row has " + std::to_string(cells.size()) + " cells; the header has " +
                         std::to_string(layout_.size()));
       ++failed_;
-    } else if (std::string bad = Verify(cells); !bad.empty()) {
-      WriteInputRow(row, nullptr, bad);
+    } else if (!Verify(cells)) {
+      WriteInputRow(row, nullptr, bad_fields_);
       ++failed_;
     } else {
       if (!processor_.ProcessOne(row, state_, outcome_)) {
@@ -469,7 +474,7 @@ BulkAttempt::End BulkAttempt::ProcessBatches() {
         owned.problem = "the row has " + std::to_string(owned.cells.size()) +
                         " cells; the header has " + std::to_string(layout_.size());
       } else {
-        owned.problem = Verify(owned.cells);
+        if (!Verify(owned.cells)) owned.problem = bad_fields_;
       }
     }
     for (size_t i = 0; i < n; ++i) {
@@ -482,6 +487,7 @@ BulkAttempt::End BulkAttempt::ProcessBatches() {
     // Apply in file order; stop at the first sent row without a result. The copies do
     // not keep whether a cell was quoted: their output cells are scanned.
     std::fill(in_plain_.begin(), in_plain_.end(), 0);
+    all_plain_ = false;
     size_t next_sent = 0;
     for (size_t i = 0; i < n; ++i) {
       BulkRow row(layout_, batch[i].cells, batch[i].line, batch[i].number);
@@ -524,7 +530,7 @@ BulkAttempt::End BulkAttempt::ProcessIterations() {
   }
 }
 
-std::string BulkAttempt::Verify(std::span<const BulkCell> cells) {
+bool BulkAttempt::Verify(std::span<const BulkCell> cells) {
   bad_.clear();
   for (const CellCheck& check : checks_) {
     const BulkCell& cell = cells[check.index];
@@ -542,8 +548,9 @@ std::string BulkAttempt::Verify(std::span<const BulkCell> cells) {
     }
     if (!ok) bad_.push_back(check.name);
   }
-  if (bad_.empty()) return {};
-  return "bad field(s) " + JoinNames(bad_);
+  if (bad_.empty()) return true;
+  bad_fields_ = "bad field(s) " + JoinNames(bad_);
+  return false;
 }
 
 // ---- applying outcomes -------------------------------------------------------------------
@@ -683,7 +690,7 @@ bool BulkAttempt::WriteInputRow(const BulkRow& row,
     for (size_t i = 0; i < row.size() && i < input_to_output_.size(); ++i) {
       if (input_to_output_[i] >= 0) {
         out_cells_[input_to_output_[i]] = row.cell(i).value;
-        out_plain_[input_to_output_[i]] = i < in_plain_.size() && in_plain_[i];
+        out_plain_[input_to_output_[i]] = all_plain_ || (i < in_plain_.size() && in_plain_[i]);
       }
     }
   };

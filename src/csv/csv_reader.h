@@ -109,6 +109,12 @@ class Reader {
   // Errors are final: every later call returns the same error.
   Result<bool> Next();
 
+  // The same without building a Result per record (for loops over millions of rows):
+  // true when a record was read; false at the end of the input or on an error, which
+  // status() then holds (OK at the end).
+  bool Advance();
+  const Status& status() const { return status_; }
+
   // The record read by the last successful Next() that returned true.
   const Record& record() const { return record_; }
 
