@@ -16,6 +16,7 @@
 #include <taskmill/model.h>
 #include <taskmill/status.h>
 
+#include <cstring>
 #include <map>
 #include <memory>
 #include <optional>
@@ -290,6 +291,18 @@ class Storage {
   // Replaces *out with the bytes of chunk `chunk` (reusing its capacity: readers of
   // big files keep one buffer). kNotFound when the file or the chunk is absent.
   virtual Status FileReadChunkInto(const std::string& id, int64_t chunk, std::string* out) = 0;
+  // Reads chunk `chunk` straight into `buf` when it fits: sets *size to the chunk's
+  // size, and copies its bytes into buf only when *size <= cap (readers that parse in
+  // their own buffer save a copy of every byte). kNotFound as FileReadChunkInto. The
+  // default reads through FileReadChunkInto.
+  virtual Status FileReadChunkTo(const std::string& id, int64_t chunk, char* buf, size_t cap,
+                                 size_t* size) {
+    std::string bytes;
+    TASKMILL_RETURN_IF_ERROR(FileReadChunkInto(id, chunk, &bytes));
+    *size = bytes.size();
+    if (bytes.size() <= cap && !bytes.empty()) std::memcpy(buf, bytes.data(), bytes.size());
+    return Status::Ok();
+  }
   // The same, as a new string.
   Result<std::string> FileReadChunk(const std::string& id, int64_t chunk) {
     std::string out;

@@ -8,6 +8,8 @@
 #include <cstring>
 #include <fstream>
 #include <memory>
+#include <optional>
+#include <string_view>
 
 #include "bulk/bulk_layout.h"
 #include "bulk/checkpointer.h"
@@ -107,12 +109,16 @@ class BulkAttempt {
                        std::string* problem);
   void WriteErrorRow(std::string_view error);
   void Emit();
+  // Writes the current input row as the reader saw it (unchanged_), with the output's
+  // other columns empty.
+  void EmitUnchanged(const BulkRow& row);
   // Moves a full chunk_ to ready_chunks_ and starts the next one.
   void CutChunk();
   std::string FreshChunk();
   size_t PendingBytes() const { return ready_bytes_ + chunk_.size(); }
-  // "bad field(s) a, b", or empty when every checked cell passes.
-  std::string Verify(std::span<const BulkCell> cells);
+  // True when every checked cell passes; else false, with bad_fields_ set to "bad
+  // field(s) a, b" (a bool per row, not a string built and destroyed for each).
+  bool Verify(std::span<const BulkCell> cells);
   bool AttachFile(const std::string& path);
 
   // Checkpoints.
@@ -146,6 +152,7 @@ class BulkAttempt {
   BulkLayout layout_;
   std::vector<CellCheck> checks_;
   std::vector<std::string> bad_;  // scratch of Verify
+  std::string bad_fields_;        // Verify's message
   std::string input_name_;
 
   // Output.
@@ -157,10 +164,22 @@ class BulkAttempt {
   // Per output cell: known to need no CSV quotes (copied from an unquoted input cell).
   std::vector<char> out_plain_;
   // Per cell of the current input row: it was unquoted in the file. All false when
-  // unknown (rows copied for a batch), which only costs a scan.
+  // unknown (rows copied for a batch), which only costs a scan. Not filled when
+  // all_plain_: no cell of the row was quoted.
   std::vector<char> in_plain_;
+  bool all_plain_ = false;
   std::string seen_;  // per output column, '1' once it got a value
   size_t unseen_ = 0;
+  // The output starts with the input's columns, in order, and its other columns are
+  // not input columns: a row written back unchanged is then its input text followed
+  // by row_tail_ (a comma per other column, and the line break).
+  bool copies_input_ = false;
+  std::string row_tail_;
+  size_t unseen_inputs_ = 0;  // columns of seen_ below layout_.size() still '0'
+  // The text of the current input row when it can be copied as it is: no quoted cell
+  // (then the text is the cells joined by ','), as many cells as the header, and
+  // copies_input_. Set by ProcessRows for one row at a time.
+  std::optional<std::string_view> unchanged_;
   RowAppender appender_;
   std::vector<std::string> ready_chunks_;  // full chunks not yet handed to a checkpoint
   size_t ready_bytes_ = 0;
@@ -183,6 +202,7 @@ class BulkAttempt {
 
   std::unique_ptr<Checkpointer> checkpointer_;
   std::vector<RowOutcome> outcomes_;
+  RowOutcome outcome_;  // ProcessRows's, reused from row to row
 };
 
 // ---- start: start over, resume, or replay --------------------------------------------
@@ -235,8 +255,13 @@ Status BulkAttempt::Start() {
   }
   if (!spec_.no_input()) TASKMILL_RETURN_IF_ERROR(OpenInput(rows_));
   SetUpOutput();
+  // As many spare chunk buffers as the output the loop may buffer while a save is in
+  // flight: when storage is slow, a checkpoint carries up to that many chunks, and
+  // with fewer spares the next ones were fresh allocations, each page of them faulted
+  // in (a quarter of a run's page faults, with 8).
   checkpointer_ = std::make_unique<Checkpointer>(
-      storage_, [this](const RunCheckpoint& c) { PublishProgress(c); });
+      storage_, [this](const RunCheckpoint& c) { PublishProgress(c); },
+      options_.max_buffered_output / std::max<size_t>(1, options_.chunk_size) + 2);
   if (!resume) {
     // The first checkpoint creates the output file (with its header) and names it on
     // the run, so that even a run stopped at once has an output to download.
@@ -268,6 +293,9 @@ Status BulkAttempt::OpenInput(int64_t skip) {
   source_ = std::make_unique<StoredFileSource>(storage_, info->id, info->chunks);
   csv::ReaderOptions reader_options;
   reader_options.max_record_size = options_.max_record_size;
+  // Room for a whole chunk behind the unfinished record: the source then reads chunks
+  // straight into the reader's buffer, without a copy of every byte.
+  reader_options.read_size = 2 * options_.chunk_size;
   reader_ = std::make_unique<csv::Reader>(
       [this](char* buf, size_t cap) { return source_->Read(buf, cap); }, reader_options);
   try {
@@ -321,22 +349,28 @@ void BulkAttempt::SetUpOutput() {
   in_plain_.assign(layout_.size(), 0);
   if (seen_.size() != out_header_.size()) seen_.assign(out_header_.size(), '0');
   unseen_ = static_cast<size_t>(std::count(seen_.begin(), seen_.end(), '0'));
+  copies_input_ = !spec_.no_input() && error_index_ >= static_cast<int>(layout_.size());
+  for (size_t i = 0; i < input_to_output_.size(); ++i) {
+    copies_input_ = copies_input_ && input_to_output_[i] == static_cast<int>(i);
+  }
+  row_tail_.assign(out_header_.size() - std::min(out_header_.size(), layout_.size()), ',');
+  row_tail_.push_back('\n');
+  unseen_inputs_ = static_cast<size_t>(
+      std::count(seen_.begin(), seen_.begin() + std::min(seen_.size(), layout_.size()), '0'));
   output_name_ = OutputName(input_name_);
   chunk_ = FreshChunk();
 }
 
 // ---- the row loops ---------------------------------------------------------------------
 
-// The Result is built in place, never assigned: assigning one moves its Status and
-// JSON details, a measurable share of the row loop at millions of rows per second.
+// Reader::Advance rather than Next: a Result per row (its Status and JSON details
+// built and destroyed) was a measurable share of the row loop.
 BulkAttempt::Read BulkAttempt::NextRecord() {
   try {
-    Result<bool> more = reader_->Next();
-    if (!more.ok()) {
-      end_error_ = "the stored input is not valid CSV: " + more.status().message();
-      return Read::kFailed;
-    }
-    return *more ? Read::kRecord : Read::kEnd;
+    if (reader_->Advance()) return Read::kRecord;
+    if (reader_->status().ok()) return Read::kEnd;
+    end_error_ = "the stored input is not valid CSV: " + reader_->status().message();
+    return Read::kFailed;
   } catch (const StorageReadError& e) {
     end_error_ = e.status().message();
     return Read::kFailed;
@@ -355,10 +389,17 @@ BulkAttempt::End BulkAttempt::ProcessRows() {
     if (read == Read::kEnd) return End::kRowsDone;
     const csv::Record& record = reader_->record();
     cells.resize(record.fields.size());
-    in_plain_.resize(record.fields.size());
     for (size_t i = 0; i < record.fields.size(); ++i) {
       cells[i] = {record.fields[i].value, !record.fields[i].undefined()};
-      in_plain_[i] = !record.fields[i].quoted;
+    }
+    all_plain_ = !record.any_quoted;
+    if (!all_plain_) {
+      in_plain_.resize(record.fields.size());
+      for (size_t i = 0; i < record.fields.size(); ++i) in_plain_[i] = !record.fields[i].quoted;
+    }
+    unchanged_.reset();
+    if (copies_input_ && !record.any_quoted && cells.size() == layout_.size()) {
+      unchanged_ = record.text;
     }
     BulkRow row(layout_, cells, record.line, ++number);
     bool go_on = true;
@@ -368,21 +409,20 @@ BulkAttempt::End BulkAttempt::ProcessRows() {
                     "the row has " + std::to_string(cells.size()) + " cells; the header has " +
                         std::to_string(layout_.size()));
       ++failed_;
-    } else if (std::string bad = Verify(cells); !bad.empty()) {
-      WriteInputRow(row, nullptr, bad);
+    } else if (!Verify(cells)) {
+      WriteInputRow(row, nullptr, bad_fields_);
       ++failed_;
     } else {
-      outcomes_.clear();
-      processor_.Process(std::span<const BulkRow>(&row, 1), state_, outcomes_);
-      if (outcomes_.empty()) {
+      if (!processor_.ProcessOne(row, state_, outcome_)) {
         if (context_.cancelled()) return End::kCancelled;
         return ProcessorGaveUp();
       }
-      go_on = ApplyRow(row, outcomes_.front());
-      if (outcomes_.front().result.kind() == BulkResult::Kind::kStop) {
+      go_on = ApplyRow(row, outcome_);
+      if (outcome_.result.kind() == BulkResult::Kind::kStop) {
         return End::kStopped;  // a Stop() row is neither written nor counted
       }
     }
+    unchanged_.reset();
     ++rows_;
     if (!go_on) return End::kStopOnError;
     ++since_checkpoint_;
@@ -434,7 +474,7 @@ BulkAttempt::End BulkAttempt::ProcessBatches() {
         owned.problem = "the row has " + std::to_string(owned.cells.size()) +
                         " cells; the header has " + std::to_string(layout_.size());
       } else {
-        owned.problem = Verify(owned.cells);
+        if (!Verify(owned.cells)) owned.problem = bad_fields_;
       }
     }
     for (size_t i = 0; i < n; ++i) {
@@ -447,6 +487,7 @@ BulkAttempt::End BulkAttempt::ProcessBatches() {
     // Apply in file order; stop at the first sent row without a result. The copies do
     // not keep whether a cell was quoted: their output cells are scanned.
     std::fill(in_plain_.begin(), in_plain_.end(), 0);
+    all_plain_ = false;
     size_t next_sent = 0;
     for (size_t i = 0; i < n; ++i) {
       BulkRow row(layout_, batch[i].cells, batch[i].line, batch[i].number);
@@ -489,7 +530,7 @@ BulkAttempt::End BulkAttempt::ProcessIterations() {
   }
 }
 
-std::string BulkAttempt::Verify(std::span<const BulkCell> cells) {
+bool BulkAttempt::Verify(std::span<const BulkCell> cells) {
   bad_.clear();
   for (const CellCheck& check : checks_) {
     const BulkCell& cell = cells[check.index];
@@ -507,8 +548,9 @@ std::string BulkAttempt::Verify(std::span<const BulkCell> cells) {
     }
     if (!ok) bad_.push_back(check.name);
   }
-  if (bad_.empty()) return {};
-  return "bad field(s) " + JoinNames(bad_);
+  if (bad_.empty()) return true;
+  bad_fields_ = "bad field(s) " + JoinNames(bad_);
+  return false;
 }
 
 // ---- applying outcomes -------------------------------------------------------------------
@@ -636,13 +678,19 @@ void BulkAttempt::ApplyFinish(RowOutcome& outcome) {
 bool BulkAttempt::WriteInputRow(const BulkRow& row,
                                 const std::vector<std::pair<std::string, std::string>>* columns,
                                 std::string_view error) {
+  // The appender quotes the output's very first field when it starts with a byte
+  // order mark; that first field goes through it.
+  if (unchanged_ && !columns && error.empty() && !appender_.at_start()) {
+    EmitUnchanged(row);
+    return false;
+  }
   auto fill_input = [&] {
     std::fill(out_cells_.begin(), out_cells_.end(), std::string_view());
     std::fill(out_plain_.begin(), out_plain_.end(), 1);  // empty cells need no quotes
     for (size_t i = 0; i < row.size() && i < input_to_output_.size(); ++i) {
       if (input_to_output_[i] >= 0) {
         out_cells_[input_to_output_[i]] = row.cell(i).value;
-        out_plain_[input_to_output_[i]] = i < in_plain_.size() && in_plain_[i];
+        out_plain_[input_to_output_[i]] = all_plain_ || (i < in_plain_.size() && in_plain_[i]);
       }
     }
   };
@@ -717,10 +765,29 @@ void BulkAttempt::Emit() {
       if (!out_cells_[j].empty() && seen_[j] == '0') {
         seen_[j] = '1';
         --unseen_;
+        if (j < layout_.size()) --unseen_inputs_;
       }
     }
   }
   appender_.Append(chunk_, out_cells_, out_plain_);
+  ++written_;
+  if (chunk_.size() >= options_.chunk_size) CutChunk();
+}
+
+// The bytes Emit would write for the row (its cells are unquoted, so the appender
+// would copy them as they are), without filling out_cells_ and appending cell by cell.
+void BulkAttempt::EmitUnchanged(const BulkRow& row) {
+  if (unseen_inputs_ != 0) {
+    for (size_t i = 0; i < row.size(); ++i) {
+      if (!row.cell(i).value.empty() && seen_[i] == '0') {
+        seen_[i] = '1';
+        --unseen_;
+        --unseen_inputs_;
+      }
+    }
+  }
+  chunk_.append(*unchanged_);
+  chunk_.append(row_tail_);
   ++written_;
   if (chunk_.size() >= options_.chunk_size) CutChunk();
 }

@@ -127,6 +127,37 @@ TEST_F(BulkAttemptTest, OkWritesEveryInputRowAndCompletes) {
   EXPECT_EQ(cleanup_status_, RunStatus::kCompleted);
 }
 
+// A row the function leaves as it is, without quoted cells, is copied from the input in
+// one piece: the bytes must still be those the cell-by-cell appender writes, whatever
+// the input's line breaks, quotes and byte order mark.
+TEST_F(BulkAttemptTest, UnchangedRowsAreWrittenAsTheAppenderWritesThem) {
+  behavior_ = [](const BulkCall& call) {
+    std::string_view e164 = call.row->GetOr("e164");
+    if (e164 == "+15550004") return BulkResult::Merge({{"note", "n"}});
+    if (e164 == "+15550005") return BulkResult::Error("no");
+    return BulkResult::Ok();
+  };
+  Run run = RunCsv("test.import",
+                   "\xEF\xBB\xBF"
+                   "e164,state,extra\r\n"
+                   "+15550001,active,a\r\n"
+                   "+15550002,\"free\",\"b,c\"\r\n"
+                   "+15550003,,\r\n"
+                   "+15550004,active,\"\"\n"
+                   "+15550005,free,x\r"
+                   "+15550006,active,last");
+  EXPECT_EQ(run.progress, (Progress{6, 5, 1}));
+  // Every column got a value: the output is read back as it is stored.
+  EXPECT_EQ(ReadFile(run, BulkFileStream::Which::kOutput),
+            "e164,state,extra,note,error\n"
+            "+15550001,active,a,,\n"
+            "+15550002,free,\"b,c\",,\n"
+            "+15550003,,,,\n"
+            "+15550004,active,,n,\n"
+            "+15550005,free,x,,no\n"
+            "+15550006,active,last,,\n");
+}
+
 TEST_F(BulkAttemptTest, TheFunctionSeesTheRowAsAMap) {
   std::vector<std::string> seen;
   behavior_ = [&](const BulkCall& call) {

@@ -1,6 +1,8 @@
 #include "bulk/bulk_handler.h"
 
 #include <algorithm>
+#include <memory>
+#include <new>
 #include <set>
 
 #include "bulk/bulk_attempt.h"
@@ -17,6 +19,28 @@ class FunctionProcessor final : public RowProcessor {
                std::vector<RowOutcome>& out) override {
     // window() is 1: the state a row sees is always the state after the row before.
     for (const BulkRow& row : rows) out.push_back(Call(&row, state));
+  }
+
+  // The result is constructed in place of the previous one (guaranteed copy elision of
+  // the call's prvalue) rather than move-assigned and its temporary destroyed: two
+  // strings, two vectors and an optional JSON value moved per row otherwise. Should
+  // the call throw, no result was constructed: the handlers first put back one that
+  // cannot fail to construct, so that `out` always holds a live result.
+  bool ProcessOne(const BulkRow& row, const boost::json::value& state, RowOutcome& out) override {
+    BulkResult* result = &out.result;
+    std::destroy_at(result);
+    try {
+      ::new (static_cast<void*>(result))
+          BulkResult(function_->call(BulkCall{&row, state, context_}));
+      out.crashed = false;
+    } catch (const std::exception& e) {
+      ::new (static_cast<void*>(result)) BulkResult(BulkResult::Ok());  // allocates nothing
+      out = Crashed(e.what());
+    } catch (...) {
+      ::new (static_cast<void*>(result)) BulkResult(BulkResult::Ok());
+      out = Crashed("");
+    }
+    return true;
   }
 
   RowOutcome Iterate(const boost::json::value& state) override { return Call(nullptr, state); }
@@ -46,11 +70,15 @@ class FunctionProcessor final : public RowProcessor {
     try {
       return {function_->call(BulkCall{row, state, context_}), false};
     } catch (const std::exception& e) {
-      std::string what = e.what();
-      return {BulkResult::Error(what.empty() ? "the function threw an exception" : what), true};
+      return Crashed(e.what());
     } catch (...) {
-      return {BulkResult::Error("the function threw an exception"), true};
+      return Crashed("");
     }
+  }
+
+  static RowOutcome Crashed(std::string what) {
+    return {BulkResult::Error(what.empty() ? "the function threw an exception" : std::move(what)),
+            true};
   }
 
   std::shared_ptr<const BulkFunction> function_;

@@ -71,8 +71,12 @@ Result<CheckpointState> CheckpointState::Decode(std::string_view text) {
   return s;
 }
 
-Checkpointer::Checkpointer(Storage& storage, std::function<void(const RunCheckpoint&)> on_saved)
-    : storage_(storage), on_saved_(std::move(on_saved)), thread_([this] { Loop(); }) {}
+Checkpointer::Checkpointer(Storage& storage, std::function<void(const RunCheckpoint&)> on_saved,
+                           size_t max_spare)
+    : storage_(storage),
+      on_saved_(std::move(on_saved)),
+      max_spare_(max_spare),
+      thread_([this] { Loop(); }) {}
 
 Checkpointer::~Checkpointer() {
   {
@@ -132,9 +136,8 @@ void Checkpointer::Loop() {
       status_ = std::move(saved);
       failed_.store(true, std::memory_order_release);
     }
-    // A few buffers are enough to keep the row loop from allocating new ones.
     for (auto& chunk : checkpoint.output_chunks) {
-      if (spare_.size() >= 8) break;
+      if (spare_.size() >= max_spare_) break;
       spare_.push_back(std::move(chunk));
     }
     saving_ = false;

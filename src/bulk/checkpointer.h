@@ -48,8 +48,10 @@ struct CheckpointState {
 
 class Checkpointer {
  public:
-  // `on_saved` runs on the Checkpointer's thread after each successful save.
-  Checkpointer(Storage& storage, std::function<void(const RunCheckpoint&)> on_saved);
+  // `on_saved` runs on the Checkpointer's thread after each successful save. Up to
+  // `max_spare` chunk buffers of saved checkpoints are kept for TakeSpare.
+  Checkpointer(Storage& storage, std::function<void(const RunCheckpoint&)> on_saved,
+               size_t max_spare = 8);
   ~Checkpointer();  // waits for the save in flight
   Checkpointer(const Checkpointer&) = delete;
   Checkpointer& operator=(const Checkpointer&) = delete;
@@ -79,6 +81,7 @@ class Checkpointer {
   std::optional<RunCheckpoint> next_;  // guarded by mu_
   bool saving_ = false;                // a save is queued or running; guarded by mu_
   std::atomic<bool> busy_{false};      // saving_, readable without the lock
+  const size_t max_spare_;
   std::vector<std::string> spare_;     // buffers of saved chunks; guarded by mu_
   bool stopping_ = false;              // guarded by mu_
   Status status_;                      // first failure; guarded by mu_

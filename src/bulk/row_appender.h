@@ -37,6 +37,10 @@ class RowAppender {
     out.push_back('\n');
   }
 
+  // True until the first field is appended (it is quoted when it starts with a byte
+  // order mark).
+  bool at_start() const { return first_field_; }
+
   // Appends one record of `fields` (any range of string_view-convertible values).
   template <typename Range>
   void Append(std::string& out, const Range& fields) {

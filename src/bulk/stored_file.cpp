@@ -11,6 +11,15 @@ namespace taskmill::bulk {
 namespace json = boost::json;
 
 size_t StoredFileSource::Read(char* buf, size_t cap) {
+  while (offset_ == chunk_.size() && next_chunk_ < chunks_ && cap >= last_size_) {
+    size_t size = 0;
+    Status read = storage_.FileReadChunkTo(file_id_, next_chunk_, buf, cap, &size);
+    if (!read.ok()) throw StorageReadError(read);
+    last_size_ = size;
+    if (size > cap) break;  // read below, through chunk_
+    ++next_chunk_;
+    if (size > 0) return size;  // an empty chunk is not the end: go on
+  }
   while (offset_ == chunk_.size()) {
     if (next_chunk_ >= chunks_) return 0;
     Status read = storage_.FileReadChunkInto(file_id_, next_chunk_, &chunk_);

@@ -39,7 +39,9 @@ class StoredFileSource {
   StoredFileSource(Storage& storage, std::string file_id, int64_t chunks)
       : storage_(storage), file_id_(std::move(file_id)), chunks_(chunks) {}
 
-  // Copies up to `cap` bytes into `buf`; 0 at the end. Throws StorageReadError.
+  // Copies up to `cap` bytes into `buf`; 0 at the end. Throws StorageReadError. When
+  // the next chunk fits in `cap` it is read straight into `buf` (give a csv::Reader a
+  // read_size of twice the chunk size for that), else through a buffer of its own.
   size_t Read(char* buf, size_t cap);
 
  private:
@@ -47,8 +49,10 @@ class StoredFileSource {
   std::string file_id_;
   int64_t chunks_;
   int64_t next_chunk_ = 0;
-  std::string chunk_;  // the current chunk
-  size_t offset_ = 0;  // bytes of chunk_ already returned
+  std::string chunk_;     // the current chunk, when it did not fit the caller's buffer
+  size_t offset_ = 0;     // bytes of chunk_ already returned
+  size_t last_size_ = 0;  // size of the last chunk read: a direct read is tried when
+                          // the caller's room is at least as large
 };
 
 // The same stream, read ahead by a thread of its own (up to `depth` chunks), so that

@@ -25,6 +25,9 @@ namespace taskmill::csv {
 namespace {
 
 constexpr std::string_view kBom = "\xEF\xBB\xBF";
+constexpr std::string_view kQuoteInUnquoted =
+    "quote in unquoted field at column {}; a field containing quotes must be quoted as a "
+    "whole, with each quote doubled";
 
 // "'x'" for a printable ASCII byte, "byte 0x0C" otherwise.
 std::string DescribeByte(char c) {
@@ -69,7 +72,13 @@ Reader& Reader::operator=(Reader&&) noexcept = default;
 Reader::~Reader() = default;
 
 Result<bool> Reader::Next() {
+  if (Advance()) return true;
   if (!status_.ok()) return status_;
+  return false;
+}
+
+bool Reader::Advance() {
+  if (!status_.ok()) return false;
   record_.fields.clear();
   escaped_fields_.clear();
 
@@ -77,7 +86,7 @@ Result<bool> Reader::Next() {
   for (;;) {
     if (!bom_checked_) {
       if (end_ - pos_ < kBom.size() && !eof_) {
-        if (!Refill()) return status_;
+        if (!Refill()) return false;
         continue;
       }
       if (std::string_view(data_ + pos_, end_ - pos_).starts_with(kBom)) pos_ += kBom.size();
@@ -85,7 +94,7 @@ Result<bool> Reader::Next() {
     }
     if (pos_ == end_) {
       if (eof_) return false;  // an empty last line is not a record
-      if (!Refill()) return status_;
+      if (!Refill()) return false;
       continue;
     }
     if (skip_lf_) {
@@ -98,6 +107,7 @@ Result<bool> Reader::Next() {
 
   record_start_ = pos_;
   record_.line = line_;
+  record_.any_quoted = false;
   state_ = State::kFieldStart;
   in_record_ = true;
   for (;;) {
@@ -108,9 +118,9 @@ Result<bool> Reader::Next() {
         return true;
       case Step::kError:
         in_record_ = false;
-        return status_;
+        return false;
       case Step::kNeedInput:
-        if (!Refill()) return status_;
+        if (!Refill()) return false;
         break;
     }
   }
@@ -127,6 +137,7 @@ Reader::Step Reader::Parse() {
   // Ends the record at the line break `at` (or at end of input when at == end).
   auto finish_at = [&](const char* at) -> Step {
     if (static_cast<size_t>(at - record_begin) > max_size) return FailTooLong();
+    record_.text = std::string_view(record_begin, static_cast<size_t>(at - record_begin));
     if (at != end) {
       ++line_;
       if (*at == '\r') {
@@ -150,6 +161,22 @@ Reader::Step Reader::Parse() {
   State state = state_;
   for (;;) {
     if (state == State::kFieldStart) {
+      // Unquoted fields, by far the most common, in a loop of their own that keeps no
+      // state in members. A field that reaches the end of the buffer is left to the
+      // general path below (more input, or the end of the input).
+      while (p != end && *p != '"') {
+        const char* special = internal::FindUnquotedSpecial(p, end);
+        if (special == end) break;
+        fields.push_back(Field{std::string_view(p, static_cast<size_t>(special - p)), false});
+        if (*special != ',') {
+          if (*special == '"') {
+            return Fail(static_cast<size_t>(special - base), kQuoteInUnquoted,
+                        static_cast<size_t>(special - base));
+          }
+          return finish_at(special);  // CR or LF
+        }
+        p = special + 1;
+      }
       if (p == end && !eof_) {  // the next byte decides whether the field is quoted
         state_ = state;
         return need_input(p);
@@ -180,9 +207,7 @@ Reader::Step Reader::Parse() {
         continue;
       }
       if (*special == '"') {
-        return Fail(static_cast<size_t>(special - base),
-                    "quote in unquoted field at column {}; a field containing quotes must be "
-                    "quoted as a whole, with each quote doubled",
+        return Fail(static_cast<size_t>(special - base), kQuoteInUnquoted,
                     static_cast<size_t>(special - base));
       }
       return finish_at(special);  // CR or LF
@@ -218,6 +243,7 @@ Reader::Step Reader::Parse() {
       const char* begin = base + field_start_;
       if (field_escaped_) escaped_fields_.push_back(fields.size());
       fields.push_back(Field{std::string_view(begin, static_cast<size_t>(special - begin)), true});
+      record_.any_quoted = true;
       const char* after = special + 1;
       if (after == end) return finish_at(end);
       if (*after == ',') {

@@ -62,6 +62,11 @@ struct Field {
 struct Record {
   int64_t line = 0;           // 1-based physical line of the record's first byte
   std::vector<Field> fields;  // at least one field; views valid until the next Next()
+  // The record's bytes as they are in the input, without the line break that ends it
+  // (valid until the next Next()). When no field is quoted they are exactly the
+  // fields joined by ',', which lets a caller copy an unchanged record in one piece.
+  std::string_view text;
+  bool any_quoted = false;  // some field of the record was written in quotes
 };
 
 struct ReaderOptions {
@@ -103,6 +108,12 @@ class Reader {
   // details hold {"line": L, "column": C} (column counts UTF-8 characters from 1).
   // Errors are final: every later call returns the same error.
   Result<bool> Next();
+
+  // The same without building a Result per record (for loops over millions of rows):
+  // true when a record was read; false at the end of the input or on an error, which
+  // status() then holds (OK at the end).
+  bool Advance();
+  const Status& status() const { return status_; }
 
   // The record read by the last successful Next() that returned true.
   const Record& record() const { return record_; }

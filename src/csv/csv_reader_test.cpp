@@ -341,5 +341,64 @@ TEST(CsvReaderTest, RandomInputsParseTheSameInAnyChunking) {
   }
 }
 
+// ---- the record's text ---------------------------------------------------------------
+
+// Each record's text, "(q)" after it when a field was quoted. A record without quoted
+// fields must be its fields joined by ',' (what the bulk run copies in one piece).
+Rows Texts(Reader& reader) {
+  Rows out;
+  for (;;) {
+    Result<bool> more = reader.Next();
+    if (!more.ok()) {
+      out.push_back("error");
+      return out;
+    }
+    if (!*more) return out;
+    const Record& record = reader.record();
+    if (!record.any_quoted) {
+      std::string joined;
+      for (size_t i = 0; i < record.fields.size(); ++i) {
+        if (i > 0) joined += ',';
+        joined += record.fields[i].value;
+      }
+      EXPECT_EQ(joined, record.text);
+    }
+    out.push_back(std::string(record.text) + (record.any_quoted ? "(q)" : ""));
+  }
+}
+
+TEST(CsvReaderTest, RecordTextIsTheRecordAsWrittenWithoutItsLineBreak) {
+  const std::string input = kBom + "a,b\r\n\"x,\"\"y\",z\n\n,\rlast,\"\"";
+  const Rows expected = {"a,b", "\"x,\"\"y\",z(q)", "", ",", "last,\"\"(q)"};
+  Reader whole = Reader::FromString(input);
+  EXPECT_EQ(Texts(whole), expected);
+  for (size_t chunk : {1, 2, 5, 64}) {
+    Reader reader(testing::ChunkedSource(input, [chunk] { return chunk; }),
+                  ReaderOptions{.read_size = 4});
+    EXPECT_EQ(Texts(reader), expected) << "chunk " << chunk;
+  }
+}
+
+TEST(CsvReaderTest, RecordTextIsTheSameInAnyChunking) {
+  static const std::vector<std::string> kPieces = {"a", ",", "\"", "\"\"", "\r", "\n", "\r\n", "b"};
+  std::mt19937 rng(1180);
+  std::vector<std::string> inputs = TrickyInputs();
+  for (int round = 0; round < 1000; ++round) {
+    std::string input;
+    const int pieces = std::uniform_int_distribution<int>(0, 30)(rng);
+    for (int i = 0; i < pieces; ++i) {
+      input += kPieces[std::uniform_int_distribution<size_t>(0, kPieces.size() - 1)(rng)];
+    }
+    inputs.push_back(std::move(input));
+  }
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    Reader whole = Reader::FromString(inputs[i]);
+    const Rows expected = Texts(whole);
+    Reader chunked(testing::ChunkedSource(inputs[i], [] { return 3; }),
+                   ReaderOptions{.read_size = 1 + i % 5});
+    ASSERT_EQ(Texts(chunked), expected) << "input " << inputs[i];
+  }
+}
+
 }  // namespace
 }  // namespace taskmill::csv

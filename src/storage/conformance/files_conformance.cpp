@@ -60,6 +60,30 @@ TEST_P(StorageConformance, FileCreateAppendAndReadChunksInOrder) {
   EXPECT_EQ(storage().FileReadChunk("nope", 0).status().code(), StatusCode::kNotFound);
 }
 
+TEST_P(StorageConformance, FileReadChunkToReadsIntoTheCallersBufferWhenTheChunkFits) {
+  Unwrap(storage().FileCreate(Staged("f1")));
+  Unwrap(storage().FileAppend("f1", 0, "e164,state\n"));
+  Unwrap(storage().FileAppend("f1", 1, ""));
+
+  std::string buffer(16, '.');
+  size_t size = 99;
+  Unwrap(storage().FileReadChunkTo("f1", 0, buffer.data(), buffer.size(), &size));
+  EXPECT_EQ(size, 11u);
+  EXPECT_EQ(buffer, "e164,state\n.....");
+  // Too small: the size is told, nothing is copied.
+  buffer.assign(16, '.');
+  Unwrap(storage().FileReadChunkTo("f1", 0, buffer.data(), 10, &size));
+  EXPECT_EQ(size, 11u);
+  EXPECT_EQ(buffer, std::string(16, '.'));
+  Unwrap(storage().FileReadChunkTo("f1", 1, buffer.data(), buffer.size(), &size));
+  EXPECT_EQ(size, 0u);
+
+  Status missing = storage().FileReadChunkTo("f1", 2, buffer.data(), buffer.size(), &size);
+  EXPECT_EQ(missing.code(), StatusCode::kNotFound) << missing.ToString();
+  missing = storage().FileReadChunkTo("nope", 0, buffer.data(), buffer.size(), &size);
+  EXPECT_EQ(missing.code(), StatusCode::kNotFound) << missing.ToString();
+}
+
 TEST_P(StorageConformance, FileCreateRejectsADuplicateId) {
   Unwrap(storage().FileCreate(Staged("dup")));
   Status again = storage().FileCreate(Staged("dup"));

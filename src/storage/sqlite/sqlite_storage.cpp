@@ -1266,31 +1266,20 @@ class SqliteStorage final : public Storage {
     return info;
   }
 
-  // Reads the chunk straight into `out` with SQLite's incremental blob I/O: a column
-  // value would be read into a buffer SQLite allocates (fresh pages, faulted in for
-  // every 256 KiB chunk) and then copied into `out`. The rowid lookup and the blob
-  // read share one read transaction, so they see the same snapshot.
+  // Both read with ReadChunk (below).
   Status FileReadChunkInto(const std::string& id, int64_t chunk, std::string* out) override {
-    auto reader = AcquireReader();
-    if (!reader.ok()) return reader.status();
-    bool found = false;
-    Status st = [&]() -> Status {
-      auto stmt =
-          (*reader)->Prepare("SELECT rowid FROM file_chunks WHERE file_id = ?1 AND seq = ?2");
-      if (!stmt.ok()) return stmt.status();
-      ScopedReset reset(**stmt);
-      (*stmt)->Bind(1, id);
-      (*stmt)->Bind(2, chunk);
-      auto row = (*stmt)->Step();
-      if (!row.ok()) return row.status();
-      if (!*row) return Status::Ok();
-      found = true;
-      return ReadBlob(**reader, (*stmt)->Int(0), out);
-    }();
-    ReleaseReader(std::move(*reader));
-    if (!st.ok()) return st;
-    if (!found) return Status::NotFound("file '" + id + "' has no chunk " + std::to_string(chunk));
-    return Status::Ok();
+    return ReadChunk(id, chunk, [&](size_t size) {
+      out->resize(size);
+      return out->data();
+    });
+  }
+
+  Status FileReadChunkTo(const std::string& id, int64_t chunk, char* buf, size_t cap,
+                         size_t* size) override {
+    return ReadChunk(id, chunk, [&](size_t bytes) {
+      *size = bytes;
+      return bytes <= cap ? buf : nullptr;
+    });
   }
 
   Status FileRemove(const std::string& id) override {
@@ -1716,9 +1705,38 @@ class SqliteStorage final : public Storage {
     return f;
   }
 
-  // The data of file_chunks row `rowid`, into `out` (resized to fit; its capacity is
-  // reused).
-  static Status ReadBlob(Connection& db, int64_t rowid, std::string* out) {
+  // Reads chunk `chunk` of file `id` where `place(size)` says (nowhere when it returns
+  // nullptr), with SQLite's incremental blob I/O: a column value would be read into a
+  // buffer SQLite allocates (fresh pages, faulted in for every 256 KiB chunk) and then
+  // copied. The rowid lookup and the blob read share one read transaction, so they
+  // see the same snapshot.
+  template <typename Place>
+  Status ReadChunk(const std::string& id, int64_t chunk, Place place) {
+    auto reader = AcquireReader();
+    if (!reader.ok()) return reader.status();
+    bool found = false;
+    Status st = [&]() -> Status {
+      auto stmt =
+          (*reader)->Prepare("SELECT rowid FROM file_chunks WHERE file_id = ?1 AND seq = ?2");
+      if (!stmt.ok()) return stmt.status();
+      ScopedReset reset(**stmt);
+      (*stmt)->Bind(1, id);
+      (*stmt)->Bind(2, chunk);
+      auto row = (*stmt)->Step();
+      if (!row.ok()) return row.status();
+      if (!*row) return Status::Ok();
+      found = true;
+      return ReadBlob(**reader, (*stmt)->Int(0), place);
+    }();
+    ReleaseReader(std::move(*reader));
+    if (!st.ok()) return st;
+    if (!found) return Status::NotFound("file '" + id + "' has no chunk " + std::to_string(chunk));
+    return Status::Ok();
+  }
+
+  // The data of file_chunks row `rowid`, into `place(size)` unless that is nullptr.
+  template <typename Place>
+  static Status ReadBlob(Connection& db, int64_t rowid, Place& place) {
     sqlite3_blob* blob = nullptr;
     int rc = sqlite3_blob_open(db.raw(), "main", "file_chunks", "data", rowid, 0, &blob);
     if (rc != SQLITE_OK) {
@@ -1727,8 +1745,8 @@ class SqliteStorage final : public Storage {
       return st;
     }
     const int size = sqlite3_blob_bytes(blob);
-    out->resize(static_cast<size_t>(size));
-    rc = size > 0 ? sqlite3_blob_read(blob, out->data(), size, 0) : SQLITE_OK;
+    char* to = place(static_cast<size_t>(size));
+    rc = size > 0 && to != nullptr ? sqlite3_blob_read(blob, to, size, 0) : SQLITE_OK;
     Status st = rc == SQLITE_OK ? Status::Ok() : ErrorFrom(db.raw(), rc, "reading a file chunk");
     sqlite3_blob_close(blob);
     return st;
