@@ -113,8 +113,8 @@ int Runner::ClaimLimit() const {
   int ahead = 0;
   if (options_.prefetch > 0 && average_attempt_.count() >= 0) {
     // The runs the slots finish within that wait: capacity × wait / average.
-    const int64_t finished_meanwhile =
-        options_.capacity * kClaimAheadWait.count() / std::max<int64_t>(1, average_attempt_.count());
+    const int64_t finished_meanwhile = options_.capacity * kClaimAheadWait.count() /
+                                       std::max<int64_t>(1, average_attempt_.count());
     ahead = static_cast<int>(std::min<int64_t>(options_.prefetch, finished_meanwhile));
   }
   return options_.capacity + ahead;

@@ -95,8 +95,8 @@ class Runner {
   bool supervisor_kick_ = false;  // runs were claimed since the supervisor looked; guarded by mu_
   bool backlog_ = false;  // the last claim filled every free slot; guarded by mu_
   TimePoint next_due_ = TimePoint::max();    // earliest known future run_at; guarded by mu_
-  // Moving average of attempt durations (wall clock), or negative before the first
-  // attempt: the measure of "short" for claiming ahead. Guarded by mu_.
+  // Moving average of attempt durations (on the engine's clock), or negative before
+  // the first attempt: the measure of "short" for claiming ahead. Guarded by mu_.
   Duration average_attempt_{-1};
   // The fetcher is woken when no more than this many claimed runs wait for a slot, so
   // that the next claim arrives before the slots run dry. Guarded by mu_.
