@@ -1,5 +1,7 @@
 #include "storage/sqlite/sqlite_db.h"
 
+#include "storage/sqlite/sqlite_allocator.h"
+
 namespace taskmill::sqlite {
 
 Status ErrorFrom(sqlite3* db, int rc, std::string_view what) {
@@ -38,6 +40,12 @@ Result<std::unique_ptr<Connection>> Connection::Open(const std::string& path, bo
     // pages takes a few more than 20: the pages past the 20th were allocated, faulted
     // in and handed back to the system again for every chunk a bulk run read.
     sqlite3_config(SQLITE_CONFIG_PAGECACHE, nullptr, 0, 64);
+#if !defined(__SANITIZE_ADDRESS__)
+    // Under AddressSanitizer SQLite keeps malloc, so that a use of its memory after a
+    // statement's reset is caught (the allocator's own test runs there).
+    sqlite3_mem_methods methods = CachingAllocator();  // SQLite copies it
+    sqlite3_config(SQLITE_CONFIG_MALLOC, &methods);
+#endif
     return true;
   }();
   (void)configured;
