@@ -853,7 +853,8 @@ TEST_P(StorageConformance, RunFinishCompletesAndRecordsTheAttempt) {
   finish.finished_at = At(12) + 345us;
   finish.result = json::object{{"rows", 3}, {"message", "fine"}};
   finish.outcome = "completed";
-  finish.output = "hello\nworld\n";
+  // Characters JSON must escape, and some it need not.
+  finish.output = "hello\nworld\n \"quoted\" back\\slash \t\x01 caf\u00e9 \u2713";
   finish.progress = Progress{3, 3, 0};
   auto results = Unwrap(storage().RunFinishBatch({finish}));
   ASSERT_EQ(results.size(), 1u);
@@ -871,7 +872,7 @@ TEST_P(StorageConformance, RunFinishCompletesAndRecordsTheAttempt) {
   EXPECT_EQ(Time(stored.started_at), Time(At(10)));
   EXPECT_EQ(Time(stored.run_at), Time(At(-5))) << "a finish must not move run_at";
   ASSERT_EQ(stored.attempts.size(), 1u);
-  Attempt expected{1, "runner-1", At(10), At(12) + 345us, "completed", "", "hello\nworld\n"};
+  Attempt expected{1, "runner-1", At(10), At(12) + 345us, "completed", "", finish.output};
   EXPECT_EQ(Json(stored.attempts[0]), Json(expected));
   EXPECT_TRUE(stored.attempts[0] == expected);
 

@@ -96,6 +96,32 @@ std::string SerializeAttempts(const std::vector<Attempt>& attempts) {
   return json::serialize(arr);
 }
 
+// Appends an attempt to the stored attempts (a JSON array of objects, as
+// SerializeAttempts writes them). Written out here rather than with SQLite's
+// json_insert and json_object in the UPDATE, which cost a seventh of a finish.
+void AppendAttempt(std::string& attempts, int number, std::string_view runner,
+                   std::optional<int64_t> started_at, int64_t finished_at,
+                   std::string_view outcome, std::string_view error, std::string_view output) {
+  if (attempts.size() < 2 || attempts.back() != ']') attempts = "[]";
+  attempts.pop_back();  // the closing bracket
+  if (attempts.back() != '[') attempts += ',';
+  attempts += "{\"number\":";
+  attempts += std::to_string(number);
+  attempts += ",\"runner\":";
+  attempts += json::serialize(json::string_view(runner.data(), runner.size()));
+  attempts += ",\"started_at\":";
+  attempts += started_at ? std::to_string(*started_at) : std::string("null");
+  attempts += ",\"finished_at\":";
+  attempts += std::to_string(finished_at);
+  attempts += ",\"outcome\":";
+  attempts += json::serialize(json::string_view(outcome.data(), outcome.size()));
+  attempts += ",\"error\":";
+  attempts += json::serialize(json::string_view(error.data(), error.size()));
+  attempts += ",\"output\":";
+  attempts += json::serialize(json::string_view(output.data(), output.size()));
+  attempts += "}]";
+}
+
 json::value ParseJsonOr(std::string_view text, json::value fallback) {
   if (text.empty()) return fallback;
   boost::system::error_code ec;
@@ -685,8 +711,8 @@ class SqliteStorage final : public Storage {
       // task moves the run tallies, and reading it here costs far less than an
       // UPDATE ... RETURNING (SQLite gathers returned rows in a temporary table).
       auto find = tx.db.Prepare(
-          "SELECT seq, task FROM runs WHERE id = ?1 AND queue = ?2 AND attempt = ?3 "
-          "AND status = 'running'");
+          "SELECT seq, task, runner, started_at, attempts FROM runs WHERE id = ?1 AND queue = ?2 "
+          "AND attempt = ?3 AND status = 'running'");
       if (!find.ok()) return find.status();
       auto stmt = tx.db.Prepare(
           "UPDATE runs SET status = ?1, finished_at = ?2, run_at = coalesce(?3, run_at), "
@@ -694,14 +720,12 @@ class SqliteStorage final : public Storage {
           "error_kind = ?6, lease_until = NULL, runner = '', "
           "progress_total = coalesce(?7, progress_total), "
           "progress_succeeded = coalesce(?8, progress_succeeded), "
-          "progress_failed = coalesce(?9, progress_failed), "
-          "attempts = json_insert(attempts, '$[#]', json_object('number', attempt, 'runner', "
-          "runner, 'started_at', started_at, 'finished_at', ?10, 'outcome', ?11, 'error', ?5, "
-          "'output', ?12)) "
-          "WHERE seq = ?13");
+          "progress_failed = coalesce(?9, progress_failed), attempts = ?10 "
+          "WHERE seq = ?11");
       if (!stmt.ok()) return stmt.status();
       Statement& s = **stmt;
       std::string task;
+      std::string attempts;
       for (size_t i = 0; i < finishes.size(); ++i) {
         const RunFinish& f = finishes[i];
         int64_t seq = 0;
@@ -716,6 +740,12 @@ class SqliteStorage final : public Storage {
           if (!*row) continue;  // not the current attempt: a stale fence
           seq = q.Int(0);
           task = q.Text(1);
+          attempts = q.Text(4);
+          std::optional<int64_t> started_at;
+          if (!q.IsNull(3)) started_at = q.Int(3);
+          AppendAttempt(attempts, f.attempt, q.Text(2), started_at, Micros(f.finished_at),
+                        f.outcome.empty() ? ToString(f.status) : std::string_view(f.outcome),
+                        f.error, f.output);
         }
         ScopedReset reset(s);
         bool retry = f.status == RunStatus::kPending;
@@ -731,10 +761,8 @@ class SqliteStorage final : public Storage {
           s.Bind(8, f.progress->succeeded);
           s.Bind(9, f.progress->failed);
         }
-        s.Bind(10, Micros(f.finished_at));
-        s.BindView(11, f.outcome.empty() ? ToString(f.status) : std::string_view(f.outcome));
-        s.BindView(12, f.output);
-        s.Bind(13, seq);
+        s.BindView(10, attempts);
+        s.Bind(11, seq);
         TASKMILL_RETURN_IF_ERROR(s.Exec());
         out[i].accepted = true;
         tx.deltas.Move(f.queue, task, RunStatus::kRunning, f.status);
