@@ -631,6 +631,39 @@ TEST_P(StorageConformance, RunTakeOrdersByPriorityThenRunAt) {
   EXPECT_THAT(Ids(Take("runner-1", 10, kT0)), ElementsAre("p0-early", "p0-late", "p-neg"));
 }
 
+TEST_P(StorageConformance, RunTakeOfHundredsKeepsClaimOrderAndClaimsEachOnce) {
+  // More runs than a backend may claim per statement, stored out of claim order.
+  std::vector<Run> runs;
+  std::vector<std::string> expected;
+  for (int i = 0; i < 300; ++i) {
+    Run r = NewRun("many-" + std::to_string(1000 + i));
+    r.priority = 2 - i % 3;  // 2, 1, 0, 2, 1, 0, ...
+    r.run_at = At(-1000 + 300 - i);  // later runs are due earlier
+    runs.push_back(std::move(r));
+  }
+  for (int priority = 2; priority >= 0; --priority) {
+    for (int i = 299; i >= 0; --i) {
+      if (runs[static_cast<size_t>(i)].priority == priority) {
+        expected.push_back(runs[static_cast<size_t>(i)].id);
+      }
+    }
+  }
+  Put(runs);
+  std::vector<ClaimedRun> first = Take("runner-1", 250, kT0);
+  std::vector<ClaimedRun> rest = Take("runner-2", 250, kT0);
+  ASSERT_EQ(first.size(), 250u);
+  ASSERT_EQ(rest.size(), 50u);
+  std::vector<std::string> ids = Ids(first);
+  for (const std::string& id : Ids(rest)) ids.push_back(id);
+  EXPECT_EQ(ids, expected);
+  for (const ClaimedRun& run : first) {
+    EXPECT_EQ(run.status, RunStatus::kRunning);
+    EXPECT_EQ(run.attempt, 1);
+    EXPECT_EQ(run.runner, "runner-1");
+  }
+  EXPECT_EQ(CountOf(Unwrap(storage().RunStats()), RunStatus::kRunning), 300);
+}
+
 TEST_P(StorageConformance, RunTakeSetsLeaseAttemptAndRunner) {
   Run fast = NewRun("fast");
   fast.time_to_resolve = 30s;
