@@ -340,6 +340,56 @@ TEST_P(StorageConformance, RunPutConflictErrorRejectsDuplicatesInsideOneBatch) {
   EXPECT_EQ(Unwrap(storage().RunStats()).total, 0);
 }
 
+// Batches of many runs: a backend may insert them several per statement.
+TEST_P(StorageConformance, RunPutOfHundredsStoresEveryFieldOfEachRun) {
+  std::vector<Run> runs;
+  for (int i = 0; i < 100; ++i) {
+    std::string id = "bulk-put-" + std::to_string(i);
+    Run r = i % 3 == 0 ? FullCompletedRun(id) : i % 3 == 1 ? FullRunningRun(id) : NewRun(id);
+    r.priority = i;
+    r.args = json::array{i};
+    if (r.scheduled_at) r.scheduled_at = At(1000 + i);  // one launch per instant
+    runs.push_back(std::move(r));
+  }
+  std::vector<Run> stored = Put(runs);
+  ASSERT_EQ(stored.size(), runs.size());
+  for (size_t i = 0; i < runs.size(); ++i) {
+    SCOPED_TRACE(runs[i].id);
+    EXPECT_RUN_EQ(stored[i], runs[i]);
+    EXPECT_RUN_EQ(Get(runs[i].id, runs[i].queue), runs[i]);
+  }
+  ExpectStatsMatchListing();
+}
+
+TEST_P(StorageConformance, RunPutOfHundredsWithAConflictStoresNoneAndNamesIt) {
+  Put({NewRun("stored-before")});
+  auto batch = [&](const std::string& prefix) {
+    std::vector<Run> runs;
+    for (int i = 0; i < 100; ++i) runs.push_back(NewRun(prefix + std::to_string(i)));
+    return runs;
+  };
+  RunPutParams taken;
+  taken.runs = batch("taken-");
+  taken.runs[50].id = "stored-before";
+  auto result = storage().RunPut(taken);
+  ASSERT_FALSE(result.ok());
+  EXPECT_EQ(result.status().code(), StatusCode::kConflict) << result.status().ToString();
+  EXPECT_THAT(result.status().message(), HasSubstr("stored-before"));
+
+  RunPutParams twice;
+  twice.runs = batch("twice-");
+  twice.runs[41].id = twice.runs[40].id;
+  result = storage().RunPut(twice);
+  ASSERT_FALSE(result.ok());
+  EXPECT_EQ(result.status().code(), StatusCode::kConflict) << result.status().ToString();
+  EXPECT_THAT(result.status().message(), HasSubstr("twice-40"));
+
+  EXPECT_EQ(storage().RunGet("taken-0").status().code(), StatusCode::kNotFound);
+  EXPECT_EQ(storage().RunGet("twice-99").status().code(), StatusCode::kNotFound);
+  EXPECT_EQ(Unwrap(storage().RunStats()).total, 1);
+  ExpectStatsMatchListing();
+}
+
 TEST_P(StorageConformance, RunPutConflictIgnoreReturnsTheStoredRun) {
   Run original = NewRun("same");
   original.args = json::array{"original"};

@@ -182,22 +182,33 @@ Run ReadRun(const Statement& s, int64_t* seq = nullptr) {
   return r;
 }
 
-constexpr const char* kInsertRun =
-    "INSERT INTO runs (id, queue, function, task, status, args, data, priority, account_id, "
-    "auth_account_id, created_at, run_at, scheduled_at, started_at, finished_at, lease_until, "
-    "runner, attempt, max_attempts, delay_us, delay_factor, max_delay_us, timeout_us, ttr_us, "
-    "result, error, error_kind, progress_total, progress_succeeded, progress_failed, parent_id, "
-    "flow_id, input_file, output_file, attempts) VALUES "
-    "(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,?19,?20,?21,?22,?23,?24,?25,"
-    "?26,?27,?28,?29,?30,?31,?32,?33,?34,?35)";
+constexpr int kRunParams = 35;  // values of an inserted run; see BindRun
+// Runs inserted per statement on the path of RunPut without conflicts (see there).
+constexpr size_t kPutChunk = 32;
 
-// `r` must outlive the statement's step: its strings are bound in place.
-void BindRun(Statement& s, const Run& r) {
-  s.BindView(1, r.id);
-  s.BindView(2, r.queue);
-  s.BindView(3, r.function);
-  s.BindView(4, r.task);
-  s.BindView(5, ToString(r.status));
+// INSERT of `rows` runs, each bound by BindRun at (row × kRunParams).
+std::string InsertRunsSql(int rows) {
+  std::string sql =
+      "INSERT INTO runs (id, queue, function, task, status, args, data, priority, account_id, "
+      "auth_account_id, created_at, run_at, scheduled_at, started_at, finished_at, lease_until, "
+      "runner, attempt, max_attempts, delay_us, delay_factor, max_delay_us, timeout_us, ttr_us, "
+      "result, error, error_kind, progress_total, progress_succeeded, progress_failed, "
+      "parent_id, flow_id, input_file, output_file, attempts) VALUES ";
+  for (int row = 0; row < rows; ++row) {
+    if (row > 0) sql += ',';
+    sql += '(' + Placeholders(1 + row * kRunParams, kRunParams) + ')';
+  }
+  return sql;
+}
+
+// Binds the run to parameters at+1 .. at+kRunParams. `r` must outlive the statement's
+// step: its strings are bound in place.
+void BindRun(Statement& s, const Run& r, int at = 0) {
+  s.BindView(at + 1, r.id);
+  s.BindView(at + 2, r.queue);
+  s.BindView(at + 3, r.function);
+  s.BindView(at + 4, r.task);
+  s.BindView(at + 5, ToString(r.status));
   // Empty args and data are by far the most common: bound as constants, without the
   // serializer.
   auto bind_json = [&s](int i, const json::value& v) {
@@ -205,36 +216,36 @@ void BindRun(Statement& s, const Run& r) {
     if (v.is_object() && v.get_object().empty()) return s.BindView(i, "{}");
     s.Bind(i, json::serialize(v));
   };
-  bind_json(6, r.args);
-  bind_json(7, r.data);
-  s.Bind(8, r.priority);
-  s.BindView(9, r.account_id);
-  s.BindView(10, r.auth_account_id);
-  s.Bind(11, Micros(r.created_at));
-  s.Bind(12, Micros(r.run_at));
-  s.Bind(13, Micros(r.scheduled_at));
-  s.Bind(14, Micros(r.started_at));
-  s.Bind(15, Micros(r.finished_at));
-  s.Bind(16, Micros(r.lease_until));
-  s.BindView(17, r.runner);
-  s.Bind(18, r.attempt);
-  s.Bind(19, r.retry.max_attempts);
-  s.Bind(20, r.retry.delay.count());
-  s.Bind(21, r.retry.delay_factor);
-  s.Bind(22, Micros(r.retry.max_delay));
-  s.Bind(23, Micros(r.timeout));
-  s.Bind(24, r.time_to_resolve.count());
-  if (r.result.is_null()) s.BindNull(25); else s.Bind(25, json::serialize(r.result));
-  s.BindView(26, r.error);
-  s.BindView(27, r.error_kind);
-  s.Bind(28, r.progress.total);
-  s.Bind(29, r.progress.succeeded);
-  s.Bind(30, r.progress.failed);
-  s.BindView(31, r.parent_id);
-  s.BindView(32, r.flow_id);
-  s.BindView(33, r.input_file);
-  s.BindView(34, r.output_file);
-  if (r.attempts.empty()) s.BindView(35, "[]"); else s.Bind(35, SerializeAttempts(r.attempts));
+  bind_json(at + 6, r.args);
+  bind_json(at + 7, r.data);
+  s.Bind(at + 8, r.priority);
+  s.BindView(at + 9, r.account_id);
+  s.BindView(at + 10, r.auth_account_id);
+  s.Bind(at + 11, Micros(r.created_at));
+  s.Bind(at + 12, Micros(r.run_at));
+  s.Bind(at + 13, Micros(r.scheduled_at));
+  s.Bind(at + 14, Micros(r.started_at));
+  s.Bind(at + 15, Micros(r.finished_at));
+  s.Bind(at + 16, Micros(r.lease_until));
+  s.BindView(at + 17, r.runner);
+  s.Bind(at + 18, r.attempt);
+  s.Bind(at + 19, r.retry.max_attempts);
+  s.Bind(at + 20, r.retry.delay.count());
+  s.Bind(at + 21, r.retry.delay_factor);
+  s.Bind(at + 22, Micros(r.retry.max_delay));
+  s.Bind(at + 23, Micros(r.timeout));
+  s.Bind(at + 24, r.time_to_resolve.count());
+  if (r.result.is_null()) s.BindNull(at + 25); else s.Bind(at + 25, json::serialize(r.result));
+  s.BindView(at + 26, r.error);
+  s.BindView(at + 27, r.error_kind);
+  s.Bind(at + 28, r.progress.total);
+  s.Bind(at + 29, r.progress.succeeded);
+  s.Bind(at + 30, r.progress.failed);
+  s.BindView(at + 31, r.parent_id);
+  s.BindView(at + 32, r.flow_id);
+  s.BindView(at + 33, r.input_file);
+  s.BindView(at + 34, r.output_file);
+  if (r.attempts.empty()) s.BindView(at + 35, "[]"); else s.Bind(at + 35, SerializeAttempts(r.attempts));
 }
 
 // Changes to run_tallies (runs by queue, task and status) made by one write
@@ -403,9 +414,43 @@ class SqliteStorage final : public Storage {
     Status st = Write([&](Tx& tx) -> Status {
       out.clear();
       inserted.clear();
-      auto insert = tx.db.Prepare(kInsertRun);
+      static const std::string kInsertOne = InsertRunsSql(1);
+      static const std::string kInsertChunk = InsertRunsSql(kPutChunk);
+      auto insert = tx.db.Prepare(kInsertOne);
       if (!insert.ok()) return insert.status();
-      for (auto& run : params.runs) {
+      // Without a conflict mode to apply, kPutChunk runs go in one statement: a
+      // statement per run made each run pay for opening a cursor on the table and every
+      // index, and for halting and resetting. A conflict fails the whole statement,
+      // which SQLite undoes; that chunk is then put one run at a time, which finds the
+      // run to name.
+      Statement* chunk = nullptr;
+      if (params.conflict == ConflictMode::kError && params.runs.size() >= kPutChunk) {
+        auto prepared = tx.db.Prepare(kInsertChunk);
+        if (!prepared.ok()) return prepared.status();
+        chunk = *prepared;
+      }
+      size_t one_by_one_until = 0;
+      for (size_t i = 0; i < params.runs.size(); ++i) {
+        if (chunk && i >= one_by_one_until && params.runs.size() - i >= kPutChunk) {
+          ScopedReset reset(*chunk);
+          for (size_t k = 0; k < kPutChunk; ++k) {
+            BindRun(*chunk, params.runs[i + k], static_cast<int>(k) * kRunParams);
+          }
+          Status ins = chunk->Exec();
+          if (ins.ok()) {
+            for (size_t k = 0; k < kPutChunk; ++k) {
+              Run& run = params.runs[i + k];
+              tx.deltas.Add(run.queue, run.task, run.status, 1);
+              out.push_back(std::move(run));
+              inserted.push_back(true);
+            }
+            i += kPutChunk - 1;
+            continue;
+          }
+          if (!ins.IsConflict()) return ins;
+          one_by_one_until = i + kPutChunk;
+        }
+        Run& run = params.runs[i];
         if (params.conflict == ConflictMode::kOverwrite) {
           auto existing = FindKey(tx.db, run.id, run.queue);
           if (!existing.ok() && !existing.status().IsNotFound()) return existing.status();
@@ -992,7 +1037,7 @@ class SqliteStorage final : public Storage {
   Result<bool> RunPutScheduled(const Run& run) override {
     bool stored = false;
     Status st = Write([&](Tx& tx) -> Status {
-      auto stmt = tx.db.Prepare(std::string(kInsertRun) + " ON CONFLICT DO NOTHING");
+      auto stmt = tx.db.Prepare(InsertRunsSql(1) + " ON CONFLICT DO NOTHING");
       if (!stmt.ok()) return stmt.status();
       ScopedReset reset(**stmt);
       BindRun(**stmt, run);
