@@ -5,11 +5,12 @@
 #   2. POST /api/v1/runs:batch with 1,000 runs per request (acknowledged after commit),
 #      answered with the stored runs, then with ?return=ids (ids and statuses only);
 #   3. 1,000 Server-Sent Events clients while 10,000 runs complete (sse_fanout.py).
-# Usage: bench/api/run.sh [SECONDS]   (from the repository root, after scripts/build.sh)
+# Usage: bench/api/run.sh [SECONDS]   (from the repository root, after scripts/build.sh;
+#        TASKMILL_BINARY=path measures another build)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 seconds=${1:-10}
-bin=build/taskmill
+bin=${TASKMILL_BINARY:-build/taskmill}  # another build to compare with
 dir=$(mktemp -d)
 trap 'kill $server 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$dir"' EXIT
 cat > "$dir/taskmill.yaml" <<YAML

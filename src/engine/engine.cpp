@@ -6,6 +6,7 @@
 
 #include <boost/json.hpp>
 
+#include <array>
 #include <thread>
 
 namespace taskmill {
@@ -18,12 +19,21 @@ Status FieldError(std::string field, std::string message) {
   return Status::InvalidArgument(field + ": " + message, std::move(details));
 }
 
+// Letters, digits and _ - . : (a table: every id of every enqueued run is checked).
+constexpr std::array<bool, 256> kNameChars = [] {
+  std::array<bool, 256> table{};
+  for (int c = 0; c < 256; ++c) {
+    table[static_cast<size_t>(c)] = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+                                    (c >= '0' && c <= '9') || c == '_' || c == '-' || c == '.' ||
+                                    c == ':';
+  }
+  return table;
+}();
+
 bool ValidName(std::string_view s, size_t max) {
   if (s.empty() || s.size() > max) return false;
   for (char c : s) {
-    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-              c == '_' || c == '-' || c == '.' || c == ':';
-    if (!ok) return false;
+    if (!kNameChars[static_cast<unsigned char>(c)]) return false;
   }
   return true;
 }
