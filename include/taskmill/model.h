@@ -131,6 +131,8 @@ boost::json::object ToJson(const Run& run);
 // object: the HTTP API answers with runs on its busiest paths, where the object's
 // allocations cost more than reading the run from storage.
 void AppendJson(const Run& run, std::string* out);
+// Appends boost::json::serialize(value) to `out`, byte for byte, faster.
+void AppendJson(const boost::json::value& value, std::string* out);
 // Parses the object ToJson produced; unknown keys are errors naming the key.
 Result<Run> RunFromJson(const boost::json::value& json);
 boost::json::object ToJson(const Attempt& attempt);

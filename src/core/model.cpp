@@ -3,9 +3,11 @@
 #include <boost/json.hpp>
 
 #include <array>
+#include <bit>
 #include <charconv>
 #include <chrono>
 #include <cmath>
+#include <cstring>
 #include <random>
 
 namespace taskmill {
@@ -259,11 +261,24 @@ class JsonWriter {
 
   // The opening of a member: `,"key":` (no comma for the first member of an object).
   JsonWriter& Key(std::string_view key) {
-    if (!first_) out_ += ',';
+    // Keys are our own literals (nothing to escape, at most a few dozen bytes): one
+    // append, not four; a run has 44 of them.
+    char buf[64];
+    if (key.size() > sizeof buf - 4) {
+      if (!first_) out_ += ',';
+      first_ = false;
+      out_.append("\"").append(key).append("\":");
+      return *this;
+    }
+    size_t n = 0;
+    if (!first_) buf[n++] = ',';
     first_ = false;
-    out_ += '"';
-    out_ += key;  // keys are our own literals: nothing to escape
-    out_ += "\":";
+    buf[n++] = '"';
+    std::memcpy(buf + n, key.data(), key.size());
+    n += key.size();
+    buf[n++] = '"';
+    buf[n++] = ':';
+    out_.append(buf, n);
     return *this;
   }
   void String(std::string_view s) {
@@ -301,21 +316,74 @@ class JsonWriter {
     out_.append(buf, end);
   }
   void Null() { out_ += "null"; }
-  // Any value, doubles included (boost::json's own number format), through its
-  // serializer: written straight into `out` as it grows.
+  // Any value. Doubles go through boost::json's serializer (its own number format);
+  // everything else is written here, which costs a small array a tenth of that.
   void Value(const json::value& v) {
-    if (v.is_string()) return String(v.get_string());
-    if (v.is_int64()) return Int(v.get_int64());
-    if (v.is_null()) return Null();
-    serializer_.reset(&v);
-    while (!serializer_.done()) {
-      size_t used = out_.size();
-      out_.resize(used + 256);
-      used += serializer_.read(out_.data() + used, 256).size();
-      out_.resize(used);
+    switch (v.kind()) {
+      case json::kind::string: return String(v.get_string());
+      case json::kind::int64: return Int(v.get_int64());
+      case json::kind::uint64: {
+        char buf[24];
+        auto [end, ec] = std::to_chars(buf, buf + sizeof buf, v.get_uint64());
+        out_.append(buf, end);
+        return;
+      }
+      case json::kind::null: return Null();
+      case json::kind::bool_: out_ += v.get_bool() ? "true" : "false"; return;
+      case json::kind::double_: return Double(v.get_double());
+      case json::kind::array: {
+        out_ += '[';
+        bool first = true;
+        for (const json::value& item : v.get_array()) {
+          if (!first) out_ += ',';
+          first = false;
+          Value(item);
+        }
+        out_ += ']';
+        return;
+      }
+      case json::kind::object: {
+        out_ += '{';
+        bool first = true;
+        for (const auto& member : v.get_object()) {
+          if (!first) out_ += ',';
+          first = false;
+          String(member.key());
+          out_ += ':';
+          Value(member.value());
+        }
+        out_ += '}';
+        return;
+      }
     }
   }
-  void Double(double d) { Value(json::value(d)); }
+  void Double(double d) {
+    // A run's doubles are nearly always the same few (delay, factor, time to resolve):
+    // the last formatted ones are kept per thread, keyed by their bits.
+    struct Cached {
+      uint64_t bits = 0;
+      uint8_t size = 0;  // 0: empty
+      char text[31];
+    };
+    thread_local std::array<Cached, 8> cache;
+    uint64_t bits = std::bit_cast<uint64_t>(d);
+    Cached& slot = cache[(bits ^ (bits >> 29) ^ (bits >> 52)) & 7];
+    if (slot.size == 0 || slot.bits != bits) {
+      json::value v(d);
+      serializer_.reset(&v);
+      char buf[64];
+      std::string_view text = serializer_.read(buf, sizeof buf);
+      if (!serializer_.done() || text.size() > sizeof slot.text) {
+        out_.append(text);  // not expected for a double; written, not cached
+        while (!serializer_.done()) out_.append(serializer_.read(buf, sizeof buf));
+        return;
+      }
+      slot.bits = bits;
+      slot.size = static_cast<uint8_t>(text.size());
+      std::memcpy(slot.text, text.data(), text.size());
+    }
+    out_.append(slot.text, slot.size);
+  }
   void Time(TimePoint t) {
     // RFC 3339 with microseconds, as FormatTime writes it, without its printf.
     auto secs = std::chrono::floor<std::chrono::seconds>(t);
@@ -373,6 +441,8 @@ class JsonWriter {
 };
 
 }  // namespace
+
+void AppendJson(const json::value& value, std::string* out) { JsonWriter(out).Value(value); }
 
 void AppendJson(const Run& r, std::string* out) {
   JsonWriter w(out);

@@ -236,6 +236,9 @@ TEST_F(RunJson, AppendJsonWritesExactlyWhatSerializingToJsonWrites) {
   awkward.error = text;
   awkward.args = json::array{text, 1.5, -0.0, 1e-7, 12345678901234.5, true, nullptr,
                              uint64_t{18446744073709551615u}, int64_t{-42}};
+  // More distinct doubles than the writer keeps formatted, each one twice.
+  for (int i = 0; i < 40; ++i) awkward.args.as_array().push_back(i * 0.37 - 3);
+  for (int i = 0; i < 40; ++i) awkward.args.as_array().push_back(i * 0.37 - 3);
   awkward.data = json::object{{"nested", json::object{{"k", json::array{}}}}, {"s", text}};
   awkward.result = 0.1;
   awkward.attempts[0].output = text;

@@ -214,7 +214,10 @@ void BindRun(Statement& s, const Run& r, int at = 0) {
   auto bind_json = [&s](int i, const json::value& v) {
     if (v.is_array() && v.get_array().empty()) return s.BindView(i, "[]");
     if (v.is_object() && v.get_object().empty()) return s.BindView(i, "{}");
-    s.Bind(i, json::serialize(v));
+    thread_local std::string text;  // SQLite copies it (Bind)
+    text.clear();
+    AppendJson(v, &text);
+    s.Bind(i, text);
   };
   bind_json(at + 6, r.args);
   bind_json(at + 7, r.data);
@@ -235,7 +238,7 @@ void BindRun(Statement& s, const Run& r, int at = 0) {
   s.Bind(at + 22, Micros(r.retry.max_delay));
   s.Bind(at + 23, Micros(r.timeout));
   s.Bind(at + 24, r.time_to_resolve.count());
-  if (r.result.is_null()) s.BindNull(at + 25); else s.Bind(at + 25, json::serialize(r.result));
+  if (r.result.is_null()) s.BindNull(at + 25); else bind_json(at + 25, r.result);
   s.BindView(at + 26, r.error);
   s.BindView(at + 27, r.error_kind);
   s.Bind(at + 28, r.progress.total);
