@@ -182,23 +182,56 @@ Run ReadRun(const Statement& s, int64_t* seq = nullptr) {
   return r;
 }
 
-constexpr int kRunParams = 35;  // values of an inserted run; see BindRun
+constexpr int kRunParams = 35;       // values of an inserted run; see BindRun
+constexpr int kPlainRunParams = 15;  // values of a plain run; see BindPlainRun
 // Runs inserted per statement on the path of RunPut without conflicts (see there).
 constexpr size_t kPutChunk = 32;
 
-// INSERT of `rows` runs, each bound by BindRun at (row × kRunParams).
-std::string InsertRunsSql(int rows) {
-  std::string sql =
-      "INSERT INTO runs (id, queue, function, task, status, args, data, priority, account_id, "
-      "auth_account_id, created_at, run_at, scheduled_at, started_at, finished_at, lease_until, "
-      "runner, attempt, max_attempts, delay_us, delay_factor, max_delay_us, timeout_us, ttr_us, "
-      "result, error, error_kind, progress_total, progress_succeeded, progress_failed, "
-      "parent_id, flow_id, input_file, output_file, attempts) VALUES ";
+constexpr const char* kRunInsertColumns =
+    "id, queue, function, task, status, args, data, priority, account_id, "
+    "auth_account_id, created_at, run_at, scheduled_at, started_at, finished_at, lease_until, "
+    "runner, attempt, max_attempts, delay_us, delay_factor, max_delay_us, timeout_us, ttr_us, "
+    "result, error, error_kind, progress_total, progress_succeeded, progress_failed, "
+    "parent_id, flow_id, input_file, output_file, attempts";
+// The columns of a plain run (IsPlain); the others take their defaults.
+constexpr const char* kPlainRunInsertColumns =
+    "id, queue, function, status, args, data, priority, created_at, run_at, max_attempts, "
+    "delay_us, delay_factor, max_delay_us, timeout_us, ttr_us";
+
+// INSERT of `rows` runs, each bound by BindRun (or BindPlainRun, when `plain`) at
+// (row × its number of parameters).
+std::string InsertRunsSql(int rows, bool plain = false) {
+  int params = plain ? kPlainRunParams : kRunParams;
+  std::string sql = std::string("INSERT INTO runs (") +
+                    (plain ? kPlainRunInsertColumns : kRunInsertColumns) + ") VALUES ";
   for (int row = 0; row < rows; ++row) {
     if (row > 0) sql += ',';
-    sql += '(' + Placeholders(1 + row * kRunParams, kRunParams) + ')';
+    sql += '(' + Placeholders(1 + row * params, params) + ')';
   }
   return sql;
+}
+
+// A run as most are enqueued: of no task, account or flow, never attempted, no file.
+// Its other columns are their defaults, so it needs less than half of the parameters
+// (binding them was a fifth of storing a run).
+bool IsPlain(const Run& r) {
+  return r.task.empty() && r.account_id.empty() && r.auth_account_id.empty() &&
+         !r.scheduled_at && !r.started_at && !r.finished_at && !r.lease_until &&
+         r.runner.empty() && r.attempt == 0 && r.result.is_null() && r.error.empty() &&
+         r.error_kind.empty() && r.progress == Progress{} && r.parent_id.empty() &&
+         r.flow_id.empty() && r.input_file.empty() && r.output_file.empty() &&
+         r.attempts.empty();
+}
+
+// Empty args and data are by far the most common: bound as constants, without the
+// serializer.
+void BindJson(Statement& s, int i, const json::value& v) {
+  if (v.is_array() && v.get_array().empty()) return s.BindView(i, "[]");
+  if (v.is_object() && v.get_object().empty()) return s.BindView(i, "{}");
+  thread_local std::string text;  // SQLite copies it (Bind)
+  text.clear();
+  AppendJson(v, &text);
+  s.Bind(i, text);
 }
 
 // Binds the run to parameters at+1 .. at+kRunParams. `r` must outlive the statement's
@@ -209,18 +242,8 @@ void BindRun(Statement& s, const Run& r, int at = 0) {
   s.BindView(at + 3, r.function);
   s.BindView(at + 4, r.task);
   s.BindView(at + 5, ToString(r.status));
-  // Empty args and data are by far the most common: bound as constants, without the
-  // serializer.
-  auto bind_json = [&s](int i, const json::value& v) {
-    if (v.is_array() && v.get_array().empty()) return s.BindView(i, "[]");
-    if (v.is_object() && v.get_object().empty()) return s.BindView(i, "{}");
-    thread_local std::string text;  // SQLite copies it (Bind)
-    text.clear();
-    AppendJson(v, &text);
-    s.Bind(i, text);
-  };
-  bind_json(at + 6, r.args);
-  bind_json(at + 7, r.data);
+  BindJson(s, at + 6, r.args);
+  BindJson(s, at + 7, r.data);
   s.Bind(at + 8, r.priority);
   s.BindView(at + 9, r.account_id);
   s.BindView(at + 10, r.auth_account_id);
@@ -238,7 +261,7 @@ void BindRun(Statement& s, const Run& r, int at = 0) {
   s.Bind(at + 22, Micros(r.retry.max_delay));
   s.Bind(at + 23, Micros(r.timeout));
   s.Bind(at + 24, r.time_to_resolve.count());
-  if (r.result.is_null()) s.BindNull(at + 25); else bind_json(at + 25, r.result);
+  if (r.result.is_null()) s.BindNull(at + 25); else BindJson(s, at + 25, r.result);
   s.BindView(at + 26, r.error);
   s.BindView(at + 27, r.error_kind);
   s.Bind(at + 28, r.progress.total);
@@ -249,6 +272,26 @@ void BindRun(Statement& s, const Run& r, int at = 0) {
   s.BindView(at + 33, r.input_file);
   s.BindView(at + 34, r.output_file);
   if (r.attempts.empty()) s.BindView(at + 35, "[]"); else s.Bind(at + 35, SerializeAttempts(r.attempts));
+}
+
+// Binds a plain run (IsPlain) to parameters at+1 .. at+kPlainRunParams, in the order
+// of kPlainRunInsertColumns. `r` must outlive the statement's step.
+void BindPlainRun(Statement& s, const Run& r, int at) {
+  s.BindView(at + 1, r.id);
+  s.BindView(at + 2, r.queue);
+  s.BindView(at + 3, r.function);
+  s.BindView(at + 4, ToString(r.status));
+  BindJson(s, at + 5, r.args);
+  BindJson(s, at + 6, r.data);
+  s.Bind(at + 7, r.priority);
+  s.Bind(at + 8, Micros(r.created_at));
+  s.Bind(at + 9, Micros(r.run_at));
+  s.Bind(at + 10, r.retry.max_attempts);
+  s.Bind(at + 11, r.retry.delay.count());
+  s.Bind(at + 12, r.retry.delay_factor);
+  s.Bind(at + 13, Micros(r.retry.max_delay));
+  s.Bind(at + 14, Micros(r.timeout));
+  s.Bind(at + 15, r.time_to_resolve.count());
 }
 
 // Changes to run_tallies (runs by queue, task and status) made by one write
@@ -419,6 +462,7 @@ class SqliteStorage final : public Storage {
       inserted.clear();
       static const std::string kInsertOne = InsertRunsSql(1);
       static const std::string kInsertChunk = InsertRunsSql(kPutChunk);
+      static const std::string kInsertPlainChunk = InsertRunsSql(kPutChunk, /*plain=*/true);
       auto insert = tx.db.Prepare(kInsertOne);
       if (!insert.ok()) return insert.status();
       // Without a conflict mode to apply, kPutChunk runs go in one statement: a
@@ -426,18 +470,27 @@ class SqliteStorage final : public Storage {
       // index, and for halting and resetting. A conflict fails the whole statement,
       // which SQLite undoes; that chunk is then put one run at a time, which finds the
       // run to name.
-      Statement* chunk = nullptr;
-      if (params.conflict == ConflictMode::kError && params.runs.size() >= kPutChunk) {
-        auto prepared = tx.db.Prepare(kInsertChunk);
-        if (!prepared.ok()) return prepared.status();
-        chunk = *prepared;
-      }
+      bool chunked = params.conflict == ConflictMode::kError && params.runs.size() >= kPutChunk;
+      Statement* chunk_of[2] = {nullptr, nullptr};  // [plain]: prepared on first use
       size_t one_by_one_until = 0;
       for (size_t i = 0; i < params.runs.size(); ++i) {
-        if (chunk && i >= one_by_one_until && params.runs.size() - i >= kPutChunk) {
+        if (chunked && i >= one_by_one_until && params.runs.size() - i >= kPutChunk) {
+          bool plain = std::all_of(params.runs.begin() + static_cast<ptrdiff_t>(i),
+                                   params.runs.begin() + static_cast<ptrdiff_t>(i + kPutChunk),
+                                   IsPlain);
+          Statement*& chunk = chunk_of[plain];
+          if (!chunk) {
+            auto prepared = tx.db.Prepare(plain ? kInsertPlainChunk : kInsertChunk);
+            if (!prepared.ok()) return prepared.status();
+            chunk = *prepared;
+          }
           ScopedReset reset(*chunk);
           for (size_t k = 0; k < kPutChunk; ++k) {
-            BindRun(*chunk, params.runs[i + k], static_cast<int>(k) * kRunParams);
+            if (plain) {
+              BindPlainRun(*chunk, params.runs[i + k], static_cast<int>(k) * kPlainRunParams);
+            } else {
+              BindRun(*chunk, params.runs[i + k], static_cast<int>(k) * kRunParams);
+            }
           }
           Status ins = chunk->Exec();
           if (ins.ok()) {
