@@ -168,6 +168,10 @@ void Runner::FetchLoop() {
         for (auto& run : *taken) {
           auto f = std::make_shared<InFlight>();
           f->token = std::make_shared<CancellationToken>();
+          // Stop() may have run while this claim was being written: it cancelled only
+          // the runs it found, so these must not start their functions either (a
+          // worker would run them to the end, and Stop() would wait for it).
+          if (!running_) f->token->Cancel(kStoppingReason);
           f->lease_until = *run.lease_until;
           if (run.timeout) f->deadline = *run.started_at + *run.timeout;
           f->run = std::move(run);
