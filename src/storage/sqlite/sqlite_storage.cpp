@@ -182,46 +182,8 @@ Run ReadRun(const Statement& s, int64_t* seq = nullptr) {
   return r;
 }
 
-constexpr int kRunParams = 35;       // values of an inserted run; see BindRun
-constexpr int kPlainRunParams = 15;  // values of a plain run; see BindPlainRun
 // Runs inserted per statement on the path of RunPut without conflicts (see there).
 constexpr size_t kPutChunk = 32;
-
-constexpr const char* kRunInsertColumns =
-    "id, queue, function, task, status, args, data, priority, account_id, "
-    "auth_account_id, created_at, run_at, scheduled_at, started_at, finished_at, lease_until, "
-    "runner, attempt, max_attempts, delay_us, delay_factor, max_delay_us, timeout_us, ttr_us, "
-    "result, error, error_kind, progress_total, progress_succeeded, progress_failed, "
-    "parent_id, flow_id, input_file, output_file, attempts";
-// The columns of a plain run (IsPlain); the others take their defaults.
-constexpr const char* kPlainRunInsertColumns =
-    "id, queue, function, status, args, data, priority, created_at, run_at, max_attempts, "
-    "delay_us, delay_factor, max_delay_us, timeout_us, ttr_us";
-
-// INSERT of `rows` runs, each bound by BindRun (or BindPlainRun, when `plain`) at
-// (row × its number of parameters).
-std::string InsertRunsSql(int rows, bool plain = false) {
-  int params = plain ? kPlainRunParams : kRunParams;
-  std::string sql = std::string("INSERT INTO runs (") +
-                    (plain ? kPlainRunInsertColumns : kRunInsertColumns) + ") VALUES ";
-  for (int row = 0; row < rows; ++row) {
-    if (row > 0) sql += ',';
-    sql += '(' + Placeholders(1 + row * params, params) + ')';
-  }
-  return sql;
-}
-
-// A run as most are enqueued: of no task, account or flow, never attempted, no file.
-// Its other columns are their defaults, so it needs less than half of the parameters
-// (binding them was a fifth of storing a run).
-bool IsPlain(const Run& r) {
-  return r.task.empty() && r.account_id.empty() && r.auth_account_id.empty() &&
-         !r.scheduled_at && !r.started_at && !r.finished_at && !r.lease_until &&
-         r.runner.empty() && r.attempt == 0 && r.result.is_null() && r.error.empty() &&
-         r.error_kind.empty() && r.progress == Progress{} && r.parent_id.empty() &&
-         r.flow_id.empty() && r.input_file.empty() && r.output_file.empty() &&
-         r.attempts.empty();
-}
 
 // Empty args and data are by far the most common: bound as constants, without the
 // serializer.
@@ -234,64 +196,122 @@ void BindJson(Statement& s, int i, const json::value& v) {
   s.Bind(i, text);
 }
 
-// Binds the run to parameters at+1 .. at+kRunParams. `r` must outlive the statement's
-// step: its strings are bound in place.
-void BindRun(Statement& s, const Run& r, int at = 0) {
-  s.BindView(at + 1, r.id);
-  s.BindView(at + 2, r.queue);
-  s.BindView(at + 3, r.function);
-  s.BindView(at + 4, r.task);
-  s.BindView(at + 5, ToString(r.status));
-  BindJson(s, at + 6, r.args);
-  BindJson(s, at + 7, r.data);
-  s.Bind(at + 8, r.priority);
-  s.BindView(at + 9, r.account_id);
-  s.BindView(at + 10, r.auth_account_id);
-  s.Bind(at + 11, Micros(r.created_at));
-  s.Bind(at + 12, Micros(r.run_at));
-  s.Bind(at + 13, Micros(r.scheduled_at));
-  s.Bind(at + 14, Micros(r.started_at));
-  s.Bind(at + 15, Micros(r.finished_at));
-  s.Bind(at + 16, Micros(r.lease_until));
-  s.BindView(at + 17, r.runner);
-  s.Bind(at + 18, r.attempt);
-  s.Bind(at + 19, r.retry.max_attempts);
-  s.Bind(at + 20, r.retry.delay.count());
-  s.Bind(at + 21, r.retry.delay_factor);
-  s.Bind(at + 22, Micros(r.retry.max_delay));
-  s.Bind(at + 23, Micros(r.timeout));
-  s.Bind(at + 24, r.time_to_resolve.count());
-  if (r.result.is_null()) s.BindNull(at + 25); else BindJson(s, at + 25, r.result);
-  s.BindView(at + 26, r.error);
-  s.BindView(at + 27, r.error_kind);
-  s.Bind(at + 28, r.progress.total);
-  s.Bind(at + 29, r.progress.succeeded);
-  s.Bind(at + 30, r.progress.failed);
-  s.BindView(at + 31, r.parent_id);
-  s.BindView(at + 32, r.flow_id);
-  s.BindView(at + 33, r.input_file);
-  s.BindView(at + 34, r.output_file);
-  if (r.attempts.empty()) s.BindView(at + 35, "[]"); else s.Bind(at + 35, SerializeAttempts(r.attempts));
+// The columns an INSERT of a run writes, each with how to bind its value. `plain`: a
+// plain run (IsPlain) may have a value other than the column's default there.
+struct InsertedColumn {
+  const char* name;
+  bool plain;
+  void (*bind)(Statement& s, int i, const Run& r);  // strings bound in place
+};
+constexpr InsertedColumn kInsertedColumns[] = {
+    {"id", true, [](Statement& s, int i, const Run& r) { s.BindView(i, r.id); }},
+    {"queue", true, [](Statement& s, int i, const Run& r) { s.BindView(i, r.queue); }},
+    {"function", true, [](Statement& s, int i, const Run& r) { s.BindView(i, r.function); }},
+    {"task", false, [](Statement& s, int i, const Run& r) { s.BindView(i, r.task); }},
+    {"status", true, [](Statement& s, int i, const Run& r) { s.BindView(i, ToString(r.status)); }},
+    {"args", true, [](Statement& s, int i, const Run& r) { BindJson(s, i, r.args); }},
+    {"data", true, [](Statement& s, int i, const Run& r) { BindJson(s, i, r.data); }},
+    {"priority", true, [](Statement& s, int i, const Run& r) { s.Bind(i, r.priority); }},
+    {"account_id", false, [](Statement& s, int i, const Run& r) { s.BindView(i, r.account_id); }},
+    {"auth_account_id", false,
+     [](Statement& s, int i, const Run& r) { s.BindView(i, r.auth_account_id); }},
+    {"created_at", true,
+     [](Statement& s, int i, const Run& r) { s.Bind(i, Micros(r.created_at)); }},
+    {"run_at", true, [](Statement& s, int i, const Run& r) { s.Bind(i, Micros(r.run_at)); }},
+    {"scheduled_at", false,
+     [](Statement& s, int i, const Run& r) { s.Bind(i, Micros(r.scheduled_at)); }},
+    {"started_at", false,
+     [](Statement& s, int i, const Run& r) { s.Bind(i, Micros(r.started_at)); }},
+    {"finished_at", false,
+     [](Statement& s, int i, const Run& r) { s.Bind(i, Micros(r.finished_at)); }},
+    {"lease_until", false,
+     [](Statement& s, int i, const Run& r) { s.Bind(i, Micros(r.lease_until)); }},
+    {"runner", false, [](Statement& s, int i, const Run& r) { s.BindView(i, r.runner); }},
+    {"attempt", false, [](Statement& s, int i, const Run& r) { s.Bind(i, r.attempt); }},
+    {"max_attempts", true,
+     [](Statement& s, int i, const Run& r) { s.Bind(i, r.retry.max_attempts); }},
+    {"delay_us", true, [](Statement& s, int i, const Run& r) { s.Bind(i, r.retry.delay.count()); }},
+    {"delay_factor", true,
+     [](Statement& s, int i, const Run& r) { s.Bind(i, r.retry.delay_factor); }},
+    {"max_delay_us", true,
+     [](Statement& s, int i, const Run& r) { s.Bind(i, Micros(r.retry.max_delay)); }},
+    {"timeout_us", true, [](Statement& s, int i, const Run& r) { s.Bind(i, Micros(r.timeout)); }},
+    {"ttr_us", true,
+     [](Statement& s, int i, const Run& r) { s.Bind(i, r.time_to_resolve.count()); }},
+    {"result", false,
+     [](Statement& s, int i, const Run& r) {
+       if (r.result.is_null())
+         s.BindNull(i);
+       else
+         BindJson(s, i, r.result);
+     }},
+    {"error", false, [](Statement& s, int i, const Run& r) { s.BindView(i, r.error); }},
+    {"error_kind", false, [](Statement& s, int i, const Run& r) { s.BindView(i, r.error_kind); }},
+    {"progress_total", false,
+     [](Statement& s, int i, const Run& r) { s.Bind(i, r.progress.total); }},
+    {"progress_succeeded", false,
+     [](Statement& s, int i, const Run& r) { s.Bind(i, r.progress.succeeded); }},
+    {"progress_failed", false,
+     [](Statement& s, int i, const Run& r) { s.Bind(i, r.progress.failed); }},
+    {"parent_id", false, [](Statement& s, int i, const Run& r) { s.BindView(i, r.parent_id); }},
+    {"flow_id", false, [](Statement& s, int i, const Run& r) { s.BindView(i, r.flow_id); }},
+    {"input_file", false, [](Statement& s, int i, const Run& r) { s.BindView(i, r.input_file); }},
+    {"output_file", false, [](Statement& s, int i, const Run& r) { s.BindView(i, r.output_file); }},
+    {"attempts", false,
+     [](Statement& s, int i, const Run& r) {
+       if (r.attempts.empty())
+         s.BindView(i, "[]");
+       else
+         s.Bind(i, SerializeAttempts(r.attempts));
+     }},
+};
+
+// Values per inserted run: every column, or a plain run's.
+constexpr int RunParams(bool plain) {
+  int n = 0;
+  for (const InsertedColumn& c : kInsertedColumns) n += !plain || c.plain;
+  return n;
 }
 
-// Binds a plain run (IsPlain) to parameters at+1 .. at+kPlainRunParams, in the order
-// of kPlainRunInsertColumns. `r` must outlive the statement's step.
-void BindPlainRun(Statement& s, const Run& r, int at) {
-  s.BindView(at + 1, r.id);
-  s.BindView(at + 2, r.queue);
-  s.BindView(at + 3, r.function);
-  s.BindView(at + 4, ToString(r.status));
-  BindJson(s, at + 5, r.args);
-  BindJson(s, at + 6, r.data);
-  s.Bind(at + 7, r.priority);
-  s.Bind(at + 8, Micros(r.created_at));
-  s.Bind(at + 9, Micros(r.run_at));
-  s.Bind(at + 10, r.retry.max_attempts);
-  s.Bind(at + 11, r.retry.delay.count());
-  s.Bind(at + 12, r.retry.delay_factor);
-  s.Bind(at + 13, Micros(r.retry.max_delay));
-  s.Bind(at + 14, Micros(r.timeout));
-  s.Bind(at + 15, r.time_to_resolve.count());
+// INSERT of `rows` runs, each bound by BindRun with the same `plain` at
+// (row × RunParams(plain)).
+std::string InsertRunsSql(int rows, bool plain = false) {
+  std::string sql = "INSERT INTO runs (";
+  bool first = true;
+  for (const InsertedColumn& c : kInsertedColumns) {
+    if (plain && !c.plain) continue;
+    if (!first) sql += ", ";
+    first = false;
+    sql += c.name;
+  }
+  sql += ") VALUES ";
+  for (int row = 0; row < rows; ++row) {
+    if (row > 0) sql += ',';
+    sql += '(' + Placeholders(1 + row * RunParams(plain), RunParams(plain)) + ')';
+  }
+  return sql;
+}
+
+// A run as most are enqueued: of no task, account or flow, never attempted, no file.
+// Its other columns are their defaults, so it is inserted with less than half of the
+// values (binding them was a fifth of storing a run).
+bool IsPlain(const Run& r) {
+  return r.task.empty() && r.account_id.empty() && r.auth_account_id.empty() &&
+         !r.scheduled_at && !r.started_at && !r.finished_at && !r.lease_until &&
+         r.runner.empty() && r.attempt == 0 && r.result.is_null() && r.error.empty() &&
+         r.error_kind.empty() && r.progress == Progress{} && r.parent_id.empty() &&
+         r.flow_id.empty() && r.input_file.empty() && r.output_file.empty() &&
+         r.attempts.empty();
+}
+
+// Binds the run to parameters at+1 .. at+RunParams(plain); a plain run (IsPlain) may
+// be bound with `plain`. `r` must outlive the statement's step: its strings are bound
+// in place.
+void BindRun(Statement& s, const Run& r, int at = 0, bool plain = false) {
+  for (const InsertedColumn& c : kInsertedColumns) {
+    if (plain && !c.plain) continue;
+    c.bind(s, ++at, r);
+  }
 }
 
 // Changes to run_tallies (runs by queue, task and status) made by one write
@@ -486,11 +506,7 @@ class SqliteStorage final : public Storage {
           }
           ScopedReset reset(*chunk);
           for (size_t k = 0; k < kPutChunk; ++k) {
-            if (plain) {
-              BindPlainRun(*chunk, params.runs[i + k], static_cast<int>(k) * kPlainRunParams);
-            } else {
-              BindRun(*chunk, params.runs[i + k], static_cast<int>(k) * kRunParams);
-            }
+            BindRun(*chunk, params.runs[i + k], static_cast<int>(k) * RunParams(plain), plain);
           }
           Status ins = chunk->Exec();
           if (ins.ok()) {
