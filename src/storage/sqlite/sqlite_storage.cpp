@@ -801,8 +801,9 @@ class SqliteStorage final : public Storage {
         auto row = r.Step();
         if (!row.ok()) return row.status();
         if (!*row) break;
-        auto at = std::lower_bound(order.begin(), order.end(), std::make_pair(r.Int(0), size_t{0}));
-        if (at == order.end() || at->first != r.Int(0)) return Status::Internal("a run not claimed");
+        const int64_t seq = r.Int(0);
+        auto at = std::lower_bound(order.begin(), order.end(), std::make_pair(seq, size_t{0}));
+        if (at == order.end() || at->first != seq) return Status::Internal("a run not claimed");
         out[at->second] = ReadRun(r);
       }
     }
