@@ -159,6 +159,21 @@ void Runner::FetchLoop() {
         }
       }
       lock.lock();
+      if (!running_ && taken.ok() && !taken->empty()) {
+        // Stop() ran while this claim was being written: it cancelled only the runs it
+        // found, and the workers may have left already. These runs never start; they
+        // are finished here as not started, as Stop() has the runs waiting for a slot
+        // finished (a worker would otherwise run them to the end, or none would take
+        // them and the finisher would wait for them forever).
+        auto stopping = std::make_shared<CancellationToken>();
+        stopping->Cancel(kStoppingReason);
+        for (auto& run : *taken) {
+          RunFinish finish = Execute(run, stopping);
+          finishes_.emplace_back(std::move(finish), std::move(run));
+        }
+        finish_cv_.notify_one();
+        break;
+      }
       if (taken.ok() && taken->empty()) backlog_ = false;
       if (!taken.ok()) {
         spdlog::warn("runner {}: take failed: {}", options_.id, taken.status().ToString());
@@ -168,10 +183,6 @@ void Runner::FetchLoop() {
         for (auto& run : *taken) {
           auto f = std::make_shared<InFlight>();
           f->token = std::make_shared<CancellationToken>();
-          // Stop() may have run while this claim was being written: it cancelled only
-          // the runs it found, so these must not start their functions either (a
-          // worker would run them to the end, and Stop() would wait for it).
-          if (!running_) f->token->Cancel(kStoppingReason);
           f->lease_until = *run.lease_until;
           if (run.timeout) f->deadline = *run.started_at + *run.timeout;
           f->run = std::move(run);
