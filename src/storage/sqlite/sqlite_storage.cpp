@@ -505,8 +505,9 @@ class SqliteStorage final : public Storage {
             chunk = *prepared;
           }
           ScopedReset reset(*chunk);
+          const int params_per_run = RunParams(plain);
           for (size_t k = 0; k < kPutChunk; ++k) {
-            BindRun(*chunk, params.runs[i + k], static_cast<int>(k) * RunParams(plain), plain);
+            BindRun(*chunk, params.runs[i + k], static_cast<int>(k) * params_per_run, plain);
           }
           Status ins = chunk->Exec();
           if (ins.ok()) {
@@ -1110,7 +1111,8 @@ class SqliteStorage final : public Storage {
   Result<bool> RunPutScheduled(const Run& run) override {
     bool stored = false;
     Status st = Write([&](Tx& tx) -> Status {
-      auto stmt = tx.db.Prepare(InsertRunsSql(1) + " ON CONFLICT DO NOTHING");
+      static const std::string kInsertOrSkip = InsertRunsSql(1) + " ON CONFLICT DO NOTHING";
+      auto stmt = tx.db.Prepare(kInsertOrSkip);
       if (!stmt.ok()) return stmt.status();
       ScopedReset reset(**stmt);
       BindRun(**stmt, run);
