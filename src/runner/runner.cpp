@@ -189,7 +189,7 @@ void Runner::FetchLoop() {
           in_flight_[f->run.id] = f;
           work_.push_back(std::move(f));
         }
-        work_cv_.notify_one();
+        WakeWorker();
         supervisor_kick_ = true;  // new deadlines and leases to watch
         supervisor_cv_.notify_one();
         if (static_cast<int>(taken->size()) == free_slots) continue;  // there may be more
@@ -214,19 +214,46 @@ void Runner::WakeAt(TimePoint due) {
   fetch_cv_.notify_one();
 }
 
+bool Runner::AttemptsAreShort() const {
+  // About the cost of putting a thread to sleep and waking it on a virtual machine.
+  constexpr Duration kShortAttempt = std::chrono::microseconds(50);
+  return average_attempt_.count() >= 0 && average_attempt_ < kShortAttempt;
+}
+
+void Runner::WakeWorker() {
+  // Chain wake-ups: the fetcher wakes one worker, and a worker that takes a run while
+  // more wait wakes the next, instead of a wake-up per claimed run. While attempts
+  // are short, no more workers than cores are kept awake: each one takes run after
+  // run, and more would cost a context switch per run for nothing. If one attempt
+  // turns out long, the supervisor wakes the others (SupervisorLoop).
+  static const int kCores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  const int awake = awake_workers_ + wakes_pending_;
+  if (awake >= options_.capacity || (AttemptsAreShort() && awake >= kCores)) return;
+  ++wakes_pending_;
+  work_cv_.notify_one();
+}
+
 void Runner::WorkerLoop() {
   // One lock acquisition per run hands back the previous outcome and picks the next
   // run; wake-ups of the finisher and fetcher happen only when they have work, so
   // thousands of short runs per second do not turn into a storm of context switches.
   std::unique_lock lock(mu_);
+  ++awake_workers_;
   for (;;) {
-    work_cv_.wait(lock, [&] { return !running_ || !work_.empty(); });
-    if (work_.empty()) return;
+    while (running_ && work_.empty()) {
+      --awake_workers_;
+      work_cv_.wait(lock);
+      ++awake_workers_;
+      if (wakes_pending_ > 0) --wakes_pending_;  // this wake-up, or a spurious one
+    }
+    if (work_.empty()) {
+      --awake_workers_;
+      return;
+    }
     std::shared_ptr<InFlight> f = std::move(work_.front());
     work_.pop_front();
-    // Chain wake-ups: one more worker only while work remains, instead of waking a
-    // worker per claimed run; short runs are then drained by few threads.
-    if (!work_.empty()) work_cv_.notify_one();
+    ++runs_taken_;
+    if (!work_.empty()) WakeWorker();
     executing_.fetch_add(1, std::memory_order_relaxed);
     lock.unlock();
     // On the engine's clock, so that tests decide what "short" is.
@@ -378,10 +405,24 @@ void Runner::SupervisorLoop() {
       }
       continue;
     }
-    // Woken early when new runs arrive: their deadlines may come before next_wake
-    // (and a simulated clock may never move again to reach next_wake).
-    clock_.WaitUntil(lock, supervisor_cv_, next_wake,
-                     [&] { return !running_ || supervisor_kick_; });
+    if (!work_.empty() && AttemptsAreShort()) {
+      // Runs wait while few workers are awake (WakeWorker). If none was taken for a
+      // millisecond, the awake ones are held by long attempts: wake every worker.
+      // Real time, like the fetcher's batching window: the engine's clock may be a
+      // simulated one that does not move.
+      const uint64_t taken = runs_taken_;
+      const bool kicked = supervisor_cv_.wait_for(lock, std::chrono::milliseconds(1),
+                                                  [&] { return !running_ || supervisor_kick_; });
+      if (!kicked && runs_taken_ == taken && !work_.empty()) {
+        wakes_pending_ = options_.capacity - awake_workers_;
+        work_cv_.notify_all();
+      }
+    } else {
+      // Woken early when new runs arrive: their deadlines may come before next_wake
+      // (and a simulated clock may never move again to reach next_wake).
+      clock_.WaitUntil(lock, supervisor_cv_, next_wake,
+                       [&] { return !running_ || supervisor_kick_; });
+    }
     supervisor_kick_ = false;
   }
 }

@@ -72,6 +72,12 @@ class Runner {
   void WorkerLoop();
   void FinishLoop();
   void SupervisorLoop();
+  // Whether attempts are short enough that a few awake workers take the claimed runs
+  // faster than one per slot would (see WakeWorker). Called with mu_ held.
+  bool AttemptsAreShort() const;
+  // Wakes a sleeping worker for runs waiting in work_, unless enough are awake: every
+  // slot, or while attempts are short, one per core. Called with mu_ held.
+  void WakeWorker();
   // Runs one attempt on the calling worker thread and decides its finish.
   RunFinish Execute(const Run& run, std::shared_ptr<CancellationToken> token);
 
@@ -102,6 +108,11 @@ class Runner {
   // that the next claim arrives before the slots run dry. Guarded by mu_.
   size_t refill_at_ = 0;
   std::deque<std::shared_ptr<InFlight>> work_;  // claimed, waiting for a slot; guarded by mu_
+  // Workers not asleep (executing, or between runs), wake-ups sent and not yet taken,
+  // and runs taken from work_ so far (the supervisor's sign of progress). Guarded by mu_.
+  int awake_workers_ = 0;
+  int wakes_pending_ = 0;
+  uint64_t runs_taken_ = 0;
   std::vector<std::pair<RunFinish, Run>> finishes_;  // guarded by mu_
   std::map<std::string, std::shared_ptr<InFlight>> in_flight_;  // by id; guarded by mu_
 

@@ -7,10 +7,15 @@
 #include <boost/json.hpp>
 #include <spdlog/spdlog.h>
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <array>
+#include <cerrno>
 #include <chrono>
 #include <condition_variable>
+#include <cstring>
 #include <deque>
 #include <filesystem>
 #include <future>
@@ -376,6 +381,13 @@ class SqliteStorage final : public Storage {
     cv_.notify_all();
     if (writer_.joinable()) writer_.join();
     {
+      std::lock_guard lock(sync_mu_);
+      sync_stopping_ = true;
+    }
+    sync_cv_.notify_all();
+    if (syncer_.joinable()) syncer_.join();
+    if (log_fd_ >= 0) ::close(log_fd_);
+    {
       std::lock_guard lock(checkpoint_mu_);
       checkpoint_stopping_ = true;
     }
@@ -409,12 +421,16 @@ class SqliteStorage final : public Storage {
     // turn on: zeroing every deleted index entry and row cost 7-13% of the writer's
     // work (a claim and a finish delete index entries). Deleted runs may then linger
     // in free pages of the file until reused or vacuumed (docs/storage.md).
-    std::string pragmas = "PRAGMA page_size=16384; PRAGMA journal_mode=WAL; PRAGMA synchronous=" +
-                          std::string(options_.synchronous == "full" ? "FULL" : "NORMAL") +
-                          "; PRAGMA temp_store=MEMORY; PRAGMA cache_size=-16384;"
-                          " PRAGMA secure_delete=OFF;";
-    TASKMILL_RETURN_IF_ERROR(writer_db_->ExecScript(pragmas.c_str()));
+    // synchronous=NORMAL even for "full": the fsync that makes a commit durable is the
+    // syncer thread's (OpenLogForSync), not the commit's.
+    TASKMILL_RETURN_IF_ERROR(writer_db_->ExecScript(
+        "PRAGMA page_size=16384; PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"
+        " PRAGMA temp_store=MEMORY; PRAGMA cache_size=-16384; PRAGMA secure_delete=OFF;"));
     TASKMILL_RETURN_IF_ERROR(Migrate());
+    if (options_.synchronous == "full") {
+      TASKMILL_RETURN_IF_ERROR(OpenLogForSync());
+      if (log_fd_ >= 0) syncer_ = std::thread([this] { SyncLoop(); });
+    }
     // Replaces SQLite's automatic checkpoint, which runs inside the commit that
     // crosses its threshold (see SqliteOptions::checkpoint_pages).
     sqlite3_wal_hook(writer_db_->raw(), &SqliteStorage::AfterWalCommit, this);
@@ -1609,12 +1625,16 @@ class SqliteStorage final : public Storage {
     bool durable;
     std::promise<Status> done;
   };
+  struct Unsynced {
+    PendingWrite* write;
+    Status result;
+  };
 
   // Queues `fn` for the writer thread and waits for the commit that holds it.
   // A write that need not survive power loss (a claim or a heartbeat: if it is lost,
   // the run is simply claimed again, which at-least-once allows) passes
-  // durable = false; a batch made only of such writes commits without an fsync even
-  // under synchronous=FULL. Any later durable commit syncs them too.
+  // durable = false: under synchronous=full it is answered when its transaction
+  // commits, without waiting for the log's fsync. Any later durable commit syncs it too.
   Status Write(std::function<Status(Tx&)> fn, bool durable = true) {
     PendingWrite w{std::move(fn), durable, {}};
     auto done = w.done.get_future();
@@ -1630,6 +1650,7 @@ class SqliteStorage final : public Storage {
   void WriterLoop() {
     std::vector<PendingWrite*> batch;
     std::vector<Status> results;
+    std::vector<Unsynced> unsynced;
     const metrics::TaskmillMetrics& metrics = metrics::Taskmill();
     for (;;) {
       {
@@ -1645,7 +1666,23 @@ class SqliteStorage final : public Storage {
       CommitBatch(batch, results);
       const auto elapsed = std::chrono::steady_clock::now() - started;
       const size_t size = batch.size();
-      for (size_t i = 0; i < size; ++i) batch[i]->done.set_value(std::move(results[i]));
+      for (size_t i = 0; i < size; ++i) {
+        // A durable write that committed waits for the log's fsync; a write that was
+        // rolled back stored nothing to sync.
+        if (syncer_.joinable() && batch[i]->durable && results[i].ok()) {
+          unsynced.push_back({batch[i], std::move(results[i])});
+        } else {
+          batch[i]->done.set_value(std::move(results[i]));
+        }
+      }
+      if (!unsynced.empty()) {
+        {
+          std::lock_guard lock(sync_mu_);
+          for (auto& u : unsynced) unsynced_.push_back(std::move(u));
+        }
+        sync_cv_.notify_one();
+        unsynced.clear();
+      }
       batch.clear();
       // After the writers are released, so that observing never delays them.
       metrics.commit_batch_size->Observe(static_cast<double>(size));
@@ -1653,19 +1690,74 @@ class SqliteStorage final : public Storage {
     }
   }
 
+  // Under synchronous=full, a commit is durable once the write-ahead log holding it is
+  // synced. The writer commits with synchronous=NORMAL (no fsync) and hands the callers
+  // of durable writes to this thread, which syncs the log once for every commit made
+  // meanwhile and only then answers them. The writer builds the next transaction while
+  // the disk flushes the last: with the fsync inside the commit, as SQLite's FULL does
+  // it, the one writer thread waited for every flush (docs/storage.md, "Durability").
+  void SyncLoop() {
+    std::vector<Unsynced> batch;
+    std::unique_lock lock(sync_mu_);
+    for (;;) {
+      sync_cv_.wait(lock, [&] { return sync_stopping_ || !unsynced_.empty(); });
+      if (unsynced_.empty()) return;  // stopping, and every commit answered
+      batch.swap(unsynced_);
+      lock.unlock();
+      const Status synced = SyncLog();
+      if (options_.on_log_synced) options_.on_log_synced();
+      for (auto& u : batch) u.write->done.set_value(synced.ok() ? std::move(u.result) : synced);
+      batch.clear();
+      lock.lock();
+    }
+  }
+
+  Status SyncLog() const {
+    int rc;
+    do {
+      rc = ::fdatasync(log_fd_);
+    } while (rc != 0 && errno == EINTR);
+    if (rc == 0) return Status::Ok();
+    const int error = errno;
+    spdlog::error("storage: fsync of the write-ahead log failed: {}", std::strerror(error));
+    return Status::Internal(std::string("storage: the write was committed but the fsync of the "
+                                        "write-ahead log failed (") +
+                            std::strerror(error) + "): it may not survive a power loss");
+  }
+
+  // Opens the write-ahead log for SyncLoop on a descriptor of its own: fdatasync
+  // flushes a file whichever descriptor wrote to it. The log exists once the writer's
+  // connection has read the database in WAL mode (Migrate did), and it stays (never
+  // replaced, at most truncated) while that connection is open.
+  Status OpenLogForSync() {
+    const std::string log = options_.path + "-wal";
+    log_fd_ = ::open(log.c_str(), O_RDONLY | O_CLOEXEC);
+    if (log_fd_ < 0) {
+      // Not in WAL mode (a file system without shared memory): commits sync themselves.
+      spdlog::warn("storage: cannot open {} ({}); commits will fsync in place", log,
+                   std::strerror(errno));
+      return writer_db_->ExecScript("PRAGMA synchronous=FULL");
+    }
+    // The log's directory entry: SQLite syncs it with the log's first fsync, which with
+    // synchronous=NORMAL may come only at the first checkpoint.
+    std::filesystem::path dir = std::filesystem::path(options_.path).parent_path();
+    if (dir.empty()) dir = ".";
+    const int dir_fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dir_fd < 0 || ::fsync(dir_fd) != 0) {
+      const int error = errno;
+      if (dir_fd >= 0) ::close(dir_fd);
+      return Status::Internal("storage: cannot sync the data directory " + dir.string() + ": " +
+                              std::strerror(error));
+    }
+    ::close(dir_fd);
+    return Status::Ok();
+  }
+
   // Runs every operation of the batch in one transaction. Each operation sits in its
   // own savepoint, so a failing one is rolled back alone and the others commit.
   void CommitBatch(const std::vector<PendingWrite*>& batch, std::vector<Status>& results) {
     results.assign(batch.size(), Status::Ok());
     Connection& db = *writer_db_;
-    if (options_.synchronous == "full") {
-      bool durable = std::any_of(batch.begin(), batch.end(),
-                                 [](const PendingWrite* w) { return w->durable; });
-      if (durable != synced_commits_) {
-        (void)db.Exec(durable ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL");
-        synced_commits_ = durable;
-      }
-    }
     Status begin = db.Exec("BEGIN IMMEDIATE");
     if (!begin.ok()) {
       results.assign(batch.size(), begin);
@@ -2066,8 +2158,15 @@ class SqliteStorage final : public Storage {
 
   SqliteOptions options_;
   std::unique_ptr<Connection> writer_db_;  // used by the writer thread only (after Init)
-  bool synced_commits_ = true;             // writer thread only: synchronous is FULL now
   std::thread writer_;
+
+  // Durable writes committed and waiting for the log's fsync (synchronous=full).
+  std::thread syncer_;
+  int log_fd_ = -1;  // the write-ahead log, for SyncLoop; -1 when commits sync themselves
+  std::mutex sync_mu_;
+  std::condition_variable sync_cv_;
+  std::vector<Unsynced> unsynced_;  // guarded by sync_mu_
+  bool sync_stopping_ = false;      // guarded by sync_mu_
 
   std::mutex mu_;
   std::condition_variable cv_;

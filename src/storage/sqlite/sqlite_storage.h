@@ -1,8 +1,9 @@
 // sqlite_storage.h — the embedded storage backend: one SQLite file in WAL mode.
 //
 // Writes go to one writer thread that commits everything that arrived meanwhile in
-// one transaction (group commit: one fsync per batch, not per run); each caller is
-// answered after that commit. Reads use a pool of read-only connections and never
+// one transaction (group commit); each caller is answered after that commit, and with
+// synchronous=full a durable write only once a syncer thread has fsynced the log
+// holding it (one fsync for every commit made meanwhile, not one per run). Reads use a pool of read-only connections and never
 // wait for the writer; checkpoints run on a thread of their own. Thread-safe.
 #pragma once
 
@@ -25,6 +26,9 @@ struct SqliteOptions {
   // Called on the checkpoint thread after each checkpoint with the frames in the log
   // and the frames copied (for tests and benchmarks).
   std::function<void(int log_frames, int checkpointed_frames)> on_checkpoint;
+  // Called on the syncer thread after each fsync of the log (synchronous=full),
+  // before the writes it made durable are answered (for tests).
+  std::function<void()> on_log_synced;
   // A listing of pending runs (no task filter) reads the pending runs of its queue
   // filter through runs_queue_pending and sorts them by seq while their tally is at
   // most this; above it, it scans the table newest first, where pending runs are then

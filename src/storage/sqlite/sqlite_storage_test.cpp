@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 #include <sqlite3.h>
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <filesystem>
@@ -465,6 +466,35 @@ TEST(SqliteStorage, CheckpointsRunOnTheirOwnThreadAsTheLogGrows) {
     ASSERT_TRUE(cv.wait_for(lock, std::chrono::seconds(30), [&] { return checkpoints > seen; }));
   }
   EXPECT_EQ(Unwrap(storage->RunStats()).total, 40 * 200);
+}
+
+// With synchronous=full a commit does not fsync; a syncer thread does, and a durable
+// write is answered only after the fsync that followed its commit. Claims are not
+// durable writes: they never wait for one.
+TEST(SqliteStorage, FullAnswersDurableWritesAfterTheLogIsSynced) {
+  for (const char* synchronous : {"full", "normal"}) {
+    SCOPED_TRACE(synchronous);
+    TempDir dir;
+    std::atomic<int> syncs = 0;
+    SqliteOptions options{(dir.path() / "taskmill.db").string(), synchronous};
+    options.on_log_synced = [&] { ++syncs; };
+    auto storage = Unwrap(OpenSqliteStorage(options));
+    const bool full = std::string_view(synchronous) == "full";
+
+    Unwrap(storage->RunPut({{SomeRun("a")}}));
+    const int after_first = syncs;
+    EXPECT_EQ(after_first > 0, full);
+    Unwrap(storage->RunPut({{SomeRun("b")}}));
+    const int after_second = syncs;
+    EXPECT_EQ(after_second > after_first, full) << "the second put was answered unsynced";
+
+    RunTakeParams take;
+    take.runner = "r";
+    take.max = 2;
+    take.now = conformance::At(100);
+    EXPECT_EQ(Unwrap(storage->RunTake(take)).size(), 2u);
+    EXPECT_EQ(syncs, after_second) << "a claim waited for an fsync";
+  }
 }
 
 TEST(SqliteStorage, RefusesADatabaseWithANewerSchema) {
