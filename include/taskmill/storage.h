@@ -87,6 +87,11 @@ struct RunFinish {
   std::string outcome;             // the attempt's outcome word
   std::string output;              // captured output of the attempt
   std::optional<Progress> progress;
+  // The run as the claim of this attempt returned it, or null. A storage may take the
+  // task, runner, start and earlier attempts from it instead of reading the stored
+  // run: while the attempt is current (the fence), they are what is stored. It must
+  // outlive the call.
+  const Run* claimed = nullptr;
 };
 
 struct RunFinishResult {

@@ -338,7 +338,10 @@ void Runner::FinishLoop() {
     }
     finishes.clear();
     finishes.reserve(batch.size());
-    for (auto& [f, run] : batch) finishes.push_back(f);
+    for (auto& [f, run] : batch) {
+      finishes.push_back(f);
+      finishes.back().claimed = &run;  // the storage need not read it back
+    }
     auto results = storage_.RunFinishBatch(finishes);
     // After the commit, so that observing never delays it; every attempt counts,
     // whether or not its outcome was still current.

@@ -1094,6 +1094,65 @@ TEST_P(StorageConformance, RunFinishRetryThenStaleFinishIsRejected) {
   ExpectStatsMatchListing();
 }
 
+// A finish may carry the run its claim returned (the runner's do), so that the
+// storage need not read the run back. It stores what the same finish without it
+// stores, earlier attempts included, and the fence still rejects it once stale.
+TEST_P(StorageConformance, RunFinishCarryingItsClaimStoresTheSameAsOneWithout) {
+  for (const char* id : {"carried", "plain"}) {
+    Run run = NewRun(id);
+    run.retry = RetryPolicy{3, 30s, 2.0, std::nullopt};
+    Put({run});
+  }
+  // Attempt 1 fails and is retried, attempt 2 completes, each on another runner.
+  std::vector<ClaimedRun> last;
+  for (int attempt = 1; attempt <= 2; ++attempt) {
+    const TimePoint at = At(100 * attempt);
+    last = Take("runner-" + std::to_string(attempt), 2, at);
+    ASSERT_EQ(Ids(last), (std::vector<std::string>{"carried", "plain"}));
+    std::vector<RunFinish> finishes;
+    for (const ClaimedRun& claimed : last) {
+      RunFinish f = FinishOf(claimed.id, attempt,
+                             attempt == 1 ? RunStatus::kPending : RunStatus::kCompleted, at + 5s);
+      f.run_at = At(150);
+      f.outcome = attempt == 1 ? "failed" : "completed";
+      f.error = attempt == 1 ? "connection \"refused\"" : "";
+      f.output = "line 1\nline 2";
+      f.result = attempt == 1 ? json::value(nullptr) : json::value(json::object{{"rows", 2}});
+      if (claimed.id == "carried") f.claimed = &claimed;
+      finishes.push_back(std::move(f));
+    }
+    auto results = Unwrap(storage().RunFinishBatch(finishes));
+    EXPECT_TRUE(results.at(0).accepted) << "attempt " << attempt;
+    EXPECT_TRUE(results.at(1).accepted) << "attempt " << attempt;
+  }
+  Run carried = Get("carried");
+  Run plain = Get("plain");
+  ASSERT_EQ(carried.attempts.size(), 2u);
+  EXPECT_EQ(carried.attempts[0].runner, "runner-1");
+  EXPECT_EQ(carried.attempts[1].runner, "runner-2");
+  plain.id = carried.id;
+  EXPECT_RUN_EQ(carried, plain);
+
+  // Attempt 2 is over: carrying its claim does not get it past the fence.
+  RunFinish again = FinishOf("carried", 2, RunStatus::kFailed, At(300));
+  again.claimed = &last.at(0);
+  EXPECT_FALSE(Unwrap(storage().RunFinishBatch({again})).at(0).accepted);
+  // Nor does a claimed run of another attempt stand for this one's.
+  Put({NewRun("mismatched")});
+  ClaimedRun current = Take("runner-3", 1, At(400)).at(0);
+  ClaimedRun other = current;
+  other.attempt = 7;
+  other.runner = "runner-elsewhere";
+  RunFinish finish = FinishOf("mismatched", current.attempt, RunStatus::kCompleted, At(401));
+  finish.claimed = &other;
+  EXPECT_TRUE(Unwrap(storage().RunFinishBatch({finish})).at(0).accepted);
+  Run stored = Get("mismatched");
+  ASSERT_EQ(stored.attempts.size(), 1u);
+  EXPECT_EQ(stored.attempts[0].runner, "runner-3");
+  EXPECT_RUN_EQ(Get("carried"), carried);
+  ExpectStatsMatchListing();
+}
+
 TEST_P(StorageConformance, RunFinishBatchAnswersEachFinishInOrder) {
   Put({NewRun("one"), NewRun("two"), NewRun("pending-only")});
   std::vector<ClaimedRun> claimed = Take("runner-1", 2, kT0);

@@ -878,29 +878,49 @@ class SqliteStorage final : public Storage {
     std::vector<RunFinishResult> out;
     Status st = Write([&](Tx& tx) -> Status {
       out.assign(finishes.size(), RunFinishResult{});
-      // Find the current attempt first (its rowid and task), then update by rowid: the
-      // task moves the run tallies, and reading it here costs far less than an
-      // UPDATE ... RETURNING (SQLite gathers returned rows in a temporary table).
+      // A finish that carries its claimed run is one UPDATE fenced by the attempt: the
+      // claim returned what the attempt record and the tallies need, and while the
+      // attempt is current that is what is stored. Otherwise the current attempt is
+      // found first (its rowid, task and attempt record), then updated by rowid:
+      // reading it costs far less than an UPDATE ... RETURNING (SQLite gathers
+      // returned rows in a temporary table).
+      static const std::string kSet =
+          "UPDATE runs SET status = ?1, finished_at = ?2, run_at = coalesce(?3, run_at), "
+          "result = ?4, error = ?5, error_kind = ?6, lease_until = NULL, runner = '', "
+          "progress_total = coalesce(?7, progress_total), "
+          "progress_succeeded = coalesce(?8, progress_succeeded), "
+          "progress_failed = coalesce(?9, progress_failed), attempts = ?10 ";
+      static const std::string kByFence =
+          kSet + "WHERE id = ?11 AND queue = ?12 AND attempt = ?13 AND status = 'running'";
+      static const std::string kBySeq = kSet + "WHERE seq = ?11";
+      auto by_fence = tx.db.Prepare(kByFence);
+      if (!by_fence.ok()) return by_fence.status();
+      auto by_seq = tx.db.Prepare(kBySeq);
+      if (!by_seq.ok()) return by_seq.status();
       auto find = tx.db.Prepare(
           "SELECT seq, task, runner, started_at, attempts FROM runs WHERE id = ?1 AND queue = ?2 "
           "AND attempt = ?3 AND status = 'running'");
       if (!find.ok()) return find.status();
-      auto stmt = tx.db.Prepare(
-          "UPDATE runs SET status = ?1, finished_at = ?2, run_at = coalesce(?3, run_at), "
-          "result = ?4, error = ?5, "
-          "error_kind = ?6, lease_until = NULL, runner = '', "
-          "progress_total = coalesce(?7, progress_total), "
-          "progress_succeeded = coalesce(?8, progress_succeeded), "
-          "progress_failed = coalesce(?9, progress_failed), attempts = ?10 "
-          "WHERE seq = ?11");
-      if (!stmt.ok()) return stmt.status();
-      Statement& s = **stmt;
       std::string task;
       std::string attempts;
+      std::string result;
       for (size_t i = 0; i < finishes.size(); ++i) {
         const RunFinish& f = finishes[i];
+        const std::string_view outcome =
+            f.outcome.empty() ? ToString(f.status) : std::string_view(f.outcome);
+        const Run* claimed = f.claimed;
+        if (claimed && (claimed->attempt != f.attempt || claimed->id != f.id ||
+                        claimed->queue != f.queue)) {
+          claimed = nullptr;  // not this attempt's claim
+        }
         int64_t seq = 0;
-        {
+        if (claimed) {
+          attempts = claimed->attempts.empty() ? "[]" : SerializeAttempts(claimed->attempts);
+          std::optional<int64_t> started_at;
+          if (claimed->started_at) started_at = Micros(*claimed->started_at);
+          AppendAttempt(attempts, f.attempt, claimed->runner, started_at, Micros(f.finished_at),
+                        outcome, f.error, f.output);
+        } else {
           Statement& q = **find;
           ScopedReset reset(q);
           q.BindView(1, f.id);
@@ -915,16 +935,22 @@ class SqliteStorage final : public Storage {
           std::optional<int64_t> started_at;
           if (!q.IsNull(3)) started_at = q.Int(3);
           AppendAttempt(attempts, f.attempt, q.Text(2), started_at, Micros(f.finished_at),
-                        f.outcome.empty() ? ToString(f.status) : std::string_view(f.outcome),
-                        f.error, f.output);
+                        outcome, f.error, f.output);
         }
+        Statement& s = claimed ? **by_fence : **by_seq;
         ScopedReset reset(s);
         bool retry = f.status == RunStatus::kPending;
         s.BindView(1, ToString(f.status));
         if (retry) s.BindNull(2); else s.Bind(2, Micros(f.finished_at));
         // run_at moves only for a retry; a finished run keeps the instant it was due.
         if (retry) s.Bind(3, Micros(f.run_at)); else s.BindNull(3);
-        if (f.result.is_null()) s.BindNull(4); else s.Bind(4, json::serialize(f.result));
+        if (f.result.is_null()) {
+          s.BindNull(4);
+        } else {
+          result.clear();
+          AppendJson(f.result, &result);
+          s.BindView(4, result);
+        }
         s.BindView(5, f.error);
         s.BindView(6, f.error_kind);
         if (f.progress) {
@@ -933,8 +959,18 @@ class SqliteStorage final : public Storage {
           s.Bind(9, f.progress->failed);
         }
         s.BindView(10, attempts);
-        s.Bind(11, seq);
+        if (claimed) {
+          s.BindView(11, f.id);
+          s.BindView(12, f.queue);
+          s.Bind(13, f.attempt);
+        } else {
+          s.Bind(11, seq);
+        }
         TASKMILL_RETURN_IF_ERROR(s.Exec());
+        if (claimed) {
+          if (tx.db.Changes() != 1) continue;  // not the current attempt: a stale fence
+          task = claimed->task;
+        }
         out[i].accepted = true;
         tx.deltas.Move(f.queue, task, RunStatus::kRunning, f.status);
       }
