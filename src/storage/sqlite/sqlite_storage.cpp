@@ -143,6 +143,9 @@ void AppendAttempt(std::string& attempts, int number, std::string_view runner,
 
 json::value ParseJsonOr(std::string_view text, json::value fallback) {
   if (text.empty()) return fallback;
+  // Most runs' args and data (BindJson stores them so), without the parser.
+  if (text == "[]") return json::array();
+  if (text == "{}") return json::object();
   boost::system::error_code ec;
   json::value v = json::parse(text, ec);
   return ec ? fallback : v;
@@ -735,19 +738,21 @@ class SqliteStorage final : public Storage {
     const std::vector<std::string>& queues = p.queues.empty() ? found : p.queues;
     auto paused = tx.db.Prepare("SELECT paused FROM queues WHERE name = ?1");
     if (!paused.ok()) return paused.status();
-    // From the index alone: the rows are read only for the runs claimed.
-    auto select = tx.db.Prepare(
-        "SELECT seq, priority, run_at FROM runs INDEXED BY runs_queue_pending "
-        "WHERE status = 'pending' AND queue = ?1 AND run_at <= ?2 "
-        "ORDER BY priority DESC, run_at LIMIT ?3");
+    // Whole rows, through the index: each claimed row is then read once, before its
+    // UPDATE, and the claim's changes are applied to the runs read.
+    static const std::string kSelect =
+        Sql("SELECT ", " FROM runs INDEXED BY runs_queue_pending "
+                       "WHERE status = 'pending' AND queue = ?1 AND run_at <= ?2 "
+                       "ORDER BY priority DESC, run_at LIMIT ?3");
+    auto select = tx.db.Prepare(kSelect);
     if (!select.ok()) return select.status();
     struct Candidate {
-      int64_t priority;
-      int64_t run_at;
       int64_t seq;
+      Run run;
     };
     std::vector<Candidate> candidates;
     std::vector<std::string_view> seen;
+    size_t queues_read = 0;
     for (const std::string& queue : queues) {
       if (std::find(seen.begin(), seen.end(), queue) != seen.end()) continue;
       seen.push_back(queue);
@@ -763,65 +768,57 @@ class SqliteStorage final : public Storage {
       s.Bind(1, queue);
       s.Bind(2, Micros(p.now));
       s.Bind(3, p.max);
+      ++queues_read;
       for (;;) {
         auto row = s.Step();
         if (!row.ok()) return row.status();
         if (!*row) break;
-        candidates.push_back({s.Int(1), s.Int(2), s.Int(0)});
+        Candidate& c = candidates.emplace_back();
+        c.run = ReadRun(s, &c.seq);
       }
     }
-    auto before = [](const Candidate& a, const Candidate& b) {
-      if (a.priority != b.priority) return a.priority > b.priority;
-      return a.run_at != b.run_at ? a.run_at < b.run_at : a.seq < b.seq;
-    };
-    std::sort(candidates.begin(), candidates.end(), before);
-    if (static_cast<int>(candidates.size()) > p.max) candidates.resize(static_cast<size_t>(p.max));
-    // Claimed kClaimChunk at a time, each chunk by one UPDATE and one SELECT of rowids
-    // IN a list: a statement per run made each run pay for opening a cursor on the
-    // table and every index, and for halting and resetting, a fifth of a claim. A
-    // short last chunk binds NULL, which matches no rowid.
+    // One queue's runs come in claim order already; several are merged.
+    if (queues_read > 1) {
+      auto before = [](const Candidate& a, const Candidate& b) {
+        if (a.run.priority != b.run.priority) return a.run.priority > b.run.priority;
+        return a.run.run_at != b.run.run_at ? a.run.run_at < b.run.run_at : a.seq < b.seq;
+      };
+      std::sort(candidates.begin(), candidates.end(), before);
+      if (static_cast<int>(candidates.size()) > p.max) {
+        candidates.resize(static_cast<size_t>(p.max));
+      }
+    }
+    // Claimed kClaimChunk at a time, by one UPDATE of rowids IN a list: a statement per
+    // run made each run pay for opening a cursor on the table and every index, and for
+    // halting and resetting, a fifth of a claim. A short last chunk binds NULL, which
+    // matches no rowid.
     static const std::string kUpdate =
         "UPDATE runs SET status = 'running', attempt = attempt + 1, runner = ?1, "
         "started_at = ?2, lease_until = ?2 + ttr_us WHERE seq IN (" +
         Placeholders(3, kClaimChunk) + ")";
-    static const std::string kRead = Sql("SELECT ", " FROM runs WHERE seq IN (" +
-                                                         Placeholders(1, kClaimChunk) + ")");
     auto update = tx.db.Prepare(kUpdate);
     if (!update.ok()) return update.status();
-    auto read = tx.db.Prepare(kRead);
-    if (!read.ok()) return read.status();
-    out.reserve(candidates.size());
-    std::vector<std::pair<int64_t, size_t>> order;  // seq, place in the claim order
+    const int64_t now = Micros(p.now);
+    out.reserve(out.size() + candidates.size());
     for (size_t begin = 0; begin < candidates.size(); begin += kClaimChunk) {
       size_t n = std::min(candidates.size() - begin, static_cast<size_t>(kClaimChunk));
       Statement& u = **update;
-      Statement& r = **read;
       ScopedReset reset_update(u);
-      ScopedReset reset_read(r);
       u.Bind(1, p.runner);
-      u.Bind(2, Micros(p.now));
-      order.clear();
-      for (size_t i = 0; i < n; ++i) {
-        int64_t seq = candidates[begin + i].seq;
-        u.Bind(static_cast<int>(3 + i), seq);
-        r.Bind(static_cast<int>(1 + i), seq);
-        order.emplace_back(seq, begin + i);
-      }
+      u.Bind(2, now);
+      for (size_t i = 0; i < n; ++i) u.Bind(static_cast<int>(3 + i), candidates[begin + i].seq);
       TASKMILL_RETURN_IF_ERROR(u.Exec());
       if (tx.db.Changes() != static_cast<int64_t>(n)) {
         return Status::Internal("a claimed run vanished");
       }
-      // The rows come in rowid order; the runs go out in claim order.
-      std::sort(order.begin(), order.end());
-      out.resize(begin + n);
-      for (;;) {
-        auto row = r.Step();
-        if (!row.ok()) return row.status();
-        if (!*row) break;
-        const int64_t seq = r.Int(0);
-        auto at = std::lower_bound(order.begin(), order.end(), std::make_pair(seq, size_t{0}));
-        if (at == order.end() || at->first != seq) return Status::Internal("a run not claimed");
-        out[at->second] = ReadRun(r);
+      for (size_t i = 0; i < n; ++i) {
+        Run& run = out.emplace_back(std::move(candidates[begin + i].run));
+        // What the UPDATE stored.
+        run.status = RunStatus::kRunning;
+        run.attempt += 1;
+        run.runner = p.runner;
+        run.started_at = FromMicros(now);
+        run.lease_until = FromMicros(now + run.time_to_resolve.count());
       }
     }
     return Status::Ok();
