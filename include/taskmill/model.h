@@ -133,6 +133,8 @@ boost::json::object ToJson(const Run& run);
 void AppendJson(const Run& run, std::string* out);
 // Appends boost::json::serialize(value) to `out`, byte for byte, faster.
 void AppendJson(const boost::json::value& value, std::string* out);
+// Appends `text` as a JSON string (quoted and escaped as boost::json::serialize does).
+void AppendJsonString(std::string_view text, std::string* out);
 // Parses the object ToJson produced; unknown keys are errors naming the key.
 Result<Run> RunFromJson(const boost::json::value& json);
 boost::json::object ToJson(const Attempt& attempt);

@@ -251,6 +251,37 @@ json::object ToJson(const Run& r) {
   return o;
 }
 
+void AppendJsonString(std::string_view s, std::string* out) {
+  // Escapes as boost::json does: the two-character forms for \b \t \n \f \r, \u00XX
+  // (lower-case hex) for other control characters, and '"' and '\\'.
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string& o = *out;
+  o += '"';
+  size_t start = 0;
+  for (size_t i = 0; i < s.size(); ++i) {
+    unsigned char c = static_cast<unsigned char>(s[i]);
+    if (c >= 0x20 && c != '"' && c != '\\') continue;
+    o.append(s.data() + start, i - start);
+    start = i + 1;
+    o += '\\';
+    switch (c) {
+      case '"': o += '"'; break;
+      case '\\': o += '\\'; break;
+      case '\b': o += 'b'; break;
+      case '\t': o += 't'; break;
+      case '\n': o += 'n'; break;
+      case '\f': o += 'f'; break;
+      case '\r': o += 'r'; break;
+      default:
+        o += "u00";
+        o += kHex[c >> 4];
+        o += kHex[c & 15];
+    }
+  }
+  o.append(s.data() + start, s.size() - start);
+  o += '"';
+}
+
 namespace {
 
 // Writes JSON the way boost::json::serialize does, so that AppendJson matches ToJson
@@ -277,35 +308,7 @@ class JsonWriter {
     out_.append(buf, n);
     return *this;
   }
-  void String(std::string_view s) {
-    // Escapes as boost::json does: the two-character forms for \b \t \n \f \r, \u00XX
-    // (lower-case hex) for other control characters, and '"' and '\\'.
-    static constexpr char kHex[] = "0123456789abcdef";
-    out_ += '"';
-    size_t start = 0;
-    for (size_t i = 0; i < s.size(); ++i) {
-      unsigned char c = static_cast<unsigned char>(s[i]);
-      if (c >= 0x20 && c != '"' && c != '\\') continue;
-      out_.append(s.data() + start, i - start);
-      start = i + 1;
-      out_ += '\\';
-      switch (c) {
-        case '"': out_ += '"'; break;
-        case '\\': out_ += '\\'; break;
-        case '\b': out_ += 'b'; break;
-        case '\t': out_ += 't'; break;
-        case '\n': out_ += 'n'; break;
-        case '\f': out_ += 'f'; break;
-        case '\r': out_ += 'r'; break;
-        default:
-          out_ += "u00";
-          out_ += kHex[c >> 4];
-          out_ += kHex[c & 15];
-      }
-    }
-    out_.append(s.data() + start, s.size() - start);
-    out_ += '"';
-  }
+  void String(std::string_view s) { AppendJsonString(s, &out_); }
   void Int(int64_t v) {
     char buf[24];
     auto [end, ec] = std::to_chars(buf, buf + sizeof buf, v);

@@ -127,17 +127,17 @@ void AppendAttempt(std::string& attempts, int number, std::string_view runner,
   attempts += "{\"number\":";
   attempts += std::to_string(number);
   attempts += ",\"runner\":";
-  attempts += json::serialize(json::string_view(runner.data(), runner.size()));
+  AppendJsonString(runner, &attempts);
   attempts += ",\"started_at\":";
   attempts += started_at ? std::to_string(*started_at) : std::string("null");
   attempts += ",\"finished_at\":";
   attempts += std::to_string(finished_at);
   attempts += ",\"outcome\":";
-  attempts += json::serialize(json::string_view(outcome.data(), outcome.size()));
+  AppendJsonString(outcome, &attempts);
   attempts += ",\"error\":";
-  attempts += json::serialize(json::string_view(error.data(), error.size()));
+  AppendJsonString(error, &attempts);
   attempts += ",\"output\":";
-  attempts += json::serialize(json::string_view(output.data(), output.size()));
+  AppendJsonString(output, &attempts);
   attempts += "}]";
 }
 
