@@ -21,8 +21,11 @@ struct SqliteOptions {
   // The write-ahead log is copied back into the database file (a checkpoint) by a
   // thread of its own once it holds this many pages, rather than by the commit that
   // crossed SQLite's own threshold: that commit, and every writer queued behind it,
-  // would wait for the copy and its fsync.
-  int checkpoint_pages = 1000;
+  // would wait for the copy and its fsync. 4,000 pages (64 MiB at 16 KiB a page):
+  // a page written by many commits meanwhile (the tallies, the ends of the indexes)
+  // is copied once; at 1,000 the checkpoint thread's copying slowed the drain by 4%
+  // on two cores (docs/BENCHMARKS.md).
+  int checkpoint_pages = 4000;
   // Called on the checkpoint thread after each checkpoint with the frames in the log
   // and the frames copied (for tests and benchmarks).
   std::function<void(int log_frames, int checkpointed_frames)> on_checkpoint;
