@@ -5,10 +5,14 @@
 //               ahead of them while attempts are short (RunnerOptions::prefetch), when
 //               woken (an enqueue in this process, a finished attempt) or every
 //               poll_interval;
-//   workers     `capacity` threads, one attempt each at a time (the slots);
+//   workers     `capacity` threads, one attempt each at a time (the slots). While
+//               attempts are short (under 50 us on average), only one worker per
+//               core is kept awake to take the claimed runs in turn;
 //   finisher    writes outcomes in batches (one commit for everything that finished
 //               meanwhile) and publishes run.finished events after the commit;
-//   supervisor  renews leases (heartbeats) and enforces per-attempt timeouts.
+//   supervisor  renews leases (heartbeats), enforces per-attempt timeouts, and wakes
+//               every worker if the awake ones took no run for a millisecond (a long
+//               attempt among short ones).
 // A claimed run carries its attempt number as a fencing token; a finish or heartbeat
 // for an attempt that is no longer current is rejected by storage, and the runner
 // cancels such an attempt. Start() and Stop() may be called twice; thread-safe.
