@@ -371,42 +371,48 @@ void Runner::FinishLoop() {
 
 void Runner::SupervisorLoop() {
   std::unique_lock lock(mu_);
+  // When the attempts in flight are looked at next: at their earliest deadline or
+  // lease renewal, or at once when runs were claimed (supervisor_kick_).
+  TimePoint next_scan = TimePoint::min();
   while (running_) {
     TimePoint now = clock_.Now();
-    std::vector<RunHeartbeat> beats;
-    std::vector<std::shared_ptr<InFlight>> beating;
-    std::vector<std::pair<std::shared_ptr<InFlight>, Progress>> progress;
-    TimePoint next_wake = now + std::chrono::seconds(1);
-    for (auto& [id, f] : in_flight_) {
-      if (f->deadline && *f->deadline <= now) {
-        f->token->Cancel("timeout");
-        f->deadline.reset();  // once is enough; the handler is stopping
-      }
-      if (f->deadline) next_wake = std::min(next_wake, *f->deadline);
-      // Renew when a third of the lease is left, so one missed beat is survivable.
-      Duration ttr = f->run.time_to_resolve;
-      TimePoint renew_at = f->lease_until - ttr / 3;
-      if (options_.heartbeat_interval.count() > 0) {
-        renew_at = std::min(renew_at, f->lease_until - ttr + options_.heartbeat_interval);
-      }
-      if (renew_at <= now) {
-        f->lease_until = now + ttr;
-        beats.push_back({f->run.queue, f->run.id, f->run.attempt, f->lease_until});
-        beating.push_back(f);
-      } else {
-        next_wake = std::min(next_wake, renew_at);
-      }
-    }
-    if (!beats.empty()) {
-      lock.unlock();
-      auto alive = storage_.RunHeartbeatBatch(beats);
-      lock.lock();
-      if (alive.ok()) {
-        for (size_t i = 0; i < beating.size(); ++i) {
-          if (!(*alive)[i]) beating[i]->token->Cancel("stopped or lease lost");
+    if (supervisor_kick_ || now >= next_scan) {
+      supervisor_kick_ = false;
+      std::vector<RunHeartbeat> beats;
+      std::vector<std::shared_ptr<InFlight>> beating;
+      next_scan = now + std::chrono::seconds(1);
+      for (auto& [id, f] : in_flight_) {
+        if (f->deadline && *f->deadline <= now) {
+          f->token->Cancel("timeout");
+          f->deadline.reset();  // once is enough; the handler is stopping
+        }
+        if (f->deadline) next_scan = std::min(next_scan, *f->deadline);
+        // Renew when a third of the lease is left, so one missed beat is survivable.
+        Duration ttr = f->run.time_to_resolve;
+        TimePoint renew_at = f->lease_until - ttr / 3;
+        if (options_.heartbeat_interval.count() > 0) {
+          renew_at = std::min(renew_at, f->lease_until - ttr + options_.heartbeat_interval);
+        }
+        if (renew_at <= now) {
+          f->lease_until = now + ttr;
+          beats.push_back({f->run.queue, f->run.id, f->run.attempt, f->lease_until});
+          beating.push_back(f);
+        } else {
+          next_scan = std::min(next_scan, renew_at);
         }
       }
-      continue;
+      if (!beats.empty()) {
+        lock.unlock();
+        auto alive = storage_.RunHeartbeatBatch(beats);
+        lock.lock();
+        if (alive.ok()) {
+          for (size_t i = 0; i < beating.size(); ++i) {
+            if (!(*alive)[i]) beating[i]->token->Cancel("stopped or lease lost");
+          }
+        }
+        next_scan = TimePoint::min();  // look again: time went by meanwhile
+        continue;
+      }
     }
     if (!work_.empty() && AttemptsAreShort()) {
       // Runs wait while few workers are awake (WakeWorker). If none was taken for a
@@ -421,12 +427,11 @@ void Runner::SupervisorLoop() {
         work_cv_.notify_all();
       }
     } else {
-      // Woken early when new runs arrive: their deadlines may come before next_wake
-      // (and a simulated clock may never move again to reach next_wake).
-      clock_.WaitUntil(lock, supervisor_cv_, next_wake,
+      // Woken early when new runs arrive: their deadlines may come before next_scan
+      // (and a simulated clock may never move again to reach next_scan).
+      clock_.WaitUntil(lock, supervisor_cv_, next_scan,
                        [&] { return !running_ || supervisor_kick_; });
     }
-    supervisor_kick_ = false;
   }
 }
 
