@@ -266,6 +266,19 @@ TEST_F(RunJson, AppendJsonWritesExactlyWhatSerializingToJsonWrites) {
   }
 }
 
+TEST(JsonString, AppendJsonStringWritesWhatSerializingTheStringWrites) {
+  // Every byte below 0x80 (each control character, quote and backslash among them),
+  // then UTF-8 and invalid UTF-8, which boost::json writes through as they are.
+  std::string every;
+  for (int c = 0; c < 0x80; ++c) every += static_cast<char>(c);
+  for (std::string text : {std::string(), every, std::string("caf\u00e9 \u2713"),
+                           std::string("\xff\xfe end")}) {
+    std::string appended = "prefix:";
+    AppendJsonString(text, &appended);
+    EXPECT_EQ(appended, "prefix:" + json::serialize(json::string_view(text.data(), text.size())));
+  }
+}
+
 TEST_F(RunJson, MissingKeysTakeTheirDefaults) {
   auto parsed = RunFromJson(json::parse(R"({"id": "minimal", "function": "a.b"})"));
   ASSERT_TRUE(parsed.ok()) << parsed.status().ToString();
