@@ -151,8 +151,9 @@ json::value ParseJsonOr(std::string_view text, json::value fallback) {
   return ec ? fallback : v;
 }
 
-Run ReadRun(const Statement& s, int64_t* seq = nullptr) {
-  Run r;
+// Reads the row into `r`, a default Run (in place: a claim reads hundreds into its
+// answer, where moving each one in cost a fiftieth of the writer's time).
+void ReadRunInto(const Statement& s, Run& r, int64_t* seq = nullptr) {
   if (seq) *seq = s.Int(0);
   r.id = s.Text(1);
   r.queue = s.Text(2);
@@ -187,6 +188,11 @@ Run ReadRun(const Statement& s, int64_t* seq = nullptr) {
   r.input_file = s.Text(33);
   r.output_file = s.Text(34);
   r.attempts = ParseAttempts(s.Text(35));
+}
+
+Run ReadRun(const Statement& s, int64_t* seq = nullptr) {
+  Run r;
+  ReadRunInto(s, r, seq);
   return r;
 }
 
@@ -746,11 +752,11 @@ class SqliteStorage final : public Storage {
                        "ORDER BY priority DESC, run_at LIMIT ?3");
     auto select = tx.db.Prepare(kSelect);
     if (!select.ok()) return select.status();
-    struct Candidate {
-      int64_t seq;
-      Run run;
-    };
-    std::vector<Candidate> candidates;
+    // Read straight into the answer, with their rowids alongside.
+    out.clear();
+    out.reserve(static_cast<size_t>(p.max));
+    std::vector<int64_t> seqs;
+    seqs.reserve(static_cast<size_t>(p.max));
     std::vector<std::string_view> seen;
     size_t queues_read = 0;
     for (const std::string& queue : queues) {
@@ -773,21 +779,11 @@ class SqliteStorage final : public Storage {
         auto row = s.Step();
         if (!row.ok()) return row.status();
         if (!*row) break;
-        Candidate& c = candidates.emplace_back();
-        c.run = ReadRun(s, &c.seq);
+        ReadRunInto(s, out.emplace_back(), &seqs.emplace_back());
       }
     }
     // One queue's runs come in claim order already; several are merged.
-    if (queues_read > 1) {
-      auto before = [](const Candidate& a, const Candidate& b) {
-        if (a.run.priority != b.run.priority) return a.run.priority > b.run.priority;
-        return a.run.run_at != b.run.run_at ? a.run.run_at < b.run.run_at : a.seq < b.seq;
-      };
-      std::sort(candidates.begin(), candidates.end(), before);
-      if (static_cast<int>(candidates.size()) > p.max) {
-        candidates.resize(static_cast<size_t>(p.max));
-      }
-    }
+    if (queues_read > 1) MergeClaimOrder(out, seqs, static_cast<size_t>(p.max));
     // Claimed kClaimChunk at a time, by one UPDATE of rowids IN a list: a statement per
     // run made each run pay for opening a cursor on the table and every index, and for
     // halting and resetting, a fifth of a claim. A short last chunk binds NULL, which
@@ -799,29 +795,50 @@ class SqliteStorage final : public Storage {
     auto update = tx.db.Prepare(kUpdate);
     if (!update.ok()) return update.status();
     const int64_t now = Micros(p.now);
-    out.reserve(out.size() + candidates.size());
-    for (size_t begin = 0; begin < candidates.size(); begin += kClaimChunk) {
-      size_t n = std::min(candidates.size() - begin, static_cast<size_t>(kClaimChunk));
+    for (size_t begin = 0; begin < seqs.size(); begin += kClaimChunk) {
+      size_t n = std::min(seqs.size() - begin, static_cast<size_t>(kClaimChunk));
       Statement& u = **update;
       ScopedReset reset_update(u);
       u.Bind(1, p.runner);
       u.Bind(2, now);
-      for (size_t i = 0; i < n; ++i) u.Bind(static_cast<int>(3 + i), candidates[begin + i].seq);
+      for (size_t i = 0; i < n; ++i) u.Bind(static_cast<int>(3 + i), seqs[begin + i]);
       TASKMILL_RETURN_IF_ERROR(u.Exec());
       if (tx.db.Changes() != static_cast<int64_t>(n)) {
         return Status::Internal("a claimed run vanished");
       }
-      for (size_t i = 0; i < n; ++i) {
-        Run& run = out.emplace_back(std::move(candidates[begin + i].run));
-        // What the UPDATE stored.
-        run.status = RunStatus::kRunning;
-        run.attempt += 1;
-        run.runner = p.runner;
-        run.started_at = FromMicros(now);
-        run.lease_until = FromMicros(now + run.time_to_resolve.count());
-      }
+    }
+    for (Run& run : out) {
+      // What the UPDATE stored.
+      run.status = RunStatus::kRunning;
+      run.attempt += 1;
+      run.runner = p.runner;
+      run.started_at = FromMicros(now);
+      run.lease_until = FromMicros(now + run.time_to_resolve.count());
     }
     return Status::Ok();
+  }
+
+  // Puts the runs read from several queues (each queue's in claim order) in claim
+  // order, priority DESC, run_at, seq, and keeps the first `max`.
+  static void MergeClaimOrder(std::vector<Run>& runs, std::vector<int64_t>& seqs, size_t max) {
+    std::vector<size_t> order(runs.size());
+    for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+    std::sort(order.begin(), order.end(), [&](size_t a, size_t b) {
+      if (runs[a].priority != runs[b].priority) return runs[a].priority > runs[b].priority;
+      if (runs[a].run_at != runs[b].run_at) return runs[a].run_at < runs[b].run_at;
+      return seqs[a] < seqs[b];
+    });
+    if (order.size() > max) order.resize(max);
+    std::vector<Run> sorted_runs;
+    std::vector<int64_t> sorted_seqs;
+    sorted_runs.reserve(order.size());
+    sorted_seqs.reserve(order.size());
+    for (size_t i : order) {
+      sorted_runs.push_back(std::move(runs[i]));
+      sorted_seqs.push_back(seqs[i]);
+    }
+    runs = std::move(sorted_runs);
+    seqs = std::move(sorted_seqs);
   }
 
   // The queues with pending runs by the tallies, and by the changes of the earlier
