@@ -99,39 +99,26 @@ std::vector<Attempt> ParseAttempts(std::string_view text) {
   return out;
 }
 
-std::string SerializeAttempts(const std::vector<Attempt>& attempts) {
-  json::array arr;
-  for (const auto& a : attempts) {
-    json::object o;
-    o["number"] = a.number;
-    o["runner"] = a.runner;
-    o["started_at"] = Micros(a.started_at);
-    o["finished_at"] = a.finished_at ? json::value(Micros(*a.finished_at)) : json::value(nullptr);
-    o["outcome"] = a.outcome;
-    o["error"] = a.error;
-    o["output"] = a.output;
-    arr.push_back(std::move(o));
-  }
-  return json::serialize(arr);
-}
-
-// Appends an attempt to the stored attempts (a JSON array of objects, as
-// SerializeAttempts writes them). Written out here rather than with SQLite's
-// json_insert and json_object in the UPDATE, which cost a seventh of a finish.
+// Appends an attempt to the stored attempts (a JSON array of objects; times as
+// integer microseconds). Written out here rather than with SQLite's json_insert and
+// json_object in the UPDATE, which cost a seventh of a finish.
 void AppendAttempt(std::string& attempts, int number, std::string_view runner,
-                   std::optional<int64_t> started_at, int64_t finished_at,
+                   std::optional<int64_t> started_at, std::optional<int64_t> finished_at,
                    std::string_view outcome, std::string_view error, std::string_view output) {
   if (attempts.size() < 2 || attempts.back() != ']') attempts = "[]";
   attempts.pop_back();  // the closing bracket
   if (attempts.back() != '[') attempts += ',';
+  auto append_time = [&attempts](const std::optional<int64_t>& t) {
+    attempts += t ? std::to_string(*t) : std::string("null");
+  };
   attempts += "{\"number\":";
   attempts += std::to_string(number);
   attempts += ",\"runner\":";
   AppendJsonString(runner, &attempts);
   attempts += ",\"started_at\":";
-  attempts += started_at ? std::to_string(*started_at) : std::string("null");
+  append_time(started_at);
   attempts += ",\"finished_at\":";
-  attempts += std::to_string(finished_at);
+  append_time(finished_at);
   attempts += ",\"outcome\":";
   AppendJsonString(outcome, &attempts);
   attempts += ",\"error\":";
@@ -139,6 +126,22 @@ void AppendAttempt(std::string& attempts, int number, std::string_view runner,
   attempts += ",\"output\":";
   AppendJsonString(output, &attempts);
   attempts += "}]";
+}
+
+// Appends each attempt to the stored attempts `out`.
+void AppendAttempts(std::string& out, const std::vector<Attempt>& attempts) {
+  for (const Attempt& a : attempts) {
+    std::optional<int64_t> finished_at;
+    if (a.finished_at) finished_at = Micros(*a.finished_at);
+    AppendAttempt(out, a.number, a.runner, Micros(a.started_at), finished_at, a.outcome, a.error,
+                  a.output);
+  }
+}
+
+std::string SerializeAttempts(const std::vector<Attempt>& attempts) {
+  std::string out = "[]";
+  AppendAttempts(out, attempts);
+  return out;
 }
 
 json::value ParseJsonOr(std::string_view text, json::value fallback) {
@@ -916,8 +919,8 @@ class SqliteStorage final : public Storage {
           "AND attempt = ?3 AND status = 'running'");
       if (!find.ok()) return find.status();
       std::string task;
+      std::string runner;
       std::string attempts;
-      std::string result;
       for (size_t i = 0; i < finishes.size(); ++i) {
         const RunFinish& f = finishes[i];
         const std::string_view outcome =
@@ -928,12 +931,12 @@ class SqliteStorage final : public Storage {
           claimed = nullptr;  // not this attempt's claim
         }
         int64_t seq = 0;
+        std::optional<int64_t> started_at;
         if (claimed) {
-          attempts = claimed->attempts.empty() ? "[]" : SerializeAttempts(claimed->attempts);
-          std::optional<int64_t> started_at;
+          attempts = "[]";  // into the buffer the earlier finishes grew
+          AppendAttempts(attempts, claimed->attempts);
+          runner = claimed->runner;
           if (claimed->started_at) started_at = Micros(*claimed->started_at);
-          AppendAttempt(attempts, f.attempt, claimed->runner, started_at, Micros(f.finished_at),
-                        outcome, f.error, f.output);
         } else {
           Statement& q = **find;
           ScopedReset reset(q);
@@ -945,12 +948,12 @@ class SqliteStorage final : public Storage {
           if (!*row) continue;  // not the current attempt: a stale fence
           seq = q.Int(0);
           task = q.Text(1);
-          attempts = q.Text(4);
-          std::optional<int64_t> started_at;
+          runner = q.Text(2);
           if (!q.IsNull(3)) started_at = q.Int(3);
-          AppendAttempt(attempts, f.attempt, q.Text(2), started_at, Micros(f.finished_at),
-                        outcome, f.error, f.output);
+          attempts = q.Text(4);
         }
+        AppendAttempt(attempts, f.attempt, runner, started_at, Micros(f.finished_at), outcome,
+                      f.error, f.output);
         Statement& s = claimed ? **by_fence : **by_seq;
         ScopedReset reset(s);
         bool retry = f.status == RunStatus::kPending;
@@ -958,13 +961,7 @@ class SqliteStorage final : public Storage {
         if (retry) s.BindNull(2); else s.Bind(2, Micros(f.finished_at));
         // run_at moves only for a retry; a finished run keeps the instant it was due.
         if (retry) s.Bind(3, Micros(f.run_at)); else s.BindNull(3);
-        if (f.result.is_null()) {
-          s.BindNull(4);
-        } else {
-          result.clear();
-          AppendJson(f.result, &result);
-          s.BindView(4, result);
-        }
+        if (f.result.is_null()) s.BindNull(4); else BindJson(s, 4, f.result);
         s.BindView(5, f.error);
         s.BindView(6, f.error_kind);
         if (f.progress) {
