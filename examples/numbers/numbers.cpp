@@ -52,6 +52,9 @@ class NumberStore {
       return Status::Internal("numbers: cannot open " + path + ": " + error);
     }
     auto store = std::shared_ptr<NumberStore>(new NumberStore(db));
+    // Before the first statement: servers started together on one data directory open
+    // the file at once, and switching a new file to WAL mode waits for the others.
+    sqlite3_busy_timeout(db, 5000);
     // One row per statement, committed at once: WAL with synchronous=NORMAL keeps that
     // cheap, and an example loses nothing that matters on a power cut.
     char* error = nullptr;
@@ -65,7 +68,6 @@ class NumberStore {
       sqlite3_free(error);
       return Status::Internal("numbers: cannot create the table in " + path + ": " + message);
     }
-    sqlite3_busy_timeout(db, 5000);
     return store;
   }
 
@@ -84,7 +86,7 @@ class NumberStore {
     if ((rc & 0xff) == SQLITE_CONSTRAINT) {
       return Status::Conflict("number " + n.e164 + " already exists");
     }
-    if (rc != SQLITE_DONE) return Status::Internal(sqlite3_errmsg(db_));
+    if (rc != SQLITE_DONE) return Failure(rc);
     return Status::Ok();
   }
 
@@ -93,7 +95,7 @@ class NumberStore {
     std::lock_guard lock(mu_);
     Statement remove(db_, "DELETE FROM numbers WHERE e164 = ?");
     remove.Bind(1, e164);
-    if (remove.Step() != SQLITE_DONE) return Status::Internal(sqlite3_errmsg(db_));
+    if (int rc = remove.Step(); rc != SQLITE_DONE) return Failure(rc);
     if (sqlite3_changes(db_) == 0) return Status::NotFound("no number " + std::string(e164));
     return Status::Ok();
   }
@@ -111,11 +113,19 @@ class NumberStore {
     while ((rc = select.Step()) == SQLITE_ROW) {
       out.push_back({select.Text(0), select.Text(1), select.Text(2), select.Text(3)});
     }
-    if (rc != SQLITE_DONE) return Status::Internal(sqlite3_errmsg(db_));
+    if (rc != SQLITE_DONE) return Failure(rc);
     return out;
   }
 
  private:
+  // A failure of the table rather than of a row: kInsufficientStorage when the disk
+  // is full, else kInternal.
+  Status Failure(int rc) const {
+    std::string message = "numbers: " + std::string(sqlite3_errmsg(db_));
+    if ((rc & 0xff) == SQLITE_FULL) return Status::InsufficientStorage("disk full: " + message);
+    return Status::Internal(std::move(message));
+  }
+
   class Statement {
    public:
     Statement(sqlite3* db, const char* sql) { sqlite3_prepare_v2(db, sql, -1, &stmt_, nullptr); }
@@ -166,7 +176,10 @@ BulkFunction ImportFunction(std::shared_ptr<NumberStore> store) {
     bool defaulted = n.state.empty();
     if (defaulted) n.state = "available";
     Status added = store->Insert(n);
-    if (!added.ok()) return BulkResult::Error(added.message());
+    // A number that exists fails its row; a table that cannot be written (a full
+    // disk) is no fault of the row: the attempt is retried from it.
+    if (added.IsConflict()) return BulkResult::Error(added.message());
+    if (!added.ok()) return BulkResult::Retry(added.message());
     if (defaulted) return BulkResult::Merge({{"state", n.state}});
     return BulkResult::Ok();
   };
@@ -185,7 +198,7 @@ BulkFunction ListFunction(std::shared_ptr<NumberStore> store, int page) {
     // The state is the last number written: "init" (null) starts from the beginning.
     std::string after = call.state.is_string() ? std::string(call.state.get_string()) : "";
     auto numbers = store->ListAfter(after, page);
-    if (!numbers.ok()) throw std::runtime_error(numbers.status().message());
+    if (!numbers.ok()) return BulkResult::Retry(numbers.status().message());
     if (numbers->empty()) return BulkResult::Stop();
     std::vector<BulkResult::Row> rows;
     rows.reserve(numbers->size());
@@ -206,7 +219,9 @@ BulkFunction ReleaseFunction(std::shared_ptr<NumberStore> store) {
   f.verifiers["e164"] = IsE164;
   f.call = [store](const BulkCall& call) {
     Status removed = store->Remove(call.row->GetOr("e164"));
-    return removed.ok() ? BulkResult::Ok() : BulkResult::Error(removed.message());
+    if (removed.ok()) return BulkResult::Ok();
+    if (removed.IsNotFound()) return BulkResult::Error(removed.message());
+    return BulkResult::Retry(removed.message());
   };
   return f;
 }

@@ -30,6 +30,11 @@
 //   File(path)   no-input functions only: the file at `path`, produced out of band,
 //                becomes the run's output (it replaces rows written so far) and the
 //                iteration ends
+//   Retry(msg)   the row could not be processed for a reason outside it (the disk is
+//                full, a service it needs is down): it is neither written nor counted,
+//                the attempt ends as an `internal` failure with its progress saved, and
+//                the next attempt (max_attempts) starts again at this row. Rows and
+//                iterations only; a finish hook's Retry is ignored
 //   .WithState(s) on any of these: the state passed to the next call (any JSON; it is
 //                saved with each checkpoint, so it must be JSON to survive a crash)
 // A function that throws: the row is written with the exception's message in `error`
@@ -125,7 +130,7 @@ class BulkRow {
 // What a bulk function returns for a row or an iteration (see the file comment).
 class BulkResult {
  public:
-  enum class Kind : uint8_t { kOk, kStop, kError, kRows, kMerge, kFile };
+  enum class Kind : uint8_t { kOk, kStop, kError, kRows, kMerge, kFile, kRetry };
   using Row = std::vector<std::string>;
 
   static BulkResult Ok() { return BulkResult(Kind::kOk); }
@@ -135,13 +140,14 @@ class BulkResult {
   static BulkResult WriteRows(std::vector<Row> rows);
   static BulkResult Merge(std::vector<std::pair<std::string, std::string>> columns);
   static BulkResult File(std::string path);
+  static BulkResult Retry(std::string message);
 
   // The same result with new iterator state.
   BulkResult& WithState(boost::json::value state) &;
   BulkResult&& WithState(boost::json::value state) &&;
 
   Kind kind() const { return kind_; }
-  const std::string& message() const { return text_; }    // kError: the message
+  const std::string& message() const { return text_; }    // kError, kRetry: the message
   const std::string& path() const { return text_; }       // kFile: the file
   const std::vector<Row>& rows() const { return rows_; }  // kRows
   const std::vector<std::pair<std::string, std::string>>& columns() const { return columns_; }

@@ -29,6 +29,7 @@ enum class StatusCode {
   kTooLarge,            // a size limit was exceeded (HTTP 413)
   kTimeout,             // a deadline passed (HTTP 408/504)
   kUnavailable,         // overloaded or shutting down; retry later (HTTP 503)
+  kInsufficientStorage, // the disk is full: nothing was stored; retry once space is freed (HTTP 507)
   kInternal,            // storage error or a bug in taskmill (HTTP 500)
 };
 
@@ -53,6 +54,9 @@ class [[nodiscard]] Status {
   static Status TooLarge(std::string m) { return {StatusCode::kTooLarge, std::move(m)}; }
   static Status Timeout(std::string m) { return {StatusCode::kTimeout, std::move(m)}; }
   static Status Unavailable(std::string m) { return {StatusCode::kUnavailable, std::move(m)}; }
+  static Status InsufficientStorage(std::string m) {
+    return {StatusCode::kInsufficientStorage, std::move(m)};
+  }
   static Status Internal(std::string m) { return {StatusCode::kInternal, std::move(m)}; }
 
   bool ok() const { return code_ == StatusCode::kOk; }

@@ -49,6 +49,8 @@ http::status ForCode(StatusCode code) {
       return http::status::request_timeout;
     case StatusCode::kUnavailable:
       return http::status::service_unavailable;
+    case StatusCode::kInsufficientStorage:
+      return http::status::insufficient_storage;
     case StatusCode::kInternal:
       return http::status::internal_server_error;
   }

@@ -14,7 +14,7 @@
 //   method_not_allowed 405 · unknown_function / unknown_task 422 · bad_request 400
 //   not_found 404 · conflict, failed_precondition 409 · too_large 413
 //   unauthenticated 401 · permission_denied 403 · timeout 408 · unavailable 503
-//   internal 500
+//   insufficient_storage 507 (the disk is full) · internal 500
 //
 // Pure functions; thread-safe.
 #pragma once

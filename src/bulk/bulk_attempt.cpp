@@ -90,6 +90,17 @@ class BulkAttempt {
     end_kind_ = "user";
     return End::kFailed;
   }
+  // The function could not process a row for a reason outside it (BulkResult::Retry,
+  // e.g. its disk is full): not a failed row, which would end the run `failed` for
+  // good, but a failed attempt, retried from this row.
+  End RowRetried(const RowOutcome& outcome, int64_t line) {
+    end_error_ = (line > 0 ? "line " + std::to_string(line) + ": " : std::string()) +
+                 (outcome.result.message().empty() ? "the function asked to retry"
+                                                   : outcome.result.message()) +
+                 " (the attempt is retried from this row)";
+    end_kind_ = "internal";
+    return End::kFailed;
+  }
 
   // Row outcomes. Each returns false when the run ends after this row.
   bool ApplyRow(const BulkRow& row, RowOutcome& outcome);
@@ -417,6 +428,9 @@ BulkAttempt::End BulkAttempt::ProcessRows() {
         if (context_.cancelled()) return End::kCancelled;
         return ProcessorGaveUp();
       }
+      if (outcome_.result.kind() == BulkResult::Kind::kRetry) {
+        return RowRetried(outcome_, row.line());
+      }
       go_on = ApplyRow(row, outcome_);
       if (outcome_.result.kind() == BulkResult::Kind::kStop) {
         return End::kStopped;  // a Stop() row is neither written nor counted
@@ -501,6 +515,9 @@ BulkAttempt::End BulkAttempt::ProcessBatches() {
           return ProcessorGaveUp();
         }
         RowOutcome& outcome = outcomes_[next_sent++];
+        if (outcome.result.kind() == BulkResult::Kind::kRetry) {
+          return RowRetried(outcome, row.line());
+        }
         go_on = ApplyRow(row, outcome);
         if (!go_on && outcome.result.kind() == BulkResult::Kind::kStop) return End::kStopped;
       }
@@ -519,6 +536,7 @@ BulkAttempt::End BulkAttempt::ProcessIterations() {
     RowOutcome outcome = processor_.Iterate(state_);
     if (!processor_.fatal().ok()) return ProcessorGaveUp();
     if (context_.cancelled() && outcome.crashed) return End::kCancelled;
+    if (outcome.result.kind() == BulkResult::Kind::kRetry) return RowRetried(outcome, 0);
     int64_t rows_written = 0;
     bool stop = outcome.result.kind() == BulkResult::Kind::kStop;
     bool go_on = ApplyIteration(outcome, &rows_written);
@@ -561,6 +579,7 @@ bool BulkAttempt::ApplyRow(const BulkRow& row, RowOutcome& outcome) {
   bool failed = false;
   switch (result.kind()) {
     case BulkResult::Kind::kStop:
+    case BulkResult::Kind::kRetry:  // handled by the row loops, never applied
       return false;
     case BulkResult::Kind::kOk:
       WriteInputRow(row, nullptr, {});
@@ -612,6 +631,7 @@ bool BulkAttempt::ApplyIteration(RowOutcome& outcome, int64_t* rows_written) {
   bool go_on = true;
   switch (result.kind()) {
     case BulkResult::Kind::kStop:
+    case BulkResult::Kind::kRetry:  // handled by ProcessIterations, never applied
       return false;
     case BulkResult::Kind::kOk:
       break;

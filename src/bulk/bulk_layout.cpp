@@ -82,6 +82,12 @@ BulkResult BulkResult::File(std::string path) {
   return r;
 }
 
+BulkResult BulkResult::Retry(std::string message) {
+  BulkResult r(Kind::kRetry);
+  r.text_ = std::move(message);
+  return r;
+}
+
 BulkResult& BulkResult::WithState(json::value state) & {
   state_ = std::move(state);
   return *this;

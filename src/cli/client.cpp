@@ -118,12 +118,13 @@ Status HandshakeError(SSL* ssl, const beast::error_code& ec, const std::string& 
 // Responses can be large (a batch of 10,000 runs); bound them anyway.
 constexpr uint64_t kMaxResponseBody = 256ull << 20;
 
-constexpr std::array<StatusCode, 10> kErrorCodes = {
+constexpr std::array<StatusCode, 11> kErrorCodes = {
     StatusCode::kInvalidArgument, StatusCode::kNotFound,
     StatusCode::kConflict,        StatusCode::kFailedPrecondition,
     StatusCode::kUnauthenticated, StatusCode::kPermissionDenied,
     StatusCode::kTooLarge,        StatusCode::kTimeout,
-    StatusCode::kUnavailable,     StatusCode::kInternal};
+    StatusCode::kUnavailable,     StatusCode::kInsufficientStorage,
+    StatusCode::kInternal};
 
 StatusCode CodeForHttpStatus(int status) {
   switch (status) {
@@ -142,6 +143,8 @@ StatusCode CodeForHttpStatus(int status) {
     case 429:
     case 503:
       return StatusCode::kUnavailable;
+    case 507:
+      return StatusCode::kInsufficientStorage;
     default:
       return status >= 500 ? StatusCode::kInternal : StatusCode::kInvalidArgument;
   }
@@ -434,6 +437,7 @@ int ReportFailure(const Status& status) {
   std::cerr << "error: " << status.message() << "\n";
   switch (status.code()) {
     case StatusCode::kUnavailable:
+    case StatusCode::kInsufficientStorage:
     case StatusCode::kInternal:
     case StatusCode::kTimeout:
       return kExitServer;

@@ -14,6 +14,7 @@ std::string_view StatusCodeName(StatusCode code) {
     case StatusCode::kTooLarge: return "too_large";
     case StatusCode::kTimeout: return "timeout";
     case StatusCode::kUnavailable: return "unavailable";
+    case StatusCode::kInsufficientStorage: return "insufficient_storage";
     case StatusCode::kInternal: return "internal";
   }
   return "unknown";

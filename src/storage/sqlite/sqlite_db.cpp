@@ -2,7 +2,17 @@
 
 #include "storage/sqlite/sqlite_allocator.h"
 
+#include <cerrno>
+
 namespace taskmill::sqlite {
+
+bool IsOutOfSpace(sqlite3* db, int rc) {
+  const int primary = rc & 0xff;
+  // SQLite reports a failed write() as SQLITE_FULL; growing the shared-memory index or
+  // truncating a file as an I/O error whose system error says why.
+  return primary == SQLITE_FULL ||
+         (primary == SQLITE_IOERR && db && sqlite3_system_errno(db) == ENOSPC);
+}
 
 Status ErrorFrom(sqlite3* db, int rc, std::string_view what) {
   std::string msg = "sqlite: " + std::string(what) + ": " +
@@ -10,7 +20,14 @@ Status ErrorFrom(sqlite3* db, int rc, std::string_view what) {
   int primary = rc & 0xff;
   if (primary == SQLITE_CONSTRAINT) return Status::Conflict(std::move(msg));
   if (primary == SQLITE_BUSY || primary == SQLITE_LOCKED) return Status::Unavailable(std::move(msg));
+  if (IsOutOfSpace(db, rc)) return DiskFull(msg);
   return Status::Internal(std::move(msg));
+}
+
+Status DiskFull(std::string_view detail) {
+  return Status::InsufficientStorage(
+      "disk full: the write was not stored (" + std::string(detail) +
+      "); retry once space is freed on the data directory's disk");
 }
 
 Result<bool> Statement::Step() {
@@ -73,9 +90,10 @@ Status Connection::ExecScript(const char* sql) {
   char* err = nullptr;
   int rc = sqlite3_exec(db_, sql, nullptr, nullptr, &err);
   if (rc != SQLITE_OK) {
-    std::string msg = err ? err : sqlite3_errstr(rc);
+    std::string msg = "sqlite: " + std::string(err ? err : sqlite3_errstr(rc));
     sqlite3_free(err);
-    return Status::Internal("sqlite: " + msg);
+    if (IsOutOfSpace(db_, rc)) return DiskFull(msg);
+    return Status::Internal(std::move(msg));
   }
   return Status::Ok();
 }

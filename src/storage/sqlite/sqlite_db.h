@@ -115,6 +115,14 @@ class Connection {
   std::unordered_map<std::string, std::unique_ptr<Statement>, TextHash, std::equal_to<>> cache_;
 };
 
+// The Status of a failed SQLite call: kConflict for a constraint, kUnavailable when
+// busy or locked, kInsufficientStorage when the disk is full, else kInternal.
 Status ErrorFrom(sqlite3* db, int rc, std::string_view what);
+
+// True when `rc` (an extended result code of `db`) means the disk is full.
+bool IsOutOfSpace(sqlite3* db, int rc);
+
+// kInsufficientStorage: the disk is full, with `detail` saying where it was found.
+Status DiskFull(std::string_view detail);
 
 }  // namespace taskmill::sqlite

@@ -2,6 +2,7 @@
 
 #include "metrics/taskmill_metrics.h"
 #include "storage/sqlite/schema.h"
+#include "storage/sqlite/setup_lock.h"
 #include "storage/sqlite/sqlite_db.h"
 
 #include <boost/json.hpp>
@@ -12,6 +13,7 @@
 
 #include <algorithm>
 #include <array>
+#include <atomic>
 #include <cerrno>
 #include <chrono>
 #include <condition_variable>
@@ -420,6 +422,12 @@ class SqliteStorage final : public Storage {
       return Status::InvalidArgument("synchronous: expected full or normal, got '" +
                                      options_.synchronous + "'");
     }
+    // Processes started together on one data directory set the database up one at a
+    // time (setup_lock.h): creating the file and switching it to WAL mode take locks
+    // that SQLite's busy wait does not cover, and each migration is re-checked under
+    // the lock.
+    auto setup = SetupLock::Acquire(options_.path, std::chrono::seconds(60));
+    if (!setup.ok()) return setup.status();
     auto conn = Connection::Open(options_.path, false);
     if (!conn.ok()) return conn.status();
     writer_db_ = std::move(*conn);
@@ -435,9 +443,12 @@ class SqliteStorage final : public Storage {
     // in free pages of the file until reused or vacuumed (docs/storage.md).
     // synchronous=NORMAL even for "full": the fsync that makes a commit durable is the
     // syncer thread's (OpenLogForSync), not the commit's.
+    // journal_size_limit: see SqliteOptions::log_size_limit.
     TASKMILL_RETURN_IF_ERROR(writer_db_->ExecScript(
         "PRAGMA page_size=16384; PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"
         " PRAGMA temp_store=MEMORY; PRAGMA cache_size=-16384; PRAGMA secure_delete=OFF;"));
+    TASKMILL_RETURN_IF_ERROR(writer_db_->ExecScript(
+        ("PRAGMA journal_size_limit=" + std::to_string(options_.log_size_limit)).c_str()));
     TASKMILL_RETURN_IF_ERROR(Migrate());
     if (options_.synchronous == "full") {
       TASKMILL_RETURN_IF_ERROR(OpenLogForSync());
@@ -454,14 +465,31 @@ class SqliteStorage final : public Storage {
   // Called by SQLite on the writer thread after each commit, with the log's size.
   static int AfterWalCommit(void* self, sqlite3*, const char*, int log_pages) {
     auto* storage = static_cast<SqliteStorage*>(self);
-    if (log_pages >= storage->options_.checkpoint_pages) {
-      {
-        std::lock_guard lock(storage->checkpoint_mu_);
-        storage->checkpoint_wanted_ = true;
-      }
-      storage->checkpoint_cv_.notify_one();
+    if (log_pages >= storage->options_.checkpoint_pages ||
+        storage->short_of_space_.load(std::memory_order_relaxed)) {
+      storage->WantCheckpoint();
     }
     return SQLITE_OK;
+  }
+
+  void WantCheckpoint() {
+    {
+      std::lock_guard lock(checkpoint_mu_);
+      checkpoint_wanted_ = true;
+    }
+    checkpoint_cv_.notify_one();
+  }
+
+  // A write failed for lack of space. The log may be what fills the disk (it grows
+  // up to checkpoint_pages between checkpoints): checkpoint now, and after every
+  // commit until a checkpoint has copied all of it; the writer then starts the log
+  // over in the space it already has and truncates it to log_size_limit.
+  void NoteShortOfSpace() {
+    if (!short_of_space_.exchange(true)) {
+      spdlog::warn("storage: the disk of {} is full; writes fail until space is freed",
+                   options_.path);
+    }
+    WantCheckpoint();
   }
 
   // PASSIVE checkpoints on a connection of their own: they copy what no reader still
@@ -492,8 +520,13 @@ class SqliteStorage final : public Storage {
                                            &log_frames, &checkpointed);
         if (rc != SQLITE_OK && rc != SQLITE_BUSY) {
           spdlog::warn("storage: checkpoint failed: {}", sqlite3_errstr(rc));
-        } else if (options_.on_checkpoint) {
-          options_.on_checkpoint(log_frames, checkpointed);
+        } else {
+          if (rc == SQLITE_OK && checkpointed == log_frames &&
+              short_of_space_.exchange(false)) {
+            spdlog::info("storage: the write-ahead log of {} is checkpointed after the disk "
+                         "ran full", options_.path);
+          }
+          if (options_.on_checkpoint) options_.on_checkpoint(log_frames, checkpointed);
         }
       }
       lock.lock();
@@ -1807,6 +1840,7 @@ class SqliteStorage final : public Storage {
     Connection& db = *writer_db_;
     Status begin = db.Exec("BEGIN IMMEDIATE");
     if (!begin.ok()) {
+      if (begin.code() == StatusCode::kInsufficientStorage) NoteShortOfSpace();
       results.assign(batch.size(), begin);
       return;
     }
@@ -1835,6 +1869,12 @@ class SqliteStorage final : public Storage {
       (void)db.Exec("ROLLBACK");
       for (auto& r : results) {
         if (r.ok()) r = commit;
+      }
+    }
+    for (const auto& r : results) {
+      if (r.code() == StatusCode::kInsufficientStorage) {
+        NoteShortOfSpace();
+        break;
       }
     }
   }
@@ -1867,20 +1907,26 @@ class SqliteStorage final : public Storage {
     return Status::Ok();
   }
 
+  // Applies the migrations the database lacks. Init holds the setup lock; besides,
+  // each migration re-reads the version inside its own transaction, so that one
+  // applied meanwhile by a process that does not take the lock is skipped, not
+  // applied twice ("table api_tokens already exists").
   Status Migrate() {
     Connection& db = *writer_db_;
     TASKMILL_RETURN_IF_ERROR(db.ExecScript(
         "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, "
         "applied_at TEXT NOT NULL DEFAULT (datetime('now')))"));
-    int current = 0;
-    {
+    auto read_version = [&]() -> Result<int> {
       auto stmt = db.Prepare("SELECT coalesce(max(version), 0) FROM schema_migrations");
       if (!stmt.ok()) return stmt.status();
       ScopedReset reset(**stmt);
       auto row = (*stmt)->Step();
       if (!row.ok()) return row.status();
-      current = static_cast<int>((*stmt)->Int(0));
-    }
+      return static_cast<int>((*stmt)->Int(0));
+    };
+    auto version = read_version();
+    if (!version.ok()) return version.status();
+    int current = *version;
     int latest = std::size(kMigrations) ? kMigrations[std::size(kMigrations) - 1].version : 0;
     if (current > latest) {
       return Status::FailedPrecondition(
@@ -1890,6 +1936,13 @@ class SqliteStorage final : public Storage {
     for (const auto& m : kMigrations) {
       if (m.version <= current) continue;
       TASKMILL_RETURN_IF_ERROR(db.ExecScript("BEGIN IMMEDIATE"));
+      version = read_version();
+      if (!version.ok() || *version >= m.version) {
+        (void)db.ExecScript("ROLLBACK");
+        if (!version.ok()) return version.status();
+        current = *version;
+        continue;
+      }
       Status st = db.ExecScript(m.sql);
       if (st.ok()) {
         st = db.ExecScript(("INSERT INTO schema_migrations(version) VALUES (" +
@@ -2228,6 +2281,8 @@ class SqliteStorage final : public Storage {
   std::condition_variable checkpoint_cv_;
   bool checkpoint_wanted_ = false;    // guarded by checkpoint_mu_
   bool checkpoint_stopping_ = false;  // guarded by checkpoint_mu_
+  // A write failed for lack of space and no checkpoint has copied the whole log since.
+  std::atomic<bool> short_of_space_{false};
 };
 
 }  // namespace

@@ -26,6 +26,12 @@ struct SqliteOptions {
   // is copied once; at 1,000 the checkpoint thread's copying slowed the drain by 4%
   // on two cores (docs/BENCHMARKS.md).
   int checkpoint_pages = 4000;
+  // Once a checkpoint has copied the whole log, the writer starts the log over, and
+  // its first commit then truncates the file to this many bytes (SQLite's
+  // journal_size_limit), or to that commit's frames when they are more: the log is not
+  // left at its peak size for good, which on a small disk held most of the space.
+  // Default: 4 MiB (256 pages of 16 KiB).
+  int64_t log_size_limit = int64_t{4} << 20;
   // Called on the checkpoint thread after each checkpoint with the frames in the log
   // and the frames copied (for tests and benchmarks).
   std::function<void(int log_frames, int checkpointed_frames)> on_checkpoint;
