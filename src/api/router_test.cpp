@@ -112,6 +112,9 @@ TEST(ApiErrorTest, MapsCodesToHttpStatuses) {
   EXPECT_EQ(ToApiError(Status::TooLarge("x")).http_status, http::status::payload_too_large);
   EXPECT_EQ(ToApiError(Status::Unavailable("x")).http_status, http::status::service_unavailable);
   EXPECT_EQ(ToApiError(Status::Internal("x")).http_status, http::status::internal_server_error);
+  ApiError full = ToApiError(Status::InsufficientStorage("disk full: x"));
+  EXPECT_EQ(full.http_status, http::status::insufficient_storage);
+  EXPECT_EQ(full.code, "insufficient_storage");
   EXPECT_EQ(ToApiError(Status::InvalidArgument("x")).http_status, http::status::bad_request);
   EXPECT_EQ(ToApiError(FieldError("delay", "bad")).http_status, http::status::unprocessable_entity);
   EXPECT_EQ(ToApiError(ParameterError("limit", "bad")).http_status, http::status::bad_request);

@@ -56,6 +56,7 @@ class BulkResumeTest : public BulkFixture {
     calls_[call.context.attempt()].push_back(call.row->number());
   }
   if (hook_) hook_(call);
+  if (disk_full_ && disk_full_(call)) return BulkResult::Retry("disk full: cannot store the row");
   return BulkResult::Merge({{"attempt", std::to_string(call.context.attempt())}});
 };
 import.info.output_header = {"attempt"};
@@ -119,6 +120,8 @@ std::vector<int64_t> CallsOf(int attempt) {
 std::mutex mu_;
 std::map<int, std::vector<int64_t>> calls_;  // attempt → rows (or pages) it was called for
 std::function<void(const BulkCall&)> hook_;
+// True when the function finds its own storage full for this call.
+std::function<bool(const BulkCall&)> disk_full_;
 };  // namespace taskmill::bulk
 
 TEST_F(BulkResumeTest, ACrashedAttemptIsResumedFromItsCheckpointAndEveryRowIsWrittenOnce) {
@@ -176,6 +179,46 @@ TEST_F(BulkResumeTest, ACrashedAttemptIsResumedFromItsCheckpointAndEveryRowIsWri
     SCOPED_TRACE(i);
     EXPECT_EQ(output[i][0], "+1555" + std::to_string(1000000 + i));
     EXPECT_EQ(output[i][1], i <= checkpoint ? "1" : "2");
+  }
+}
+
+// Regression: rows that failed because the function's disk was full were counted as
+// failed rows, and the run ended `failed` for good once space returned.
+TEST_F(BulkResumeTest, ARowThatCouldNotBeStoredEndsTheAttemptAndTheRetryResumesAtIt) {
+  CreateNumbers(1000, "full");
+  disk_full_ = [](const BulkCall& call) {
+    return call.context.attempt() == 1 && call.row->number() >= 250;
+  };
+  Run first = Claim();
+  HandlerOutcome outcome = Execute(first);
+  EXPECT_EQ(outcome.status, RunStatus::kFailed);
+  EXPECT_EQ(outcome.error_kind, "internal") << "a storage failure is not a failed row";
+  EXPECT_THAT(outcome.error, ::testing::HasSubstr("line 251: disk full"));
+  ASSERT_TRUE(FinishAttempt(first, outcome));
+  Run waiting = Get("full");
+  EXPECT_EQ(waiting.status, RunStatus::kPending) << "retried: max_attempts is 3";
+  EXPECT_EQ(waiting.progress.failed, 0);
+
+  clock().Advance(1h);  // past the retry delay
+  Run second = Claim();
+  ASSERT_EQ(second.attempt, 2);
+  outcome = Execute(second);
+  EXPECT_EQ(outcome.status, RunStatus::kCompleted) << outcome.error;
+  ASSERT_TRUE(FinishAttempt(second, outcome));
+  Run run = Get("full");
+  EXPECT_EQ(run.status, RunStatus::kCompleted);
+  EXPECT_EQ(run.progress, (Progress{1000, 1000, 0}));
+  // The retry started at the row that could not be stored, and every row is written
+  // once: up to it by attempt 1, from it on by attempt 2.
+  std::vector<int64_t> resumed = CallsOf(2);
+  ASSERT_FALSE(resumed.empty());
+  EXPECT_EQ(resumed.front(), 250);
+  Table output = Output(run);
+  ASSERT_EQ(output.size(), 1001u);
+  for (int i = 1; i <= 1000; ++i) {
+    SCOPED_TRACE(i);
+    EXPECT_EQ(output[i][0], "+1555" + std::to_string(1000000 + i));
+    EXPECT_EQ(output[i][1], i < 250 ? "1" : "2");
   }
 }
 

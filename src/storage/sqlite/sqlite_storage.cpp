@@ -9,6 +9,7 @@
 #include <spdlog/spdlog.h>
 
 #include <fcntl.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -456,6 +457,14 @@ class SqliteStorage final : public Storage {
     }
     // Replaces SQLite's automatic checkpoint, which runs inside the commit that
     // crosses its threshold (see SqliteOptions::checkpoint_pages).
+    {
+      auto page_size = writer_db_->Prepare("PRAGMA page_size");
+      if (!page_size.ok()) return page_size.status();
+      ScopedReset reset(**page_size);
+      auto row = (*page_size)->Step();
+      if (!row.ok()) return row.status();
+      page_size_ = (*page_size)->Int(0);
+    }
     sqlite3_wal_hook(writer_db_->raw(), &SqliteStorage::AfterWalCommit, this);
     checkpointer_ = std::thread([this] { CheckpointLoop(); });
     writer_ = std::thread([this] { WriterLoop(); });
@@ -466,10 +475,29 @@ class SqliteStorage final : public Storage {
   static int AfterWalCommit(void* self, sqlite3*, const char*, int log_pages) {
     auto* storage = static_cast<SqliteStorage*>(self);
     if (log_pages >= storage->options_.checkpoint_pages ||
-        storage->short_of_space_.load(std::memory_order_relaxed)) {
+        storage->short_of_space_.load(std::memory_order_relaxed) ||
+        storage->LogOutgrowsDisk(log_pages)) {
       storage->WantCheckpoint();
     }
     return SQLITE_OK;
+  }
+
+  // True when the log has grown by another kSpaceCheckBytes and the disk has less room
+  // left than the log holds. On a small disk the log would otherwise fill it long
+  // before the data does (it grows up to checkpoint_pages between checkpoints): a
+  // checkpoint now lets the writer start the log over in the space it already has.
+  // statvfs once per kSpaceCheckBytes of log, not once per commit.
+  bool LogOutgrowsDisk(int log_pages) {
+    constexpr int64_t kSpaceCheckBytes = int64_t{1} << 20;
+    const int64_t log_bytes = int64_t{log_pages} * page_size_;
+    const int64_t step = log_bytes / kSpaceCheckBytes;
+    if (step == space_check_step_) return false;
+    space_check_step_ = step;  // also when the log was started over and is smaller
+    if (step == 0) return false;
+    std::filesystem::path dir = std::filesystem::path(options_.path).parent_path();
+    struct statvfs disk {};
+    if (::statvfs(dir.empty() ? "." : dir.c_str(), &disk) != 0) return false;
+    return static_cast<int64_t>(disk.f_bavail) * static_cast<int64_t>(disk.f_frsize) < log_bytes;
   }
 
   void WantCheckpoint() {
@@ -2258,6 +2286,8 @@ class SqliteStorage final : public Storage {
 
   SqliteOptions options_;
   std::unique_ptr<Connection> writer_db_;  // used by the writer thread only (after Init)
+  int64_t page_size_ = 16384;              // of the database file, read by Init
+  int64_t space_check_step_ = 0;           // LogOutgrowsDisk's; writer thread only
   std::thread writer_;
 
   // Durable writes committed and waiting for the log's fsync (synchronous=full).
