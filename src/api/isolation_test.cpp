@@ -19,7 +19,9 @@
 #include <boost/asio/connect.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/write.hpp>
+#include <algorithm>
 #include <boost/json.hpp>
+#include <cctype>
 #include <condition_variable>
 #include <filesystem>
 #include <map>
@@ -125,16 +127,16 @@ class IsolationTest : public ::testing::Test {
                     ->Register("task.shell", [](RunContext&) {},
                                {.name = "task.shell", .handler_kind = "command"})
                     .ok());
-    auto runtime = std::make_shared<bulk::BulkRuntime>(bulk::BulkOptions{});
-    bulk::BulkFunction import;
+    auto runtime = std::make_shared<BulkRuntime>(BulkOptions{});
+    BulkFunction import;
     import.info.name = "numbers.import";
     import.info.input = "csv";
     import.info.mandatory = {"e164"};
     import.info.output_header = {"note"};
-    import.call = [](const bulk::BulkCall& call) {
-      return bulk::BulkResult::Merge({{"note", "seen " + std::string(call.row->GetOr("e164"))}});
+    import.call = [](const BulkCall& call) {
+      return BulkResult::Merge({{"note", "seen " + std::string(call.row->GetOr("e164"))}});
     };
-    ASSERT_TRUE(bulk::RegisterBulkFunction(*registry, runtime, import).ok());
+    ASSERT_TRUE(RegisterBulkFunction(*registry, runtime, import).ok());
 
     EngineOptions engine_options;
     engine_options.storage.url = "sqlite://" + dir_ + "/taskmill.db";
@@ -160,12 +162,13 @@ class IsolationTest : public ::testing::Test {
     alpha_ = MakeToken("acct-alpha");
     beta_ = MakeToken("acct-beta");
     json::value document = json::parse(OpenApiDocument());
-    for (const auto& [path, item] : document.at("paths").as_object()) {
-      for (const auto& [method, operation] : item.as_object()) {
-        if (method == "parameters") continue;
-        std::string upper(method);
-        for (char& c : upper) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
-        routes_.push_back({upper, std::string(path), operation.as_object().contains("requestBody")});
+    for (const auto& path : document.at("paths").as_object()) {
+      for (const auto& operation : path.value().as_object()) {
+        if (operation.key() == "parameters") continue;
+        std::string method(operation.key());
+        for (char& c : method) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+        routes_.push_back({method, std::string(path.key()),
+                           operation.value().as_object().contains("requestBody")});
       }
     }
   }

@@ -81,8 +81,12 @@ TEST_P(StorageConformance, RunStatsOfAnAccountCountOnlyItsRuns) {
   auto claimed = Take("runner-1", 4, kT0);
   ASSERT_EQ(claimed.size(), 4u);
   for (const Run& run : claimed) {
-    if (run.id == "b1") ASSERT_TRUE(Finish(run, RunStatus::kFailed, At(1)));
-    if (run.id == "a2") ASSERT_TRUE(Finish(run, RunStatus::kCompleted, At(1)));
+    if (run.id == "b1") {
+      ASSERT_TRUE(Finish(run, RunStatus::kFailed, At(1)));
+    }
+    if (run.id == "a2") {
+      ASSERT_TRUE(Finish(run, RunStatus::kCompleted, At(1)));
+    }
   }
   Unwrap(storage().RunRemove("b3", "default"));
 
