@@ -106,8 +106,8 @@ struct EnqueueRequest {
   std::optional<RetryPolicy> retry;
   std::optional<Duration> timeout;
   std::optional<Duration> time_to_resolve;
-  std::string account_id;
-  std::string auth_account_id;
+  std::string account_id;                  // the owner
+  std::string auth_account_id;             // who created it, stored as given (may differ)
   std::optional<TimePoint> scheduled_at;
 };
 

@@ -38,6 +38,7 @@ struct RunPutParams {
 };
 
 struct RunFilter {
+  std::string id;    // empty: any (one id may be used in several queues)
   std::optional<RunStatus> status;
   std::string task;  // empty: any
   std::string function;
@@ -209,6 +210,10 @@ class Storage {
   // Stores runs in one commit. Returns the runs as stored, in input order (for
   // kIgnore, a duplicate answers the run already stored). With kError, a duplicate
   // (queue, id) fails the whole call with kConflict and nothing is stored.
+  // Accounts: (queue, id) is unique across accounts, and a put never reads or changes
+  // a stored run of another account (account_id differs): whatever the mode, such a
+  // duplicate fails the whole call with kConflict, worded as for kError, so the
+  // answer tells only that the id is taken (docs/concepts.md, "Accounts").
   virtual Result<std::vector<Run>> RunPut(RunPutParams params) = 0;
   // Finds a run by id; when `queue` is empty, in any queue. kNotFound when absent.
   virtual Result<Run> RunGet(const std::string& id, const std::string& queue = "") = 0;
@@ -234,13 +239,16 @@ class Storage {
   // Stores progress counters of a running attempt (fenced like a finish).
   virtual Status RunProgress(const std::string& id, const std::string& queue, int attempt,
                              const Progress& progress) = 0;
-  virtual Result<StorageStats> RunStats() = 0;
+  // Counts of runs by status and task: of every account (nullopt), or of the runs
+  // whose account_id is `account` (as cheap: backends keep tallies per account).
+  virtual Result<StorageStats> RunStats(const std::optional<std::string>& account = std::nullopt) = 0;
   // Keeps at most `keep` finished runs per task (newest by finished_at); runs of no
   // task (anonymous) are not touched. Removes at most 10,000 per call; returns the
   // number removed.
   virtual Result<int64_t> RunPrune(int keep) = 0;
-  // The latest run of a task, if any.
-  virtual Result<std::optional<Run>> RunLatestOfTask(const std::string& task) = 0;
+  // The latest run of a task, if any; of one account only when `account` is set.
+  virtual Result<std::optional<Run>> RunLatestOfTask(
+      const std::string& task, const std::optional<std::string>& account = std::nullopt) = 0;
   // Number of runs of a task in pending or running status.
   virtual Result<int64_t> RunCountLive(const std::string& task) = 0;
 
@@ -251,7 +259,12 @@ class Storage {
 
   // --- queues ---------------------------------------------------------------
   virtual Status QueueSetPaused(const std::string& queue, bool paused) = 0;
-  virtual Result<std::vector<QueueStats>> QueueList(TimePoint now) = 0;
+  // Every queue with pending or running runs, or paused. With `account`, the counts and
+  // the oldest pending run are of that account's runs, and only the queues where it
+  // has pending or running runs are listed (another account's queue names stay its
+  // own; a paused queue is listed to an account only while it has runs there).
+  virtual Result<std::vector<QueueStats>> QueueList(
+      TimePoint now, const std::optional<std::string>& account = std::nullopt) = 0;
 
   // --- task definitions -----------------------------------------------------
   virtual Status TaskUpsert(const TaskDef& task) = 0;

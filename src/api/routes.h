@@ -54,6 +54,9 @@ Status CheckVisible(const Exchange& ex, const Run& run);
 // The run `id` (in `queue`, any when empty) if the principal may see it.
 Result<Run> GetVisibleRun(RouteContext& ctx, const Exchange& ex, const std::string& id,
                           const std::string& queue);
+// Whose runs a view counts and shows: nullopt for an admin (every account), the
+// token's account for an account token.
+std::optional<std::string> AccountScope(const Exchange& ex);
 // 403 forbidden unless the principal is an admin; `what` completes "only admin tokens may …".
 Status RequireAdmin(const Exchange& ex, std::string_view what);
 // Sets the owner and creator of a new run: an account token creates runs for its own

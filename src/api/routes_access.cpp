@@ -20,8 +20,25 @@ Result<Run> GetVisibleRun(RouteContext& ctx, const Exchange& ex, const std::stri
                           const std::string& queue) {
   auto run = ctx.engine.storage().RunGet(id, queue);
   if (!run.ok()) return run.status();
-  TASKMILL_RETURN_IF_ERROR(CheckVisible(ex, *run));
+  if (Status visible = CheckVisible(ex, *run); !visible.ok()) {
+    // Without a queue the id may name runs of several queues and accounts: the token's
+    // own is the one it means, whichever the storage found first.
+    if (!queue.empty()) return visible;
+    RunFilter filter;
+    filter.id = id;
+    filter.account_id = ex.principal().account_id;
+    filter.limit = 1;
+    auto own = ctx.engine.storage().RunList(filter);
+    if (!own.ok()) return own.status();
+    if (own->runs.empty()) return visible;
+    return std::move(own->runs.front());
+  }
   return run;
+}
+
+std::optional<std::string> AccountScope(const Exchange& ex) {
+  if (ex.principal().admin) return std::nullopt;
+  return ex.principal().account_id;
 }
 
 Status RequireAdmin(const Exchange& ex, std::string_view what) {

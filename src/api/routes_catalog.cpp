@@ -19,7 +19,9 @@ namespace http = boost::beast::http;
 namespace {
 
 // A task definition with the latest run of the task, for the task list and the UI.
-Result<json::object> TaskJson(Engine& engine, const TaskDef& task) {
+// `account`: the latest run is of that account only (an account token's view).
+Result<json::object> TaskJson(Engine& engine, const TaskDef& task,
+                              const std::optional<std::string>& account) {
   json::object out = ToJson(task);
   // The next three fire instants, in the task's zone, for periodical tasks.
   json::array next;
@@ -32,7 +34,7 @@ Result<json::object> TaskJson(Engine& engine, const TaskDef& task) {
     }
   }
   out["next_fire_times"] = std::move(next);
-  auto latest = engine.storage().RunLatestOfTask(task.name);
+  auto latest = engine.storage().RunLatestOfTask(task.name, account);
   if (!latest.ok()) return latest.status();
   json::value last = nullptr;
   if (*latest) {
@@ -59,7 +61,7 @@ Reply ListTasks(RouteContext& ctx, Exchange& ex) {
   json::array out;
   out.reserve(tasks->size());
   for (const TaskDef& task : *tasks) {
-    auto item = TaskJson(ctx.engine, task);
+    auto item = TaskJson(ctx.engine, task, AccountScope(ex));
     if (!item.ok()) return item.status();
     out.push_back(std::move(*item));
   }
@@ -81,7 +83,7 @@ Reply GetTask(RouteContext& ctx, Exchange& ex) {
   if (Status s = ex.CheckQuery({}); !s.ok()) return s;
   auto task = FindTask(ctx.engine, ex.path_param(0));
   if (!task.ok()) return task.status();
-  auto body = TaskJson(ctx.engine, *task);
+  auto body = TaskJson(ctx.engine, *task, AccountScope(ex));
   if (!body.ok()) return body.status();
   return JsonResponse(http::status::ok, json::serialize(*body));
 }
@@ -137,7 +139,7 @@ Reply ListFunctions(RouteContext& ctx, Exchange& ex) {
 
 Reply GetStats(RouteContext& ctx, Exchange& ex) {
   if (Status s = ex.CheckQuery({}); !s.ok()) return s;
-  auto stats = ctx.engine.storage().RunStats();
+  auto stats = ctx.engine.storage().RunStats(AccountScope(ex));
   if (!stats.ok()) return stats.status();
   json::object statuses;
   // Every status is present, zeros included, in the documented order.

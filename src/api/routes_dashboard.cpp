@@ -79,6 +79,8 @@ Reply Throughput(RouteContext& ctx, Exchange& ex) {
 
 Reply Scheduler(RouteContext& ctx, Exchange& ex) {
   if (Status s = ex.CheckQuery({}); !s.ok()) return s;
+  // Infrastructure: which node leads and how many tasks it launches for everyone.
+  TASKMILL_RETURN_IF_ERROR(RequireAdmin(ex, "read the scheduler's state"));
   auto state = ctx.engine.scheduler_state();
   if (!state.ok()) return state.status();
   auto tasks = ctx.engine.storage().TaskList();

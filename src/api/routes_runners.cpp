@@ -441,6 +441,7 @@ Reply Finish(RouteContext& ctx, Exchange& ex) {
 // ---- GET /api/v1/runners -------------------------------------------------------
 
 Reply ListRunners(RouteContext& ctx, Exchange& ex) {
+  TASKMILL_RETURN_IF_ERROR(RequireAdmin(ex, "list remote runners"));
   if (Status s = ex.CheckQuery({}); !s.ok()) return s;
   Engine& engine = ctx.engine;
   const TimePoint now = engine.clock().Now();

@@ -305,9 +305,14 @@ Reply GetRun(RouteContext& ctx, Exchange& ex) {
   if (!run.ok()) return run.status();
   if (wait.count() == 0) return RunResponse(http::status::ok, *run);
   // A long-poll must not hold the io thread: the waiter answers from a timer or an
-  // event on this connection's strand.
+  // event on this connection's strand. It waits for the run found, in its queue; the
+  // answer is checked again, for the id may name another account's run by then (the
+  // run deleted, and the id taken anew).
   Exchange::Completion done = ex.Defer();
-  ctx.waiter.Wait(ex.strand(), id, std::move(queue), wait, [done](Result<Run> run) {
+  ctx.waiter.Wait(ex.strand(), id, run->queue, wait, [done, principal = ex.principal()](Result<Run> run) {
+    if (run.ok() && !principal.CanSee(run->account_id)) {
+      run = Status::NotFound("no run with id '" + run->id + "'");
+    }
     done(run.ok() ? RunResponse(http::status::ok, *run) : ErrorResponse(run.status()));
   });
   return Reply::Deferred();
@@ -317,7 +322,9 @@ Reply CancelRun(RouteContext& ctx, Exchange& ex) {
   if (Status s = ex.CheckQuery({"queue"}); !s.ok()) return s;
   auto visible = GetVisibleRun(ctx, ex, ex.path_param(0), ex.query("queue").value_or(""));
   if (!visible.ok()) return visible.status();
-  auto run = ctx.engine.Cancel(ex.path_param(0), ex.query("queue").value_or(""));
+  // In the queue of the run found: without a queue the id may also name another
+  // account's run elsewhere.
+  auto run = ctx.engine.Cancel(ex.path_param(0), visible->queue);
   if (!run.ok()) return run.status();
   return RunResponse(http::status::ok, *run);
 }
@@ -326,7 +333,7 @@ Reply RetryRun(RouteContext& ctx, Exchange& ex) {
   if (Status s = ex.CheckQuery({"queue"}); !s.ok()) return s;
   auto visible = GetVisibleRun(ctx, ex, ex.path_param(0), ex.query("queue").value_or(""));
   if (!visible.ok()) return visible.status();
-  auto run = ctx.engine.Retry(ex.path_param(0), ex.query("queue").value_or(""));
+  auto run = ctx.engine.Retry(ex.path_param(0), visible->queue);  // as in CancelRun
   if (!run.ok()) return run.status();
   return RunResponse(http::status::ok, *run);
 }
@@ -335,7 +342,7 @@ Reply DeleteRun(RouteContext& ctx, Exchange& ex) {
   if (Status s = ex.CheckQuery({"queue"}); !s.ok()) return s;
   auto visible = GetVisibleRun(ctx, ex, ex.path_param(0), ex.query("queue").value_or(""));
   if (!visible.ok()) return visible.status();
-  Status removed = ctx.engine.storage().RunRemove(ex.path_param(0), ex.query("queue").value_or(""));
+  Status removed = ctx.engine.storage().RunRemove(ex.path_param(0), visible->queue);  // as in CancelRun
   if (!removed.ok()) return removed;
   Response response{http::status::no_content, 11};
   response.set(http::field::cache_control, "no-store");

@@ -40,7 +40,8 @@ Reply SetQueuePaused(RouteContext& ctx, Exchange& ex, bool paused) {
 Reply ListQueues(RouteContext& ctx, Exchange& ex) {
   if (Status s = ex.CheckQuery({}); !s.ok()) return s;
   TimePoint now = ctx.engine.clock().Now();
-  auto queues = ctx.engine.storage().QueueList(now);
+  // An account token sees the queues where its account has runs, counting those only.
+  auto queues = ctx.engine.storage().QueueList(now, AccountScope(ex));
   if (!queues.ok()) return queues.status();
   json::array out;
   for (const QueueStats& q : *queues) {

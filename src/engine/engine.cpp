@@ -165,7 +165,9 @@ class EngineImpl final : public Engine {
     run.run_at = req.run_at ? *req.run_at : now + req.delay.value_or(Duration{0});
     run.scheduled_at = req.scheduled_at;
     run.account_id = req.account_id;
-    run.auth_account_id = req.auth_account_id.empty() ? req.account_id : req.auth_account_id;
+    // The creator as the caller says: an admin token of no account acting for another
+    // account created the run as no account, not as its owner.
+    run.auth_account_id = req.auth_account_id;
     return run;
   }
 

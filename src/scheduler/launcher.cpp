@@ -38,6 +38,7 @@ Result<Run> Launcher::Build(const ScheduledTask& task, std::optional<TimePoint> 
     req.run_at = run_at;
     req.scheduled_at = scheduled_at;
     req.account_id = account_id;
+    req.auth_account_id = account_id;  // a trigger's run is its account's own doing
     auto run = hooks_.prepare(req);
     if (!run.ok()) return run.status();
     run->task = def.name;

@@ -46,10 +46,13 @@ class ForwardingStorage : public Storage {
                      const Progress& progress) override {
     return inner_.RunProgress(id, queue, attempt, progress);
   }
-  Result<StorageStats> RunStats() override { return inner_.RunStats(); }
+  Result<StorageStats> RunStats(const std::optional<std::string>& account = std::nullopt) override {
+    return inner_.RunStats(account);
+  }
   Result<int64_t> RunPrune(int keep) override { return inner_.RunPrune(keep); }
-  Result<std::optional<Run>> RunLatestOfTask(const std::string& task) override {
-    return inner_.RunLatestOfTask(task);
+  Result<std::optional<Run>> RunLatestOfTask(
+      const std::string& task, const std::optional<std::string>& account = std::nullopt) override {
+    return inner_.RunLatestOfTask(task, account);
   }
   Result<int64_t> RunCountLive(const std::string& task) override {
     return inner_.RunCountLive(task);
@@ -58,8 +61,9 @@ class ForwardingStorage : public Storage {
   Status QueueSetPaused(const std::string& queue, bool paused) override {
     return inner_.QueueSetPaused(queue, paused);
   }
-  Result<std::vector<QueueStats>> QueueList(TimePoint now) override {
-    return inner_.QueueList(now);
+  Result<std::vector<QueueStats>> QueueList(
+      TimePoint now, const std::optional<std::string>& account = std::nullopt) override {
+    return inner_.QueueList(now, account);
   }
   Status TaskUpsert(const TaskDef& task) override { return inner_.TaskUpsert(task); }
   Result<std::vector<TaskDef>> TaskList() override { return inner_.TaskList(); }

@@ -438,7 +438,9 @@ TEST_P(StorageConformance, RunPutConflictIgnoreReturnsTheStoredRun) {
 }
 
 TEST_P(StorageConformance, RunPutConflictOverwriteReplacesTheRun) {
-  Put({NewRun("replace-me")});
+  Run original = NewRun("replace-me");
+  original.account_id = "account-7";  // FullCompletedRun's: a put replaces its own account's run
+  Put({original});
   Run replacement = FullCompletedRun("replace-me");
   replacement.queue = "default";
   RunPutParams params;

@@ -166,6 +166,32 @@ DROP INDEX runs_pending;
 DROP INDEX runs_status_seq;
 CREATE INDEX runs_final_seq ON runs(status, seq) WHERE status NOT IN ('pending', 'running');
 )sql"},
+    // Accounts see only their own runs (docs/api.md), statistics included: the tallies
+    // are kept per account as well, so an account's counts are a read of its few
+    // tally rows, as the global ones are. Runs of no account (most, and every run of a
+    // server without account tokens) keep one row per (queue, task, status) as before.
+    // Two partial indexes serve an account's view of a task (its latest run) and of a
+    // queue (its oldest pending run); runs of no account are not in them, so they cost
+    // the runs of no account nothing.
+    {6, R"sql(
+CREATE TABLE run_tallies_next (
+  queue TEXT NOT NULL,
+  task TEXT NOT NULL,
+  status TEXT NOT NULL,
+  account_id TEXT NOT NULL DEFAULT '',
+  n INTEGER NOT NULL,
+  PRIMARY KEY (queue, task, status, account_id)
+) WITHOUT ROWID;
+INSERT INTO run_tallies_next(queue, task, status, account_id, n)
+  SELECT queue, task, status, account_id, count(*) FROM runs
+  GROUP BY queue, task, status, account_id;
+DROP TABLE run_tallies;
+ALTER TABLE run_tallies_next RENAME TO run_tallies;
+CREATE INDEX runs_account_task_seq ON runs(account_id, task, seq)
+  WHERE account_id <> '' AND task <> '';
+CREATE INDEX runs_account_pending ON runs(account_id, queue, run_at)
+  WHERE status = 'pending' AND account_id <> '';
+)sql"},
 };
 
 }  // namespace taskmill::sqlite

@@ -334,7 +334,7 @@ void BindRun(Statement& s, const Run& r, int at = 0, bool plain = false) {
   }
 }
 
-// Changes to run_tallies (runs by queue, task and status) made by one write
+// Changes to run_tallies (runs by queue, task, status and account) made by one write
 // operation; applied only if the operation succeeds, in the same transaction. A
 // write touches few distinct keys (a batch of 1,000 runs usually one), so a short
 // vector searched from its most recent entry beats a map.
@@ -343,26 +343,29 @@ class TallyDeltas {
   struct Entry {
     std::string queue;
     std::string task;
+    std::string account;
     RunStatus status;
     int64_t n;
   };
 
-  void Add(std::string_view queue, std::string_view task, RunStatus status, int64_t d) {
+  void Add(std::string_view queue, std::string_view task, std::string_view account,
+           RunStatus status, int64_t d) {
     for (auto it = entries_.rbegin(); it != entries_.rend(); ++it) {
-      if (it->status == status && it->queue == queue && it->task == task) {
+      if (it->status == status && it->queue == queue && it->task == task &&
+          it->account == account) {
         it->n += d;
         return;
       }
     }
-    entries_.push_back({std::string(queue), std::string(task), status, d});
+    entries_.push_back({std::string(queue), std::string(task), std::string(account), status, d});
   }
-  void Move(std::string_view queue, std::string_view task, RunStatus from, RunStatus to,
-            int64_t count = 1) {
-    Add(queue, task, from, -count);
-    Add(queue, task, to, count);
+  void Move(std::string_view queue, std::string_view task, std::string_view account,
+            RunStatus from, RunStatus to, int64_t count = 1) {
+    Add(queue, task, account, from, -count);
+    Add(queue, task, account, to, count);
   }
   void Merge(const TallyDeltas& o) {
-    for (const Entry& e : o.entries_) Add(e.queue, e.task, e.status, e.n);
+    for (const Entry& e : o.entries_) Add(e.queue, e.task, e.account, e.status, e.n);
   }
   const std::vector<Entry>& entries() const { return entries_; }
 
@@ -383,6 +386,7 @@ struct RunKey {
   std::string queue;
   std::string task;
   RunStatus status;
+  std::string account_id;
 };
 
 class SqliteStorage final : public Storage {
@@ -602,7 +606,7 @@ class SqliteStorage final : public Storage {
           if (ins.ok()) {
             for (size_t k = 0; k < kPutChunk; ++k) {
               Run& run = params.runs[i + k];
-              tx.deltas.Add(run.queue, run.task, run.status, 1);
+              tx.deltas.Add(run.queue, run.task, run.account_id, run.status, 1);
               out.push_back(std::move(run));
               inserted.push_back(true);
             }
@@ -617,6 +621,8 @@ class SqliteStorage final : public Storage {
           auto existing = FindKey(tx.db, run.id, run.queue);
           if (!existing.ok() && !existing.status().IsNotFound()) return existing.status();
           if (existing.ok()) {
+            // Another account's run is never replaced (RunPut in storage.h).
+            if (existing->account_id != run.account_id) return TakenId(run);
             if (existing->status == RunStatus::kRunning) {
               return Status::Conflict("run '" + run.id + "' in queue '" + run.queue +
                                       "' is running and cannot be overwritten");
@@ -641,18 +647,18 @@ class SqliteStorage final : public Storage {
             return Status::Conflict("run '" + run.id + "' in queue '" + run.queue +
                                     "' conflicts with a stored run: " + ins.message());
           }
-          if (params.conflict == ConflictMode::kIgnore) {
+          // Another account's run is never answered (RunPut in storage.h).
+          if (params.conflict == ConflictMode::kIgnore && duplicate->account_id == run.account_id) {
             auto stored = GetOn(tx.db, run.id, run.queue);
             if (!stored.ok()) return stored.status();
             out.push_back(std::move(*stored));
             inserted.push_back(false);
             continue;
           }
-          return Status::Conflict("run '" + run.id + "' already exists in queue '" + run.queue +
-                                  "'");
+          return TakenId(run);
         }
         TASKMILL_RETURN_IF_ERROR(ins);
-        tx.deltas.Add(run.queue, run.task, run.status, 1);
+        tx.deltas.Add(run.queue, run.task, run.account_id, run.status, 1);
         out.push_back(std::move(run));  // params is ours; the write runs exactly once
         inserted.push_back(true);
       }
@@ -722,6 +728,7 @@ class SqliteStorage final : public Storage {
         binds.push_back(std::move(value));
       };
       // "task <> ''" lets the planner use the partial index runs_task_seq.
+      if (!f.id.empty()) add(" AND id = ?", f.id);
       if (!f.task.empty()) add(" AND task <> '' AND task = ?", f.task);
       if (!f.function.empty()) add(" AND function = ?", f.function);
       if (!f.queue.empty()) add(" AND queue = ?", f.queue);
@@ -787,7 +794,8 @@ class SqliteStorage final : public Storage {
           out.clear();
           TASKMILL_RETURN_IF_ERROR(TakeFromQueues(tx, p, out));
           for (const Run& run : out) {
-            tx.deltas.Move(run.queue, run.task, RunStatus::kPending, RunStatus::kRunning);
+            tx.deltas.Move(run.queue, run.task, run.account_id, RunStatus::kPending,
+                           RunStatus::kRunning);
           }
           return Status::Ok();
         },
@@ -976,10 +984,11 @@ class SqliteStorage final : public Storage {
       auto by_seq = tx.db.Prepare(kBySeq);
       if (!by_seq.ok()) return by_seq.status();
       auto find = tx.db.Prepare(
-          "SELECT seq, task, runner, started_at, attempts FROM runs WHERE id = ?1 AND queue = ?2 "
-          "AND attempt = ?3 AND status = 'running'");
+          "SELECT seq, task, runner, started_at, attempts, account_id FROM runs WHERE id = ?1 "
+          "AND queue = ?2 AND attempt = ?3 AND status = 'running'");
       if (!find.ok()) return find.status();
       std::string task;
+      std::string account;
       std::string runner;
       std::string attempts;
       for (size_t i = 0; i < finishes.size(); ++i) {
@@ -1012,6 +1021,7 @@ class SqliteStorage final : public Storage {
           runner = q.Text(2);
           if (!q.IsNull(3)) started_at = q.Int(3);
           attempts = q.Text(4);
+          account = q.Text(5);
         }
         AppendAttempt(attempts, f.attempt, runner, started_at, Micros(f.finished_at), outcome,
                       f.error, f.output);
@@ -1042,9 +1052,10 @@ class SqliteStorage final : public Storage {
         if (claimed) {
           if (tx.db.Changes() != 1) continue;  // not the current attempt: a stale fence
           task = claimed->task;
+          account = claimed->account_id;
         }
         out[i].accepted = true;
-        tx.deltas.Move(f.queue, task, RunStatus::kRunning, f.status);
+        tx.deltas.Move(f.queue, task, account, RunStatus::kRunning, f.status);
       }
       return Status::Ok();
     });
@@ -1101,7 +1112,7 @@ class SqliteStorage final : public Storage {
       (*stmt)->Bind(2, id);
       (*stmt)->Bind(3, found->queue);
       TASKMILL_RETURN_IF_ERROR((*stmt)->Exec());
-      tx.deltas.Move(found->queue, found->task, found->status, to);
+      tx.deltas.Move(found->queue, found->task, found->account_id, found->status, to);
       auto r = GetOn(tx.db, id, found->queue);
       if (!r.ok()) return r.status();
       result = std::move(*r);
@@ -1144,16 +1155,19 @@ class SqliteStorage final : public Storage {
     });
   }
 
-  Result<StorageStats> RunStats() override {
+  Result<StorageStats> RunStats(const std::optional<std::string>& account) override {
     auto reader = AcquireReader();
     if (!reader.ok()) return reader.status();
     StorageStats stats;
     for (auto s : kAllRunStatuses) stats.by_status[s] = 0;
     Status st = [&]() -> Status {
-      auto stmt =
-          (*reader)->Prepare("SELECT task, status, sum(n) FROM run_tallies GROUP BY task, status");
+      auto stmt = (*reader)->Prepare(
+          account ? "SELECT task, status, sum(n) FROM run_tallies WHERE account_id = ?1 "
+                    "GROUP BY task, status"
+                  : "SELECT task, status, sum(n) FROM run_tallies GROUP BY task, status");
       if (!stmt.ok()) return stmt.status();
       ScopedReset reset(**stmt);
+      if (account) (*stmt)->Bind(1, *account);
       for (;;) {
         auto row = (*stmt)->Step();
         if (!row.ok()) return row.status();
@@ -1183,7 +1197,7 @@ class SqliteStorage final : public Storage {
           "DELETE FROM runs WHERE seq IN (SELECT seq FROM (SELECT seq, row_number() OVER ("
           "PARTITION BY task ORDER BY finished_at DESC, seq DESC) AS rn FROM runs "
           "WHERE task <> '' AND status NOT IN ('pending', 'running')) "
-          "WHERE rn > ?1 LIMIT 10000) RETURNING queue, task, status");
+          "WHERE rn > ?1 LIMIT 10000) RETURNING queue, task, status, account_id");
       if (!stmt.ok()) return stmt.status();
       ScopedReset reset(**stmt);
       (*stmt)->Bind(1, keep);
@@ -1192,7 +1206,7 @@ class SqliteStorage final : public Storage {
         if (!row.ok()) return row.status();
         if (!*row) break;
         if (auto s = ParseRunStatus((*stmt)->Text(2))) {
-          tx.deltas.Add((*stmt)->Text(0), (*stmt)->Text(1), *s, -1);
+          tx.deltas.Add((*stmt)->Text(0), (*stmt)->Text(1), (*stmt)->Text(3), *s, -1);
         }
         ++removed;
       }
@@ -1202,10 +1216,26 @@ class SqliteStorage final : public Storage {
     return removed;
   }
 
-  Result<std::optional<Run>> RunLatestOfTask(const std::string& task) override {
+  Result<std::optional<Run>> RunLatestOfTask(const std::string& task,
+                                             const std::optional<std::string>& account) override {
+    // An account's latest through runs_account_task_seq, a seek: walking the task's
+    // runs newest first until one of the account's would read every run of the others.
+    // Runs of no account are not in that index; the account '' is read by a walk.
     auto runs =
-        Query(Sql("SELECT ", " FROM runs WHERE task <> '' AND task = ?1 ORDER BY seq DESC LIMIT 1"),
-              [&](Statement& s) { s.Bind(1, task); });
+        account && !account->empty()
+            ? Query(Sql("SELECT ", " FROM runs INDEXED BY runs_account_task_seq "
+                                   "WHERE account_id <> '' AND task <> '' AND account_id = ?2 "
+                                   "AND task = ?1 ORDER BY seq DESC LIMIT 1"),
+                    [&](Statement& s) {
+                      s.Bind(1, task);
+                      s.Bind(2, *account);
+                    })
+        : account ? Query(Sql("SELECT ", " FROM runs WHERE task <> '' AND task = ?1 "
+                                         "AND account_id = '' ORDER BY seq DESC LIMIT 1"),
+                          [&](Statement& s) { s.Bind(1, task); })
+                  : Query(Sql("SELECT ",
+                              " FROM runs WHERE task <> '' AND task = ?1 ORDER BY seq DESC LIMIT 1"),
+                          [&](Statement& s) { s.Bind(1, task); });
     if (!runs.ok()) return runs.status();
     if (runs->empty()) return std::optional<Run>();
     return std::optional<Run>(std::move(runs->front()));
@@ -1242,7 +1272,7 @@ class SqliteStorage final : public Storage {
       BindRun(**stmt, run);
       TASKMILL_RETURN_IF_ERROR((*stmt)->Exec());
       stored = tx.db.Changes() == 1;
-      if (stored) tx.deltas.Add(run.queue, run.task, run.status, 1);
+      if (stored) tx.deltas.Add(run.queue, run.task, run.account_id, run.status, 1);
       return Status::Ok();
     });
     if (!st.ok()) return st;
@@ -1263,7 +1293,9 @@ class SqliteStorage final : public Storage {
     });
   }
 
-  Result<std::vector<QueueStats>> QueueList(TimePoint now) override {
+  Result<std::vector<QueueStats>> QueueList(TimePoint now,
+                                            const std::optional<std::string>& account) override {
+    if (account) return AccountQueueList(*account);
     auto reader = AcquireReader();
     if (!reader.ok()) return reader.status();
     std::map<std::string, QueueStats> by_name;
@@ -1318,6 +1350,63 @@ class SqliteStorage final : public Storage {
         auto& q = by_name[std::string((*paused)->Text(0))];
         q.queue = (*paused)->Text(0);
         q.paused = (*paused)->Int(1) != 0;
+      }
+      return Status::Ok();
+    }();
+    ReleaseReader(std::move(*reader));
+    if (!st.ok()) return st;
+    std::vector<QueueStats> out;
+    for (auto& [name, q] : by_name) out.push_back(std::move(q));
+    return out;
+  }
+
+  // QueueList of one account: its tallies, and its oldest pending run of each queue by
+  // one seek of runs_account_pending (runs of no account, not in that index, by a walk
+  // of the queue's pending runs).
+  Result<std::vector<QueueStats>> AccountQueueList(const std::string& account) {
+    auto reader = AcquireReader();
+    if (!reader.ok()) return reader.status();
+    std::map<std::string, QueueStats> by_name;
+    Status st = [&]() -> Status {
+      auto stmt = (*reader)->Prepare(
+          "SELECT queue, status, sum(n) FROM run_tallies WHERE account_id = ?1 "
+          "AND status IN ('pending', 'running') GROUP BY queue, status");
+      if (!stmt.ok()) return stmt.status();
+      {
+        ScopedReset reset(**stmt);
+        (*stmt)->Bind(1, account);
+        for (;;) {
+          auto row = (*stmt)->Step();
+          if (!row.ok()) return row.status();
+          if (!*row) break;
+          auto& q = by_name[std::string((*stmt)->Text(0))];
+          q.queue = (*stmt)->Text(0);
+          ((*stmt)->Text(1) == "pending" ? q.pending : q.running) = (*stmt)->Int(2);
+        }
+      }
+      auto oldest = (*reader)->Prepare(
+          account.empty()
+              ? "SELECT min(run_at) FROM runs INDEXED BY runs_queue_pending "
+                "WHERE status = 'pending' AND queue = ?2 AND account_id = ?1"
+              : "SELECT min(run_at) FROM runs INDEXED BY runs_account_pending "
+                "WHERE status = 'pending' AND account_id <> '' AND account_id = ?1 AND queue = ?2");
+      if (!oldest.ok()) return oldest.status();
+      auto paused = (*reader)->Prepare("SELECT paused FROM queues WHERE name = ?1");
+      if (!paused.ok()) return paused.status();
+      for (auto& [name, q] : by_name) {
+        if (q.pending > 0) {
+          ScopedReset reset(**oldest);
+          (*oldest)->Bind(1, account);
+          (*oldest)->Bind(2, name);
+          auto row = (*oldest)->Step();
+          if (!row.ok()) return row.status();
+          if (*row && !(*oldest)->IsNull(0)) q.oldest_pending_run_at = FromMicros((*oldest)->Int(0));
+        }
+        ScopedReset reset(**paused);
+        (*paused)->Bind(1, name);
+        auto row = (*paused)->Step();
+        if (!row.ok()) return row.status();
+        q.paused = *row && (*paused)->Int(0) != 0;
       }
       return Status::Ok();
     }();
@@ -1909,11 +1998,12 @@ class SqliteStorage final : public Storage {
 
   static Status ApplyTallies(Connection& db, const TallyDeltas& d) {
     auto add = db.Prepare(
-        "INSERT INTO run_tallies(queue, task, status, n) VALUES (?1, ?2, ?3, ?4) "
+        "INSERT INTO run_tallies(queue, task, status, account_id, n) VALUES (?1, ?2, ?3, ?4, ?5) "
         "ON CONFLICT DO UPDATE SET n = n + excluded.n");
     if (!add.ok()) return add.status();
     auto drop = db.Prepare(
-        "DELETE FROM run_tallies WHERE queue = ?1 AND task = ?2 AND status = ?3 AND n = 0");
+        "DELETE FROM run_tallies WHERE queue = ?1 AND task = ?2 AND status = ?3 "
+        "AND account_id = ?4 AND n = 0");
     if (!drop.ok()) return drop.status();
     for (const auto& e : d.entries()) {
       if (e.n == 0) continue;
@@ -1922,7 +2012,8 @@ class SqliteStorage final : public Storage {
         (*add)->Bind(1, e.queue);
         (*add)->Bind(2, e.task);
         (*add)->Bind(3, ToString(e.status));
-        (*add)->Bind(4, e.n);
+        (*add)->Bind(4, e.account);
+        (*add)->Bind(5, e.n);
         TASKMILL_RETURN_IF_ERROR((*add)->Exec());
       }
       if (e.n > 0) continue;
@@ -1930,6 +2021,7 @@ class SqliteStorage final : public Storage {
       (*drop)->Bind(1, e.queue);
       (*drop)->Bind(2, e.task);
       (*drop)->Bind(3, ToString(e.status));
+      (*drop)->Bind(4, e.account);
       TASKMILL_RETURN_IF_ERROR((*drop)->Exec());
     }
     return Status::Ok();
@@ -2058,10 +2150,17 @@ class SqliteStorage final : public Storage {
     return *row ? (*stmt)->Int(0) : 0;
   }
 
-  // The queue, task and status of a run found by id (and queue when given).
+  // The answer to a run put whose (queue, id) is taken and may not be reused: the same
+  // words whoever owns the stored run, so that they tell nothing about it.
+  static Status TakenId(const Run& run) {
+    return Status::Conflict("run '" + run.id + "' already exists in queue '" + run.queue + "'");
+  }
+
+  // The queue, task, status and account of a run found by id (and queue when given).
   static Result<RunKey> FindKey(Connection& db, const std::string& id, const std::string& queue) {
     auto stmt = db.Prepare(
-        "SELECT queue, task, status FROM runs WHERE id = ?1 AND (?2 = '' OR queue = ?2) LIMIT 1");
+        "SELECT queue, task, status, account_id FROM runs WHERE id = ?1 AND (?2 = '' OR queue = ?2) "
+        "LIMIT 1");
     if (!stmt.ok()) return stmt.status();
     ScopedReset reset(**stmt);
     (*stmt)->Bind(1, id);
@@ -2070,7 +2169,8 @@ class SqliteStorage final : public Storage {
     if (!row.ok()) return row.status();
     if (!*row) return Status::NotFound("no run with id '" + id + "'");
     return RunKey{std::string((*stmt)->Text(0)), std::string((*stmt)->Text(1)),
-                  ParseRunStatus((*stmt)->Text(2)).value_or(RunStatus::kPending)};
+                  ParseRunStatus((*stmt)->Text(2)).value_or(RunStatus::kPending),
+                  std::string((*stmt)->Text(3))};
   }
 
   // Deletes a run found by FindKey (its files and checkpoints go with it, by trigger).
@@ -2081,7 +2181,7 @@ class SqliteStorage final : public Storage {
     (*del)->Bind(1, id);
     (*del)->Bind(2, key.queue);
     TASKMILL_RETURN_IF_ERROR((*del)->Exec());
-    tx.deltas.Add(key.queue, key.task, key.status, -1);
+    tx.deltas.Add(key.queue, key.task, key.account_id, key.status, -1);
     return Status::Ok();
   }
 
