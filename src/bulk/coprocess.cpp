@@ -74,16 +74,16 @@ class Child {
     // As src/runner/subprocess.cpp (see runner/spawn.h): an own process group, no
     // blocked or ignored signals inherited from the server (it blocks SIGTERM and
     // ignores SIGPIPE), and death with the server.
-    ChildSpec child{.file = argv[0],
-                    .search_path = true,
-                    .argv = argv.data(),
-                    .envp = envp.data(),
-                    .stdin_fd = in_read.get(),
-                    .stdout_fd = out_write.get(),
-                    .stderr_fd = err_write.get(),
-                    .dir_path = spec.working_dir.c_str()};
+    ChildSpec request{.file = argv[0],
+                      .search_path = true,
+                      .argv = argv.data(),
+                      .envp = envp.data(),
+                      .stdin_fd = in_read.get(),
+                      .stdout_fd = out_write.get(),
+                      .stderr_fd = err_write.get(),
+                      .dir_path = spec.working_dir.c_str()};
     pid_t pid = -1;
-    int rc = SpawnChild(child, &pid);
+    int rc = SpawnChild(request, &pid);
     if (rc == ENOENT) {
       return Status::NotFound("co-process command not found: " + spec.argv[0] +
                               (spec.working_dir.empty() ? "" : " (in " + spec.working_dir + ")"));
