@@ -2,7 +2,11 @@
 // run never has two live attempts on one machine: after kill -9, after a double
 // SIGTERM, and across the restart that follows. Processes are observed through /proc
 // (a command's TASKMILL_RUN_ID and TASKMILL_ATTEMPT are in its environment).
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <gtest/gtest.h>
@@ -294,6 +298,79 @@ TEST(ProcessLifecycleTest, SecondSigtermSkipsTheGraceAndRecordsAttemptsInterrupt
     // An interrupted attempt hands the run back: it runs again, its attempt not used up.
     EXPECT_EQ(run.at("status").as_string(), "pending") << json::serialize(run);
   }
+}
+
+// A raw HTTP/1.1 exchange on 127.0.0.1: the request is written at once; the answer is
+// read by `Read` until the server closes the connection (or `seconds` pass).
+class RawHttp {
+ public:
+  RawHttp(const std::string& url, const std::string& target) {
+    int port = std::stoi(url.substr(url.rfind(':') + 1));
+    fd_ = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in address{};
+    address.sin_family = AF_INET;
+    address.sin_port = htons(static_cast<uint16_t>(port));
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (connect(fd_, reinterpret_cast<sockaddr*>(&address), sizeof address) != 0) return;
+    std::string request = "GET " + target + " HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n";
+    connected_ = write(fd_, request.data(), request.size()) == static_cast<ssize_t>(request.size());
+  }
+  ~RawHttp() {
+    if (fd_ >= 0) close(fd_);
+  }
+  bool connected() const { return connected_; }
+
+  std::string Read(int seconds) {
+    std::string answer;
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(seconds);
+    char buf[4096];
+    while (std::chrono::steady_clock::now() < deadline) {
+      pollfd pfd{fd_, POLLIN, 0};
+      if (poll(&pfd, 1, 100) <= 0) continue;
+      ssize_t n = read(fd_, buf, sizeof buf);
+      if (n <= 0) break;
+      answer.append(buf, static_cast<size_t>(n));
+    }
+    return answer;
+  }
+
+ private:
+  int fd_ = -1;
+  bool connected_ = false;
+};
+
+TEST(ProcessLifecycleTest, LongPollAtShutdownIsAnswered503WithRetryAfter) {
+  TempDir dir;
+  fs::path config = dir.path() / "t.yaml";
+  // A command that holds the shutdown in its grace period, so that the long-poll is
+  // surely read while the server is still stopping, whenever its bytes arrive.
+  std::ofstream(config) << "task_runner:\n  kill_grace_sec: 600\n"
+                        << "tasks:\n"
+                        << "  stubborn:\n    command: \"trap '' TERM; sleep 40; true\"\n"
+                        << "    shell: true\n";
+  Server server(dir.path() / "data", {"--config", config.string()});
+  ASSERT_TRUE(server.started()) << server.startup_output();
+  std::string stubborn = StartTask("stubborn", server.url());
+  ASSERT_TRUE(WaitFor([&] { return AllRunning({stubborn}, "1"); }, 30));
+  auto created = Taskmill({"create", "demo.echo", "--in", "300", "--json"}, server.url());
+  ASSERT_EQ(created.exit_code, 0) << created.err;
+  std::string id(created.Json().at("id").as_string());
+
+  RawHttp poll_request(server.url(), "/api/v1/runs/" + id + "?wait=60");
+  ASSERT_TRUE(poll_request.connected());
+  // Waiting, or read only after the signal: both are answered (the wait registered
+  // before the shutdown is covered deterministically in src/api/shutdown_test.cpp).
+  server.Signal(SIGTERM);
+  std::string answer = poll_request.Read(30);
+  EXPECT_TRUE(answer.starts_with("HTTP/1.1 503")) << answer;
+  EXPECT_NE(answer.find("\r\nRetry-After: "), std::string::npos) << answer;
+  EXPECT_NE(answer.find("\"code\":\"unavailable\""), std::string::npos) << answer;
+  // New requests too, for as long as the stop lasts.
+  RawHttp late(server.url(), "/api/v1/runs/" + id);
+  ASSERT_TRUE(late.connected());
+  EXPECT_TRUE(late.Read(30).starts_with("HTTP/1.1 503"));
+  server.Signal(SIGTERM);
+  EXPECT_EQ(server.Wait(std::chrono::seconds(60)), 0);
 }
 
 }  // namespace
