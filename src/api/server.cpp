@@ -140,9 +140,7 @@ constexpr auto kShutdownDrainLimit = std::chrono::seconds(2);
 
 // The answer to every request, and to every pending long-poll, once the server is
 // shutting down (with Retry-After, as every 503).
-Status ShuttingDown() {
-  return Status::Unavailable("the server is shutting down; retry later");
-}
+Status ShuttingDown() { return Status::Unavailable("the server is shutting down; retry later"); }
 
 std::string LowerFirst(std::string s) {
   if (!s.empty() && s[0] >= 'A' && s[0] <= 'Z') s[0] = static_cast<char>(s[0] - 'A' + 'a');
@@ -294,16 +292,17 @@ class Server {
   ThroughputRecorder throughput_;
   StaticAssetLookup static_assets_;  // set before Start(), read-only afterwards
   std::atomic<int> connections_{0};  // open sessions, over-limit ones included
-  std::atomic<bool> shutting_down_{false};  // BeginShutdown() was called
+  HostPort bound_;                   // set in Start()
+  mutable std::mutex lifecycle_mu_;  // serializes Start and Stop
+  bool started_ = false;             // guarded by lifecycle_mu_
+  bool stopped_ = false;             // guarded by lifecycle_mu_
+  // BeginShutdown() was called.
+  std::atomic<bool> shutting_down_{false};
   // Requests read and not yet answered (see Session::BeginAnswer); Stop() waits for
   // them to reach 0, so that the 503 answers of the shutdown go out.
   std::atomic<int> answering_{0};
   std::mutex drain_mu_;
   std::condition_variable drain_cv_;  // notified when answering_ drops to 0
-  HostPort bound_;                   // set in Start()
-  mutable std::mutex lifecycle_mu_;  // serializes Start and Stop
-  bool started_ = false;             // guarded by lifecycle_mu_
-  bool stopped_ = false;             // guarded by lifecycle_mu_
 
   // Declared last: destroyed first, while what pending handlers refer to still exists.
   // Stop() destroys them, which destroys every pending handler and with them every

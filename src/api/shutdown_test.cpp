@@ -29,8 +29,8 @@ constexpr auto kBound = std::chrono::seconds(30);  // generous bound for every w
 struct Answer {
   int status = 0;
   std::string retry_after;
-  std::string code;  // error.code of the body, when it is an error
-  std::string error; // what went wrong on the client side, if anything
+  std::string code;   // error.code of the body, when it is an error
+  std::string error;  // what went wrong on the client side, if anything
 };
 
 // One request on a new connection; the answer whatever its status.
@@ -72,8 +72,7 @@ class ShutdownTest : public ::testing::Test {
     dir_ = pattern;
     auto registry = std::make_shared<FunctionRegistry>();
     ASSERT_TRUE(registry->Register("demo.echo", [](RunContext&) {}, {.name = "demo.echo"}).ok());
-    ASSERT_TRUE(
-        RegisterRemoteFunction(*registry, {.name = "py.add", .queue = "remote"}).ok());
+    ASSERT_TRUE(RegisterRemoteFunction(*registry, {.name = "py.add", .queue = "remote"}).ok());
     EngineOptions engine_options;
     engine_options.storage.url = "sqlite://" + dir_ + "/taskmill.db";
     engine_options.storage.synchronous = "normal";

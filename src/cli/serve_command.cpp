@@ -3,10 +3,10 @@
 #include "api/server.h"
 #include "cli/demo_functions.h"
 #include "cli/server_config.h"
+#include "cli/stop_signals.h"
 #include "cli/web_assets.h"
 #include "examples/numbers/numbers.h"
 #include "config/config.h"
-#include "cli/stop_signals.h"
 #include "runner/command_handler.h"
 #include "runner/process_groups.h"
 

@@ -1,9 +1,8 @@
 #include "cli/stop_signals.h"
 
 #include <signal.h>
-#include <unistd.h>
-
 #include <spdlog/spdlog.h>
+#include <unistd.h>
 
 #include <thread>
 
@@ -55,8 +54,7 @@ void StopSignals::Loop() {
     }
     cv_.notify_all();
     if (count == 1) {
-      spdlog::info("taskmill: signal {} received, stopping (again to skip the grace period)",
-                   sig);
+      spdlog::info("taskmill: signal {} received, stopping (again to skip the grace period)", sig);
     } else if (count == 2) {
       spdlog::warn("taskmill: signal {} received again: killing every command now", sig);
       process_groups::ShutdownNow();

@@ -3,11 +3,10 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <spdlog/spdlog.h>
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
-
-#include <spdlog/spdlog.h>
 
 #include <array>
 #include <atomic>
@@ -41,7 +40,7 @@ struct Record {
   std::mutex mu;
   std::string dir;  // this server's record folder; empty while not recording
   int lock_fd = -1;
-  bool warned = false;                            // a failed write was logged once
+  bool warned = false;                           // a failed write was logged once
   std::unordered_map<pid_t, std::string> files;  // by group id: the record's file name
 };
 
@@ -283,7 +282,8 @@ Status OpenRecord(const std::string& data_dir) {
 
   // Locked under a temporary name, then renamed: a server cleaning up at the same
   // moment never sees this record unlocked.
-  std::string self = std::to_string(::getpid()) + "." + std::to_string(ProcessStartTime(::getpid()));
+  std::string self =
+      std::to_string(::getpid()) + "." + std::to_string(ProcessStartTime(::getpid()));
   fs::path temporary = root / ("tmp-" + self);
   int fd = ::open(temporary.c_str(), O_CREAT | O_RDWR | O_CLOEXEC, 0644);
   if (fd < 0 || ::flock(fd, LOCK_EX | LOCK_NB) != 0) {

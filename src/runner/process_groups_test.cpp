@@ -5,14 +5,13 @@
 #include "runner/process_groups.h"
 
 #include <fcntl.h>
+#include <gtest/gtest.h>
 #include <signal.h>
 #include <spawn.h>
 #include <stdlib.h>
 #include <sys/file.h>
 #include <sys/wait.h>
 #include <unistd.h>
-
-#include <gtest/gtest.h>
 
 #include <filesystem>
 #include <fstream>
@@ -144,8 +143,7 @@ TEST_F(ProcessGroupsTest, SpawnedChildIsRecordedUntilUntracked) {
   close(pipe_fds[1]);
   EXPECT_EQ(getpgid(pid), pid) << "the child leads a group of its own";
   std::string record = std::to_string(pid) + "." + std::to_string(ProcessStartTime(pid));
-  std::string self =
-      std::to_string(getpid()) + "." + std::to_string(ProcessStartTime(getpid()));
+  std::string self = std::to_string(getpid()) + "." + std::to_string(ProcessStartTime(getpid()));
   EXPECT_TRUE(fs::exists(root_ / self / record));
   KillAll();
   Untrack(pid);

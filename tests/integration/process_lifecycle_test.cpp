@@ -3,13 +3,12 @@
 // SIGTERM, and across the restart that follows. Processes are observed through /proc
 // (a command's TASKMILL_RUN_ID and TASKMILL_ATTEMPT are in its environment).
 #include <arpa/inet.h>
+#include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <unistd.h>
-
-#include <gtest/gtest.h>
 
 #include <charconv>
 #include <filesystem>
@@ -186,8 +185,7 @@ TEST(ProcessLifecycleTest, KillNineTakesCommandProcessesAlongAndNoRunRunsTwice) 
       }
       return true;
     };
-    EXPECT_TRUE(WaitFor(shell_gone, 1))
-        << "the forker's shell outlived the server";
+    EXPECT_TRUE(WaitFor(shell_gone, 1)) << "the forker's shell outlived the server";
   }
 
   {
