@@ -11,6 +11,9 @@
 namespace taskmill::api {
 namespace http = boost::beast::http;
 
+// Retry-After of a 503: a restarting server is back within a few seconds.
+constexpr const char* kRetryAfterSeconds = "5";
+
 Response JsonResponse(http::status status, std::string body) {
   Response response{status, 11};
   response.set(http::field::content_type, "application/json");
@@ -22,7 +25,12 @@ Response JsonResponse(http::status status, std::string body) {
 
 Response ErrorResponse(const Status& status) {
   ApiError error = ToApiError(status);
-  return JsonResponse(error.http_status, ErrorBody(error));
+  Response response = JsonResponse(error.http_status, ErrorBody(error));
+  // Every 503 (too many connections, shutting down) is temporary: say when to retry.
+  if (error.http_status == http::status::service_unavailable) {
+    response.set(http::field::retry_after, kRetryAfterSeconds);
+  }
+  return response;
 }
 
 std::optional<std::string> Exchange::query(std::string_view key) const {

@@ -51,18 +51,43 @@ void RunWaiter::Stop() {
   }
 }
 
+void RunWaiter::Close(const Status& error) {
+  std::vector<std::shared_ptr<State>> open;
+  {
+    std::lock_guard lock(mu_);
+    if (!closed_) closed_ = error;
+    for (auto& entry : waits_) open.push_back(entry.second);
+  }
+  for (auto& state : open) {
+    net::post(state->timer.get_executor(), [this, state, error] {
+      if (!state->finished) Complete(state, error);
+    });
+  }
+}
+
 void RunWaiter::Wait(net::any_io_executor strand, std::string id, std::string queue, Duration wait,
                      Completion done) {
   auto deadline = std::chrono::steady_clock::now() +
                   std::chrono::duration_cast<std::chrono::steady_clock::duration>(wait);
   auto state = std::make_shared<State>(std::move(strand), std::move(id), std::move(queue), deadline,
                                        std::move(done));
+  std::optional<Status> closed;  // the server is shutting down
   {
     // Registered before the first read, so a finish between the read and the
     // registration cannot be missed.
     std::lock_guard lock(mu_);
-    waits_.emplace(state->id, state);
-    pending_.fetch_add(1, std::memory_order_relaxed);
+    if (closed_) {
+      closed = *closed_;
+    } else {
+      waits_.emplace(state->id, state);
+      pending_.fetch_add(1, std::memory_order_relaxed);
+    }
+  }
+  if (closed) {
+    state->finished = true;
+    Completion done_now = std::move(state->done);
+    done_now(std::move(*closed));
+    return;
   }
   Check(state);
 }

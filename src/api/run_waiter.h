@@ -15,7 +15,8 @@
 // Threading: Wait() is called on the connection's strand; the completion runs on that
 // strand. The EventBus listener only takes `mu_` and posts, so it never blocks the
 // publisher; nothing holds `mu_` while calling into the bus. Start/Stop tolerate
-// being called twice; Stop drops every pending wait (the io_context is stopping, so
+// being called twice; Close answers every pending wait (a server shutting down);
+// Stop drops every pending wait (the io_context is stopping, so
 // their connections close).
 #pragma once
 
@@ -27,6 +28,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 
 namespace taskmill::api {
@@ -40,6 +42,9 @@ class RunWaiter {
 
   void Start();
   void Stop();
+  // The server is shutting down: every pending wait is answered `error` (on its
+  // strand), and so is every later Wait() at once. Idempotent.
+  void Close(const Status& error);
 
   // Answers `done` on `strand` once the run is final or `wait` has passed (then
   // with the run as it is), or with the error of reading it (e.g. kNotFound).
@@ -59,6 +64,7 @@ class RunWaiter {
   std::atomic<size_t> pending_{0};  // waits registered; lets OnEvent skip the lock
   std::mutex mu_;
   std::multimap<std::string, std::shared_ptr<State>> waits_;  // by run id; guarded by mu_
+  std::optional<Status> closed_;  // set by Close(); guarded by mu_
   std::mutex subscription_mu_;                                // serializes Start and Stop
   uint64_t subscription_ = 0;  // guarded by subscription_mu_; 0 when not subscribed
 };

@@ -28,6 +28,7 @@
 #include <boost/url/parse.hpp>
 #include <charconv>
 #include <limits>
+#include <condition_variable>
 #include <mutex>
 #include <thread>
 #include <vector>
@@ -132,6 +133,14 @@ class PushChunk {
 // discarding) what the client still sends, so that the client reads our response
 // instead of a connection reset.
 constexpr auto kLingerTime = std::chrono::seconds(2);
+
+// How long Stop() lets the answers of a shutdown (503 to pending long-polls and to
+// requests in progress) go out before it closes every connection.
+constexpr auto kShutdownDrainLimit = std::chrono::seconds(2);
+
+// The answer to every request, and to every pending long-poll, once the server is
+// shutting down (with Retry-After, as every 503).
+Status ShuttingDown() { return Status::Unavailable("the server is shutting down; retry later"); }
 
 std::string LowerFirst(std::string s) {
   if (!s.empty() && s[0] >= 'A' && s[0] <= 'Z') s[0] = static_cast<char>(s[0] - 'A' + 'a');
@@ -249,6 +258,7 @@ class Server {
   }
 
   Status Start();
+  void BeginShutdown();
   void Stop();
   std::string url() const;
   std::vector<std::string> RouteList() const {
@@ -286,6 +296,13 @@ class Server {
   mutable std::mutex lifecycle_mu_;  // serializes Start and Stop
   bool started_ = false;             // guarded by lifecycle_mu_
   bool stopped_ = false;             // guarded by lifecycle_mu_
+  // BeginShutdown() was called.
+  std::atomic<bool> shutting_down_{false};
+  // Requests read and not yet answered (see Session::BeginAnswer); Stop() waits for
+  // them to reach 0, so that the 503 answers of the shutdown go out.
+  std::atomic<int> answering_{0};
+  std::mutex drain_mu_;
+  std::condition_variable drain_cv_;  // notified when answering_ drops to 0
 
   // Declared last: destroyed first, while what pending handlers refer to still exists.
   // Stop() destroys them, which destroys every pending handler and with them every
@@ -314,7 +331,10 @@ class Session : public std::enable_shared_from_this<Session> {
         watchdog_(stream_.get_executor()),
         server_(server),
         over_limit_(over_limit) {}
-  ~Session() { server_.connections_.fetch_sub(1, std::memory_order_relaxed); }
+  ~Session() {
+    EndAnswer();
+    server_.connections_.fetch_sub(1, std::memory_order_relaxed);
+  }
 
   void Start() {
     net::dispatch(stream_.get_executor(),
@@ -455,7 +475,24 @@ class Session : public std::enable_shared_from_this<Session> {
     Close();  // reset by the peer, or the server is stopping
   }
 
+  // A request is owed an answer from Handle() until its answer is written (or the
+  // connection ends); counted in Server::answering_.
+  void BeginAnswer() {
+    if (owes_answer_) return;
+    owes_answer_ = true;
+    server_.answering_.fetch_add(1);
+  }
+  void EndAnswer() {
+    if (!owes_answer_) return;
+    owes_answer_ = false;
+    if (server_.answering_.fetch_sub(1) == 1) {
+      std::lock_guard lock(server_.drain_mu_);
+      server_.drain_cv_.notify_all();
+    }
+  }
+
   void Handle() {
+    BeginAnswer();
     const Request& request = parser_->get();
     request_version_ = request.version();
     request_keep_alive_ = request.keep_alive();
@@ -467,6 +504,7 @@ class Session : public std::enable_shared_from_this<Session> {
                                            std::to_string(server_.options_.max_connections) +
                                            "); retry later"));
     }
+    if (server_.shutting_down_.load()) return SendError(ShuttingDown());
     auto url = boost::urls::parse_origin_form(
         std::string_view(request.target().data(), request.target().size()));
     if (!url) {
@@ -521,8 +559,15 @@ class Session : public std::enable_shared_from_this<Session> {
       stream_.expires_never();
       return;
     }
-    if (reply->streamed()) return SendStream(std::move(*reply));
-    if (reply->pushed()) return SendPush(std::move(*reply));
+    // A stream has no end to wait for at shutdown: it is simply closed.
+    if (reply->streamed()) {
+      EndAnswer();
+      return SendStream(std::move(*reply));
+    }
+    if (reply->pushed()) {
+      EndAnswer();
+      return SendPush(std::move(*reply));
+    }
     Send(std::move(reply->response()));
   }
 
@@ -855,6 +900,7 @@ class Session : public std::enable_shared_from_this<Session> {
 
   void OnWrite(beast::error_code ec, size_t) {
     phase_ = Phase::kIdle;
+    EndAnswer();
     if (ec) return Close();
     if (!response_.keep_alive()) return Linger();
     response_ = {};
@@ -895,6 +941,7 @@ class Session : public std::enable_shared_from_this<Session> {
 
   void Close() {
     phase_ = Phase::kIdle;
+    EndAnswer();
     watchdog_.cancel();
     beast::error_code ignored;
     stream_.socket().shutdown(tcp::socket::shutdown_both, ignored);
@@ -918,6 +965,7 @@ class Session : public std::enable_shared_from_this<Session> {
   Server& server_;
   const bool over_limit_;  // answer 503 and close
   bool first_request_ = true;
+  bool owes_answer_ = false;  // see BeginAnswer
   unsigned request_version_ = 11;
   bool request_keep_alive_ = true;
   bool head_ = false;  // the request being answered is a HEAD
@@ -1057,11 +1105,22 @@ Status Server::Start() {
   return Status::Ok();
 }
 
+void Server::BeginShutdown() {
+  shutting_down_.store(true);
+  waiter_.Close(ShuttingDown());
+  takes_.Close(ShuttingDown());
+}
+
 void Server::Stop() {
   std::lock_guard lock(lifecycle_mu_);
   if (stopped_) return;
   stopped_ = true;
   if (!started_) return;
+  BeginShutdown();
+  {
+    std::unique_lock drain(drain_mu_);
+    drain_cv_.wait_for(drain, kShutdownDrainLimit, [&] { return answering_.load() == 0; });
+  }
   waiter_.Stop();
   takes_.Stop();
   for (auto& ioc : iocs_) ioc->stop();
@@ -1161,6 +1220,7 @@ ApiServer::ApiServer(ApiOptions options, Engine& engine)
     : impl_(std::make_unique<Impl>(std::move(options), engine)) {}
 ApiServer::~ApiServer() { Stop(); }
 Status ApiServer::Start() { return impl_->Start(); }
+void ApiServer::BeginShutdown() { impl_->BeginShutdown(); }
 void ApiServer::Stop() { impl_->Stop(); }
 std::string ApiServer::url() const { return impl_->url(); }
 ApiServer::Counters ApiServer::counters() const { return impl_->counters(); }

@@ -15,6 +15,11 @@
 // keep-alive connection is just closed), more than max_connections → 503
 // unavailable. After an error that leaves unread input the connection is closed.
 //
+// Shutting down: from BeginShutdown() on, every request and every pending long-poll
+// is answered 503 unavailable (with Retry-After) while the server keeps running;
+// Stop() begins the shutdown when it was not begun, lets those answers go out (for at
+// most 2 s), then closes every connection.
+//
 // Start() once; Stop() is idempotent and also run by the destructor. The Engine
 // must outlive the server. SetStaticAssets must be called before Start().
 #pragma once
@@ -92,7 +97,12 @@ class ApiServer {
   // "cannot listen on 127.0.0.1:8080: Address already in use", or kInvalidArgument
   // for an option out of range or an address that is not HOST:PORT.
   Status Start();
-  // Closes the listener and every connection and joins the io threads. Idempotent.
+  // From now on every request, and every pending `?wait=` long-poll of a run or of a
+  // remote runner's take, is answered 503 unavailable. Idempotent.
+  void BeginShutdown();
+  // BeginShutdown() unless begun, waits for the answers in progress (at most 2 s),
+  // then closes the listener and every connection and joins the io threads.
+  // Idempotent.
   void Stop();
   // "http://127.0.0.1:8080", with the bound port once started.
   std::string url() const;

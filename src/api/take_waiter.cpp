@@ -2,6 +2,7 @@
 
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <vector>
 
 namespace taskmill::api {
 namespace net = boost::asio;
@@ -50,18 +51,43 @@ void TakeWaiter::Stop() {
   }
 }
 
+void TakeWaiter::Close(const Status& error) {
+  std::vector<std::shared_ptr<State>> open;
+  {
+    std::lock_guard lock(mu_);
+    if (!closed_) closed_ = error;
+    for (auto& entry : waits_) open.push_back(entry.second);
+  }
+  for (auto& state : open) {
+    net::post(state->timer.get_executor(), [this, state, error] {
+      if (!state->finished) Complete(state, error);
+    });
+  }
+}
+
 void TakeWaiter::Wait(net::any_io_executor strand, std::string queue, Duration wait, Try attempt,
                       Completion done) {
   auto deadline = std::chrono::steady_clock::now() +
                   std::chrono::duration_cast<std::chrono::steady_clock::duration>(wait);
   auto state = std::make_shared<State>(std::move(strand), std::move(queue), deadline,
                                        std::move(attempt), std::move(done));
+  std::optional<Status> closed;  // the server is shutting down
   {
     // Registered before the first try, so a run created between the try and the
     // registration cannot be missed.
     std::lock_guard lock(mu_);
-    waits_.emplace(state->queue, state);
-    pending_.fetch_add(1, std::memory_order_relaxed);
+    if (closed_) {
+      closed = *closed_;
+    } else {
+      waits_.emplace(state->queue, state);
+      pending_.fetch_add(1, std::memory_order_relaxed);
+    }
+  }
+  if (closed) {
+    state->finished = true;
+    Completion done_now = std::move(state->done);
+    done_now(std::move(*closed));
+    return;
   }
   Check(state);
 }

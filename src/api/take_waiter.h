@@ -18,7 +18,8 @@
 //
 // Threading: Wait() is called on the connection's strand; tries and the completion run
 // on that strand. The EventBus listener only takes `mu_` and posts. Start/Stop tolerate
-// being called twice; Stop drops every pending take (the io_context is stopping, so
+// being called twice; Close answers every pending take (a server shutting down);
+// Stop drops every pending take (the io_context is stopping, so
 // their connections close).
 #pragma once
 
@@ -30,6 +31,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -46,6 +48,9 @@ class TakeWaiter {
 
   void Start();
   void Stop();
+  // The server is shutting down: every pending wait is answered `error` (on its
+  // strand), and so is every later Wait() at once. Idempotent.
+  void Close(const Status& error);
 
   // Answers `done` on `strand` with the first non-empty (or failed) result of `attempt`,
   // or with no runs once `wait` has passed.
@@ -65,6 +70,7 @@ class TakeWaiter {
   std::atomic<size_t> pending_{0};  // takes registered; lets OnEvent skip the lock
   std::mutex mu_;
   std::multimap<std::string, std::shared_ptr<State>> waits_;  // by queue; guarded by mu_
+  std::optional<Status> closed_;  // set by Close(); guarded by mu_
   std::mutex subscription_mu_;                                // serializes Start and Stop
   uint64_t subscription_ = 0;  // guarded by subscription_mu_; 0 when not subscribed
 };

@@ -3,7 +3,6 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
-#include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -16,6 +15,8 @@
 
 #include "bulk/bulk_handler.h"
 #include "bulk/jsonl_protocol.h"
+#include "runner/process_groups.h"
+#include "runner/spawn.h"
 #include "runner/subprocess.h"
 
 extern char** environ;
@@ -64,38 +65,25 @@ class Child {
       ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) | O_NONBLOCK);
     }
 
-    posix_spawn_file_actions_t actions;
-    posix_spawnattr_t attr;
-    posix_spawn_file_actions_init(&actions);
-    posix_spawnattr_init(&attr);
-    if (!spec.working_dir.empty()) {
-      posix_spawn_file_actions_addchdir_np(&actions, spec.working_dir.c_str());
-    }
-    posix_spawn_file_actions_adddup2(&actions, in_read.get(), 0);
-    posix_spawn_file_actions_adddup2(&actions, out_write.get(), 1);
-    posix_spawn_file_actions_adddup2(&actions, err_write.get(), 2);
-    posix_spawn_file_actions_addclosefrom_np(&actions, 3);
-    // As src/runner/subprocess.cpp: an own process group, and no blocked or ignored
-    // signals inherited from the server (it blocks SIGTERM and ignores SIGPIPE).
-    sigset_t empty, all;
-    sigemptyset(&empty);
-    sigfillset(&all);
-    posix_spawnattr_setflags(
-        &attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
-    posix_spawnattr_setpgroup(&attr, 0);
-    posix_spawnattr_setsigmask(&attr, &empty);
-    posix_spawnattr_setsigdefault(&attr, &all);
-
     std::vector<char*> argv;
     for (const auto& a : spec.argv) argv.push_back(const_cast<char*>(a.c_str()));
     argv.push_back(nullptr);
     std::vector<char*> envp;
     for (const auto& e : env) envp.push_back(const_cast<char*>(e.c_str()));
     envp.push_back(nullptr);
+    // As src/runner/subprocess.cpp (see runner/spawn.h): an own process group, no
+    // blocked or ignored signals inherited from the server (it blocks SIGTERM and
+    // ignores SIGPIPE), and death with the server.
+    ChildSpec request{.file = argv[0],
+                      .search_path = true,
+                      .argv = argv.data(),
+                      .envp = envp.data(),
+                      .stdin_fd = in_read.get(),
+                      .stdout_fd = out_write.get(),
+                      .stderr_fd = err_write.get(),
+                      .dir_path = spec.working_dir.c_str()};
     pid_t pid = -1;
-    int rc = ::posix_spawnp(&pid, argv[0], &actions, &attr, argv.data(), envp.data());
-    posix_spawn_file_actions_destroy(&actions);
-    posix_spawnattr_destroy(&attr);
+    int rc = SpawnChild(request, &pid);
     if (rc == ENOENT) {
       return Status::NotFound("co-process command not found: " + spec.argv[0] +
                               (spec.working_dir.empty() ? "" : " (in " + spec.working_dir + ")"));
@@ -115,6 +103,7 @@ class Child {
   ~Child() {
     if (!reaped_) {
       ::kill(-pid_, SIGKILL);
+      process_groups::Untrack(pid_);
       while (::waitpid(pid_, nullptr, 0) < 0 && errno == EINTR) {
       }
     }
@@ -161,22 +150,28 @@ class Child {
     if (reaped_) return status_;
     auto deadline = std::chrono::steady_clock::now() + grace;
     for (;;) {
-      pid_t r = ::waitpid(pid_, &status_, WNOHANG);
-      if (r == pid_) break;
-      if (r < 0 && errno != EINTR) {
-        status_ = -1;
-        break;
+      // Not reaped yet (WNOWAIT): the zombie keeps the group id from being reused
+      // until what is left of the group is killed below.
+      siginfo_t info{};
+      int rc = ::waitid(P_PID, pid_, &info, WEXITED | WNOHANG | WNOWAIT);
+      if (rc == 0 && info.si_pid == pid_) break;
+      if (rc < 0 && errno != EINTR) {
+        status_ = -1;  // reaped elsewhere (SIGCHLD ignored)
+        process_groups::Untrack(pid_);
+        reaped_ = true;
+        return status_;
       }
       if (std::chrono::steady_clock::now() >= deadline) {
         ::kill(-pid_, SIGKILL);
-        while (::waitpid(pid_, &status_, 0) < 0 && errno == EINTR) {
-        }
-        break;
+        deadline = std::chrono::steady_clock::time_point::max();
       }
       // The child closed its output, so it is on its way out: a short wait suffices.
       std::this_thread::sleep_for(std::chrono::milliseconds(2));
     }
     ::kill(-pid_, SIGKILL);  // whatever it started and left behind
+    process_groups::Untrack(pid_);
+    while (::waitpid(pid_, &status_, 0) < 0 && errno == EINTR) {
+    }
     reaped_ = true;
     return status_;
   }

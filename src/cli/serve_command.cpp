@@ -3,10 +3,12 @@
 #include "api/server.h"
 #include "cli/demo_functions.h"
 #include "cli/server_config.h"
+#include "cli/stop_signals.h"
 #include "cli/web_assets.h"
 #include "examples/numbers/numbers.h"
 #include "config/config.h"
 #include "runner/command_handler.h"
+#include "runner/process_groups.h"
 
 #include <taskmill/bulk.h>
 #include <taskmill/engine.h>
@@ -53,6 +55,14 @@ int Fail(const Status& s) {
 }
 
 int Serve(const ServeOptions& o) {
+  // Before anything can start a thread (the storage starts some when it opens): every
+  // thread inherits the mask, and only the signal thread takes SIGTERM and SIGINT.
+  BlockStopSignals();
+  StopSignals& stop_signals = StopSignals::Start();
+  std::signal(SIGPIPE, SIG_IGN);
+  // A crash of the server kills the commands it started (their groups) first.
+  process_groups::InstallFatalSignalHandlers();
+
   // 1. Configuration: the file (explicit, or ./taskmill.yaml when present), then flags.
   Result<config::Config> loaded = LoadServerConfig(o.server);
   if (!loaded.ok()) return Fail(loaded.status());
@@ -119,14 +129,11 @@ int Serve(const ServeOptions& o) {
     if (Status s = engine.storage().TaskUpsert(def); !s.ok()) return Fail(s);
   }
 
-  // Block the shutdown signals before any thread starts, so every thread inherits
-  // the mask and sigwait below receives them.
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGINT);
-  sigaddset(&signals, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
-  std::signal(SIGPIPE, SIG_IGN);
+  if (Has(cfg.server.roles, "runner")) {
+    // Commands left running by a server on this data directory that ended without
+    // stopping them (kill -9) are killed before this one starts their runs again.
+    if (Status s = process_groups::OpenRecord(cfg.server.data_dir); !s.ok()) return Fail(s);
+  }
 
   if (Status s = engine.Start(); !s.ok()) return Fail(s);
   std::unique_ptr<api::ApiServer> server;
@@ -162,11 +169,14 @@ int Serve(const ServeOptions& o) {
   if (server) std::cout << "taskmill listening on " << server->url() << "\n";
   std::cout << std::flush;
 
-  int sig = 0;
-  sigwait(&signals, &sig);
-  spdlog::info("taskmill: signal {} received, stopping", sig);
-  if (server) server->Stop();
+  stop_signals.WaitForStop();
+  // New requests and pending long-polls are answered 503 while the runner stops its
+  // attempts (up to kill_grace), then the API closes.
+  if (server) server->BeginShutdown();
   engine.Stop();
+  if (server) server->Stop();
+  process_groups::KillAll();  // nothing should be left; if anything is, it goes now
+  process_groups::CloseRecord();
   return 0;
 }
 }  // namespace

@@ -14,6 +14,7 @@
 #include <map>
 #include <optional>
 
+#include "runner/process_groups.h"
 #include "runner/subprocess.h"
 
 extern char** environ;
@@ -269,6 +270,12 @@ class CommandHandler final : public Handler {
 
     HandlerOutcome outcome =
         stopping ? Stopped(ctx.cancellation()) : FromWaitStatus(*wait_status, capture);
+    if (!stopping && process_groups::KilledForShutdown() && WIFSIGNALED(*wait_status) &&
+        WTERMSIG(*wait_status) == SIGKILL) {
+      // A forced stop killed the group before the runner told this attempt to stop:
+      // the program did not fail, the server went away under it.
+      outcome = Failed("stopped: the server is shutting down", "interrupted");
+    }
     outcome.output = capture.Text();
     return outcome;
   }

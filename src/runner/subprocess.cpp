@@ -2,7 +2,6 @@
 
 #include <fcntl.h>
 #include <signal.h>
-#include <spawn.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -12,7 +11,8 @@
 #include <cerrno>
 #include <utility>
 
-extern char** environ;
+#include "runner/process_groups.h"
+#include "runner/spawn.h"
 
 namespace taskmill {
 namespace {
@@ -128,7 +128,7 @@ Result<std::string> ResolveProgram(const SpawnParams& params, int dir_fd) {
   return Status::NotFound("command not found: " + name);
 }
 
-// posix_spawn's error after our checks passed: the file changed meanwhile, or the
+// The spawn's error after our checks passed: the file changed meanwhile, or the
 // kernel refused it (no #! interpreter, wrong architecture, noexec mount, limits).
 Status SpawnError(int err, const std::string& program, const std::string& resolved) {
   switch (err) {
@@ -154,22 +154,6 @@ Status SpawnError(int err, const std::string& program, const std::string& resolv
       return Status::Internal("cannot start " + program + ": " + ErrnoText(err));
   }
 }
-
-// RAII for the posix_spawn attribute objects.
-struct SpawnAttrs {
-  posix_spawnattr_t attr;
-  posix_spawn_file_actions_t actions;
-  SpawnAttrs() {
-    posix_spawnattr_init(&attr);
-    posix_spawn_file_actions_init(&actions);
-  }
-  ~SpawnAttrs() {
-    posix_spawn_file_actions_destroy(&actions);
-    posix_spawnattr_destroy(&attr);
-  }
-  SpawnAttrs(const SpawnAttrs&) = delete;
-  SpawnAttrs& operator=(const SpawnAttrs&) = delete;
-};
 
 std::vector<char*> CStrings(const std::vector<std::string>& strings) {
   std::vector<char*> out;
@@ -219,35 +203,21 @@ Result<Subprocess> Subprocess::Spawn(const SpawnParams& params) {
   TASKMILL_RETURN_IF_ERROR(SetNonBlocking(stdin_write.get()));
   TASKMILL_RETURN_IF_ERROR(SetNonBlocking(output_read.get()));
 
-  SpawnAttrs spawn;
-  if (dir.get() >= 0) posix_spawn_file_actions_addfchdir_np(&spawn.actions, dir.get());
-  posix_spawn_file_actions_adddup2(&spawn.actions, stdin_read.get(), 0);
-  posix_spawn_file_actions_adddup2(&spawn.actions, output_write.get(), 1);
-  posix_spawn_file_actions_adddup2(&spawn.actions, output_write.get(), 2);
-  // Our fds are close-on-exec, but libraries in the server may open fds without it; a
-  // leaked pipe end would keep some other attempt's output open.
-  posix_spawn_file_actions_addclosefrom_np(&spawn.actions, 3);
-
-  // Own process group, so stopping the command reaches everything it started. Signal
-  // mask and dispositions are reset: the calling thread may block signals, and servers
-  // commonly ignore SIGPIPE, which children would otherwise inherit.
-  sigset_t empty, all;
-  sigemptyset(&empty);
-  sigfillset(&all);
-  posix_spawnattr_setflags(&spawn.attr,
-                           POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
-  posix_spawnattr_setpgroup(&spawn.attr, 0);
-  posix_spawnattr_setsigmask(&spawn.attr, &empty);
-  posix_spawnattr_setsigdefault(&spawn.attr, &all);
-
   std::vector<char*> argv = CStrings(params.argv);
   std::vector<char*> envp = CStrings(params.env);
+  // spawn.h: an own process group (stopping the command reaches everything it
+  // started), a clean signal mask and default dispositions (servers commonly ignore
+  // SIGPIPE, which children would otherwise inherit), only fds 0-2, and death with the
+  // server. Exec errors come back precisely, and the group exists on return.
+  ChildSpec child{.file = resolved->c_str(),
+                  .argv = argv.data(),
+                  .envp = envp.data(),
+                  .stdin_fd = stdin_read.get(),
+                  .stdout_fd = output_write.get(),
+                  .stderr_fd = output_write.get(),
+                  .dir_fd = dir.get()};
   pid_t pid = -1;
-  // glibc's posix_spawn returns only after the child has exec-ed or failed (and reaps
-  // a child that failed), so exec errors come back here precisely and the process
-  // group exists before we could signal it.
-  int err =
-      ::posix_spawn(&pid, resolved->c_str(), &spawn.actions, &spawn.attr, argv.data(), envp.data());
+  int err = SpawnChild(child, &pid);
   if (err != 0) return SpawnError(err, params.program, *resolved);
 
   Subprocess proc;
@@ -277,6 +247,7 @@ Subprocess::~Subprocess() { Release(); }
 void Subprocess::Release() {
   if (pid_ > 0 && !reaped_) {
     ::kill(-pid_, SIGKILL);
+    process_groups::Untrack(pid_);
     while (::waitpid(pid_, nullptr, 0) < 0 && errno == EINTR) {
     }
     reaped_ = true;
@@ -308,11 +279,13 @@ std::optional<int> Subprocess::TryReap() {
   } while (rc < 0 && errno == EINTR);
   if (rc < 0) {
     // ECHILD: somebody else reaped it (SIGCHLD set to SIG_IGN reaps automatically).
+    process_groups::Untrack(pid_);
     reaped_ = true;
     return kWaitStatusLost;
   }
   if (info.si_pid != pid_) return std::nullopt;  // still running
   ::kill(-pid_, SIGKILL);  // leftovers of the group; the zombie still reserves its id
+  process_groups::Untrack(pid_);
   int status = 0;
   while (::waitpid(pid_, &status, 0) < 0 && errno == EINTR) {
   }

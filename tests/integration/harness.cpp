@@ -183,4 +183,30 @@ int Server::Terminate() {
   return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
+void Server::Signal(int sig) {
+  if (pid_ > 0) kill(pid_, sig);
+}
+
+int Server::Wait(std::chrono::seconds timeout) {
+  if (pid_ <= 0) return -1;
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  int status = 0;
+  while (waitpid(pid_, &status, WNOHANG) == 0) {
+    if (std::chrono::steady_clock::now() >= deadline) return -2;
+    // Output until the server closes its stdout (at exit); poll() also bounds each
+    // look at the exit status (an fd of -1 is skipped).
+    pollfd pfd{out_fd_, POLLIN, 0};
+    if (poll(&pfd, 1, 20) <= 0) continue;
+    char buf[4096];
+    if (read(out_fd_, buf, sizeof buf) <= 0) {
+      close(out_fd_);
+      out_fd_ = -1;
+    }
+  }
+  pid_ = -1;
+  if (out_fd_ >= 0) close(out_fd_);
+  out_fd_ = -1;
+  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
 }  // namespace taskmill::testing

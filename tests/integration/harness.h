@@ -56,6 +56,11 @@ class Server {
   const std::string& startup_output() const { return output_; }
   void Kill9();      // SIGKILL, then reap
   int Terminate();   // SIGTERM, wait, return the exit code
+  int pid() const { return pid_; }
+  void Signal(int sig);  // sends `sig` and returns at once
+  // Waits up to `timeout` for the exit; returns the exit code (-1 when killed by a
+  // signal), or -2 when it still runs (then it is still owned by this object).
+  int Wait(std::chrono::seconds timeout);
 
  private:
   int pid_ = -1;
