@@ -30,6 +30,7 @@
 #include <random>
 #include <stdexcept>
 #include <thread>
+#include <utility>
 
 namespace taskmill::cli {
 namespace {

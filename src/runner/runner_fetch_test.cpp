@@ -154,12 +154,16 @@ void RunDueWhileEverySlotIsBusy() {
     std::fprintf(stderr, "Stop did not return within 30 s\n");
     std::_Exit(8);
   }
-  std::_Exit(0);
 }
 
 TEST(RunnerFetchDeathTest, ARunDueWhileEverySlotIsBusyDoesNotWedgeTheRunner) {
   GTEST_FLAG_SET(death_test_style, "threadsafe");
-  EXPECT_EXIT(RunDueWhileEverySlotIsBusy(), ::testing::ExitedWithCode(0), "");
+  EXPECT_EXIT(
+      {
+        RunDueWhileEverySlotIsBusy();
+        std::_Exit(0);
+      },
+      ::testing::ExitedWithCode(0), "");
 }
 
 // Counts the claims the fetcher makes.
@@ -231,7 +235,7 @@ TEST(RunnerFetchTest, RunsStoredThroughAnotherStorageStartWithoutAPoll) {
 
   auto put = [&](const std::string& id, TimePoint run_at) {
     RunPutParams params;
-    Run run;
+    taskmill::Run run;
     run.id = id;
     run.function = "test.noop";
     run.created_at = SystemClock::Instance().Now();

@@ -39,7 +39,7 @@ class CommitWatchTest : public ::testing::Test {
   static void Put(Storage& storage, const std::string& id, const std::string& queue,
                   TimePoint run_at, int priority = 0) {
     RunPutParams params;
-    Run run;
+    taskmill::Run run;
     run.id = id;
     run.queue = queue;
     run.function = "test.noop";

@@ -56,6 +56,12 @@ Result<std::unique_ptr<WalWatcher>> WalWatcher::Start(const std::string& db_path
   if (::inotify_add_watch(w->inotify_fd_, dir.c_str(), IN_MODIFY | IN_CREATE) < 0) {
     return Status::Unavailable("inotify_add_watch " + dir + ": " + std::strerror(errno));
   }
+  auto conn = Connection::Open(db_path, /*read_only=*/true);
+  if (!conn.ok()) return conn.status();
+  w->conn_ = std::move(*conn);
+  auto version = DataVersion(*w->conn_);
+  if (!version.ok()) return version.status();
+  w->seen_ = *version;
   w->stop_fd_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
   if (w->stop_fd_ < 0) return Status::Unavailable(std::string("eventfd: ") + std::strerror(errno));
   w->thread_ = std::thread([raw = w.get()] { raw->Loop(); });
@@ -73,14 +79,8 @@ WalWatcher::~WalWatcher() {
 }
 
 void WalWatcher::Loop() {
-  auto conn = Connection::Open(db_path_, /*read_only=*/true);
-  if (!conn.ok()) {
-    spdlog::warn("storage: not watching for commits of other processes: {}",
-                 conn.status().ToString());
-    return;
-  }
-  auto version = DataVersion(**conn);
-  int64_t seen = version.ok() ? *version : 0;
+  Connection& conn = *conn_;
+  int64_t& seen = seen_;
   using Clock = std::chrono::steady_clock;
   bool unconfirmed = false;  // the log was written since data_version last changed
   Clock::time_point confirm_until{};
@@ -120,7 +120,7 @@ void WalWatcher::Loop() {
       }
     }
     if (!unconfirmed) continue;
-    version = DataVersion(**conn);
+    auto version = DataVersion(conn);
     if (version.ok() && *version != seen) {
       seen = *version;
       unconfirmed = false;

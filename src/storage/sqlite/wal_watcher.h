@@ -23,6 +23,8 @@
 
 namespace taskmill::sqlite {
 
+class Connection;
+
 class WalWatcher final : public CommitWatch {
  public:
   // Watches the database at `db_path` (in WAL mode). kUnavailable when the system
@@ -38,6 +40,10 @@ class WalWatcher final : public CommitWatch {
   std::string db_path_;
   std::string wal_name_;  // the log's file name, as inotify reports it
   std::function<void()> on_commit_;
+  // The watcher's own connection, and the data_version it last saw: read before
+  // Start returns, so that every commit after it is one the watcher tells of.
+  std::unique_ptr<Connection> conn_;
+  int64_t seen_ = 0;
   int inotify_fd_ = -1;
   int stop_fd_ = -1;  // an eventfd: written once to stop the thread
   std::thread thread_;
