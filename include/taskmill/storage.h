@@ -17,6 +17,7 @@
 #include <taskmill/status.h>
 
 #include <cstring>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -61,6 +62,12 @@ struct RunTakeParams {
   std::vector<std::string> queues;    // empty: every queue
   int max = 1;                        // claim at most this many
   TimePoint now{};
+  // Out, optional: when set and fewer than `max` runs were claimed (every due run of
+  // these queues was), the backend may store here the earliest run_at of the pending
+  // runs left in the unpaused queues (all later than `now`), or TimePoint::max() when
+  // none is left, so that the caller sleeps until exactly then. A backend that cannot
+  // tell cheaply leaves it unchanged.
+  TimePoint* next_run_at = nullptr;
 };
 
 // A run claimed by a runner. `run.attempt` is the fencing token: heartbeats and
@@ -202,9 +209,29 @@ struct StoredCheckpoint {
   TimePoint saved_at{};
 };
 
+// A watch on commits (Storage::WatchCommits). Destroying it stops the calls, after
+// waiting for one in progress to return.
+class CommitWatch {
+ public:
+  virtual ~CommitWatch() = default;
+};
+
 class Storage {
  public:
   virtual ~Storage() = default;
+
+  // --- commits of other processes -----------------------------------------
+  // A capability: calls `on_commit` soon after a commit made through another Storage
+  // on the same database (another process, typically) becomes visible, so that a
+  // runner learns of runs it did not create without polling. It may also be called
+  // for this Storage's own commits, and once for several commits; it is called on a
+  // thread of the backend and must return quickly. nullptr when the backend cannot
+  // tell (the caller then polls). SQLite: a watch on the write-ahead log
+  // (docs/storage.md, "Commits of other processes"); PostgreSQL: LISTEN/NOTIFY.
+  virtual std::unique_ptr<CommitWatch> WatchCommits(std::function<void()> on_commit) {
+    (void)on_commit;
+    return nullptr;
+  }
 
   // --- runs ---------------------------------------------------------------
   // Stores runs in one commit. Returns the runs as stored, in input order (for

@@ -424,6 +424,8 @@ Reply Finish(RouteContext& ctx, Exchange& ex) {
     auto current = storage.RunGet(run->id, run->queue);
     return StaleToken(current.ok() ? *current : *run, token);
   }
+  // A retry: this node's runner claims it when it falls due, not at its next poll.
+  if (finish.status == RunStatus::kPending) engine.RunStored(finish.run_at);
   engine.events().Publish({.type = finish.status == RunStatus::kPending ? Event::Type::kRunCreated
                                                                         : Event::Type::kRunFinished,
                            .run_id = run->id,

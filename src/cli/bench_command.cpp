@@ -8,6 +8,8 @@
 // and reports peak RSS. Figures and how to rerun them: docs/BENCHMARKS.md.
 #include "cli/bench_command.h"
 
+#include "cli/bench_lateness.h"
+
 #include <taskmill/engine.h>
 
 #include <boost/json.hpp>
@@ -209,7 +211,11 @@ void AddBenchCommand(CLI::App& app) {
       ->capture_default_str();
   cmd->add_option("--dir", opts->dir, "Directory for the database (default: a temp dir)");
   cmd->add_flag("--json", opts->json, "Print one JSON object");
-  cmd->callback([opts] { throw CLI::RuntimeError(RunBench(*opts)); });
+  CLI::App* lateness = AddBenchLatenessCommand(*cmd);
+  cmd->callback([opts, lateness] {
+    if (lateness->parsed()) return;  // `bench lateness` ran instead
+    throw CLI::RuntimeError(RunBench(*opts));
+  });
 }
 
 }  // namespace taskmill::cli

@@ -69,6 +69,9 @@ Status Runner::Start() {
   std::lock_guard lock(mu_);
   if (running_) return Status::Ok();
   running_ = true;
+  // Runs that other processes store (an API process beside this runner-only one) wake
+  // the fetcher as they are committed; without a watch, the poll finds them.
+  commit_watch_ = storage_.WatchCommits([this] { CommitSeen(); });
   threads_.emplace_back([this] { FetchLoop(); });
   threads_.emplace_back([this] { FinishLoop(); });
   threads_.emplace_back([this] { SupervisorLoop(); });
@@ -77,6 +80,13 @@ Status Runner::Start() {
 }
 
 void Runner::Stop() {
+  // Before taking mu_: a call back in progress takes it, and the watch waits for it.
+  std::unique_ptr<CommitWatch> watch;
+  {
+    std::lock_guard lock(mu_);
+    watch = std::move(commit_watch_);
+  }
+  watch.reset();
   {
     std::lock_guard lock(mu_);
     if (!running_) return;
@@ -124,7 +134,6 @@ void Runner::FetchLoop() {
   std::unique_lock lock(mu_);
   while (running_) {
     TimePoint now = clock_.Now();
-    TimePoint until = now + options_.poll_interval;
     int limit = ClaimLimit();
     int free_slots = limit - claimed_.load();
     const int half = std::max(1, limit / 2);
@@ -145,7 +154,11 @@ void Runner::FetchLoop() {
       wake_ = false;
       if (next_due_ <= now) next_due_ = TimePoint::max();
       lock.unlock();
-      RunTakeParams params{options_.id, options_.queues, free_slots, now};
+      // The storage answers, with a claim that took every due run, when the next run
+      // of these queues falls due: runs made by other processes are waited for as
+      // exactly as those this process told of (WakeAt).
+      TimePoint next_run_at = TimePoint::max();
+      RunTakeParams params{options_.id, options_.queues, free_slots, now, &next_run_at};
       auto taken = storage_.RunTake(params);
       if (taken.ok()) {
         for (const auto& run : *taken) {
@@ -174,6 +187,7 @@ void Runner::FetchLoop() {
         finish_cv_.notify_one();
         break;
       }
+      next_due_ = std::min(next_due_, next_run_at);
       if (taken.ok() && taken->empty()) backlog_ = false;
       if (!taken.ok()) {
         spdlog::warn("runner {}: take failed: {}", options_.id, taken.status().ToString());
@@ -193,17 +207,39 @@ void Runner::FetchLoop() {
         supervisor_kick_ = true;  // new deadlines and leases to watch
         supervisor_cv_.notify_one();
         if (static_cast<int>(taken->size()) == free_slots) continue;  // there may be more
+        free_slots -= static_cast<int>(taken->size());
       }
-      until = std::min(until, next_due_);
     }
-    // Sleep until woken by an enqueue or a freed slot, until a known run falls due
-    // (a retry, a delayed run), or until the poll interval (runs made elsewhere).
-    const TimePoint deadline = until;
+    // With a slot free, sleep until woken (an enqueue, a commit of another process),
+    // until the earliest known run falls due (a retry, a delayed run, a launch), or
+    // until the poll interval (runs of processes whose commits the storage cannot
+    // tell of). With no slot free, sleep until one frees up: a run due meanwhile has
+    // nowhere to go, and a wait that ended for it would end again at once, over and
+    // over, without ever letting go of mu_ (this wedged the whole runner). The
+    // worker that frees a slot wakes the fetcher (WorkerLoop), which then claims
+    // whatever fell due meanwhile.
+    const TimePoint deadline =
+        free_slots > 0 ? std::min(now + options_.poll_interval, next_due_)
+                       : now + options_.poll_interval;
     clock_.WaitUntil(lock, fetch_cv_, deadline, [&] {
-      return !running_ || (wake_ && claimed_.load() < ClaimLimit()) || next_due_ < deadline;
+      if (!running_) return true;
+      if (claimed_.load() >= ClaimLimit()) return false;
+      return wake_ || next_due_ < deadline;
     });
   }
 }
+
+void Runner::CommitSeen() {
+  {
+    std::lock_guard lock(mu_);
+    // While claims fill every free slot, the fetcher claims again anyway as slots free
+    // up, and finds these runs then; a claim per commit would only split its batches.
+    if (backlog_ || wake_) return;
+    wake_ = true;
+  }
+  fetch_cv_.notify_one();
+}
+
 
 void Runner::WakeAt(TimePoint due) {
   {

@@ -3,8 +3,10 @@
 // Threads (all owned by Runner):
 //   fetcher     claims up to the number of free slots per storage call, plus runs
 //               ahead of them while attempts are short (RunnerOptions::prefetch), when
-//               woken (an enqueue in this process, a finished attempt) or every
-//               poll_interval;
+//               woken (an enqueue in this process, a commit of another process, a
+//               freed slot), when the earliest run it knows of falls due (WakeAt, and
+//               the storage's answer to a claim), or every poll_interval; while no
+//               slot is free it sleeps until one is;
 //   workers     `capacity` threads, one attempt each at a time (the slots). While
 //               attempts are short (under 50 us on average), only one worker per
 //               core is kept awake to take the claimed runs in turn;
@@ -70,6 +72,8 @@ class Runner {
   };
 
   void FetchLoop();
+  // A commit of another process (Storage::WatchCommits): wakes an idle fetcher.
+  void CommitSeen();
   // Runs claimed and not handed back that the fetcher aims for: the slots, plus runs
   // ahead of them while attempts are short. Called with mu_ held.
   int ClaimLimit() const;
@@ -120,6 +124,7 @@ class Runner {
   std::vector<std::pair<RunFinish, Run>> finishes_;  // guarded by mu_
   std::map<std::string, std::shared_ptr<InFlight>> in_flight_;  // by id; guarded by mu_
 
+  std::unique_ptr<CommitWatch> commit_watch_;  // null when storage cannot tell; guarded by mu_
   std::vector<std::thread> threads_;
 };
 

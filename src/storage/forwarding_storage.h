@@ -13,6 +13,9 @@ class ForwardingStorage : public Storage {
  public:
   explicit ForwardingStorage(Storage& inner) : inner_(inner) {}
 
+  std::unique_ptr<CommitWatch> WatchCommits(std::function<void()> on_commit) override {
+    return inner_.WatchCommits(std::move(on_commit));
+  }
   Result<std::vector<Run>> RunPut(RunPutParams params) override {
     return inner_.RunPut(std::move(params));
   }

@@ -4,6 +4,7 @@
 #include "storage/sqlite/schema.h"
 #include "storage/sqlite/setup_lock.h"
 #include "storage/sqlite/sqlite_db.h"
+#include "storage/sqlite/wal_watcher.h"
 
 #include <boost/json.hpp>
 #include <spdlog/spdlog.h>
@@ -786,6 +787,16 @@ class SqliteStorage final : public Storage {
     });
   }
 
+  std::unique_ptr<CommitWatch> WatchCommits(std::function<void()> on_commit) override {
+    auto watcher = WalWatcher::Start(options_.path, std::move(on_commit));
+    if (!watcher.ok()) {
+      spdlog::warn("storage: {}; runs of other processes are found by polling",
+                   watcher.status().ToString());
+      return nullptr;
+    }
+    return std::move(*watcher);
+  }
+
   Result<std::vector<ClaimedRun>> RunTake(const RunTakeParams& p) override {
     if (p.max <= 0) return std::vector<ClaimedRun>{};
     std::vector<ClaimedRun> out;
@@ -793,6 +804,9 @@ class SqliteStorage final : public Storage {
         [&](Tx& tx) -> Status {
           out.clear();
           TASKMILL_RETURN_IF_ERROR(TakeFromQueues(tx, p, out));
+          if (p.next_run_at && static_cast<int>(out.size()) < p.max) {
+            TASKMILL_RETURN_IF_ERROR(EarliestPendingRunAt(tx, p, p.next_run_at));
+          }
           for (const Run& run : out) {
             tx.deltas.Move(run.queue, run.task, run.account_id, RunStatus::kPending,
                            RunStatus::kRunning);
@@ -887,6 +901,48 @@ class SqliteStorage final : public Storage {
       run.started_at = FromMicros(now);
       run.lease_until = FromMicros(now + run.time_to_resolve.count());
     }
+    return Status::Ok();
+  }
+
+  // The earliest run_at of the pending runs left after a claim that took every due
+  // run, in the claim's unpaused queues: one seek per priority in use in each queue
+  // (the index orders a queue's pending runs by priority, then run_at), so a runner
+  // sleeps until exactly then, also for runs other processes made.
+  static Status EarliestPendingRunAt(Tx& tx, const RunTakeParams& p, TimePoint* out) {
+    std::vector<std::string> found;
+    if (p.queues.empty()) TASKMILL_RETURN_IF_ERROR(QueuesWithPendingRuns(tx, found));
+    const std::vector<std::string>& queues = p.queues.empty() ? found : p.queues;
+    auto paused = tx.db.Prepare("SELECT paused FROM queues WHERE name = ?1");
+    if (!paused.ok()) return paused.status();
+    auto first = tx.db.Prepare(
+        "SELECT priority, run_at FROM runs INDEXED BY runs_queue_pending "
+        "WHERE status = 'pending' AND queue = ?1 AND priority < ?2 AND run_at > ?3 "
+        "ORDER BY priority DESC, run_at LIMIT 1");
+    if (!first.ok()) return first.status();
+    int64_t earliest = std::numeric_limits<int64_t>::max();
+    for (const std::string& queue : queues) {
+      {
+        ScopedReset reset(**paused);
+        (*paused)->Bind(1, queue);
+        auto row = (*paused)->Step();
+        if (!row.ok()) return row.status();
+        if (*row && (*paused)->Int(0) != 0) continue;
+      }
+      int64_t below = std::numeric_limits<int64_t>::max();
+      for (;;) {
+        ScopedReset reset(**first);
+        (*first)->Bind(1, queue);
+        (*first)->Bind(2, below);
+        (*first)->Bind(3, Micros(p.now));
+        auto row = (*first)->Step();
+        if (!row.ok()) return row.status();
+        if (!*row) break;
+        below = (*first)->Int(0);
+        earliest = std::min(earliest, (*first)->Int(1));
+      }
+    }
+    *out = earliest == std::numeric_limits<int64_t>::max() ? TimePoint::max()
+                                                            : FromMicros(earliest);
     return Status::Ok();
   }
 
