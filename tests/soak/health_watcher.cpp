@@ -50,18 +50,18 @@ void HealthWatcher::Loop() {
     auto cpu = server_.CpuTime();
     double cpu_share = -1;
     if (cpu && last_cpu) {
-      cpu_share = (*cpu - *last_cpu).count() /
-                  std::chrono::duration<double>(now - last_time).count();
+      cpu_share =
+          (*cpu - *last_cpu).count() / std::chrono::duration<double>(now - last_time).count();
     }
     {
       std::lock_guard lock(mu_);
       slowest_ = std::max(slowest_, took);
       if (!problem.empty()) {
-        failures_.push_back(fmt::format(
-            "at {:.1f} s: GET /healthz got no answer within {} s ({}); the server used "
-            "{:.0f} % of a core since the previous probe",
-            std::chrono::duration<double>(now - start_).count(), kProbeDeadline.count(),
-            problem, cpu_share * 100));
+        failures_.push_back(
+            fmt::format("at {:.1f} s: GET /healthz got no answer within {} s ({}); the server used "
+                        "{:.0f} % of a core since the previous probe",
+                        std::chrono::duration<double>(now - start_).count(), kProbeDeadline.count(),
+                        problem, cpu_share * 100));
         unhealthy_ = true;
       }
     }
@@ -70,7 +70,8 @@ void HealthWatcher::Loop() {
     // About four probes a second: frequent enough to see a wedge at once, light
     // enough not to be part of the load.
     auto next = now + std::chrono::milliseconds(250);
-    while (!stop_ && Clock::now() < next) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    while (!stop_ && Clock::now() < next)
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
 }
 

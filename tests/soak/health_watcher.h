@@ -39,8 +39,8 @@ class HealthWatcher {
   std::atomic<bool> unhealthy_{false};
   std::atomic<int> probes_{0};
   mutable std::mutex mu_;
-  std::vector<std::string> failures_;          // guarded by mu_
-  std::chrono::duration<double> slowest_{0};   // guarded by mu_
+  std::vector<std::string> failures_;         // guarded by mu_
+  std::chrono::duration<double> slowest_{0};  // guarded by mu_
   std::thread thread_;
 };
 

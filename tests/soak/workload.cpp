@@ -7,10 +7,14 @@ namespace json = boost::json;
 
 const char* ToString(RunKind kind) {
   switch (kind) {
-    case RunKind::kEcho: return "echo";
-    case RunKind::kFail: return "fail";
-    case RunKind::kSleep: return "sleep";
-    case RunKind::kDelayed: return "delayed";
+    case RunKind::kEcho:
+      return "echo";
+    case RunKind::kFail:
+      return "fail";
+    case RunKind::kSleep:
+      return "sleep";
+    case RunKind::kDelayed:
+      return "delayed";
   }
   return "?";
 }
@@ -20,30 +24,30 @@ double Workload::Uniform(double low, double high) {
 }
 
 PlannedRun Workload::Echo() {
-  return {RunKind::kEcho, json::object{{"function", "demo.echo"}, {"args", json::array{++serial_}}}};
+  return {RunKind::kEcho,
+          json::object{{"function", "demo.echo"}, {"args", json::array{++serial_}}}};
 }
 
 PlannedRun Workload::Fail() {
   static constexpr int kRetryDelays[] = {1, 2, 5};
   int delay = kRetryDelays[std::uniform_int_distribution<int>(0, 2)(rng_)];
-  return {RunKind::kFail, json::object{{"function", "demo.fail"},
-                                       {"max_attempts", 3},
-                                       {"retry_delay", delay}}};
+  return {RunKind::kFail,
+          json::object{{"function", "demo.fail"}, {"max_attempts", 3}, {"retry_delay", delay}}};
 }
 
 PlannedRun Workload::Sleep() {
   // Tenths of a second, so the request shows a readable number.
   double seconds = std::round(Uniform(0.2, 6.0) * 10) / 10;
-  return {RunKind::kSleep,
-          json::object{{"function", "demo.sleep"}, {"args", json::array{seconds}}}, seconds};
+  return {RunKind::kSleep, json::object{{"function", "demo.sleep"}, {"args", json::array{seconds}}},
+          seconds};
 }
 
 PlannedRun Workload::Delayed() {
   // 10 to 20 minutes: well beyond any soak, so these runs are never due during it.
   double delay = std::round(Uniform(600, 1200));
-  return {RunKind::kDelayed, json::object{{"function", "demo.echo"},
-                                          {"args", json::array{++serial_}},
-                                          {"delay", delay}}};
+  return {
+      RunKind::kDelayed,
+      json::object{{"function", "demo.echo"}, {"args", json::array{++serial_}}, {"delay", delay}}};
 }
 
 std::vector<PlannedRun> Workload::NextBatch() {
@@ -55,10 +59,18 @@ std::vector<PlannedRun> Workload::NextBatch() {
   std::vector<PlannedRun> batch;
   for (int i = 0; i < size; ++i) {
     switch (pick(rng_)) {
-      case 0: batch.push_back(Echo()); break;
-      case 1: batch.push_back(Fail()); break;
-      case 2: batch.push_back(Sleep()); break;
-      default: batch.push_back(Delayed()); break;
+      case 0:
+        batch.push_back(Echo());
+        break;
+      case 1:
+        batch.push_back(Fail());
+        break;
+      case 2:
+        batch.push_back(Sleep());
+        break;
+      default:
+        batch.push_back(Delayed());
+        break;
     }
   }
   return batch;
