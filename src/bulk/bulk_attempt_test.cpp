@@ -117,10 +117,12 @@ TEST_F(BulkAttemptTest, OkWritesEveryInputRowAndCompletes) {
   EXPECT_EQ(run.error, "");
   EXPECT_EQ(run.progress, (Progress{3, 3, 0}));
   EXPECT_EQ(calls_, 3);
-  // `note` and `error` never got a value: dropped; the extra column passes through.
-  EXPECT_THAT(Output(run),
-              ElementsAre(Row{"e164", "state", "extra"}, Row{"+15550001", "active", "a"},
-                          Row{"+15550002", "", "b,c"}, Row{"+15550003", "free", ""}));
+  // The declared `note` is kept though no row set it; the `error` column taskmill adds
+  // goes, as no row failed; the extra column passes through.
+  EXPECT_THAT(Output(run), ElementsAre(Row{"e164", "state", "extra", "note"},
+                                       Row{"+15550001", "active", "a", ""},
+                                       Row{"+15550002", "", "b,c", ""},
+                                       Row{"+15550003", "free", "", ""}));
   EXPECT_EQ(json::serialize(run.result),
             R"({"rows":3,"succeeded":3,"failed":0,"written":3,"output_file":")" + run.output_file +
                 R"("})");
@@ -336,13 +338,15 @@ TEST_F(BulkAttemptTest, StateGoesFromRowToRowAndFinishCanWriteASummary) {
                           Row{"total", "", "3"}));
 }
 
-TEST_F(BulkAttemptTest, ARunWithoutItsCsvFailsWithAClearError) {
-  Run created = Enqueue("test.import");
-  Run run = RunOnce();
-  EXPECT_EQ(run.id, created.id);
-  EXPECT_EQ(run.status, RunStatus::kFailed);
-  EXPECT_THAT(run.error, HasSubstr("takes a CSV input"));
-  EXPECT_THAT(run.error, HasSubstr("--input FILE"));
+TEST_F(BulkAttemptTest, ACsvFunctionWithoutItsInputIsRefusedWhenCreated) {
+  EnqueueRequest request;
+  request.function = "test.import";
+  auto run = engine().Enqueue(request);
+  ASSERT_FALSE(run.ok());
+  EXPECT_TRUE(run.status().IsInvalidArgument());
+  EXPECT_EQ(run.status().details().at("code"), "csv_input_required");
+  EXPECT_THAT(run.status().message(), HasSubstr("--input FILE"));
+  EXPECT_EQ(RunCount(), 0);
   EXPECT_EQ(calls_, 0);
 }
 
