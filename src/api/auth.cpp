@@ -96,7 +96,8 @@ Result<ApiToken> CreateToken(Storage& storage, std::string name, std::string acc
     bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
               c == '-' || c == '_' || c == '.';
     if (!ok || name.size() > 100) {
-      return FieldError("name", "token name '" + name + "' must be 1-100 characters of [A-Za-z0-9_.-]");
+      return FieldError("name",
+                        "token name '" + name + "' must be 1-100 characters of [A-Za-z0-9_.-]");
     }
   }
   ApiToken token{.name = std::move(name),

@@ -158,8 +158,8 @@ TEST_F(InputApiTest, NumbersThatOverflowADoubleAreRefusedWith422NamingTheField) 
   EXPECT_EQ(Detail(run, "field"), "args[0]");
   EXPECT_THAT(run.body, HasSubstr("out of range"));
 
-  auto batch =
-      Send("POST", "/api/v1/runs:batch", R"({"runs":[{"function":"demo.echo","data":{"x":-1e999}}]})");
+  auto batch = Send("POST", "/api/v1/runs:batch",
+                    R"({"runs":[{"function":"demo.echo","data":{"x":-1e999}}]})");
   EXPECT_EQ(batch.status, 422) << batch.body;
   EXPECT_EQ(Detail(batch, "field"), "runs[0].data.x");
 
@@ -170,7 +170,8 @@ TEST_F(InputApiTest, NumbersThatOverflowADoubleAreRefusedWith422NamingTheField) 
 }
 
 TEST_F(InputApiTest, DuplicateJsonKeysAreRefusedWithTheKeyAndWhere) {
-  auto run = Send("POST", "/api/v1/runs", "{\"function\":\"demo.echo\",\n\"id\":\"a\",\"id\":\"b\"}");
+  auto run =
+      Send("POST", "/api/v1/runs", "{\"function\":\"demo.echo\",\n\"id\":\"a\",\"id\":\"b\"}");
   EXPECT_EQ(run.status, 400) << run.body;
   EXPECT_EQ(Code(run), "duplicate_key");
   EXPECT_EQ(Detail(run, "field"), "id");

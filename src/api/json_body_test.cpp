@@ -13,13 +13,15 @@ using ::testing::HasSubstr;
 
 std::string Field(const Status& status) {
   const json::value& details = status.details();
-  const json::value* field = details.is_object() ? details.get_object().if_contains("field") : nullptr;
+  const json::value* field =
+      details.is_object() ? details.get_object().if_contains("field") : nullptr;
   return field && field->is_string() ? std::string(field->get_string()) : "";
 }
 
 std::string Code(const Status& status) {
   const json::value& details = status.details();
-  const json::value* code = details.is_object() ? details.get_object().if_contains("code") : nullptr;
+  const json::value* code =
+      details.is_object() ? details.get_object().if_contains("code") : nullptr;
   return code && code->is_string() ? std::string(code->get_string()) : "";
 }
 
@@ -41,7 +43,8 @@ TEST(JsonBodyTest, NumbersThatOverflowADoubleAreRefusedNamingTheField) {
 }
 
 TEST(JsonBodyTest, LargeButFiniteNumbersAreKept) {
-  auto parsed = ParseJsonText(R"({"a":[1.7976931348623157e308, -1e308, 1e-400, 18446744073709551615]})");
+  auto parsed =
+      ParseJsonText(R"({"a":[1.7976931348623157e308, -1e308, 1e-400, 18446744073709551615]})");
   ASSERT_TRUE(parsed.ok()) << parsed.status().ToString();
   EXPECT_EQ(parsed->at("a").at(0).as_double(), 1.7976931348623157e308);
   EXPECT_EQ(parsed->at("a").at(2).as_double(), 0.0);

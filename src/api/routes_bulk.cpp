@@ -39,10 +39,9 @@ std::string MediaType(std::string_view content_type) {
 // body (run_request.h), with the same names and rules. Text keys are taken as they
 // are; numbers and the JSON of args and data are parsed.
 constexpr std::string_view kTextParams[] = {"function", "queue", "id", "conflict", "run_at"};
-constexpr std::string_view kNumberParams[] = {"delay",           "priority",
-                                              "max_attempts",    "retry_delay",
-                                              "retry_delay_factor", "max_retry_delay",
-                                              "timeout",         "time_to_resolve"};
+constexpr std::string_view kNumberParams[] = {
+    "delay",           "priority", "max_attempts", "retry_delay", "retry_delay_factor",
+    "max_retry_delay", "timeout",  "time_to_resolve"};
 constexpr std::string_view kJsonParams[] = {"args", "data"};
 
 Result<BulkCreateRequest> RequestFromQuery(const Exchange& ex) {

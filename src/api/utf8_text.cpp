@@ -40,12 +40,13 @@ std::string ValidUtf8(std::string_view text) {
 
 void MakeValidUtf8(json::value& value) {
   switch (value.kind()) {
-    case json::kind::string:
-      if (!IsValidUtf8(value.get_string()) ||
-          value.get_string().subview().find('\0') != std::string_view::npos) {
-        value = ValidUtf8(value.get_string());
+    case json::kind::string: {
+      std::string_view text(value.get_string().data(), value.get_string().size());
+      if (!IsValidUtf8(text) || text.find('\0') != std::string_view::npos) {
+        value = ValidUtf8(text);
       }
       break;
+    }
     case json::kind::array:
       for (auto& item : value.get_array()) MakeValidUtf8(item);
       break;
@@ -54,11 +55,14 @@ void MakeValidUtf8(json::value& value) {
       bool bad_key = false;
       for (auto& kv : object) {
         MakeValidUtf8(kv.value());
-        bad_key = bad_key || !IsValidUtf8(kv.key());
+        bad_key = bad_key || !IsValidUtf8(std::string_view(kv.key().data(), kv.key().size()));
       }
       if (bad_key) {
         json::object fixed;
-        for (auto& kv : object) fixed[ValidUtf8(kv.key())] = std::move(kv.value());
+        for (auto& kv : object) {
+          fixed[ValidUtf8(std::string_view(kv.key().data(), kv.key().size()))] =
+              std::move(kv.value());
+        }
         object = std::move(fixed);
       }
       break;

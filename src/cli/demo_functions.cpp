@@ -32,7 +32,9 @@ double SecondsArg(const RunContext& ctx, double fallback) {
   return seconds;
 }
 
-Duration SecondsToDuration(double s) { return Duration{static_cast<int64_t>(std::llround(s * 1e6))}; }
+Duration SecondsToDuration(double s) {
+  return Duration{static_cast<int64_t>(std::llround(s * 1e6))};
+}
 }  // namespace
 
 void RegisterDemoFunctions(FunctionRegistry& registry) {
@@ -55,7 +57,7 @@ void RegisterDemoFunctions(FunctionRegistry& registry) {
         if (!ctx.SleepFor(SecondsToDuration(seconds))) return;  // cancelled
         ctx.SetResult(boost::json::object{{"slept_seconds", seconds}});
       },
-      {.description = "Sleeps args[0] seconds (default 1)",
+      {.description = "Sleeps args[0] seconds (0 to 1000000000, default 1)",
        .doc = "Stops early when the run is cancelled or times out."});
   (void)registry.Register(
       "demo.consume",
