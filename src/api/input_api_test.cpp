@@ -268,7 +268,7 @@ TEST_F(InputApiTest, ACrashedCsvRunCreatedThroughTheApiResumesByItself) {
   RunTakeParams take{.runner = "r1", .max = 1, .now = clock_.Now()};
   auto first = engine_->storage().RunTake(take);
   ASSERT_TRUE(first.ok() && first->size() == 1);
-  Run claimed = first->front();
+  taskmill::Run claimed = first->front();
   const auto* entry = engine_->functions().Find("numbers.import");
   auto token = std::make_shared<CancellationToken>();
   std::thread zombie([&] {
