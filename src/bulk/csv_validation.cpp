@@ -166,6 +166,7 @@ Status CheckStatus(const CsvCheck& check, const std::string& what, const std::st
   auto unlisted = check.problem_count - static_cast<int64_t>(check.problems.size());
   if (unlisted > 0) message += "\n... and " + std::to_string(unlisted) + " more problems";
   json::object details;
+  if (!check.record_too_large) details["code"] = "invalid_csv";
   details["errors"] = std::move(errors);
   details["error_count"] = check.problem_count;
   if (check.record_too_large) {
@@ -176,7 +177,6 @@ Status CheckStatus(const CsvCheck& check, const std::string& what, const std::st
     }
     return Status(StatusCode::kTooLarge, std::move(message), std::move(details));
   }
-  details["code"] = "invalid_csv";
   return Status::InvalidArgument(std::move(message), std::move(details));
 }
 
