@@ -18,6 +18,11 @@ namespace taskmill {
 using Duration = std::chrono::microseconds;
 using TimePoint = std::chrono::sys_time<Duration>;
 
+// The longest duration taken from a user (a delay, timeout, lease, sleep, config
+// duration), in seconds: about 31 years, beyond any real schedule, and small enough
+// that microseconds never overflow. Longer values are refused, naming the field.
+inline constexpr double kMaxUserSeconds = 1e9;
+
 class Clock {
  public:
   virtual ~Clock() = default;

@@ -2,6 +2,8 @@
 
 #include <boost/json.hpp>
 
+#include "api/utf8_text.h"
+
 namespace taskmill::api {
 namespace json = boost::json;
 namespace http = boost::beast::http;
@@ -99,8 +101,11 @@ ApiError ToApiError(const Status& status) {
 std::string ErrorBody(const ApiError& error) {
   json::object inner;
   inner["code"] = error.code;
-  inner["message"] = error.message;
-  inner["details"] = error.details;
+  // Messages and details quote input, which may hold bytes that are not text.
+  inner["message"] = IsValidUtf8(error.message) ? error.message : ValidUtf8(error.message);
+  json::value details = error.details;
+  MakeValidUtf8(details);
+  inner["details"] = std::move(details);
   json::object body;
   body["error"] = std::move(inner);
   return json::serialize(body);

@@ -82,7 +82,7 @@ std::string HashTokenSecret(std::string_view secret) {
 Result<ApiToken> CreateToken(Storage& storage, std::string name, std::string account_id, bool admin,
                              TimePoint now, std::string* secret) {
   if (!admin && account_id.empty()) {
-    return Status::InvalidArgument("a token needs an account (--account NAME) or --admin");
+    return FieldError("account", "a token needs an account (--account NAME) or --admin");
   }
   auto made = NewTokenSecret();
   if (!made.ok()) return made.status();
@@ -96,8 +96,8 @@ Result<ApiToken> CreateToken(Storage& storage, std::string name, std::string acc
     bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
               c == '-' || c == '_' || c == '.';
     if (!ok || name.size() > 100) {
-      return Status::InvalidArgument("token name '" + name +
-                                     "' must be 1-100 characters of [A-Za-z0-9_.-]");
+      return FieldError("name",
+                        "token name '" + name + "' must be 1-100 characters of [A-Za-z0-9_.-]");
     }
   }
   ApiToken token{.name = std::move(name),

@@ -160,10 +160,7 @@ Reply CreateTokenRoute(RouteContext& ctx, Exchange& ex) {
   std::string secret;
   auto token = CreateToken(ctx.engine.storage(), name, account, admin, ctx.engine.clock().Now(),
                            &secret);
-  if (!token.ok()) {
-    if (token.status().IsInvalidArgument()) return FieldError("account", token.status().message());
-    return token.status();
-  }
+  if (!token.ok()) return token.status();  // invalid input names its field ("name", "account")
   json::object out = TokenJson(*token);
   out["token"] = secret;  // the only time it is shown
   Response response = JsonResponse(http::status::created, json::serialize(out));

@@ -8,11 +8,12 @@
 #include <boost/beast/http/field.hpp>
 #include <boost/json.hpp>
 #include <cctype>
-#include <charconv>
 #include <memory>
 
 #include "api/api_error.h"
 #include "api/json_body.h"
+#include "api/run_request.h"
+#include "api/utf8_text.h"
 
 namespace taskmill::api {
 namespace json = boost::json;
@@ -34,33 +35,66 @@ std::string MediaType(std::string_view content_type) {
   return out;
 }
 
+// The run options of an upload, from its query parameters: the keys of a JSON run
+// body (run_request.h), with the same names and rules. Text keys are taken as they
+// are; numbers and the JSON of args and data are parsed.
+constexpr std::string_view kTextParams[] = {"function", "queue", "id", "conflict", "run_at"};
+constexpr std::string_view kNumberParams[] = {
+    "delay",           "priority", "max_attempts", "retry_delay", "retry_delay_factor",
+    "max_retry_delay", "timeout",  "time_to_resolve"};
+constexpr std::string_view kJsonParams[] = {"args", "data"};
+
 Result<BulkCreateRequest> RequestFromQuery(const Exchange& ex) {
-  TASKMILL_RETURN_IF_ERROR(
-      ex.CheckQuery({"function", "queue", "id", "priority", "conflict", "name", "account"}));
-  BulkCreateRequest request;
-  request.run.function = ex.query("function").value_or("");
-  if (request.run.function.empty()) {
+  TASKMILL_RETURN_IF_ERROR(ex.CheckQuery(
+      {"function", "queue", "id", "conflict", "run_at", "delay", "priority", "max_attempts",
+       "retry_delay", "retry_delay_factor", "max_retry_delay", "timeout", "time_to_resolve", "args",
+       "data", "name", "account"}));
+  if (ex.query("function").value_or("").empty()) {
     return ParameterError("function",
                           "name the bulk function to run, e.g. ?function=numbers.import");
   }
-  request.run.queue = ex.query("queue").value_or("");
-  request.run.id = ex.query("id").value_or("");
-  if (auto priority = ex.query("priority"); priority && !priority->empty()) {
-    int value = 0;
-    auto [end, ec] = std::from_chars(priority->data(), priority->data() + priority->size(), value);
-    if (ec != std::errc() || end != priority->data() + priority->size()) {
-      return ParameterError("priority", "expected an integer, got '" + *priority + "'");
-    }
-    request.run.priority = value;
+  json::object body;
+  for (auto key : kTextParams) {
+    if (auto value = ex.query(key); value && !value->empty()) body[key] = *value;
   }
-  if (auto conflict = ex.query("conflict"); conflict && !conflict->empty()) {
-    auto mode = ParseConflictMode(*conflict);
-    if (!mode) {
-      return ParameterError("conflict",
-                            "expected error, ignore or overwrite, got '" + *conflict + "'");
+  for (auto key : kNumberParams) {
+    auto value = ex.query(key);
+    if (!value || value->empty()) continue;
+    JsonProblem problem;
+    auto number = ParseStrictJson(*value, &problem);
+    if (!number || !number->is_number()) {
+      return ParameterError(key, "expected a number, got '" + *value + "'");
     }
-    request.conflict = *mode;
+    body[key] = std::move(*number);
   }
+  for (auto key : kJsonParams) {
+    auto value = ex.query(key);
+    if (!value || value->empty()) continue;
+    JsonProblem problem;
+    auto parsed = ParseStrictJson(*value, &problem);
+    if (!parsed) {
+      std::string where = problem.field.empty() ? std::string() : " at " + problem.field;
+      return ParameterError(key, "not valid JSON" + where + ": " + problem.message);
+    }
+    body[key] = std::move(*parsed);
+  }
+  auto parsed = ParseRunBody(body, RunBodyOptions{.kind = RunBodyKind::kCreate});
+  if (!parsed.ok()) {
+    // The same rule as for a JSON body, reported against the query parameter.
+    const json::value& details = parsed.status().details();
+    const json::value* field = details.is_object() ? details.get_object().if_contains("field")
+                                                   : nullptr;
+    if (field && field->is_string() && !details.get_object().contains("code")) {
+      std::string name(field->get_string());
+      std::string message = parsed.status().message();
+      if (message.starts_with(name + ": ")) message = message.substr(name.size() + 2);
+      return ParameterError(name, message);
+    }
+    return parsed.status();
+  }
+  BulkCreateRequest request;
+  request.run = std::move(parsed->request);
+  request.conflict = parsed->conflict.value_or(ConflictMode::kError);
   if (auto name = ex.query("name"); name && !name->empty()) request.file_name = *name;
   TASKMILL_RETURN_IF_ERROR(
       ApplyAccount(ex, &request.run.account_id, &request.run.auth_account_id));
@@ -134,14 +168,31 @@ Result<std::unique_ptr<BodySink>> UploadRun(RouteContext& ctx, Exchange& ex) {
                        std::string(ex.request()[http::field::content_type]) + "'");
 }
 
-// A file name safe inside a quoted Content-Disposition value.
-std::string SafeFileName(const std::string& name) {
-  std::string out;
-  for (char c : name) {
+// The Content-Disposition of a download: an ASCII fallback name (anything else becomes
+// '_') for old clients, and the name itself in RFC 5987 form (filename*=UTF-8''...).
+// Header values must be ASCII here; the name may be any text, even bytes stored
+// before names were checked, which become U+FFFD.
+std::string ContentDisposition(const std::string& name) {
+  std::string text = ValidUtf8(name.empty() ? std::string("file.csv") : name);
+  std::string ascii;
+  std::string encoded;
+  constexpr char kHex[] = "0123456789ABCDEF";
+  for (char c : text) {
     unsigned char u = static_cast<unsigned char>(c);
-    out.push_back(u < 0x20 || c == '"' || c == '\\' || c == '/' || u == 0x7f ? '_' : c);
+    bool plain = u >= 0x20 && u < 0x7f && c != '"' && c != '\\' && c != '/';
+    ascii.push_back(plain ? c : '_');
+    // RFC 5987 attr-char: ALPHA / DIGIT / "!#$&+-.^_`|~"
+    if (std::isalnum(u) || std::string_view("!#$&+-.^_`|~").find(c) != std::string_view::npos) {
+      encoded.push_back(c);
+    } else if (u != '/' && u != '\\') {
+      encoded += '%';
+      encoded += kHex[u >> 4];
+      encoded += kHex[u & 15];
+    } else {
+      encoded.push_back('_');
+    }
   }
-  return out.empty() ? "file.csv" : out;
+  return "attachment; filename=\"" + ascii + "\"; filename*=UTF-8''" + encoded;
 }
 
 Reply Download(RouteContext& ctx, Exchange& ex, BulkFileStream::Which which) {
@@ -152,8 +203,7 @@ Reply Download(RouteContext& ctx, Exchange& ex, BulkFileStream::Which which) {
   if (!stream.ok()) return stream.status();
   Response head{http::status::ok, 11};
   head.set(http::field::content_type, "text/csv; charset=utf-8");
-  head.set(http::field::content_disposition,
-           "attachment; filename=\"" + SafeFileName((*stream)->name()) + "\"");
+  head.set(http::field::content_disposition, ContentDisposition((*stream)->name()));
   // The output grows while the run goes: never let a cache keep an old copy.
   head.set(http::field::cache_control, "no-store");
   std::shared_ptr<BulkFileStream> shared = std::move(*stream);

@@ -13,7 +13,7 @@ namespace {
 
 // Longest delay or timeout accepted, in seconds (about 31 years): far beyond any
 // real schedule, and small enough that microseconds never overflow.
-constexpr double kMaxSeconds = 1e9;
+constexpr double kMaxSeconds = kMaxUserSeconds;
 
 constexpr std::array<std::string_view, 17> kRunKeys = {"function",
                                                        "task",

@@ -44,6 +44,7 @@
 #include "api/take_waiter.h"
 #include "api/tls_front.h"
 #include "api/throughput.h"
+#include "api/utf8_text.h"
 #include "metrics/taskmill_metrics.h"
 
 namespace taskmill::api {
@@ -538,6 +539,9 @@ class Session : public std::enable_shared_from_this<Session> {
                                       path + "; the API is under /api/v1 (see docs/api.md)")));
     }
 
+    if (Status s = CheckRequestText(match.pattern, match.params, *url); !s.ok()) {
+      return SendError(s);
+    }
     Exchange exchange(request, *url, std::move(match.params), stream_.get_executor(), [this] {
       return Exchange::Completion([self = shared_from_this()](Response response) {
         net::post(self->stream_.get_executor(), [self, response = std::move(response)]() mutable {
@@ -616,6 +620,10 @@ class Session : public std::enable_shared_from_this<Session> {
     head_ = false;
     if (over_limit_) return false;  // Handle() answers 503
     if (!Authorize(*url, header)) return true;
+    if (Status s = CheckRequestText(pattern, params, *url); !s.ok()) {
+      SendError(s);
+      return true;
+    }
     Exchange exchange(header, *url, std::move(params), stream_.get_executor(), [this] {
       return Exchange::Completion([self = shared_from_this()](Response response) {
         net::post(self->stream_.get_executor(), [self, response = std::move(response)]() mutable {

@@ -171,6 +171,7 @@ class BulkAttempt {
   BulkLayout out_layout_;
   std::vector<int> input_to_output_;  // per input column: output column or -1
   int error_index_ = -1;
+  std::optional<size_t> added_error_;  // error_index_ when taskmill added the column
   std::vector<std::string_view> out_cells_;
   // Per output cell: known to need no CSV quotes (copied from an unquoted input cell).
   std::vector<char> out_plain_;
@@ -353,6 +354,18 @@ void BulkAttempt::SetUpOutput() {
                              spec_.header);
   out_layout_ = BulkLayout(out_header_, {});
   error_index_ = out_layout_.Find("error");
+  // The `error` column is declared when the function's header, its extra columns or
+  // the input name it; otherwise taskmill added it, and it goes when no row failed.
+  auto names_error = [](const std::vector<std::string>& names) {
+    return std::find(names.begin(), names.end(), "error") != names.end();
+  };
+  bool declared_error =
+      spec_.header.empty()
+          ? names_error(spec_.info.output_header) ||
+                (!spec_.no_input() && names_error(layout_.header()))
+          : names_error(spec_.header);
+  added_error_.reset();
+  if (!declared_error && error_index_ >= 0) added_error_ = static_cast<size_t>(error_index_);
   input_to_output_.clear();
   for (const auto& name : layout_.header()) input_to_output_.push_back(out_layout_.Find(name));
   out_cells_.assign(out_header_.size(), std::string_view());
@@ -885,7 +898,7 @@ RunCheckpoint BulkAttempt::Snapshot(const char* phase) {
   ready_bytes_ = 0;
   chunks_saved_ += static_cast<int64_t>(c.output_chunks.size());
   c.output_meta = attached_ ? json::value(json::object{{"attached", true}})
-                            : OutputMeta(out_header_.size(), seen_, written_);
+                            : OutputMeta(out_header_.size(), seen_, written_, added_error_);
   c.remove_files = std::move(remove_files_);
   remove_files_.clear();
   CheckpointState s;

@@ -117,10 +117,12 @@ TEST_F(BulkAttemptTest, OkWritesEveryInputRowAndCompletes) {
   EXPECT_EQ(run.error, "");
   EXPECT_EQ(run.progress, (Progress{3, 3, 0}));
   EXPECT_EQ(calls_, 3);
-  // `note` and `error` never got a value: dropped; the extra column passes through.
-  EXPECT_THAT(Output(run),
-              ElementsAre(Row{"e164", "state", "extra"}, Row{"+15550001", "active", "a"},
-                          Row{"+15550002", "", "b,c"}, Row{"+15550003", "free", ""}));
+  // The declared `note` is kept though no row set it; the `error` column taskmill adds
+  // goes, as no row failed; the extra column passes through.
+  EXPECT_THAT(Output(run), ElementsAre(Row{"e164", "state", "extra", "note"},
+                                       Row{"+15550001", "active", "a", ""},
+                                       Row{"+15550002", "", "b,c", ""},
+                                       Row{"+15550003", "free", "", ""}));
   EXPECT_EQ(json::serialize(run.result),
             R"({"rows":3,"succeeded":3,"failed":0,"written":3,"output_file":")" + run.output_file +
                 R"("})");
@@ -241,12 +243,14 @@ TEST_F(BulkAttemptTest, VerifiersRejectBadCellsWithoutCallingTheFunction) {
   EXPECT_EQ(calls_, 3);
   EXPECT_EQ(run.status, RunStatus::kPartial);
   EXPECT_EQ(run.progress, (Progress{6, 3, 3}));
-  EXPECT_THAT(Output(run), ElementsAre(Row{"e164", "state", "account_id", "error"},
-                                       Row{"+15550001", "active", "anything", ""},
-                                       Row{"12345", "active", "", "bad field(s) e164"},
-                                       Row{"+15550003", "dormant", "", "bad field(s) state"},
-                                       Row{"oops", "boom", "", "bad field(s) e164, state"},
-                                       Row{"+15550005", "", "", ""}, Row{"+15550006", "", "", ""}));
+  // The declared `note` stays, empty: a declared header is written in full.
+  EXPECT_THAT(Output(run), ElementsAre(Row{"e164", "state", "account_id", "note", "error"},
+                                       Row{"+15550001", "active", "anything", "", ""},
+                                       Row{"12345", "active", "", "", "bad field(s) e164"},
+                                       Row{"+15550003", "dormant", "", "", "bad field(s) state"},
+                                       Row{"oops", "boom", "", "", "bad field(s) e164, state"},
+                                       Row{"+15550005", "", "", "", ""},
+                                       Row{"+15550006", "", "", "", ""}));
 }
 
 TEST_F(BulkAttemptTest, AThrowingFunctionFailsItsRowAndTheRunGoesOn) {
@@ -259,10 +263,10 @@ TEST_F(BulkAttemptTest, AThrowingFunctionFailsItsRowAndTheRunGoesOn) {
   EXPECT_EQ(calls_, 4);
   EXPECT_EQ(run.status, RunStatus::kPartial);
   EXPECT_EQ(run.progress, (Progress{4, 2, 2}));
-  EXPECT_THAT(Output(run), ElementsAre(Row{"e164", "error"}, Row{"+15550001", ""},
-                                       Row{"+15550002", "database unavailable"},
-                                       Row{"+15550003", "the function threw an exception"},
-                                       Row{"+15550004", ""}));
+  EXPECT_THAT(Output(run), ElementsAre(Row{"e164", "note", "error"}, Row{"+15550001", "", ""},
+                                       Row{"+15550002", "", "database unavailable"},
+                                       Row{"+15550003", "", "the function threw an exception"},
+                                       Row{"+15550004", "", ""}));
 }
 
 TEST_F(BulkAttemptTest, StopOnErrorEndsTheRunAtTheThrowingRow) {
@@ -275,8 +279,8 @@ TEST_F(BulkAttemptTest, StopOnErrorEndsTheRunAtTheThrowingRow) {
   EXPECT_EQ(run.status, RunStatus::kPartial);
   EXPECT_EQ(run.progress, (Progress{3, 1, 1}));
   EXPECT_EQ(run.error, "stopped at line 3: database unavailable (stop_on_error)");
-  EXPECT_THAT(Output(run), ElementsAre(Row{"e164", "error"}, Row{"+15550001", ""},
-                                       Row{"+15550002", "database unavailable"}));
+  EXPECT_THAT(Output(run), ElementsAre(Row{"e164", "note", "error"}, Row{"+15550001", "", ""},
+                                       Row{"+15550002", "", "database unavailable"}));
 }
 
 TEST_F(BulkAttemptTest, StopEndsTheRunWithoutWritingOrCountingItsRow) {
@@ -287,7 +291,8 @@ TEST_F(BulkAttemptTest, StopEndsTheRunWithoutWritingOrCountingItsRow) {
   EXPECT_EQ(calls_, 3);
   EXPECT_EQ(run.status, RunStatus::kCompleted);
   EXPECT_EQ(run.progress, (Progress{4, 2, 0}));
-  EXPECT_THAT(Output(run), ElementsAre(Row{"e164"}, Row{"+15550001"}, Row{"+15550002"}));
+  EXPECT_THAT(Output(run),
+              ElementsAre(Row{"e164", "note"}, Row{"+15550001", ""}, Row{"+15550002", ""}));
 }
 
 TEST_F(BulkAttemptTest, TheFinalStatusFollowsTheCounters) {
@@ -336,13 +341,15 @@ TEST_F(BulkAttemptTest, StateGoesFromRowToRowAndFinishCanWriteASummary) {
                           Row{"total", "", "3"}));
 }
 
-TEST_F(BulkAttemptTest, ARunWithoutItsCsvFailsWithAClearError) {
-  Run created = Enqueue("test.import");
-  Run run = RunOnce();
-  EXPECT_EQ(run.id, created.id);
-  EXPECT_EQ(run.status, RunStatus::kFailed);
-  EXPECT_THAT(run.error, HasSubstr("takes a CSV input"));
-  EXPECT_THAT(run.error, HasSubstr("--input FILE"));
+TEST_F(BulkAttemptTest, ACsvFunctionWithoutItsInputIsRefusedWhenCreated) {
+  EnqueueRequest request;
+  request.function = "test.import";
+  auto run = engine().Enqueue(request);
+  ASSERT_FALSE(run.ok());
+  EXPECT_TRUE(run.status().IsInvalidArgument());
+  EXPECT_EQ(run.status().details().at("code"), "csv_input_required");
+  EXPECT_THAT(run.status().message(), HasSubstr("--input FILE"));
+  EXPECT_EQ(RunCount(), 0);
   EXPECT_EQ(calls_, 0);
 }
 
@@ -370,7 +377,7 @@ TEST_F(BulkAttemptTest, CancelStopsBetweenRowsAndKeepsTheOutputSoFar) {
   EXPECT_EQ(run.progress, (Progress{50, 23, 0}));
   Table output = Output(run);
   ASSERT_EQ(output.size(), 24u) << "header and the 23 rows done";
-  EXPECT_EQ(output[23], Row{"+15550001022"});
+  EXPECT_EQ(output[23], (Row{"+15550001022", ""}));
   EXPECT_EQ(cleanup_status_, RunStatus::kStopped);
 }
 
@@ -459,7 +466,9 @@ TEST_F(BulkAttemptTest, AnIteratorsStatusFollowsItsFailures) {
 
   Run only_failures = run_iterator({BulkResult::Error("a"), BulkResult::Error("b")});
   EXPECT_EQ(only_failures.status, RunStatus::kFailed);
-  EXPECT_THAT(Output(only_failures), ElementsAre(Row{"error"}, Row{"a"}, Row{"b"}));
+  // The declared columns stay, empty, beside the error column.
+  EXPECT_THAT(Output(only_failures),
+              ElementsAre(Row{"e164", "state", "error"}, Row{"", "", "a"}, Row{"", "", "b"}));
 
   Run mixed = run_iterator({BulkResult::WriteRow({"+1555", "free"}), BulkResult::Error("c"),
                             BulkResult::Merge({{"state", "free"}, {"error", "d"}})});
@@ -505,7 +514,7 @@ TEST_F(BulkAttemptTest, AnIteratorCanAttachAFileAsTheOutput) {
   EXPECT_EQ(missing.status, RunStatus::kFailed);
   Table output = Output(missing);
   ASSERT_EQ(output.size(), 2u);
-  EXPECT_THAT(output[1][0], HasSubstr("cannot read the file /no/such/file.csv"));
+  EXPECT_THAT(output[1].back(), HasSubstr("cannot read the file /no/such/file.csv"));
 }
 
 }  // namespace

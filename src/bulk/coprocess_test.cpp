@@ -220,15 +220,15 @@ TEST_F(CoprocessTest, ACrashFailsItsRowAndTheRestartedProcessGoesOnWithTheLatest
   EXPECT_EQ(run.progress, (Progress{7, 5, 2}));
   Table output = Output(run);
   ASSERT_EQ(output.size(), 8u);
-  // `count` never got a value: e164, action, note, error.
-  ASSERT_EQ(output[0], (Row{"e164", "action", "note", "error"}));
-  EXPECT_THAT(output[3][3], HasSubstr("exited with code 3 before answering: "
+  // The declared `count` stays though no row set it: e164, action, note, count, error.
+  ASSERT_EQ(output[0], (Row{"e164", "action", "note", "count", "error"}));
+  EXPECT_THAT(output[3][4], HasSubstr("exited with code 3 before answering: "
                                       "about to crash on +15550102"));
   // The second process started from the state the first one returned last.
   EXPECT_EQ(output[4][2], R"({"counter": 2})");
   // A line that is not an answer fails its row and costs the process its life too.
-  EXPECT_THAT(output[6][3], HasSubstr("co-process protocol error: the answer is not JSON"));
-  EXPECT_THAT(output[6][3], HasSubstr("(answer: debug output)"));
+  EXPECT_THAT(output[6][4], HasSubstr("co-process protocol error: the answer is not JSON"));
+  EXPECT_THAT(output[6][4], HasSubstr("(answer: debug output)"));
   EXPECT_EQ(output[7][2], R"({"counter": 2})") << "third process, same saved state";
   EXPECT_THAT(last_outcome_.output, HasSubstr("about to crash on +15550102"))
       << "stderr is the attempt's output";

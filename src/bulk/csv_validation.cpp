@@ -20,6 +20,7 @@ class Collector {
       check_.problems.push_back({line, column, std::move(message)});
     }
   }
+  void RecordTooLarge(const Status& status) { check_.record_too_large = status; }
 
  private:
   CsvCheck& check_;
@@ -42,6 +43,7 @@ void AddReaderError(Collector& out, const Status& status) {
     const auto& d = status.details().get_object();
     if (auto* l = d.if_contains("line"); l && l->is_int64()) line = l->get_int64();
     if (auto* c = d.if_contains("column"); c && c->is_int64()) column = c->get_int64();
+    if (d.contains("max_record_size")) out.RecordTooLarge(status);
   }
   out.Add(line, column, WithoutLinePrefix(status.message()));
 }
@@ -164,9 +166,17 @@ Status CheckStatus(const CsvCheck& check, const std::string& what, const std::st
   auto unlisted = check.problem_count - static_cast<int64_t>(check.problems.size());
   if (unlisted > 0) message += "\n... and " + std::to_string(unlisted) + " more problems";
   json::object details;
-  details["code"] = "invalid_csv";
+  if (!check.record_too_large) details["code"] = "invalid_csv";
   details["errors"] = std::move(errors);
   details["error_count"] = check.problem_count;
+  if (check.record_too_large) {
+    // A size limit, answered as every size limit is (413 too_large), not as a format
+    // problem; the other problems found before it are listed all the same.
+    if (const auto* d = check.record_too_large->details().if_object()) {
+      if (const auto* max = d->if_contains("max_record_size")) details["max_record_size"] = *max;
+    }
+    return Status(StatusCode::kTooLarge, std::move(message), std::move(details));
+  }
   return Status::InvalidArgument(std::move(message), std::move(details));
 }
 

@@ -35,6 +35,8 @@ struct CsvCheck {
   int64_t rows = 0;                  // data rows read
   std::vector<CsvProblem> problems;  // at most the limit given
   int64_t problem_count = 0;         // all problems found
+  // The reader's error when a record exceeds max_record_size (also in `problems`).
+  std::optional<Status> record_too_large;
   bool ok() const { return problem_count == 0; }
 };
 
@@ -44,7 +46,8 @@ CsvCheck CheckCsv(csv::Reader& reader, const std::vector<std::string>& mandatory
 // The Status a failed check answers: kInvalidArgument, message
 //   "<what> is not a valid input for <function>:\nline 1: ...\nline 7: ..."
 // and details {"code": "invalid_csv", "errors": [{"line", "column"?, "message"}],
-// "error_count": N}.
+// "error_count": N}; kTooLarge (413 too_large) with the same message and details
+// (without the code, with "max_record_size") when a record is over the limit.
 Status CheckStatus(const CsvCheck& check, const std::string& what, const std::string& function);
 
 }  // namespace taskmill::bulk

@@ -102,14 +102,15 @@ size_t PrefetchingSource::Read(char* buf, size_t cap) {
   return n;
 }
 
-json::value OutputMeta(size_t columns, const std::string& seen, int64_t data_rows) {
+json::value OutputMeta(size_t columns, const std::string& seen, int64_t data_rows,
+                       std::optional<size_t> optional_column) {
   json::array drop;
-  // An output without rows keeps its whole header: dropping every column would
-  // leave an empty file that says nothing about what the run would have written.
-  if (data_rows > 0) {
-    for (size_t i = 0; i < columns && i < seen.size(); ++i) {
-      if (seen[i] != '1') drop.push_back(static_cast<int64_t>(i));
-    }
+  // Only a column nobody declared may go: readers parse a declared header by position,
+  // so it is written in full and in order even where no row set a value. An output
+  // without rows keeps its whole header, saying what the run would have written.
+  if (data_rows > 0 && optional_column && *optional_column < columns &&
+      *optional_column < seen.size() && seen[*optional_column] != '1') {
+    drop.push_back(static_cast<int64_t>(*optional_column));
   }
   return json::object{{"columns", static_cast<int64_t>(columns)}, {"drop", std::move(drop)}};
 }

@@ -3,8 +3,8 @@
 // an upload read inputs this way), and as BulkFileStream (downloads).
 //
 // The output of a bulk run is stored with a fixed, full-width header; its file meta
-// records which columns never got a value ({"columns": N, "drop": [i, ...]}), and
-// BulkFileStream leaves those out when the output is read. Not thread-safe: one
+// records the added `error` column when it never got a value ({"columns": N, "drop":
+// [i]}), and BulkFileStream leaves it out when the output is read. Not thread-safe: one
 // reader per thread.
 #pragma once
 
@@ -15,6 +15,7 @@
 #include <condition_variable>
 #include <deque>
 #include <mutex>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -87,7 +88,10 @@ class PrefetchingSource {
   std::thread thread_;              // last: starts once the rest is set up
 };
 
-// The meta of a bulk output file: its width and the columns to leave out on reading.
-boost::json::value OutputMeta(size_t columns, const std::string& seen, int64_t data_rows);
+// The meta of a bulk output file: its width and the columns to leave out on reading:
+// `optional_column` (the `error` column taskmill adds to a header that lacks one) when
+// no row set it. Declared columns are always kept.
+boost::json::value OutputMeta(size_t columns, const std::string& seen, int64_t data_rows,
+                              std::optional<size_t> optional_column);
 
 }  // namespace taskmill::bulk

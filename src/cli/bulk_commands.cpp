@@ -105,6 +105,36 @@ class UploadIndicator {
   std::chrono::steady_clock::time_point last_{};
 };
 
+}  // namespace
+
+std::vector<std::pair<std::string, std::string>> CsvRunParameters(const json::object& run) {
+  // The nested retry policy of a JSON body has top-level names beside it.
+  static constexpr std::pair<std::string_view, std::string_view> kRetryNames[] = {
+      {"max_attempts", "max_attempts"},
+      {"delay", "retry_delay"},
+      {"delay_factor", "retry_delay_factor"},
+      {"max_delay", "max_retry_delay"}};
+  std::vector<std::pair<std::string, std::string>> out;
+  auto text = [](const json::value& v) {
+    return v.is_string() ? std::string(v.get_string()) : json::serialize(v);
+  };
+  for (const auto& kv : run) {
+    if (kv.key() == "function") continue;  // the upload names it first
+    if (kv.key() == "retry" && kv.value().is_object()) {
+      for (const auto& [nested, top] : kRetryNames) {
+        if (const json::value* v = kv.value().get_object().if_contains(nested)) {
+          out.emplace_back(top, text(*v));
+        }
+      }
+      continue;
+    }
+    out.emplace_back(kv.key(), text(kv.value()));
+  }
+  return out;
+}
+
+namespace {
+
 Result<HttpResponse> Upload(const CsvRunOptions& o) {
   std::ifstream file;
   std::istream* in = &std::cin;
@@ -124,10 +154,9 @@ Result<HttpResponse> Upload(const CsvRunOptions& o) {
   StreamingConnection& c = **connection;
 
   std::string path = "/api/v1/runs?function=" + UrlEncode(o.function) + "&name=" + UrlEncode(name);
-  if (!o.queue.empty()) path += "&queue=" + UrlEncode(o.queue);
-  if (!o.id.empty()) path += "&id=" + UrlEncode(o.id);
-  if (o.priority) path += "&priority=" + std::to_string(*o.priority);
-  if (!o.conflict.empty()) path += "&conflict=" + UrlEncode(o.conflict);
+  for (const auto& [key, value] : CsvRunParameters(o.run)) {
+    path += "&" + key + "=" + UrlEncode(value);
+  }
   http::request<http::empty_body> request{http::verb::post, c.Target(path), 11};
   request.set(http::field::host, c.HostHeader());
   request.set(http::field::user_agent, "taskmill-cli");

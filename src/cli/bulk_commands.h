@@ -16,8 +16,11 @@
 #pragma once
 
 #include <CLI/CLI.hpp>
+#include <boost/json/object.hpp>
 #include <optional>
 #include <string>
+#include <utility>
+#include <vector>
 
 namespace taskmill::cli {
 
@@ -27,11 +30,15 @@ struct CsvRunOptions {
   std::string path;      // the CSV file; "-" for stdin
   bool wait = false;     // wait for the end, with a progress bar on a terminal
   bool json = false;     // print the API's JSON instead of text
-  std::string queue;     // Default: the server's ("default")
-  std::string id;        // Default: a new UUIDv7
-  std::optional<int> priority;
-  std::string conflict;  // error | ignore | overwrite; Default: error
+  // The run's options as a JSON run body (queue, id, conflict, priority, retry, delay,
+  // timeout, args, data...: docs/api.md); sent as the upload's query parameters.
+  boost::json::object run;
 };
+
+// The query parameters of an upload that carry `run` (every key but function; the
+// retry object becomes max_attempts, retry_delay, retry_delay_factor,
+// max_retry_delay), not yet percent-encoded.
+std::vector<std::pair<std::string, std::string>> CsvRunParameters(const boost::json::object& run);
 
 // Creates a bulk run from a CSV file; returns the exit status. Prints to stdout (the
 // run) and stderr (errors, the progress bar).

@@ -16,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "api/json_body.h"
 #include "cli/client.h"
 
 namespace taskmill::cli {
@@ -64,14 +65,23 @@ Result<Answer> Call(HttpClient& client, std::string_view method, const std::stri
   return answer;
 }
 
+// The server's JSON rules, checked before sending: no duplicate keys, no number
+// beyond a double's range (it would be stored as something that is not JSON).
 Result<json::value> ParseJsonOption(std::string_view option, const std::string& text) {
-  boost::system::error_code ec;
-  json::value value = json::parse(text, ec);
-  if (ec) {
-    return Status::InvalidArgument(std::string(option) + " is not valid JSON (" + ec.message() +
-                                   "): " + text);
+  api::JsonProblem problem;
+  auto value = api::ParseStrictJson(text, &problem);
+  if (!value) {
+    if (problem.kind == api::JsonProblem::Kind::kSyntax) {
+      return Status::InvalidArgument(std::string(option) + " is not valid JSON (" +
+                                     problem.message + " at column " +
+                                     std::to_string(problem.column) + "): " + text);
+    }
+    std::string field = problem.field.starts_with('[') || problem.field.empty()
+                            ? std::string(option) + problem.field
+                            : std::string(option) + "." + problem.field;
+    return Status::InvalidArgument(field + ": " + problem.message);
   }
-  return value;
+  return std::move(*value);
 }
 
 // --- formatting ----------------------------------------------------------------
@@ -348,10 +358,12 @@ Status AddArgsAndData(json::object& body, const std::string& args, const std::st
   return Status::Ok();
 }
 
-int Create(const CreateOptions& o) {
+// The options of `create` as the JSON body of POST /api/v1/runs (a CSV upload takes
+// the same keys as query parameters).
+Result<json::object> CreateBody(const CreateOptions& o) {
   json::object body;
   body["function"] = o.function;
-  if (Status s = AddArgsAndData(body, o.args, o.data); !s.ok()) return ReportFailure(s);
+  TASKMILL_RETURN_IF_ERROR(AddArgsAndData(body, o.args, o.data));
   if (!o.queue.empty()) body["queue"] = o.queue;
   if (!o.id.empty()) body["id"] = o.id;
   if (!o.conflict.empty()) body["conflict"] = o.conflict;
@@ -366,9 +378,14 @@ int Create(const CreateOptions& o) {
   if (!retry.empty()) body["retry"] = std::move(retry);
   if (Given(o.timeout_opt)) body["timeout"] = o.timeout;
   if (Given(o.ttr_opt)) body["time_to_resolve"] = o.time_to_resolve;
+  return body;
+}
 
+int Create(const CreateOptions& o) {
+  auto body = CreateBody(o);
+  if (!body.ok()) return ReportFailure(body.status());
   HttpClient client(o.common.server);
-  auto answer = Call(client, "POST", "/api/v1/runs", json::value(std::move(body)));
+  auto answer = Call(client, "POST", "/api/v1/runs", json::value(std::move(*body)));
   if (!answer.ok()) return ReportFailure(answer.status());
   return ShowRun(client, o.common, std::move(*answer), o.wait);
 }
@@ -406,15 +423,15 @@ void AddCreate(CLI::App& app) {
   cmd->callback([o] {
     if (!o->input.empty()) {
       // A bulk run: the CSV is streamed to the server and validated there.
+      // Every run option travels with it, as query parameters.
+      auto body = CreateBody(*o);
+      if (!body.ok()) throw CLI::RuntimeError(ReportFailure(body.status()));
       CsvRunOptions csv{.server = o->common.server,
                         .function = o->function,
                         .path = o->input,
                         .wait = o->wait,
                         .json = o->common.json,
-                        .queue = o->queue,
-                        .id = o->id,
-                        .conflict = o->conflict};
-      if (o->priority_opt->count() > 0) csv.priority = o->priority;
+                        .run = std::move(*body)};
       throw CLI::RuntimeError(CreateCsvRun(csv));
     }
     Finish(Create(*o));

@@ -2,7 +2,10 @@
 
 #include <boost/json.hpp>
 
+#include <cmath>
+#include <cstdio>
 #include <stdexcept>
+#include <string>
 
 namespace taskmill::cli {
 namespace {
@@ -14,8 +17,23 @@ double FirstNumberArg(const RunContext& ctx, double fallback) {
   return fallback;
 }
 
+// args[0] as seconds. Out of range (negative, beyond kMaxUserSeconds, or not finite)
+// the attempt fails naming the field and the range: a huge value must not overflow
+// into "slept at once".
+double SecondsArg(const RunContext& ctx, double fallback) {
+  double seconds = FirstNumberArg(ctx, fallback);
+  if (!(seconds >= 0 && seconds <= kMaxUserSeconds)) {
+    char text[64];
+    std::snprintf(text, sizeof text, "%g", seconds);
+    throw std::invalid_argument("args[0]: expected seconds from 0 to " +
+                                std::to_string(static_cast<int64_t>(kMaxUserSeconds)) +
+                                ", got " + text);
+  }
+  return seconds;
+}
+
 Duration SecondsToDuration(double s) {
-  return std::chrono::duration_cast<Duration>(std::chrono::duration<double>(s));
+  return Duration{static_cast<int64_t>(std::llround(s * 1e6))};
 }
 }  // namespace
 
@@ -35,16 +53,16 @@ void RegisterDemoFunctions(FunctionRegistry& registry) {
   (void)registry.Register(
       "demo.sleep",
       [](RunContext& ctx) {
-        double seconds = FirstNumberArg(ctx, 1.0);
+        double seconds = SecondsArg(ctx, 1.0);
         if (!ctx.SleepFor(SecondsToDuration(seconds))) return;  // cancelled
         ctx.SetResult(boost::json::object{{"slept_seconds", seconds}});
       },
-      {.description = "Sleeps args[0] seconds (default 1)",
+      {.description = "Sleeps args[0] seconds (0 to 1000000000, default 1)",
        .doc = "Stops early when the run is cancelled or times out."});
   (void)registry.Register(
       "demo.consume",
       [](RunContext& ctx) {
-        double seconds = FirstNumberArg(ctx, 5.0);
+        double seconds = SecondsArg(ctx, 5.0);
         int64_t steps = 0;
         for (double done = 0; done < seconds; done += 0.1) {
           if (!ctx.SleepFor(SecondsToDuration(0.1))) break;

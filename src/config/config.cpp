@@ -25,6 +25,7 @@
 #include <utility>
 
 #include "bulk/coprocess.h"
+#include "config/document_probe.h"
 #include "cron/cron.h"
 
 namespace taskmill::config {
@@ -32,9 +33,18 @@ namespace {
 
 // Longest duration accepted for any key, so that seconds → microseconds cannot
 // overflow (about 31 years; a longer lease or delay is a typo).
-constexpr double kMaxSeconds = 1e9;
+constexpr double kMaxSeconds = kMaxUserSeconds;
 // Largest task_runner.output_limit: captured output is held in memory per attempt.
 constexpr int64_t kMaxOutputLimit = int64_t{1} << 30;
+// Largest task_runner.capacity: each slot is a thread, and thousands of them are
+// already more than any machine runs at once; a larger number is a typo that would
+// otherwise abort the server when the threads cannot be created.
+constexpr int64_t kMaxCapacity = 4096;
+// Largest max_attempts of a task, as for a run created through the API.
+constexpr int64_t kMaxAttempts = 1'000'000;
+// A configuration file is a few kilobytes: a huge one is refused before it is read
+// (aliases that expand to a huge tree are refused by DocumentProbe).
+constexpr size_t kMaxDocumentBytes = size_t{4} << 20;
 
 const std::vector<std::string_view> kRoles = {"api", "scheduler", "runner"};
 const std::vector<std::string_view> kSynchronousModes = {"full", "normal"};
@@ -261,39 +271,7 @@ bool IsListenAddress(std::string_view listen) {
 
 // ---- document structure ------------------------------------------------------------
 
-// Records where the root of each document starts, without building any nodes.
-class DocumentProbe final : public YAML::EventHandler {
- public:
-  const std::vector<YAML::Mark>& roots() const { return roots_; }
 
-  void OnDocumentStart(const YAML::Mark&) override { root_seen_ = false; }
-  void OnDocumentEnd() override {}
-  void OnNull(const YAML::Mark& mark, YAML::anchor_t) override { Node(mark); }
-  void OnAlias(const YAML::Mark& mark, YAML::anchor_t) override { Node(mark); }
-  void OnScalar(const YAML::Mark& mark, const std::string&, YAML::anchor_t,
-                const std::string&) override {
-    Node(mark);
-  }
-  void OnSequenceStart(const YAML::Mark& mark, const std::string&, YAML::anchor_t,
-                       YAML::EmitterStyle::value) override {
-    Node(mark);
-  }
-  void OnSequenceEnd() override {}
-  void OnMapStart(const YAML::Mark& mark, const std::string&, YAML::anchor_t,
-                  YAML::EmitterStyle::value) override {
-    Node(mark);
-  }
-  void OnMapEnd() override {}
-
- private:
-  void Node(const YAML::Mark& mark) {
-    if (!root_seen_) roots_.push_back(mark);
-    root_seen_ = true;
-  }
-
-  std::vector<YAML::Mark> roots_;
-  bool root_seen_ = false;
-};
 
 // ---- the loader ------------------------------------------------------------------
 
@@ -713,7 +691,7 @@ void Loader::ReadTaskRunner(const YAML::Node& section, const std::string& path) 
              {
                  {"capacity",
                   [&](const YAML::Node& v, const std::string& p) {
-                    if (auto capacity = Integer(v, p, 1, INT_MAX)) {
+                    if (auto capacity = Integer(v, p, 1, kMaxCapacity)) {
                       config_.runner_capacity = static_cast<int>(*capacity);
                     }
                   }},
@@ -1008,7 +986,7 @@ void Loader::ReadTask(const YAML::Node& key_node, const std::string& name, const
        }},
       {"max_attempts",
        [&](const YAML::Node& v, const std::string& p) {
-         if (auto attempts = Integer(v, p, 1, INT_MAX)) {
+         if (auto attempts = Integer(v, p, 1, kMaxAttempts)) {
            task.retry.max_attempts = static_cast<int>(*attempts);
          }
        }},
@@ -1404,6 +1382,12 @@ void Loader::CheckRemoteFunctions() {
 }
 
 Result<Config> Loader::Load(std::string_view yaml) {
+  if (yaml.size() > kMaxDocumentBytes) {
+    Error(0, "",
+          "the file is " + std::to_string(yaml.size()) + " bytes; a configuration may be at most " +
+              std::to_string(kMaxDocumentBytes >> 20) + " MiB");
+    return Finish();
+  }
   std::string text(yaml);
   try {
     // First walk the documents without building nodes, reading at most three.
@@ -1430,6 +1414,13 @@ Result<Config> Loader::Load(std::string_view yaml) {
     if (roots.size() > 1) {
       Error(roots[1].line + 1, "",
             "expected one YAML document, found more than one (remove the '---' separators)");
+    }
+    if (probe.expansion_line() > 0) {
+      // Refused before any node is built or walked.
+      Error(probe.expansion_line(), "",
+            "the YAML aliases expand to more than " + std::to_string(kMaxExpandedNodes) +
+                " nodes; a configuration may reuse anchors, but not multiply them this much");
+      return Finish();
     }
     if (!roots.empty()) ReadRoot(YAML::Load(text));
   } catch (const YAML::Exception& e) {

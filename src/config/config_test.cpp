@@ -350,7 +350,7 @@ TEST(ConfigErrors, WrongTypes) {
   EXPECT_EQ(ErrorOf("just a string\n"),
             "taskmill.yaml:1: (top level): expected a mapping, got 'just a string'");
   EXPECT_EQ(ErrorOf("task_runner:\n  capacity: 99999999999999999999\n"),
-            "taskmill.yaml:2: task_runner.capacity: must be between 1 and 2147483647, got "
+            "taskmill.yaml:2: task_runner.capacity: must be between 1 and 4096, got "
             "99999999999999999999");
 }
 

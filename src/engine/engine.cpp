@@ -171,6 +171,22 @@ class EngineImpl final : public Engine {
     return run;
   }
 
+  // A function that reads a CSV input cannot run without one: refused when the run is
+  // created rather than failing when it runs. Bulk runs come with their input through
+  // BulkUpload, not through Enqueue.
+  Status CheckInputGiven(const Run& run) const {
+    const FunctionRegistry::Entry* entry = functions_->Find(run.function);
+    if (!entry || entry->info.input != "csv" || !run.input_file.empty()) return Status::Ok();
+    json::object details;
+    details["code"] = "csv_input_required";
+    details["field"] = "function";
+    return Status::InvalidArgument(
+        "function '" + run.function +
+            "' reads a CSV input: upload one (POST /api/v1/runs?function=" + run.function +
+            " with Content-Type: text/csv, or taskmill create " + run.function + " --input FILE)",
+        std::move(details));
+  }
+
   Result<Run> Enqueue(const EnqueueRequest& request, ConflictMode conflict) override {
     auto runs = EnqueueBatch({request}, conflict);
     if (!runs.ok()) return runs.status();
@@ -184,6 +200,9 @@ class EngineImpl final : public Engine {
     params.runs.reserve(requests.size());
     for (size_t i = 0; i < requests.size(); ++i) {
       auto run = PrepareRun(requests[i]);
+      if (run.ok()) {
+        if (Status s = CheckInputGiven(*run); !s.ok()) run = s;
+      }
       if (!run.ok()) {
         if (requests.size() == 1) return run.status();
         json::value details = run.status().details();
