@@ -472,21 +472,23 @@ class SqliteStorage final : public Storage {
   }
 
   // Called by SQLite on the writer thread after each commit, with the log's size.
-  static int AfterWalCommit(void* self, sqlite3*, const char*, int log_pages) {
+  static int AfterWalCommit(void* self, sqlite3* db, const char*, int log_pages) {
     auto* storage = static_cast<SqliteStorage*>(self);
-    if (log_pages >= storage->options_.checkpoint_pages ||
-        storage->short_of_space_.load(std::memory_order_relaxed) ||
+    if (storage->short_of_space_.load(std::memory_order_relaxed) ||
         storage->LogOutgrowsDisk(log_pages)) {
+      storage->CheckpointOnTheWriter(db);
+    } else if (log_pages >= storage->options_.checkpoint_pages) {
       storage->WantCheckpoint();
     }
     return SQLITE_OK;
   }
 
   // True when the log has grown by another kSpaceCheckBytes and the disk has less room
-  // left than the log holds. On a small disk the log would otherwise fill it long
-  // before the data does (it grows up to checkpoint_pages between checkpoints): a
-  // checkpoint now lets the writer start the log over in the space it already has.
-  // statvfs once per kSpaceCheckBytes of log, not once per commit.
+  // left than twice what the log holds: the room a checkpoint needs to copy the log
+  // into the database (at most its size), and as much again for the writes meanwhile.
+  // On a small disk the log would otherwise fill it long before the data does (it
+  // grows up to checkpoint_pages between checkpoints), and then no checkpoint could
+  // copy it. statvfs once per kSpaceCheckBytes of log, not once per commit.
   bool LogOutgrowsDisk(int log_pages) {
     constexpr int64_t kSpaceCheckBytes = int64_t{1} << 20;
     const int64_t log_bytes = int64_t{log_pages} * page_size_;
@@ -497,7 +499,31 @@ class SqliteStorage final : public Storage {
     std::filesystem::path dir = std::filesystem::path(options_.path).parent_path();
     struct statvfs disk {};
     if (::statvfs(dir.empty() ? "." : dir.c_str(), &disk) != 0) return false;
-    return static_cast<int64_t>(disk.f_bavail) * static_cast<int64_t>(disk.f_frsize) < log_bytes;
+    const int64_t room = static_cast<int64_t>(disk.f_bavail) * static_cast<int64_t>(disk.f_frsize);
+    return room < 2 * log_bytes;
+  }
+
+  // Short of space, the writer checkpoints itself, right after its commit, as SQLite's
+  // own automatic checkpoint does: with no write in progress the checkpoint can copy
+  // the whole log, and the next commit then starts the log over and truncates it to
+  // log_size_limit. On the checkpoint thread, commits landing meanwhile kept the log
+  // from ever being copied whole, and it grew into the space freed for it. The commits
+  // wait for the copy; only while the disk is nearly full.
+  void CheckpointOnTheWriter(sqlite3* db) {
+    int log_frames = 0, checkpointed = 0;
+    int rc = sqlite3_wal_checkpoint_v2(db, nullptr, SQLITE_CHECKPOINT_PASSIVE, &log_frames,
+                                       &checkpointed);
+    if (rc == SQLITE_OK && checkpointed == log_frames) {
+      if (short_of_space_.exchange(false)) {
+        spdlog::info("storage: the write-ahead log of {} is checkpointed after the disk ran full",
+                     options_.path);
+      }
+    } else {
+      short_of_space_ = true;  // a reader held part of it, or no room: again after the next commit
+    }
+    if (options_.on_checkpoint && (rc == SQLITE_OK || rc == SQLITE_BUSY)) {
+      options_.on_checkpoint(log_frames, checkpointed);
+    }
   }
 
   void WantCheckpoint() {
@@ -509,9 +535,9 @@ class SqliteStorage final : public Storage {
   }
 
   // A write failed for lack of space. The log may be what fills the disk (it grows
-  // up to checkpoint_pages between checkpoints): checkpoint now, and after every
-  // commit until a checkpoint has copied all of it; the writer then starts the log
-  // over in the space it already has and truncates it to log_size_limit.
+  // up to checkpoint_pages between checkpoints): checkpoint now, and on the writer
+  // after every commit until a checkpoint has copied all of it; the writer then starts
+  // the log over in the space it already has and truncates it to log_size_limit.
   void NoteShortOfSpace() {
     if (!short_of_space_.exchange(true)) {
       spdlog::warn("storage: the disk of {} is full; writes fail until space is freed",
