@@ -3,10 +3,12 @@
 #include <sqlite3.h>
 
 #include <algorithm>
+#include <chrono>
 #include <boost/json.hpp>
 #include <filesystem>
 #include <mutex>
 #include <string_view>
+#include <thread>
 
 namespace taskmill::examples {
 namespace {
@@ -52,23 +54,31 @@ class NumberStore {
       return Status::Internal("numbers: cannot open " + path + ": " + error);
     }
     auto store = std::shared_ptr<NumberStore>(new NumberStore(db));
-    // Before the first statement: servers started together on one data directory open
-    // the file at once, and switching a new file to WAL mode waits for the others.
     sqlite3_busy_timeout(db, 5000);
     // One row per statement, committed at once: WAL with synchronous=NORMAL keeps that
     // cheap, and an example loses nothing that matters on a power cut.
-    char* error = nullptr;
-    if (sqlite3_exec(db,
-                     "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; "
-                     "CREATE TABLE IF NOT EXISTS numbers (e164 TEXT PRIMARY KEY, account_id TEXT "
-                     "NOT NULL DEFAULT '', carrier TEXT NOT NULL DEFAULT '', state TEXT NOT NULL) "
-                     "WITHOUT ROWID;",
-                     nullptr, nullptr, &error) != SQLITE_OK) {
-      std::string message = error ? error : "?";
+    // Servers started together on one data directory set the file up at once. Two
+    // connections switching a new file to WAL mode can each hold what the other waits
+    // for; SQLite then answers one of them SQLITE_BUSY at once rather than wait. Every
+    // statement here is idempotent, so that one tries again, for a while.
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+    for (;;) {
+      char* error = nullptr;
+      int rc = sqlite3_exec(
+          db,
+          "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; "
+          "CREATE TABLE IF NOT EXISTS numbers (e164 TEXT PRIMARY KEY, account_id TEXT "
+          "NOT NULL DEFAULT '', carrier TEXT NOT NULL DEFAULT '', state TEXT NOT NULL) "
+          "WITHOUT ROWID;",
+          nullptr, nullptr, &error);
+      std::string message = error ? error : (rc == SQLITE_OK ? "" : sqlite3_errstr(rc));
       sqlite3_free(error);
-      return Status::Internal("numbers: cannot create the table in " + path + ": " + message);
+      if (rc == SQLITE_OK) return store;
+      if ((rc & 0xff) != SQLITE_BUSY || std::chrono::steady_clock::now() >= deadline) {
+        return Status::Internal("numbers: cannot create the table in " + path + ": " + message);
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
     }
-    return store;
   }
 
   ~NumberStore() { sqlite3_close(db_); }

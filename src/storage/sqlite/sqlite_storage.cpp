@@ -1,7 +1,8 @@
 #include "storage/sqlite/sqlite_storage.h"
 
 #include "metrics/taskmill_metrics.h"
-#include "storage/sqlite/schema.h"
+#include "storage/sqlite/log_space.h"
+#include "storage/sqlite/migrate.h"
 #include "storage/sqlite/setup_lock.h"
 #include "storage/sqlite/sqlite_db.h"
 #include "storage/sqlite/wal_watcher.h"
@@ -10,12 +11,10 @@
 #include <spdlog/spdlog.h>
 
 #include <fcntl.h>
-#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <array>
-#include <atomic>
 #include <cerrno>
 #include <chrono>
 #include <condition_variable>
@@ -455,21 +454,21 @@ class SqliteStorage final : public Storage {
         " PRAGMA temp_store=MEMORY; PRAGMA cache_size=-16384; PRAGMA secure_delete=OFF;"));
     TASKMILL_RETURN_IF_ERROR(writer_db_->ExecScript(
         ("PRAGMA journal_size_limit=" + std::to_string(options_.log_size_limit)).c_str()));
-    TASKMILL_RETURN_IF_ERROR(Migrate());
+    TASKMILL_RETURN_IF_ERROR(Migrate(*writer_db_, options_.path));
     if (options_.synchronous == "full") {
       TASKMILL_RETURN_IF_ERROR(OpenLogForSync());
       if (log_fd_ >= 0) syncer_ = std::thread([this] { SyncLoop(); });
     }
-    // Replaces SQLite's automatic checkpoint, which runs inside the commit that
-    // crosses its threshold (see SqliteOptions::checkpoint_pages).
     {
       auto page_size = writer_db_->Prepare("PRAGMA page_size");
       if (!page_size.ok()) return page_size.status();
       ScopedReset reset(**page_size);
       auto row = (*page_size)->Step();
       if (!row.ok()) return row.status();
-      page_size_ = (*page_size)->Int(0);
+      log_space_ = std::make_unique<LogSpace>(options_.path, (*page_size)->Int(0));
     }
+    // Replaces SQLite's automatic checkpoint, which runs inside the commit that
+    // crosses its threshold (see SqliteOptions::checkpoint_pages).
     sqlite3_wal_hook(writer_db_->raw(), &SqliteStorage::AfterWalCommit, this);
     checkpointer_ = std::thread([this] { CheckpointLoop(); });
     writer_ = std::thread([this] { WriterLoop(); });
@@ -477,52 +476,26 @@ class SqliteStorage final : public Storage {
   }
 
   // Called by SQLite on the writer thread after each commit, with the log's size.
-  static int AfterWalCommit(void* self, sqlite3*, const char*, int log_pages) {
+  static int AfterWalCommit(void* self, sqlite3* db, const char*, int log_pages) {
     auto* storage = static_cast<SqliteStorage*>(self);
-    if (log_pages >= storage->options_.checkpoint_pages ||
-        storage->short_of_space_.load(std::memory_order_relaxed) ||
-        storage->LogOutgrowsDisk(log_pages)) {
-      storage->WantCheckpoint();
+    if (storage->log_space_->CheckpointNeeded(log_pages)) {
+      storage->log_space_->CheckpointOnWriter(db, storage->options_.on_checkpoint);
+    } else if (log_pages >= storage->options_.checkpoint_pages) {
+      std::lock_guard lock(storage->checkpoint_mu_);
+      storage->checkpoint_wanted_ = true;
+      storage->checkpoint_cv_.notify_one();
     }
     return SQLITE_OK;
   }
 
-  // True when the log has grown by another kSpaceCheckBytes and the disk has less room
-  // left than the log holds. On a small disk the log would otherwise fill it long
-  // before the data does (it grows up to checkpoint_pages between checkpoints): a
-  // checkpoint now lets the writer start the log over in the space it already has.
-  // statvfs once per kSpaceCheckBytes of log, not once per commit.
-  bool LogOutgrowsDisk(int log_pages) {
-    constexpr int64_t kSpaceCheckBytes = int64_t{1} << 20;
-    const int64_t log_bytes = int64_t{log_pages} * page_size_;
-    const int64_t step = log_bytes / kSpaceCheckBytes;
-    if (step == space_check_step_) return false;
-    space_check_step_ = step;  // also when the log was started over and is smaller
-    if (step == 0) return false;
-    std::filesystem::path dir = std::filesystem::path(options_.path).parent_path();
-    struct statvfs disk {};
-    if (::statvfs(dir.empty() ? "." : dir.c_str(), &disk) != 0) return false;
-    return static_cast<int64_t>(disk.f_bavail) * static_cast<int64_t>(disk.f_frsize) < log_bytes;
-  }
-
-  void WantCheckpoint() {
+  // A write failed for lack of space: see log_space.h.
+  void NoteShortOfSpace() {
+    log_space_->NoteFull();
     {
       std::lock_guard lock(checkpoint_mu_);
       checkpoint_wanted_ = true;
     }
     checkpoint_cv_.notify_one();
-  }
-
-  // A write failed for lack of space. The log may be what fills the disk (it grows
-  // up to checkpoint_pages between checkpoints): checkpoint now, and after every
-  // commit until a checkpoint has copied all of it; the writer then starts the log
-  // over in the space it already has and truncates it to log_size_limit.
-  void NoteShortOfSpace() {
-    if (!short_of_space_.exchange(true)) {
-      spdlog::warn("storage: the disk of {} is full; writes fail until space is freed",
-                   options_.path);
-    }
-    WantCheckpoint();
   }
 
   // PASSIVE checkpoints on a connection of their own: they copy what no reader still
@@ -554,11 +527,7 @@ class SqliteStorage final : public Storage {
         if (rc != SQLITE_OK && rc != SQLITE_BUSY) {
           spdlog::warn("storage: checkpoint failed: {}", sqlite3_errstr(rc));
         } else {
-          if (rc == SQLITE_OK && checkpointed == log_frames &&
-              short_of_space_.exchange(false)) {
-            spdlog::info("storage: the write-ahead log of {} is checkpointed after the disk "
-                         "ran full", options_.path);
-          }
+          if (rc == SQLITE_OK) log_space_->CheckpointDone(log_frames, checkpointed);
           if (options_.on_checkpoint) options_.on_checkpoint(log_frames, checkpointed);
         }
       }
@@ -2083,57 +2052,6 @@ class SqliteStorage final : public Storage {
     return Status::Ok();
   }
 
-  // Applies the migrations the database lacks. Init holds the setup lock; besides,
-  // each migration re-reads the version inside its own transaction, so that one
-  // applied meanwhile by a process that does not take the lock is skipped, not
-  // applied twice ("table api_tokens already exists").
-  Status Migrate() {
-    Connection& db = *writer_db_;
-    TASKMILL_RETURN_IF_ERROR(db.ExecScript(
-        "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, "
-        "applied_at TEXT NOT NULL DEFAULT (datetime('now')))"));
-    auto read_version = [&]() -> Result<int> {
-      auto stmt = db.Prepare("SELECT coalesce(max(version), 0) FROM schema_migrations");
-      if (!stmt.ok()) return stmt.status();
-      ScopedReset reset(**stmt);
-      auto row = (*stmt)->Step();
-      if (!row.ok()) return row.status();
-      return static_cast<int>((*stmt)->Int(0));
-    };
-    auto version = read_version();
-    if (!version.ok()) return version.status();
-    int current = *version;
-    int latest = std::size(kMigrations) ? kMigrations[std::size(kMigrations) - 1].version : 0;
-    if (current > latest) {
-      return Status::FailedPrecondition(
-          "the database " + options_.path + " has schema version " + std::to_string(current) +
-          ", newer than this taskmill understands (" + std::to_string(latest) + ")");
-    }
-    for (const auto& m : kMigrations) {
-      if (m.version <= current) continue;
-      TASKMILL_RETURN_IF_ERROR(db.ExecScript("BEGIN IMMEDIATE"));
-      version = read_version();
-      if (!version.ok() || *version >= m.version) {
-        (void)db.ExecScript("ROLLBACK");
-        if (!version.ok()) return version.status();
-        current = *version;
-        continue;
-      }
-      Status st = db.ExecScript(m.sql);
-      if (st.ok()) {
-        st = db.ExecScript(("INSERT INTO schema_migrations(version) VALUES (" +
-                            std::to_string(m.version) + ")").c_str());
-      }
-      if (!st.ok()) {
-        (void)db.ExecScript("ROLLBACK");
-        return Status::Internal("migration " + std::to_string(m.version) + " failed: " +
-                                st.message());
-      }
-      TASKMILL_RETURN_IF_ERROR(db.ExecScript("COMMIT"));
-    }
-    return Status::Ok();
-  }
-
   // ---- readers --------------------------------------------------------------------
   Result<std::unique_ptr<Connection>> AcquireReader() {
     {
@@ -2442,8 +2360,7 @@ class SqliteStorage final : public Storage {
 
   SqliteOptions options_;
   std::unique_ptr<Connection> writer_db_;  // used by the writer thread only (after Init)
-  int64_t page_size_ = 16384;              // of the database file, read by Init
-  int64_t space_check_step_ = 0;           // LogOutgrowsDisk's; writer thread only
+  std::unique_ptr<LogSpace> log_space_;    // set by Init
   std::thread writer_;
 
   // Durable writes committed and waiting for the log's fsync (synchronous=full).
@@ -2467,8 +2384,6 @@ class SqliteStorage final : public Storage {
   std::condition_variable checkpoint_cv_;
   bool checkpoint_wanted_ = false;    // guarded by checkpoint_mu_
   bool checkpoint_stopping_ = false;  // guarded by checkpoint_mu_
-  // A write failed for lack of space and no checkpoint has copied the whole log since.
-  std::atomic<bool> short_of_space_{false};
 };
 
 }  // namespace

@@ -1,0 +1,16 @@
+// migrate.h — brings a database up to the latest schema (schema.h). The caller holds
+// the setup lock (setup_lock.h) and passes the writer's connection.
+#pragma once
+
+#include "storage/sqlite/sqlite_db.h"
+
+#include <string>
+
+namespace taskmill::sqlite {
+
+// Applies, in order and each in its own transaction, the migrations `db` lacks, and
+// records them in schema_migrations. kFailedPrecondition for a database newer than
+// this taskmill (`path` names it); kInternal naming the migration that failed.
+Status Migrate(Connection& db, const std::string& path);
+
+}  // namespace taskmill::sqlite
