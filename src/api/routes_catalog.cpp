@@ -65,7 +65,7 @@ Reply ListTasks(RouteContext& ctx, Exchange& ex) {
   }
   json::object body;
   body["tasks"] = std::move(out);
-  return JsonResponse(http::status::ok, json::serialize(body));
+  return JsonResponse(http::status::ok, PlainJson(body));
 }
 
 Result<TaskDef> FindTask(Engine& engine, const std::string& name) {
@@ -83,7 +83,7 @@ Reply GetTask(RouteContext& ctx, Exchange& ex) {
   if (!task.ok()) return task.status();
   auto body = TaskJson(ctx.engine, *task);
   if (!body.ok()) return body.status();
-  return JsonResponse(http::status::ok, json::serialize(*body));
+  return JsonResponse(http::status::ok, PlainJson(*body));
 }
 
 Reply StartTask(RouteContext& ctx, Exchange& ex) {
@@ -132,7 +132,7 @@ Reply ListFunctions(RouteContext& ctx, Exchange& ex) {
   }
   json::object body;
   body["functions"] = std::move(out);
-  return JsonResponse(http::status::ok, json::serialize(body));
+  return JsonResponse(http::status::ok, PlainJson(body));
 }
 
 Reply GetStats(RouteContext& ctx, Exchange& ex) {
@@ -148,7 +148,7 @@ Reply GetStats(RouteContext& ctx, Exchange& ex) {
   statuses["total"] = stats->total;
   json::object body;
   body["statuses"] = std::move(statuses);
-  return JsonResponse(http::status::ok, json::serialize(body));
+  return JsonResponse(http::status::ok, PlainJson(body));
 }
 
 Reply Health(RouteContext&, Exchange&) {

@@ -8,6 +8,8 @@
 // and reports peak RSS. Figures and how to rerun them: docs/BENCHMARKS.md.
 #include "cli/bench_command.h"
 
+#include "cli/global_options.h"
+
 #include <taskmill/engine.h>
 
 #include <boost/json.hpp>
@@ -208,8 +210,10 @@ void AddBenchCommand(CLI::App& app) {
       ->check(CLI::IsMember({"full", "normal"}))
       ->capture_default_str();
   cmd->add_option("--dir", opts->dir, "Directory for the database (default: a temp dir)");
-  cmd->add_flag("--json", opts->json, "Print one JSON object");
-  cmd->callback([opts] { throw CLI::RuntimeError(RunBench(*opts)); });
+  cmd->callback([opts] {
+    opts->json = JsonRequested();  // --json: one JSON object
+    throw CLI::RuntimeError(RunBench(*opts));
+  });
 }
 
 }  // namespace taskmill::cli
