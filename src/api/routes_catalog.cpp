@@ -151,10 +151,6 @@ Reply GetStats(RouteContext& ctx, Exchange& ex) {
   return JsonResponse(http::status::ok, PlainJson(body));
 }
 
-Reply Health(RouteContext&, Exchange&) {
-  return JsonResponse(http::status::ok, R"({"status":"ok"})");
-}
-
 Reply OpenApi(RouteContext&, Exchange& ex) {
   if (Status s = ex.CheckQuery({}); !s.ok()) return s;
   Response response = JsonResponse(http::status::ok, std::string(OpenApiDocument()));
@@ -166,6 +162,12 @@ Reply OpenApi(RouteContext&, Exchange& ex) {
 
 }  // namespace
 
+void AddHealthRoute(Router& router) {
+  router.Add(http::verb::get, "/healthz", [](Exchange&) -> Reply {
+    return JsonResponse(http::status::ok, R"({"status":"ok"})");
+  });
+}
+
 void AddCatalogRoutes(Router& router, RouteContext context) {
   auto bind = [context](Reply (*handler)(RouteContext&, Exchange&)) {
     return [context, handler](Exchange& ex) mutable { return handler(context, ex); };
@@ -175,7 +177,7 @@ void AddCatalogRoutes(Router& router, RouteContext context) {
   router.Add(http::verb::post, "/api/v1/tasks/{name}/start", bind(StartTask));
   router.Add(http::verb::get, "/api/v1/functions", bind(ListFunctions));
   router.Add(http::verb::get, "/api/v1/stats", bind(GetStats));
-  router.Add(http::verb::get, "/healthz", bind(Health));
+  AddHealthRoute(router);
   router.Add(http::verb::get, "/api/v1/openapi.json", bind(OpenApi));
 }
 
