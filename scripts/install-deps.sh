@@ -13,6 +13,7 @@ BUILD_PACKAGES=(
 TEST_PACKAGES=(
   libgtest-dev libgmock-dev libbenchmark-dev
   postgresql chromium wrk openssl curl
+  clang libclang-rt-14-dev
 )
 
 want=("${BUILD_PACKAGES[@]}")

@@ -3,7 +3,8 @@
 #   1. unit, conformance and integration tests (ctest, Release build);
 #   2. unit and conformance tests again under AddressSanitizer + UBSan;
 #   (the CSV differential test against Python's csv module runs inside ctest);
-#   3. the browser tests (headless Chromium driven by Playwright).
+#   3. the browser tests (headless Chromium driven by Playwright);
+#   4. every fuzzer of fuzz/ for 30 s (scripts/fuzz.sh, its own clang build).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh --test
@@ -33,4 +34,6 @@ if [[ -f tests/browser/package.json ]]; then
   echo "== browser tests"
   (cd tests/browser && npm ci --no-audit --no-fund --loglevel=error && TASKMILL_BINARY=../../build/taskmill node --test)
 fi
+echo "== fuzzers, 30 s each"
+scripts/fuzz.sh all 30
 echo "== all tests passed"

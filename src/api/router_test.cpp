@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <boost/json/parse.hpp>
 #include <boost/url/parse.hpp>
 
 #include "api/api_error.h"
@@ -127,6 +128,17 @@ TEST(ApiErrorTest, MapsCodesToHttpStatuses) {
   EXPECT_EQ(
       ErrorBody(unknown),
       R"({"error":{"code":"unknown_function","message":"unknown function 'a.b'","details":{}}})");
+}
+
+}  // namespace
+}  // namespace taskmill::api
+
+namespace taskmill::api {
+namespace {
+
+TEST(PlainJsonTest, WritesNumbersAsPeopleReadThem) {
+  boost::json::value v = boost::json::parse(R"({"a":0.0,"b":[0.002,1.5,-2.0],"c":"x\"y","d":7,"e":null})");
+  EXPECT_EQ(PlainJson(v), R"({"a":0,"b":[0.002,1.5,-2],"c":"x\"y","d":7,"e":null})");
 }
 
 }  // namespace

@@ -67,6 +67,9 @@ Status ApplyAccount(const Exchange& ex, std::string* account_id, std::string* au
 // command functions need an admin and api.allow_command_tasks.
 Status CheckFunctionAllowed(RouteContext& ctx, const Exchange& ex, const std::string& function);
 
+// GET /healthz (routes_catalog.cpp), also served by a process without the api role.
+void AddHealthRoute(Router& router);
+
 // GET /metrics (routes_metrics.cpp; docs/metrics.md)
 void AddMetricsRoutes(Router& router, RouteContext context);
 

@@ -67,7 +67,7 @@ Reply ListTasks(RouteContext& ctx, Exchange& ex) {
   }
   json::object body;
   body["tasks"] = std::move(out);
-  return JsonResponse(http::status::ok, json::serialize(body));
+  return JsonResponse(http::status::ok, PlainJson(body));
 }
 
 Result<TaskDef> FindTask(Engine& engine, const std::string& name) {
@@ -85,7 +85,7 @@ Reply GetTask(RouteContext& ctx, Exchange& ex) {
   if (!task.ok()) return task.status();
   auto body = TaskJson(ctx.engine, *task, AccountScope(ex));
   if (!body.ok()) return body.status();
-  return JsonResponse(http::status::ok, json::serialize(*body));
+  return JsonResponse(http::status::ok, PlainJson(*body));
 }
 
 Reply StartTask(RouteContext& ctx, Exchange& ex) {
@@ -134,7 +134,7 @@ Reply ListFunctions(RouteContext& ctx, Exchange& ex) {
   }
   json::object body;
   body["functions"] = std::move(out);
-  return JsonResponse(http::status::ok, json::serialize(body));
+  return JsonResponse(http::status::ok, PlainJson(body));
 }
 
 Reply GetStats(RouteContext& ctx, Exchange& ex) {
@@ -150,11 +150,7 @@ Reply GetStats(RouteContext& ctx, Exchange& ex) {
   statuses["total"] = stats->total;
   json::object body;
   body["statuses"] = std::move(statuses);
-  return JsonResponse(http::status::ok, json::serialize(body));
-}
-
-Reply Health(RouteContext&, Exchange&) {
-  return JsonResponse(http::status::ok, R"({"status":"ok"})");
+  return JsonResponse(http::status::ok, PlainJson(body));
 }
 
 Reply OpenApi(RouteContext&, Exchange& ex) {
@@ -168,6 +164,12 @@ Reply OpenApi(RouteContext&, Exchange& ex) {
 
 }  // namespace
 
+void AddHealthRoute(Router& router) {
+  router.Add(http::verb::get, "/healthz", [](Exchange&) -> Reply {
+    return JsonResponse(http::status::ok, R"({"status":"ok"})");
+  });
+}
+
 void AddCatalogRoutes(Router& router, RouteContext context) {
   auto bind = [context](Reply (*handler)(RouteContext&, Exchange&)) {
     return [context, handler](Exchange& ex) mutable { return handler(context, ex); };
@@ -177,7 +179,7 @@ void AddCatalogRoutes(Router& router, RouteContext context) {
   router.Add(http::verb::post, "/api/v1/tasks/{name}/start", bind(StartTask));
   router.Add(http::verb::get, "/api/v1/functions", bind(ListFunctions));
   router.Add(http::verb::get, "/api/v1/stats", bind(GetStats));
-  router.Add(http::verb::get, "/healthz", bind(Health));
+  AddHealthRoute(router);
   router.Add(http::verb::get, "/api/v1/openapi.json", bind(OpenApi));
 }
 

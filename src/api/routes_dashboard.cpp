@@ -35,7 +35,7 @@ Reply WhoAmI(RouteContext& ctx, Exchange& ex) {
   out["admin"] = who.admin;
   // Whether this server asks for tokens at all: the UI offers "Sign out" only then.
   out["auth_required"] = ctx.auth.enabled();
-  Response response = JsonResponse(http::status::ok, json::serialize(out));
+  Response response = JsonResponse(http::status::ok, PlainJson(out));
   response.set(http::field::cache_control, "no-store");
   return response;
 }
@@ -74,7 +74,7 @@ Reply Throughput(RouteContext& ctx, Exchange& ex) {
   out["step"] = *step;
   out["since"] = FormatTime(ctx.throughput.since());
   out["points"] = std::move(points);
-  return JsonResponse(http::status::ok, json::serialize(out));
+  return JsonResponse(http::status::ok, PlainJson(out));
 }
 
 Reply Scheduler(RouteContext& ctx, Exchange& ex) {
@@ -101,7 +101,7 @@ Reply Scheduler(RouteContext& ctx, Exchange& ex) {
     out["lag_seconds"] = nullptr;
   }
   out["tasks"] = scheduled;
-  return JsonResponse(http::status::ok, json::serialize(out));
+  return JsonResponse(http::status::ok, PlainJson(out));
 }
 
 }  // namespace

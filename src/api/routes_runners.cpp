@@ -135,17 +135,27 @@ bool Holds(const Run& run, const std::string& runner, int token) {
   return run.status == RunStatus::kRunning && run.attempt == token && run.runner == runner;
 }
 
-Status StaleToken(const Run& run, int token) {
+// Says which of Holds()'s conditions failed: another runner holds this very attempt,
+// or the attempt is over (lease expired, stopped, retried).
+Status StaleToken(const Run& run, const std::string& runner, int token) {
   json::object details{{"id", run.id},
                        {"queue", run.queue},
                        {"fencing_token", token},
                        {"current_fencing_token", run.attempt},
                        {"status", ToString(run.status)}};
-  return ApiStatus(StatusCode::kFailedPrecondition, "stale_fencing_token",
-                   "attempt " + std::to_string(token) + " of run '" + run.id +
-                       "' is no longer current (the run is " + std::string(ToString(run.status)) +
-                       ", attempt " + std::to_string(run.attempt) +
-                       "): its lease expired or it was stopped; nothing was changed",
+  std::string message;
+  if (run.status == RunStatus::kRunning && run.attempt == token && run.runner != runner) {
+    details["runner"] = run.runner;
+    message = "attempt " + std::to_string(token) + " of run '" + run.id +
+              "' is held by runner '" + run.runner + "', not by '" + runner +
+              "'; only the runner that took it may report on it; nothing was changed";
+  } else {
+    message = "attempt " + std::to_string(token) + " of run '" + run.id +
+              "' is no longer current (the run is " + std::string(ToString(run.status)) +
+              ", attempt " + std::to_string(run.attempt) +
+              "): its lease expired or it was stopped; nothing was changed";
+  }
+  return ApiStatus(StatusCode::kFailedPrecondition, "stale_fencing_token", std::move(message),
                    std::move(details));
 }
 
@@ -412,7 +422,7 @@ Reply Finish(RouteContext& ctx, Exchange& ex) {
   Storage& storage = engine.storage();
   auto run = storage.RunGet(id, queue);
   if (!run.ok()) return run.status();
-  if (!Holds(*run, runner, token)) return StaleToken(*run, token);
+  if (!Holds(*run, runner, token)) return StaleToken(*run, runner, token);
   const TimePoint now = engine.clock().Now();
   // The local runner's decision: completion, retry (with the run's backoff) or failure.
   RunFinish finish = DecideFinish(*run, outcome, now);
@@ -422,7 +432,7 @@ Reply Finish(RouteContext& ctx, Exchange& ex) {
   if (!results->front().accepted) {
     // Lost the race with the sweeper or an operator between the read and the write.
     auto current = storage.RunGet(run->id, run->queue);
-    return StaleToken(current.ok() ? *current : *run, token);
+    return StaleToken(current.ok() ? *current : *run, runner, token);
   }
   // A retry: this node's runner claims it when it falls due, not at its next poll.
   if (finish.status == RunStatus::kPending) engine.RunStored(finish.run_at);

@@ -25,7 +25,7 @@ Reply SetTaskEnabled(RouteContext& ctx, Exchange& ex, bool enabled) {
   }
   auto task = ctx.engine.storage().TaskGet(name);
   if (!task.ok()) return task.status();
-  return JsonResponse(http::status::ok, json::serialize(ToJson(*task)));
+  return JsonResponse(http::status::ok, PlainJson(ToJson(*task)));
 }
 
 Reply SetQueuePaused(RouteContext& ctx, Exchange& ex, bool paused) {
@@ -34,7 +34,7 @@ Reply SetQueuePaused(RouteContext& ctx, Exchange& ex, bool paused) {
   const std::string& name = ex.path_param(0);
   if (Status s = ctx.engine.QueueSetPaused(name, paused); !s.ok()) return s;
   json::object body{{"name", name}, {"paused", paused}};
-  return JsonResponse(http::status::ok, json::serialize(body));
+  return JsonResponse(http::status::ok, PlainJson(body));
 }
 
 Reply ListQueues(RouteContext& ctx, Exchange& ex) {
@@ -59,7 +59,7 @@ Reply ListQueues(RouteContext& ctx, Exchange& ex) {
   }
   json::object body;
   body["queues"] = std::move(out);
-  return JsonResponse(http::status::ok, json::serialize(body));
+  return JsonResponse(http::status::ok, PlainJson(body));
 }
 
 }  // namespace

@@ -224,6 +224,21 @@ TEST_F(RunnersApiTest, TakeHeartbeatFinishCompletesARun) {
   EXPECT_FALSE(Runner("local-runner").empty());
 }
 
+TEST_F(RunnersApiTest, FinishFromAnotherRunnerSaysWhoHoldsTheAttempt) {
+  SendJson("POST", "/api/v1/runs", 201, R"({"function":"py.add","id":"held","args":[1,2]})");
+  ASSERT_EQ(Take("worker-1").size(), 1u);
+  // worker-2 presents the current token of an attempt that worker-1 holds.
+  json::object error = ExpectError(
+      Finish("worker-2", {{"id", "held"}, {"fencing_token", 1}, {"status", "completed"}}), 409,
+      "stale_fencing_token");
+  std::string message(error["message"].as_string());
+  EXPECT_NE(message.find("held by runner 'worker-1', not by 'worker-2'"), std::string::npos)
+      << message;
+  EXPECT_EQ(message.find("no longer current"), std::string::npos) << message;
+  EXPECT_EQ(error["details"].as_object()["runner"].as_string(), "worker-1");
+  EXPECT_EQ(GetRun("held")["status"].as_string(), "running") << "nothing changed";
+}
+
 TEST_F(RunnersApiTest, FailedFinishRetriesWithTheRunsPolicy) {
   std::string id = CreateRun(R"({"function":"py.fail","retry":{"max_attempts":2,"delay":5}})");
   ASSERT_EQ(Take("worker-1").size(), 1u);

@@ -1081,14 +1081,19 @@ Status Server::Start() {
                        .runners = runners_,
                        .throughput = throughput_,
                        .allow_command_tasks = options_.allow_command_tasks};
-  AddRunRoutes(router_, context);
-  AddCatalogRoutes(router_, context);
-  AddSchedulingRoutes(router_, context);
-  AddBulkRoutes(router_, context);
-  AddAccessRoutes(router_, context);
-  AddRunnerRoutes(router_, context);
-  AddMetricsRoutes(router_, context);
-  AddDashboardRoutes(router_, context);
+  if (options_.observability_only) {
+    AddHealthRoute(router_);
+    AddMetricsRoutes(router_, context);
+  } else {
+    AddRunRoutes(router_, context);
+    AddCatalogRoutes(router_, context);
+    AddSchedulingRoutes(router_, context);
+    AddBulkRoutes(router_, context);
+    AddAccessRoutes(router_, context);
+    AddRunnerRoutes(router_, context);
+    AddMetricsRoutes(router_, context);
+    AddDashboardRoutes(router_, context);
+  }
   waiter_.Start();
   takes_.Start();
 

@@ -67,6 +67,9 @@ struct ApiOptions {
   // with them the server answers only HTTPS on `listen`. Default: none (plain HTTP)
   std::string tls_cert;
   std::string tls_key;
+  // Serve /metrics and /healthz only: a process without the api role (a runner, a
+  // scheduler) that must still be observable. Default: false
+  bool observability_only = false;
 
   Status Validate() const;  // names the offending field
 };

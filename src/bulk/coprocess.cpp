@@ -309,7 +309,8 @@ class CoprocessProcessor final : public RowProcessor {
     ours.emplace_back("TASKMILL_ARGS", json::serialize(run.args));
     for (auto& [name, value] : ours) {
       auto it =
-          std::find_if(vars.begin(), vars.end(), [&](const auto& v) { return v.first == name; });
+          // `key`, not the binding: clang before 16 cannot capture a structured binding.
+          std::find_if(vars.begin(), vars.end(), [&key = name](const auto& v) { return v.first == key; });
       if (it != vars.end()) {
         it->second = value;
       } else {

@@ -16,17 +16,16 @@ struct ApiOptions {
   std::string body;
   std::string body_file;
   std::string content_type = "application/json";
-  std::string server;
 };
 
 int RunApi(const ApiOptions& o) {
-  std::string server = ResolveServer(o.server);
+  std::string server = ResolveServer("");
   std::string body = o.body;
   if (!o.body_file.empty()) {
     std::ifstream in(o.body_file, std::ios::binary);
     if (!in) {
       std::cerr << "error: cannot read " << o.body_file << "\n";
-      return 2;
+      return kExitUsage;
     }
     std::ostringstream ss;
     ss << in.rdbuf();
@@ -36,7 +35,9 @@ int RunApi(const ApiOptions& o) {
   if (!response.ok()) return ReportUnreachable(server, response.status());
   std::cout << response->body;
   if (!response->body.empty() && response->body.back() != '\n') std::cout << "\n";
-  return response->status >= 200 && response->status < 300 ? 0 : 1;
+  // The same statuses as every other command: the answer is printed either way.
+  if (response->status >= 500) return kExitServer;
+  return response->status >= 400 ? kExitUsage : kExitOk;
 }
 }  // namespace
 
@@ -52,6 +53,11 @@ Result<HttpResponse> SendApiRequest(const std::string& server, std::string_view 
 }
 
 int ReportUnreachable(const std::string& server, const Status& status) {
+  // Only a transport failure is "cannot reach"; a request refused before it was sent
+  // (an unknown method, a bad URL or token) is the caller's mistake.
+  if (status.code() != StatusCode::kUnavailable && status.code() != StatusCode::kTimeout) {
+    return ReportFailure(status);
+  }
   // StreamingConnection's errors already say where (and why, for TLS).
   if (status.message().starts_with("cannot reach taskmill")) {
     std::cerr << "error: " << status.message() << "\n";
@@ -59,7 +65,7 @@ int ReportUnreachable(const std::string& server, const Status& status) {
     std::cerr << "error: cannot reach taskmill at " << ResolveServer(server) << ": "
               << status.message() << "\n";
   }
-  return 3;
+  return kExitServer;
 }
 
 int ReportApiError(const HttpResponse& response) {
@@ -69,7 +75,7 @@ int ReportApiError(const HttpResponse& response) {
   } else {
     std::cerr << "error: HTTP " << response.status << "\n";
   }
-  return 1;
+  return response.status >= 500 ? kExitServer : kExitUsage;
 }
 
 void AddApiCommand(CLI::App& app) {
@@ -80,7 +86,6 @@ void AddApiCommand(CLI::App& app) {
   cmd->add_option("--body", o->body, "Request body");
   cmd->add_option("--body-file", o->body_file, "Read the request body from a file");
   cmd->add_option("--content-type", o->content_type, "Body content type")->capture_default_str();
-  cmd->add_option("--server", o->server, "Server URL (default $TASKMILL_SERVER or http://127.0.0.1:8080)");
   cmd->callback([o] { throw CLI::RuntimeError(RunApi(*o)); });
 }
 

@@ -9,6 +9,7 @@
 #include "cli/bench_command.h"
 
 #include "cli/bench_lateness.h"
+#include "cli/global_options.h"
 
 #include <taskmill/engine.h>
 
@@ -210,10 +211,10 @@ void AddBenchCommand(CLI::App& app) {
       ->check(CLI::IsMember({"full", "normal"}))
       ->capture_default_str();
   cmd->add_option("--dir", opts->dir, "Directory for the database (default: a temp dir)");
-  cmd->add_flag("--json", opts->json, "Print one JSON object");
   CLI::App* lateness = AddBenchLatenessCommand(*cmd);
   cmd->callback([opts, lateness] {
     if (lateness->parsed()) return;  // `bench lateness` ran instead
+    opts->json = JsonRequested();    // --json: one JSON object
     throw CLI::RuntimeError(RunBench(*opts));
   });
 }

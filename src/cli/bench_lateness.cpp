@@ -14,6 +14,8 @@
 // docs/BENCHMARKS.md, "Start lateness".
 #include "cli/bench_lateness.h"
 
+#include "cli/global_options.h"
+
 #include <taskmill/engine.h>
 
 #include <boost/json.hpp>
@@ -291,8 +293,10 @@ CLI::App* AddBenchLatenessCommand(CLI::App& bench) {
       ->check(CLI::IsMember({"full", "normal"}))
       ->capture_default_str();
   cmd->add_option("--dir", opts->dir, "Directory for the database (default: a temp dir)");
-  cmd->add_flag("--json", opts->json, "Print one JSON object");
-  cmd->callback([opts] { throw CLI::RuntimeError(RunLateness(*opts)); });
+  cmd->callback([opts] {
+    opts->json = JsonRequested();  // --json: one JSON object
+    throw CLI::RuntimeError(RunLateness(*opts));
+  });
   return cmd;
 }
 

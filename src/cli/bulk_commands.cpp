@@ -62,6 +62,12 @@ int64_t Number(const json::object& o, std::string_view key) {
   return v && v->is_number() ? v->to_number<int64_t>() : 0;
 }
 
+// A run's progress counts; empty when the answer has none.
+json::object ProgressOf(const json::object& run) {
+  const json::value* p = run.if_contains("progress");
+  return p && p->is_object() ? p->get_object() : json::object();
+}
+
 
 // Reads a whole (small) response: the API's JSON answers.
 Result<HttpResponse> ReadResponse(StreamingConnection& c) {
@@ -233,8 +239,7 @@ class ProgressBar {
 
   void Update(const json::object& run) {
     if (!enabled_) return;
-    const json::value* p = run.if_contains("progress");
-    json::object progress = p && p->is_object() ? p->get_object() : json::object();
+    json::object progress = ProgressOf(run);
     int64_t total = Number(progress, "total");
     int64_t ok = Number(progress, "succeeded");
     int64_t failed = Number(progress, "failed");
@@ -322,6 +327,9 @@ int Download(const std::string& server, const std::string& path) {
   http::request<http::empty_body> request{http::verb::get, c.Target(path), 11};
   request.set(http::field::host, c.HostHeader());
   request.set(http::field::user_agent, "taskmill-cli");
+  if (std::string authorization = AuthorizationFromEnvironment(); !authorization.empty()) {
+    request.set(http::field::authorization, authorization);
+  }
   request.keep_alive(false);
   boost::system::error_code ec;
   http::write(c.stream(), request, ec);
@@ -358,7 +366,6 @@ int Download(const std::string& server, const std::string& path) {
 }
 
 struct FileOptions {
-  std::string server = DefaultServer();
   std::string id;
   std::string queue;
 };
@@ -366,15 +373,13 @@ struct FileOptions {
 void AddDownload(CLI::App& app, const char* name, const char* description, const char* file) {
   auto o = std::make_shared<FileOptions>();
   auto* cmd = app.add_subcommand(name, description);
-  cmd->add_option("--server", o->server,
-                  "Server URL (default: $TASKMILL_SERVER, else http://127.0.0.1:8080)");
   cmd->add_option("ID", o->id, "Run id")->required();
   cmd->add_option("--queue", o->queue, "The run's queue, when its id is not unique");
   std::string file_name = file;
   cmd->callback([o, file_name] {
     std::string path = "/api/v1/runs/" + UrlEncode(o->id) + "/" + file_name;
     if (!o->queue.empty()) path += "?queue=" + UrlEncode(o->queue);
-    int code = Download(o->server, path);
+    int code = Download(DefaultServer(), path);
     if (code != kExitOk) throw CLI::RuntimeError(code);
   });
 }
@@ -399,7 +404,7 @@ int CreateCsvRun(const CsvRunOptions& o) {
     } else {
       const json::object& run = created.get_object();
       std::cout << "run " << Field(run, "id")
-                << " created: " << Thousands(Number(run.at("progress").as_object(), "total"))
+                << " created: " << Thousands(Number(ProgressOf(run), "total"))
                 << " rows of " << o.path << " for " << Field(run, "function") << "\n";
     }
     return kExitOk;

@@ -391,6 +391,8 @@ class HttpClient::Connection {
 
 Result<std::unique_ptr<StreamingConnection>> StreamingConnection::Open(const std::string& server,
                                                                  int timeout_seconds) {
+  // Every streamed request carries the token: refuse one that would break its header.
+  if (Status s = CheckToken(TokenFromEnvironment()); !s.ok()) return s;
   auto url = ParseServerUrl(server);
   if (!url.ok()) return url.status();
   auto tls = TlsContextFor(*url);
@@ -456,6 +458,19 @@ std::string TokenFromEnvironment() {
   return token ? std::string(token) : std::string();
 }
 
+Status CheckToken(std::string_view token) {
+  for (size_t i = 0; i < token.size(); ++i) {
+    auto c = static_cast<unsigned char>(token[i]);
+    if (c < 0x20 || c == 0x7f) {
+      return Status::InvalidArgument(
+          "the API token (--token or $TASKMILL_TOKEN) has a control character (byte " +
+          std::to_string(c) + ") at position " + std::to_string(i + 1) +
+          "; a token is one line of printable characters");
+    }
+  }
+  return Status::Ok();
+}
+
 std::string AuthorizationFromEnvironment() {
   std::string token = TokenFromEnvironment();
   return token.empty() ? token : "Bearer " + token;
@@ -481,8 +496,10 @@ Result<HttpResponse> HttpClient::Send(std::string_view method, std::string_view 
   }
   http::verb verb = http::string_to_verb(beast::string_view(method.data(), method.size()));
   if (verb == http::verb::unknown) {
-    return Status::InvalidArgument("unknown HTTP method '" + std::string(method) + "'");
+    return Status::InvalidArgument("unknown HTTP method '" + std::string(method) +
+                                   "'; use GET, POST, PUT, PATCH, DELETE, HEAD or OPTIONS");
   }
+  if (Status s = CheckToken(authorization_); !s.ok()) return s;
   return connection_->Send(verb, target, body, content_type, authorization_, connect_timeout_,
                            timeout);
 }

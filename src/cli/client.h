@@ -68,6 +68,10 @@ int ReportFailure(const Status& status);
 std::string TokenFromEnvironment();
 // "Bearer <token>" for the Authorization header, or "" when no token is set.
 std::string AuthorizationFromEnvironment();
+// Refuses a token that would break the Authorization header (a CR or LF would end it
+// and start a header of the token's choosing; other control bytes are never in a
+// token): kInvalidArgument saying so, without echoing the token.
+Status CheckToken(std::string_view token);
 
 // The CA certificates (PEM) that https servers are verified against instead of the
 // system's store: $TASKMILL_CA_FILE (`--ca-file` sets it); empty when unset.

@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <boost/json.hpp>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <iostream>
@@ -18,6 +19,7 @@
 
 #include "api/json_body.h"
 #include "cli/client.h"
+#include "cli/global_options.h"
 
 namespace taskmill::cli {
 namespace json = boost::json;
@@ -30,17 +32,12 @@ namespace {
 constexpr int kWaitSecondsQuiet = 30;
 constexpr int kWaitSecondsTty = 1;
 
+// --server and --json are global options (cli/global_options.h), read when the command
+// runs.
 struct CommonOptions {
-  std::string server;
-  bool json = false;
+  std::string server() const { return DefaultServer(); }
+  bool json() const { return JsonRequested(); }
 };
-
-void AddCommonOptions(CLI::App* cmd, CommonOptions* common) {
-  common->server = DefaultServer();
-  cmd->add_option("--server", common->server,
-                  "Server URL (default: $TASKMILL_SERVER, else http://127.0.0.1:8080)");
-  cmd->add_flag("--json", common->json, "Print the API's JSON instead of text");
-}
 
 // A JSON answer with the exact text the server sent (printed by --json).
 struct Answer {
@@ -63,6 +60,19 @@ Result<Answer> Call(HttpClient& client, std::string_view method, const std::stri
     if (ec) return Status::Internal("the server answered with invalid JSON: " + ec.message());
   }
   return answer;
+}
+
+// The member `key` of an answer, of the kind a command prints. An answer without it
+// (another program on the port, a server of another version) is the server's fault,
+// reported with what was missing: never an abort.
+Result<const json::value*> MemberOf(const Answer& answer, std::string_view key,
+                                    json::kind kind) {
+  const json::value* member =
+      answer.value.is_object() ? answer.value.get_object().if_contains(key) : nullptr;
+  if (member && member->kind() == kind) return member;
+  std::string shown = answer.raw.size() > 200 ? answer.raw.substr(0, 200) + "…" : answer.raw;
+  return Status::Internal("the server's answer has no \"" + std::string(key) + "\" " +
+                          (kind == json::kind::array ? "array" : "object") + ": " + shown);
 }
 
 // The server's JSON rules, checked before sending: no duplicate keys, no number
@@ -287,13 +297,15 @@ int ShowRun(HttpClient& client, const CommonOptions& common, Answer answer, bool
     if (!final_answer.ok()) return ReportFailure(final_answer.status());
     answer = std::move(*final_answer);
   }
-  if (common.json) {
+  if (common.json()) {
     std::cout << answer.raw << "\n";
   } else if (answer.value.is_object()) {
     PrintRun(answer.value.get_object());
   }
   if (!wait) return kExitOk;
-  return Field(answer.value.as_object(), "status") == "completed" ? kExitOk : kExitRunNotCompleted;
+  if (!answer.value.is_object()) return kExitServer;
+  return Field(answer.value.get_object(), "status") == "completed" ? kExitOk
+                                                                    : kExitRunNotCompleted;
 }
 
 [[noreturn]] void Exit(int code) { throw CLI::RuntimeError(code); }
@@ -341,6 +353,22 @@ struct CreateOptions {
   CLI::Option* ttr_opt = nullptr;
 };
 
+// A duration in seconds, 0 or more. (CLI::NonNegativeNumber would name its upper
+// bound, DBL_MAX, as a 309-digit number.)
+CLI::Validator NonNegativeSeconds() {
+  return CLI::Validator(
+      [](const std::string& text) -> std::string {
+        char* end = nullptr;
+        double seconds = std::strtod(text.c_str(), &end);
+        if (text.empty() || end != text.c_str() + text.size() || !std::isfinite(seconds)) {
+          return "'" + text + "' is not a number of seconds";
+        }
+        if (seconds < 0) return "'" + text + "' is negative; give 0 or more seconds";
+        return "";
+      },
+      "SEC");
+}
+
 bool Given(const CLI::Option* option) { return option && option->count() > 0; }
 
 // Fills args/data from --args/--data; returns false after reporting a bad value.
@@ -384,7 +412,7 @@ Result<json::object> CreateBody(const CreateOptions& o) {
 int Create(const CreateOptions& o) {
   auto body = CreateBody(o);
   if (!body.ok()) return ReportFailure(body.status());
-  HttpClient client(o.common.server);
+  HttpClient client(o.common.server());
   auto answer = Call(client, "POST", "/api/v1/runs", json::value(std::move(*body)));
   if (!answer.ok()) return ReportFailure(answer.status());
   return ShowRun(client, o.common, std::move(*answer), o.wait);
@@ -393,7 +421,6 @@ int Create(const CreateOptions& o) {
 void AddCreate(CLI::App& app) {
   auto o = std::make_shared<CreateOptions>();
   auto* cmd = app.add_subcommand("create", "Create a run of a function (an anonymous run)");
-  AddCommonOptions(cmd, &o->common);
   cmd->add_option("FUNCTION", o->function, "Function to run, category.action")->required();
   cmd->add_option("--args", o->args, "Arguments as JSON (array or object), e.g. '[\"hello\"]'");
   cmd->add_option("--data", o->data, "Data as a JSON object");
@@ -403,7 +430,7 @@ void AddCreate(CLI::App& app) {
                   "When the id exists: error (default), ignore, overwrite")
       ->check(CLI::IsMember({"error", "ignore", "overwrite"}));
   o->in_opt =
-      cmd->add_option("--in", o->in, "Start after SEC seconds")->check(CLI::NonNegativeNumber);
+      cmd->add_option("--in", o->in, "Start after SEC seconds")->check(NonNegativeSeconds());
   cmd->add_option("--run-at", o->run_at, "Start at TIME (RFC 3339, e.g. 2026-01-01T12:00:00Z)")
       ->excludes(o->in_opt);
   o->priority_opt = cmd->add_option("--priority", o->priority, "Priority, higher runs first");
@@ -426,11 +453,11 @@ void AddCreate(CLI::App& app) {
       // Every run option travels with it, as query parameters.
       auto body = CreateBody(*o);
       if (!body.ok()) throw CLI::RuntimeError(ReportFailure(body.status()));
-      CsvRunOptions csv{.server = o->common.server,
+      CsvRunOptions csv{.server = o->common.server(),
                         .function = o->function,
                         .path = o->input,
                         .wait = o->wait,
-                        .json = o->common.json,
+                        .json = o->common.json(),
                         .run = std::move(*body)};
       throw CLI::RuntimeError(CreateCsvRun(csv));
     }
@@ -449,7 +476,6 @@ struct StartOptions {
 void AddStart(CLI::App& app) {
   auto o = std::make_shared<StartOptions>();
   auto* cmd = app.add_subcommand("start", "Start a run of a configured task");
-  AddCommonOptions(cmd, &o->common);
   cmd->add_option("TASK", o->task, "Task name")->required();
   cmd->add_option("--args", o->args, "Arguments as JSON, replacing the task's");
   cmd->add_option("--data", o->data, "Data as a JSON object");
@@ -457,7 +483,7 @@ void AddStart(CLI::App& app) {
   cmd->callback([o] {
     json::object body;
     if (Status s = AddArgsAndData(body, o->args, o->data); !s.ok()) Exit(ReportFailure(s));
-    HttpClient client(o->common.server);
+    HttpClient client(o->common.server());
     auto answer = Call(client, "POST", "/api/v1/tasks/" + UrlEncode(o->task) + "/start",
                        json::value(std::move(body)));
     if (!answer.ok()) Exit(ReportFailure(answer.status()));
@@ -474,7 +500,6 @@ struct RunsOptions {
 void AddRuns(CLI::App& app) {
   auto o = std::make_shared<RunsOptions>();
   auto* cmd = app.add_subcommand("runs", "List runs, newest first");
-  AddCommonOptions(cmd, &o->common);
   cmd->add_option("--status", o->status, "Only runs in this status (pending, failed, …)");
   cmd->add_option("--task", o->task, "Only runs of this task");
   cmd->add_option("--function", o->function, "Only runs of this function");
@@ -494,18 +519,21 @@ void AddRuns(CLI::App& app) {
     param("queue", o->queue);
     param("cursor", o->cursor);
     if (o->limit != 0) param("limit", std::to_string(o->limit));
-    HttpClient client(o->common.server);
+    HttpClient client(o->common.server());
     auto answer = Call(client, "GET", "/api/v1/runs" + query);
     if (!answer.ok()) Exit(ReportFailure(answer.status()));
-    if (o->common.json) {
+    if (o->common.json()) {
       std::cout << answer->raw << "\n";
       return;
     }
-    const json::object& page = answer->value.as_object();
+    auto runs = MemberOf(*answer, "runs", json::kind::array);
+    if (!runs.ok()) Exit(ReportFailure(runs.status()));
+    const json::object& page = answer->value.get_object();
     std::vector<std::vector<std::string>> rows = {
         {"ID", "QUEUE", "STATUS", "FUNCTION", "TASK", "ATTEMPT", "CREATED", "FINISHED"}};
-    for (const auto& item : page.at("runs").as_array()) {
-      const auto& run = item.as_object();
+    for (const auto& item : (*runs)->get_array()) {
+      if (!item.is_object()) continue;
+      const auto& run = item.get_object();
       rows.push_back(
           {Field(run, "id"), Field(run, "queue"), Field(run, "status"), Field(run, "function"),
            OrDash(Field(run, "task")), Field(run, "attempt") + "/" + Field(run, "max_attempts"),
@@ -531,7 +559,6 @@ struct RunIdOptions {
 CLI::App* AddRunIdCommand(CLI::App& app, const std::string& name, const std::string& help,
                           const std::shared_ptr<RunIdOptions>& o, bool with_wait) {
   auto* cmd = app.add_subcommand(name, help);
-  AddCommonOptions(cmd, &o->common);
   cmd->add_option("ID", o->id, "Run id")->required();
   cmd->add_option("--queue", o->queue, "Queue of the run (needed when the id exists in several)");
   if (with_wait) {
@@ -543,7 +570,7 @@ CLI::App* AddRunIdCommand(CLI::App& app, const std::string& name, const std::str
 void AddRunCommands(CLI::App& app) {
   auto show = std::make_shared<RunIdOptions>();
   AddRunIdCommand(app, "run", "Show a run with its attempts", show, true)->callback([show] {
-    HttpClient client(show->common.server);
+    HttpClient client(show->common.server());
     auto answer = Call(client, "GET", RunTarget(show->id, show->queue));
     if (!answer.ok()) Exit(ReportFailure(answer.status()));
     Finish(ShowRun(client, show->common, std::move(*answer), show->wait));
@@ -552,7 +579,7 @@ void AddRunCommands(CLI::App& app) {
   auto cancel = std::make_shared<RunIdOptions>();
   AddRunIdCommand(app, "cancel", "Stop a pending or running run", cancel, false)
       ->callback([cancel] {
-        HttpClient client(cancel->common.server);
+        HttpClient client(cancel->common.server());
         auto answer = Call(client, "POST", RunTarget(cancel->id, cancel->queue, "/cancel"),
                            json::value(json::object()));
         if (!answer.ok()) Exit(ReportFailure(answer.status()));
@@ -562,7 +589,7 @@ void AddRunCommands(CLI::App& app) {
   auto retry = std::make_shared<RunIdOptions>();
   AddRunIdCommand(app, "retry", "Run a finished run again (one more attempt)", retry, true)
       ->callback([retry] {
-        HttpClient client(retry->common.server);
+        HttpClient client(retry->common.server());
         auto answer = Call(client, "POST", RunTarget(retry->id, retry->queue, "/retry"),
                            json::value(json::object()));
         if (!answer.ok()) Exit(ReportFailure(answer.status()));
@@ -571,28 +598,29 @@ void AddRunCommands(CLI::App& app) {
 
   auto remove = std::make_shared<RunIdOptions>();
   AddRunIdCommand(app, "rm", "Delete a run that is not running", remove, false)->callback([remove] {
-    HttpClient client(remove->common.server);
+    HttpClient client(remove->common.server());
     auto answer = Call(client, "DELETE", RunTarget(remove->id, remove->queue));
     if (!answer.ok()) Exit(ReportFailure(answer.status()));
     // The API answers 204 without a body; --json prints nothing then.
-    if (!remove->common.json) std::cout << "deleted run " << remove->id << "\n";
+    if (!remove->common.json()) std::cout << "deleted run " << remove->id << "\n";
   });
 }
 
 void AddStats(CLI::App& app) {
   auto o = std::make_shared<CommonOptions>();
   auto* cmd = app.add_subcommand("stats", "Count runs by status");
-  AddCommonOptions(cmd, o.get());
   cmd->callback([o] {
-    HttpClient client(o->server);
+    HttpClient client(o->server());
     auto answer = Call(client, "GET", "/api/v1/stats");
     if (!answer.ok()) Exit(ReportFailure(answer.status()));
-    if (o->json) {
+    if (o->json()) {
       std::cout << answer->raw << "\n";
       return;
     }
     std::vector<std::vector<std::string>> rows;
-    for (const auto& kv : answer->value.at("statuses").as_object()) {
+    auto statuses = MemberOf(*answer, "statuses", json::kind::object);
+    if (!statuses.ok()) Exit(ReportFailure(statuses.status()));
+    for (const auto& kv : (*statuses)->get_object()) {
       rows.push_back({std::string(kv.key()), Str(&kv.value())});
     }
     PrintTable(rows);
@@ -602,19 +630,21 @@ void AddStats(CLI::App& app) {
 void AddTasks(CLI::App& app) {
   auto o = std::make_shared<CommonOptions>();
   auto* cmd = app.add_subcommand("tasks", "List the configured tasks and their last run");
-  AddCommonOptions(cmd, o.get());
   cmd->callback([o] {
-    HttpClient client(o->server);
+    HttpClient client(o->server());
     auto answer = Call(client, "GET", "/api/v1/tasks");
     if (!answer.ok()) Exit(ReportFailure(answer.status()));
-    if (o->json) {
+    if (o->json()) {
       std::cout << answer->raw << "\n";
       return;
     }
     std::vector<std::vector<std::string>> rows = {
         {"NAME", "KIND", "FUNCTION", "SCHEDULE", "TZ", "NEXT FIRE TIMES", "ENABLED", "LAST RUN"}};
-    for (const auto& item : answer->value.at("tasks").as_array()) {
-      const auto& task = item.as_object();
+    auto tasks = MemberOf(*answer, "tasks", json::kind::array);
+    if (!tasks.ok()) Exit(ReportFailure(tasks.status()));
+    for (const auto& item : (*tasks)->get_array()) {
+      if (!item.is_object()) continue;
+      const auto& task = item.get_object();
       std::string last = "-";
       if (auto* run = task.if_contains("last_run"); run && run->is_object()) {
         const auto& r = run->get_object();
@@ -667,33 +697,35 @@ void PrintFunction(const json::object& f) {
 void AddFunctions(CLI::App& app) {
   auto o = std::make_shared<FunctionsOptions>();
   auto* cmd = app.add_subcommand("functions", "List the functions runs can call");
-  AddCommonOptions(cmd, &o->common);
   cmd->add_option("CATEGORY", o->category, "Only this category");
   cmd->add_option("ACTION", o->action, "Only this action (shows its details)");
   cmd->callback([o] {
     std::string query;
     if (!o->category.empty()) query += "?category=" + UrlEncode(o->category);
     if (!o->action.empty()) query += "&action=" + UrlEncode(o->action);
-    HttpClient client(o->common.server);
+    HttpClient client(o->common.server());
     auto answer = Call(client, "GET", "/api/v1/functions" + query);
     if (!answer.ok()) Exit(ReportFailure(answer.status()));
-    if (o->common.json) {
+    if (o->common.json()) {
       std::cout << answer->raw << "\n";
       return;
     }
-    const auto& functions = answer->value.at("functions").as_array();
+    auto listed = MemberOf(*answer, "functions", json::kind::array);
+    if (!listed.ok()) Exit(ReportFailure(listed.status()));
+    const auto& functions = (*listed)->get_array();
     if (functions.empty()) {
       std::string what = o->category + (o->action.empty() ? "" : "." + o->action);
       std::cerr << "error: no function" << (what.empty() ? "s" : " matches " + what) << "\n";
       Exit(kExitUsage);
     }
-    if (!o->action.empty() && functions.size() == 1) {
-      PrintFunction(functions.at(0).as_object());
+    if (!o->action.empty() && functions.size() == 1 && functions[0].is_object()) {
+      PrintFunction(functions[0].get_object());
       return;
     }
     std::vector<std::vector<std::string>> rows = {{"NAME", "INPUT", "DESCRIPTION"}};
     for (const auto& item : functions) {
-      const auto& f = item.as_object();
+      if (!item.is_object()) continue;
+      const auto& f = item.get_object();
       rows.push_back({Field(f, "name"), Field(f, "input"), Field(f, "description")});
     }
     PrintTable(rows);

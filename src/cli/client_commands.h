@@ -1,16 +1,17 @@
 // cli/client_commands.h — the `taskmill` subcommands that talk to a server over the
 // HTTP API: functions, create, start, runs, run, cancel, retry, rm, stats, tasks.
 //
-// Every command takes --server URL (default: $TASKMILL_SERVER, else
-// http://127.0.0.1:8080) and --json (print the API's JSON exactly as received; with
-// --wait, the final run as GET /api/v1/runs/{id} returns it). docs/cli.md is the
-// reference.
+// They read the global options (cli/global_options.h): --server URL (default:
+// $TASKMILL_SERVER, else http://127.0.0.1:8080) and --json (print the API's JSON
+// exactly as received; with --wait, the final run as GET /api/v1/runs/{id} returns
+// it). docs/cli.md is the reference.
 //
 // Exit status, reported by throwing CLI::RuntimeError(code) from the command:
 //   0  success (with --wait: the run completed)
 //   1  with --wait: the run ended in another final status (failed, partial, …)
 //   2  usage or bad input, or the server rejected the request (4xx)
-//   3  the server failed (5xx) or could not be reached
+//   3  the server failed (5xx), could not be reached, or answered something else
+//      than taskmill's API (never an abort)
 // Errors go to stderr as "error: <message> (<code>)".
 #pragma once
 

@@ -1,5 +1,7 @@
 #include "cli/cron_command.h"
 
+#include "cli/global_options.h"
+
 #include <taskmill/clock.h>
 
 #include <boost/json.hpp>
@@ -91,8 +93,10 @@ void AddCronCommand(CLI::App& app) {
   next->add_option("-n,--count", opts->count, "How many instants")->capture_default_str();
   next->add_option("--from", opts->from, "Start after this RFC 3339 instant (default: now)");
   next->add_option("--tz", opts->tz, "IANA time zone of the schedule")->capture_default_str();
-  next->add_flag("--json", opts->json, "Print one JSON object");
-  next->callback([opts] { throw CLI::RuntimeError(CronNext(*opts)); });
+  next->callback([opts] {
+    opts->json = JsonRequested();  // --json: one JSON object
+    throw CLI::RuntimeError(CronNext(*opts));
+  });
 }
 
 }  // namespace taskmill::cli

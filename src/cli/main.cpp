@@ -3,7 +3,9 @@
 #include "cli/bench_command.h"
 #include "cli/bulk_commands.h"
 #include "cli/client_commands.h"
+#include "cli/client.h"
 #include "cli/cron_command.h"
+#include "cli/global_options.h"
 #include "cli/scheduler_bench.h"
 #include "cli/scheduling_commands.h"
 #include "cli/serve_command.h"
@@ -14,6 +16,8 @@
 
 #include <CLI/CLI.hpp>
 #include <cstdlib>
+#include <exception>
+#include <iostream>
 
 int main(int argc, char** argv) {
   // glibc hands a freed block of 128 KiB or more back to the kernel, and trims the heap
@@ -26,15 +30,8 @@ int main(int argc, char** argv) {
   CLI::App app{"taskmill — a durable background task manager", "taskmill"};
   app.require_subcommand(1);
   app.set_version_flag("--version", "taskmill 0.1.0");
-  // Accepted before or after the command name; the client reads it from the environment
-  // so that every command, and any program it starts, sees the same token.
-  app.fallthrough();
-  app.add_option("--token", "API token sent as `Authorization: Bearer` (default: $TASKMILL_TOKEN)")
-      ->each([](const std::string& token) { setenv("TASKMILL_TOKEN", token.c_str(), 1); });
-  app.add_option("--ca-file",
-                 "CA certificates (PEM) to verify an https server with, instead of the system's "
-                 "(default: $TASKMILL_CA_FILE)")
-      ->each([](const std::string& file) { setenv("TASKMILL_CA_FILE", file.c_str(), 1); });
+  // Before the commands: they inherit fall-through to these options.
+  taskmill::cli::AddGlobalOptions(app);
   taskmill::cli::AddServeCommand(app);
   taskmill::cli::AddBenchCommand(app);
   taskmill::cli::AddClientCommands(app);
@@ -48,8 +45,15 @@ int main(int argc, char** argv) {
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    // Subcommands report their exit status through CLI::RuntimeError.
-    return app.exit(e);
+    // Commands report their exit status through CLI::RuntimeError; any other parse
+    // error is a usage error (docs/cli.md, "Exit status").
+    return taskmill::cli::ExitCodeFor(app, e);
+  }
+  // A last resort: a command checks what it reads, but no answer a server sends may
+  // abort the client.
+  catch (const std::exception& e) {
+    std::cerr << "error: " << e.what() << "\n";
+    return taskmill::cli::kExitServer;
   }
   return 0;
 }

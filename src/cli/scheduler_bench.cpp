@@ -10,6 +10,8 @@
 // p99 <= 20 ms late for "called").
 #include "cli/scheduler_bench.h"
 
+#include "cli/global_options.h"
+
 #include <fmt/core.h>
 #include <taskmill/engine.h>
 #include <unistd.h>
@@ -219,8 +221,10 @@ void AddSchedulerBenchCommand(CLI::App& app) {
                   "How long before its instant a launch is stored (0: at the instant)")
       ->capture_default_str();
   cmd->add_option("--dir", opts->dir, "Directory for the database (default: a temp dir)");
-  cmd->add_flag("--json", opts->json, "Print one JSON object");
-  cmd->callback([opts] { throw CLI::RuntimeError(RunSchedulerBench(*opts)); });
+  cmd->callback([opts] {
+    opts->json = JsonRequested();  // --json: one JSON object
+    throw CLI::RuntimeError(RunSchedulerBench(*opts));
+  });
 }
 
 }  // namespace taskmill::cli

@@ -2,6 +2,7 @@
 
 #include "cli/api_command.h"
 #include "cli/client.h"
+#include "cli/global_options.h"
 
 #include <boost/json.hpp>
 
@@ -12,8 +13,7 @@ namespace {
 
 struct Target {
   std::string name;
-  std::string server;
-  bool json = false;
+  std::string server;  // "": the global --server
 };
 
 // POSTs to `path` and prints either the JSON answer or `done` (a sentence).
@@ -21,14 +21,15 @@ int PostAndReport(const Target& t, const std::string& path, const std::string& d
   auto response = SendApiRequest(t.server, "POST", path, "");
   if (!response.ok()) return ReportUnreachable(t.server, response.status());
   if (response->status < 200 || response->status >= 300) return ReportApiError(*response);
-  if (t.json) {
+  if (JsonRequested()) {
     std::cout << response->body << "\n";
   } else {
     std::string extra;
     boost::system::error_code ec;
     auto v = boost::json::parse(response->body, ec);
-    if (!ec && v.is_object() && v.as_object().contains("id")) {
-      extra = " (run " + std::string(v.at("id").as_string()) + ")";
+    if (const auto* id = !ec && v.is_object() ? v.get_object().if_contains("id") : nullptr;
+        id && id->is_string()) {
+      extra = " (run " + std::string(id->get_string()) + ")";
     }
     std::cout << done << extra << "\n";
   }
@@ -41,8 +42,6 @@ void AddNamedAction(CLI::App* parent, const std::string& action, const std::stri
   auto t = std::make_shared<Target>();
   auto* cmd = parent->add_subcommand(action, help);
   cmd->add_option("NAME", t->name, noun + " name")->required();
-  cmd->add_option("--server", t->server, "Server URL (default $TASKMILL_SERVER or http://127.0.0.1:8080)");
-  cmd->add_flag("--json", t->json, "Print the API's JSON");
   cmd->callback([t, path, done] {
     throw CLI::RuntimeError(PostAndReport(*t, path(UrlEncode(t->name)), done(t->name)));
   });

@@ -54,6 +54,16 @@ int Fail(const Status& s) {
   return 2;
 }
 
+// A process without the api role that was given --listen still answers /metrics and
+// /healthz there: a runner or a scheduler must be observable like an api node.
+std::unique_ptr<api::ApiServer> ObservabilityServer(const std::string& listen, Engine& engine) {
+  api::ApiOptions options;
+  options.listen = listen;
+  options.threads = 1;
+  options.observability_only = true;
+  return std::make_unique<api::ApiServer>(options, engine);
+}
+
 int Serve(const ServeOptions& o) {
   // Before anything can start a thread (the storage starts some when it opens): every
   // thread inherits the mask, and only the signal thread takes SIGTERM and SIGINT.
@@ -159,6 +169,12 @@ int Serve(const ServeOptions& o) {
                            .body = it->second.body,
                            .gzip = it->second.gzip};
     });
+    if (Status s = server->Start(); !s.ok()) {
+      engine.Stop();
+      return Fail(s);
+    }
+  } else if (!o.listen.empty()) {
+    server = ObservabilityServer(o.listen, engine);
     if (Status s = server->Start(); !s.ok()) {
       engine.Stop();
       return Fail(s);

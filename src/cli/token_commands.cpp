@@ -1,5 +1,7 @@
 #include "cli/token_commands.h"
 
+#include "cli/global_options.h"
+
 #include <taskmill/clock.h>
 #include <taskmill/storage.h>
 
@@ -108,15 +110,19 @@ void AddTokenCommands(CLI::App& app) {
   c->add_option("--account", create->account, "Account the token acts for");
   c->add_flag("--admin", create->admin, "May act for any account and manage the server");
   c->add_option("--name", create->name, "Name to list and revoke it by (default: generated)");
-  c->add_flag("--json", create->json, "Print name, account, admin and token as JSON");
   AddServerFlags(c, &create->server);
-  c->callback([create] { throw CLI::RuntimeError(Create(*create)); });
+  c->callback([create] {
+    create->json = JsonRequested();  // --json: name, account, admin and token as JSON
+    throw CLI::RuntimeError(Create(*create));
+  });
 
   auto list = std::make_shared<TokenOptions>();
   auto* l = token->add_subcommand("list", "List tokens (names and accounts, never secrets)");
-  l->add_flag("--json", list->json, "Print JSON");
   AddServerFlags(l, &list->server);
-  l->callback([list] { throw CLI::RuntimeError(List(*list)); });
+  l->callback([list] {
+    list->json = JsonRequested();
+    throw CLI::RuntimeError(List(*list));
+  });
 
   auto revoke = std::make_shared<TokenOptions>();
   auto* r = token->add_subcommand("revoke", "Revoke a token by name (takes effect within 1 s)");

@@ -1,5 +1,7 @@
 #include "cli/watch_command.h"
 
+#include "cli/global_options.h"
+
 #include <boost/asio/write.hpp>
 #include <boost/beast/http/buffer_body.hpp>
 #include <boost/beast/http/empty_body.hpp>
@@ -33,6 +35,11 @@ std::string Field(const json::object& o, std::string_view key) {
 }
 
 // One SSE frame ("event: …\ndata: …") as a line for people, or its data for --json.
+std::string OrQuestion(const json::object& o, std::string_view key) {
+  const auto* v = o.if_contains(key);
+  return v ? json::serialize(*v) : "?";
+}
+
 void PrintFrame(std::string_view frame, bool as_json) {
   std::string event, data;
   size_t start = 0;
@@ -62,9 +69,12 @@ void PrintFrame(std::string_view frame, bool as_json) {
   std::string line = at + "  " + event + "  " + Field(o, "run_id") + "  " + Field(o, "function") +
                      "  " + Field(o, "status");
   if (event == "run.progress") {
-    const auto& p = o.at("progress").as_object();
-    line += "  " + json::serialize(p.at("succeeded")) + " ok, " + json::serialize(p.at("failed")) +
-            " failed of " + json::serialize(p.at("total"));
+    // An event without its counts prints the counts it has (never an abort).
+    static const json::object kNone;
+    const auto* progress = o.if_contains("progress");
+    const auto& p = progress && progress->is_object() ? progress->get_object() : kNone;
+    line += "  " + OrQuestion(p, "succeeded") + " ok, " + OrQuestion(p, "failed") +
+            " failed of " + OrQuestion(p, "total");
   }
   if (std::string account = Field(o, "account_id"); !account.empty()) line += "  (" + account + ")";
   std::cout << line << std::endl;
@@ -140,10 +150,10 @@ void AddWatchCommand(CLI::App& app) {
   cmd->add_option("--types", o->types,
                   "Comma-separated event types (run.created, run.started, run.progress, "
                   "run.finished, task.changed); default all");
-  cmd->add_option("--server", o->server,
-                  "Server URL (default $TASKMILL_SERVER or http://127.0.0.1:8080)");
-  cmd->add_flag("--json", o->json, "Print each event's JSON, one per line");
-  cmd->callback([o] { throw CLI::RuntimeError(Watch(*o)); });
+  cmd->callback([o] {
+    o->json = JsonRequested();  // --json: each event's JSON, one per line
+    throw CLI::RuntimeError(Watch(*o));
+  });
 }
 
 }  // namespace taskmill::cli
