@@ -166,6 +166,13 @@ DROP INDEX runs_pending;
 DROP INDEX runs_status_seq;
 CREATE INDEX runs_final_seq ON runs(status, seq) WHERE status NOT IN ('pending', 'running');
 )sql"},
+    // A claim is either started (a free slot took it) or claimed ahead, waiting in the
+    // runner for a slot (RunTakeParams::start). A claim that never started goes back to
+    // pending with no attempt used when its runner dies or its lease ends; only a
+    // started one can be lost. Runs stored before this migration count as started.
+    {6, R"sql(
+ALTER TABLE runs ADD COLUMN started INTEGER NOT NULL DEFAULT 1;
+)sql"},
 };
 
 }  // namespace taskmill::sqlite
