@@ -113,7 +113,7 @@ def main():
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--binary", default="build/taskmill")
     parser.add_argument("--rounds", type=int, default=10)
-    parser.add_argument("--runs", type=int, default=5000)
+    parser.add_argument("--runs", type=int, default=20000)
     parser.add_argument("--sleep", type=float, default=0.01)
     parser.add_argument("--capacity", type=int, default=32)
     parser.add_argument("--ttr", type=int, default=2, help="time_to_resolve of the runs (s)")
@@ -121,7 +121,9 @@ def main():
     args = parser.parse_args()
     restart, kill = [], []
     for i in range(args.rounds):
-        n, from_restart, from_kill = one_round(args)
+        n = 0
+        while n == 0:  # a kill that caught no attempt in flight measures nothing
+            n, from_restart, from_kill = one_round(args)
         restart.append(from_restart)
         kill.append(from_kill)
         print(f"round {i + 1}: {n} runs in flight at the kill; last retried "
