@@ -246,7 +246,7 @@ TEST(CrashTest, KillNineHandsBackClaimedAheadRunsUncharged) {
   // Only an attempt that really started may count as lost (max_attempts 1).
   EXPECT_EQ(lost, started);
   for (const auto& id : claimed_ahead) {
-    const Run& run = runs.at(id);
+    const taskmill::Run& run = runs.at(id);
     EXPECT_EQ(run.status, RunStatus::kCompleted) << id << " was claimed ahead at the kill";
     ASSERT_EQ(run.attempts.size(), 1u) << id << ": the claim that never started is no attempt";
     EXPECT_EQ(run.attempts[0].outcome, "completed");
