@@ -219,58 +219,75 @@ bool Scheduler::Pass(bool full) {
 }
 
 int Scheduler::SweepLost(TimePoint now) {
+  // A dead runner may leave thousands of claims (its runs claimed ahead, and outcomes
+  // it had not yet written): the sweep goes on by batches until a batch comes back
+  // short, rather than one batch per sweep_interval.
+  constexpr int kBatch = 1000;
   int resolved = 0;
   bool retried = false;
-  // Claims that never started go back to pending first, uncharged.
-  auto released = storage_.RunReleaseUnstarted(now, 1000);
-  if (!released.ok()) {
-    spdlog::warn("scheduler: handing back unstarted claims failed: {}",
-                 released.status().ToString());
-  } else {
+  for (;;) {
+    // Claims that never started go back to pending first, uncharged.
+    auto released = storage_.RunReleaseUnstarted(now, kBatch);
+    if (!released.ok()) {
+      spdlog::warn("scheduler: handing back unstarted claims failed: {}",
+                   released.status().ToString());
+      break;
+    }
     for (const Run& run : *released) {
       events_.Publish({.type = Event::Type::kRunCreated, .run_id = run.id, .queue = run.queue,
                        .task = run.task, .function = run.function, .account_id = run.account_id,
                        .status = RunStatus::kPending});
     }
     resolved += static_cast<int>(released->size());
-    retried = !released->empty();
+    retried = retried || !released->empty();
+    if (released->size() < static_cast<size_t>(kBatch)) break;
   }
-  auto expired = storage_.RunListExpired(now, 1000);
-  if (!expired.ok()) {
-    spdlog::warn("scheduler: sweep failed: {}", expired.status().ToString());
-    expired = std::vector<Run>{};
-  }
-  std::vector<RunFinish> finishes;
-  finishes.reserve(expired->size());
-  for (const Run& run : *expired) {
-    HandlerOutcome lost;
-    lost.status = RunStatus::kLost;
-    // Found by its lease, or before it ends because its runner's process is gone.
-    lost.error = run.lease_until && *run.lease_until < now
-                     ? "lease expired: runner " + run.runner + " stopped heartbeating"
-                     : "runner " + run.runner + " ended while the attempt ran";
-    lost.error_kind = "lost";
-    RunFinish f = DecideFinish(run, lost, now);
-    f.outcome = "lost";
-    finishes.push_back(std::move(f));
-  }
-  auto results = finishes.empty() ? Result<std::vector<RunFinishResult>>(
-                                       std::vector<RunFinishResult>{})
-                                 : storage_.RunFinishBatch(finishes);
-  if (!results.ok()) results = std::vector<RunFinishResult>(finishes.size());
-  for (size_t i = 0; i < finishes.size(); ++i) {
-    if (!(*results)[i].accepted) continue;
-    ++resolved;
-    const Run& run = (*expired)[i];
-    retried = retried || finishes[i].status == RunStatus::kPending;
-    events_.Publish({.type = finishes[i].status == RunStatus::kPending ? Event::Type::kRunCreated
-                                                                       : Event::Type::kRunFinished,
-                     .run_id = run.id,
-                     .queue = run.queue,
-                     .task = run.task,
-                     .function = run.function,
-                     .account_id = run.account_id,
-                     .status = finishes[i].status});
+  for (;;) {
+    auto expired = storage_.RunListExpired(now, kBatch);
+    if (!expired.ok()) {
+      spdlog::warn("scheduler: sweep failed: {}", expired.status().ToString());
+      break;
+    }
+    if (expired->empty()) break;
+    std::vector<RunFinish> finishes;
+    finishes.reserve(expired->size());
+    for (const Run& run : *expired) {
+      HandlerOutcome lost;
+      lost.status = RunStatus::kLost;
+      // Found by its lease, or before it ends because its runner's process is gone.
+      lost.error = run.lease_until && *run.lease_until < now
+                       ? "lease expired: runner " + run.runner + " stopped heartbeating"
+                       : "runner " + run.runner + " ended while the attempt ran";
+      lost.error_kind = "lost";
+      RunFinish f = DecideFinish(run, lost, now);
+      f.outcome = "lost";
+      finishes.push_back(std::move(f));
+    }
+    auto results = storage_.RunFinishBatch(finishes);
+    if (!results.ok()) {
+      spdlog::warn("scheduler: sweep failed: {}", results.status().ToString());
+      break;
+    }
+    int accepted = 0;
+    for (size_t i = 0; i < finishes.size(); ++i) {
+      if (!(*results)[i].accepted) continue;
+      ++accepted;
+      const Run& run = (*expired)[i];
+      retried = retried || finishes[i].status == RunStatus::kPending;
+      events_.Publish({.type = finishes[i].status == RunStatus::kPending
+                                   ? Event::Type::kRunCreated
+                                   : Event::Type::kRunFinished,
+                       .run_id = run.id,
+                       .queue = run.queue,
+                       .task = run.task,
+                       .function = run.function,
+                       .account_id = run.account_id,
+                       .status = finishes[i].status});
+    }
+    resolved += accepted;
+    // A short batch was the last; a batch that changed nothing (another node resolved
+    // them meanwhile) is not read again in this pass.
+    if (expired->size() < static_cast<size_t>(kBatch) || accepted == 0) break;
   }
   if (retried && wake_runners_) wake_runners_();
   return resolved;
