@@ -170,8 +170,9 @@ TEST(CrashTest, KillNineDuringLoadLosesNoAcknowledgedRun) {
                                                            restarted)
                                  .count()
                           << " s after the restart";
-    ASSERT_TRUE(WaitUntil(kSettle, [&] { return LiveRuns(server.url()) == 0; }))
-        << "runs still pending or running after the restart";
+    int64_t live = -1;
+    ASSERT_TRUE(WaitUntil(kSettle, [&] { return (live = LiveRuns(server.url())) == 0; }))
+        << live << " runs still pending or running after the restart (-1: no answer)";
     server.Terminate();
   }
   // Read the database directly: every acknowledged run is there and final.
@@ -229,8 +230,9 @@ TEST(CrashTest, KillNineHandsBackClaimedAheadRunsUncharged) {
     EXPECT_TRUE(WaitUntil(seconds(kTimeToResolve + 2),
                           [&] { return ClaimsResolved(**observer, at_kill); }))
         << "runs of the killed server still running time_to_resolve + 2 s after the restart";
-    ASSERT_TRUE(WaitUntil(kSettle, [&] { return LiveRuns(server.url()) == 0; }))
-        << "runs still pending or running after the restart";
+    int64_t live = -1;
+    ASSERT_TRUE(WaitUntil(kSettle, [&] { return (live = LiveRuns(server.url())) == 0; }))
+        << live << " runs still pending or running after the restart (-1: no answer)";
     server.Terminate();
   }
   const auto runs = AllRuns(db_path);
