@@ -12,7 +12,7 @@ BUILD_PACKAGES=(
 )
 TEST_PACKAGES=(
   libgtest-dev libgmock-dev libbenchmark-dev
-  postgresql chromium wrk openssl curl
+  postgresql chromium wrk openssl curl stress
   clang libclang-rt-14-dev
 )
 

@@ -18,6 +18,7 @@
 
 #include <cstring>
 #include <functional>
+#include <limits>
 #include <map>
 #include <memory>
 #include <optional>
@@ -68,6 +69,19 @@ struct RunTakeParams {
   // none is left, so that the caller sleeps until exactly then. A backend that cannot
   // tell cheaply leaves it unchanged.
   TimePoint* next_run_at = nullptr;
+  // How many of the runs claimed (the first ones, in claim order) start at once: a
+  // free slot takes them. The rest are claimed ahead: they wait in the runner for a
+  // slot and are stored as not started until RunStartBatch (or their finish) says
+  // otherwise. A claim that never started goes back to pending with no attempt used
+  // (RunReleaseUnstarted). Default: every run claimed starts at once.
+  int start = std::numeric_limits<int>::max();
+};
+
+// A claimed-ahead run that a slot took (Storage::RunStartBatch).
+struct RunStart {
+  std::string queue;
+  std::string id;
+  int attempt = 0;  // fencing token of the claim
 };
 
 // A run claimed by a runner. `run.attempt` is the fencing token: heartbeats and
@@ -261,8 +275,22 @@ class Storage {
   virtual Result<Run> RunCancel(const std::string& id, const std::string& queue, TimePoint now) = 0;
   // Puts a final run back to pending with one more attempt allowed.
   virtual Result<Run> RunRetry(const std::string& id, const std::string& queue, TimePoint now) = 0;
-  // Running runs whose lease ended before `now`: the sweeper decides their fate.
+  // Records that claimed-ahead runs started (RunTakeParams::start): from then on they
+  // are charged an attempt if lost. A start whose claim is no longer current, or
+  // that is already recorded, changes nothing. Not made durable before it returns:
+  // a power loss may undo it (the run is then handed back uncharged).
+  virtual Status RunStartBatch(const std::vector<RunStart>& starts) = 0;
+  // Started running runs whose lease ended before `now`, or whose runner is known to
+  // have ended (HolderAttach): the sweeper decides their fate with a fenced finish.
   virtual Result<std::vector<Run>> RunListExpired(TimePoint now, int limit) = 0;
+  // Hands back to pending, in one commit, at most `limit` claimed runs that never
+  // started, whose lease ended before `now` or whose runner is known to have ended.
+  // No attempt is used: the attempt number (the fencing token) still grows with every
+  // claim, so max_attempts grows with it by one, and no attempt is recorded; run_at
+  // is kept, so a run keeps its place in its queue. Safe from any node: each change
+  // is conditional on the claim still being the current one. Returns the runs as
+  // stored after the change.
+  virtual Result<std::vector<Run>> RunReleaseUnstarted(TimePoint now, int limit) = 0;
   // Stores progress counters of a running attempt (fenced like a finish).
   virtual Status RunProgress(const std::string& id, const std::string& queue, int attempt,
                              const Progress& progress) = 0;
@@ -300,9 +328,26 @@ class Storage {
   virtual Status TaskSetEnabled(const std::string& name, bool enabled) = 0;
   virtual Status TaskRemove(const std::string& name) = 0;
 
+  // --- liveness of holders ---------------------------------------------------------
+  // Ties `holder` (a runner or scheduler id) to the life of the calling process, for
+  // backends that can tell when a process has ended. SQLite, whose processes share one
+  // machine, holds an OS lock on a file beside the database until HolderDetach or the
+  // process's end: a free lock proves the holder dead, so its runs and leases are
+  // handled at once instead of when their leases run out. Backends that cannot tell
+  // (PostgreSQL: nodes on many machines) do nothing, and leases alone decide.
+  // Ids must be unique among live processes. An id that cannot be tied (another live
+  // process holds it) is logged, and its leases decide as they would without.
+  virtual Status HolderAttach(const std::string& holder) {
+    (void)holder;
+    return Status::Ok();
+  }
+  // Unties `holder` (its runs and leases are already handed back or resigned).
+  virtual void HolderDetach(const std::string& holder) { (void)holder; }
+
   // --- leadership -----------------------------------------------------------
-  // Takes or renews the lease `name` for `holder` until now + ttl. Returns true when
-  // `holder` is the leader after the call.
+  // Takes or renews the lease `name` for `holder` until now + ttl. The lease can be
+  // taken when it expired, or when its holder is known to have ended (HolderAttach).
+  // Returns true when `holder` is the leader after the call.
   virtual Result<bool> LeaderAttemptElect(const std::string& name, const std::string& holder,
                                           TimePoint now, Duration ttl) = 0;
   virtual Status LeaderResign(const std::string& name, const std::string& holder) = 0;

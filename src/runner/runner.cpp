@@ -72,6 +72,8 @@ Status Runner::Start() {
   // Runs that other processes store (an API process beside this runner-only one) wake
   // the fetcher as they are committed; without a watch, the poll finds them.
   commit_watch_ = storage_.WatchCommits([this] { CommitSeen(); });
+  // So that, if this process dies, its claims are handed back at once (storage.h).
+  (void)storage_.HolderAttach(options_.id);
   threads_.emplace_back([this] { FetchLoop(); });
   threads_.emplace_back([this] { FinishLoop(); });
   threads_.emplace_back([this] { SupervisorLoop(); });
@@ -101,6 +103,7 @@ void Runner::Stop() {
   supervisor_cv_.notify_all();
   for (auto& t : threads_) t.join();
   threads_.clear();
+  storage_.HolderDetach(options_.id);  // every claim is finished by now
 }
 
 void Runner::Wake() {
@@ -158,7 +161,10 @@ void Runner::FetchLoop() {
       // of these queues falls due: runs made by other processes are waited for as
       // exactly as those this process told of (WakeAt).
       TimePoint next_run_at = TimePoint::max();
-      RunTakeParams params{options_.id, options_.queues, free_slots, now, &next_run_at};
+      // The runs beyond the free slots are claimed ahead: not started, so that a crash
+      // hands them back uncharged.
+      const int start = std::max(0, options_.capacity - claimed_.load());
+      RunTakeParams params{options_.id, options_.queues, free_slots, now, &next_run_at, start};
       auto taken = storage_.RunTake(params);
       if (taken.ok()) {
         for (const auto& run : *taken) {
@@ -194,8 +200,10 @@ void Runner::FetchLoop() {
       } else if (!taken->empty()) {
         backlog_ = static_cast<int>(taken->size()) == free_slots;
         claimed_.fetch_add(static_cast<int>(taken->size()));
+        int index = 0;
         for (auto& run : *taken) {
           auto f = std::make_shared<InFlight>();
+          f->claimed_ahead = index++ >= start;
           f->token = std::make_shared<CancellationToken>();
           f->lease_until = *run.lease_until;
           if (run.timeout) f->deadline = *run.started_at + *run.timeout;
@@ -289,6 +297,10 @@ void Runner::WorkerLoop() {
     std::shared_ptr<InFlight> f = std::move(work_.front());
     work_.pop_front();
     ++runs_taken_;
+    if (f->claimed_ahead) {
+      if (finishes_.empty() && starts_.empty()) finish_cv_.notify_one();
+      starts_.push_back({f->run.queue, f->run.id, f->run.attempt});
+    }
     if (!work_.empty()) WakeWorker();
     executing_.fetch_add(1, std::memory_order_relaxed);
     lock.unlock();
@@ -301,7 +313,15 @@ void Runner::WorkerLoop() {
     average_attempt_ =
         average_attempt_.count() < 0 ? took : average_attempt_ + (took - average_attempt_) / 8;
     in_flight_.erase(f->run.id);
-    bool finisher_idle = finishes_.empty();
+    if (f->claimed_ahead) {
+      // Its finish records the start: only attempts still executing need a start
+      // written. Starts not yet written are few (the attempts executing), newest last.
+      auto it = std::find_if(starts_.rbegin(), starts_.rend(), [&](const RunStart& s) {
+        return s.id == f->run.id && s.attempt == f->run.attempt;
+      });
+      if (it != starts_.rend()) starts_.erase(std::next(it).base());
+    }
+    bool finisher_idle = finishes_.empty() && starts_.empty();
     finishes_.emplace_back(std::move(finish), std::move(f->run));
     // The slot is free as soon as the handler returned: claiming the next runs
     // overlaps with writing these outcomes.
@@ -365,13 +385,26 @@ RunFinish Runner::Execute(const Run& run, std::shared_ptr<CancellationToken> tok
 void Runner::FinishLoop() {
   std::vector<std::pair<RunFinish, Run>> batch;
   std::vector<RunFinish> finishes;
+  std::vector<RunStart> starts;
   for (;;) {
     {
       std::unique_lock lock(mu_);
-      finish_cv_.wait(lock, [&] { return !finishes_.empty() || (!running_ && claimed_ == 0); });
-      if (finishes_.empty()) return;
+      finish_cv_.wait(lock, [&] {
+        return !finishes_.empty() || !starts_.empty() || (!running_ && claimed_ == 0);
+      });
+      if (finishes_.empty() && starts_.empty()) return;
       batch.swap(finishes_);
+      starts.swap(starts_);
     }
+    if (!starts.empty()) {
+      if (Status st = storage_.RunStartBatch(starts); !st.ok()) {
+        // The runs count as not started: after a crash they go back uncharged.
+        spdlog::warn("runner {}: recording {} starts failed: {}", options_.id, starts.size(),
+                     st.ToString());
+      }
+      starts.clear();
+    }
+    if (batch.empty()) continue;
     finishes.clear();
     finishes.reserve(batch.size());
     for (auto& [f, run] : batch) {

@@ -69,6 +69,9 @@ class Runner {
     std::shared_ptr<CancellationToken> token;
     TimePoint lease_until;
     std::optional<TimePoint> deadline;  // per-attempt timeout
+    // Claimed ahead of the free slots: stored as not started until a worker takes it
+    // and the finisher records the start (Storage::RunStartBatch).
+    bool claimed_ahead = false;
   };
 
   void FetchLoop();
@@ -122,6 +125,9 @@ class Runner {
   int wakes_pending_ = 0;
   uint64_t runs_taken_ = 0;
   std::vector<std::pair<RunFinish, Run>> finishes_;  // guarded by mu_
+  // Claimed-ahead runs taken by a worker, whose start the finisher has not yet written
+  // (unless their finish comes first, which records it). Guarded by mu_.
+  std::vector<RunStart> starts_;
   std::map<std::string, std::shared_ptr<InFlight>> in_flight_;  // by id; guarded by mu_
 
   std::unique_ptr<CommitWatch> commit_watch_;  // null when storage cannot tell; guarded by mu_

@@ -32,6 +32,8 @@ Status Scheduler::Start() {
   std::lock_guard lock(mu_);
   if (running_) return Status::Ok();
   running_ = true;
+  // So that, if this process dies, the next scheduler takes the lease at once.
+  (void)storage_.HolderAttach(id_);
   subscription_ = events_.Subscribe([this](const Event& e) { OnEvent(e); });
   thread_ = std::thread([this] { Loop(); });
   return Status::Ok();
@@ -58,6 +60,7 @@ void Scheduler::Stop() {
   }
   // Hand the lease over at once instead of making the next scheduler wait for expiry.
   if (was_leader) (void)storage_.LeaderResign(kSchedulerLease, id_);
+  storage_.HolderDetach(id_);
 }
 
 void Scheduler::Poke() {
@@ -157,11 +160,13 @@ bool Scheduler::Pass(bool full) {
     if (full) next_sweep_ = now + options_.sweep_interval;
     prune_due = now - last_prune_ >= options_.prune_interval;
   }
+  // Every scheduler sweeps, leader or not: each change is fenced, so sweeping needs
+  // no lease, and a lost run is not kept waiting for an election (doc.md, "Lost runs").
+  if (full) SweepLost(now);
   if (renew && !Elect(now)) return false;
   if (!LeaseHeld()) return false;
 
   if (full) {
-    SweepLost(now);
     if (prune_due) {
       {
         std::lock_guard lock(mu_);
@@ -214,40 +219,75 @@ bool Scheduler::Pass(bool full) {
 }
 
 int Scheduler::SweepLost(TimePoint now) {
-  auto expired = storage_.RunListExpired(now, 1000);
-  if (!expired.ok()) {
-    spdlog::warn("scheduler: sweep failed: {}", expired.status().ToString());
-    return 0;
-  }
-  if (expired->empty()) return 0;
-  std::vector<RunFinish> finishes;
-  finishes.reserve(expired->size());
-  for (const Run& run : *expired) {
-    HandlerOutcome lost;
-    lost.status = RunStatus::kLost;
-    lost.error = "lease expired: runner " + run.runner + " stopped heartbeating";
-    lost.error_kind = "lost";
-    RunFinish f = DecideFinish(run, lost, now);
-    f.outcome = "lost";
-    finishes.push_back(std::move(f));
-  }
-  auto results = storage_.RunFinishBatch(finishes);
-  if (!results.ok()) return 0;
+  // A dead runner may leave thousands of claims (its runs claimed ahead, and outcomes
+  // it had not yet written): the sweep goes on by batches until a batch comes back
+  // short, rather than one batch per sweep_interval.
+  constexpr int kBatch = 1000;
   int resolved = 0;
   bool retried = false;
-  for (size_t i = 0; i < finishes.size(); ++i) {
-    if (!(*results)[i].accepted) continue;
-    ++resolved;
-    const Run& run = (*expired)[i];
-    retried = retried || finishes[i].status == RunStatus::kPending;
-    events_.Publish({.type = finishes[i].status == RunStatus::kPending ? Event::Type::kRunCreated
-                                                                       : Event::Type::kRunFinished,
-                     .run_id = run.id,
-                     .queue = run.queue,
-                     .task = run.task,
-                     .function = run.function,
-                     .account_id = run.account_id,
-                     .status = finishes[i].status});
+  for (;;) {
+    // Claims that never started go back to pending first, uncharged.
+    auto released = storage_.RunReleaseUnstarted(now, kBatch);
+    if (!released.ok()) {
+      spdlog::warn("scheduler: handing back unstarted claims failed: {}",
+                   released.status().ToString());
+      break;
+    }
+    for (const Run& run : *released) {
+      events_.Publish({.type = Event::Type::kRunCreated, .run_id = run.id, .queue = run.queue,
+                       .task = run.task, .function = run.function, .account_id = run.account_id,
+                       .status = RunStatus::kPending});
+    }
+    resolved += static_cast<int>(released->size());
+    retried = retried || !released->empty();
+    if (released->size() < static_cast<size_t>(kBatch)) break;
+  }
+  for (;;) {
+    auto expired = storage_.RunListExpired(now, kBatch);
+    if (!expired.ok()) {
+      spdlog::warn("scheduler: sweep failed: {}", expired.status().ToString());
+      break;
+    }
+    if (expired->empty()) break;
+    std::vector<RunFinish> finishes;
+    finishes.reserve(expired->size());
+    for (const Run& run : *expired) {
+      HandlerOutcome lost;
+      lost.status = RunStatus::kLost;
+      // Found by its lease, or before it ends because its runner's process is gone.
+      lost.error = run.lease_until && *run.lease_until < now
+                       ? "lease expired: runner " + run.runner + " stopped heartbeating"
+                       : "runner " + run.runner + " ended while the attempt ran";
+      lost.error_kind = "lost";
+      RunFinish f = DecideFinish(run, lost, now);
+      f.outcome = "lost";
+      finishes.push_back(std::move(f));
+    }
+    auto results = storage_.RunFinishBatch(finishes);
+    if (!results.ok()) {
+      spdlog::warn("scheduler: sweep failed: {}", results.status().ToString());
+      break;
+    }
+    int accepted = 0;
+    for (size_t i = 0; i < finishes.size(); ++i) {
+      if (!(*results)[i].accepted) continue;
+      ++accepted;
+      const Run& run = (*expired)[i];
+      retried = retried || finishes[i].status == RunStatus::kPending;
+      events_.Publish({.type = finishes[i].status == RunStatus::kPending
+                                   ? Event::Type::kRunCreated
+                                   : Event::Type::kRunFinished,
+                       .run_id = run.id,
+                       .queue = run.queue,
+                       .task = run.task,
+                       .function = run.function,
+                       .account_id = run.account_id,
+                       .status = finishes[i].status});
+    }
+    resolved += accepted;
+    // A short batch was the last; a batch that changed nothing (another node resolved
+    // them meanwhile) is not read again in this pass.
+    if (expired->size() < static_cast<size_t>(kBatch) || accepted == 0) break;
   }
   if (retried && wake_runners_) wake_runners_();
   return resolved;

@@ -3,8 +3,10 @@
 //   * launches periodical tasks at their fire instants (misfire and overlap policies),
 //   * keeps one live run per enabled continuous task,
 //   * fires the headless triggers (minutely / hourly / daily / each_account),
-//   * sweeps lost runs (expired leases become a retry or `lost`) and prunes history
-//     to task_log_max_size per task.
+//   * prunes history to task_log_max_size per task.
+// Every scheduler, leading or not, sweeps lost runs (expired leases, or runners known
+// dead, become a retry or `lost`; claims that never started go back to pending): the
+// sweep's changes are fenced, so it needs no lease.
 // A scheduler that loses the lease stops storing launches at once, even part-way
 // through a pass. doc.md beside this file describes the states; docs/scheduling.md
 // the behaviour users see.
@@ -65,7 +67,8 @@ class Scheduler {
   // when none is known (not leading, or nothing scheduled).
   std::optional<TimePoint> next_wake() const;
 
-  // One sweep of expired leases; returns how many runs it resolved.
+  // One sweep of expired leases and claims of dead runners (any scheduler, leading or
+  // not); returns how many runs it resolved.
   int SweepLost(TimePoint now);
 
  private:

@@ -796,6 +796,33 @@ TEST_F(SchedulerTest, ContinuousLostRunIsReplaced) {
   EXPECT_EQ(runs[1].run_at, T0() + 11s + 5s);
 }
 
+// A lost run waits for its own lease, not for an election: the scheduler that does not
+// lead sweeps too, and claims that never started go back to pending uncharged.
+TEST_F(SchedulerTest, ASchedulerThatDoesNotLeadSweepsLostRunsAndUnstartedClaims) {
+  Open();
+  Scheduler& leader = Make();
+  Scheduler& follower = Make();
+  ASSERT_TRUE(leader.Tick());
+  for (const char* id : {"started", "ahead"}) {
+    EnqueueRequest request{.function = "demo.echo", .id = id, .time_to_resolve = 10s};
+    ASSERT_TRUE(engine_->Enqueue(request).ok());
+  }
+  // One claim: "started" goes to a free slot, "ahead" waits for one.
+  auto claimed = storage().RunTake({"dead-runner", {}, 2, clock_.Now(), 1});
+  ASSERT_TRUE(claimed.ok());
+  ASSERT_EQ(claimed->size(), 2u);
+  clock_.Advance(11s);
+  EXPECT_FALSE(follower.Tick());
+  taskmill::Run ahead = Get("ahead");
+  EXPECT_EQ(ahead.status, RunStatus::kPending);
+  EXPECT_TRUE(ahead.attempts.empty()) << "a claim that never started is no attempt";
+  EXPECT_EQ(ahead.retry.max_attempts, 2);
+  taskmill::Run started = Get("started");
+  EXPECT_EQ(started.status, RunStatus::kLost);
+  ASSERT_EQ(started.attempts.size(), 1u);
+  EXPECT_EQ(started.attempts[0].outcome, "lost");
+}
+
 TEST_F(SchedulerTest, DisablingAContinuousTaskStopsItsLiveRun) {
   Open();
   Put(Continuous("consumer", 1s));

@@ -42,6 +42,14 @@ class ForwardingStorage : public Storage {
   Result<Run> RunRetry(const std::string& id, const std::string& queue, TimePoint now) override {
     return inner_.RunRetry(id, queue, now);
   }
+  Status RunStartBatch(const std::vector<RunStart>& starts) override {
+    return inner_.RunStartBatch(starts);
+  }
+  Result<std::vector<Run>> RunReleaseUnstarted(TimePoint now, int limit) override {
+    return inner_.RunReleaseUnstarted(now, limit);
+  }
+  Status HolderAttach(const std::string& holder) override { return inner_.HolderAttach(holder); }
+  void HolderDetach(const std::string& holder) override { inner_.HolderDetach(holder); }
   Result<std::vector<Run>> RunListExpired(TimePoint now, int limit) override {
     return inner_.RunListExpired(now, limit);
   }

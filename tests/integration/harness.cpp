@@ -9,6 +9,7 @@
 
 #include <cstring>
 #include <random>
+#include <thread>
 
 extern char** environ;
 
@@ -118,6 +119,16 @@ CommandResult RunProcess(std::vector<std::string> argv,
   return result;
 }
 
+bool WaitUntil(std::chrono::duration<double> seconds, const std::function<bool()>& done) {
+  const auto deadline = std::chrono::steady_clock::now() +
+                        std::chrono::duration_cast<std::chrono::steady_clock::duration>(seconds);
+  for (;;) {
+    if (done()) return true;
+    if (std::chrono::steady_clock::now() >= deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+}
+
 TempDir::TempDir() {
   std::random_device rd;
   path_ = std::filesystem::temp_directory_path() /
@@ -176,7 +187,14 @@ int Server::Terminate() {
   if (pid_ <= 0) return -1;
   kill(pid_, SIGTERM);
   int status = 0;
-  waitpid(pid_, &status, 0);
+  const bool exited = WaitUntil(std::chrono::seconds(60), [&] {
+    return waitpid(pid_, &status, WNOHANG) == pid_;
+  });
+  if (!exited) {
+    kill(pid_, SIGKILL);
+    waitpid(pid_, &status, 0);
+    status = -1;
+  }
   pid_ = -1;
   if (out_fd_ >= 0) close(out_fd_);
   out_fd_ = -1;

@@ -8,6 +8,7 @@
 
 #include <chrono>
 #include <filesystem>
+#include <functional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -33,6 +34,10 @@ CommandResult RunProcess(std::vector<std::string> argv,
 CommandResult Taskmill(const std::vector<std::string>& args, const std::string& server = "",
                        std::chrono::seconds timeout = std::chrono::seconds(120));
 
+// Calls `done` every 20 ms until it returns true or `seconds` pass; returns whether it
+// did. A wait on a state with a deadline in time, never a number of tries.
+bool WaitUntil(std::chrono::duration<double> seconds, const std::function<bool()>& done);
+
 // A fresh temporary directory, removed by the destructor.
 class TempDir {
  public:
@@ -55,7 +60,8 @@ class Server {
   bool started() const { return !url_.empty(); }
   const std::string& startup_output() const { return output_; }
   void Kill9();      // SIGKILL, then reap
-  int Terminate();   // SIGTERM, wait, return the exit code
+  // SIGTERM, wait (at most 60 s, then SIGKILL), return the exit code (-1 if killed).
+  int Terminate();
   int pid() const { return pid_; }
   void Signal(int sig);  // sends `sig` and returns at once
   // Waits up to `timeout` for the exit; returns the exit code (-1 when killed by a

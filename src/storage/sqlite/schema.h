@@ -192,6 +192,13 @@ CREATE INDEX runs_account_task_seq ON runs(account_id, task, seq)
 CREATE INDEX runs_account_pending ON runs(account_id, queue, run_at)
   WHERE status = 'pending' AND account_id <> '';
 )sql"},
+    // A claim is either started (a free slot took it) or claimed ahead, waiting in the
+    // runner for a slot (RunTakeParams::start). A claim that never started goes back to
+    // pending with no attempt used when its runner dies or its lease ends; only a
+    // started one can be lost. Runs stored before this migration count as started.
+    {7, R"sql(
+ALTER TABLE runs ADD COLUMN started INTEGER NOT NULL DEFAULT 1;
+)sql"},
 };
 
 }  // namespace taskmill::sqlite

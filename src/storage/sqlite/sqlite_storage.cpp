@@ -4,6 +4,8 @@
 #include "storage/sqlite/log_space.h"
 #include "storage/sqlite/migrate.h"
 #include "storage/sqlite/setup_lock.h"
+#include "storage/sqlite/holder_locks.h"
+#include "storage/sqlite/schema.h"
 #include "storage/sqlite/sqlite_db.h"
 #include "storage/sqlite/wal_watcher.h"
 
@@ -843,20 +845,27 @@ class SqliteStorage final : public Storage {
     // run made each run pay for opening a cursor on the table and every index, and for
     // halting and resetting, a fifth of a claim. A short last chunk binds NULL, which
     // matches no rowid.
+    // The first p.start runs start at once; the rest are claimed ahead (not started).
     static const std::string kUpdate =
         "UPDATE runs SET status = 'running', attempt = attempt + 1, runner = ?1, "
-        "started_at = ?2, lease_until = ?2 + ttr_us WHERE seq IN (" +
-        Placeholders(3, kClaimChunk) + ")";
+        "started_at = ?2, lease_until = ?2 + ttr_us, started = ?3 WHERE seq IN (" +
+        Placeholders(4, kClaimChunk) + ")";
     auto update = tx.db.Prepare(kUpdate);
     if (!update.ok()) return update.status();
     const int64_t now = Micros(p.now);
-    for (size_t begin = 0; begin < seqs.size(); begin += kClaimChunk) {
-      size_t n = std::min(seqs.size() - begin, static_cast<size_t>(kClaimChunk));
+    const size_t started = static_cast<size_t>(std::max(0, p.start));
+    for (size_t begin = 0; begin < seqs.size();) {
+      // A chunk never spans started and claimed-ahead runs.
+      const size_t end = std::min({seqs.size(), begin + static_cast<size_t>(kClaimChunk),
+                                   begin < started ? started : seqs.size()});
+      const size_t n = end - begin;
       Statement& u = **update;
       ScopedReset reset_update(u);
       u.Bind(1, p.runner);
       u.Bind(2, now);
-      for (size_t i = 0; i < n; ++i) u.Bind(static_cast<int>(3 + i), seqs[begin + i]);
+      u.Bind(3, begin < started ? 1 : 0);
+      for (size_t i = 0; i < n; ++i) u.Bind(static_cast<int>(4 + i), seqs[begin + i]);
+      begin = end;
       TASKMILL_RETURN_IF_ERROR(u.Exec());
       if (tx.db.Changes() != static_cast<int64_t>(n)) {
         return Status::Internal("a claimed run vanished");
@@ -1148,14 +1157,101 @@ class SqliteStorage final : public Storage {
   }
 
   Result<std::vector<Run>> RunListExpired(TimePoint now, int limit) override {
+    auto reader = AcquireReader();
+    if (!reader.ok()) return reader.status();
+    auto dead = DeadRunners(**reader);
+    ReleaseReader(std::move(*reader));
+    if (!dead.ok()) return dead.status();
     return Query(Sql("SELECT ", " FROM runs INDEXED BY runs_running_lease "
-                                "WHERE status = 'running' AND lease_until < ?1 "
+                                "WHERE status = 'running' AND started = 1 AND (lease_until < ?1 "
+                                "OR runner IN (SELECT value FROM json_each(?3))) "
                                 "ORDER BY lease_until LIMIT ?2"),
                  [&](Statement& s) {
                    s.Bind(1, Micros(now));
                    s.Bind(2, limit);
+                   s.Bind(3, *dead);
                  });
   }
+
+  Result<std::vector<Run>> RunReleaseUnstarted(TimePoint now, int limit) override {
+    std::vector<Run> out;
+    Status st = Write([&](Tx& tx) -> Status {
+      out.clear();
+      auto dead = DeadRunners(tx.db);
+      if (!dead.ok()) return dead.status();
+      // started_at goes back to the start of the previous attempt (none: NULL).
+      auto stmt = tx.db.Prepare(Sql(
+          "UPDATE runs SET status = 'pending', lease_until = NULL, runner = '', started = 1, "
+          "max_attempts = max_attempts + 1, "
+          "started_at = json_extract(attempts, '$[#-1].started_at') "
+          "WHERE seq IN (SELECT seq FROM runs INDEXED BY runs_running_lease "
+          "WHERE status = 'running' AND started = 0 AND (lease_until < ?1 "
+          "OR runner IN (SELECT value FROM json_each(?3))) LIMIT ?2) RETURNING "));
+      if (!stmt.ok()) return stmt.status();
+      Statement& s = **stmt;
+      ScopedReset reset(s);
+      s.Bind(1, Micros(now));
+      s.Bind(2, limit);
+      s.Bind(3, *dead);
+      for (;;) {
+        auto row = s.Step();
+        if (!row.ok()) return row.status();
+        if (!*row) break;
+        out.push_back(ReadRun(s));
+        tx.deltas.Move(out.back().queue, out.back().task, RunStatus::kRunning,
+                       RunStatus::kPending);
+      }
+      return Status::Ok();
+    }, /*durable=*/false);  // undone by a power loss: released again at the next sweep
+    if (!st.ok()) return st;
+    return out;
+  }
+
+  Status RunStartBatch(const std::vector<RunStart>& starts) override {
+    if (starts.empty()) return Status::Ok();
+    return Write([&](Tx& tx) -> Status {
+      auto stmt = tx.db.Prepare(
+          "UPDATE runs SET started = 1 WHERE id = ?1 AND queue = ?2 AND attempt = ?3 "
+          "AND status = 'running' AND started = 0");
+      if (!stmt.ok()) return stmt.status();
+      for (const RunStart& start : starts) {
+        Statement& s = **stmt;
+        ScopedReset reset(s);
+        s.BindView(1, start.id);
+        s.BindView(2, start.queue);
+        s.Bind(3, start.attempt);
+        TASKMILL_RETURN_IF_ERROR(s.Exec());
+      }
+      return Status::Ok();
+    }, /*durable=*/false);
+  }
+
+  // The runners of running runs whose process is known to have ended, as a JSON array.
+  Result<std::string> DeadRunners(Connection& db) {
+    auto stmt = db.Prepare(
+        "SELECT DISTINCT runner FROM runs INDEXED BY runs_running_lease WHERE status = 'running'");
+    if (!stmt.ok()) return stmt.status();
+    ScopedReset reset(**stmt);
+    json::array dead;
+    for (;;) {
+      auto row = (*stmt)->Step();
+      if (!row.ok()) return row.status();
+      if (!*row) break;
+      std::string runner((*stmt)->Text(0));
+      if (holders_.IsDead(runner)) dead.emplace_back(runner);
+    }
+    return json::serialize(dead);
+  }
+
+  Status HolderAttach(const std::string& holder) override {
+    // Files of holders that died long ago: their runs and leases are resolved by then.
+    holders_.PruneOlderThan(std::chrono::hours(24));
+    Status st = holders_.Attach(holder);
+    if (!st.ok()) spdlog::warn("storage: {}; its leases alone tell whether it lives", st.message());
+    return st;
+  }
+
+  void HolderDetach(const std::string& holder) override { holders_.Detach(holder); }
 
   Status RunProgress(const std::string& id, const std::string& queue, int attempt,
                      const Progress& p) override {
@@ -1504,12 +1600,28 @@ class SqliteStorage final : public Storage {
                                   TimePoint now, Duration ttl) override {
     bool leader = false;
     Status st = Write([&](Tx& tx) -> Status {
+      // A live lease whose holder is known dead (HolderLocks) is taken like an expired one.
+      std::optional<std::string> dead_holder;
+      {
+        auto current = tx.db.Prepare("SELECT holder, until FROM leases WHERE name = ?1");
+        if (!current.ok()) return current.status();
+        ScopedReset reset(**current);
+        (*current)->Bind(1, name);
+        auto row = (*current)->Step();
+        if (!row.ok()) return row.status();
+        if (*row && (*current)->Text(0) != holder && (*current)->Int(1) >= Micros(now) &&
+            holders_.IsDead(std::string((*current)->Text(0)))) {
+          dead_holder = std::string((*current)->Text(0));
+        }
+      }
       auto stmt = tx.db.Prepare(
           "INSERT INTO leases(name, holder, until) VALUES (?1, ?2, ?3) "
           "ON CONFLICT(name) DO UPDATE SET holder = excluded.holder, until = excluded.until "
-          "WHERE leases.holder = excluded.holder OR leases.until < ?4 RETURNING holder");
+          "WHERE leases.holder = excluded.holder OR leases.until < ?4 OR leases.holder = ?5 "
+          "RETURNING holder");
       if (!stmt.ok()) return stmt.status();
       ScopedReset reset(**stmt);
+      if (dead_holder) (*stmt)->Bind(5, *dead_holder); else (*stmt)->BindNull(5);
       (*stmt)->Bind(1, name);
       (*stmt)->Bind(2, holder);
       (*stmt)->Bind(3, Micros(now + ttl));
@@ -2359,6 +2471,7 @@ class SqliteStorage final : public Storage {
   }
 
   SqliteOptions options_;
+  HolderLocks holders_{options_.path + ".holders"};  // beside the database
   std::unique_ptr<Connection> writer_db_;  // used by the writer thread only (after Init)
   std::unique_ptr<LogSpace> log_space_;    // set by Init
   std::thread writer_;

@@ -1,0 +1,102 @@
+// Conformance tests of claims that start at once or wait ahead of the slots, and of
+// the sweep's view of them: a claim that never started goes back to pending with no
+// attempt used, and only a started attempt can expire into a lost one. Written against
+// the Storage interface alone, so every backend that instantiates StorageConformance
+// runs them.
+#include <gmock/gmock.h>
+
+#include <string>
+#include <vector>
+
+#include "storage/conformance/storage_conformance.h"
+
+namespace taskmill::conformance {
+namespace {
+using namespace std::chrono_literals;
+using ::testing::ElementsAre;
+using ::testing::UnorderedElementsAre;
+
+std::vector<std::string> Ids(const std::vector<Run>& runs) {
+  std::vector<std::string> ids;
+  for (const auto& r : runs) ids.push_back(r.id);
+  return ids;
+}
+
+// Stores three runs due in order a, b, c, each with a 10 s lease, and claims them all
+// with one call that starts the first `start` of them.
+std::vector<ClaimedRun> ClaimThree(Storage& storage, int start) {
+  RunPutParams put;
+  for (const char* id : {"a", "b", "c"}) {
+    Run r;
+    r.id = id;
+    r.function = "test.echo";
+    r.created_at = kT0;
+    r.run_at = kT0 + std::chrono::milliseconds(static_cast<int>(put.runs.size()));
+    r.time_to_resolve = 10s;
+    put.runs.push_back(r);
+  }
+  Unwrap(storage.RunPut(std::move(put)));
+  RunTakeParams params{"runner-1", {}, 3, At(1), start};
+  return Unwrap(storage.RunTake(params));
+}
+
+TEST_P(StorageConformance, ClaimsAheadOfTheSlotsGoBackUnchargedWhenTheirLeaseEnds) {
+  auto claimed = ClaimThree(storage(), 1);
+  ASSERT_THAT(Ids(claimed), ElementsAre("a", "b", "c"));
+  for (const auto& run : claimed) {
+    EXPECT_EQ(run.status, RunStatus::kRunning);
+    EXPECT_EQ(run.attempt, 1);
+  }
+  // Before the leases end, nothing is swept.
+  EXPECT_THAT(Ids(Unwrap(storage().RunReleaseUnstarted(At(5), 10))), ElementsAre());
+  // "b" started meanwhile; "c" never did.
+  Unwrap(storage().RunStartBatch({{"default", "b", 1}}));
+
+  EXPECT_THAT(Ids(Unwrap(storage().RunReleaseUnstarted(At(20), 10))), ElementsAre("c"));
+  Run c = Get("c");
+  EXPECT_EQ(c.status, RunStatus::kPending);
+  EXPECT_EQ(c.attempt, 1) << "the fencing token never goes back";
+  EXPECT_EQ(c.retry.max_attempts, 2) << "the claim used no attempt";
+  EXPECT_TRUE(c.attempts.empty()) << "a claim that never started is no attempt";
+  EXPECT_EQ(c.run_at, kT0 + 2ms) << "it keeps its place in the queue";
+  EXPECT_EQ(c.runner, "");
+  EXPECT_FALSE(c.lease_until.has_value());
+  // Only started attempts expire into lost ones.
+  EXPECT_THAT(Ids(Unwrap(storage().RunListExpired(At(20), 10))), UnorderedElementsAre("a", "b"));
+  ExpectStatsMatchListing();
+
+  // A late finish of the handed-back claim is a stale fence once it is claimed again.
+  auto again = Take("runner-2", 1, At(21));
+  ASSERT_THAT(Ids(again), ElementsAre("c"));
+  EXPECT_EQ(again[0].attempt, 2);
+  EXPECT_FALSE(Finish(claimed[2], RunStatus::kCompleted, At(22)));
+  EXPECT_TRUE(Finish(again[0], RunStatus::kCompleted, At(22)));
+  Run done = Get("c");
+  EXPECT_EQ(done.status, RunStatus::kCompleted);
+  ASSERT_EQ(done.attempts.size(), 1u);
+  EXPECT_EQ(done.attempts[0].number, 2);
+}
+
+TEST_P(StorageConformance, AFinishedClaimAheadIsNotHandedBackAndAStartIsFenced) {
+  auto claimed = ClaimThree(storage(), 0);
+  ASSERT_EQ(claimed.size(), 3u);
+  // A finish says the attempt started; a stale or repeated start changes nothing.
+  EXPECT_TRUE(Finish(claimed[0], RunStatus::kCompleted, At(2)));
+  Unwrap(storage().RunStartBatch({{"default", "a", 1}, {"default", "b", 7}, {"default", "b", 1},
+                                  {"default", "b", 1}, {"default", "nope", 1}}));
+  EXPECT_THAT(Ids(Unwrap(storage().RunReleaseUnstarted(At(20), 10))), ElementsAre("c"));
+  EXPECT_EQ(Get("a").status, RunStatus::kCompleted);
+  EXPECT_EQ(Get("b").status, RunStatus::kRunning);
+  EXPECT_THAT(Ids(Unwrap(storage().RunListExpired(At(20), 10))), ElementsAre("b"));
+}
+
+TEST_P(StorageConformance, ClaimsStartAtOnceByDefault) {
+  Put({NewRun("a")});
+  auto claimed = Take("runner-1", 1, At(1));
+  ASSERT_EQ(claimed.size(), 1u);
+  EXPECT_THAT(Ids(Unwrap(storage().RunReleaseUnstarted(At(1000), 10))), ElementsAre());
+  EXPECT_THAT(Ids(Unwrap(storage().RunListExpired(At(1000), 10))), ElementsAre("a"));
+}
+
+}  // namespace
+}  // namespace taskmill::conformance
