@@ -63,18 +63,18 @@ struct RunTakeParams {
   std::vector<std::string> queues;    // empty: every queue
   int max = 1;                        // claim at most this many
   TimePoint now{};
-  // Out, optional: when set and fewer than `max` runs were claimed (every due run of
-  // these queues was), the backend may store here the earliest run_at of the pending
-  // runs left in the unpaused queues (all later than `now`), or TimePoint::max() when
-  // none is left, so that the caller sleeps until exactly then. A backend that cannot
-  // tell cheaply leaves it unchanged.
-  TimePoint* next_run_at = nullptr;
   // How many of the runs claimed (the first ones, in claim order) start at once: a
   // free slot takes them. The rest are claimed ahead: they wait in the runner for a
   // slot and are stored as not started until RunStartBatch (or their finish) says
   // otherwise. A claim that never started goes back to pending with no attempt used
   // (RunReleaseUnstarted). Default: every run claimed starts at once.
   int start = std::numeric_limits<int>::max();
+  // Out, optional: when set and fewer than `max` runs were claimed (every due run of
+  // these queues was), the backend may store here the earliest run_at of the pending
+  // runs left in the unpaused queues (all later than `now`), or TimePoint::max() when
+  // none is left, so that the caller sleeps until exactly then. A backend that cannot
+  // tell cheaply leaves it unchanged.
+  TimePoint* next_run_at = nullptr;
 };
 
 // A claimed-ahead run that a slot took (Storage::RunStartBatch).

@@ -164,7 +164,7 @@ void Runner::FetchLoop() {
       // The runs beyond the free slots are claimed ahead: not started, so that a crash
       // hands them back uncharged.
       const int start = std::max(0, options_.capacity - claimed_.load());
-      RunTakeParams params{options_.id, options_.queues, free_slots, now, &next_run_at, start};
+      RunTakeParams params{options_.id, options_.queues, free_slots, now, start, &next_run_at};
       auto taken = storage_.RunTake(params);
       if (taken.ok()) {
         for (const auto& run : *taken) {

@@ -2,7 +2,6 @@
 // another Storage on the same file (another process, as SQLite sees it), and with a
 // claim, when the next pending run falls due.
 #include <gtest/gtest.h>
-
 #include <unistd.h>
 
 #include <chrono>
@@ -96,18 +95,21 @@ TEST_F(CommitWatchTest, AClaimOfEveryDueRunToldWhenTheNextFallsDue) {
   ASSERT_TRUE(b_->QueueSetPaused("paused", true).ok());
 
   TimePoint next = TimePoint::min();
-  auto taken = a_->RunTake({"runner", {"default"}, 10, T0(), &next});
+  auto taken = a_->RunTake(
+      {.runner = "runner", .queues = {"default"}, .max = 10, .now = T0(), .next_run_at = &next});
   ASSERT_TRUE(taken.ok()) << taken.status().ToString();
   ASSERT_EQ(taken->size(), 1u);
   EXPECT_EQ(next, T0() + 2s) << "the earliest pending run of the queue, of any priority";
 
   next = TimePoint::min();
-  taken = a_->RunTake({"runner", {}, 10, T0(), &next});
+  taken =
+      a_->RunTake({.runner = "runner", .queues = {}, .max = 10, .now = T0(), .next_run_at = &next});
   ASSERT_TRUE(taken.ok()) << taken.status().ToString();
   EXPECT_EQ(next, T0() + 1s) << "every unpaused queue, for a runner of every queue";
 
   next = TimePoint::min();
-  taken = a_->RunTake({"runner", {"paused"}, 10, T0(), &next});
+  taken = a_->RunTake(
+      {.runner = "runner", .queues = {"paused"}, .max = 10, .now = T0(), .next_run_at = &next});
   ASSERT_TRUE(taken.ok()) << taken.status().ToString();
   EXPECT_EQ(next, TimePoint::max()) << "a paused queue's runs wake no runner";
 
@@ -115,7 +117,8 @@ TEST_F(CommitWatchTest, AClaimOfEveryDueRunToldWhenTheNextFallsDue) {
   Put(*b_, "due-1", "full", T0());
   Put(*b_, "due-2", "full", T0());
   next = TimePoint::min();
-  taken = a_->RunTake({"runner", {"full"}, 1, T0(), &next});
+  taken = a_->RunTake(
+      {.runner = "runner", .queues = {"full"}, .max = 1, .now = T0(), .next_run_at = &next});
   ASSERT_TRUE(taken.ok()) << taken.status().ToString();
   EXPECT_EQ(next, TimePoint::min());
 }

@@ -1198,8 +1198,8 @@ class SqliteStorage final : public Storage {
         if (!row.ok()) return row.status();
         if (!*row) break;
         out.push_back(ReadRun(s));
-        tx.deltas.Move(out.back().queue, out.back().task, RunStatus::kRunning,
-                       RunStatus::kPending);
+        tx.deltas.Move(out.back().queue, out.back().task, out.back().account_id,
+                       RunStatus::kRunning, RunStatus::kPending);
       }
       return Status::Ok();
     }, /*durable=*/false);  // undone by a power loss: released again at the next sweep
