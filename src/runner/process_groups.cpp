@@ -140,7 +140,18 @@ std::vector<std::pair<pid_t, long long>> KillDeadServers(const fs::path& root) {
   std::vector<fs::path> locks;
   for (const auto& entry : fs::directory_iterator(root, ec)) {
     std::string name = entry.path().filename().string();
-    if (name.ends_with(".lock") || name.starts_with("tmp-")) locks.push_back(entry.path());
+    if (name.ends_with(".lock")) {
+      locks.push_back(entry.path());
+    } else if (name.starts_with("tmp-")) {
+      // A server between creating its record and locking it (OpenRecord): its file is
+      // unlocked for a moment, so a lock proves nothing here. It is removed only when
+      // the process named in it is gone; a live one renames it to its .lock at once.
+      pid_t pid = 0;
+      long long start = 0;
+      if (!ParseRecordName(name.substr(4), pid, start) || ProcessStartTime(pid) != start) {
+        fs::remove(entry.path(), ec);
+      }
+    }
   }
   for (const auto& lock_path : locks) {
     int fd = ::open(lock_path.c_str(), O_RDWR | O_CLOEXEC);
