@@ -81,8 +81,11 @@ class EngineImpl final : public Engine {
   }
 
   void Stop() override {
-    if (scheduler_) scheduler_->Stop();
+    // The runner first: from here on it claims nothing, so the runs its stopping
+    // attempts hand back (interrupted, due at once) wait for the next server instead
+    // of being claimed again by this one while the scheduler resigns.
     if (runner_) runner_->Stop();
+    if (scheduler_) scheduler_->Stop();
   }
 
   Result<Run> PrepareRun(const EnqueueRequest& req) override {
