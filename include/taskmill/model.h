@@ -127,12 +127,19 @@ struct Run {
 
 boost::json::object ToJson(const Progress& progress);  // {total, succeeded, failed}
 boost::json::object ToJson(const Run& run);
-// Appends json::serialize(ToJson(run)) to `out`, byte for byte, without building the
-// object: the HTTP API answers with runs on its busiest paths, where the object's
-// allocations cost more than reading the run from storage.
+// The JSON writers of the API's answers and of stored records, with one rule: the
+// bytes of boost::json::serialize, except that numbers are written plainly
+// (AppendJsonNumber: 0, 60, 0.5, not 0E0, 6E1, 5E-1).
+//
+// Appends ToJson(run) serialized by that rule to `out`, without building the object:
+// the HTTP API answers with runs on its busiest paths, where the object's allocations
+// cost more than reading the run from storage.
 void AppendJson(const Run& run, std::string* out);
-// Appends boost::json::serialize(value) to `out`, byte for byte, faster.
+// Appends `value` serialized by that rule to `out`.
 void AppendJson(const boost::json::value& value, std::string* out);
+// Appends `number` as the shortest text that reads back as the same double (std::to_chars:
+// 0, 60, 0.5, 1e-07, 1e+300); a non-finite number (not JSON) as null.
+void AppendJsonNumber(double number, std::string* out);
 // Appends `text` as a JSON string (quoted and escaped as boost::json::serialize does).
 void AppendJsonString(std::string_view text, std::string* out);
 // Parses the object ToJson produced; unknown keys are errors naming the key.

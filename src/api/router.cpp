@@ -27,53 +27,9 @@ Response JsonResponse(http::status status, std::string body) {
   return response;
 }
 
-namespace {
-void AppendPlainJson(const boost::json::value& v, std::string* out) {
-  switch (v.kind()) {
-    case boost::json::kind::double_: {
-      double d = v.get_double();
-      if (!std::isfinite(d)) {  // not JSON; never stored, but never written either
-        *out += "null";
-        return;
-      }
-      char buffer[32];
-      auto [end, ec] = std::to_chars(buffer, buffer + sizeof buffer, d);
-      out->append(buffer, end);
-      return;
-    }
-    case boost::json::kind::array: {
-      *out += '[';
-      bool first = true;
-      for (const auto& item : v.get_array()) {
-        if (!first) *out += ',';
-        first = false;
-        AppendPlainJson(item, out);
-      }
-      *out += ']';
-      return;
-    }
-    case boost::json::kind::object: {
-      *out += '{';
-      bool first = true;
-      for (const auto& member : v.get_object()) {
-        if (!first) *out += ',';
-        first = false;
-        AppendJsonString(member.key(), out);
-        *out += ':';
-        AppendPlainJson(member.value(), out);
-      }
-      *out += '}';
-      return;
-    }
-    default:
-      AppendJson(v, out);
-  }
-}
-}  // namespace
-
 std::string PlainJson(const boost::json::value& body) {
   std::string out;
-  AppendPlainJson(body, &out);
+  AppendJson(body, &out);
   return out;
 }
 

@@ -40,8 +40,8 @@ using Response = boost::beast::http::response<boost::beast::http::string_body>;
 
 // A JSON response with the given status and an already-serialized body.
 Response JsonResponse(boost::beast::http::status status, std::string body);
-// `body` written as JSON with every double in its shortest plain form (0, 0.25, 1e+300)
-// rather than Boost.JSON's exponent form (0E0, 2.5E-1), which people read as an error.
+// `body` written as JSON by AppendJson (taskmill/model.h): every double in its shortest
+// plain form (0, 0.25, 1e+300) rather than Boost.JSON's exponent form (0E0, 2.5E-1).
 std::string PlainJson(const boost::json::value& body);
 // An error response in the API's one error shape (api_error.h).
 Response ErrorResponse(const Status& status);

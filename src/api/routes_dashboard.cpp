@@ -85,10 +85,13 @@ Reply Scheduler(RouteContext& ctx, Exchange& ex) {
   if (!state.ok()) return state.status();
   auto tasks = ctx.engine.storage().TaskList();
   if (!tasks.ok()) return tasks.status();
-  // What the leader launches on its own: enabled periodical and continuous tasks.
+  // What the leader launches on its own: enabled periodical and continuous tasks, and
+  // the triggers (trigger.each_account has no schedule, yet the leader launches it).
   int64_t scheduled = 0;
   for (const TaskDef& task : *tasks) {
-    if (task.enabled && task.kind != TaskKind::kSingleShot) ++scheduled;
+    if (task.enabled && (task.kind != TaskKind::kSingleShot || task.name.starts_with("trigger."))) {
+      ++scheduled;
+    }
   }
   json::object out;
   out["leader"] = state->leader.empty() ? json::value(nullptr) : json::value(state->leader);

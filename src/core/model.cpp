@@ -282,10 +282,24 @@ void AppendJsonString(std::string_view s, std::string* out) {
   o += '"';
 }
 
+void AppendJsonNumber(double d, std::string* out) {
+  // boost::json writes doubles in scientific form ("0E0", "6E1"); people and most
+  // tools expect 0, 60, 0.5. std::to_chars gives the shortest text that reads back
+  // as the same double, and is as fast as a cache of formatted values was.
+  if (!std::isfinite(d)) {  // not JSON; refused on input, so never stored, never written
+    *out += "null";
+    return;
+  }
+  char buf[32];
+  auto [end, ec] = std::to_chars(buf, buf + sizeof buf, d);
+  out->append(buf, end);
+}
+
 namespace {
 
-// Writes JSON the way boost::json::serialize does, so that AppendJson matches ToJson
-// exactly (model_test.cpp compares them).
+// Writes JSON the way boost::json::serialize does, except numbers, written plainly
+// (AppendJsonNumber), so that AppendJson matches ToJson under that one rule
+// (model_test.cpp compares them).
 class JsonWriter {
  public:
   explicit JsonWriter(std::string* out) : out_(*out) {}
@@ -315,8 +329,7 @@ class JsonWriter {
     out_.append(buf, end);
   }
   void Null() { out_ += "null"; }
-  // Any value. Doubles go through boost::json's serializer (its own number format);
-  // everything else is written here, which costs a small array a tenth of that.
+  // Any value, written here: a small array costs a tenth of boost::json's serializer.
   void Value(const json::value& v) {
     switch (v.kind()) {
       case json::kind::string: return String(v.get_string());
@@ -356,33 +369,7 @@ class JsonWriter {
       }
     }
   }
-  void Double(double d) {
-    // A run's doubles are nearly always the same few (delay, factor, time to resolve):
-    // the last formatted ones are kept per thread, keyed by their bits.
-    struct Cached {
-      uint64_t bits = 0;
-      uint8_t size = 0;  // 0: empty
-      char text[31];
-    };
-    thread_local std::array<Cached, 8> cache;
-    uint64_t bits = std::bit_cast<uint64_t>(d);
-    Cached& slot = cache[(bits ^ (bits >> 29) ^ (bits >> 52)) & 7];
-    if (slot.size == 0 || slot.bits != bits) {
-      json::value v(d);
-      serializer_.reset(&v);
-      char buf[64];
-      std::string_view text = serializer_.read(buf, sizeof buf);
-      if (!serializer_.done() || text.size() > sizeof slot.text) {
-        out_.append(text);  // not expected for a double; written, not cached
-        while (!serializer_.done()) out_.append(serializer_.read(buf, sizeof buf));
-        return;
-      }
-      slot.bits = bits;
-      slot.size = static_cast<uint8_t>(text.size());
-      std::memcpy(slot.text, text.data(), text.size());
-    }
-    out_.append(slot.text, slot.size);
-  }
+  void Double(double d) { AppendJsonNumber(d, &out_); }
   void Time(TimePoint t) {
     // RFC 3339 with microseconds, as FormatTime writes it, without its printf.
     auto secs = std::chrono::floor<std::chrono::seconds>(t);
@@ -436,7 +423,6 @@ class JsonWriter {
  private:
   std::string& out_;
   bool first_ = true;
-  json::serializer serializer_;
 };
 
 }  // namespace

@@ -3,6 +3,8 @@
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
+#include <map>
+
 #include "runner/runner.h"
 
 namespace taskmill {
@@ -28,7 +30,21 @@ Scheduler::Scheduler(SchedulerOptions options, Storage& storage, Clock& clock, E
 
 Scheduler::~Scheduler() { Stop(); }
 
+void Scheduler::StoreTriggerTasks() {
+  for (TaskDef def : TriggerTaskRows(options_.triggers)) {
+    if (auto stored = storage_.TaskGet(def.name); stored.ok()) def.enabled = stored->enabled;
+    if (Status s = storage_.TaskUpsert(def); !s.ok()) {
+      spdlog::warn("scheduler: storing task {}: {}", def.name, s.ToString());
+    }
+  }
+}
+
 Status Scheduler::Start() {
+  {
+    std::lock_guard lock(mu_);
+    if (running_) return Status::Ok();
+  }
+  StoreTriggerTasks();
   std::lock_guard lock(mu_);
   if (running_) return Status::Ok();
   running_ = true;
@@ -184,14 +200,31 @@ bool Scheduler::Pass(bool full) {
   }
 
   std::vector<ScheduledTask> tasks;
+  // The triggers' rows (StoreTriggerTasks) say only whether each trigger is enabled:
+  // a trigger launches from this scheduler's bindings, and a row left by bindings
+  // since removed launches nothing.
+  std::map<std::string, bool> trigger_enabled;
   auto stored = storage_.TaskList();
   if (!stored.ok()) {
     spdlog::warn("scheduler: listing tasks failed: {}", stored.status().ToString());
   } else {
     tasks.reserve(stored->size() + trigger_tasks_.size());
-    for (TaskDef& def : *stored) tasks.push_back({std::move(def), /*stored=*/true});
+    for (TaskDef& def : *stored) {
+      if (IsTriggerTaskName(def.name)) {
+        trigger_enabled[def.name] = def.enabled;
+        continue;
+      }
+      tasks.push_back({std::move(def), /*stored=*/true});
+    }
   }
-  tasks.insert(tasks.end(), trigger_tasks_.begin(), trigger_tasks_.end());
+  for (ScheduledTask task : trigger_tasks_) {
+    if (auto it = trigger_enabled.find(task.def.name); it != trigger_enabled.end()) {
+      task.def.enabled = it->second;
+    }
+    tasks.push_back(std::move(task));
+  }
+  auto each_account = trigger_enabled.find("trigger.each_account");
+  bool each_account_enabled = each_account == trigger_enabled.end() || each_account->second;
   std::set<std::string> continuous;
   for (const ScheduledTask& task : tasks) {
     if (task.def.kind == TaskKind::kContinuous) continuous.insert(task.def.name);
@@ -205,7 +238,7 @@ bool Scheduler::Pass(bool full) {
   }
   std::optional<TimePoint> next = periodical_.Pass(now, leading_since, tasks);
   bool leading = LeaseHeld() && continuous_.Pass(now, tasks);
-  if (leading) {
+  if (leading && each_account_enabled) {
     std::optional<TimePoint> sweep = each_account_.Pass(now);
     if (sweep && (!next || *sweep < *next)) next = sweep;
   }

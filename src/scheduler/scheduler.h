@@ -51,8 +51,13 @@ class Scheduler {
             std::function<void()> wake_runners, SchedulerHooks hooks = {});
   ~Scheduler();
 
+  // Stores the triggers' task rows (StoreTriggerTasks), then starts the loop.
   Status Start();
   void Stop();
+  // Stores a task row per trigger with bindings (TriggerTaskRows), keeping the
+  // `enabled` flag already stored: operator state, as for the configuration's tasks.
+  // A failure is logged; the triggers then fire as if enabled.
+  void StoreTriggerTasks();
   // Runs one pass of every duty now: renews (or tries to win) the lease, sweeps lost
   // runs, prunes, launches what is due. Tests drive the scheduler with this and a
   // ManualClock. Returns whether this scheduler leads after the pass.

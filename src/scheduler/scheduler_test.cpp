@@ -1041,6 +1041,54 @@ TEST_F(TriggerTest, EachAccountUsesTheAccountsCallbackWhenGiven) {
   EXPECT_EQ(RunsOf("trigger.each_account").size(), 6u);
 }
 
+TEST_F(TriggerTest, TriggersAreTasksThatCanBeDisabled) {
+  TriggerBindings bindings;
+  bindings.minutely = {"trig.first"};
+  bindings.each_account = {"trig.last"};
+  bindings.browse_interval = 1h;
+  bindings.accounts = []() -> Result<std::vector<std::string>> {
+    return std::vector<std::string>{"a1"};
+  };
+  Open(bindings);
+  SchedulerOptions options;
+  options.triggers = bindings;
+  Scheduler& scheduler = Make(options);
+  scheduler.StoreTriggerTasks();
+
+  // Listed and gettable like the configuration's tasks, with a schedule to show.
+  auto minutely = storage().TaskGet("trigger.minutely");
+  ASSERT_TRUE(minutely.ok()) << minutely.status().ToString();
+  EXPECT_EQ(minutely->kind, TaskKind::kPeriodical);
+  EXPECT_EQ(minutely->function, "trigger.minutely");
+  EXPECT_EQ(minutely->schedule, "0 * * * * *");
+  EXPECT_EQ(NextFireTimes(*minutely, T0(), 2).size(), 2u);
+  auto each = storage().TaskGet("trigger.each_account");
+  ASSERT_TRUE(each.ok()) << each.status().ToString();
+  EXPECT_TRUE(each->enabled);
+
+  // Disabled, they launch nothing; a restart keeps them disabled.
+  ASSERT_TRUE(engine_->TaskSetEnabled("trigger.minutely", false).ok());
+  ASSERT_TRUE(engine_->TaskSetEnabled("trigger.each_account", false).ok());
+  scheduler.StoreTriggerTasks();
+  EXPECT_FALSE(storage().TaskGet("trigger.minutely")->enabled);
+  ASSERT_TRUE(scheduler.Tick());
+  clock_.Advance(1min);
+  ASSERT_TRUE(scheduler.Tick());
+  EXPECT_TRUE(RunsOf("trigger.minutely").empty());
+  EXPECT_TRUE(RunsOf("trigger.each_account").empty());
+
+  // Enabled again, they launch as before.
+  ASSERT_TRUE(engine_->TaskSetEnabled("trigger.minutely", true).ok());
+  ASSERT_TRUE(engine_->TaskSetEnabled("trigger.each_account", true).ok());
+  ASSERT_TRUE(scheduler.Tick());
+  clock_.Advance(1min);
+  ASSERT_TRUE(scheduler.Tick());
+  std::vector<taskmill::Run> runs = RunsOf("trigger.minutely");
+  ASSERT_EQ(runs.size(), 1u);
+  EXPECT_EQ(runs[0].args, json::parse(R"({"trigger": "minutely", "functions": ["trig.first"]})"));
+  EXPECT_EQ(RunsOf("trigger.each_account").size(), 1u);
+}
+
 TEST_F(TriggerTest, BindingAnUnknownFunctionFailsToOpenTheEngine) {
   EngineOptions o;
   o.storage.url = (dir_ / "t.db").string();

@@ -248,6 +248,29 @@ std::vector<ScheduledTask> TriggerTasks(const TriggerBindings& bindings) {
   return out;
 }
 
+namespace {
+
+// The each_account trigger's task, as its runs name it.
+TaskDef EachAccountTask(const TriggerBindings& bindings) {
+  TaskDef def;
+  def.name = std::string("trigger.") + kEachAccount;
+  def.function = def.name;
+  def.args =
+      json::object{{"trigger", kEachAccount}, {"functions", NamesJson(bindings.each_account)}};
+  return def;
+}
+
+}  // namespace
+
+std::vector<TaskDef> TriggerTaskRows(const TriggerBindings& bindings) {
+  std::vector<TaskDef> out;
+  for (ScheduledTask& task : TriggerTasks(bindings)) out.push_back(std::move(task.def));
+  if (!bindings.each_account.empty()) out.push_back(EachAccountTask(bindings));
+  return out;
+}
+
+bool IsTriggerTaskName(std::string_view name) { return name.starts_with("trigger."); }
+
 std::optional<TimePoint> EachAccountDuty::Pass(TimePoint now) {
   if (bindings_.each_account.empty()) return std::nullopt;
   const Duration interval =
@@ -275,10 +298,7 @@ std::optional<TimePoint> EachAccountDuty::Pass(TimePoint now) {
   }
   ScheduledTask task;
   task.stored = false;
-  task.def.name = std::string("trigger.") + kEachAccount;
-  task.def.function = task.def.name;
-  task.def.args =
-      json::object{{"trigger", kEachAccount}, {"functions", NamesJson(bindings_.each_account)}};
+  task.def = EachAccountTask(bindings_);
   const std::string id_prefix = task.def.name + "-" +
                                 std::to_string(std::chrono::duration_cast<std::chrono::seconds>(
                                                    interval_start.time_since_epoch())

@@ -39,6 +39,16 @@ Result<std::shared_ptr<const FunctionRegistry>> AddTriggerFunctions(
 // The scheduler-only periodical tasks of the clock triggers that have bindings.
 std::vector<ScheduledTask> TriggerTasks(const TriggerBindings& bindings);
 
+// The task rows that make the triggers with bindings visible wherever tasks are
+// (listed with their schedule and next fire times, gettable, enabled and disabled by
+// the task routes): the clock triggers' periodical tasks, and for each_account a task
+// without a schedule. The scheduler stores them at start; it launches from its own
+// definitions (TriggerTasks, EachAccountDuty) and takes only `enabled` from the rows.
+std::vector<TaskDef> TriggerTaskRows(const TriggerBindings& bindings);
+
+// Whether `name` is reserved for a trigger's task ("trigger.<name>").
+bool IsTriggerTaskName(std::string_view name);
+
 // The each_account sweep.
 class EachAccountDuty {
  public:

@@ -47,7 +47,7 @@ struct Row {
 std::map<std::string, Row> CatalogueRows() {
   std::map<std::string, Row> rows;
   std::istringstream in(ReadFile(kSource / "docs/errors.md"));
-  std::regex row(R"re(^\| `([a-z_.]+)` \| ([^|]*) \| ([^|]*) \|)re");
+  std::regex row(R"re(^\| `([a-z0-9_.]+)` \| ([^|]*) \| ([^|]*) \|)re");
   for (std::string line; std::getline(in, line);) {
     std::smatch m;
     if (!std::regex_search(line, m, row)) continue;
@@ -167,6 +167,15 @@ Observed Mapped(StatusCode code) {
 
 Observed Exit(const CommandResult& r) { return {"", "exit " + std::to_string(r.exit_code)}; }
 
+// The exit status and the code the command printed: `error: <message> (<code>)`.
+Observed ExitWithCode(const CommandResult& r) {
+  Observed o = Exit(r);
+  std::smatch m;
+  static const std::regex code(R"re(\(([a-z_]+)\)\s*$)re");
+  if (std::regex_search(r.err, m, code)) o.code = m[1];
+  return o;
+}
+
 // A server that answers every request with one fixed answer: a server that is not
 // taskmill, or a taskmill that fails.
 class FixedAnswerServer {
@@ -227,6 +236,9 @@ class ErrorsCatalogueTest : public ::testing::Test {
     auto account = Taskmill({"token", "create", "--account", "acme", "--name", "acme", "--json",
                              "--data-dir", guarded.string()});
     if (account.Json().is_object()) account_token_ = account.Json().at("token").as_string();
+    auto other = Taskmill({"token", "create", "--account", "globex", "--name", "globex", "--json",
+                           "--data-dir", guarded.string()});
+    if (other.Json().is_object()) other_token_ = other.Json().at("token").as_string();
     guarded_ = new Server(guarded);
   }
   static void TearDownTestSuite() {
@@ -238,6 +250,7 @@ class ErrorsCatalogueTest : public ::testing::Test {
     ASSERT_TRUE(server_->started()) << server_->startup_output();
     ASSERT_TRUE(guarded_->started()) << guarded_->startup_output();
     ASSERT_FALSE(account_token_.empty());
+    ASSERT_FALSE(other_token_.empty());
   }
 
   static HttpAnswer Send(const std::string& request) { return Raw(server_->url(), request); }
@@ -256,7 +269,17 @@ class ErrorsCatalogueTest : public ::testing::Test {
     const std::string runs = "/api/v1/runs";
     return {
         {"http.malformed_json", [=] { return Of(Send(Request("POST", runs, "{"))); }},
+        {"http.duplicate_key",
+         [=] {
+           return Of(Send(Request("POST", runs, R"({"function":"demo.echo","function":"demo.fail"})")));
+         }},
         {"http.invalid_parameter", [=] { return Of(Send(Request("GET", runs + "?bogus=1"))); }},
+        {"http.invalid_utf8_path", [=] { return Of(Send(Request("GET", runs + "/%ff%fe"))); }},
+        {"http.invalid_utf8_query",
+         [=] {
+           return Of(Send(Request("POST", runs + "?function=numbers.import&name=%ff%fe", "n\n1\n",
+                                  "text/csv")));
+         }},
         {"http.bad_request", [] { return Of(Send("GARBAGE\r\n\r\n")); }},
         {"http.invalid_csv",
          [=] {
@@ -266,6 +289,8 @@ class ErrorsCatalogueTest : public ::testing::Test {
          [=] {
            return Of(Send(Request("POST", runs + "?function=demo.echo", "a\n1\n", "text/csv")));
          }},
+        {"http.csv_input_required",
+         [=] { return Of(Send(Request("POST", runs, R"({"function":"numbers.import"})"))); }},
         {"http.unauthorized", [] { return Of(Raw(guarded_->url(), Request("GET", "/api/v1/stats"))); }},
         {"http.forbidden",
          [] {
@@ -281,6 +306,16 @@ class ErrorsCatalogueTest : public ::testing::Test {
            std::string body = R"({"function":"demo.echo","id":"catalogue-dup"})";
            Send(Request("POST", runs, body));
            return Of(Send(Request("POST", runs, body)));
+         }},
+        {"http.conflict_other_account",
+         [=] {
+           // Account acme owns the id; globex asks for the same one, even with "ignore".
+           std::string body = R"({"function":"demo.echo","id":"catalogue-mine","data":{"k":"s"}})";
+           Raw(guarded_->url(), Request("POST", runs, body, "application/json", account_token_));
+           std::string ignore =
+               R"({"function":"demo.echo","id":"catalogue-mine","conflict":"ignore"})";
+           return Of(Raw(guarded_->url(),
+                         Request("POST", runs, ignore, "application/json", other_token_)));
          }},
         {"http.failed_precondition",
          [=] {
@@ -298,6 +333,11 @@ class ErrorsCatalogueTest : public ::testing::Test {
            std::string big = R"({"function":"demo.echo","args":[")" + std::string(2 << 20, 'x') + "\"]}";
            return Of(Send(Request("POST", runs, big)));
          }},
+        {"http.csv_record_too_large",
+         [=] {
+           std::string csv = "n\n\"" + std::string((1 << 20) + 10, 'x') + "\"\n";
+           return Of(Send(Request("POST", runs + "?function=numbers.import", csv, "text/csv")));
+         }},
         {"http.unsupported_media_type",
          [=] { return Of(Send(Request("POST", runs, "{}", "text/plain"))); }},
         {"http.invalid_field",
@@ -309,24 +349,39 @@ class ErrorsCatalogueTest : public ::testing::Test {
            return Of(Send(Request("POST", runs, R"({"task":"no-such-task"})")));
          }},
         {"http.internal", [] { return Mapped(StatusCode::kInternal); }},
+        {"http.insufficient_storage", [] { return Mapped(StatusCode::kInsufficientStorage); }},
         {"http.unavailable", [] { return Mapped(StatusCode::kUnavailable); }},
         {"http.unauthenticated", [] { return Mapped(StatusCode::kUnauthenticated); }},
         {"http.permission_denied", [] { return Mapped(StatusCode::kPermissionDenied); }},
         {"run.no_input_file",
-         [=] {
-           auto r = Cli({"create", "numbers.import", "--wait", "--json"});
-           auto run = r.Json();
-           std::string error = run.is_object() ? json::serialize(run) : r.err;
+         [] {
+           // A task on a CSV function, fired every second by the scheduler.
+           fs::path config = dir_->path() / "csv-task.yaml";
+           std::ofstream(config) << "tasks:\n  csv_every_second: { kind: periodical, func_name: "
+                                    "numbers.import, schedule: \"* * * * * *\" }\n";
+           Server scheduled(dir_->path() / "csv-task", {"--config", config.string()});
+           if (!scheduled.started()) return Observed{"", scheduled.startup_output()};
+           json::value run;
+           WaitUntil(std::chrono::seconds(30), [&] {
+             auto list = Raw(scheduled.url(), Request("GET", "/api/v1/runs?task=csv_every_second"));
+             if (!list.body.is_object()) return false;
+             for (const auto& r : list.body.at("runs").as_array()) {
+               if (r.at("status") == "failed") run = r;
+             }
+             return !run.is_null();
+           });
+           if (!run.is_object()) return Observed{"", "no failed run within 30 s"};
            // The run carries the message (error_kind "user"); the code stays inside.
-           bool named = error.find("takes a CSV input") != std::string::npos;
+           bool named = run.at("error").as_string().find("takes a CSV input") != std::string::npos;
            return Observed{named ? "no_input_file" : "",
-                           run.is_object() ? "run " + std::string(run.at("status").as_string())
-                                           : "exit " + std::to_string(r.exit_code)};
+                           "run " + std::string(run.at("status").as_string())};
          }},
         {"cli.usage", [] { return Exit(Cli({"stats", "--no-such-option"})); }},
         {"cli.bad_value", [] { return Exit(Cli({"create", "demo.echo", "--in", "-5"})); }},
         {"cli.bad_token", [] { return Exit(Cli({"--token", "a\r\nX-Injected: 1", "stats"})); }},
         {"cli.unknown_method", [] { return Exit(Cli({"api", "BOGUS", "/x"})); }},
+        {"cli.csv_input_required",
+         [] { return ExitWithCode(Cli({"create", "numbers.import"})); }},
         {"cli.rejected", [] { return Exit(Cli({"task", "enable", "no-such-task"})); }},
         {"cli.server_error",
          [] {
@@ -355,11 +410,13 @@ class ErrorsCatalogueTest : public ::testing::Test {
   static Server* server_;
   static Server* guarded_;
   static std::string account_token_;
+  static std::string other_token_;
 };
 TempDir* ErrorsCatalogueTest::dir_ = nullptr;
 Server* ErrorsCatalogueTest::server_ = nullptr;
 Server* ErrorsCatalogueTest::guarded_ = nullptr;
 std::string ErrorsCatalogueTest::account_token_;
+std::string ErrorsCatalogueTest::other_token_;
 
 TEST(ErrorsCatalogue, EveryCodeTheSourcesCanAnswerHasARow) {
   std::set<std::string> documented;
