@@ -140,7 +140,7 @@ std::optional<TimePoint> PeriodicalDuty::Pass(TimePoint now, TimePoint leading_s
       Prepare(def, now, state);
     }
     if (!state.compiled) continue;
-    auto next = HandleTask(task, now, boundary, state);
+    auto next = HandleTask(task, now, boundary, leading_since, state);
     if (!next.leading) return std::nullopt;
     if (next.next && (!earliest || *next.next < *earliest)) earliest = next.next;
   }
@@ -199,7 +199,8 @@ void PeriodicalDuty::Prepare(const TaskDef& def, TimePoint now, TaskState& state
 }
 
 PeriodicalDuty::TaskResult PeriodicalDuty::HandleTask(const ScheduledTask& task, TimePoint now,
-                                                      TimePoint boundary, TaskState& state) {
+                                                      TimePoint boundary, TimePoint leading_since,
+                                                      TaskState& state) {
   const TaskDef& def = task.def;
   const CompiledSchedule& schedule = *state.compiled;
   const bool run_all = def.misfire == "run_all";
@@ -304,12 +305,14 @@ PeriodicalDuty::TaskResult PeriodicalDuty::HandleTask(const ScheduledTask& task,
     live = *counted;
   }
   constexpr const char* kStillRunning = "previous run still running";
-  // Catch-up launches are one decision: all of them run unless a run from before the
-  // downtime is still live (run_all would be pointless if each blocked the next).
-  const bool blocked = overlap_skip && live > 0;
+  // Instants that fell while no scheduler led (catch-up launches, and instants of the
+  // gap within misfire_grace) follow the misfire policy only, never the overlap check:
+  // the run that would block them is typically one the dead node held, handed back
+  // by the sweep just before this pass, and no scheduler was there to judge the
+  // overlap at the instant itself.
   for (TimePoint at : catch_up) {
-    add(at, blocked ? kStillRunning : "", "overlap");
-    if (!blocked) ++live;
+    add(at, "", "");
+    ++live;
   }
   // The latest instant handled on time (launched, or recorded as an overlap skip):
   // how late its commit lands is the scheduler's lag. Catch-up launches are late by
@@ -317,7 +320,8 @@ PeriodicalDuty::TaskResult PeriodicalDuty::HandleTask(const ScheduledTask& task,
   std::optional<TimePoint> latest_on_time;
   for (TimePoint at : on_time) {
     latest_on_time = at;
-    bool skip = overlap_skip && live > 0;
+    const bool in_gap = at < leading_since;
+    bool skip = !in_gap && overlap_skip && live > 0;
     add(at, skip ? kStillRunning : "", "overlap");
     if (!skip) ++live;
   }

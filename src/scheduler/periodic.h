@@ -60,9 +60,10 @@ class PeriodicalDuty {
   // loads its cursor (or starts it at now). Leaves state.compiled empty when the task
   // cannot be scheduled (invalid schedule or zone, storage error).
   void Prepare(const TaskDef& def, TimePoint now, TaskState& state);
-  // Handles the due instants of one task.
+  // Handles the due instants of one task. Instants before `boundary` are misfires;
+  // instants before `leading_since` fell in the gap while no scheduler led.
   TaskResult HandleTask(const ScheduledTask& task, TimePoint now, TimePoint boundary,
-                        TaskState& state);
+                        TimePoint leading_since, TaskState& state);
 
   Launcher& launcher_;
   Duration misfire_grace_;

@@ -486,6 +486,30 @@ TEST_F(SchedulerTest, OverlapSkipRecordsTheLaunchWhilePreviousRunIsLive) {
   EXPECT_EQ(runs[2].scheduled_at, T0() + 3min);
 }
 
+// Regression: after a restart, the instants of the gap were recorded did_not_start
+// ("previous run still running") because of a run the dead node held, instead of
+// following the misfire policy.
+TEST_F(SchedulerTest, InstantsOfTheGapFollowTheMisfirePolicyNotTheOverlapCheck) {
+  Open();
+  Put(Periodical("every-second", "* * * * * *"));  // overlap skip, misfire skip
+  SchedulerOptions options;
+  options.leader_ttl = 2s;  // the dead leader's lease ends within misfire_grace (5 s)
+  Scheduler& dead = Make(options);
+  ASSERT_TRUE(dead.Tick());
+  clock_.Advance(1s);
+  ASSERT_TRUE(dead.Tick());
+  std::vector<taskmill::Run> runs = RunsOf("every-second");
+  ASSERT_EQ(runs.size(), 1u);
+  Claim(runs[0].id);  // still live when the next scheduler takes over
+  clock_.Advance(3500ms);  // the leader died; its lease ran out at T0 + 3 s
+  ASSERT_TRUE(Make(options).Tick());
+  runs = RunsOf("every-second");
+  ASSERT_EQ(runs.size(), 4u);  // the first, and the gap's instants T0 + 2, 3 and 4 s
+  for (size_t i = 1; i < runs.size(); ++i) {
+    EXPECT_EQ(runs[i].status, RunStatus::kPending) << i << ": " << runs[i].error;
+  }
+}
+
 TEST_F(SchedulerTest, OverlapAllowLaunchesWhilePreviousRunIsLive) {
   Open();
   TaskDef task = Periodical("minutely", "* * * * *");
