@@ -82,21 +82,20 @@ Status Runner::Start() {
 }
 
 void Runner::Stop() {
-  // Before taking mu_: a call back in progress takes it, and the watch waits for it.
   std::unique_ptr<CommitWatch> watch;
   {
     std::lock_guard lock(mu_);
     watch = std::move(commit_watch_);
-  }
-  watch.reset();
-  {
-    std::lock_guard lock(mu_);
     if (!running_) return;
+    // First of all: from here on nothing is claimed, so the runs that the stopping
+    // attempts hand back (interrupted, due at once) are not claimed again.
     running_ = false;
     // Attempts still executing are told to stop; their finishes are still written,
     // and runs claimed but not started go back to storage through the lease sweeper.
     for (auto& [id, f] : in_flight_) f->token->Cancel(kStoppingReason);
   }
+  // Outside mu_: a call back in progress takes it, and the watch waits for it.
+  watch.reset();
   fetch_cv_.notify_all();
   work_cv_.notify_all();
   finish_cv_.notify_all();
