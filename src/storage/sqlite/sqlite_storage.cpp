@@ -1421,21 +1421,7 @@ class SqliteStorage final : public Storage {
     if (!reader.ok()) return reader.status();
     std::map<std::string, QueueStats> by_name;
     Status st = [&]() -> Status {
-      auto stmt = (*reader)->Prepare(
-          "SELECT queue, status, sum(n) FROM run_tallies "
-          "WHERE status IN ('pending', 'running') GROUP BY queue, status");
-      if (!stmt.ok()) return stmt.status();
-      {
-        ScopedReset reset(**stmt);
-        for (;;) {
-          auto row = (*stmt)->Step();
-          if (!row.ok()) return row.status();
-          if (!*row) break;
-          auto& q = by_name[std::string((*stmt)->Text(0))];
-          q.queue = (*stmt)->Text(0);
-          ((*stmt)->Text(1) == "pending" ? q.pending : q.running) = (*stmt)->Int(2);
-        }
-      }
+      TASKMILL_RETURN_IF_ERROR(ReadLiveTallies(**reader, nullptr, by_name));
       // The index orders a queue's pending runs by priority, then run_at: the first
       // entry below each priority is that priority's oldest, so a few seeks (one per
       // priority in use) find the queue's oldest without reading its backlog.
@@ -1481,6 +1467,29 @@ class SqliteStorage final : public Storage {
     return out;
   }
 
+  // The pending and running counts of each queue, from the tallies: of one account, or
+  // of every account when `account` is null.
+  static Status ReadLiveTallies(Connection& db, const std::string* account,
+                                std::map<std::string, QueueStats>& by_name) {
+    auto stmt = db.Prepare(account ? "SELECT queue, status, sum(n) FROM run_tallies "
+                                     "WHERE account_id = ?1 AND status IN ('pending', 'running') "
+                                     "GROUP BY queue, status"
+                                   : "SELECT queue, status, sum(n) FROM run_tallies "
+                                     "WHERE status IN ('pending', 'running') GROUP BY queue, status");
+    if (!stmt.ok()) return stmt.status();
+    ScopedReset reset(**stmt);
+    if (account) (*stmt)->Bind(1, *account);
+    for (;;) {
+      auto row = (*stmt)->Step();
+      if (!row.ok()) return row.status();
+      if (!*row) break;
+      auto& q = by_name[std::string((*stmt)->Text(0))];
+      q.queue = (*stmt)->Text(0);
+      ((*stmt)->Text(1) == "pending" ? q.pending : q.running) = (*stmt)->Int(2);
+    }
+    return Status::Ok();
+  }
+
   // QueueList of one account: its tallies, and its oldest pending run of each queue by
   // one seek of runs_account_pending (runs of no account, not in that index, by a walk
   // of the queue's pending runs).
@@ -1489,22 +1498,7 @@ class SqliteStorage final : public Storage {
     if (!reader.ok()) return reader.status();
     std::map<std::string, QueueStats> by_name;
     Status st = [&]() -> Status {
-      auto stmt = (*reader)->Prepare(
-          "SELECT queue, status, sum(n) FROM run_tallies WHERE account_id = ?1 "
-          "AND status IN ('pending', 'running') GROUP BY queue, status");
-      if (!stmt.ok()) return stmt.status();
-      {
-        ScopedReset reset(**stmt);
-        (*stmt)->Bind(1, account);
-        for (;;) {
-          auto row = (*stmt)->Step();
-          if (!row.ok()) return row.status();
-          if (!*row) break;
-          auto& q = by_name[std::string((*stmt)->Text(0))];
-          q.queue = (*stmt)->Text(0);
-          ((*stmt)->Text(1) == "pending" ? q.pending : q.running) = (*stmt)->Int(2);
-        }
-      }
+      TASKMILL_RETURN_IF_ERROR(ReadLiveTallies(**reader, &account, by_name));
       auto oldest = (*reader)->Prepare(
           account.empty()
               ? "SELECT min(run_at) FROM runs INDEXED BY runs_queue_pending "
