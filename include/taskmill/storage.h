@@ -277,8 +277,10 @@ class Storage {
   virtual Result<Run> RunRetry(const std::string& id, const std::string& queue, TimePoint now) = 0;
   // Records that claimed-ahead runs started (RunTakeParams::start): from then on they
   // are charged an attempt if lost. A start whose claim is no longer current, or
-  // that is already recorded, changes nothing. Not made durable before it returns:
-  // a power loss may undo it (the run is then handed back uncharged).
+  // that is already recorded, changes nothing. Not made durable before it returns, and
+  // a backend may return before it is written at all, as long as it lands no later
+  // than the caller's next write (the runner's next finish batch): a crash or a power
+  // loss may undo it, and the run is then handed back uncharged.
   virtual Status RunStartBatch(const std::vector<RunStart>& starts) = 0;
   // Started running runs whose lease ended before `now`, or whose runner is known to
   // have ended (HolderAttach): the sweeper decides their fate with a fenced finish.

@@ -320,7 +320,8 @@ void Runner::WorkerLoop() {
       });
       if (it != starts_.rend()) starts_.erase(std::next(it).base());
     }
-    bool finisher_idle = finishes_.empty() && starts_.empty();
+    // A finisher that holds only starts waits for this finish, to write both at once.
+    bool finisher_idle = finishes_.empty();
     finishes_.emplace_back(std::move(finish), std::move(f->run));
     // The slot is free as soon as the handler returned: claiming the next runs
     // overlaps with writing these outcomes.
@@ -392,6 +393,14 @@ void Runner::FinishLoop() {
         return !finishes_.empty() || !starts_.empty() || (!running_ && claimed_ == 0);
       });
       if (finishes_.empty() && starts_.empty()) return;
+      if (finishes_.empty() && running_) {
+        // Only starts: while attempts are short a finish follows within microseconds,
+        // and one commit then carries both (a commit per start would halve the
+        // finisher's pace). A start alone is written after this wait at the latest.
+        // Real time on purpose: a throughput knob, like the fetcher's batching window.
+        finish_cv_.wait_for(lock, std::chrono::milliseconds(2),
+                            [&] { return !finishes_.empty() || !running_; });
+      }
       batch.swap(finishes_);
       starts.swap(starts_);
     }
