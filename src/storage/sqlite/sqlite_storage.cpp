@@ -2021,7 +2021,8 @@ class SqliteStorage final : public Storage {
         if (syncer_.joinable() && batch[i]->durable && results[i].ok()) {
           unsynced.push_back({batch[i], std::move(results[i])});
         } else if (batch[i]->detached) {
-          if (!results[i].ok()) spdlog::warn("sqlite: a detached write failed: {}", results[i].ToString());
+          if (!results[i].ok())
+            spdlog::warn("sqlite: a detached write failed: {}", results[i].ToString());
           delete batch[i];
         } else {
           batch[i]->done.set_value(std::move(results[i]));
