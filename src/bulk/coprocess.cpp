@@ -10,7 +10,9 @@
 #include <cerrno>
 #include <chrono>
 #include <cstring>
+#include <optional>
 #include <regex>
+#include <string_view>
 #include <thread>
 
 #include "bulk/bulk_handler.h"
@@ -534,10 +536,45 @@ std::unique_ptr<RowProcessor> MakeCoprocessProcessor(std::shared_ptr<const Copro
   return std::make_unique<CoprocessProcessor>(std::move(spec), context);
 }
 
+namespace {
+// The largest count a verifier may give a repetition ({m}, {m,}, {m,n}). std::regex
+// unrolls a counted repetition into that many copies, and libstdc++'s parser overflows
+// an int on a count past INT_MAX (undefined behaviour, found by the config fuzzer), so
+// counts are checked before the pattern reaches it.
+constexpr long kMaxRepetition = 1000;
+
+// The first repetition count over kMaxRepetition in `pattern`, if any. An escaped
+// brace (\{) is a literal and is skipped.
+std::optional<std::string> OversizedRepetition(std::string_view pattern) {
+  for (size_t i = 0; i < pattern.size(); ++i) {
+    if (pattern[i] == '\\') {
+      ++i;
+      continue;
+    }
+    if (pattern[i] != '{') continue;
+    for (size_t j = i + 1; j < pattern.size() && pattern[j] != '}'; ++j) {
+      if (pattern[j] < '0' || pattern[j] > '9') continue;
+      size_t end = j;
+      while (end < pattern.size() && pattern[end] >= '0' && pattern[end] <= '9') ++end;
+      std::string_view digits = pattern.substr(j, end - j);
+      if (digits.size() > 4 || std::stol(std::string(digits)) > kMaxRepetition) {
+        return std::string(digits);
+      }
+      j = end - 1;
+    }
+  }
+  return std::nullopt;
+}
+}  // namespace
+
 Result<std::map<std::string, BulkVerifier, std::less<>>> CompileVerifiers(
     const std::map<std::string, std::string, std::less<>>& patterns) {
   std::map<std::string, BulkVerifier, std::less<>> out;
   for (const auto& [column, pattern] : patterns) {
+    if (auto count = OversizedRepetition(pattern)) {
+      return Status::InvalidArgument("verifier of column '" + column + "': the repetition count " +
+                                     *count + " is over " + std::to_string(kMaxRepetition));
+    }
     std::shared_ptr<const std::regex> re;
     try {
       re = std::make_shared<const std::regex>(pattern, std::regex::ECMAScript);

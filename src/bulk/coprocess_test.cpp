@@ -7,6 +7,7 @@
 #include <thread>
 
 #include "bulk/bulk_layout.h"
+#include "bulk/coprocess.h"
 #include "bulk/bulk_test_util.h"
 #include "bulk/jsonl_protocol.h"
 
@@ -335,6 +336,27 @@ TEST_F(CoprocessTest, ThePythonExampleHandlesManyRows) {
   Table output = Output(run);
   ASSERT_EQ(output.size(), 20001u);
   EXPECT_EQ(output[20000], (Row{"+442070019999", "available", "GB", ""}));
+}
+
+}  // namespace
+}  // namespace taskmill::bulk
+
+namespace taskmill::bulk {
+namespace {
+
+// Found by the config fuzzer: a verifier with a huge repetition count overflowed an int
+// inside std::regex's parser (undefined behaviour) instead of being refused.
+TEST(CompileVerifiers, AHugeRepetitionCountIsRefusedNamingTheColumn) {
+  auto huge = CompileVerifiers({{"e164", "\\+[0-9]{99999999999}"}});
+  ASSERT_FALSE(huge.ok());
+  EXPECT_EQ(huge.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(huge.status().message().find("column 'e164'"), std::string::npos);
+  EXPECT_NE(huge.status().message().find("99999999999"), std::string::npos);
+  // Counts up to the bound, and escaped braces, are accepted.
+  auto fine = CompileVerifiers({{"e164", "\\+[0-9]{8,15}"}, {"brace", "\\{123456\\}"}});
+  ASSERT_TRUE(fine.ok()) << fine.status().ToString();
+  EXPECT_TRUE(fine->at("e164")("+4930123456"));
+  EXPECT_TRUE(fine->at("brace")("{123456}"));
 }
 
 }  // namespace
