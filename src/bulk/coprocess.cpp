@@ -542,6 +542,7 @@ namespace {
 // an int on a count past INT_MAX (undefined behaviour, found by the config fuzzer), so
 // counts are checked before the pattern reaches it.
 constexpr long kMaxRepetition = 1000;
+constexpr size_t kMaxPatternSize = 512;  // characters of one verifier pattern
 
 // The first repetition count over kMaxRepetition in `pattern`, if any. An escaped
 // brace (\{) is a literal and is skipped.
@@ -571,6 +572,12 @@ Result<std::map<std::string, BulkVerifier, std::less<>>> CompileVerifiers(
     const std::map<std::string, std::string, std::less<>>& patterns) {
   std::map<std::string, BulkVerifier, std::less<>> out;
   for (const auto& [column, pattern] : patterns) {
+    // std::regex parses and matches by recursion: a bounded pattern bounds its depth.
+    if (pattern.size() > kMaxPatternSize) {
+      return Status::InvalidArgument("verifier of column '" + column + "': the pattern has " +
+                                     std::to_string(pattern.size()) + " characters, over " +
+                                     std::to_string(kMaxPatternSize));
+    }
     if (auto count = OversizedRepetition(pattern)) {
       return Status::InvalidArgument("verifier of column '" + column + "': the repetition count " +
                                      *count + " is over " + std::to_string(kMaxRepetition));

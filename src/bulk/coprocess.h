@@ -33,7 +33,7 @@ std::unique_ptr<RowProcessor> MakeCoprocessProcessor(std::shared_ptr<const Copro
 
 // The verifiers of a spec as BulkVerifiers (whole-value regular expression matches).
 // kInvalidArgument naming the column for a pattern that does not compile, or whose
-// repetition count is over 1000.
+// repetition count is over 1000, or that is over 512 characters.
 Result<std::map<std::string, BulkVerifier, std::less<>>> CompileVerifiers(
     const std::map<std::string, std::string, std::less<>>& patterns);
 

@@ -352,6 +352,8 @@ TEST(CompileVerifiers, AHugeRepetitionCountIsRefusedNamingTheColumn) {
   EXPECT_EQ(huge.status().code(), StatusCode::kInvalidArgument);
   EXPECT_NE(huge.status().message().find("column 'e164'"), std::string::npos);
   EXPECT_NE(huge.status().message().find("99999999999"), std::string::npos);
+  // A pattern long enough to nest deeply is refused too.
+  EXPECT_FALSE(CompileVerifiers({{"deep", std::string(300, '(') + std::string(300, ')')}}).ok());
   // Counts up to the bound, and escaped braces, are accepted.
   auto fine = CompileVerifiers({{"e164", "\\+[0-9]{8,15}"}, {"brace", "\\{123456\\}"}});
   ASSERT_TRUE(fine.ok()) << fine.status().ToString();
