@@ -74,6 +74,12 @@ Status Runner::Start() {
   commit_watch_ = storage_.WatchCommits([this] { CommitSeen(); });
   // So that, if this process dies, its claims are handed back at once (storage.h).
   (void)storage_.HolderAttach(options_.id);
+  // A worker counts as awake until it first waits: one that has not yet taken mu_ when
+  // the fetcher hands out the first runs takes them without a wake-up. Counted only
+  // once it ran, a wake-up meant for it stayed pending for good, and from then on
+  // WakeWorker saw every slot awake and woke no one.
+  awake_workers_ = options_.capacity;
+  wakes_pending_ = 0;
   threads_.emplace_back([this] { FetchLoop(); });
   threads_.emplace_back([this] { FinishLoop(); });
   threads_.emplace_back([this] { SupervisorLoop(); });
@@ -280,8 +286,7 @@ void Runner::WorkerLoop() {
   // One lock acquisition per run hands back the previous outcome and picks the next
   // run; wake-ups of the finisher and fetcher happen only when they have work, so
   // thousands of short runs per second do not turn into a storm of context switches.
-  std::unique_lock lock(mu_);
-  ++awake_workers_;
+  std::unique_lock lock(mu_);  // awake_workers_ counts this worker from Start()
   for (;;) {
     while (running_ && work_.empty()) {
       --awake_workers_;

@@ -40,6 +40,8 @@ class FetchFixture {
     if (!opened.ok()) throw std::runtime_error(opened.status().ToString());
     storage_ = std::move(*opened);
     (void)functions.Register("test.noop", [](RunContext&) {});
+    // Long enough that the runner counts its attempts as long ones.
+    (void)functions.Register("test.slow", [](RunContext&) { std::this_thread::sleep_for(50ms); });
     (void)functions.Register("test.hold", [this](RunContext&) {
       std::unique_lock lock(mu);
       ++holding;
@@ -214,6 +216,40 @@ TEST(RunnerFetchTest, NoClaimWhileEverySlotIsBusy) {
         << f.finished.size() << " of 21 runs finished within 30 s";
   }
   runner.Stop();
+}
+
+// A worker thread that first takes the mutex after the fetcher handed it a run was
+// never counted as asleep, yet the fetcher's wake-up for it stayed counted as pending:
+// from then on the fetcher thought every slot awake and woke no one, and the next run
+// waited for good (seen on a fast machine, where the fetcher claims before the worker
+// threads have run). Each runner here starts with a run already waiting; its attempt
+// is a long one, so that no rescue for short attempts wakes the workers instead.
+TEST(RunnerFetchTest, RunsAfterTheFirstAreTakenHoweverTheWorkerThreadsStart) {
+  FetchFixture f("runner-fetch-first");
+  for (int round = 0; round < 20; ++round) {
+    const std::string first = "first-" + std::to_string(round);
+    const std::string second = "second-" + std::to_string(round);
+    f.Put(first, "test.slow", SystemClock::Instance().Now());
+    RunnerOptions options;
+    options.id = "runner-fetch-test";
+    options.capacity = 1;
+    options.poll_interval = std::chrono::hours(1);
+    Runner runner(options, f.storage(), f.functions, SystemClock::Instance(), f.events);
+    ASSERT_TRUE(runner.Start().ok());
+    {
+      std::unique_lock lock(f.mu);
+      ASSERT_TRUE(f.cv.wait_for(lock, 30s, [&] { return f.finished.count(first) == 1; }))
+          << "round " << round << ": the run waiting at start did not run within 30 s";
+    }
+    f.Put(second, "test.noop", SystemClock::Instance().Now());
+    runner.Wake();
+    {
+      std::unique_lock lock(f.mu);
+      ASSERT_TRUE(f.cv.wait_for(lock, 30s, [&] { return f.finished.count(second) == 1; }))
+          << "round " << round << ": the run stored after the first did not run within 30 s";
+    }
+    runner.Stop();
+  }
 }
 
 // A runner of its own (a `serve --roles runner` process) learns of runs that another
