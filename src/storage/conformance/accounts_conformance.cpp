@@ -9,9 +9,13 @@
 #include <string>
 #include <vector>
 
-#include "storage/conformance/storage_conformance.h"
+#include "storage/conformance/helpers.h"
 
 namespace taskmill::conformance {
+
+// Named in fixture.cpp's link table, so that linking the suite links this file (helpers.h).
+const int kAccountsSubject = 0;
+
 namespace {
 namespace json = boost::json;
 using ::testing::HasSubstr;

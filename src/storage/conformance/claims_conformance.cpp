@@ -8,19 +8,17 @@
 #include <string>
 #include <vector>
 
-#include "storage/conformance/storage_conformance.h"
+#include "storage/conformance/helpers.h"
 
 namespace taskmill::conformance {
+
+// Named in fixture.cpp's link table, so that linking the suite links this file (helpers.h).
+const int kClaimsSubject = 0;
+
 namespace {
 using namespace std::chrono_literals;
 using ::testing::ElementsAre;
 using ::testing::UnorderedElementsAre;
-
-std::vector<std::string> Ids(const std::vector<Run>& runs) {
-  std::vector<std::string> ids;
-  for (const auto& r : runs) ids.push_back(r.id);
-  return ids;
-}
 
 // Stores three runs due in order a, b, c, each with a 10 s lease, and claims them all
 // with one call that starts the first `start` of them.
