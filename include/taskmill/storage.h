@@ -3,7 +3,9 @@
 // Storage holds runs (with their attempts), task definitions, queue state, the leader
 // lease and files. It is the only component that touches the database; SQL lives only
 // inside the backends (src/storage/sqlite, later src/storage/postgres). Every backend
-// passes the same conformance suite (src/storage/conformance).
+// passes the same conformance suite (taskmill/testing/storage_conformance.h, installed
+// as the test library taskmill::storage_conformance). docs/storage.md explains the
+// contract method by method; Engine::Open also takes a Storage the application built.
 //
 // Thread safety: every method may be called concurrently from any thread.
 // Durability: a method that writes returns only after the commit that holds the write
@@ -258,22 +260,47 @@ class Storage {
   virtual Result<std::vector<Run>> RunPut(RunPutParams params) = 0;
   // Finds a run by id; when `queue` is empty, in any queue. kNotFound when absent.
   virtual Result<Run> RunGet(const std::string& id, const std::string& queue = "") = 0;
+  // Runs that match every set field of `filter` (empty strings and nullopt match
+  // anything), newest stored first, with their attempts; at most filter.limit
+  // (clamped to 1..1000) per page. next_cursor continues after the page: following
+  // cursors visits every matching run once even while runs are stored meanwhile (new
+  // ones are newer than the first page). A cursor that no listing returned is
+  // kInvalidArgument.
   virtual Result<RunPage> RunList(const RunFilter& filter) = 0;
-  // Deletes a finished or pending run. kFailedPrecondition while running.
+  // Deletes a finished or pending run, with the files it owns and its checkpoint.
+  // kFailedPrecondition while running; kNotFound when absent.
   virtual Status RunRemove(const std::string& id, const std::string& queue = "") = 0;
   // Claims up to params.max due pending runs (run_at <= now) from unpaused queues,
-  // highest priority first, then earliest run_at; sets them running with a lease of
-  // each run's time_to_resolve and increments `attempt`.
+  // highest priority first, then earliest run_at, then the earliest stored; sets them
+  // running with runner = params.runner, started_at = now, a lease until now plus
+  // each run's time_to_resolve, and increments `attempt` (the new fencing token).
+  // Calls from concurrent runners never claim one run twice. Answers the runs as
+  // stored after the claim, in claim order. Need not wait for durability: a claim
+  // lost to a crash only lets the run be claimed again.
   virtual Result<std::vector<ClaimedRun>> RunTake(const RunTakeParams& params) = 0;
-  // Extends leases. Returns, per heartbeat, whether the attempt is still current;
-  // false tells the runner to stop it (cancelled, swept, or overwritten).
+  // Extends leases to each beat's lease_until. Returns, per heartbeat, whether the
+  // attempt is still current (the run is running with that attempt number); false
+  // tells the runner to stop it (cancelled, swept, or overwritten). Need not wait for
+  // durability.
   virtual Result<std::vector<bool>> RunHeartbeatBatch(const std::vector<RunHeartbeat>& beats) = 0;
-  // Ends attempts in one commit; a finish whose attempt is not current is rejected.
+  // Ends attempts in one commit; a finish whose attempt is not current is rejected
+  // (accepted = false) and changes nothing. An accepted finish appends the attempt to
+  // the run's attempts (number, runner, started_at, finished_at, outcome — the status
+  // word when empty —, error, output), sets status, result, error and error_kind,
+  // keeps progress unless given, ends the lease and clears the runner. kPending is a
+  // retry: finished_at stays unset and run_at becomes the finish's run_at; a final
+  // status sets finished_at and keeps run_at. Answers per finish, in order.
   virtual Result<std::vector<RunFinishResult>> RunFinishBatch(
       const std::vector<RunFinish>& finishes) = 0;
-  // Stops a pending or running run (status stopped). kFailedPrecondition if final.
+  // Stops a pending or running run (status stopped, finished_at now, error "stopped
+  // by an operator", error_kind "stopped"); a running attempt is recorded as an
+  // attempt with outcome "stopped", and its fence no longer holds. Answers the run as
+  // stored. kFailedPrecondition if final; kNotFound when absent.
   virtual Result<Run> RunCancel(const std::string& id, const std::string& queue, TimePoint now) = 0;
-  // Puts a final run back to pending with one more attempt allowed.
+  // Puts a final run back to pending, due at `now`, with one more attempt allowed
+  // (max_attempts at least attempt + 1); clears finished_at, result, error and
+  // error_kind, and keeps its attempts. Answers the run as stored.
+  // kFailedPrecondition while pending or running; kNotFound when absent.
   virtual Result<Run> RunRetry(const std::string& id, const std::string& queue, TimePoint now) = 0;
   // Records that claimed-ahead runs started (RunTakeParams::start): from then on they
   // are charged an attempt if lost. A start whose claim is no longer current, or
@@ -293,7 +320,8 @@ class Storage {
   // is conditional on the claim still being the current one. Returns the runs as
   // stored after the change.
   virtual Result<std::vector<Run>> RunReleaseUnstarted(TimePoint now, int limit) = 0;
-  // Stores progress counters of a running attempt (fenced like a finish).
+  // Stores progress counters of a running attempt (fenced like a finish:
+  // kFailedPrecondition when the attempt is no longer current).
   virtual Status RunProgress(const std::string& id, const std::string& queue, int attempt,
                              const Progress& progress) = 0;
   // Counts of runs by status and task: of every account (nullopt), or of the runs
@@ -306,7 +334,8 @@ class Storage {
   // The latest run of a task, if any; of one account only when `account` is set.
   virtual Result<std::optional<Run>> RunLatestOfTask(
       const std::string& task, const std::optional<std::string>& account = std::nullopt) = 0;
-  // Number of runs of a task in pending or running status.
+  // Number of runs of a task in pending or running status (the scheduler's overlap
+  // rule).
   virtual Result<int64_t> RunCountLive(const std::string& task) = 0;
 
   // --- periodical launches -------------------------------------------------
@@ -315,6 +344,8 @@ class Storage {
   virtual Result<bool> RunPutScheduled(const Run& run) = 0;
 
   // --- queues ---------------------------------------------------------------
+  // Pauses or resumes a queue, known or not: RunTake claims nothing from a paused
+  // queue until it is resumed. Runs already claimed are not affected.
   virtual Status QueueSetPaused(const std::string& queue, bool paused) = 0;
   // Every queue with pending or running runs, or paused. With `account`, the counts and
   // the oldest pending run are of that account's runs, and only the queues where it
@@ -324,10 +355,16 @@ class Storage {
       TimePoint now, const std::optional<std::string>& account = std::nullopt) = 0;
 
   // --- task definitions -----------------------------------------------------
+  // Stores a task definition under its name, replacing one of the same name; every
+  // field is kept as given (TaskGet answers it equal).
   virtual Status TaskUpsert(const TaskDef& task) = 0;
+  // Every stored task, by name.
   virtual Result<std::vector<TaskDef>> TaskList() = 0;
+  // kNotFound when no task has that name.
   virtual Result<TaskDef> TaskGet(const std::string& name) = 0;
+  // Changes only the task's `enabled` flag. kNotFound for an unknown task.
   virtual Status TaskSetEnabled(const std::string& name, bool enabled) = 0;
+  // Deletes the definition; its runs stay. kNotFound for an unknown task.
   virtual Status TaskRemove(const std::string& name) = 0;
 
   // --- liveness of holders ---------------------------------------------------------
@@ -352,6 +389,8 @@ class Storage {
   // Returns true when `holder` is the leader after the call.
   virtual Result<bool> LeaderAttemptElect(const std::string& name, const std::string& holder,
                                           TimePoint now, Duration ttl) = 0;
+  // Gives the lease `name` up if `holder` holds it (expired or not), so that another
+  // holder can take it at once; otherwise changes nothing.
   virtual Status LeaderResign(const std::string& name, const std::string& holder) = 0;
   // Who holds the lease `name` and until when, as stored; nullopt when no one ever
   // took it or its holder resigned. An expired lease is returned as it is: the caller
@@ -359,7 +398,9 @@ class Storage {
   virtual Result<std::optional<LeaderLease>> LeaderGet(const std::string& name) = 0;
 
   // --- key/value state (scheduler bookkeeping: last fire times, cursors) -----
+  // The value stored under `key`, or nullopt when none was.
   virtual Result<std::optional<std::string>> StateGet(const std::string& key) = 0;
+  // Stores `value` (any bytes, empty included) under `key`, replacing the old one.
   virtual Status StatePut(const std::string& key, const std::string& value) = 0;
 
   // --- API tokens -----------------------------------------------------------
@@ -378,7 +419,7 @@ class Storage {
   // kNotFound for an unknown file; kFailedPrecondition when the file is owned by a
   // run or `chunk` is not the next number.
   virtual Status FileAppend(const std::string& id, int64_t chunk, std::string_view bytes) = 0;
-  // kNotFound when absent.
+  // The file's name, size, chunk count, owner and meta. kNotFound when absent.
   virtual Result<FileInfo> FileGet(const std::string& id) = 0;
   // Replaces *out with the bytes of chunk `chunk` (reusing its capacity: readers of
   // big files keep one buffer). kNotFound when the file or the chunk is absent.
