@@ -124,6 +124,14 @@ class Engine {
   // any role.
   static Result<std::unique_ptr<Engine>> Open(EngineOptions options,
                                               std::shared_ptr<const FunctionRegistry> functions);
+  // Opens an engine on a storage the application built: a backend of its own (one
+  // that passes the conformance suite, taskmill/testing/storage_conformance.h), or a
+  // storage it also uses itself. options.storage is not read. The engine shares
+  // ownership, so the storage lives as long as the longest holder; it must be ready
+  // for use (migrated). A null storage is kInvalidArgument.
+  static Result<std::unique_ptr<Engine>> Open(EngineOptions options,
+                                              std::shared_ptr<Storage> storage,
+                                              std::shared_ptr<const FunctionRegistry> functions);
   virtual ~Engine() = default;
 
   virtual Status Start() = 0;

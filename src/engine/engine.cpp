@@ -41,7 +41,7 @@ bool ValidName(std::string_view s, size_t max) {
 class EngineImpl final : public Engine {
  public:
   EngineImpl(EngineOptions options, std::shared_ptr<const FunctionRegistry> functions,
-             std::unique_ptr<Storage> storage)
+             std::shared_ptr<Storage> storage)
       : options_(std::move(options)), functions_(std::move(functions)), storage_(std::move(storage)) {
     clock_ = options_.clock ? options_.clock : &SystemClock::Instance();
     // Finishes are counted from the bus rather than in the runner: runs also end by a
@@ -372,7 +372,7 @@ class EngineImpl final : public Engine {
 
   EngineOptions options_;
   std::shared_ptr<const FunctionRegistry> functions_;
-  std::unique_ptr<Storage> storage_;
+  std::shared_ptr<Storage> storage_;  // shared with the application that built it
   Clock* clock_ = nullptr;
   EventBus events_;
   uint64_t finished_subscription_ = 0;    // counts run.finished events (metrics)
@@ -380,21 +380,33 @@ class EngineImpl final : public Engine {
   std::unique_ptr<Scheduler> scheduler_;  // null without the scheduler role
 };
 
+// Every node registers the trigger functions (trigger.hourly, ...), so that any runner
+// can execute a trigger run whichever scheduler launched it.
+Result<std::shared_ptr<const FunctionRegistry>> WithTriggerFunctions(
+    const EngineOptions& options, std::shared_ptr<const FunctionRegistry> functions) {
+  if (!functions) functions = std::make_shared<FunctionRegistry>();
+  return AddTriggerFunctions(std::move(functions), options.scheduler_options.triggers);
+}
+
 }  // namespace
 
 Result<std::unique_ptr<Engine>> Engine::Open(EngineOptions options,
                                              std::shared_ptr<const FunctionRegistry> functions) {
-  if (!functions) functions = std::make_shared<FunctionRegistry>();
-  // Every node registers the trigger functions (trigger.hourly, ...), so that any
-  // runner can execute a trigger run whichever scheduler launched it.
-  auto with_triggers =
-      AddTriggerFunctions(std::move(functions), options.scheduler_options.triggers);
+  auto with_triggers = WithTriggerFunctions(options, std::move(functions));
   if (!with_triggers.ok()) return with_triggers.status();
-  functions = std::move(*with_triggers);
   auto storage = OpenStorage(options.storage);
   if (!storage.ok()) return storage.status();
   return std::unique_ptr<Engine>(
-      new EngineImpl(std::move(options), std::move(functions), std::move(*storage)));
+      new EngineImpl(std::move(options), std::move(*with_triggers), std::move(*storage)));
+}
+
+Result<std::unique_ptr<Engine>> Engine::Open(EngineOptions options, std::shared_ptr<Storage> storage,
+                                             std::shared_ptr<const FunctionRegistry> functions) {
+  if (!storage) return Status::InvalidArgument("Engine::Open: the storage given is null");
+  auto with_triggers = WithTriggerFunctions(options, std::move(functions));
+  if (!with_triggers.ok()) return with_triggers.status();
+  return std::unique_ptr<Engine>(
+      new EngineImpl(std::move(options), std::move(*with_triggers), std::move(storage)));
 }
 
 }  // namespace taskmill
