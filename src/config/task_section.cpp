@@ -4,9 +4,10 @@
 #include <cctype>
 #include <climits>
 #include <cstdint>
+#include <functional>
+#include <map>
 
 #include "config/loader.h"
-#include "cron/cron.h"
 
 namespace taskmill::config {
 namespace {
@@ -16,10 +17,6 @@ constexpr int64_t kMaxAttempts = 1'000'000;
 
 const std::vector<std::string_view> kMisfirePolicies = {"skip", "run_once", "run_all"};
 const std::vector<std::string_view> kOverlapPolicies = {"skip", "allow"};
-
-bool IsTaskNameChar(char c) {
-  return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '.' || c == '-';
-}
 
 bool IsEnvName(std::string_view name) {
   if (name.empty() || IsDigit(name.front())) return false;
@@ -45,15 +42,8 @@ void Loader::ReadTasks(const YAML::Node& section, const std::string& path) {
 void Loader::ReadTask(const YAML::Node& key_node, const std::string& name, const std::string& path,
                       const YAML::Node& value) {
   const int task_line = LineOf(key_node);
-  if (name.empty() || !std::all_of(name.begin(), name.end(), IsTaskNameChar)) {
-    Error(task_line, path,
-          "invalid task name '" + name + "'; use letters, digits, '_', '.' and '-'");
-    return;
-  }
-  if (name.starts_with("trigger.")) {
-    // The scheduler's own trigger tasks (trigger.hourly, ...) are named so.
-    Error(task_line, path,
-          "task names starting with 'trigger.' are reserved for the headless triggers");
+  if (Status named = ValidateTaskName(name); !named.ok()) {
+    Error(task_line, path, named.message());
     return;
   }
   if (!value.IsNull() && !value.IsMap()) {
@@ -64,15 +54,10 @@ void Loader::ReadTask(const YAML::Node& key_node, const std::string& name, const
   const size_t errors_before = error_count();
   TaskDef task;
   task.name = name;
-  // Lines of keys that other keys constrain; 0 when absent.
-  int func_name_line = 0;
   int command_line = 0;
-  int schedule_line = 0;
-  int timezone_line = 0;
   bool command_is_string = false;
   bool ttr_given = false;
   bool queue_given = false;
-  std::vector<std::pair<std::string, int>> command_only_keys;  // key path, line
   std::string func_name;
 
   auto seconds_into = [&](Duration* out) {
@@ -92,9 +77,11 @@ void Loader::ReadTask(const YAML::Node& key_node, const std::string& name, const
        }},
       {"func_name",
        [&](const YAML::Node& v, const std::string& p) {
-         func_name_line = LineOf(v);
          auto text = String(v, p);
          if (!text) return;
+         // Kept even when invalid, so that the task is not also reported as having
+         // neither func_name nor command.
+         func_name = *text;
          if (!IsFunctionName(*text)) {
            Error(v, p,
                  "expected a function name category.action (lower-case letters, digits, '_' "
@@ -102,7 +89,6 @@ void Loader::ReadTask(const YAML::Node& key_node, const std::string& name, const
                      Describe(v));
            return;
          }
-         func_name = *text;
        }},
       {"command",
        [&](const YAML::Node& v, const std::string& p) {
@@ -132,17 +118,14 @@ void Loader::ReadTask(const YAML::Node& key_node, const std::string& name, const
        }},
       {"shell",
        [&](const YAML::Node& v, const std::string& p) {
-         command_only_keys.emplace_back(p, LineOf(v));
          if (auto shell = Bool(v, p)) task.shell = *shell;
        }},
       {"working_dir",
        [&](const YAML::Node& v, const std::string& p) {
-         command_only_keys.emplace_back(p, LineOf(v));
          if (auto dir = String(v, p)) task.working_dir = *dir;
        }},
       {"env",
        [&](const YAML::Node& v, const std::string& p) {
-         command_only_keys.emplace_back(p, LineOf(v));
          ReadEnv(v, p, &task.env);
        }},
       {"args",
@@ -178,14 +161,11 @@ void Loader::ReadTask(const YAML::Node& key_node, const std::string& name, const
       {"pause_sec", seconds_into(&task.pause)},
       {"schedule",
        [&](const YAML::Node& v, const std::string& p) {
-         schedule_line = LineOf(v);
-         // Parsed below, once the kind is known (src/cron owns the dialect and its
-         // messages).
+         // Parsed by TaskDef::Problems, once the kind is known.
          if (auto schedule = NonEmptyString(v, p)) task.schedule = *schedule;
        }},
       {"timezone",
        [&](const YAML::Node& v, const std::string& p) {
-         timezone_line = LineOf(v);
          if (auto timezone = NonEmptyString(v, p)) task.timezone = *timezone;
        }},
       {"misfire",
@@ -220,60 +200,49 @@ void Loader::ReadTask(const YAML::Node& key_node, const std::string& name, const
          if (auto enabled = Bool(v, p)) task.enabled = *enabled;
        }},
   };
+  // The line of each key given, for the rules of the task below.
+  std::map<std::string, int, std::less<>> key_lines;
+  for (Field& field : fields) {
+    field.apply = [&key_lines, key = field.key, apply = std::move(field.apply)](
+                      const YAML::Node& v, const std::string& p) {
+      key_lines[std::string(key)] = LineOf(v);
+      apply(v, p);
+    };
+  }
   ReadFields(value, path, fields);
 
-  // Rules between keys. Each is checked only when the keys involved were given, so a
-  // typo in one key does not also produce a confusing second error here.
-  if (func_name_line == 0 && command_line == 0) {
-    Error(task_line, path, "one of func_name or command is required");
-  } else if (func_name_line != 0 && command_line != 0) {
-    Error(task_line, path, "func_name and command are mutually exclusive; give only one");
-  } else if (command_line != 0) {
-    task.function = "task." + name;
-    // The runner registers a command task as this function, and the registry accepts
-    // only lower-case category.action names; say so here rather than at startup.
-    if (!IsFunctionName(task.function)) {
-      Error(task_line, path,
-            "a command task's name must be lower-case letters, digits, '_' and '-' (it is "
-            "registered as the function '" +
-                task.function + "')");
-    }
-    if (command_is_string && !task.shell) {
-      Error(command_line, path + ".command",
-            "a command given as one string needs shell: true; otherwise give a list "
-            "[program, arg, ...]");
-    }
-  } else {
-    task.function = func_name;
-    for (const auto& [key_path, line] : command_only_keys) {
-      Error(line, key_path, "only command tasks use this key (this task has func_name)");
-    }
+  if (func_name.empty() && !task.command.empty()) task.function = "task." + name;
+  if (!func_name.empty()) task.function = func_name;
+  // A command written as one string is run by the shell; that is the file's spelling,
+  // so this rule is the loader's.
+  if (command_is_string && !task.shell && !task.command.empty() && func_name.empty()) {
+    Error(command_line, path + ".command",
+          "a command given as one string needs shell: true; otherwise give a list "
+          "[program, arg, ...]");
   }
-  if (task.kind == TaskKind::kPeriodical && task.schedule.empty() && schedule_line == 0) {
-    Error(task_line, path, "periodical tasks need a schedule");
-  } else if (task.kind != TaskKind::kPeriodical && schedule_line != 0) {
-    Error(schedule_line, path + ".schedule",
-          "only periodical tasks have a schedule (this task's kind is " +
-              std::string(ToString(task.kind)) + ")");
-  }
-  // The cron parser and the tz database decide, so that a task that could never be
-  // scheduled fails the load rather than being skipped with a log line at run time.
-  if (task.kind == TaskKind::kPeriodical && !task.schedule.empty()) {
-    auto schedule = cron::Schedule::Parse(task.schedule);
-    if (!schedule.ok()) Error(schedule_line, path + ".schedule", schedule.status().message());
-  }
-  if (timezone_line != 0 && !task.timezone.empty()) {
-    auto zone = cron::LocateZone(task.timezone);
-    if (!zone.ok()) {
-      Error(timezone_line, path + ".timezone",
-            zone.status().message() + "; expected an IANA name such as UTC or Europe/Berlin");
+
+  // The task's own rules. A rule that reads a key already reported (a value of the
+  // wrong type or out of range) is left out, so one mistake gives one message.
+  auto failed = [&](std::string_view key) {
+    const std::string key_path = JoinPath(path, key);
+    for (size_t i = errors_before; i < error_count(); ++i) {
+      const std::string& error_path = errors()[i].path;
+      if (error_path == key_path ||
+          (error_path.starts_with(key_path) &&
+           (error_path[key_path.size()] == '.' || error_path[key_path.size()] == '['))) {
+        return true;
+      }
     }
-  }
-  // The model's own rule, in case it is stricter than the checks above; skipped when
-  // a retry key was already reported so one mistake gives one message.
-  if (error_count() == errors_before) {
-    Status retry_status = task.retry.Validate();
-    if (!retry_status.ok()) Error(task_line, path, retry_status.message());
+    return false;
+  };
+  for (const TaskProblem& problem : task.Problems()) {
+    if (std::any_of(problem.involves.begin(), problem.involves.end(), failed)) continue;
+    auto given = key_lines.find(problem.key);
+    if (!problem.key.empty() && given != key_lines.end()) {
+      Error(given->second, JoinPath(path, problem.key), problem.message);
+    } else {
+      Error(task_line, path, problem.message);
+    }
   }
 
   config_.tasks.push_back(std::move(task));

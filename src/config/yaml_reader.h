@@ -88,7 +88,7 @@ class YamlReader {
     Error(LineOf(at), std::move(path), std::move(message));
   }
   size_t error_count() const { return errors_.size(); }
-  bool has_errors() const { return !errors_.empty(); }
+  const std::vector<ConfigError>& errors() const { return errors_; }
   // kInvalidArgument with every error, in line order, one per line of the message as
   // "<source>:<line>: <path>: <message>"; details() holds them as
   // {"errors": [{file, line, path, message}]}. Ok when there were none.
