@@ -105,7 +105,6 @@ class UploadIndicator {
   int64_t total_;
   std::chrono::steady_clock::time_point last_{};
 };
-};
 
 }  // namespace
 
