@@ -146,6 +146,17 @@ void AppendJsonString(std::string_view text, std::string* out);
 Result<Run> RunFromJson(const boost::json::value& json);
 boost::json::object ToJson(const Attempt& attempt);
 
+// One broken rule of a task definition.
+struct TaskProblem {
+  // The key to fix, as the configuration file spells it (func_name, command, schedule,
+  // timezone, max_attempts, ...); empty for the task as a whole.
+  std::string key;
+  // Every key the rule reads (`key` included): a reader that could not read one of
+  // them (a type error already reported) may leave the problem out.
+  std::vector<std::string> involves;
+  std::string message;
+};
+
 // Task definitions come from the config file or the API and are stored.
 struct TaskDef {
   std::string name;
@@ -169,8 +180,23 @@ struct TaskDef {
   int priority = 0;
   bool enabled = true;
 
+  // The rules of a task definition, wherever it comes from (the config file, the
+  // API): its name (ValidateTaskName); exactly one of a function and a command, a
+  // command task's function being "task.<name>"; command keys only on command tasks;
+  // a schedule that parses, on periodical tasks only; a known time zone, misfire and
+  // overlap policy; positive durations; the retry policy; a valid queue name.
+  // Problems() lists every broken rule; Validate() is Ok when there is none, else
+  // kInvalidArgument "task '<name>': <key>: <message>; ..." with details
+  // {"task": name, "problems": [{"key", "message"}]}.
+  std::vector<TaskProblem> Problems() const;
+  Status Validate() const;
+
   friend bool operator==(const TaskDef&, const TaskDef&) = default;
 };
+
+// A task name: 1 or more of [A-Za-z0-9_.-], not starting with "trigger." (reserved
+// for the scheduler's headless trigger tasks). kInvalidArgument saying which.
+Status ValidateTaskName(std::string_view name);
 
 boost::json::object ToJson(const TaskDef& task);
 Result<TaskDef> TaskDefFromJson(const boost::json::value& json);

@@ -28,6 +28,7 @@
 #include <memory>
 
 #include "cli/client.h"
+#include "cli/status_line.h"
 
 namespace taskmill::cli {
 namespace {
@@ -85,10 +86,9 @@ Result<HttpResponse> ReadResponse(StreamingConnection& c) {
 
 class UploadIndicator {
  public:
-  explicit UploadIndicator(int64_t total) : enabled_(isatty(STDERR_FILENO) == 1), total_(total) {}
-  ~UploadIndicator() { Clear(); }
+  explicit UploadIndicator(int64_t total) : total_(total) {}
   void Update(int64_t sent) {
-    if (!enabled_) return;
+    if (!line_.enabled()) return;
     auto now = std::chrono::steady_clock::now();
     if (now - last_ < std::chrono::milliseconds(200)) return;
     last_ = now;
@@ -96,17 +96,12 @@ class UploadIndicator {
     if (total_ > 0)
       line += " of " + Thousands(total_ >> 10) + " KiB (" +
               std::to_string(sent * 100 / std::max<int64_t>(1, total_)) + "%)";
-    std::cerr << "\r\033[K" << line << std::flush;
-    shown_ = true;
+    line_.Show(line);
   }
-  void Clear() {
-    if (shown_) std::cerr << "\r\033[K" << std::flush;
-    shown_ = false;
-  }
+  void Clear() { line_.Clear(); }
 
  private:
-  bool enabled_;
-  bool shown_ = false;
+  StatusLine line_;
   int64_t total_;
   std::chrono::steady_clock::time_point last_{};
 };
@@ -233,12 +228,11 @@ Result<HttpResponse> Upload(const CsvRunOptions& o) {
 // A one-line progress bar on stderr, on a terminal only.
 class ProgressBar {
  public:
-  ProgressBar() : enabled_(isatty(STDERR_FILENO) == 1), start_(std::chrono::steady_clock::now()) {}
-  ~ProgressBar() { Clear(); }
-  bool enabled() const { return enabled_; }
+  ProgressBar() : start_(std::chrono::steady_clock::now()) {}
+  bool enabled() const { return line_.enabled(); }
 
   void Update(const json::object& run) {
-    if (!enabled_) return;
+    if (!line_.enabled()) return;
     json::object progress = ProgressOf(run);
     int64_t total = Number(progress, "total");
     int64_t ok = Number(progress, "succeeded");
@@ -264,17 +258,12 @@ class ProgressBar {
                        " rows  " + Thousands(ok) + " ok  " + Thousands(failed) + " failed  " +
                        Thousands(static_cast<int64_t>(rate_)) + " rows/s  " + Field(run, "status") +
                        " " + std::to_string(static_cast<int>(seconds)) + "s";
-    std::cerr << "\r\033[K" << line << std::flush;
-    shown_ = true;
+    line_.Show(line);
   }
-  void Clear() {
-    if (shown_) std::cerr << "\r\033[K" << std::flush;
-    shown_ = false;
-  }
+  void Clear() { line_.Clear(); }
 
  private:
-  bool enabled_;
-  bool shown_ = false;
+  StatusLine line_;
   std::chrono::steady_clock::time_point start_;
   std::chrono::steady_clock::time_point last_{};
   int64_t last_done_ = -1;

@@ -20,6 +20,7 @@
 #include "api/json_body.h"
 #include "cli/client.h"
 #include "cli/global_options.h"
+#include "cli/status_line.h"
 
 namespace taskmill::cli {
 namespace json = boost::json;
@@ -242,28 +243,21 @@ bool IsFinalStatus(const std::string& status) {
 // A one-line progress indicator on stderr, only when stderr is a terminal.
 class ProgressLine {
  public:
-  ProgressLine() : enabled_(isatty(STDERR_FILENO) == 1) {}
-  ~ProgressLine() { Clear(); }
-  bool enabled() const { return enabled_; }
+  bool enabled() const { return line_.enabled(); }
 
   void Update(const json::object& run, std::chrono::steady_clock::duration elapsed) {
-    if (!enabled_) return;
+    if (!line_.enabled()) return;
     static constexpr char kFrames[] = {'|', '/', '-', '\\'};
     auto seconds = std::chrono::duration_cast<std::chrono::seconds>(elapsed).count();
     std::string line = std::string(1, kFrames[frame_++ % 4]) + " run " + Field(run, "id") + ": " +
                        Field(run, "status") + ", attempt " + Field(run, "attempt") + " of " +
                        Field(run, "max_attempts") + " (" + std::to_string(seconds) + "s)";
-    std::cerr << "\r\033[K" << line << std::flush;
-    shown_ = true;
+    line_.Show(line);
   }
-  void Clear() {
-    if (shown_) std::cerr << "\r\033[K" << std::flush;
-    shown_ = false;
-  }
+  void Clear() { line_.Clear(); }
 
  private:
-  bool enabled_;
-  bool shown_ = false;
+  StatusLine line_;
   unsigned frame_ = 0;
 };
 
