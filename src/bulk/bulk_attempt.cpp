@@ -15,6 +15,7 @@
 #include "bulk/checkpointer.h"
 #include "bulk/row_appender.h"
 #include "bulk/stored_file.h"
+#include "core/lifecycle/run_events.h"
 #include "csv/csv_reader.h"
 
 namespace taskmill::bulk {
@@ -945,14 +946,7 @@ bool BulkAttempt::Throttle() {
 }
 
 void BulkAttempt::PublishProgress(const RunCheckpoint& c) {
-  engine_.events().Publish({.type = Event::Type::kRunProgress,
-                            .run_id = run_.id,
-                            .queue = run_.queue,
-                            .task = run_.task,
-                            .function = run_.function,
-                            .account_id = run_.account_id,
-                            .status = RunStatus::kRunning,
-                            .progress = c.progress});
+  engine_.events().Publish(RunEvent::Progressed(run_, c.progress));
 }
 
 Progress BulkAttempt::CurrentProgress() const {

@@ -1,0 +1,36 @@
+#include "core/lifecycle/finish_decision.h"
+
+namespace taskmill {
+
+RunFinish DecideFinish(const Run& run, const HandlerOutcome& outcome, TimePoint now) {
+  RunFinish f;
+  f.queue = run.queue;
+  f.id = run.id;
+  f.attempt = run.attempt;
+  f.finished_at = now;
+  f.result = outcome.result;
+  f.error = outcome.error;
+  f.error_kind = outcome.error_kind;
+  f.output = outcome.output;
+  f.progress = outcome.progress;
+  f.status = outcome.status;
+  f.outcome = f.error_kind == "timeout" ? "timeout" : std::string(ToString(outcome.status));
+  if (f.error_kind == "interrupted") {
+    // The runner shut down under the attempt: hand the run back at once.
+    f.status = RunStatus::kPending;
+    f.run_at = now;
+    f.outcome = "interrupted";
+    return f;
+  }
+  bool retryable = outcome.status == RunStatus::kFailed || outcome.status == RunStatus::kLost;
+  // "rows": a bulk run ended failed because its rows failed (every row failed, or the
+  // function stopped it): another attempt would fail the same rows again.
+  if (retryable && f.error_kind != "stopped" && f.error_kind != "rows" &&
+      run.attempt < run.retry.max_attempts) {
+    f.status = RunStatus::kPending;
+    f.run_at = now + run.retry.DelayBeforeRetry(run.attempt);
+  }
+  return f;
+}
+
+}  // namespace taskmill
