@@ -14,7 +14,7 @@
 #include <map>
 #include <optional>
 
-#include "runner/process_groups.h"
+#include "process/process_groups.h"
 #include "runner/subprocess.h"
 
 extern char** environ;
