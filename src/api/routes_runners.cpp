@@ -354,7 +354,9 @@ Reply Finish(RouteContext& ctx, Exchange& ex) {
                                      .outcome = std::move(outcome)});
   if (!answer.ok()) return answer.status();
   const Run& run = answer->run;
-  if (answer->released) ctx.runners.Finished(runner, {run.queue, run.id}, ctx.engine.clock().Now());
+  if (answer->released) {
+    ctx.runners.Finished(runner, {run.queue, run.id}, ctx.engine.clock().Now());
+  }
   if (!answer->finished) return StaleToken(run, runner, token);
   return RunResponse(http::status::ok, run);
 }

@@ -4,9 +4,9 @@
 // trigger — goes through a Launcher: it builds the run (through the engine's
 // PrepareRun when given, else BuildRun: core/lifecycle/run_builder.h), stores it
 // keyed by (task, scheduled_at) so that no instant is launched twice, and after the
-// commit publishes the events and wakes the runners (a RunNotifier). Before every write it checks that
-// this scheduler still holds the leader lease: a scheduler that lost it stores
-// nothing more, even in the middle of a pass.
+// commit publishes the events and wakes the runners (a RunNotifier). Before every
+// write it checks that this scheduler still holds the leader lease: a scheduler that
+// lost it stores nothing more, even in the middle of a pass.
 //
 // Used by the scheduler's own thread (or a test calling Tick()); not thread-safe.
 #pragma once
