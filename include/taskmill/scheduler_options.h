@@ -1,6 +1,6 @@
 // taskmill/scheduler_options.h — the scheduler role's leases, sweeps and launches,
-// and the triggers (part of the engine's public API, in a header of its own so that the roles include
-// only what they use).
+// and the triggers (part of the engine's public API, in a header of its own so that
+// the roles include only what they use).
 #pragma once
 
 #include <taskmill/clock.h>
