@@ -1,5 +1,7 @@
 #include "runner/remote_runner_service.h"
 
+#include <taskmill/run_enums.h>
+
 #include "core/lifecycle/finish_decision.h"
 
 namespace taskmill {
@@ -69,7 +71,7 @@ Result<RemoteRunnerService::FinishAnswer> RemoteRunnerService::Finish(const std:
   HandlerOutcome& outcome = report.outcome;
   // A failure without a kind is the function's own, as for local handlers.
   if (outcome.status == RunStatus::kFailed && outcome.error_kind.empty()) {
-    outcome.error_kind = "user";
+    outcome.error_kind = ToString(ErrorKind::kUser);
   }
   // Kept like a command's captured output.
   if (outcome.output.size() > output_limit_) outcome.output.resize(output_limit_);

@@ -1,5 +1,7 @@
 #include "scheduler/scheduler.h"
 
+#include <taskmill/run_enums.h>
+
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
@@ -286,9 +288,9 @@ int Scheduler::SweepLost(TimePoint now) {
       lost.error = run.lease_until && *run.lease_until < now
                        ? "lease expired: runner " + run.runner + " stopped heartbeating"
                        : "runner " + run.runner + " ended while the attempt ran";
-      lost.error_kind = "lost";
+      lost.error_kind = ToString(ErrorKind::kLost);
       RunFinish f = DecideFinish(run, lost, now);
-      f.outcome = "lost";
+      f.outcome = ToString(ErrorKind::kLost);
       finishes.push_back(std::move(f));
     }
     auto results = storage_.RunFinishBatch(finishes);

@@ -1,5 +1,7 @@
 #include "core/lifecycle/handler_invocation.h"
 
+#include <taskmill/run_enums.h>
+
 #include <chrono>
 #include <exception>
 #include <string>
@@ -12,14 +14,14 @@ HandlerOutcome InvokeHandler(const FunctionRegistry& functions, const Run& run,
   const auto* entry = functions.Find(run.function);
   if (token->IsCancelled() && token->Reason() == kRunnerStoppingReason) {
     outcome.status = RunStatus::kFailed;
-    outcome.error_kind = "interrupted";
+    outcome.error_kind = ToString(ErrorKind::kInterrupted);
     outcome.error = "runner stopped before the attempt started";
     return outcome;
   }
   if (!entry) {
     outcome.status = RunStatus::kUnknownTask;
     outcome.error = "no runner has the function '" + run.function + "'";
-    outcome.error_kind = "unknown_task";
+    outcome.error_kind = ToString(ErrorKind::kUnknownTask);
     return outcome;
   }
   RunContext ctx(run, token);
@@ -38,9 +40,9 @@ HandlerOutcome InvokeHandler(const FunctionRegistry& functions, const Run& run,
   if (token->IsCancelled()) {
     std::string reason = token->Reason();
     outcome.status = RunStatus::kFailed;
-    outcome.error_kind = reason == kTimeoutReason          ? "timeout"
-                         : reason == kRunnerStoppingReason ? "interrupted"
-                                                           : "stopped";
+    outcome.error_kind = ToString(reason == kTimeoutReason          ? ErrorKind::kTimeout
+                                  : reason == kRunnerStoppingReason ? ErrorKind::kInterrupted
+                                                                    : ErrorKind::kStopped);
     if (reason == kTimeoutReason) {
       outcome.error = "timed out after " +
                       std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -52,7 +54,7 @@ HandlerOutcome InvokeHandler(const FunctionRegistry& functions, const Run& run,
     }
   }
   if (outcome.status == RunStatus::kFailed && outcome.error_kind.empty()) {
-    outcome.error_kind = "user";
+    outcome.error_kind = ToString(ErrorKind::kUser);
   }
   return outcome;
 }
