@@ -7,9 +7,12 @@
 #pragma once
 
 #include <taskmill/clock.h>
+#include <taskmill/enqueue_request.h>
 #include <taskmill/events.h>
 #include <taskmill/function.h>
 #include <taskmill/model.h>
+#include <taskmill/runner_options.h>
+#include <taskmill/scheduler_options.h>
 #include <taskmill/storage.h>
 
 #include <functional>
@@ -21,67 +24,6 @@
 
 namespace taskmill {
 
-struct RunnerOptions {
-  int capacity = 16;                       // concurrent attempts (slots). Default: 16
-  // Most runs claimed ahead of the free slots, waiting in the runner for a slot,
-  // while attempts are short: the runner claims only as many as its slots finish in
-  // about a millisecond at the attempt duration it measures, so long attempts get no
-  // runs claimed ahead. Claiming many runs per storage call is what lets thousands
-  // of short runs a second through. 0: claim for free slots only. Default: 1000
-  int prefetch = 1000;
-  std::string id;                          // Default: hostname:pid
-  std::vector<std::string> queues;         // Default: every queue
-  Duration poll_interval = std::chrono::seconds(1);  // fallback when no wake-up arrives
-  Duration heartbeat_interval{0};          // Default: a third of the shortest lease
-  Duration kill_grace = std::chrono::seconds(5);     // SIGTERM → SIGKILL for commands
-  size_t output_limit = 1 << 20;           // captured command output per attempt
-};
-
-// Kazoo's headless triggers: functions bound to a clock-aligned trigger. Each
-// trigger with bindings fires one run (function `trigger.<name>`, task
-// `trigger.<name>`) that calls its functions one after another, in binding order; a
-// failing function does not stop the next, and each one's outcome is recorded in the
-// run's result. docs/scheduling.md, "Triggers".
-struct TriggerBindings {
-  std::vector<std::string> minutely;  // on every minute (UTC)
-  std::vector<std::string> hourly;    // on every hour (UTC)
-  std::vector<std::string> daily;     // at midnight UTC
-  // Once per known account per browse_interval (intervals aligned on the Unix epoch),
-  // each function called with the account id (RunContext::account_id() and args
-  // [account_id]).
-  std::vector<std::string> each_account;
-  Duration browse_interval = std::chrono::hours(24);  // Default: 1 day
-  // The accounts each_account visits. Default (unset): every distinct non-empty
-  // account_id of the stored runs, read once per browse_interval.
-  std::function<Result<std::vector<std::string>>()> accounts;
-
-  bool empty() const {
-    return minutely.empty() && hourly.empty() && daily.empty() && each_account.empty();
-  }
-};
-
-struct SchedulerOptions {
-  // How long a won leader lease lasts; renewed at least every sweep_interval.
-  // Default: 15 s
-  Duration leader_ttl = std::chrono::seconds(15);
-  // Lost-run sweeps, lease renewal and the continuous guard run this often; periodical
-  // launches do not wait for it (the scheduler wakes at each fire instant). Default: 1 s
-  Duration sweep_interval = std::chrono::seconds(1);
-  int task_log_max_size = 100;             // finished runs kept per task. Default: 100
-  // History is pruned to task_log_max_size this often. Default: 60 s
-  Duration prune_interval = std::chrono::seconds(60);
-  // A periodical instant that passed while no scheduler led, more than this before
-  // the current leader took over, is a misfire (the task's misfire policy decides);
-  // later instants launch normally, so a quick restart misses nothing. Default: 5 s
-  Duration misfire_grace = std::chrono::seconds(5);
-  // A periodical launch is stored this long before its instant, due at the instant,
-  // so that the commit is done when the instant comes and the runner claims the run
-  // right then. While the task has a live run and overlap is skip, the launch is
-  // decided at the instant itself instead. Default: 200 ms (0: store at the instant)
-  Duration launch_ahead = std::chrono::milliseconds(200);
-  TriggerBindings triggers;  // Default: none
-};
-
 struct EngineOptions {
   StorageOptions storage;
   Clock* clock = nullptr;                  // Default: SystemClock::Instance()
@@ -90,25 +32,6 @@ struct EngineOptions {
   RunnerOptions runner_options;
   SchedulerOptions scheduler_options;
   Duration default_time_to_resolve = std::chrono::seconds(60);  // task_storage.task_ttr
-};
-
-// A request to launch a function (anonymous run) or a task.
-struct EnqueueRequest {
-  std::string function;                    // one of function / task
-  std::string task;
-  std::optional<boost::json::value> args;  // Default: task's args, or []
-  boost::json::value data = boost::json::object();
-  std::string queue;                       // Default: task's queue or "default"
-  std::string id;                          // Default: a new UUIDv7
-  std::optional<int> priority;
-  std::optional<TimePoint> run_at;
-  std::optional<Duration> delay;           // run_at = now + delay
-  std::optional<RetryPolicy> retry;
-  std::optional<Duration> timeout;
-  std::optional<Duration> time_to_resolve;
-  std::string account_id;                  // the owner
-  std::string auth_account_id;             // who created it, stored as given (may differ)
-  std::optional<TimePoint> scheduled_at;
 };
 
 // Who leads scheduling (Engine::scheduler_state).

@@ -1,7 +1,7 @@
 // Routes of runners: remote workers claim runs of a queue, renew their leases and
-// report outcomes over HTTP, with the same storage calls, leases, fencing tokens and
-// retry decisions as the local runner (src/runner/runner.cpp); and the list of
-// runners. docs/remote-runners.md describes the protocol, docs/api.md the routes.
+// report outcomes over HTTP; and the list of runners. The routes parse and answer;
+// the protocol itself is RemoteRunnerService's (src/runner/remote_runner_service.h).
+// docs/remote-runners.md describes the protocol, docs/api.md the routes.
 #include <algorithm>
 #include <boost/json.hpp>
 #include <charconv>
@@ -10,7 +10,7 @@
 #include "api/api_error.h"
 #include "api/json_body.h"
 #include "api/routes.h"
-#include "runner/runner.h"
+#include "runner/remote_runner_service.h"
 
 namespace taskmill::api {
 namespace json = boost::json;
@@ -129,14 +129,16 @@ Response TakeResponse(const std::vector<Run>& runs) {
   return JsonResponse(http::status::ok, json::serialize(body));
 }
 
-// Whether `runner` still holds attempt `token` of `run`: what storage's fence checks,
-// plus the runner, so that one worker cannot renew or end another's attempt.
-bool Holds(const Run& run, const std::string& runner, int token) {
-  return run.status == RunStatus::kRunning && run.attempt == token && run.runner == runner;
+// The protocol, over this server's engine: a retry wakes this node's runner.
+RemoteRunnerService Service(Engine& engine) {
+  return RemoteRunnerService(
+      engine.storage(), engine.clock(),
+      RunNotifier(engine.events(), [&engine](TimePoint due) { engine.RunStored(due); }),
+      engine.options().runner_options.output_limit);
 }
 
-// Says which of Holds()'s conditions failed: another runner holds this very attempt,
-// or the attempt is over (lease expired, stopped, retried).
+// Says which of RemoteRunnerService::Holds()'s conditions failed: another runner
+// holds this very attempt, or the attempt is over (lease expired, stopped, retried).
 Status StaleToken(const Run& run, const std::string& runner, int token) {
   json::object details{{"id", run.id},
                        {"queue", run.queue},
@@ -206,24 +208,14 @@ Reply Take(RouteContext& ctx, Exchange& ex) {
   Engine* engine = &ctx.engine;
   RunnerRegistry* registry = &ctx.runners;
   registry->Take(runner, queue, max, engine->clock().Now());
-  // One claim, exactly as the local runner's fetcher makes it.
-  TakeWaiter::Try attempt = [engine, registry, runner, queue, max]() -> Result<std::vector<Run>> {
-    TimePoint now = engine->clock().Now();
-    auto taken = engine->storage().RunTake(RunTakeParams{runner, {queue}, max, now});
+  TakeWaiter::Try attempt = [service = Service(*engine), engine, registry, runner, queue,
+                             max]() mutable -> Result<std::vector<Run>> {
+    auto taken = service.Take(runner, queue, max);
     if (!taken.ok() || taken->empty()) return taken;
     std::vector<RunnerRegistry::RunKey> keys;
     keys.reserve(taken->size());
-    for (const Run& run : *taken) {
-      engine->events().Publish({.type = Event::Type::kRunStarted,
-                                .run_id = run.id,
-                                .queue = run.queue,
-                                .task = run.task,
-                                .function = run.function,
-                                .account_id = run.account_id,
-                                .status = RunStatus::kRunning});
-      keys.push_back({run.queue, run.id});
-    }
-    registry->Claimed(runner, keys, now);
+    for (const Run& run : *taken) keys.push_back({run.queue, run.id});
+    registry->Claimed(runner, keys, engine->clock().Now());
     return taken;
   };
   if (wait.count() == 0) {
@@ -243,17 +235,6 @@ Reply Take(RouteContext& ctx, Exchange& ex) {
 
 // ---- POST /api/v1/runners/{runner}/heartbeat -----------------------------------
 
-struct Beat {
-  std::string id;
-  std::string queue;  // empty: find the id in any queue
-  int token = 0;
-  std::optional<Progress> progress;
-  std::optional<Run> run;  // as read before the heartbeat; nullopt when unknown
-  bool accepted = false;
-  bool cancel_requested = false;
-  TimePoint lease_until{};
-};
-
 Reply Heartbeat(RouteContext& ctx, Exchange& ex) {
   if (Status s = ex.CheckQuery({}); !s.ok()) return s;
   TASKMILL_RETURN_IF_ERROR(RequireAdmin(ex, "serve runs as a remote runner"));
@@ -269,7 +250,7 @@ Reply Heartbeat(RouteContext& ctx, Exchange& ex) {
   if (runs->get_array().size() > kMaxHeartbeats) {
     return FieldError("runs", "at most " + std::to_string(kMaxHeartbeats) + " runs per heartbeat");
   }
-  std::vector<Beat> beats;
+  std::vector<RemoteRunnerService::Beat> beats;
   beats.reserve(runs->get_array().size());
   for (size_t i = 0; i < runs->get_array().size(); ++i) {
     const json::value& item = runs->get_array()[i];
@@ -280,7 +261,7 @@ Reply Heartbeat(RouteContext& ctx, Exchange& ex) {
     const json::object& object = item.get_object();
     TASKMILL_RETURN_IF_ERROR(
         CheckKeys(object, prefix, {"id", "queue", "fencing_token", "progress"}));
-    Beat beat;
+    RemoteRunnerService::Beat beat;
     TASKMILL_RETURN_IF_ERROR(ReadString(object, "id", prefix, /*required=*/true, &beat.id));
     TASKMILL_RETURN_IF_ERROR(ReadString(object, "queue", prefix, /*required=*/false, &beat.queue));
     TASKMILL_RETURN_IF_ERROR(ReadToken(object, prefix, &beat.token));
@@ -291,69 +272,22 @@ Reply Heartbeat(RouteContext& ctx, Exchange& ex) {
     beats.push_back(std::move(beat));
   }
 
-  Engine& engine = ctx.engine;
-  Storage& storage = engine.storage();
-  const TimePoint now = engine.clock().Now();
-  // The lease to renew is each run's own time_to_resolve, as the local runner renews it.
-  std::vector<RunHeartbeat> renewals;
-  std::vector<Beat*> renewing;
-  for (Beat& beat : beats) {
-    auto run = storage.RunGet(beat.id, beat.queue);
-    if (!run.ok() && !run.status().IsNotFound()) return run.status();
-    if (!run.ok()) continue;
-    beat.run = std::move(*run);
-    if (!Holds(*beat.run, runner, beat.token)) continue;
-    beat.lease_until = now + beat.run->time_to_resolve;
-    renewals.push_back({beat.run->queue, beat.run->id, beat.token, beat.lease_until});
-    renewing.push_back(&beat);
-  }
-  if (!renewals.empty()) {
-    auto alive = storage.RunHeartbeatBatch(renewals);
-    if (!alive.ok()) return alive.status();
-    for (size_t i = 0; i < renewing.size(); ++i) renewing[i]->accepted = (*alive)[i];
-  }
-
+  auto answers = Service(ctx.engine).Heartbeat(runner, beats);
+  if (!answers.ok()) return answers.status();
   std::vector<RunnerRegistry::RunKey> held;
   std::vector<RunnerRegistry::RunKey> gone;
-  for (Beat& beat : beats) {
-    if (beat.accepted && beat.progress) {
-      const Run& run = *beat.run;
-      Status stored = storage.RunProgress(run.id, run.queue, beat.token, *beat.progress);
-      if (stored.ok()) {
-        engine.events().Publish({.type = Event::Type::kRunProgress,
-                                 .run_id = run.id,
-                                 .queue = run.queue,
-                                 .task = run.task,
-                                 .function = run.function,
-                                 .account_id = run.account_id,
-                                 .status = RunStatus::kRunning,
-                                 .progress = *beat.progress});
-      } else if (stored.code() == StatusCode::kFailedPrecondition) {
-        beat.accepted = false;  // ended between the renewal and the progress
-      } else {
-        return stored;
-      }
-    }
-    if (!beat.run) continue;
-    RunnerRegistry::RunKey key{beat.run->queue, beat.run->id};
-    if (beat.accepted) {
-      held.push_back(std::move(key));
-      continue;
-    }
-    gone.push_back(std::move(key));
-    // Why the attempt is over, read after the renewal failed: an operator's cancel
-    // during this very attempt is a request to stop, anything else a lost lease.
-    auto now_stored = storage.RunGet(beat.run->id, beat.run->queue);
-    beat.cancel_requested = now_stored.ok() && now_stored->status == RunStatus::kStopped &&
-                            now_stored->attempt == beat.token;
+  for (const auto& answer : *answers) {
+    if (!answer.run) continue;
+    (answer.accepted ? held : gone).push_back({answer.run->queue, answer.run->id});
   }
-  ctx.runners.Heartbeat(runner, held, gone, now);
+  ctx.runners.Heartbeat(runner, held, gone, ctx.engine.clock().Now());
 
   json::array out;
   out.reserve(beats.size());
-  for (const Beat& beat : beats) {
+  for (size_t i = 0; i < beats.size(); ++i) {
+    const RemoteRunnerService::BeatAnswer& beat = (*answers)[i];
     out.push_back(
-        json::object{{"id", beat.id},
+        json::object{{"id", beats[i].id},
                      {"queue", beat.run ? json::value(beat.run->queue) : json::value(nullptr)},
                      {"accepted", beat.accepted},
                      {"cancel_requested", beat.cancel_requested},
@@ -410,44 +344,21 @@ Reply Finish(RouteContext& ctx, Exchange& ex) {
     TASKMILL_RETURN_IF_ERROR(ReadProgress(*progress, "progress", &*outcome.progress));
   }
   outcome.error = std::move(error);
-  // A failure without a kind is the function's own, as for local handlers.
-  outcome.error_kind =
-      error_kind.empty() && outcome.status == RunStatus::kFailed ? "user" : error_kind;
-  // Kept like a command's captured output: capped by the runner's output_limit.
-  const size_t limit = ctx.engine.options().runner_options.output_limit;
-  if (output.size() > limit) output.resize(limit);
+  outcome.error_kind = std::move(error_kind);
   outcome.output = std::move(output);
 
-  Engine& engine = ctx.engine;
-  Storage& storage = engine.storage();
-  auto run = storage.RunGet(id, queue);
-  if (!run.ok()) return run.status();
-  if (!Holds(*run, runner, token)) return StaleToken(*run, runner, token);
-  const TimePoint now = engine.clock().Now();
-  // The local runner's decision: completion, retry (with the run's backoff) or failure.
-  RunFinish finish = DecideFinish(*run, outcome, now);
-  auto results = storage.RunFinishBatch({finish});
-  if (!results.ok()) return results.status();
-  ctx.runners.Finished(runner, {run->queue, run->id}, now);
-  if (!results->front().accepted) {
-    // Lost the race with the sweeper or an operator between the read and the write.
-    auto current = storage.RunGet(run->id, run->queue);
-    return StaleToken(current.ok() ? *current : *run, runner, token);
+  auto answer = Service(ctx.engine)
+                    .Finish(runner, {.id = std::move(id),
+                                     .queue = std::move(queue),
+                                     .token = token,
+                                     .outcome = std::move(outcome)});
+  if (!answer.ok()) return answer.status();
+  const Run& run = answer->run;
+  if (answer->released) {
+    ctx.runners.Finished(runner, {run.queue, run.id}, ctx.engine.clock().Now());
   }
-  // A retry: this node's runner claims it when it falls due, not at its next poll.
-  if (finish.status == RunStatus::kPending) engine.RunStored(finish.run_at);
-  engine.events().Publish({.type = finish.status == RunStatus::kPending ? Event::Type::kRunCreated
-                                                                        : Event::Type::kRunFinished,
-                           .run_id = run->id,
-                           .queue = run->queue,
-                           .task = run->task,
-                           .function = run->function,
-                           .account_id = run->account_id,
-                           .status = finish.status,
-                           .progress = finish.progress.value_or(run->progress)});
-  auto stored = storage.RunGet(run->id, run->queue);
-  if (!stored.ok()) return stored.status();
-  return RunResponse(http::status::ok, *stored);
+  if (!answer->finished) return StaleToken(run, runner, token);
+  return RunResponse(http::status::ok, run);
 }
 
 // ---- GET /api/v1/runners -------------------------------------------------------

@@ -12,6 +12,7 @@
 #include <fstream>
 
 #include "bulk/bulk_attempt_impl.h"
+#include "core/lifecycle/run_events.h"
 
 namespace taskmill::bulk {
 namespace json = boost::json;
@@ -259,14 +260,7 @@ bool BulkAttempt::Throttle() {
 }
 
 void BulkAttempt::PublishProgress(const RunCheckpoint& c) {
-  engine_.events().Publish({.type = Event::Type::kRunProgress,
-                            .run_id = run_.id,
-                            .queue = run_.queue,
-                            .task = run_.task,
-                            .function = run_.function,
-                            .account_id = run_.account_id,
-                            .status = RunStatus::kRunning,
-                            .progress = c.progress});
+  engine_.events().Publish(RunEvent::Progressed(run_, c.progress));
 }
 
 Progress BulkAttempt::CurrentProgress() const {

@@ -1,5 +1,7 @@
 #include "bulk/bulk_handler.h"
 
+#include <taskmill/run_enums.h>
+
 #include <algorithm>
 #include <memory>
 #include <new>
@@ -154,7 +156,7 @@ HandlerOutcome BulkHandler::Execute(RunContext& context) {
     out.status = RunStatus::kFailed;
     out.error = "bulk function '" + spec_.info.name +
                 "' cannot run: its BulkRuntime was never attached to an engine";
-    out.error_kind = "internal";
+    out.error_kind = ToString(ErrorKind::kInternal);
     return out;
   }
   auto processor = factory_(context);

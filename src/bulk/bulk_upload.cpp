@@ -11,6 +11,7 @@
 #include "bulk/bulk_layout.h"
 #include "bulk/csv_validation.h"
 #include "bulk/stored_file.h"
+#include "core/lifecycle/run_notifier.h"
 #include "csv/csv_reader.h"
 #include "csv/csv_writer.h"
 
@@ -143,15 +144,8 @@ Result<Run> BulkUpload::Finish() {
     Abandon();  // kIgnore answered a run stored before: this upload is not needed
   }
   done_ = true;
-  engine_->events().Publish({.type = Event::Type::kRunCreated,
-                             .run_id = run.id,
-                             .queue = run.queue,
-                             .task = run.task,
-                             .function = run.function,
-                             .account_id = run.account_id,
-                             .status = run.status,
-                             .progress = run.progress});
-  engine_->RunStored(run.run_at);
+  RunNotifier(engine_->events(), [engine = engine_](TimePoint due) { engine->RunStored(due); })
+      .Created(run);
   return run;
 }
 

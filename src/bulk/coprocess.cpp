@@ -17,8 +17,9 @@
 
 #include "bulk/bulk_handler.h"
 #include "bulk/jsonl_protocol.h"
-#include "runner/process_groups.h"
-#include "runner/spawn.h"
+#include "process/fd.h"
+#include "process/process_groups.h"
+#include "process/spawn.h"
 #include "runner/subprocess.h"
 
 extern char** environ;
@@ -29,42 +30,17 @@ namespace json = boost::json;
 
 constexpr int kPollMillis = 100;  // how often a wait re-checks cancellation
 
-std::string ErrnoText(int err) { return std::strerror(err); }
-
-class Fd {
- public:
-  Fd() = default;
-  explicit Fd(int fd) : fd_(fd) {}
-  Fd(Fd&& o) noexcept : fd_(std::exchange(o.fd_, -1)) {}
-  Fd& operator=(Fd&& o) noexcept {
-    Reset(std::exchange(o.fd_, -1));
-    return *this;
-  }
-  ~Fd() { Reset(); }
-  int get() const { return fd_; }
-  void Reset(int fd = -1) {
-    if (fd_ >= 0) ::close(fd_);
-    fd_ = fd;
-  }
-
- private:
-  int fd_ = -1;
-};
-
 // A child with three pipes. Owned by one thread.
 class Child {
  public:
   static Result<std::unique_ptr<Child>> Spawn(const CoprocessSpec& spec,
                                               const std::vector<std::string>& env) {
-    int in[2], out[2], err[2];
-    if (::pipe2(in, O_CLOEXEC) != 0) return Status::Unavailable("pipe: " + ErrnoText(errno));
-    Fd in_read(in[0]), in_write(in[1]);
-    if (::pipe2(out, O_CLOEXEC) != 0) return Status::Unavailable("pipe: " + ErrnoText(errno));
-    Fd out_read(out[0]), out_write(out[1]);
-    if (::pipe2(err, O_CLOEXEC) != 0) return Status::Unavailable("pipe: " + ErrnoText(errno));
-    Fd err_read(err[0]), err_write(err[1]);
+    UniqueFd in_read, in_write, out_read, out_write, err_read, err_write;
+    TASKMILL_RETURN_IF_ERROR(MakePipe(in_read, in_write));
+    TASKMILL_RETURN_IF_ERROR(MakePipe(out_read, out_write));
+    TASKMILL_RETURN_IF_ERROR(MakePipe(err_read, err_write));
     for (int fd : {in_write.get(), out_read.get(), err_read.get()}) {
-      ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) | O_NONBLOCK);
+      TASKMILL_RETURN_IF_ERROR(SetNonBlocking(fd));
     }
 
     std::vector<char*> argv;
@@ -73,7 +49,7 @@ class Child {
     std::vector<char*> envp;
     for (const auto& e : env) envp.push_back(const_cast<char*>(e.c_str()));
     envp.push_back(nullptr);
-    // As src/runner/subprocess.cpp (see runner/spawn.h): an own process group, no
+    // As src/runner/subprocess.cpp (see process/spawn.h): an own process group, no
     // blocked or ignored signals inherited from the server (it blocks SIGTERM and
     // ignores SIGPIPE), and death with the server.
     ChildSpec request{.file = argv[0],
@@ -122,29 +98,8 @@ class Child {
   }
 
   // Non-blocking write; bytes written, 0 when the pipe is full, -1 when the child
-  // closed its stdin. SIGPIPE is blocked on this thread for the write and a signal the
-  // write raised is consumed, so the server never sees it.
-  ssize_t Write(std::string_view data) {
-    sigset_t pipe_set, old_mask, pending;
-    sigemptyset(&pipe_set);
-    sigaddset(&pipe_set, SIGPIPE);
-    pthread_sigmask(SIG_BLOCK, &pipe_set, &old_mask);
-    sigpending(&pending);
-    bool was_pending = sigismember(&pending, SIGPIPE);
-    ssize_t n;
-    do {
-      n = ::write(stdin_.get(), data.data(), data.size());
-    } while (n < 0 && errno == EINTR);
-    int write_errno = errno;
-    if (n < 0 && write_errno == EPIPE && !was_pending) {
-      struct timespec zero {};
-      while (::sigtimedwait(&pipe_set, nullptr, &zero) < 0 && errno == EINTR) {
-      }
-    }
-    pthread_sigmask(SIG_SETMASK, &old_mask, nullptr);
-    if (n >= 0) return n;
-    return write_errno == EAGAIN ? 0 : -1;
-  }
+  // closed its stdin (never a SIGPIPE: process/fd.h).
+  ssize_t Write(std::string_view data) { return WriteNoSigpipe(stdin_.get(), data); }
 
   // Waits up to `grace` for the child to exit, then kills its group; returns the wait
   // status. Also kills what is left of the group after the exit.
@@ -183,7 +138,7 @@ class Child {
   pid_t pid_ = -1;
   bool reaped_ = false;
   int status_ = 0;
-  Fd stdin_, stdout_, stderr_;
+  UniqueFd stdin_, stdout_, stderr_;
 };
 
 std::string DescribeExit(int status) {

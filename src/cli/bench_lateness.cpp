@@ -15,6 +15,7 @@
 #include "cli/bench_lateness.h"
 
 #include "cli/global_options.h"
+#include "core/lifecycle/run_events.h"
 
 #include <taskmill/engine.h>
 
@@ -197,7 +198,7 @@ int RunLateness(const LatenessOptions& o) {
     task.queue = kLocalQueue;
     task.pause = 30ms;
     if (!engine.storage().TaskUpsert(task).ok()) failed = 1;
-    engine.events().Publish({.type = Event::Type::kTaskChanged, .task = task.name});
+    engine.events().Publish(RunEvent::TaskChanged(task.name));
     // The first run is due when launched, not after a pause: it is left out.
     if (!failed && !await(static_cast<size_t>(o.runs) + 1)) failed = 1;
     (void)engine.TaskSetEnabled(task.name, false);

@@ -8,7 +8,7 @@
 #include "examples/numbers/numbers.h"
 #include "config/config.h"
 #include "runner/command_handler.h"
-#include "runner/process_groups.h"
+#include "process/process_groups.h"
 
 #include <taskmill/bulk.h>
 #include <taskmill/engine.h>

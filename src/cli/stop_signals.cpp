@@ -6,7 +6,7 @@
 
 #include <thread>
 
-#include "runner/process_groups.h"
+#include "process/process_groups.h"
 
 namespace taskmill::cli {
 namespace {

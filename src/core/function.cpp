@@ -1,4 +1,5 @@
 #include <taskmill/function.h>
+#include <taskmill/run_enums.h>
 
 #include <boost/json.hpp>
 
@@ -102,7 +103,7 @@ class RemoteHandler final : public Handler {
   HandlerOutcome Execute(RunContext& ctx) override {
     HandlerOutcome outcome;
     outcome.status = RunStatus::kFailed;
-    outcome.error_kind = "internal";
+    outcome.error_kind = ToString(ErrorKind::kInternal);
     outcome.error = "function '" + ctx.run().function +
                     "' is executed by remote runners (docs/remote-runners.md), but the local "
                     "runner claimed this run from queue '" +

@@ -1,12 +1,14 @@
 #include <taskmill/engine.h>
 
+#include "core/lifecycle/run_builder.h"
+#include "core/lifecycle/run_notifier.h"
 #include "metrics/taskmill_metrics.h"
 #include "runner/runner.h"
 #include "scheduler/scheduler.h"
 
 #include <boost/json.hpp>
 
-#include <array>
+#include <optional>
 #include <thread>
 
 namespace taskmill {
@@ -17,25 +19,6 @@ Status FieldError(std::string field, std::string message) {
   json::object details;
   details["field"] = field;
   return Status::InvalidArgument(field + ": " + message, std::move(details));
-}
-
-// Letters, digits and _ - . : (a table: every id of every enqueued run is checked).
-constexpr std::array<bool, 256> kNameChars = [] {
-  std::array<bool, 256> table{};
-  for (int c = 0; c < 256; ++c) {
-    table[static_cast<size_t>(c)] = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-                                    (c >= '0' && c <= '9') || c == '_' || c == '-' || c == '.' ||
-                                    c == ':';
-  }
-  return table;
-}();
-
-bool ValidName(std::string_view s, size_t max) {
-  if (s.empty() || s.size() > max) return false;
-  for (char c : s) {
-    if (!kNameChars[static_cast<unsigned char>(c)]) return false;
-  }
-  return true;
 }
 
 class EngineImpl final : public Engine {
@@ -89,89 +72,14 @@ class EngineImpl final : public Engine {
   }
 
   Result<Run> PrepareRun(const EnqueueRequest& req) override {
-    if (req.function.empty() == req.task.empty()) {
-      return FieldError("function", "give exactly one of function or task");
+    std::optional<TaskDef> task;
+    if (!req.task.empty() && req.function.empty()) {
+      auto stored = storage_->TaskGet(req.task);
+      if (!stored.ok()) return stored.status();
+      task = std::move(*stored);
     }
-    TimePoint now = clock_->Now();
-    Run run;
-    run.status = RunStatus::kPending;
-    run.created_at = now;
-    run.time_to_resolve = options_.default_time_to_resolve;
-    if (!req.task.empty()) {
-      auto task = storage_->TaskGet(req.task);
-      if (!task.ok()) return task.status();
-      run.task = task->name;
-      run.function = task->function;
-      run.args = task->args;
-      run.queue = task->queue;
-      run.priority = task->priority;
-      run.retry = task->retry;
-      run.timeout = task->timeout;
-      run.time_to_resolve = task->time_to_resolve;
-    } else {
-      run.function = req.function;
-    }
-    const FunctionRegistry::Entry* entry = functions_->Find(run.function);
-    if (!entry) {
-      if (!req.task.empty()) {
-        // A stored task whose function this node lacks still runs somewhere else, or
-        // ends unknown_task; only anonymous runs are checked strictly.
-      } else {
-        json::object details;
-        details["code"] = "unknown_function";
-        details["field"] = "function";
-        return Status::InvalidArgument("unknown function '" + run.function +
-                                           "'; `taskmill functions` lists the known ones",
-                                       std::move(details));
-      }
-    }
-    if (req.args) {
-      if (!req.args->is_array() && !req.args->is_object() && !req.args->is_null()) {
-        return FieldError("args", "expected a JSON array or object");
-      }
-      if (!req.args->is_null()) run.args = *req.args;
-    }
-    if (!req.data.is_object()) return FieldError("data", "expected a JSON object");
-    run.data = req.data;
-    if (!req.queue.empty()) {
-      run.queue = req.queue;
-    } else if (req.task.empty() && entry && !entry->info.queue.empty()) {
-      // A function served elsewhere (a remote function) names the queue its workers
-      // take; a task's runs keep the task's queue.
-      run.queue = entry->info.queue;
-    }
-    if (!ValidName(run.queue, 100)) {
-      return FieldError("queue", "'" + run.queue + "' must be 1-100 characters of [A-Za-z0-9_.:-]");
-    }
-    run.id = req.id.empty() ? NewRunId(now) : req.id;
-    if (!ValidName(run.id, 200)) {
-      return FieldError("id", "'" + run.id + "' must be 1-200 characters of [A-Za-z0-9_.:-]");
-    }
-    if (req.priority) run.priority = *req.priority;
-    if (req.retry) run.retry = *req.retry;
-    if (Status s = run.retry.Validate(); !s.ok()) {
-      std::string field = s.message().substr(0, s.message().find(':'));
-      return FieldError(field, s.message().substr(s.message().find(':') + 2));
-    }
-    if (req.timeout) {
-      if (req.timeout->count() <= 0) return FieldError("timeout", "must be positive");
-      run.timeout = *req.timeout;
-    }
-    if (req.time_to_resolve) {
-      if (req.time_to_resolve->count() <= 0) {
-        return FieldError("time_to_resolve", "must be positive");
-      }
-      run.time_to_resolve = *req.time_to_resolve;
-    }
-    if (req.delay && req.delay->count() < 0) return FieldError("delay", "must not be negative");
-    if (req.delay && req.run_at) return FieldError("delay", "give either delay or run_at");
-    run.run_at = req.run_at ? *req.run_at : now + req.delay.value_or(Duration{0});
-    run.scheduled_at = req.scheduled_at;
-    run.account_id = req.account_id;
-    // The creator as the caller says: an admin token of no account acting for another
-    // account created the run as no account, not as its owner.
-    run.auth_account_id = req.auth_account_id;
-    return run;
+    return BuildRun(req, task ? &*task : nullptr, functions_.get(),
+                    options_.default_time_to_resolve, clock_->Now());
   }
 
   // A function that reads a CSV input cannot run without one: refused when the run is
@@ -219,17 +127,7 @@ class EngineImpl final : public Engine {
     }
     auto stored = storage_->RunPut(std::move(params));
     if (!stored.ok()) return stored.status();
-    TimePoint now = clock_->Now();
-    TimePoint earliest = TimePoint::max();
-    for (const Run& run : *stored) {
-      if (run.status == RunStatus::kPending) earliest = std::min(earliest, run.run_at);
-      events_.Publish({.type = Event::Type::kRunCreated, .run_id = run.id, .queue = run.queue,
-                       .task = run.task, .function = run.function,
-                       .account_id = run.account_id, .status = run.status});
-    }
-    if (runner_ && earliest != TimePoint::max()) {
-      if (earliest <= now) runner_->Wake(); else runner_->WakeAt(earliest);
-    }
+    notifier_.Created(*stored);
     return stored;
   }
 
@@ -277,19 +175,14 @@ class EngineImpl final : public Engine {
     auto run = storage_->RunCancel(id, queue, clock_->Now());
     if (!run.ok()) return run;
     if (runner_) runner_->CancelLocal(run->id, "stopped by an operator");
-    events_.Publish({.type = Event::Type::kRunFinished, .run_id = run->id, .queue = run->queue,
-                     .task = run->task, .function = run->function,
-                     .account_id = run->account_id, .status = run->status});
+    notifier_.Stored(*run);
     return run;
   }
 
   Result<Run> Retry(const std::string& id, const std::string& queue) override {
     auto run = storage_->RunRetry(id, queue, clock_->Now());
     if (!run.ok()) return run;
-    events_.Publish({.type = Event::Type::kRunCreated, .run_id = run->id, .queue = run->queue,
-                     .task = run->task, .function = run->function,
-                     .account_id = run->account_id, .status = run->status});
-    WakeRunner();
+    notifier_.Created(*run);
     return run;
   }
 
@@ -325,12 +218,12 @@ class EngineImpl final : public Engine {
         }
       }
     }
-    events_.Publish({.type = Event::Type::kTaskChanged, .task = name});
+    notifier_.TaskChanged(name);
     return Status::Ok();
   }
 
   Status QueueSetPaused(const std::string& queue, bool paused) override {
-    if (!ValidName(queue, 100)) {
+    if (!IsValidQueueName(queue)) {
       return FieldError("queue", "'" + queue + "' must be 1-100 characters of [A-Za-z0-9_.:-]");
     }
     TASKMILL_RETURN_IF_ERROR(storage_->QueueSetPaused(queue, paused));
@@ -375,6 +268,8 @@ class EngineImpl final : public Engine {
   std::shared_ptr<Storage> storage_;  // shared with the application that built it
   Clock* clock_ = nullptr;
   EventBus events_;
+  // After every commit of this engine's: events, and a wake-up of the local runner.
+  RunNotifier notifier_{events_, [this](TimePoint due) { RunStored(due); }};
   uint64_t finished_subscription_ = 0;    // counts run.finished events (metrics)
   std::unique_ptr<Runner> runner_;        // null without the runner role
   std::unique_ptr<Scheduler> scheduler_;  // null without the scheduler role

@@ -1,5 +1,7 @@
 #include "runner/command_handler.h"
 
+#include <taskmill/run_enums.h>
+
 #include <poll.h>
 #include <signal.h>
 #include <sys/wait.h>
@@ -14,7 +16,7 @@
 #include <map>
 #include <optional>
 
-#include "runner/process_groups.h"
+#include "process/process_groups.h"
 #include "runner/subprocess.h"
 
 extern char** environ;
@@ -119,24 +121,24 @@ std::vector<std::string> ChildEnvironment(const CommandSpec& spec, const Run& ru
   return env;
 }
 
-HandlerOutcome Failed(std::string error, std::string error_kind = "") {
+HandlerOutcome Failed(std::string error, std::string_view error_kind = "") {
   HandlerOutcome outcome;
   outcome.status = RunStatus::kFailed;
   outcome.error = std::move(error);
-  outcome.error_kind = std::move(error_kind);
+  outcome.error_kind = error_kind;
   return outcome;
 }
 
 HandlerOutcome Stopped(const CancellationToken& token) {
   std::string reason = token.Reason();
-  return Failed(reason.empty() ? "stopped" : "stopped: " + reason, "stopped");
+  return Failed(reason.empty() ? "stopped" : "stopped: " + reason, ToString(ErrorKind::kStopped));
 }
 
 HandlerOutcome FromWaitStatus(int wait_status, const OutputCapture& capture) {
   HandlerOutcome outcome;
   if (wait_status == Subprocess::kWaitStatusLost) {
     outcome = Failed("exit status lost: the command was reaped elsewhere (is SIGCHLD ignored?)",
-                     "internal");
+                     ToString(ErrorKind::kInternal));
   } else if (WIFEXITED(wait_status)) {
     int code = WEXITSTATUS(wait_status);
     if (code != 0) {
@@ -184,7 +186,7 @@ class CommandHandler final : public Handler {
     if (!spawned.ok()) {
       const Status& s = spawned.status();
       bool ours = s.code() == StatusCode::kUnavailable || s.code() == StatusCode::kInternal;
-      return Failed(s.message(), ours ? "internal" : "");
+      return Failed(s.message(), ours ? ToString(ErrorKind::kInternal) : "");
     }
     return Supervise(std::move(spawned).value(), input, ctx);
   }
@@ -274,7 +276,7 @@ class CommandHandler final : public Handler {
         WTERMSIG(*wait_status) == SIGKILL) {
       // A forced stop killed the group before the runner told this attempt to stop:
       // the program did not fail, the server went away under it.
-      outcome = Failed("stopped: the server is shutting down", "interrupted");
+      outcome = Failed("stopped: the server is shutting down", ToString(ErrorKind::kInterrupted));
     }
     outcome.output = capture.Text();
     return outcome;

@@ -9,7 +9,6 @@
 namespace taskmill {
 
 namespace {
-constexpr const char* kStoppingReason = "runner stopping";
 
 double Seconds(Duration d) { return std::chrono::duration<double>(d).count(); }
 
@@ -20,44 +19,13 @@ std::string DefaultRunnerId() {
 }
 }  // namespace
 
-RunFinish DecideFinish(const Run& run, const HandlerOutcome& outcome, TimePoint now) {
-  RunFinish f;
-  f.queue = run.queue;
-  f.id = run.id;
-  f.attempt = run.attempt;
-  f.finished_at = now;
-  f.result = outcome.result;
-  f.error = outcome.error;
-  f.error_kind = outcome.error_kind;
-  f.output = outcome.output;
-  f.progress = outcome.progress;
-  f.status = outcome.status;
-  f.outcome = f.error_kind == "timeout" ? "timeout" : std::string(ToString(outcome.status));
-  if (f.error_kind == "interrupted") {
-    // The runner shut down under the attempt: hand the run back at once.
-    f.status = RunStatus::kPending;
-    f.run_at = now;
-    f.outcome = "interrupted";
-    return f;
-  }
-  bool retryable = outcome.status == RunStatus::kFailed || outcome.status == RunStatus::kLost;
-  // "rows": a bulk run ended failed because its rows failed (every row failed, or the
-  // function stopped it): another attempt would fail the same rows again.
-  if (retryable && f.error_kind != "stopped" && f.error_kind != "rows" &&
-      run.attempt < run.retry.max_attempts) {
-    f.status = RunStatus::kPending;
-    f.run_at = now + run.retry.DelayBeforeRetry(run.attempt);
-  }
-  return f;
-}
-
 Runner::Runner(RunnerOptions options, Storage& storage, const FunctionRegistry& functions,
                Clock& clock, EventBus& events)
     : options_(std::move(options)),
       storage_(storage),
       functions_(functions),
       clock_(clock),
-      events_(events),
+      notifier_(events, [this](TimePoint due) { WakeAt(due); }),
       metrics_(metrics::Taskmill()) {
   if (options_.id.empty()) options_.id = DefaultRunnerId();
   options_.capacity = std::max(1, options_.capacity);
@@ -98,7 +66,7 @@ void Runner::Stop() {
     running_ = false;
     // Attempts still executing are told to stop; their finishes are still written,
     // and runs claimed but not started go back to storage through the lease sweeper.
-    for (auto& [id, f] : in_flight_) f->token->Cancel(kStoppingReason);
+    for (auto& [id, f] : in_flight_) f->token->Cancel(std::string(kRunnerStoppingReason));
   }
   // Outside mu_: a call back in progress takes it, and the watch waits for it.
   watch.reset();
@@ -177,9 +145,7 @@ void Runner::FetchLoop() {
           // that the histogram's atomics are not contended.
           metrics_.enqueue_to_start->Observe(
               std::max(0.0, Seconds(run.started_at.value_or(now) - run.run_at)));
-          events_.Publish({.type = Event::Type::kRunStarted, .run_id = run.id, .queue = run.queue,
-                           .task = run.task, .function = run.function,
-                           .account_id = run.account_id, .status = RunStatus::kRunning});
+          notifier_.Started(run);
         }
       }
       lock.lock();
@@ -190,7 +156,7 @@ void Runner::FetchLoop() {
         // finished (a worker would otherwise run them to the end, or none would take
         // them and the finisher would wait for them forever).
         auto stopping = std::make_shared<CancellationToken>();
-        stopping->Cancel(kStoppingReason);
+        stopping->Cancel(std::string(kRunnerStoppingReason));
         for (auto& run : *taken) {
           RunFinish finish = Execute(run, stopping);
           finishes_.emplace_back(std::move(finish), std::move(run));
@@ -340,50 +306,8 @@ void Runner::WorkerLoop() {
   }
 }
 
-RunFinish Runner::Execute(const Run& run, std::shared_ptr<CancellationToken> token) {
-  HandlerOutcome outcome;
-  const auto* entry = functions_.Find(run.function);
-  if (token->IsCancelled() && token->Reason() == kStoppingReason) {
-    outcome.status = RunStatus::kFailed;
-    outcome.error_kind = "interrupted";
-    outcome.error = "runner stopped before the attempt started";
-  } else if (!entry) {
-    outcome.status = RunStatus::kUnknownTask;
-    outcome.error = "no runner has the function '" + run.function + "'";
-    outcome.error_kind = "unknown_task";
-  } else {
-    RunContext ctx(run, token);
-    try {
-      outcome = entry->handler->Execute(ctx);
-    } catch (const std::exception& e) {
-      outcome = std::move(ctx.outcome());
-      outcome.status = RunStatus::kFailed;
-      outcome.error = e.what();
-    } catch (...) {
-      outcome = std::move(ctx.outcome());
-      outcome.status = RunStatus::kFailed;
-      outcome.error = "unknown exception";
-    }
-    if (token->IsCancelled()) {
-      std::string reason = token->Reason();
-      outcome.status = RunStatus::kFailed;
-      outcome.error_kind = reason == "timeout"          ? "timeout"
-                           : reason == kStoppingReason ? "interrupted"
-                                                       : "stopped";
-      if (reason == "timeout") {
-        outcome.error = "timed out after " +
-                        std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(
-                                           run.timeout.value_or(Duration{0}))
-                                           .count()) +
-                        " ms";
-      } else if (outcome.error.empty() || outcome.error.starts_with("stopped")) {
-        outcome.error = "stopped: " + reason;
-      }
-    }
-    if (outcome.status == RunStatus::kFailed && outcome.error_kind.empty()) {
-      outcome.error_kind = "user";
-    }
-  }
+RunFinish Runner::Execute(const Run& run, const std::shared_ptr<CancellationToken>& token) {
+  HandlerOutcome outcome = InvokeHandler(functions_, run, token);
   return DecideFinish(run, outcome, clock_.Now());
 }
 
@@ -439,12 +363,8 @@ void Runner::FinishLoop() {
       for (size_t i = 0; i < batch.size(); ++i) {
         if (!(*results)[i].accepted) continue;
         const auto& [f, run] = batch[i];
-        events_.Publish({.type = f.status == RunStatus::kPending ? Event::Type::kRunCreated
-                                                                  : Event::Type::kRunFinished,
-                         .run_id = run.id, .queue = run.queue, .task = run.task,
-                         .function = run.function, .account_id = run.account_id,
-                         .status = f.status, .progress = f.progress.value_or(run.progress)});
-        if (f.status == RunStatus::kPending) WakeAt(f.run_at);
+        // A retry wakes the fetcher at its instant.
+        notifier_.Finished(run, f);
       }
     }
     batch.clear();
@@ -465,7 +385,7 @@ void Runner::SupervisorLoop() {
       next_scan = now + std::chrono::seconds(1);
       for (auto& [id, f] : in_flight_) {
         if (f->deadline && *f->deadline <= now) {
-          f->token->Cancel("timeout");
+          f->token->Cancel(std::string(kTimeoutReason));
           f->deadline.reset();  // once is enough; the handler is stopping
         }
         if (f->deadline) next_scan = std::min(next_scan, *f->deadline);

@@ -21,9 +21,9 @@
 #pragma once
 
 #include <taskmill/clock.h>
-#include <taskmill/engine.h>
 #include <taskmill/events.h>
 #include <taskmill/function.h>
+#include <taskmill/runner_options.h>
 #include <taskmill/storage.h>
 
 #include <atomic>
@@ -35,12 +35,12 @@
 #include <thread>
 #include <vector>
 
+#include "core/lifecycle/finish_decision.h"
+#include "core/lifecycle/handler_invocation.h"
+#include "core/lifecycle/run_notifier.h"
 #include "metrics/taskmill_metrics.h"
 
 namespace taskmill {
-
-// What the runner decides when an attempt ends: completion, retry or failure.
-RunFinish DecideFinish(const Run& run, const HandlerOutcome& outcome, TimePoint now);
 
 class Runner {
  public:
@@ -89,14 +89,15 @@ class Runner {
   // Wakes a sleeping worker for runs waiting in work_, unless enough are awake: every
   // slot, or while attempts are short, one per core. Called with mu_ held.
   void WakeWorker();
-  // Runs one attempt on the calling worker thread and decides its finish.
-  RunFinish Execute(const Run& run, std::shared_ptr<CancellationToken> token);
+  // Runs one attempt on the calling worker thread (InvokeHandler) and decides its
+  // finish (DecideFinish).
+  RunFinish Execute(const Run& run, const std::shared_ptr<CancellationToken>& token);
 
   RunnerOptions options_;
   Storage& storage_;
   const FunctionRegistry& functions_;
   Clock& clock_;
-  EventBus& events_;
+  RunNotifier notifier_;  // events after commits; a retry wakes this runner's fetcher
   const metrics::TaskmillMetrics& metrics_;
 
   std::atomic<int> claimed_{0};    // claimed and not yet handed back (waiting or executing)

@@ -11,64 +11,12 @@
 #include <cerrno>
 #include <utility>
 
-#include "runner/process_groups.h"
-#include "runner/spawn.h"
+#include "process/fd.h"
+#include "process/process_groups.h"
+#include "process/spawn.h"
 
 namespace taskmill {
 namespace {
-
-// Owns one file descriptor.
-class UniqueFd {
- public:
-  explicit UniqueFd(int fd = -1) : fd_(fd) {}
-  UniqueFd(UniqueFd&& o) noexcept : fd_(std::exchange(o.fd_, -1)) {}
-  UniqueFd& operator=(UniqueFd&& o) noexcept {
-    if (this != &o) Reset(std::exchange(o.fd_, -1));
-    return *this;
-  }
-  ~UniqueFd() { Reset(); }
-  int get() const { return fd_; }
-  int release() { return std::exchange(fd_, -1); }
-  void Reset(int fd = -1) {
-    if (fd_ >= 0) ::close(fd_);
-    fd_ = fd;
-  }
-
- private:
-  int fd_;
-};
-
-std::string ErrnoText(int err) { return strerrordesc_np(err) ? strerrordesc_np(err) : "error"; }
-
-// Moves `fd` above 2 (keeping close-on-exec). A server started with a closed stdin
-// would otherwise get pipe fd 0, and dup2-ing the child's stdin onto 0 would then
-// clobber the output pipe that was meant to become fd 1.
-Status LiftAboveStdio(UniqueFd& fd) {
-  if (fd.get() > 2) return Status::Ok();
-  int lifted = ::fcntl(fd.get(), F_DUPFD_CLOEXEC, 3);
-  if (lifted < 0) return Status::Unavailable("cannot duplicate a pipe: " + ErrnoText(errno));
-  fd.Reset(lifted);
-  return Status::Ok();
-}
-
-Status MakePipe(UniqueFd& read_end, UniqueFd& write_end) {
-  int fds[2];
-  if (::pipe2(fds, O_CLOEXEC) != 0) {
-    return Status::Unavailable("cannot create a pipe: " + ErrnoText(errno));
-  }
-  read_end.Reset(fds[0]);
-  write_end.Reset(fds[1]);
-  TASKMILL_RETURN_IF_ERROR(LiftAboveStdio(read_end));
-  return LiftAboveStdio(write_end);
-}
-
-Status SetNonBlocking(int fd) {
-  int flags = ::fcntl(fd, F_GETFL);
-  if (flags < 0 || ::fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0) {
-    return Status::Internal("cannot make a pipe non-blocking: " + ErrnoText(errno));
-  }
-  return Status::Ok();
-}
 
 bool HasNul(const std::string& s) { return s.find('\0') != std::string::npos; }
 
@@ -205,7 +153,7 @@ Result<Subprocess> Subprocess::Spawn(const SpawnParams& params) {
 
   std::vector<char*> argv = CStrings(params.argv);
   std::vector<char*> envp = CStrings(params.env);
-  // spawn.h: an own process group (stopping the command reaches everything it
+  // process/spawn.h: an own process group (stopping the command reaches everything it
   // started), a clean signal mask and default dispositions (servers commonly ignore
   // SIGPIPE, which children would otherwise inherit), only fds 0-2, and death with the
   // server. Exec errors come back precisely, and the group exists on return.
@@ -295,33 +243,8 @@ std::optional<int> Subprocess::TryReap() {
 }
 
 ssize_t Subprocess::WriteStdin(std::string_view data) {
-  if (stdin_fd_ < 0) return -1;
   // Writing to a pipe the child closed raises SIGPIPE, which would kill the server.
-  // Block it on this thread only (never touch the process-wide disposition), and
-  // swallow the one our write generated.
-  sigset_t pipe_set, old_mask, pending;
-  sigemptyset(&pipe_set);
-  sigaddset(&pipe_set, SIGPIPE);
-  pthread_sigmask(SIG_BLOCK, &pipe_set, &old_mask);
-  sigpending(&pending);
-  bool was_pending = sigismember(&pending, SIGPIPE);
-
-  ssize_t n;
-  do {
-    n = ::write(stdin_fd_, data.data(), data.size());
-  } while (n < 0 && errno == EINTR);
-  int write_errno = errno;
-
-  if (n < 0 && write_errno == EPIPE && !was_pending) {
-    struct timespec zero {};
-    while (::sigtimedwait(&pipe_set, nullptr, &zero) < 0 && errno == EINTR) {
-    }
-  }
-  pthread_sigmask(SIG_SETMASK, &old_mask, nullptr);
-
-  if (n >= 0) return n;
-  if (write_errno == EAGAIN) return 0;
-  return -1;  // EPIPE or another error: the child will not read more
+  return WriteNoSigpipe(stdin_fd_, data);
 }
 
 std::string SignalName(int sig) {

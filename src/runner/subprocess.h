@@ -2,12 +2,13 @@
 //
 // Subprocess starts one child in its own process group with a stdin pipe and one
 // pipe that receives both stdout and stderr (so the two streams stay interleaved in
-// the order the child wrote them); the child dies with the server (spawn.h) and its
-// group is tracked until it is reaped (process_groups.h). It never installs a SIGCHLD handler: the server
-// runs other children too, so each Subprocess waits for its own pid only. The owner
-// of a Subprocess drives it (poll the fds, signal the group, TryReap); if the owner
-// lets it go while the child still runs, the destructor kills the group and reaps the
-// child, so an exception can never leave a zombie behind.
+// the order the child wrote them); the child dies with the server (process/spawn.h)
+// and its group is tracked until it is reaped (process/process_groups.h). It never
+// installs a SIGCHLD handler: the server runs other children too, so each Subprocess
+// waits for its own pid only. The owner of a Subprocess drives it (poll the fds,
+// signal the group, TryReap); if the owner lets it go while the child still runs, the
+// destructor kills the group and reaps the child, so an exception can never leave a
+// zombie behind.
 //
 // OutputCapture keeps the first bytes of a possibly huge output stream, counts the
 // rest, and hands back valid UTF-8 text.

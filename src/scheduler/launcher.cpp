@@ -4,6 +4,8 @@
 
 #include <algorithm>
 
+#include "core/lifecycle/run_builder.h"
+
 namespace taskmill {
 
 Launcher::Launcher(Storage& storage, Clock& clock, EventBus& events, SchedulerHooks hooks,
@@ -13,54 +15,40 @@ Launcher::Launcher(Storage& storage, Clock& clock, EventBus& events, SchedulerHo
       events_(events),
       hooks_(std::move(hooks)),
       wake_runners_(std::move(wake_runners)),
-      leading_(std::move(leading)) {}
+      leading_(std::move(leading)),
+      notifier_(events, [this](TimePoint due) {
+        // Runners first: the events' listeners must not delay a launch.
+        if (due > clock_.Now() && hooks_.wake_runners_at) {
+          hooks_.wake_runners_at(due);
+        } else if (wake_runners_) {
+          wake_runners_();
+        }
+      }) {}
 
 Result<Run> Launcher::Build(const ScheduledTask& task, std::optional<TimePoint> scheduled_at,
                             std::optional<TimePoint> run_at, const std::string& account_id,
                             const std::string& id) {
   const TaskDef& def = task.def;
-  if (hooks_.prepare) {
-    EnqueueRequest req;
-    if (task.stored) {
-      // The engine reads the stored definition itself, so a launch always uses the
-      // definition as it is now, not the copy this pass listed.
-      req.task = def.name;
-    } else {
-      req.function = def.function;
-      req.args = def.args;
-      req.queue = def.queue;
-      req.priority = def.priority;
-      req.retry = def.retry;
-      req.timeout = def.timeout;
-      req.time_to_resolve = def.time_to_resolve;
-    }
-    req.id = id;
-    req.run_at = run_at;
-    req.scheduled_at = scheduled_at;
-    req.account_id = account_id;
-    req.auth_account_id = account_id;  // a trigger's run is its account's own doing
-    auto run = hooks_.prepare(req);
-    if (!run.ok()) return run.status();
-    run->task = def.name;
-    return run;
+  // The engine reads a stored definition itself, so a launch always uses the
+  // definition as it is now, not the copy this pass listed; a definition with no row
+  // (a trigger) is launched by its function.
+  EnqueueRequest req;
+  if (task.stored || !hooks_.prepare) {
+    req.task = def.name;
+  } else {
+    req = RequestFromDefinition(def);
   }
-  // Without an engine: the same fields PrepareRun takes from a task definition.
-  TimePoint now = clock_.Now();
-  Run run;
-  run.id = id.empty() ? NewRunId(now) : id;
-  run.queue = def.queue;
-  run.function = def.function;
-  run.task = def.name;
-  run.args = def.args;
-  run.priority = def.priority;
-  run.retry = def.retry;
-  run.timeout = def.timeout;
-  run.time_to_resolve = def.time_to_resolve;
-  run.account_id = account_id;
-  run.auth_account_id = account_id;
-  run.created_at = now;
-  run.run_at = run_at.value_or(now);
-  run.scheduled_at = scheduled_at;
+  req.id = id;
+  req.run_at = run_at;
+  req.scheduled_at = scheduled_at;
+  req.account_id = account_id;
+  req.auth_account_id = account_id;  // a trigger's run is its account's own doing
+  // Without an engine, the run is built from the definition at hand.
+  auto run = hooks_.prepare
+                 ? hooks_.prepare(req)
+                 : BuildRun(req, &def, /*functions=*/nullptr, def.time_to_resolve, clock_.Now());
+  if (!run.ok()) return run.status();
+  run->task = def.name;
   return run;
 }
 
@@ -129,39 +117,19 @@ Status Launcher::Cancel(const Run& run) {
                                       : storage_.RunCancel(run.id, run.queue, clock_.Now());
   if (!stopped.ok()) return stopped.status();
   // Engine::Cancel publishes its own event.
-  if (!hooks_.cancel) Announce({*stopped});
+  if (!hooks_.cancel) notifier_.Stored(*stopped);
   return Status::Ok();
 }
 
 void Launcher::Announce(const std::vector<Run>& stored) {
-  TimePoint now = clock_.Now();
-  TimePoint earliest = TimePoint::max();
+  const TimePoint now = clock_.Now();
   for (const Run& run : stored) {
-    if (run.status == RunStatus::kPending) {
-      earliest = std::min(earliest, run.run_at);
-    } else if (run.status == RunStatus::kDidNotStart) {
+    if (run.status == RunStatus::kDidNotStart) {
       spdlog::info("scheduler: task {} did not start at {}: {}", run.task,
                    FormatTime(run.scheduled_at.value_or(now)), run.error);
     }
   }
-  // Runners first: the events' listeners must not delay a launch.
-  if (earliest != TimePoint::max()) {
-    if (earliest > now && hooks_.wake_runners_at) {
-      hooks_.wake_runners_at(earliest);
-    } else if (wake_runners_) {
-      wake_runners_();
-    }
-  }
-  for (const Run& run : stored) {
-    events_.Publish(
-        {.type = IsFinal(run.status) ? Event::Type::kRunFinished : Event::Type::kRunCreated,
-         .run_id = run.id,
-         .queue = run.queue,
-         .task = run.task,
-         .function = run.function,
-         .account_id = run.account_id,
-         .status = run.status});
-  }
+  notifier_.Stored(stored);
 }
 
 }  // namespace taskmill

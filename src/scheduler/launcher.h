@@ -2,17 +2,17 @@
 //
 // Every launch the scheduler makes — a periodical instant, a continuous successor, a
 // trigger — goes through a Launcher: it builds the run (through the engine's
-// PrepareRun when given, so runs look the same however they were created), stores it
-// keyed by (task, scheduled_at) so that no instant is launched twice, publishes the
-// event after the commit and wakes the runners. Before every write it checks that
-// this scheduler still holds the leader lease: a scheduler that lost it stores
-// nothing more, even in the middle of a pass.
+// PrepareRun when given, else BuildRun: core/lifecycle/run_builder.h), stores it
+// keyed by (task, scheduled_at) so that no instant is launched twice, and after the
+// commit publishes the events and wakes the runners (a RunNotifier). Before every
+// write it checks that this scheduler still holds the leader lease: a scheduler that
+// lost it stores nothing more, even in the middle of a pass.
 //
 // Used by the scheduler's own thread (or a test calling Tick()); not thread-safe.
 #pragma once
 
 #include <taskmill/clock.h>
-#include <taskmill/engine.h>
+#include <taskmill/enqueue_request.h>
 #include <taskmill/events.h>
 #include <taskmill/model.h>
 #include <taskmill/storage.h>
@@ -21,6 +21,8 @@
 #include <optional>
 #include <string>
 #include <vector>
+
+#include "core/lifecycle/run_notifier.h"
 
 namespace taskmill {
 
@@ -81,10 +83,13 @@ class Launcher {
   Status Cancel(const Run& run);
 
   Storage& storage() { return storage_; }
+  // Publishes events and wakes the runners after the scheduler's commits.
+  const RunNotifier& notifier() const { return notifier_; }
   Clock& clock() { return clock_; }
 
  private:
-  // Publishes the events of stored runs and wakes the runners for the pending ones.
+  // Logs the did_not_start records, then publishes the events of stored runs and
+  // wakes the runners for the pending ones (notifier_).
   void Announce(const std::vector<Run>& stored);
 
   Storage& storage_;
@@ -93,6 +98,7 @@ class Launcher {
   SchedulerHooks hooks_;
   std::function<void()> wake_runners_;
   std::function<bool()> leading_;
+  RunNotifier notifier_;
 };
 
 }  // namespace taskmill

@@ -1,5 +1,7 @@
 #include "scheduler/periodic.h"
 
+#include <taskmill/run_enums.h>
+
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -203,9 +205,11 @@ PeriodicalDuty::TaskResult PeriodicalDuty::HandleTask(const ScheduledTask& task,
                                                       TaskState& state) {
   const TaskDef& def = task.def;
   const CompiledSchedule& schedule = *state.compiled;
-  const bool run_all = def.misfire == "run_all";
-  const bool run_once = def.misfire == "run_once";
-  const bool overlap_skip = def.overlap != "allow";
+  // An unknown word (the loader refuses one) reads as the default, skip.
+  const Misfire misfire = ParseMisfire(def.misfire).value_or(Misfire::kSkip);
+  const bool run_all = misfire == Misfire::kRunAll;
+  const bool run_once = misfire == Misfire::kRunOnce;
+  const bool overlap_skip = ParseOverlap(def.overlap).value_or(Overlap::kSkip) == Overlap::kSkip;
   // run_all launches up to misfire_max missed instants and needs the one before them
   // as the key of the record of the rest.
   const size_t keep = run_all ? static_cast<size_t>(std::max(1, def.misfire_max)) + 1 : 1;

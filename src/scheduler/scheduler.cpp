@@ -1,11 +1,13 @@
 #include "scheduler/scheduler.h"
 
+#include <taskmill/run_enums.h>
+
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
 #include <map>
 
-#include "runner/runner.h"
+#include "core/lifecycle/finish_decision.h"
 
 namespace taskmill {
 
@@ -257,7 +259,6 @@ int Scheduler::SweepLost(TimePoint now) {
   // short, rather than one batch per sweep_interval.
   constexpr int kBatch = 1000;
   int resolved = 0;
-  bool retried = false;
   for (;;) {
     // Claims that never started go back to pending first, uncharged.
     auto released = storage_.RunReleaseUnstarted(now, kBatch);
@@ -266,13 +267,9 @@ int Scheduler::SweepLost(TimePoint now) {
                    released.status().ToString());
       break;
     }
-    for (const Run& run : *released) {
-      events_.Publish({.type = Event::Type::kRunCreated, .run_id = run.id, .queue = run.queue,
-                       .task = run.task, .function = run.function, .account_id = run.account_id,
-                       .status = RunStatus::kPending});
-    }
+    // Handed back, due again: the runners are woken for them.
+    launcher_.notifier().Created(*released);
     resolved += static_cast<int>(released->size());
-    retried = retried || !released->empty();
     if (released->size() < static_cast<size_t>(kBatch)) break;
   }
   for (;;) {
@@ -291,9 +288,9 @@ int Scheduler::SweepLost(TimePoint now) {
       lost.error = run.lease_until && *run.lease_until < now
                        ? "lease expired: runner " + run.runner + " stopped heartbeating"
                        : "runner " + run.runner + " ended while the attempt ran";
-      lost.error_kind = "lost";
+      lost.error_kind = ToString(ErrorKind::kLost);
       RunFinish f = DecideFinish(run, lost, now);
-      f.outcome = "lost";
+      f.outcome = ToString(ErrorKind::kLost);
       finishes.push_back(std::move(f));
     }
     auto results = storage_.RunFinishBatch(finishes);
@@ -305,24 +302,14 @@ int Scheduler::SweepLost(TimePoint now) {
     for (size_t i = 0; i < finishes.size(); ++i) {
       if (!(*results)[i].accepted) continue;
       ++accepted;
-      const Run& run = (*expired)[i];
-      retried = retried || finishes[i].status == RunStatus::kPending;
-      events_.Publish({.type = finishes[i].status == RunStatus::kPending
-                                   ? Event::Type::kRunCreated
-                                   : Event::Type::kRunFinished,
-                       .run_id = run.id,
-                       .queue = run.queue,
-                       .task = run.task,
-                       .function = run.function,
-                       .account_id = run.account_id,
-                       .status = finishes[i].status});
+      // A retry wakes the runners at its instant.
+      launcher_.notifier().Finished((*expired)[i], finishes[i]);
     }
     resolved += accepted;
     // A short batch was the last; a batch that changed nothing (another node resolved
     // them meanwhile) is not read again in this pass.
     if (expired->size() < static_cast<size_t>(kBatch) || accepted == 0) break;
   }
-  if (retried && wake_runners_) wake_runners_();
   return resolved;
 }
 

@@ -22,8 +22,8 @@
 #pragma once
 
 #include <taskmill/clock.h>
-#include <taskmill/engine.h>
 #include <taskmill/events.h>
+#include <taskmill/scheduler_options.h>
 #include <taskmill/storage.h>
 
 #include <condition_variable>

@@ -1,5 +1,7 @@
 #include "scheduler/triggers.h"
 
+#include <taskmill/run_enums.h>
+
 #include <spdlog/spdlog.h>
 
 #include <boost/json.hpp>
@@ -115,7 +117,7 @@ class TriggerHandler final : public Handler {
       outcome.status = RunStatus::kCompleted;
     } else {
       outcome.status = progress.succeeded == 0 ? RunStatus::kFailed : RunStatus::kPartial;
-      outcome.error_kind = "user";
+      outcome.error_kind = ToString(ErrorKind::kUser);
       outcome.error = std::to_string(failures.size()) + " of " + std::to_string(names.size()) +
                       " functions failed: ";
       for (size_t i = 0; i < failures.size(); ++i) outcome.error += (i ? "; " : "") + failures[i];
@@ -240,8 +242,8 @@ std::vector<ScheduledTask> TriggerTasks(const TriggerBindings& bindings) {
     def.kind = TaskKind::kPeriodical;
     def.schedule = trigger.schedule;
     def.timezone = "UTC";
-    def.misfire = "skip";
-    def.overlap = "skip";
+    def.misfire = ToString(Misfire::kSkip);
+    def.overlap = ToString(Overlap::kSkip);
     def.args = json::object{{"trigger", trigger.name}, {"functions", NamesJson(names)}};
     out.push_back(std::move(task));
   }

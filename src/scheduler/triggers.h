@@ -15,8 +15,8 @@
 // Functions here are thread-safe; EachAccountDuty is used by the scheduler's pass only.
 #pragma once
 
-#include <taskmill/engine.h>
 #include <taskmill/function.h>
+#include <taskmill/scheduler_options.h>
 
 #include <memory>
 #include <optional>

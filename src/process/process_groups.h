@@ -1,4 +1,4 @@
-// runner/process_groups.h — the process groups of the programs this server started,
+// process/process_groups.h — the process groups of the programs this server started,
 // so that none of them outlives it.
 //
 // Every child taskmill starts leads a group of its own (spawn.h). A group is tracked

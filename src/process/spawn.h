@@ -1,4 +1,4 @@
-// runner/spawn.h — starting a child process that cannot outlive the server.
+// process/spawn.h — starting a child process that cannot outlive the server.
 //
 // Every program taskmill runs (command attempts, co-processes) is started here, in a
 // process group of its own that it leads, with the signal mask empty, every signal

@@ -2,7 +2,7 @@
 // server on the same data directory left behind when it died, and only those: never
 // the groups of a server still running, never a process that reuses a recorded id.
 // Real processes (sleep) in real process groups; waits are waitpid on killed children.
-#include "runner/process_groups.h"
+#include "process/process_groups.h"
 
 #include <fcntl.h>
 #include <gtest/gtest.h>
@@ -17,7 +17,7 @@
 #include <fstream>
 #include <string>
 
-#include "runner/spawn.h"
+#include "process/spawn.h"
 
 namespace taskmill::process_groups {
 namespace {

@@ -1,4 +1,4 @@
-#include "runner/spawn.h"
+#include "process/spawn.h"
 
 #include <fcntl.h>
 #include <sched.h>
@@ -15,7 +15,7 @@
 #include <mutex>
 #include <thread>
 
-#include "runner/process_groups.h"
+#include "process/process_groups.h"
 
 namespace taskmill {
 namespace {

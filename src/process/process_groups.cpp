@@ -1,4 +1,4 @@
-#include "runner/process_groups.h"
+#include "process/process_groups.h"
 
 #include <dirent.h>
 #include <fcntl.h>
