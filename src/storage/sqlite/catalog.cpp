@@ -21,14 +21,10 @@ void SqliteStorage::HolderDetach(const std::string& holder) { holders_.Detach(ho
 // ---- queues -------------------------------------------------------------------
 Status SqliteStorage::QueueSetPaused(const std::string& queue, bool paused) {
   return Write([&](Tx& tx) -> Status {
-    auto stmt = tx.db.Prepare(
-        "INSERT INTO queues(name, paused) VALUES (?1, ?2) "
-        "ON CONFLICT(name) DO UPDATE SET paused = excluded.paused");
-    if (!stmt.ok()) return stmt.status();
-    ScopedReset reset(**stmt);
-    (*stmt)->Bind(1, queue);
-    (*stmt)->Bind(2, paused ? 1 : 0);
-    return (*stmt)->Exec();
+    return Exec(tx.db,
+                "INSERT INTO queues(name, paused) VALUES (?1, ?2) "
+                "ON CONFLICT(name) DO UPDATE SET paused = excluded.paused",
+                queue, paused ? 1 : 0);
   });
 }
 
@@ -174,11 +170,7 @@ Status SqliteStorage::TaskSetEnabled(const std::string& name, bool enabled) {
 
 Status SqliteStorage::TaskRemove(const std::string& name) {
   return Write([&](Tx& tx) -> Status {
-    auto stmt = tx.db.Prepare("DELETE FROM tasks WHERE name = ?1");
-    if (!stmt.ok()) return stmt.status();
-    ScopedReset reset(**stmt);
-    (*stmt)->Bind(1, name);
-    TASKMILL_RETURN_IF_ERROR((*stmt)->Exec());
+    TASKMILL_RETURN_IF_ERROR(Exec(tx.db, "DELETE FROM tasks WHERE name = ?1", name));
     if (tx.db.Changes() == 0) return Status::NotFound("no task named '" + name + "'");
     return Status::Ok();
   });
@@ -203,14 +195,10 @@ Result<TaskDef> SqliteStorage::GetTask(Connection& db, const std::string& name) 
 }
 
 Status SqliteStorage::PutTask(Connection& db, const TaskDef& task) {
-  auto stmt = db.Prepare(
-      "INSERT INTO tasks(name, definition) VALUES (?1, ?2) "
-      "ON CONFLICT(name) DO UPDATE SET definition = excluded.definition");
-  if (!stmt.ok()) return stmt.status();
-  ScopedReset reset(**stmt);
-  (*stmt)->Bind(1, task.name);
-  (*stmt)->Bind(2, json::serialize(ToJson(task)));
-  return (*stmt)->Exec();
+  return Exec(db,
+              "INSERT INTO tasks(name, definition) VALUES (?1, ?2) "
+              "ON CONFLICT(name) DO UPDATE SET definition = excluded.definition",
+              task.name, json::serialize(ToJson(task)));
 }
 
 // ---- leadership and state -----------------------------------------------------
@@ -258,12 +246,7 @@ Result<bool> SqliteStorage::LeaderAttemptElect(const std::string& name, const st
 
 Status SqliteStorage::LeaderResign(const std::string& name, const std::string& holder) {
   return Write([&](Tx& tx) -> Status {
-    auto stmt = tx.db.Prepare("DELETE FROM leases WHERE name = ?1 AND holder = ?2");
-    if (!stmt.ok()) return stmt.status();
-    ScopedReset reset(**stmt);
-    (*stmt)->Bind(1, name);
-    (*stmt)->Bind(2, holder);
-    return (*stmt)->Exec();
+    return Exec(tx.db, "DELETE FROM leases WHERE name = ?1 AND holder = ?2", name, holder);
   });
 }
 
@@ -307,14 +290,10 @@ Result<std::optional<std::string>> SqliteStorage::StateGet(const std::string& ke
 
 Status SqliteStorage::StatePut(const std::string& key, const std::string& value) {
   return Write([&](Tx& tx) -> Status {
-    auto stmt = tx.db.Prepare(
-        "INSERT INTO state(key, value) VALUES (?1, ?2) "
-        "ON CONFLICT(key) DO UPDATE SET value = excluded.value");
-    if (!stmt.ok()) return stmt.status();
-    ScopedReset reset(**stmt);
-    (*stmt)->Bind(1, key);
-    (*stmt)->Bind(2, value);
-    return (*stmt)->Exec();
+    return Exec(tx.db,
+                "INSERT INTO state(key, value) VALUES (?1, ?2) "
+                "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                key, value);
   });
 }
 
@@ -324,17 +303,11 @@ Status SqliteStorage::TokenCreate(const ApiToken& token) {
     return Status::InvalidArgument("a token needs a name and a hash");
   }
   return Write([&](Tx& tx) -> Status {
-    auto stmt = tx.db.Prepare(
-        "INSERT INTO api_tokens(name, account_id, admin, hash, created_at) "
-        "VALUES (?1, ?2, ?3, ?4, ?5)");
-    if (!stmt.ok()) return stmt.status();
-    ScopedReset reset(**stmt);
-    (*stmt)->Bind(1, token.name);
-    (*stmt)->Bind(2, token.account_id);
-    (*stmt)->Bind(3, token.admin ? 1 : 0);
-    (*stmt)->Bind(4, token.hash);
-    (*stmt)->Bind(5, Micros(token.created_at));
-    Status st = (*stmt)->Exec();
+    Status st = Exec(tx.db,
+                     "INSERT INTO api_tokens(name, account_id, admin, hash, created_at) "
+                     "VALUES (?1, ?2, ?3, ?4, ?5)",
+                     token.name, token.account_id, token.admin ? 1 : 0, token.hash,
+                     Micros(token.created_at));
     if (st.IsConflict()) return Status::Conflict("a token named '" + token.name + "' exists");
     return st;
   });
@@ -367,11 +340,7 @@ Result<std::vector<ApiToken>> SqliteStorage::TokenList() {
 
 Status SqliteStorage::TokenRemove(const std::string& name) {
   return Write([&](Tx& tx) -> Status {
-    auto stmt = tx.db.Prepare("DELETE FROM api_tokens WHERE name = ?1");
-    if (!stmt.ok()) return stmt.status();
-    ScopedReset reset(**stmt);
-    (*stmt)->Bind(1, name);
-    TASKMILL_RETURN_IF_ERROR((*stmt)->Exec());
+    TASKMILL_RETURN_IF_ERROR(Exec(tx.db, "DELETE FROM api_tokens WHERE name = ?1", name));
     if (tx.db.Changes() == 0) {
       return Status::NotFound("no token named '" + name + "'");
     }

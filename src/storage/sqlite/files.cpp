@@ -6,15 +6,9 @@ namespace taskmill::sqlite {
 Status SqliteStorage::FileCreate(const FileCreateParams& p) {
   if (p.id.empty()) return Status::InvalidArgument("file id must not be empty");
   return Write([&](Tx& tx) -> Status {
-    auto stmt = tx.db.Prepare(
-        "INSERT INTO files(id, name, content_type, created_at) VALUES (?1, ?2, ?3, ?4)");
-    if (!stmt.ok()) return stmt.status();
-    ScopedReset reset(**stmt);
-    (*stmt)->Bind(1, p.id);
-    (*stmt)->Bind(2, p.name);
-    (*stmt)->Bind(3, p.content_type);
-    (*stmt)->Bind(4, Micros(p.now));
-    Status st = (*stmt)->Exec();
+    Status st =
+        Exec(tx.db, "INSERT INTO files(id, name, content_type, created_at) VALUES (?1, ?2, ?3, ?4)",
+             p.id, p.name, p.content_type, Micros(p.now));
     if (st.IsConflict()) return Status::Conflict("file '" + p.id + "' already exists");
     return st;
   });
@@ -62,11 +56,7 @@ Status SqliteStorage::FileReadChunkTo(const std::string& id, int64_t chunk, char
 
 Status SqliteStorage::FileRemove(const std::string& id) {
   return Write([&](Tx& tx) -> Status {
-    auto stmt = tx.db.Prepare("DELETE FROM files WHERE id = ?1");
-    if (!stmt.ok()) return stmt.status();
-    ScopedReset reset(**stmt);
-    (*stmt)->Bind(1, id);
-    TASKMILL_RETURN_IF_ERROR((*stmt)->Exec());
+    TASKMILL_RETURN_IF_ERROR(Exec(tx.db, "DELETE FROM files WHERE id = ?1", id));
     if (tx.db.Changes() == 0) return Status::NotFound("no file with id '" + id + "'");
     return Status::Ok();
   });
@@ -75,11 +65,8 @@ Status SqliteStorage::FileRemove(const std::string& id) {
 Result<int64_t> SqliteStorage::FilePruneStaged(TimePoint created_before) {
   int64_t removed = 0;
   Status st = Write([&](Tx& tx) -> Status {
-    auto stmt = tx.db.Prepare("DELETE FROM files WHERE run_id = '' AND created_at < ?1");
-    if (!stmt.ok()) return stmt.status();
-    ScopedReset reset(**stmt);
-    (*stmt)->Bind(1, Micros(created_before));
-    TASKMILL_RETURN_IF_ERROR((*stmt)->Exec());
+    TASKMILL_RETURN_IF_ERROR(Exec(tx.db, "DELETE FROM files WHERE run_id = '' AND created_at < ?1",
+                                  Micros(created_before)));
     removed = tx.db.Changes();
     return Status::Ok();
   });
@@ -156,18 +143,12 @@ Status SqliteStorage::RunCheckpointSave(const RunCheckpoint& c) {
         } else if (!c.output_chunks.empty()) {
           return Status::InvalidArgument("checkpoint: output chunks without an output file");
         }
-        auto save = tx.db.Prepare(
+        return Exec(
+            tx.db,
             "INSERT INTO run_checkpoints(run_id, queue, attempt, state, saved_at) "
             "VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT(run_id, queue) DO UPDATE SET "
-            "attempt = excluded.attempt, state = excluded.state, saved_at = excluded.saved_at");
-        if (!save.ok()) return save.status();
-        ScopedReset reset(**save);
-        (*save)->Bind(1, c.id);
-        (*save)->Bind(2, c.queue);
-        (*save)->Bind(3, c.attempt);
-        (*save)->Bind(4, c.state);
-        (*save)->Bind(5, Micros(c.now));
-        return (*save)->Exec();
+            "attempt = excluded.attempt, state = excluded.state, saved_at = excluded.saved_at",
+            c.id, c.queue, c.attempt, c.state, Micros(c.now));
       },
       /*durable=*/false);
 }

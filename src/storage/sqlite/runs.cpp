@@ -309,18 +309,11 @@ Result<Run> SqliteStorage::Transition(const std::string& id, const std::string& 
 Status SqliteStorage::RunProgress(const std::string& id, const std::string& queue, int attempt,
                                   const Progress& p) {
   return Write([&](Tx& tx) -> Status {
-    auto stmt = tx.db.Prepare(
-        "UPDATE runs SET progress_total = ?1, progress_succeeded = ?2, progress_failed = ?3 "
-        "WHERE id = ?4 AND queue = ?5 AND attempt = ?6 AND status = 'running'");
-    if (!stmt.ok()) return stmt.status();
-    ScopedReset reset(**stmt);
-    (*stmt)->Bind(1, p.total);
-    (*stmt)->Bind(2, p.succeeded);
-    (*stmt)->Bind(3, p.failed);
-    (*stmt)->Bind(4, id);
-    (*stmt)->Bind(5, queue);
-    (*stmt)->Bind(6, attempt);
-    TASKMILL_RETURN_IF_ERROR((*stmt)->Exec());
+    TASKMILL_RETURN_IF_ERROR(
+        Exec(tx.db,
+             "UPDATE runs SET progress_total = ?1, progress_succeeded = ?2, progress_failed = ?3 "
+             "WHERE id = ?4 AND queue = ?5 AND attempt = ?6 AND status = 'running'",
+             p.total, p.succeeded, p.failed, id, queue, attempt));
     if (tx.db.Changes() != 1) {
       return Status::FailedPrecondition("attempt " + std::to_string(attempt) + " of run '" + id +
                                         "' is no longer current");
@@ -445,12 +438,8 @@ Result<RunKey> SqliteStorage::FindKey(Connection& db, const std::string& id,
 
 // Deletes a run found by FindKey (its files and checkpoints go with it, by trigger).
 Status SqliteStorage::DeleteRun(Tx& tx, const std::string& id, const RunKey& key) {
-  auto del = tx.db.Prepare("DELETE FROM runs WHERE id = ?1 AND queue = ?2");
-  if (!del.ok()) return del.status();
-  ScopedReset reset(**del);
-  (*del)->Bind(1, id);
-  (*del)->Bind(2, key.queue);
-  TASKMILL_RETURN_IF_ERROR((*del)->Exec());
+  TASKMILL_RETURN_IF_ERROR(
+      Exec(tx.db, "DELETE FROM runs WHERE id = ?1 AND queue = ?2", id, key.queue));
   tx.deltas.Add(key.queue, key.task, key.account_id, key.status, -1);
   return Status::Ok();
 }
