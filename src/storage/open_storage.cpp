@@ -15,17 +15,13 @@ Result<std::unique_ptr<Storage>> OpenStorage(const StorageOptions& options) {
     return Status::InvalidArgument(
         "storage: PostgreSQL is not available in this version; use a sqlite:// URL or a path");
   }
-  std::string path;
-  if (url.starts_with("sqlite://")) {
-    path = std::string(url.substr(9));
-  } else if (url.find("://") != std::string_view::npos) {
-    return Status::InvalidArgument("storage: unknown URL scheme in '" + std::string(url) +
-                                   "'; expected sqlite://PATH");
-  } else {
-    path = std::string(url);
+  if (url.starts_with("sqlite://") || url.find("://") == std::string_view::npos) {
+    auto sqlite = sqlite::SqliteOptionsFromUrl(url);
+    if (!sqlite.ok()) return sqlite.status();
+    return sqlite::OpenSqliteStorage(*sqlite);
   }
-  if (path.empty()) return Status::InvalidArgument("storage: empty database path");
-  return sqlite::OpenSqliteStorage({path, options.synchronous});
+  return Status::InvalidArgument("storage: unknown URL scheme in '" + std::string(url) +
+                                 "'; expected sqlite://PATH");
 }
 
 }  // namespace taskmill

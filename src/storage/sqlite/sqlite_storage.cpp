@@ -49,7 +49,9 @@ Status SqliteStorage::Init() {
       " PRAGMA temp_store=MEMORY; PRAGMA cache_size=-16384; PRAGMA secure_delete=OFF;"));
   TASKMILL_RETURN_IF_ERROR(writer_db_->ExecScript(
       ("PRAGMA journal_size_limit=" + std::to_string(options_.log_size_limit)).c_str()));
-  TASKMILL_RETURN_IF_ERROR(Migrate(*writer_db_, options_.path));
+  auto migrated = sqlite::Migrate(*writer_db_, options_.path);
+  if (!migrated.ok()) return migrated.status();
+  opened_migration_ = std::move(*migrated);
   if (options_.synchronous == "full") {
     TASKMILL_RETURN_IF_ERROR(OpenLogForSync());
     if (log_fd_ >= 0) syncer_ = std::thread([this] { SyncLoop(); });
@@ -78,6 +80,61 @@ std::unique_ptr<CommitWatch> SqliteStorage::WatchCommits(std::function<void()> o
     return nullptr;
   }
   return std::move(*watcher);
+}
+
+StorageCapabilities SqliteStorage::Capabilities() const {
+  // A watch on the write-ahead log; OS locks on files beside the database.
+  return {.commit_notifications = true, .holder_liveness = true};
+}
+
+// Opening migrated already (Init); this applies what another process's newer build
+// may have added since, which is nothing unless the schema moved meanwhile. On a
+// connection of its own under the setup lock: the writer's connection belongs to the
+// writer thread, whose transactions hold no migration.
+Result<SchemaMigration> SqliteStorage::Migrate() {
+  auto setup = SetupLock::Acquire(options_.path, std::chrono::seconds(60));
+  if (!setup.ok()) return setup.status();
+  auto conn = Connection::Open(options_.path, false);
+  if (!conn.ok()) return conn.status();
+  auto now = sqlite::Migrate(**conn, options_.path);
+  if (!now.ok()) return now.status();
+  SchemaMigration out = opened_migration_;
+  out.after = now->after;
+  out.applied.insert(out.applied.end(), now->applied.begin(), now->applied.end());
+  return out;
+}
+
+Result<SqliteOptions> SqliteOptionsFromUrl(std::string_view url) {
+  const std::string whole(url);
+  if (url.starts_with("sqlite://")) url.remove_prefix(9);
+  SqliteOptions options;
+  // Parameters follow the last '?' when what follows is key=value pairs; otherwise the
+  // '?' belongs to the path.
+  std::string_view query;
+  if (size_t q = url.rfind('?');
+      q != std::string_view::npos && url.find('=', q) != std::string_view::npos) {
+    query = url.substr(q + 1);
+    url = url.substr(0, q);
+  }
+  options.path = std::string(url);
+  if (options.path.empty()) {
+    return Status::InvalidArgument("storage: empty database path");
+  }
+  while (!query.empty()) {
+    const size_t amp = query.find('&');
+    const std::string_view pair = query.substr(0, amp);
+    query = amp == std::string_view::npos ? std::string_view() : query.substr(amp + 1);
+    const size_t eq = pair.find('=');
+    const std::string_view key = pair.substr(0, eq);
+    const std::string_view value = eq == std::string_view::npos ? "" : pair.substr(eq + 1);
+    if (key == "synchronous") {
+      options.synchronous = std::string(value);
+    } else {
+      return Status::InvalidArgument("storage: unknown SQLite parameter '" + std::string(key) +
+                                     "' in '" + whole + "'; expected synchronous");
+    }
+  }
+  return options;
 }
 
 Result<std::unique_ptr<Storage>> OpenSqliteStorage(const SqliteOptions& options) {

@@ -61,6 +61,9 @@ class SqliteStorage final : public Storage {
   // ---- setup: opening, pragmas, migrations, watches (sqlite_storage.cpp)
   Status Init();
   std::unique_ptr<CommitWatch> WatchCommits(std::function<void()> on_commit) override;
+  StorageCapabilities Capabilities() const override;
+  // The versions before are those found when this storage was opened (Init migrated).
+  Result<SchemaMigration> Migrate() override;
 
   // ---- the commit pipeline: writer, syncer, checkpoint threads, readers (commit_pipeline.cpp)
   ~SqliteStorage() override;
@@ -195,6 +198,7 @@ class SqliteStorage final : public Storage {
 
   SqliteOptions options_;
   HolderLocks holders_{options_.path + ".holders"};  // beside the database
+  SchemaMigration opened_migration_;                 // what Init's migration found and did
   std::unique_ptr<Connection> writer_db_;            // used by the writer thread only (after Init)
   std::unique_ptr<LogSpace> log_space_;              // set by Init
   std::thread writer_;
