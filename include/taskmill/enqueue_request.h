@@ -30,6 +30,8 @@ struct EnqueueRequest {
   std::string account_id;                  // the owner
   std::string auth_account_id;             // who created it, stored as given (may differ)
   std::optional<TimePoint> scheduled_at;
+  std::string parent_id;                   // the run that made this one, if any
+  std::string flow_id;                     // the flow it belongs to, if any
 };
 
 }  // namespace taskmill

@@ -2,15 +2,14 @@
 //
 // Storage holds runs (with their attempts), task definitions, queue state, the leader
 // lease and files. It is the only component that touches the database; SQL lives only
-// inside the backends (src/storage/sqlite, later src/storage/postgres). Every backend
-// passes the same conformance suite (taskmill/testing/storage_conformance.h, installed
-// as the test library taskmill::storage_conformance). docs/storage.md explains the
-// contract method by method; Engine::Open also takes a Storage the application built.
+// inside the backends (one folder each under src/storage/). Every backend passes the same
+// conformance suite (taskmill/testing/storage_conformance.h, installed as the test library
+// taskmill::storage_conformance). docs/storage.md explains the contract method by method;
+// Engine::Open also takes a Storage the application built.
 //
 // Thread safety: every method may be called concurrently from any thread.
 // Durability: a method that writes returns only after the commit that holds the write
-// (SQLite: group commit on the writer thread; the caller's write shares the commit of
-// every write that arrived meanwhile).
+// (a backend may share one commit among the writes that arrive meanwhile).
 // Time: storage never reads a clock; callers pass `now`.
 #pragma once
 
@@ -48,7 +47,8 @@ struct RunFilter {
   std::string function;
   std::string queue;
   std::string account_id;
-  std::string parent_id;
+  std::string parent_id;  // empty: any
+  std::string flow_id;    // empty: any
   std::optional<TimePoint> created_after;   // created_at >= this
   std::optional<TimePoint> created_before;  // created_at < this
   std::string cursor;     // opaque keyset cursor from a previous page; empty: first page
@@ -232,9 +232,34 @@ class CommitWatch {
   virtual ~CommitWatch() = default;
 };
 
+// The schema versions a Storage::Migrate found and left.
+struct SchemaMigration {
+  int before = 0;
+  int after = 0;
+  std::vector<int> applied;  // the versions applied by this call, in order
+};
+
+// What a backend can do beyond what every backend must (Storage::Capabilities).
+struct StorageCapabilities {
+  // WatchCommits reports the commits of other processes (a watch on the database
+  // file, LISTEN/NOTIFY, ...): runners rely on it to learn of runs they did not
+  // create. False: WatchCommits returns nullptr, and runners poll for such runs.
+  bool commit_notifications = false;
+  // HolderAttach can tell when a holder's process has ended.
+  bool holder_liveness = false;
+};
+
 class Storage {
  public:
   virtual ~Storage() = default;
+
+  virtual StorageCapabilities Capabilities() const { return {}; }
+
+  // Brings the stored schema up to the one this build uses; applying it again
+  // changes nothing. Opening a storage does it too, so `before` is the version found
+  // when this Storage was opened and `applied` counts what opening applied. Backends
+  // without a schema answer zeros. kFailedPrecondition for a store newer than this build.
+  virtual Result<SchemaMigration> Migrate() { return SchemaMigration{}; }
 
   // --- commits of other processes -----------------------------------------
   // A capability: calls `on_commit` soon after a commit made through another Storage
@@ -242,8 +267,8 @@ class Storage {
   // runner learns of runs it did not create without polling. It may also be called
   // for this Storage's own commits, and once for several commits; it is called on a
   // thread of the backend and must return quickly. nullptr when the backend cannot
-  // tell (the caller then polls). SQLite: a watch on the write-ahead log
-  // (docs/storage.md, "Commits of other processes"); PostgreSQL: LISTEN/NOTIFY.
+  // tell (the caller then polls). How each backend watches: docs/storage.md, "Commits
+  // of other processes". Capabilities().commit_notifications says whether it can.
   virtual std::unique_ptr<CommitWatch> WatchCommits(std::function<void()> on_commit) {
     (void)on_commit;
     return nullptr;
@@ -369,11 +394,11 @@ class Storage {
 
   // --- liveness of holders ---------------------------------------------------------
   // Ties `holder` (a runner or scheduler id) to the life of the calling process, for
-  // backends that can tell when a process has ended. SQLite, whose processes share one
-  // machine, holds an OS lock on a file beside the database until HolderDetach or the
-  // process's end: a free lock proves the holder dead, so its runs and leases are
-  // handled at once instead of when their leases run out. Backends that cannot tell
-  // (PostgreSQL: nodes on many machines) do nothing, and leases alone decide.
+  // backends that can tell when a process has ended (Capabilities().holder_liveness):
+  // a backend whose processes share one machine may hold an OS lock until HolderDetach
+  // or the process's end, a free lock proving the holder dead, so that its runs and
+  // leases are handled at once instead of when their leases run out. Backends that
+  // cannot tell (nodes on many machines) do nothing, and leases alone decide.
   // Ids must be unique among live processes. An id that cannot be tied (another live
   // process holds it) is logged, and its leases decide as they would without.
   virtual Status HolderAttach(const std::string& holder) {
@@ -457,14 +482,12 @@ class Storage {
                                                                    const std::string& queue) = 0;
 };
 
-// Options shared by backends. Unknown URL schemes are kInvalidArgument.
+// Which backend to open and how. Unknown URL schemes are kInvalidArgument.
 struct StorageOptions {
-  // "sqlite:///abs/path/taskmill.db", "sqlite://relative.db", a bare path, or
-  // "postgresql://..." (not yet available).
+  // A URL whose scheme names the backend; a backend's own options travel in it as
+  // query parameters (docs/storage.md lists the schemes and their parameters). A bare
+  // path opens the embedded backend on that file.
   std::string url;
-  // SQLite: "full" (default; an acknowledged run survives power loss) or "normal"
-  // (survives a process crash, may lose the last commits on power loss).
-  std::string synchronous = "full";
 };
 
 Result<std::unique_ptr<Storage>> OpenStorage(const StorageOptions& options);

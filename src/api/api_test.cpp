@@ -140,7 +140,7 @@ class ApiTest : public ::testing::Test {
     dir_ = pattern;
     EngineOptions engine_options;
     engine_options.storage.url = "sqlite://" + dir_ + "/taskmill.db";
-    engine_options.storage.synchronous = "normal";
+    engine_options.storage.url += "?synchronous=normal";
     engine_options.runner = true;
     engine_options.scheduler = false;
     auto engine = Engine::Open(engine_options, TestFunctions(&blocked_));

@@ -61,7 +61,7 @@ class InputApiTest : public ::testing::Test {
 
     EngineOptions engine_options;
     engine_options.storage.url = (dir_.path() / "taskmill.db").string();
-    engine_options.storage.synchronous = "normal";
+    engine_options.storage.url += "?synchronous=normal";
     engine_options.clock = &clock_;
     engine_options.runner = false;
     engine_options.scheduler = false;

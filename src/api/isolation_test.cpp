@@ -140,7 +140,7 @@ class IsolationTest : public ::testing::Test {
 
     EngineOptions engine_options;
     engine_options.storage.url = "sqlite://" + dir_ + "/taskmill.db";
-    engine_options.storage.synchronous = "normal";
+    engine_options.storage.url += "?synchronous=normal";
     engine_options.scheduler = false;
     // Bulk runs are stored by the upload, which wakes no runner: poll often.
     engine_options.runner_options.poll_interval = std::chrono::milliseconds(20);

@@ -36,7 +36,7 @@ class OpenApiTest : public ::testing::Test {
     dir_ = pattern;
     EngineOptions engine_options;
     engine_options.storage.url = "sqlite://" + dir_ + "/taskmill.db";
-    engine_options.storage.synchronous = "normal";
+    engine_options.storage.url += "?synchronous=normal";
     engine_options.runner = false;
     engine_options.scheduler = false;
     auto engine = Engine::Open(engine_options, std::make_shared<FunctionRegistry>());

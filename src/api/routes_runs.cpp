@@ -249,6 +249,8 @@ Reply ListRuns(RouteContext& ctx, Exchange& ex) {
   filter.task = ex.query("task").value_or("");
   filter.function = ex.query("function").value_or("");
   filter.queue = ex.query("queue").value_or("");
+  filter.parent_id = ex.query("parent_id").value_or("");
+  filter.flow_id = ex.query("flow_id").value_or("");
   filter.cursor = ex.query("cursor").value_or("");
   for (auto [name, bound] : {std::pair{"created_after", &filter.created_after},
                              std::pair{"created_before", &filter.created_before}}) {

@@ -51,7 +51,7 @@ class RunnersApiTest : public ::testing::Test {
     dir_ = pattern;
     EngineOptions engine_options;
     engine_options.storage.url = "sqlite://" + dir_ + "/taskmill.db";
-    engine_options.storage.synchronous = "normal";
+    engine_options.storage.url += "?synchronous=normal";
     engine_options.clock = &clock_;
     engine_options.runner = true;
     engine_options.runner_options.id = "local-runner";

@@ -75,7 +75,7 @@ class ShutdownTest : public ::testing::Test {
     ASSERT_TRUE(RegisterRemoteFunction(*registry, {.name = "py.add", .queue = "remote"}).ok());
     EngineOptions engine_options;
     engine_options.storage.url = "sqlite://" + dir_ + "/taskmill.db";
-    engine_options.storage.synchronous = "normal";
+    engine_options.storage.url += "?synchronous=normal";
     // No runner: a run stays pending, so a long-poll on it waits.
     engine_options.runner = false;
     engine_options.scheduler = false;

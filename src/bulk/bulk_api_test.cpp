@@ -61,7 +61,7 @@ ASSERT_TRUE(registry->Register("demo.echo", [](RunContext&) {}).ok());
 
 EngineOptions engine_options;
 engine_options.storage.url = (dir_.path() / "taskmill.db").string();
-engine_options.storage.synchronous = "normal";
+engine_options.storage.url += "?synchronous=normal";
 engine_options.scheduler = false;
 // Bulk runs are stored by the upload, not through Engine::Enqueue, so no wake-up
 // reaches the runner; a short poll keeps the tests quick.

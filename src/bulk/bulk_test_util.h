@@ -54,7 +54,7 @@ class BulkFixture : public ::testing::Test {
   void Open() {
     EngineOptions options;
     options.storage.url = (dir_.path() / "taskmill.db").string();
-    options.storage.synchronous = "normal";
+    options.storage.url += "?synchronous=normal";
     options.clock = &clock_;
     options.runner = false;
     options.scheduler = false;

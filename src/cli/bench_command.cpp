@@ -84,7 +84,7 @@ int RunBench(const BenchOptions& o) {
 
   EngineOptions options;
   options.storage.url = (dir / "bench.db").string();
-  options.storage.synchronous = o.sync;
+  options.storage.url += "?synchronous=" + o.sync;
   options.scheduler = false;
   options.runner_options.capacity = o.capacity;
   auto engine_or = Engine::Open(options, registry);

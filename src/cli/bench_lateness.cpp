@@ -96,7 +96,7 @@ std::shared_ptr<FunctionRegistry> Functions(Recorder* recorder) {
   if (::read(control, &go, 1) != 1) ::_exit(1);  // the database exists now
   EngineOptions options;
   options.storage.url = db;
-  options.storage.synchronous = sync;
+  options.storage.url += "?synchronous=" + sync;
   options.scheduler = false;
   options.runner_options.queues = {kRemoteQueue};
   auto engine = Engine::Open(options, Functions(nullptr));
@@ -142,7 +142,7 @@ int RunLateness(const LatenessOptions& o) {
   Recorder recorder;
   EngineOptions options;
   options.storage.url = db;
-  options.storage.synchronous = o.sync;
+  options.storage.url += "?synchronous=" + o.sync;
   options.runner_options.queues = {kLocalQueue};
   auto engine_or = Engine::Open(options, Functions(&recorder));
   if (!engine_or.ok() || !(*engine_or)->Start().ok()) {

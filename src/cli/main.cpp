@@ -6,6 +6,7 @@
 #include "cli/client.h"
 #include "cli/cron_command.h"
 #include "cli/global_options.h"
+#include "cli/migrate_command.h"
 #include "cli/scheduler_bench.h"
 #include "cli/scheduling_commands.h"
 #include "cli/serve_command.h"
@@ -41,6 +42,7 @@ int main(int argc, char** argv) {
   taskmill::cli::AddCronCommand(app);
   taskmill::cli::AddSchedulerBenchCommand(app);
   taskmill::cli::AddTokenCommands(app);
+  taskmill::cli::AddMigrateCommand(app);
   taskmill::cli::AddWatchCommand(app);
   try {
     app.parse(argc, argv);

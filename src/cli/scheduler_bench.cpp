@@ -96,7 +96,7 @@ int RunSchedulerBench(const SchedulerBenchOptions& o) {
 
   EngineOptions options;
   options.storage.url = (dir / "bench.db").string();
-  options.storage.synchronous = o.sync;
+  options.storage.url += "?synchronous=" + o.sync;
   options.runner_options.capacity = 4;
   options.scheduler_options.launch_ahead = std::chrono::milliseconds(o.launch_ahead_ms);
   // Every launch is read back at the end: keep them all.

@@ -32,7 +32,7 @@ int Fail(const Status& s) {
 Result<std::unique_ptr<Storage>> Open(const TokenOptions& o) {
   auto cfg = LoadServerConfig(o.server);
   if (!cfg.ok()) return cfg.status();
-  return OpenStorage({.url = config::StorageUrl(cfg->server), .synchronous = "full"});
+  return OpenStorage({.url = config::StorageUrl(cfg->server)});
 }
 
 json::object TokenJson(const ApiToken& token) {

@@ -157,7 +157,11 @@ Status CheckRemoteQueues(const Config& config) {
 EngineOptions ToEngineOptions(const Config& config) {
   EngineOptions options;
   options.storage.url = StorageUrl(config.server);
-  options.storage.synchronous = config.server.synchronous;
+  // server.synchronous is an option of the embedded backend: it travels in its URL.
+  if (config.server.synchronous != "full") {
+    options.storage.url += options.storage.url.find('?') == std::string::npos ? '?' : '&';
+    options.storage.url += "synchronous=" + config.server.synchronous;
+  }
   options.runner = HasRole(config.server, "runner");
   options.scheduler = HasRole(config.server, "scheduler");
   options.runner_options.capacity = config.runner_capacity;

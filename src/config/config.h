@@ -34,13 +34,14 @@ namespace taskmill::config {
 struct ServerSection {
   // host:port of the HTTP API and UI. Default: 127.0.0.1:8080.
   std::string listen = "127.0.0.1:8080";
-  // Directory of the default SQLite database. Relative paths are relative to the
+  // Directory of the default (embedded) database. Relative paths are relative to the
   // working directory of the process. Default: ./taskmill-data.
   std::string data_dir = "./taskmill-data";
-  // Storage URL (see StorageOptions::url). Default: empty, meaning the SQLite file
-  // <data_dir>/taskmill.db.
+  // Storage URL (see StorageOptions::url). Default: empty, meaning the embedded
+  // database file <data_dir>/taskmill.db.
   std::string storage;
-  // SQLite synchronous mode: "full" or "normal". Default: full.
+  // The embedded database's synchronous mode, "full" or "normal", passed to it in the
+  // storage URL (ToEngineOptions). Default: full.
   std::string synchronous = "full";
   // Roles this process plays: any non-empty subset of api, scheduler, runner, each
   // at most once. Default: all three.

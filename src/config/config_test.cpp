@@ -960,8 +960,7 @@ task_storage: {task_ttr: 30, task_log_max_size: 7}
 task_runner: {capacity: 3, output_limit: 100, kill_grace_sec: 1}
 )");
   EngineOptions options = ToEngineOptions(config);
-  EXPECT_EQ(options.storage.url, "/data/taskmill.db");
-  EXPECT_EQ(options.storage.synchronous, "normal");
+  EXPECT_EQ(options.storage.url, "/data/taskmill.db?synchronous=normal");
   EXPECT_TRUE(options.runner);
   EXPECT_FALSE(options.scheduler);
   EXPECT_EQ(options.runner_options.capacity, 3);

@@ -68,7 +68,7 @@ class EngineTest : public ::testing::Test {
   void Open(Clock* clock, bool scheduler = false) {
     EngineOptions o;
     o.storage.url = (dir_ / "t.db").string();
-    o.storage.synchronous = "normal";
+    o.storage.url += "?synchronous=normal";
     o.clock = clock;
     o.scheduler = scheduler;
     o.runner_options.capacity = 4;

@@ -245,7 +245,7 @@ class Registry {
 };
 
 // The process-wide registry: a process serves one engine, and the components that
-// observe (runner, storage writer, scheduler, API server) share it without plumbing.
+// observe (runner, storage commits, scheduler, API server) share it without plumbing.
 Registry& Default();
 
 // Renders a collector's gauge family like a registered one.

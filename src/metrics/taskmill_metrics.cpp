@@ -36,13 +36,13 @@ TaskmillMetrics RegisterTaskmillMetrics(Registry& registry) {
   m.commit_batch_size =
       &registry
            .AddHistogram("taskmill_storage_commit_batch_size",
-                         "Write operations per group commit of the storage writer.",
+                         "Write operations per storage commit (writes that share one commit).",
                          ExponentialBuckets(1, 2, 12))
            .Get();
   m.commit_duration =
       &registry
            .AddHistogram("taskmill_storage_commit_duration_seconds",
-                         "Duration of a group commit of the storage writer (BEGIN to COMMIT).",
+                         "Duration of a storage commit, from its first write to its end.",
                          {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
                           0.25, 0.5, 1})
            .Get();

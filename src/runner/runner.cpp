@@ -38,8 +38,11 @@ Status Runner::Start() {
   if (running_) return Status::Ok();
   running_ = true;
   // Runs that other processes store (an API process beside this runner-only one) wake
-  // the fetcher as they are committed; without a watch, the poll finds them.
-  commit_watch_ = storage_.WatchCommits([this] { CommitSeen(); });
+  // the fetcher as they are committed; a backend that cannot tell of them
+  // (Capabilities) leaves them to the poll.
+  if (storage_.Capabilities().commit_notifications) {
+    commit_watch_ = storage_.WatchCommits([this] { CommitSeen(); });
+  }
   // So that, if this process dies, its claims are handed back at once (storage.h).
   (void)storage_.HolderAttach(options_.id);
   // A worker counts as awake until it first waits: one that has not yet taken mu_ when

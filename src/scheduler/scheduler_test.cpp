@@ -77,7 +77,7 @@ class SchedulerTest : public ::testing::Test {
   void Open(TriggerBindings triggers = {}, bool runner = false) {
     EngineOptions o;
     o.storage.url = (dir_ / "t.db").string();
-    o.storage.synchronous = "normal";
+    o.storage.url += "?synchronous=normal";
     o.clock = &clock_;
     o.runner = runner;
     o.scheduler = false;

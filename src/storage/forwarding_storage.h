@@ -13,6 +13,8 @@ class ForwardingStorage : public Storage {
  public:
   explicit ForwardingStorage(Storage& inner) : inner_(inner) {}
 
+  StorageCapabilities Capabilities() const override { return inner_.Capabilities(); }
+  Result<SchemaMigration> Migrate() override { return inner_.Migrate(); }
   std::unique_ptr<CommitWatch> WatchCommits(std::function<void()> on_commit) override {
     return inner_.WatchCommits(std::move(on_commit));
   }

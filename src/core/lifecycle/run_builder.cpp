@@ -132,6 +132,8 @@ Result<Run> BuildRun(const EnqueueRequest& req, const TaskDef* task,
   // The creator as the caller says: an admin token of no account acting for another
   // account created the run as no account, not as its owner.
   run.auth_account_id = req.auth_account_id;
+  run.parent_id = req.parent_id;
+  run.flow_id = req.flow_id;
   return run;
 }
 

@@ -10,7 +10,7 @@ namespace taskmill::sqlite {
 // each migration re-reads the version inside its own transaction, so that one
 // applied meanwhile by a process that does not take the lock is skipped, not
 // applied twice ("table api_tokens already exists").
-Status Migrate(Connection& db, const std::string& path) {
+Result<SchemaMigration> Migrate(Connection& db, const std::string& path) {
   TASKMILL_RETURN_IF_ERROR(db.ExecScript(
       "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, "
       "applied_at TEXT NOT NULL DEFAULT (datetime('now')))"));
@@ -25,6 +25,7 @@ Status Migrate(Connection& db, const std::string& path) {
   auto version = read_version();
   if (!version.ok()) return version.status();
   int current = *version;
+  SchemaMigration done{.before = current, .after = current};
   int latest = std::size(kMigrations) ? kMigrations[std::size(kMigrations) - 1].version : 0;
   if (current > latest) {
     return Status::FailedPrecondition(
@@ -39,6 +40,7 @@ Status Migrate(Connection& db, const std::string& path) {
       (void)db.ExecScript("ROLLBACK");
       if (!version.ok()) return version.status();
       current = *version;
+      done.after = current;
       continue;
     }
     Status st = db.ExecScript(m.sql);
@@ -52,8 +54,10 @@ Status Migrate(Connection& db, const std::string& path) {
                               st.message());
     }
     TASKMILL_RETURN_IF_ERROR(db.ExecScript("COMMIT"));
+    done.applied.push_back(m.version);
+    done.after = m.version;
   }
-  return Status::Ok();
+  return done;
 }
 
 }  // namespace taskmill::sqlite

@@ -4,13 +4,16 @@
 
 #include "storage/sqlite/sqlite_db.h"
 
+#include <taskmill/storage.h>
+
 #include <string>
 
 namespace taskmill::sqlite {
 
 // Applies, in order and each in its own transaction, the migrations `db` lacks, and
-// records them in schema_migrations. kFailedPrecondition for a database newer than
-// this taskmill (`path` names it); kInternal naming the migration that failed.
-Status Migrate(Connection& db, const std::string& path);
+// records them in schema_migrations; returns the versions found and left, and those
+// applied. kFailedPrecondition for a database newer than this taskmill (`path` names
+// it); kInternal naming the migration that failed.
+Result<SchemaMigration> Migrate(Connection& db, const std::string& path);
 
 }  // namespace taskmill::sqlite

@@ -14,6 +14,7 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <utility>
 
 namespace taskmill::sqlite {
 
@@ -28,6 +29,8 @@ class Statement {
   void Bind(int i, int64_t v) { sqlite3_bind_int64(stmt_, i, v); }
   void Bind(int i, int v) { sqlite3_bind_int64(stmt_, i, v); }
   void Bind(int i, double v) { sqlite3_bind_double(stmt_, i, v); }
+  void Bind(int i, bool v) { sqlite3_bind_int64(stmt_, i, v ? 1 : 0); }
+  void Bind(int i, std::nullopt_t) { BindNull(i); }
   void Bind(int i, std::string_view v) {
     sqlite3_bind_text(stmt_, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT);
   }
@@ -114,6 +117,54 @@ class Connection {
   };
   std::unordered_map<std::string, std::unique_ptr<Statement>, TextHash, std::equal_to<>> cache_;
 };
+
+// Binds `args` to parameters 1, 2, ... by type: integers, doubles, bools (0 or 1),
+// text (copied), std::nullopt and empty optionals as NULL. Hot statements that bind
+// text in place (BindView) keep their own bind sequences.
+template <typename... Args>
+void BindAll(Statement& s, const Args&... args) {
+  int i = 0;
+  (s.Bind(++i, args), ...);
+}
+
+// Runs `sql`, a statement of the connection's cache, with `args` bound (BindAll), for
+// its effect; db.Changes() tells how many rows it changed.
+template <typename... Args>
+Status Exec(Connection& db, std::string_view sql, const Args&... args) {
+  auto stmt = db.Prepare(sql);
+  if (!stmt.ok()) return stmt.status();
+  ScopedReset reset(**stmt);
+  BindAll(**stmt, args...);
+  return (*stmt)->Exec();
+}
+
+// The rows of a cached statement run with bound arguments (Select); the statement
+// is reset when this goes out of scope.
+class Rows {
+ public:
+  explicit Rows(Statement* s) : s_(s) {}
+  Rows(Rows&& o) noexcept : s_(std::exchange(o.s_, nullptr)) {}
+  Rows& operator=(Rows&&) = delete;
+  ~Rows() {
+    if (s_) s_->Reset();
+  }
+  // Steps to the next row: true when there is one.
+  Result<bool> Next() { return s_->Step(); }
+  // The current row's columns.
+  const Statement& row() const { return *s_; }
+
+ private:
+  Statement* s_;
+};
+
+// Runs `sql`, a statement of the connection's cache, with `args` bound (BindAll).
+template <typename... Args>
+Result<Rows> Select(Connection& db, std::string_view sql, const Args&... args) {
+  auto stmt = db.Prepare(sql);
+  if (!stmt.ok()) return stmt.status();
+  BindAll(**stmt, args...);
+  return Rows(*stmt);
+}
 
 // The Status of a failed SQLite call: kConflict for a constraint, kUnavailable when
 // busy or locked, kInsufficientStorage when the disk is full, else kInternal.

@@ -12,6 +12,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <string_view>
 
 namespace taskmill::sqlite {
 
@@ -54,5 +55,11 @@ struct WriterStats {
 };
 
 Result<std::unique_ptr<Storage>> OpenSqliteStorage(const SqliteOptions& options);
+
+// The options a SQLite storage URL names: "sqlite:///abs/path/taskmill.db",
+// "sqlite://relative.db" or a bare path, each optionally followed by query parameters
+// (`?synchronous=normal`; `synchronous` is "full" or "normal"). kInvalidArgument, naming
+// the URL, for an empty path or an unknown parameter.
+Result<SqliteOptions> SqliteOptionsFromUrl(std::string_view url);
 
 }  // namespace taskmill::sqlite

@@ -524,10 +524,9 @@ TEST(SqliteStorage, RejectsAnUnknownSynchronousMode) {
   EXPECT_THAT(opened.status().message(), HasSubstr("fastest"));
 
   StorageOptions options;
-  options.url = path.string();
-  options.synchronous = "off";
+  options.url = path.string() + "?synchronous=off";
   EXPECT_EQ(OpenStorage(options).status().code(), StatusCode::kInvalidArgument);
-  options.synchronous = "normal";
+  options.url = path.string() + "?synchronous=normal";
   EXPECT_TRUE(OpenStorage(options).ok());
 }
 
@@ -580,6 +579,73 @@ TEST(OpenStorage, RejectsOtherUrls) {
         << c.url << ": " << opened.status().ToString();
     EXPECT_THAT(opened.status().message(), HasSubstr(c.mentions)) << c.url;
   }
+}
+
+TEST(OpenStorage, SqliteOptionsTravelInTheUrl) {
+  auto options = Unwrap(SqliteOptionsFromUrl("sqlite:///data/x.db?synchronous=normal"));
+  EXPECT_EQ(options.path, "/data/x.db");
+  EXPECT_EQ(options.synchronous, "normal");
+  options = Unwrap(SqliteOptionsFromUrl("relative/x.db"));
+  EXPECT_EQ(options.path, "relative/x.db");
+  EXPECT_EQ(options.synchronous, "full");
+  options = Unwrap(SqliteOptionsFromUrl("/data/what?.db"));  // a '?' of the path
+  EXPECT_EQ(options.path, "/data/what?.db");
+
+  auto unknown = SqliteOptionsFromUrl("sqlite:///data/x.db?cache=big");
+  ASSERT_FALSE(unknown.ok());
+  EXPECT_EQ(unknown.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_THAT(unknown.status().message(), HasSubstr("cache"));
+
+  TempDir dir;
+  StorageOptions bad;
+  bad.url = "sqlite://" + (dir.path() / "x.db").string() + "?synchronous=off";
+  auto opened = OpenStorage(bad);
+  ASSERT_FALSE(opened.ok());
+  EXPECT_THAT(opened.status().message(), HasSubstr("synchronous"));
+}
+
+TEST(SqliteStorage, MigrateSaysWhatOpeningAppliedAndThenAppliesNothing) {
+  TempDir dir;
+  auto path = dir.path() / "taskmill.db";
+  const int latest = std::stoi(ExpectedVersions().back());
+  {
+    auto storage = Unwrap(OpenSqliteStorage({path.string()}));
+    auto first = Unwrap(storage->Migrate());
+    EXPECT_EQ(first.before, 0);
+    EXPECT_EQ(first.after, latest);
+    EXPECT_EQ(static_cast<int>(first.applied.size()), static_cast<int>(ExpectedVersions().size()));
+  }
+  auto storage = Unwrap(OpenSqliteStorage({path.string()}));
+  for (int i = 0; i < 2; ++i) {
+    auto again = Unwrap(storage->Migrate());
+    EXPECT_EQ(again.before, latest);
+    EXPECT_EQ(again.after, latest);
+    EXPECT_TRUE(again.applied.empty());
+  }
+  EXPECT_TRUE(storage->Capabilities().commit_notifications);
+  EXPECT_TRUE(storage->Capabilities().holder_liveness);
+}
+
+TEST(SqliteStorage, ListsRunsByFlowAndParent) {
+  TempDir dir;
+  auto storage = Unwrap(OpenSqliteStorage({(dir.path() / "t.db").string(), "normal"}));
+  taskmill::Run a = SomeRun("a"), b = SomeRun("b"), c = SomeRun("c");
+  a.flow_id = "f1";
+  b.flow_id = "f1";
+  b.parent_id = "a";
+  c.flow_id = "f2";
+  Unwrap(storage->RunPut({{a, b, c}}));
+  RunFilter by_flow;
+  by_flow.flow_id = "f1";
+  auto page = Unwrap(storage->RunList(by_flow));
+  ASSERT_EQ(page.runs.size(), 2u);
+  EXPECT_EQ(page.runs[0].id, "b");
+  EXPECT_EQ(page.runs[1].id, "a");
+  RunFilter by_parent;
+  by_parent.parent_id = "a";
+  page = Unwrap(storage->RunList(by_parent));
+  ASSERT_EQ(page.runs.size(), 1u);
+  EXPECT_EQ(page.runs[0].id, "b");
 }
 
 }  // namespace

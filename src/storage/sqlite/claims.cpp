@@ -1,0 +1,422 @@
+#include <algorithm>
+#include <limits>
+
+#include "storage/sqlite/storage_impl.h"
+
+namespace taskmill::sqlite {
+
+// Runs claimed per statement (see TakeFromQueues).
+constexpr int kClaimChunk = 64;
+
+Result<std::vector<ClaimedRun>> SqliteStorage::RunTake(const RunTakeParams& p) {
+  if (p.max <= 0) return std::vector<ClaimedRun>{};
+  std::vector<ClaimedRun> out;
+  Status st = Write(
+      [&](Tx& tx) -> Status {
+        out.clear();
+        TASKMILL_RETURN_IF_ERROR(TakeFromQueues(tx, p, out));
+        if (p.next_run_at && static_cast<int>(out.size()) < p.max) {
+          TASKMILL_RETURN_IF_ERROR(EarliestPendingRunAt(tx, p, p.next_run_at));
+        }
+        for (const Run& run : out) {
+          tx.deltas.Move(run.queue, run.task, run.account_id, RunStatus::kPending,
+                         RunStatus::kRunning);
+        }
+        return Status::Ok();
+      },
+      /*durable=*/false);
+  if (!st.ok()) return st;
+  return out;
+}
+
+// Claims for a runner of the queues it names, or of every queue (none named): the
+// best `max` of each queue through the per-queue pending index, merged in claim order
+// (priority DESC, run_at, seq), then claimed by rowid. Walking one index of every
+// pending run instead would, for a runner of some queues, walk past the backlogs of
+// the others at every poll (a million runs elsewhere made each idle poll a scan of
+// them all), and would cost every put and claim a B-tree operation.
+Status SqliteStorage::TakeFromQueues(Tx& tx, const RunTakeParams& p, std::vector<ClaimedRun>& out) {
+  std::vector<std::string> found;
+  if (p.queues.empty()) TASKMILL_RETURN_IF_ERROR(QueuesWithPendingRuns(tx, found));
+  const std::vector<std::string>& queues = p.queues.empty() ? found : p.queues;
+  auto paused = tx.db.Prepare("SELECT paused FROM queues WHERE name = ?1");
+  if (!paused.ok()) return paused.status();
+  // Whole rows, through the index: each claimed row is then read once, before its
+  // UPDATE, and the claim's changes are applied to the runs read.
+  static const std::string kSelect = Sql("SELECT ",
+                                         " FROM runs INDEXED BY runs_queue_pending "
+                                         "WHERE status = 'pending' AND queue = ?1 AND run_at <= ?2 "
+                                         "ORDER BY priority DESC, run_at LIMIT ?3");
+  auto select = tx.db.Prepare(kSelect);
+  if (!select.ok()) return select.status();
+  // Read straight into the answer, with their rowids alongside.
+  out.clear();
+  out.reserve(static_cast<size_t>(p.max));
+  std::vector<int64_t> seqs;
+  seqs.reserve(static_cast<size_t>(p.max));
+  std::vector<std::string_view> seen;
+  size_t queues_read = 0;
+  for (const std::string& queue : queues) {
+    if (std::find(seen.begin(), seen.end(), queue) != seen.end()) continue;
+    seen.push_back(queue);
+    {
+      ScopedReset reset(**paused);
+      (*paused)->Bind(1, queue);
+      auto row = (*paused)->Step();
+      if (!row.ok()) return row.status();
+      if (*row && (*paused)->Int(0) != 0) continue;
+    }
+    Statement& s = **select;
+    ScopedReset reset(s);
+    s.Bind(1, queue);
+    s.Bind(2, Micros(p.now));
+    s.Bind(3, p.max);
+    ++queues_read;
+    for (;;) {
+      auto row = s.Step();
+      if (!row.ok()) return row.status();
+      if (!*row) break;
+      ReadRunInto(s, out.emplace_back(), &seqs.emplace_back());
+    }
+  }
+  // One queue's runs come in claim order already; several are merged.
+  if (queues_read > 1) MergeClaimOrder(out, seqs, static_cast<size_t>(p.max));
+  // Claimed kClaimChunk at a time, by one UPDATE of rowids IN a list: a statement per
+  // run made each run pay for opening a cursor on the table and every index, and for
+  // halting and resetting, a fifth of a claim. A short last chunk binds NULL, which
+  // matches no rowid.
+  // The first p.start runs start at once; the rest are claimed ahead (not started).
+  static const std::string kUpdate =
+      "UPDATE runs SET status = 'running', attempt = attempt + 1, runner = ?1, "
+      "started_at = ?2, lease_until = ?2 + ttr_us, started = ?3 WHERE seq IN (" +
+      Placeholders(4, kClaimChunk) + ")";
+  auto update = tx.db.Prepare(kUpdate);
+  if (!update.ok()) return update.status();
+  const int64_t now = Micros(p.now);
+  const size_t started = static_cast<size_t>(std::max(0, p.start));
+  for (size_t begin = 0; begin < seqs.size();) {
+    // A chunk never spans started and claimed-ahead runs.
+    const size_t end = std::min({seqs.size(), begin + static_cast<size_t>(kClaimChunk),
+                                 begin < started ? started : seqs.size()});
+    const size_t n = end - begin;
+    Statement& u = **update;
+    ScopedReset reset_update(u);
+    u.Bind(1, p.runner);
+    u.Bind(2, now);
+    u.Bind(3, begin < started ? 1 : 0);
+    for (size_t i = 0; i < n; ++i) u.Bind(static_cast<int>(4 + i), seqs[begin + i]);
+    begin = end;
+    TASKMILL_RETURN_IF_ERROR(u.Exec());
+    if (tx.db.Changes() != static_cast<int64_t>(n)) {
+      return Status::Internal("a claimed run vanished");
+    }
+  }
+  for (Run& run : out) {
+    // What the UPDATE stored.
+    run.status = RunStatus::kRunning;
+    run.attempt += 1;
+    run.runner = p.runner;
+    run.started_at = FromMicros(now);
+    run.lease_until = FromMicros(now + run.time_to_resolve.count());
+  }
+  return Status::Ok();
+}
+
+// The earliest run_at of the pending runs left after a claim that took every due
+// run, in the claim's unpaused queues: one seek per priority in use in each queue
+// (the index orders a queue's pending runs by priority, then run_at), so a runner
+// sleeps until exactly then, also for runs other processes made.
+Status SqliteStorage::EarliestPendingRunAt(Tx& tx, const RunTakeParams& p, TimePoint* out) {
+  std::vector<std::string> found;
+  if (p.queues.empty()) TASKMILL_RETURN_IF_ERROR(QueuesWithPendingRuns(tx, found));
+  const std::vector<std::string>& queues = p.queues.empty() ? found : p.queues;
+  auto paused = tx.db.Prepare("SELECT paused FROM queues WHERE name = ?1");
+  if (!paused.ok()) return paused.status();
+  auto first = tx.db.Prepare(
+      "SELECT priority, run_at FROM runs INDEXED BY runs_queue_pending "
+      "WHERE status = 'pending' AND queue = ?1 AND priority < ?2 AND run_at > ?3 "
+      "ORDER BY priority DESC, run_at LIMIT 1");
+  if (!first.ok()) return first.status();
+  int64_t earliest = std::numeric_limits<int64_t>::max();
+  for (const std::string& queue : queues) {
+    {
+      ScopedReset reset(**paused);
+      (*paused)->Bind(1, queue);
+      auto row = (*paused)->Step();
+      if (!row.ok()) return row.status();
+      if (*row && (*paused)->Int(0) != 0) continue;
+    }
+    int64_t below = std::numeric_limits<int64_t>::max();
+    for (;;) {
+      ScopedReset reset(**first);
+      (*first)->Bind(1, queue);
+      (*first)->Bind(2, below);
+      (*first)->Bind(3, Micros(p.now));
+      auto row = (*first)->Step();
+      if (!row.ok()) return row.status();
+      if (!*row) break;
+      below = (*first)->Int(0);
+      earliest = std::min(earliest, (*first)->Int(1));
+    }
+  }
+  *out = earliest == std::numeric_limits<int64_t>::max() ? TimePoint::max() : FromMicros(earliest);
+  return Status::Ok();
+}
+
+// Puts the runs read from several queues (each queue's in claim order) in claim
+// order, priority DESC, run_at, seq, and keeps the first `max`.
+void SqliteStorage::MergeClaimOrder(std::vector<Run>& runs, std::vector<int64_t>& seqs,
+                                    size_t max) {
+  std::vector<size_t> order(runs.size());
+  for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+  std::sort(order.begin(), order.end(), [&](size_t a, size_t b) {
+    if (runs[a].priority != runs[b].priority) return runs[a].priority > runs[b].priority;
+    if (runs[a].run_at != runs[b].run_at) return runs[a].run_at < runs[b].run_at;
+    return seqs[a] < seqs[b];
+  });
+  if (order.size() > max) order.resize(max);
+  std::vector<Run> sorted_runs;
+  std::vector<int64_t> sorted_seqs;
+  sorted_runs.reserve(order.size());
+  sorted_seqs.reserve(order.size());
+  for (size_t i : order) {
+    sorted_runs.push_back(std::move(runs[i]));
+    sorted_seqs.push_back(seqs[i]);
+  }
+  runs = std::move(sorted_runs);
+  seqs = std::move(sorted_seqs);
+}
+
+Result<std::vector<bool>> SqliteStorage::RunHeartbeatBatch(const std::vector<RunHeartbeat>& beats) {
+  std::vector<bool> out;
+  Status st = Write(
+      [&](Tx& tx) -> Status {
+        out.assign(beats.size(), false);
+        auto stmt = tx.db.Prepare(
+            "UPDATE runs SET lease_until = ?1 WHERE id = ?2 AND queue = ?3 AND attempt = ?4 "
+            "AND status = 'running'");
+        if (!stmt.ok()) return stmt.status();
+        for (size_t i = 0; i < beats.size(); ++i) {
+          Statement& s = **stmt;
+          ScopedReset reset(s);
+          s.Bind(1, Micros(beats[i].lease_until));
+          s.Bind(2, beats[i].id);
+          s.Bind(3, beats[i].queue);
+          s.Bind(4, beats[i].attempt);
+          TASKMILL_RETURN_IF_ERROR(s.Exec());
+          out[i] = tx.db.Changes() == 1;
+        }
+        return Status::Ok();
+      },
+      /*durable=*/false);
+  if (!st.ok()) return st;
+  return out;
+}
+
+Result<std::vector<RunFinishResult>> SqliteStorage::RunFinishBatch(
+    const std::vector<RunFinish>& finishes) {
+  std::vector<RunFinishResult> out;
+  Status st = Write([&](Tx& tx) -> Status {
+    out.assign(finishes.size(), RunFinishResult{});
+    // A finish that carries its claimed run is one UPDATE fenced by the attempt: the
+    // claim returned what the attempt record and the tallies need, and while the
+    // attempt is current that is what is stored. Otherwise the current attempt is
+    // found first (its rowid, task and attempt record), then updated by rowid:
+    // reading it costs far less than an UPDATE ... RETURNING (SQLite gathers
+    // returned rows in a temporary table).
+    static const std::string kSet =
+        "UPDATE runs SET status = ?1, finished_at = ?2, run_at = coalesce(?3, run_at), "
+        "result = ?4, error = ?5, error_kind = ?6, lease_until = NULL, runner = '', "
+        "progress_total = coalesce(?7, progress_total), "
+        "progress_succeeded = coalesce(?8, progress_succeeded), "
+        "progress_failed = coalesce(?9, progress_failed), attempts = ?10 ";
+    static const std::string kByFence =
+        kSet + "WHERE id = ?11 AND queue = ?12 AND attempt = ?13 AND status = 'running'";
+    static const std::string kBySeq = kSet + "WHERE seq = ?11";
+    auto by_fence = tx.db.Prepare(kByFence);
+    if (!by_fence.ok()) return by_fence.status();
+    auto by_seq = tx.db.Prepare(kBySeq);
+    if (!by_seq.ok()) return by_seq.status();
+    auto find = tx.db.Prepare(
+        "SELECT seq, task, runner, started_at, attempts, account_id FROM runs WHERE id = ?1 "
+        "AND queue = ?2 AND attempt = ?3 AND status = 'running'");
+    if (!find.ok()) return find.status();
+    std::string task;
+    std::string account;
+    std::string runner;
+    std::string attempts;
+    for (size_t i = 0; i < finishes.size(); ++i) {
+      const RunFinish& f = finishes[i];
+      const std::string_view outcome =
+          f.outcome.empty() ? ToString(f.status) : std::string_view(f.outcome);
+      const Run* claimed = f.claimed;
+      if (claimed &&
+          (claimed->attempt != f.attempt || claimed->id != f.id || claimed->queue != f.queue)) {
+        claimed = nullptr;  // not this attempt's claim
+      }
+      int64_t seq = 0;
+      std::optional<int64_t> started_at;
+      if (claimed) {
+        attempts = "[]";  // into the buffer the earlier finishes grew
+        AppendAttempts(attempts, claimed->attempts);
+        runner = claimed->runner;
+        if (claimed->started_at) started_at = Micros(*claimed->started_at);
+      } else {
+        Statement& q = **find;
+        ScopedReset reset(q);
+        q.BindView(1, f.id);
+        q.BindView(2, f.queue);
+        q.Bind(3, f.attempt);
+        auto row = q.Step();
+        if (!row.ok()) return row.status();
+        if (!*row) continue;  // not the current attempt: a stale fence
+        seq = q.Int(0);
+        task = q.Text(1);
+        runner = q.Text(2);
+        if (!q.IsNull(3)) started_at = q.Int(3);
+        attempts = q.Text(4);
+        account = q.Text(5);
+      }
+      AppendAttempt(attempts, f.attempt, runner, started_at, Micros(f.finished_at), outcome,
+                    f.error, f.output);
+      Statement& s = claimed ? **by_fence : **by_seq;
+      ScopedReset reset(s);
+      bool retry = f.status == RunStatus::kPending;
+      s.BindView(1, ToString(f.status));
+      if (retry)
+        s.BindNull(2);
+      else
+        s.Bind(2, Micros(f.finished_at));
+      // run_at moves only for a retry; a finished run keeps the instant it was due.
+      if (retry)
+        s.Bind(3, Micros(f.run_at));
+      else
+        s.BindNull(3);
+      if (f.result.is_null())
+        s.BindNull(4);
+      else
+        BindJson(s, 4, f.result);
+      s.BindView(5, f.error);
+      s.BindView(6, f.error_kind);
+      if (f.progress) {
+        s.Bind(7, f.progress->total);
+        s.Bind(8, f.progress->succeeded);
+        s.Bind(9, f.progress->failed);
+      }
+      s.BindView(10, attempts);
+      if (claimed) {
+        s.BindView(11, f.id);
+        s.BindView(12, f.queue);
+        s.Bind(13, f.attempt);
+      } else {
+        s.Bind(11, seq);
+      }
+      TASKMILL_RETURN_IF_ERROR(s.Exec());
+      if (claimed) {
+        if (tx.db.Changes() != 1) continue;  // not the current attempt: a stale fence
+        task = claimed->task;
+        account = claimed->account_id;
+      }
+      out[i].accepted = true;
+      tx.deltas.Move(f.queue, task, account, RunStatus::kRunning, f.status);
+    }
+    return Status::Ok();
+  });
+  if (!st.ok()) return st;
+  return out;
+}
+
+Result<std::vector<Run>> SqliteStorage::RunListExpired(TimePoint now, int limit) {
+  auto reader = AcquireReader();
+  if (!reader.ok()) return reader.status();
+  auto dead = DeadRunners(**reader);
+  ReleaseReader(std::move(*reader));
+  if (!dead.ok()) return dead.status();
+  return Query(Sql("SELECT ",
+                   " FROM runs INDEXED BY runs_running_lease "
+                   "WHERE status = 'running' AND started = 1 AND (lease_until < ?1 "
+                   "OR runner IN (SELECT value FROM json_each(?3))) "
+                   "ORDER BY lease_until LIMIT ?2"),
+               [&](Statement& s) {
+                 s.Bind(1, Micros(now));
+                 s.Bind(2, limit);
+                 s.Bind(3, *dead);
+               });
+}
+
+Result<std::vector<Run>> SqliteStorage::RunReleaseUnstarted(TimePoint now, int limit) {
+  std::vector<Run> out;
+  Status st = Write(
+      [&](Tx& tx) -> Status {
+        out.clear();
+        auto dead = DeadRunners(tx.db);
+        if (!dead.ok()) return dead.status();
+        // started_at goes back to the start of the previous attempt (none: NULL).
+        auto stmt = tx.db.Prepare(
+            Sql("UPDATE runs SET status = 'pending', lease_until = NULL, runner = '', started = 1, "
+                "max_attempts = max_attempts + 1, "
+                "started_at = json_extract(attempts, '$[#-1].started_at') "
+                "WHERE seq IN (SELECT seq FROM runs INDEXED BY runs_running_lease "
+                "WHERE status = 'running' AND started = 0 AND (lease_until < ?1 "
+                "OR runner IN (SELECT value FROM json_each(?3))) LIMIT ?2) RETURNING "));
+        if (!stmt.ok()) return stmt.status();
+        Statement& s = **stmt;
+        ScopedReset reset(s);
+        s.Bind(1, Micros(now));
+        s.Bind(2, limit);
+        s.Bind(3, *dead);
+        for (;;) {
+          auto row = s.Step();
+          if (!row.ok()) return row.status();
+          if (!*row) break;
+          out.push_back(ReadRun(s));
+          tx.deltas.Move(out.back().queue, out.back().task, out.back().account_id,
+                         RunStatus::kRunning, RunStatus::kPending);
+        }
+        return Status::Ok();
+      },
+      /*durable=*/false);  // undone by a power loss: released again at the next sweep
+  if (!st.ok()) return st;
+  return out;
+}
+
+Status SqliteStorage::RunStartBatch(const std::vector<RunStart>& starts) {
+  if (starts.empty()) return Status::Ok();
+  // Not waited for: the runner's next finish batch, queued right after, shares the
+  // commit, so the finisher pays no round trip of its own to the writer for starts.
+  WriteDetached([starts](Tx& tx) -> Status {
+    auto stmt = tx.db.Prepare(
+        "UPDATE runs SET started = 1 WHERE id = ?1 AND queue = ?2 AND attempt = ?3 "
+        "AND status = 'running' AND started = 0");
+    if (!stmt.ok()) return stmt.status();
+    for (const RunStart& start : starts) {
+      Statement& s = **stmt;
+      ScopedReset reset(s);
+      s.BindView(1, start.id);
+      s.BindView(2, start.queue);
+      s.Bind(3, start.attempt);
+      TASKMILL_RETURN_IF_ERROR(s.Exec());
+    }
+    return Status::Ok();
+  });
+  return Status::Ok();
+}
+
+// The runners of running runs whose process is known to have ended, as a JSON array.
+Result<std::string> SqliteStorage::DeadRunners(Connection& db) {
+  auto stmt = db.Prepare(
+      "SELECT DISTINCT runner FROM runs INDEXED BY runs_running_lease WHERE status = 'running'");
+  if (!stmt.ok()) return stmt.status();
+  ScopedReset reset(**stmt);
+  json::array dead;
+  for (;;) {
+    auto row = (*stmt)->Step();
+    if (!row.ok()) return row.status();
+    if (!*row) break;
+    std::string runner((*stmt)->Text(0));
+    if (holders_.IsDead(runner)) dead.emplace_back(runner);
+  }
+  return json::serialize(dead);
+}
+
+}  // namespace taskmill::sqlite

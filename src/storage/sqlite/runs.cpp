@@ -1,0 +1,448 @@
+#include <algorithm>
+#include <cstdlib>
+#include <limits>
+#include <variant>
+
+#include "storage/sqlite/storage_impl.h"
+
+namespace taskmill::sqlite {
+
+// Runs inserted per statement on the path of RunPut without conflicts (see there).
+constexpr size_t kPutChunk = 32;
+
+// ---- runs ------------------------------------------------------------------
+Result<std::vector<Run>> SqliteStorage::RunPut(RunPutParams params) {
+  std::vector<Run> out;
+  out.reserve(params.runs.size());
+  std::vector<bool> inserted;  // per run of params: stored by this call
+  Status st = Write([&](Tx& tx) -> Status {
+    out.clear();
+    inserted.clear();
+    static const std::string kInsertOne = InsertRunsSql(1);
+    static const std::string kInsertChunk = InsertRunsSql(kPutChunk);
+    static const std::string kInsertPlainChunk = InsertRunsSql(kPutChunk, /*plain=*/true);
+    auto insert = tx.db.Prepare(kInsertOne);
+    if (!insert.ok()) return insert.status();
+    // Without a conflict mode to apply, kPutChunk runs go in one statement: a
+    // statement per run made each run pay for opening a cursor on the table and every
+    // index, and for halting and resetting. A conflict fails the whole statement,
+    // which SQLite undoes; that chunk is then put one run at a time, which finds the
+    // run to name.
+    bool chunked = params.conflict == ConflictMode::kError && params.runs.size() >= kPutChunk;
+    Statement* chunk_of[2] = {nullptr, nullptr};  // [plain]: prepared on first use
+    size_t one_by_one_until = 0;
+    for (size_t i = 0; i < params.runs.size(); ++i) {
+      if (chunked && i >= one_by_one_until && params.runs.size() - i >= kPutChunk) {
+        bool plain =
+            std::all_of(params.runs.begin() + static_cast<ptrdiff_t>(i),
+                        params.runs.begin() + static_cast<ptrdiff_t>(i + kPutChunk), IsPlain);
+        Statement*& chunk = chunk_of[plain];
+        if (!chunk) {
+          auto prepared = tx.db.Prepare(plain ? kInsertPlainChunk : kInsertChunk);
+          if (!prepared.ok()) return prepared.status();
+          chunk = *prepared;
+        }
+        ScopedReset reset(*chunk);
+        const int params_per_run = RunParams(plain);
+        for (size_t k = 0; k < kPutChunk; ++k) {
+          BindRun(*chunk, params.runs[i + k], static_cast<int>(k) * params_per_run, plain);
+        }
+        Status ins = chunk->Exec();
+        if (ins.ok()) {
+          for (size_t k = 0; k < kPutChunk; ++k) {
+            Run& run = params.runs[i + k];
+            tx.deltas.Add(run.queue, run.task, run.account_id, run.status, 1);
+            out.push_back(std::move(run));
+            inserted.push_back(true);
+          }
+          i += kPutChunk - 1;
+          continue;
+        }
+        if (!ins.IsConflict()) return ins;
+        one_by_one_until = i + kPutChunk;
+      }
+      Run& run = params.runs[i];
+      if (params.conflict == ConflictMode::kOverwrite) {
+        auto existing = FindKey(tx.db, run.id, run.queue);
+        if (!existing.ok() && !existing.status().IsNotFound()) return existing.status();
+        if (existing.ok()) {
+          // Another account's run is never replaced (RunPut in storage.h).
+          if (existing->account_id != run.account_id) return TakenId(run);
+          if (existing->status == RunStatus::kRunning) {
+            return Status::Conflict("run '" + run.id + "' in queue '" + run.queue +
+                                    "' is running and cannot be overwritten");
+          }
+          TASKMILL_RETURN_IF_ERROR(DeleteRun(tx, run.id, *existing));
+        }
+      }
+      Statement& s = **insert;
+      ScopedReset reset(s);
+      BindRun(s, run);
+      Status ins = s.Exec();
+      if (ins.IsConflict()) {
+        // Either (queue, id) is taken, or the (task, scheduled_at) of a periodical
+        // launch is: only the former is a duplicate run.
+        auto duplicate = FindKey(tx.db, run.id, run.queue);
+        if (!duplicate.ok() && !duplicate.status().IsNotFound()) return duplicate.status();
+        if (!duplicate.ok()) {
+          if (run.scheduled_at) {
+            return Status::Conflict("task '" + run.task + "' already has a launch scheduled at " +
+                                    FormatTime(*run.scheduled_at));
+          }
+          return Status::Conflict("run '" + run.id + "' in queue '" + run.queue +
+                                  "' conflicts with a stored run: " + ins.message());
+        }
+        // Another account's run is never answered (RunPut in storage.h).
+        if (params.conflict == ConflictMode::kIgnore && duplicate->account_id == run.account_id) {
+          auto stored = GetOn(tx.db, run.id, run.queue);
+          if (!stored.ok()) return stored.status();
+          out.push_back(std::move(*stored));
+          inserted.push_back(false);
+          continue;
+        }
+        return TakenId(run);
+      }
+      TASKMILL_RETURN_IF_ERROR(ins);
+      tx.deltas.Add(run.queue, run.task, run.account_id, run.status, 1);
+      out.push_back(std::move(run));  // params is ours; the write runs exactly once
+      inserted.push_back(true);
+    }
+    return CommitFiles(tx.db, params.runs, out, inserted, params.commit_files);
+  });
+  if (!st.ok()) return st;
+  return out;
+}
+
+Result<Run> SqliteStorage::RunGet(const std::string& id, const std::string& queue) {
+  auto reader = AcquireReader();
+  if (!reader.ok()) return reader.status();
+  auto r = GetOn(**reader, id, queue);
+  ReleaseReader(std::move(*reader));
+  return r;
+}
+
+Result<RunPage> SqliteStorage::RunList(const RunFilter& f) {
+  int limit = std::clamp(f.limit, 1, 1000);
+  int64_t cursor = 0;
+  if (!f.cursor.empty()) {
+    char* end = nullptr;
+    long long seq = std::strtoll(f.cursor.c_str(), &end, 10);
+    if (!end || *end != '\0' || seq <= 0) {
+      return Status::InvalidArgument("cursor: '" + f.cursor + "' is not a cursor from a listing");
+    }
+    cursor = seq;
+  }
+  auto reader = AcquireReader();
+  if (!reader.ok()) return reader.status();
+  RunPage page;
+  Status st = [&]() -> Status {
+    // No index orders pending or running runs by seq (each would cost every put,
+    // claim and finish a B-tree operation), so a listing by those statuses reads
+    // them through a partial index and sorts their seqs, or scans the table newest
+    // first. Running runs are few: always through their lease index. Pending runs
+    // of a task go through the task index, as any listing by task does.
+    std::string access;  // INDEXED BY or NOT INDEXED; empty: the planner's choice
+    bool sort_seqs = false;
+    std::string where;
+    if (f.status) {
+      // The status is written inline, not bound: SQLite matches a partial index's
+      // WHERE against the query's terms when it prepares the statement (a bound
+      // value there makes every call prepare it again).
+      where = " AND status = '" + std::string(ToString(*f.status)) + "'";
+      if (*f.status == RunStatus::kRunning) {
+        access = " INDEXED BY runs_running_lease";
+        sort_seqs = true;
+      } else if (*f.status == RunStatus::kPending && !f.task.empty()) {
+        access = " INDEXED BY runs_task_seq";  // not a walk through every pending run
+      } else if (*f.status == RunStatus::kPending) {
+        auto pending = PendingTally(**reader, f.queue);
+        if (!pending.ok()) return pending.status();
+        sort_seqs = *pending <= options_.list_pending_sorted_max;
+        // Above the threshold, pending runs are so many that they are dense.
+        access = sort_seqs ? " INDEXED BY runs_queue_pending" : " NOT INDEXED";
+      } else if (f.task.empty()) {
+        // The redundant term lets the planner use the partial index runs_final_seq
+        // (a listing by task keeps the task index).
+        where += " AND status NOT IN ('pending', 'running')";
+      }
+    }
+    std::vector<std::variant<std::string, int64_t>> binds;
+    auto add = [&](const char* clause, std::variant<std::string, int64_t> value) {
+      where += clause;
+      where += std::to_string(binds.size() + 1);
+      binds.push_back(std::move(value));
+    };
+    // "task <> ''" lets the planner use the partial index runs_task_seq.
+    if (!f.id.empty()) add(" AND id = ?", f.id);
+    if (!f.task.empty()) add(" AND task <> '' AND task = ?", f.task);
+    if (!f.function.empty()) add(" AND function = ?", f.function);
+    if (!f.queue.empty()) add(" AND queue = ?", f.queue);
+    if (!f.account_id.empty()) add(" AND account_id = ?", f.account_id);
+    if (!f.parent_id.empty()) add(" AND parent_id = ?", f.parent_id);
+    if (!f.flow_id.empty()) add(" AND flow_id = ?", f.flow_id);
+    // Bound rather than written inline, so that the statement cache of a reader
+    // holds one statement per shape of listing, not one per page.
+    if (f.created_after) add(" AND created_at >= ?", Micros(*f.created_after));
+    if (f.created_before) add(" AND created_at < ?", Micros(*f.created_before));
+    if (cursor > 0) add(" AND seq < ?", cursor);
+    const std::string order = " ORDER BY seq DESC LIMIT " + std::to_string(limit + 1);
+    const std::string from = " FROM runs" + access;
+    std::string sql;
+    if (sort_seqs) {
+      // Only the seqs are sorted (read from the index alone when no other filter
+      // needs the row); the rows are read for the page alone.
+      sql = Sql("SELECT ", " FROM runs WHERE seq IN (SELECT seq" + from + " WHERE 1=1" + where +
+                               order + ") ORDER BY seq DESC");
+    } else {
+      sql = Sql("SELECT ", from + " WHERE 1=1" + where + order);
+    }
+    auto stmt = (*reader)->Prepare(sql);
+    if (!stmt.ok()) return stmt.status();
+    Statement& s = **stmt;
+    ScopedReset reset(s);
+    for (size_t i = 0; i < binds.size(); ++i) {
+      std::visit([&](const auto& v) { s.Bind(static_cast<int>(i + 1), v); }, binds[i]);
+    }
+    int64_t last_seq = 0;
+    for (;;) {
+      auto row = s.Step();
+      if (!row.ok()) return row.status();
+      if (!*row) break;
+      if (static_cast<int>(page.runs.size()) == limit) {
+        page.next_cursor = std::to_string(last_seq);
+        break;
+      }
+      page.runs.push_back(ReadRun(s, &last_seq));
+    }
+    return Status::Ok();
+  }();
+  ReleaseReader(std::move(*reader));
+  if (!st.ok()) return st;
+  return page;
+}
+
+Status SqliteStorage::RunRemove(const std::string& id, const std::string& queue) {
+  return Write([&](Tx& tx) -> Status {
+    auto found = FindKey(tx.db, id, queue);
+    if (!found.ok()) return found.status();
+    if (found->status == RunStatus::kRunning) {
+      return Status::FailedPrecondition("run '" + id + "' is running; cancel it first");
+    }
+    return DeleteRun(tx, id, *found);
+  });
+}
+
+Result<Run> SqliteStorage::RunCancel(const std::string& id, const std::string& queue,
+                                     TimePoint now) {
+  return Transition(
+      id, queue, now, RunStatus::kStopped,
+      [&](RunStatus status) {
+        return IsFinal(status) ? Status::FailedPrecondition("run '" + id + "' is already " +
+                                                            std::string(ToString(status)))
+                               : Status::Ok();
+      },
+      "UPDATE runs SET status = 'stopped', finished_at = ?1, lease_until = NULL, runner = '', "
+      "error = 'stopped by an operator', error_kind = 'stopped', "
+      "attempts = coalesce(?4, attempts) WHERE id = ?2 AND queue = ?3",
+      /*end_attempt=*/true);
+}
+
+Result<Run> SqliteStorage::RunRetry(const std::string& id, const std::string& queue,
+                                    TimePoint now) {
+  return Transition(
+      id, queue, now, RunStatus::kPending,
+      [&](RunStatus status) {
+        return IsFinal(status) ? Status::Ok()
+                               : Status::FailedPrecondition("run '" + id + "' is " +
+                                                            std::string(ToString(status)) +
+                                                            "; only a finished run can be retried");
+      },
+      "UPDATE runs SET status = 'pending', run_at = ?1, finished_at = NULL, error = '', "
+      "error_kind = '', result = NULL, max_attempts = max(max_attempts, attempt + 1) "
+      "WHERE id = ?2 AND queue = ?3");
+}
+
+// An operator's change of one run: finds it, lets `check` refuse the change for its
+// current status, applies `update_sql` (?1 now, ?2 id, ?3 queue) and answers the run
+// as stored afterwards. With `end_attempt`, a running run's current attempt is ended
+// as stopped by an operator: ?4 is the stored attempts with it appended (AppendAttempt,
+// the one writer of that format), NULL when the run was not running.
+Result<Run> SqliteStorage::Transition(const std::string& id, const std::string& queue,
+                                      TimePoint now, RunStatus to,
+                                      const std::function<Status(RunStatus)>& check,
+                                      const char* update_sql, bool end_attempt) {
+  Run result;
+  Status st = Write([&](Tx& tx) -> Status {
+    auto found = FindKey(tx.db, id, queue);
+    if (!found.ok()) return found.status();
+    TASKMILL_RETURN_IF_ERROR(check(found->status));
+    std::optional<std::string> attempts;
+    if (end_attempt && found->status == RunStatus::kRunning) {
+      auto rows = Select(tx.db,
+                         "SELECT attempt, runner, started_at, attempts FROM runs "
+                         "WHERE id = ?1 AND queue = ?2",
+                         id, found->queue);
+      if (!rows.ok()) return rows.status();
+      auto row = rows->Next();
+      if (!row.ok()) return row.status();
+      if (*row) {
+        const Statement& r = rows->row();
+        std::optional<int64_t> started_at;
+        if (!r.IsNull(2)) started_at = r.Int(2);
+        attempts = std::string(r.Text(3));
+        AppendAttempt(*attempts, static_cast<int>(r.Int(0)), r.Text(1), started_at, Micros(now),
+                      "stopped", "stopped by an operator", "");
+      }
+    }
+    TASKMILL_RETURN_IF_ERROR(end_attempt
+                                 ? Exec(tx.db, update_sql, Micros(now), id, found->queue, attempts)
+                                 : Exec(tx.db, update_sql, Micros(now), id, found->queue));
+    tx.deltas.Move(found->queue, found->task, found->account_id, found->status, to);
+    auto r = GetOn(tx.db, id, found->queue);
+    if (!r.ok()) return r.status();
+    result = std::move(*r);
+    return Status::Ok();
+  });
+  if (!st.ok()) return st;
+  return result;
+}
+
+Status SqliteStorage::RunProgress(const std::string& id, const std::string& queue, int attempt,
+                                  const Progress& p) {
+  return Write([&](Tx& tx) -> Status {
+    TASKMILL_RETURN_IF_ERROR(
+        Exec(tx.db,
+             "UPDATE runs SET progress_total = ?1, progress_succeeded = ?2, progress_failed = ?3 "
+             "WHERE id = ?4 AND queue = ?5 AND attempt = ?6 AND status = 'running'",
+             p.total, p.succeeded, p.failed, id, queue, attempt));
+    if (tx.db.Changes() != 1) {
+      return Status::FailedPrecondition("attempt " + std::to_string(attempt) + " of run '" + id +
+                                        "' is no longer current");
+    }
+    return Status::Ok();
+  });
+}
+
+Result<int64_t> SqliteStorage::RunPrune(int keep) {
+  int64_t removed = 0;
+  Status st = Write([&](Tx& tx) -> Status {
+    removed = 0;
+    // Only runs of tasks are capped (Tarantool's task_log_max_size); anonymous runs
+    // are the caller's to remove. At most 10,000 rows go per call so one prune
+    // never holds the writer for long.
+    auto stmt = tx.db.Prepare(
+        "DELETE FROM runs WHERE seq IN (SELECT seq FROM (SELECT seq, row_number() OVER ("
+        "PARTITION BY task ORDER BY finished_at DESC, seq DESC) AS rn FROM runs "
+        "WHERE task <> '' AND status NOT IN ('pending', 'running')) "
+        "WHERE rn > ?1 LIMIT 10000) RETURNING queue, task, status, account_id");
+    if (!stmt.ok()) return stmt.status();
+    ScopedReset reset(**stmt);
+    (*stmt)->Bind(1, keep);
+    for (;;) {
+      auto row = (*stmt)->Step();
+      if (!row.ok()) return row.status();
+      if (!*row) break;
+      if (auto s = ParseRunStatus((*stmt)->Text(2))) {
+        tx.deltas.Add((*stmt)->Text(0), (*stmt)->Text(1), (*stmt)->Text(3), *s, -1);
+      }
+      ++removed;
+    }
+    return Status::Ok();
+  });
+  if (!st.ok()) return st;
+  return removed;
+}
+
+Result<std::optional<Run>> SqliteStorage::RunLatestOfTask(
+    const std::string& task, const std::optional<std::string>& account) {
+  // An account's latest through runs_account_task_seq, a seek: walking the task's
+  // runs newest first until one of the account's would read every run of the others.
+  // Runs of no account are not in that index; the account '' is read by a walk.
+  auto runs =
+      account && !account->empty()
+          ? Query(Sql("SELECT ",
+                      " FROM runs INDEXED BY runs_account_task_seq "
+                      "WHERE account_id <> '' AND task <> '' AND account_id = ?2 "
+                      "AND task = ?1 ORDER BY seq DESC LIMIT 1"),
+                  [&](Statement& s) {
+                    s.Bind(1, task);
+                    s.Bind(2, *account);
+                  })
+      : account ? Query(Sql("SELECT ",
+                            " FROM runs WHERE task <> '' AND task = ?1 "
+                            "AND account_id = '' ORDER BY seq DESC LIMIT 1"),
+                        [&](Statement& s) { s.Bind(1, task); })
+                : Query(Sql("SELECT ",
+                            " FROM runs WHERE task <> '' AND task = ?1 ORDER BY seq DESC LIMIT 1"),
+                        [&](Statement& s) { s.Bind(1, task); });
+  if (!runs.ok()) return runs.status();
+  if (runs->empty()) return std::optional<Run>();
+  return std::optional<Run>(std::move(runs->front()));
+}
+
+Result<bool> SqliteStorage::RunPutScheduled(const Run& run) {
+  bool stored = false;
+  Status st = Write([&](Tx& tx) -> Status {
+    static const std::string kInsertOrSkip = InsertRunsSql(1) + " ON CONFLICT DO NOTHING";
+    auto stmt = tx.db.Prepare(kInsertOrSkip);
+    if (!stmt.ok()) return stmt.status();
+    ScopedReset reset(**stmt);
+    BindRun(**stmt, run);
+    TASKMILL_RETURN_IF_ERROR((*stmt)->Exec());
+    stored = tx.db.Changes() == 1;
+    if (stored) tx.deltas.Add(run.queue, run.task, run.account_id, run.status, 1);
+    return Status::Ok();
+  });
+  if (!st.ok()) return st;
+  return stored;
+}
+
+// ---- helpers on a given connection ----------------------------------------------
+Result<Run> SqliteStorage::GetOn(Connection& db, const std::string& id, const std::string& queue) {
+  // Built once: the HTTP API reads runs by id more than anything else.
+  static const std::string kSql =
+      Sql("SELECT ", " FROM runs WHERE id = ?1 AND (?2 = '' OR queue = ?2) LIMIT 1");
+  auto stmt = db.Prepare(kSql);
+  if (!stmt.ok()) return stmt.status();
+  ScopedReset reset(**stmt);
+  (*stmt)->Bind(1, id);
+  (*stmt)->Bind(2, queue);
+  auto row = (*stmt)->Step();
+  if (!row.ok()) return row.status();
+  if (!*row) return Status::NotFound("no run with id '" + id + "'");
+  return ReadRun(**stmt);
+}
+
+// The answer to a run put whose (queue, id) is taken and may not be reused: the same
+// words whoever owns the stored run, so that they tell nothing about it.
+Status SqliteStorage::TakenId(const Run& run) {
+  return Status::Conflict("run '" + run.id + "' already exists in queue '" + run.queue + "'");
+}
+
+// The queue, task, status and account of a run found by id (and queue when given).
+Result<RunKey> SqliteStorage::FindKey(Connection& db, const std::string& id,
+                                      const std::string& queue) {
+  auto stmt = db.Prepare(
+      "SELECT queue, task, status, account_id FROM runs WHERE id = ?1 AND (?2 = '' OR queue = ?2) "
+      "LIMIT 1");
+  if (!stmt.ok()) return stmt.status();
+  ScopedReset reset(**stmt);
+  (*stmt)->Bind(1, id);
+  (*stmt)->Bind(2, queue);
+  auto row = (*stmt)->Step();
+  if (!row.ok()) return row.status();
+  if (!*row) return Status::NotFound("no run with id '" + id + "'");
+  return RunKey{std::string((*stmt)->Text(0)), std::string((*stmt)->Text(1)),
+                ParseRunStatus((*stmt)->Text(2)).value_or(RunStatus::kPending),
+                std::string((*stmt)->Text(3))};
+}
+
+// Deletes a run found by FindKey (its files and checkpoints go with it, by trigger).
+Status SqliteStorage::DeleteRun(Tx& tx, const std::string& id, const RunKey& key) {
+  TASKMILL_RETURN_IF_ERROR(
+      Exec(tx.db, "DELETE FROM runs WHERE id = ?1 AND queue = ?2", id, key.queue));
+  tx.deltas.Add(key.queue, key.task, key.account_id, key.status, -1);
+  return Status::Ok();
+}
+
+}  // namespace taskmill::sqlite

@@ -1,0 +1,229 @@
+// storage_impl.h — the SQLite backend's class, shared by the files that define its
+// methods by subject (see each section). Internal to src/storage/sqlite.
+#pragma once
+
+#include <taskmill/storage.h>
+
+#include <boost/json.hpp>
+#include <condition_variable>
+#include <deque>
+#include <functional>
+#include <future>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "storage/sqlite/holder_locks.h"
+#include "storage/sqlite/log_space.h"
+#include "storage/sqlite/rows.h"
+#include "storage/sqlite/sqlite_db.h"
+#include "storage/sqlite/sqlite_storage.h"
+#include "storage/sqlite/tallies.h"
+
+namespace taskmill::sqlite {
+namespace json = boost::json;
+
+// One write operation's view of the writer's transaction.
+struct Tx {
+  Connection& db;
+  TallyDeltas deltas;
+  // What the earlier writes of the same transaction changed: run_tallies holds it
+  // only after the commit.
+  const TallyDeltas* earlier = nullptr;
+};
+
+// Where a stored run is and what it is: enough to move its tally.
+struct RunKey {
+  std::string queue;
+  std::string task;
+  RunStatus status;
+  std::string account_id;
+};
+
+class SqliteStorage final : public Storage {
+ private:
+  struct PendingWrite {
+    std::function<Status(Tx&)> fn;
+    bool durable;
+    std::promise<Status> done;
+    bool detached = false;  // WriteDetached: no one waits; the writer deletes it
+  };
+  struct Unsynced {
+    PendingWrite* write;
+    Status result;
+  };
+
+ public:
+  explicit SqliteStorage(SqliteOptions options) : options_(std::move(options)) {}
+
+  // ---- setup: opening, pragmas, migrations, watches (sqlite_storage.cpp)
+  Status Init();
+  std::unique_ptr<CommitWatch> WatchCommits(std::function<void()> on_commit) override;
+  StorageCapabilities Capabilities() const override;
+  // The versions before are those found when this storage was opened (Init migrated).
+  Result<SchemaMigration> Migrate() override;
+
+  // ---- the commit pipeline: writer, syncer, checkpoint threads, readers (commit_pipeline.cpp)
+  ~SqliteStorage() override;
+  static int AfterWalCommit(void* self, sqlite3* db, const char*, int log_pages);
+  void NoteShortOfSpace();
+  void CheckpointLoop();
+  Status Write(std::function<Status(Tx&)> fn, bool durable = true);
+  void WriteDetached(std::function<Status(Tx&)> fn);
+  void WriterLoop();
+  void SyncLoop();
+  Status SyncLog() const;
+  Status OpenLogForSync();
+  void CommitBatch(const std::vector<PendingWrite*>& batch, std::vector<Status>& results);
+  Result<std::unique_ptr<Connection>> AcquireReader();
+  void ReleaseReader(std::unique_ptr<Connection> c);
+
+  // ---- runs: put, get, list, remove, operator changes, prune (runs.cpp)
+  Result<std::vector<Run>> RunPut(RunPutParams params) override;
+  Result<Run> RunGet(const std::string& id, const std::string& queue) override;
+  Result<RunPage> RunList(const RunFilter& f) override;
+  Status RunRemove(const std::string& id, const std::string& queue) override;
+  Result<Run> RunCancel(const std::string& id, const std::string& queue, TimePoint now) override;
+  Result<Run> RunRetry(const std::string& id, const std::string& queue, TimePoint now) override;
+  Result<Run> Transition(const std::string& id, const std::string& queue, TimePoint now,
+                         RunStatus to, const std::function<Status(RunStatus)>& check,
+                         const char* update_sql, bool end_attempt = false);
+  Status RunProgress(const std::string& id, const std::string& queue, int attempt,
+                     const Progress& p) override;
+  Result<int64_t> RunPrune(int keep) override;
+  Result<std::optional<Run>> RunLatestOfTask(const std::string& task,
+                                             const std::optional<std::string>& account) override;
+  Result<bool> RunPutScheduled(const Run& run) override;
+  static Result<Run> GetOn(Connection& db, const std::string& id, const std::string& queue);
+  static Status TakenId(const Run& run);
+  static Result<RunKey> FindKey(Connection& db, const std::string& id, const std::string& queue);
+  static Status DeleteRun(Tx& tx, const std::string& id, const RunKey& key);
+
+  // ---- claims: take, heartbeat, finish, start, expiry (claims.cpp)
+  Result<std::vector<ClaimedRun>> RunTake(const RunTakeParams& p) override;
+  static Status TakeFromQueues(Tx& tx, const RunTakeParams& p, std::vector<ClaimedRun>& out);
+  static Status EarliestPendingRunAt(Tx& tx, const RunTakeParams& p, TimePoint* out);
+  static void MergeClaimOrder(std::vector<Run>& runs, std::vector<int64_t>& seqs, size_t max);
+  Result<std::vector<bool>> RunHeartbeatBatch(const std::vector<RunHeartbeat>& beats) override;
+  Result<std::vector<RunFinishResult>> RunFinishBatch(
+      const std::vector<RunFinish>& finishes) override;
+  Result<std::vector<Run>> RunListExpired(TimePoint now, int limit) override;
+  Result<std::vector<Run>> RunReleaseUnstarted(TimePoint now, int limit) override;
+  Status RunStartBatch(const std::vector<RunStart>& starts) override;
+  Result<std::string> DeadRunners(Connection& db);
+
+  // ---- status tallies (tallies.cpp)
+  static Status ApplyTallies(Connection& db, const TallyDeltas& d);
+  Result<StorageStats> RunStats(const std::optional<std::string>& account) override;
+  Result<int64_t> RunCountLive(const std::string& task) override;
+  static Status ReadLiveTallies(Connection& db, const std::string* account,
+                                std::map<std::string, QueueStats>& by_name);
+  static Result<int64_t> PendingTally(Connection& db, const std::string& queue);
+  static Status QueuesWithPendingRuns(Tx& tx, std::vector<std::string>& queues);
+
+  // ---- catalog: holders, queues, tasks, leader, state, tokens (catalog.cpp)
+  Status HolderAttach(const std::string& holder) override;
+  void HolderDetach(const std::string& holder) override;
+  Status QueueSetPaused(const std::string& queue, bool paused) override;
+  Result<std::vector<QueueStats>> QueueList(TimePoint now,
+                                            const std::optional<std::string>& account) override;
+  Result<std::vector<QueueStats>> AccountQueueList(const std::string& account);
+  Status TaskUpsert(const TaskDef& task) override;
+  Result<std::vector<TaskDef>> TaskList() override;
+  Result<TaskDef> TaskGet(const std::string& name) override;
+  Status TaskSetEnabled(const std::string& name, bool enabled) override;
+  Status TaskRemove(const std::string& name) override;
+  static Result<TaskDef> ParseTask(std::string_view text);
+  static Result<TaskDef> GetTask(Connection& db, const std::string& name);
+  static Status PutTask(Connection& db, const TaskDef& task);
+  Result<bool> LeaderAttemptElect(const std::string& name, const std::string& holder, TimePoint now,
+                                  Duration ttl) override;
+  Status LeaderResign(const std::string& name, const std::string& holder) override;
+  Result<std::optional<LeaderLease>> LeaderGet(const std::string& name) override;
+  Result<std::optional<std::string>> StateGet(const std::string& key) override;
+  Status StatePut(const std::string& key, const std::string& value) override;
+  Status TokenCreate(const ApiToken& token) override;
+  Result<std::vector<ApiToken>> TokenList() override;
+  Status TokenRemove(const std::string& name) override;
+
+  // ---- files and bulk checkpoints (files.cpp)
+  Status FileCreate(const FileCreateParams& p) override;
+  Status FileAppend(const std::string& id, int64_t chunk, std::string_view bytes) override;
+  Result<FileInfo> FileGet(const std::string& id) override;
+  Status FileReadChunkInto(const std::string& id, int64_t chunk, std::string* out) override;
+  Status FileReadChunkTo(const std::string& id, int64_t chunk, char* buf, size_t cap,
+                         size_t* size) override;
+  Status FileRemove(const std::string& id) override;
+  Result<int64_t> FilePruneStaged(TimePoint created_before) override;
+  Status RunCheckpointSave(const RunCheckpoint& c) override;
+  Result<std::optional<StoredCheckpoint>> RunCheckpointGet(const std::string& id,
+                                                           const std::string& queue) override;
+  static Result<FileInfo> FileOn(Connection& db, const std::string& id);
+  template <typename Place>
+  Status ReadChunk(const std::string& id, int64_t chunk, Place place);
+  template <typename Place>
+  static Status ReadBlob(Connection& db, int64_t rowid, Place& place);
+  static Status AppendChunks(Connection& db, const std::string& id, int64_t have, int64_t first,
+                             const std::vector<std::string_view>& chunks,
+                             const std::optional<json::value>& meta);
+  static Status CommitFiles(Connection& db, const std::vector<Run>& requested,
+                            const std::vector<Run>& stored, const std::vector<bool>& inserted,
+                            const std::vector<std::string>& files);
+
+ private:
+  template <typename BindFn>
+  Result<std::vector<Run>> Query(const std::string& sql, BindFn bind) {
+    auto reader = AcquireReader();
+    if (!reader.ok()) return reader.status();
+    std::vector<Run> out;
+    Status st = [&]() -> Status {
+      auto stmt = (*reader)->Prepare(sql);
+      if (!stmt.ok()) return stmt.status();
+      ScopedReset reset(**stmt);
+      bind(**stmt);
+      for (;;) {
+        auto row = (*stmt)->Step();
+        if (!row.ok()) return row.status();
+        if (!*row) break;
+        out.push_back(ReadRun(**stmt));
+      }
+      return Status::Ok();
+    }();
+    ReleaseReader(std::move(*reader));
+    if (!st.ok()) return st;
+    return out;
+  }
+
+  SqliteOptions options_;
+  HolderLocks holders_{options_.path + ".holders"};  // beside the database
+  SchemaMigration opened_migration_;                 // what Init's migration found and did
+  std::unique_ptr<Connection> writer_db_;            // used by the writer thread only (after Init)
+  std::unique_ptr<LogSpace> log_space_;              // set by Init
+  std::thread writer_;
+
+  // Durable writes committed and waiting for the log's fsync (synchronous=full).
+  std::thread syncer_;
+  int log_fd_ = -1;  // the write-ahead log, for SyncLoop; -1 when commits sync themselves
+  std::mutex sync_mu_;
+  std::condition_variable sync_cv_;
+  std::vector<Unsynced> unsynced_;  // guarded by sync_mu_
+  bool sync_stopping_ = false;      // guarded by sync_mu_
+
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<PendingWrite*> queue_;  // guarded by mu_
+  bool stopping_ = false;            // guarded by mu_
+
+  std::mutex readers_mu_;
+  std::vector<std::unique_ptr<Connection>> readers_;  // guarded by readers_mu_
+
+  std::thread checkpointer_;
+  std::mutex checkpoint_mu_;
+  std::condition_variable checkpoint_cv_;
+  bool checkpoint_wanted_ = false;  // guarded by checkpoint_mu_
+  bool checkpoint_stopping_ = false;
+};
+
+}  // namespace taskmill::sqlite
