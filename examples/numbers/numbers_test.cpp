@@ -49,8 +49,7 @@ class NumbersTest : public ::testing::Test {
                                         {.database = dir_ + "/data/numbers.db", .list_page = 1000})
                     .ok());
     EngineOptions options;
-    options.storage.url = dir_ + "/taskmill.db";
-    options.storage.synchronous = "normal";
+    options.storage.url = dir_ + "/taskmill.db?synchronous=normal";
     options.scheduler = false;
     // Bulk uploads do not wake the runner (they are stored directly); poll often.
     options.runner_options.poll_interval = std::chrono::milliseconds(10);
