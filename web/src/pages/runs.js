@@ -3,7 +3,7 @@
 import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
 import { api, capabilities, runPath, session } from '../api.js';
 import { Dialog, Empty, ErrorMessage, Loading, StatusBadge, Time, notify } from '../components.js';
-import { FINAL_STATUSES, STATUSES, between, duration, isLive, shortId, statusLabel } from '../format.js';
+import { FINAL_STATUSES, STATUSES, duration, isLive, runTiming, shortId, statusLabel } from '../format.js';
 import { html } from '../html.js';
 import { useDocumentTitle, useLive, useNow, useResource, useThrottled } from '../hooks.js';
 import { eventRunId, isResync } from '../live.js';
@@ -80,7 +80,12 @@ function Filters({ filters, onChange }) {
     onChange({ ...filters, [key]: value ? new Date(value).toISOString() : '' });
   };
   const active = FILTER_KEYS.some((k) => filters[k]);
-  return html`<form class="filters" role="search" aria-label="Filter runs" onSubmit=${(e) => e.preventDefault()}>
+  const activeCount = FILTER_KEYS.filter((k) => filters[k]).length;
+  // On a phone the filters fold behind one line, so that the runs come first.
+  const [open, setOpen] = useState(() => !window.matchMedia('(max-width: 720px)').matches);
+  return html`<details class="filter-box" open=${open} onToggle=${(e) => setOpen(e.currentTarget.open)}>
+  <summary>Filters${activeCount ? ` (${activeCount} active)` : ''}</summary>
+  <form class="filters" role="search" aria-label="Filter runs" onSubmit=${(e) => e.preventDefault()}>
     <div class="field">
       <label for="filter-status">Status</label>
       <select id="filter-status" value=${filters.status || ''} onChange=${set('status')}>
@@ -124,7 +129,8 @@ function Filters({ filters, onChange }) {
         <input id="filter-before" type="datetime-local" value=${toLocalInput(filters.created_before)} onChange=${setTime('created_before')} />
       </div>`}
     ${active && html`<button type="button" class="link clear" onClick=${() => onChange({})}>Clear filters</button>`}
-  </form>`;
+  </form>
+  </details>`;
 }
 
 export function Runs() {
@@ -133,18 +139,17 @@ export function Runs() {
   const params = queryParams(search);
   const filters = Object.fromEntries(FILTER_KEYS.map((k) => [k, params[k] || '']));
   const cursor = params.cursor || '';
+  // The cursors of the newer pages, kept in the address ("prev", "-" for the first
+  // page) so that "← Newer" works after a reload and from a bookmark.
+  const prev = params.prev ? params.prev.split(',') : [];
   const filterKey = JSON.stringify(filters);
   const now = useNow(5000);
 
-  const previous = useRef([]); // cursors of the newer pages, for "Newer"
   const firstIds = useRef(null); // ids of the first answer for this view: later ones are new
   const [selected, setSelected] = useState(new Map());
   const [confirm, setConfirm] = useState(null); // {action, runs}
   const [working, setWorking] = useState(false);
 
-  useEffect(() => {
-    previous.current = [];
-  }, [filterKey]);
   useEffect(() => {
     firstIds.current = null;
     setSelected(new Map());
@@ -173,7 +178,13 @@ export function Runs() {
   const allSelected = list.length > 0 && list.every((r) => selected.has(runKey(r)));
 
   const setFilters = (next) => navigate(withQuery('/runs', next), { replace: true });
-  const goCursor = (c) => navigate(withQuery('/runs', { ...filters, cursor: c }));
+  const goCursor = (c, stack = []) =>
+    navigate(withQuery('/runs', { ...filters, cursor: c, prev: c ? stack.join(',') : '' }));
+  const newer = () => {
+    const stack = prev.slice();
+    const back = stack.pop();
+    goCursor(!back || back === '-' ? '' : back, stack);
+  };
 
   const toggle = (run) => {
     const next = new Map(selected);
@@ -253,7 +264,8 @@ export function Runs() {
               </thead>
               <tbody>
                 ${list.map((run) => {
-                  const took = run.started_at ? between(run.started_at, run.finished_at, now) : null;
+                  const timing = runTiming(run, now);
+                  const took = timing.took;
                   return html`<tr key=${runKey(run)} data-run-id=${run.id} class=${newIds && !newIds.has(run.id) ? 'new' : ''}>
                     <td class="check">
                       <input type="checkbox" aria-label=${`Select run ${run.id}`} checked=${selected.has(runKey(run))} onChange=${() => toggle(run)} />
@@ -266,7 +278,9 @@ export function Runs() {
                     </div></td>
                     <td data-label="Queue" data-short="queue" class="meta">${run.queue}</td>
                     <td data-label="Created" class="meta"><${Time} at=${run.created_at} now=${now} /></td>
-                    <td data-label="Duration" data-short=${took !== null ? 'took' : undefined} class="meta">${took !== null ? duration(took) : run.status === 'pending' && run.run_at && Date.parse(run.run_at) > now ? html`starts <${Time} at=${run.run_at} now=${now} />` : html`<span class="muted">—</span>`}</td>
+                    <td data-label="Duration" data-short=${!timing.wait && took !== null ? 'took' : undefined} class="meta duration">${timing.wait
+                      ? html`<span data-wait=${timing.kind}>${timing.wait}</span>${took !== null ? html` <span class="muted small">(took ${duration(took)})</span>` : ''}`
+                      : took !== null ? duration(took) : html`<span class="muted">—</span>`}</td>
                     <td data-label="Attempt" data-short="attempt" class="num meta">${run.attempt || 0} / ${run.max_attempts || 1}</td>
                   </tr>`;
                 })}
@@ -275,9 +289,9 @@ export function Runs() {
     ${runs.data &&
     (cursor || runs.data.next_cursor) &&
     html`<nav class="pager" aria-label="Pages of runs">
-      <button type="button" disabled=${!cursor} onClick=${() => goCursor(previous.current.pop() || '')}>← Newer</button>
-      <button type="button" disabled=${!cursor} onClick=${() => { previous.current = []; goCursor(''); }}>Newest</button>
-      <button type="button" disabled=${!runs.data.next_cursor} onClick=${() => { previous.current.push(cursor); goCursor(runs.data.next_cursor); }}>Older →</button>
+      <button type="button" disabled=${!cursor} onClick=${newer}>← Newer</button>
+      <button type="button" disabled=${!cursor} onClick=${() => goCursor('')}>Newest</button>
+      <button type="button" disabled=${!runs.data.next_cursor} onClick=${() => goCursor(runs.data.next_cursor, [...prev, cursor || '-'])}>Older →</button>
     </nav>`}
     <${Dialog} open=${Boolean(confirm)} title=${confirm ? `${confirm.action === 'cancel' ? 'Cancel' : 'Retry'} ${confirm.runs.length} run${confirm.runs.length === 1 ? '' : 's'}?` : ''} onClose=${() => !working && setConfirm(null)}>
       ${confirm &&
