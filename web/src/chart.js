@@ -70,6 +70,7 @@ export function ThroughputChart({ xs, ys, lines, label }) {
       data,
       el,
     );
+    el._uplot = plot.current; // for the browser tests, which read the axes
     const observer = new ResizeObserver(() => {
       if (plot.current) plot.current.setSize({ width: width(), height: height() });
     });

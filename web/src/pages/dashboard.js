@@ -40,6 +40,12 @@ export function Dashboard() {
   </section>`;
 }
 
+// Counts of 7 digits and more ("2,000,000") are set smaller so that they stay in their card.
+function CountValue({ n }) {
+  const text = number(n);
+  return html`<span class=${text.length > 7 ? 'count-value long' : 'count-value'} title=${text}>${text}</span>`;
+}
+
 function StatusCounts({ stats }) {
   if (stats.loading && !stats.data) return html`<${Loading}>Loading run counts…<//>`;
   if (!stats.data) return html`<${ErrorMessage} error=${stats.error} what="run counts" onRetry=${stats.reload} />`;
@@ -51,14 +57,14 @@ function StatusCounts({ stats }) {
       ${STATUSES.map(
         (status) => html`<li key=${status}>
           <a class=${`count count-${status}`} href=${`/runs?status=${status}`} title=${STATUS_HELP[status]} data-status=${status}>
-            <span class="count-value">${number(statuses[status] || 0)}</span>
+            <${CountValue} n=${statuses[status] || 0} />
             <span class="count-label">${statusLabel(status)}</span>
           </a>
         </li>`,
       )}
       <li>
         <a class="count count-total" href="/runs" data-status="total">
-          <span class="count-value">${number(statuses.total || 0)}</span>
+          <${CountValue} n=${statuses.total || 0} />
           <span class="count-label">total stored</span>
         </a>
       </li>
