@@ -294,6 +294,37 @@ test('Account tokens: the UI shows only the account and hides what the token may
   }
 });
 
+test('keyboard on the runs page: j and k mark a run, r retries it; bulk delete asks first', async () => {
+  const { runs } = await server.api('/api/v1/runs:batch', {
+    method: 'POST',
+    body: { runs: [1, 2, 3].map((i) => ({ function: 'demo.echo', args: [`keys-${i}`], queue: 'ui-keys' })) },
+  });
+  for (const run of runs) {
+    await waitUntil(() => server.api(`/api/v1/runs/${run.id}?queue=ui-keys`).then((r) => r.status), (s) => s === 'completed', { what: `run ${run.id}` });
+  }
+  const page = await browser.newPage();
+  await page.goto(`${server.url}/runs?queue=ui-keys`);
+  await page.locator('tr[data-run-id]').nth(2).waitFor();
+  await page.keyboard.press('j');
+  await page.keyboard.press('j');
+  await page.keyboard.press('k');
+  const marked = page.locator('tr[aria-current="true"]');
+  assert.equal(await marked.getAttribute('data-run-id'), runs[2].id, 'the newest run is marked');
+  await page.keyboard.press('r');
+  await waitUntil(() => server.api(`/api/v1/runs/${runs[2].id}?queue=ui-keys`), (r) => r.max_attempts === 2, { what: 'the retry' });
+
+  await page.getByRole('checkbox', { name: `Select run ${runs[0].id}` }).check();
+  await page.getByRole('checkbox', { name: `Select run ${runs[1].id}` }).check();
+  await page.getByRole('button', { name: 'Delete 2' }).click();
+  const dialog = page.getByRole('dialog', { name: 'Delete 2 runs?' });
+  await dialog.getByRole('button', { name: 'Delete runs' }).click();
+  await page.locator(`tr[data-run-id="${runs[0].id}"]`).waitFor({ state: 'detached' });
+  await page.locator(`tr[data-run-id="${runs[1].id}"]`).waitFor({ state: 'detached' });
+  const left = await server.api('/api/v1/runs?queue=ui-keys');
+  assert.deepEqual(left.runs.map((r) => r.id), [runs[2].id]);
+  await page.close();
+});
+
 test('no console errors on any page', () => {
   assert.deepEqual(browser.errors, []);
 });

@@ -175,6 +175,7 @@ export function Runs() {
   const selectedRuns = [...selected.keys()].map((k) => visible.get(k)).filter(Boolean);
   const cancellable = selectedRuns.filter((r) => isLive(r.status));
   const retryable = selectedRuns.filter((r) => FINAL_STATUSES.has(r.status));
+  const deletable = selectedRuns.filter((r) => r.status !== 'running');
   const allSelected = list.length > 0 && list.every((r) => selected.has(runKey(r)));
 
   const setFilters = (next) => navigate(withQuery('/runs', next), { replace: true });
@@ -198,27 +199,64 @@ export function Runs() {
 
   const act = async (action, targets) => {
     setWorking(true);
-    const failures = await eachLimited(targets, 8, (run) => api(runPath(run, `/${action}`), { method: 'POST' }));
+    const failures = await eachLimited(targets, 8, (run) =>
+      action === 'delete' ? api(runPath(run), { method: 'DELETE' }) : api(runPath(run, `/${action}`), { method: 'POST' }),
+    );
     setWorking(false);
     setConfirm(null);
     setSelected(new Map());
     const done = targets.length - failures.length;
-    const verb = action === 'cancel' ? 'Cancelled' : 'Retried';
+    const verb = { cancel: 'Cancelled', retry: 'Retried', delete: 'Deleted' }[action];
     if (done > 0) notify(`${verb} ${done} run${done === 1 ? '' : 's'}.`);
     if (failures.length > 0) {
       notify(
-        `${failures.length} run${failures.length === 1 ? '' : 's'} could not be ${action === 'cancel' ? 'cancelled' : 'retried'}: ${failures[0].error.message}`,
+        `${failures.length} run${failures.length === 1 ? '' : 's'} could not be ${{ cancel: 'cancelled', retry: 'retried', delete: 'deleted' }[action]}: ${failures[0].error.message}`,
         { kind: 'error', timeout: 12000 },
       );
     }
     runs.reload({ quiet: true });
   };
 
+  // Keyboard: j / k move through the runs, Enter opens the one marked, r retries it
+  // (when it is final), / opens the filters and puts the focus in the first one.
+  const [mark, setMark] = useState(-1);
+  const keys = useRef(null);
+  keys.current = (event) => {
+    if (event.ctrlKey || event.metaKey || event.altKey || document.querySelector('dialog[open]')) return;
+    const tag = (event.target.tagName || '').toLowerCase();
+    if (tag === 'input' || tag === 'textarea' || tag === 'select') return;
+    const marked = list[mark];
+    if (event.key === 'j' || event.key === 'k') {
+      event.preventDefault();
+      const next = Math.max(0, Math.min(list.length - 1, mark + (event.key === 'j' ? 1 : -1)));
+      setMark(next);
+      const row = document.querySelector(`tr[data-run-id="${CSS.escape(list[next] ? list[next].id : '')}"]`);
+      if (row) row.scrollIntoView({ block: 'nearest' });
+    } else if (event.key === 'Enter' && marked && tag !== 'a' && tag !== 'button') {
+      navigate(runHref(marked));
+    } else if (event.key === 'r' && marked) {
+      if (FINAL_STATUSES.has(marked.status)) act('retry', [marked]);
+      else notify(`Run ${shortId(marked.id)} is ${statusLabel(marked.status)}: only finished runs can be retried.`);
+    } else if (event.key === '/') {
+      event.preventDefault();
+      const box = document.querySelector('.filter-box');
+      if (box) box.open = true;
+      const field = document.querySelector('.filters select, .filters input');
+      if (field) field.focus();
+    }
+  };
+  useEffect(() => {
+    const handler = (event) => keys.current(event);
+    document.addEventListener('keydown', handler);
+    return () => document.removeEventListener('keydown', handler);
+  }, []);
+  useEffect(() => setMark(-1), [filterKey, cursor]);
+
   const filtered = FILTER_KEYS.some((k) => filters[k]);
   return html`<section class="page">
     <div class="page-head">
       <h1 tabindex="-1">Runs</h1>
-      <p class="muted">Newest first. New runs appear at the top as they are created.</p>
+      <p class="muted">Newest first. New runs appear at the top as they are created. Keys: <kbd>j</kbd>/<kbd>k</kbd> move, <kbd>Enter</kbd> opens, <kbd>r</kbd> retries, <kbd>/</kbd> filters.</p>
     </div>
     <${Filters} filters=${filters} onChange=${setFilters} />
     <div class="bulk" role="toolbar" aria-label="Actions on selected runs">
@@ -232,6 +270,9 @@ export function Runs() {
       </button>
       <button type="button" class="small" disabled=${retryable.length === 0 || working} onClick=${() => setConfirm({ action: 'retry', runs: retryable })}>
         Retry${retryable.length ? ` ${retryable.length}` : ''}
+      </button>
+      <button type="button" class="small danger-outline" disabled=${deletable.length === 0 || working} onClick=${() => setConfirm({ action: 'delete', runs: deletable })}>
+        Delete${deletable.length ? ` ${deletable.length}` : ''}
       </button>
     </div>
     ${runs.loading && !runs.data
@@ -266,7 +307,9 @@ export function Runs() {
                 ${list.map((run) => {
                   const timing = runTiming(run, now);
                   const took = timing.took;
-                  return html`<tr key=${runKey(run)} data-run-id=${run.id} class=${newIds && !newIds.has(run.id) ? 'new' : ''}>
+                  const marked = list[mark] === run;
+                  return html`<tr key=${runKey(run)} data-run-id=${run.id} aria-current=${marked ? 'true' : undefined}
+                    class=${`${newIds && !newIds.has(run.id) ? 'new' : ''}${marked ? ' marked' : ''}`}>
                     <td class="check">
                       <input type="checkbox" aria-label=${`Select run ${run.id}`} checked=${selected.has(runKey(run))} onChange=${() => toggle(run)} />
                     </td>
@@ -293,17 +336,19 @@ export function Runs() {
       <button type="button" disabled=${!cursor} onClick=${() => goCursor('')}>Newest</button>
       <button type="button" disabled=${!runs.data.next_cursor} onClick=${() => goCursor(runs.data.next_cursor, [...prev, cursor || '-'])}>Older →</button>
     </nav>`}
-    <${Dialog} open=${Boolean(confirm)} title=${confirm ? `${confirm.action === 'cancel' ? 'Cancel' : 'Retry'} ${confirm.runs.length} run${confirm.runs.length === 1 ? '' : 's'}?` : ''} onClose=${() => !working && setConfirm(null)}>
+    <${Dialog} open=${Boolean(confirm)} title=${confirm ? `${{ cancel: 'Cancel', retry: 'Retry', delete: 'Delete' }[confirm.action]} ${confirm.runs.length} run${confirm.runs.length === 1 ? '' : 's'}?` : ''} onClose=${() => !working && setConfirm(null)}>
       ${confirm &&
       html`<p>
           ${confirm.action === 'cancel'
             ? 'Pending runs will not start; running attempts are told to stop. Cancelled runs end as stopped and are not retried.'
-            : 'Each run goes back to pending with one more attempt allowed.'}
+            : confirm.action === 'delete'
+              ? 'The runs, their attempts and their files are removed for good.'
+              : 'Each run goes back to pending with one more attempt allowed.'}
         </p>
         <div class="actions">
           <button type="button" onClick=${() => setConfirm(null)} disabled=${working}>Keep them</button>
-          <button type="button" class=${confirm.action === 'cancel' ? 'danger' : 'primary'} disabled=${working} onClick=${() => act(confirm.action, confirm.runs)}>
-            ${working ? 'Working…' : confirm.action === 'cancel' ? 'Cancel runs' : 'Retry runs'}
+          <button type="button" class=${confirm.action === 'retry' ? 'primary' : 'danger'} disabled=${working} onClick=${() => act(confirm.action, confirm.runs)}>
+            ${working ? 'Working…' : { cancel: 'Cancel runs', retry: 'Retry runs', delete: 'Delete runs' }[confirm.action]}
           </button>
         </div>`}
     <//>
