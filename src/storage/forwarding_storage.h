@@ -65,6 +65,10 @@ class ForwardingStorage : public Storage {
       const std::string& task, const std::optional<std::string>& account = std::nullopt) override {
     return inner_.RunLatestOfTask(task, account);
   }
+  Result<PendingSplit> RunPendingSplit(const std::optional<std::string>& account, TimePoint now,
+                                       int64_t limit) override {
+    return inner_.RunPendingSplit(account, now, limit);
+  }
   Result<int64_t> RunCountLive(const std::string& task) override {
     return inner_.RunCountLive(task);
   }

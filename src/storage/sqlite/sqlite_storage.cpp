@@ -710,6 +710,24 @@ class SqliteStorage final : public Storage {
       // holds one statement per shape of listing, not one per page.
       if (f.created_after) add(" AND created_at >= ?", Micros(*f.created_after));
       if (f.created_before) add(" AND created_at < ?", Micros(*f.created_before));
+      // The derived states of pending runs (scheduled, retrying, pending_due).
+      if (f.run_at_after) add(" AND run_at > ?", Micros(*f.run_at_after));
+      if (f.run_at_not_after) add(" AND run_at <= ?", Micros(*f.run_at_not_after));
+      if (f.attempted) where += *f.attempted ? " AND attempt > 0" : " AND attempt = 0";
+      if (!f.text.empty()) {
+        // A range of seq (the rowid) bounds the rows read; % and _ are matched as such.
+        std::string pattern = "%";
+        for (char c : f.text) {
+          if (c == '%' || c == '_' || c == '\\') pattern += '\\';
+          pattern += c;
+        }
+        pattern += '%';
+        add(" AND seq > (SELECT coalesce(max(seq), 0) FROM runs) - ?", f.text_window);
+        add(" AND (args LIKE ?", pattern);
+        const std::string n = std::to_string(binds.size());
+        where += " ESCAPE '\\' OR data LIKE ?" + n + " ESCAPE '\\' OR error LIKE ?" + n +
+                 " ESCAPE '\\')";
+      }
       if (cursor > 0) add(" AND seq < ?", cursor);
       const std::string order = " ORDER BY seq DESC LIMIT " + std::to_string(limit + 1);
       const std::string from = " FROM runs" + access;
@@ -1363,6 +1381,43 @@ class SqliteStorage final : public Storage {
     if (!runs.ok()) return runs.status();
     if (runs->empty()) return std::optional<Run>();
     return std::optional<Run>(std::move(runs->front()));
+  }
+
+  // The split of pending runs (the API's derived states), over at most `limit` of them:
+  // each is read through a pending index, so the cost is bounded by the limit however
+  // many runs are stored.
+  Result<PendingSplit> RunPendingSplit(const std::optional<std::string>& account, TimePoint now,
+                                       int64_t limit) override {
+    auto reader = AcquireReader();
+    if (!reader.ok()) return reader.status();
+    PendingSplit split;
+    Status st = [&]() -> Status {
+      const char* from =
+          !account ? "FROM runs INDEXED BY runs_queue_pending WHERE status = 'pending'"
+          : account->empty()
+              ? "FROM runs INDEXED BY runs_queue_pending WHERE status = 'pending' "
+                "AND account_id = ?3"
+              : "FROM runs INDEXED BY runs_account_pending WHERE status = 'pending' "
+                "AND account_id <> '' AND account_id = ?3";
+      auto stmt = (*reader)->Prepare(
+          std::string("SELECT coalesce(sum(run_at <= ?1), 0), "
+                      "coalesce(sum(run_at > ?1 AND attempt = 0), 0), "
+                      "coalesce(sum(run_at > ?1 AND attempt > 0), 0), count(*) "
+                      "FROM (SELECT run_at, attempt ") +
+          from + " LIMIT ?2)");
+      if (!stmt.ok()) return stmt.status();
+      ScopedReset reset(**stmt);
+      (*stmt)->Bind(1, Micros(now));
+      (*stmt)->Bind(2, std::max<int64_t>(limit, 0));
+      if (account) (*stmt)->Bind(3, *account);
+      auto row = (*stmt)->Step();
+      if (!row.ok()) return row.status();
+      split = {(*stmt)->Int(0), (*stmt)->Int(1), (*stmt)->Int(2), (*stmt)->Int(3)};
+      return Status::Ok();
+    }();
+    ReleaseReader(std::move(*reader));
+    if (!st.ok()) return st;
+    return split;
   }
 
   Result<int64_t> RunCountLive(const std::string& task) override {

@@ -8,9 +8,12 @@ import { html } from '../html.js';
 import { useDocumentTitle, useLive, useNow, useResource, useThrottled } from '../hooks.js';
 import { eventRunId, isResync } from '../live.js';
 import { navigate, queryParams, useLocation, withQuery } from '../router.js';
+import { AllMatching } from './run_all.js';
+import { SearchBox, SearchNote, hasSearch } from './run_search.js';
+import { StateTabs, hasStateTabs } from './run_tabs.js';
 
 const PAGE_SIZE = 50;
-const FILTER_KEYS = ['status', 'task', 'function', 'queue', 'account', 'created_after', 'created_before'];
+const FILTER_KEYS = ['q', 'status', 'state', 'task', 'function', 'queue', 'account', 'created_after', 'created_before'];
 
 const runKey = (run) => `${run.queue}\u0000${run.id}`;
 export const runHref = (run) =>
@@ -29,6 +32,9 @@ export function mayAffect(event, filters, visibleIds, firstPage, now = Date.now(
   const differs = (key, value) => Boolean(value) && d[key] !== undefined && d[key] !== value;
   if (differs('task', filters.task) || differs('function', filters.function) || differs('queue', filters.queue)) return false;
   if (differs('account_id', filters.account) || differs('status', filters.status)) return false;
+  // A derived state (due, scheduled, retrying) is a kind of pending run.
+  const stateStatus = ['pending_due', 'scheduled', 'retrying'].includes(filters.state) ? 'pending' : filters.state;
+  if (differs('status', stateStatus)) return false;
   // A run created now is newer than a "created before" bound in the past.
   if (event.type === 'run.created' && filters.created_before && Date.parse(filters.created_before) < now) return false;
   return true;
@@ -74,13 +80,16 @@ function Filters({ filters, onChange }) {
   // Only an admin may list other accounts' runs; an account token sees its own.
   const hasAccount = capabilities.hasParam('GET', '/api/v1/runs', 'account') && session.admin;
   const hasRange = capabilities.hasParam('GET', '/api/v1/runs', 'created_after');
-  const set = (key) => (event) => onChange({ ...filters, [key]: event.currentTarget.value });
+  const set = (key) => (event) =>
+    onChange({ ...filters, ...(key === 'status' ? { state: '' } : {}), [key]: event.currentTarget.value });
   const setTime = (key) => (event) => {
     const value = event.currentTarget.value;
     onChange({ ...filters, [key]: value ? new Date(value).toISOString() : '' });
   };
-  const active = FILTER_KEYS.some((k) => filters[k]);
-  const activeCount = FILTER_KEYS.filter((k) => filters[k]).length;
+  // The search box and the state tabs show themselves what they hold.
+  const own = FILTER_KEYS.filter((k) => k !== 'q' && k !== 'state');
+  const active = own.some((k) => filters[k]);
+  const activeCount = own.filter((k) => filters[k]).length;
   // On a phone the filters fold behind one line, so that the runs come first.
   const [open, setOpen] = useState(() => !window.matchMedia('(max-width: 720px)').matches);
   return html`<details class="filter-box" open=${open} onToggle=${(e) => setOpen(e.currentTarget.open)}>
@@ -128,7 +137,7 @@ function Filters({ filters, onChange }) {
         <label for="filter-before">Created before</label>
         <input id="filter-before" type="datetime-local" value=${toLocalInput(filters.created_before)} onChange=${setTime('created_before')} />
       </div>`}
-    ${active && html`<button type="button" class="link clear" onClick=${() => onChange({})}>Clear filters</button>`}
+    ${active && html`<button type="button" class="link clear" onClick=${() => onChange({ q: filters.q, state: filters.state })}>Clear filters</button>`}
   </form>
   </details>`;
 }
@@ -239,6 +248,11 @@ export function Runs() {
       else notify(`Run ${shortId(marked.id)} is ${statusLabel(marked.status)}: only finished runs can be retried.`);
     } else if (event.key === '/') {
       event.preventDefault();
+      const search = document.getElementById('run-search');
+      if (search) {
+        search.focus();
+        return;
+      }
       const box = document.querySelector('.filter-box');
       if (box) box.open = true;
       const field = document.querySelector('.filters select, .filters input');
@@ -256,8 +270,11 @@ export function Runs() {
   return html`<section class="page">
     <div class="page-head">
       <h1 tabindex="-1">Runs</h1>
-      <p class="muted">Newest first. New runs appear at the top as they are created. Keys: <kbd>j</kbd>/<kbd>k</kbd> move, <kbd>Enter</kbd> opens, <kbd>r</kbd> retries, <kbd>/</kbd> filters.</p>
+      <p class="muted">Newest first. New runs appear at the top as they are created. Keys: <kbd>j</kbd>/<kbd>k</kbd> move, <kbd>Enter</kbd> opens, <kbd>r</kbd> retries, <kbd>/</kbd> searches.</p>
     </div>
+    ${hasSearch() && html`<${SearchBox} q=${filters.q} onSearch=${(q) => setFilters({ ...filters, q })} />`}
+    ${runs.data && filters.q && html`<${SearchNote} search=${runs.data.search} />`}
+    ${hasStateTabs() && html`<${StateTabs} state=${filters.state || filters.status || ''} onChange=${(state) => setFilters({ ...filters, status: '', state })} />`}
     <${Filters} filters=${filters} onChange=${setFilters} />
     <div class="bulk" role="toolbar" aria-label="Actions on selected runs">
       ${list.length > 0 &&
@@ -274,6 +291,7 @@ export function Runs() {
       <button type="button" class="small danger-outline" disabled=${deletable.length === 0 || working} onClick=${() => setConfirm({ action: 'delete', runs: deletable })}>
         Delete${deletable.length ? ` ${deletable.length}` : ''}
       </button>
+      ${filtered && html`<${AllMatching} filters=${filters} onDone=${() => runs.reload({ quiet: true })} />`}
     </div>
     ${runs.loading && !runs.data
       ? html`<${Loading}>Loading runs…<//>`
