@@ -26,7 +26,7 @@ async function seed(api, queue, headers = {}) {
   const due = await api('/api/v1/runs', { method: 'POST', headers, body: { function: 'demo.echo', queue: `${queue}-held`, args: ['due'] } });
   const scheduled = await api('/api/v1/runs', { method: 'POST', headers, body: { function: 'demo.echo', queue, args: ['scheduled'], run_at: later(3600) } });
   const retrying = await api('/api/v1/runs', { method: 'POST', headers, body: { function: 'demo.fail', queue, retry: { max_attempts: 3, delay: 600 } } });
-  const done = await api('/api/v1/runs', { method: 'POST', headers, body: { function: 'demo.echo', queue, args: ['findable-needle-7'] } });
+  const done = await api('/api/v1/runs', { method: 'POST', headers, body: { function: 'demo.echo', queue, args: [`findable-${queue}`] } });
   await waitUntil(() => api(`/api/v1/runs/${retrying.id}`, { headers }), (r) => r.status === 'pending' && r.attempt === 1, { what: 'the first attempt to fail' });
   await waitUntil(() => api(`/api/v1/runs/${done.id}`, { headers }), (r) => r.status === 'completed', { what: 'the echo to complete' });
   return { due, scheduled, retrying, done };
@@ -76,7 +76,7 @@ test('search: "/" focuses the box; a run is found by its id and by text of its a
     await page.locator('tr[data-run-id]').first().waitFor();
     await page.keyboard.press('/');
     await waitUntil(() => page.evaluate(() => document.activeElement && document.activeElement.id), (id) => id === 'run-search', { what: 'the search box to have the focus' });
-    await page.keyboard.type('FINDABLE-needle-7');
+    await page.keyboard.type('FINDABLE-ui-search');
     await page.keyboard.press('Enter');
     await page.locator('[data-search="text"]').waitFor();
     await waitUntil(() => page.locator('tr[data-run-id]').count(), (n) => n === 1, { what: 'one run found by text' });
@@ -98,17 +98,19 @@ test('act on all matching: every run of the filter, not only the page, after a c
   await server.api(`/api/v1/queues/${queue}/pause`, { method: 'POST' }).catch(() => {});
   const runs = Array.from({ length: 60 }, (_, i) => ({ function: 'demo.echo', queue, args: [i] }));
   await server.api('/api/v1/runs:batch', { method: 'POST', body: { runs } });
-  for (const width of WIDTHS) {
+  // At 1440 px the pending runs are cancelled; at 390 px the stopped ones are counted.
+  for (const [width, state] of [[1440, 'pending_due'], [390, 'stopped']]) {
     const page = await browser.newPage({ width, height: 900 });
-    await page.goto(`${server.url}/runs?queue=${queue}&state=pending_due`);
+    await page.goto(`${server.url}/runs?queue=${queue}&state=${state}`);
     await page.locator('tr[data-run-id]').first().waitFor();
     assert.equal(await page.locator('tr[data-run-id]').count(), 50, 'one page of 50 shown');
-    if (width === 1440) {
-      await page.locator('[data-all-matching]').click();
-      const dialog = page.getByRole('dialog');
-      await dialog.locator('[data-matching="60"]').waitFor();
-      assert.match(await dialog.textContent(), /60 runs/);
-      await screenshot(page, `runs-all-matching-${width}`);
+    await page.locator('[data-all-matching]').click();
+    const dialog = page.getByRole('dialog');
+    await dialog.locator('[data-matching="60"]').waitFor();
+    assert.match(await dialog.textContent(), /60 runs/);
+    await screenshot(page, `runs-all-matching-${width}`);
+    if (state === 'pending_due') {
+      assert.equal((await dialog.locator('[data-action="cancel"]').textContent()).trim(), 'Cancel 60');
       await dialog.locator('[data-action="cancel"]').click();
       await page.getByText('60 runs cancelled.').waitFor();
       const left = await server.api(`/api/v1/runs?queue=${queue}&state=pending&limit=1000`);
@@ -116,7 +118,8 @@ test('act on all matching: every run of the filter, not only the page, after a c
       const stopped = await server.api(`/api/v1/runs?queue=${queue}&status=stopped&limit=1000`);
       assert.equal(stopped.runs.length, 60);
     } else {
-      await screenshot(page, `runs-all-matching-${width}`);
+      assert.equal((await dialog.locator('[data-action="retry"]').textContent()).trim(), 'Retry 60');
+      await dialog.getByRole('button', { name: 'Keep them' }).click();
     }
     await page.close();
   }
@@ -157,7 +160,7 @@ test('an account token sees only its own account: tabs, search and acting on all
       await page.locator('#run-search').fill(theirs.done.id);
       await page.locator('#run-search').press('Enter');
       await page.getByText('No run matches these filters.').waitFor();
-      await page.locator('#run-search').fill('findable-needle-7');
+      await page.locator('#run-search').fill('findable-ui-');
       await page.locator('#run-search').press('Enter');
       await page.locator(`tr[data-run-id="${mine.done.id}"]`).waitFor();
       assert.equal(await page.locator('tr[data-run-id]').count(), 1);
