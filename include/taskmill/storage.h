@@ -292,6 +292,9 @@ class Storage {
       const std::vector<RunFinish>& finishes) = 0;
   // Stops a pending or running run (status stopped). kFailedPrecondition if final.
   virtual Result<Run> RunCancel(const std::string& id, const std::string& queue, TimePoint now) = 0;
+  // Makes a pending run due now (its run_at becomes `now` if later): a scheduled run,
+  // or one waiting for its retry, is claimed next. kFailedPrecondition unless pending.
+  virtual Result<Run> RunMakeDue(const std::string& id, const std::string& queue, TimePoint now) = 0;
   // Puts a final run back to pending with one more attempt allowed.
   virtual Result<Run> RunRetry(const std::string& id, const std::string& queue, TimePoint now) = 0;
   // Records that claimed-ahead runs started (RunTakeParams::start): from then on they

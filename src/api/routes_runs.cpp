@@ -389,6 +389,18 @@ Reply RetryRun(RouteContext& ctx, Exchange& ex) {
   return RunResponse(http::status::ok, *run);
 }
 
+// "Run now": a scheduled run, or one waiting for its retry, becomes due at once. A
+// runner that sleeps until the old run_at claims it by its next poll.
+Reply RunNow(RouteContext& ctx, Exchange& ex) {
+  if (Status s = ex.CheckQuery({"queue"}); !s.ok()) return s;
+  auto visible = GetVisibleRun(ctx, ex, ex.path_param(0), ex.query("queue").value_or(""));
+  if (!visible.ok()) return visible.status();
+  auto run = ctx.engine.storage().RunMakeDue(ex.path_param(0), visible->queue,
+                                             ctx.engine.clock().Now());  // as in CancelRun
+  if (!run.ok()) return run.status();
+  return RunResponse(http::status::ok, *run);
+}
+
 Reply DeleteRun(RouteContext& ctx, Exchange& ex) {
   if (Status s = ex.CheckQuery({"queue"}); !s.ok()) return s;
   auto visible = GetVisibleRun(ctx, ex, ex.path_param(0), ex.query("queue").value_or(""));
@@ -413,6 +425,7 @@ void AddRunRoutes(Router& router, RouteContext context) {
   router.Add(http::verb::delete_, "/api/v1/runs/{id}", bind(DeleteRun));
   router.Add(http::verb::post, "/api/v1/runs/{id}/cancel", bind(CancelRun));
   router.Add(http::verb::post, "/api/v1/runs/{id}/retry", bind(RetryRun));
+  router.Add(http::verb::post, "/api/v1/runs/{id}/run-now", bind(RunNow));
 }
 
 }  // namespace taskmill::api

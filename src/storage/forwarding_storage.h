@@ -39,6 +39,9 @@ class ForwardingStorage : public Storage {
   Result<Run> RunCancel(const std::string& id, const std::string& queue, TimePoint now) override {
     return inner_.RunCancel(id, queue, now);
   }
+  Result<Run> RunMakeDue(const std::string& id, const std::string& queue, TimePoint now) override {
+    return inner_.RunMakeDue(id, queue, now);
+  }
   Result<Run> RunRetry(const std::string& id, const std::string& queue, TimePoint now) override {
     return inner_.RunRetry(id, queue, now);
   }

@@ -177,6 +177,22 @@ test('an account token sees only its own account: tabs, search and acting on all
   }
 });
 
+test('"Run now" makes a scheduled run due: a runner takes it at once', async () => {
+  const width = 390;
+  const run = await server.api('/api/v1/runs', { method: 'POST', body: { function: 'demo.echo', queue: 'ui-now', args: ['now'], run_at: later(3600) } });
+  const page = await browser.newPage({ width, height: 900 });
+  await page.goto(`${server.url}/runs/${run.id}?queue=ui-now`);
+  await page.locator('[data-run-now]').click();
+  await page.getByText('Run made due now').waitFor();
+  const done = await waitUntil(() => server.api(`/api/v1/runs/${run.id}`), (r) => r.status === 'completed', { what: 'the run to complete' });
+  assert.equal(done.attempt, 1);
+  await page.locator('[data-run-now]').waitFor({ state: 'detached' });
+  await screenshot(page, `run-now-${width}`);
+  // Only a pending run can be made due.
+  await assert.rejects(server.api(`/api/v1/runs/${run.id}/run-now`, { method: 'POST' }), (e) => e.status === 409);
+  await page.close();
+});
+
 test('no console errors on the runs page', () => {
   assert.deepEqual(browser.errors, []);
 });

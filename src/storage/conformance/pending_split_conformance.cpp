@@ -81,4 +81,20 @@ TEST_P(StorageConformance, PendingRunsSplitIntoDueScheduledAndRetrying) {
   EXPECT_EQ(Ids(ListAll(due)), (std::set<std::string>{"alpha-due"}));
 }
 
+TEST_P(StorageConformance, RunMakeDueBringsAPendingRunsTimeForward) {
+  Put({Later(NewRun("soon"), At(300)), NewRun("done")});
+  Run made = Unwrap(storage().RunMakeDue("soon", "", At(10)));
+  EXPECT_EQ(made.run_at, At(10));
+  EXPECT_EQ(made.status, RunStatus::kPending);
+  EXPECT_EQ(Unwrap(storage().RunPendingSplit(std::nullopt, At(10), 100)).due, 2);
+  // A run already due keeps its place.
+  EXPECT_EQ(Unwrap(storage().RunMakeDue("soon", "default", At(20))).run_at, At(10));
+  auto claimed = Take("runner-1", 1, At(20), {"default"});
+  ASSERT_EQ(claimed.size(), 1u);
+  auto running = storage().RunMakeDue(claimed[0].id, "default", At(21));
+  EXPECT_EQ(running.status().code(), StatusCode::kFailedPrecondition);
+  EXPECT_EQ(storage().RunMakeDue("nobody", "", At(21)).status().code(), StatusCode::kNotFound);
+  ExpectStatsMatchListing();
+}
+
 }  // namespace taskmill::conformance

@@ -1132,6 +1132,19 @@ class SqliteStorage final : public Storage {
         "WHERE id = ?2 AND queue = ?3");
   }
 
+  Result<Run> RunMakeDue(const std::string& id, const std::string& queue, TimePoint now) override {
+    return Transition(
+        id, queue, now, RunStatus::kPending,
+        [&](RunStatus status) {
+          return status == RunStatus::kPending
+                     ? Status::Ok()
+                     : Status::FailedPrecondition("run '" + id + "' is " +
+                                                  std::string(ToString(status)) +
+                                                  "; only a pending run can be made due");
+        },
+        "UPDATE runs SET run_at = min(run_at, ?1) WHERE id = ?2 AND queue = ?3");
+  }
+
   Result<Run> RunRetry(const std::string& id, const std::string& queue, TimePoint now) override {
     return Transition(
         id, queue, now, RunStatus::kPending,

@@ -1,7 +1,7 @@
 // Run detail: args and data, attempts with their output, result, error, progress of
 // bulk runs, CSV downloads, and cancel / retry / delete.
 import { useRef, useState } from 'preact/hooks';
-import { ApiError, api, downloadWithToken, getToken } from '../api.js';
+import { ApiError, api, capabilities, downloadWithToken, getToken } from '../api.js';
 import { Dialog, ErrorMessage, Facts, Loading, ProgressBar, StatusBadge, Time, notify } from '../components.js';
 import { FINAL_STATUSES, absoluteTime, between, duration, isLive, json, number, runTiming } from '../format.js';
 import { html } from '../html.js';
@@ -140,7 +140,7 @@ export function RunDetail({ id }) {
         return;
       }
       await api(runUrl(id, queue, `/${action}`), { method: 'POST' });
-      notify(action === 'cancel' ? 'Run cancelled.' : 'Run queued again with one more attempt.');
+      notify({ cancel: 'Run cancelled.', retry: 'Run queued again with one more attempt.', 'run-now': 'Run made due now: a runner takes it next.' }[action]);
       await run.reload({ quiet: true });
     } catch (error) {
       notify(`Could not ${action} the run: ${error.message}`, { kind: 'error', timeout: 12000 });
@@ -182,6 +182,8 @@ export function RunDetail({ id }) {
       </div>
       <div class="actions">
         ${live && html`<button type="button" class="danger" disabled=${Boolean(busy)} onClick=${() => setConfirm('cancel')}>Cancel run</button>`}
+        ${r.status === 'pending' && Date.parse(r.run_at) > now && capabilities.has('POST', '/api/v1/runs/{id}/run-now') &&
+        html`<button type="button" class="primary" data-run-now disabled=${Boolean(busy)} onClick=${() => act('run-now')}>${busy === 'run-now' ? 'Starting…' : 'Run now'}</button>`}
         ${final && html`<button type="button" disabled=${Boolean(busy)} onClick=${() => act('retry')}>${busy === 'retry' ? 'Retrying…' : 'Retry'}</button>`}
         ${r.status !== 'running' && html`<button type="button" class="danger-outline" disabled=${Boolean(busy)} onClick=${() => setConfirm('delete')}>Delete</button>`}
       </div>
