@@ -4,6 +4,7 @@
 #include "memory_storage.h"
 
 #include <algorithm>
+#include <cctype>
 #include <charconv>
 #include <functional>
 #include <map>
@@ -121,6 +122,30 @@ class MemoryStorage final : public Storage {
     return found->run;
   }
 
+  // Whether a run passes every field of a listing's filter; `seq` is its insertion
+  // number and `last_seq` the newest one (a search looks at the newest text_window).
+  static bool Matches(const RunFilter& f, const Run& r, int64_t seq, int64_t last_seq) {
+    auto contains = [&](const std::string& hay) {  // ASCII letters in any case
+      auto lower = [](char c) { return static_cast<char>(std::tolower(static_cast<unsigned char>(c))); };
+      return std::search(hay.begin(), hay.end(), f.text.begin(), f.text.end(),
+                         [&](char a, char b) { return lower(a) == lower(b); }) != hay.end();
+    };
+    return (f.id.empty() || r.id == f.id) && (!f.status || r.status == *f.status) &&
+           (f.task.empty() || r.task == f.task) && (f.function.empty() || r.function == f.function) &&
+           (f.queue.empty() || r.queue == f.queue) &&
+           (f.account_id.empty() || r.account_id == f.account_id) &&
+           (f.parent_id.empty() || r.parent_id == f.parent_id) &&
+           (f.flow_id.empty() || r.flow_id == f.flow_id) &&
+           (!f.created_after || r.created_at >= *f.created_after) &&
+           (!f.created_before || r.created_at < *f.created_before) &&
+           (!f.run_at_after || r.run_at > *f.run_at_after) &&
+           (!f.run_at_not_after || r.run_at <= *f.run_at_not_after) &&
+           (!f.attempted || (r.attempt > 0) == *f.attempted) &&
+           (f.text.empty() || (seq > last_seq - f.text_window &&
+                               (contains(boost::json::serialize(r.args)) ||
+                                contains(boost::json::serialize(r.data)) || contains(r.error))));
+  }
+
   // Newest first; the cursor is the insertion number of the last run of the page.
   Result<RunPage> RunList(const RunFilter& f) override {
     const int limit = std::clamp(f.limit, 1, 1000);
@@ -132,17 +157,12 @@ class MemoryStorage final : public Storage {
       }
     }
     std::lock_guard lock(db_->mu);
+    const int64_t now_seq = db_->runs.empty() ? 0 : db_->runs.rbegin()->first;
     RunPage page;
     for (auto it = std::make_reverse_iterator(db_->runs.lower_bound(before));
          it != db_->runs.rend(); ++it) {
       const Run& r = it->second.run;
-      if ((!f.id.empty() && r.id != f.id) || (f.status && r.status != *f.status) ||
-          (!f.task.empty() && r.task != f.task) || (!f.function.empty() && r.function != f.function) ||
-          (!f.queue.empty() && r.queue != f.queue) ||
-          (!f.account_id.empty() && r.account_id != f.account_id) ||
-          (!f.parent_id.empty() && r.parent_id != f.parent_id) ||
-          (f.created_after && r.created_at < *f.created_after) ||
-          (f.created_before && r.created_at >= *f.created_before)) {
+      if (!Matches(f, r, it->first, now_seq)) {
         continue;
       }
       if (static_cast<int>(page.runs.size()) == limit) {
@@ -274,6 +294,20 @@ class MemoryStorage final : public Storage {
     return r;
   }
 
+  // A pending run becomes due now, if it was due later.
+  Result<Run> RunMakeDue(const std::string& id, const std::string& queue, TimePoint now) override {
+    std::lock_guard lock(db_->mu);
+    StoredRun* found = Find(id, queue, false);
+    if (!found) return Status::NotFound("no run with id '" + id + "'");
+    Run& r = found->run;
+    if (r.status != RunStatus::kPending) {
+      return Status::FailedPrecondition("run '" + id + "' is " + std::string(ToString(r.status)) +
+                                        "; only a pending run can be made due");
+    }
+    r.run_at = std::min(r.run_at, now);
+    return r;
+  }
+
   // A final run goes back to pending, due now, with one more attempt allowed.
   Result<Run> RunRetry(const std::string& id, const std::string& queue, TimePoint now) override {
     std::lock_guard lock(db_->mu);
@@ -400,6 +434,21 @@ class MemoryStorage final : public Storage {
       if (!task.empty() && r.task == task && (!account || r.account_id == *account)) return {r};
     }
     return std::optional<Run>();
+  }
+
+  // Pending runs by derived state, oldest stored first, reading at most `limit`.
+  Result<PendingSplit> RunPendingSplit(const std::optional<std::string>& account, TimePoint now,
+                                       int64_t limit) override {
+    std::lock_guard lock(db_->mu);
+    PendingSplit split;
+    for (const auto& [seq, stored] : db_->runs) {
+      const Run& r = stored.run;
+      if (split.counted >= limit) break;
+      if (r.status != RunStatus::kPending || (account && r.account_id != *account)) continue;
+      ++split.counted;
+      ++(r.run_at <= now ? split.due : r.attempt > 0 ? split.retrying : split.scheduled);
+    }
+    return split;
   }
 
   Result<int64_t> RunCountLive(const std::string& task) override {

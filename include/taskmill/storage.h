@@ -51,6 +51,16 @@ struct RunFilter {
   std::string flow_id;    // empty: any
   std::optional<TimePoint> created_after;   // created_at >= this
   std::optional<TimePoint> created_before;  // created_at < this
+  // The derived states of pending runs (docs/api.md: scheduled, retrying, pending_due):
+  // run_at against a time, and whether an attempt was already made.
+  std::optional<TimePoint> run_at_after;     // run_at > this
+  std::optional<TimePoint> run_at_not_after; // run_at <= this
+  std::optional<bool> attempted;             // attempt > 0 (true) or == 0 (false)
+  // Search: runs whose args, data or error contain `text` (ASCII letters in any case),
+  // among the `text_window` most recent runs only (by seq), so that a search reads a
+  // bounded number of rows however many runs are stored. Empty: no search.
+  std::string text;
+  int64_t text_window = 50000;
   std::string cursor;     // opaque keyset cursor from a previous page; empty: first page
   int limit = 50;         // 1..1000
 };
@@ -127,6 +137,15 @@ struct StorageStats {
   // Runs by task ("" for runs of no task) and status; only non-zero counts.
   std::map<std::string, std::map<RunStatus, int64_t>> by_task;
   int64_t total = 0;
+};
+
+// Pending runs split by when they run (RunPendingSplit): due now, scheduled (not due,
+// never attempted) and waiting for a retry (not due, attempted before).
+struct PendingSplit {
+  int64_t due = 0;
+  int64_t scheduled = 0;
+  int64_t retrying = 0;
+  int64_t counted = 0;  // pending runs read; fewer than there are when the limit bound
 };
 
 struct QueueStats {
@@ -322,6 +341,9 @@ class Storage {
   // attempt with outcome "stopped", and its fence no longer holds. Answers the run as
   // stored. kFailedPrecondition if final; kNotFound when absent.
   virtual Result<Run> RunCancel(const std::string& id, const std::string& queue, TimePoint now) = 0;
+  // Makes a pending run due now (its run_at becomes `now` if later): a scheduled run,
+  // or one waiting for its retry, is claimed next. kFailedPrecondition unless pending.
+  virtual Result<Run> RunMakeDue(const std::string& id, const std::string& queue, TimePoint now) = 0;
   // Puts a final run back to pending, due at `now`, with one more attempt allowed
   // (max_attempts at least attempt + 1); clears finished_at, result, error and
   // error_kind, and keeps its attempts. Answers the run as stored.
@@ -352,6 +374,10 @@ class Storage {
   // Counts of runs by status and task: of every account (nullopt), or of the runs
   // whose account_id is `account` (as cheap: backends keep tallies per account).
   virtual Result<StorageStats> RunStats(const std::optional<std::string>& account = std::nullopt) = 0;
+  // Splits at most `limit` pending runs (of one account when `account` is set; ""
+  // means runs of no account) by their run_at against `now` and their attempt.
+  virtual Result<PendingSplit> RunPendingSplit(const std::optional<std::string>& account,
+                                               TimePoint now, int64_t limit) = 0;
   // Keeps at most `keep` finished runs per task (newest by finished_at); runs of no
   // task (anonymous) are not touched. Removes at most 10,000 per call; returns the
   // number removed.

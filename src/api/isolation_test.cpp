@@ -151,7 +151,11 @@ class IsolationTest : public ::testing::Test {
     ASSERT_TRUE(engine_->Start().ok());
     TaskDef report{.name = "report", .function = "demo.echo"};
     ASSERT_TRUE(engine_->storage().TaskUpsert(report).ok());
-    TaskDef shell{.name = "shell", .function = "task.shell", .command = {"true"}};
+    // Its environment holds a secret of the operator's: no account may read it.
+    TaskDef shell{.name = "shell",
+                  .function = "task.shell",
+                  .command = {"true"},
+                  .env = {{"SHELL_SECRET", "admin-secret"}}};
     ASSERT_TRUE(engine_->storage().TaskUpsert(shell).ok());
     ApiOptions options;
     options.listen = "127.0.0.1:0";
@@ -444,6 +448,26 @@ class IsolationTest : public ::testing::Test {
   Account alpha_, beta_;
   std::vector<Route> routes_;  // every route of the OpenAPI document
 };
+
+// A command task's environment may hold the operator's secrets: the task routes send
+// `env` to admins only.
+TEST_F(IsolationTest, AccountTokensNeverSeeACommandTasksEnv) {
+  for (const std::string& target : {std::string("/api/v1/tasks"), std::string("/api/v1/tasks/shell")}) {
+    SCOPED_TRACE(target);
+    json::object answer = Json(alpha_.token, "GET", target, 200);
+    json::object shell = target == "/api/v1/tasks" ? json::object{} : answer;
+    if (target == "/api/v1/tasks") {
+      for (const auto& task : answer.at("tasks").as_array()) {
+        if (task.at("name") == "shell") shell = task.as_object();
+      }
+    }
+    ASSERT_EQ(shell.at("name"), "shell");
+    EXPECT_FALSE(shell.contains("env")) << json::serialize(shell);
+    EXPECT_EQ(json::serialize(answer).find("admin-secret"), std::string::npos);
+    json::object admin = Json(admin_, "GET", "/api/v1/tasks/shell", 200);
+    EXPECT_EQ(admin.at("env").at("SHELL_SECRET"), "admin-secret");
+  }
+}
 
 TEST_F(IsolationTest, NoRouteShowsOrChangesAnotherAccountsRuns) {
   // Every documented route is served: one that is not cannot be walked.

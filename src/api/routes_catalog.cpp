@@ -23,6 +23,9 @@ namespace {
 Result<json::object> TaskJson(Engine& engine, const TaskDef& task,
                               const std::optional<std::string>& account) {
   json::object out = ToJson(task);
+  // A command's environment may carry the operator's secrets (API keys, passwords):
+  // only admins read it.
+  if (account) out.erase("env");
   // The next three fire instants, in the task's zone, for periodical tasks.
   json::array next;
   if (task.kind == TaskKind::kPeriodical) {

@@ -1,5 +1,5 @@
 // Routes the web UI's dashboard and sign-in read: who the token is, finished runs
-// over time, and who leads scheduling.
+// over time, runs by state, and who leads scheduling.
 #include <boost/json.hpp>
 #include <charconv>
 
@@ -77,6 +77,40 @@ Reply Throughput(RouteContext& ctx, Exchange& ex) {
   return JsonResponse(http::status::ok, PlainJson(out));
 }
 
+// Runs by state, for the runs page's tabs: the stored statuses from the tallies (a
+// read of a few rows), and pending runs split into due, scheduled and retrying. The
+// split reads pending runs one by one, so it reads at most kSplitLimit of them; past
+// that its counts are lower bounds ("exact": false).
+constexpr int64_t kSplitLimit = 10000;
+
+Reply States(RouteContext& ctx, Exchange& ex) {
+  if (Status s = ex.CheckQuery({}); !s.ok()) return s;
+  const Principal& who = ex.principal();
+  std::optional<std::string> account;
+  if (!who.admin) account = who.account_id;
+  auto stats = ctx.engine.storage().RunStats(account);
+  if (!stats.ok()) return stats.status();
+  auto split =
+      ctx.engine.storage().RunPendingSplit(account, ctx.engine.clock().Now(), kSplitLimit);
+  if (!split.ok()) return split.status();
+  json::object states;
+  int64_t pending = 0;
+  for (RunStatus status : kAllRunStatuses) {
+    auto it = stats->by_status.find(status);
+    int64_t n = it == stats->by_status.end() ? 0 : it->second;
+    if (status == RunStatus::kPending) pending = n;
+    states[ToString(status)] = n;
+  }
+  states["pending_due"] = split->due;
+  states["scheduled"] = split->scheduled;
+  states["retrying"] = split->retrying;
+  json::object out;
+  out["states"] = std::move(states);
+  out["split"] = {{"exact", split->counted >= pending}, {"limit", kSplitLimit}};
+  out["total"] = stats->total;
+  return JsonResponse(http::status::ok, PlainJson(out));
+}
+
 Reply Scheduler(RouteContext& ctx, Exchange& ex) {
   if (Status s = ex.CheckQuery({}); !s.ok()) return s;
   // Infrastructure: which node leads and how many tasks it launches for everyone.
@@ -115,6 +149,7 @@ void AddDashboardRoutes(Router& router, RouteContext context) {
   };
   router.Add(http::verb::get, "/api/v1/whoami", bind(WhoAmI));
   router.Add(http::verb::get, "/api/v1/stats/throughput", bind(Throughput));
+  router.Add(http::verb::get, "/api/v1/stats/states", bind(States));
   router.Add(http::verb::get, "/api/v1/scheduler", bind(Scheduler));
 }
 

@@ -27,6 +27,10 @@ namespace {
 // binds first.
 constexpr size_t kMaxBatch = 10000;
 
+// How many of the most recent runs a text search (?q=) reads at most: it stays a
+// bounded scan of the newest rows however many runs are stored.
+constexpr int64_t kSearchWindow = 50000;
+
 TaskRetryLookup TaskRetryFrom(Engine& engine) {
   return [&engine](const std::string& task) -> Result<RetryPolicy> {
     auto def = engine.storage().TaskGet(task);
@@ -109,6 +113,27 @@ Status AuthorizeNewRun(RouteContext& ctx, const Exchange& ex, EnqueueRequest& re
     function = it->second;
   }
   return CheckFunctionAllowed(ctx, ex, function);
+}
+
+// ?state= of a listing: a stored status, or a derived state of pending runs
+// (docs/api.md): pending_due (run_at <= now), scheduled (run_at > now, never
+// attempted) and retrying (run_at > now, attempted before).
+Status ApplyRunState(const std::string& state, TimePoint now, RunFilter* filter) {
+  if (state == "pending_due") {
+    filter->run_at_not_after = now;
+  } else if (state == "scheduled" || state == "retrying") {
+    filter->run_at_after = now;
+    filter->attempted = state == "retrying";
+  } else if (auto status = ParseRunStatus(state)) {
+    filter->status = status;
+    return Status::Ok();
+  } else {
+    std::string accepted = "pending_due, scheduled, retrying";
+    for (RunStatus s : kAllRunStatuses) (accepted += ", ") += ToString(s);
+    return ParameterError("state", "unknown state '" + state + "'; accepted: " + accepted);
+  }
+  filter->status = RunStatus::kPending;
+  return Status::Ok();
 }
 
 Reply CreateRun(RouteContext& ctx, Exchange& ex) {
@@ -221,7 +246,7 @@ Reply CreateRunBatch(RouteContext& ctx, Exchange& ex) {
 }
 
 Reply ListRuns(RouteContext& ctx, Exchange& ex) {
-  if (Status s = ex.CheckQuery({"status", "task", "function", "queue", "account",
+  if (Status s = ex.CheckQuery({"status", "state", "q", "task", "function", "queue", "account",
                                  "created_after", "created_before", "cursor", "limit"});
       !s.ok()) {
     return s;
@@ -245,6 +270,10 @@ Reply ListRuns(RouteContext& ctx, Exchange& ex) {
       }
       return ParameterError("status", "unknown status '" + *status + "'; accepted: " + accepted);
     }
+  }
+  if (auto state = ex.query("state"); state && !state->empty()) {
+    if (filter.status) return ParameterError("state", "give status or state, not both");
+    TASKMILL_RETURN_IF_ERROR(ApplyRunState(*state, ctx.engine.clock().Now(), &filter));
   }
   filter.task = ex.query("task").value_or("");
   filter.function = ex.query("function").value_or("");
@@ -271,7 +300,25 @@ Reply ListRuns(RouteContext& ctx, Exchange& ex) {
     }
     filter.limit = static_cast<int>(*number);
   }
-  auto page = ctx.engine.storage().RunList(filter);
+  // ?q= searches: a run whose id is the text, else runs whose args, data or error
+  // contain it among the most recent kSearchWindow runs (docs/api.md).
+  std::string q = ex.query("q").value_or("");
+  if (q.size() > 200) return ParameterError("q", "at most 200 characters, got " + std::to_string(q.size()));
+  bool by_id = false;
+  Result<RunPage> page = RunPage{};
+  if (!q.empty() && filter.cursor.empty()) {
+    RunFilter exact = filter;
+    exact.id = q;
+    page = ctx.engine.storage().RunList(exact);
+    by_id = page.ok() && !page->runs.empty();
+  }
+  if (!by_id) {
+    if (!q.empty()) {
+      filter.text = q;
+      filter.text_window = kSearchWindow;
+    }
+    page = ctx.engine.storage().RunList(filter);
+  }
   if (!page.ok()) {
     // The only value storage rejects here is a cursor it did not issue.
     if (page.status().IsInvalidArgument() && !filter.cursor.empty()) {
@@ -283,6 +330,10 @@ Reply ListRuns(RouteContext& ctx, Exchange& ex) {
   body += ",\"next_cursor\":";
   body += page->next_cursor.empty() ? std::string("null")
                                     : json::serialize(json::value(page->next_cursor));
+  if (!q.empty()) {
+    body += by_id ? ",\"search\":{\"by\":\"id\"}"
+                  : ",\"search\":{\"by\":\"text\",\"window\":" + std::to_string(kSearchWindow) + "}";
+  }
   body += '}';
   return JsonResponse(http::status::ok, std::move(body));
 }
@@ -340,6 +391,18 @@ Reply RetryRun(RouteContext& ctx, Exchange& ex) {
   return RunResponse(http::status::ok, *run);
 }
 
+// "Run now": a scheduled run, or one waiting for its retry, becomes due at once. A
+// runner that sleeps until the old run_at claims it by its next poll.
+Reply RunNow(RouteContext& ctx, Exchange& ex) {
+  if (Status s = ex.CheckQuery({"queue"}); !s.ok()) return s;
+  auto visible = GetVisibleRun(ctx, ex, ex.path_param(0), ex.query("queue").value_or(""));
+  if (!visible.ok()) return visible.status();
+  auto run = ctx.engine.storage().RunMakeDue(ex.path_param(0), visible->queue,
+                                             ctx.engine.clock().Now());  // as in CancelRun
+  if (!run.ok()) return run.status();
+  return RunResponse(http::status::ok, *run);
+}
+
 Reply DeleteRun(RouteContext& ctx, Exchange& ex) {
   if (Status s = ex.CheckQuery({"queue"}); !s.ok()) return s;
   auto visible = GetVisibleRun(ctx, ex, ex.path_param(0), ex.query("queue").value_or(""));
@@ -364,6 +427,7 @@ void AddRunRoutes(Router& router, RouteContext context) {
   router.Add(http::verb::delete_, "/api/v1/runs/{id}", bind(DeleteRun));
   router.Add(http::verb::post, "/api/v1/runs/{id}/cancel", bind(CancelRun));
   router.Add(http::verb::post, "/api/v1/runs/{id}/retry", bind(RetryRun));
+  router.Add(http::verb::post, "/api/v1/runs/{id}/run-now", bind(RunNow));
 }
 
 }  // namespace taskmill::api

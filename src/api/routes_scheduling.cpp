@@ -54,6 +54,9 @@ Reply ListQueues(RouteContext& ctx, Exchange& ex) {
           std::chrono::duration<double>(now - *q.oldest_pending_run_at).count();
     } else {
       item["oldest_pending_age"] = 0.0;
+      // No pending run is due yet (all scheduled or waiting for a retry): when the
+      // first one is, so that "nothing waits" is not read as "nothing is queued".
+      if (q.oldest_pending_run_at) item["next_run_at"] = FormatTime(*q.oldest_pending_run_at);
     }
     out.push_back(std::move(item));
   }

@@ -41,6 +41,9 @@ class ForwardingStorage : public Storage {
   Result<Run> RunCancel(const std::string& id, const std::string& queue, TimePoint now) override {
     return inner_.RunCancel(id, queue, now);
   }
+  Result<Run> RunMakeDue(const std::string& id, const std::string& queue, TimePoint now) override {
+    return inner_.RunMakeDue(id, queue, now);
+  }
   Result<Run> RunRetry(const std::string& id, const std::string& queue, TimePoint now) override {
     return inner_.RunRetry(id, queue, now);
   }
@@ -66,6 +69,10 @@ class ForwardingStorage : public Storage {
   Result<std::optional<Run>> RunLatestOfTask(
       const std::string& task, const std::optional<std::string>& account = std::nullopt) override {
     return inner_.RunLatestOfTask(task, account);
+  }
+  Result<PendingSplit> RunPendingSplit(const std::optional<std::string>& account, TimePoint now,
+                                       int64_t limit) override {
+    return inner_.RunPendingSplit(account, now, limit);
   }
   Result<int64_t> RunCountLive(const std::string& task) override {
     return inner_.RunCountLive(task);

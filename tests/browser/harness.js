@@ -11,7 +11,8 @@ import { chromium } from 'playwright-core';
 
 const here = dirname(fileURLToPath(import.meta.url));
 export const repoRoot = resolve(here, '../..');
-export const artifactsDir = join(here, 'artifacts');
+// Screenshots are build output, kept out of the repository.
+export const artifactsDir = join(repoRoot, 'build', 'browser-artifacts');
 
 // Generous: the 2-core CI machine may be busy with other test suites.
 export const TIMEOUT = 30_000;
@@ -156,7 +157,7 @@ export async function launchBrowser() {
     executablePath: '/usr/bin/chromium',
     headless: true,
     args: CHROMIUM_ARGS,
-    viewport: { width: 1280, height: 900 },
+    viewport: { width: 1440, height: 900 },
     acceptDownloads: true,
   });
   context.setDefaultTimeout(TIMEOUT);
@@ -175,7 +176,7 @@ export async function launchBrowser() {
     context,
     errors,
     // A new page; the pages of earlier tests are closed so that they stop polling.
-    async newPage({ width = 1280, height = 900 } = {}) {
+    async newPage({ width = 1440, height = 900 } = {}) {
       const page = await context.newPage();
       for (const other of context.pages()) if (other !== page) await other.close();
       await page.setViewportSize({ width, height });

@@ -63,6 +63,8 @@ export function relativeTime(value, now = Date.now()) {
   if (abs < 60) text = `${Math.round(abs)} s`;
   else if (abs < 3600) text = `${Math.round(abs / 60)} min`;
   else if (abs < 86400 * 2) text = `${Math.round(abs / 3600)} h`;
+  // Days rather than a date: a list of fire times reads alike from the first to the last.
+  else if (abs < 86400 * 365) text = `${Math.round(abs / 86400)} d`;
   else return absoluteTime(value).slice(0, 16);
   return delta < 0 ? `${text} ago` : `in ${text}`;
 }
@@ -100,4 +102,66 @@ export function number(n) {
 
 export function json(value) {
   return JSON.stringify(value, null, 2);
+}
+
+// "2026-03-02 02:30 Europe/Berlin": an instant as a clock in `zone` shows it, with the
+// zone named, so that a schedule's times read as the schedule says them (the browser's
+// own zone may differ). Falls back to the browser's zone when `zone` is unknown.
+export function zonedTime(value, zone) {
+  const ms = parseTime(value);
+  if (ms === null) return '';
+  try {
+    const parts = Object.fromEntries(
+      new Intl.DateTimeFormat('en-US', {
+        timeZone: zone || 'UTC',
+        year: 'numeric',
+        month: '2-digit',
+        day: '2-digit',
+        hour: '2-digit',
+        minute: '2-digit',
+        hourCycle: 'h23',
+      })
+        .formatToParts(new Date(ms))
+        .map((p) => [p.type, p.value]),
+    );
+    return `${parts.year}-${parts.month}-${parts.day} ${parts.hour}:${parts.minute} ${zone || 'UTC'}`;
+  } catch {
+    return absoluteTime(value).slice(0, 16);
+  }
+}
+
+// The last attempt that ended, from a run's attempt log.
+export function lastEndedAttempt(run) {
+  const attempts = run.attempts || [];
+  for (let i = attempts.length - 1; i >= 0; i--) if (attempts[i].finished_at) return attempts[i];
+  return null;
+}
+
+// What a run is doing in time, for lists and the run page:
+// {took: seconds or null (the real length of the attempt shown), wait: text or ''}.
+// A run waiting for its retry is pending with attempts behind it: its duration is the
+// failed attempt's, not a clock still running since that attempt started.
+export function runTiming(run, now = Date.now()) {
+  if (run.status === 'pending') {
+    const next = (run.attempt || 0) + 1;
+    const max = run.max_attempts || 1;
+    const at = parseTime(run.run_at);
+    const last = run.attempt > 0 ? lastEndedAttempt(run) : null;
+    const took = last ? between(last.started_at, last.finished_at, now) : null;
+    if (run.attempt > 0) {
+      const when = at !== null && at > now ? `in ${duration((at - now) / 1000)}` : 'due now';
+      return { took, wait: `retry ${next} of ${max} ${when}`, kind: 'retrying' };
+    }
+    if (at !== null && at > now) return { took: null, wait: `starts in ${duration((at - now) / 1000)}`, kind: 'scheduled' };
+    return { took: null, wait: '', kind: 'due' };
+  }
+  if (!run.started_at) return { took: null, wait: '', kind: run.status };
+  return { took: between(run.started_at, run.finished_at, now), wait: '', kind: run.status };
+}
+
+// Axis and card numbers: "25,000", and "1.2M" past a million so that a label keeps its width.
+export function axisNumber(v) {
+  if (Math.abs(v) >= 1e6) return `${+(v / 1e6).toFixed(1)}M`;
+  if (Math.abs(v) >= 100) return Math.round(v).toLocaleString('en-US');
+  return String(+v.toFixed(2));
 }

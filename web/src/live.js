@@ -23,7 +23,36 @@ function setState(mode, detail = '') {
   for (const listener of stateListeners) listener(state);
 }
 
+// Paused by the user (header control): events are held back, and on resume the pages
+// reload once, as after an overflow, so that they show what changed meanwhile.
+let paused = false;
+let missed = false;
+const pauseListeners = new Set();
+
+export function livePaused() {
+  return paused;
+}
+
+export function onLivePaused(listener) {
+  pauseListeners.add(listener);
+  return () => pauseListeners.delete(listener);
+}
+
+export function setLivePaused(value) {
+  if (paused === value) return;
+  paused = value;
+  for (const listener of pauseListeners) listener(paused);
+  if (!paused && missed) {
+    missed = false;
+    emit({ type: 'overflow' });
+  }
+}
+
 function emit(event) {
+  if (paused) {
+    missed = true;
+    return;
+  }
   for (const listener of [...listeners]) {
     try {
       listener(event);

@@ -6,7 +6,7 @@ import './style.css';
 import { api, getToken, loadCapabilities, loadSession, session, setToken, setUnauthorizedHandler } from './api.js';
 import { ErrorMessage, Loading, Notices } from './components.js';
 import { html } from './html.js';
-import { liveState, onLiveState, restartLive, stopLive } from './live.js';
+import { livePaused, liveState, onLivePaused, onLiveState, restartLive, setLivePaused, stopLive } from './live.js';
 import { startThroughputRecorder } from './throughput.js';
 import { useLocation } from './router.js';
 import { Dashboard } from './pages/dashboard.js';
@@ -62,6 +62,44 @@ function LiveIndicator() {
   >`;
 }
 
+// Holds back live updates (a busy first page of runs stops moving); resuming reloads
+// what the page shows.
+function PauseLive() {
+  const [paused, setPaused] = useState(livePaused());
+  useEffect(() => onLivePaused(setPaused), []);
+  return html`<button type="button" class="small" aria-pressed=${paused ? 'true' : 'false'} data-pause-live
+    title=${paused ? 'Live updates are paused; resume to see what changed' : 'Stop the pages from changing while you read them'}
+    onClick=${() => setLivePaused(!paused)}>${paused ? 'Resume updates' : 'Pause updates'}</button>`;
+}
+
+// Light or dark: the system's choice until the user picks one (kept in this browser).
+const THEME_KEY = 'taskmill.theme';
+function applyTheme(theme) {
+  if (theme) document.documentElement.dataset.theme = theme;
+  else delete document.documentElement.dataset.theme;
+}
+try {
+  applyTheme(localStorage.getItem(THEME_KEY) || '');
+} catch {
+  // Storage disabled: the system's choice.
+}
+function ThemeToggle() {
+  const systemDark = () => window.matchMedia('(prefers-color-scheme: dark)').matches;
+  const [theme, setTheme] = useState(document.documentElement.dataset.theme || '');
+  const dark = theme ? theme === 'dark' : systemDark();
+  const flip = () => {
+    const next = dark ? 'light' : 'dark';
+    applyTheme(next);
+    try {
+      localStorage.setItem(THEME_KEY, next);
+    } catch {
+      // kept for this page only
+    }
+    setTheme(next);
+  };
+  return html`<button type="button" class="small" data-theme-toggle aria-label=${dark ? 'Use the light theme' : 'Use the dark theme'} onClick=${flip}>${dark ? 'Light' : 'Dark'}</button>`;
+}
+
 function Shell({ signedIn, onSignOut }) {
   const { path } = useLocation();
   const first = useRef(true);
@@ -96,6 +134,8 @@ function Shell({ signedIn, onSignOut }) {
       </nav>
       <div class="top-right">
         <${LiveIndicator} />
+        <${PauseLive} />
+        <${ThemeToggle} />
         ${signedIn &&
         html`<span class="who" title=${session.admin ? 'This token may act for every account' : `This token sees the runs of account ${session.account || '(none)'}`}>
             ${session.token || 'signed in'}${session.admin ? ' (admin)' : session.account ? ` (${session.account})` : ''}

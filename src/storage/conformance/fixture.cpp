@@ -15,7 +15,7 @@ extern const int* const kEverySubject[];
 const int* const kEverySubject[] = {
     &kRunsPutGetSubject, &kListSubject,     &kTakeSubject,     &kFinishSubject,
     &kTalliesSubject,    &kCatalogSubject,  &kReopenSubject,   &kFilesSubject,
-    &kAccountsSubject,   &kClaimsSubject,
+    &kAccountsSubject,   &kClaimsSubject,   &kPendingSplitSubject,
 };
 
 // ---- fixture plumbing ---------------------------------------------------------------

@@ -53,5 +53,6 @@ extern const int kReopenSubject;
 extern const int kFilesSubject;
 extern const int kAccountsSubject;
 extern const int kClaimsSubject;
+extern const int kPendingSplitSubject;
 
 }  // namespace taskmill::conformance

@@ -184,6 +184,24 @@ Result<RunPage> SqliteStorage::RunList(const RunFilter& f) {
     // holds one statement per shape of listing, not one per page.
     if (f.created_after) add(" AND created_at >= ?", Micros(*f.created_after));
     if (f.created_before) add(" AND created_at < ?", Micros(*f.created_before));
+    // The derived states of pending runs (scheduled, retrying, pending_due).
+    if (f.run_at_after) add(" AND run_at > ?", Micros(*f.run_at_after));
+    if (f.run_at_not_after) add(" AND run_at <= ?", Micros(*f.run_at_not_after));
+    if (f.attempted) where += *f.attempted ? " AND attempt > 0" : " AND attempt = 0";
+    if (!f.text.empty()) {
+      // A range of seq (the rowid) bounds the rows read; % and _ are matched as such.
+      std::string pattern = "%";
+      for (char c : f.text) {
+        if (c == '%' || c == '_' || c == '\\') pattern += '\\';
+        pattern += c;
+      }
+      pattern += '%';
+      add(" AND seq > (SELECT coalesce(max(seq), 0) FROM runs) - ?", f.text_window);
+      add(" AND (args LIKE ?", pattern);
+      const std::string n = std::to_string(binds.size());
+      where += " ESCAPE '\\' OR data LIKE ?" + n + " ESCAPE '\\' OR error LIKE ?" + n +
+               " ESCAPE '\\')";
+    }
     if (cursor > 0) add(" AND seq < ?", cursor);
     const std::string order = " ORDER BY seq DESC LIMIT " + std::to_string(limit + 1);
     const std::string from = " FROM runs" + access;
@@ -245,6 +263,20 @@ Result<Run> SqliteStorage::RunCancel(const std::string& id, const std::string& q
       "error = 'stopped by an operator', error_kind = 'stopped', "
       "attempts = coalesce(?4, attempts) WHERE id = ?2 AND queue = ?3",
       /*end_attempt=*/true);
+}
+
+Result<Run> SqliteStorage::RunMakeDue(const std::string& id, const std::string& queue,
+                                      TimePoint now) {
+  return Transition(
+      id, queue, now, RunStatus::kPending,
+      [&](RunStatus status) {
+        return status == RunStatus::kPending
+                   ? Status::Ok()
+                   : Status::FailedPrecondition("run '" + id + "' is " +
+                                                std::string(ToString(status)) +
+                                                "; only a pending run can be made due");
+      },
+      "UPDATE runs SET run_at = min(run_at, ?1) WHERE id = ?2 AND queue = ?3");
 }
 
 Result<Run> SqliteStorage::RunRetry(const std::string& id, const std::string& queue,

@@ -86,6 +86,7 @@ class SqliteStorage final : public Storage {
   Result<RunPage> RunList(const RunFilter& f) override;
   Status RunRemove(const std::string& id, const std::string& queue) override;
   Result<Run> RunCancel(const std::string& id, const std::string& queue, TimePoint now) override;
+  Result<Run> RunMakeDue(const std::string& id, const std::string& queue, TimePoint now) override;
   Result<Run> RunRetry(const std::string& id, const std::string& queue, TimePoint now) override;
   Result<Run> Transition(const std::string& id, const std::string& queue, TimePoint now,
                          RunStatus to, const std::function<Status(RunStatus)>& check,
@@ -118,6 +119,8 @@ class SqliteStorage final : public Storage {
   static Status ApplyTallies(Connection& db, const TallyDeltas& d);
   Result<StorageStats> RunStats(const std::optional<std::string>& account) override;
   Result<int64_t> RunCountLive(const std::string& task) override;
+  Result<PendingSplit> RunPendingSplit(const std::optional<std::string>& account, TimePoint now,
+                                       int64_t limit) override;
   static Status ReadLiveTallies(Connection& db, const std::string* account,
                                 std::map<std::string, QueueStats>& by_name);
   static Result<int64_t> PendingTally(Connection& db, const std::string& queue);

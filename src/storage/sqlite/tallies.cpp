@@ -64,6 +64,43 @@ Result<StorageStats> SqliteStorage::RunStats(const std::optional<std::string>& a
   return stats;
 }
 
+// The split of pending runs (the API's derived states), over at most `limit` of them:
+// each is read through a pending index, so the cost is bounded by the limit however
+// many runs are stored.
+Result<PendingSplit> SqliteStorage::RunPendingSplit(const std::optional<std::string>& account,
+                                                    TimePoint now, int64_t limit) {
+  auto reader = AcquireReader();
+  if (!reader.ok()) return reader.status();
+  PendingSplit split;
+  Status st = [&]() -> Status {
+    const char* from =
+        !account ? "FROM runs INDEXED BY runs_queue_pending WHERE status = 'pending'"
+        : account->empty()
+            ? "FROM runs INDEXED BY runs_queue_pending WHERE status = 'pending' "
+              "AND account_id = ?3"
+            : "FROM runs INDEXED BY runs_account_pending WHERE status = 'pending' "
+              "AND account_id <> '' AND account_id = ?3";
+    auto stmt = (*reader)->Prepare(
+        std::string("SELECT coalesce(sum(run_at <= ?1), 0), "
+                    "coalesce(sum(run_at > ?1 AND attempt = 0), 0), "
+                    "coalesce(sum(run_at > ?1 AND attempt > 0), 0), count(*) "
+                    "FROM (SELECT run_at, attempt ") +
+        from + " LIMIT ?2)");
+    if (!stmt.ok()) return stmt.status();
+    ScopedReset reset(**stmt);
+    (*stmt)->Bind(1, Micros(now));
+    (*stmt)->Bind(2, std::max<int64_t>(limit, 0));
+    if (account) (*stmt)->Bind(3, *account);
+    auto row = (*stmt)->Step();
+    if (!row.ok()) return row.status();
+    split = {(*stmt)->Int(0), (*stmt)->Int(1), (*stmt)->Int(2), (*stmt)->Int(3)};
+    return Status::Ok();
+  }();
+  ReleaseReader(std::move(*reader));
+  if (!st.ok()) return st;
+  return split;
+}
+
 Result<int64_t> SqliteStorage::RunCountLive(const std::string& task) {
   auto reader = AcquireReader();
   if (!reader.ok()) return reader.status();

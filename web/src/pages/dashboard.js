@@ -1,14 +1,18 @@
 // Dashboard: runs by status, throughput over the last hour, queues, runners and
 // the scheduler leader.
-import { useMemo } from 'preact/hooks';
-import { api, capabilities } from '../api.js';
+import { useMemo, useState } from 'preact/hooks';
+import { api, capabilities, session } from '../api.js';
 import { ThroughputChart } from '../chart.js';
-import { Empty, ErrorMessage, Loading, Time } from '../components.js';
-import { STATUSES, STATUS_HELP, clockTime, duration, number, statusLabel } from '../format.js';
+import { Empty, ErrorMessage, Loading, Time, notify } from '../components.js';
+import { STATUSES, STATUS_HELP, clockTime, duration, number, relativeTime, statusLabel } from '../format.js';
 import { html } from '../html.js';
 import { useDocumentTitle, useLive, useNow, useResource, useThrottled } from '../hooks.js';
 import { isResync } from '../live.js';
 import { finishedInLast, recordStats, throughputSeries } from '../throughput.js';
+
+// An account token sees its own account's runs only; runners and the scheduler are the
+// server's own business (their routes refuse such a token), so their panels are left out.
+const accountView = () => session.known && !session.admin;
 
 export function Dashboard() {
   useDocumentTitle('Dashboard');
@@ -28,12 +32,18 @@ export function Dashboard() {
     </div>
     <${StatusCounts} stats=${stats} />
     <${Throughput} stats=${stats.data} />
-    <div class="grid-3">
+    <div class=${accountView() ? 'grid-1' : 'grid-3'}>
       <${QueuesPanel} />
-      <${RunnersPanel} />
-      <${SchedulerPanel} />
+      ${!accountView() && html`<${RunnersPanel} />`}
+      ${!accountView() && html`<${SchedulerPanel} />`}
     </div>
   </section>`;
+}
+
+// Counts of 7 digits and more ("2,000,000") are set smaller so that they stay in their card.
+function CountValue({ n }) {
+  const text = number(n);
+  return html`<span class=${text.length > 7 ? 'count-value long' : 'count-value'} title=${text}>${text}</span>`;
 }
 
 function StatusCounts({ stats }) {
@@ -42,19 +52,19 @@ function StatusCounts({ stats }) {
   const statuses = stats.data.statuses || {};
   return html`<div>
     ${stats.error && html`<${ErrorMessage} error=${stats.error} what="fresh run counts" />`}
-    <h2 class="visually-hidden">Runs by status</h2>
+    <h2 class=${accountView() ? 'scope' : 'visually-hidden'}>${accountView() ? `Runs of account ${session.account || '(none)'}` : 'Runs by status'}</h2>
     <ul class="counts" aria-label="Runs by status">
       ${STATUSES.map(
         (status) => html`<li key=${status}>
           <a class=${`count count-${status}`} href=${`/runs?status=${status}`} title=${STATUS_HELP[status]} data-status=${status}>
-            <span class="count-value">${number(statuses[status] || 0)}</span>
+            <${CountValue} n=${statuses[status] || 0} />
             <span class="count-label">${statusLabel(status)}</span>
           </a>
         </li>`,
       )}
       <li>
         <a class="count count-total" href="/runs" data-status="total">
-          <span class="count-value">${number(statuses.total || 0)}</span>
+          <${CountValue} n=${statuses.total || 0} />
           <span class="count-label">total stored</span>
         </a>
       </li>
@@ -70,21 +80,24 @@ export function serverSeries(answer, now) {
   const since = answer.since ? Date.parse(answer.since) / 1000 : null;
   const xs = [];
   const ys = [];
+  const failedYs = [];
   answer.points.forEach((point, i) => {
     const at = Date.parse(point.at) / 1000;
     xs.push(at);
     const last = i === answer.points.length - 1;
     if (since !== null && at + step <= since) {
       ys.push(null);
+      failedYs.push(null);
       return;
     }
     const start = since !== null ? Math.max(at, since) : at;
     const end = last ? Math.min(at + step, now) : at + step;
     ys.push((point.finished || 0) / Math.max(1, end - start));
+    failedYs.push(((point.failed || 0) + (point.lost || 0)) / Math.max(1, end - start));
   });
   const total = answer.points.reduce((sum, p) => sum + (p.finished || 0), 0);
   const failed = answer.points.reduce((sum, p) => sum + (p.failed || 0) + (p.lost || 0), 0);
-  return { xs, ys, since, span: answer.window || 3600, total, failed };
+  return { xs, ys, failedYs, since, span: answer.window || 3600, total, failed };
 }
 
 const STEP = 10;
@@ -127,6 +140,12 @@ function Throughput({ stats }) {
     <${ThroughputChart}
       xs=${series.xs}
       ys=${series.ys}
+      lines=${series.failedYs
+        ? [
+            { label: 'finished/s', ys: series.ys, color: '#2453a6' },
+            { label: 'failed or lost/s', ys: series.failedYs, color: '#cf222e' },
+          ]
+        : undefined}
       label=${`Chart of finished runs per second over the last ${spanText}; peak ${peak.toFixed(2)} per second`}
     />
     ${server && history.data
@@ -164,7 +183,22 @@ function useOptional(route) {
 function QueuesPanel() {
   const res = useOptional('/api/v1/queues');
   const now = useNow(5000);
+  const [busy, setBusy] = useState('');
   const queues = (res.data && res.data.queues) || [];
+  // Only admins may pause or resume a queue (the routes refuse account tokens).
+  const canPause = capabilities.has('POST', '/api/v1/queues/{}/pause') && (!session.known || session.admin);
+  const setPaused = async (q, pause) => {
+    setBusy(q.name);
+    try {
+      await api(`/api/v1/queues/${encodeURIComponent(q.name)}/${pause ? 'pause' : 'resume'}`, { method: 'POST' });
+      notify(`Queue ${q.name} ${pause ? 'paused: its pending runs wait until it is resumed' : 'resumed'}.`);
+      await res.reload({ quiet: true });
+    } catch (error) {
+      notify(`Could not ${pause ? 'pause' : 'resume'} queue ${q.name}: ${error.message}`, { kind: 'error' });
+    } finally {
+      setBusy('');
+    }
+  };
   return html`<${OptionalPanel} title="Queues" route="/api/v1/queues" what="queue depths">
     ${res.loading && !res.data
       ? html`<${Loading} />`
@@ -172,19 +206,25 @@ function QueuesPanel() {
         ? html`<${ErrorMessage} error=${res.error} what="queues" onRetry=${res.reload} />`
         : queues.length === 0
           ? html`<${Empty}>No queue has pending or running runs: everything submitted has finished.<//>`
-          : html`<table class="compact">
-              <thead><tr><th scope="col">Queue</th><th scope="col" class="num">Pending</th><th scope="col" class="num">Running</th><th scope="col">Oldest pending</th></tr></thead>
+          : html`<table class="compact queues">
+              <thead><tr><th scope="col">Queue</th><th scope="col" class="num">Pending</th><th scope="col" class="num">Running</th><th scope="col">Oldest due</th>${canPause && html`<th scope="col"><span class="visually-hidden">Actions</span></th>`}</tr></thead>
               <tbody>
                 ${queues.map(
-                  (q) => html`<tr key=${q.name}>
+                  (q) => html`<tr key=${q.name} data-queue=${q.name}>
                     <th scope="row"><a href=${`/runs?queue=${encodeURIComponent(q.name)}`}>${q.name}</a>${q.paused ? html` <span class="tag">paused</span>` : ''}</th>
                     <td class="num">${number(q.pending ?? 0)}</td>
                     <td class="num">${number(q.running ?? 0)}</td>
-                    <td>${q.oldest_pending_age != null
-                      ? duration(q.oldest_pending_age)
+                    <td class="oldest">${q.next_run_at
+                      ? html`<span class="muted" title="Every pending run is scheduled for later or waits for a retry">none due; next ${relativeTime(q.next_run_at, now)}</span>`
                       : q.oldest_pending_at
                         ? html`<${Time} at=${q.oldest_pending_at} now=${now} />`
-                        : '—'}</td>
+                        : q.pending > 0 && q.oldest_pending_age != null
+                          ? duration(q.oldest_pending_age)
+                          : '—'}</td>
+                    ${canPause &&
+                    html`<td class="row-actions"><button type="button" class="small" disabled=${busy === q.name}
+                      aria-label=${`${q.paused ? 'Resume' : 'Pause'} queue ${q.name}`}
+                      onClick=${() => setPaused(q, !q.paused)}>${q.paused ? 'Resume' : 'Pause'}</button></td>`}
                   </tr>`,
                 )}
               </tbody>

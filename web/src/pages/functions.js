@@ -78,8 +78,7 @@ function CsvUpload({ fn }) {
         }}
       />
       <p class="field-hint">
-        Needs the column${fn.mandatory.length === 1 ? '' : 's'} ${fn.mandatory.map((c, i) => html`${i ? ', ' : ''}<code>${c}</code>`)}
-        in the header. The file is checked before anything is stored.
+        Needs the column${fn.mandatory.length === 1 ? '' : 's'} ${fn.mandatory.map((c, i) => html`${i ? ', ' : ''}<code>${c}</code>`)}${' '}in the header. The file is checked before anything is stored.
       </p>
     </div>
     <div class="actions left">
@@ -89,7 +88,9 @@ function CsvUpload({ fn }) {
     ${error &&
     html`<div class="error csv-errors" role="alert">
       <strong>The file was not accepted; nothing was stored.</strong>
-      <p>${error.message}</p>
+      ${problems.length > 0
+        ? html`<p>${problems.length === 1 ? 'One problem' : `${number(problems.length)} problems`}, listed below by line.</p>`
+        : html`<p>${error.message}</p>`}
       ${problems.length > 0 &&
       html`<table class="compact">
         <caption class="visually-hidden">Problems in the file</caption>

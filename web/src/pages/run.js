@@ -1,9 +1,9 @@
 // Run detail: args and data, attempts with their output, result, error, progress of
 // bulk runs, CSV downloads, and cancel / retry / delete.
 import { useRef, useState } from 'preact/hooks';
-import { ApiError, api, downloadWithToken, getToken } from '../api.js';
+import { ApiError, api, capabilities, downloadWithToken, getToken } from '../api.js';
 import { Dialog, ErrorMessage, Facts, Loading, ProgressBar, StatusBadge, Time, notify } from '../components.js';
-import { FINAL_STATUSES, absoluteTime, between, duration, isLive, json, number } from '../format.js';
+import { FINAL_STATUSES, absoluteTime, between, duration, isLive, json, number, runTiming } from '../format.js';
 import { html } from '../html.js';
 import { useDocumentTitle, useLive, useNow, useResource, useThrottled } from '../hooks.js';
 import { eventRunId } from '../live.js';
@@ -140,7 +140,7 @@ export function RunDetail({ id }) {
         return;
       }
       await api(runUrl(id, queue, `/${action}`), { method: 'POST' });
-      notify(action === 'cancel' ? 'Run cancelled.' : 'Run queued again with one more attempt.');
+      notify({ cancel: 'Run cancelled.', retry: 'Run queued again with one more attempt.', 'run-now': 'Run made due now: a runner takes it next.' }[action]);
       await run.reload({ quiet: true });
     } catch (error) {
       notify(`Could not ${action} the run: ${error.message}`, { kind: 'error', timeout: 12000 });
@@ -165,7 +165,10 @@ export function RunDetail({ id }) {
   const r = run.data;
   const live = isLive(r.status);
   const final = FINAL_STATUSES.has(r.status);
-  const took = r.started_at ? between(r.started_at, r.finished_at, now) : null;
+  // A run waiting for its retry shows the failed attempt's real duration and when the
+  // next attempt is due, not a clock running since that attempt started.
+  const timing = runTiming(r, now);
+  const took = timing.took;
   const policy = retryPolicy(r);
   return html`<section class="page">
     <div class="page-head run-head">
@@ -179,6 +182,8 @@ export function RunDetail({ id }) {
       </div>
       <div class="actions">
         ${live && html`<button type="button" class="danger" disabled=${Boolean(busy)} onClick=${() => setConfirm('cancel')}>Cancel run</button>`}
+        ${r.status === 'pending' && Date.parse(r.run_at) > now && capabilities.has('POST', '/api/v1/runs/{id}/run-now') &&
+        html`<button type="button" class="primary" data-run-now disabled=${Boolean(busy)} onClick=${() => act('run-now')}>${busy === 'run-now' ? 'Starting…' : 'Run now'}</button>`}
         ${final && html`<button type="button" disabled=${Boolean(busy)} onClick=${() => act('retry')}>${busy === 'retry' ? 'Retrying…' : 'Retry'}</button>`}
         ${r.status !== 'running' && html`<button type="button" class="danger-outline" disabled=${Boolean(busy)} onClick=${() => setConfirm('delete')}>Delete</button>`}
       </div>
@@ -205,7 +210,8 @@ export function RunDetail({ id }) {
             ['Starts', r.status === 'pending' && r.run_at && html`<${Time} at=${r.run_at} now=${now} />`],
             ['Started', r.started_at && html`<${Time} at=${r.started_at} now=${now} />`],
             ['Finished', r.finished_at && html`<${Time} at=${r.finished_at} now=${now} />`],
-            ['Duration', took !== null && `${duration(took)}${live ? ' so far' : ''}`],
+            ['Duration', took !== null && `${duration(took)}${r.status === 'running' ? ' so far' : timing.kind === 'retrying' ? ` (attempt ${r.attempt})` : ''}`],
+            ['Next attempt', timing.kind === 'retrying' && html`<span data-retry>${timing.wait}</span>`],
             ['Attempt', `${r.attempt || 0} of ${r.max_attempts || 1}`],
             ['Runner', r.runner && html`<code>${r.runner}</code>`],
             ['Lease until', r.lease_until && html`<${Time} at=${r.lease_until} now=${now} />`],

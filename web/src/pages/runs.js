@@ -3,14 +3,17 @@
 import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
 import { api, capabilities, runPath, session } from '../api.js';
 import { Dialog, Empty, ErrorMessage, Loading, StatusBadge, Time, notify } from '../components.js';
-import { FINAL_STATUSES, STATUSES, between, duration, isLive, shortId, statusLabel } from '../format.js';
+import { FINAL_STATUSES, STATUSES, duration, isLive, runTiming, shortId, statusLabel } from '../format.js';
 import { html } from '../html.js';
 import { useDocumentTitle, useLive, useNow, useResource, useThrottled } from '../hooks.js';
 import { eventRunId, isResync } from '../live.js';
 import { navigate, queryParams, useLocation, withQuery } from '../router.js';
+import { AllMatching } from './run_all.js';
+import { SearchBox, SearchNote, hasSearch } from './run_search.js';
+import { StateTabs, hasStateTabs } from './run_tabs.js';
 
 const PAGE_SIZE = 50;
-const FILTER_KEYS = ['status', 'task', 'function', 'queue', 'account', 'created_after', 'created_before'];
+const FILTER_KEYS = ['q', 'status', 'state', 'task', 'function', 'queue', 'account', 'created_after', 'created_before'];
 
 const runKey = (run) => `${run.queue}\u0000${run.id}`;
 export const runHref = (run) =>
@@ -29,6 +32,9 @@ export function mayAffect(event, filters, visibleIds, firstPage, now = Date.now(
   const differs = (key, value) => Boolean(value) && d[key] !== undefined && d[key] !== value;
   if (differs('task', filters.task) || differs('function', filters.function) || differs('queue', filters.queue)) return false;
   if (differs('account_id', filters.account) || differs('status', filters.status)) return false;
+  // A derived state (due, scheduled, retrying) is a kind of pending run.
+  const stateStatus = ['pending_due', 'scheduled', 'retrying'].includes(filters.state) ? 'pending' : filters.state;
+  if (differs('status', stateStatus)) return false;
   // A run created now is newer than a "created before" bound in the past.
   if (event.type === 'run.created' && filters.created_before && Date.parse(filters.created_before) < now) return false;
   return true;
@@ -74,13 +80,21 @@ function Filters({ filters, onChange }) {
   // Only an admin may list other accounts' runs; an account token sees its own.
   const hasAccount = capabilities.hasParam('GET', '/api/v1/runs', 'account') && session.admin;
   const hasRange = capabilities.hasParam('GET', '/api/v1/runs', 'created_after');
-  const set = (key) => (event) => onChange({ ...filters, [key]: event.currentTarget.value });
+  const set = (key) => (event) =>
+    onChange({ ...filters, ...(key === 'status' ? { state: '' } : {}), [key]: event.currentTarget.value });
   const setTime = (key) => (event) => {
     const value = event.currentTarget.value;
     onChange({ ...filters, [key]: value ? new Date(value).toISOString() : '' });
   };
-  const active = FILTER_KEYS.some((k) => filters[k]);
-  return html`<form class="filters" role="search" aria-label="Filter runs" onSubmit=${(e) => e.preventDefault()}>
+  // The search box and the state tabs show themselves what they hold.
+  const own = FILTER_KEYS.filter((k) => k !== 'q' && k !== 'state');
+  const active = own.some((k) => filters[k]);
+  const activeCount = own.filter((k) => filters[k]).length;
+  // On a phone the filters fold behind one line, so that the runs come first.
+  const [open, setOpen] = useState(() => !window.matchMedia('(max-width: 720px)').matches);
+  return html`<details class="filter-box" open=${open} onToggle=${(e) => setOpen(e.currentTarget.open)}>
+  <summary>Filters${activeCount ? ` (${activeCount} active)` : ''}</summary>
+  <form class="filters" role="search" aria-label="Filter runs" onSubmit=${(e) => e.preventDefault()}>
     <div class="field">
       <label for="filter-status">Status</label>
       <select id="filter-status" value=${filters.status || ''} onChange=${set('status')}>
@@ -123,8 +137,9 @@ function Filters({ filters, onChange }) {
         <label for="filter-before">Created before</label>
         <input id="filter-before" type="datetime-local" value=${toLocalInput(filters.created_before)} onChange=${setTime('created_before')} />
       </div>`}
-    ${active && html`<button type="button" class="link clear" onClick=${() => onChange({})}>Clear filters</button>`}
-  </form>`;
+    ${active && html`<button type="button" class="link clear" onClick=${() => onChange({ q: filters.q, state: filters.state })}>Clear filters</button>`}
+  </form>
+  </details>`;
 }
 
 export function Runs() {
@@ -133,18 +148,17 @@ export function Runs() {
   const params = queryParams(search);
   const filters = Object.fromEntries(FILTER_KEYS.map((k) => [k, params[k] || '']));
   const cursor = params.cursor || '';
+  // The cursors of the newer pages, kept in the address ("prev", "-" for the first
+  // page) so that "← Newer" works after a reload and from a bookmark.
+  const prev = params.prev ? params.prev.split(',') : [];
   const filterKey = JSON.stringify(filters);
   const now = useNow(5000);
 
-  const previous = useRef([]); // cursors of the newer pages, for "Newer"
   const firstIds = useRef(null); // ids of the first answer for this view: later ones are new
   const [selected, setSelected] = useState(new Map());
   const [confirm, setConfirm] = useState(null); // {action, runs}
   const [working, setWorking] = useState(false);
 
-  useEffect(() => {
-    previous.current = [];
-  }, [filterKey]);
   useEffect(() => {
     firstIds.current = null;
     setSelected(new Map());
@@ -170,10 +184,17 @@ export function Runs() {
   const selectedRuns = [...selected.keys()].map((k) => visible.get(k)).filter(Boolean);
   const cancellable = selectedRuns.filter((r) => isLive(r.status));
   const retryable = selectedRuns.filter((r) => FINAL_STATUSES.has(r.status));
+  const deletable = selectedRuns.filter((r) => r.status !== 'running');
   const allSelected = list.length > 0 && list.every((r) => selected.has(runKey(r)));
 
   const setFilters = (next) => navigate(withQuery('/runs', next), { replace: true });
-  const goCursor = (c) => navigate(withQuery('/runs', { ...filters, cursor: c }));
+  const goCursor = (c, stack = []) =>
+    navigate(withQuery('/runs', { ...filters, cursor: c, prev: c ? stack.join(',') : '' }));
+  const newer = () => {
+    const stack = prev.slice();
+    const back = stack.pop();
+    goCursor(!back || back === '-' ? '' : back, stack);
+  };
 
   const toggle = (run) => {
     const next = new Map(selected);
@@ -187,28 +208,73 @@ export function Runs() {
 
   const act = async (action, targets) => {
     setWorking(true);
-    const failures = await eachLimited(targets, 8, (run) => api(runPath(run, `/${action}`), { method: 'POST' }));
+    const failures = await eachLimited(targets, 8, (run) =>
+      action === 'delete' ? api(runPath(run), { method: 'DELETE' }) : api(runPath(run, `/${action}`), { method: 'POST' }),
+    );
     setWorking(false);
     setConfirm(null);
     setSelected(new Map());
     const done = targets.length - failures.length;
-    const verb = action === 'cancel' ? 'Cancelled' : 'Retried';
+    const verb = { cancel: 'Cancelled', retry: 'Retried', delete: 'Deleted' }[action];
     if (done > 0) notify(`${verb} ${done} run${done === 1 ? '' : 's'}.`);
     if (failures.length > 0) {
       notify(
-        `${failures.length} run${failures.length === 1 ? '' : 's'} could not be ${action === 'cancel' ? 'cancelled' : 'retried'}: ${failures[0].error.message}`,
+        `${failures.length} run${failures.length === 1 ? '' : 's'} could not be ${{ cancel: 'cancelled', retry: 'retried', delete: 'deleted' }[action]}: ${failures[0].error.message}`,
         { kind: 'error', timeout: 12000 },
       );
     }
     runs.reload({ quiet: true });
   };
 
+  // Keyboard: j / k move through the runs, Enter opens the one marked, r retries it
+  // (when it is final), / opens the filters and puts the focus in the first one.
+  const [mark, setMark] = useState(-1);
+  const keys = useRef(null);
+  keys.current = (event) => {
+    if (event.ctrlKey || event.metaKey || event.altKey || document.querySelector('dialog[open]')) return;
+    const tag = (event.target.tagName || '').toLowerCase();
+    if (tag === 'input' || tag === 'textarea' || tag === 'select') return;
+    const marked = list[mark];
+    if (event.key === 'j' || event.key === 'k') {
+      event.preventDefault();
+      const next = Math.max(0, Math.min(list.length - 1, mark + (event.key === 'j' ? 1 : -1)));
+      setMark(next);
+      const row = document.querySelector(`tr[data-run-id="${CSS.escape(list[next] ? list[next].id : '')}"]`);
+      if (row) row.scrollIntoView({ block: 'nearest' });
+    } else if (event.key === 'Enter' && marked && tag !== 'a' && tag !== 'button') {
+      navigate(runHref(marked));
+    } else if (event.key === 'r' && marked) {
+      if (FINAL_STATUSES.has(marked.status)) act('retry', [marked]);
+      else notify(`Run ${shortId(marked.id)} is ${statusLabel(marked.status)}: only finished runs can be retried.`);
+    } else if (event.key === '/') {
+      event.preventDefault();
+      const search = document.getElementById('run-search');
+      if (search) {
+        search.focus();
+        return;
+      }
+      const box = document.querySelector('.filter-box');
+      if (box) box.open = true;
+      const field = document.querySelector('.filters select, .filters input');
+      if (field) field.focus();
+    }
+  };
+  useEffect(() => {
+    const handler = (event) => keys.current(event);
+    document.addEventListener('keydown', handler);
+    return () => document.removeEventListener('keydown', handler);
+  }, []);
+  useEffect(() => setMark(-1), [filterKey, cursor]);
+
   const filtered = FILTER_KEYS.some((k) => filters[k]);
   return html`<section class="page">
     <div class="page-head">
       <h1 tabindex="-1">Runs</h1>
-      <p class="muted">Newest first. New runs appear at the top as they are created.</p>
+      <p class="muted">Newest first. New runs appear at the top as they are created. Keys: <kbd>j</kbd>/<kbd>k</kbd> move, <kbd>Enter</kbd> opens, <kbd>r</kbd> retries, <kbd>/</kbd> searches.</p>
     </div>
+    ${hasSearch() && html`<${SearchBox} q=${filters.q} onSearch=${(q) => setFilters({ ...filters, q })} />`}
+    ${runs.data && filters.q && html`<${SearchNote} search=${runs.data.search} />`}
+    ${hasStateTabs() && html`<${StateTabs} state=${filters.state || filters.status || ''} onChange=${(state) => setFilters({ ...filters, status: '', state })} />`}
     <${Filters} filters=${filters} onChange=${setFilters} />
     <div class="bulk" role="toolbar" aria-label="Actions on selected runs">
       ${list.length > 0 &&
@@ -222,6 +288,10 @@ export function Runs() {
       <button type="button" class="small" disabled=${retryable.length === 0 || working} onClick=${() => setConfirm({ action: 'retry', runs: retryable })}>
         Retry${retryable.length ? ` ${retryable.length}` : ''}
       </button>
+      <button type="button" class="small danger-outline" disabled=${deletable.length === 0 || working} onClick=${() => setConfirm({ action: 'delete', runs: deletable })}>
+        Delete${deletable.length ? ` ${deletable.length}` : ''}
+      </button>
+      ${filtered && html`<${AllMatching} filters=${filters} onDone=${() => runs.reload({ quiet: true })} />`}
     </div>
     ${runs.loading && !runs.data
       ? html`<${Loading}>Loading runs…<//>`
@@ -253,8 +323,11 @@ export function Runs() {
               </thead>
               <tbody>
                 ${list.map((run) => {
-                  const took = run.started_at ? between(run.started_at, run.finished_at, now) : null;
-                  return html`<tr key=${runKey(run)} data-run-id=${run.id} class=${newIds && !newIds.has(run.id) ? 'new' : ''}>
+                  const timing = runTiming(run, now);
+                  const took = timing.took;
+                  const marked = list[mark] === run;
+                  return html`<tr key=${runKey(run)} data-run-id=${run.id} aria-current=${marked ? 'true' : undefined}
+                    class=${`${newIds && !newIds.has(run.id) ? 'new' : ''}${marked ? ' marked' : ''}`}>
                     <td class="check">
                       <input type="checkbox" aria-label=${`Select run ${run.id}`} checked=${selected.has(runKey(run))} onChange=${() => toggle(run)} />
                     </td>
@@ -266,7 +339,9 @@ export function Runs() {
                     </div></td>
                     <td data-label="Queue" data-short="queue" class="meta">${run.queue}</td>
                     <td data-label="Created" class="meta"><${Time} at=${run.created_at} now=${now} /></td>
-                    <td data-label="Duration" data-short=${took !== null ? 'took' : undefined} class="meta">${took !== null ? duration(took) : run.status === 'pending' && run.run_at && Date.parse(run.run_at) > now ? html`starts <${Time} at=${run.run_at} now=${now} />` : html`<span class="muted">—</span>`}</td>
+                    <td data-label="Duration" data-short=${!timing.wait && took !== null ? 'took' : undefined} class="meta duration">${timing.wait
+                      ? html`<span data-wait=${timing.kind}>${timing.wait}</span>${took !== null ? html` <span class="muted small">(took ${duration(took)})</span>` : ''}`
+                      : took !== null ? duration(took) : html`<span class="muted">—</span>`}</td>
                     <td data-label="Attempt" data-short="attempt" class="num meta">${run.attempt || 0} / ${run.max_attempts || 1}</td>
                   </tr>`;
                 })}
@@ -275,21 +350,23 @@ export function Runs() {
     ${runs.data &&
     (cursor || runs.data.next_cursor) &&
     html`<nav class="pager" aria-label="Pages of runs">
-      <button type="button" disabled=${!cursor} onClick=${() => goCursor(previous.current.pop() || '')}>← Newer</button>
-      <button type="button" disabled=${!cursor} onClick=${() => { previous.current = []; goCursor(''); }}>Newest</button>
-      <button type="button" disabled=${!runs.data.next_cursor} onClick=${() => { previous.current.push(cursor); goCursor(runs.data.next_cursor); }}>Older →</button>
+      <button type="button" disabled=${!cursor} onClick=${newer}>← Newer</button>
+      <button type="button" disabled=${!cursor} onClick=${() => goCursor('')}>Newest</button>
+      <button type="button" disabled=${!runs.data.next_cursor} onClick=${() => goCursor(runs.data.next_cursor, [...prev, cursor || '-'])}>Older →</button>
     </nav>`}
-    <${Dialog} open=${Boolean(confirm)} title=${confirm ? `${confirm.action === 'cancel' ? 'Cancel' : 'Retry'} ${confirm.runs.length} run${confirm.runs.length === 1 ? '' : 's'}?` : ''} onClose=${() => !working && setConfirm(null)}>
+    <${Dialog} open=${Boolean(confirm)} title=${confirm ? `${{ cancel: 'Cancel', retry: 'Retry', delete: 'Delete' }[confirm.action]} ${confirm.runs.length} run${confirm.runs.length === 1 ? '' : 's'}?` : ''} onClose=${() => !working && setConfirm(null)}>
       ${confirm &&
       html`<p>
           ${confirm.action === 'cancel'
             ? 'Pending runs will not start; running attempts are told to stop. Cancelled runs end as stopped and are not retried.'
-            : 'Each run goes back to pending with one more attempt allowed.'}
+            : confirm.action === 'delete'
+              ? 'The runs, their attempts and their files are removed for good.'
+              : 'Each run goes back to pending with one more attempt allowed.'}
         </p>
         <div class="actions">
           <button type="button" onClick=${() => setConfirm(null)} disabled=${working}>Keep them</button>
-          <button type="button" class=${confirm.action === 'cancel' ? 'danger' : 'primary'} disabled=${working} onClick=${() => act(confirm.action, confirm.runs)}>
-            ${working ? 'Working…' : confirm.action === 'cancel' ? 'Cancel runs' : 'Retry runs'}
+          <button type="button" class=${confirm.action === 'retry' ? 'primary' : 'danger'} disabled=${working} onClick=${() => act(confirm.action, confirm.runs)}>
+            ${working ? 'Working…' : { cancel: 'Cancel runs', retry: 'Retry runs', delete: 'Delete runs' }[confirm.action]}
           </button>
         </div>`}
     <//>

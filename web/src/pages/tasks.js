@@ -1,9 +1,9 @@
 // Tasks: every configured task with kind, what it runs, schedule, next fire times,
 // state and last run; start now, enable and disable.
 import { useState } from 'preact/hooks';
-import { api, capabilities } from '../api.js';
+import { api, capabilities, session } from '../api.js';
 import { Empty, ErrorMessage, Loading, StatusBadge, Time, notify } from '../components.js';
-import { absoluteTime, shortId } from '../format.js';
+import { shortId, zonedTime } from '../format.js';
 import { html } from '../html.js';
 import { useDocumentTitle, useLive, useNow, useResource, useThrottled } from '../hooks.js';
 import { LaunchDialog } from '../launch.js';
@@ -15,7 +15,7 @@ function nextFireTimes(task) {
 
 function What({ task }) {
   if (task.command && task.command.length > 0) {
-    return html`<code class="command" title="command">${task.command.join(' ')}</code>`;
+    return html`<code class="command" title=${task.command.join(' ')}>${task.command.map((arg, i) => html`<span key=${i} class="arg">${arg}</span>`)}</code>`;
   }
   return html`<a href=${`/functions#fn-${task.function}`}><code>${task.function}</code></a>`;
 }
@@ -39,7 +39,11 @@ function NextFires({ task, now }) {
   if (!next) return html`<span class="muted small">not reported by this server</span>`;
   if (next.length === 0) return html`<span class="muted">none</span>`;
   return html`<ol class="fires">
-    ${next.slice(0, 3).map((t) => html`<li key=${t}><time datetime=${t} title=${t}>${absoluteTime(t)}</time> <span class="muted small">(<${Time} at=${t} now=${now} />)</span></li>`)}
+    ${next.slice(0, 3).map((t) => {
+      // In the task's own zone, named: a 02:30 Europe/Berlin schedule reads 02:30.
+      const [day, clock, zone] = zonedTime(t, task.timezone || 'UTC').split(' ');
+      return html`<li key=${t}><time datetime=${t} title=${t}>${day} ${clock}</time> <span class="zone">${zone}</span> <span class="muted small">(<${Time} at=${t} now=${now} />)</span></li>`;
+    })}
   </ol>`;
 }
 
@@ -70,6 +74,10 @@ export function Tasks() {
   const [launching, setLaunching] = useState(null);
   const [toggling, setToggling] = useState('');
 
+  // What the token may do: enabling and disabling tasks and starting command tasks
+  // are for admins (the API refuses account tokens), so they are not offered at all.
+  const admin = !session.known || session.admin;
+  const isCommand = (task) => Array.isArray(task.command) && task.command.length > 0;
   const canToggle = capabilities.has('POST', '/api/v1/tasks/{}/enable') && capabilities.has('POST', '/api/v1/tasks/{}/disable');
   const canPatch = capabilities.has('PATCH', '/api/v1/tasks/{}');
 
@@ -128,7 +136,7 @@ export function Tasks() {
                     <td data-label="Next fire times"><${NextFires} task=${task} now=${now} /></td>
                     <td data-label="State">
                       <span class=${task.enabled === false ? 'tag tag-off' : 'tag tag-on'}>${task.enabled === false ? 'disabled' : 'enabled'}</span>
-                      ${(canToggle || canPatch) &&
+                      ${(canToggle || canPatch) && admin &&
                       html` <button type="button" class="small" disabled=${toggling === task.name} onClick=${() => toggle(task)}
                           aria-label=${`${task.enabled === false ? 'Enable' : 'Disable'} task ${task.name}`}>
                           ${task.enabled === false ? 'Enable' : 'Disable'}
@@ -136,15 +144,18 @@ export function Tasks() {
                     </td>
                     <td data-label="Last run"><${LastRun} task=${task} now=${now} /></td>
                     <td class="row-actions">
-                      <button type="button" class="primary small" onClick=${() => setLaunching({ task })} aria-label=${`Start task ${task.name} now`}>
-                        Start…
-                      </button>
+                      ${admin || !isCommand(task)
+                        ? html`<button type="button" class="primary small" onClick=${() => setLaunching({ task })} aria-label=${`Start task ${task.name} now`}>
+                            Start…
+                          </button>`
+                        : html`<span class="small muted" title="Command tasks are started by admin tokens only">admin only</span>`}
                     </td>
                   </tr>`,
                 )}
               </tbody>
             </table>
-            ${!canToggle && !canPatch && html`<p class="small muted">Enabling and disabling tasks is not available from this server yet.</p>`}`}
+            ${!canToggle && !canPatch && html`<p class="small muted">Enabling and disabling tasks is not available from this server yet.</p>`}
+            ${!admin && html`<p class="small muted">Signed in with an account token: enabling, disabling and starting command tasks are for admin tokens.</p>`}`}
     <${LaunchDialog}
       target=${launching}
       onClose=${() => setLaunching(null)}
