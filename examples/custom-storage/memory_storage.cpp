@@ -13,6 +13,8 @@
 #include <utility>
 #include <vector>
 
+#include <boost/json/serialize.hpp>
+
 namespace taskmill::example {
 
 namespace {
