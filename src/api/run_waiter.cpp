@@ -10,7 +10,7 @@ namespace net = boost::asio;
 struct RunWaiter::State {
   State(net::any_io_executor strand, std::string run_id, std::string run_queue,
         std::chrono::steady_clock::time_point wait_deadline, Completion completion)
-      : timer(std::move(strand)),
+      : timer(strand),
         id(std::move(run_id)),
         queue(std::move(run_queue)),
         deadline(wait_deadline),

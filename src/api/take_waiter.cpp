@@ -10,7 +10,7 @@ namespace net = boost::asio;
 struct TakeWaiter::State {
   State(net::any_io_executor strand, std::string take_queue,
         std::chrono::steady_clock::time_point wait_deadline, Try try_claim, Completion completion)
-      : timer(std::move(strand)),
+      : timer(strand),
         queue(std::move(take_queue)),
         deadline(wait_deadline),
         attempt(std::move(try_claim)),
