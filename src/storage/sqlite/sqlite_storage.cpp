@@ -2059,7 +2059,9 @@ class SqliteStorage final : public Storage {
       lock.unlock();
       const Status synced = SyncLog();
       if (options_.on_log_synced) options_.on_log_synced();
-      for (auto& u : batch) u.write->done.set_value(synced.ok() ? std::move(u.result) : Status(synced));
+      for (auto& u : batch) {
+        u.write->done.set_value(synced.ok() ? std::move(u.result) : Status(synced));
+      }
       batch.clear();
       lock.lock();
     }
