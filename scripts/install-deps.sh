@@ -13,7 +13,7 @@ BUILD_PACKAGES=(
 TEST_PACKAGES=(
   libgtest-dev libgmock-dev libbenchmark-dev
   postgresql chromium wrk openssl curl stress
-  clang libclang-rt-14-dev
+  clang libclang-rt-14-dev clang-format-14 clang-tidy-14
 )
 
 want=("${BUILD_PACKAGES[@]}")

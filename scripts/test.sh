@@ -3,8 +3,11 @@
 #   1. unit, conformance and integration tests (ctest, Release build);
 #   2. unit and conformance tests again under AddressSanitizer + UBSan;
 #   (the CSV differential test against Python's csv module runs inside ctest);
-#   3. the browser tests (headless Chromium driven by Playwright);
-#   4. every fuzzer of fuzz/ for 30 s (scripts/fuzz.sh, its own clang build).
+#   3. the runner, storage, scheduler and engine tests under ThreadSanitizer
+#      (scripts/tsan.sh, its own clang build);
+#   4. the browser tests (headless Chromium driven by Playwright);
+#   5. every fuzzer of fuzz/ for 30 s (scripts/fuzz.sh, its own clang build);
+#   6. scripts/lint.sh: clang-format (check only) and the clang-tidy checks of .clang-tidy.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh --test
@@ -30,10 +33,15 @@ ninja -C build-asan taskmill_unit_tests
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
   ctest --test-dir build-asan --output-on-failure -R unit_and_conformance
 
+echo "== runner, storage, scheduler and engine tests under ThreadSanitizer"
+scripts/tsan.sh
+
 if [[ -f tests/browser/package.json ]]; then
   echo "== browser tests"
   (cd tests/browser && npm ci --no-audit --no-fund --loglevel=error && TASKMILL_BINARY=../../build/taskmill node --test)
 fi
 echo "== fuzzers, 30 s each"
 scripts/fuzz.sh all 30
+echo "== lint"
+scripts/lint.sh
 echo "== all tests passed"

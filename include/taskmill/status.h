@@ -106,7 +106,7 @@ class [[nodiscard]] Result {
 // Propagates an error Status from an expression that yields Status or Result<T>.
 #define TASKMILL_RETURN_IF_ERROR(expr)              \
   do {                                              \
-    auto taskmill_status_ = (expr);                 \
+    const auto& taskmill_status_ = (expr);          \
     if (!taskmill_status_.ok()) return ::taskmill::internal::StatusOf(taskmill_status_); \
   } while (0)
 

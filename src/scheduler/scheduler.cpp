@@ -47,12 +47,20 @@ Status Scheduler::Start() {
     if (running_) return Status::Ok();
   }
   StoreTriggerTasks();
-  std::lock_guard lock(mu_);
-  if (running_) return Status::Ok();
+  // Subscribed before mu_ is taken: the bus calls OnEvent, which takes mu_, under its own
+  // lock, so subscribing under mu_ would take the two locks in both orders (a deadlock
+  // with a concurrent Publish).
+  uint64_t subscription = events_.Subscribe([this](const Event& e) { OnEvent(e); });
+  std::unique_lock lock(mu_);
+  if (running_) {
+    lock.unlock();
+    events_.Unsubscribe(subscription);
+    return Status::Ok();
+  }
   running_ = true;
   // So that, if this process dies, the next scheduler takes the lease at once.
   (void)storage_.HolderAttach(id_);
-  subscription_ = events_.Subscribe([this](const Event& e) { OnEvent(e); });
+  subscription_ = subscription;
   thread_ = std::thread([this] { Loop(); });
   return Status::Ok();
 }

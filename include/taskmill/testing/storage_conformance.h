@@ -44,7 +44,6 @@
 #include <functional>
 #include <memory>
 #include <ostream>
-#include <source_location>
 #include <stdexcept>
 #include <string>
 #include <utility>
@@ -104,15 +103,20 @@ class UnexpectedStatus : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
-std::string Where(const std::source_location& loc);
+// "file:line". The call site comes from __builtin_FILE/__builtin_LINE rather than
+// std::source_location, which libstdc++ offers clang only from clang 15 on (the
+// ThreadSanitizer build is clang 14).
+std::string Where(const char* file, int line);
 
 // The value of a Result that must be OK, e.g. `Run run = Unwrap(storage.RunGet(id));`.
 template <typename T>
-T Unwrap(Result<T> result, std::source_location loc = std::source_location::current()) {
-  if (!result.ok()) throw UnexpectedStatus(Where(loc) + ": " + result.status().ToString());
+T Unwrap(Result<T> result, const char* file = __builtin_FILE(), int line = __builtin_LINE()) {
+  if (!result.ok()) {
+    throw UnexpectedStatus(Where(file, line) + ": " + result.status().ToString());
+  }
   return std::move(result).value();
 }
-void Unwrap(const Status& status, std::source_location loc = std::source_location::current());
+void Unwrap(const Status& status, const char* file = __builtin_FILE(), int line = __builtin_LINE());
 
 // The value-parameterized suite. Its tests live in the library's source files, one per
 // subject; TASKMILL_STORAGE_CONFORMANCE instantiates all of them for a backend.

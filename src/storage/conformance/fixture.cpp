@@ -39,12 +39,12 @@ TempDir::~TempDir() {
   std::filesystem::remove_all(path_, ec);
 }
 
-std::string Where(const std::source_location& loc) {
-  return std::string(loc.file_name()) + ":" + std::to_string(loc.line());
+std::string Where(const char* file, int line) {
+  return std::string(file) + ":" + std::to_string(line);
 }
 
-void Unwrap(const Status& status, std::source_location loc) {
-  if (!status.ok()) throw UnexpectedStatus(Where(loc) + ": " + status.ToString());
+void Unwrap(const Status& status, const char* file, int line) {
+  if (!status.ok()) throw UnexpectedStatus(Where(file, line) + ": " + status.ToString());
 }
 
 void StorageConformance::SetUp() {
