@@ -163,8 +163,7 @@ Phase RunOnce(const Options& o, const std::filesystem::path& dir) {
       Die(s.ToString());
   }
   taskmill::EngineOptions options;
-  options.storage.url = (dir / "taskmill.db").string();
-  options.storage.synchronous = o.sync;
+  options.storage.url = (dir / "taskmill.db").string() + "?synchronous=" + o.sync;
   options.runner = false;  // the attempt runs on this thread, timed on its own
   options.scheduler = false;
   auto engine = taskmill::Engine::Open(options, registry);

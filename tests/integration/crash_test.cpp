@@ -94,7 +94,7 @@ std::map<std::string, Claim> RunningAtKill(const std::filesystem::path& db_path)
 // Every run, read from the database file.
 std::map<std::string, Run> AllRuns(const std::filesystem::path& db_path) {
   std::map<std::string, Run> out;
-  auto storage = OpenStorage({db_path.string(), "normal"});
+  auto storage = OpenStorage({db_path.string() + "?synchronous=normal"});
   EXPECT_TRUE(storage.ok()) << storage.status().ToString();
   if (!storage.ok()) return out;
   RunFilter filter;
@@ -160,7 +160,7 @@ TEST(CrashTest, KillNineDuringLoadLosesNoAcknowledgedRun) {
     ASSERT_TRUE(server.started()) << server.startup_output();
     const auto restarted = std::chrono::steady_clock::now();
     // No claim of the killed server outlives time_to_resolve + 2 s after the restart.
-    auto observer = OpenStorage({db_path.string(), "normal"});
+    auto observer = OpenStorage({db_path.string() + "?synchronous=normal"});
     ASSERT_TRUE(observer.ok()) << observer.status().ToString();
     const bool resolved = WaitUntil(seconds(kTimeToResolve + 2), [&] {
       return ClaimsResolved(**observer, at_kill);
@@ -225,7 +225,7 @@ TEST(CrashTest, KillNineHandsBackClaimedAheadRunsUncharged) {
   {
     Server server(data);
     ASSERT_TRUE(server.started()) << server.startup_output();
-    auto observer = OpenStorage({db_path.string(), "normal"});
+    auto observer = OpenStorage({db_path.string() + "?synchronous=normal"});
     ASSERT_TRUE(observer.ok()) << observer.status().ToString();
     EXPECT_TRUE(WaitUntil(seconds(kTimeToResolve + 2),
                           [&] { return ClaimsResolved(**observer, at_kill); }))
