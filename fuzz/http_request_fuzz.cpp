@@ -32,7 +32,8 @@ const api::Router& Routes() {
         for (char& c : method) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
         http::verb verb = http::string_to_verb(method);
         if (verb == http::verb::unknown) continue;
-        r->Add(verb, std::string(path.key()), [](api::Exchange&) { return api::Reply::Deferred(); });
+        r->Add(verb, std::string(path.key()),
+               [](api::Exchange&) { return api::Reply::Deferred(); });
       }
     }
     return r;

@@ -18,11 +18,12 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   (void)api::ParseRunBody(*body, create);
   api::RunBodyOptions item{.kind = api::RunBodyKind::kCreate, .field_prefix = "runs[0]."};
   (void)api::ParseRunBody(*body, item);
-  api::RunBodyOptions start{.kind = api::RunBodyKind::kTaskStart,
-                            .path_task = "nightly",
-                            .task_retry = [](const std::string&) -> taskmill::Result<taskmill::RetryPolicy> {
-                              return taskmill::RetryPolicy{};
-                            }};
+  api::RunBodyOptions start{
+      .kind = api::RunBodyKind::kTaskStart,
+      .path_task = "nightly",
+      .task_retry = [](const std::string&) -> taskmill::Result<taskmill::RetryPolicy> {
+        return taskmill::RetryPolicy{};
+      }};
   (void)api::ParseRunBody(*body, start);
   if (body->is_object()) {
     if (const auto* conflict = body->get_object().if_contains("conflict")) {

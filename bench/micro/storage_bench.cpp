@@ -7,7 +7,6 @@
 // `synchronous=normal`, so that the figures show the CPU cost of the operations rather
 // than the disk's fsync latency (which group commit spreads over a batch anyway).
 #include <benchmark/benchmark.h>
-
 #include <unistd.h>
 
 #include <filesystem>
@@ -15,8 +14,8 @@
 #include <string>
 #include <vector>
 
-#include "taskmill/model.h"
 #include "storage/sqlite/sqlite_storage.h"
+#include "taskmill/model.h"
 
 namespace taskmill {
 namespace {
@@ -103,7 +102,10 @@ void BM_StoragePutBatch(benchmark::State& state) {
   }
   state.SetItemsProcessed(state.iterations() * kBatch);
 }
-BENCHMARK(BM_StoragePutBatch)->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(kIterations);
+BENCHMARK(BM_StoragePutBatch)
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime()
+    ->Iterations(kIterations);
 
 void BM_StorageTakeBatch(benchmark::State& state) {
   BenchDb db;
@@ -115,7 +117,10 @@ void BM_StorageTakeBatch(benchmark::State& state) {
   }
   state.SetItemsProcessed(state.iterations() * kBatch);
 }
-BENCHMARK(BM_StorageTakeBatch)->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(kIterations);
+BENCHMARK(BM_StorageTakeBatch)
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime()
+    ->Iterations(kIterations);
 
 void BM_StorageFinishBatch(benchmark::State& state) {
   BenchDb db;

@@ -3,7 +3,6 @@
 #include <taskmill/engine.h>
 
 #include <boost/json.hpp>
-
 #include <iostream>
 
 #include "memory_storage.h"

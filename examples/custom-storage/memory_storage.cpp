@@ -4,6 +4,7 @@
 #include "memory_storage.h"
 
 #include <algorithm>
+#include <boost/json/serialize.hpp>
 #include <cctype>
 #include <charconv>
 #include <functional>
@@ -12,8 +13,6 @@
 #include <set>
 #include <utility>
 #include <vector>
-
-#include <boost/json/serialize.hpp>
 
 namespace taskmill::example {
 
@@ -38,7 +37,7 @@ using Key = std::pair<std::string, std::string>;  // (queue, id)
 struct MemoryDatabase {
   std::mutex mu;
   int64_t next_seq = 1;
-  std::map<int64_t, StoredRun> runs;  // by insertion order (seq): the listing order
+  std::map<int64_t, StoredRun> runs;   // by insertion order (seq): the listing order
   std::map<std::string, bool> queues;  // queues ever paused or resumed
   std::map<std::string, TaskDef> tasks;
   std::map<std::string, LeaderLease> leases;
@@ -128,12 +127,15 @@ class MemoryStorage final : public Storage {
   // number and `last_seq` the newest one (a search looks at the newest text_window).
   static bool Matches(const RunFilter& f, const Run& r, int64_t seq, int64_t last_seq) {
     auto contains = [&](const std::string& hay) {  // ASCII letters in any case
-      auto lower = [](char c) { return static_cast<char>(std::tolower(static_cast<unsigned char>(c))); };
+      auto lower = [](char c) {
+        return static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+      };
       return std::search(hay.begin(), hay.end(), f.text.begin(), f.text.end(),
                          [&](char a, char b) { return lower(a) == lower(b); }) != hay.end();
     };
     return (f.id.empty() || r.id == f.id) && (!f.status || r.status == *f.status) &&
-           (f.task.empty() || r.task == f.task) && (f.function.empty() || r.function == f.function) &&
+           (f.task.empty() || r.task == f.task) &&
+           (f.function.empty() || r.function == f.function) &&
            (f.queue.empty() || r.queue == f.queue) &&
            (f.account_id.empty() || r.account_id == f.account_id) &&
            (f.parent_id.empty() || r.parent_id == f.parent_id) &&
@@ -255,10 +257,9 @@ class MemoryStorage final : public Storage {
       if (!stored) continue;
       Run& r = stored->run;
       const bool retry = f.status == RunStatus::kPending;
-      r.attempts.push_back(Attempt{f.attempt, r.runner, r.started_at.value_or(TimePoint{}),
-                                   f.finished_at,
-                                   f.outcome.empty() ? std::string(ToString(f.status)) : f.outcome,
-                                   f.error, f.output});
+      r.attempts.push_back(Attempt{
+          f.attempt, r.runner, r.started_at.value_or(TimePoint{}), f.finished_at,
+          f.outcome.empty() ? std::string(ToString(f.status)) : f.outcome, f.error, f.output});
       r.status = f.status;
       r.finished_at = retry ? std::nullopt : std::optional<TimePoint>(f.finished_at);
       if (retry) r.run_at = f.run_at;  // a finished run keeps the instant it was due
@@ -353,7 +354,8 @@ class MemoryStorage final : public Storage {
     }
     std::stable_sort(out.begin(), out.end(),
                      [](const Run& a, const Run& b) { return *a.lease_until < *b.lease_until; });
-    if (out.size() > static_cast<size_t>(std::max(0, limit))) out.resize(static_cast<size_t>(limit));
+    if (out.size() > static_cast<size_t>(std::max(0, limit)))
+      out.resize(static_cast<size_t>(limit));
     return out;
   }
 
@@ -541,8 +543,8 @@ class MemoryStorage final : public Storage {
 
   // ---- leadership and state ---------------------------------------------------------
   // Taken when free, expired, or already held by `holder` (a renewal).
-  Result<bool> LeaderAttemptElect(const std::string& name, const std::string& holder,
-                                  TimePoint now, Duration ttl) override {
+  Result<bool> LeaderAttemptElect(const std::string& name, const std::string& holder, TimePoint now,
+                                  Duration ttl) override {
     std::lock_guard lock(db_->mu);
     auto it = db_->leases.find(name);
     if (it != db_->leases.end() && it->second.holder != holder && it->second.until >= now) {
@@ -692,8 +694,8 @@ class MemoryStorage final : public Storage {
       }
       StoredFile& out = it->second;
       if (out.info.run_id != c.id || out.info.run_queue != c.queue) {
-        return undo.Rollback(Status::FailedPrecondition(
-            "file '" + c.output_file + "' does not belong to run '" + c.id + "'"));
+        return undo.Rollback(Status::FailedPrecondition("file '" + c.output_file +
+                                                        "' does not belong to run '" + c.id + "'"));
       }
       Status appended = AppendChunks(out, c.output_first_chunk, c.output_chunks);
       if (!appended.ok()) return undo.Rollback(appended);
@@ -750,7 +752,8 @@ class MemoryStorage final : public Storage {
   bool Serves(const RunTakeParams& p, const std::string& queue) const {
     auto paused = db_->queues.find(queue);
     return (paused == db_->queues.end() || !paused->second) &&
-           (p.queues.empty() || std::find(p.queues.begin(), p.queues.end(), queue) != p.queues.end());
+           (p.queues.empty() ||
+            std::find(p.queues.begin(), p.queues.end(), queue) != p.queues.end());
   }
 
   void Insert(const Run& run, Undo& undo) {
@@ -808,7 +811,8 @@ class MemoryStorage final : public Storage {
   }
 
   // Appends chunks numbered from `first`, which must be the file's chunk count.
-  static Status AppendChunks(StoredFile& file, int64_t first, const std::vector<std::string>& chunks) {
+  static Status AppendChunks(StoredFile& file, int64_t first,
+                             const std::vector<std::string>& chunks) {
     if (first != file.info.chunks) {
       return Status::FailedPrecondition("file '" + file.info.id + "' has " +
                                         std::to_string(file.info.chunks) +

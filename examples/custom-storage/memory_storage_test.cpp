@@ -1,8 +1,8 @@
 // The example backend passes the whole storage conformance suite: this one line (and
 // a factory) is all a backend of your own needs too.
-#include <taskmill/testing/storage_conformance.h>
-
 #include "memory_storage.h"
+
+#include <taskmill/testing/storage_conformance.h>
 
 namespace {
 

@@ -6,7 +6,6 @@
 #include <taskmill/engine.h>
 
 #include <boost/json.hpp>
-
 #include <filesystem>
 #include <iostream>
 

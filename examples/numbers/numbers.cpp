@@ -3,8 +3,8 @@
 #include <sqlite3.h>
 
 #include <algorithm>
-#include <chrono>
 #include <boost/json.hpp>
+#include <chrono>
 #include <filesystem>
 #include <mutex>
 #include <string_view>

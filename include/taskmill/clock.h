@@ -6,8 +6,8 @@
 #pragma once
 
 #include <chrono>
-#include <cstdint>
 #include <condition_variable>
+#include <cstdint>
 #include <functional>
 #include <mutex>
 #include <set>
@@ -65,10 +65,10 @@ class ManualClock final : public Clock {
 
  private:
   void WakeAll();
-  std::condition_variable sleeper_cv_;        // notified when a thread starts waiting
-  uint64_t sleeps_ = 0;                       // guarded by mu_; threads that started waiting
+  std::condition_variable sleeper_cv_;  // notified when a thread starts waiting
+  uint64_t sleeps_ = 0;                 // guarded by mu_; threads that started waiting
   mutable std::mutex mu_;
-  TimePoint now_;                             // guarded by mu_
+  TimePoint now_;                                    // guarded by mu_
   std::multiset<std::condition_variable*> waiters_;  // guarded by mu_
 };
 

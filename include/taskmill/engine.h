@@ -26,9 +26,9 @@ namespace taskmill {
 
 struct EngineOptions {
   StorageOptions storage;
-  Clock* clock = nullptr;                  // Default: SystemClock::Instance()
-  bool runner = true;                      // play the runner role
-  bool scheduler = true;                   // play the scheduler role
+  Clock* clock = nullptr;  // Default: SystemClock::Instance()
+  bool runner = true;      // play the runner role
+  bool scheduler = true;   // play the scheduler role
   RunnerOptions runner_options;
   SchedulerOptions scheduler_options;
   Duration default_time_to_resolve = std::chrono::seconds(60);  // task_storage.task_ttr
@@ -79,7 +79,8 @@ class Engine {
   virtual Result<Run> WaitFinished(const std::string& id, const std::string& queue,
                                    Duration timeout) = 0;
   // The same as a future, for embedding programs.
-  virtual std::future<Result<Run>> Finished(const std::string& id, const std::string& queue = "") = 0;
+  virtual std::future<Result<Run>> Finished(const std::string& id,
+                                            const std::string& queue = "") = 0;
 
   virtual Result<Run> Cancel(const std::string& id, const std::string& queue = "") = 0;
   virtual Result<Run> Retry(const std::string& id, const std::string& queue = "") = 0;

@@ -18,7 +18,7 @@ namespace taskmill {
 struct Event {
   enum class Type { kRunCreated, kRunStarted, kRunProgress, kRunFinished, kTaskChanged };
   Type type = Type::kRunCreated;
-  uint64_t sequence = 0;   // assigned by the bus, increasing
+  uint64_t sequence = 0;  // assigned by the bus, increasing
   std::string run_id;
   std::string queue;
   std::string task;
@@ -38,8 +38,8 @@ class EventBus {
 
  private:
   std::mutex mu_;
-  uint64_t next_id_ = 1;          // guarded by mu_
-  uint64_t next_sequence_ = 1;    // guarded by mu_
+  uint64_t next_id_ = 1;                    // guarded by mu_
+  uint64_t next_sequence_ = 1;              // guarded by mu_
   std::map<uint64_t, Listener> listeners_;  // guarded by mu_
 };
 

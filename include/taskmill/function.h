@@ -24,14 +24,14 @@ namespace taskmill {
 
 // Discovery metadata (Kazoo's help object).
 struct FunctionInfo {
-  std::string name;         // category.action
-  std::string description;  // one line
-  std::string doc;          // longer text
-  std::string input = "json";             // "none", "csv" or "json"
-  std::vector<std::string> mandatory;     // CSV columns
+  std::string name;                    // category.action
+  std::string description;             // one line
+  std::string doc;                     // longer text
+  std::string input = "json";          // "none", "csv" or "json"
+  std::vector<std::string> mandatory;  // CSV columns
   std::vector<std::string> optional;
-  std::vector<std::string> output_header; // extra output columns
-  std::string handler_kind = "cpp";       // cpp | command | coprocess | bulk | remote
+  std::vector<std::string> output_header;  // extra output columns
+  std::string handler_kind = "cpp";        // cpp | command | coprocess | bulk | remote
   // Queue of the function's anonymous runs when the request names none. Default:
   // empty, meaning "default". Remote functions set it to the queue their workers take.
   std::string queue;

@@ -11,7 +11,6 @@
 
 #include <boost/json/object.hpp>
 #include <boost/json/value.hpp>
-
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -23,19 +22,19 @@ namespace taskmill {
 // Run statuses, a stored and documented enum (docs/concepts.md). The string names
 // are what storage, the API and the CLI use.
 enum class RunStatus {
-  kPending,       // stored, waiting for run_at or a runner; also between retries
-  kRunning,       // claimed by a runner that holds a lease
-  kCompleted,     // finished successfully (CSV: every row succeeded)
-  kPartial,       // CSV or iterator run: some rows succeeded and some failed
-  kFailed,        // the last attempt failed and no attempt is left
-  kLost,          // the lease expired and no attempt is left
-  kStopped,       // cancelled by an operator
-  kDidNotStart,   // a periodical launch that was skipped (overlap or misfire)
-  kUnknownTask,   // no runner has the function
+  kPending,      // stored, waiting for run_at or a runner; also between retries
+  kRunning,      // claimed by a runner that holds a lease
+  kCompleted,    // finished successfully (CSV: every row succeeded)
+  kPartial,      // CSV or iterator run: some rows succeeded and some failed
+  kFailed,       // the last attempt failed and no attempt is left
+  kLost,         // the lease expired and no attempt is left
+  kStopped,      // cancelled by an operator
+  kDidNotStart,  // a periodical launch that was skipped (overlap or misfire)
+  kUnknownTask,  // no runner has the function
 };
 inline constexpr RunStatus kAllRunStatuses[] = {
-    RunStatus::kPending, RunStatus::kRunning,   RunStatus::kCompleted,
-    RunStatus::kPartial, RunStatus::kFailed,    RunStatus::kLost,
+    RunStatus::kPending, RunStatus::kRunning,     RunStatus::kCompleted,
+    RunStatus::kPartial, RunStatus::kFailed,      RunStatus::kLost,
     RunStatus::kStopped, RunStatus::kDidNotStart, RunStatus::kUnknownTask};
 
 std::string_view ToString(RunStatus s);
@@ -59,10 +58,10 @@ std::optional<ConflictMode> ParseConflictMode(std::string_view s);
 // Retry policy: the k-th retry (k >= 1) waits delay × delay_factor^(k−1), capped by
 // max_delay when set.
 struct RetryPolicy {
-  int max_attempts = 1;                 // Default: 1 (no retry)
-  Duration delay{0};                    // Default: 0 s
-  double delay_factor = 1.0;            // Default: 1
-  std::optional<Duration> max_delay;    // Default: unbounded
+  int max_attempts = 1;               // Default: 1 (no retry)
+  Duration delay{0};                  // Default: 0 s
+  double delay_factor = 1.0;          // Default: 1
+  std::optional<Duration> max_delay;  // Default: unbounded
 
   Duration DelayBeforeRetry(int retry_number) const;
   Status Validate() const;  // names the offending field
@@ -71,13 +70,13 @@ struct RetryPolicy {
 
 // One try of a run by one runner: the launch log.
 struct Attempt {
-  int number = 0;                   // 1-based; also the fencing token of the claim
-  std::string runner;               // runner id that claimed it
+  int number = 0;      // 1-based; also the fencing token of the claim
+  std::string runner;  // runner id that claimed it
   TimePoint started_at{};
   std::optional<TimePoint> finished_at;
-  std::string outcome;              // completed, failed, timeout, lost, stopped, ...
-  std::string error;                // empty when the attempt succeeded
-  std::string output;               // captured stdout/stderr of command handlers (capped)
+  std::string outcome;  // completed, failed, timeout, lost, stopped, ...
+  std::string error;    // empty when the attempt succeeded
+  std::string output;   // captured stdout/stderr of command handlers (capped)
   friend bool operator==(const Attempt&, const Attempt&) = default;
 };
 
@@ -91,36 +90,36 @@ struct Progress {
 
 // One launch of a task, or of a function directly (an anonymous run).
 struct Run {
-  std::string id;                   // UUIDv7 unless the client gives one
-  std::string queue = "default";    // (queue, id) is unique
-  std::string function;             // category.action
-  std::string task;                 // empty for anonymous runs
+  std::string id;                 // UUIDv7 unless the client gives one
+  std::string queue = "default";  // (queue, id) is unique
+  std::string function;           // category.action
+  std::string task;               // empty for anonymous runs
   RunStatus status = RunStatus::kPending;
   boost::json::value args = boost::json::array();
   boost::json::value data = boost::json::object();
-  int priority = 0;                 // higher runs first
-  std::string account_id;           // owner
-  std::string auth_account_id;      // who created it
+  int priority = 0;             // higher runs first
+  std::string account_id;       // owner
+  std::string auth_account_id;  // who created it
   TimePoint created_at{};
-  TimePoint run_at{};               // not before this instant
+  TimePoint run_at{};                     // not before this instant
   std::optional<TimePoint> scheduled_at;  // periodical launches: the cron instant
   std::optional<TimePoint> started_at;    // start of the latest attempt
   std::optional<TimePoint> finished_at;
-  std::optional<TimePoint> lease_until;   // while running
-  std::string runner;               // runner holding the lease, while running
-  int attempt = 0;                  // number of the latest attempt (fencing token)
+  std::optional<TimePoint> lease_until;  // while running
+  std::string runner;                    // runner holding the lease, while running
+  int attempt = 0;                       // number of the latest attempt (fencing token)
   RetryPolicy retry;
-  std::optional<Duration> timeout;  // per attempt; Default: none
+  std::optional<Duration> timeout;                     // per attempt; Default: none
   Duration time_to_resolve{std::chrono::seconds(60)};  // lease length
   boost::json::value result = nullptr;
   std::string error;
-  std::string error_kind;           // "", "user", "timeout", "internal", "lost", ...
+  std::string error_kind;  // "", "user", "timeout", "internal", "lost", ...
   Progress progress;
-  std::string parent_id;            // flows
+  std::string parent_id;  // flows
   std::string flow_id;
-  std::string input_file;           // file ids in storage (bulk runs)
+  std::string input_file;  // file ids in storage (bulk runs)
   std::string output_file;
-  std::vector<Attempt> attempts;    // every attempt, oldest first
+  std::vector<Attempt> attempts;  // every attempt, oldest first
 
   friend bool operator==(const Run&, const Run&) = default;
 };
@@ -161,18 +160,18 @@ struct TaskProblem {
 struct TaskDef {
   std::string name;
   TaskKind kind = TaskKind::kSingleShot;
-  std::string function;                 // func_name; for command tasks "task.<name>"
-  std::vector<std::string> command;     // argv of a command task (empty otherwise)
-  bool shell = false;                   // run command[0] through /bin/sh -c
+  std::string function;              // func_name; for command tasks "task.<name>"
+  std::vector<std::string> command;  // argv of a command task (empty otherwise)
+  bool shell = false;                // run command[0] through /bin/sh -c
   std::string working_dir;
   std::vector<std::pair<std::string, std::string>> env;
   boost::json::value args = boost::json::array();
-  std::string schedule;                 // cron expression (periodical)
+  std::string schedule;  // cron expression (periodical)
   std::string timezone = "UTC";
-  std::string misfire = "skip";         // skip | run_once | run_all
+  std::string misfire = "skip";  // skip | run_once | run_all
   int misfire_max = 10;
-  std::string overlap = "skip";         // skip | allow
-  Duration pause{std::chrono::seconds(60)};     // continuous: pause_sec
+  std::string overlap = "skip";              // skip | allow
+  Duration pause{std::chrono::seconds(60)};  // continuous: pause_sec
   Duration time_to_resolve{std::chrono::seconds(60)};
   std::optional<Duration> timeout;
   RetryPolicy retry;

@@ -31,31 +31,44 @@ enum class Overlap { kSkip, kAllow };
 
 constexpr std::string_view ToString(ErrorKind kind) {
   switch (kind) {
-    case ErrorKind::kUser: return "user";
-    case ErrorKind::kTimeout: return "timeout";
-    case ErrorKind::kInterrupted: return "interrupted";
-    case ErrorKind::kStopped: return "stopped";
-    case ErrorKind::kLost: return "lost";
-    case ErrorKind::kUnknownTask: return "unknown_task";
-    case ErrorKind::kRows: return "rows";
-    case ErrorKind::kInternal: return "internal";
+    case ErrorKind::kUser:
+      return "user";
+    case ErrorKind::kTimeout:
+      return "timeout";
+    case ErrorKind::kInterrupted:
+      return "interrupted";
+    case ErrorKind::kStopped:
+      return "stopped";
+    case ErrorKind::kLost:
+      return "lost";
+    case ErrorKind::kUnknownTask:
+      return "unknown_task";
+    case ErrorKind::kRows:
+      return "rows";
+    case ErrorKind::kInternal:
+      return "internal";
   }
   return "";
 }
 
 constexpr std::string_view ToString(Misfire misfire) {
   switch (misfire) {
-    case Misfire::kSkip: return "skip";
-    case Misfire::kRunOnce: return "run_once";
-    case Misfire::kRunAll: return "run_all";
+    case Misfire::kSkip:
+      return "skip";
+    case Misfire::kRunOnce:
+      return "run_once";
+    case Misfire::kRunAll:
+      return "run_all";
   }
   return "";
 }
 
 constexpr std::string_view ToString(Overlap overlap) {
   switch (overlap) {
-    case Overlap::kSkip: return "skip";
-    case Overlap::kAllow: return "allow";
+    case Overlap::kSkip:
+      return "skip";
+    case Overlap::kAllow:
+      return "allow";
   }
   return "";
 }

@@ -12,19 +12,19 @@
 namespace taskmill {
 
 struct RunnerOptions {
-  int capacity = 16;                       // concurrent attempts (slots). Default: 16
+  int capacity = 16;  // concurrent attempts (slots). Default: 16
   // Most runs claimed ahead of the free slots, waiting in the runner for a slot,
   // while attempts are short: the runner claims only as many as its slots finish in
   // about a millisecond at the attempt duration it measures, so long attempts get no
   // runs claimed ahead. Claiming many runs per storage call is what lets thousands
   // of short runs a second through. 0: claim for free slots only. Default: 1000
   int prefetch = 1000;
-  std::string id;                          // Default: hostname:pid
-  std::vector<std::string> queues;         // Default: every queue
+  std::string id;                                    // Default: hostname:pid
+  std::vector<std::string> queues;                   // Default: every queue
   Duration poll_interval = std::chrono::seconds(1);  // fallback when no wake-up arrives
-  Duration heartbeat_interval{0};          // Default: a third of the shortest lease
+  Duration heartbeat_interval{0};                    // Default: a third of the shortest lease
   Duration kill_grace = std::chrono::seconds(5);     // SIGTERM → SIGKILL for commands
-  size_t output_limit = 1 << 20;           // captured command output per attempt
+  size_t output_limit = 1 << 20;                     // captured command output per attempt
 };
 
 }  // namespace taskmill

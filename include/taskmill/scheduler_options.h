@@ -42,7 +42,7 @@ struct SchedulerOptions {
   // Lost-run sweeps, lease renewal and the continuous guard run this often; periodical
   // launches do not wait for it (the scheduler wakes at each fire instant). Default: 1 s
   Duration sweep_interval = std::chrono::seconds(1);
-  int task_log_max_size = 100;             // finished runs kept per task. Default: 100
+  int task_log_max_size = 100;  // finished runs kept per task. Default: 100
   // History is pruned to task_log_max_size this often. Default: 60 s
   Duration prune_interval = std::chrono::seconds(60);
   // A periodical instant that passed while no scheduler led, more than this before

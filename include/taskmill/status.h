@@ -9,7 +9,6 @@
 #pragma once
 
 #include <boost/json/value.hpp>
-
 #include <cassert>
 #include <optional>
 #include <string>
@@ -20,17 +19,18 @@ namespace taskmill {
 
 enum class StatusCode {
   kOk = 0,
-  kInvalidArgument,     // malformed input: bad JSON, bad cron expression, bad CSV (HTTP 400/422)
-  kNotFound,            // no such run, task, function (HTTP 404)
-  kConflict,            // duplicate (queue, id), delete while running (HTTP 409)
-  kFailedPrecondition,  // the object is not in a state that allows the operation (HTTP 409)
-  kUnauthenticated,     // missing or bad token (HTTP 401)
-  kPermissionDenied,    // token valid but not allowed (HTTP 403)
-  kTooLarge,            // a size limit was exceeded (HTTP 413)
-  kTimeout,             // a deadline passed (HTTP 408/504)
-  kUnavailable,         // overloaded or shutting down; retry later (HTTP 503)
-  kInsufficientStorage, // the disk is full: nothing was stored; retry once space is freed (HTTP 507)
-  kInternal,            // storage error or a bug in taskmill (HTTP 500)
+  kInvalidArgument,      // malformed input: bad JSON, bad cron expression, bad CSV (HTTP 400/422)
+  kNotFound,             // no such run, task, function (HTTP 404)
+  kConflict,             // duplicate (queue, id), delete while running (HTTP 409)
+  kFailedPrecondition,   // the object is not in a state that allows the operation (HTTP 409)
+  kUnauthenticated,      // missing or bad token (HTTP 401)
+  kPermissionDenied,     // token valid but not allowed (HTTP 403)
+  kTooLarge,             // a size limit was exceeded (HTTP 413)
+  kTimeout,              // a deadline passed (HTTP 408/504)
+  kUnavailable,          // overloaded or shutting down; retry later (HTTP 503)
+  kInsufficientStorage,  // the disk is full: nothing was stored; retry once space is freed (HTTP
+                         // 507)
+  kInternal,             // storage error or a bug in taskmill (HTTP 500)
 };
 
 // Stable lower-case name of a code, e.g. "invalid_argument"; used in API errors.
@@ -81,7 +81,7 @@ class [[nodiscard]] Status {
 template <typename T>
 class [[nodiscard]] Result {
  public:
-  Result(T value) : value_(std::move(value)) {}  // NOLINT: implicit by design
+  Result(T value) : value_(std::move(value)) {}         // NOLINT: implicit by design
   Result(Status status) : status_(std::move(status)) {  // NOLINT: implicit by design
     assert(!status_.ok() && "Result constructed from an OK status without a value");
   }
@@ -104,14 +104,16 @@ class [[nodiscard]] Result {
 }  // namespace taskmill
 
 // Propagates an error Status from an expression that yields Status or Result<T>.
-#define TASKMILL_RETURN_IF_ERROR(expr)              \
-  do {                                              \
-    const auto& taskmill_status_ = (expr);          \
+#define TASKMILL_RETURN_IF_ERROR(expr)                                                   \
+  do {                                                                                   \
+    const auto& taskmill_status_ = (expr);                                               \
     if (!taskmill_status_.ok()) return ::taskmill::internal::StatusOf(taskmill_status_); \
   } while (0)
 
 namespace taskmill::internal {
 inline const Status& StatusOf(const Status& s) { return s; }
 template <typename T>
-const Status& StatusOf(const Result<T>& r) { return r.status(); }
+const Status& StatusOf(const Result<T>& r) {
+  return r.status();
+}
 }  // namespace taskmill::internal

@@ -41,39 +41,39 @@ struct RunPutParams {
 };
 
 struct RunFilter {
-  std::string id;    // empty: any (one id may be used in several queues)
+  std::string id;  // empty: any (one id may be used in several queues)
   std::optional<RunStatus> status;
   std::string task;  // empty: any
   std::string function;
   std::string queue;
   std::string account_id;
-  std::string parent_id;  // empty: any
-  std::string flow_id;    // empty: any
+  std::string parent_id;                    // empty: any
+  std::string flow_id;                      // empty: any
   std::optional<TimePoint> created_after;   // created_at >= this
   std::optional<TimePoint> created_before;  // created_at < this
   // The derived states of pending runs (docs/api.md: scheduled, retrying, pending_due):
   // run_at against a time, and whether an attempt was already made.
-  std::optional<TimePoint> run_at_after;     // run_at > this
-  std::optional<TimePoint> run_at_not_after; // run_at <= this
-  std::optional<bool> attempted;             // attempt > 0 (true) or == 0 (false)
+  std::optional<TimePoint> run_at_after;      // run_at > this
+  std::optional<TimePoint> run_at_not_after;  // run_at <= this
+  std::optional<bool> attempted;              // attempt > 0 (true) or == 0 (false)
   // Search: runs whose args, data or error contain `text` (ASCII letters in any case),
   // among the `text_window` most recent runs only (by seq), so that a search reads a
   // bounded number of rows however many runs are stored. Empty: no search.
   std::string text;
   int64_t text_window = 50000;
-  std::string cursor;     // opaque keyset cursor from a previous page; empty: first page
-  int limit = 50;         // 1..1000
+  std::string cursor;  // opaque keyset cursor from a previous page; empty: first page
+  int limit = 50;      // 1..1000
 };
 
 struct RunPage {
-  std::vector<Run> runs;  // newest first; attempts included
+  std::vector<Run> runs;    // newest first; attempts included
   std::string next_cursor;  // empty when there is no further page
 };
 
 struct RunTakeParams {
-  std::string runner;                 // runner id recorded on the attempt
-  std::vector<std::string> queues;    // empty: every queue
-  int max = 1;                        // claim at most this many
+  std::string runner;               // runner id recorded on the attempt
+  std::vector<std::string> queues;  // empty: every queue
+  int max = 1;                      // claim at most this many
   TimePoint now{};
   // How many of the runs claimed (the first ones, in claim order) start at once: a
   // free slot takes them. The rest are claimed ahead: they wait in the runner for a
@@ -111,15 +111,15 @@ struct RunHeartbeat {
 struct RunFinish {
   std::string queue;
   std::string id;
-  int attempt = 0;                 // fencing token: rejected unless still current
+  int attempt = 0;                           // fencing token: rejected unless still current
   RunStatus status = RunStatus::kCompleted;  // new run status; kPending means retry
-  TimePoint finished_at{};         // end of the attempt
-  TimePoint run_at{};              // when status is kPending: the retry instant
+  TimePoint finished_at{};                   // end of the attempt
+  TimePoint run_at{};                        // when status is kPending: the retry instant
   boost::json::value result = nullptr;
   std::string error;
   std::string error_kind;
-  std::string outcome;             // the attempt's outcome word
-  std::string output;              // captured output of the attempt
+  std::string outcome;  // the attempt's outcome word
+  std::string output;   // captured output of the attempt
   std::optional<Progress> progress;
   // The run as the claim of this attempt returned it, or null. A storage may take the
   // task, runner, start and earlier attempts from it instead of reading the stored
@@ -150,7 +150,7 @@ struct PendingSplit {
 
 struct QueueStats {
   std::string queue;
-  int64_t pending = 0;        // due or not
+  int64_t pending = 0;  // due or not
   int64_t running = 0;
   std::optional<TimePoint> oldest_pending_run_at;
   bool paused = false;
@@ -343,7 +343,8 @@ class Storage {
   virtual Result<Run> RunCancel(const std::string& id, const std::string& queue, TimePoint now) = 0;
   // Makes a pending run due now (its run_at becomes `now` if later): a scheduled run,
   // or one waiting for its retry, is claimed next. kFailedPrecondition unless pending.
-  virtual Result<Run> RunMakeDue(const std::string& id, const std::string& queue, TimePoint now) = 0;
+  virtual Result<Run> RunMakeDue(const std::string& id, const std::string& queue,
+                                 TimePoint now) = 0;
   // Puts a final run back to pending, due at `now`, with one more attempt allowed
   // (max_attempts at least attempt + 1); clears finished_at, result, error and
   // error_kind, and keeps its attempts. Answers the run as stored.
@@ -373,7 +374,8 @@ class Storage {
                              const Progress& progress) = 0;
   // Counts of runs by status and task: of every account (nullopt), or of the runs
   // whose account_id is `account` (as cheap: backends keep tallies per account).
-  virtual Result<StorageStats> RunStats(const std::optional<std::string>& account = std::nullopt) = 0;
+  virtual Result<StorageStats> RunStats(
+      const std::optional<std::string>& account = std::nullopt) = 0;
   // Splits at most `limit` pending runs (of one account when `account` is set; ""
   // means runs of no account) by their run_at against `now` and their attempt.
   virtual Result<PendingSplit> RunPendingSplit(const std::optional<std::string>& account,

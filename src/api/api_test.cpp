@@ -4,8 +4,8 @@
 #include <gtest/gtest.h>
 #include <stdlib.h>
 #include <sys/socket.h>
-#include <unistd.h>
 #include <taskmill/engine.h>
+#include <unistd.h>
 
 #include <boost/asio/connect.hpp>
 #include <boost/asio/io_context.hpp>
@@ -304,8 +304,8 @@ TEST_F(ApiTest, BatchWithReturnIdsAnswersIdsAndStatusesInRequestOrder) {
                                 R"({"runs":[{"function":"demo.echo","queue":"ids"}]})");
   EXPECT_TRUE(whole["runs"].as_array()[0].as_object().contains("args"));
   json::object error = ExpectError(
-      Send("POST", "/api/v1/runs:batch?return=all", R"({"runs":[{"function":"demo.echo"}]})"),
-      400, "invalid_argument");
+      Send("POST", "/api/v1/runs:batch?return=all", R"({"runs":[{"function":"demo.echo"}]})"), 400,
+      "invalid_argument");
   EXPECT_EQ(error["details"].as_object()["parameter"], "return");
   EXPECT_EQ(TotalRuns(), before + 4);
 }
@@ -713,9 +713,8 @@ TEST_F(ApiTest, MetricsParseAndCountFinishedRunsAndRoutePatterns) {
 
 // Restarts the server with the web UI's files given by `lookup` (SetStaticAssets must
 // come before Start, so the server is built by hand).
-void RestartWithAssets(std::unique_ptr<Engine>& engine_out,
-                       std::unique_ptr<ApiServer>& server_out, std::string& dir,
-                       BlockedRuns& blocked, StaticAssetLookup lookup) {
+void RestartWithAssets(std::unique_ptr<Engine>& engine_out, std::unique_ptr<ApiServer>& server_out,
+                       std::string& dir, BlockedRuns& blocked, StaticAssetLookup lookup) {
   char pattern[] = "/tmp/taskmill-api-test-XXXXXX";
   ASSERT_NE(mkdtemp(pattern), nullptr);
   dir = pattern;
@@ -748,8 +747,7 @@ TEST_F(ApiTest, StaticAssetsServeTheWebUi) {
   static const std::map<std::string, WebAsset, std::less<>> kAssets = {
       {"/index.html", {"text/html; charset=utf-8", "<html>taskmill</html>", {}}},
       {"/assets/app-1234.js", {"text/javascript", "console.log(1)", {}}}};
-  ASSERT_NO_FATAL_FAILURE(
-      RestartWithAssets(engine_, server_, dir_, blocked_, LookupIn(&kAssets)));
+  ASSERT_NO_FATAL_FAILURE(RestartWithAssets(engine_, server_, dir_, blocked_, LookupIn(&kAssets)));
   client_ = std::make_unique<HttpClient>(server_->url());
 
   HttpResponse index = Send("GET", "/");
@@ -795,7 +793,8 @@ struct RawResponse {
   bool Has(std::string_view line) const { return header.find(line) != std::string::npos; }
 };
 
-RawResponse RawGet(const std::string& url, std::string_view target, std::string_view extra_headers) {
+RawResponse RawGet(const std::string& url, std::string_view target,
+                   std::string_view extra_headers) {
   RawConnection raw(url);
   raw.Write("GET " + std::string(target) + " HTTP/1.1\r\nHost: test\r\nConnection: close\r\n" +
             std::string(extra_headers) + "\r\n");
@@ -816,7 +815,8 @@ TEST_F(ApiTest, StaticAssetsAreGzippedForClientsThatAcceptIt) {
   server_->Stop();
   TearDown();
   std::string script;
-  for (int i = 0; i < 200; ++i) script += "console.log('taskmill line " + std::to_string(i) + "');\n";
+  for (int i = 0; i < 200; ++i)
+    script += "console.log('taskmill line " + std::to_string(i) + "');\n";
   static std::string plain, compressed;
   plain = script;
   compressed = RunGzip("-9 -n -c", plain);
@@ -825,8 +825,7 @@ TEST_F(ApiTest, StaticAssetsAreGzippedForClientsThatAcceptIt) {
   static std::map<std::string, WebAsset, std::less<>> assets;
   assets = {{"/index.html", {"text/html; charset=utf-8", kIndex, {}}},
             {"/assets/app-1234.js", {"text/javascript; charset=utf-8", plain, compressed}}};
-  ASSERT_NO_FATAL_FAILURE(
-      RestartWithAssets(engine_, server_, dir_, blocked_, LookupIn(&assets)));
+  ASSERT_NO_FATAL_FAILURE(RestartWithAssets(engine_, server_, dir_, blocked_, LookupIn(&assets)));
   client_ = std::make_unique<HttpClient>(server_->url());
 
   RawResponse gzipped =
@@ -834,7 +833,8 @@ TEST_F(ApiTest, StaticAssetsAreGzippedForClientsThatAcceptIt) {
   EXPECT_TRUE(gzipped.Has("http/1.1 200 ok\r\n")) << gzipped.header;
   EXPECT_TRUE(gzipped.Has("\r\ncontent-encoding: gzip\r\n")) << gzipped.header;
   EXPECT_TRUE(gzipped.Has("\r\nvary: accept-encoding\r\n")) << gzipped.header;
-  EXPECT_TRUE(gzipped.Has("\r\ncontent-type: text/javascript; charset=utf-8\r\n")) << gzipped.header;
+  EXPECT_TRUE(gzipped.Has("\r\ncontent-type: text/javascript; charset=utf-8\r\n"))
+      << gzipped.header;
   EXPECT_TRUE(gzipped.Has("\r\ncache-control: public, max-age=31536000, immutable\r\n"))
       << gzipped.header;
   EXPECT_TRUE(gzipped.Has("\r\ncontent-length: " + std::to_string(compressed.size()) + "\r\n"))
@@ -1055,13 +1055,13 @@ TEST_F(ApiTest, DashboardRoutesReportWhoThroughputAndTheScheduler) {
 
 // ---- tokens, accounts and live events ---------------------------------------------
 
-
 class AuthTest : public ApiTest {
  protected:
   // Makes a token in storage, as `taskmill token create` does.
   std::string MakeToken(const std::string& account, bool admin = false) {
     std::string secret;
-    auto token = CreateToken(engine_->storage(), "", account, admin, engine_->clock().Now(), &secret);
+    auto token =
+        CreateToken(engine_->storage(), "", account, admin, engine_->clock().Now(), &secret);
     EXPECT_TRUE(token.ok()) << token.status().ToString();
     return secret;
   }
@@ -1097,7 +1097,8 @@ TEST_F(AuthTest, EveryApiRouteNeedsATokenOnceOneExists) {
   // Health, metrics-style probes and the UI's files stay public.
   EXPECT_EQ(Send("GET", "/healthz").status, 200);
   // A rejected request stores nothing.
-  int64_t before = JsonAs(admin, "GET", "/api/v1/stats", 200)["statuses"].as_object()["total"].as_int64();
+  int64_t before =
+      JsonAs(admin, "GET", "/api/v1/stats", 200)["statuses"].as_object()["total"].as_int64();
   ExpectError(Send("POST", "/api/v1/runs", R"({"function":"demo.echo"})"), 401, "unauthorized");
   EXPECT_EQ(JsonAs(admin, "GET", "/api/v1/stats", 200)["statuses"].as_object()["total"].as_int64(),
             before);
@@ -1108,8 +1109,8 @@ TEST_F(AuthTest, AnAccountSeesAndActsOnItsOwnRunsOnly) {
   std::string globex = MakeToken("globex");
   std::string admin = MakeToken("ops", /*admin=*/true);
 
-  json::object run = JsonAs(acme, "POST", "/api/v1/runs", 201,
-                            R"({"function":"demo.block","queue":"iso"})");
+  json::object run =
+      JsonAs(acme, "POST", "/api/v1/runs", 201, R"({"function":"demo.block","queue":"iso"})");
   std::string id(run["id"].as_string());
   EXPECT_EQ(run["account_id"].as_string(), "acme");
   EXPECT_EQ(run["auth_account_id"].as_string(), "acme");
@@ -1150,8 +1151,8 @@ TEST_F(AuthTest, AnAccountSeesAndActsOnItsOwnRunsOnly) {
 
 TEST_F(AuthTest, TokenLifecycleThroughTheApi) {
   std::string admin = MakeToken("", /*admin=*/true);
-  json::object made = JsonAs(admin, "POST", "/api/v1/tokens", 201,
-                             R"({"name":"acme-ci","account":"acme"})");
+  json::object made =
+      JsonAs(admin, "POST", "/api/v1/tokens", 201, R"({"name":"acme-ci","account":"acme"})");
   EXPECT_EQ(made["name"].as_string(), "acme-ci");
   std::string secret(made["token"].as_string());
   EXPECT_TRUE(secret.starts_with("tm_"));
@@ -1221,8 +1222,8 @@ TEST_F(AuthTest, EventsStreamWhatTheTokenMaySeeAndResume) {
   for (int i = 0; i < 1000 && server_->counters().event_streams == 0; ++i) {
     SendJson("GET", "/healthz", 200);
   }
-  json::object other = JsonAs(admin, "POST", "/api/v1/runs?account=globex", 201,
-                              R"({"function":"demo.echo"})");
+  json::object other =
+      JsonAs(admin, "POST", "/api/v1/runs?account=globex", 201, R"({"function":"demo.echo"})");
   json::object own = JsonAs(acme, "POST", "/api/v1/runs", 201, R"({"function":"demo.echo"})");
   std::string own_id(own["id"].as_string());
   WaitFinal(std::string(other["id"].as_string()));
@@ -1235,7 +1236,8 @@ TEST_F(AuthTest, EventsStreamWhatTheTokenMaySeeAndResume) {
   EXPECT_NE(seen.find("event: run.finished"), std::string::npos) << seen;
   EXPECT_NE(seen.find(own_id), std::string::npos) << seen;
   EXPECT_EQ(seen.find(std::string(other["id"].as_string())), std::string::npos)
-      << "globex's run leaked to acme:\n" << seen;
+      << "globex's run leaked to acme:\n"
+      << seen;
 
   // Resume after the first event: the ones after it come again at once.
   auto first_id = seen.substr(seen.find("id: ") + 4);
@@ -1265,8 +1267,8 @@ TEST_F(AuthTest, WhoAmIAndThroughputFollowTheToken) {
   // One run of acme's, one of globex's: acme counts its own only, the admin both.
   client_->set_token(admin);
   json::object own = JsonAs(acme, "POST", "/api/v1/runs", 201, R"({"function":"demo.echo"})");
-  json::object other = JsonAs(admin, "POST", "/api/v1/runs?account=globex", 201,
-                              R"({"function":"demo.echo"})");
+  json::object other =
+      JsonAs(admin, "POST", "/api/v1/runs?account=globex", 201, R"({"function":"demo.echo"})");
   WaitFinal(std::string(own["id"].as_string()));
   WaitFinal(std::string(other["id"].as_string()));
   json::object all;

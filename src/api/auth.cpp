@@ -3,7 +3,6 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/rand.h>
-
 #include <strings.h>
 
 #include <array>
@@ -133,9 +132,10 @@ Status Authenticator::Reload() {
   if (!tokens.ok()) return tokens.status();
   auto next = std::make_shared<Snapshot>();
   for (ApiToken& token : *tokens) {
-    next->by_hash.emplace(std::move(token.hash), Principal{.token_name = std::move(token.name),
-                                                           .account_id = std::move(token.account_id),
-                                                           .admin = token.admin});
+    next->by_hash.emplace(std::move(token.hash),
+                          Principal{.token_name = std::move(token.name),
+                                    .account_id = std::move(token.account_id),
+                                    .admin = token.admin});
   }
   next->loaded_at = Clock::now();
   next->generation = generation;

@@ -95,9 +95,9 @@ class Authenticator {
   // for Authenticate's lock-free path while there are no tokens.
   std::atomic<int64_t> loaded_at_{0};
   std::atomic<uint64_t> loaded_generation_{0};
-  mutable std::mutex mu_;                  // guards snapshot_ (the pointer, not its contents)
+  mutable std::mutex mu_;  // guards snapshot_ (the pointer, not its contents)
   std::shared_ptr<const Snapshot> snapshot_;
-  std::mutex reload_mu_;                   // one reload at a time
+  std::mutex reload_mu_;  // one reload at a time
 };
 
 }  // namespace taskmill::api

@@ -53,9 +53,9 @@ const PushPart& EventHub::Frame::Text() {
     data["progress"] = ToJson(event.progress);
   }
   data["id"] = id;
-  text = std::make_shared<const std::string>("id: " + std::to_string(id) + "\nevent: " +
-                                             std::string(ToString(event.type)) + "\ndata: " +
-                                             json::serialize(data) + "\n\n");
+  text = std::make_shared<const std::string>("id: " + std::to_string(id) +
+                                             "\nevent: " + std::string(ToString(event.type)) +
+                                             "\ndata: " + json::serialize(data) + "\n\n");
   return text;
 }
 

@@ -202,9 +202,9 @@ class EventWaiter {
   std::atomic<size_t> pending_{0};  // waits registered; lets OnEvent skip the lock
   std::mutex mu_;
   std::multimap<std::string, std::shared_ptr<State>> waits_;  // by key; guarded by mu_
-  std::optional<Status> closed_;  // set by Close(); guarded by mu_
-  std::mutex subscription_mu_;    // serializes Start and Stop
-  uint64_t subscription_ = 0;     // guarded by subscription_mu_; 0 when not subscribed
+  std::optional<Status> closed_;                              // set by Close(); guarded by mu_
+  std::mutex subscription_mu_;                                // serializes Start and Stop
+  uint64_t subscription_ = 0;  // guarded by subscription_mu_; 0 when not subscribed
 };
 
 }  // namespace taskmill::api

@@ -38,119 +38,117 @@ class InputApiTest : public ::testing::Test {
     options.progress_every = 10;
     runtime_ = std::make_shared<BulkRuntime>(options);
     auto registry = std::make_shared<FunctionRegistry>();
-    ASSERT_TRUE(registry->Register("demo.echo", [](RunContext& ctx) { ctx.SetResult(ctx.args()); })
-                    .ok());
+    ASSERT_TRUE(
+        registry->Register("demo.echo", [](RunContext& ctx) { ctx.SetResult(ctx.args()); }).ok());
     BulkFunction import;
     import.info.name = "numbers.import";
     import.info.input = "csv";
     import.info.mandatory = {"e164"};
     import.info.output_header = {"attempt"};
     import.progress_every = 10;
-    import.call = [this](const BulkCall& call) {
-      {
-        std::lock_guard lock(mu_);
-        calls_[call.context.attempt()].push_back(call.row->number());
-      }
-      if (call.context.attempt() == 1 && call.row->number() == freeze_at_) {
-        frozen_.set_value();
-        release_.get_future().wait();
-      }
-      return BulkResult::Merge({{"attempt", std::to_string(call.context.attempt())}});
-    };
-    ASSERT_TRUE(RegisterBulkFunction(*registry, runtime_, import).ok());
-
-    EngineOptions engine_options;
-    engine_options.storage.url = (dir_.path() / "taskmill.db").string();
-    engine_options.storage.url += "?synchronous=normal";
-    engine_options.clock = &clock_;
-    engine_options.runner = false;
-    engine_options.scheduler = false;
-    auto engine = Engine::Open(engine_options, registry);
-    ASSERT_TRUE(engine.ok()) << engine.status().ToString();
-    engine_ = std::move(*engine);
-    runtime_->Attach(*engine_);
-    ASSERT_TRUE(engine_->Start().ok());
-    ApiOptions api_options;
-    api_options.listen = "127.0.0.1:0";
-    server_ = std::make_unique<ApiServer>(api_options, *engine_);
-    ASSERT_TRUE(server_->Start().ok());
-    client_ = std::make_unique<cli::HttpClient>(server_->url());
+    import.call = [this](const BulkCall& call) { { std::lock_guard lock(mu_);
+    calls_[call.context.attempt()].push_back(call.row->number());
   }
-
-  void TearDown() override {
-    client_.reset();
-    if (server_) server_->Stop();
-    if (engine_) engine_->Stop();
+  if (call.context.attempt() == 1 && call.row->number() == freeze_at_) {
+    frozen_.set_value();
+    release_.get_future().wait();
   }
-
-  cli::HttpResponse Send(const std::string& method, const std::string& target,
-                         const std::string& body = "",
-                         const std::string& content_type = "application/json") {
-    auto response = client_->Send(method, target, body, content_type);
-    EXPECT_TRUE(response.ok()) << response.status().ToString();
-    return response.ok() ? *response : cli::HttpResponse{};
-  }
-  cli::HttpResponse PostCsv(const std::string& target, const std::string& csv) {
-    return Send("POST", target, csv, "text/csv");
-  }
-
-  static json::value Error(const cli::HttpResponse& response) {
-    boost::system::error_code ec;
-    json::value v = json::parse(response.body, ec);
-    if (ec || !v.is_object() || !v.get_object().contains("error")) return json::object();
-    return v.at("error");
-  }
-  static std::string Detail(const cli::HttpResponse& response, std::string_view key) {
-    json::value error = Error(response);
-    const json::value* v =
-        error.is_object() ? error.at("details").as_object().if_contains(key) : nullptr;
-    return v && v->is_string() ? std::string(v->get_string()) : "";
-  }
-  static std::string Code(const cli::HttpResponse& response) {
-    json::value error = Error(response);
-    return error.is_object() ? std::string(error.at("code").as_string()) : "";
-  }
-
-  int64_t RunCount() { return engine_->storage().RunStats()->total; }
-
-  // The response head of `target`, read with a plain HTTP client (HttpClient keeps
-  // only the body).
-  http::response<http::string_body> Head(const std::string& target) {
-    std::string hostport = server_->url().substr(std::string("http://").size());
-    auto colon = hostport.rfind(':');
-    boost::asio::io_context ioc;
-    boost::asio::ip::tcp::socket socket(ioc);
-    boost::asio::ip::tcp::resolver resolver(ioc);
-    boost::asio::connect(socket,
-                         resolver.resolve(hostport.substr(0, colon), hostport.substr(colon + 1)));
-    http::request<http::empty_body> request{http::verb::get, target, 11};
-    request.set(http::field::host, hostport);
-    http::write(socket, request);
-    boost::beast::flat_buffer buffer;
-    http::response<http::string_body> response;
-    http::read(socket, buffer, response);
-    return response;
-  }
-
-  std::string Csv(int rows) {
-    std::string csv = "e164\n";
-    for (int i = 1; i <= rows; ++i) csv += "+1555" + std::to_string(1000000 + i) + "\n";
-    return csv;
-  }
-
-  conformance::TempDir dir_;  // first: removed after the engine closed the database
-  ManualClock clock_{conformance::kT0};
-  std::shared_ptr<BulkRuntime> runtime_;
-  std::unique_ptr<Engine> engine_;
-  std::unique_ptr<ApiServer> server_;
-  std::unique_ptr<cli::HttpClient> client_;
-
-  std::mutex mu_;
-  std::map<int, std::vector<int64_t>> calls_;  // attempt → rows it was called for
-  int64_t freeze_at_ = -1;                     // attempt 1 blocks at this row
-  std::promise<void> frozen_;
-  std::promise<void> release_;
+  return BulkResult::Merge({{"attempt", std::to_string(call.context.attempt())}});
 };
+ASSERT_TRUE(RegisterBulkFunction(*registry, runtime_, import).ok());
+
+EngineOptions engine_options;
+engine_options.storage.url = (dir_.path() / "taskmill.db").string();
+engine_options.storage.url += "?synchronous=normal";
+engine_options.clock = &clock_;
+engine_options.runner = false;
+engine_options.scheduler = false;
+auto engine = Engine::Open(engine_options, registry);
+ASSERT_TRUE(engine.ok()) << engine.status().ToString();
+engine_ = std::move(*engine);
+runtime_->Attach(*engine_);
+ASSERT_TRUE(engine_->Start().ok());
+ApiOptions api_options;
+api_options.listen = "127.0.0.1:0";
+server_ = std::make_unique<ApiServer>(api_options, *engine_);
+ASSERT_TRUE(server_->Start().ok());
+client_ = std::make_unique<cli::HttpClient>(server_->url());
+}  // namespace
+
+void TearDown() override {
+  client_.reset();
+  if (server_) server_->Stop();
+  if (engine_) engine_->Stop();
+}
+
+cli::HttpResponse Send(const std::string& method, const std::string& target,
+                       const std::string& body = "",
+                       const std::string& content_type = "application/json") {
+  auto response = client_->Send(method, target, body, content_type);
+  EXPECT_TRUE(response.ok()) << response.status().ToString();
+  return response.ok() ? *response : cli::HttpResponse{};
+}
+cli::HttpResponse PostCsv(const std::string& target, const std::string& csv) {
+  return Send("POST", target, csv, "text/csv");
+}
+
+static json::value Error(const cli::HttpResponse& response) {
+  boost::system::error_code ec;
+  json::value v = json::parse(response.body, ec);
+  if (ec || !v.is_object() || !v.get_object().contains("error")) return json::object();
+  return v.at("error");
+}
+static std::string Detail(const cli::HttpResponse& response, std::string_view key) {
+  json::value error = Error(response);
+  const json::value* v =
+      error.is_object() ? error.at("details").as_object().if_contains(key) : nullptr;
+  return v && v->is_string() ? std::string(v->get_string()) : "";
+}
+static std::string Code(const cli::HttpResponse& response) {
+  json::value error = Error(response);
+  return error.is_object() ? std::string(error.at("code").as_string()) : "";
+}
+
+int64_t RunCount() { return engine_->storage().RunStats()->total; }
+
+// The response head of `target`, read with a plain HTTP client (HttpClient keeps
+// only the body).
+http::response<http::string_body> Head(const std::string& target) {
+  std::string hostport = server_->url().substr(std::string("http://").size());
+  auto colon = hostport.rfind(':');
+  boost::asio::io_context ioc;
+  boost::asio::ip::tcp::socket socket(ioc);
+  boost::asio::ip::tcp::resolver resolver(ioc);
+  boost::asio::connect(socket,
+                       resolver.resolve(hostport.substr(0, colon), hostport.substr(colon + 1)));
+  http::request<http::empty_body> request{http::verb::get, target, 11};
+  request.set(http::field::host, hostport);
+  http::write(socket, request);
+  boost::beast::flat_buffer buffer;
+  http::response<http::string_body> response;
+  http::read(socket, buffer, response);
+  return response;
+}
+
+std::string Csv(int rows) {
+  std::string csv = "e164\n";
+  for (int i = 1; i <= rows; ++i) csv += "+1555" + std::to_string(1000000 + i) + "\n";
+  return csv;
+}
+
+conformance::TempDir dir_;  // first: removed after the engine closed the database
+ManualClock clock_{conformance::kT0};
+std::shared_ptr<BulkRuntime> runtime_;
+std::unique_ptr<Engine> engine_;
+std::unique_ptr<ApiServer> server_;
+std::unique_ptr<cli::HttpClient> client_;
+
+std::mutex mu_;
+std::map<int, std::vector<int64_t>> calls_;  // attempt → rows it was called for
+int64_t freeze_at_ = -1;                     // attempt 1 blocks at this row
+std::promise<void> frozen_;
+std::promise<void> release_;
+};  // namespace taskmill::api
 
 TEST_F(InputApiTest, NumbersThatOverflowADoubleAreRefusedWith422NamingTheField) {
   auto run = Send("POST", "/api/v1/runs", R"({"function":"demo.echo","args":[1e400]})");
@@ -252,8 +250,8 @@ TEST_F(InputApiTest, CsvRunsTakeEveryRunOption) {
   auto word = PostCsv("/api/v1/runs?function=numbers.import&timeout=soon", Csv(1));
   EXPECT_EQ(word.status, 400) << word.body;
   EXPECT_EQ(Detail(word, "parameter"), "timeout");
-  auto both = PostCsv("/api/v1/runs?function=numbers.import&delay=1&run_at=2026-01-01T00:00:00Z",
-                      Csv(1));
+  auto both =
+      PostCsv("/api/v1/runs?function=numbers.import&delay=1&run_at=2026-01-01T00:00:00Z", Csv(1));
   EXPECT_EQ(both.status, 400) << both.body;
   EXPECT_EQ(RunCount(), 1);
 }

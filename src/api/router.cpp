@@ -1,16 +1,16 @@
 #include "api/router.h"
 
+#include <taskmill/model.h>
+
 #include <algorithm>
 #include <array>
-#include <charconv>
-#include <cmath>
 #include <boost/beast/http/field.hpp>
 #include <boost/url/params_encoded_view.hpp>
 #include <boost/url/segments_encoded_view.hpp>
+#include <charconv>
+#include <cmath>
 
 #include "api/api_error.h"
-
-#include <taskmill/model.h>
 
 namespace taskmill::api {
 namespace http = boost::beast::http;

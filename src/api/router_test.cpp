@@ -137,7 +137,8 @@ namespace taskmill::api {
 namespace {
 
 TEST(PlainJsonTest, WritesNumbersAsPeopleReadThem) {
-  boost::json::value v = boost::json::parse(R"({"a":0.0,"b":[0.002,1.5,-2.0],"c":"x\"y","d":7,"e":null})");
+  boost::json::value v =
+      boost::json::parse(R"({"a":0.0,"b":[0.002,1.5,-2.0],"c":"x\"y","d":7,"e":null})");
   EXPECT_EQ(PlainJson(v), R"({"a":0,"b":[0.002,1.5,-2],"c":"x\"y","d":7,"e":null})");
 }
 

@@ -22,9 +22,9 @@ struct RouteContext {
   Duration max_wait;  // longest ?wait= accepted on GET /api/v1/runs/{id} and on takes
   Authenticator& auth;
   EventHub& events;
-  TakeWaiter& takes;        // long-polls of remote runners' takes
-  RunnerRegistry& runners;  // remote runners seen by this server
-  ThroughputRecorder& throughput;  // finished runs per second, for the dashboard
+  TakeWaiter& takes;                 // long-polls of remote runners' takes
+  RunnerRegistry& runners;           // remote runners seen by this server
+  ThroughputRecorder& throughput;    // finished runs per second, for the dashboard
   bool allow_command_tasks = false;  // ApiOptions::allow_command_tasks
 };
 

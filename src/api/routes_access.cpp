@@ -111,8 +111,7 @@ Reply StreamEvents(RouteContext& ctx, Exchange& ex) {
   head.set(http::field::content_type, "text/event-stream");
   head.set(http::field::cache_control, "no-store");
   head.set("X-Accel-Buffering", "no");  // reverse proxies must not hold events back
-  return Reply::Push(std::move(head),
-                     ctx.events.Open(ex.principal(), last, std::move(*types)));
+  return Reply::Push(std::move(head), ctx.events.Open(ex.principal(), last, std::move(*types)));
 }
 
 json::object TokenJson(const ApiToken& token) {
@@ -140,7 +139,8 @@ Reply CreateTokenRoute(RouteContext& ctx, Exchange& ex) {
   std::string name, account;
   bool admin = false;
   if (*body) {
-    if (!(*body)->is_object()) return FieldError("body", "expected an object {name, account, admin}");
+    if (!(*body)->is_object())
+      return FieldError("body", "expected an object {name, account, admin}");
     for (const auto& kv : (*body)->get_object()) {
       const json::value& v = kv.value();
       if (kv.key() == "name" && v.is_string()) {
@@ -150,16 +150,16 @@ Reply CreateTokenRoute(RouteContext& ctx, Exchange& ex) {
       } else if (kv.key() == "admin" && v.is_bool()) {
         admin = v.get_bool();
       } else if (kv.key() == "name" || kv.key() == "account" || kv.key() == "admin") {
-        return FieldError(kv.key(), kv.key() == "admin" ? "expected true or false"
-                                                         : "expected a string");
+        return FieldError(kv.key(),
+                          kv.key() == "admin" ? "expected true or false" : "expected a string");
       } else {
         return FieldError(kv.key(), "unknown key; accepted: name, account, admin");
       }
     }
   }
   std::string secret;
-  auto token = CreateToken(ctx.engine.storage(), name, account, admin, ctx.engine.clock().Now(),
-                           &secret);
+  auto token =
+      CreateToken(ctx.engine.storage(), name, account, admin, ctx.engine.clock().Now(), &secret);
   if (!token.ok()) return token.status();  // invalid input names its field ("name", "account")
   json::object out = TokenJson(*token);
   out["token"] = secret;  // the only time it is shown

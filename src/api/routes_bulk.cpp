@@ -40,15 +40,15 @@ std::string MediaType(std::string_view content_type) {
 // are; numbers and the JSON of args and data are parsed.
 constexpr std::string_view kTextParams[] = {"function", "queue", "id", "conflict", "run_at"};
 constexpr std::string_view kNumberParams[] = {
-    "delay",           "priority", "max_attempts", "retry_delay", "retry_delay_factor",
+    "delay",           "priority", "max_attempts",   "retry_delay", "retry_delay_factor",
     "max_retry_delay", "timeout",  "time_to_resolve"};
 constexpr std::string_view kJsonParams[] = {"args", "data"};
 
 Result<BulkCreateRequest> RequestFromQuery(const Exchange& ex) {
-  TASKMILL_RETURN_IF_ERROR(ex.CheckQuery(
-      {"function", "queue", "id", "conflict", "run_at", "delay", "priority", "max_attempts",
-       "retry_delay", "retry_delay_factor", "max_retry_delay", "timeout", "time_to_resolve", "args",
-       "data", "name", "account"}));
+  TASKMILL_RETURN_IF_ERROR(
+      ex.CheckQuery({"function", "queue", "id", "conflict", "run_at", "delay", "priority",
+                     "max_attempts", "retry_delay", "retry_delay_factor", "max_retry_delay",
+                     "timeout", "time_to_resolve", "args", "data", "name", "account"}));
   if (ex.query("function").value_or("").empty()) {
     return ParameterError("function",
                           "name the bulk function to run, e.g. ?function=numbers.import");
@@ -82,8 +82,8 @@ Result<BulkCreateRequest> RequestFromQuery(const Exchange& ex) {
   if (!parsed.ok()) {
     // The same rule as for a JSON body, reported against the query parameter.
     const json::value& details = parsed.status().details();
-    const json::value* field = details.is_object() ? details.get_object().if_contains("field")
-                                                   : nullptr;
+    const json::value* field =
+        details.is_object() ? details.get_object().if_contains("field") : nullptr;
     if (field && field->is_string() && !details.get_object().contains("code")) {
       std::string name(field->get_string());
       std::string message = parsed.status().message();
@@ -96,8 +96,7 @@ Result<BulkCreateRequest> RequestFromQuery(const Exchange& ex) {
   request.run = std::move(parsed->request);
   request.conflict = parsed->conflict.value_or(ConflictMode::kError);
   if (auto name = ex.query("name"); name && !name->empty()) request.file_name = *name;
-  TASKMILL_RETURN_IF_ERROR(
-      ApplyAccount(ex, &request.run.account_id, &request.run.auth_account_id));
+  TASKMILL_RETURN_IF_ERROR(ApplyAccount(ex, &request.run.account_id, &request.run.auth_account_id));
   return request;
 }
 

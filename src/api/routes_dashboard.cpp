@@ -90,8 +90,7 @@ Reply States(RouteContext& ctx, Exchange& ex) {
   if (!who.admin) account = who.account_id;
   auto stats = ctx.engine.storage().RunStats(account);
   if (!stats.ok()) return stats.status();
-  auto split =
-      ctx.engine.storage().RunPendingSplit(account, ctx.engine.clock().Now(), kSplitLimit);
+  auto split = ctx.engine.storage().RunPendingSplit(account, ctx.engine.clock().Now(), kSplitLimit);
   if (!split.ok()) return split.status();
   json::object states;
   int64_t pending = 0;

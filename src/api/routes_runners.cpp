@@ -148,8 +148,8 @@ Status StaleToken(const Run& run, const std::string& runner, int token) {
   std::string message;
   if (run.status == RunStatus::kRunning && run.attempt == token && run.runner != runner) {
     details["runner"] = run.runner;
-    message = "attempt " + std::to_string(token) + " of run '" + run.id +
-              "' is held by runner '" + run.runner + "', not by '" + runner +
+    message = "attempt " + std::to_string(token) + " of run '" + run.id + "' is held by runner '" +
+              run.runner + "', not by '" + runner +
               "'; only the runner that took it may report on it; nothing was changed";
   } else {
     message = "attempt " + std::to_string(token) + " of run '" + run.id +

@@ -247,7 +247,7 @@ Reply CreateRunBatch(RouteContext& ctx, Exchange& ex) {
 
 Reply ListRuns(RouteContext& ctx, Exchange& ex) {
   if (Status s = ex.CheckQuery({"status", "state", "q", "task", "function", "queue", "account",
-                                 "created_after", "created_before", "cursor", "limit"});
+                                "created_after", "created_before", "cursor", "limit"});
       !s.ok()) {
     return s;
   }
@@ -286,8 +286,8 @@ Reply ListRuns(RouteContext& ctx, Exchange& ex) {
     if (auto text = ex.query(name); text && !text->empty()) {
       TimePoint at{};
       if (!ParseTime(*text, &at)) {
-        return ParameterError(name, "'" + *text +
-                                        "' is not an RFC 3339 time, e.g. 2026-01-01T00:00:00Z");
+        return ParameterError(name,
+                              "'" + *text + "' is not an RFC 3339 time, e.g. 2026-01-01T00:00:00Z");
       }
       *bound = at;
     }
@@ -303,7 +303,8 @@ Reply ListRuns(RouteContext& ctx, Exchange& ex) {
   // ?q= searches: a run whose id is the text, else runs whose args, data or error
   // contain it among the most recent kSearchWindow runs (docs/api.md).
   std::string q = ex.query("q").value_or("");
-  if (q.size() > 200) return ParameterError("q", "at most 200 characters, got " + std::to_string(q.size()));
+  if (q.size() > 200)
+    return ParameterError("q", "at most 200 characters, got " + std::to_string(q.size()));
   bool by_id = false;
   Result<RunPage> page = RunPage{};
   if (!q.empty() && filter.cursor.empty()) {
@@ -331,8 +332,9 @@ Reply ListRuns(RouteContext& ctx, Exchange& ex) {
   body += page->next_cursor.empty() ? std::string("null")
                                     : json::serialize(json::value(page->next_cursor));
   if (!q.empty()) {
-    body += by_id ? ",\"search\":{\"by\":\"id\"}"
-                  : ",\"search\":{\"by\":\"text\",\"window\":" + std::to_string(kSearchWindow) + "}";
+    body += by_id
+                ? ",\"search\":{\"by\":\"id\"}"
+                : ",\"search\":{\"by\":\"text\",\"window\":" + std::to_string(kSearchWindow) + "}";
   }
   body += '}';
   return JsonResponse(http::status::ok, std::move(body));
@@ -362,12 +364,13 @@ Reply GetRun(RouteContext& ctx, Exchange& ex) {
   // answer is checked again, for the id may name another account's run by then (the
   // run deleted, and the id taken anew).
   Exchange::Completion done = ex.Defer();
-  ctx.waiter.Wait(ex.strand(), id, run->queue, wait, [done, principal = ex.principal()](Result<Run> run) {
-    if (run.ok() && !principal.CanSee(run->account_id)) {
-      run = Status::NotFound("no run with id '" + run->id + "'");
-    }
-    done(run.ok() ? RunResponse(http::status::ok, *run) : ErrorResponse(run.status()));
-  });
+  ctx.waiter.Wait(
+      ex.strand(), id, run->queue, wait, [done, principal = ex.principal()](Result<Run> run) {
+        if (run.ok() && !principal.CanSee(run->account_id)) {
+          run = Status::NotFound("no run with id '" + run->id + "'");
+        }
+        done(run.ok() ? RunResponse(http::status::ok, *run) : ErrorResponse(run.status()));
+      });
   return Reply::Deferred();
 }
 
@@ -407,7 +410,8 @@ Reply DeleteRun(RouteContext& ctx, Exchange& ex) {
   if (Status s = ex.CheckQuery({"queue"}); !s.ok()) return s;
   auto visible = GetVisibleRun(ctx, ex, ex.path_param(0), ex.query("queue").value_or(""));
   if (!visible.ok()) return visible.status();
-  Status removed = ctx.engine.storage().RunRemove(ex.path_param(0), visible->queue);  // as in CancelRun
+  Status removed =
+      ctx.engine.storage().RunRemove(ex.path_param(0), visible->queue);  // as in CancelRun
   if (!removed.ok()) return removed;
   Response response{http::status::no_content, 11};
   response.set(http::field::cache_control, "no-store");

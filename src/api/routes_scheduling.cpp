@@ -45,10 +45,8 @@ Reply ListQueues(RouteContext& ctx, Exchange& ex) {
   if (!queues.ok()) return queues.status();
   json::array out;
   for (const QueueStats& q : *queues) {
-    json::object item{{"name", q.queue},
-                      {"paused", q.paused},
-                      {"pending", q.pending},
-                      {"running", q.running}};
+    json::object item{
+        {"name", q.queue}, {"paused", q.paused}, {"pending", q.pending}, {"running", q.running}};
     if (q.oldest_pending_run_at && *q.oldest_pending_run_at < now) {
       item["oldest_pending_age"] =
           std::chrono::duration<double>(now - *q.oldest_pending_run_at).count();

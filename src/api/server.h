@@ -3,11 +3,11 @@
 //
 // Threading: `threads` io threads, each running an io_context of its own; every
 // connection lives on one of them (round robin), so a connection's steps never run
-// concurrently while different connections proceed in parallel. Handlers run on the io threads and call the
-// Engine synchronously: a storage read is short, a write waits for one group
-// commit. Nothing waits for a run on an io thread: `?wait=` long-polls are timers
-// plus one EventBus subscription (run_waiter.h, and take_waiter.h for remote runners'
-// takes). There is no global lock on the request path.
+// concurrently while different connections proceed in parallel. Handlers run on the io threads and
+// call the Engine synchronously: a storage read is short, a write waits for one group commit.
+// Nothing waits for a run on an io thread: `?wait=` long-polls are timers plus one EventBus
+// subscription (run_waiter.h, and take_waiter.h for remote runners' takes). There is no global lock
+// on the request path.
 //
 // Connections are HTTP/1.1 with keep-alive. Limits (ApiOptions) answer with the
 // API's JSON error: a body over max_json_body or a header over max_header → 413
@@ -51,7 +51,7 @@ struct ApiOptions {
   // Time a keep-alive connection may stay silent before its next request (which must
   // then also arrive within this time). Default: 60 s
   Duration idle_timeout = std::chrono::seconds(60);
-  int max_connections = 1024;                    // open connections. Default: 1024
+  int max_connections = 1024;  // open connections. Default: 1024
   // Longest ?wait= long-poll (of a run, or of a remote runner's take). Default: 60 s
   Duration max_wait = std::chrono::seconds(60);
   // How often a long-poll re-reads its run, or a take tries to claim again, when no

@@ -120,7 +120,7 @@ class Session : public std::enable_shared_from_this<Session> {
   bool watchdog_armed_ = false;
   Phase phase_ = Phase::kIdle;
   std::chrono::steady_clock::time_point deadline_;  // of phase_
-  bool stream_expiry_set_ = false;  // the stream's expiry is in use (SetStreamExpiry)
+  bool stream_expiry_set_ = false;               // the stream's expiry is in use (SetStreamExpiry)
   metrics::Counter* request_counter_ = nullptr;  // CountRequest's last counter
   std::string_view counted_route_;
   unsigned counted_code_ = 0;

@@ -28,9 +28,8 @@ void Session::Handle() {
   auto url = boost::urls::parse_origin_form(
       std::string_view(request.target().data(), request.target().size()));
   if (!url) {
-    return SendError(
-        ApiStatus(StatusCode::kInvalidArgument, "bad_request",
-                  "malformed request target '" + std::string(request.target()) + "'"));
+    return SendError(ApiStatus(StatusCode::kInvalidArgument, "bad_request",
+                               "malformed request target '" + std::string(request.target()) + "'"));
   }
   if (!Authorize(*url, request)) return;
   Router::Match match = server_.router_.Find(method, *url);

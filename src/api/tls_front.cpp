@@ -42,41 +42,41 @@ class Relay : public std::enable_shared_from_this<Relay> {
 
  private:
   void Connect() {
-    backend_.async_connect(backend_endpoint_, [self = shared_from_this()](
-                                                  boost::system::error_code ec) {
-      if (ec) {
-        spdlog::warn("api: TLS relay cannot reach the HTTP server: {}", ec.message());
-        return self->Close();
-      }
-      boost::system::error_code ignored;
-      self->backend_.set_option(tcp::no_delay(true), ignored);
-      self->ClientToBackend();
-      self->BackendToClient();
-    });
+    backend_.async_connect(
+        backend_endpoint_, [self = shared_from_this()](boost::system::error_code ec) {
+          if (ec) {
+            spdlog::warn("api: TLS relay cannot reach the HTTP server: {}", ec.message());
+            return self->Close();
+          }
+          boost::system::error_code ignored;
+          self->backend_.set_option(tcp::no_delay(true), ignored);
+          self->ClientToBackend();
+          self->BackendToClient();
+        });
   }
 
   void ClientToBackend() {
-    tls_.async_read_some(net::buffer(up_), [self = shared_from_this()](
-                                               boost::system::error_code ec, size_t n) {
-      if (ec) return self->Close();
-      net::async_write(self->backend_, net::buffer(self->up_.data(), n),
-                       [self](boost::system::error_code write_ec, size_t) {
-                         if (write_ec) return self->Close();
-                         self->ClientToBackend();
-                       });
-    });
+    tls_.async_read_some(net::buffer(up_),
+                         [self = shared_from_this()](boost::system::error_code ec, size_t n) {
+                           if (ec) return self->Close();
+                           net::async_write(self->backend_, net::buffer(self->up_.data(), n),
+                                            [self](boost::system::error_code write_ec, size_t) {
+                                              if (write_ec) return self->Close();
+                                              self->ClientToBackend();
+                                            });
+                         });
   }
 
   void BackendToClient() {
-    backend_.async_read_some(net::buffer(down_), [self = shared_from_this()](
-                                                     boost::system::error_code ec, size_t n) {
-      if (ec) return self->Close();
-      net::async_write(self->tls_, net::buffer(self->down_.data(), n),
-                       [self](boost::system::error_code write_ec, size_t) {
-                         if (write_ec) return self->Close();
-                         self->BackendToClient();
-                       });
-    });
+    backend_.async_read_some(net::buffer(down_),
+                             [self = shared_from_this()](boost::system::error_code ec, size_t n) {
+                               if (ec) return self->Close();
+                               net::async_write(self->tls_, net::buffer(self->down_.data(), n),
+                                                [self](boost::system::error_code write_ec, size_t) {
+                                                  if (write_ec) return self->Close();
+                                                  self->BackendToClient();
+                                                });
+                             });
   }
 
   void Close() {
@@ -150,18 +150,18 @@ void TlsFront::Close() {
 }
 
 void TlsFront::Accept() {
-  acceptor_.async_accept(net::make_strand(ioc_), [this](boost::system::error_code ec,
-                                                        tcp::socket socket) {
-    if (ec == net::error::operation_aborted) return;
-    if (!ec) {
-      boost::system::error_code ignored;
-      socket.set_option(tcp::no_delay(true), ignored);
-      std::make_shared<Relay>(std::move(socket), ssl_, backend_, handshake_timeout_)->Start();
-    } else {
-      spdlog::warn("api: TLS accept failed: {}", ec.message());
-    }
-    Accept();
-  });
+  acceptor_.async_accept(
+      net::make_strand(ioc_), [this](boost::system::error_code ec, tcp::socket socket) {
+        if (ec == net::error::operation_aborted) return;
+        if (!ec) {
+          boost::system::error_code ignored;
+          socket.set_option(tcp::no_delay(true), ignored);
+          std::make_shared<Relay>(std::move(socket), ssl_, backend_, handshake_timeout_)->Start();
+        } else {
+          spdlog::warn("api: TLS accept failed: {}", ec.message());
+        }
+        Accept();
+      });
 }
 
 }  // namespace taskmill::api

@@ -76,8 +76,7 @@ Status CheckRequestText(std::string_view pattern, const std::vector<std::string>
                         const boost::urls::url_view& url) {
   size_t capture = 0;
   size_t pos = 0;
-  while ((pos = pattern.find('{', pos)) != std::string_view::npos &&
-         capture < path_params.size()) {
+  while ((pos = pattern.find('{', pos)) != std::string_view::npos && capture < path_params.size()) {
     size_t end = pattern.find('}', pos);
     if (end == std::string_view::npos) break;
     if (!IsValidUtf8(path_params[capture])) {

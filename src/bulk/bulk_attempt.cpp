@@ -169,11 +169,10 @@ void BulkAttempt::SetUpOutput() {
   auto names_error = [](const std::vector<std::string>& names) {
     return std::find(names.begin(), names.end(), "error") != names.end();
   };
-  bool declared_error =
-      spec_.header.empty()
-          ? names_error(spec_.info.output_header) ||
-                (!spec_.no_input() && names_error(layout_.header()))
-          : names_error(spec_.header);
+  bool declared_error = spec_.header.empty()
+                            ? names_error(spec_.info.output_header) ||
+                                  (!spec_.no_input() && names_error(layout_.header()))
+                            : names_error(spec_.header);
   added_error_.reset();
   if (!declared_error && error_index_ >= 0) added_error_ = static_cast<size_t>(error_index_);
   input_to_output_.clear();
@@ -360,7 +359,6 @@ HandlerOutcome BulkAttempt::Run() {
   out.output = processor_.Output();
   return out;
 }
-
 
 HandlerOutcome RunBulkAttempt(Engine& engine, const BulkOptions& options, const BulkSpec& spec,
                               RowProcessor& processor, RunContext& context) {

@@ -198,10 +198,10 @@ class BulkAttempt {
 
   // Counters and position.
   int64_t rows_ = 0;  // input rows consumed / iterations done, as the checkpoint says
-  RowTally tally_;  // succeeded, failed and written rows
+  RowTally tally_;    // succeeded, failed and written rows
   int64_t chunks_saved_ = 0;
   int64_t since_checkpoint_ = 0;
-  boost::json::value state_;                  // the function's
+  boost::json::value state_;           // the function's
   std::string end_error_;              // why the run ended early (stop_on_error, a failure)
   std::string end_kind_ = "internal";  // error_kind of End::kFailed
 

@@ -119,10 +119,10 @@ TEST_F(BulkAttemptTest, OkWritesEveryInputRowAndCompletes) {
   EXPECT_EQ(calls_, 3);
   // The declared `note` is kept though no row set it; the `error` column taskmill adds
   // goes, as no row failed; the extra column passes through.
-  EXPECT_THAT(Output(run), ElementsAre(Row{"e164", "state", "extra", "note"},
-                                       Row{"+15550001", "active", "a", ""},
-                                       Row{"+15550002", "", "b,c", ""},
-                                       Row{"+15550003", "free", "", ""}));
+  EXPECT_THAT(
+      Output(run),
+      ElementsAre(Row{"e164", "state", "extra", "note"}, Row{"+15550001", "active", "a", ""},
+                  Row{"+15550002", "", "b,c", ""}, Row{"+15550003", "free", "", ""}));
   EXPECT_EQ(json::serialize(run.result),
             R"({"rows":3,"succeeded":3,"failed":0,"written":3,"output_file":")" + run.output_file +
                 R"("})");
@@ -244,13 +244,13 @@ TEST_F(BulkAttemptTest, VerifiersRejectBadCellsWithoutCallingTheFunction) {
   EXPECT_EQ(run.status, RunStatus::kPartial);
   EXPECT_EQ(run.progress, (Progress{6, 3, 3}));
   // The declared `note` stays, empty: a declared header is written in full.
-  EXPECT_THAT(Output(run), ElementsAre(Row{"e164", "state", "account_id", "note", "error"},
-                                       Row{"+15550001", "active", "anything", "", ""},
-                                       Row{"12345", "active", "", "", "bad field(s) e164"},
-                                       Row{"+15550003", "dormant", "", "", "bad field(s) state"},
-                                       Row{"oops", "boom", "", "", "bad field(s) e164, state"},
-                                       Row{"+15550005", "", "", "", ""},
-                                       Row{"+15550006", "", "", "", ""}));
+  EXPECT_THAT(Output(run),
+              ElementsAre(Row{"e164", "state", "account_id", "note", "error"},
+                          Row{"+15550001", "active", "anything", "", ""},
+                          Row{"12345", "active", "", "", "bad field(s) e164"},
+                          Row{"+15550003", "dormant", "", "", "bad field(s) state"},
+                          Row{"oops", "boom", "", "", "bad field(s) e164, state"},
+                          Row{"+15550005", "", "", "", ""}, Row{"+15550006", "", "", "", ""}));
 }
 
 TEST_F(BulkAttemptTest, AThrowingFunctionFailsItsRowAndTheRunGoesOn) {

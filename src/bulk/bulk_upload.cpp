@@ -144,8 +144,9 @@ Result<Run> BulkUpload::Finish() {
     Abandon();  // kIgnore answered a run stored before: this upload is not needed
   }
   done_ = true;
-  RunNotifier(engine_->events(), [engine = engine_](TimePoint due) { engine->RunStored(due); })
-      .Created(run);
+  RunNotifier(engine_->events(), [engine = engine_](TimePoint due) {
+    engine->RunStored(due);
+  }).Created(run);
   return run;
 }
 

@@ -82,11 +82,11 @@ class Checkpointer {
   bool saving_ = false;                // a save is queued or running; guarded by mu_
   std::atomic<bool> busy_{false};      // saving_, readable without the lock
   const size_t max_spare_;
-  std::vector<std::string> spare_;     // buffers of saved chunks; guarded by mu_
-  bool stopping_ = false;              // guarded by mu_
-  Status status_;                      // first failure; guarded by mu_
-  std::atomic<bool> failed_{false};    // status_ is not OK
-  std::thread thread_;                 // last: starts once the rest is set up
+  std::vector<std::string> spare_;   // buffers of saved chunks; guarded by mu_
+  bool stopping_ = false;            // guarded by mu_
+  Status status_;                    // first failure; guarded by mu_
+  std::atomic<bool> failed_{false};  // status_ is not OK
+  std::thread thread_;               // last: starts once the rest is set up
 };
 
 }  // namespace taskmill::bulk

@@ -267,7 +267,8 @@ class CoprocessProcessor final : public RowProcessor {
     for (auto& [name, value] : ours) {
       auto it =
           // `key`, not the binding: clang before 16 cannot capture a structured binding.
-          std::find_if(vars.begin(), vars.end(), [&key = name](const auto& v) { return v.first == key; });
+          std::find_if(vars.begin(), vars.end(),
+                       [&key = name](const auto& v) { return v.first == key; });
       if (it != vars.end()) {
         it->second = value;
       } else {

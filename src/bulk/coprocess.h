@@ -16,8 +16,9 @@
 // in between, the processor gives up (RowProcessor::fatal) and the attempt fails.
 //
 // The child is started in its own process group with a clean signal mask and default
-// signal dispositions, and dies with the server (process/spawn.h); stopping it (end of attempt, cancel) closes its stdin, then
-// sends SIGTERM to the group after kill_grace and SIGKILL after another.
+// signal dispositions, and dies with the server (process/spawn.h); stopping it (end of attempt,
+// cancel) closes its stdin, then sends SIGTERM to the group after kill_grace and SIGKILL after
+// another.
 #pragma once
 
 #include <taskmill/bulk.h>

@@ -1,13 +1,14 @@
 // Co-process bulk functions: the JSON-lines codec, and real child processes — the
 // probe script in tests/bulk/ (every answer form, crashes, restarts, protocol errors,
 // state, iterators, finish, cancel) and the Python example of examples/bulk/.
+#include "bulk/coprocess.h"
+
 #include <boost/json.hpp>
 #include <cstdlib>
 #include <filesystem>
 #include <thread>
 
 #include "bulk/bulk_layout.h"
-#include "bulk/coprocess.h"
 #include "bulk/bulk_test_util.h"
 #include "bulk/jsonl_protocol.h"
 

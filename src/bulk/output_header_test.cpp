@@ -52,8 +52,8 @@ TEST_F(OutputHeaderTest, AnOutputHeaderColumnNoRowSetIsKept) {
   ASSERT_TRUE(Create("test.extra", "e164\n+15550001\n+15550002\n", "kept").ok());
   Run run = RunOnce();
   EXPECT_EQ(run.status, RunStatus::kCompleted) << run.error;
-  EXPECT_THAT(Output(run), ElementsAre(Row{"e164", "out"}, Row{"+15550001", ""},
-                                       Row{"+15550002", ""}));
+  EXPECT_THAT(Output(run),
+              ElementsAre(Row{"e164", "out"}, Row{"+15550001", ""}, Row{"+15550002", ""}));
 }
 
 TEST_F(OutputHeaderTest, TheAddedErrorColumnComesLastWhenARowFailed) {

@@ -1,11 +1,11 @@
 #include "cli/api_command.h"
 
-#include "cli/client.h"
-
 #include <cstdlib>
 #include <fstream>
 #include <iostream>
 #include <sstream>
+
+#include "cli/client.h"
 
 namespace taskmill::cli {
 namespace {

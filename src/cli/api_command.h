@@ -3,10 +3,9 @@
 #pragma once
 
 #include <CLI/CLI.hpp>
+#include <string>
 
 #include "cli/client.h"
-
-#include <string>
 
 namespace taskmill::cli {
 void AddApiCommand(CLI::App& app);

@@ -8,23 +8,21 @@
 // and reports peak RSS. Figures and how to rerun them: docs/BENCHMARKS.md.
 #include "cli/bench_command.h"
 
-#include "cli/bench_lateness.h"
-#include "cli/global_options.h"
-
-#include <taskmill/engine.h>
-
-#include <boost/json.hpp>
 #include <fmt/core.h>
-
 #include <sys/resource.h>
+#include <taskmill/engine.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
+#include <boost/json.hpp>
 #include <filesystem>
 #include <iostream>
 #include <mutex>
 #include <thread>
+
+#include "cli/bench_lateness.h"
+#include "cli/global_options.h"
 
 namespace taskmill::cli {
 namespace {
@@ -60,9 +58,9 @@ double Percentile(std::vector<double> v, double p) {
 
 int RunBench(const BenchOptions& o) {
   namespace fs = std::filesystem;
-  fs::path dir = o.dir.empty() ? fs::temp_directory_path() /
-                                     ("taskmill-bench-" + std::to_string(getpid()))
-                               : fs::path(o.dir);
+  fs::path dir = o.dir.empty()
+                     ? fs::temp_directory_path() / ("taskmill-bench-" + std::to_string(getpid()))
+                     : fs::path(o.dir);
   fs::remove_all(dir);
   fs::create_directories(dir);
 
@@ -190,8 +188,8 @@ int RunBench(const BenchOptions& o) {
         "drain     {:>10.0f} runs/s\n"
         "latency   p50 {:.3f} ms  p99 {:.3f} ms  (enqueue -> start, {} runs)\n"
         "peak RSS  {:.1f} MB\n",
-        o.runs, o.capacity, o.sync, enqueue_rate, o.batch, o.producers, drain_rate, p50, p99, o.trickle,
-        static_cast<double>(rss_kb) / 1024.0);
+        o.runs, o.capacity, o.sync, enqueue_rate, o.batch, o.producers, drain_rate, p50, p99,
+        o.trickle, static_cast<double>(rss_kb) / 1024.0);
   }
   return 0;
 }

@@ -10,22 +10,17 @@
 //   process-now  runs due at once, the same way: how soon the other process learns
 //                of a run at all.
 // Each mode also reports the claim's lateness (the attempt's started_at), the part
-// before a worker took the run. On a fresh SQLite file in a temporary directory. Figures and how to rerun them:
-// docs/BENCHMARKS.md, "Start lateness".
+// before a worker took the run. On a fresh SQLite file in a temporary directory. Figures and how to
+// rerun them: docs/BENCHMARKS.md, "Start lateness".
 #include "cli/bench_lateness.h"
 
-#include "cli/global_options.h"
-#include "core/lifecycle/run_events.h"
-
-#include <taskmill/engine.h>
-
-#include <boost/json.hpp>
 #include <fmt/core.h>
-
 #include <sys/wait.h>
+#include <taskmill/engine.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <boost/json.hpp>
 #include <condition_variable>
 #include <filesystem>
 #include <iostream>
@@ -35,6 +30,9 @@
 #include <stdexcept>
 #include <thread>
 #include <utility>
+
+#include "cli/global_options.h"
+#include "core/lifecycle/run_events.h"
 
 namespace taskmill::cli {
 namespace {
@@ -115,9 +113,9 @@ struct Mode {
 
 int RunLateness(const LatenessOptions& o) {
   namespace fs = std::filesystem;
-  const fs::path dir = o.dir.empty() ? fs::temp_directory_path() /
-                                           ("taskmill-lateness-" + std::to_string(getpid()))
-                                     : fs::path(o.dir);
+  const fs::path dir =
+      o.dir.empty() ? fs::temp_directory_path() / ("taskmill-lateness-" + std::to_string(getpid()))
+                    : fs::path(o.dir);
   fs::remove_all(dir);
   fs::create_directories(dir);
   const std::string db = (dir / "bench.db").string();
@@ -268,9 +266,12 @@ int RunLateness(const LatenessOptions& o) {
                  max = Percentile(m.late_ms, 1.0);
     const double claim_p50 = Percentile(m.claim_late_ms, 0.50),
                  claim_p99 = Percentile(m.claim_late_ms, 0.99);
-    out[m.name] = json::object{{"p50_ms", p50},          {"p99_ms", p99},
-                               {"max_ms", max},          {"claim_p50_ms", claim_p50},
-                               {"claim_p99_ms", claim_p99}, {"runs", m.late_ms.size()}};
+    out[m.name] = json::object{{"p50_ms", p50},
+                               {"p99_ms", p99},
+                               {"max_ms", max},
+                               {"claim_p50_ms", claim_p50},
+                               {"claim_p99_ms", claim_p99},
+                               {"runs", m.late_ms.size()}};
     if (!o.json) {
       std::cout << fmt::format(
           "{:<12} p50 {:>7.3f}  p99 {:>7.3f}  max {:>7.3f}   (claim p50 {:.3f}, p99 {:.3f})\n",

@@ -69,7 +69,6 @@ json::object ProgressOf(const json::object& run) {
   return p && p->is_object() ? p->get_object() : json::object();
 }
 
-
 // Reads a whole (small) response: the API's JSON answers.
 Result<HttpResponse> ReadResponse(StreamingConnection& c) {
   http::response_parser<http::string_body> parser;
@@ -326,7 +325,8 @@ int Download(const std::string& server, const std::string& path) {
   http::response_parser<http::buffer_body> parser;
   parser.body_limit(std::numeric_limits<std::uint64_t>::max());
   http::read_header(c.stream(), c.buffer(), parser, ec);
-  if (ec) return ReportFailure(Status::Unavailable("lost the connection to taskmill: " + ec.message()));
+  if (ec)
+    return ReportFailure(Status::Unavailable("lost the connection to taskmill: " + ec.message()));
   int status = parser.get().result_int();
   std::string error_body;
   std::string piece(kPiece, '\0');
@@ -385,7 +385,8 @@ int CreateCsvRun(const CsvRunOptions& o) {
   boost::system::error_code ec;
   json::value created = json::parse(response->body, ec);
   if (ec || !created.is_object()) {
-    return ReportFailure(Status::Internal("the server answered with invalid JSON: " + response->body));
+    return ReportFailure(
+        Status::Internal("the server answered with invalid JSON: " + response->body));
   }
   if (!o.wait) {
     if (o.json) {
@@ -393,8 +394,8 @@ int CreateCsvRun(const CsvRunOptions& o) {
     } else {
       const json::object& run = created.get_object();
       std::cout << "run " << Field(run, "id")
-                << " created: " << Thousands(Number(ProgressOf(run), "total"))
-                << " rows of " << o.path << " for " << Field(run, "function") << "\n";
+                << " created: " << Thousands(Number(ProgressOf(run), "total")) << " rows of "
+                << o.path << " for " << Field(run, "function") << "\n";
     }
     return kExitOk;
   }

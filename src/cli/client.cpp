@@ -1,9 +1,8 @@
 #include "cli/client.h"
 
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
 #include <sys/socket.h>
-
-#include <cstdlib>
-#include <iostream>
 
 #include <array>
 #include <boost/asio/connect.hpp>
@@ -19,8 +18,8 @@
 #include <boost/json.hpp>
 #include <boost/url/parse.hpp>
 #include <boost/url/url_view.hpp>
-#include <openssl/ssl.h>
-#include <openssl/x509v3.h>
+#include <cstdlib>
+#include <iostream>
 
 namespace taskmill::cli {
 namespace net = boost::asio;
@@ -49,7 +48,8 @@ Result<ServerUrl> ParseServerUrl(const std::string& server) {
   out.tls = url->scheme() == "https";
   out.host = url->host();
   // An IPv6 literal is [::1] in the URL; the resolver wants it bare.
-  if (out.host.size() > 2 && out.host.front() == '[') out.host = out.host.substr(1, out.host.size() - 2);
+  if (out.host.size() > 2 && out.host.front() == '[')
+    out.host = out.host.substr(1, out.host.size() - 2);
   out.port = url->has_port() ? std::string(url->port()) : (out.tls ? "443" : "80");
   out.prefix = std::string(url->encoded_path());
   while (!out.prefix.empty() && out.prefix.back() == '/') out.prefix.pop_back();
@@ -307,11 +307,11 @@ class HttpClient::Connection {
       tls_->async_handshake(ssl::stream_base::client, [&](beast::error_code e) { ec = e; });
       RunPending();
       if (ec) {
-        Status error = ec == beast::error::timeout
-                           ? Status::Unavailable("cannot reach taskmill at " + base_url_ +
-                                                 ": no TLS handshake within " + Seconds(timeout) +
-                                                 " s")
-                           : HandshakeError(tls_->native_handle(), ec, base_url_);
+        Status error =
+            ec == beast::error::timeout
+                ? Status::Unavailable("cannot reach taskmill at " + base_url_ +
+                                      ": no TLS handshake within " + Seconds(timeout) + " s")
+                : HandshakeError(tls_->native_handle(), ec, base_url_);
         Disconnect();
         return error;
       }
@@ -390,7 +390,7 @@ class HttpClient::Connection {
 };
 
 Result<std::unique_ptr<StreamingConnection>> StreamingConnection::Open(const std::string& server,
-                                                                 int timeout_seconds) {
+                                                                       int timeout_seconds) {
   // Every streamed request carries the token: refuse one that would break its header.
   if (Status s = CheckToken(TokenFromEnvironment()); !s.ok()) return s;
   auto url = ParseServerUrl(server);
@@ -406,8 +406,7 @@ Result<std::unique_ptr<StreamingConnection>> StreamingConnection::Open(const std
   auto endpoints = resolver.resolve(c->host_, c->port_, ec);
   if (!ec) net::connect(c->stream_.socket_, endpoints, ec);
   if (ec) {
-    std::string reason =
-        ec == net::error::connection_refused ? "connection refused" : ec.message();
+    std::string reason = ec == net::error::connection_refused ? "connection refused" : ec.message();
     return Status::Unavailable("cannot reach taskmill at " + server + ": " + reason +
                                " — is `taskmill serve` running?");
   }
@@ -491,8 +490,8 @@ Result<HttpResponse> HttpClient::Send(std::string_view method, std::string_view 
     if (!url.ok()) return url.status();
     auto tls = TlsContextFor(*url);
     if (!tls.ok()) return tls.status();
-    connection_ = std::make_unique<Connection>(url->host, url->port, url->prefix, base_url_,
-                                               std::move(*tls));
+    connection_ =
+        std::make_unique<Connection>(url->host, url->port, url->prefix, base_url_, std::move(*tls));
   }
   http::verb verb = http::string_to_verb(beast::string_view(method.data(), method.size()));
   if (verb == http::verb::unknown) {

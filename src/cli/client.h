@@ -15,17 +15,14 @@
 // hold the API error (see ApiErrorOf).
 #pragma once
 
-#include <boost/beast/core/flat_buffer.hpp>
-
-#include <boost/asio/ip/tcp.hpp>
-
-#include <boost/asio/io_context.hpp>
-#include <boost/asio/ssl/context.hpp>
-#include <boost/asio/ssl/stream.hpp>
-
 #include <taskmill/clock.h>
 #include <taskmill/status.h>
 
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl/context.hpp>
+#include <boost/asio/ssl/stream.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
 #include <boost/json/value.hpp>
 #include <chrono>
 #include <memory>
@@ -116,7 +113,7 @@ class ClientStream {
 class StreamingConnection {
  public:
   static Result<std::unique_ptr<StreamingConnection>> Open(const std::string& server,
-                                                          int timeout_seconds);
+                                                           int timeout_seconds);
   ClientStream& stream() { return stream_; }
   boost::beast::flat_buffer& buffer() { return buffer_; }
   std::string Target(const std::string& path) const { return prefix_ + path; }

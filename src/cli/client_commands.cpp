@@ -1,7 +1,5 @@
 #include "cli/client_commands.h"
 
-#include "cli/bulk_commands.h"
-
 #include <taskmill/model.h>
 #include <unistd.h>
 
@@ -18,6 +16,7 @@
 #include <vector>
 
 #include "api/json_body.h"
+#include "cli/bulk_commands.h"
 #include "cli/client.h"
 #include "cli/global_options.h"
 #include "cli/status_line.h"
@@ -26,7 +25,6 @@ namespace taskmill::cli {
 namespace json = boost::json;
 
 namespace {
-
 
 // Long-poll length of --wait. On a terminal the poll is short so that the progress
 // line moves; otherwise one request per 30 s is enough.
@@ -66,8 +64,7 @@ Result<Answer> Call(HttpClient& client, std::string_view method, const std::stri
 // The member `key` of an answer, of the kind a command prints. An answer without it
 // (another program on the port, a server of another version) is the server's fault,
 // reported with what was missing: never an abort.
-Result<const json::value*> MemberOf(const Answer& answer, std::string_view key,
-                                    json::kind kind) {
+Result<const json::value*> MemberOf(const Answer& answer, std::string_view key, json::kind kind) {
   const json::value* member =
       answer.value.is_object() ? answer.value.get_object().if_contains(key) : nullptr;
   if (member && member->kind() == kind) return member;
@@ -298,8 +295,7 @@ int ShowRun(HttpClient& client, const CommonOptions& common, Answer answer, bool
   }
   if (!wait) return kExitOk;
   if (!answer.value.is_object()) return kExitServer;
-  return Field(answer.value.get_object(), "status") == "completed" ? kExitOk
-                                                                    : kExitRunNotCompleted;
+  return Field(answer.value.get_object(), "status") == "completed" ? kExitOk : kExitRunNotCompleted;
 }
 
 [[noreturn]] void Exit(int code) { throw CLI::RuntimeError(code); }
@@ -654,9 +650,8 @@ void AddTasks(CLI::App& app) {
       }
       bool periodical = Field(task, "kind") == "periodical";
       rows.push_back({Field(task, "name"), Field(task, "kind"), Field(task, "function"),
-                      OrDash(Field(task, "schedule")),
-                      periodical ? Field(task, "timezone") : "-", OrDash(next),
-                      Field(task, "enabled") == "true" ? "yes" : "no", last});
+                      OrDash(Field(task, "schedule")), periodical ? Field(task, "timezone") : "-",
+                      OrDash(next), Field(task, "enabled") == "true" ? "yes" : "no", last});
     }
     if (rows.size() == 1)
       std::cout << "no tasks\n";

@@ -1,7 +1,5 @@
 #include "cli/cron_command.h"
 
-#include "cli/global_options.h"
-
 #include <taskmill/clock.h>
 
 #include <boost/json.hpp>
@@ -10,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "cli/global_options.h"
 #include "cron/cron.h"
 
 namespace taskmill::cli {

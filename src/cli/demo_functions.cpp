@@ -1,7 +1,6 @@
 #include "cli/demo_functions.h"
 
 #include <boost/json.hpp>
-
 #include <cmath>
 #include <cstdio>
 #include <stdexcept>
@@ -26,8 +25,8 @@ double SecondsArg(const RunContext& ctx, double fallback) {
     char text[64];
     std::snprintf(text, sizeof text, "%g", seconds);
     throw std::invalid_argument("args[0]: expected seconds from 0 to " +
-                                std::to_string(static_cast<int64_t>(kMaxUserSeconds)) +
-                                ", got " + text);
+                                std::to_string(static_cast<int64_t>(kMaxUserSeconds)) + ", got " +
+                                text);
   }
   return seconds;
 }
@@ -38,10 +37,9 @@ Duration SecondsToDuration(double s) {
 }  // namespace
 
 void RegisterDemoFunctions(FunctionRegistry& registry) {
-  (void)registry.Register(
-      "demo.echo", [](RunContext& ctx) { ctx.SetResult(ctx.args()); },
-      {.description = "Returns its arguments as the result",
-       .doc = "A run of demo.echo completes at once with result = args."});
+  (void)registry.Register("demo.echo", [](RunContext& ctx) { ctx.SetResult(ctx.args()); },
+                          {.description = "Returns its arguments as the result",
+                           .doc = "A run of demo.echo completes at once with result = args."});
   (void)registry.Register(
       "demo.fail",
       [](RunContext& ctx) {
@@ -50,15 +48,14 @@ void RegisterDemoFunctions(FunctionRegistry& registry) {
       },
       {.description = "Always fails, to show retries",
        .doc = "Try: taskmill create demo.fail --max-attempts 3 --delay 1 --delay-factor 2 --wait"});
-  (void)registry.Register(
-      "demo.sleep",
-      [](RunContext& ctx) {
-        double seconds = SecondsArg(ctx, 1.0);
-        if (!ctx.SleepFor(SecondsToDuration(seconds))) return;  // cancelled
-        ctx.SetResult(boost::json::object{{"slept_seconds", seconds}});
-      },
-      {.description = "Sleeps args[0] seconds (0 to 1000000000, default 1)",
-       .doc = "Stops early when the run is cancelled or times out."});
+  (void)registry.Register("demo.sleep",
+                          [](RunContext& ctx) {
+                            double seconds = SecondsArg(ctx, 1.0);
+                            if (!ctx.SleepFor(SecondsToDuration(seconds))) return;  // cancelled
+                            ctx.SetResult(boost::json::object{{"slept_seconds", seconds}});
+                          },
+                          {.description = "Sleeps args[0] seconds (0 to 1000000000, default 1)",
+                           .doc = "Stops early when the run is cancelled or times out."});
   (void)registry.Register(
       "demo.consume",
       [](RunContext& ctx) {

@@ -1,9 +1,9 @@
 #include "cli/global_options.h"
 
-#include "cli/client.h"
-
 #include <cstdlib>
 #include <string>
+
+#include "cli/client.h"
 
 namespace taskmill::cli {
 namespace {
@@ -30,7 +30,8 @@ void AddGlobalOptions(CLI::App& app) {
                  "CA certificates (PEM) to verify an https server with, instead of the system's "
                  "(default: $TASKMILL_CA_FILE)")
       ->each([](const std::string& file) { setenv("TASKMILL_CA_FILE", file.c_str(), 1); });
-  app.add_flag("--json", json_requested, "Print the API's JSON (or one JSON object) instead of text");
+  app.add_flag("--json", json_requested,
+               "Print the API's JSON (or one JSON object) instead of text");
 }
 
 bool JsonRequested() { return json_requested; }

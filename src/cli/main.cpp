@@ -1,9 +1,16 @@
 // The `taskmill` binary: server, command-line client and maintenance tool.
+#include <malloc.h>
+
+#include <CLI/CLI.hpp>
+#include <cstdlib>
+#include <exception>
+#include <iostream>
+
 #include "cli/api_command.h"
 #include "cli/bench_command.h"
 #include "cli/bulk_commands.h"
-#include "cli/client_commands.h"
 #include "cli/client.h"
+#include "cli/client_commands.h"
 #include "cli/cron_command.h"
 #include "cli/global_options.h"
 #include "cli/migrate_command.h"
@@ -12,13 +19,6 @@
 #include "cli/serve_command.h"
 #include "cli/token_commands.h"
 #include "cli/watch_command.h"
-
-#include <malloc.h>
-
-#include <CLI/CLI.hpp>
-#include <cstdlib>
-#include <exception>
-#include <iostream>
 
 int main(int argc, char** argv) {
   // glibc hands a freed block of 128 KiB or more back to the kernel, and trims the heap

@@ -10,8 +10,6 @@
 // p99 <= 20 ms late for "called").
 #include "cli/scheduler_bench.h"
 
-#include "cli/global_options.h"
-
 #include <fmt/core.h>
 #include <taskmill/engine.h>
 #include <unistd.h>
@@ -27,6 +25,7 @@
 #include <thread>
 #include <vector>
 
+#include "cli/global_options.h"
 #include "scheduler/fire_times.h"
 
 namespace taskmill::cli {

@@ -1,12 +1,11 @@
 #include "cli/scheduling_commands.h"
 
+#include <boost/json.hpp>
+#include <iostream>
+
 #include "cli/api_command.h"
 #include "cli/client.h"
 #include "cli/global_options.h"
-
-#include <boost/json.hpp>
-
-#include <iostream>
 
 namespace taskmill::cli {
 namespace {

@@ -1,20 +1,9 @@
 #include "cli/serve_command.h"
 
-#include "api/server.h"
-#include "cli/demo_functions.h"
-#include "cli/server_config.h"
-#include "cli/stop_signals.h"
-#include "cli/web_assets.h"
-#include "examples/numbers/numbers.h"
-#include "config/config.h"
-#include "runner/command_handler.h"
-#include "process/process_groups.h"
-
-#include <taskmill/bulk.h>
-#include <taskmill/engine.h>
-
 #include <fmt/core.h>
 #include <spdlog/spdlog.h>
+#include <taskmill/bulk.h>
+#include <taskmill/engine.h>
 
 #include <csignal>
 #include <filesystem>
@@ -23,6 +12,16 @@
 #include <optional>
 #include <string_view>
 #include <utility>
+
+#include "api/server.h"
+#include "cli/demo_functions.h"
+#include "cli/server_config.h"
+#include "cli/stop_signals.h"
+#include "cli/web_assets.h"
+#include "config/config.h"
+#include "examples/numbers/numbers.h"
+#include "process/process_groups.h"
+#include "runner/command_handler.h"
 
 namespace taskmill::cli {
 namespace {
@@ -135,7 +134,8 @@ int Serve(const ServeOptions& o) {
   for (const auto& task : cfg.tasks) {
     // A task's enabled flag is operator state: keep what is stored.
     TaskDef def = task;
-    if (auto stored = engine.storage().TaskGet(task.name); stored.ok()) def.enabled = stored->enabled;
+    if (auto stored = engine.storage().TaskGet(task.name); stored.ok())
+      def.enabled = stored->enabled;
     if (Status s = engine.storage().TaskUpsert(def); !s.ok()) return Fail(s);
   }
 

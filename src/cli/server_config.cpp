@@ -8,7 +8,8 @@ void AddServerFlags(CLI::App* cmd, ServerFlags* flags) {
   cmd->add_option("--config", flags->config_path,
                   "Configuration file (default: ./taskmill.yaml when present)");
   cmd->add_option("--data-dir", flags->data_dir, "Data directory (default ./taskmill-data)");
-  cmd->add_option("--storage", flags->storage, "Storage URL (default: taskmill.db in the data dir)");
+  cmd->add_option("--storage", flags->storage,
+                  "Storage URL (default: taskmill.db in the data dir)");
 }
 
 Result<config::Config> LoadServerConfig(const ServerFlags& flags) {

@@ -1,7 +1,5 @@
 #include "cli/token_commands.h"
 
-#include "cli/global_options.h"
-
 #include <taskmill/clock.h>
 #include <taskmill/storage.h>
 
@@ -10,6 +8,7 @@
 #include <memory>
 
 #include "api/auth.h"
+#include "cli/global_options.h"
 #include "cli/server_config.h"
 
 namespace taskmill::cli {
@@ -49,8 +48,8 @@ int Create(const TokenOptions& o) {
   auto storage = Open(o);
   if (!storage.ok()) return Fail(storage.status());
   std::string secret;
-  auto token = api::CreateToken(**storage, o.name, o.account, o.admin, SystemClock().Now(),
-                                &secret);
+  auto token =
+      api::CreateToken(**storage, o.name, o.account, o.admin, SystemClock().Now(), &secret);
   if (!token.ok()) return Fail(token.status());
   if (o.json) {
     json::object out = TokenJson(*token);
@@ -61,7 +60,7 @@ int Create(const TokenOptions& o) {
     std::cerr << "token '" << token->name << "' created"
               << (token->admin ? " (admin" : " (account " + token->account_id)
               << (token->admin && !token->account_id.empty() ? ", account " + token->account_id
-                                                               : "")
+                                                             : "")
               << "). It is shown only now: keep it somewhere safe.\n";
   }
   return 0;

@@ -1,7 +1,6 @@
 #include "cli/watch_command.h"
 
-#include "cli/global_options.h"
-
+#include <array>
 #include <boost/asio/write.hpp>
 #include <boost/beast/http/buffer_body.hpp>
 #include <boost/beast/http/empty_body.hpp>
@@ -9,11 +8,11 @@
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/write.hpp>
 #include <boost/json.hpp>
-#include <array>
 #include <iostream>
 
 #include "cli/api_command.h"
 #include "cli/client.h"
+#include "cli/global_options.h"
 
 namespace taskmill::cli {
 namespace {
@@ -73,8 +72,8 @@ void PrintFrame(std::string_view frame, bool as_json) {
     static const json::object kNone;
     const auto* progress = o.if_contains("progress");
     const auto& p = progress && progress->is_object() ? progress->get_object() : kNone;
-    line += "  " + OrQuestion(p, "succeeded") + " ok, " + OrQuestion(p, "failed") +
-            " failed of " + OrQuestion(p, "total");
+    line += "  " + OrQuestion(p, "succeeded") + " ok, " + OrQuestion(p, "failed") + " failed of " +
+            OrQuestion(p, "total");
   }
   if (std::string account = Field(o, "account_id"); !account.empty()) line += "  (" + account + ")";
   std::cout << line << std::endl;

@@ -176,4 +176,3 @@ EngineOptions ToEngineOptions(const Config& config) {
 }
 
 }  // namespace taskmill::config
-

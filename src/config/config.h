@@ -52,14 +52,14 @@ struct ServerSection {
 
 // `api:` — limits and rules of the HTTP API (see api::ApiOptions, which this feeds).
 struct ApiSection {
-  int threads = 2;                                        // io threads. Default: 2
-  size_t max_json_body = size_t{1} << 20;                 // bytes. Default: 1 MiB
-  size_t max_header = size_t{16} << 10;                   // bytes. Default: 16 KiB
-  Duration request_timeout = std::chrono::seconds(30);    // Default: 30 s
-  Duration idle_timeout = std::chrono::seconds(60);       // Default: 60 s
-  int max_connections = 1024;                             // Default: 1024
-  Duration max_wait = std::chrono::seconds(60);           // longest ?wait=. Default: 60 s
-  bool allow_command_tasks = false;                       // Default: false
+  int threads = 2;                                      // io threads. Default: 2
+  size_t max_json_body = size_t{1} << 20;               // bytes. Default: 1 MiB
+  size_t max_header = size_t{16} << 10;                 // bytes. Default: 16 KiB
+  Duration request_timeout = std::chrono::seconds(30);  // Default: 30 s
+  Duration idle_timeout = std::chrono::seconds(60);     // Default: 60 s
+  int max_connections = 1024;                           // Default: 1024
+  Duration max_wait = std::chrono::seconds(60);         // longest ?wait=. Default: 60 s
+  bool allow_command_tasks = false;                     // Default: false
   std::string tls_cert;  // PEM certificate chain; with tls_key: HTTPS. Default: none
   std::string tls_key;   // PEM private key. Default: none
 

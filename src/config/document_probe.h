@@ -86,7 +86,7 @@ class DocumentProbe final : public YAML::EventHandler {
   bool root_seen_ = false;
   uint64_t expanded_ = 0;
   int expansion_line_ = 0;
-  std::map<YAML::anchor_t, uint64_t> anchor_nodes_;             // expanded size per anchor
+  std::map<YAML::anchor_t, uint64_t> anchor_nodes_;        // expanded size per anchor
   std::vector<std::pair<YAML::anchor_t, uint64_t>> open_;  // collections being read
 };
 

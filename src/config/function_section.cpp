@@ -108,10 +108,7 @@ void Loader::ReadFunction(const YAML::Node& key_node, const std::string& name,
            [&](const YAML::Node& v, const std::string& p) {
              if (auto dir = String(v, p)) spec.working_dir = *dir;
            }},
-          {"env",
-           [&](const YAML::Node& v, const std::string& p) {
-             ReadEnv(v, p, &spec.env);
-           }},
+          {"env", [&](const YAML::Node& v, const std::string& p) { ReadEnv(v, p, &spec.env); }},
           {"pipeline",
            [&](const YAML::Node& v, const std::string& p) {
              if (auto n = Integer(v, p, 1, 10000)) spec.pipeline = static_cast<int>(*n);

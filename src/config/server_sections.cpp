@@ -101,7 +101,8 @@ void Loader::ReadApi(const YAML::Node& section, const std::string& path) {
   ApiSection& api = config_.api;
   auto integer = [&](auto* out, int64_t min, int64_t max) {
     return [this, out, min, max](const YAML::Node& v, const std::string& p) {
-      if (auto value = Integer(v, p, min, max)) *out = static_cast<std::decay_t<decltype(*out)>>(*value);
+      if (auto value = Integer(v, p, min, max))
+        *out = static_cast<std::decay_t<decltype(*out)>>(*value);
     };
   };
   auto seconds = [&](Duration* out, bool allow_zero) {
@@ -153,34 +154,33 @@ void Loader::ReadTaskStorage(const YAML::Node& section, const std::string& path)
 }
 
 void Loader::ReadTaskRunner(const YAML::Node& section, const std::string& path) {
-  ReadFields(section, path,
-             {
-                 {"capacity",
-                  [&](const YAML::Node& v, const std::string& p) {
-                    if (auto capacity = Integer(v, p, 1, kMaxCapacity)) {
-                      config_.runner_capacity = static_cast<int>(*capacity);
-                    }
-                  }},
-                 {"prefetch",
-                  [&](const YAML::Node& v, const std::string& p) {
-                    if (auto prefetch = Integer(v, p, 0, 1'000'000)) {
-                      config_.runner_prefetch = static_cast<int>(*prefetch);
-                    }
-                  }},
-                 {"output_limit",
-                  [&](const YAML::Node& v, const std::string& p) {
-                    if (auto limit = Integer(v, p, 0, kMaxOutputLimit)) {
-                      config_.runner_output_limit = static_cast<size_t>(*limit);
-                    }
-                  }},
-                 {"kill_grace_sec",
-                  [&](const YAML::Node& v, const std::string& p) {
-                    if (auto grace = Seconds(v, p, /*allow_zero=*/true))
-                      config_.kill_grace = *grace;
-                  }},
-                 {"queues",
-                  [&](const YAML::Node& v, const std::string& p) { ReadRunnerQueues(v, p); }},
-             });
+  ReadFields(
+      section, path,
+      {
+          {"capacity",
+           [&](const YAML::Node& v, const std::string& p) {
+             if (auto capacity = Integer(v, p, 1, kMaxCapacity)) {
+               config_.runner_capacity = static_cast<int>(*capacity);
+             }
+           }},
+          {"prefetch",
+           [&](const YAML::Node& v, const std::string& p) {
+             if (auto prefetch = Integer(v, p, 0, 1'000'000)) {
+               config_.runner_prefetch = static_cast<int>(*prefetch);
+             }
+           }},
+          {"output_limit",
+           [&](const YAML::Node& v, const std::string& p) {
+             if (auto limit = Integer(v, p, 0, kMaxOutputLimit)) {
+               config_.runner_output_limit = static_cast<size_t>(*limit);
+             }
+           }},
+          {"kill_grace_sec",
+           [&](const YAML::Node& v, const std::string& p) {
+             if (auto grace = Seconds(v, p, /*allow_zero=*/true)) config_.kill_grace = *grace;
+           }},
+          {"queues", [&](const YAML::Node& v, const std::string& p) { ReadRunnerQueues(v, p); }},
+      });
 }
 
 // task_runner.queues: a non-empty list of distinct queue names. An empty list is an

@@ -124,10 +124,7 @@ void Loader::ReadTask(const YAML::Node& key_node, const std::string& name, const
        [&](const YAML::Node& v, const std::string& p) {
          if (auto dir = String(v, p)) task.working_dir = *dir;
        }},
-      {"env",
-       [&](const YAML::Node& v, const std::string& p) {
-         ReadEnv(v, p, &task.env);
-       }},
+      {"env", [&](const YAML::Node& v, const std::string& p) { ReadEnv(v, p, &task.env); }},
       {"args",
        [&](const YAML::Node& v, const std::string& p) {
          if (auto args = Json(v, p)) task.args = std::move(*args);

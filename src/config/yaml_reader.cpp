@@ -10,7 +10,6 @@
 namespace taskmill::config {
 namespace {
 
-
 // [-+]?[0-9]+
 bool LooksLikeInteger(std::string_view s) {
   if (!s.empty() && (s.front() == '-' || s.front() == '+')) s.remove_prefix(1);
@@ -214,7 +213,7 @@ void YamlReader::ForEachEntry(const YAML::Node& map, const std::string& path, co
 }
 
 void YamlReader::ReadFields(const YAML::Node& map, const std::string& path,
-                        const std::vector<Field>& fields) {
+                            const std::vector<Field>& fields) {
   ForEachEntry(map, path,
                [&](const YAML::Node& key_node, const std::string& key, const std::string& key_path,
                    const YAML::Node& value) {
@@ -245,7 +244,7 @@ std::optional<std::string> YamlReader::String(const YAML::Node& value, const std
 }
 
 std::optional<std::string> YamlReader::NonEmptyString(const YAML::Node& value,
-                                                  const std::string& path) {
+                                                      const std::string& path) {
   auto text = String(value, path);
   if (text && text->empty()) {
     Error(value, path, "must not be empty");
@@ -262,7 +261,7 @@ std::optional<bool> YamlReader::Bool(const YAML::Node& value, const std::string&
 }
 
 std::optional<int64_t> YamlReader::Integer(const YAML::Node& value, const std::string& path,
-                                       int64_t min, int64_t max) {
+                                           int64_t min, int64_t max) {
   int64_t number = 0;
   Parsed parsed = value.IsScalar() ? ParseInteger(value.Scalar(), &number) : Parsed::kSyntax;
   if (parsed == Parsed::kSyntax) {
@@ -287,7 +286,7 @@ std::optional<int64_t> YamlReader::Integer(const YAML::Node& value, const std::s
 }
 
 std::optional<double> YamlReader::Number(const YAML::Node& value, const std::string& path,
-                                     std::string_view expected, const NumberRule& rule) {
+                                         std::string_view expected, const NumberRule& rule) {
   double number = 0;
   Parsed parsed = value.IsScalar() ? ParseNumber(value.Scalar(), &number) : Parsed::kSyntax;
   if (parsed == Parsed::kSyntax) {
@@ -308,7 +307,7 @@ std::optional<double> YamlReader::Number(const YAML::Node& value, const std::str
 }
 
 std::optional<Duration> YamlReader::Seconds(const YAML::Node& value, const std::string& path,
-                                        bool allow_zero) {
+                                            bool allow_zero) {
   auto seconds = Number(value, path, "a number of seconds",
                         NumberRule{.min = 0, .min_exclusive = !allow_zero, .max = kMaxSeconds});
   if (!seconds) return std::nullopt;
@@ -316,8 +315,8 @@ std::optional<Duration> YamlReader::Seconds(const YAML::Node& value, const std::
 }
 
 std::optional<std::string> YamlReader::Choice(const YAML::Node& value, const std::string& path,
-                                          std::string_view what,
-                                          const std::vector<std::string_view>& choices) {
+                                              std::string_view what,
+                                              const std::vector<std::string_view>& choices) {
   auto text = String(value, path);
   if (!text) return std::nullopt;
   if (std::find(choices.begin(), choices.end(), *text) != choices.end()) return text;
@@ -330,7 +329,7 @@ std::optional<std::string> YamlReader::Choice(const YAML::Node& value, const std
 }
 
 std::optional<std::vector<std::string>> YamlReader::StringList(const YAML::Node& value,
-                                                           const std::string& path) {
+                                                               const std::string& path) {
   if (!value.IsSequence()) {
     Error(value, path, "expected a list of strings, got " + Describe(value));
     return std::nullopt;
@@ -370,7 +369,8 @@ boost::json::value YamlReader::ScalarToJson(const YAML::Node& value) {
   return boost::json::value(text);  // too large for JSON numbers, or a word
 }
 
-std::optional<boost::json::value> YamlReader::Json(const YAML::Node& value, const std::string& path) {
+std::optional<boost::json::value> YamlReader::Json(const YAML::Node& value,
+                                                   const std::string& path) {
   switch (value.Type()) {
     case YAML::NodeType::Null:
       return boost::json::value(nullptr);

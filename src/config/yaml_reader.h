@@ -11,20 +11,18 @@
 // YamlReader. Not thread-safe; one reader per document.
 #pragma once
 
+#include <taskmill/clock.h>
+#include <taskmill/model.h>
+#include <taskmill/status.h>
 #include <yaml-cpp/yaml.h>
 
 #include <boost/json.hpp>
-
 #include <cstdint>
 #include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
-
-#include <taskmill/clock.h>
-#include <taskmill/model.h>
-#include <taskmill/status.h>
 
 namespace taskmill::config {
 

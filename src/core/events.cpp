@@ -6,11 +6,16 @@ namespace taskmill {
 
 std::string_view ToString(Event::Type t) {
   switch (t) {
-    case Event::Type::kRunCreated: return "run.created";
-    case Event::Type::kRunStarted: return "run.started";
-    case Event::Type::kRunProgress: return "run.progress";
-    case Event::Type::kRunFinished: return "run.finished";
-    case Event::Type::kTaskChanged: return "task.changed";
+    case Event::Type::kRunCreated:
+      return "run.created";
+    case Event::Type::kRunStarted:
+      return "run.started";
+    case Event::Type::kRunProgress:
+      return "run.progress";
+    case Event::Type::kRunFinished:
+      return "run.finished";
+    case Event::Type::kTaskChanged:
+      return "task.changed";
   }
   return "unknown";
 }

@@ -1,9 +1,8 @@
 #include <taskmill/model.h>
 
-#include <boost/json.hpp>
-
 #include <array>
 #include <bit>
+#include <boost/json.hpp>
 #include <charconv>
 #include <chrono>
 #include <cmath>
@@ -15,7 +14,7 @@ namespace json = boost::json;
 
 namespace {
 constexpr std::array<std::string_view, 9> kStatusNames = {
-    "pending", "running", "completed", "partial", "failed",
+    "pending", "running", "completed",     "partial",     "failed",
     "lost",    "stopped", "did_not_start", "unknown_task"};
 constexpr std::array<std::string_view, 3> kKindNames = {"single_shot", "periodical", "continuous"};
 constexpr std::array<std::string_view, 3> kConflictNames = {"error", "ignore", "overwrite"};
@@ -45,8 +44,10 @@ class ObjectReader {
   }
   void String(std::string_view key, std::string* out) {
     if (auto* v = Get(key)) {
-      if (v->is_string()) *out = std::string(v->get_string());
-      else Fail(key, "a string");
+      if (v->is_string())
+        *out = std::string(v->get_string());
+      else
+        Fail(key, "a string");
     }
   }
   void Int(std::string_view key, int* out) {
@@ -62,21 +63,28 @@ class ObjectReader {
   }
   void Int64(std::string_view key, int64_t* out) {
     if (auto* v = Get(key)) {
-      if (v->is_int64()) *out = v->get_int64();
-      else if (v->is_uint64()) *out = static_cast<int64_t>(v->get_uint64());
-      else Fail(key, "an integer");
+      if (v->is_int64())
+        *out = v->get_int64();
+      else if (v->is_uint64())
+        *out = static_cast<int64_t>(v->get_uint64());
+      else
+        Fail(key, "an integer");
     }
   }
   void Number(std::string_view key, double* out) {
     if (auto* v = Get(key)) {
-      if (v->is_number()) *out = v->to_number<double>();
-      else Fail(key, "a number");
+      if (v->is_number())
+        *out = v->to_number<double>();
+      else
+        Fail(key, "a number");
     }
   }
   void Bool(std::string_view key, bool* out) {
     if (auto* v = Get(key)) {
-      if (v->is_bool()) *out = v->get_bool();
-      else Fail(key, "a boolean");
+      if (v->is_bool())
+        *out = v->get_bool();
+      else
+        Fail(key, "a boolean");
     }
   }
   void Seconds(std::string_view key, Duration* out) {
@@ -103,8 +111,10 @@ class ObjectReader {
   void OptTime(std::string_view key, std::optional<TimePoint>* out) {
     if (auto* v = Get(key)) {
       TimePoint t;
-      if (!v->is_string() || !ParseTime(v->get_string(), &t)) Fail(key, "an RFC 3339 time");
-      else *out = t;
+      if (!v->is_string() || !ParseTime(v->get_string(), &t))
+        Fail(key, "an RFC 3339 time");
+      else
+        *out = t;
     } else {
       out->reset();
     }
@@ -265,13 +275,27 @@ void AppendJsonString(std::string_view s, std::string* out) {
     start = i + 1;
     o += '\\';
     switch (c) {
-      case '"': o += '"'; break;
-      case '\\': o += '\\'; break;
-      case '\b': o += 'b'; break;
-      case '\t': o += 't'; break;
-      case '\n': o += 'n'; break;
-      case '\f': o += 'f'; break;
-      case '\r': o += 'r'; break;
+      case '"':
+        o += '"';
+        break;
+      case '\\':
+        o += '\\';
+        break;
+      case '\b':
+        o += 'b';
+        break;
+      case '\t':
+        o += 't';
+        break;
+      case '\n':
+        o += 'n';
+        break;
+      case '\f':
+        o += 'f';
+        break;
+      case '\r':
+        o += 'r';
+        break;
       default:
         o += "u00";
         o += kHex[c >> 4];
@@ -332,17 +356,23 @@ class JsonWriter {
   // Any value, written here: a small array costs a tenth of boost::json's serializer.
   void Value(const json::value& v) {
     switch (v.kind()) {
-      case json::kind::string: return String(v.get_string());
-      case json::kind::int64: return Int(v.get_int64());
+      case json::kind::string:
+        return String(v.get_string());
+      case json::kind::int64:
+        return Int(v.get_int64());
       case json::kind::uint64: {
         char buf[24];
         auto [end, ec] = std::to_chars(buf, buf + sizeof buf, v.get_uint64());
         out_.append(buf, end);
         return;
       }
-      case json::kind::null: return Null();
-      case json::kind::bool_: out_ += v.get_bool() ? "true" : "false"; return;
-      case json::kind::double_: return Double(v.get_double());
+      case json::kind::null:
+        return Null();
+      case json::kind::bool_:
+        out_ += v.get_bool() ? "true" : "false";
+        return;
+      case json::kind::double_:
+        return Double(v.get_double());
       case json::kind::array: {
         out_ += '[';
         bool first = true;
@@ -386,7 +416,8 @@ class JsonWriter {
     int64_t micros = (t - secs).count();
     char buf[32];
     auto put = [&buf](int at, int64_t value, int width) {
-      for (int i = width - 1; i >= 0; --i, value /= 10) buf[at + i] = static_cast<char>('0' + value % 10);
+      for (int i = width - 1; i >= 0; --i, value /= 10)
+        buf[at + i] = static_cast<char>('0' + value % 10);
     };
     buf[0] = '"';
     put(1, year, 4);
@@ -407,8 +438,10 @@ class JsonWriter {
     out_.append(buf, 29);
   }
   void OptTime(const std::optional<TimePoint>& t) {
-    if (t) Time(*t);
-    else Null();
+    if (t)
+      Time(*t);
+    else
+      Null();
   }
   void OpenObject() {
     out_ += '{';
@@ -454,11 +487,15 @@ void AppendJson(const Run& r, std::string* out) {
   w.Key("delay").Double(Seconds(r.retry.delay));
   w.Key("delay_factor").Double(r.retry.delay_factor);
   w.Key("max_delay");
-  if (r.retry.max_delay) w.Double(Seconds(*r.retry.max_delay));
-  else w.Null();
+  if (r.retry.max_delay)
+    w.Double(Seconds(*r.retry.max_delay));
+  else
+    w.Null();
   w.Key("timeout");
-  if (r.timeout) w.Double(Seconds(*r.timeout));
-  else w.Null();
+  if (r.timeout)
+    w.Double(Seconds(*r.timeout));
+  else
+    w.Null();
   w.Key("time_to_resolve").Double(Seconds(r.time_to_resolve));
   w.Key("result").Value(r.result);
   w.Key("error").String(r.error);

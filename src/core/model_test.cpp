@@ -190,8 +190,8 @@ std::string SerializePlain(const json::value& v) {
       std::string out = "{";
       for (const auto& member : v.get_object()) {
         if (out.size() > 1) out += ',';
-        out += json::serialize(json::string_view(member.key())) + ":" +
-               SerializePlain(member.value());
+        out +=
+            json::serialize(json::string_view(member.key())) + ":" + SerializePlain(member.value());
       }
       return out + "}";
     }
@@ -268,8 +268,15 @@ TEST_F(RunJson, AppendJsonWritesWhatSerializingToJsonWritesWithPlainNumbers) {
   std::string text = "q\"b\\s/\b\f\n\r\t\x01\x1f\x7f é ✓";
   awkward.id = text;
   awkward.error = text;
-  awkward.args = json::array{text, 1.5, -0.0, 1e-7, 12345678901234.5, true, nullptr,
-                             uint64_t{18446744073709551615u}, int64_t{-42}};
+  awkward.args = json::array{text,
+                             1.5,
+                             -0.0,
+                             1e-7,
+                             12345678901234.5,
+                             true,
+                             nullptr,
+                             uint64_t{18446744073709551615u},
+                             int64_t{-42}};
   // More distinct doubles than the writer keeps formatted, each one twice.
   for (int i = 0; i < 40; ++i) awkward.args.as_array().push_back(i * 0.37 - 3);
   for (int i = 0; i < 40; ++i) awkward.args.as_array().push_back(i * 0.37 - 3);
@@ -322,8 +329,8 @@ TEST(JsonString, AppendJsonStringWritesWhatSerializingTheStringWrites) {
   // then UTF-8 and invalid UTF-8, which boost::json writes through as they are.
   std::string every;
   for (int c = 0; c < 0x80; ++c) every += static_cast<char>(c);
-  for (std::string text : {std::string(), every, std::string("caf\u00e9 \u2713"),
-                           std::string("\xff\xfe end")}) {
+  for (std::string text :
+       {std::string(), every, std::string("caf\u00e9 \u2713"), std::string("\xff\xfe end")}) {
     std::string appended = "prefix:";
     AppendJsonString(text, &appended);
     EXPECT_EQ(appended, "prefix:" + json::serialize(json::string_view(text.data(), text.size())));

@@ -1,6 +1,5 @@
-#include <taskmill/run_enums.h>
-
 #include <gtest/gtest.h>
+#include <taskmill/run_enums.h>
 
 namespace taskmill {
 namespace {
@@ -23,9 +22,9 @@ TEST(RunEnumsTest, StringFormsAreTheStoredWords) {
 }
 
 TEST(RunEnumsTest, ParseReadsBackEveryFormAndRefusesOtherWords) {
-  for (ErrorKind kind : {ErrorKind::kUser, ErrorKind::kTimeout, ErrorKind::kInterrupted,
-                         ErrorKind::kStopped, ErrorKind::kLost, ErrorKind::kUnknownTask,
-                         ErrorKind::kRows, ErrorKind::kInternal}) {
+  for (ErrorKind kind :
+       {ErrorKind::kUser, ErrorKind::kTimeout, ErrorKind::kInterrupted, ErrorKind::kStopped,
+        ErrorKind::kLost, ErrorKind::kUnknownTask, ErrorKind::kRows, ErrorKind::kInternal}) {
     EXPECT_EQ(ParseErrorKind(ToString(kind)), kind);
   }
   EXPECT_EQ(ParseMisfire("run_once"), Misfire::kRunOnce);

@@ -3,15 +3,15 @@
 // producer of task definitions. The schedule and the time zone are judged by src/cron,
 // which owns the cron dialect and the tz database, so that a task that could never be
 // scheduled is refused when it is defined rather than skipped with a log line later.
+#include <taskmill/function.h>
+#include <taskmill/model.h>
+
 #include <algorithm>
 #include <cctype>
 #include <cmath>
 #include <string>
 #include <utility>
 #include <vector>
-
-#include <taskmill/function.h>
-#include <taskmill/model.h>
 
 #include "cron/cron.h"
 
@@ -28,8 +28,7 @@ bool IsTaskNameChar(char c) {
 class ProblemList {
  public:
   void Add(std::string key, std::vector<std::string> involves, std::string message) {
-    if (!key.empty() &&
-        std::find(involves.begin(), involves.end(), key) == involves.end()) {
+    if (!key.empty() && std::find(involves.begin(), involves.end(), key) == involves.end()) {
       involves.insert(involves.begin(), key);
     }
     problems_.push_back({std::move(key), std::move(involves), std::move(message)});
@@ -128,8 +127,7 @@ std::vector<TaskProblem> TaskDef::Problems() const {
   if (timeout && timeout->count() <= 0) problems.Add("timeout", "must be greater than 0");
   if (Status retry_valid = retry.Validate(); !retry_valid.ok()) {
     // RetryPolicy's message names its field.
-    problems.Add("", {"max_attempts", "delay", "delay_factor", "max_delay"},
-                 retry_valid.message());
+    problems.Add("", {"max_attempts", "delay", "delay_factor", "max_delay"}, retry_valid.message());
   } else if (retry.max_attempts > kMaxTaskAttempts) {
     problems.Add("max_attempts", "must be at most " + std::to_string(kMaxTaskAttempts));
   }
@@ -151,11 +149,11 @@ Status TaskDef::Validate() const {
     if (i > 0) message += "; ";
     if (!problems[i].key.empty()) message += problems[i].key + ": ";
     message += problems[i].message;
-    details.push_back(boost::json::object{{"key", problems[i].key},
-                                          {"message", problems[i].message}});
+    details.push_back(
+        boost::json::object{{"key", problems[i].key}, {"message", problems[i].message}});
   }
-  return Status::InvalidArgument(std::move(message),
-                                 boost::json::object{{"task", name}, {"problems", std::move(details)}});
+  return Status::InvalidArgument(
+      std::move(message), boost::json::object{{"task", name}, {"problems", std::move(details)}});
 }
 
 }  // namespace taskmill

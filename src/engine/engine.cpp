@@ -1,15 +1,14 @@
 #include <taskmill/engine.h>
 
+#include <boost/json.hpp>
+#include <optional>
+#include <thread>
+
 #include "core/lifecycle/run_builder.h"
 #include "core/lifecycle/run_notifier.h"
 #include "metrics/taskmill_metrics.h"
 #include "runner/runner.h"
 #include "scheduler/scheduler.h"
-
-#include <boost/json.hpp>
-
-#include <optional>
-#include <thread>
 
 namespace taskmill {
 namespace {
@@ -25,7 +24,9 @@ class EngineImpl final : public Engine {
  public:
   EngineImpl(EngineOptions options, std::shared_ptr<const FunctionRegistry> functions,
              std::shared_ptr<Storage> storage)
-      : options_(std::move(options)), functions_(std::move(functions)), storage_(std::move(storage)) {
+      : options_(std::move(options)),
+        functions_(std::move(functions)),
+        storage_(std::move(storage)) {
     clock_ = options_.clock ? options_.clock : &SystemClock::Instance();
     // Finishes are counted from the bus rather than in the runner: runs also end by a
     // cancel, the lost-run sweep and the scheduler's did_not_start records.
@@ -236,7 +237,10 @@ class EngineImpl final : public Engine {
   std::string runner_id() const override { return runner_ ? runner_->id() : std::string(); }
   void RunStored(TimePoint run_at) override {
     if (!runner_) return;
-    if (run_at <= clock_->Now()) runner_->Wake(); else runner_->WakeAt(run_at);
+    if (run_at <= clock_->Now())
+      runner_->Wake();
+    else
+      runner_->WakeAt(run_at);
   }
 
   bool scheduler_leader() const override { return scheduler_ && scheduler_->is_leader(); }
@@ -295,7 +299,8 @@ Result<std::unique_ptr<Engine>> Engine::Open(EngineOptions options,
       new EngineImpl(std::move(options), std::move(*with_triggers), std::move(*storage)));
 }
 
-Result<std::unique_ptr<Engine>> Engine::Open(EngineOptions options, std::shared_ptr<Storage> storage,
+Result<std::unique_ptr<Engine>> Engine::Open(EngineOptions options,
+                                             std::shared_ptr<Storage> storage,
                                              std::shared_ptr<const FunctionRegistry> functions) {
   if (!storage) return Status::InvalidArgument("Engine::Open: the storage given is null");
   auto with_triggers = WithTriggerFunctions(options, std::move(functions));

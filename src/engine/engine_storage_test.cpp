@@ -2,13 +2,11 @@
 // the application reads the same storage through its own handle, and the storage
 // outlives the engine. (Real SQLite file in a temp dir; the in-memory backend of
 // examples/custom-storage/ has its own test.)
+#include <gtest/gtest.h>
 #include <taskmill/engine.h>
 #include <taskmill/testing/storage_conformance.h>
 
-#include <gtest/gtest.h>
-
 #include <boost/json.hpp>
-
 #include <chrono>
 #include <memory>
 

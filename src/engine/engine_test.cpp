@@ -2,17 +2,15 @@
 // runner and scheduler; time is simulated with ManualClock where retries, timeouts or
 // leases matter. Nothing sleeps on the wall clock: tests wait for events with a
 // generous bound.
+#include <gtest/gtest.h>
 #include <taskmill/engine.h>
 
-#include "scheduler/scheduler.h"
-
-#include <gtest/gtest.h>
-
 #include <boost/json.hpp>
-
 #include <filesystem>
 #include <functional>
 #include <thread>
+
+#include "scheduler/scheduler.h"
 
 namespace taskmill {
 namespace {
@@ -33,7 +31,8 @@ class EngineTest : public ::testing::Test {
             ::testing::UnitTest::GetInstance()->current_test_info()->name());
     std::filesystem::remove_all(dir_);
     registry_ = std::make_shared<FunctionRegistry>();
-    ASSERT_TRUE(registry_->Register("demo.echo", [](RunContext& c) { c.SetResult(c.args()); }).ok());
+    ASSERT_TRUE(
+        registry_->Register("demo.echo", [](RunContext& c) { c.SetResult(c.args()); }).ok());
     ASSERT_TRUE(registry_
                     ->Register("demo.fail",
                                [](RunContext& c) {
@@ -81,7 +80,8 @@ class EngineTest : public ::testing::Test {
 
   // Waits until the stored run satisfies `pred`; wakes on every engine event and
   // re-reads at least every 50 ms; gives up after 30 s.
-  taskmill::Run WaitRun(const std::string& id, const std::function<bool(const taskmill::Run&)>& pred) {
+  taskmill::Run WaitRun(const std::string& id,
+                        const std::function<bool(const taskmill::Run&)>& pred) {
     std::mutex mu;
     std::condition_variable cv;
     uint64_t sub = engine_->events().Subscribe([&](const Event&) { cv.notify_all(); });
@@ -155,18 +155,21 @@ TEST_F(EngineTest, FailingRunIsRetriedWithExponentialDelayThenFails) {
   auto run = engine_->Enqueue(req);
   ASSERT_TRUE(run.ok());
 
-  taskmill::Run after1 = WaitRun(run->id, [](const taskmill::Run& r) { return r.attempts.size() == 1; });
+  taskmill::Run after1 =
+      WaitRun(run->id, [](const taskmill::Run& r) { return r.attempts.size() == 1; });
   EXPECT_EQ(after1.status, RunStatus::kPending);
   EXPECT_EQ(after1.run_at, *after1.attempts[0].finished_at + 1s);
   EXPECT_EQ(after1.attempts[0].error, "boom 1");
   clock.Advance(1s);
 
-  taskmill::Run after2 = WaitRun(run->id, [](const taskmill::Run& r) { return r.attempts.size() == 2; });
+  taskmill::Run after2 =
+      WaitRun(run->id, [](const taskmill::Run& r) { return r.attempts.size() == 2; });
   EXPECT_EQ(after2.status, RunStatus::kPending);
   EXPECT_EQ(after2.run_at, *after2.attempts[1].finished_at + 2s);
   clock.Advance(2s);
 
-  taskmill::Run final_run = WaitRun(run->id, [](const taskmill::Run& r) { return IsFinal(r.status); });
+  taskmill::Run final_run =
+      WaitRun(run->id, [](const taskmill::Run& r) { return IsFinal(r.status); });
   EXPECT_EQ(final_run.status, RunStatus::kFailed);
   ASSERT_EQ(final_run.attempts.size(), 3u);
   EXPECT_EQ(final_run.attempts[2].error, "boom 3");

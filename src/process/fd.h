@@ -6,9 +6,8 @@
 // Thread-safety: a UniqueFd is owned by one thread; the functions are thread-safe.
 #pragma once
 
-#include <taskmill/status.h>
-
 #include <sys/types.h>
+#include <taskmill/status.h>
 #include <unistd.h>
 
 #include <string>

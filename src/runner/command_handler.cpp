@@ -1,10 +1,9 @@
 #include "runner/command_handler.h"
 
-#include <taskmill/run_enums.h>
-
 #include <poll.h>
 #include <signal.h>
 #include <sys/wait.h>
+#include <taskmill/run_enums.h>
 #include <unistd.h>
 
 #include <algorithm>

@@ -1,7 +1,6 @@
 #include "runner/runner.h"
 
 #include <spdlog/spdlog.h>
-
 #include <unistd.h>
 
 #include <algorithm>
@@ -123,9 +122,8 @@ void Runner::FetchLoop() {
       // Batching window: while runs are waiting, give the slots a few milliseconds
       // to free up so that one claim (one commit) fills many of them. Real time on
       // purpose: this is a throughput knob, not scheduling semantics.
-      fetch_cv_.wait_for(lock, std::chrono::milliseconds(5), [&] {
-        return !running_ || limit - claimed_.load() >= half;
-      });
+      fetch_cv_.wait_for(lock, std::chrono::milliseconds(5),
+                         [&] { return !running_ || limit - claimed_.load() >= half; });
       if (!running_) break;
       free_slots = limit - claimed_.load();
     }
@@ -200,9 +198,8 @@ void Runner::FetchLoop() {
     // over, without ever letting go of mu_ (this wedged the whole runner). The
     // worker that frees a slot wakes the fetcher (WorkerLoop), which then claims
     // whatever fell due meanwhile.
-    const TimePoint deadline =
-        free_slots > 0 ? std::min(now + options_.poll_interval, next_due_)
-                       : now + options_.poll_interval;
+    const TimePoint deadline = free_slots > 0 ? std::min(now + options_.poll_interval, next_due_)
+                                              : now + options_.poll_interval;
     clock_.WaitUntil(lock, fetch_cv_, deadline, [&] {
       if (!running_) return true;
       if (claimed_.load() >= ClaimLimit()) return false;
@@ -221,7 +218,6 @@ void Runner::CommitSeen() {
   }
   fetch_cv_.notify_one();
 }
-
 
 void Runner::WakeAt(TimePoint due) {
   {

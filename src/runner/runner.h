@@ -108,11 +108,11 @@ class Runner {
   std::condition_variable work_cv_;
   std::condition_variable finish_cv_;
   std::condition_variable supervisor_cv_;
-  bool running_ = false;                     // guarded by mu_
-  bool wake_ = false;                        // guarded by mu_
+  bool running_ = false;          // guarded by mu_
+  bool wake_ = false;             // guarded by mu_
   bool supervisor_kick_ = false;  // runs were claimed since the supervisor looked; guarded by mu_
-  bool backlog_ = false;  // the last claim filled every free slot; guarded by mu_
-  TimePoint next_due_ = TimePoint::max();    // earliest known future run_at; guarded by mu_
+  bool backlog_ = false;          // the last claim filled every free slot; guarded by mu_
+  TimePoint next_due_ = TimePoint::max();  // earliest known future run_at; guarded by mu_
   // Moving average of attempt durations (on the engine's clock), or negative before
   // the first attempt: the measure of "short" for claiming ahead. Guarded by mu_.
   Duration average_attempt_{-1};

@@ -1,11 +1,9 @@
 // The fetcher's sleep: while every slot is busy it waits for a slot to free up, and
 // a run due meanwhile (a retry, a delayed run) neither keeps it awake nor is missed.
 #include <gtest/gtest.h>
-
 #include <taskmill/clock.h>
 #include <taskmill/events.h>
 #include <taskmill/function.h>
-
 #include <unistd.h>
 
 #include <atomic>

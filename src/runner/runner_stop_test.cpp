@@ -1,10 +1,8 @@
 // Stopping a runner while one of its claims is being written.
 #include <gtest/gtest.h>
-
 #include <taskmill/clock.h>
 #include <taskmill/events.h>
 #include <taskmill/function.h>
-
 #include <unistd.h>
 
 #include <chrono>
@@ -89,8 +87,10 @@ TEST(RunnerStopTest, RunsClaimedWhileStoppingNeverStartTheirFunction) {
                               bool first = ctx.run().id == "first";
                               {
                                 std::lock_guard lock(seen.mu);
-                                if (first) seen.first_started = true;
-                                else ++seen.second_entered;
+                                if (first)
+                                  seen.first_started = true;
+                                else
+                                  ++seen.second_entered;
                               }
                               seen.cv.notify_all();
                               bool cancelled = !ctx.SleepFor(first ? 60s : 20s);

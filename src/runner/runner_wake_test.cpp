@@ -1,11 +1,9 @@
 // Waking workers: while attempts are short, only a worker per core is kept awake
 // (Runner::WakeWorker); a long attempt among them must not hold the runs behind it.
 #include <gtest/gtest.h>
-
 #include <taskmill/clock.h>
 #include <taskmill/events.h>
 #include <taskmill/function.h>
-
 #include <unistd.h>
 
 #include <algorithm>
@@ -93,8 +91,8 @@ TEST(RunnerWakeTest, LongAttemptsAmongShortOnesDoNotHoldTheRunsBehindThem) {
   runner.Wake();
   {
     std::unique_lock lock(mu);
-    const bool ran = cv.wait_for(
-        lock, 30s, [&] { return holding == cores && finished.count("behind") == 1; });
+    const bool ran =
+        cv.wait_for(lock, 30s, [&] { return holding == cores && finished.count("behind") == 1; });
     EXPECT_TRUE(ran) << "after 30 s, " << holding << " of " << cores
                      << " long attempts were executing and the short run behind them had "
                      << (finished.count("behind") == 1 ? "" : "not ") << "finished";

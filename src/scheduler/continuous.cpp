@@ -63,9 +63,7 @@ bool ContinuousDuty::Guard(const ScheduledTask& task, TimePoint now) {
 }
 
 namespace {
-std::string ContinuousRestartsKey(const std::string& task) {
-  return "continuous_restarts:" + task;
-}
+std::string ContinuousRestartsKey(const std::string& task) { return "continuous_restarts:" + task; }
 }  // namespace
 
 int64_t ContinuousRestarts(Storage& storage, const std::string& task) {

@@ -1,8 +1,7 @@
 #include "scheduler/periodic.h"
 
-#include <taskmill/run_enums.h>
-
 #include <spdlog/spdlog.h>
+#include <taskmill/run_enums.h>
 
 #include <algorithm>
 #include <boost/json.hpp>

@@ -1,8 +1,7 @@
 #include "scheduler/scheduler.h"
 
-#include <taskmill/run_enums.h>
-
 #include <spdlog/spdlog.h>
+#include <taskmill/run_enums.h>
 #include <unistd.h>
 
 #include <map>

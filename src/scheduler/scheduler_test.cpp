@@ -2,7 +2,6 @@
 // (ManualClock), and the scheduler driven pass by pass with Tick(). Nothing sleeps on
 // the wall clock: where the scheduler's or the runner's own thread is involved, the
 // test waits for the expected state with a generous bound.
-#include "scheduler/continuous.h"
 #include "scheduler/scheduler.h"
 
 #include <gtest/gtest.h>
@@ -20,6 +19,7 @@
 #include <tuple>
 
 #include "metrics/taskmill_metrics.h"
+#include "scheduler/continuous.h"
 #include "scheduler/fire_times.h"
 #include "scheduler/periodic.h"
 
@@ -500,7 +500,7 @@ TEST_F(SchedulerTest, InstantsOfTheGapFollowTheMisfirePolicyNotTheOverlapCheck) 
   ASSERT_TRUE(dead.Tick());
   std::vector<taskmill::Run> runs = RunsOf("every-second");
   ASSERT_EQ(runs.size(), 1u);
-  Claim(runs[0].id);  // still live when the next scheduler takes over
+  Claim(runs[0].id);       // still live when the next scheduler takes over
   clock_.Advance(3500ms);  // the leader died; its lease ran out at T0 + 3 s
   ASSERT_TRUE(Make(options).Tick());
   runs = RunsOf("every-second");

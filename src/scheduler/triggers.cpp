@@ -1,8 +1,7 @@
 #include "scheduler/triggers.h"
 
-#include <taskmill/run_enums.h>
-
 #include <spdlog/spdlog.h>
+#include <taskmill/run_enums.h>
 
 #include <boost/json.hpp>
 #include <cstdint>

@@ -1,9 +1,9 @@
 // The command line as docs/cli.md describes it: the options every command takes work
 // before or after the command, and each row of the exit-status table is what a user
 // gets (docs/errors.md's test covers each refused input class as well).
-#include "integration/harness.h"
-
 #include <gtest/gtest.h>
+
+#include "integration/harness.h"
 
 namespace taskmill::testing {
 namespace {
@@ -61,17 +61,16 @@ TEST_F(CliExitTest, ExitTwoForUsageErrorsAndRejectedRequests) {
   for (const auto& args : std::vector<std::vector<std::string>>{
            {"no-such-command"},
            {"stats", "--no-such-option"},
-           {"run"},                                    // missing argument
+           {"run"},  // missing argument
            {"create", "demo.echo", "--in", "-5"},
            {"create", "demo.echo", "--in", "soon"},
-           {"task", "enable", "no-such-task"},         // 404
-           {"queue", "pause", "bad q!"},               // 4xx
-           {"api", "GET", "/api/v1/nope"},             // 404
-           {"api", "BOGUS", "/x"},                     // not an HTTP method
+           {"task", "enable", "no-such-task"},  // 404
+           {"queue", "pause", "bad q!"},        // 4xx
+           {"api", "GET", "/api/v1/nope"},      // 404
+           {"api", "BOGUS", "/x"},              // not an HTTP method
        }) {
     auto r = Taskmill(args, url());
-    EXPECT_EQ(r.exit_code, 2) << args[0] << (args.size() > 1 ? " " + args[1] : "") << ": "
-                              << r.err;
+    EXPECT_EQ(r.exit_code, 2) << args[0] << (args.size() > 1 ? " " + args[1] : "") << ": " << r.err;
     EXPECT_EQ(r.err.find("cannot reach"), std::string::npos) << r.err;
   }
 }

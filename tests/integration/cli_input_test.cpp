@@ -40,10 +40,31 @@ Server* CliInputTest::server_ = nullptr;
 
 TEST_F(CliInputTest, CsvRunsKeepEveryRunOption) {
   std::string csv = WriteCsv("numbers.csv", "e164\n+15550001\n+15550002\n");
-  auto r = Run({"create", "numbers.import", "--input", csv, "--id", "csv-opts", "--queue", "bulk",
-                "--max-attempts", "3", "--delay", "2", "--timeout", "1", "--time-to-resolve",
-                "90", "--in", "60", "--priority", "4", "--args", R"([1,"a"])", "--data",
-                R"({"k":"v"})", "--json"});
+  auto r = Run({"create",
+                "numbers.import",
+                "--input",
+                csv,
+                "--id",
+                "csv-opts",
+                "--queue",
+                "bulk",
+                "--max-attempts",
+                "3",
+                "--delay",
+                "2",
+                "--timeout",
+                "1",
+                "--time-to-resolve",
+                "90",
+                "--in",
+                "60",
+                "--priority",
+                "4",
+                "--args",
+                R"([1,"a"])",
+                "--data",
+                R"({"k":"v"})",
+                "--json"});
   ASSERT_EQ(r.exit_code, 0) << r.err << r.out;
   auto shown = Run({"run", "csv-opts", "--queue", "bulk", "--json"});
   ASSERT_EQ(shown.exit_code, 0) << shown.err;

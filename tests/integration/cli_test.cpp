@@ -1,12 +1,11 @@
 // End-to-end: a real `taskmill serve` (SQLite in a temp dir, the example config) driven
 // by the real `taskmill` client commands, as a user would in the quick start.
-#include "integration/harness.h"
-
+#include <gtest/gtest.h>
 #include <taskmill/clock.h>
 
-#include <gtest/gtest.h>
-
 #include <fstream>
+
+#include "integration/harness.h"
 
 namespace taskmill::testing {
 namespace {

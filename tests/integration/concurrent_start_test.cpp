@@ -4,11 +4,8 @@
 // empty data directory, twenty times over, and every one of them comes up: the ones
 // with the api role answer /healthz, the runner-only ones (which serve no HTTP) say
 // they serve, are still alive once all four are up, and stop cleanly on SIGTERM.
-#include "integration/harness.h"
-
-#include <gtest/gtest.h>
-
 #include <fcntl.h>
+#include <gtest/gtest.h>
 #include <poll.h>
 #include <signal.h>
 #include <spawn.h>
@@ -18,6 +15,8 @@
 #include <chrono>
 #include <fstream>
 #include <sstream>
+
+#include "integration/harness.h"
 
 extern char** environ;
 
@@ -46,7 +45,8 @@ struct ServeProcess {
     std::ifstream in(log);
     std::stringstream err;
     err << in.rdbuf();
-    return "serve --roles " + roles + (exited ? " exited (status " + std::to_string(exit_status) + ")" : "") +
+    return "serve --roles " + roles +
+           (exited ? " exited (status " + std::to_string(exit_status) + ")" : "") +
            "\nstdout: " + output + "\nlog: " + err.str();
   }
 };
@@ -63,8 +63,8 @@ ServeProcess Spawn(const std::filesystem::path& data_dir, const std::string& rol
   posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
   posix_spawn_file_actions_adddup2(&actions, out[1], 1);
   posix_spawn_file_actions_addopen(&actions, 2, log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  std::vector<std::string> args = {TASKMILL_BINARY, "serve",         "--data-dir", data_dir.string(),
-                                   "--roles",       roles,           "--listen",   "127.0.0.1:0"};
+  std::vector<std::string> args = {TASKMILL_BINARY, "serve", "--data-dir", data_dir.string(),
+                                   "--roles",       roles,   "--listen",   "127.0.0.1:0"};
   std::vector<char*> argv;
   for (auto& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);
@@ -99,7 +99,8 @@ void AwaitReady(ServeProcess& p, Clock::time_point deadline) {
     const std::string marker = "listening on ";
     if (auto at = p.output.find(marker); at != std::string::npos) {
       auto end = p.output.find('\n', at);
-      if (end != std::string::npos) p.url = p.output.substr(at + marker.size(), end - at - marker.size());
+      if (end != std::string::npos)
+        p.url = p.output.substr(at + marker.size(), end - at - marker.size());
     }
   }
 }
@@ -159,7 +160,8 @@ TEST(ConcurrentStartTest, FourProcessesStartingTogetherOnAnEmptyDataDirAllComeUp
     if (round % 2 == 0) std::filesystem::create_directories(data);
     std::vector<ServeProcess> processes;
     for (size_t i = 0; i < roles.size(); ++i) {
-      processes.push_back(Spawn(data, roles[i], dir.path() / ("serve" + std::to_string(i) + ".log")));
+      processes.push_back(
+          Spawn(data, roles[i], dir.path() / ("serve" + std::to_string(i) + ".log")));
       ASSERT_GT(processes.back().pid, 0) << "cannot start " << TASKMILL_BINARY;
     }
     const auto deadline = Clock::now() + std::chrono::seconds(60);
@@ -172,7 +174,8 @@ TEST(ConcurrentStartTest, FourProcessesStartingTogetherOnAnEmptyDataDirAllComeUp
       all_up = all_up && p.ready() && alive;
       if (p.ready() && alive && p.api()) {
         auto health = Taskmill({"api", "GET", "/healthz"}, p.url);
-        EXPECT_EQ(health.exit_code, 0) << p.Describe() << "\n/healthz: " << health.out << health.err;
+        EXPECT_EQ(health.exit_code, 0)
+            << p.Describe() << "\n/healthz: " << health.out << health.err;
         EXPECT_NE(health.out.find("ok"), std::string::npos) << health.out;
       }
     }

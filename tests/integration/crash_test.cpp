@@ -3,17 +3,16 @@
 // in flight at the kill got a second attempt, and that runs claimed ahead of the slots
 // (never started) go back to the queue with no attempt used.
 // Every wait is a deadline in seconds on a state.
-#include "integration/harness.h"
-
-#include <taskmill/storage.h>
-
 #include <gtest/gtest.h>
 #include <sqlite3.h>
+#include <taskmill/storage.h>
 
 #include <fstream>
 #include <iostream>
 #include <map>
 #include <set>
+
+#include "integration/harness.h"
 
 namespace taskmill::testing {
 namespace {
@@ -49,16 +48,17 @@ std::set<std::string> Enqueue(const Server& server, const TempDir& dir, const js
     json::array runs;
     for (int i = 0; i < 1000; ++i) runs.push_back(run);
     std::ofstream(dir.path() / "batch.json") << json::serialize(json::object{{"runs", runs}});
-    auto r = Taskmill({"api", "POST", "/api/v1/runs:batch", "--body-file",
-                       (dir.path() / "batch.json").string()},
-                      server.url());
+    auto r = Taskmill(
+        {"api", "POST", "/api/v1/runs:batch", "--body-file", (dir.path() / "batch.json").string()},
+        server.url());
     EXPECT_EQ(r.exit_code, 0) << r.err;
     auto stored = r.Json();
     if (!stored.is_object()) {
       ADD_FAILURE() << r.out.substr(0, 500) << r.err;
       return ids;
     }
-    for (const auto& s : stored.at("runs").as_array()) ids.insert(std::string(s.at("id").as_string()));
+    for (const auto& s : stored.at("runs").as_array())
+      ids.insert(std::string(s.at("id").as_string()));
   }
   return ids;
 }
@@ -162,14 +162,12 @@ TEST(CrashTest, KillNineDuringLoadLosesNoAcknowledgedRun) {
     // No claim of the killed server outlives time_to_resolve + 2 s after the restart.
     auto observer = OpenStorage({db_path.string() + "?synchronous=normal"});
     ASSERT_TRUE(observer.ok()) << observer.status().ToString();
-    const bool resolved = WaitUntil(seconds(kTimeToResolve + 2), [&] {
-      return ClaimsResolved(**observer, at_kill);
-    });
-    EXPECT_TRUE(resolved) << "runs of the killed server still running "
-                          << std::chrono::duration<double>(std::chrono::steady_clock::now() -
-                                                           restarted)
-                                 .count()
-                          << " s after the restart";
+    const bool resolved =
+        WaitUntil(seconds(kTimeToResolve + 2), [&] { return ClaimsResolved(**observer, at_kill); });
+    EXPECT_TRUE(resolved)
+        << "runs of the killed server still running "
+        << std::chrono::duration<double>(std::chrono::steady_clock::now() - restarted).count()
+        << " s after the restart";
     int64_t live = -1;
     ASSERT_TRUE(WaitUntil(kSettle, [&] { return (live = LiveRuns(server.url())) == 0; }))
         << live << " runs still pending or running after the restart (-1: no answer)";
@@ -190,7 +188,8 @@ TEST(CrashTest, KillNineDuringLoadLosesNoAcknowledgedRun) {
   }
   EXPECT_EQ(seen, acknowledged);
   EXPECT_EQ(completed, kRuns) << "every run completed (two attempts were allowed)";
-  EXPECT_EQ(retried, in_flight_at_kill) << "every run in flight at the kill was retried, and no other";
+  EXPECT_EQ(retried, in_flight_at_kill)
+      << "every run in flight at the kill was retried, and no other";
 }
 
 // Runs claimed ahead of the slots are stored running, but never started: after a kill
@@ -227,9 +226,9 @@ TEST(CrashTest, KillNineHandsBackClaimedAheadRunsUncharged) {
     ASSERT_TRUE(server.started()) << server.startup_output();
     auto observer = OpenStorage({db_path.string() + "?synchronous=normal"});
     ASSERT_TRUE(observer.ok()) << observer.status().ToString();
-    EXPECT_TRUE(WaitUntil(seconds(kTimeToResolve + 2),
-                          [&] { return ClaimsResolved(**observer, at_kill); }))
-        << "runs of the killed server still running time_to_resolve + 2 s after the restart";
+    EXPECT_TRUE(WaitUntil(seconds(kTimeToResolve + 2), [&] {
+      return ClaimsResolved(**observer, at_kill);
+    })) << "runs of the killed server still running time_to_resolve + 2 s after the restart";
     int64_t live = -1;
     ASSERT_TRUE(WaitUntil(kSettle, [&] { return (live = LiveRuns(server.url())) == 0; }))
         << live << " runs still pending or running after the restart (-1: no answer)";

@@ -6,13 +6,8 @@
 //   - the write-ahead log is truncated to its documented bound (docs/storage.md) after
 //     checkpoints, rather than keeping its peak size.
 // Mounting needs root (CAP_SYS_ADMIN); elsewhere the test is skipped, saying why.
-#include "integration/harness.h"
-
-#include "storage/sqlite/sqlite_storage.h"
-
-#include <gtest/gtest.h>
-
 #include <arpa/inet.h>
+#include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <sys/mount.h>
 #include <sys/socket.h>
@@ -23,6 +18,9 @@
 #include <fstream>
 #include <memory>
 #include <set>
+
+#include "integration/harness.h"
+#include "storage/sqlite/sqlite_storage.h"
 
 namespace taskmill::testing {
 namespace {
@@ -74,13 +72,15 @@ HttpAnswer Http(const std::string& url, const std::string& method, const std::st
   }
   std::string response;
   char buf[65536];
-  for (ssize_t n; (n = recv(fd, buf, sizeof buf, 0)) > 0;) response.append(buf, static_cast<size_t>(n));
+  for (ssize_t n; (n = recv(fd, buf, sizeof buf, 0)) > 0;)
+    response.append(buf, static_cast<size_t>(n));
   close(fd);
   // "HTTP/1.1 507 Insufficient Storage\r\n...\r\n\r\nbody" (Connection: close, so the
   // body is the rest; the server does not chunk these answers).
   if (response.size() < 12 || !response.starts_with("HTTP/1.1 ")) return answer;
   answer.status = std::stoi(response.substr(9, 3));
-  if (auto at = response.find("\r\n\r\n"); at != std::string::npos) answer.body = response.substr(at + 4);
+  if (auto at = response.find("\r\n\r\n"); at != std::string::npos)
+    answer.body = response.substr(at + 4);
   return answer;
 }
 
@@ -130,7 +130,8 @@ class DiskFullTest : public ::testing::Test {
 
   static void Acknowledge(const HttpAnswer& answer, std::set<std::string>& ids) {
     auto v = json::parse(answer.body);
-    for (const auto& run : v.at("runs").as_array()) ids.insert(std::string(run.at("id").as_string()));
+    for (const auto& run : v.at("runs").as_array())
+      ids.insert(std::string(run.at("id").as_string()));
   }
 
   TempDir dir_;
@@ -147,7 +148,8 @@ TEST_F(DiskFullTest, AFullDiskAnswers507KeepsWhatWasAcknowledgedAndResumesWhenSp
   {
     std::ofstream ballast(mount_point_ / "ballast", std::ios::binary);
     std::string block(1 << 16, 'b');
-    for (int64_t written = 0; written < kBallastBytes; written += static_cast<int64_t>(block.size())) {
+    for (int64_t written = 0; written < kBallastBytes;
+         written += static_cast<int64_t>(block.size())) {
       ballast.write(block.data(), static_cast<std::streamsize>(block.size()));
     }
     ASSERT_TRUE(ballast.good()) << "cannot write the ballast file";
@@ -171,9 +173,8 @@ TEST_F(DiskFullTest, AFullDiskAnswers507KeepsWhatWasAcknowledgedAndResumesWhenSp
     full = answer;
     break;
   }
-  ASSERT_EQ(full.status, 507) << "a write that does not fit should answer 507, got "
-                              << full.status << ": " << full.body << " after "
-                              << acknowledged.size() << " runs";
+  ASSERT_EQ(full.status, 507) << "a write that does not fit should answer 507, got " << full.status
+                              << ": " << full.body << " after " << acknowledged.size() << " runs";
   auto error = json::parse(full.body).at("error");
   EXPECT_EQ(error.at("code").as_string(), "insufficient_storage");
   EXPECT_NE(std::string(error.at("message").as_string()).find("disk full"), std::string::npos)

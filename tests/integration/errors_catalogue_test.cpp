@@ -2,15 +2,13 @@
 // and every row is produced here, through the real server and the real `taskmill`
 // binary, with the code and status the row gives. A new code without a row, or a row
 // without a producer, fails the test.
-#include "integration/harness.h"
+#include <gtest/gtest.h>
 
+#include <atomic>
 #include <boost/asio/connect.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/read.hpp>
 #include <boost/asio/write.hpp>
-#include <gtest/gtest.h>
-
-#include <atomic>
 #include <filesystem>
 #include <fstream>
 #include <functional>
@@ -22,6 +20,7 @@
 #include <thread>
 
 #include "api/api_error.h"
+#include "integration/harness.h"
 
 namespace taskmill::testing {
 namespace {
@@ -231,8 +230,8 @@ class ErrorsCatalogueTest : public ::testing::Test {
     server_ = new Server(dir_->path() / "open");
     // A second server with tokens, for the answers to who is asking.
     fs::path guarded = dir_->path() / "guarded";
-    auto admin = Taskmill({"token", "create", "--admin", "--name", "ops", "--json", "--data-dir",
-                           guarded.string()});
+    auto admin = Taskmill(
+        {"token", "create", "--admin", "--name", "ops", "--json", "--data-dir", guarded.string()});
     auto account = Taskmill({"token", "create", "--account", "acme", "--name", "acme", "--json",
                              "--data-dir", guarded.string()});
     if (account.Json().is_object()) account_token_ = account.Json().at("token").as_string();
@@ -271,7 +270,8 @@ class ErrorsCatalogueTest : public ::testing::Test {
         {"http.malformed_json", [=] { return Of(Send(Request("POST", runs, "{"))); }},
         {"http.duplicate_key",
          [=] {
-           return Of(Send(Request("POST", runs, R"({"function":"demo.echo","function":"demo.fail"})")));
+           return Of(
+               Send(Request("POST", runs, R"({"function":"demo.echo","function":"demo.fail"})")));
          }},
         {"http.invalid_parameter", [=] { return Of(Send(Request("GET", runs + "?bogus=1"))); }},
         {"http.invalid_utf8_path", [=] { return Of(Send(Request("GET", runs + "/%ff%fe"))); }},
@@ -291,7 +291,8 @@ class ErrorsCatalogueTest : public ::testing::Test {
          }},
         {"http.csv_input_required",
          [=] { return Of(Send(Request("POST", runs, R"({"function":"numbers.import"})"))); }},
-        {"http.unauthorized", [] { return Of(Raw(guarded_->url(), Request("GET", "/api/v1/stats"))); }},
+        {"http.unauthorized",
+         [] { return Of(Raw(guarded_->url(), Request("GET", "/api/v1/stats"))); }},
         {"http.forbidden",
          [] {
            return Of(Raw(guarded_->url(),
@@ -325,12 +326,14 @@ class ErrorsCatalogueTest : public ::testing::Test {
         {"http.stale_fencing_token",
          [=] {
            Cli({"create", "demo.echo", "--id", "catalogue-stale", "--wait"});
-           return Of(Send(Request("POST", "/api/v1/runners/w1/finish",
-                                  R"({"id":"catalogue-stale","fencing_token":1,"status":"completed"})")));
+           return Of(
+               Send(Request("POST", "/api/v1/runners/w1/finish",
+                            R"({"id":"catalogue-stale","fencing_token":1,"status":"completed"})")));
          }},
         {"http.too_large",
          [=] {
-           std::string big = R"({"function":"demo.echo","args":[")" + std::string(2 << 20, 'x') + "\"]}";
+           std::string big =
+               R"({"function":"demo.echo","args":[")" + std::string(2 << 20, 'x') + "\"]}";
            return Of(Send(Request("POST", runs, big)));
          }},
         {"http.csv_record_too_large",
@@ -345,9 +348,7 @@ class ErrorsCatalogueTest : public ::testing::Test {
         {"http.unknown_function",
          [=] { return Of(Send(Request("POST", runs, R"({"function":"demo.nope"})"))); }},
         {"http.unknown_task",
-         [=] {
-           return Of(Send(Request("POST", runs, R"({"task":"no-such-task"})")));
-         }},
+         [=] { return Of(Send(Request("POST", runs, R"({"task":"no-such-task"})"))); }},
         {"http.internal", [] { return Mapped(StatusCode::kInternal); }},
         {"http.insufficient_storage", [] { return Mapped(StatusCode::kInsufficientStorage); }},
         {"http.unavailable", [] { return Mapped(StatusCode::kUnavailable); }},
@@ -376,13 +377,30 @@ class ErrorsCatalogueTest : public ::testing::Test {
            return Observed{named ? "no_input_file" : "",
                            "run " + std::string(run.at("status").as_string())};
          }},
-        {"cli.usage", [] { return Exit(Cli({"stats", "--no-such-option"})); }},
-        {"cli.bad_value", [] { return Exit(Cli({"create", "demo.echo", "--in", "-5"})); }},
-        {"cli.bad_token", [] { return Exit(Cli({"--token", "a\r\nX-Injected: 1", "stats"})); }},
-        {"cli.unknown_method", [] { return Exit(Cli({"api", "BOGUS", "/x"})); }},
+        {"cli.usage",
+         [] {
+           return Exit(Cli({"stats", "--no-such-option"}));
+         }},
+        {"cli.bad_value",
+         [] {
+           return Exit(Cli({"create", "demo.echo", "--in", "-5"}));
+         }},
+        {"cli.bad_token",
+         [] {
+           return Exit(Cli({"--token", "a\r\nX-Injected: 1", "stats"}));
+         }},
+        {"cli.unknown_method",
+         [] {
+           return Exit(Cli({"api", "BOGUS", "/x"}));
+         }},
         {"cli.csv_input_required",
-         [] { return ExitWithCode(Cli({"create", "numbers.import"})); }},
-        {"cli.rejected", [] { return Exit(Cli({"task", "enable", "no-such-task"})); }},
+         [] {
+           return ExitWithCode(Cli({"create", "numbers.import"}));
+         }},
+        {"cli.rejected",
+         [] {
+           return Exit(Cli({"task", "enable", "no-such-task"}));
+         }},
         {"cli.server_error",
          [] {
            FixedAnswerServer failing(JsonAnswer(
@@ -395,14 +413,21 @@ class ErrorsCatalogueTest : public ::testing::Test {
            return Exit(Taskmill({"stats"}, odd.url()));
          }},
         {"cli.unreachable", [] { return Exit(Taskmill({"stats"}, "http://127.0.0.1:1")); }},
-        {"cli.run_not_completed", [] { return Exit(Cli({"create", "demo.fail", "--wait"})); }},
+        {"cli.run_not_completed",
+         [] {
+           return Exit(Cli({"create", "demo.fail", "--wait"}));
+         }},
         {"config.unknown_key", [] { return BadConfig("task_runner:\n  capacityy: 5\n"); }},
         {"config.wrong_type", [] { return BadConfig("task_runner:\n  capacity: lots\n"); }},
         {"csv.unterminated_quote",
          [=] {
-           return Of(Send(Request("POST", runs + "?function=numbers.import", "a\n\"b\n", "text/csv")));
+           return Of(
+               Send(Request("POST", runs + "?function=numbers.import", "a\n\"b\n", "text/csv")));
          }},
-        {"cron.invalid_expression", [] { return Exit(Taskmill({"cron", "next", "61 * * * *"})); }},
+        {"cron.invalid_expression",
+         [] {
+           return Exit(Taskmill({"cron", "next", "61 * * * *"}));
+         }},
     };
   }
 

@@ -142,8 +142,8 @@ TempDir::~TempDir() {
 }
 
 Server::Server(const std::filesystem::path& data_dir, std::vector<std::string> extra_args) {
-  std::vector<std::string> argv = {TASKMILL_BINARY, "serve", "--listen", "127.0.0.1:0",
-                                   "--data-dir", data_dir.string()};
+  std::vector<std::string> argv = {TASKMILL_BINARY, "serve",      "--listen",
+                                   "127.0.0.1:0",   "--data-dir", data_dir.string()};
   argv.insert(argv.end(), extra_args.begin(), extra_args.end());
   int err_fd = -1;
   pid_ = Spawn(argv, EnvWith({}), &out_fd_, &err_fd);
@@ -187,9 +187,8 @@ int Server::Terminate() {
   if (pid_ <= 0) return -1;
   kill(pid_, SIGTERM);
   int status = 0;
-  const bool exited = WaitUntil(std::chrono::seconds(60), [&] {
-    return waitpid(pid_, &status, WNOHANG) == pid_;
-  });
+  const bool exited =
+      WaitUntil(std::chrono::seconds(60), [&] { return waitpid(pid_, &status, WNOHANG) == pid_; });
   if (!exited) {
     kill(pid_, SIGKILL);
     waitpid(pid_, &status, 0);

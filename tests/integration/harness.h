@@ -5,7 +5,6 @@
 #pragma once
 
 #include <boost/json.hpp>
-
 #include <chrono>
 #include <filesystem>
 #include <functional>
@@ -59,7 +58,7 @@ class Server {
   const std::string& url() const { return url_; }
   bool started() const { return !url_.empty(); }
   const std::string& startup_output() const { return output_; }
-  void Kill9();      // SIGKILL, then reap
+  void Kill9();  // SIGKILL, then reap
   // SIGTERM, wait (at most 60 s, then SIGKILL), return the exit code (-1 if killed).
   int Terminate();
   int pid() const { return pid_; }

@@ -30,9 +30,9 @@ TEST(RemoteRunnerTest, PythonWorkerCompletesAndFailsRunsOfItsQueue) {
   });
 
   // Waited for through the CLI: the worker claims it from its long-poll.
-  auto first = Taskmill({"create", "py.add", "--queue", "remote", "--args", "[1, 2, 3]", "--wait",
-                         "--json"},
-                        server.url(), std::chrono::seconds(90));
+  auto first =
+      Taskmill({"create", "py.add", "--queue", "remote", "--args", "[1, 2, 3]", "--wait", "--json"},
+               server.url(), std::chrono::seconds(90));
   // The function's queue is the default; these two are created before anyone waits.
   auto second = Taskmill({"create", "py.add", "--args", "[40, 2]", "--json"}, server.url());
   auto third = Taskmill({"create", "py.fail", "--args", R"(["x"])", "--json"}, server.url());

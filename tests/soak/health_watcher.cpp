@@ -1,8 +1,8 @@
 #include "soak/health_watcher.h"
 
-#include "cli/client.h"
-
 #include <fmt/format.h>
+
+#include "cli/client.h"
 
 namespace taskmill::testing {
 

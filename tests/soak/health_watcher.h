@@ -4,14 +4,14 @@
 // server that spins shows a full core there).
 #pragma once
 
-#include "soak/serve_process.h"
-
 #include <atomic>
 #include <chrono>
 #include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
+
+#include "soak/serve_process.h"
 
 namespace taskmill::testing {
 

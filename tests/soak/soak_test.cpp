@@ -14,15 +14,8 @@
 //
 // A second test sends the large batch alone to a fresh server: short runs, which the
 // runner claims ahead of its slots, with retries falling due among them.
-#include "cli/client.h"
-#include "integration/harness.h"
-#include "soak/health_watcher.h"
-#include "soak/serve_process.h"
-#include "soak/workload.h"
-
-#include <gtest/gtest.h>
-
 #include <fmt/format.h>
+#include <gtest/gtest.h>
 
 #include <cerrno>
 #include <cstdlib>
@@ -31,6 +24,12 @@
 #include <optional>
 #include <random>
 #include <thread>
+
+#include "cli/client.h"
+#include "integration/harness.h"
+#include "soak/health_watcher.h"
+#include "soak/serve_process.h"
+#include "soak/workload.h"
 
 namespace taskmill::testing {
 namespace {

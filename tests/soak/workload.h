@@ -5,7 +5,6 @@
 #include <taskmill/clock.h>
 
 #include <boost/json.hpp>
-
 #include <chrono>
 #include <cstdint>
 #include <random>

@@ -165,7 +165,7 @@ class StorageConformance : public ::testing::TestWithParam<StorageFactory> {
 // factories are StorageFactory values, evaluated before main. Naming
 // StorageFactoryName is also what links the suite's test files into the binary (the
 // suite is a static library; fixture.cpp refers to every subject's file).
-#define TASKMILL_STORAGE_CONFORMANCE(prefix, ...)                               \
-  using ::taskmill::conformance::StorageConformance;                            \
+#define TASKMILL_STORAGE_CONFORMANCE(prefix, ...)                                      \
+  using ::taskmill::conformance::StorageConformance;                                   \
   INSTANTIATE_TEST_SUITE_P(prefix, StorageConformance, ::testing::Values(__VA_ARGS__), \
                            ::taskmill::conformance::StorageFactoryName)

@@ -31,8 +31,7 @@ RunFinish DecideFinish(const Run& run, const HandlerOutcome& outcome, TimePoint 
   // "rows": a bulk run ended failed because its rows failed (every row failed, or the
   // function stopped it): another attempt would fail the same rows again.
   if (retryable && f.error_kind != ToString(ErrorKind::kStopped) &&
-      f.error_kind != ToString(ErrorKind::kRows) &&
-      run.attempt < run.retry.max_attempts) {
+      f.error_kind != ToString(ErrorKind::kRows) && run.attempt < run.retry.max_attempts) {
     f.status = RunStatus::kPending;
     f.run_at = now + run.retry.DelayBeforeRetry(run.attempt);
   }

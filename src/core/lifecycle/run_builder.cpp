@@ -1,8 +1,7 @@
 #include "core/lifecycle/run_builder.h"
 
-#include <boost/json.hpp>
-
 #include <array>
+#include <boost/json.hpp>
 #include <string>
 
 namespace taskmill {

@@ -29,9 +29,9 @@ Event Progressed(const Run& run, const Progress& progress) {
 }
 
 Event Finished(const Run& run, const RunFinish& finish) {
-  return Of(finish.status == RunStatus::kPending ? Event::Type::kRunCreated
-                                                 : Event::Type::kRunFinished,
-            run, finish.status, finish.progress.value_or(run.progress));
+  return Of(
+      finish.status == RunStatus::kPending ? Event::Type::kRunCreated : Event::Type::kRunFinished,
+      run, finish.status, finish.progress.value_or(run.progress));
 }
 
 Event Stored(const Run& run) {

@@ -45,7 +45,8 @@ TEST_P(StorageConformance, RunPutNeverAnswersNorReplacesAnotherAccountsRun) {
   Put({Owned(NewRun("doneA", "shared"), "alpha", "alpha-secret")});
   const Run stored = Get("doneA", "shared");
 
-  for (ConflictMode mode : {ConflictMode::kError, ConflictMode::kIgnore, ConflictMode::kOverwrite}) {
+  for (ConflictMode mode :
+       {ConflictMode::kError, ConflictMode::kIgnore, ConflictMode::kOverwrite}) {
     SCOPED_TRACE(std::string(ToString(mode)));
     auto put = storage().RunPut(PutOf({Owned(NewRun("doneA", "shared"), "beta", "beta")}, mode));
     ASSERT_FALSE(put.ok());
@@ -57,22 +58,21 @@ TEST_P(StorageConformance, RunPutNeverAnswersNorReplacesAnotherAccountsRun) {
   }
 
   // A batch with one such run stores nothing at all.
-  auto batch = storage().RunPut(PutOf({Owned(NewRun("fresh", "shared"), "beta"),
-                                       Owned(NewRun("doneA", "shared"), "beta")},
-                                      ConflictMode::kOverwrite));
+  auto batch = storage().RunPut(
+      PutOf({Owned(NewRun("fresh", "shared"), "beta"), Owned(NewRun("doneA", "shared"), "beta")},
+            ConflictMode::kOverwrite));
   EXPECT_EQ(batch.status().code(), StatusCode::kConflict);
   EXPECT_EQ(storage().RunGet("fresh", "shared").status().code(), StatusCode::kNotFound);
   EXPECT_EQ(Get("doneA", "shared"), stored);
 
   // The same id in another queue is another run; the owner keeps its modes.
   Put({Owned(NewRun("doneA", "elsewhere"), "beta")});
-  auto ignored =
-      Unwrap(storage().RunPut(PutOf({Owned(NewRun("doneA", "shared"), "alpha", "again")},
-                                    ConflictMode::kIgnore)));
+  auto ignored = Unwrap(storage().RunPut(
+      PutOf({Owned(NewRun("doneA", "shared"), "alpha", "again")}, ConflictMode::kIgnore)));
   ASSERT_EQ(ignored.size(), 1u);
   EXPECT_EQ(ignored[0], stored) << "ignore answers the owner its own run";
-  Unwrap(storage().RunPut(PutOf({Owned(NewRun("doneA", "shared"), "alpha", "replaced")},
-                                ConflictMode::kOverwrite)));
+  Unwrap(storage().RunPut(
+      PutOf({Owned(NewRun("doneA", "shared"), "alpha", "replaced")}, ConflictMode::kOverwrite)));
   EXPECT_EQ(Get("doneA", "shared").data, (json::object{{"secret", "replaced"}}));
 }
 

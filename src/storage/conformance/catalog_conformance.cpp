@@ -170,10 +170,9 @@ TEST_P(StorageConformance, StateGetAndPut) {
 
 TEST_P(StorageConformance, TokensAreCreatedListedAndRemovedByName) {
   EXPECT_TRUE(Unwrap(storage().TokenList()).empty());
-  ApiToken acme{.name = "acme-1", .account_id = "acme", .hash = std::string(64, 'a'),
-                .created_at = At(10)};
-  ApiToken admin{.name = "ops", .admin = true, .hash = std::string(64, 'b'),
-                 .created_at = At(20)};
+  ApiToken acme{
+      .name = "acme-1", .account_id = "acme", .hash = std::string(64, 'a'), .created_at = At(10)};
+  ApiToken admin{.name = "ops", .admin = true, .hash = std::string(64, 'b'), .created_at = At(20)};
   Unwrap(storage().TokenCreate(admin));
   Unwrap(storage().TokenCreate(acme));
   EXPECT_EQ(Unwrap(storage().TokenList()), (std::vector<ApiToken>{acme, admin}));

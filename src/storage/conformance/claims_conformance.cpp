@@ -80,8 +80,11 @@ TEST_P(StorageConformance, AFinishedClaimAheadIsNotHandedBackAndAStartIsFenced) 
   ASSERT_EQ(claimed.size(), 3u);
   // A finish says the attempt started; a stale or repeated start changes nothing.
   EXPECT_TRUE(Finish(claimed[0], RunStatus::kCompleted, At(2)));
-  Unwrap(storage().RunStartBatch({{"default", "a", 1}, {"default", "b", 7}, {"default", "b", 1},
-                                  {"default", "b", 1}, {"default", "nope", 1}}));
+  Unwrap(storage().RunStartBatch({{"default", "a", 1},
+                                  {"default", "b", 7},
+                                  {"default", "b", 1},
+                                  {"default", "b", 1},
+                                  {"default", "nope", 1}}));
   EXPECT_THAT(Ids(Unwrap(storage().RunReleaseUnstarted(At(20), 10))), ElementsAre("c"));
   EXPECT_EQ(Get("a").status, RunStatus::kCompleted);
   EXPECT_EQ(Get("b").status, RunStatus::kRunning);

@@ -13,9 +13,9 @@ namespace taskmill::conformance {
 // links this file links every test of the suite.
 extern const int* const kEverySubject[];
 const int* const kEverySubject[] = {
-    &kRunsPutGetSubject, &kListSubject,     &kTakeSubject,     &kFinishSubject,
-    &kTalliesSubject,    &kCatalogSubject,  &kReopenSubject,   &kFilesSubject,
-    &kAccountsSubject,   &kClaimsSubject,   &kPendingSplitSubject,
+    &kRunsPutGetSubject, &kListSubject,    &kTakeSubject,         &kFinishSubject,
+    &kTalliesSubject,    &kCatalogSubject, &kReopenSubject,       &kFilesSubject,
+    &kAccountsSubject,   &kClaimsSubject,  &kPendingSplitSubject,
 };
 
 // ---- fixture plumbing ---------------------------------------------------------------

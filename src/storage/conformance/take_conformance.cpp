@@ -66,7 +66,7 @@ TEST_P(StorageConformance, RunTakeOfHundredsKeepsClaimOrderAndClaimsEachOnce) {
   std::vector<std::string> expected;
   for (int i = 0; i < 300; ++i) {
     Run r = NewRun("many-" + std::to_string(1000 + i));
-    r.priority = 2 - i % 3;  // 2, 1, 0, 2, 1, 0, ...
+    r.priority = 2 - i % 3;          // 2, 1, 0, 2, 1, 0, ...
     r.run_at = At(-1000 + 300 - i);  // later runs are due earlier
     runs.push_back(std::move(r));
   }
@@ -169,8 +169,7 @@ TEST_P(StorageConformance, RunTakeFromSomeQueuesKeepsClaimOrderAcrossThem) {
     return r;
   };
   Put({make("a-p0-early", "qa", 0, -30), make("b-p5", "qb", 5, -1), make("a-p5", "qa", 5, -2),
-       make("b-p0-late", "qb", 0, -10), make("a-later", "qa", 9, 10),
-       make("z-p9", "qz", 9, -50)});
+       make("b-p0-late", "qb", 0, -10), make("a-later", "qa", 9, 10), make("z-p9", "qz", 9, -50)});
   // A queue named twice is served once; qz is not served at all.
   std::vector<ClaimedRun> first = Take("runner-1", 3, kT0, {"qa", "qb", "qa"});
   EXPECT_THAT(Ids(first), ElementsAre("a-p5", "b-p5", "a-p0-early"));

@@ -151,8 +151,8 @@ TEST_P(StorageConformance, RunPruneKeepsTheNewestFinishedRunsPerTaskAndNeverAnon
   ExpectStatsMatchListing();
 
   EXPECT_EQ(Unwrap(storage().RunPrune(0)), 4);
-  EXPECT_THAT(Ids(ListAll(all)), UnorderedElementsAre("t1-pending", "t1-running", "f1-a", "f1-b",
-                                                      "f1-c", "f2-a"));
+  EXPECT_THAT(Ids(ListAll(all)),
+              UnorderedElementsAre("t1-pending", "t1-running", "f1-a", "f1-b", "f1-c", "f2-a"));
   ExpectStatsMatchListing();
 }
 

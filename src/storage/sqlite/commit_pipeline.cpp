@@ -191,7 +191,8 @@ void SqliteStorage::SyncLoop() {
     lock.unlock();
     const Status synced = SyncLog();
     if (options_.on_log_synced) options_.on_log_synced();
-    for (auto& u : batch) u.write->done.set_value(synced.ok() ? std::move(u.result) : Status(synced));
+    for (auto& u : batch)
+      u.write->done.set_value(synced.ok() ? std::move(u.result) : Status(synced));
     batch.clear();
     lock.lock();
   }

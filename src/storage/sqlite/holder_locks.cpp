@@ -44,15 +44,15 @@ Status HolderLocks::Attach(const std::string& holder) {
   for (int tries = 0; tries < 8; ++tries) {
     int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
     if (fd < 0) {
-      return Status::Internal("cannot create the lock file " + path + ": " +
-                              std::strerror(errno));
+      return Status::Internal("cannot create the lock file " + path + ": " + std::strerror(errno));
     }
     if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
       ::close(fd);
       return Status::FailedPrecondition("holder '" + holder +
                                         "' is held by another live process (" + path + ")");
     }
-    struct stat by_fd {}, by_path {};
+    struct stat by_fd {
+    }, by_path{};
     if (::fstat(fd, &by_fd) == 0 && ::stat(path.c_str(), &by_path) == 0 &&
         by_fd.st_ino == by_path.st_ino && by_fd.st_dev == by_path.st_dev) {
       held_[holder] = fd;

@@ -1,7 +1,6 @@
 #include "storage/sqlite/log_space.h"
 
 #include <spdlog/spdlog.h>
-
 #include <sys/statvfs.h>
 
 #include <filesystem>
@@ -30,11 +29,10 @@ bool LogSpace::OutgrowsDisk(int log_pages) {
   return room < 2 * log_bytes;
 }
 
-void LogSpace::CheckpointOnWriter(sqlite3* db,
-                                  const std::function<void(int, int)>& on_checkpoint) {
+void LogSpace::CheckpointOnWriter(sqlite3* db, const std::function<void(int, int)>& on_checkpoint) {
   int log_frames = 0, checkpointed = 0;
-  int rc = sqlite3_wal_checkpoint_v2(db, nullptr, SQLITE_CHECKPOINT_PASSIVE, &log_frames,
-                                     &checkpointed);
+  int rc =
+      sqlite3_wal_checkpoint_v2(db, nullptr, SQLITE_CHECKPOINT_PASSIVE, &log_frames, &checkpointed);
   if (rc == SQLITE_OK && checkpointed == log_frames) {
     CheckpointDone(log_frames, checkpointed);
   } else {
@@ -42,7 +40,8 @@ void LogSpace::CheckpointOnWriter(sqlite3* db,
     // next commit.
     short_of_space_ = true;
   }
-  if (on_checkpoint && (rc == SQLITE_OK || rc == SQLITE_BUSY)) on_checkpoint(log_frames, checkpointed);
+  if (on_checkpoint && (rc == SQLITE_OK || rc == SQLITE_BUSY))
+    on_checkpoint(log_frames, checkpointed);
 }
 
 void LogSpace::CheckpointDone(int log_frames, int checkpointed) {

@@ -37,8 +37,7 @@ class LogSpace {
   // with no write in progress it can copy the whole log (on the checkpoint thread,
   // commits landing meanwhile kept it from ever copying it whole, and the log grew
   // into the space freed for it). `on_checkpoint` as SqliteOptions's.
-  void CheckpointOnWriter(sqlite3* db,
-                          const std::function<void(int, int)>& on_checkpoint);
+  void CheckpointOnWriter(sqlite3* db, const std::function<void(int, int)>& on_checkpoint);
   // A checkpoint of the checkpoint thread copied `checkpointed` of `log_frames` frames.
   void CheckpointDone(int log_frames, int checkpointed);
 

@@ -1,8 +1,8 @@
 #include "storage/sqlite/migrate.h"
 
-#include "storage/sqlite/schema.h"
-
 #include <iterator>
+
+#include "storage/sqlite/schema.h"
 
 namespace taskmill::sqlite {
 
@@ -11,9 +11,9 @@ namespace taskmill::sqlite {
 // applied meanwhile by a process that does not take the lock is skipped, not
 // applied twice ("table api_tokens already exists").
 Result<SchemaMigration> Migrate(Connection& db, const std::string& path) {
-  TASKMILL_RETURN_IF_ERROR(db.ExecScript(
-      "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, "
-      "applied_at TEXT NOT NULL DEFAULT (datetime('now')))"));
+  TASKMILL_RETURN_IF_ERROR(
+      db.ExecScript("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, "
+                    "applied_at TEXT NOT NULL DEFAULT (datetime('now')))"));
   auto read_version = [&]() -> Result<int> {
     auto stmt = db.Prepare("SELECT coalesce(max(version), 0) FROM schema_migrations");
     if (!stmt.ok()) return stmt.status();
@@ -45,13 +45,14 @@ Result<SchemaMigration> Migrate(Connection& db, const std::string& path) {
     }
     Status st = db.ExecScript(m.sql);
     if (st.ok()) {
-      st = db.ExecScript(("INSERT INTO schema_migrations(version) VALUES (" +
-                          std::to_string(m.version) + ")").c_str());
+      st = db.ExecScript(
+          ("INSERT INTO schema_migrations(version) VALUES (" + std::to_string(m.version) + ")")
+              .c_str());
     }
     if (!st.ok()) {
       (void)db.ExecScript("ROLLBACK");
-      return Status::Internal("migration " + std::to_string(m.version) + " failed: " +
-                              st.message());
+      return Status::Internal("migration " + std::to_string(m.version) +
+                              " failed: " + st.message());
     }
     TASKMILL_RETURN_IF_ERROR(db.ExecScript("COMMIT"));
     done.applied.push_back(m.version);

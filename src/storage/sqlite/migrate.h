@@ -2,11 +2,11 @@
 // the setup lock (setup_lock.h) and passes the writer's connection.
 #pragma once
 
-#include "storage/sqlite/sqlite_db.h"
-
 #include <taskmill/storage.h>
 
 #include <string>
+
+#include "storage/sqlite/sqlite_db.h"
 
 namespace taskmill::sqlite {
 

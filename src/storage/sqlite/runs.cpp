@@ -199,8 +199,8 @@ Result<RunPage> SqliteStorage::RunList(const RunFilter& f) {
       add(" AND seq > (SELECT coalesce(max(seq), 0) FROM runs) - ?", f.text_window);
       add(" AND (args LIKE ?", pattern);
       const std::string n = std::to_string(binds.size());
-      where += " ESCAPE '\\' OR data LIKE ?" + n + " ESCAPE '\\' OR error LIKE ?" + n +
-               " ESCAPE '\\')";
+      where +=
+          " ESCAPE '\\' OR data LIKE ?" + n + " ESCAPE '\\' OR error LIKE ?" + n + " ESCAPE '\\')";
     }
     if (cursor > 0) add(" AND seq < ?", cursor);
     const std::string order = " ORDER BY seq DESC LIMIT " + std::to_string(limit + 1);

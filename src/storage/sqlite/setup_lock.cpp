@@ -33,10 +33,10 @@ Result<SetupLock> SetupLock::Acquire(const std::string& database_path,
     }
     if (std::chrono::steady_clock::now() >= deadline) {
       ::close(fd);
-      return Status::Unavailable(
-          "storage: another process has been setting up the database for " +
-          std::to_string(timeout.count() / 1000) + " s (it holds the lock on " + path +
-          "); is a taskmill process stuck starting on this data directory?");
+      return Status::Unavailable("storage: another process has been setting up the database for " +
+                                 std::to_string(timeout.count() / 1000) +
+                                 " s (it holds the lock on " + path +
+                                 "); is a taskmill process stuck starting on this data directory?");
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(2));
   }

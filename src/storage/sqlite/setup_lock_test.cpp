@@ -3,10 +3,6 @@
 // concurrent_start_test.cpp; the real full disk is tests/integration/disk_full_test.cpp.
 #include "storage/sqlite/setup_lock.h"
 
-#include "storage/conformance/storage_conformance.h"
-#include "storage/sqlite/sqlite_db.h"
-#include "storage/sqlite/sqlite_storage.h"
-
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <sqlite3.h>
@@ -14,6 +10,10 @@
 #include <future>
 #include <thread>
 #include <vector>
+
+#include "storage/conformance/storage_conformance.h"
+#include "storage/sqlite/sqlite_db.h"
+#include "storage/sqlite/sqlite_storage.h"
 
 namespace taskmill::sqlite {
 namespace {

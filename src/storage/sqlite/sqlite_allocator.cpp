@@ -129,8 +129,8 @@ int Size(void* p) { return p ? static_cast<int>(SizeOf(p)) : 0; }
 int Init(void*) { return SQLITE_OK; }
 void Shutdown(void*) {}
 
-constexpr sqlite3_mem_methods kMethods = {Malloc, Free, Realloc, Size, RoundUp, Init, Shutdown,
-                                          nullptr};
+constexpr sqlite3_mem_methods kMethods = {Malloc,  Free, Realloc,  Size,
+                                          RoundUp, Init, Shutdown, nullptr};
 
 }  // namespace
 

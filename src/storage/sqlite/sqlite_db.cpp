@@ -1,8 +1,8 @@
 #include "storage/sqlite/sqlite_db.h"
 
-#include "storage/sqlite/sqlite_allocator.h"
-
 #include <cerrno>
+
+#include "storage/sqlite/sqlite_allocator.h"
 
 namespace taskmill::sqlite {
 
@@ -15,19 +15,19 @@ bool IsOutOfSpace(sqlite3* db, int rc) {
 }
 
 Status ErrorFrom(sqlite3* db, int rc, std::string_view what) {
-  std::string msg = "sqlite: " + std::string(what) + ": " +
-                    (db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
+  std::string msg =
+      "sqlite: " + std::string(what) + ": " + (db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
   int primary = rc & 0xff;
   if (primary == SQLITE_CONSTRAINT) return Status::Conflict(std::move(msg));
-  if (primary == SQLITE_BUSY || primary == SQLITE_LOCKED) return Status::Unavailable(std::move(msg));
+  if (primary == SQLITE_BUSY || primary == SQLITE_LOCKED)
+    return Status::Unavailable(std::move(msg));
   if (IsOutOfSpace(db, rc)) return DiskFull(msg);
   return Status::Internal(std::move(msg));
 }
 
 Status DiskFull(std::string_view detail) {
-  return Status::InsufficientStorage(
-      "disk full: the write was not stored (" + std::string(detail) +
-      "); retry once space is freed on the data directory's disk");
+  return Status::InsufficientStorage("disk full: the write was not stored (" + std::string(detail) +
+                                     "); retry once space is freed on the data directory's disk");
 }
 
 Result<bool> Statement::Step() {

@@ -4,9 +4,8 @@
 // time (the writer thread, or a reader that checked it out of the pool).
 #pragma once
 
-#include <taskmill/status.h>
-
 #include <sqlite3.h>
+#include <taskmill/status.h>
 
 #include <cstdint>
 #include <memory>
@@ -45,7 +44,10 @@ class Statement {
   void BindNull(int i) { sqlite3_bind_null(stmt_, i); }
   template <typename T>
   void Bind(int i, const std::optional<T>& v) {
-    if (v) Bind(i, *v); else BindNull(i);
+    if (v)
+      Bind(i, *v);
+    else
+      BindNull(i);
   }
   void BindBlob(int i, std::string_view v) {
     sqlite3_bind_blob(stmt_, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT);

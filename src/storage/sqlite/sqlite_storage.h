@@ -3,8 +3,9 @@
 // Writes go to one writer thread that commits everything that arrived meanwhile in
 // one transaction (group commit); each caller is answered after that commit, and with
 // synchronous=full a durable write only once a syncer thread has fsynced the log
-// holding it (one fsync for every commit made meanwhile, not one per run). Reads use a pool of read-only connections and never
-// wait for the writer; checkpoints run on a thread of their own. Thread-safe.
+// holding it (one fsync for every commit made meanwhile, not one per run). Reads use a pool of
+// read-only connections and never wait for the writer; checkpoints run on a thread of their own.
+// Thread-safe.
 #pragma once
 
 #include <taskmill/storage.h>
@@ -50,7 +51,7 @@ struct SqliteOptions {
 // Commit statistics for metrics and benchmarks.
 struct WriterStats {
   uint64_t commits = 0;
-  uint64_t operations = 0;           // write calls served
+  uint64_t operations = 0;  // write calls served
   uint64_t commit_micros_total = 0;
 };
 

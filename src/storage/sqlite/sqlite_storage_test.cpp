@@ -429,8 +429,8 @@ TEST(SqliteStorage, CheckpointsRunOnTheirOwnThreadAsTheLogGrows) {
   auto path = dir.path() / "taskmill.db";
   std::mutex mu;
   std::condition_variable cv;
-  int checkpoints = 0;  // guarded by mu
-  int copied = 0;       // guarded by mu
+  int checkpoints = 0;                // guarded by mu
+  int copied = 0;                     // guarded by mu
   std::thread::id checkpoint_thread;  // guarded by mu
   SqliteOptions options{path.string(), "normal"};
   options.checkpoint_pages = 8;

@@ -73,19 +73,18 @@ Result<PendingSplit> SqliteStorage::RunPendingSplit(const std::optional<std::str
   if (!reader.ok()) return reader.status();
   PendingSplit split;
   Status st = [&]() -> Status {
-    const char* from =
-        !account ? "FROM runs INDEXED BY runs_queue_pending WHERE status = 'pending'"
-        : account->empty()
-            ? "FROM runs INDEXED BY runs_queue_pending WHERE status = 'pending' "
-              "AND account_id = ?3"
-            : "FROM runs INDEXED BY runs_account_pending WHERE status = 'pending' "
-              "AND account_id <> '' AND account_id = ?3";
-    auto stmt = (*reader)->Prepare(
-        std::string("SELECT coalesce(sum(run_at <= ?1), 0), "
-                    "coalesce(sum(run_at > ?1 AND attempt = 0), 0), "
-                    "coalesce(sum(run_at > ?1 AND attempt > 0), 0), count(*) "
-                    "FROM (SELECT run_at, attempt ") +
-        from + " LIMIT ?2)");
+    const char* from = !account ? "FROM runs INDEXED BY runs_queue_pending WHERE status = 'pending'"
+                       : account->empty()
+                           ? "FROM runs INDEXED BY runs_queue_pending WHERE status = 'pending' "
+                             "AND account_id = ?3"
+                           : "FROM runs INDEXED BY runs_account_pending WHERE status = 'pending' "
+                             "AND account_id <> '' AND account_id = ?3";
+    auto stmt =
+        (*reader)->Prepare(std::string("SELECT coalesce(sum(run_at <= ?1), 0), "
+                                       "coalesce(sum(run_at > ?1 AND attempt = 0), 0), "
+                                       "coalesce(sum(run_at > ?1 AND attempt > 0), 0), count(*) "
+                                       "FROM (SELECT run_at, attempt ") +
+                           from + " LIMIT ?2)");
     if (!stmt.ok()) return stmt.status();
     ScopedReset reset(**stmt);
     (*stmt)->Bind(1, Micros(now));

@@ -1,8 +1,7 @@
 #include "storage/sqlite/wal_watcher.h"
 
-#include <spdlog/spdlog.h>
-
 #include <poll.h>
+#include <spdlog/spdlog.h>
 #include <sys/eventfd.h>
 #include <sys/inotify.h>
 #include <unistd.h>

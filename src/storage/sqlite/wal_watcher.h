@@ -30,7 +30,7 @@ class WalWatcher final : public CommitWatch {
   // Watches the database at `db_path` (in WAL mode). kUnavailable when the system
   // offers no file watch (the caller then polls).
   static Result<std::unique_ptr<WalWatcher>> Start(const std::string& db_path,
-                                                  std::function<void()> on_commit);
+                                                   std::function<void()> on_commit);
   ~WalWatcher() override;  // stops the thread; waits for a call back in progress
 
  private:
