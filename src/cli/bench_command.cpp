@@ -1,4 +1,4 @@
-// `taskmill bench` measures the engine in-process, on a fresh SQLite file:
+// `taskmill bench` measures the engine in-process, on a fresh embedded database file:
 //   1. enqueue:  N no-op runs stored in batches of --batch by --producers threads
 //                (one producer: one commit per batch; several: group commit merges
 //                the batches that arrive together, as for concurrent API clients);
@@ -205,7 +205,7 @@ void AddBenchCommand(CLI::App& app) {
       ->check(CLI::Range(1, 64))
       ->capture_default_str();
   cmd->add_option("--trickle", opts->trickle, "Runs in the latency phase")->capture_default_str();
-  cmd->add_option("--sync", opts->sync, "SQLite synchronous mode")
+  cmd->add_option("--sync", opts->sync, "durability of the embedded store: full | normal")
       ->check(CLI::IsMember({"full", "normal"}))
       ->capture_default_str();
   cmd->add_option("--dir", opts->dir, "Directory for the database (default: a temp dir)");

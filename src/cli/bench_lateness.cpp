@@ -4,14 +4,14 @@
 //   retry        second attempts of runs whose first one failed (retry delay 20-80 ms);
 //   continuous   successors of a continuous task (pause 30 ms);
 //   process      delayed runs stored by this process and executed by a runner in a
-//                process of its own on the same SQLite file (a `serve --roles runner`
+//                process of its own on the same database file (a `serve --roles runner`
 //                beside `serve --roles scheduler,api`), which learns of them from the
 //                storage's commit watch;
 //   process-now  runs due at once, the same way: how soon the other process learns
 //                of a run at all.
 // Each mode also reports the claim's lateness (the attempt's started_at), the part
-// before a worker took the run. On a fresh SQLite file in a temporary directory. Figures and how to
-// rerun them: docs/BENCHMARKS.md, "Start lateness".
+// before a worker took the run. On a fresh database file in a temporary directory. Figures and how
+// to rerun them: docs/BENCHMARKS.md, "Start lateness".
 #include "cli/bench_lateness.h"
 
 #include <fmt/core.h>
@@ -291,7 +291,7 @@ CLI::App* AddBenchLatenessCommand(CLI::App& bench) {
   cmd->add_option("--runs", opts->runs, "Runs measured per mode")
       ->check(CLI::Range(1, 100000))
       ->capture_default_str();
-  cmd->add_option("--sync", opts->sync, "SQLite synchronous mode")
+  cmd->add_option("--sync", opts->sync, "durability of the embedded store: full | normal")
       ->check(CLI::IsMember({"full", "normal"}))
       ->capture_default_str();
   cmd->add_option("--dir", opts->dir, "Directory for the database (default: a temp dir)");

@@ -1,5 +1,5 @@
 // `taskmill bench-scheduler --seconds N` runs an engine (scheduler and runner roles)
-// on a fresh SQLite file with the real clock and a per-second periodical task whose
+// on a fresh embedded database file with the real clock and a per-second periodical task whose
 // function does nothing, and reports how late each launch was against its scheduled
 // instant, at three points:
 //   stored    the launch's commit (the run.created event after RunPut returned);
@@ -213,7 +213,7 @@ void AddSchedulerBenchCommand(CLI::App& app) {
   cmd->add_option("--seconds", opts->seconds, "How long to run")->capture_default_str();
   cmd->add_option("--schedule", opts->schedule, "Cron expression of the task")
       ->capture_default_str();
-  cmd->add_option("--sync", opts->sync, "SQLite synchronous mode")
+  cmd->add_option("--sync", opts->sync, "durability of the embedded store: full | normal")
       ->check(CLI::IsMember({"full", "normal"}))
       ->capture_default_str();
   cmd->add_option("--launch-ahead-ms", opts->launch_ahead_ms,
