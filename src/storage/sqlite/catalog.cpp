@@ -31,15 +31,13 @@ Status SqliteStorage::QueueSetPaused(const std::string& queue, bool paused) {
 Result<std::vector<QueueStats>> SqliteStorage::QueueList(
     TimePoint now, const std::optional<std::string>& account) {
   if (account) return AccountQueueList(*account);
-  auto reader = AcquireReader();
-  if (!reader.ok()) return reader.status();
   std::map<std::string, QueueStats> by_name;
-  Status st = [&]() -> Status {
-    TASKMILL_RETURN_IF_ERROR(ReadLiveTallies(**reader, nullptr, by_name));
+  Status st = WithReader([&](Connection& db) -> Status {
+    TASKMILL_RETURN_IF_ERROR(ReadLiveTallies(db, nullptr, by_name));
     // The index orders a queue's pending runs by priority, then run_at: the first
     // entry below each priority is that priority's oldest, so a few seeks (one per
     // priority in use) find the queue's oldest without reading its backlog.
-    auto oldest = (*reader)->Prepare(
+    auto oldest = db.Prepare(
         "SELECT priority, run_at FROM runs INDEXED BY runs_queue_pending "
         "WHERE status = 'pending' AND queue = ?1 AND priority < ?2 "
         "ORDER BY priority DESC, run_at LIMIT 1");
@@ -61,7 +59,7 @@ Result<std::vector<QueueStats>> SqliteStorage::QueueList(
         }
       }
     }
-    auto paused = (*reader)->Prepare("SELECT name, paused FROM queues");
+    auto paused = db.Prepare("SELECT name, paused FROM queues");
     if (!paused.ok()) return paused.status();
     ScopedReset reset(**paused);
     for (;;) {
@@ -73,8 +71,7 @@ Result<std::vector<QueueStats>> SqliteStorage::QueueList(
       q.paused = (*paused)->Int(1) != 0;
     }
     return Status::Ok();
-  }();
-  ReleaseReader(std::move(*reader));
+  });
   if (!st.ok()) return st;
   std::vector<QueueStats> out;
   for (auto& [name, q] : by_name) out.push_back(std::move(q));
@@ -85,19 +82,17 @@ Result<std::vector<QueueStats>> SqliteStorage::QueueList(
 // one seek of runs_account_pending (runs of no account, not in that index, by a walk
 // of the queue's pending runs).
 Result<std::vector<QueueStats>> SqliteStorage::AccountQueueList(const std::string& account) {
-  auto reader = AcquireReader();
-  if (!reader.ok()) return reader.status();
   std::map<std::string, QueueStats> by_name;
-  Status st = [&]() -> Status {
-    TASKMILL_RETURN_IF_ERROR(ReadLiveTallies(**reader, &account, by_name));
-    auto oldest = (*reader)->Prepare(
+  Status st = WithReader([&](Connection& db) -> Status {
+    TASKMILL_RETURN_IF_ERROR(ReadLiveTallies(db, &account, by_name));
+    auto oldest = db.Prepare(
         account.empty()
             ? "SELECT min(run_at) FROM runs INDEXED BY runs_queue_pending "
               "WHERE status = 'pending' AND queue = ?2 AND account_id = ?1"
             : "SELECT min(run_at) FROM runs INDEXED BY runs_account_pending "
               "WHERE status = 'pending' AND account_id <> '' AND account_id = ?1 AND queue = ?2");
     if (!oldest.ok()) return oldest.status();
-    auto paused = (*reader)->Prepare("SELECT paused FROM queues WHERE name = ?1");
+    auto paused = db.Prepare("SELECT paused FROM queues WHERE name = ?1");
     if (!paused.ok()) return paused.status();
     for (auto& [name, q] : by_name) {
       if (q.pending > 0) {
@@ -115,8 +110,7 @@ Result<std::vector<QueueStats>> SqliteStorage::AccountQueueList(const std::strin
       q.paused = *row && (*paused)->Int(0) != 0;
     }
     return Status::Ok();
-  }();
-  ReleaseReader(std::move(*reader));
+  });
   if (!st.ok()) return st;
   std::vector<QueueStats> out;
   for (auto& [name, q] : by_name) out.push_back(std::move(q));
@@ -129,11 +123,9 @@ Status SqliteStorage::TaskUpsert(const TaskDef& task) {
 }
 
 Result<std::vector<TaskDef>> SqliteStorage::TaskList() {
-  auto reader = AcquireReader();
-  if (!reader.ok()) return reader.status();
   std::vector<TaskDef> out;
-  Status st = [&]() -> Status {
-    auto stmt = (*reader)->Prepare("SELECT definition FROM tasks ORDER BY name");
+  Status st = WithReader([&](Connection& db) -> Status {
+    auto stmt = db.Prepare("SELECT definition FROM tasks ORDER BY name");
     if (!stmt.ok()) return stmt.status();
     ScopedReset reset(**stmt);
     for (;;) {
@@ -145,18 +137,13 @@ Result<std::vector<TaskDef>> SqliteStorage::TaskList() {
       out.push_back(std::move(*t));
     }
     return Status::Ok();
-  }();
-  ReleaseReader(std::move(*reader));
+  });
   if (!st.ok()) return st;
   return out;
 }
 
 Result<TaskDef> SqliteStorage::TaskGet(const std::string& name) {
-  auto reader = AcquireReader();
-  if (!reader.ok()) return reader.status();
-  auto t = GetTask(**reader, name);
-  ReleaseReader(std::move(*reader));
-  return t;
+  return WithReader([&](Connection& db) { return GetTask(db, name); });
 }
 
 Status SqliteStorage::TaskSetEnabled(const std::string& name, bool enabled) {
@@ -251,11 +238,9 @@ Status SqliteStorage::LeaderResign(const std::string& name, const std::string& h
 }
 
 Result<std::optional<LeaderLease>> SqliteStorage::LeaderGet(const std::string& name) {
-  auto reader = AcquireReader();
-  if (!reader.ok()) return reader.status();
   std::optional<LeaderLease> lease;
-  Status st = [&]() -> Status {
-    auto stmt = (*reader)->Prepare("SELECT holder, until FROM leases WHERE name = ?1");
+  Status st = WithReader([&](Connection& db) -> Status {
+    auto stmt = db.Prepare("SELECT holder, until FROM leases WHERE name = ?1");
     if (!stmt.ok()) return stmt.status();
     ScopedReset reset(**stmt);
     (*stmt)->Bind(1, name);
@@ -263,18 +248,15 @@ Result<std::optional<LeaderLease>> SqliteStorage::LeaderGet(const std::string& n
     if (!row.ok()) return row.status();
     if (*row) lease = LeaderLease{std::string((*stmt)->Text(0)), FromMicros((*stmt)->Int(1))};
     return Status::Ok();
-  }();
-  ReleaseReader(std::move(*reader));
+  });
   if (!st.ok()) return st;
   return lease;
 }
 
 Result<std::optional<std::string>> SqliteStorage::StateGet(const std::string& key) {
-  auto reader = AcquireReader();
-  if (!reader.ok()) return reader.status();
   std::optional<std::string> value;
-  Status st = [&]() -> Status {
-    auto stmt = (*reader)->Prepare("SELECT value FROM state WHERE key = ?1");
+  Status st = WithReader([&](Connection& db) -> Status {
+    auto stmt = db.Prepare("SELECT value FROM state WHERE key = ?1");
     if (!stmt.ok()) return stmt.status();
     ScopedReset reset(**stmt);
     (*stmt)->Bind(1, key);
@@ -282,8 +264,7 @@ Result<std::optional<std::string>> SqliteStorage::StateGet(const std::string& ke
     if (!row.ok()) return row.status();
     if (*row) value = std::string((*stmt)->Text(0));
     return Status::Ok();
-  }();
-  ReleaseReader(std::move(*reader));
+  });
   if (!st.ok()) return st;
   return value;
 }
@@ -314,11 +295,9 @@ Status SqliteStorage::TokenCreate(const ApiToken& token) {
 }
 
 Result<std::vector<ApiToken>> SqliteStorage::TokenList() {
-  auto reader = AcquireReader();
-  if (!reader.ok()) return reader.status();
   std::vector<ApiToken> out;
-  Status st = [&]() -> Status {
-    auto stmt = (*reader)->Prepare(
+  Status st = WithReader([&](Connection& db) -> Status {
+    auto stmt = db.Prepare(
         "SELECT name, account_id, admin, hash, created_at FROM api_tokens ORDER BY name");
     if (!stmt.ok()) return stmt.status();
     ScopedReset reset(**stmt);
@@ -332,8 +311,7 @@ Result<std::vector<ApiToken>> SqliteStorage::TokenList() {
                      .hash = std::string((*stmt)->Text(3)),
                      .created_at = FromMicros((*stmt)->Int(4))});
     }
-  }();
-  ReleaseReader(std::move(*reader));
+  });
   if (!st.ok()) return st;
   return out;
 }

@@ -327,10 +327,7 @@ Result<std::vector<RunFinishResult>> SqliteStorage::RunFinishBatch(
 }
 
 Result<std::vector<Run>> SqliteStorage::RunListExpired(TimePoint now, int limit) {
-  auto reader = AcquireReader();
-  if (!reader.ok()) return reader.status();
-  auto dead = DeadRunners(**reader);
-  ReleaseReader(std::move(*reader));
+  auto dead = WithReader([&](Connection& db) { return DeadRunners(db); });
   if (!dead.ok()) return dead.status();
   return Query(Sql("SELECT ",
                    " FROM runs INDEXED BY runs_running_lease "

@@ -31,11 +31,7 @@ Status SqliteStorage::FileAppend(const std::string& id, int64_t chunk, std::stri
 }
 
 Result<FileInfo> SqliteStorage::FileGet(const std::string& id) {
-  auto reader = AcquireReader();
-  if (!reader.ok()) return reader.status();
-  auto info = FileOn(**reader, id);
-  ReleaseReader(std::move(*reader));
-  return info;
+  return WithReader([&](Connection& db) { return FileOn(db, id); });
 }
 
 // Both read with ReadChunk (below).
@@ -155,11 +151,9 @@ Status SqliteStorage::RunCheckpointSave(const RunCheckpoint& c) {
 
 Result<std::optional<StoredCheckpoint>> SqliteStorage::RunCheckpointGet(const std::string& id,
                                                                         const std::string& queue) {
-  auto reader = AcquireReader();
-  if (!reader.ok()) return reader.status();
   std::optional<StoredCheckpoint> out;
-  Status st = [&]() -> Status {
-    auto stmt = (*reader)->Prepare(
+  Status st = WithReader([&](Connection& db) -> Status {
+    auto stmt = db.Prepare(
         "SELECT attempt, state, saved_at FROM run_checkpoints WHERE run_id = ?1 AND queue = ?2");
     if (!stmt.ok()) return stmt.status();
     ScopedReset reset(**stmt);
@@ -172,8 +166,7 @@ Result<std::optional<StoredCheckpoint>> SqliteStorage::RunCheckpointGet(const st
                              FromMicros((*stmt)->Int(2))};
     }
     return Status::Ok();
-  }();
-  ReleaseReader(std::move(*reader));
+  });
   if (!st.ok()) return st;
   return out;
 }
@@ -209,11 +202,9 @@ Result<FileInfo> SqliteStorage::FileOn(Connection& db, const std::string& id) {
 // see the same snapshot.
 template <typename Place>
 Status SqliteStorage::ReadChunk(const std::string& id, int64_t chunk, Place place) {
-  auto reader = AcquireReader();
-  if (!reader.ok()) return reader.status();
   bool found = false;
-  Status st = [&]() -> Status {
-    auto stmt = (*reader)->Prepare("SELECT rowid FROM file_chunks WHERE file_id = ?1 AND seq = ?2");
+  Status st = WithReader([&](Connection& db) -> Status {
+    auto stmt = db.Prepare("SELECT rowid FROM file_chunks WHERE file_id = ?1 AND seq = ?2");
     if (!stmt.ok()) return stmt.status();
     ScopedReset reset(**stmt);
     (*stmt)->Bind(1, id);
@@ -222,9 +213,8 @@ Status SqliteStorage::ReadChunk(const std::string& id, int64_t chunk, Place plac
     if (!row.ok()) return row.status();
     if (!*row) return Status::Ok();
     found = true;
-    return ReadBlob(**reader, (*stmt)->Int(0), place);
-  }();
-  ReleaseReader(std::move(*reader));
+    return ReadBlob(db, (*stmt)->Int(0), place);
+  });
   if (!st.ok()) return st;
   if (!found) return Status::NotFound("file '" + id + "' has no chunk " + std::to_string(chunk));
   return Status::Ok();

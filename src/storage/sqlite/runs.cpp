@@ -114,11 +114,7 @@ Result<std::vector<Run>> SqliteStorage::RunPut(RunPutParams params) {
 }
 
 Result<Run> SqliteStorage::RunGet(const std::string& id, const std::string& queue) {
-  auto reader = AcquireReader();
-  if (!reader.ok()) return reader.status();
-  auto r = GetOn(**reader, id, queue);
-  ReleaseReader(std::move(*reader));
-  return r;
+  return WithReader([&](Connection& db) { return GetOn(db, id, queue); });
 }
 
 Result<RunPage> SqliteStorage::RunList(const RunFilter& f) {
@@ -132,10 +128,8 @@ Result<RunPage> SqliteStorage::RunList(const RunFilter& f) {
     }
     cursor = seq;
   }
-  auto reader = AcquireReader();
-  if (!reader.ok()) return reader.status();
   RunPage page;
-  Status st = [&]() -> Status {
+  Status st = WithReader([&](Connection& db) -> Status {
     // No index orders pending or running runs by seq (each would cost every put,
     // claim and finish a B-tree operation), so a listing by those statuses reads
     // them through a partial index and sorts their seqs, or scans the table newest
@@ -155,7 +149,7 @@ Result<RunPage> SqliteStorage::RunList(const RunFilter& f) {
       } else if (*f.status == RunStatus::kPending && !f.task.empty()) {
         access = " INDEXED BY runs_task_seq";  // not a walk through every pending run
       } else if (*f.status == RunStatus::kPending) {
-        auto pending = PendingTally(**reader, f.queue);
+        auto pending = PendingTally(db, f.queue);
         if (!pending.ok()) return pending.status();
         sort_seqs = *pending <= options_.list_pending_sorted_max;
         // Above the threshold, pending runs are so many that they are dense.
@@ -214,7 +208,7 @@ Result<RunPage> SqliteStorage::RunList(const RunFilter& f) {
     } else {
       sql = Sql("SELECT ", from + " WHERE 1=1" + where + order);
     }
-    auto stmt = (*reader)->Prepare(sql);
+    auto stmt = db.Prepare(sql);
     if (!stmt.ok()) return stmt.status();
     Statement& s = **stmt;
     ScopedReset reset(s);
@@ -233,8 +227,7 @@ Result<RunPage> SqliteStorage::RunList(const RunFilter& f) {
       page.runs.push_back(ReadRun(s, &last_seq));
     }
     return Status::Ok();
-  }();
-  ReleaseReader(std::move(*reader));
+  });
   if (!st.ok()) return st;
   return page;
 }

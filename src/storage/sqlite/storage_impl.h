@@ -79,6 +79,16 @@ class SqliteStorage final : public Storage {
   void CommitBatch(const std::vector<PendingWrite*>& batch, std::vector<Status>& results);
   Result<std::unique_ptr<Connection>> AcquireReader();
   void ReleaseReader(std::unique_ptr<Connection> c);
+  // Runs `read` on a connection of the reader pool and hands the connection back;
+  // answers what `read` answers (a Status or a Result), or why no reader was had.
+  template <typename ReadFn>
+  auto WithReader(ReadFn&& read) -> decltype(read(std::declval<Connection&>())) {
+    auto reader = AcquireReader();
+    if (!reader.ok()) return reader.status();
+    auto answer = read(**reader);
+    ReleaseReader(std::move(*reader));
+    return answer;
+  }
 
   // ---- runs: put, get, list, remove, operator changes, prune (runs.cpp)
   Result<std::vector<Run>> RunPut(RunPutParams params) override;
@@ -178,11 +188,9 @@ class SqliteStorage final : public Storage {
  private:
   template <typename BindFn>
   Result<std::vector<Run>> Query(const std::string& sql, BindFn bind) {
-    auto reader = AcquireReader();
-    if (!reader.ok()) return reader.status();
     std::vector<Run> out;
-    Status st = [&]() -> Status {
-      auto stmt = (*reader)->Prepare(sql);
+    Status st = WithReader([&](Connection& db) -> Status {
+      auto stmt = db.Prepare(sql);
       if (!stmt.ok()) return stmt.status();
       ScopedReset reset(**stmt);
       bind(**stmt);
@@ -193,8 +201,7 @@ class SqliteStorage final : public Storage {
         out.push_back(ReadRun(**stmt));
       }
       return Status::Ok();
-    }();
-    ReleaseReader(std::move(*reader));
+    });
     if (!st.ok()) return st;
     return out;
   }

@@ -34,15 +34,13 @@ Status SqliteStorage::ApplyTallies(Connection& db, const TallyDeltas& d) {
 }
 
 Result<StorageStats> SqliteStorage::RunStats(const std::optional<std::string>& account) {
-  auto reader = AcquireReader();
-  if (!reader.ok()) return reader.status();
   StorageStats stats;
   for (auto s : kAllRunStatuses) stats.by_status[s] = 0;
-  Status st = [&]() -> Status {
-    auto stmt = (*reader)->Prepare(
-        account ? "SELECT task, status, sum(n) FROM run_tallies WHERE account_id = ?1 "
-                  "GROUP BY task, status"
-                : "SELECT task, status, sum(n) FROM run_tallies GROUP BY task, status");
+  Status st = WithReader([&](Connection& db) -> Status {
+    auto stmt =
+        db.Prepare(account ? "SELECT task, status, sum(n) FROM run_tallies WHERE account_id = ?1 "
+                             "GROUP BY task, status"
+                           : "SELECT task, status, sum(n) FROM run_tallies GROUP BY task, status");
     if (!stmt.ok()) return stmt.status();
     ScopedReset reset(**stmt);
     if (account) (*stmt)->Bind(1, *account);
@@ -58,8 +56,7 @@ Result<StorageStats> SqliteStorage::RunStats(const std::optional<std::string>& a
       stats.total += n;
     }
     return Status::Ok();
-  }();
-  ReleaseReader(std::move(*reader));
+  });
   if (!st.ok()) return st;
   return stats;
 }
@@ -69,18 +66,15 @@ Result<StorageStats> SqliteStorage::RunStats(const std::optional<std::string>& a
 // many runs are stored.
 Result<PendingSplit> SqliteStorage::RunPendingSplit(const std::optional<std::string>& account,
                                                     TimePoint now, int64_t limit) {
-  auto reader = AcquireReader();
-  if (!reader.ok()) return reader.status();
   PendingSplit split;
-  Status st = [&]() -> Status {
+  Status st = WithReader([&](Connection& db) -> Status {
     const char* from = !account ? "FROM runs INDEXED BY runs_queue_pending WHERE status = 'pending'"
                        : account->empty()
                            ? "FROM runs INDEXED BY runs_queue_pending WHERE status = 'pending' "
                              "AND account_id = ?3"
                            : "FROM runs INDEXED BY runs_account_pending WHERE status = 'pending' "
                              "AND account_id <> '' AND account_id = ?3";
-    auto stmt =
-        (*reader)->Prepare(std::string("SELECT coalesce(sum(run_at <= ?1), 0), "
+    auto stmt = db.Prepare(std::string("SELECT coalesce(sum(run_at <= ?1), 0), "
                                        "coalesce(sum(run_at > ?1 AND attempt = 0), 0), "
                                        "coalesce(sum(run_at > ?1 AND attempt > 0), 0), count(*) "
                                        "FROM (SELECT run_at, attempt ") +
@@ -94,18 +88,15 @@ Result<PendingSplit> SqliteStorage::RunPendingSplit(const std::optional<std::str
     if (!row.ok()) return row.status();
     split = {(*stmt)->Int(0), (*stmt)->Int(1), (*stmt)->Int(2), (*stmt)->Int(3)};
     return Status::Ok();
-  }();
-  ReleaseReader(std::move(*reader));
+  });
   if (!st.ok()) return st;
   return split;
 }
 
 Result<int64_t> SqliteStorage::RunCountLive(const std::string& task) {
-  auto reader = AcquireReader();
-  if (!reader.ok()) return reader.status();
   int64_t n = 0;
-  Status st = [&]() -> Status {
-    auto stmt = (*reader)->Prepare(
+  Status st = WithReader([&](Connection& db) -> Status {
+    auto stmt = db.Prepare(
         "SELECT coalesce(sum(n), 0) FROM run_tallies "
         "WHERE task = ?1 AND status IN ('pending', 'running')");
     if (!stmt.ok()) return stmt.status();
@@ -115,8 +106,7 @@ Result<int64_t> SqliteStorage::RunCountLive(const std::string& task) {
     if (!row.ok()) return row.status();
     n = (*stmt)->Int(0);
     return Status::Ok();
-  }();
-  ReleaseReader(std::move(*reader));
+  });
   if (!st.ok()) return st;
   return n;
 }
