@@ -94,6 +94,12 @@ class Engine {
   // Pauses or resumes a queue; resuming wakes this node's runner at once.
   virtual Status QueueSetPaused(const std::string& queue, bool paused) = 0;
   virtual Status TaskSetEnabled(const std::string& name, bool enabled) = 0;
+  // Stores a task definition, new or replacing the one of that name, once
+  // TaskDef::Validate passes, and publishes Event::Type::kTaskChanged so that every
+  // scheduler sees it. Its function must be one this node knows (kInvalidArgument,
+  // code unknown_function); command tasks come from the configuration file only,
+  // which registers their command as a function.
+  virtual Status TaskPut(const TaskDef& task) = 0;
 
   // Runner slots in use and in total on this node (0/0 without the runner role), and
   // whether this node's scheduler currently leads.

@@ -534,6 +534,39 @@ TEST_F(ApiTest, BadInputGetsAClearErrorAndStoresNothing) {
   ExpectError(Send("GET", "/api/v1/runs/x?wait=soon"), 400, "invalid_argument");
 }
 
+// A task defined through the API obeys the configuration file's rules (TaskDef::Validate),
+// is stored whole and can be started; a bad definition stores nothing.
+TEST_F(ApiTest, PutTaskDefinesATaskWithTheConfigurationsRules) {
+  json::object created = SendJson("PUT", "/api/v1/tasks/api-made", 201,
+                                  R"({"function":"demo.echo","args":["hi"],"max_attempts":2})");
+  EXPECT_EQ(created["name"].as_string(), "api-made");
+  auto stored = engine_->storage().TaskGet("api-made");
+  ASSERT_TRUE(stored.ok()) << stored.status().ToString();
+  EXPECT_EQ(stored->retry.max_attempts, 2);
+  json::object run = WaitFinal(
+      std::string(SendJson("POST", "/api/v1/tasks/api-made/start", 201)["id"].as_string()));
+  EXPECT_EQ(run["result"], json::parse(R"(["hi"])"));
+  // Redefining answers 200.
+  SendJson("PUT", "/api/v1/tasks/api-made", 200, R"({"function":"demo.echo","priority":5})");
+  EXPECT_EQ(engine_->storage().TaskGet("api-made")->priority, 5);
+
+  json::object error =
+      ExpectError(Send("PUT", "/api/v1/tasks/bad-cron",
+                       R"({"kind":"periodical","function":"demo.echo","schedule":"61 * * * * *"})"),
+                  422, "invalid_argument");
+  EXPECT_NE(std::string(error["message"].as_string()).find("schedule"), std::string::npos)
+      << error["message"];
+  ExpectError(Send("PUT", "/api/v1/tasks/no-fn", R"({"function":"nope.nothing"})"), 422,
+              "unknown_function");
+  ExpectError(Send("PUT", "/api/v1/tasks/cmd", R"({"command":["/bin/true"]})"), 422,
+              "invalid_argument");
+  ExpectError(Send("PUT", "/api/v1/tasks/other", R"({"name":"else","function":"demo.echo"})"), 422,
+              "invalid_argument");
+  for (const char* name : {"bad-cron", "no-fn", "cmd", "other", "else"}) {
+    EXPECT_TRUE(engine_->storage().TaskGet(name).status().IsNotFound()) << name;
+  }
+}
+
 TEST_F(ApiTest, TasksFunctionsStatsAndHealth) {
   TaskDef task;
   task.name = "nightly-report";

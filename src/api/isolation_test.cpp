@@ -377,6 +377,9 @@ std::vector<Body> Bodies(const std::string& route, const Account& other) {
                      "{\"id\":\"" + other.id("task") + "\",\"queue\":\"" + other.queue() +
                          "\",\"conflict\":\"" + m + "\"}"});
     }
+  } else if (route == "PUT /api/v1/tasks/{name}") {
+    // Admin only: an account token may not redefine a task, its own or another's.
+    out.push_back({"", "application/json", "{\"function\":\"demo.echo\"}"});
   } else if (route == "POST /api/v1/runners/{runner}/heartbeat") {
     out.push_back({"", "application/json",
                    "{\"runs\":[{\"id\":\"" + other.id("block") + "\",\"queue\":\"shared\"," +

@@ -12,6 +12,39 @@ namespace http = boost::beast::http;
 
 namespace {
 
+// Defines or redefines a task from its JSON form (the one GET /api/v1/tasks/{name}
+// answers); the rules are TaskDef::Validate's, as for the configuration file.
+Reply PutTask(RouteContext& ctx, Exchange& ex) {
+  if (Status s = ex.CheckQuery({}); !s.ok()) return s;
+  TASKMILL_RETURN_IF_ERROR(RequireAdmin(ex, "define tasks"));
+  const std::string& name = ex.path_param(0);
+  auto body = ParseJsonBody(ex.request(), /*optional=*/false);
+  if (!body.ok()) return body.status();
+  if (!(*body)->is_object()) return FieldError("task", "expected a JSON object");
+  json::object definition = (*body)->get_object();
+  if (!definition.contains("name")) definition["name"] = name;
+  auto task = TaskDefFromJson(definition);
+  if (!task.ok()) return task.status();
+  if (task->name != name) {
+    return FieldError("name", "'" + task->name + "' differs from the task named in the path");
+  }
+  const bool existed = ctx.engine.storage().TaskGet(name).ok();
+  if (Status s = ctx.engine.TaskPut(*task); !s.ok()) {
+    // A definition that parsed but breaks a rule is a 422 naming the first key at fault,
+    // as any other field of a JSON body is.
+    const auto* details = s.details().if_object();
+    const auto* problems = details ? details->if_contains("problems") : nullptr;
+    if (problems && problems->is_array() && !problems->as_array().empty() &&
+        !details->contains("field")) {
+      json::object with_field = *details;
+      with_field["field"] = problems->as_array()[0].as_object().at("key");
+      return Status(s.code(), s.message(), std::move(with_field));
+    }
+    return s;
+  }
+  return JsonResponse(existed ? http::status::ok : http::status::created, PlainJson(ToJson(*task)));
+}
+
 Reply SetTaskEnabled(RouteContext& ctx, Exchange& ex, bool enabled) {
   if (Status s = ex.CheckQuery({}); !s.ok()) return s;
   TASKMILL_RETURN_IF_ERROR(RequireAdmin(ex, "enable or disable tasks"));
@@ -68,6 +101,8 @@ Reply ListQueues(RouteContext& ctx, Exchange& ex) {
 void AddSchedulingRoutes(Router& router, RouteContext context) {
   router.Add(http::verb::post, "/api/v1/tasks/{name}/enable",
              [context](Exchange& ex) mutable { return SetTaskEnabled(context, ex, true); });
+  router.Add(http::verb::put, "/api/v1/tasks/{name}",
+             [context](Exchange& ex) mutable { return PutTask(context, ex); });
   router.Add(http::verb::post, "/api/v1/tasks/{name}/disable",
              [context](Exchange& ex) mutable { return SetTaskEnabled(context, ex, false); });
   router.Add(http::verb::post, "/api/v1/queues/{name}/pause",

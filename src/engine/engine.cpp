@@ -187,6 +187,24 @@ class EngineImpl final : public Engine {
     return run;
   }
 
+  Status TaskPut(const TaskDef& task) override {
+    TASKMILL_RETURN_IF_ERROR(task.Validate());
+    if (!task.command.empty()) {
+      return FieldError("command", "command tasks are defined in the configuration file only");
+    }
+    if (!functions_->Find(task.function)) {
+      json::object details;
+      details["code"] = "unknown_function";
+      details["field"] = "function";
+      return Status::InvalidArgument(
+          "unknown function '" + task.function + "'; `taskmill functions` lists the known ones",
+          std::move(details));
+    }
+    TASKMILL_RETURN_IF_ERROR(storage_->TaskUpsert(task));
+    notifier_.TaskChanged(task.name);
+    return Status::Ok();
+  }
+
   Status TaskSetEnabled(const std::string& name, bool enabled) override {
     auto task = storage_->TaskGet(name);
     if (!task.ok()) return task.status();
