@@ -3,8 +3,6 @@
 // of it; docs/storage.md has the whole contract.
 #include "memory_storage.h"
 
-#include "memory_caps.h"
-
 #include <algorithm>
 #include <boost/json/serialize.hpp>
 #include <cctype>
@@ -15,6 +13,8 @@
 #include <set>
 #include <utility>
 #include <vector>
+
+#include "memory_caps.h"
 
 namespace taskmill::example {
 
@@ -39,8 +39,8 @@ using Key = std::pair<std::string, std::string>;  // (queue, id)
 struct MemoryDatabase {
   std::mutex mu;
   int64_t next_seq = 1;
-  std::map<int64_t, StoredRun> runs;   // by insertion order (seq): the listing order
-  std::map<std::string, bool> queues;  // queues ever paused or resumed
+  std::map<int64_t, StoredRun> runs;      // by insertion order (seq): the listing order
+  std::map<std::string, bool> queues;     // queues ever paused or resumed
   std::map<std::string, int> queue_caps;  // QueueSetConcurrency (memory_caps.h)
   std::map<std::string, TaskDef> tasks;
   std::map<std::string, LeaderLease> leases;

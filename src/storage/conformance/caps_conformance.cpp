@@ -45,7 +45,9 @@ std::vector<Run> TaskRuns(const std::string& prefix, const std::string& task, in
   return runs;
 }
 
-int64_t Running(Storage& storage) { return CountOf(Unwrap(storage.RunStats()), RunStatus::kRunning); }
+int64_t Running(Storage& storage) {
+  return CountOf(Unwrap(storage.RunStats()), RunStatus::kRunning);
+}
 
 TEST_P(StorageConformance, ATaskCapBoundsItsRunningRuns) {
   Unwrap(storage().TaskUpsert(CappedTask("capped", 2)));
