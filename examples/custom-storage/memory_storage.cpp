@@ -14,6 +14,8 @@
 #include <utility>
 #include <vector>
 
+#include "memory_caps.h"
+
 namespace taskmill::example {
 
 namespace {
@@ -37,8 +39,9 @@ using Key = std::pair<std::string, std::string>;  // (queue, id)
 struct MemoryDatabase {
   std::mutex mu;
   int64_t next_seq = 1;
-  std::map<int64_t, StoredRun> runs;   // by insertion order (seq): the listing order
-  std::map<std::string, bool> queues;  // queues ever paused or resumed
+  std::map<int64_t, StoredRun> runs;      // by insertion order (seq): the listing order
+  std::map<std::string, bool> queues;     // queues ever paused or resumed
+  std::map<std::string, int> queue_caps;  // QueueSetConcurrency (memory_caps.h)
   std::map<std::string, TaskDef> tasks;
   std::map<std::string, LeaderLease> leases;
   std::map<std::string, std::string> state;
@@ -209,7 +212,17 @@ class MemoryStorage final : public Storage {
       if (a->run.priority != b->run.priority) return a->run.priority > b->run.priority;
       return a->run.run_at < b->run.run_at;
     });
-    if (due.size() > static_cast<size_t>(p.max)) due.resize(static_cast<size_t>(p.max));
+    std::vector<const Run*> candidates, running;
+    for (const StoredRun* d : due) candidates.push_back(&d->run);
+    for (const auto& [seq, stored] : db_->runs) {
+      if (stored.run.status == RunStatus::kRunning) running.push_back(&stored.run);
+    }
+    std::vector<StoredRun*> taken;
+    for (size_t i : CappedClaims(candidates, running, db_->queue_caps, db_->tasks,
+                                 static_cast<size_t>(p.max))) {
+      taken.push_back(due[i]);
+    }
+    due = std::move(taken);
     for (size_t i = 0; i < due.size(); ++i) {
       Run& r = due[i]->run;
       r.status = RunStatus::kRunning;
@@ -480,7 +493,14 @@ class MemoryStorage final : public Storage {
     return Status::Ok();
   }
 
-  // Queues with live runs, and queues ever paused; of one account: only the queues
+  Status QueueSetConcurrency(const std::string& queue, int limit) override {
+    if (limit < 0) return Status::InvalidArgument("queue '" + queue + "': negative cap");
+    std::lock_guard lock(db_->mu);
+    db_->queue_caps[queue] = limit;
+    return Status::Ok();
+  }
+
+  // Queues with live runs, and queues ever paused or capped; of one account: only the queues
   // where it has live runs, with its counts.
   Result<std::vector<QueueStats>> QueueList(TimePoint now,
                                             const std::optional<std::string>& account) override {
@@ -504,6 +524,11 @@ class MemoryStorage final : public Storage {
       if (account && !by_name.count(name)) continue;
       by_name[name].queue = name;
       by_name[name].paused = paused;
+    }
+    for (const auto& [name, cap] : db_->queue_caps) {
+      if (account && !by_name.count(name)) continue;
+      by_name[name].queue = name;
+      by_name[name].max_concurrency = cap;
     }
     std::vector<QueueStats> out;
     for (auto& [name, q] : by_name) out.push_back(std::move(q));

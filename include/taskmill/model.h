@@ -178,12 +178,16 @@ struct TaskDef {
   std::string queue = "default";
   int priority = 0;
   bool enabled = true;
+  // Most runs of this task running at once across every runner sharing the storage
+  // (RunTake holds the others back). 0: no cap.
+  int max_concurrency = 0;
 
   // The rules of a task definition, wherever it comes from (the config file, the
   // API): its name (ValidateTaskName); exactly one of a function and a command, a
   // command task's function being "task.<name>"; command keys only on command tasks;
   // a schedule that parses, on periodical tasks only; a known time zone, misfire and
-  // overlap policy; positive durations; the retry policy; a valid queue name.
+  // overlap policy; positive durations; the retry policy; a valid queue name; a
+  // max_concurrency of 0 (no cap) or more.
   // Problems() lists every broken rule; Validate() is Ok when there is none, else
   // kInvalidArgument "task '<name>': <key>: <message>; ..." with details
   // {"task": name, "problems": [{"key", "message"}]}.

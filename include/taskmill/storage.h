@@ -154,6 +154,7 @@ struct QueueStats {
   int64_t running = 0;
   std::optional<TimePoint> oldest_pending_run_at;
   bool paused = false;
+  int max_concurrency = 0;  // QueueSetConcurrency; 0: no cap
 };
 
 // A periodical launch key, so two schedulers never fire the same instant twice.
@@ -318,7 +319,11 @@ class Storage {
   // highest priority first, then earliest run_at, then the earliest stored; sets them
   // running with runner = params.runner, started_at = now, a lease until now plus
   // each run's time_to_resolve, and increments `attempt` (the new fencing token).
-  // Calls from concurrent runners never claim one run twice. Answers the runs as
+  // Calls from concurrent runners never claim one run twice. Concurrency caps hold
+  // across every runner sharing the storage: no run is claimed while its queue
+  // (QueueSetConcurrency) or its task (TaskDef::max_concurrency of the stored task)
+  // has as many runs running as its cap (claimed-ahead runs count), and a run held
+  // back so does not hold back the runs after it. Answers the runs as
   // stored after the claim, in claim order. Need not wait for durability: a claim
   // lost to a crash only lets the run be claimed again.
   virtual Result<std::vector<ClaimedRun>> RunTake(const RunTakeParams& params) = 0;
@@ -400,7 +405,11 @@ class Storage {
   // Pauses or resumes a queue, known or not: RunTake claims nothing from a paused
   // queue until it is resumed. Runs already claimed are not affected.
   virtual Status QueueSetPaused(const std::string& queue, bool paused) = 0;
-  // Every queue with pending or running runs, or paused. With `account`, the counts and
+  // Caps the runs of `queue`, known or not, running at once across every runner
+  // sharing the storage (RunTake); 0 lifts the cap. Runs already claimed are not
+  // affected. kInvalidArgument when negative.
+  virtual Status QueueSetConcurrency(const std::string& queue, int limit) = 0;
+  // Every queue with pending or running runs, or paused (or capped). With `account`, the counts and
   // the oldest pending run are of that account's runs, and only the queues where it
   // has pending or running runs are listed (another account's queue names stay its
   // own; a paused queue is listed to an account only while it has runs there).

@@ -192,6 +192,10 @@ void Loader::ReadTask(const YAML::Node& key_node, const std::string& name, const
            task.priority = static_cast<int>(*priority);
          }
        }},
+      {"max_concurrency",
+       [&](const YAML::Node& v, const std::string& p) {
+         if (auto cap = Integer(v, p, 0, INT_MAX)) task.max_concurrency = static_cast<int>(*cap);
+       }},
       {"enabled",
        [&](const YAML::Node& v, const std::string& p) {
          if (auto enabled = Bool(v, p)) task.enabled = *enabled;

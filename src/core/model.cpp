@@ -631,6 +631,8 @@ json::object ToJson(const TaskDef& t) {
   o["queue"] = t.queue;
   o["priority"] = t.priority;
   o["enabled"] = t.enabled;
+  // Only when set: a task without a cap reads as it did before caps existed.
+  if (t.max_concurrency > 0) o["max_concurrency"] = t.max_concurrency;
   return o;
 }
 
@@ -675,6 +677,7 @@ Result<TaskDef> TaskDefFromJson(const json::value& v) {
   in.String("queue", &t.queue);
   in.Int("priority", &t.priority);
   in.Bool("enabled", &t.enabled);
+  in.Int("max_concurrency", &t.max_concurrency);
   TASKMILL_RETURN_IF_ERROR(in.Finish());
   auto parsed = ParseTaskKind(kind);
   if (!parsed) return Status::InvalidArgument("task.kind: unknown kind '" + kind + "'");

@@ -132,6 +132,10 @@ std::vector<TaskProblem> TaskDef::Problems() const {
     problems.Add("max_attempts", "must be at most " + std::to_string(kMaxTaskAttempts));
   }
 
+  if (max_concurrency < 0) {
+    problems.Add("max_concurrency", "must be at least 1 (or 0 for no cap)");
+  }
+
   // Where it goes.
   if (!IsValidQueueName(queue)) {
     problems.Add("queue", "invalid queue name '" + queue +

@@ -81,6 +81,9 @@ class ForwardingStorage : public Storage {
   Status QueueSetPaused(const std::string& queue, bool paused) override {
     return inner_.QueueSetPaused(queue, paused);
   }
+  Status QueueSetConcurrency(const std::string& queue, int limit) override {
+    return inner_.QueueSetConcurrency(queue, limit);
+  }
   Result<std::vector<QueueStats>> QueueList(
       TimePoint now, const std::optional<std::string>& account = std::nullopt) override {
     return inner_.QueueList(now, account);

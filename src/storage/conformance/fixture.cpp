@@ -15,7 +15,7 @@ extern const int* const kEverySubject[];
 const int* const kEverySubject[] = {
     &kRunsPutGetSubject, &kListSubject,    &kTakeSubject,         &kFinishSubject,
     &kTalliesSubject,    &kCatalogSubject, &kReopenSubject,       &kFilesSubject,
-    &kAccountsSubject,   &kClaimsSubject,  &kPendingSplitSubject,
+    &kAccountsSubject,   &kClaimsSubject,  &kPendingSplitSubject, &kCapsSubject,
 };
 
 // ---- fixture plumbing ---------------------------------------------------------------

@@ -54,5 +54,6 @@ extern const int kFilesSubject;
 extern const int kAccountsSubject;
 extern const int kClaimsSubject;
 extern const int kPendingSplitSubject;
+extern const int kCapsSubject;
 
 }  // namespace taskmill::conformance

@@ -59,7 +59,7 @@ Result<std::vector<QueueStats>> SqliteStorage::QueueList(
         }
       }
     }
-    auto paused = db.Prepare("SELECT name, paused FROM queues");
+    auto paused = db.Prepare("SELECT name, paused, max_running FROM queues");
     if (!paused.ok()) return paused.status();
     ScopedReset reset(**paused);
     for (;;) {
@@ -69,6 +69,7 @@ Result<std::vector<QueueStats>> SqliteStorage::QueueList(
       auto& q = by_name[std::string((*paused)->Text(0))];
       q.queue = (*paused)->Text(0);
       q.paused = (*paused)->Int(1) != 0;
+      q.max_concurrency = static_cast<int>((*paused)->Int(2));
     }
     return Status::Ok();
   });
@@ -183,9 +184,10 @@ Result<TaskDef> SqliteStorage::GetTask(Connection& db, const std::string& name) 
 
 Status SqliteStorage::PutTask(Connection& db, const TaskDef& task) {
   return Exec(db,
-              "INSERT INTO tasks(name, definition) VALUES (?1, ?2) "
-              "ON CONFLICT(name) DO UPDATE SET definition = excluded.definition",
-              task.name, json::serialize(ToJson(task)));
+              "INSERT INTO tasks(name, definition, max_running) VALUES (?1, ?2, ?3) "
+              "ON CONFLICT(name) DO UPDATE SET definition = excluded.definition, "
+              "max_running = excluded.max_running",
+              task.name, json::serialize(ToJson(task)), std::max(task.max_concurrency, 0));
 }
 
 // ---- leadership and state -----------------------------------------------------

@@ -39,7 +39,11 @@ Status SqliteStorage::TakeFromQueues(Tx& tx, const RunTakeParams& p, std::vector
   std::vector<std::string> found;
   if (p.queues.empty()) TASKMILL_RETURN_IF_ERROR(QueuesWithPendingRuns(tx, found));
   const std::vector<std::string>& queues = p.queues.empty() ? found : p.queues;
-  auto paused = tx.db.Prepare("SELECT paused FROM queues WHERE name = ?1");
+  // Concurrency caps (caps.cpp): with none, the claim reads what it did without.
+  std::vector<std::pair<std::string, int64_t>> task_rooms;
+  TASKMILL_RETURN_IF_ERROR(TaskRooms(tx, task_rooms));
+  const bool task_caps = !task_rooms.empty();
+  auto paused = tx.db.Prepare("SELECT paused, max_running FROM queues WHERE name = ?1");
   if (!paused.ok()) return paused.status();
   // Whole rows, through the index: each claimed row is then read once, before its
   // UPDATE, and the claim's changes are applied to the runs read.
@@ -59,24 +63,48 @@ Status SqliteStorage::TakeFromQueues(Tx& tx, const RunTakeParams& p, std::vector
   for (const std::string& queue : queues) {
     if (std::find(seen.begin(), seen.end(), queue) != seen.end()) continue;
     seen.push_back(queue);
+    int64_t room = p.max;  // runs this queue may give
     {
       ScopedReset reset(**paused);
       (*paused)->Bind(1, queue);
       auto row = (*paused)->Step();
       if (!row.ok()) return row.status();
       if (*row && (*paused)->Int(0) != 0) continue;
+      if (*row && (*paused)->Int(1) > 0) {
+        const int64_t cap = (*paused)->Int(1);
+        auto running = RunningNow(tx, /*by_queue=*/true, queue);
+        if (!running.ok()) return running.status();
+        room = std::min(room, cap - *running);
+        if (room <= 0) continue;
+      }
     }
     Statement& s = **select;
     ScopedReset reset(s);
     s.Bind(1, queue);
     s.Bind(2, Micros(p.now));
-    s.Bind(3, p.max);
+    // With task caps, the runs of a task at its cap are passed over, so the statement
+    // reads on (no LIMIT) until the queue gave its share: a run held back does not
+    // hold back the runs after it.
+    s.Bind(3, task_caps ? int64_t{-1} : room);
     ++queues_read;
-    for (;;) {
+    for (int64_t taken = 0; taken < room;) {
       auto row = s.Step();
       if (!row.ok()) return row.status();
       if (!*row) break;
       ReadRunInto(s, out.emplace_back(), &seqs.emplace_back());
+      if (task_caps) {
+        auto capped = std::find_if(task_rooms.begin(), task_rooms.end(),
+                                   [&](const auto& r) { return r.first == out.back().task; });
+        if (capped != task_rooms.end()) {
+          if (capped->second <= 0) {
+            out.pop_back();
+            seqs.pop_back();
+            continue;
+          }
+          --capped->second;
+        }
+      }
+      ++taken;
     }
   }
   // One queue's runs come in claim order already; several are merged.

@@ -199,6 +199,15 @@ CREATE INDEX runs_account_pending ON runs(account_id, queue, run_at)
     {7, R"sql(
 ALTER TABLE runs ADD COLUMN started INTEGER NOT NULL DEFAULT 1;
 )sql"},
+    // Concurrency caps (RunTake): a queue's next to its pause flag, read by the same
+    // lookup a claim already makes; a task's beside its definition, with a partial
+    // index of the capped tasks only, so that a claim finds none with one seek into an
+    // empty index. 0: no cap.
+    {8, R"sql(
+ALTER TABLE queues ADD COLUMN max_running INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE tasks ADD COLUMN max_running INTEGER NOT NULL DEFAULT 0;
+CREATE INDEX tasks_capped ON tasks(name, max_running) WHERE max_running > 0;
+)sql"},
 };
 
 }  // namespace taskmill::sqlite

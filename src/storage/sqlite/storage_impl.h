@@ -117,6 +117,14 @@ class SqliteStorage final : public Storage {
   static Status TakeFromQueues(Tx& tx, const RunTakeParams& p, std::vector<ClaimedRun>& out);
   static Status EarliestPendingRunAt(Tx& tx, const RunTakeParams& p, TimePoint* out);
   static void MergeClaimOrder(std::vector<Run>& runs, std::vector<int64_t>& seqs, size_t max);
+
+  // ---- concurrency caps of claims (caps.cpp)
+  Status QueueSetConcurrency(const std::string& queue, int limit) override;
+  // The capped tasks, each with how many more of its runs may run now.
+  static Status TaskRooms(Tx& tx, std::vector<std::pair<std::string, int64_t>>& rooms);
+  // Runs running now of one queue (by_queue) or one task, by the tallies and the
+  // changes of the earlier writes of this transaction.
+  static Result<int64_t> RunningNow(Tx& tx, bool by_queue, const std::string& name);
   Result<std::vector<bool>> RunHeartbeatBatch(const std::vector<RunHeartbeat>& beats) override;
   Result<std::vector<RunFinishResult>> RunFinishBatch(
       const std::vector<RunFinish>& finishes) override;

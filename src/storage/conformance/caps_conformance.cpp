@@ -1,0 +1,192 @@
+// Conformance tests of concurrency caps: a task's (TaskDef::max_concurrency) and a
+// queue's (QueueSetConcurrency) bound the runs running at once, whoever claims them,
+// and a run held back by a cap does not hold back the runs after it. Written against
+// the Storage interface alone, so every backend that instantiates StorageConformance
+// runs them.
+#include <gmock/gmock.h>
+
+#include <atomic>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "storage/conformance/helpers.h"
+
+namespace taskmill::conformance {
+
+// Named in fixture.cpp's link table, so that linking the suite links this file (helpers.h).
+const int kCapsSubject = 0;
+
+namespace {
+using namespace std::chrono_literals;
+using ::testing::ElementsAre;
+using ::testing::UnorderedElementsAre;
+
+TaskDef CappedTask(const std::string& name, int cap) {
+  TaskDef task;
+  task.name = name;
+  task.function = "task." + name;
+  task.max_concurrency = cap;
+  return task;
+}
+
+// `n` runs of `task` named <prefix>1..<prefix>n, due one millisecond apart from kT0.
+std::vector<Run> TaskRuns(const std::string& prefix, const std::string& task, int n) {
+  std::vector<Run> runs;
+  for (int i = 1; i <= n; ++i) {
+    Run r;
+    r.id = prefix + std::to_string(i);
+    r.function = "task." + task;
+    r.task = task;
+    r.created_at = kT0;
+    r.run_at = kT0 + std::chrono::milliseconds(i);
+    runs.push_back(r);
+  }
+  return runs;
+}
+
+int64_t Running(Storage& storage) {
+  return CountOf(Unwrap(storage.RunStats()), RunStatus::kRunning);
+}
+
+TEST_P(StorageConformance, ATaskCapBoundsItsRunningRuns) {
+  Unwrap(storage().TaskUpsert(CappedTask("capped", 2)));
+  EXPECT_EQ(Unwrap(storage().TaskGet("capped")).max_concurrency, 2) << "the cap is stored";
+  Put(TaskRuns("c", "capped", 5));
+
+  auto first = Take("runner-1", 10, At(1));
+  EXPECT_THAT(Ids(first), ElementsAre("c1", "c2"));
+  EXPECT_THAT(Ids(Take("runner-2", 10, At(2))), ElementsAre()) << "the task is at its cap";
+
+  ASSERT_TRUE(Finish(first[0], RunStatus::kCompleted, At(3)));
+  EXPECT_THAT(Ids(Take("runner-2", 10, At(4))), ElementsAre("c3")) << "one slot freed";
+  EXPECT_THAT(Ids(Take("runner-1", 10, At(5))), ElementsAre());
+
+  // Lifting the cap (a task stored without one) lets the rest go.
+  Unwrap(storage().TaskUpsert(CappedTask("capped", 0)));
+  EXPECT_THAT(Ids(Take("runner-1", 10, At(6))), ElementsAre("c4", "c5"));
+  ExpectStatsMatchListing();
+}
+
+TEST_P(StorageConformance, AQueueCapBoundsItsRunningRuns) {
+  Unwrap(storage().QueueSetConcurrency("narrow", 2));
+  std::vector<Run> runs;
+  for (int i = 1; i <= 5; ++i) {
+    Run r = NewRun("q" + std::to_string(i), "narrow");
+    r.run_at = kT0 + std::chrono::milliseconds(i);
+    runs.push_back(r);
+  }
+  Put(runs);
+
+  auto first = Take("runner-1", 10, At(1), {"narrow"});
+  EXPECT_THAT(Ids(first), ElementsAre("q1", "q2"));
+  EXPECT_THAT(Ids(Take("runner-2", 10, At(2))), ElementsAre()) << "the queue is at its cap";
+
+  ASSERT_TRUE(Finish(first[1], RunStatus::kFailed, At(3)));
+  EXPECT_THAT(Ids(Take("runner-2", 10, At(4))), ElementsAre("q3")) << "one slot freed";
+
+  bool listed = false;
+  for (const QueueStats& q : Unwrap(storage().QueueList(At(5)))) {
+    if (q.queue != "narrow") continue;
+    listed = true;
+    EXPECT_EQ(q.max_concurrency, 2);
+    EXPECT_EQ(q.running, 2);
+  }
+  EXPECT_TRUE(listed);
+
+  Unwrap(storage().QueueSetConcurrency("narrow", 0));
+  EXPECT_THAT(Ids(Take("runner-1", 10, At(6))), ElementsAre("q4", "q5")) << "the cap is lifted";
+  EXPECT_EQ(storage().QueueSetConcurrency("narrow", -1).code(), StatusCode::kInvalidArgument);
+  ExpectStatsMatchListing();
+}
+
+TEST_P(StorageConformance, ClaimsAheadOfTheSlotsTakeTheirPlaceUnderACap) {
+  Unwrap(storage().TaskUpsert(CappedTask("capped", 2)));
+  Put(TaskRuns("c", "capped", 4));
+  RunTakeParams params{"runner-1", {}, 10, At(1), /*start=*/0};
+  EXPECT_THAT(Ids(Unwrap(storage().RunTake(params))), ElementsAre("c1", "c2"));
+  EXPECT_THAT(Ids(Take("runner-2", 10, At(2))), ElementsAre());
+  // Handed back uncharged, they free their places.
+  EXPECT_THAT(Ids(Unwrap(storage().RunReleaseUnstarted(At(100), 10))),
+              UnorderedElementsAre("c1", "c2"));
+  EXPECT_THAT(Ids(Take("runner-2", 10, At(101))), ElementsAre("c1", "c2"));
+}
+
+TEST_P(StorageConformance, CapsHoldAcrossConcurrentTakers) {
+  Unwrap(storage().TaskUpsert(CappedTask("capped", 2)));
+  Unwrap(storage().QueueSetConcurrency("narrow", 3));
+  std::vector<Run> runs = TaskRuns("c", "capped", 20);
+  for (int i = 1; i <= 20; ++i) {
+    Run r = NewRun("q" + std::to_string(i), "narrow");
+    runs.push_back(r);
+  }
+  Put(runs);
+
+  // Several runners claim at once, again and again: at no point do more run than
+  // the caps allow, and each finishes what it claimed so that others get a turn.
+  std::atomic<int> finished{0};
+  std::atomic<bool> over_cap{false};
+  std::vector<std::thread> takers;
+  for (int t = 0; t < 4; ++t) {
+    takers.emplace_back([&, t] {
+      const std::string runner = "runner-" + std::to_string(t);
+      const auto deadline = std::chrono::steady_clock::now() + 20s;
+      while (finished.load() < 40 && std::chrono::steady_clock::now() < deadline) {
+        auto claimed = storage().RunTake({runner, {}, 3, At(1)});
+        if (!claimed.ok() || claimed->empty()) {
+          std::this_thread::yield();
+          continue;
+        }
+        RunFilter filter;
+        filter.status = RunStatus::kRunning;
+        filter.limit = 1000;
+        int capped = 0, narrow = 0;
+        for (const Run& r : Unwrap(storage().RunList(filter)).runs) {
+          capped += r.task == "capped";
+          narrow += r.queue == "narrow";
+        }
+        if (capped > 2 || narrow > 3) over_cap = true;
+        std::vector<RunFinish> finishes;
+        for (const Run& r : *claimed) {
+          RunFinish f = FinishOf(r.id, r.attempt, RunStatus::kCompleted, At(2));
+          f.queue = r.queue;
+          finishes.push_back(f);
+        }
+        auto done = storage().RunFinishBatch(finishes);
+        if (done.ok()) finished += static_cast<int>(claimed->size());
+      }
+    });
+  }
+  for (auto& t : takers) t.join();
+  EXPECT_EQ(finished.load(), 40) << "every run ran, within 20 s";
+  EXPECT_FALSE(over_cap.load()) << "more runs were running than a cap allows";
+  EXPECT_EQ(Running(storage()), 0);
+  ExpectStatsMatchListing();
+}
+
+TEST_P(StorageConformance, ARunHeldBackByACapDoesNotHoldBackOthers) {
+  Unwrap(storage().TaskUpsert(CappedTask("capped", 1)));
+  Unwrap(storage().QueueSetConcurrency("narrow", 1));
+  // The capped task's runs and the capped queue's come first in claim order.
+  std::vector<Run> runs = TaskRuns("c", "capped", 3);
+  for (Run& r : runs) r.priority = 5;
+  for (int i = 1; i <= 3; ++i) {
+    Run r = NewRun("q" + std::to_string(i), "narrow");
+    r.priority = 5;
+    runs.push_back(r);
+  }
+  Run free = NewRun("free");
+  free.run_at = kT0 + 10ms;
+  runs.push_back(free);
+  Run other = NewTaskRun("other", "uncapped");
+  other.run_at = kT0 + 20ms;
+  runs.push_back(other);
+  Put(runs);
+
+  EXPECT_THAT(Ids(Take("runner-1", 4, At(1))), UnorderedElementsAre("c1", "q1", "free", "other"));
+  EXPECT_THAT(Ids(Take("runner-1", 4, At(2))), ElementsAre());
+  ExpectStatsMatchListing();
+}
+
+}  // namespace
+}  // namespace taskmill::conformance
