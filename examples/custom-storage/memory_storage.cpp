@@ -15,59 +15,14 @@
 #include <vector>
 
 #include "memory_caps.h"
+#include "memory_database.h"
+#include "memory_filter.h"
 
 namespace taskmill::example {
-
-namespace {
-
-struct StoredRun {
-  Run run;
-  // False while a claim ahead of the runner's slots has not started
-  // (RunTakeParams::start): such a claim goes back to pending uncharged.
-  bool started = true;
-};
-
-struct StoredFile {
-  FileInfo info;
-  std::vector<std::string> chunks;
-};
-
-using Key = std::pair<std::string, std::string>;  // (queue, id)
-
-}  // namespace
-
-struct MemoryDatabase {
-  std::mutex mu;
-  int64_t next_seq = 1;
-  std::map<int64_t, StoredRun> runs;      // by insertion order (seq): the listing order
-  std::map<std::string, bool> queues;     // queues ever paused or resumed
-  std::map<std::string, int> queue_caps;  // QueueSetConcurrency (memory_caps.h)
-  std::map<std::string, TaskDef> tasks;
-  std::map<std::string, LeaderLease> leases;
-  std::map<std::string, std::string> state;
-  std::map<std::string, ApiToken> tokens;
-  std::map<std::string, StoredFile> files;
-  std::map<Key, StoredCheckpoint> checkpoints;
-};
 
 std::shared_ptr<MemoryDatabase> NewMemoryDatabase() { return std::make_shared<MemoryDatabase>(); }
 
 namespace {
-
-// Changes to undo when a call that must be all-or-nothing fails half-way.
-class Undo {
- public:
-  void Add(std::function<void()> step) { steps_.push_back(std::move(step)); }
-  // Undoes every change recorded, newest first, and returns `status`.
-  Status Rollback(Status status) {
-    for (auto it = steps_.rbegin(); it != steps_.rend(); ++it) (*it)();
-    steps_.clear();
-    return status;
-  }
-
- private:
-  std::vector<std::function<void()>> steps_;
-};
 
 Status TakenId(const Run& run) {
   return Status::Conflict("run '" + run.id + "' already exists in queue '" + run.queue + "'");
@@ -126,33 +81,6 @@ class MemoryStorage final : public Storage {
     return found->run;
   }
 
-  // Whether a run passes every field of a listing's filter; `seq` is its insertion
-  // number and `last_seq` the newest one (a search looks at the newest text_window).
-  static bool Matches(const RunFilter& f, const Run& r, int64_t seq, int64_t last_seq) {
-    auto contains = [&](const std::string& hay) {  // ASCII letters in any case
-      auto lower = [](char c) {
-        return static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-      };
-      return std::search(hay.begin(), hay.end(), f.text.begin(), f.text.end(),
-                         [&](char a, char b) { return lower(a) == lower(b); }) != hay.end();
-    };
-    return (f.id.empty() || r.id == f.id) && (!f.status || r.status == *f.status) &&
-           (f.task.empty() || r.task == f.task) &&
-           (f.function.empty() || r.function == f.function) &&
-           (f.queue.empty() || r.queue == f.queue) &&
-           (f.account_id.empty() || r.account_id == f.account_id) &&
-           (f.parent_id.empty() || r.parent_id == f.parent_id) &&
-           (f.flow_id.empty() || r.flow_id == f.flow_id) &&
-           (!f.created_after || r.created_at >= *f.created_after) &&
-           (!f.created_before || r.created_at < *f.created_before) &&
-           (!f.run_at_after || r.run_at > *f.run_at_after) &&
-           (!f.run_at_not_after || r.run_at <= *f.run_at_not_after) &&
-           (!f.attempted || (r.attempt > 0) == *f.attempted) &&
-           (f.text.empty() || (seq > last_seq - f.text_window &&
-                               (contains(boost::json::serialize(r.args)) ||
-                                contains(boost::json::serialize(r.data)) || contains(r.error))));
-  }
-
   // Newest first; the cursor is the insertion number of the last run of the page.
   Result<RunPage> RunList(const RunFilter& f) override {
     const int limit = std::clamp(f.limit, 1, 1000);
@@ -169,7 +97,7 @@ class MemoryStorage final : public Storage {
     for (auto it = std::make_reverse_iterator(db_->runs.lower_bound(before));
          it != db_->runs.rend(); ++it) {
       const Run& r = it->second.run;
-      if (!Matches(f, r, it->first, now_seq)) {
+      if (!MatchesFilter(f, r, it->first, now_seq)) {
         continue;
       }
       if (static_cast<int>(page.runs.size()) == limit) {
