@@ -50,11 +50,11 @@ export function RunTimeline({ run, now }) {
   const to = Math.max(...segments.map((s) => s.to), from + 1);
   const span = to - from;
   const pct = (t) => `${(((t - from) / span) * 100).toFixed(3)}%`;
-  return html`<div class="timeline" data-testid="run-timeline">
+  return html`<div class="run-timeline" data-testid="run-timeline">
     <div class="timeline-bar" role="img" aria-label=${`Timeline over ${duration(span / 1000)}: ${segments.map((s) => `${s.label} ${duration((s.to - s.from) / 1000)}`).join('; ')}`}>
       ${segments.map(
         (s, i) => html`<span key=${i} class=${`seg seg-${s.kind}`} data-kind=${s.kind} data-ms=${s.to - s.from}
-          style=${`left:${pct(s.from)};width:max(2px, ${(((s.to - s.from) / span) * 100).toFixed(3)}%)`}
+          style=${`left:${pct(s.from)};width:max(3px, ${(((s.to - s.from) / span) * 100).toFixed(3)}%)`}
           title=${`${s.label}: ${duration((s.to - s.from) / 1000)}`}></span>`,
       )}
     </div>
