@@ -11,6 +11,7 @@
 #include <functional>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <string>
 
 namespace taskmill {
@@ -26,6 +27,11 @@ struct Event {
   std::string account_id;
   RunStatus status = RunStatus::kPending;
   Progress progress;
+  // run.finished only, for per-function figures: when the run was due (its run_at),
+  // when its last attempt started (unset if it never started) and when it finished.
+  std::optional<TimePoint> due_at;
+  std::optional<TimePoint> started_at;
+  std::optional<TimePoint> finished_at;
 };
 std::string_view ToString(Event::Type t);  // "run.created", ...
 

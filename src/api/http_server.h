@@ -25,6 +25,7 @@
 
 #include "api/auth.h"
 #include "api/event_stream.h"
+#include "api/function_stats.h"
 #include "api/router.h"
 #include "api/run_waiter.h"
 #include "api/runner_registry.h"
@@ -68,7 +69,8 @@ class Server {
         takes_(engine.events(), options_.wait_recheck),
         auth_(engine.storage()),
         events_(engine.events(), engine.clock()),
-        throughput_(engine.events(), engine.clock()) {
+        throughput_(engine.events(), engine.clock()),
+        function_stats_(engine.events(), engine.clock()) {
     // One io_context per io thread (see `iocs_`); a hint of 1 tells Asio that one
     // thread runs each, which spares it waking other threads.
     for (int i = 0; i < std::max(1, options_.threads); ++i) {
@@ -110,6 +112,7 @@ class Server {
   Authenticator auth_;
   EventHub events_;  // before the io context: sessions hold cursors into it
   ThroughputRecorder throughput_;
+  FunctionStatsRecorder function_stats_;
   StaticAssetLookup static_assets_;  // set before Start(), read-only afterwards
   std::atomic<int> connections_{0};  // open sessions, over-limit ones included
   HostPort bound_;                   // set in Start()

@@ -340,6 +340,9 @@ std::vector<std::string> Fill(const std::string& pattern, const Account& other,
   if (pattern.starts_with("/api/v1/queues/{name}")) replace("{name}", {of.queue(), "shared"});
   if (pattern.starts_with("/api/v1/tokens/{name}")) replace("{name}", {of.token_name});
   if (pattern.starts_with("/api/v1/runners/{runner}")) replace("{runner}", {"walker"});
+  if (pattern.starts_with("/api/v1/functions/{name}")) {
+    replace("{name}", {"demo.echo", "demo.block", "numbers.import"});
+  }
   for (const std::string& t : targets) {
     EXPECT_EQ(t.find('{'), std::string::npos) << "no value fills a parameter of " << pattern;
   }

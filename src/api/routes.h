@@ -8,6 +8,7 @@
 
 #include "api/auth.h"
 #include "api/event_stream.h"
+#include "api/function_stats.h"
 #include "api/router.h"
 #include "api/run_waiter.h"
 #include "api/runner_registry.h"
@@ -22,10 +23,11 @@ struct RouteContext {
   Duration max_wait;  // longest ?wait= accepted on GET /api/v1/runs/{id} and on takes
   Authenticator& auth;
   EventHub& events;
-  TakeWaiter& takes;                 // long-polls of remote runners' takes
-  RunnerRegistry& runners;           // remote runners seen by this server
-  ThroughputRecorder& throughput;    // finished runs per second, for the dashboard
-  bool allow_command_tasks = false;  // ApiOptions::allow_command_tasks
+  TakeWaiter& takes;                      // long-polls of remote runners' takes
+  RunnerRegistry& runners;                // remote runners seen by this server
+  ThroughputRecorder& throughput;         // finished runs per second, for the dashboard
+  FunctionStatsRecorder& function_stats;  // per-function figures, for the Functions page
+  bool allow_command_tasks = false;       // ApiOptions::allow_command_tasks
 };
 
 // /api/v1/runs, /api/v1/runs:batch, /api/v1/runs/{id}[/cancel|/retry]
@@ -43,7 +45,8 @@ void AddRunnerRoutes(Router& router, RouteContext context);
 // /api/v1/events (Server-Sent Events), /api/v1/tokens[/{name}]
 void AddAccessRoutes(Router& router, RouteContext context);
 
-// /api/v1/whoami, /api/v1/stats/throughput, /api/v1/scheduler (routes_dashboard.cpp)
+// /api/v1/whoami, /api/v1/stats/throughput, /api/v1/scheduler,
+// /api/v1/functions/{name}/stats (routes_dashboard.cpp)
 void AddDashboardRoutes(Router& router, RouteContext context);
 
 // ---- account rules, shared by the route files -------------------------------------

@@ -140,6 +140,42 @@ Reply Scheduler(RouteContext& ctx, Exchange& ex) {
   return JsonResponse(http::status::ok, PlainJson(out));
 }
 
+// The Functions page's figures for one function over the last hour (function_stats.h):
+// finished runs and failures, p50 / p95 of the last attempt's duration and of the start
+// latency (due -> start), and finished runs per minute, completed apart from failed.
+Reply FunctionStats(RouteContext& ctx, Exchange& ex) {
+  if (Status s = ex.CheckQuery({}); !s.ok()) return s;
+  const std::string& name = ex.path_param(0);
+  if (ctx.engine.functions().Find(name) == nullptr) {
+    return Status::NotFound("no function named '" + name + "'; GET /api/v1/functions lists them");
+  }
+  const FunctionStatsRecorder::Figures figures =
+      ctx.function_stats.Query(ctx.engine.clock().Now(), name, AccountScope(ex));
+  auto seconds = [](const std::optional<double>& value) {
+    return value ? json::value(*value) : json::value(nullptr);
+  };
+  json::array minutes;
+  for (const FunctionStatsRecorder::Minute& m : figures.minutes) {
+    minutes.push_back({{"at", FormatTime(TimePoint(std::chrono::seconds(m.at)))},
+                       {"completed", m.completed},
+                       {"failed", m.failed}});
+  }
+  json::object out;
+  out["function"] = name;
+  out["window"] = FunctionStatsRecorder::kMinutes * 60;
+  out["step"] = 60;
+  out["since"] = FormatTime(ctx.throughput.since());
+  out["runs"] = figures.runs;
+  out["failed"] = figures.failed;
+  out["timed"] = figures.timed;
+  out["duration_p50"] = seconds(figures.duration_p50);
+  out["duration_p95"] = seconds(figures.duration_p95);
+  out["latency_p50"] = seconds(figures.latency_p50);
+  out["latency_p95"] = seconds(figures.latency_p95);
+  out["points"] = std::move(minutes);
+  return JsonResponse(http::status::ok, PlainJson(out));
+}
+
 }  // namespace
 
 void AddDashboardRoutes(Router& router, RouteContext context) {
@@ -150,6 +186,7 @@ void AddDashboardRoutes(Router& router, RouteContext context) {
   router.Add(http::verb::get, "/api/v1/stats/throughput", bind(Throughput));
   router.Add(http::verb::get, "/api/v1/stats/states", bind(States));
   router.Add(http::verb::get, "/api/v1/scheduler", bind(Scheduler));
+  router.Add(http::verb::get, "/api/v1/functions/{name}/stats", bind(FunctionStats));
 }
 
 }  // namespace taskmill::api

@@ -191,6 +191,7 @@ Status Server::Start() {
                        .takes = takes_,
                        .runners = runners_,
                        .throughput = throughput_,
+                       .function_stats = function_stats_,
                        .allow_command_tasks = options_.allow_command_tasks};
   if (options_.observability_only) {
     AddHealthRoute(router_);

@@ -29,14 +29,24 @@ Event Progressed(const Run& run, const Progress& progress) {
 }
 
 Event Finished(const Run& run, const RunFinish& finish) {
-  return Of(
+  Event event = Of(
       finish.status == RunStatus::kPending ? Event::Type::kRunCreated : Event::Type::kRunFinished,
       run, finish.status, finish.progress.value_or(run.progress));
+  event.due_at = run.run_at;
+  event.started_at = run.started_at;
+  event.finished_at = finish.finished_at;
+  return event;
 }
 
 Event Stored(const Run& run) {
-  return Of(IsFinal(run.status) ? Event::Type::kRunFinished : Event::Type::kRunCreated, run,
-            run.status, run.progress);
+  Event event = Of(IsFinal(run.status) ? Event::Type::kRunFinished : Event::Type::kRunCreated, run,
+                   run.status, run.progress);
+  if (IsFinal(run.status)) {
+    event.due_at = run.run_at;
+    event.started_at = run.started_at;
+    event.finished_at = run.finished_at;
+  }
+  return event;
 }
 
 Event TaskChanged(std::string task) {

@@ -9,6 +9,7 @@ import { html } from '../html.js';
 import { useDocumentTitle, useResource } from '../hooks.js';
 import { LaunchDialog } from '../launch.js';
 import { navigate } from '../router.js';
+import { FunctionMetrics } from './function_metrics.js';
 import { runHref } from './runs.js';
 
 function isCsv(fn) {
@@ -119,6 +120,7 @@ function FunctionCard({ fn, onRun }) {
     <${Columns} label="Mandatory columns" names=${fn.mandatory} />
     <${Columns} label="Optional columns" names=${fn.optional} />
     <${Columns} label="Adds output columns" names=${fn.output_header} />
+    <${FunctionMetrics} fn=${fn} />
     <div class="fn-actions">
       ${csv
         ? html`<details class="upload-box">

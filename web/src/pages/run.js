@@ -8,6 +8,7 @@ import { html } from '../html.js';
 import { useDocumentTitle, useLive, useNow, useResource, useThrottled } from '../hooks.js';
 import { eventRunId } from '../live.js';
 import { navigate, queryParams, useLocation } from '../router.js';
+import { RunTimeline } from './run_timeline.js';
 
 function runUrl(id, queue, suffix = '') {
   const q = queue ? `?queue=${encodeURIComponent(queue)}` : '';
@@ -243,6 +244,11 @@ export function RunDetail({ id }) {
           </div>`}
       </section>
     </div>
+
+    <section class="panel" aria-labelledby="timeline-title">
+      <h2 id="timeline-title">Timeline</h2>
+      <${RunTimeline} run=${r} now=${now} />
+    </section>
 
     <section class="panel" aria-labelledby="attempts-title">
       <h2 id="attempts-title">Attempts</h2>

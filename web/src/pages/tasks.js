@@ -8,6 +8,7 @@ import { html } from '../html.js';
 import { useDocumentTitle, useLive, useNow, useResource, useThrottled } from '../hooks.js';
 import { LaunchDialog } from '../launch.js';
 import { isResync } from '../live.js';
+import { TaskHistory } from './task_history.js';
 
 function nextFireTimes(task) {
   return task.next_fire_times || task.next_fires || task.next_runs || null;
@@ -73,6 +74,7 @@ export function Tasks() {
   });
   const [launching, setLaunching] = useState(null);
   const [toggling, setToggling] = useState('');
+  const [history, setHistory] = useState(null);
 
   // What the token may do: enabling and disabling tasks and starting command tasks
   // are for admins (the API refuses account tokens), so they are not offered at all.
@@ -149,6 +151,8 @@ export function Tasks() {
                             Start…
                           </button>`
                         : html`<span class="small muted" title="Command tasks are started by admin tokens only">admin only</span>`}
+                      ${task.kind === 'periodical' &&
+                      html` <button type="button" class="small" onClick=${() => setHistory(task)} aria-label=${`Launch history of ${task.name}`}>History</button>`}
                     </td>
                   </tr>`,
                 )}
@@ -156,6 +160,7 @@ export function Tasks() {
             </table>
             ${!canToggle && !canPatch && html`<p class="small muted">Enabling and disabling tasks is not available from this server yet.</p>`}
             ${!admin && html`<p class="small muted">Signed in with an account token: enabling, disabling and starting command tasks are for admin tokens.</p>`}`}
+    <${TaskHistory} task=${history} onClose=${() => setHistory(null)} />
     <${LaunchDialog}
       target=${launching}
       onClose=${() => setLaunching(null)}
