@@ -26,7 +26,10 @@ done
 echo "runs stored: $(stored)"
 for path in "/api/v1/runs?limit=50" "/api/v1/runs?limit=50&status=pending&queue=bench" \
             "/api/v1/stats" "/api/v1/queues" "/api/v1/tasks" "/api/v1/runners" \
-            "/api/v1/scheduler" "/api/v1/stats/throughput?window=3600&step=10" "/"; do
+            "/api/v1/scheduler" "/api/v1/stats/throughput?window=3600&step=10" \
+            "/api/v1/stats/states" "/api/v1/runs?limit=50&state=scheduled" \
+            "/api/v1/runs?limit=50&state=pending_due" "/api/v1/runs?limit=50&q=bench" \
+            "/api/v1/runs?limit=50&q=no-such-text" "/api/v1/functions/demo.echo/stats" "/"; do
   times=$(for _ in 1 2 3 4 5; do curl -s -o /dev/null -w '%{time_total}\n' "$url$path"; done | sort -n)
   echo "$path  median $(echo "$times" | sed -n 3p | awk '{printf "%.1f ms", $1 * 1000}')"
 done

@@ -12,6 +12,7 @@
 #include <cassert>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <variant>
 
@@ -100,6 +101,11 @@ class [[nodiscard]] Result {
   std::optional<T> value_;
   Status status_;
 };
+
+// kInvalidArgument about one field of a request ("delay", "runs[3].args"): the message
+// starts with the field, and details carry {"field": field}, which the HTTP API answers
+// as 422 naming it.
+Status FieldError(std::string_view field, std::string message);
 
 }  // namespace taskmill
 

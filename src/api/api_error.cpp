@@ -14,12 +14,6 @@ Status ApiStatus(StatusCode status_code, std::string_view code, std::string mess
   return Status(status_code, std::move(message), std::move(details));
 }
 
-Status FieldError(std::string_view field, std::string message) {
-  json::object details;
-  details["field"] = field;
-  return Status::InvalidArgument(std::string(field) + ": " + message, std::move(details));
-}
-
 Status ParameterError(std::string_view parameter, std::string message) {
   json::object details;
   details["parameter"] = parameter;

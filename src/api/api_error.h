@@ -32,8 +32,7 @@ namespace taskmill::api {
 Status ApiStatus(StatusCode status_code, std::string_view code, std::string message,
                  boost::json::object details = {});
 
-// A 422-class error about one field of a JSON request body ("delay", "runs[3].args").
-Status FieldError(std::string_view field, std::string message);
+// FieldError (taskmill/status.h): a 422-class error about one field of a request body.
 
 // A 400-class error about one query parameter.
 Status ParameterError(std::string_view parameter, std::string message);

@@ -80,6 +80,7 @@ Reply ListQueues(RouteContext& ctx, Exchange& ex) {
   for (const QueueStats& q : *queues) {
     json::object item{
         {"name", q.queue}, {"paused", q.paused}, {"pending", q.pending}, {"running", q.running}};
+    if (q.max_concurrency > 0) item["max_concurrency"] = q.max_concurrency;  // `queues:` config
     if (q.oldest_pending_run_at && *q.oldest_pending_run_at < now) {
       item["oldest_pending_age"] =
           std::chrono::duration<double>(now - *q.oldest_pending_run_at).count();

@@ -138,6 +138,9 @@ int Serve(const ServeOptions& o) {
       def.enabled = stored->enabled;
     if (Status s = engine.storage().TaskUpsert(def); !s.ok()) return Fail(s);
   }
+  for (const auto& [queue, cap] : cfg.queue_caps) {
+    if (Status s = engine.storage().QueueSetConcurrency(queue, cap); !s.ok()) return Fail(s);
+  }
 
   if (Has(cfg.server.roles, "runner")) {
     // Commands left running by a server on this data directory that ended without

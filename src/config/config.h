@@ -24,6 +24,7 @@
 
 #include <chrono>
 #include <cstddef>
+#include <map>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -88,6 +89,10 @@ struct Config {
   // task_runner.queues: the queues this process's runner serves (RunnerOptions::queues).
   // Default: empty, meaning every queue.
   std::vector<std::string> runner_queues;
+  // `queues:` — per-queue settings: max_concurrency, the most runs of the queue
+  // running at once across every runner sharing the storage (0: no cap). Applied to
+  // the storage by `taskmill serve` at start. Default: none.
+  std::map<std::string, int> queue_caps;
   // `triggers:` — functions bound to the headless triggers (minutely, hourly, daily,
   // each_account) and triggers.browse_interval_sec. Default: none.
   TriggerBindings triggers;

@@ -238,6 +238,19 @@ TEST(ConfigLoad, ApiSectionSetsLimitsAndRules) {
             "taskmill.yaml:2: api.max_json_body: must be at least 1024, got 10");
 }
 
+TEST(ConfigLoad, QueuesSectionSetsConcurrencyCaps) {
+  Config config =
+      LoadOk("queues:\n  mail: {max_concurrency: 4}\n  bulk:\n    max_concurrency: 0\n");
+  EXPECT_EQ(config.queue_caps, (std::map<std::string, int>{{"mail", 4}, {"bulk", 0}}));
+  EXPECT_EQ(ErrorOf("queues:\n  mail: {max_concurrency: -1}\n"),
+            "taskmill.yaml:2: queues.mail.max_concurrency: must be at least 0, got -1");
+  EXPECT_NE(ErrorOf("queues:\n  'bad name': {max_concurrency: 1}\n").find("invalid queue name"),
+            std::string::npos);
+  EXPECT_NE(ErrorOf("queues:\n  mail: {max_concurency: 1}\n").find("max_concurrency"),
+            std::string::npos)
+      << "an unknown key suggests the known one";
+}
+
 TEST(ConfigLoad, EmptySectionsAndNullValuesKeepDefaults) {
   Config config = LoadOk("server:\ntask_storage:\ntask_runner: {capacity: ~}\ntasks:\n");
   Config expected;
@@ -325,7 +338,7 @@ TEST(ConfigErrors, UnknownKeyWithSuggestion) {
 TEST(ConfigErrors, UnknownKeyWithoutSuggestionListsAcceptedKeys) {
   EXPECT_EQ(ErrorOf("logging: {level: debug}\n"),
             "taskmill.yaml:1: logging: unknown key; accepted keys: server, api, task_storage, "
-            "task_runner, tasks, triggers, bulk, functions, remote_functions");
+            "task_runner, tasks, queues, triggers, bulk, functions, remote_functions");
 }
 
 TEST(ConfigErrors, WrongTypes) {

@@ -38,6 +38,7 @@ class Loader : private YamlReader {
   void ReadTaskStorage(const YAML::Node& section, const std::string& path);
   void ReadTaskRunner(const YAML::Node& section, const std::string& path);
   void ReadRunnerQueues(const YAML::Node& value, const std::string& path);
+  void ReadQueues(const YAML::Node& section, const std::string& path);
   void ReadTriggers(const YAML::Node& section, const std::string& path);
   std::optional<std::vector<std::string>> TriggerFunctions(const YAML::Node& value,
                                                            const std::string& path);

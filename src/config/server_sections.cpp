@@ -209,6 +209,33 @@ void Loader::ReadRunnerQueues(const YAML::Node& value, const std::string& path) 
   if (ok) config_.runner_queues = std::move(*queues);
 }
 
+// queues: a mapping of queue names to their settings (max_concurrency).
+void Loader::ReadQueues(const YAML::Node& section, const std::string& path) {
+  if (!section.IsMap()) {
+    Error(section, path, "expected a mapping of queue names to settings, got " + Describe(section));
+    return;
+  }
+  ForEachEntry(section, path,
+               [&](const YAML::Node& key_node, const std::string& name,
+                   const std::string& queue_path, const YAML::Node& value) {
+                 if (!IsValidQueueName(name)) {
+                   Error(key_node, queue_path,
+                         "invalid queue name '" + name +
+                             "'; use 1-100 of letters, digits, '_', '.', ':', '-'");
+                   return;
+                 }
+                 ReadFields(value, queue_path,
+                            {
+                                {"max_concurrency",
+                                 [&](const YAML::Node& v, const std::string& p) {
+                                   if (auto cap = Integer(v, p, 0, 1'000'000)) {
+                                     config_.queue_caps[name] = static_cast<int>(*cap);
+                                   }
+                                 }},
+                            });
+               });
+}
+
 void Loader::ReadTriggers(const YAML::Node& section, const std::string& path) {
   TriggerBindings& triggers = config_.triggers;
   auto bind = [&](std::vector<std::string>* out) {

@@ -40,4 +40,10 @@ std::string Status::ToString() const {
   return out;
 }
 
+Status FieldError(std::string_view field, std::string message) {
+  boost::json::object details;
+  details["field"] = field;
+  return Status::InvalidArgument(std::string(field) + ": " + message, std::move(details));
+}
+
 }  // namespace taskmill

@@ -14,12 +14,6 @@ namespace taskmill {
 namespace {
 namespace json = boost::json;
 
-Status FieldError(std::string field, std::string message) {
-  json::object details;
-  details["field"] = field;
-  return Status::InvalidArgument(field + ": " + message, std::move(details));
-}
-
 class EngineImpl final : public Engine {
  public:
   EngineImpl(EngineOptions options, std::shared_ptr<const FunctionRegistry> functions,

@@ -19,7 +19,6 @@
 
 #include "runner/runner.h"
 #include "storage/forwarding_storage.h"
-#include "storage/sqlite/sqlite_storage.h"
 
 namespace taskmill {
 namespace {
@@ -34,7 +33,7 @@ class FetchFixture {
       : dir_(std::filesystem::temp_directory_path() /
              ("taskmill-" + name + "-" + std::to_string(::getpid()))) {
     std::filesystem::remove_all(dir_);
-    auto opened = sqlite::OpenSqliteStorage({(dir_ / "runs.db").string(), "normal"});
+    auto opened = OpenStorage({(dir_ / "runs.db").string() + "?synchronous=normal"});
     if (!opened.ok()) throw std::runtime_error(opened.status().ToString());
     storage_ = std::move(*opened);
     (void)functions.Register("test.noop", [](RunContext&) {});
@@ -255,11 +254,11 @@ TEST(RunnerFetchTest, RunsAfterTheFirstAreTakenHoweverTheWorkerThreadsStart) {
 // although its poll interval is an hour.
 TEST(RunnerFetchTest, RunsStoredThroughAnotherStorageStartWithoutAPoll) {
   FetchFixture f("runner-fetch-other");
-  auto other = sqlite::OpenSqliteStorage(
-      {(std::filesystem::temp_directory_path() /
-        ("taskmill-runner-fetch-other-" + std::to_string(::getpid())) / "runs.db")
-           .string(),
-       "normal"});
+  auto other =
+      OpenStorage({(std::filesystem::temp_directory_path() /
+                    ("taskmill-runner-fetch-other-" + std::to_string(::getpid())) / "runs.db")
+                       .string() +
+                   "?synchronous=normal"});
   ASSERT_TRUE(other.ok()) << other.status().ToString();
   RunnerOptions options;
   options.id = "runner-fetch-test";

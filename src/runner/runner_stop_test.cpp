@@ -15,7 +15,6 @@
 
 #include "runner/runner.h"
 #include "storage/forwarding_storage.h"
-#include "storage/sqlite/sqlite_storage.h"
 
 namespace taskmill {
 namespace {
@@ -74,7 +73,7 @@ TEST(RunnerStopTest, RunsClaimedWhileStoppingNeverStartTheirFunction) {
   auto dir = std::filesystem::temp_directory_path() /
              ("taskmill-runner-stop-" + std::to_string(::getpid()));
   std::filesystem::remove_all(dir);
-  auto opened = sqlite::OpenSqliteStorage({(dir / "runs.db").string(), "normal"});
+  auto opened = OpenStorage({(dir / "runs.db").string() + "?synchronous=normal"});
   ASSERT_TRUE(opened.ok()) << opened.status().ToString();
   HeldClaimStorage storage(**opened);
 

@@ -16,7 +16,6 @@
 #include <thread>
 
 #include "runner/runner.h"
-#include "storage/sqlite/sqlite_storage.h"
 
 namespace taskmill {
 namespace {
@@ -27,7 +26,7 @@ TEST(RunnerWakeTest, LongAttemptsAmongShortOnesDoNotHoldTheRunsBehindThem) {
   auto dir = std::filesystem::temp_directory_path() /
              ("taskmill-runner-wake-" + std::to_string(::getpid()));
   std::filesystem::remove_all(dir);
-  auto opened = sqlite::OpenSqliteStorage({(dir / "runs.db").string(), "normal"});
+  auto opened = OpenStorage({(dir / "runs.db").string() + "?synchronous=normal"});
   ASSERT_TRUE(opened.ok()) << opened.status().ToString();
   Storage& storage = **opened;
 

@@ -8,12 +8,6 @@ namespace taskmill {
 namespace {
 namespace json = boost::json;
 
-Status FieldError(std::string field, std::string message) {
-  json::object details;
-  details["field"] = field;
-  return Status::InvalidArgument(field + ": " + message, std::move(details));
-}
-
 // Letters, digits and _ - . : (a table: every id of every enqueued run is checked).
 constexpr std::array<bool, 256> kNameChars = [] {
   std::array<bool, 256> table{};
