@@ -130,7 +130,7 @@ class EventWaiter {
   struct State {
     State(boost::asio::any_io_executor strand, std::string wait_key,
           std::chrono::steady_clock::time_point wait_deadline, Try try_once, Completion completion)
-        : timer(std::move(strand)),
+        : timer(strand),
           key(std::move(wait_key)),
           deadline(wait_deadline),
           attempt(std::move(try_once)),
