@@ -33,12 +33,13 @@ double Percentile(const std::vector<double>& values, double p) {
 
 }  // namespace
 
-FunctionStatsRecorder::FunctionStatsRecorder(EventBus& bus, Clock& clock)
-    : bus_(bus), clock_(clock) {
+FunctionStatsRecorder::FunctionStatsRecorder(EventBus& bus, Clock& clock, Key key)
+    : bus_(bus), clock_(clock), key_(key) {
   subscription_ = bus_.Subscribe([this](const Event& event) {
     if (event.type != Event::Type::kRunFinished || !IsFinal(event.status)) return;
-    if (event.function.empty()) return;
-    Record(event.finished_at.value_or(clock_.Now()), event.function, event.account_id,
+    const std::string& name = key_ == Key::kQueue ? event.queue : event.function;
+    if (name.empty()) return;
+    Record(event.finished_at.value_or(clock_.Now()), name, event.account_id,
            event.status == RunStatus::kCompleted, event.started_at, event.due_at);
   });
 }
@@ -62,6 +63,8 @@ void FunctionStatsRecorder::Record(TimePoint at, const std::string& function,
   Sample sample{.second = second,
                 .duration = std::max(0.0, Seconds(at - *started)),
                 .latency = due ? std::max(0.0, Seconds(*started - *due)) : 0.0};
+  slot.latency_sum += sample.latency;
+  ++slot.started;
   series.samples.push_back(sample);
   if (series.samples.size() > kSamples) series.samples.pop_front();
 }
@@ -84,6 +87,8 @@ FunctionStatsRecorder::Figures FunctionStatsRecorder::Query(
       Minute& into = out.minutes[static_cast<size_t>((m.at - first) / 60)];
       into.completed += m.completed;
       into.failed += m.failed;
+      into.latency_sum += m.latency_sum;
+      into.started += m.started;
     }
     for (const Sample& s : it->second.samples) {
       if (s.second < first) continue;
@@ -105,6 +110,23 @@ FunctionStatsRecorder::Figures FunctionStatsRecorder::Query(
     out.latency_p95 = Percentile(latencies, 0.95);
   }
   return out;
+}
+
+std::vector<std::string> FunctionStatsRecorder::Names(
+    TimePoint now, const std::optional<std::string>& account) const {
+  const int64_t last = MinuteOf(UnixSecond(now));
+  const int64_t first = last - (kMinutes - 1) * 60;
+  std::vector<std::string> names;
+  std::lock_guard lock(mu_);
+  for (const auto& [key, series] : series_) {
+    if (account && key.second != *account) continue;
+    if (!names.empty() && names.back() == key.first) continue;  // the map is sorted by name
+    const bool recent = std::any_of(series.ring.begin(), series.ring.end(), [&](const Minute& m) {
+      return m.at >= first && m.at <= last && m.completed + m.failed > 0;
+    });
+    if (recent) names.push_back(key.first);
+  }
+  return names;
 }
 
 }  // namespace taskmill::api

@@ -1,5 +1,7 @@
 // api/function_stats.h — per-function figures over the last hour, for
-// GET /api/v1/functions/{name}/stats (the Functions page's metrics).
+// GET /api/v1/functions/{name}/stats (the Functions page's metrics), and the same
+// figures per queue for GET /api/v1/stats/queues (the dashboard's sparklines): one
+// recorder keyed by function, another keyed by queue.
 //
 // Like ThroughputRecorder, the recorder subscribes to the engine's EventBus and
 // counts the runs that finish through this process (not other nodes'), from its
@@ -33,7 +35,10 @@ class FunctionStatsRecorder {
   static constexpr int kMinutes = 60;       // the window: the last hour, by minute
   static constexpr size_t kSamples = 2000;  // timed finishes kept per (function, account)
 
-  FunctionStatsRecorder(EventBus& bus, Clock& clock);
+  // What the runs are grouped by: their function, or their queue.
+  enum class Key { kFunction, kQueue };
+
+  FunctionStatsRecorder(EventBus& bus, Clock& clock, Key key = Key::kFunction);
   ~FunctionStatsRecorder();
   FunctionStatsRecorder(const FunctionStatsRecorder&) = delete;
   FunctionStatsRecorder& operator=(const FunctionStatsRecorder&) = delete;
@@ -42,6 +47,10 @@ class FunctionStatsRecorder {
     int64_t at = 0;  // Unix seconds: start of the minute
     int64_t completed = 0;
     int64_t failed = 0;
+    // Start latency (due -> start) summed over the `started` finishes of the minute:
+    // their mean is the minute's point of a latency sparkline.
+    double latency_sum = 0;
+    int64_t started = 0;
   };
   struct Figures {
     int64_t runs = 0;  // finished in the window
@@ -55,6 +64,9 @@ class FunctionStatsRecorder {
   // nullopt: every account's.
   Figures Query(TimePoint now, const std::string& function,
                 const std::optional<std::string>& account) const;
+  // The names (functions or queues) with a run finished in the last hour up to `now`,
+  // sorted; `account` as for Query.
+  std::vector<std::string> Names(TimePoint now, const std::optional<std::string>& account) const;
 
   // Counts one finished run (the bus subscription calls this; tests too). `started`
   // and `due` are unset for a run that never started (cancelled while pending).
@@ -74,6 +86,7 @@ class FunctionStatsRecorder {
 
   EventBus& bus_;
   Clock& clock_;
+  const Key key_;
   uint64_t subscription_ = 0;
   mutable std::mutex mu_;
   std::map<std::pair<std::string, std::string>, Series> series_;  // guarded by mu_

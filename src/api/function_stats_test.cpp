@@ -80,5 +80,31 @@ TEST(FunctionStatsRecorderTest, AnAccountSeesItsOwnRunsOnlyAndOldRunsLeaveTheWin
   EXPECT_FALSE(later.duration_p50.has_value());
 }
 
+TEST(FunctionStatsRecorderTest, KeyedByQueueListsTheQueuesOfTheHourWithTheirMeanLatencyPerMinute) {
+  ManualClock clock(T0());
+  EventBus bus;
+  FunctionStatsRecorder recorder(bus, clock, FunctionStatsRecorder::Key::kQueue);
+  auto in_queue = [](std::string queue, std::string account, TimePoint due, TimePoint started) {
+    Event event = Finish("demo.echo", std::move(account), RunStatus::kCompleted, due, started, started + 1s);
+    event.queue = std::move(queue);
+    return event;
+  };
+  bus.Publish(in_queue("mail", "acme", T0(), T0() + 2s));
+  bus.Publish(in_queue("mail", "", T0(), T0() + 4s));
+  bus.Publish(in_queue("bulk", "", T0() - 2h, T0() - 2h));  // before the window
+
+  EXPECT_EQ(recorder.Names(T0() + 10s, std::nullopt), std::vector<std::string>{"mail"});
+  EXPECT_EQ(recorder.Names(T0() + 10s, "acme"), std::vector<std::string>{"mail"});
+  EXPECT_TRUE(recorder.Names(T0() + 10s, "globex").empty());
+  EXPECT_TRUE(recorder.Query(T0() + 10s, "demo.echo", std::nullopt).minutes.back().completed == 0);
+
+  auto mail = recorder.Query(T0() + 10s, "mail", std::nullopt);
+  EXPECT_EQ(mail.runs, 2);
+  const auto& minute = mail.minutes.back();
+  EXPECT_EQ(minute.started, 2);
+  EXPECT_NEAR(minute.latency_sum / static_cast<double>(minute.started), 3.0, 1e-9);
+  EXPECT_TRUE(recorder.Names(T0() + 61min, std::nullopt).empty());
+}
+
 }  // namespace
 }  // namespace taskmill::api

@@ -70,7 +70,8 @@ class Server {
         auth_(engine.storage()),
         events_(engine.events(), engine.clock()),
         throughput_(engine.events(), engine.clock()),
-        function_stats_(engine.events(), engine.clock()) {
+        function_stats_(engine.events(), engine.clock()),
+        queue_stats_(engine.events(), engine.clock(), FunctionStatsRecorder::Key::kQueue) {
     // One io_context per io thread (see `iocs_`); a hint of 1 tells Asio that one
     // thread runs each, which spares it waking other threads.
     for (int i = 0; i < std::max(1, options_.threads); ++i) {
@@ -113,6 +114,7 @@ class Server {
   EventHub events_;  // before the io context: sessions hold cursors into it
   ThroughputRecorder throughput_;
   FunctionStatsRecorder function_stats_;
+  FunctionStatsRecorder queue_stats_;  // keyed by queue: the dashboard's sparklines
   StaticAssetLookup static_assets_;  // set before Start(), read-only afterwards
   std::atomic<int> connections_{0};  // open sessions, over-limit ones included
   HostPort bound_;                   // set in Start()

@@ -27,6 +27,7 @@ struct RouteContext {
   RunnerRegistry& runners;                // remote runners seen by this server
   ThroughputRecorder& throughput;         // finished runs per second, for the dashboard
   FunctionStatsRecorder& function_stats;  // per-function figures, for the Functions page
+  FunctionStatsRecorder& queue_stats;     // the same per queue, for the dashboard's sparklines
   bool allow_command_tasks = false;       // ApiOptions::allow_command_tasks
 };
 
@@ -45,7 +46,7 @@ void AddRunnerRoutes(Router& router, RouteContext context);
 // /api/v1/events (Server-Sent Events), /api/v1/tokens[/{name}]
 void AddAccessRoutes(Router& router, RouteContext context);
 
-// /api/v1/whoami, /api/v1/stats/throughput, /api/v1/scheduler,
+// /api/v1/whoami, /api/v1/stats/throughput, /api/v1/stats/queues, /api/v1/scheduler,
 // /api/v1/functions/{name}/stats (routes_dashboard.cpp)
 void AddDashboardRoutes(Router& router, RouteContext context);
 

@@ -176,6 +176,48 @@ Reply FunctionStats(RouteContext& ctx, Exchange& ex) {
   return JsonResponse(http::status::ok, PlainJson(out));
 }
 
+// The dashboard's sparklines: per queue with a run finished in the last hour (at most
+// kQueueSeries of them, by name), its runs and failures, p50 / p95 of the start latency
+// and, per minute, the finished runs and their mean start latency (null: none started).
+constexpr size_t kQueueSeries = 100;
+
+Reply QueueStats(RouteContext& ctx, Exchange& ex) {
+  if (Status s = ex.CheckQuery({}); !s.ok()) return s;
+  const TimePoint now = ctx.engine.clock().Now();
+  const std::optional<std::string> account = AccountScope(ex);
+  std::vector<std::string> names = ctx.queue_stats.Names(now, account);
+  const bool truncated = names.size() > kQueueSeries;
+  if (truncated) names.resize(kQueueSeries);
+  auto seconds = [](const std::optional<double>& value) {
+    return value ? json::value(*value) : json::value(nullptr);
+  };
+  json::array queues;
+  for (const std::string& name : names) {
+    const FunctionStatsRecorder::Figures figures = ctx.queue_stats.Query(now, name, account);
+    json::array minutes;
+    for (const FunctionStatsRecorder::Minute& m : figures.minutes) {
+      minutes.push_back({{"at", FormatTime(TimePoint(std::chrono::seconds(m.at)))},
+                         {"completed", m.completed},
+                         {"failed", m.failed},
+                         {"latency", m.started > 0 ? json::value(m.latency_sum / static_cast<double>(m.started))
+                                                   : json::value(nullptr)}});
+    }
+    queues.push_back({{"name", name},
+                      {"runs", figures.runs},
+                      {"failed", figures.failed},
+                      {"latency_p50", seconds(figures.latency_p50)},
+                      {"latency_p95", seconds(figures.latency_p95)},
+                      {"points", std::move(minutes)}});
+  }
+  json::object out;
+  out["window"] = FunctionStatsRecorder::kMinutes * 60;
+  out["step"] = 60;
+  out["since"] = FormatTime(ctx.throughput.since());
+  out["truncated"] = truncated;
+  out["queues"] = std::move(queues);
+  return JsonResponse(http::status::ok, PlainJson(out));
+}
+
 }  // namespace
 
 void AddDashboardRoutes(Router& router, RouteContext context) {
@@ -185,6 +227,7 @@ void AddDashboardRoutes(Router& router, RouteContext context) {
   router.Add(http::verb::get, "/api/v1/whoami", bind(WhoAmI));
   router.Add(http::verb::get, "/api/v1/stats/throughput", bind(Throughput));
   router.Add(http::verb::get, "/api/v1/stats/states", bind(States));
+  router.Add(http::verb::get, "/api/v1/stats/queues", bind(QueueStats));
   router.Add(http::verb::get, "/api/v1/scheduler", bind(Scheduler));
   router.Add(http::verb::get, "/api/v1/functions/{name}/stats", bind(FunctionStats));
 }

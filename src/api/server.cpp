@@ -192,6 +192,7 @@ Status Server::Start() {
                        .runners = runners_,
                        .throughput = throughput_,
                        .function_stats = function_stats_,
+                       .queue_stats = queue_stats_,
                        .allow_command_tasks = options_.allow_command_tasks};
   if (options_.observability_only) {
     AddHealthRoute(router_);

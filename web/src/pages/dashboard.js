@@ -9,6 +9,7 @@ import { html } from '../html.js';
 import { useDocumentTitle, useLive, useNow, useResource, useThrottled } from '../hooks.js';
 import { isResync } from '../live.js';
 import { finishedInLast, recordStats, throughputSeries } from '../throughput.js';
+import { QueueSparks, useQueueStats } from './queue_sparks.js';
 
 // An account token sees its own account's runs only; runners and the scheduler are the
 // server's own business (their routes refuse such a token), so their panels are left out.
@@ -182,9 +183,17 @@ function useOptional(route) {
 
 function QueuesPanel() {
   const res = useOptional('/api/v1/queues');
+  const sparks = useQueueStats();
   const now = useNow(5000);
   const [busy, setBusy] = useState('');
-  const queues = (res.data && res.data.queues) || [];
+  const listed = (res.data && res.data.queues) || [];
+  // A queue that finished runs in the last hour but holds none now still has its
+  // sparklines: it is listed after the others, with nothing pending or running.
+  const queues = useMemo(() => {
+    const names = new Set(listed.map((q) => q.name));
+    const idle = sparks.byName ? [...sparks.byName.keys()].filter((name) => !names.has(name)) : [];
+    return [...listed, ...idle.map((name) => ({ name, pending: 0, running: 0 }))];
+  }, [listed, sparks.byName]);
   // Only admins may pause or resume a queue (the routes refuse account tokens).
   const canPause = capabilities.has('POST', '/api/v1/queues/{}/pause') && (!session.known || session.admin);
   const setPaused = async (q, pause) => {
@@ -210,7 +219,7 @@ function QueuesPanel() {
               <thead><tr><th scope="col">Queue</th><th scope="col" class="num">Pending</th><th scope="col" class="num">Running</th><th scope="col">Oldest due</th>${canPause && html`<th scope="col"><span class="visually-hidden">Actions</span></th>`}</tr></thead>
               <tbody>
                 ${queues.map(
-                  (q) => html`<tr key=${q.name} data-queue=${q.name}>
+                  (q) => html`<tr key=${q.name} data-queue=${q.name} class=${sparks.available ? 'has-sparks' : undefined}>
                     <th scope="row"><a href=${`/runs?queue=${encodeURIComponent(q.name)}`}>${q.name}</a>${q.paused ? html` <span class="tag">paused</span>` : ''}</th>
                     <td class="num">${number(q.pending ?? 0)}</td>
                     <td class="num">${number(q.running ?? 0)}</td>
@@ -225,7 +234,10 @@ function QueuesPanel() {
                     html`<td class="row-actions"><button type="button" class="small" disabled=${busy === q.name}
                       aria-label=${`${q.paused ? 'Resume' : 'Pause'} queue ${q.name}`}
                       onClick=${() => setPaused(q, !q.paused)}>${q.paused ? 'Resume' : 'Pause'}</button></td>`}
-                  </tr>`,
+                  </tr>${sparks.available &&
+                  html`<tr key=${`${q.name}\u0000sparks`} class="spark-row"><td colspan=${canPause ? 5 : 4}>
+                    <${QueueSparks} name=${q.name} stats=${sparks.byName && sparks.byName.get(q.name)} since=${sparks.since} />
+                  </td></tr>`}`,
                 )}
               </tbody>
             </table>`}

@@ -226,6 +226,19 @@ export function Runs() {
     runs.reload({ quiet: true });
   };
 
+  // "Run now" on a row of a scheduled run or one waiting for its retry: its run_at
+  // becomes now (the run page offers the same).
+  const canRunNow = capabilities.has('POST', '/api/v1/runs/{id}/run-now');
+  const runNow = async (run) => {
+    try {
+      await api(runPath(run, '/run-now'), { method: 'POST' });
+      notify(`Run ${shortId(run.id)} made due now: a runner takes it next.`);
+    } catch (error) {
+      notify(`Could not make run ${shortId(run.id)} due now: ${error.message}`, { kind: 'error' });
+    }
+    runs.reload({ quiet: true });
+  };
+
   // Keyboard: j / k move through the runs, Enter opens the one marked, r retries it
   // (when it is final), / opens the filters and puts the focus in the first one.
   const [mark, setMark] = useState(-1);
@@ -340,7 +353,8 @@ export function Runs() {
                     <td data-label="Queue" data-short="queue" class="meta">${run.queue}</td>
                     <td data-label="Created" class="meta"><${Time} at=${run.created_at} now=${now} /></td>
                     <td data-label="Duration" data-short=${!timing.wait && took !== null ? 'took' : undefined} class="meta duration">${timing.wait
-                      ? html`<span data-wait=${timing.kind}>${timing.wait}</span>${took !== null ? html` <span class="muted small">(took ${duration(took)})</span>` : ''}`
+                      ? html`<span data-wait=${timing.kind}>${timing.wait}</span>${took !== null ? html` <span class="muted small">(took ${duration(took)})</span>` : ''}${canRunNow && !timing.wait.endsWith('due now') &&
+                        html` <button type="button" class="small link run-now" data-run-now=${run.id} aria-label=${`Run ${run.id} now`} onClick=${() => runNow(run)}>Run now</button>`}`
                       : took !== null ? duration(took) : html`<span class="muted">—</span>`}</td>
                     <td data-label="Attempt" data-short="attempt" class="num meta">${run.attempt || 0} / ${run.max_attempts || 1}</td>
                   </tr>`;
