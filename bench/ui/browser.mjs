@@ -126,6 +126,9 @@ try {
     ['dashboard', '/', READY.dashboard],
     ['runs', '/runs', READY.runs],
     ...states.map((s) => [`runs, tab ${s}`, `/runs?state=${s}`, READY.runs]),
+    // The slow case of a derived tab: a queue of 1 M due runs and none scheduled.
+    ['runs, tab scheduled of queue bench (none)', '/runs?state=scheduled&queue=bench', READY.runs],
+    ['runs, tab retrying of queue bench (none)', '/runs?state=retrying&queue=bench', READY.runs],
     ['run', `/runs/${encodeURIComponent(runId)}`, READY.run],
     ['tasks', '/tasks', READY.tasks],
     ['queues (dashboard panel)', '/', READY.queues],

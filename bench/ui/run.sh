@@ -21,6 +21,10 @@ trap '[[ -n $server ]] && kill $server 2>/dev/null; wait 2>/dev/null || true; rm
 cat > "$dir/taskmill.yaml" <<YAML
 server: {listen: "127.0.0.1:0", data_dir: "$dir/data"}
 task_runner: {capacity: 64, queues: [default]}
+tasks:
+  echo: {kind: single_shot, func_name: demo.echo, args: ["hello"]}
+  nightly: {kind: periodical, func_name: demo.echo, schedule: "0 30 2 * * *", timezone: Europe/Berlin}
+  hourly: {kind: periodical, func_name: demo.echo, schedule: "0 0 * * * *", timezone: UTC}
 YAML
 "$binary" serve --config "$dir/taskmill.yaml" > "$dir/server.log" 2>&1 &
 server=$!
@@ -40,7 +44,7 @@ batch() {
 
 started=$(date +%s)
 while (( $(stored) < target )); do
-  wrk -t2 -c4 -d5s -s bench/api/batch.lua "$url/api/v1/runs:batch" >/dev/null
+  wrk -t2 -c4 -d2s -s bench/api/batch.lua "$url/api/v1/runs:batch" >/dev/null
 done
 # Runs of the other states, newest: 1,000 scheduled for tomorrow; 100 waiting an hour
 # for their retry; 2,000 completed and 200 failed (queue default, which the runner
@@ -66,6 +70,7 @@ for path in "/api/v1/runs?limit=50" "/api/v1/runs?limit=50&status=pending&queue=
             "/api/v1/scheduler" "/api/v1/stats/throughput?window=3600&step=10" \
             "/api/v1/stats/queues" "/api/v1/stats/states" "/api/v1/runs?limit=50&state=scheduled" \
             "/api/v1/runs?limit=50&state=retrying" "/api/v1/runs?limit=50&state=pending_due" \
+            "/api/v1/runs?limit=50&state=scheduled&queue=bench" "/api/v1/runs?limit=50&state=retrying&queue=bench" \
             "/api/v1/runs?limit=50&state=completed" "/api/v1/runs?limit=50&q=bench-text" \
             "/api/v1/runs?limit=50&q=no-such-text" "/api/v1/runs/$run_id" \
             "/api/v1/functions/demo.echo/stats" "/"; do

@@ -117,6 +117,91 @@ Result<Run> SqliteStorage::RunGet(const std::string& id, const std::string& queu
   return WithReader([&](Connection& db) { return GetOn(db, id, queue); });
 }
 
+namespace {
+
+// More (queue, priority) pairs than this among pending runs, and a listing of the runs
+// due later does not seek them pair by pair (FewDueLater).
+constexpr size_t kMaxSeeks = 64;
+
+std::string SqlText(const std::string& text) {
+  std::string out = "'";
+  for (char c : text) out += c == '\'' ? std::string("''") : std::string(1, c);
+  return out + "'";
+}
+
+// Whether the pending runs (of `queue`; of every queue when empty) due after `after`
+// (Unix microseconds) are at most `cap`: the scheduled and retrying tabs ask for them,
+// and they are often few among a million due runs, which a scan newest first would
+// read through. The pending index is ordered by queue, priority, then run_at: the runs
+// due later are one range per (queue, priority), counted from the index alone after
+// one seek per pair. On true, `seek` is the terms that let a listing read those ranges
+// through runs_queue_pending.
+Result<bool> FewDueLater(Connection& db, const std::string& queue, int64_t after, int64_t cap,
+                         std::string* seek) {
+  std::vector<std::string> queues;
+  if (!queue.empty()) {
+    queues.push_back(queue);
+  } else {
+    auto listed =
+        db.Prepare("SELECT DISTINCT queue FROM run_tallies WHERE status = 'pending' AND n > 0");
+    if (!listed.ok()) return listed.status();
+    ScopedReset reset(**listed);
+    for (;;) {
+      auto row = (*listed)->Step();
+      if (!row.ok()) return row.status();
+      if (!*row) break;
+      if (queues.size() == kMaxSeeks) return false;
+      queues.emplace_back((*listed)->Text(0));
+    }
+  }
+  auto next = db.Prepare(
+      "SELECT priority FROM runs INDEXED BY runs_queue_pending WHERE status = 'pending' "
+      "AND queue = ?1 AND priority < ?2 ORDER BY priority DESC LIMIT 1");
+  if (!next.ok()) return next.status();
+  std::vector<int64_t> priorities;
+  size_t seeks = 0;
+  for (const std::string& q : queues) {
+    int64_t below = std::numeric_limits<int64_t>::max();
+    for (;;) {
+      ScopedReset reset(**next);
+      (*next)->Bind(1, q);
+      (*next)->Bind(2, below);
+      auto row = (*next)->Step();
+      if (!row.ok()) return row.status();
+      if (!*row) break;
+      if (++seeks > kMaxSeeks) return false;
+      below = (*next)->Int(0);
+      if (std::find(priorities.begin(), priorities.end(), below) == priorities.end()) {
+        priorities.push_back(below);
+      }
+    }
+  }
+  if (priorities.empty()) return false;  // no pending run: any listing is quick
+  // Written inline: the planner needs the lists to seek each range.
+  std::string terms = " AND queue IN (";
+  for (size_t i = 0; i < queues.size(); ++i) terms += (i ? ", " : "") + SqlText(queues[i]);
+  terms += ") AND priority IN (";
+  for (size_t i = 0; i < priorities.size(); ++i) {
+    terms += (i ? ", " : "") + std::to_string(priorities[i]);
+  }
+  terms += ")";
+  auto count = db.Prepare(
+      "SELECT count(*) FROM (SELECT 1 FROM runs INDEXED BY runs_queue_pending WHERE status = "
+      "'pending'" +
+      terms + " AND run_at > ?1 LIMIT ?2)");
+  if (!count.ok()) return count.status();
+  ScopedReset reset(**count);
+  (*count)->Bind(1, after);
+  (*count)->Bind(2, cap + 1);
+  auto row = (*count)->Step();
+  if (!row.ok()) return row.status();
+  if (!*row || (*count)->Int(0) > cap) return false;
+  *seek = terms;
+  return true;
+}
+
+}  // namespace
+
 Result<RunPage> SqliteStorage::RunList(const RunFilter& f) {
   int limit = std::clamp(f.limit, 1, 1000);
   int64_t cursor = 0;
@@ -149,11 +234,25 @@ Result<RunPage> SqliteStorage::RunList(const RunFilter& f) {
       } else if (*f.status == RunStatus::kPending && !f.task.empty()) {
         access = " INDEXED BY runs_task_seq";  // not a walk through every pending run
       } else if (*f.status == RunStatus::kPending) {
-        auto pending = PendingTally(db, f.queue);
-        if (!pending.ok()) return pending.status();
-        sort_seqs = *pending <= options_.list_pending_sorted_max;
-        // Above the threshold, pending runs are so many that they are dense.
-        access = sort_seqs ? " INDEXED BY runs_queue_pending" : " NOT INDEXED";
+        std::string seek;
+        bool few_later = false;
+        if (f.run_at_after) {
+          auto few = FewDueLater(db, f.queue, Micros(*f.run_at_after),
+                                 options_.list_pending_sorted_max, &seek);
+          if (!few.ok()) return few.status();
+          few_later = *few;
+        }
+        if (few_later) {
+          sort_seqs = true;
+          access = " INDEXED BY runs_queue_pending";
+          where += seek;
+        } else {
+          auto pending = PendingTally(db, f.queue);
+          if (!pending.ok()) return pending.status();
+          sort_seqs = *pending <= options_.list_pending_sorted_max;
+          // Above the threshold, pending runs are so many that they are dense.
+          access = sort_seqs ? " INDEXED BY runs_queue_pending" : " NOT INDEXED";
+        }
       } else if (f.task.empty()) {
         // The redundant term lets the planner use the partial index runs_final_seq
         // (a listing by task keeps the task index).

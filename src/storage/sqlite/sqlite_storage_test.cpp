@@ -422,6 +422,48 @@ TEST(SqliteStorage, ListingsOfPendingAndRunningRunsAreNewestFirstWithACursor) {
   }
 }
 
+// The runs due later (the scheduled and retrying tabs) are read through the pending
+// index, one range per priority, when they are few (at most list_pending_sorted_max),
+// and by the scan newest first otherwise: both give the same runs, newest first.
+TEST(SqliteStorage, ListingsOfRunsDueLaterGiveTheSameRunsWhetherFewOrMany) {
+  for (int64_t sorted_max : {int64_t{20000}, int64_t{5}, int64_t{0}}) {
+    SCOPED_TRACE("list_pending_sorted_max " + std::to_string(sorted_max));
+    TempDir dir;
+    SqliteOptions options{(dir.path() / "taskmill.db").string(), "normal"};
+    options.list_pending_sorted_max = sorted_max;
+    auto storage = Unwrap(OpenSqliteStorage(options));
+    // 40 runs in two queues of three priorities: every fourth due later, and every
+    // fourth of those already attempted (waiting for its retry).
+    std::vector<taskmill::Run> runs;
+    for (int i = 0; i < 40; ++i) {
+      taskmill::Run run = SomeRun("run-" + std::to_string(100 + i));
+      run.queue = i % 2 ? "odd" : "even";
+      run.priority = i % 3;
+      if (i % 4 == 0) run.run_at = conformance::At(100 + i);
+      if (i % 16 == 0) run.attempt = 1;
+      runs.push_back(run);
+    }
+    Unwrap(storage->RunPut({runs}));
+    for (const std::string& queue : {std::string(), std::string("odd"), std::string("even")}) {
+      for (bool attempted : {false, true}) {
+        SCOPED_TRACE("queue '" + queue + "', attempted " + std::to_string(attempted));
+        std::vector<std::string> expected;
+        for (auto it = runs.rbegin(); it != runs.rend(); ++it) {
+          if (it->run_at <= conformance::At(10) || (it->attempt > 0) != attempted) continue;
+          if (!queue.empty() && it->queue != queue) continue;
+          expected.push_back(it->id);
+        }
+        for (int limit : {1, 3, 1000}) {
+          RunFilter later = ByStatus(RunStatus::kPending, limit, queue);
+          later.run_at_after = conformance::At(10);
+          later.attempted = attempted;
+          EXPECT_EQ(ListAllIds(*storage, later), expected);
+        }
+      }
+    }
+  }
+}
+
 // Checkpoints run on their own thread whenever the log is long enough, and copy the
 // log into the database while the writer goes on.
 TEST(SqliteStorage, CheckpointsRunOnTheirOwnThreadAsTheLogGrows) {
