@@ -2,7 +2,8 @@
 // playwright-core, as the browser tests): how long each page takes to draw, how long a
 // search takes to answer, and the JavaScript heap after visiting every page.
 //
-// Usage: node bench/ui/browser.mjs URL RUN_ID [ROUNDS]   (bench/ui/run.sh calls it)
+// Usage: node bench/ui/browser.mjs URL RUN_ID [ROUNDS] [WIDTH]   (bench/ui/run.sh calls
+// it; WIDTH in px, default 1440)
 //
 // A page's draw time is measured by the page's own clock (performance.now()), so the
 // round trips of the driver are not in it:
@@ -11,20 +12,22 @@
 //   "Loading…", and the next animation frame past that (the paint);
 // - in-app: a click on a link of the page already loaded, from the click until drawn.
 // Search: from the Enter in the search box until the answer is drawn.
-// Heap: JSHeapUsedSize (CDP Performance.getMetrics) after every page was visited in one
-// document, as someone browsing would, then again after a forced garbage collection.
+// Heap: JSHeapUsedSize (CDP Performance.getMetrics) after every page was visited and a
+// search made in one document of a fresh browser context, as someone browsing would,
+// then again after a forced garbage collection.
 // Each figure is the median of ROUNDS (default 5). Prints one JSON object.
 import { createRequire } from 'node:module';
 
 const require = createRequire(new URL('../../tests/browser/package.json', import.meta.url));
 const { chromium } = require('playwright-core');
 
-const [url, runId, roundsArg] = process.argv.slice(2);
+const [url, runId, roundsArg, widthArg] = process.argv.slice(2);
 if (!url || !runId) {
   console.error('usage: node bench/ui/browser.mjs URL RUN_ID [ROUNDS]');
   process.exit(2);
 }
 const ROUNDS = Number(roundsArg || 5);
+const WIDTH = Number(widthArg || 1440);
 const TIMEOUT = 60_000;
 
 // When a page counts as drawn: what it shows once its data arrived. Run in the page.
@@ -111,7 +114,7 @@ const browser = await chromium.launch({
   args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
 });
 try {
-  const context = await browser.newContext({ viewport: { width: 1440, height: 900 } });
+  const context = await browser.newContext({ viewport: { width: WIDTH, height: WIDTH < 600 ? 844 : 900 } });
   const page = await context.newPage();
   page.setDefaultTimeout(TIMEOUT);
   const errors = [];
@@ -152,17 +155,31 @@ try {
     searches['by text (nothing found)'].push(await search(page, 'no-such-text-anywhere'));
   }
 
-  // The heap after visiting every page in one document.
-  await load(page, '/', READY.dashboard);
+  // The heap after visiting every page in one document, in a fresh context (its own
+  // renderer process): the heap of the page loads above, garbage of documents gone
+  // included, would otherwise count.
+  const fresh = await browser.newContext({ viewport: { width: WIDTH, height: WIDTH < 600 ? 844 : 900 } });
+  const visitor = await fresh.newPage();
+  visitor.setDefaultTimeout(TIMEOUT);
+  visitor.on('pageerror', (e) => errors.push(e.message));
+  await load(visitor, '/', READY.dashboard);
   for (const [, path, ready] of pages.slice(1)) {
-    await page.evaluate((to) => {
+    await visitor.evaluate((to) => {
       window.history.pushState(null, '', to);
       window.dispatchEvent(new PopStateEvent('popstate'));
     }, path);
-    await drawnAt(page, ready);
+    await drawnAt(visitor, ready);
   }
-  await search(page, 'bench-text');
-  const cdp = await context.newCDPSession(page);
+  // And a search, in the same document.
+  await visitor.evaluate(() => {
+    window.history.pushState(null, '', '/runs');
+    window.dispatchEvent(new PopStateEvent('popstate'));
+  });
+  await drawnAt(visitor, READY.runs);
+  await visitor.locator('#run-search').fill('bench-text');
+  await visitor.locator('#run-search').press('Enter');
+  await drawnAt(visitor, READY.search);
+  const cdp = await fresh.newCDPSession(visitor);
   await cdp.send('Performance.enable');
   const heap = async () => {
     const { metrics } = await cdp.send('Performance.getMetrics');
@@ -174,6 +191,7 @@ try {
 
   const out = {
     rounds: ROUNDS,
+    width: WIDTH,
     load_ms: Object.fromEntries(Object.entries(loads).map(([k, v]) => [k, round1(median(v))])),
     in_app_ms: Object.fromEntries(Object.entries(inApp).map(([k, v]) => [k, round1(median(v))])),
     search_ms: Object.fromEntries(Object.entries(searches).map(([k, v]) => [k, round1(median(v))])),

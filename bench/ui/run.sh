@@ -5,11 +5,12 @@
 # queue overview), adds runs of every other state (scheduled, waiting for a retry,
 # completed, failed, and runs with searchable text), then:
 #  1. times each request the pages make, from curl (server time, median of 5);
-#  2. drives headless Chromium (bench/ui/browser.mjs, playwright-core of tests/browser)
-#     and reports from inside the browser the time each page takes to draw, the time a
+#  2. drives headless Chromium (bench/ui/browser.mjs, playwright-core of tests/browser),
+#     at 1440 and 390 px wide, and reports from inside the browser the time each page takes to draw, the time a
 #     search takes to answer and the JavaScript heap after visiting every page.
 # Usage: bench/ui/run.sh [RUNS]   (default 1000000; from the repository root, after
-# scripts/build.sh and `npm ci` in tests/browser)
+# scripts/build.sh and `npm ci` in tests/browser). ROUNDS=5: rounds the medians are
+# taken over; WIDTHS="1440 390": the browser's widths in px.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 target=${1:-1000000}
@@ -78,5 +79,7 @@ for path in "/api/v1/runs?limit=50" "/api/v1/runs?limit=50&status=pending&queue=
   echo "$path  median $(echo "$times" | sed -n 3p | awk '{printf "%.1f ms", $1 * 1000}')"
 done
 
-echo "== in the browser (Chromium, 1440 px; median of $rounds)"
-node bench/ui/browser.mjs "$url" "$run_id" "$rounds"
+for width in ${WIDTHS:-1440 390}; do
+  echo "== in the browser (Chromium, $width px; median of $rounds)"
+  node bench/ui/browser.mjs "$url" "$run_id" "$rounds" "$width"
+done
