@@ -63,7 +63,7 @@ test('an account token sees only its own account on every page: dashboard, runs,
     await server.api('/api/v1/tasks/ui-acct-tick/disable', { method: 'POST', headers: asAdmin });
     const acmeStats = await server.api('/api/v1/stats', { headers: asAcme });
     assert.equal(acmeStats.statuses.total, 1);
-    const acmeQueues = await server.api('/api/v1/stats/queues', { headers: asAcme });
+    const acmeQueues = await waitUntil(() => server.api('/api/v1/stats/queues', { headers: asAcme }), (s) => s.queues.length > 0, { what: 'acme\'s queue figures' });
     assert.deepEqual(acmeQueues.queues.map((q) => q.name), ['ui-mine']);
     assert.ok(!JSON.stringify(await server.api('/api/v1/tasks', { headers: asAcme })).includes(SECRET), 'env sent to an account token');
 

@@ -36,7 +36,12 @@ const noSideways = (page) => page.evaluate(() => document.documentElement.scroll
 test('A per-queue throughput and latency sparkline on the dashboard: each queue\'s finished runs and start latency per minute, live', async () => {
   await finish('ui-spark-a', 'demo.echo', 3);
   await finish('ui-spark-b', 'demo.fail', 1);
-  const stats = await server.api('/api/v1/stats/queues');
+  // A run's final status is stored before its run.finished event reaches the figures.
+  const stats = await waitUntil(
+    () => server.api('/api/v1/stats/queues'),
+    (s) => s.queues.some((q) => q.name === 'ui-spark-a' && q.runs === 3) && s.queues.some((q) => q.name === 'ui-spark-b' && q.runs === 1),
+    { what: 'the queues\' figures' },
+  );
   const a = stats.queues.find((q) => q.name === 'ui-spark-a');
   const b = stats.queues.find((q) => q.name === 'ui-spark-b');
   assert.equal(a.runs, 3);

@@ -50,13 +50,15 @@ test('per-function metrics: runs, failures, p50/p95 duration and latency, comple
     await finishRuns(server.api, { completed: 3, failed: 2, headers: asAdmin });
     await finishRuns(server.api, { completed: 1, failed: 1, headers: asAcme });
 
-    const all = await server.api('/api/v1/functions/demo.echo/stats', { headers: asAdmin });
+    // A run's final status is stored before its run.finished event reaches the
+    // figures: wait for the event, not only the status.
+    const all = await waitUntil(() => server.api('/api/v1/functions/demo.echo/stats', { headers: asAdmin }), (s) => s.runs >= 4, { what: 'demo.echo\'s figures' });
     assert.equal(all.runs, 4);
     assert.equal(all.failed, 0);
     assert.equal(all.points.length, 60);
     assert.ok(all.duration_p50 !== null && all.duration_p95 >= all.duration_p50, JSON.stringify(all));
     assert.ok(all.latency_p50 !== null && all.latency_p95 >= all.latency_p50, JSON.stringify(all));
-    const fails = await server.api('/api/v1/functions/demo.fail/stats', { headers: asAdmin });
+    const fails = await waitUntil(() => server.api('/api/v1/functions/demo.fail/stats', { headers: asAdmin }), (s) => s.runs >= 3, { what: 'demo.fail\'s figures' });
     assert.equal(fails.runs, 3);
     assert.equal(fails.failed, 3);
     assert.equal(fails.points.reduce((n, p) => n + p.failed, 0), 3);
