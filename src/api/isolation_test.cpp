@@ -92,8 +92,9 @@ void Normalize(json::value& value) {
       for (const json::value& point : points->get_array()) {
         for (const auto& kv : point.as_object()) {
           if (!kv.value().is_number()) continue;
-          sums[kv.key()] = (sums.contains(kv.key()) ? sums[kv.key()].to_number<int64_t>() : 0) +
-                           kv.value().to_number<int64_t>();
+          // As doubles: a point may hold a mean (the queues' latency) beside counts.
+          sums[kv.key()] = (sums.contains(kv.key()) ? sums[kv.key()].to_number<double>() : 0.0) +
+                           kv.value().to_number<double>();
         }
       }
       *points = std::move(sums);
