@@ -85,7 +85,8 @@ TEST(FunctionStatsRecorderTest, KeyedByQueueListsTheQueuesOfTheHourWithTheirMean
   EventBus bus;
   FunctionStatsRecorder recorder(bus, clock, FunctionStatsRecorder::Key::kQueue);
   auto in_queue = [](std::string queue, std::string account, TimePoint due, TimePoint started) {
-    Event event = Finish("demo.echo", std::move(account), RunStatus::kCompleted, due, started, started + 1s);
+    Event event =
+        Finish("demo.echo", std::move(account), RunStatus::kCompleted, due, started, started + 1s);
     event.queue = std::move(queue);
     return event;
   };

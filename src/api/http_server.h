@@ -115,12 +115,12 @@ class Server {
   ThroughputRecorder throughput_;
   FunctionStatsRecorder function_stats_;
   FunctionStatsRecorder queue_stats_;  // keyed by queue: the dashboard's sparklines
-  StaticAssetLookup static_assets_;  // set before Start(), read-only afterwards
-  std::atomic<int> connections_{0};  // open sessions, over-limit ones included
-  HostPort bound_;                   // set in Start()
-  mutable std::mutex lifecycle_mu_;  // serializes Start and Stop
-  bool started_ = false;             // guarded by lifecycle_mu_
-  bool stopped_ = false;             // guarded by lifecycle_mu_
+  StaticAssetLookup static_assets_;    // set before Start(), read-only afterwards
+  std::atomic<int> connections_{0};    // open sessions, over-limit ones included
+  HostPort bound_;                     // set in Start()
+  mutable std::mutex lifecycle_mu_;    // serializes Start and Stop
+  bool started_ = false;               // guarded by lifecycle_mu_
+  bool stopped_ = false;               // guarded by lifecycle_mu_
   // BeginShutdown() was called.
   std::atomic<bool> shutting_down_{false};
   // Requests read and not yet answered (see Session::BeginAnswer); Stop() waits for

@@ -196,11 +196,12 @@ Reply QueueStats(RouteContext& ctx, Exchange& ex) {
     const FunctionStatsRecorder::Figures figures = ctx.queue_stats.Query(now, name, account);
     json::array minutes;
     for (const FunctionStatsRecorder::Minute& m : figures.minutes) {
-      minutes.push_back({{"at", FormatTime(TimePoint(std::chrono::seconds(m.at)))},
-                         {"completed", m.completed},
-                         {"failed", m.failed},
-                         {"latency", m.started > 0 ? json::value(m.latency_sum / static_cast<double>(m.started))
-                                                   : json::value(nullptr)}});
+      minutes.push_back(
+          {{"at", FormatTime(TimePoint(std::chrono::seconds(m.at)))},
+           {"completed", m.completed},
+           {"failed", m.failed},
+           {"latency", m.started > 0 ? json::value(m.latency_sum / static_cast<double>(m.started))
+                                     : json::value(nullptr)}});
     }
     queues.push_back({{"name", name},
                       {"runs", figures.runs},
