@@ -93,6 +93,28 @@ test('search: "/" focuses the box; a run is found by its id and by text of its a
   }
 });
 
+test('Search for words with a space found nothing (the UI sent the space as "+"): a run found by the text of its data and of its error, with a filter', async () => {
+  const queue = 'ui-search-more';
+  const withData = await server.api('/api/v1/runs', { method: 'POST', body: { function: 'demo.echo', queue, args: [1], data: { ticket: 'zz-data-findable-42' } } });
+  const failed = await server.api('/api/v1/runs', { method: 'POST', body: { function: 'demo.fail', queue, retry: { max_attempts: 1 } } });
+  await waitUntil(() => server.api(`/api/v1/runs/${failed.id}`), (r) => r.status === 'failed', { what: 'the run to fail' });
+  for (const width of WIDTHS) {
+    const page = await browser.newPage({ width, height: 900 });
+    await page.goto(`${server.url}/runs?queue=${queue}`);
+    await page.locator('tr[data-run-id]').nth(1).waitFor();
+    await page.locator('#run-search').fill('ZZ-DATA-findable');
+    await page.locator('#run-search').press('Enter');
+    await page.locator('[data-search="text"]').waitFor();
+    await waitUntil(() => page.locator('tr[data-run-id]').evaluateAll((rows) => rows.map((r) => r.dataset.runId)), (ids) => ids.length === 1 && ids[0] === withData.id, { what: 'the run found by its data' });
+    await page.locator('#run-search').fill('always FAILS (attempt 1)');
+    await page.locator('#run-search').press('Enter');
+    await waitUntil(() => page.locator('tr[data-run-id]').evaluateAll((rows) => rows.map((r) => r.dataset.runId)), (ids) => ids.length === 1 && ids[0] === failed.id, { what: 'the run found by its error' });
+    assert.equal(new URL(page.url()).searchParams.get('queue'), queue, 'the filter is kept');
+    await screenshot(page, `runs-search-error-${width}`);
+    await page.close();
+  }
+});
+
 test('act on all matching: every run of the filter, not only the page, after a confirmation with the count', async () => {
   const queue = 'ui-all-held';
   await server.api(`/api/v1/queues/${queue}/pause`, { method: 'POST' }).catch(() => {});

@@ -59,11 +59,13 @@ export async function api(path, options = {}) {
   const { method = 'GET', query, body, contentType, signal } = options;
   let url = path;
   if (query) {
-    const params = new URLSearchParams();
-    for (const [key, value] of Object.entries(query)) {
-      if (value !== undefined && value !== null && value !== '') params.set(key, String(value));
-    }
-    const text = params.toString();
+    // Percent-encoded, a space as %20: URLSearchParams would write it as "+", which
+    // the API reads as a plus sign (it decodes query values as RFC 3986 does, not as
+    // an HTML form), so a search for two words found nothing.
+    const text = Object.entries(query)
+      .filter(([, value]) => value !== undefined && value !== null && value !== '')
+      .map(([key, value]) => `${encodeURIComponent(key)}=${encodeURIComponent(String(value))}`)
+      .join('&');
     if (text) url += (url.includes('?') ? '&' : '?') + text;
   }
   const headers = { Accept: 'application/json', ...authHeaders() };
