@@ -3,11 +3,13 @@
 #include <gtest/gtest.h>
 
 #include <cstdlib>
+#include <fstream>
 
 #include "cli/client.h"
 
 namespace taskmill::testing {
 namespace json = boost::json;
+using cli::HttpClient;
 
 ClusterStorage SqliteStorage() { return {"sqlite", "", "", false}; }
 
@@ -41,6 +43,28 @@ ServeProcess* Cluster::Start(const std::string& name, const std::string& roles,
   auto node = std::make_unique<ServeProcess>(data, dir() / (name + ".log"), args);
   if (!node->started()) {
     ADD_FAILURE() << "node " << name << " (" << roles << ") did not start:\n" << node->LogTail();
+    return nullptr;
+  }
+  ServeProcess* started = node.get();
+  nodes_[name] = std::move(node);
+  return started;
+}
+
+ServeProcess* Cluster::StartFromConfig(const std::string& name,
+                                       const std::vector<std::string>& roles) {
+  std::filesystem::path data = dir() / name;
+  std::filesystem::create_directories(data);
+  std::filesystem::path config = dir() / (name + ".yaml");
+  std::string list;
+  for (const auto& role : roles) list += (list.empty() ? "" : ", ") + role;
+  {
+    std::ofstream out(config);
+    out << "server:\n  storage: \"" << storage_url_ << "\"\n  roles: [" << list << "]\n";
+  }
+  auto node = std::make_unique<ServeProcess>(data, dir() / (name + ".log"),
+                                             std::vector<std::string>{"--config", config.string()});
+  if (!node->started()) {
+    ADD_FAILURE() << "node " << name << " (" << config << ") did not start:\n" << node->LogTail();
     return nullptr;
   }
   ServeProcess* started = node.get();

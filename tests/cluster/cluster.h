@@ -44,6 +44,9 @@ class Cluster {
   // arguments; nullptr (and a test failure naming its log) when it does not start.
   ServeProcess* Start(const std::string& name, const std::string& roles,
                       std::vector<std::string> extra = {});
+  // The same, with the storage and the roles in a taskmill.yaml (server.storage,
+  // server.roles) instead of flags.
+  ServeProcess* StartFromConfig(const std::string& name, const std::vector<std::string>& roles);
   ServeProcess& node(const std::string& name) { return *nodes_.at(name); }
   // The last lines of every node's log, for a failed assertion's message.
   std::string Logs() const;
