@@ -34,6 +34,15 @@ Cluster::~Cluster() {
   }
 }
 
+ServeProcess* Cluster::StartOn(const std::string& name, const std::string& roles,
+                               const std::string& storage_url) {
+  std::string url = storage_url_;
+  storage_url_ = storage_url;
+  ServeProcess* started = Start(name, roles);
+  storage_url_ = url;
+  return started;
+}
+
 ServeProcess* Cluster::Start(const std::string& name, const std::string& roles,
                              std::vector<std::string> extra) {
   std::filesystem::path data = dir() / name;

@@ -44,6 +44,10 @@ class Cluster {
   // arguments; nullptr (and a test failure naming its log) when it does not start.
   ServeProcess* Start(const std::string& name, const std::string& roles,
                       std::vector<std::string> extra = {});
+  // The same, on another URL of the same storage (one through a TcpProxy).
+  ServeProcess* StartOn(const std::string& name, const std::string& roles,
+                        const std::string& storage_url);
+  const std::string& storage_url() const { return storage_url_; }
   // The same, with the storage and the roles in a taskmill.yaml (server.storage,
   // server.roles) instead of flags.
   ServeProcess* StartFromConfig(const std::string& name, const std::vector<std::string>& roles);

@@ -13,6 +13,7 @@
 #include <taskmill/clock.h>
 
 #include "cluster/cluster.h"
+#include "cluster/tcp_proxy.h"
 
 namespace taskmill::testing {
 namespace {
@@ -201,6 +202,93 @@ TEST_P(ClusterTest, LeaderKilledStandbyLeadsWithinTwoLeasesAndNoSecondIsMissedOr
   for (size_t i = 1; i < seconds.size(); ++i) {
     EXPECT_EQ(seconds[i] - seconds[i - 1], 1) << "a gap after the " << i << "th second";
   }
+}
+
+// The host and port of a postgresql:// URL, and the URL with them replaced.
+struct UrlHost {
+  std::string host;
+  int port = 5432;
+  std::string before, after;  // the URL around "host:port"
+};
+std::optional<UrlHost> SplitHost(const std::string& url) {
+  size_t scheme = url.find("://");
+  if (scheme == std::string::npos) return std::nullopt;
+  size_t start = url.find('@', scheme);
+  start = start == std::string::npos ? scheme + 3 : start + 1;
+  size_t end = url.find_first_of("/?", start);
+  if (end == std::string::npos) end = url.size();
+  std::string hostport = url.substr(start, end - start);
+  UrlHost out{hostport, 5432, url.substr(0, start), url.substr(end)};
+  if (size_t colon = hostport.rfind(':'); colon != std::string::npos) {
+    out.host = hostport.substr(0, colon);
+    out.port = std::stoi(hostport.substr(colon + 1));
+  }
+  return out;
+}
+
+// A runner cut off from the database: its leases expire, its runs are retried on
+// another runner, and the outcomes it writes when the link comes back are refused.
+TEST_P(ClusterTest, PartitionedRunnerLosesItsRunsToAnotherAndItsLateFinishesAreRefused) {
+  if (!GetParam().postgres) {
+    GTEST_SKIP() << "PostgreSQL only: nodes sharing a SQLite file share one machine, and "
+                    "a file cannot be cut off from one of them";
+  }
+  auto target = SplitHost(cluster().storage_url());
+  ASSERT_TRUE(target) << cluster().storage_url();
+  TcpProxy proxy(target->host, target->port);
+  ASSERT_GT(proxy.port(), 0);
+  const std::string through_proxy =
+      target->before + "127.0.0.1:" + std::to_string(proxy.port()) + target->after;
+
+  ASSERT_TRUE(cluster().Start("leader", "scheduler,api"));
+  ServeProcess* cut_off = cluster().StartOn("runner-1", "runner", through_proxy);
+  ASSERT_TRUE(cut_off);
+  json::array runs;
+  for (int i = 0; i < 4; ++i) {
+    runs.push_back(json::object{{"function", "demo.sleep"},
+                                {"args", json::array{8}},
+                                {"max_attempts", 2},
+                                {"time_to_resolve", 3}});
+  }
+  ASSERT_TRUE(cluster()
+                  .Send("leader", "POST", "/api/v1/runs:batch",
+                        json::object{{"runs", std::move(runs)}})
+                  .is_object());
+  ASSERT_TRUE(WaitUntil(30s, [&] { return cluster().Stats("leader")["running"] == 4; }))
+      << cluster().Logs();
+  ASSERT_TRUE(cluster().Start("runner-2", "runner"));
+
+  proxy.Cut();
+  // Leases of 3 s end, the sweep retries the runs, and runner-2 takes them.
+  ASSERT_TRUE(WaitUntil(30s, [&] {
+    int retried = 0;
+    for (const auto& run : cluster().Runs("leader", "function=demo.sleep")) {
+      retried += run.at("attempts").as_array().size() == 1 && run.at("status") == "running";
+    }
+    return retried == 4;
+  })) << cluster().Logs();
+  proxy.Heal();
+  // runner-1's attempts end now and their outcomes reach the database: refused.
+  ASSERT_TRUE(WaitUntil(60s, [&] { return cluster().Stats("leader")["completed"] == 4; }))
+      << cluster().Logs();
+  for (const auto& run : cluster().Runs("leader", "function=demo.sleep")) {
+    const json::array& attempts = run.at("attempts").as_array();
+    ASSERT_EQ(attempts.size(), 2u) << json::serialize(run);
+    EXPECT_EQ(attempts[0].at("outcome").as_string(), "lost") << json::serialize(run);
+    EXPECT_EQ(attempts[1].at("outcome").as_string(), "completed") << json::serialize(run);
+  }
+  // And the cut-off runner serves again without a restart of its own.
+  EXPECT_TRUE(WaitUntil(30s, [&] {
+    return RunnerOf(cluster(), "leader", cut_off->pid()).has_value();
+  })) << cluster().Logs();
+}
+
+TEST_P(ClusterTest, DatabaseRestartedDuringLoadLosesNoAcknowledgedRun) {
+  if (!GetParam().postgres) {
+    GTEST_SKIP() << "PostgreSQL only: SQLite has no server to restart";
+  }
+  GTEST_SKIP() << "needs a PostgreSQL server this test can restart (fast shutdown): the "
+                  "private test server is not in this build";
 }
 
 INSTANTIATE_TEST_SUITE_P(Storages, ClusterTest,
