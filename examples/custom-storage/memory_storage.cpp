@@ -15,9 +15,9 @@
 #include <vector>
 
 #include "memory_caps.h"
+#include "memory_cluster.h"
 #include "memory_database.h"
 #include "memory_filter.h"
-#include "memory_cluster.h"
 
 namespace taskmill::example {
 

@@ -491,8 +491,8 @@ class Storage {
   virtual Status LeaderResign(const std::string& name, const std::string& holder) = 0;
   // Who holds the lease `name`, until when and at which term, as stored; nullopt when
   // no one ever took it or its holder resigned (a resignation ends the term: the next
-  // holder, even the same one, takes the next term). An expired lease is returned as it is: the caller
-  // compares `until` with its clock.
+  // holder, even the same one, takes the next term). An expired lease is returned as it is: the
+  // caller compares `until` with its clock.
   virtual Result<std::optional<LeaderLease>> LeaderGet(const std::string& name) = 0;
 
   // --- runners of the cluster ---------------------------------------------------

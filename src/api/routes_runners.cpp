@@ -2,14 +2,14 @@
 // report outcomes over HTTP; and the list of runners. The routes parse and answer;
 // the protocol itself is RemoteRunnerService's (src/runner/remote_runner_service.h).
 // docs/remote-runners.md describes the protocol, docs/api.md the routes.
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <boost/json.hpp>
 #include <charconv>
 #include <cmath>
 #include <map>
-
-#include <spdlog/spdlog.h>
-#include <unistd.h>
 
 #include "api/api_error.h"
 #include "api/json_body.h"

@@ -1,5 +1,4 @@
 #include <taskmill/engine.h>
-
 #include <unistd.h>
 
 #include <boost/json.hpp>
@@ -293,7 +292,7 @@ class EngineImpl final : public Engine {
   EventBus events_;
   // After every commit of this engine's: events, and a wake-up of the local runner.
   RunNotifier notifier_{events_, [this](TimePoint due) { RunStored(due); }};
-  uint64_t finished_subscription_ = 0;    // counts run.finished events (metrics)
+  uint64_t finished_subscription_ = 0;  // counts run.finished events (metrics)
   // This process's runner as the runners' list shows it (RunnerBeacon).
   RunnerInfo RunnerSnapshot() const {
     RunnerInfo info;

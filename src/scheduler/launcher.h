@@ -60,8 +60,8 @@ class Launcher {
   // does not hold it; `deposed` is called when the store refused a launch because
   // another scheduler took the lease (its term moved on).
   Launcher(Storage& storage, Clock& clock, EventBus& events, SchedulerHooks hooks,
-           std::function<void()> wake_runners,
-           std::function<std::optional<LeaderFence>()> leading, std::function<void()> deposed);
+           std::function<void()> wake_runners, std::function<std::optional<LeaderFence>()> leading,
+           std::function<void()> deposed);
 
   // True while this scheduler holds the leader lease.
   bool Leading() const { return leading_().has_value(); }

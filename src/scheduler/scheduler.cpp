@@ -17,8 +17,9 @@ Scheduler::Scheduler(SchedulerOptions options, Storage& storage, Clock& clock, E
       clock_(clock),
       events_(events),
       wake_runners_(std::move(wake_runners)),
-      launcher_(storage, clock, events, std::move(hooks), wake_runners_,
-                [this] { return Fence(); }, [this] { Deposed(); }),
+      launcher_(
+          storage, clock, events, std::move(hooks), wake_runners_, [this] { return Fence(); },
+          [this] { Deposed(); }),
       periodical_(launcher_, options_.misfire_grace, std::max(Duration{0}, options_.launch_ahead)),
       continuous_(launcher_),
       each_account_(launcher_, options_.triggers),

@@ -104,8 +104,7 @@ json::value Cluster::Send(const std::string& api, const std::string& method,
   HttpClient client(node(api).url());
   auto answer = client.Send(method, target, json::serialize(body));
   if (!answer.ok()) {
-    ADD_FAILURE() << method << " " << target << " on " << api << ": "
-                  << answer.status().ToString();
+    ADD_FAILURE() << method << " " << target << " on " << api << ": " << answer.status().ToString();
     return nullptr;
   }
   if (answer->status >= 300) {

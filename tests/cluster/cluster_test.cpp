@@ -1,8 +1,11 @@
 // Cluster tests: real `taskmill serve` processes on loopback sharing one storage, each
 // playing some roles, as on separate machines. Parameterised by storage (cluster.h):
 // every test runs on a shared SQLite file, and on PostgreSQL when a server is given.
+#include "cluster/cluster.h"
+
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <taskmill/clock.h>
 
 #include <algorithm>
 #include <chrono>
@@ -10,9 +13,6 @@
 #include <set>
 #include <string>
 
-#include <taskmill/clock.h>
-
-#include "cluster/cluster.h"
 #include "cluster/tcp_proxy.h"
 
 namespace taskmill::testing {
@@ -112,10 +112,12 @@ TEST_P(ClusterTest, RunnerKilledDuringLoadLosesNoRunAndRetriesOnlyItsRunsInFligh
 
   // A lease ends within time_to_resolve (30 s) plus a sweep; the rest runs meanwhile.
   std::map<std::string, int64_t> stats;
-  EXPECT_TRUE(WaitUntil(120s, [&] {
-    stats = cluster().Stats("leader");
-    return stats["completed"] + stats["failed"] + stats["lost"] >= kRuns;
-  })) << "pending " << stats["pending"] << ", running " << stats["running"] << "\n"
+  EXPECT_TRUE(WaitUntil(120s,
+                        [&] {
+                          stats = cluster().Stats("leader");
+                          return stats["completed"] + stats["failed"] + stats["lost"] >= kRuns;
+                        }))
+      << "pending " << stats["pending"] << ", running " << stats["running"] << "\n"
       << cluster().Logs();
   EXPECT_EQ(stats["total"], kRuns) << "no run is lost nor duplicated";
   EXPECT_EQ(stats["completed"], kRuns);
@@ -171,8 +173,8 @@ TEST_P(ClusterTest, LeaderKilledStandbyLeadsWithinTwoLeasesAndNoSecondIsMissedOr
   cluster().node("leader").Kill9();
   EXPECT_TRUE(WaitLeader("standby", 2 * kLease)) << cluster().Logs();
   // Three seconds fired by the new leader.
-  const std::string taken_over = FormatTime(std::chrono::time_point_cast<Duration>(
-      std::chrono::system_clock::now()));
+  const std::string taken_over =
+      FormatTime(std::chrono::time_point_cast<Duration>(std::chrono::system_clock::now()));
   ASSERT_TRUE(WaitUntil(20s, [&] {
     size_t after = 0;
     for (const auto& run : cluster().Runs("standby", "task=tick")) {
@@ -194,8 +196,8 @@ TEST_P(ClusterTest, LeaderKilledStandbyLeadsWithinTwoLeasesAndNoSecondIsMissedOr
   for (const auto& [second, n] : fired) {
     TimePoint at;
     ASSERT_TRUE(ParseTime(second, &at)) << second;
-    seconds.push_back(std::chrono::duration_cast<std::chrono::seconds>(at.time_since_epoch())
-                          .count());
+    seconds.push_back(
+        std::chrono::duration_cast<std::chrono::seconds>(at.time_since_epoch()).count());
   }
   std::sort(seconds.begin(), seconds.end());
   ASSERT_GE(seconds.size(), 6u);
@@ -250,10 +252,10 @@ TEST_P(ClusterTest, PartitionedRunnerLosesItsRunsToAnotherAndItsLateFinishesAreR
                                 {"max_attempts", 2},
                                 {"time_to_resolve", 3}});
   }
-  ASSERT_TRUE(cluster()
-                  .Send("leader", "POST", "/api/v1/runs:batch",
-                        json::object{{"runs", std::move(runs)}})
-                  .is_object());
+  ASSERT_TRUE(
+      cluster()
+          .Send("leader", "POST", "/api/v1/runs:batch", json::object{{"runs", std::move(runs)}})
+          .is_object());
   ASSERT_TRUE(WaitUntil(30s, [&] { return cluster().Stats("leader")["running"] == 4; }))
       << cluster().Logs();
   ASSERT_TRUE(cluster().Start("runner-2", "runner"));

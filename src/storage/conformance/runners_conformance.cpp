@@ -70,8 +70,7 @@ TEST_P(StorageConformance, RunnerListLeavesOutRunnersSilentForLongerThanForgetAf
   EXPECT_THAT(IdsOf(Unwrap(storage().RunnerList(At(61), 60s))),
               ::testing::ElementsAre("a-runner", "b-runner"))
       << "c-runner was last seen 61 s ago";
-  EXPECT_THAT(IdsOf(Unwrap(storage().RunnerList(At(91), 60s))),
-              ::testing::ElementsAre("b-runner"));
+  EXPECT_THAT(IdsOf(Unwrap(storage().RunnerList(At(91), 60s))), ::testing::ElementsAre("b-runner"));
   // A runner that beats again is listed again.
   Unwrap(storage().RunnerBeat(Runner("c-runner", At(100))));
   EXPECT_THAT(IdsOf(Unwrap(storage().RunnerList(At(100), 60s))),

@@ -253,8 +253,8 @@ Result<std::optional<LeaderLease>> SqliteStorage::LeaderGet(const std::string& n
     auto row = (*stmt)->Step();
     if (!row.ok()) return row.status();
     if (*row) {
-      lease = LeaderLease{std::string((*stmt)->Text(0)), FromMicros((*stmt)->Int(1)),
-                          (*stmt)->Int(2)};
+      lease =
+          LeaderLease{std::string((*stmt)->Text(0)), FromMicros((*stmt)->Int(1)), (*stmt)->Int(2)};
     }
     return Status::Ok();
   });

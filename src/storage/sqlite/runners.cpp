@@ -79,8 +79,8 @@ Result<std::vector<RunnerInfo>> SqliteStorage::RunnerList(TimePoint now, Duratio
       auto row = (*stmt)->Step();
       if (!row.ok()) return row.status();
       if (!*row) break;
-      runners.push_back(ParseInfo(std::string((*stmt)->Text(0)), (*stmt)->Text(1),
-                                  FromMicros((*stmt)->Int(2))));
+      runners.push_back(
+          ParseInfo(std::string((*stmt)->Text(0)), (*stmt)->Text(1), FromMicros((*stmt)->Int(2))));
     }
     return runners;
   });
