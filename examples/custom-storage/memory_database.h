@@ -35,7 +35,8 @@ struct MemoryDatabase {
   std::map<std::string, bool> queues;     // queues ever paused or resumed
   std::map<std::string, int> queue_caps;  // QueueSetConcurrency (memory_caps.h)
   std::map<std::string, TaskDef> tasks;
-  std::map<std::string, LeaderLease> leases;
+  std::map<std::string, LeaderLease> leases;  // a resigned one keeps its term, no holder
+  std::map<std::string, RunnerInfo> runners;  // by id: RunnerBeat
   std::map<std::string, std::string> state;
   std::map<std::string, ApiToken> tokens;
   std::map<std::string, StoredFile> files;

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "memory_caps.h"
+#include "memory_cluster.h"
 #include "memory_database.h"
 #include "memory_filter.h"
 
@@ -405,13 +406,18 @@ class MemoryStorage final : public Storage {
     return n;
   }
 
-  // Stores the launch unless its (task, scheduled_at), or its (queue, id), is taken.
-  Result<bool> RunPutScheduled(const Run& run) override {
+  // Stores the launches whose (task, scheduled_at), or (queue, id), is free; fenced.
+  Result<std::vector<Run>> RunPutScheduled(std::vector<Run> runs,
+                                           const LeaderFence& fence) override {
     std::lock_guard lock(db_->mu);
-    if (LaunchTaken(run) || Find(run.id, run.queue, true)) return false;
-    Undo none;
-    Insert(run, none);
-    return true;
+    TASKMILL_RETURN_IF_ERROR(LeaseCheckFence(*db_, fence));
+    std::erase_if(runs, [&](const Run& run) {
+      if (LaunchTaken(run) || Find(run.id, run.queue, true)) return true;
+      Undo none;
+      Insert(run, none);
+      return false;
+    });
+    return runs;
   }
 
   // ---- queues -----------------------------------------------------------------------
@@ -495,28 +501,20 @@ class MemoryStorage final : public Storage {
   }
 
   // ---- leadership and state ---------------------------------------------------------
-  // Taken when free, expired, or already held by `holder` (a renewal).
+  // Taken when free, expired, or already held by `holder` (a renewal); memory_cluster.h.
   Result<bool> LeaderAttemptElect(const std::string& name, const std::string& holder, TimePoint now,
                                   Duration ttl) override {
-    std::lock_guard lock(db_->mu);
-    auto it = db_->leases.find(name);
-    if (it != db_->leases.end() && it->second.holder != holder && it->second.until >= now) {
-      return false;
-    }
-    db_->leases[name] = LeaderLease{holder, now + ttl};
-    return true;
+    return LeaseElect(*db_, name, holder, now, ttl);
   }
   Status LeaderResign(const std::string& name, const std::string& holder) override {
-    std::lock_guard lock(db_->mu);
-    auto it = db_->leases.find(name);
-    if (it != db_->leases.end() && it->second.holder == holder) db_->leases.erase(it);
-    return Status::Ok();
+    return LeaseResign(*db_, name, holder);
   }
   Result<std::optional<LeaderLease>> LeaderGet(const std::string& name) override {
-    std::lock_guard lock(db_->mu);
-    auto it = db_->leases.find(name);
-    if (it == db_->leases.end()) return std::optional<LeaderLease>();
-    return std::optional<LeaderLease>(it->second);
+    return LeaseGet(*db_, name);
+  }
+  Status RunnerBeat(const RunnerInfo& runner) override { return RunnerStoreBeat(*db_, runner); }
+  Result<std::vector<RunnerInfo>> RunnerList(TimePoint now, Duration forget_after) override {
+    return RunnersSeen(*db_, now, forget_after);
   }
   Result<std::optional<std::string>> StateGet(const std::string& key) override {
     std::lock_guard lock(db_->mu);

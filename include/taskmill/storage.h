@@ -181,8 +181,37 @@ struct ApiToken {
 struct LeaderLease {
   std::string holder;
   TimePoint until{};
+  // The holder's tenure: 1 for the lease's first holder, one more each time the lease
+  // changes holder (a take-over, or a take after a resignation); a renewal keeps it.
+  // Writes that only a leader may make carry it (LeaderFence), so that a leader that
+  // lost the lease without knowing it (a stalled process, a partition) stores nothing.
+  int64_t term = 0;
 
   friend bool operator==(const LeaderLease&, const LeaderLease&) = default;
+};
+
+// The proof of leadership a leader's writes carry (Storage::RunPutScheduled): the
+// lease's name and the term its holder read when it last took or renewed it.
+struct LeaderFence {
+  std::string lease;
+  int64_t term = 0;
+};
+
+// A runner of the cluster as it last reported itself (Storage::RunnerBeat): a
+// runner role of a `taskmill serve`, or a remote runner as the API node it talks to
+// saw it. Beats come every few seconds, not with every run, so `running` is a recent
+// figure, not an exact one.
+struct RunnerInfo {
+  std::string id;                   // unique among live runners; e.g. host:pid:suffix
+  std::string kind = "local";       // "local" (a runner role) or "remote" (over HTTP)
+  std::string host;                 // where it runs; for a remote one, the API node's
+  int64_t pid = 0;                  // its process id; 0 when unknown (remote)
+  std::vector<std::string> queues;  // the queues it serves; empty: every queue
+  int capacity = 0;                 // slots
+  int running = 0;                  // runs it holds
+  TimePoint last_seen{};            // the beat's time
+
+  friend bool operator==(const RunnerInfo&, const RunnerInfo&) = default;
 };
 
 // ---- files: CSV inputs and outputs of bulk runs ---------------------------------
@@ -397,9 +426,15 @@ class Storage {
   virtual Result<int64_t> RunCountLive(const std::string& task) = 0;
 
   // --- periodical launches -------------------------------------------------
-  // Stores `run` only if (task, scheduled_at) was never launched before; returns
-  // false (and stores nothing) when it was.
-  virtual Result<bool> RunPutScheduled(const Run& run) = 0;
+  // Stores, in one commit, each run of `runs` whose (task, scheduled_at) was never
+  // launched before (runs without scheduled_at: whose (queue, id) is free), skipping
+  // the others; returns the runs stored, in order. (task, scheduled_at) is a unique
+  // key of the store, so two schedulers cannot both store an instant. The write is
+  // fenced: in the same transaction, the lease `fence.lease` must be held at term
+  // `fence.term`, or nothing is stored and the answer is kFailedPrecondition (a
+  // stale leader's writes are refused).
+  virtual Result<std::vector<Run>> RunPutScheduled(std::vector<Run> runs,
+                                                   const LeaderFence& fence) = 0;
 
   // --- queues ---------------------------------------------------------------
   // Pauses or resumes a queue, known or not: RunTake claims nothing from a paused
@@ -454,10 +489,19 @@ class Storage {
   // Gives the lease `name` up if `holder` holds it (expired or not), so that another
   // holder can take it at once; otherwise changes nothing.
   virtual Status LeaderResign(const std::string& name, const std::string& holder) = 0;
-  // Who holds the lease `name` and until when, as stored; nullopt when no one ever
-  // took it or its holder resigned. An expired lease is returned as it is: the caller
-  // compares `until` with its clock.
+  // Who holds the lease `name`, until when and at which term, as stored; nullopt when
+  // no one ever took it or its holder resigned (a resignation ends the term: the next
+  // holder, even the same one, takes the next term). An expired lease is returned as it is: the
+  // caller compares `until` with its clock.
   virtual Result<std::optional<LeaderLease>> LeaderGet(const std::string& name) = 0;
+
+  // --- runners of the cluster ---------------------------------------------------
+  // Stores `runner` under its id, replacing its previous beat. Beats silent for more
+  // than an hour before runner.last_seen are deleted on the way, so that the
+  // runners of past processes do not pile up.
+  virtual Status RunnerBeat(const RunnerInfo& runner) = 0;
+  // The runners whose last beat is no older than `forget_after` before `now`, by id.
+  virtual Result<std::vector<RunnerInfo>> RunnerList(TimePoint now, Duration forget_after) = 0;
 
   // --- key/value state (scheduler bookkeeping: last fire times, cursors) -----
   // The value stored under `key`, or nullopt when none was.

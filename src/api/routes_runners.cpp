@@ -2,10 +2,14 @@
 // report outcomes over HTTP; and the list of runners. The routes parse and answer;
 // the protocol itself is RemoteRunnerService's (src/runner/remote_runner_service.h).
 // docs/remote-runners.md describes the protocol, docs/api.md the routes.
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <boost/json.hpp>
 #include <charconv>
 #include <cmath>
+#include <map>
 
 #include "api/api_error.h"
 #include "api/json_body.h"
@@ -21,6 +25,9 @@ namespace {
 constexpr int kMaxTake = 100;            // runs per take
 constexpr size_t kMaxHeartbeats = 1000;  // runs per heartbeat
 constexpr size_t kMaxErrorKind = 50;     // characters of a finish's error_kind
+// A runner whose last beat is older is left out of the list: a local runner beats
+// every 5 s, a remote worker calls at least once per long-poll (at most 60 s).
+constexpr Duration kForgetRunnersAfter = std::chrono::seconds(60);
 
 // Runner ids follow the rule of run ids, so they are safe in URLs, logs and attempts.
 Status CheckRunnerId(const std::string& runner) {
@@ -103,6 +110,26 @@ Status ReadProgress(const json::value& value, const std::string& name, Progress*
     *field = v->get_int64();
   }
   return Status::Ok();
+}
+
+// This machine's name, as the host of the remote runners it serves.
+const std::string& HostName() {
+  static const std::string host = [] {
+    char name[256] = {0};
+    gethostname(name, sizeof name - 1);
+    return std::string(name);
+  }();
+  return host;
+}
+
+// Stores a remote runner's beat when one is due (RunnerRegistry::BeatDue: at most one
+// write every few seconds per runner), so that every API node of the cluster lists it.
+void StoreBeat(Engine& engine, RunnerRegistry& registry, const std::string& runner) {
+  auto beat = registry.BeatDue(runner, HostName(), engine.clock().Now());
+  if (!beat) return;
+  if (Status s = engine.storage().RunnerBeat(*beat); !s.ok()) {
+    spdlog::warn("remote runner {}: beat not stored: {}", runner, s.ToString());
+  }
 }
 
 // The body of a route that takes a JSON object.
@@ -208,6 +235,7 @@ Reply Take(RouteContext& ctx, Exchange& ex) {
   Engine* engine = &ctx.engine;
   RunnerRegistry* registry = &ctx.runners;
   registry->Take(runner, queue, max, engine->clock().Now());
+  StoreBeat(*engine, *registry, runner);
   TakeWaiter::Try attempt = [service = Service(*engine), engine, registry, runner, queue,
                              max]() mutable -> Result<std::vector<Run>> {
     auto taken = service.Take(runner, queue, max);
@@ -216,6 +244,7 @@ Reply Take(RouteContext& ctx, Exchange& ex) {
     keys.reserve(taken->size());
     for (const Run& run : *taken) keys.push_back({run.queue, run.id});
     registry->Claimed(runner, keys, engine->clock().Now());
+    StoreBeat(*engine, *registry, runner);
     return taken;
   };
   if (wait.count() == 0) {
@@ -281,6 +310,7 @@ Reply Heartbeat(RouteContext& ctx, Exchange& ex) {
     (answer.accepted ? held : gone).push_back({answer.run->queue, answer.run->id});
   }
   ctx.runners.Heartbeat(runner, held, gone, ctx.engine.clock().Now());
+  StoreBeat(ctx.engine, ctx.runners, runner);
 
   json::array out;
   out.reserve(beats.size());
@@ -356,6 +386,7 @@ Reply Finish(RouteContext& ctx, Exchange& ex) {
   const Run& run = answer->run;
   if (answer->released) {
     ctx.runners.Finished(runner, {run.queue, run.id}, ctx.engine.clock().Now());
+    StoreBeat(ctx.engine, ctx.runners, runner);
   }
   if (!answer->finished) return StaleToken(run, runner, token);
   return RunResponse(http::status::ok, run);
@@ -368,31 +399,55 @@ Reply ListRunners(RouteContext& ctx, Exchange& ex) {
   if (Status s = ex.CheckQuery({}); !s.ok()) return s;
   Engine& engine = ctx.engine;
   const TimePoint now = engine.clock().Now();
-  auto strings = [](const std::vector<std::string>& items) {
-    json::array out;
-    for (const auto& item : items) out.emplace_back(item);
-    return out;
+  // Every runner of the cluster, as stored by its last beat; what this node knows
+  // itself (its own runner, the remote runners that talk to it) is fresher and
+  // replaces the stored beat.
+  auto stored = engine.storage().RunnerList(now, kForgetRunnersAfter);
+  if (!stored.ok()) return stored.status();
+  std::map<std::pair<int, std::string>, RunnerInfo> runners;  // (local first, id)
+  auto add = [&](RunnerInfo info) {
+    int order = info.kind == "local" ? 0 : 1;
+    runners[{order, info.id}] = std::move(info);
   };
-  json::array runners;
+  for (RunnerInfo& info : *stored) add(std::move(info));
   if (engine.runner_capacity() > 0) {
-    // This process's runner; no queues listed means every queue.
-    runners.push_back(json::object{{"id", engine.runner_id()},
-                                   {"kind", "local"},
-                                   {"queues", strings(engine.options().runner_options.queues)},
-                                   {"capacity", engine.runner_capacity()},
-                                   {"used", engine.runner_busy()},
-                                   {"last_seen", FormatTime(now)}});
+    RunnerInfo self;
+    self.id = engine.runner_id();
+    self.host = HostName();
+    self.pid = getpid();
+    // No queues listed means every queue.
+    self.queues = engine.options().runner_options.queues;
+    self.capacity = engine.runner_capacity();
+    self.running = engine.runner_busy();
+    self.last_seen = now;
+    add(std::move(self));
   }
-  for (const RunnerRegistry::RunnerInfo& info : ctx.runners.List(now)) {
-    runners.push_back(json::object{{"id", info.id},
-                                   {"kind", "remote"},
-                                   {"queues", strings(info.queues)},
-                                   {"capacity", info.capacity},
-                                   {"used", info.used},
-                                   {"last_seen", FormatTime(info.last_seen)}});
+  for (const RunnerRegistry::RunnerInfo& seen : ctx.runners.List(now)) {
+    RunnerInfo remote;
+    remote.id = seen.id;
+    remote.kind = "remote";
+    remote.host = HostName();
+    remote.queues = seen.queues;
+    remote.capacity = seen.capacity;
+    remote.running = seen.used;
+    remote.last_seen = seen.last_seen;
+    add(std::move(remote));
+  }
+  json::array out;
+  for (const auto& [key, info] : runners) {
+    json::array queues;
+    for (const auto& queue : info.queues) queues.emplace_back(queue);
+    out.push_back(json::object{{"id", info.id},
+                               {"kind", info.kind},
+                               {"host", info.host},
+                               {"pid", info.pid},
+                               {"queues", std::move(queues)},
+                               {"capacity", info.capacity},
+                               {"used", info.running},
+                               {"last_seen", FormatTime(info.last_seen)}});
   }
   json::object body;
-  body["runners"] = std::move(runners);
+  body["runners"] = std::move(out);
   return JsonResponse(http::status::ok, json::serialize(body));
 }
 

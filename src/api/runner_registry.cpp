@@ -53,6 +53,26 @@ void RunnerRegistry::Finished(const std::string& runner, const RunKey& run, Time
   Touch(runner, now).in_flight.erase(run);
 }
 
+std::optional<taskmill::RunnerInfo> RunnerRegistry::BeatDue(const std::string& runner,
+                                                            const std::string& host, TimePoint now,
+                                                            Duration every) {
+  std::lock_guard lock(mu_);
+  auto it = runners_.find(runner);
+  if (it == runners_.end()) return std::nullopt;
+  Entry& entry = it->second;
+  if (entry.beat_at && now - *entry.beat_at < every) return std::nullopt;
+  entry.beat_at = now;
+  taskmill::RunnerInfo beat;
+  beat.id = runner;
+  beat.kind = "remote";
+  beat.host = host;
+  beat.queues.assign(entry.queues.begin(), entry.queues.end());
+  beat.running = static_cast<int>(entry.in_flight.size());
+  beat.capacity = std::max(entry.capacity, beat.running);
+  beat.last_seen = entry.last_seen;
+  return beat;
+}
+
 std::vector<RunnerRegistry::RunnerInfo> RunnerRegistry::List(TimePoint now) {
   std::lock_guard lock(mu_);
   Forget(now);

@@ -4,8 +4,10 @@
 // A remote runner is known by the id in its URLs (`/api/v1/runners/{runner}/...`). Each
 // take, heartbeat and finish refreshes it; one silent for longer than `forget_after`
 // (60 s: a worker long-polls at most max_wait between takes) drops out of the list.
-// The registry is memory only and per server: after a restart, or on another API node,
-// a runner reappears with its next call. Its runs in flight are the runs it claimed or
+// The registry is memory only and per server; what it knows reaches the other API
+// nodes through storage: BeatDue hands out a runner's beat (Storage::RunnerBeat) at
+// most every few seconds per runner, and `GET /api/v1/runners` lists the stored beats
+// of the whole cluster. Its runs in flight are the runs it claimed or
 // heartbeated and has not finished or lost; its capacity is estimated from its takes
 // (a worker asks for as many runs as it has free slots).
 //
@@ -13,9 +15,11 @@
 #pragma once
 
 #include <taskmill/clock.h>
+#include <taskmill/storage.h>
 
 #include <map>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <string>
 #include <utility>
@@ -53,6 +57,12 @@ class RunnerRegistry {
   // A finish of one run (accepted or not: either way the runner no longer holds it).
   void Finished(const std::string& runner, const RunKey& run, TimePoint now);
 
+  // The beat to store for `runner` (kind "remote", host `host`) when its last one
+  // was handed out `every` or longer ago, or never; nullopt otherwise.
+  std::optional<taskmill::RunnerInfo> BeatDue(const std::string& runner, const std::string& host,
+                                              TimePoint now,
+                                              Duration every = std::chrono::seconds(5));
+
   // Runners seen within forget_after of `now`, by id; forgets the others.
   std::vector<RunnerInfo> List(TimePoint now);
 
@@ -62,6 +72,7 @@ class RunnerRegistry {
     std::set<RunKey> in_flight;
     int capacity = 0;
     TimePoint last_seen{};
+    std::optional<TimePoint> beat_at;  // when BeatDue last handed out a beat
   };
   Entry& Touch(const std::string& runner, TimePoint now);  // requires mu_
   void Forget(TimePoint now);                              // requires mu_

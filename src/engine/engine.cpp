@@ -1,4 +1,5 @@
 #include <taskmill/engine.h>
+#include <unistd.h>
 
 #include <boost/json.hpp>
 #include <optional>
@@ -8,6 +9,7 @@
 #include "core/lifecycle/run_notifier.h"
 #include "metrics/taskmill_metrics.h"
 #include "runner/runner.h"
+#include "runner/runner_beacon.h"
 #include "scheduler/scheduler.h"
 
 namespace taskmill {
@@ -31,6 +33,8 @@ class EngineImpl final : public Engine {
     if (options_.runner) {
       runner_ = std::make_unique<Runner>(options_.runner_options, *storage_, *functions_, *clock_,
                                          events_);
+      beacon_ = std::make_unique<RunnerBeacon>(RunnerBeaconOptions{}, *storage_, *clock_,
+                                               [this] { return RunnerSnapshot(); });
     }
     if (options_.scheduler) {
       SchedulerHooks hooks;
@@ -54,6 +58,7 @@ class EngineImpl final : public Engine {
 
   Status Start() override {
     if (runner_) TASKMILL_RETURN_IF_ERROR(runner_->Start());
+    if (beacon_) TASKMILL_RETURN_IF_ERROR(beacon_->Start());
     if (scheduler_) TASKMILL_RETURN_IF_ERROR(scheduler_->Start());
     return Status::Ok();
   }
@@ -62,6 +67,7 @@ class EngineImpl final : public Engine {
     // The runner first: from here on it claims nothing, so the runs its stopping
     // attempts hand back (interrupted, due at once) wait for the next server instead
     // of being claimed again by this one while the scheduler resigns.
+    if (beacon_) beacon_->Stop();
     if (runner_) runner_->Stop();
     if (scheduler_) scheduler_->Stop();
   }
@@ -286,8 +292,24 @@ class EngineImpl final : public Engine {
   EventBus events_;
   // After every commit of this engine's: events, and a wake-up of the local runner.
   RunNotifier notifier_{events_, [this](TimePoint due) { RunStored(due); }};
-  uint64_t finished_subscription_ = 0;    // counts run.finished events (metrics)
+  uint64_t finished_subscription_ = 0;  // counts run.finished events (metrics)
+  // This process's runner as the runners' list shows it (RunnerBeacon).
+  RunnerInfo RunnerSnapshot() const {
+    RunnerInfo info;
+    info.id = runner_->id();
+    info.kind = "local";
+    char host[256] = {0};
+    gethostname(host, sizeof host - 1);
+    info.host = host;
+    info.pid = getpid();
+    info.queues = options_.runner_options.queues;
+    info.capacity = runner_->capacity();
+    info.running = runner_->busy();
+    return info;
+  }
+
   std::unique_ptr<Runner> runner_;        // null without the runner role
+  std::unique_ptr<RunnerBeacon> beacon_;  // with the runner: its beats into storage
   std::unique_ptr<Scheduler> scheduler_;  // null without the scheduler role
 };
 

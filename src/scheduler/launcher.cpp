@@ -9,13 +9,16 @@
 namespace taskmill {
 
 Launcher::Launcher(Storage& storage, Clock& clock, EventBus& events, SchedulerHooks hooks,
-                   std::function<void()> wake_runners, std::function<bool()> leading)
+                   std::function<void()> wake_runners,
+                   std::function<std::optional<LeaderFence>()> leading,
+                   std::function<void()> deposed)
     : storage_(storage),
       clock_(clock),
       events_(events),
       hooks_(std::move(hooks)),
       wake_runners_(std::move(wake_runners)),
       leading_(std::move(leading)),
+      deposed_(std::move(deposed)),
       notifier_(events, [this](TimePoint due) {
         // Runners first: the events' listeners must not delay a launch.
         if (due > clock_.Now() && hooks_.wake_runners_at) {
@@ -70,46 +73,24 @@ void Launcher::MarkDidNotStart(Run& run, std::string error, std::string error_ki
 
 Result<Launcher::Outcome> Launcher::Store(std::vector<Run> runs) {
   if (runs.empty()) return Outcome::kStored;
-  if (!Leading()) return Outcome::kNotLeader;
-  RunPutParams params;
-  params.runs = runs;
-  params.conflict = ConflictMode::kError;
-  auto stored = storage_.RunPut(std::move(params));
-  if (stored.ok()) {
-    Announce(*stored);
-    return Outcome::kStored;
+  std::optional<LeaderFence> fence = leading_();
+  if (!fence) return Outcome::kNotLeader;
+  auto stored = storage_.RunPutScheduled(std::move(runs), *fence);
+  // Another scheduler took the lease since this one last renewed it.
+  if (stored.status().code() == StatusCode::kFailedPrecondition) {
+    spdlog::warn("scheduler: launches refused: {}", stored.status().message());
+    if (deposed_) deposed_();
+    return Outcome::kNotLeader;
   }
-  if (!stored.status().IsConflict()) return stored.status();
-  std::vector<Run> announced;
-  for (const Run& run : runs) {
-    if (!Leading()) {
-      Announce(announced);
-      return Outcome::kNotLeader;
-    }
-    auto one = storage_.RunPutScheduled(run);
-    if (!one.ok()) {
-      Announce(announced);
-      return one.status();
-    }
-    if (*one) announced.push_back(run);
-  }
-  Announce(announced);
+  if (!stored.ok()) return stored.status();
+  Announce(*stored);
   return Outcome::kStored;
 }
 
 Result<Launcher::Outcome> Launcher::StoreIgnoringDuplicates(std::vector<Run> runs) {
-  if (runs.empty()) return Outcome::kStored;
-  if (!Leading()) return Outcome::kNotLeader;
-  RunPutParams params;
-  params.conflict = ConflictMode::kIgnore;
-  params.runs = std::move(runs);
-  auto stored = storage_.RunPut(std::move(params));
-  if (!stored.ok()) return stored.status();
-  // kIgnore answers a duplicate with the run already stored, perhaps long finished;
-  // only pending runs concern the runners and the listeners.
-  std::erase_if(*stored, [](const Run& run) { return run.status != RunStatus::kPending; });
-  Announce(*stored);
-  return Outcome::kStored;
+  // Runs without scheduled_at are kept single by their (queue, id), which the
+  // fenced write skips as it skips a taken instant.
+  return Store(std::move(runs));
 }
 
 Status Launcher::Cancel(const Run& run) {

@@ -6,7 +6,9 @@
 // keyed by (task, scheduled_at) so that no instant is launched twice, and after the
 // commit publishes the events and wakes the runners (a RunNotifier). Before every
 // write it checks that this scheduler still holds the leader lease: a scheduler that
-// lost it stores nothing more, even in the middle of a pass.
+// lost it stores nothing more, even in the middle of a pass. Its writes carry the
+// lease's term (LeaderFence), and the store refuses them when another scheduler took
+// the lease meanwhile, which this one cannot know before its next election.
 //
 // Used by the scheduler's own thread (or a test calling Tick()); not thread-safe.
 #pragma once
@@ -54,11 +56,15 @@ class Launcher {
     kNotLeader,  // the lease is gone; nothing was stored
   };
 
+  // `leading` answers the fence of the lease this scheduler holds, nullopt when it
+  // does not hold it; `deposed` is called when the store refused a launch because
+  // another scheduler took the lease (its term moved on).
   Launcher(Storage& storage, Clock& clock, EventBus& events, SchedulerHooks hooks,
-           std::function<void()> wake_runners, std::function<bool()> leading);
+           std::function<void()> wake_runners, std::function<std::optional<LeaderFence>()> leading,
+           std::function<void()> deposed);
 
   // True while this scheduler holds the leader lease.
-  bool Leading() const { return leading_(); }
+  bool Leading() const { return leading_().has_value(); }
 
   // Builds the run of one launch of `task`: scheduled_at is its key (nullopt for runs
   // not keyed by an instant), run_at its due time (Default: now).
@@ -71,10 +77,10 @@ class Launcher {
   // Makes `run` the record of a launch that did not start, ended now.
   void MarkDidNotStart(Run& run, std::string error, std::string error_kind) const;
 
-  // Stores runs keyed by (task, scheduled_at) in one commit, then publishes their
-  // events (run.created for pending runs, run.finished for did_not_start records) and
-  // wakes the runners. When another scheduler already stored one of the instants (a
-  // split brain), stores the others one by one: the key keeps every instant single.
+  // Stores runs keyed by (task, scheduled_at) in one fenced commit
+  // (Storage::RunPutScheduled), then publishes their events (run.created for pending
+  // runs, run.finished for did_not_start records) and wakes the runners. Instants
+  // another scheduler already stored are skipped: the key keeps every instant single.
   Result<Outcome> Store(std::vector<Run> runs);
   // Stores runs with deterministic ids in one commit, ignoring those already stored
   // (the each_account sweep, whose runs are not keyed by an instant).
@@ -97,7 +103,8 @@ class Launcher {
   EventBus& events_;
   SchedulerHooks hooks_;
   std::function<void()> wake_runners_;
-  std::function<bool()> leading_;
+  std::function<std::optional<LeaderFence>()> leading_;
+  std::function<void()> deposed_;
   RunNotifier notifier_;
 };
 

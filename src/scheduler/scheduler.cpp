@@ -17,8 +17,9 @@ Scheduler::Scheduler(SchedulerOptions options, Storage& storage, Clock& clock, E
       clock_(clock),
       events_(events),
       wake_runners_(std::move(wake_runners)),
-      launcher_(storage, clock, events, std::move(hooks), wake_runners_,
-                [this] { return LeaseHeld(); }),
+      launcher_(
+          storage, clock, events, std::move(hooks), wake_runners_, [this] { return Fence(); },
+          [this] { Deposed(); }),
       periodical_(launcher_, options_.misfire_grace, std::max(Duration{0}, options_.launch_ahead)),
       continuous_(launcher_),
       each_account_(launcher_, options_.triggers),
@@ -123,6 +124,20 @@ bool Scheduler::LeaseHeld() const {
   return leader_ && now < lease_until_;
 }
 
+std::optional<LeaderFence> Scheduler::Fence() const {
+  TimePoint now = clock_.Now();
+  std::lock_guard lock(mu_);
+  if (!leader_ || now >= lease_until_) return std::nullopt;
+  return LeaderFence{kSchedulerLease, term_};
+}
+
+void Scheduler::Deposed() {
+  std::lock_guard lock(mu_);
+  if (leader_) spdlog::info("scheduler {}: lost leadership (term {} is over)", id_, term_);
+  leader_ = false;
+  next_wake_.reset();
+}
+
 void Scheduler::Loop() {
   std::unique_lock lock(mu_);
   while (running_) {
@@ -145,6 +160,18 @@ bool Scheduler::Elect(TimePoint now) {
     spdlog::warn("scheduler: leader election failed: {}", elected.status().ToString());
   }
   bool leader = elected.ok() && *elected;
+  // The term is read after the election: the lease's term changes only with its
+  // holder, so a lease read as ours carries our term, even if it was taken over and
+  // back in between (a later term, then, which our writes carry from now on).
+  int64_t term = 0;
+  if (leader) {
+    auto lease = storage_.LeaderGet(kSchedulerLease);
+    if (!lease.ok()) {
+      spdlog::warn("scheduler: reading the leader lease: {}", lease.status().ToString());
+    }
+    leader = lease.ok() && *lease && (*lease)->holder == id_;
+    if (leader) term = (*lease)->term;
+  }
   bool new_term = false;
   {
     std::lock_guard lock(mu_);
@@ -154,9 +181,10 @@ bool Scheduler::Elect(TimePoint now) {
     // A leader that did not pass for longer than a lease (a stalled process) may have
     // been replaced meanwhile: its memory is stale, and what fell due while it
     // stalled was missed like any downtime.
-    new_term = leader && (!leader_ || now - last_pass_ > options_.leader_ttl);
+    new_term = leader && (!leader_ || term != term_ || now - last_pass_ > options_.leader_ttl);
     leader_ = leader;
     if (leader) {
+      term_ = term;
       elected_at_ = now;
       lease_until_ = now + options_.leader_ttl;
       if (new_term) leading_since_ = now;

@@ -83,6 +83,11 @@ class Scheduler {
   bool Elect(TimePoint now);
   // True while the lease won at the last election has not expired.
   bool LeaseHeld() const;
+  // The fence of the lease held (its term), nullopt when LeaseHeld() is false.
+  std::optional<LeaderFence> Fence() const;
+  // A launch was refused for a stale term: this scheduler no longer leads, and its
+  // next pass tries the election (as a standby) instead of launching.
+  void Deposed();
   void Loop();
   void OnEvent(const Event& event);
 
@@ -107,6 +112,7 @@ class Scheduler {
   bool poke_ = false;                        // guarded by mu_
   bool leader_ = false;                      // guarded by mu_
   TimePoint lease_until_{};                  // guarded by mu_; end of the lease we hold
+  int64_t term_ = 0;                         // guarded by mu_; its LeaderLease::term
   TimePoint elected_at_{};                   // guarded by mu_; last successful election
   TimePoint leading_since_{};                // guarded by mu_; start of the current term
   TimePoint last_pass_{};                    // guarded by mu_; last pass as the leader

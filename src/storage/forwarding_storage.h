@@ -77,7 +77,10 @@ class ForwardingStorage : public Storage {
   Result<int64_t> RunCountLive(const std::string& task) override {
     return inner_.RunCountLive(task);
   }
-  Result<bool> RunPutScheduled(const Run& run) override { return inner_.RunPutScheduled(run); }
+  Result<std::vector<Run>> RunPutScheduled(std::vector<Run> runs,
+                                           const LeaderFence& fence) override {
+    return inner_.RunPutScheduled(std::move(runs), fence);
+  }
   Status QueueSetPaused(const std::string& queue, bool paused) override {
     return inner_.QueueSetPaused(queue, paused);
   }
@@ -98,6 +101,10 @@ class ForwardingStorage : public Storage {
   Result<bool> LeaderAttemptElect(const std::string& name, const std::string& holder, TimePoint now,
                                   Duration ttl) override {
     return inner_.LeaderAttemptElect(name, holder, now, ttl);
+  }
+  Status RunnerBeat(const RunnerInfo& runner) override { return inner_.RunnerBeat(runner); }
+  Result<std::vector<RunnerInfo>> RunnerList(TimePoint now, Duration forget_after) override {
+    return inner_.RunnerList(now, forget_after);
   }
   Status LeaderResign(const std::string& name, const std::string& holder) override {
     return inner_.LeaderResign(name, holder);

@@ -140,6 +140,10 @@ class StorageConformance : public ::testing::TestWithParam<StorageFactory> {
   // Stores runs with ConflictMode::kError and returns them as stored.
   std::vector<Run> Put(std::vector<Run> runs);
   Run Get(const std::string& id, const std::string& queue = "");
+  // Stores one launch with RunPutScheduled, fenced with the term of the lease
+  // "scheduler" (taken for "conformance" when no one holds it); returns whether it
+  // was stored.
+  bool PutScheduled(const Run& run);
   std::vector<ClaimedRun> Take(const std::string& runner, int max, TimePoint now,
                                std::vector<std::string> queues = {});
   // Finishes one attempt with `status` at `finished_at`; returns whether it was accepted.

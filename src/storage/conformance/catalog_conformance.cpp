@@ -144,9 +144,10 @@ TEST_P(StorageConformance, LeaderElectionWithLeaseRenewalAndResignation) {
 TEST_P(StorageConformance, LeaderGetReadsTheStoredLease) {
   EXPECT_EQ(Unwrap(storage().LeaderGet("scheduler")), std::nullopt) << "never taken";
   ASSERT_TRUE(Unwrap(storage().LeaderAttemptElect("scheduler", "node-a", kT0, 30s)));
-  EXPECT_EQ(Unwrap(storage().LeaderGet("scheduler")), (LeaderLease{"node-a", At(30)}));
+  EXPECT_EQ(Unwrap(storage().LeaderGet("scheduler")), (LeaderLease{"node-a", At(30), 1}));
   ASSERT_TRUE(Unwrap(storage().LeaderAttemptElect("scheduler", "node-a", At(20), 30s)));
-  EXPECT_EQ(Unwrap(storage().LeaderGet("scheduler")), (LeaderLease{"node-a", At(50)}));
+  EXPECT_EQ(Unwrap(storage().LeaderGet("scheduler")), (LeaderLease{"node-a", At(50), 1}))
+      << "a renewal keeps the term";
   EXPECT_EQ(Unwrap(storage().LeaderGet("sweeper")), std::nullopt) << "leases are independent";
   Unwrap(storage().LeaderResign("scheduler", "node-a"));
   EXPECT_EQ(Unwrap(storage().LeaderGet("scheduler")), std::nullopt) << "resigned";

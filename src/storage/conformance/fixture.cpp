@@ -16,6 +16,7 @@ const int* const kEverySubject[] = {
     &kRunsPutGetSubject, &kListSubject,    &kTakeSubject,         &kFinishSubject,
     &kTalliesSubject,    &kCatalogSubject, &kReopenSubject,       &kFilesSubject,
     &kAccountsSubject,   &kClaimsSubject,  &kPendingSplitSubject, &kCapsSubject,
+    &kLeaderTermSubject, &kRunnersSubject,
 };
 
 // ---- fixture plumbing ---------------------------------------------------------------
@@ -79,6 +80,16 @@ std::vector<Run> StorageConformance::Put(std::vector<Run> runs) {
   RunPutParams params;
   params.runs = std::move(runs);
   return Unwrap(storage().RunPut(std::move(params)));
+}
+
+bool StorageConformance::PutScheduled(const Run& run) {
+  auto lease = Unwrap(storage().LeaderGet("scheduler"));
+  if (!lease) {
+    Unwrap(storage().LeaderAttemptElect("scheduler", "conformance", kT0, std::chrono::hours(24)));
+    lease = Unwrap(storage().LeaderGet("scheduler"));
+  }
+  LeaderFence fence{"scheduler", lease ? lease->term : 0};
+  return !Unwrap(storage().RunPutScheduled({run}, fence)).empty();
 }
 
 Run StorageConformance::Get(const std::string& id, const std::string& queue) {

@@ -55,5 +55,7 @@ extern const int kAccountsSubject;
 extern const int kClaimsSubject;
 extern const int kPendingSplitSubject;
 extern const int kCapsSubject;
+extern const int kLeaderTermSubject;
+extern const int kRunnersSubject;
 
 }  // namespace taskmill::conformance

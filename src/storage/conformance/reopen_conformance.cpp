@@ -34,7 +34,7 @@ TEST_P(StorageConformance, EverythingSurvivesReopening) {
   ASSERT_TRUE(Unwrap(storage().LeaderAttemptElect("scheduler", "node-a", kT0, 60s)));
   Run scheduled = NewTaskRun("scheduled", "cron");
   scheduled.scheduled_at = At(60);
-  ASSERT_TRUE(Unwrap(storage().RunPutScheduled(scheduled)));
+  ASSERT_TRUE(PutScheduled(scheduled));
 
   RunFilter all;
   all.limit = 1000;
@@ -59,7 +59,7 @@ TEST_P(StorageConformance, EverythingSurvivesReopening) {
   EXPECT_FALSE(Unwrap(storage().LeaderAttemptElect("scheduler", "node-b", At(30), 60s)));
   EXPECT_TRUE(Unwrap(storage().LeaderAttemptElect("scheduler", "node-a", At(30), 60s)));
   scheduled.id = "scheduled-again";
-  EXPECT_FALSE(Unwrap(storage().RunPutScheduled(scheduled)));
+  EXPECT_FALSE(PutScheduled(scheduled));
 
   // The claim and its fencing token survive: the runner can still finish its attempt.
   EXPECT_THAT(Unwrap(storage().RunHeartbeatBatch({{"default", "running", 1, At(90)}})),

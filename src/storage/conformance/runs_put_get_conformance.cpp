@@ -251,14 +251,14 @@ TEST_P(StorageConformance, RunPutScheduledStoresEachLaunchOnce) {
   Run launch = NewTaskRun("launch-1", "every-minute");
   launch.scheduled_at = At(60);
   launch.run_at = At(60);
-  EXPECT_TRUE(Unwrap(storage().RunPutScheduled(launch)));
+  EXPECT_TRUE(PutScheduled(launch));
   EXPECT_RUN_EQ(Get("launch-1"), launch);
 
   // A second scheduler fires the same instant with a fresh id.
   Run duplicate = launch;
   duplicate.id = "launch-1-again";
   duplicate.args = json::array{"duplicate"};
-  EXPECT_FALSE(Unwrap(storage().RunPutScheduled(duplicate)));
+  EXPECT_FALSE(PutScheduled(duplicate));
   EXPECT_EQ(storage().RunGet("launch-1-again").status().code(), StatusCode::kNotFound);
   EXPECT_RUN_EQ(Get("launch-1"), launch);
   EXPECT_EQ(Unwrap(storage().RunStats()).total, 1);
@@ -278,14 +278,14 @@ TEST_P(StorageConformance, RunPutScheduledStoresEachLaunchOnce) {
   // The same instant survives the run finishing.
   ClaimedRun claimed = Take("runner-1", 1, At(60)).at(0);
   ASSERT_TRUE(Finish(claimed, RunStatus::kCompleted, At(61)));
-  EXPECT_FALSE(Unwrap(storage().RunPutScheduled(duplicate)));
+  EXPECT_FALSE(PutScheduled(duplicate));
 
   Run next = NewTaskRun("launch-2", "every-minute");
   next.scheduled_at = At(120);
-  EXPECT_TRUE(Unwrap(storage().RunPutScheduled(next)));
+  EXPECT_TRUE(PutScheduled(next));
   Run other_task = NewTaskRun("other-launch", "every-hour");
   other_task.scheduled_at = At(60);
-  EXPECT_TRUE(Unwrap(storage().RunPutScheduled(other_task)));
+  EXPECT_TRUE(PutScheduled(other_task));
   StorageStats stats = Unwrap(storage().RunStats());
   EXPECT_EQ(stats.total, 3);
   ExpectStatsMatchListing();

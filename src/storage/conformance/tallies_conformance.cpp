@@ -86,9 +86,9 @@ TEST_P(StorageConformance, RunStatsCountsStayExactThroughEveryKindOfChange) {
   EXPECT_FALSE(storage().RunPut(refused_overwrite).ok()) << "a6 is running";
   Run scheduled = NewTaskRun("s1", "cron");
   scheduled.scheduled_at = At(60);
-  EXPECT_TRUE(Unwrap(storage().RunPutScheduled(scheduled)));
+  EXPECT_TRUE(PutScheduled(scheduled));
   scheduled.id = "s1-again";
-  EXPECT_FALSE(Unwrap(storage().RunPutScheduled(scheduled)));
+  EXPECT_FALSE(PutScheduled(scheduled));
   ExpectStatsMatchListing();
 
   // Finished runs of "mix": a3 lost (t4), a5 stopped (t5), a8 stopped (t6); of "other":

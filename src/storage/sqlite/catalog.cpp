@@ -210,8 +210,9 @@ Result<bool> SqliteStorage::LeaderAttemptElect(const std::string& name, const st
       }
     }
     auto stmt = tx.db.Prepare(
-        "INSERT INTO leases(name, holder, until) VALUES (?1, ?2, ?3) "
-        "ON CONFLICT(name) DO UPDATE SET holder = excluded.holder, until = excluded.until "
+        "INSERT INTO leases(name, holder, until, term) VALUES (?1, ?2, ?3, 1) "
+        "ON CONFLICT(name) DO UPDATE SET holder = excluded.holder, until = excluded.until, "
+        "term = leases.term + (leases.holder <> excluded.holder) "
         "WHERE leases.holder = excluded.holder OR leases.until < ?4 OR leases.holder = ?5 "
         "RETURNING holder");
     if (!stmt.ok()) return stmt.status();
@@ -235,20 +236,26 @@ Result<bool> SqliteStorage::LeaderAttemptElect(const std::string& name, const st
 
 Status SqliteStorage::LeaderResign(const std::string& name, const std::string& holder) {
   return Write([&](Tx& tx) -> Status {
-    return Exec(tx.db, "DELETE FROM leases WHERE name = ?1 AND holder = ?2", name, holder);
+    // The row stays, holder cleared, so that the next holder's term follows on.
+    return Exec(tx.db, "UPDATE leases SET holder = '', until = 0 WHERE name = ?1 AND holder = ?2",
+                name, holder);
   });
 }
 
 Result<std::optional<LeaderLease>> SqliteStorage::LeaderGet(const std::string& name) {
   std::optional<LeaderLease> lease;
   Status st = WithReader([&](Connection& db) -> Status {
-    auto stmt = db.Prepare("SELECT holder, until FROM leases WHERE name = ?1");
+    auto stmt =
+        db.Prepare("SELECT holder, until, term FROM leases WHERE name = ?1 AND holder <> ''");
     if (!stmt.ok()) return stmt.status();
     ScopedReset reset(**stmt);
     (*stmt)->Bind(1, name);
     auto row = (*stmt)->Step();
     if (!row.ok()) return row.status();
-    if (*row) lease = LeaderLease{std::string((*stmt)->Text(0)), FromMicros((*stmt)->Int(1))};
+    if (*row) {
+      lease =
+          LeaderLease{std::string((*stmt)->Text(0)), FromMicros((*stmt)->Int(1)), (*stmt)->Int(2)};
+    }
     return Status::Ok();
   });
   if (!st.ok()) return st;

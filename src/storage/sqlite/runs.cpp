@@ -504,17 +504,40 @@ Result<std::optional<Run>> SqliteStorage::RunLatestOfTask(
   return std::optional<Run>(std::move(runs->front()));
 }
 
-Result<bool> SqliteStorage::RunPutScheduled(const Run& run) {
-  bool stored = false;
+Result<std::vector<Run>> SqliteStorage::RunPutScheduled(std::vector<Run> runs,
+                                                        const LeaderFence& fence) {
+  std::vector<Run> stored;
   Status st = Write([&](Tx& tx) -> Status {
+    stored.clear();
+    // The fence is read in the transaction that writes: the writer thread is SQLite's
+    // only writer, so no election can commit between this read and the inserts.
+    {
+      auto lease = tx.db.Prepare("SELECT term FROM leases WHERE name = ?1 AND holder <> ''");
+      if (!lease.ok()) return lease.status();
+      ScopedReset reset(**lease);
+      (*lease)->Bind(1, fence.lease);
+      auto row = (*lease)->Step();
+      if (!row.ok()) return row.status();
+      int64_t term = *row ? (*lease)->Int(0) : 0;
+      if (!*row || term != fence.term) {
+        return Status::FailedPrecondition(
+            "lease '" + fence.lease + "' is at term " + std::to_string(term) + ", not " +
+            std::to_string(fence.term) + ": a stale leader's launches are refused");
+      }
+    }
+    // The unique index runs_task_scheduled, not a read before the write, keeps an
+    // instant single.
     static const std::string kInsertOrSkip = InsertRunsSql(1) + " ON CONFLICT DO NOTHING";
     auto stmt = tx.db.Prepare(kInsertOrSkip);
     if (!stmt.ok()) return stmt.status();
-    ScopedReset reset(**stmt);
-    BindRun(**stmt, run);
-    TASKMILL_RETURN_IF_ERROR((*stmt)->Exec());
-    stored = tx.db.Changes() == 1;
-    if (stored) tx.deltas.Add(run.queue, run.task, run.account_id, run.status, 1);
+    for (const Run& run : runs) {
+      ScopedReset reset(**stmt);
+      BindRun(**stmt, run);
+      TASKMILL_RETURN_IF_ERROR((*stmt)->Exec());
+      if (tx.db.Changes() != 1) continue;
+      tx.deltas.Add(run.queue, run.task, run.account_id, run.status, 1);
+      stored.push_back(run);
+    }
     return Status::Ok();
   });
   if (!st.ok()) return st;

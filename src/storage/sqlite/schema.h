@@ -208,6 +208,19 @@ ALTER TABLE queues ADD COLUMN max_running INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE tasks ADD COLUMN max_running INTEGER NOT NULL DEFAULT 0;
 CREATE INDEX tasks_capped ON tasks(name, max_running) WHERE max_running > 0;
 )sql"},
+    // Leader leases carry a term (LeaderLease::term), which a leader's writes are
+    // fenced with; a resignation clears the holder and keeps the row, so that the
+    // next holder's term follows on instead of starting again. Runners beat into
+    // `runners` (RunnerBeat) so that any API node lists every runner of the cluster.
+    {9, R"sql(
+ALTER TABLE leases ADD COLUMN term INTEGER NOT NULL DEFAULT 0;
+UPDATE leases SET term = 1;
+CREATE TABLE runners (
+  id TEXT PRIMARY KEY,
+  info TEXT NOT NULL,          -- JSON of RunnerInfo but last_seen
+  last_seen INTEGER NOT NULL
+) WITHOUT ROWID;
+)sql"},
 };
 
 }  // namespace taskmill::sqlite

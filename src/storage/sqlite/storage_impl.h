@@ -106,7 +106,8 @@ class SqliteStorage final : public Storage {
   Result<int64_t> RunPrune(int keep) override;
   Result<std::optional<Run>> RunLatestOfTask(const std::string& task,
                                              const std::optional<std::string>& account) override;
-  Result<bool> RunPutScheduled(const Run& run) override;
+  Result<std::vector<Run>> RunPutScheduled(std::vector<Run> runs,
+                                           const LeaderFence& fence) override;
   static Result<Run> GetOn(Connection& db, const std::string& id, const std::string& queue);
   static Status TakenId(const Run& run);
   static Result<RunKey> FindKey(Connection& db, const std::string& id, const std::string& queue);
@@ -162,6 +163,8 @@ class SqliteStorage final : public Storage {
   Result<bool> LeaderAttemptElect(const std::string& name, const std::string& holder, TimePoint now,
                                   Duration ttl) override;
   Status LeaderResign(const std::string& name, const std::string& holder) override;
+  Status RunnerBeat(const RunnerInfo& runner) override;
+  Result<std::vector<RunnerInfo>> RunnerList(TimePoint now, Duration forget_after) override;
   Result<std::optional<LeaderLease>> LeaderGet(const std::string& name) override;
   Result<std::optional<std::string>> StateGet(const std::string& key) override;
   Status StatePut(const std::string& key, const std::string& value) override;
