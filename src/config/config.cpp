@@ -36,7 +36,6 @@ void Loader::ReadRoot(const YAML::Node& root) {
            [&](const YAML::Node& v, const std::string& p) { ReadTaskStorage(v, p); }},
           {"task_runner", [&](const YAML::Node& v, const std::string& p) { ReadTaskRunner(v, p); }},
           {"tasks", [&](const YAML::Node& v, const std::string& p) { ReadTasks(v, p); }},
-          {"flows", [&](const YAML::Node& v, const std::string& p) { ReadFlows(v, p); }},
           {"queues", [&](const YAML::Node& v, const std::string& p) { ReadQueues(v, p); }},
           {"triggers", [&](const YAML::Node& v, const std::string& p) { ReadTriggers(v, p); }},
           {"bulk", [&](const YAML::Node& v, const std::string& p) { ReadBulk(v, p); }},
@@ -48,6 +47,7 @@ void Loader::ReadRoot(const YAML::Node& root) {
            [&](const YAML::Node& v, const std::string& p) {
              ReadFunctionMap(v, p, &Loader::ReadRemoteFunction);
            }},
+          {"flows", [&](const YAML::Node& v, const std::string& p) { ReadFlows(v, p); }},
       });
 }
 
