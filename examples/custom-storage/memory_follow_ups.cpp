@@ -26,21 +26,21 @@ bool Over(MemoryDatabase& db, const std::string& id, const std::string& queue) {
 
 }  // namespace
 
-void ApplyFollowUps(MemoryDatabase& db, const RunFinish& f) {
+bool ApplyFollowUps(MemoryDatabase& db, const RunFinish& f) {
   for (const RunFollowUp& up : f.follow_ups) {
     bool due = true;
     if (!up.while_live.empty()) {
-      const Run* root = FindRun(db, up.while_live, up.run.queue);
+      const Run* root = FindRun(db, up.while_live, "");
       due = root != nullptr && Live(*root);
     }
-    for (size_t i = 0; due && i < up.after.size(); ++i) due = Over(db, up.after[i], up.run.queue);
+    for (size_t i = 0; due && i < up.after.size(); ++i) due = Over(db, up.after[i], "");
     if (!due || FindRun(db, up.run.id, up.run.queue) != nullptr) continue;
     db.runs[db.next_seq++] = StoredRun{up.run};
   }
-  if (!f.settle) return;
+  if (!f.settle) return false;
   const RunSettle& settle = *f.settle;
   Run* root = FindRun(db, settle.id, settle.queue);
-  if (root == nullptr || !Live(*root)) return;
+  if (root == nullptr || !Live(*root)) return false;
   bool live_left = false;
   for (auto& [seq, stored] : db.runs) {
     Run& r = stored.run;
@@ -60,7 +60,7 @@ void ApplyFollowUps(MemoryDatabase& db, const RunFinish& f) {
     r.error = settle.error;
     r.error_kind = "stopped";
   }
-  if (settle.when_idle && live_left) return;
+  if (settle.when_idle && live_left) return false;
   root->status = settle.status;
   root->finished_at = f.finished_at;
   root->result = settle.result;
@@ -68,6 +68,7 @@ void ApplyFollowUps(MemoryDatabase& db, const RunFinish& f) {
   root->error_kind = settle.error_kind;
   root->lease_until.reset();
   root->runner.clear();
+  return true;
 }
 
 }  // namespace taskmill::example

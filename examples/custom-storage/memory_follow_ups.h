@@ -10,6 +10,7 @@ namespace taskmill::example {
 
 // Stores the finish's follow-ups whose conditions hold and applies its settle. The
 // caller holds db.mu, which makes the whole finish one commit.
-void ApplyFollowUps(MemoryDatabase& db, const RunFinish& f);
+// Answers whether the settle ended its run.
+bool ApplyFollowUps(MemoryDatabase& db, const RunFinish& f);
 
 }  // namespace taskmill::example

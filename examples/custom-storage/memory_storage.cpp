@@ -209,7 +209,7 @@ class MemoryStorage final : public Storage {
       r.lease_until.reset();
       r.runner.clear();
       if (f.progress) r.progress = *f.progress;
-      ApplyFollowUps(*db_, f);  // in the same commit: under the mutex
+      out.back().settled = ApplyFollowUps(*db_, f);  // in the same commit: under the mutex
     }
     return out;
   }

@@ -169,3 +169,30 @@ const boost::json::value& ChildDefinition(const RunContext& ctx);
 }  // namespace flow
 
 }  // namespace taskmill
+
+namespace taskmill {
+
+class Engine;
+
+// What starts a flow (StartFlow; POST /api/v1/flows/{name}/runs).
+struct FlowStartRequest {
+  std::string flow;                              // the flow's name
+  boost::json::value args = boost::json::object();  // the flow's args, seen by every step
+  std::string id;                                // the root run's id. Default: a new UUIDv7
+  std::string account_id;                        // the owner of every run of the flow
+  std::string auth_account_id;
+};
+
+// Starts a flow of engine.options().flows: stores, in one commit, its root run (status
+// running, flow_id its own id, held by no runner: it ends when the flow does) and the
+// run of its entrance step. Answers the root. kNotFound for an unknown flow.
+Result<Run> StartFlow(Engine& engine, const FlowStartRequest& request);
+
+// The function that starts a flow from a run's args {"flow": NAME, "args": {...}}: a
+// periodical task of this function launches a flow at each instant. Registered under
+// the name kStartFlowFunction by RegisterFlowFunctions.
+inline constexpr std::string_view kStartFlowFunction = "flow.start";
+// Registers flow.start, bound to the engine `engine` will point at once opened.
+Status RegisterFlowFunctions(FunctionRegistry& registry, std::shared_ptr<Engine*> engine);
+
+}  // namespace taskmill

@@ -116,10 +116,10 @@ struct RunHeartbeat {
 // fan-in safe when two parents finish at once.
 struct RunFollowUp {
   Run run;  // ids, created_at and run_at set
-  // Runs of run.queue that must each be final, with every run whose parent_id is one of
+  // Runs (found by id, in any queue) that must each be final, with every run whose parent_id is one of
   // them (its children, in any queue) final too. Empty: no condition.
   std::vector<std::string> after;
-  // A run of run.queue that must not be final (a flow's root: a stopped or failed
+  // A run (by id, in any queue) that must not be final (a flow's root: a stopped or failed
   // flow starts nothing more). Empty: no condition.
   std::string while_live;
 };
@@ -168,6 +168,7 @@ struct RunFinish {
 
 struct RunFinishResult {
   bool accepted = false;  // false: the attempt was no longer current (stale fence)
+  bool settled = false;   // the finish's settle ended its run (RunSettle)
 };
 
 struct StorageStats {

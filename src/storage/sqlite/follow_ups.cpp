@@ -35,17 +35,17 @@ Result<bool> Over(Connection& db, const std::string& id, const std::string& queu
 
 }  // namespace
 
-Status SqliteStorage::ApplyFollowUps(Tx& tx, const RunFinish& f) {
+Status SqliteStorage::ApplyFollowUps(Tx& tx, const RunFinish& f, bool* settled) {
   static const std::string kInsertOrSkip = InsertRunsSql(1) + " ON CONFLICT DO NOTHING";
   for (const RunFollowUp& up : f.follow_ups) {
     bool due = true;
     if (!up.while_live.empty()) {
-      auto key = FindKey(tx.db, up.while_live, up.run.queue);
+      auto key = FindKey(tx.db, up.while_live, "");
       if (!key.ok() && !key.status().IsNotFound()) return key.status();
       due = key.ok() && !IsFinal(key->status);
     }
     for (size_t i = 0; due && i < up.after.size(); ++i) {
-      auto over = Over(tx.db, up.after[i], up.run.queue);
+      auto over = Over(tx.db, up.after[i], "");
       if (!over.ok()) return over.status();
       due = *over;
     }
@@ -79,6 +79,7 @@ Status SqliteStorage::ApplyFollowUps(Tx& tx, const RunFinish& f) {
                                 std::string(ToString(settle.status)), Micros(f.finished_at),
                                 result, settle.error, settle.error_kind, settle.id, root->queue));
   tx.deltas.Move(root->queue, root->task, root->account_id, root->status, settle.status);
+  *settled = true;
   return Status::Ok();
 }
 

@@ -134,7 +134,7 @@ class SqliteStorage final : public Storage {
   Result<std::string> DeadRunners(Connection& db);
 
   // ---- what an accepted finish brings into its commit (follow_ups.cpp)
-  static Status ApplyFollowUps(Tx& tx, const RunFinish& f);
+  static Status ApplyFollowUps(Tx& tx, const RunFinish& f, bool* settled);
   static Status StopFlowRuns(Tx& tx, const std::string& flow_id, const std::string& error,
                              TimePoint now);
 
