@@ -224,10 +224,11 @@ boost::json::object ToJson(const FlowDef& flow) {
 }
 
 std::string ToDot(const FlowDef& flow) {
+  // Names are validated ([A-Za-z0-9_.-]); labels hold DOT's own "\n" line breaks.
   auto quote = [](std::string_view s) {
     std::string out = "\"";
     for (char c : s) {
-      if (c == '"' || c == '\\') out += '\\';
+      if (c == '"') out += '\\';
       out += c;
     }
     return out + "\"";
