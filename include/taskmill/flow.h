@@ -28,6 +28,7 @@
 #include <taskmill/status.h>
 
 #include <boost/json/value.hpp>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -195,4 +196,14 @@ inline constexpr std::string_view kStartFlowFunction = "flow.start";
 // Registers flow.start, bound to the engine `engine` will point at once opened.
 Status RegisterFlowFunctions(FunctionRegistry& registry, std::shared_ptr<Engine*> engine);
 
+}  // namespace taskmill
+
+namespace taskmill {
+class EventBus;
+struct Event;
+// Calls `callback` for every lifecycle event of flows (Event::Type::kFlow: start, over,
+// step_start, step_over, step_all_over, step_failed, step_timeout, step_exit), on the
+// publisher's thread, after the commit: the seed's callbacks in C++. Answers the
+// subscription id (EventBus::Unsubscribe).
+uint64_t OnFlowEvent(EventBus& bus, std::function<void(const Event&)> callback);
 }  // namespace taskmill

@@ -6,6 +6,7 @@
 
 #include "core/lifecycle/run_builder.h"
 #include "core/lifecycle/run_notifier.h"
+#include "flows/flow_events.h"
 #include "flows/start.h"
 #include "metrics/taskmill_metrics.h"
 #include "runner/runner.h"
@@ -174,7 +175,10 @@ class EngineImpl final : public Engine {
     if (!run.ok()) return run;
     if (runner_) runner_->CancelLocal(run->id, "stopped by an operator");
     notifier_.Stored(*run);
-    if (run->id == run->flow_id) StopFlowMembers(run->id);
+    if (run->id == run->flow_id) {
+      StopFlowMembers(run->id);
+      flows::PublishFlowOver(events_, *run);
+    }
     return run;
   }
 

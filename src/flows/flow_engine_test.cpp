@@ -4,6 +4,7 @@
 // and a cancelled flow. Every wait is a deadline in seconds.
 #include <gtest/gtest.h>
 #include <taskmill/engine.h>
+#include <taskmill/events.h>
 #include <taskmill/flow.h>
 #include <taskmill/testing/storage_conformance.h>
 
@@ -15,6 +16,7 @@
 #include <mutex>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 namespace taskmill {
@@ -119,6 +121,12 @@ TEST(FlowEngine, TheSeedExampleSumsEachLineInChildrenAndCollectsTheSums) {
   flow1.Precede(flow2);
   ASSERT_TRUE(h.flows->Register(*f.Build()).ok());
   h.Open();
+  std::mutex events_mu;
+  std::vector<std::string> events;
+  OnFlowEvent(h.engine->events(), [&](const Event& e) {
+    std::lock_guard lock(events_mu);
+    events.push_back(EventName(e) + " " + e.step);
+  });
 
   taskmill::Run root = h.Wait(h.Start("example"));
   EXPECT_EQ(root.status, RunStatus::kCompleted) << root.error;
@@ -127,6 +135,23 @@ TEST(FlowEngine, TheSeedExampleSumsEachLineInChildrenAndCollectsTheSums) {
   EXPECT_EQ(collect.result.at("state").at("total"), 45);
   EXPECT_EQ(collect.result.at("state").at("sums"), (json::array{6, 15, 24}));
   EXPECT_EQ(collect.result.at("state").at("lines_seen"), 3);
+  {
+    // The lifecycle, as C++ code registered for it sees it (the run.finished of the
+    // root comes with flow.over: wait for it by deadline).
+    auto deadline = std::chrono::steady_clock::now() + 10s;
+    auto has = [&](const std::string& name) {
+      std::lock_guard lock(events_mu);
+      return std::find(events.begin(), events.end(), name) != events.end();
+    };
+    while (!has("flow.over ") && std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(10ms);
+    }
+    for (const char* name : {"flow.start ", "flow.step_start flow1", "flow.step_over flow1",
+                             "flow.step_start flow2", "flow.step_over flow2",
+                             "flow.step_all_over flow2", "flow.over "}) {
+      EXPECT_TRUE(has(name)) << name;
+    }
+  }
   std::vector<taskmill::Run> children = h.Children(root.id + ":flow1");
   ASSERT_EQ(children.size(), 3u);
   for (const taskmill::Run& child : children) {

@@ -4,6 +4,7 @@
 #include <boost/json.hpp>
 
 #include "flows/advance.h"
+#include "flows/flow_events.h"
 
 namespace taskmill {
 namespace json = boost::json;
@@ -70,6 +71,7 @@ Result<Run> StartFlow(Engine& engine, const FlowStartRequest& request) {
   auto stored = engine.storage().RunPut(std::move(put));
   if (!stored.ok()) return stored.status();
   engine.RunStored(now);
+  flows::PublishFlowStart(engine.events(), stored->front());
   return stored->front();
 }
 

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 
+#include "flows/flow_events.h"
 #include "flows/input.h"
 
 namespace taskmill {
@@ -149,6 +150,7 @@ void Runner::FetchLoop() {
           metrics_.enqueue_to_start->Observe(
               std::max(0.0, Seconds(run.started_at.value_or(now) - run.run_at)));
           notifier_.Started(run);
+          if (!run.flow_id.empty()) flows::PublishStarted(notifier_.events(), run);
         }
       }
       lock.lock();
@@ -374,6 +376,7 @@ void Runner::FinishLoop() {
         notifier_.Finished(run, f);
         // The runs of a flow that this commit stored are due now.
         if (!f.follow_ups.empty()) Wake();
+        if (!run.flow_id.empty()) flows::PublishFinished(notifier_.events(), run, f);
         if ((*results)[i].settled) AnnounceSettled(*f.settle);
       }
     }
@@ -383,7 +386,9 @@ void Runner::FinishLoop() {
 
 void Runner::AnnounceSettled(const RunSettle& settle) {
   auto root = storage_.RunGet(settle.id, settle.queue);
-  if (root.ok()) notifier_.Stored(*root);
+  if (!root.ok()) return;
+  notifier_.Stored(*root);
+  flows::PublishFlowOver(notifier_.events(), *root);
 }
 
 void Runner::SupervisorLoop() {
