@@ -17,7 +17,7 @@
 namespace taskmill {
 
 struct Event {
-  enum class Type { kRunCreated, kRunStarted, kRunProgress, kRunFinished, kTaskChanged };
+  enum class Type { kRunCreated, kRunStarted, kRunProgress, kRunFinished, kTaskChanged, kFlow };
   Type type = Type::kRunCreated;
   uint64_t sequence = 0;  // assigned by the bus, increasing
   std::string run_id;
@@ -32,8 +32,18 @@ struct Event {
   std::optional<TimePoint> due_at;
   std::optional<TimePoint> started_at;
   std::optional<TimePoint> finished_at;
+  // kFlow only: what happened (start, over, step_start, step_over, step_all_over,
+  // step_failed, step_timeout, step_exit; docs/flows.md), in which flow and step; run_id
+  // is the run concerned and flow_id the flow's root. Streamed as `flow.<what>`.
+  std::string flow_event;
+  std::string flow;
+  std::string step;
+  std::string flow_id;
+  std::string error;
 };
 std::string_view ToString(Event::Type t);  // "run.created", ...
+// The name an event is streamed under: ToString(type), or "flow.<what>" for kFlow.
+std::string EventName(const Event& event);
 
 class EventBus {
  public:

@@ -43,6 +43,15 @@ const PushPart& EventHub::Frame::Text() {
   data["at"] = TimeToJson(at);
   if (event.type == Event::Type::kTaskChanged) {
     data["task"] = event.task;
+  } else if (event.type == Event::Type::kFlow) {
+    data["type"] = EventName(event);
+    data["flow"] = event.flow;
+    data["flow_id"] = event.flow_id;
+    data["step"] = event.step;
+    data["run_id"] = event.run_id;
+    data["account_id"] = event.account_id;
+    data["status"] = ToString(event.status);
+    if (!event.error.empty()) data["error"] = event.error;
   } else {
     data["run_id"] = event.run_id;
     data["queue"] = event.queue;
@@ -54,7 +63,7 @@ const PushPart& EventHub::Frame::Text() {
   }
   data["id"] = id;
   text = std::make_shared<const std::string>("id: " + std::to_string(id) +
-                                             "\nevent: " + std::string(ToString(event.type)) +
+                                             "\nevent: " + EventName(event) +
                                              "\ndata: " + json::serialize(data) + "\n\n");
   return text;
 }
@@ -110,7 +119,7 @@ void EventCursor::Pull(std::vector<PushPart>& parts) {
     next_id_ = frame.id + 1;
     Event::Type type = frame.event.type;
     if (IsRunEvent(type) && !principal_.CanSee(frame.event.account_id)) continue;
-    if (!types_.empty() && !types_.contains(std::string(ToString(type)))) continue;
+    if (!types_.empty() && !types_.contains(EventName(frame.event))) continue;
     parts.push_back(frame.Text());
     bytes += parts.back()->size();
   }

@@ -16,8 +16,15 @@ std::string_view ToString(Event::Type t) {
       return "run.finished";
     case Event::Type::kTaskChanged:
       return "task.changed";
+    case Event::Type::kFlow:
+      return "flow";
   }
   return "unknown";
+}
+
+std::string EventName(const Event& event) {
+  if (event.type == Event::Type::kFlow) return "flow." + event.flow_event;
+  return std::string(ToString(event.type));
 }
 
 uint64_t EventBus::Subscribe(Listener listener) {

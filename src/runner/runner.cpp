@@ -5,6 +5,9 @@
 
 #include <algorithm>
 
+#include "flows/flow_events.h"
+#include "flows/input.h"
+
 namespace taskmill {
 
 namespace {
@@ -147,6 +150,7 @@ void Runner::FetchLoop() {
           metrics_.enqueue_to_start->Observe(
               std::max(0.0, Seconds(run.started_at.value_or(now) - run.run_at)));
           notifier_.Started(run);
+          if (!run.flow_id.empty()) flows::PublishStarted(notifier_.events(), run);
         }
       }
       lock.lock();
@@ -306,6 +310,12 @@ void Runner::WorkerLoop() {
 }
 
 RunFinish Runner::Execute(const Run& run, const std::shared_ptr<CancellationToken>& token) {
+  if (options_.flows && !run.flow_id.empty()) {
+    // A flow's step reads the flow's state as it starts (flows/input.h).
+    Run input = flows::WithStepInput(storage_, run);
+    HandlerOutcome outcome = InvokeHandler(functions_, input, token);
+    return DecideFinish(input, outcome, clock_.Now(), options_.flows.get());
+  }
   HandlerOutcome outcome = InvokeHandler(functions_, run, token);
   return DecideFinish(run, outcome, clock_.Now());
 }
@@ -364,10 +374,21 @@ void Runner::FinishLoop() {
         const auto& [f, run] = batch[i];
         // A retry wakes the fetcher at its instant.
         notifier_.Finished(run, f);
+        // The runs of a flow that this commit stored are due now.
+        if (!f.follow_ups.empty()) Wake();
+        if (!run.flow_id.empty()) flows::PublishFinished(notifier_.events(), run, f);
+        if ((*results)[i].settled) AnnounceSettled(*f.settle);
       }
     }
     batch.clear();
   }
+}
+
+void Runner::AnnounceSettled(const RunSettle& settle) {
+  auto root = storage_.RunGet(settle.id, settle.queue);
+  if (!root.ok()) return;
+  notifier_.Stored(*root);
+  flows::PublishFlowOver(notifier_.events(), *root);
 }
 
 void Runner::SupervisorLoop() {

@@ -57,5 +57,6 @@ extern const int kPendingSplitSubject;
 extern const int kCapsSubject;
 extern const int kLeaderTermSubject;
 extern const int kRunnersSubject;
+extern const int kFlowsSubject;
 
 }  // namespace taskmill::conformance

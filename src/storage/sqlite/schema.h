@@ -221,6 +221,16 @@ CREATE TABLE runners (
   last_seen INTEGER NOT NULL
 ) WITHOUT ROWID;
 )sql"},
+    // Flows (src/flows/): a finish asks, in its commit, whether a step's children are
+    // all over and whether anything of a flow is left running; these partial indexes
+    // hold only the live runs of flows, so runs of no flow pay nothing. The graph of a
+    // flow run lists its steps and children by flow and by parent.
+    {10, R"sql(
+CREATE INDEX runs_parent_live ON runs(parent_id) WHERE parent_id <> '' AND status IN ('pending', 'running');
+CREATE INDEX runs_flow_live ON runs(flow_id) WHERE flow_id <> '' AND status IN ('pending', 'running');
+CREATE INDEX runs_parent_seq ON runs(parent_id, seq) WHERE parent_id <> '';
+CREATE INDEX runs_flow_seq ON runs(flow_id, seq) WHERE flow_id <> '';
+)sql"},
 };
 
 }  // namespace taskmill::sqlite
