@@ -23,7 +23,8 @@ int main(int argc, char** argv) {
   (void)functions->Register("flow1.split", [](RunContext& ctx) {
     std::stringstream text("1,2,3\n4,5,6\n7,8,9");
     std::string line;
-    for (int k = 0; std::getline(text, line); ++k) flow::AddChild(ctx, std::to_string(k), json::value(line));
+    for (int k = 0; std::getline(text, line); ++k)
+      flow::AddChild(ctx, std::to_string(k), json::value(line));
   });
   // flow1/2: one child sums its line.
   (void)functions->Register("flow1.sum_line", [](RunContext& ctx) {

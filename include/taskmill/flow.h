@@ -42,9 +42,9 @@ namespace taskmill {
 inline constexpr std::string_view kFlowAllOver = "all_over";
 
 struct FlowStep {
-  std::string name;      // [A-Za-z0-9_-]+, unique in its flow
-  std::string function;  // func_name: runs the step once per attempt
-  RetryPolicy retry;     // max_attempts (also of each child)
+  std::string name;                 // [A-Za-z0-9_-]+, unique in its flow
+  std::string function;             // func_name: runs the step once per attempt
+  RetryPolicy retry;                // max_attempts (also of each child)
   std::optional<Duration> timeout;  // per attempt, of the step and of each child
   std::vector<std::string> next;    // steps that follow this one
   std::vector<std::string> after;   // steps this one waits for (fan-in)
@@ -67,7 +67,7 @@ struct FlowProblem {
 struct FlowDef {
   std::string name;
   std::string entrance;
-  std::vector<FlowStep> steps;  // in definition order
+  std::vector<FlowStep> steps;    // in definition order
   std::string queue = "default";  // queue of the flow's runs
   // A function run on each lifecycle event of the flow (args: the event); empty: none.
   std::string callback;
@@ -177,10 +177,10 @@ class Engine;
 
 // What starts a flow (StartFlow; POST /api/v1/flows/{name}/runs).
 struct FlowStartRequest {
-  std::string flow;                              // the flow's name
+  std::string flow;                                 // the flow's name
   boost::json::value args = boost::json::object();  // the flow's args, seen by every step
-  std::string id;                                // the root run's id. Default: a new UUIDv7
-  std::string account_id;                        // the owner of every run of the flow
+  std::string id;                                   // the root run's id. Default: a new UUIDv7
+  std::string account_id;                           // the owner of every run of the flow
   std::string auth_account_id;
 };
 

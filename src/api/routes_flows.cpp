@@ -94,9 +94,12 @@ Result<json::object> ChildCounts(Storage& storage, const std::string& parent) {
     if (!page.ok()) return page.status();
     for (const Run& r : page->runs) {
       ++total;
-      if (r.status == RunStatus::kCompleted || r.status == RunStatus::kPartial) ++done;
-      else if (r.status == RunStatus::kRunning) ++running;
-      else if (IsFinal(r.status)) ++failed;
+      if (r.status == RunStatus::kCompleted || r.status == RunStatus::kPartial)
+        ++done;
+      else if (r.status == RunStatus::kRunning)
+        ++running;
+      else if (IsFinal(r.status))
+        ++failed;
     }
     if (page->next_cursor.empty()) break;
     filter.cursor = page->next_cursor;

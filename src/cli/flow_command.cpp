@@ -1,15 +1,13 @@
 #include "cli/flow_command.h"
 
 #include <taskmill/flow.h>
+#include <unistd.h>
 
 #include <boost/json.hpp>
+#include <chrono>
 #include <iostream>
 #include <memory>
 #include <string>
-
-#include <unistd.h>
-
-#include <chrono>
 #include <thread>
 
 #include "cli/client.h"

@@ -27,14 +27,14 @@ void Loader::ReadFlows(const YAML::Node& section, const std::string& path) {
           "expected a mapping of flow names to flow definitions, got " + Describe(section));
     return;
   }
-  ForEachEntry(section, path,
-               [&](const YAML::Node& key_node, const std::string& name,
-                   const std::string& flow_path,
-                   const YAML::Node& value) { ReadFlow(key_node, name, flow_path, value); });
+  ForEachEntry(
+      section, path,
+      [&](const YAML::Node& key_node, const std::string& name, const std::string& flow_path,
+          const YAML::Node& value) { ReadFlow(key_node, name, flow_path, value); });
 }
 
-void Loader::ReadFlow(const YAML::Node& key_node, const std::string& name,
-                      const std::string& path, const YAML::Node& value) {
+void Loader::ReadFlow(const YAML::Node& key_node, const std::string& name, const std::string& path,
+                      const YAML::Node& value) {
   const int flow_line = LineOf(key_node);
   if (!value.IsMap()) {
     Error(value, path, "expected a mapping with entrance and steps, got " + Describe(value));
@@ -48,45 +48,45 @@ void Loader::ReadFlow(const YAML::Node& key_node, const std::string& name,
     lines["entrance"] = LineOf(v);
     if (auto text = NonEmptyString(v, p)) flow.entrance = StepName(*text);
   };
-  ReadFields(
-      value, path,
-      {
-          {"entrance", entrance},
-          {"default_entrance", entrance},
-          {"queue",
-           [&](const YAML::Node& v, const std::string& p) {
-             if (auto queue = NonEmptyString(v, p)) {
-               if (!IsValidQueueName(*queue)) {
-                 Error(v, p, "invalid queue name: 1-100 characters of [A-Za-z0-9_.:-]");
-               }
-               flow.queue = *queue;
-             }
-           }},
-          {"callback",
-           [&](const YAML::Node& v, const std::string& p) {
-             if (auto text = NonEmptyString(v, p)) {
-               if (!IsFunctionName(*text)) Error(v, p, "expected a function name category.action");
-               flow.callback = *text;
-             }
-           }},
-          {"steps",
-           [&](const YAML::Node& v, const std::string& p) {
-             lines["steps"] = LineOf(v);
-             if (!v.IsMap()) {
-               Error(v, p, "expected a mapping of step names to steps, got " + Describe(v));
-               return;
-             }
-             ForEachEntry(v, p,
-                          [&](const YAML::Node& step_key, const std::string& step_name,
-                              const std::string& step_path, const YAML::Node& step_value) {
-                            FlowStep step;
-                            step.name = StepName(step_name);
-                            lines[step.name] = LineOf(step_key);
-                            ReadFlowStep(step_path, step_value, &step, &lines);
-                            flow.steps.push_back(std::move(step));
-                          });
-           }},
-      });
+  ReadFields(value, path,
+             {
+                 {"entrance", entrance},
+                 {"default_entrance", entrance},
+                 {"queue",
+                  [&](const YAML::Node& v, const std::string& p) {
+                    if (auto queue = NonEmptyString(v, p)) {
+                      if (!IsValidQueueName(*queue)) {
+                        Error(v, p, "invalid queue name: 1-100 characters of [A-Za-z0-9_.:-]");
+                      }
+                      flow.queue = *queue;
+                    }
+                  }},
+                 {"callback",
+                  [&](const YAML::Node& v, const std::string& p) {
+                    if (auto text = NonEmptyString(v, p)) {
+                      if (!IsFunctionName(*text))
+                        Error(v, p, "expected a function name category.action");
+                      flow.callback = *text;
+                    }
+                  }},
+                 {"steps",
+                  [&](const YAML::Node& v, const std::string& p) {
+                    lines["steps"] = LineOf(v);
+                    if (!v.IsMap()) {
+                      Error(v, p, "expected a mapping of step names to steps, got " + Describe(v));
+                      return;
+                    }
+                    ForEachEntry(v, p,
+                                 [&](const YAML::Node& step_key, const std::string& step_name,
+                                     const std::string& step_path, const YAML::Node& step_value) {
+                                   FlowStep step;
+                                   step.name = StepName(step_name);
+                                   lines[step.name] = LineOf(step_key);
+                                   ReadFlowStep(step_path, step_value, &step, &lines);
+                                   flow.steps.push_back(std::move(step));
+                                 });
+                  }},
+             });
   if (error_count() > errors_before) return;  // the rules below would repeat them
 
   for (const FlowProblem& problem : flow.Problems()) {
@@ -139,40 +139,40 @@ void Loader::ReadFlowStep(const std::string& path, const YAML::Node& value, Flow
     if (auto exit = Bool(v, p)) step->exit_on_failed = *exit;
   };
   std::vector<Field> fields = {
-          {"func_name", function_into(&step->function)},
-          {"task_func", function_into(&step->function)},
-          {"child_func", function_into(&step->child_function)},
-          {"child_task_func", function_into(&step->child_function)},
-          {"max_attempts",
-           [&](const YAML::Node& v, const std::string& p) {
-             if (auto n = Integer(v, p, 1, kMaxAttempts)) step->retry.max_attempts = int(*n);
-           }},
-          {"task_retry_limit",
-           [&](const YAML::Node& v, const std::string& p) {
-             if (auto n = Integer(v, p, 0, kMaxAttempts - 1)) step->retry.max_attempts = int(*n) + 1;
-           }},
-          {"delay",
-           [&](const YAML::Node& v, const std::string& p) {
-             if (auto d = Seconds(v, p, /*allow_zero=*/true)) step->retry.delay = *d;
-           }},
-          {"timeout",
-           [&](const YAML::Node& v, const std::string& p) {
-             if (auto d = Seconds(v, p, /*allow_zero=*/false)) step->timeout = *d;
-           }},
-          {"task_timeout",
-           [&](const YAML::Node& v, const std::string& p) {
-             if (auto ms = Integer(v, p, 1, int64_t{1'000'000'000'000})) {
-               step->timeout = std::chrono::milliseconds(*ms);
-             }
-           }},
-          {"next", names_into(&step->next)},
-          {"after", names_into(&step->after)},
-          {"max_concurrency",
-           [&](const YAML::Node& v, const std::string& p) {
-             if (auto n = Integer(v, p, 0, INT_MAX)) step->max_concurrency = int(*n);
-           }},
-          {"exit_on_failed", exit_on_failed},
-          {"exit_on_failed?", exit_on_failed},
+      {"func_name", function_into(&step->function)},
+      {"task_func", function_into(&step->function)},
+      {"child_func", function_into(&step->child_function)},
+      {"child_task_func", function_into(&step->child_function)},
+      {"max_attempts",
+       [&](const YAML::Node& v, const std::string& p) {
+         if (auto n = Integer(v, p, 1, kMaxAttempts)) step->retry.max_attempts = int(*n);
+       }},
+      {"task_retry_limit",
+       [&](const YAML::Node& v, const std::string& p) {
+         if (auto n = Integer(v, p, 0, kMaxAttempts - 1)) step->retry.max_attempts = int(*n) + 1;
+       }},
+      {"delay",
+       [&](const YAML::Node& v, const std::string& p) {
+         if (auto d = Seconds(v, p, /*allow_zero=*/true)) step->retry.delay = *d;
+       }},
+      {"timeout",
+       [&](const YAML::Node& v, const std::string& p) {
+         if (auto d = Seconds(v, p, /*allow_zero=*/false)) step->timeout = *d;
+       }},
+      {"task_timeout",
+       [&](const YAML::Node& v, const std::string& p) {
+         if (auto ms = Integer(v, p, 1, int64_t{1'000'000'000'000})) {
+           step->timeout = std::chrono::milliseconds(*ms);
+         }
+       }},
+      {"next", names_into(&step->next)},
+      {"after", names_into(&step->after)},
+      {"max_concurrency",
+       [&](const YAML::Node& v, const std::string& p) {
+         if (auto n = Integer(v, p, 0, INT_MAX)) step->max_concurrency = int(*n);
+       }},
+      {"exit_on_failed", exit_on_failed},
+      {"exit_on_failed?", exit_on_failed},
   };
   for (Field& field : fields) {
     // FlowProblem keys are our names; the seed's spellings report under them.

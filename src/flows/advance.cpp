@@ -57,7 +57,6 @@ const json::value& Field(const json::value& v, std::string_view key) {
   return f ? *f : null;
 }
 
-
 Run Member(const FlowDef& flow, const Run& from, std::string id, std::string parent,
            TimePoint now) {
   Run run;
@@ -74,10 +73,10 @@ Run Member(const FlowDef& flow, const Run& from, std::string id, std::string par
 }
 
 Run ChildRun(const FlowDef& flow, const FlowStep& step, const Run& step_run,
-             const json::value& result, const json::value& child_id,
-             const json::value& definition, TimePoint now) {
-  std::string id_text = child_id.is_string() ? std::string(child_id.as_string())
-                                             : json::serialize(child_id);
+             const json::value& result, const json::value& child_id, const json::value& definition,
+             TimePoint now) {
+  std::string id_text =
+      child_id.is_string() ? std::string(child_id.as_string()) : json::serialize(child_id);
   Run run = Member(flow, step_run, ChildRunId(step_run.id, id_text), step_run.id, now);
   run.function = step.child_function;
   if (step.max_concurrency > 0) run.queue = ChildQueue(flow, step);
@@ -143,12 +142,9 @@ void FailFlow(const FlowDef& flow, const Run& run, const std::string& step, cons
   std::string why = end.error.empty() ? std::string(ToString(end.status)) : end.error;
   settle.error = "step '" + step + "' failed: " + why;
   settle.error_kind = "flow";
-  settle.result = json::object{{"outcome", "failed_over"},
-                               {"step", step},
-                               {"run_id", run.id},
-                               {"error", why},
-                               {"error_kind", end.error_kind},
-                               {"attempts", run.attempt}};
+  settle.result = json::object{
+      {"outcome", "failed_over"},     {"step", step},           {"run_id", run.id}, {"error", why},
+      {"error_kind", end.error_kind}, {"attempts", run.attempt}};
   settle.when_idle = false;
   settle.stop_live = true;
   f.settle = std::move(settle);
@@ -175,8 +171,8 @@ void AdvanceFlow(const FlowRegistry& flows, const Run& run, RunFinish& f) {
   const FlowDef* flow = flows.Find(role->flow);
   const FlowStep* step = flow ? flow->Find(role->step) : nullptr;
   if (step == nullptr) {
-    spdlog::warn("flow: run {} names flow '{}' step '{}', which this node does not define",
-                 run.id, role->flow, role->step);
+    spdlog::warn("flow: run {} names flow '{}' step '{}', which this node does not define", run.id,
+                 role->flow, role->step);
     return;
   }
   const bool ok = f.status == RunStatus::kCompleted || f.status == RunStatus::kPartial;

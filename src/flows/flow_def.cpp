@@ -74,8 +74,8 @@ std::vector<FlowProblem> FlowDef::Problems() const {
   std::set<std::string, std::less<>> names;
   for (const FlowStep& s : steps) {
     if (!IsStepName(s.name)) {
-      out.push_back({s.name, "", "invalid step name '" + s.name +
-                                     "': 1-64 characters of [A-Za-z0-9_-]"});
+      out.push_back(
+          {s.name, "", "invalid step name '" + s.name + "': 1-64 characters of [A-Za-z0-9_-]"});
     }
     if (!names.insert(s.name).second) out.push_back({s.name, "", "step defined twice"});
   }
@@ -196,20 +196,23 @@ Status FlowDef::Validate() const {
     message += (i ? "; " : "") + (where.empty() ? "" : where + ": ") + p.message;
     details.push_back({{"step", p.step}, {"key", p.key}, {"message", p.message}});
   }
-  return Status::InvalidArgument(message, boost::json::object{{"flow", name}, {"problems", details}});
+  return Status::InvalidArgument(message,
+                                 boost::json::object{{"flow", name}, {"problems", details}});
 }
 
 boost::json::object ToJson(const FlowDef& flow) {
   boost::json::array steps;
   for (const FlowStep& s : flow.steps) {
-    boost::json::object step{{"name", s.name},
-                             {"func_name", s.function},
-                             {"max_attempts", s.retry.max_attempts},
-                             {"timeout", s.timeout ? boost::json::value(std::chrono::duration<double>(*s.timeout).count())
-                                                   : boost::json::value(nullptr)},
-                             {"child_func", s.child_function},
-                             {"max_concurrency", s.max_concurrency},
-                             {"exit_on_failed", s.exit_on_failed}};
+    boost::json::object step{
+        {"name", s.name},
+        {"func_name", s.function},
+        {"max_attempts", s.retry.max_attempts},
+        {"timeout", s.timeout
+                        ? boost::json::value(std::chrono::duration<double>(*s.timeout).count())
+                        : boost::json::value(nullptr)},
+        {"child_func", s.child_function},
+        {"max_concurrency", s.max_concurrency},
+        {"exit_on_failed", s.exit_on_failed}};
     boost::json::array next, after;
     for (const std::string& n : flow.Successors(s.name)) next.emplace_back(n);
     for (const std::string& a : flow.Predecessors(s.name)) after.emplace_back(a);
@@ -219,7 +222,7 @@ boost::json::object ToJson(const FlowDef& flow) {
   }
   boost::json::array edges;
   for (const auto& [from, to] : flow.Edges()) edges.push_back({{"from", from}, {"to", to}});
-  return {{"name", flow.name},        {"entrance", flow.entrance}, {"queue", flow.queue},
+  return {{"name", flow.name},         {"entrance", flow.entrance}, {"queue", flow.queue},
           {"callback", flow.callback}, {"steps", std::move(steps)}, {"edges", std::move(edges)}};
 }
 
@@ -251,7 +254,8 @@ std::string ToDot(const FlowDef& flow) {
 
 Status FlowRegistry::Register(FlowDef flow) {
   TASKMILL_RETURN_IF_ERROR(flow.Validate());
-  if (flows_.contains(flow.name)) return Status::Conflict("flow '" + flow.name + "' is defined twice");
+  if (flows_.contains(flow.name))
+    return Status::Conflict("flow '" + flow.name + "' is defined twice");
   std::string name = flow.name;
   flows_.emplace(std::move(name), std::move(flow));
   return Status::Ok();

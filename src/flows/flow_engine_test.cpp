@@ -146,9 +146,9 @@ TEST(FlowEngine, TheSeedExampleSumsEachLineInChildrenAndCollectsTheSums) {
     while (!has("flow.over ") && std::chrono::steady_clock::now() < deadline) {
       std::this_thread::sleep_for(10ms);
     }
-    for (const char* name : {"flow.start ", "flow.step_start flow1", "flow.step_over flow1",
-                             "flow.step_start flow2", "flow.step_over flow2",
-                             "flow.step_all_over flow2", "flow.over "}) {
+    for (const char* name :
+         {"flow.start ", "flow.step_start flow1", "flow.step_over flow1", "flow.step_start flow2",
+          "flow.step_over flow2", "flow.step_all_over flow2", "flow.over "}) {
       EXPECT_TRUE(has(name)) << name;
     }
   }
@@ -259,7 +259,8 @@ void RegisterChildFlow(Harness& h, bool exit_on_failed) {
   ASSERT_TRUE(h.functions
                   ->Register("kids.make",
                              [](RunContext& ctx) {
-                               for (int i = 0; i < 20; ++i) flow::AddChild(ctx, std::to_string(i), i);
+                               for (int i = 0; i < 20; ++i)
+                                 flow::AddChild(ctx, std::to_string(i), i);
                              })
                   .ok());
   ASSERT_TRUE(h.functions
@@ -272,8 +273,8 @@ void RegisterChildFlow(Harness& h, bool exit_on_failed) {
                   .ok());
   ASSERT_TRUE(h.functions->Register("kids.after", [](RunContext&) {}).ok());
   FlowBuilder f("kids");
-  auto make = f.Step("make", "kids.make").Children("kids.run", 2).Attempts(2).ExitOnFailed(
-      exit_on_failed);
+  auto make =
+      f.Step("make", "kids.make").Children("kids.run", 2).Attempts(2).ExitOnFailed(exit_on_failed);
   auto after = f.Step("after", "kids.after");
   make.Precede(after);
   ASSERT_TRUE(h.flows->Register(*f.Build()).ok());
@@ -364,7 +365,8 @@ TEST(FlowEngine, CancellingTheRootStopsTheFlow) {
   ASSERT_TRUE(h.functions
                   ->Register("k.make",
                              [](RunContext& ctx) {
-                               for (int i = 0; i < 10; ++i) flow::AddChild(ctx, std::to_string(i), i);
+                               for (int i = 0; i < 10; ++i)
+                                 flow::AddChild(ctx, std::to_string(i), i);
                              })
                   .ok());
   std::atomic<int> started{0};

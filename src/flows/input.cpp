@@ -34,9 +34,8 @@ Result<json::object> FlowState(Storage& storage, const std::string& root_id) {
   steps.status = RunStatus::kCompleted;
   auto runs = ListAll(storage, steps);
   if (!runs.ok()) return runs.status();
-  std::sort(runs->begin(), runs->end(), [](const Run& a, const Run& b) {
-    return a.finished_at < b.finished_at;
-  });
+  std::sort(runs->begin(), runs->end(),
+            [](const Run& a, const Run& b) { return a.finished_at < b.finished_at; });
   json::object state;
   for (const Run& r : *runs) {
     const json::object* result = r.result.if_object();
@@ -78,7 +77,7 @@ Run WithStepInput(Storage& storage, const Run& run) {
       for (const Run& kid : *kids) {
         const json::object* args = kid.args.if_object();
         const json::value* id = args ? args->if_contains("child_id") : nullptr;
-        std::string key = id == nullptr ? kid.id
+        std::string key = id == nullptr     ? kid.id
                           : id->is_string() ? std::string(id->as_string())
                                             : json::serialize(*id);
         if (kid.status == RunStatus::kCompleted) {

@@ -55,8 +55,8 @@ void KillThenResume(const std::function<bool(const std::vector<std::string>&)>& 
   ::waitpid(pid, &status, 0);
   ASSERT_TRUE(reached) << "the flow did not reach the point of the kill in time";
 
-  CommandResult resumed =
-      RunProcess({TASKMILL_FLOW_PROBE, db, marks.string(), "resume"}, {}, std::chrono::seconds(120));
+  CommandResult resumed = RunProcess({TASKMILL_FLOW_PROBE, db, marks.string(), "resume"}, {},
+                                     std::chrono::seconds(120));
   EXPECT_EQ(resumed.exit_code, 0) << resumed.out << resumed.err;
   EXPECT_TRUE(resumed.out.ends_with("completed\n")) << resumed.out;  // after the log lines
 

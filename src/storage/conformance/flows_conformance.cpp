@@ -64,7 +64,8 @@ TEST_P(StorageConformance, FollowUpIsStoredWithTheFinishAndOnlyOnce) {
   Put({Root("r"), Member("r:a", "r", "r")});
   ClaimedRun a = Take("runner", 1, kT0).at(0);
   ASSERT_EQ(a.id, "r:a");
-  RunFinish f = FinishWith(a, RunStatus::kCompleted, {FollowUp(Member("r:b", "r", "r"), {"r:a"}, "r")});
+  RunFinish f =
+      FinishWith(a, RunStatus::kCompleted, {FollowUp(Member("r:b", "r", "r"), {"r:a"}, "r")});
   // A stale fence stores nothing.
   RunFinish stale = f;
   stale.attempt = a.attempt + 1;
@@ -88,16 +89,14 @@ TEST_P(StorageConformance, FollowUpWaitsForEveryParentOfAFanIn) {
   ASSERT_EQ(claimed.size(), 2u);
   Run join = Member("r:c", "r", "r");
   // The first parent to finish finds the other running: c is not due.
-  EXPECT_TRUE(Unwrap(storage().RunFinishBatch(
-                         {FinishWith(claimed[0], RunStatus::kCompleted,
-                                     {FollowUp(join, {"r:a", "r:b"}, "r")})}))
+  EXPECT_TRUE(Unwrap(storage().RunFinishBatch({FinishWith(claimed[0], RunStatus::kCompleted,
+                                                          {FollowUp(join, {"r:a", "r:b"}, "r")})}))
                   .at(0)
                   .accepted);
   EXPECT_FALSE(Stored(storage(), "r:c"));
   // The second finds both over.
-  EXPECT_TRUE(Unwrap(storage().RunFinishBatch(
-                         {FinishWith(claimed[1], RunStatus::kCompleted,
-                                     {FollowUp(join, {"r:a", "r:b"}, "r")})}))
+  EXPECT_TRUE(Unwrap(storage().RunFinishBatch({FinishWith(claimed[1], RunStatus::kCompleted,
+                                                          {FollowUp(join, {"r:a", "r:b"}, "r")})}))
                   .at(0)
                   .accepted);
   EXPECT_EQ(Get("r:c").status, RunStatus::kPending);
@@ -125,20 +124,20 @@ TEST_P(StorageConformance, FollowUpWaitsForTheChildrenOfItsParent) {
   Run next = Member("r:n", "r", "r");
   // The step adds two children and names its successor: the children are stored, the
   // successor waits for them.
-  ASSERT_TRUE(Unwrap(storage().RunFinishBatch(
-                         {FinishWith(a, RunStatus::kCompleted,
-                                     {FollowUp(Member("r:a:1", "r", "r:a"), {}, "r"),
-                                      FollowUp(Member("r:a:2", "r", "r:a"), {}, "r"),
-                                      FollowUp(next, {"r:a"}, "r")})}))
-                  .at(0)
-                  .accepted);
+  ASSERT_TRUE(
+      Unwrap(storage().RunFinishBatch({FinishWith(
+                 a, RunStatus::kCompleted,
+                 {FollowUp(Member("r:a:1", "r", "r:a"), {}, "r"),
+                  FollowUp(Member("r:a:2", "r", "r:a"), {}, "r"), FollowUp(next, {"r:a"}, "r")})}))
+          .at(0)
+          .accepted);
   EXPECT_TRUE(Stored(storage(), "r:a:1"));
   EXPECT_TRUE(Stored(storage(), "r:a:2"));
   EXPECT_FALSE(Stored(storage(), "r:n"));
   std::vector<ClaimedRun> children = Take("runner", 2, At(1));
   ASSERT_EQ(children.size(), 2u);
-  ASSERT_TRUE(Unwrap(storage().RunFinishBatch(
-                         {FinishWith(children[0], RunStatus::kFailed, {FollowUp(next, {"r:a"}, "r")})}))
+  ASSERT_TRUE(Unwrap(storage().RunFinishBatch({FinishWith(children[0], RunStatus::kFailed,
+                                                          {FollowUp(next, {"r:a"}, "r")})}))
                   .at(0)
                   .accepted);
   EXPECT_FALSE(Stored(storage(), "r:n")) << "a child is still running";
@@ -154,10 +153,11 @@ TEST_P(StorageConformance, FollowUpOfAStoppedFlowIsNotStored) {
   Put({Root("r"), Member("r:a", "r", "r")});
   ClaimedRun a = Take("runner", 1, kT0).at(0);
   Unwrap(storage().RunCancel("r", "default", At(1)));
-  EXPECT_TRUE(Unwrap(storage().RunFinishBatch({FinishWith(
-                         a, RunStatus::kCompleted, {FollowUp(Member("r:b", "r", "r"), {"r:a"}, "r")})}))
-                  .at(0)
-                  .accepted);
+  EXPECT_TRUE(
+      Unwrap(storage().RunFinishBatch({FinishWith(
+                 a, RunStatus::kCompleted, {FollowUp(Member("r:b", "r", "r"), {"r:a"}, "r")})}))
+          .at(0)
+          .accepted);
   EXPECT_FALSE(Stored(storage(), "r:b"));
 }
 

@@ -64,7 +64,8 @@ Status SqliteStorage::ApplyFollowUps(Tx& tx, const RunFinish& f, bool* settled) 
   auto root = FindKey(tx.db, settle.id, settle.queue);
   if (!root.ok()) return root.status().IsNotFound() ? Status::Ok() : root.status();
   if (IsFinal(root->status)) return Status::Ok();
-  if (settle.stop_live) TASKMILL_RETURN_IF_ERROR(StopFlowRuns(tx, settle.id, settle.error, f.finished_at));
+  if (settle.stop_live)
+    TASKMILL_RETURN_IF_ERROR(StopFlowRuns(tx, settle.id, settle.error, f.finished_at));
   if (settle.when_idle) {
     auto live = Any(tx.db, kFlowLive, settle.id);
     if (!live.ok()) return live.status();
@@ -76,8 +77,8 @@ Status SqliteStorage::ApplyFollowUps(Tx& tx, const RunFinish& f, bool* settled) 
                                 "UPDATE runs SET status = ?1, finished_at = ?2, result = ?3, "
                                 "error = ?4, error_kind = ?5, lease_until = NULL, runner = '' "
                                 "WHERE id = ?6 AND queue = ?7",
-                                std::string(ToString(settle.status)), Micros(f.finished_at),
-                                result, settle.error, settle.error_kind, settle.id, root->queue));
+                                std::string(ToString(settle.status)), Micros(f.finished_at), result,
+                                settle.error, settle.error_kind, settle.id, root->queue));
   tx.deltas.Move(root->queue, root->task, root->account_id, root->status, settle.status);
   *settled = true;
   return Status::Ok();
@@ -105,8 +106,11 @@ Status SqliteStorage::StopFlowRuns(Tx& tx, const std::string& flow_id, const std
       if (!row.ok()) return row.status();
       if (!*row) break;
       const Statement& r = rows->row();
-      Live l{std::string(r.Text(0)), std::string(r.Text(1)), std::string(r.Text(2)),
-             std::string(r.Text(3)), ParseRunStatus(r.Text(4)).value_or(RunStatus::kPending),
+      Live l{std::string(r.Text(0)),
+             std::string(r.Text(1)),
+             std::string(r.Text(2)),
+             std::string(r.Text(3)),
+             ParseRunStatus(r.Text(4)).value_or(RunStatus::kPending),
              std::nullopt};
       if (l.status == RunStatus::kRunning) {
         std::optional<int64_t> started_at;
