@@ -1,0 +1,250 @@
+// claims.cpp — claims, heartbeats, starts and expiry. A claim is one statement: the due
+// runs are picked in claim order with FOR UPDATE SKIP LOCKED (runners never wait for
+// the rows another runner is claiming) and updated with RETURNING, N at a time. With
+// concurrency caps in the database, claims take the capped path (caps.cpp).
+#include <algorithm>
+
+#include "storage/postgres/storage_impl.h"
+
+namespace taskmill::postgres {
+namespace {
+
+// The claim's changes, given picked(seq, ord): $1 runner, $2 now, $3 how many start.
+const std::string kClaimUpdate =
+    "UPDATE runs r SET status = 'running', attempt = r.attempt + 1, runner = $1, "
+    "started_at = $2, lease_until = $2 + r.ttr_us, started = (o.ord <= $3) "
+    "FROM ordered o WHERE r.seq = o.seq RETURNING o.ord, " + RunColumns("r");
+
+std::vector<ClaimedRun> InClaimOrder(const Rows& rows) {
+  std::vector<std::pair<int64_t, Run>> claimed;
+  claimed.reserve(static_cast<size_t>(rows.size()));
+  for (int i = 0; i < rows.size(); ++i) claimed.emplace_back(rows.Int(i, 0), ReadRun(rows, i, nullptr, 1));
+  std::sort(claimed.begin(), claimed.end(),
+            [](const auto& a, const auto& b) { return a.first < b.first; });
+  std::vector<ClaimedRun> out;
+  out.reserve(claimed.size());
+  for (auto& [ord, run] : claimed) out.push_back(std::move(run));
+  return out;
+}
+
+}  // namespace
+
+Result<std::vector<ClaimedRun>> PgStorage::RunTake(const RunTakeParams& p) {
+  if (p.max <= 0) return std::vector<ClaimedRun>{};
+  std::vector<ClaimedRun> out;
+  Status st = pool_.Transaction([&](Connection& c) -> Status {
+    Params params;
+    params.Add(p.runner).Add(Micros(p.now)).Add(static_cast<int64_t>(std::max(0, p.start)));
+    params.Add(static_cast<int64_t>(p.max));
+    std::string queue_filter;
+    if (!p.queues.empty()) {
+      ArrayLiteral queues;
+      for (const auto& q : p.queues) queues.Add(q);
+      params.Add(queues.Take());
+      queue_filter = " AND queue = ANY($5::text[])";
+    }
+    // Without caps anywhere (checked once per statement), the best due runs of the
+    // unpaused queues. With caps, nothing here: the capped path decides.
+    auto rows = c.Exec(
+        "WITH picked AS (SELECT seq, priority, run_at FROM runs WHERE status = 'pending' "
+        "AND run_at <= $2" + queue_filter +
+            " AND NOT EXISTS (SELECT 1 FROM queues q WHERE q.name = runs.queue AND q.paused) "
+            "AND NOT EXISTS (SELECT 1 FROM queues WHERE max_running > 0) "
+            "AND NOT EXISTS (SELECT 1 FROM tasks WHERE max_running > 0) "
+            "ORDER BY priority DESC, run_at, seq LIMIT $4 FOR UPDATE SKIP LOCKED), "
+            "ordered AS (SELECT seq, row_number() OVER (ORDER BY priority DESC, run_at, seq) "
+            "AS ord FROM picked) " +
+            kClaimUpdate,
+        params);
+    if (!rows.ok()) return rows.status();
+    out = InClaimOrder(*rows);
+    if (out.empty()) {
+      auto capped = c.Exec(
+          "SELECT EXISTS (SELECT 1 FROM queues WHERE max_running > 0) OR "
+          "EXISTS (SELECT 1 FROM tasks WHERE max_running > 0)");
+      if (!capped.ok()) return capped.status();
+      if (capped->Bool(0, 0)) TASKMILL_RETURN_IF_ERROR(TakeCapped(c, p, out));
+    }
+    if (p.next_run_at && static_cast<int>(out.size()) < p.max) {
+      Params next;
+      next.Add(Micros(p.now));
+      std::string filter;
+      if (!p.queues.empty()) {
+        ArrayLiteral queues;
+        for (const auto& q : p.queues) queues.Add(q);
+        next.Add(queues.Take());
+        filter = " AND queue = ANY($2::text[])";
+      }
+      auto earliest = c.Exec(
+          "SELECT min(run_at) FROM runs WHERE status = 'pending' AND run_at > $1" + filter +
+              " AND NOT EXISTS (SELECT 1 FROM queues q WHERE q.name = runs.queue AND q.paused)",
+          next);
+      if (!earliest.ok()) return earliest.status();
+      *p.next_run_at = earliest->IsNull(0, 0) ? TimePoint::max() : FromMicros(earliest->Int(0, 0));
+    }
+    return Status::Ok();
+  });
+  if (!st.ok()) return st;
+  return out;
+}
+
+Status PgStorage::TakeCapped(Connection& c, const RunTakeParams& p, std::vector<ClaimedRun>& out) {
+  // Capped claims run one at a time (a lock of this transaction, released by its
+  // commit): each counts the runs running, which the claims before it changed.
+  TASKMILL_RETURN_IF_ERROR(c.Exec("SELECT pg_advisory_xact_lock(7220162)"));
+  std::map<std::string, int64_t> queue_room, task_room;
+  auto caps = c.Exec(
+      "SELECT 'q', q.name, q.max_running - (SELECT count(*) FROM runs r WHERE r.queue = q.name "
+      "AND r.status = 'running') FROM queues q WHERE q.max_running > 0 "
+      "UNION ALL SELECT 't', t.name, t.max_running - (SELECT count(*) FROM runs r "
+      "WHERE r.task = t.name AND r.status = 'running') FROM tasks t WHERE t.max_running > 0");
+  if (!caps.ok()) return caps.status();
+  for (int i = 0; i < caps->size(); ++i) {
+    (caps->Text(i, 0) == "q" ? queue_room : task_room)[std::string(caps->Text(i, 1))] =
+        caps->Int(i, 2);
+  }
+  Params params;
+  params.Add(Micros(p.now));
+  std::string queue_filter;
+  if (!p.queues.empty()) {
+    ArrayLiteral queues;
+    for (const auto& q : p.queues) queues.Add(q);
+    params.Add(queues.Take());
+    queue_filter = " AND queue = ANY($2::text[])";
+  }
+  // Candidates in claim order, a page at a time: a run held back by a cap does not
+  // hold back the runs after it.
+  constexpr int kPage = 500;
+  std::vector<int64_t> chosen;
+  int64_t after_priority = 0, after_run_at = 0, after_seq = 0;
+  bool first_page = true;
+  while (static_cast<int>(chosen.size()) < p.max) {
+    Params page = params;
+    std::string keyset;
+    if (!first_page) {
+      const int at = static_cast<int>(page.size());
+      page.Add(after_priority).Add(after_run_at).Add(after_seq);
+      keyset = " AND (priority < $" + std::to_string(at + 1) + " OR (priority = $" +
+               std::to_string(at + 1) + " AND (run_at, seq) > ($" + std::to_string(at + 2) +
+               ", $" + std::to_string(at + 3) + ")))";
+    }
+    auto rows = c.Exec(
+        "SELECT seq, queue, task, priority, run_at FROM runs WHERE status = 'pending' "
+        "AND run_at <= $1" + queue_filter + keyset +
+            " AND NOT EXISTS (SELECT 1 FROM queues q WHERE q.name = runs.queue AND q.paused) "
+            "ORDER BY priority DESC, run_at, seq LIMIT " + std::to_string(kPage) +
+            " FOR UPDATE SKIP LOCKED",
+        page);
+    if (!rows.ok()) return rows.status();
+    for (int i = 0; i < rows->size() && static_cast<int>(chosen.size()) < p.max; ++i) {
+      std::string queue(rows->Text(i, 1));
+      std::string task(rows->Text(i, 2));
+      auto q = queue_room.find(queue);
+      auto t = task.empty() ? task_room.end() : task_room.find(task);
+      if ((q != queue_room.end() && q->second <= 0) || (t != task_room.end() && t->second <= 0)) {
+        continue;
+      }
+      if (q != queue_room.end()) --q->second;
+      if (t != task_room.end()) --t->second;
+      chosen.push_back(rows->Int(i, 0));
+    }
+    if (rows->size() < kPage) break;
+    const int last = rows->size() - 1;
+    after_priority = rows->Int(last, 3);
+    after_run_at = rows->Int(last, 4);
+    after_seq = rows->Int(last, 0);
+    first_page = false;
+  }
+  if (chosen.empty()) return Status::Ok();
+  ArrayLiteral seqs;
+  for (int64_t seq : chosen) seqs.Add(seq);
+  auto rows = c.Exec(
+      "WITH ordered AS (SELECT seq, ord FROM unnest($4::int8[]) WITH ORDINALITY AS u(seq, ord)) " +
+          kClaimUpdate,
+      Params().Add(p.runner).Add(Micros(p.now)).Add(static_cast<int64_t>(std::max(0, p.start)))
+          .Add(seqs.Take()));
+  if (!rows.ok()) return rows.status();
+  out = InClaimOrder(*rows);
+  return Status::Ok();
+}
+
+Result<std::vector<bool>> PgStorage::RunHeartbeatBatch(const std::vector<RunHeartbeat>& beats) {
+  std::vector<bool> out(beats.size(), false);
+  if (beats.empty()) return out;
+  ArrayLiteral ids, queues, attempts, leases;
+  for (const auto& b : beats) {
+    ids.Add(b.id);
+    queues.Add(b.queue);
+    attempts.Add(static_cast<int64_t>(b.attempt));
+    leases.Add(Micros(b.lease_until));
+  }
+  Status st = pool_.Transaction([&](Connection& c) -> Status {
+    auto rows = c.Exec(
+        "UPDATE runs r SET lease_until = u.lease FROM unnest($1::text[], $2::text[], $3::int4[], "
+        "$4::int8[]) WITH ORDINALITY AS u(id, queue, attempt, lease, ord) WHERE r.id = u.id "
+        "AND r.queue = u.queue AND r.attempt = u.attempt AND r.status = 'running' "
+        "RETURNING u.ord",
+        Params().Add(ids.Take()).Add(queues.Take()).Add(attempts.Take()).Add(leases.Take()));
+    if (!rows.ok()) return rows.status();
+    for (int i = 0; i < rows->size(); ++i) out[static_cast<size_t>(rows->Int(i, 0) - 1)] = true;
+    return Status::Ok();
+  });
+  if (!st.ok()) return st;
+  return out;
+}
+
+Status PgStorage::RunStartBatch(const std::vector<RunStart>& starts) {
+  if (starts.empty()) return Status::Ok();
+  ArrayLiteral ids, queues, attempts;
+  for (const auto& s : starts) {
+    ids.Add(s.id);
+    queues.Add(s.queue);
+    attempts.Add(static_cast<int64_t>(s.attempt));
+  }
+  return pool_.Transaction([&](Connection& c) -> Status {
+    return c
+        .Exec("UPDATE runs r SET started = true FROM unnest($1::text[], $2::text[], $3::int4[]) "
+              "AS u(id, queue, attempt) WHERE r.id = u.id AND r.queue = u.queue "
+              "AND r.attempt = u.attempt AND r.status = 'running' AND NOT r.started",
+              Params().Add(ids.Take()).Add(queues.Take()).Add(attempts.Take()))
+        .status();
+  });
+}
+
+Result<std::vector<Run>> PgStorage::RunListExpired(TimePoint now, int limit) {
+  std::vector<Run> out;
+  Status st = pool_.Transaction([&](Connection& c) -> Status {
+    auto rows = c.Exec("SELECT " + std::string(kRunColumns) +
+                           " FROM runs WHERE status = 'running' AND started AND lease_until < $1 "
+                           "ORDER BY lease_until LIMIT $2",
+                       Params().Add(Micros(now)).Add(static_cast<int64_t>(std::max(limit, 0))));
+    if (!rows.ok()) return rows.status();
+    out = ReadRuns(*rows);
+    return Status::Ok();
+  });
+  if (!st.ok()) return st;
+  return out;
+}
+
+Result<std::vector<Run>> PgStorage::RunReleaseUnstarted(TimePoint now, int limit) {
+  std::vector<Run> out;
+  Status st = pool_.Transaction([&](Connection& c) -> Status {
+    // Conditional on the claim still being the one read (the row lock): safe from any
+    // node. started_at goes back to the start of the previous attempt (none: NULL).
+    auto rows = c.Exec(
+        "UPDATE runs r SET status = 'pending', lease_until = NULL, runner = '', started = true, "
+        "max_attempts = r.max_attempts + 1, started_at = (r.attempts -> -1 ->> 'started_at')::int8 "
+        "WHERE r.seq IN (SELECT seq FROM runs WHERE status = 'running' AND NOT started "
+        "AND lease_until < $1 ORDER BY lease_until LIMIT $2 FOR UPDATE SKIP LOCKED) RETURNING " +
+            RunColumns("r"),
+        Params().Add(Micros(now)).Add(static_cast<int64_t>(std::max(limit, 0))));
+    if (!rows.ok()) return rows.status();
+    out = ReadRuns(*rows);
+    if (!out.empty()) TASKMILL_RETURN_IF_ERROR(c.Exec(kNotifySql));
+    return Status::Ok();
+  });
+  if (!st.ok()) return st;
+  return out;
+}
+
+}  // namespace taskmill::postgres
