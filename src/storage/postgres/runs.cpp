@@ -131,7 +131,9 @@ Result<std::vector<Run>> PgStorage::RunPut(RunPutParams params) {
       const Run* named = nullptr;
       bool taken = false;
       for (size_t i = 0; i < n && !named; ++i) {
-        const Run& run = inserted[i] ? params.runs[i] : out[i];
+        // As requested: a run not stored (kIgnore) still names its upload, which
+        // then stays staged for the caller to remove.
+        const Run& run = params.runs[i];
         if (run.input_file == file || run.output_file == file) {
           named = &run;
           taken = inserted[i];

@@ -261,6 +261,21 @@ Result<std::string> PgTestServer::CreateDatabase(const std::string& name) {
   return Url(name);
 }
 
+Result<std::string> PgTestServer::CreateSchema(const std::string& db, const std::string& schema) {
+  if (!ValidName(schema)) {
+    return Status::InvalidArgument("pg test server: schema name '" + schema +
+                                   "': use 1-60 letters, digits and _");
+  }
+  TASKMILL_RETURN_IF_ERROR(Execute(db, "CREATE SCHEMA \"" + schema + "\""));
+  std::string url = Url(db);
+  return url + (url.find('?') == std::string::npos ? "?" : "&") +
+         "options=-csearch_path%3D" + schema;
+}
+
+Status PgTestServer::Execute(const std::string& db, const std::string& sql) {
+  return Exec(Url(db), sql);
+}
+
 Status PgTestServer::DropDatabase(const std::string& name) {
   if (!ValidName(name)) {
     return Status::InvalidArgument("pg test server: database name '" + name +

@@ -40,6 +40,13 @@ class PgTestServer {
   // Creates an empty database `name` (letters, digits and _), dropping one of that
   // name first; returns its URL.
   Result<std::string> CreateDatabase(const std::string& name);
+  // Creates schema `schema` (letters, digits and _) in database `db` (which must
+  // exist) and returns a URL of `db` whose sessions use that schema alone
+  // (options=-csearch_path=...): a scratch store far cheaper than a database, which
+  // costs a copy of the template to make and a checkpoint to drop.
+  Result<std::string> CreateSchema(const std::string& db, const std::string& schema);
+  // Runs `sql` (one or more statements) in database `db`.
+  Status Execute(const std::string& db, const std::string& sql);
   // Drops database `name`, disconnecting its sessions; a missing one is fine.
   Status DropDatabase(const std::string& name);
   // A database name no other call of this process returned: prefix_<pid>_<n>.
