@@ -18,20 +18,6 @@ Status PgStorage::QueueSetPaused(const std::string& queue, bool paused) {
   });
 }
 
-Status PgStorage::QueueSetConcurrency(const std::string& queue, int limit) {
-  if (limit < 0) {
-    return Status::InvalidArgument("queue '" + queue +
-                                   "': max_concurrency must be at least 1 (or 0 for no cap)");
-  }
-  return pool_.Transaction([&](Connection& c) -> Status {
-    TASKMILL_RETURN_IF_ERROR(c.Exec(
-        "INSERT INTO queues(name, max_running) VALUES ($1, $2) "
-        "ON CONFLICT (name) DO UPDATE SET max_running = excluded.max_running",
-        Params().Add(queue).Add(limit)));
-    return c.Exec(kNotifySql).status();
-  });
-}
-
 namespace {
 Result<TaskDef> ParseTask(std::string_view text) {
   boost::system::error_code ec;

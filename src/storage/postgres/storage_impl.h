@@ -16,6 +16,12 @@
 
 namespace taskmill::postgres {
 
+// The UPDATE of a claim, given a CTE ordered(seq, ord) of the runs to claim in claim
+// order: $1 runner, $2 now, $3 how many start (claims.cpp).
+extern const std::string kClaimUpdate;
+// The runs an UPDATE ... RETURNING ord, <kRunColumns> claimed, in claim order.
+std::vector<ClaimedRun> InClaimOrder(const Rows& rows);
+
 // The channel of commit notifications (notify.cpp).
 inline constexpr const char* kNotifySql = "SELECT pg_notify('taskmill_commits', '')";
 
@@ -52,7 +58,7 @@ class PgStorage final : public Storage {
   // ---- claims, heartbeats, starts, expiry (claims.cpp, caps.cpp)
   Result<std::vector<ClaimedRun>> RunTake(const RunTakeParams& p) override;
   Status QueueSetConcurrency(const std::string& queue, int limit) override;
-  // The claim when concurrency caps are set (claims.cpp).
+  // The claim when concurrency caps are set (caps.cpp).
   static Status TakeCapped(Connection& c, const RunTakeParams& p, std::vector<ClaimedRun>& out);
   Result<std::vector<bool>> RunHeartbeatBatch(const std::vector<RunHeartbeat>& beats) override;
   Status RunStartBatch(const std::vector<RunStart>& starts) override;
