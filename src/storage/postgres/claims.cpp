@@ -8,10 +8,13 @@
 
 namespace taskmill::postgres {
 // The claim's changes, given ordered(seq, ord): $1 runner, $2 now, $3 how many start.
+// The runs are reached by seq through = ANY(ARRAY(...)), an index scan of the primary
+// key, whatever join the planner picks (it must not walk the hot table).
 const std::string kClaimUpdate =
     "UPDATE runs r SET status = 'running', attempt = r.attempt + 1, runner = $1, "
     "started_at = $2, lease_until = $2 + r.ttr_us, started = (o.ord <= $3) "
-    "FROM ordered o WHERE r.seq = o.seq RETURNING o.ord, " + RunColumns("r");
+    "FROM ordered o WHERE r.seq = ANY(ARRAY(SELECT seq FROM ordered)) AND r.seq = o.seq "
+    "RETURNING o.ord, " + RunColumns("r");
 
 std::vector<ClaimedRun> InClaimOrder(const Rows& rows) {
   std::vector<std::pair<int64_t, Run>> claimed;
@@ -100,10 +103,15 @@ Result<std::vector<bool>> PgStorage::RunHeartbeatBatch(const std::vector<RunHear
   }
   Status st = pool_.Transaction([&](Connection& c) -> Status {
     auto rows = c.Exec(
-        "UPDATE runs r SET lease_until = u.lease FROM unnest($1::text[], $2::text[], $3::int4[], "
-        "$4::int8[]) WITH ORDINALITY AS u(id, queue, attempt, lease, ord) WHERE r.id = u.id "
-        "AND r.queue = u.queue AND r.attempt = u.attempt AND r.status = 'running' "
-        "RETURNING u.ord",
+        // One index lookup per beat (LATERAL ... LIMIT 1), then the rows by seq.
+        "WITH hit AS MATERIALIZED (SELECT DISTINCT ON (x.seq) u.ord, u.lease, x.seq "
+        "FROM unnest($1::text[], "
+        "$2::text[], $3::int4[], $4::int8[]) WITH ORDINALITY AS u(id, queue, attempt, lease, ord) "
+        "CROSS JOIN LATERAL (SELECT r.seq FROM runs r WHERE r.id = u.id AND r.queue = u.queue "
+        "AND r.attempt = u.attempt AND r.status = 'running' LIMIT 1 FOR UPDATE) x "
+        "ORDER BY x.seq, u.ord) "
+        "UPDATE runs r SET lease_until = h.lease FROM hit h "
+        "WHERE r.seq = ANY(ARRAY(SELECT seq FROM hit)) AND r.seq = h.seq RETURNING h.ord",
         Params().Add(ids.Take()).Add(queues.Take()).Add(attempts.Take()).Add(leases.Take()));
     if (!rows.ok()) return rows.status();
     for (int i = 0; i < rows->size(); ++i) out[static_cast<size_t>(rows->Int(i, 0) - 1)] = true;
@@ -123,9 +131,11 @@ Status PgStorage::RunStartBatch(const std::vector<RunStart>& starts) {
   }
   return pool_.Transaction([&](Connection& c) -> Status {
     return c
-        .Exec("UPDATE runs r SET started = true FROM unnest($1::text[], $2::text[], $3::int4[]) "
-              "AS u(id, queue, attempt) WHERE r.id = u.id AND r.queue = u.queue "
-              "AND r.attempt = u.attempt AND r.status = 'running' AND NOT r.started",
+        .Exec("UPDATE runs r SET started = true WHERE r.seq = ANY(ARRAY(SELECT x.seq FROM "
+              "unnest($1::text[], $2::text[], $3::int4[]) AS u(id, queue, attempt) CROSS JOIN "
+              "LATERAL (SELECT r2.seq FROM runs r2 WHERE r2.id = u.id AND r2.queue = u.queue "
+              "AND r2.attempt = u.attempt AND r2.status = 'running' AND NOT r2.started LIMIT 1 "
+              "FOR UPDATE) x)) AND r.status = 'running' AND NOT r.started",
               Params().Add(ids.Take()).Add(queues.Take()).Add(attempts.Take()))
         .status();
   }, /*durable=*/false);

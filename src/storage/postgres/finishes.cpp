@@ -38,37 +38,43 @@ Result<std::vector<RunFinishResult>> PgStorage::RunFinishBatch(
     if (f.status != RunStatus::kPending) months.push_back(Micros(f.finished_at));
   }
   TASKMILL_RETURN_IF_ERROR(EnsureMonths(months));
+  // hit: each finish whose attempt is current, with its run's seq, found by one index
+  // lookup per finish and locked (LATERAL ... LIMIT 1 cannot be flattened, so the
+  // lookup is always driven by the finishes, whatever the planner believes of the hot
+  // table's statistics: a join that walked the running runs for each finish took
+  // minutes when the table was analyzed full of pending runs). The changes then reach
+  // the runs by seq through = ANY(ARRAY(...)), an index scan of the primary key.
   static const std::string kSql =
       std::string(kFinishes) +
-      "done AS (DELETE FROM runs r USING f WHERE r.id = f.id AND r.queue = f.queue "
-      "AND r.attempt = f.attempt AND r.status = 'running' AND f.status <> 'pending' "
-      "RETURNING r.seq, r.id, r.queue, r.function, r.task, f.status, r.args, r.data, r.priority, "
-      "r.account_id, r.auth_account_id, r.created_at, r.run_at, r.scheduled_at, r.started_at, "
-      "f.finished_at, r.runner AS old_runner, r.attempt, r.max_attempts, r.delay_us, "
-      "r.delay_factor, r.max_delay_us, r.timeout_us, r.ttr_us, f.result, f.error, f.error_kind, "
-      "coalesce(f.p_total, r.progress_total) AS progress_total, "
-      "coalesce(f.p_succeeded, r.progress_succeeded) AS progress_succeeded, "
-      "coalesce(f.p_failed, r.progress_failed) AS progress_failed, r.parent_id, r.flow_id, "
-      "r.input_file, r.output_file, " + kAttempt + " AS attempts, r.started, f.ord), "
+      // DISTINCT ON: a run finished twice in one batch is finished by the first.
+      "hit AS MATERIALIZED (SELECT DISTINCT ON (x.seq) f.ord, x.seq FROM f CROSS JOIN "
+      "LATERAL (SELECT r.seq FROM runs r WHERE r.id = f.id AND r.queue = f.queue "
+      "AND r.attempt = f.attempt AND r.status = 'running' LIMIT 1 FOR UPDATE) x "
+      "ORDER BY x.seq, f.ord), "
+      "fin AS MATERIALIZED (SELECT h.seq, f.* FROM hit h JOIN f ON f.ord = h.ord), "
+      "done AS (DELETE FROM runs r WHERE r.seq = ANY(ARRAY(SELECT seq FROM fin "
+      "WHERE status <> 'pending')) RETURNING r.*), "
       "moved AS (INSERT INTO runs_history(seq, id, queue, function, task, status, args, data, "
       "priority, account_id, auth_account_id, created_at, run_at, scheduled_at, started_at, "
       "finished_at, lease_until, runner, attempt, max_attempts, delay_us, delay_factor, "
       "max_delay_us, timeout_us, ttr_us, result, error, error_kind, progress_total, "
       "progress_succeeded, progress_failed, parent_id, flow_id, input_file, output_file, "
-      "attempts, started, part_at) SELECT seq, id, queue, function, task, status, args, data, "
-      "priority, account_id, auth_account_id, created_at, run_at, scheduled_at, started_at, "
-      "finished_at, NULL, '', attempt, max_attempts, delay_us, delay_factor, max_delay_us, "
-      "timeout_us, ttr_us, result, error, error_kind, progress_total, progress_succeeded, "
-      "progress_failed, parent_id, flow_id, input_file, output_file, attempts, started, "
-      "finished_at FROM done), "
+      "attempts, started, part_at) SELECT r.seq, r.id, r.queue, r.function, r.task, f.status, "
+      "r.args, r.data, r.priority, r.account_id, r.auth_account_id, r.created_at, r.run_at, "
+      "r.scheduled_at, r.started_at, f.finished_at, NULL, '', r.attempt, r.max_attempts, "
+      "r.delay_us, r.delay_factor, r.max_delay_us, r.timeout_us, r.ttr_us, f.result, f.error, "
+      "f.error_kind, coalesce(f.p_total, r.progress_total), "
+      "coalesce(f.p_succeeded, r.progress_succeeded), coalesce(f.p_failed, r.progress_failed), "
+      "r.parent_id, r.flow_id, r.input_file, r.output_file, " + kAttempt +
+      ", r.started, f.finished_at FROM done r JOIN fin f ON f.seq = r.seq), "
       "retried AS (UPDATE runs r SET status = 'pending', run_at = f.run_at, finished_at = NULL, "
       "result = f.result, error = f.error, error_kind = f.error_kind, lease_until = NULL, "
       "runner = '', progress_total = coalesce(f.p_total, r.progress_total), "
       "progress_succeeded = coalesce(f.p_succeeded, r.progress_succeeded), "
       "progress_failed = coalesce(f.p_failed, r.progress_failed), attempts = " + kAttempt +
-      " FROM f WHERE r.id = f.id AND r.queue = f.queue AND r.attempt = f.attempt "
-      "AND r.status = 'running' AND f.status = 'pending' RETURNING f.ord) "
-      "SELECT ord FROM done UNION ALL SELECT ord FROM retried";
+      " FROM fin f WHERE r.seq = ANY(ARRAY(SELECT seq FROM fin WHERE status = 'pending')) "
+      "AND r.seq = f.seq RETURNING f.ord) "
+      "SELECT f.ord FROM done d JOIN fin f ON f.seq = d.seq UNION ALL SELECT ord FROM retried";
   // The arrays of finishes [begin, end), one per column of f.
   auto chunk_params = [&](size_t begin, size_t end) {
     ArrayLiteral ids, queues, attempts, statuses, finished, run_ats, results, errors, kinds,
