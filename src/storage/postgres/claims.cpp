@@ -107,9 +107,9 @@ Result<std::vector<bool>> PgStorage::RunHeartbeatBatch(const std::vector<RunHear
         "WITH hit AS MATERIALIZED (SELECT DISTINCT ON (x.seq) u.ord, u.lease, x.seq "
         "FROM unnest($1::text[], "
         "$2::text[], $3::int4[], $4::int8[]) WITH ORDINALITY AS u(id, queue, attempt, lease, ord) "
-        "CROSS JOIN LATERAL (SELECT r.seq FROM runs r WHERE r.id = u.id AND r.queue = u.queue "
-        "AND r.attempt = u.attempt AND r.status = 'running' LIMIT 1 FOR UPDATE) x "
-        "ORDER BY x.seq, u.ord) "
+        "CROSS JOIN LATERAL (SELECT r.seq, r.status FROM runs r WHERE r.id = u.id "
+        "AND r.queue = u.queue AND r.attempt = u.attempt LIMIT 1 FOR UPDATE) x "
+        "WHERE x.status = 'running' ORDER BY x.seq, u.ord) "
         "UPDATE runs r SET lease_until = h.lease FROM hit h "
         "WHERE r.seq = ANY(ARRAY(SELECT seq FROM hit)) AND r.seq = h.seq RETURNING h.ord",
         Params().Add(ids.Take()).Add(queues.Take()).Add(attempts.Take()).Add(leases.Take()));
@@ -133,9 +133,10 @@ Status PgStorage::RunStartBatch(const std::vector<RunStart>& starts) {
     return c
         .Exec("UPDATE runs r SET started = true WHERE r.seq = ANY(ARRAY(SELECT x.seq FROM "
               "unnest($1::text[], $2::text[], $3::int4[]) AS u(id, queue, attempt) CROSS JOIN "
-              "LATERAL (SELECT r2.seq FROM runs r2 WHERE r2.id = u.id AND r2.queue = u.queue "
-              "AND r2.attempt = u.attempt AND r2.status = 'running' AND NOT r2.started LIMIT 1 "
-              "FOR UPDATE) x)) AND r.status = 'running' AND NOT r.started",
+              "LATERAL (SELECT r2.seq, r2.status, r2.started FROM runs r2 WHERE r2.id = u.id "
+              "AND r2.queue = u.queue AND r2.attempt = u.attempt LIMIT 1 FOR UPDATE) x "
+              "WHERE x.status = 'running' AND NOT x.started)) AND r.status || '' = 'running' "
+              "AND NOT r.started",
               Params().Add(ids.Take()).Add(queues.Take()).Add(attempts.Take()))
         .status();
   }, /*durable=*/false);

@@ -47,9 +47,11 @@ Result<std::vector<RunFinishResult>> PgStorage::RunFinishBatch(
   static const std::string kSql =
       std::string(kFinishes) +
       // DISTINCT ON: a run finished twice in one batch is finished by the first.
+      // The status is tested outside the lookup: inside, it let the planner pick the
+      // partial index of running runs (tiny by stale statistics) and walk it per finish.
       "hit AS MATERIALIZED (SELECT DISTINCT ON (x.seq) f.ord, x.seq FROM f CROSS JOIN "
-      "LATERAL (SELECT r.seq FROM runs r WHERE r.id = f.id AND r.queue = f.queue "
-      "AND r.attempt = f.attempt AND r.status = 'running' LIMIT 1 FOR UPDATE) x "
+      "LATERAL (SELECT r.seq, r.status FROM runs r WHERE r.id = f.id AND r.queue = f.queue "
+      "AND r.attempt = f.attempt LIMIT 1 FOR UPDATE) x WHERE x.status = 'running' "
       "ORDER BY x.seq, f.ord), "
       "fin AS MATERIALIZED (SELECT h.seq, f.* FROM hit h JOIN f ON f.ord = h.ord), "
       "done AS (DELETE FROM runs r WHERE r.seq = ANY(ARRAY(SELECT seq FROM fin "

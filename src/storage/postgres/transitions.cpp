@@ -1,6 +1,9 @@
 // transitions.cpp — an operator's changes of one run: cancel, make due, retry, and the
 // progress counters of a running attempt. A cancel moves the run to history and a
 // retry brings it back, each keeping the run's seq (its place in listings).
+// "status || '' = ..." in a lookup of one run: a plain status test lets the planner
+// pick a partial index of one status, which stale statistics can make look tiny, and
+// walk it instead of seeking the run's (id, queue).
 #include "storage/postgres/storage_impl.h"
 
 namespace taskmill::postgres {
@@ -50,7 +53,7 @@ Result<Run> PgStorage::RunMakeDue(const std::string& id, const std::string& queu
   Run out;
   Status st = pool_.Transaction([&](Connection& c) -> Status {
     auto rows = c.Exec("UPDATE runs SET run_at = least(run_at, $3) WHERE id = $1 AND ($2 = '' OR "
-                       "queue = $2) AND status = 'pending' RETURNING " +
+                       "queue = $2) AND status || '' = 'pending' RETURNING " +
                            std::string(kRunColumns),
                        Params().Add(id).Add(queue).Add(Micros(now)));
     if (!rows.ok()) return rows.status();
@@ -105,7 +108,7 @@ Status PgStorage::RunProgress(const std::string& id, const std::string& queue, i
   return pool_.Transaction([&](Connection& c) -> Status {
     auto rows = c.Exec(
         "UPDATE runs SET progress_total = $1, progress_succeeded = $2, progress_failed = $3 "
-        "WHERE id = $4 AND queue = $5 AND attempt = $6 AND status = 'running'",
+        "WHERE id = $4 AND queue = $5 AND attempt = $6 AND status || '' = 'running'",
         Params().Add(p.total).Add(p.succeeded).Add(p.failed).Add(id).Add(queue).Add(attempt));
     if (!rows.ok()) return rows.status();
     if (rows->Affected() != 1) {
