@@ -16,10 +16,10 @@ Status PgStorage::QueueSetConcurrency(const std::string& queue, int limit) {
                                    "': max_concurrency must be at least 1 (or 0 for no cap)");
   }
   return pool_.Transaction([&](Connection& c) -> Status {
-    TASKMILL_RETURN_IF_ERROR(c.Exec(
-        "INSERT INTO queues(name, max_running) VALUES ($1, $2) "
-        "ON CONFLICT (name) DO UPDATE SET max_running = excluded.max_running",
-        Params().Add(queue).Add(limit)));
+    TASKMILL_RETURN_IF_ERROR(
+        c.Exec("INSERT INTO queues(name, max_running) VALUES ($1, $2) "
+               "ON CONFLICT (name) DO UPDATE SET max_running = excluded.max_running",
+               Params().Add(queue).Add(limit)));
     return c.Exec(kNotifySql).status();
   });
 }
@@ -59,15 +59,16 @@ Status PgStorage::TakeCapped(Connection& c, const RunTakeParams& p, std::vector<
       const int at = static_cast<int>(page.size());
       page.Add(after_priority).Add(after_run_at).Add(after_seq);
       keyset = " AND (priority < $" + std::to_string(at + 1) + " OR (priority = $" +
-               std::to_string(at + 1) + " AND (run_at, seq) > ($" + std::to_string(at + 2) +
-               ", $" + std::to_string(at + 3) + ")))";
+               std::to_string(at + 1) + " AND (run_at, seq) > ($" + std::to_string(at + 2) + ", $" +
+               std::to_string(at + 3) + ")))";
     }
     auto rows = c.Exec(
         "SELECT seq, queue, task, priority, run_at FROM runs WHERE status = 'pending' "
-        "AND run_at <= $1" + queue_filter + keyset +
+        "AND run_at <= $1" +
+            queue_filter + keyset +
             " AND NOT EXISTS (SELECT 1 FROM queues q WHERE q.name = runs.queue AND q.paused) "
-            "ORDER BY priority DESC, run_at, seq LIMIT " + std::to_string(kPage) +
-            " FOR UPDATE SKIP LOCKED",
+            "ORDER BY priority DESC, run_at, seq LIMIT " +
+            std::to_string(kPage) + " FOR UPDATE SKIP LOCKED",
         page);
     if (!rows.ok()) return rows.status();
     for (int i = 0; i < rows->size() && static_cast<int>(chosen.size()) < p.max; ++i) {
@@ -93,9 +94,13 @@ Status PgStorage::TakeCapped(Connection& c, const RunTakeParams& p, std::vector<
   ArrayLiteral seqs;
   for (int64_t seq : chosen) seqs.Add(seq);
   auto rows = c.Exec(
-      "WITH ordered AS MATERIALIZED (SELECT seq, ord FROM unnest($4::int8[]) WITH ORDINALITY AS u(seq, ord)) " +
+      "WITH ordered AS MATERIALIZED (SELECT seq, ord FROM unnest($4::int8[]) WITH ORDINALITY AS "
+      "u(seq, ord)) " +
           kClaimUpdate,
-      Params().Add(p.runner).Add(Micros(p.now)).Add(static_cast<int64_t>(std::max(0, p.start)))
+      Params()
+          .Add(p.runner)
+          .Add(Micros(p.now))
+          .Add(static_cast<int64_t>(std::max(0, p.start)))
           .Add(seqs.Take()));
   if (!rows.ok()) return rows.status();
   out = InClaimOrder(*rows);

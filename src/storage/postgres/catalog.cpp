@@ -9,10 +9,10 @@ namespace json = boost::json;
 
 Status PgStorage::QueueSetPaused(const std::string& queue, bool paused) {
   return pool_.Transaction([&](Connection& c) -> Status {
-    TASKMILL_RETURN_IF_ERROR(c.Exec(
-        "INSERT INTO queues(name, paused) VALUES ($1, $2) "
-        "ON CONFLICT (name) DO UPDATE SET paused = excluded.paused",
-        Params().Add(queue).Add(paused)));
+    TASKMILL_RETURN_IF_ERROR(
+        c.Exec("INSERT INTO queues(name, paused) VALUES ($1, $2) "
+               "ON CONFLICT (name) DO UPDATE SET paused = excluded.paused",
+               Params().Add(queue).Add(paused)));
     // A resumed queue may have due runs for runners that wait.
     return paused ? Status::Ok() : c.Exec(kNotifySql).status();
   });
@@ -28,11 +28,14 @@ Result<TaskDef> ParseTask(std::string_view text) {
 
 Status PutTask(Connection& c, const TaskDef& task) {
   return c
-      .Exec("INSERT INTO tasks(name, definition, max_running) VALUES ($1, $2, $3) "
-            "ON CONFLICT (name) DO UPDATE SET definition = excluded.definition, "
-            "max_running = excluded.max_running",
-            Params().Add(task.name).Add(json::serialize(ToJson(task)))
-                .Add(std::max(task.max_concurrency, 0)))
+      .Exec(
+          "INSERT INTO tasks(name, definition, max_running) VALUES ($1, $2, $3) "
+          "ON CONFLICT (name) DO UPDATE SET definition = excluded.definition, "
+          "max_running = excluded.max_running",
+          Params()
+              .Add(task.name)
+              .Add(json::serialize(ToJson(task)))
+              .Add(std::max(task.max_concurrency, 0)))
       .status();
 }
 
@@ -119,9 +122,10 @@ Result<bool> PgStorage::LeaderAttemptElect(const std::string& name, const std::s
 Status PgStorage::LeaderResign(const std::string& name, const std::string& holder) {
   return pool_.Transaction([&](Connection& c) -> Status {
     return c
-        .Exec("UPDATE leases SET holder = '', until = 0 WHERE name = $1 AND holder = $2 "
-              "AND holder <> ''",
-              Params().Add(name).Add(holder))
+        .Exec(
+            "UPDATE leases SET holder = '', until = 0 WHERE name = $1 AND holder = $2 "
+            "AND holder <> ''",
+            Params().Add(name).Add(holder))
         .status();
   });
 }
@@ -157,9 +161,10 @@ Result<std::optional<std::string>> PgStorage::StateGet(const std::string& key) {
 Status PgStorage::StatePut(const std::string& key, const std::string& value) {
   return pool_.Transaction([&](Connection& c) -> Status {
     return c
-        .Exec("INSERT INTO state(key, value) VALUES ($1, $2) "
-              "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-              Params().Add(key).AddBytes(value))
+        .Exec(
+            "INSERT INTO state(key, value) VALUES ($1, $2) "
+            "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            Params().Add(key).AddBytes(value))
         .status();
   });
 }
@@ -170,10 +175,15 @@ Status PgStorage::TokenCreate(const ApiToken& token) {
   }
   Status st = pool_.Transaction([&](Connection& c) -> Status {
     return c
-        .Exec("INSERT INTO api_tokens(name, account_id, admin, hash, created_at) "
-              "VALUES ($1, $2, $3, $4, $5)",
-              Params().Add(token.name).Add(token.account_id).Add(token.admin).Add(token.hash)
-                  .Add(Micros(token.created_at)))
+        .Exec(
+            "INSERT INTO api_tokens(name, account_id, admin, hash, created_at) "
+            "VALUES ($1, $2, $3, $4, $5)",
+            Params()
+                .Add(token.name)
+                .Add(token.account_id)
+                .Add(token.admin)
+                .Add(token.hash)
+                .Add(Micros(token.created_at)))
         .status();
   });
   if (st.IsConflict()) return Status::Conflict("a token named '" + token.name + "' exists");

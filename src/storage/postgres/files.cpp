@@ -52,8 +52,9 @@ Status PgStorage::AppendChunks(Connection& c, const std::string& id, int64_t hav
   int64_t bytes = 0;
   int64_t seq = first;
   for (std::string_view chunk : chunks) {
-    TASKMILL_RETURN_IF_ERROR(c.Exec("INSERT INTO file_chunks(file_id, seq, data) VALUES ($1, $2, $3)",
-                                    Params().Add(id).Add(seq++).AddBytes(chunk)));
+    TASKMILL_RETURN_IF_ERROR(
+        c.Exec("INSERT INTO file_chunks(file_id, seq, data) VALUES ($1, $2, $3)",
+               Params().Add(id).Add(seq++).AddBytes(chunk)));
     bytes += static_cast<int64_t>(chunk.size());
   }
   Params params;
@@ -65,9 +66,10 @@ Status PgStorage::AppendChunks(Connection& c, const std::string& id, int64_t hav
   }
   params.Add(id);
   return c
-      .Exec("UPDATE files SET chunks = chunks + $1, size = size + $2, "
-            "meta = coalesce($3::text, meta) WHERE id = $4",
-            params)
+      .Exec(
+          "UPDATE files SET chunks = chunks + $1, size = size + $2, "
+          "meta = coalesce($3::text, meta) WHERE id = $4",
+          params)
       .status();
 }
 
@@ -143,10 +145,11 @@ Status PgStorage::RunCheckpointSave(const RunCheckpoint& cp) {
     auto hot = c.Exec("UPDATE runs" + set + " AND status || '' = 'running'", fence);
     if (!hot.ok()) return hot.status();
     if (hot->Affected() != 1) {
-      auto stopped = c.Exec("UPDATE runs_history" + set +
-                                " AND status = 'stopped' AND (attempts -> -1 ->> 'number')::int = $7 "
-                                "AND attempts -> -1 ->> 'outcome' = 'stopped'",
-                            fence);
+      auto stopped =
+          c.Exec("UPDATE runs_history" + set +
+                     " AND status = 'stopped' AND (attempts -> -1 ->> 'number')::int = $7 "
+                     "AND attempts -> -1 ->> 'outcome' = 'stopped'",
+                 fence);
       if (!stopped.ok()) return stopped.status();
       if (stopped->Affected() != 1) {
         return Status::FailedPrecondition("attempt " + std::to_string(cp.attempt) + " of run '" +
@@ -154,33 +157,38 @@ Status PgStorage::RunCheckpointSave(const RunCheckpoint& cp) {
       }
     }
     for (const auto& file : cp.remove_files) {
-      TASKMILL_RETURN_IF_ERROR(c.Exec(
-          "DELETE FROM files WHERE id = $1 AND run_id = $2 AND run_queue = $3",
-          Params().Add(file).Add(cp.id).Add(cp.queue)));
+      TASKMILL_RETURN_IF_ERROR(
+          c.Exec("DELETE FROM files WHERE id = $1 AND run_id = $2 AND run_queue = $3",
+                 Params().Add(file).Add(cp.id).Add(cp.queue)));
     }
     if (!cp.output_file.empty()) {
-      TASKMILL_RETURN_IF_ERROR(c.Exec(
-          "INSERT INTO files(id, name, content_type, run_id, run_queue, created_at) "
-          "VALUES ($1, $2, 'text/csv', $3, $4, $5) ON CONFLICT (id) DO NOTHING",
-          Params().Add(cp.output_file).Add(cp.output_name).Add(cp.id).Add(cp.queue)
-              .Add(Micros(cp.now))));
+      TASKMILL_RETURN_IF_ERROR(
+          c.Exec("INSERT INTO files(id, name, content_type, run_id, run_queue, created_at) "
+                 "VALUES ($1, $2, 'text/csv', $3, $4, $5) ON CONFLICT (id) DO NOTHING",
+                 Params()
+                     .Add(cp.output_file)
+                     .Add(cp.output_name)
+                     .Add(cp.id)
+                     .Add(cp.queue)
+                     .Add(Micros(cp.now))));
       auto info = FileOn(c, cp.output_file);
       if (!info.ok()) return info.status();
       if (info->run_id != cp.id || info->run_queue != cp.queue) {
-        return Status::FailedPrecondition("file '" + cp.output_file +
-                                          "' does not belong to run '" + cp.id + "'");
+        return Status::FailedPrecondition("file '" + cp.output_file + "' does not belong to run '" +
+                                          cp.id + "'");
       }
       std::vector<std::string_view> chunks(cp.output_chunks.begin(), cp.output_chunks.end());
-      TASKMILL_RETURN_IF_ERROR(AppendChunks(c, cp.output_file, info->chunks,
-                                            cp.output_first_chunk, chunks, cp.output_meta));
+      TASKMILL_RETURN_IF_ERROR(AppendChunks(c, cp.output_file, info->chunks, cp.output_first_chunk,
+                                            chunks, cp.output_meta));
     } else if (!cp.output_chunks.empty()) {
       return Status::InvalidArgument("checkpoint: output chunks without an output file");
     }
     return c
-        .Exec("INSERT INTO run_checkpoints(run_id, queue, attempt, state, saved_at) "
-              "VALUES ($1, $2, $3, $4, $5) ON CONFLICT (run_id, queue) DO UPDATE SET "
-              "attempt = excluded.attempt, state = excluded.state, saved_at = excluded.saved_at",
-              Params().Add(cp.id).Add(cp.queue).Add(cp.attempt).Add(cp.state).Add(Micros(cp.now)))
+        .Exec(
+            "INSERT INTO run_checkpoints(run_id, queue, attempt, state, saved_at) "
+            "VALUES ($1, $2, $3, $4, $5) ON CONFLICT (run_id, queue) DO UPDATE SET "
+            "attempt = excluded.attempt, state = excluded.state, saved_at = excluded.saved_at",
+            Params().Add(cp.id).Add(cp.queue).Add(cp.attempt).Add(cp.state).Add(Micros(cp.now)))
         .status();
   });
 }

@@ -67,13 +67,15 @@ Result<std::vector<RunFinishResult>> PgStorage::RunFinishBatch(
       "r.delay_us, r.delay_factor, r.max_delay_us, r.timeout_us, r.ttr_us, f.result, f.error, "
       "f.error_kind, coalesce(f.p_total, r.progress_total), "
       "coalesce(f.p_succeeded, r.progress_succeeded), coalesce(f.p_failed, r.progress_failed), "
-      "r.parent_id, r.flow_id, r.input_file, r.output_file, " + kAttempt +
+      "r.parent_id, r.flow_id, r.input_file, r.output_file, " +
+      kAttempt +
       ", r.started, f.finished_at FROM done r JOIN fin f ON f.seq = r.seq), "
       "retried AS (UPDATE runs r SET status = 'pending', run_at = f.run_at, finished_at = NULL, "
       "result = f.result, error = f.error, error_kind = f.error_kind, lease_until = NULL, "
       "runner = '', progress_total = coalesce(f.p_total, r.progress_total), "
       "progress_succeeded = coalesce(f.p_succeeded, r.progress_succeeded), "
-      "progress_failed = coalesce(f.p_failed, r.progress_failed), attempts = " + kAttempt +
+      "progress_failed = coalesce(f.p_failed, r.progress_failed), attempts = " +
+      kAttempt +
       " FROM fin f WHERE r.seq = ANY(ARRAY(SELECT seq FROM fin WHERE status = 'pending')) "
       "AND r.seq = f.seq RETURNING f.ord) "
       "SELECT f.ord FROM done d JOIN fin f ON f.seq = d.seq UNION ALL SELECT ord FROM retried";

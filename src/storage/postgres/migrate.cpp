@@ -17,16 +17,16 @@ Result<SchemaMigration> PgStorage::ApplyMigrations() {
   Status st = pool_.Transaction([&](Connection& c) -> Status {
     out = SchemaMigration{};
     TASKMILL_RETURN_IF_ERROR(c.Exec(kMigrationLock));
-    TASKMILL_RETURN_IF_ERROR(c.ExecScript(
-        "CREATE TABLE IF NOT EXISTS taskmill_migrations (version integer PRIMARY KEY, "
-        "applied_at timestamptz NOT NULL DEFAULT now())"));
+    TASKMILL_RETURN_IF_ERROR(
+        c.ExecScript("CREATE TABLE IF NOT EXISTS taskmill_migrations (version integer PRIMARY KEY, "
+                     "applied_at timestamptz NOT NULL DEFAULT now())"));
     auto found = c.Exec("SELECT coalesce(max(version), 0) FROM taskmill_migrations");
     if (!found.ok()) return found.status();
     out.before = static_cast<int>(found->Int(0, 0));
     if (out.before > latest) {
-      return Status::FailedPrecondition(
-          "storage: the database has schema version " + std::to_string(out.before) +
-          ", newer than this build's " + std::to_string(latest) + "; upgrade taskmill");
+      return Status::FailedPrecondition("storage: the database has schema version " +
+                                        std::to_string(out.before) + ", newer than this build's " +
+                                        std::to_string(latest) + "; upgrade taskmill");
     }
     for (const Migration& m : kMigrations) {
       if (m.version <= out.before) continue;

@@ -27,9 +27,7 @@ Params& Params::Add(double value) {
 
 Params& Params::Add(bool value) { return Add(std::string_view(value ? "t" : "f")); }
 
-Params& Params::Add(const std::optional<int64_t>& value) {
-  return value ? Add(*value) : AddNull();
-}
+Params& Params::Add(const std::optional<int64_t>& value) { return value ? Add(*value) : AddNull(); }
 
 Params& Params::AddNull() {
   values_.emplace_back();
@@ -118,7 +116,8 @@ Result<std::unique_ptr<Connection>> Connection::Open(const std::string& conninfo
   }
   // Notices (e.g. "relation already exists, skipping") are not errors; they would
   // otherwise go to stderr.
-  PQsetNoticeProcessor(conn, [](void*, const char*) {}, nullptr);
+  PQsetNoticeProcessor(
+      conn, [](void*, const char*) {}, nullptr);
   return std::unique_ptr<Connection>(new Connection(conn));
 }
 
@@ -180,8 +179,10 @@ Result<std::unique_ptr<Connection>> Pool::Acquire() {
   while (idle_.empty() && out_ >= options_.size) {
     if (cv_.wait_until(lock, deadline) == std::cv_status::timeout && idle_.empty() &&
         out_ >= options_.size) {
-      return Status::Unavailable("storage: no PostgreSQL connection free within the statement "
-                                 "timeout (pool of " + std::to_string(options_.size) + ")");
+      return Status::Unavailable(
+          "storage: no PostgreSQL connection free within the statement "
+          "timeout (pool of " +
+          std::to_string(options_.size) + ")");
     }
   }
   ++out_;

@@ -187,7 +187,8 @@ TEST(PostgresClaims, AClaimFromABigBacklogTakesNoMoreThanAsked) {
 TEST(PostgresRestart, NoAcknowledgedRunIsLostAndTheStorageResumes) {
   auto server = PgTestServer::Start();
   ASSERT_TRUE(server.ok()) << server.status().ToString();
-  if (server->external()) GTEST_SKIP() << "an external server (TASKMILL_TEST_POSTGRES_URL) is not restarted";
+  if (server->external())
+    GTEST_SKIP() << "an external server (TASKMILL_TEST_POSTGRES_URL) is not restarted";
   auto url = server->CreateDatabase("restart");
   ASSERT_TRUE(url.ok()) << url.status().ToString();
   auto storage = Open(*url + "?statement_timeout=5000");

@@ -171,10 +171,10 @@ Result<int64_t> InsertRuns(Connection& c, const std::string& table,
     text(35, "t");
   }
   static const char* const kTypes[kColumns] = {
-      "text",   "text",   "text",   "text",   "text",   "text",   "text",   "int4",   "text",
-      "text",   "int8",   "int8",   "int8",   "int8",   "int8",   "int8",   "text",   "int4",
-      "int4",   "int8",   "float8", "int8",   "int8",   "int8",   "text",   "text",   "text",
-      "int8",   "int8",   "int8",   "text",   "text",   "text",   "text",   "text",   "bool"};
+      "text", "text", "text",   "text", "text", "text", "text", "int4", "text",
+      "text", "int8", "int8",   "int8", "int8", "int8", "int8", "text", "int4",
+      "int4", "int8", "float8", "int8", "int8", "int8", "text", "text", "text",
+      "int8", "int8", "int8",   "text", "text", "text", "text", "text", "bool"};
   static const std::string kNames =
       "id, queue, function, task, status, args, data, priority, account_id, auth_account_id, "
       "created_at, run_at, scheduled_at, started_at, finished_at, lease_until, runner, attempt, "
@@ -246,10 +246,9 @@ Status EnsurePartitions(Connection& c, const std::vector<int64_t>& part_ats) {
     // Made in a transaction of its own under a transaction-level advisory lock, so
     // that two processes finishing the first runs of a month do not race on it; the
     // lock and the transaction end together (no session state).
-    std::string sql =
-        "BEGIN; SELECT pg_advisory_xact_lock(7220161); CREATE TABLE IF NOT EXISTS " +
-        std::string(name) + " PARTITION OF runs_history FOR VALUES FROM (" +
-        std::to_string(from) + ") TO (" + std::to_string(to) + "); COMMIT";
+    std::string sql = "BEGIN; SELECT pg_advisory_xact_lock(7220161); CREATE TABLE IF NOT EXISTS " +
+                      std::string(name) + " PARTITION OF runs_history FOR VALUES FROM (" +
+                      std::to_string(from) + ") TO (" + std::to_string(to) + "); COMMIT";
     Status st = c.ExecScript(sql);
     if (!st.ok()) {
       if (!c.broken()) (void)c.ExecScript("ROLLBACK");

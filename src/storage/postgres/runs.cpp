@@ -110,8 +110,7 @@ Result<std::vector<Run>> PgStorage::RunPut(RunPutParams params) {
           fresh_launches.emplace(std::string(stored->Text(i, 0)), stored->Int(i, 1));
         }
         for (const Run* run : to_insert) {
-          if (run->scheduled_at &&
-              !fresh_launches.erase({run->task, Micros(*run->scheduled_at)})) {
+          if (run->scheduled_at && !fresh_launches.erase({run->task, Micros(*run->scheduled_at)})) {
             return Status::Conflict("task '" + run->task + "' already has a launch scheduled at " +
                                     FormatInstant(*run->scheduled_at));
           }
@@ -143,9 +142,9 @@ Result<std::vector<Run>> PgStorage::RunPut(RunPutParams params) {
         return Status::FailedPrecondition("file '" + file + "' is not named by any run stored");
       }
       if (!taken) continue;
-      auto owned = c.Exec(
-          "UPDATE files SET run_id = $1, run_queue = $2 WHERE id = $3 AND run_id = ''",
-          Params().Add(named->id).Add(named->queue).Add(file));
+      auto owned =
+          c.Exec("UPDATE files SET run_id = $1, run_queue = $2 WHERE id = $3 AND run_id = ''",
+                 Params().Add(named->id).Add(named->queue).Add(file));
       if (!owned.ok()) return owned.status();
       if (owned->Affected() != 1) {
         return Status::FailedPrecondition("file '" + file + "' is not a staged file");
@@ -172,20 +171,19 @@ Result<Run> PgStorage::GetOn(Connection& c, const std::string& id, const std::st
   if (!for_update) {
     // One statement, so one snapshot: a run that moves to history meanwhile is seen
     // in exactly one of the tables.
-    auto rows = c.Exec("SELECT false, " + std::string(kRunColumns) + " FROM (SELECT " +
-                           kRunColumns + " FROM runs" + where + ") h UNION ALL SELECT true, " +
-                           kRunColumns + " FROM (SELECT " + kRunColumns + " FROM runs_history" +
-                           where + ") r LIMIT 1",
-                       params);
+    auto rows =
+        c.Exec("SELECT false, " + std::string(kRunColumns) + " FROM (SELECT " + kRunColumns +
+                   " FROM runs" + where + ") h UNION ALL SELECT true, " + kRunColumns +
+                   " FROM (SELECT " + kRunColumns + " FROM runs_history" + where + ") r LIMIT 1",
+               params);
     if (!rows.ok()) return rows.status();
     if (rows->size() == 0) return Status::NotFound("no run with id '" + id + "'");
     if (in_history) *in_history = rows->Bool(0, 0);
     return ReadRun(*rows, 0, nullptr, 1);
   }
   for (const char* table : {"runs", "runs_history"}) {
-    auto rows = c.Exec("SELECT " + std::string(kRunColumns) + " FROM " + table + where +
-                           " FOR UPDATE",
-                       params);
+    auto rows = c.Exec(
+        "SELECT " + std::string(kRunColumns) + " FROM " + table + where + " FOR UPDATE", params);
     if (!rows.ok()) return rows.status();
     if (rows->size() > 0) {
       if (in_history) *in_history = std::string_view(table) == "runs_history";
@@ -320,9 +318,9 @@ Result<bool> PgStorage::RunPutScheduled(const Run& run) {
   Status st = pool_.Transaction([&](Connection& c) -> Status {
     stored = false;
     if (run.scheduled_at) {
-      auto launch = c.Exec(
-          "INSERT INTO launches(task, scheduled_at) VALUES ($1, $2) ON CONFLICT DO NOTHING",
-          Params().Add(run.task).Add(Micros(*run.scheduled_at)));
+      auto launch =
+          c.Exec("INSERT INTO launches(task, scheduled_at) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+                 Params().Add(run.task).Add(Micros(*run.scheduled_at)));
       if (!launch.ok()) return launch.status();
       if (launch->Affected() != 1) return Status::Ok();  // fired before
     }

@@ -20,7 +20,8 @@ Result<StorageStats> PgStorage::RunStats(const std::optional<std::string>& accou
   Status st = pool_.Transaction([&](Connection& c) -> Status {
     auto rows = c.Exec("SELECT task, status, count(*) FROM runs" + where_hot +
                            " GROUP BY task, status UNION ALL SELECT task, status, sum(n) FROM "
-                           "run_tallies" + where_tally + " GROUP BY task, status",
+                           "run_tallies" +
+                           where_tally + " GROUP BY task, status",
                        params);
     if (!rows.ok()) return rows.status();
     for (int i = 0; i < rows->size(); ++i) {
@@ -64,8 +65,8 @@ Result<PendingSplit> PgStorage::RunPendingSplit(const std::optional<std::string>
         "SELECT count(*) FILTER (WHERE run_at <= $1), "
         "count(*) FILTER (WHERE run_at > $1 AND attempt = 0), "
         "count(*) FILTER (WHERE run_at > $1 AND attempt > 0), count(*) "
-        "FROM (SELECT run_at, attempt FROM runs WHERE status = 'pending'" + where +
-            " LIMIT $2) p",
+        "FROM (SELECT run_at, attempt FROM runs WHERE status = 'pending'" +
+            where + " LIMIT $2) p",
         params);
     if (!rows.ok()) return rows.status();
     split.due = rows->Int(0, 0);
@@ -90,11 +91,12 @@ Result<std::vector<QueueStats>> PgStorage::QueueList(TimePoint now,
   }
   Status st = pool_.Transaction([&](Connection& c) -> Status {
     by_name.clear();
-    auto rows = c.Exec("SELECT queue, count(*) FILTER (WHERE status = 'pending'), "
-                       "count(*) FILTER (WHERE status = 'running'), "
-                       "min(run_at) FILTER (WHERE status = 'pending') FROM runs" + where +
-                           " GROUP BY queue",
-                       params);
+    auto rows = c.Exec(
+        "SELECT queue, count(*) FILTER (WHERE status = 'pending'), "
+        "count(*) FILTER (WHERE status = 'running'), "
+        "min(run_at) FILTER (WHERE status = 'pending') FROM runs" +
+            where + " GROUP BY queue",
+        params);
     if (!rows.ok()) return rows.status();
     for (int i = 0; i < rows->size(); ++i) {
       QueueStats& q = by_name[std::string(rows->Text(i, 0))];

@@ -52,10 +52,11 @@ Result<Run> PgStorage::RunCancel(const std::string& id, const std::string& queue
 Result<Run> PgStorage::RunMakeDue(const std::string& id, const std::string& queue, TimePoint now) {
   Run out;
   Status st = pool_.Transaction([&](Connection& c) -> Status {
-    auto rows = c.Exec("UPDATE runs SET run_at = least(run_at, $3) WHERE id = $1 AND ($2 = '' OR "
-                       "queue = $2) AND status || '' = 'pending' RETURNING " +
-                           std::string(kRunColumns),
-                       Params().Add(id).Add(queue).Add(Micros(now)));
+    auto rows = c.Exec(
+        "UPDATE runs SET run_at = least(run_at, $3) WHERE id = $1 AND ($2 = '' OR "
+        "queue = $2) AND status || '' = 'pending' RETURNING " +
+            std::string(kRunColumns),
+        Params().Add(id).Add(queue).Add(Micros(now)));
     if (!rows.ok()) return rows.status();
     if (rows->size() == 0) {
       auto found = GetOn(c, id, queue);

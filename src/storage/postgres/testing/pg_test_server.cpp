@@ -68,8 +68,7 @@ Status RunCommand(std::vector<std::string> argv, const std::string& log) {
   if (WIFEXITED(status) && WEXITSTATUS(status) == 0) return Status::Ok();
   std::string command;
   for (const auto& arg : argv) command += (command.empty() ? "" : " ") + arg;
-  return Status::Internal("pg test server: '" + command + "' failed; log:\n" +
-                          Tail(ReadFile(log)));
+  return Status::Internal("pg test server: '" + command + "' failed; log:\n" + Tail(ReadFile(log)));
 }
 
 int FreePort() {
@@ -106,7 +105,8 @@ Status Exec(const std::string& url, const std::string& sql) {
     return Status::Internal("pg test server: cannot connect to " + url + ": " + message);
   }
   // "database ... does not exist, skipping" and the like are not worth a line of output.
-  PQsetNoticeProcessor(conn, [](void*, const char*) {}, nullptr);
+  PQsetNoticeProcessor(
+      conn, [](void*, const char*) {}, nullptr);
   PGresult* result = PQexec(conn, sql.c_str());
   Status status = Status::Ok();
   if (PQresultStatus(result) != PGRES_COMMAND_OK) {
@@ -127,8 +127,7 @@ Result<PgTestServer> PgTestServer::Start() {
     TASKMILL_RETURN_IF_ERROR(server.WaitReady(kStartSeconds));
     return server;
   }
-  std::string pattern =
-      (std::filesystem::temp_directory_path() / "taskmill-pg-XXXXXX").string();
+  std::string pattern = (std::filesystem::temp_directory_path() / "taskmill-pg-XXXXXX").string();
   if (::mkdtemp(pattern.data()) == nullptr) {
     return Status::Internal("pg test server: cannot create a directory from " + pattern);
   }
@@ -148,10 +147,10 @@ Result<PgTestServer> PgTestServer::Start() {
   const std::string log = server.dir_ + "/commands.log";
   // -N: initdb's own fsync of the template files is not what the tests measure; the
   // server itself runs with fsync on.
-  TASKMILL_RETURN_IF_ERROR(RunCommand({std::string(kBinDir) + "initdb", "-D", server.dir_ + "/data",
-                                       "-A", "trust", "-U", "postgres", "-E", "UTF8",
-                                       "--locale=C", "-N"},
-                                      log));
+  TASKMILL_RETURN_IF_ERROR(
+      RunCommand({std::string(kBinDir) + "initdb", "-D", server.dir_ + "/data", "-A", "trust", "-U",
+                  "postgres", "-E", "UTF8", "--locale=C", "-N"},
+                 log));
   server.port_ = FreePort();
   if (server.port_ == 0) return Status::Internal("pg test server: no free port on 127.0.0.1");
   TASKMILL_RETURN_IF_ERROR(server.Launch());
@@ -165,8 +164,8 @@ Result<PgTestServer*> PgTestServer::Shared() {
 }
 
 Status PgTestServer::Launch() {
-  std::string options = "-c listen_addresses=127.0.0.1 -p " + std::to_string(port_) +
-                        " -k " + dir_ +
+  std::string options = "-c listen_addresses=127.0.0.1 -p " + std::to_string(port_) + " -k " +
+                        dir_ +
                         " -c fsync=on -c synchronous_commit=on -c max_connections=200"
                         " -c shared_buffers=128MB";
   // pg_ctl returns once the postmaster is forked (no -w); WaitReady then waits for it to
@@ -177,7 +176,8 @@ Status PgTestServer::Launch() {
   running_ = true;
   Status ready = WaitReady(kStartSeconds);
   if (!ready.ok()) {
-    return Status::Internal(ready.message() + "; server log:\n" + Tail(ReadFile(dir_ + "/server.log")));
+    return Status::Internal(ready.message() + "; server log:\n" +
+                            Tail(ReadFile(dir_ + "/server.log")));
   }
   return Status::Ok();
 }
@@ -188,7 +188,8 @@ Status PgTestServer::WaitReady(double seconds) {
   while (true) {
     if (PQping(conninfo.c_str()) == PQPING_OK) return Status::Ok();
     if (std::chrono::steady_clock::now() > deadline) {
-      return Status::Internal("pg test server: " + conninfo + " did not accept connections within " +
+      return Status::Internal("pg test server: " + conninfo +
+                              " did not accept connections within " +
                               std::to_string(static_cast<int>(seconds)) + " s");
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
@@ -268,8 +269,8 @@ Result<std::string> PgTestServer::CreateSchema(const std::string& db, const std:
   }
   TASKMILL_RETURN_IF_ERROR(Execute(db, "CREATE SCHEMA \"" + schema + "\""));
   std::string url = Url(db);
-  return url + (url.find('?') == std::string::npos ? "?" : "&") +
-         "options=-csearch_path%3D" + schema;
+  return url + (url.find('?') == std::string::npos ? "?" : "&") + "options=-csearch_path%3D" +
+         schema;
 }
 
 Status PgTestServer::Execute(const std::string& db, const std::string& sql) {
@@ -290,7 +291,8 @@ std::string PgTestServer::UniqueName(const std::string& prefix) {
 }
 
 Status PgTestServer::StopFast() {
-  if (external()) return Status::FailedPrecondition("pg test server: an external server is not stopped");
+  if (external())
+    return Status::FailedPrecondition("pg test server: an external server is not stopped");
   if (!running_) return Status::Ok();
   running_ = false;
   return RunCommand({std::string(kBinDir) + "pg_ctl", "-D", dir_ + "/data", "-m", "fast", "-w",
@@ -299,7 +301,8 @@ Status PgTestServer::StopFast() {
 }
 
 Status PgTestServer::StartAgain() {
-  if (external()) return Status::FailedPrecondition("pg test server: an external server is not started");
+  if (external())
+    return Status::FailedPrecondition("pg test server: an external server is not started");
   if (running_) return Status::Ok();
   return Launch();
 }

@@ -1,9 +1,9 @@
 // pg_test_server_pgtest.cpp — the private test server starts, serves fresh databases,
 // and survives a fast restart on the same port.
-#include "storage/postgres/testing/pg_test_server.h"
-
 #include <gtest/gtest.h>
 #include <libpq-fe.h>
+
+#include "storage/postgres/testing/pg_test_server.h"
 
 namespace taskmill::postgres::testing {
 namespace {
@@ -38,10 +38,12 @@ TEST(PgTestServer, ServesFreshDatabasesWithDurableCommits) {
 TEST(PgTestServer, KeepsDataAcrossAFastRestart) {
   auto server = PgTestServer::Start();
   ASSERT_TRUE(server.ok()) << server.status().ToString();
-  if (server->external()) GTEST_SKIP() << "an external server (TASKMILL_TEST_POSTGRES_URL) is not restarted";
+  if (server->external())
+    GTEST_SKIP() << "an external server (TASKMILL_TEST_POSTGRES_URL) is not restarted";
   auto url = server->CreateDatabase("restart");
   ASSERT_TRUE(url.ok()) << url.status().ToString();
-  EXPECT_EQ(QueryOne(*url, "CREATE TABLE kept AS SELECT 42 AS answer; SELECT answer FROM kept"), "42");
+  EXPECT_EQ(QueryOne(*url, "CREATE TABLE kept AS SELECT 42 AS answer; SELECT answer FROM kept"),
+            "42");
   int port = server->port();
   ASSERT_TRUE(server->StopFast().ok());
   EXPECT_NE(QueryOne(*url, "SELECT 1").rfind("error", 0), std::string::npos);
