@@ -314,7 +314,7 @@ Result<bool> PgStorage::RunPutScheduled(const Run& run) {
   if (IsFinal(run.status)) TASKMILL_RETURN_IF_ERROR(EnsureMonths({PartAt(run)}));
   bool stored = false;
   // A conflict on the run's key rolls the launch key back and answers false.
-  const Status kTaken = Status::Conflict("taken");
+  bool taken = false;
   Status st = pool_.Transaction([&](Connection& c) -> Status {
     stored = false;
     if (run.scheduled_at) {
@@ -327,13 +327,16 @@ Result<bool> PgStorage::RunPutScheduled(const Run& run) {
     auto key = c.Exec("INSERT INTO run_keys(id, queue) VALUES ($1, $2) ON CONFLICT DO NOTHING",
                       Params().Add(run.id).Add(run.queue));
     if (!key.ok()) return key.status();
-    if (key->Affected() != 1) return kTaken;
+    if (key->Affected() != 1) {
+      taken = true;  // rolls the launch key back
+      return Status::Conflict("run '" + run.id + "' exists");
+    }
     TASKMILL_RETURN_IF_ERROR(InsertRuns(c, IsFinal(run.status) ? "runs_history" : "runs", {&run}));
     if (run.status == RunStatus::kPending) TASKMILL_RETURN_IF_ERROR(Notify(c));
     stored = true;
     return Status::Ok();
   });
-  if (st.IsConflict() && st.message() == kTaken.message()) return false;
+  if (taken) return false;
   if (!st.ok()) return st;
   return stored;
 }
