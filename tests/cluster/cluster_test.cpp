@@ -135,7 +135,7 @@ TEST_P(ClusterTest, RunnerKilledDuringLoadLosesNoRunAndRetriesOnlyItsRunsInFligh
     json::array runs;
     for (int i = 0; i < kBatch; ++i) {
       runs.push_back(json::object{{"function", "demo.sleep"},
-                                  {"args", json::array{0.002}},
+                                  {"args", json::array{0.01}},
                                   {"max_attempts", 3},
                                   {"time_to_resolve", 30}});
     }
@@ -144,9 +144,18 @@ TEST_P(ClusterTest, RunnerKilledDuringLoadLosesNoRunAndRetriesOnlyItsRunsInFligh
     ASSERT_TRUE(answer.is_object());
     ASSERT_EQ(answer.at("runs").as_array().size(), static_cast<size_t>(kBatch));
   }
-  // Killed in the middle of the load, while both runners are busy.
+  // Killed in the middle of the load, while it holds runs: attempts of 10 ms keep its
+  // slots full, and the kill follows a listing that shows it running some.
   ASSERT_TRUE(WaitUntil(60s, [&] { return cluster().Stats("leader")["completed"] >= kRuns / 4; }))
       << cluster().Logs();
+  ASSERT_TRUE(WaitUntil(30s, [&] {
+    json::value running = cluster().Get("leader", "/api/v1/runs?status=running&limit=1000");
+    if (!running.is_object()) return false;
+    for (const auto& run : running.at("runs").as_array()) {
+      if (run.at("runner").as_string() == doomed_id) return true;
+    }
+    return false;
+  })) << cluster().Logs();
   doomed->Kill9();
 
   // A lease ends within time_to_resolve (30 s) plus a sweep; the rest runs meanwhile.
