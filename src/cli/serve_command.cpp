@@ -94,10 +94,11 @@ int Serve(const ServeOptions& o) {
     if (o.scheduler_lease < std::chrono::duration<double>(config::kMinSchedulerLease).count()) {
       return Fail(Status::InvalidArgument(
           "--scheduler-lease: must be at least 2 seconds (the lease is renewed every second), "
-          "got " + fmt::format("{}", o.scheduler_lease)));
+          "got " +
+          fmt::format("{}", o.scheduler_lease)));
     }
-    cfg.scheduler_lease = std::chrono::duration_cast<Duration>(
-        std::chrono::duration<double>(o.scheduler_lease));
+    cfg.scheduler_lease =
+        std::chrono::duration_cast<Duration>(std::chrono::duration<double>(o.scheduler_lease));
   }
 
   // 2. Functions: the demo functions, and one command function per command task.

@@ -449,14 +449,16 @@ TEST_P(ClusterTest, DatabaseRestartedDuringLoadLosesNoAcknowledgedRun) {
   }
   size_t lost = 0;
   for (const auto& id : acknowledged) lost += stored.count(id) == 0;
-  EXPECT_EQ(lost, 0u) << "acknowledged runs missing after the restart, of "
-                      << acknowledged.size();
+  EXPECT_EQ(lost, 0u) << "acknowledged runs missing after the restart, of " << acknowledged.size();
   // Both runners beat again after the restart.
   for (const std::string runner : {"runner-1", "runner-2"}) {
-    EXPECT_TRUE(WaitUntil(30s, [&] {
-      auto listed = RunnerOf(cluster(), "leader", cluster().node(runner).pid());
-      return listed && std::string(listed->at("last_seen").as_string()) > restarted_at;
-    })) << runner << " does not beat after the restart\n"
+    EXPECT_TRUE(WaitUntil(
+        30s,
+        [&] {
+          auto listed = RunnerOf(cluster(), "leader", cluster().node(runner).pid());
+          return listed && std::string(listed->at("last_seen").as_string()) > restarted_at;
+        }))
+        << runner << " does not beat after the restart\n"
         << cluster().Logs();
   }
   std::cout << "[ cluster  ] " << GetParam().name << ": " << acknowledged.size()

@@ -137,8 +137,8 @@ Result<std::optional<LeaderLease>> PgStorage::LeaderGet(const std::string& name)
                        Params().Add(name));
     if (!rows.ok()) return rows.status();
     if (rows->size() > 0) {
-      lease = LeaderLease{std::string(rows->Text(0, 0)), FromMicros(rows->Int(0, 1)),
-                          rows->Int(0, 2)};
+      lease =
+          LeaderLease{std::string(rows->Text(0, 0)), FromMicros(rows->Int(0, 1)), rows->Int(0, 2)};
     }
     return Status::Ok();
   });

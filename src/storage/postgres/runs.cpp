@@ -328,10 +328,9 @@ Result<std::vector<Run>> PgStorage::RunPutScheduled(std::vector<Run> runs,
     if (!lease.ok()) return lease.status();
     const int64_t term = lease->size() > 0 ? lease->Int(0, 0) : 0;
     if (lease->size() == 0 || term != fence.term) {
-      return Status::FailedPrecondition("lease '" + fence.lease + "' is at term " +
-                                        std::to_string(term) + ", not " +
-                                        std::to_string(fence.term) +
-                                        ": a stale leader's launches are refused");
+      return Status::FailedPrecondition(
+          "lease '" + fence.lease + "' is at term " + std::to_string(term) + ", not " +
+          std::to_string(fence.term) + ": a stale leader's launches are refused");
     }
     bool due = false;
     for (const Run& run : runs) {
