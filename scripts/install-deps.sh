@@ -12,7 +12,7 @@ BUILD_PACKAGES=(
 )
 TEST_PACKAGES=(
   libgtest-dev libgmock-dev libbenchmark-dev
-  postgresql chromium wrk openssl curl stress
+  postgresql postgresql-15 chromium wrk openssl curl stress
   clang libclang-rt-14-dev clang-format-14 clang-tidy-14
 )
 

@@ -30,6 +30,7 @@ struct ServeOptions {
   ServerFlags server;
   std::string listen;
   std::string roles;
+  double scheduler_lease = 0;  // seconds; 0: scheduler.lease of the file
 };
 
 std::vector<std::string> SplitComma(const std::string& s) {
@@ -87,6 +88,17 @@ int Serve(const ServeOptions& o) {
     }
     // The file was checked with its own roles; --roles may have added the runner.
     if (Status s = config::CheckRemoteQueues(cfg); !s.ok()) return Fail(s);
+  }
+
+  if (o.scheduler_lease != 0) {
+    if (o.scheduler_lease < std::chrono::duration<double>(config::kMinSchedulerLease).count()) {
+      return Fail(Status::InvalidArgument(
+          "--scheduler-lease: must be at least 2 seconds (the lease is renewed every second), "
+          "got " +
+          fmt::format("{}", o.scheduler_lease)));
+    }
+    cfg.scheduler_lease =
+        std::chrono::duration_cast<Duration>(std::chrono::duration<double>(o.scheduler_lease));
   }
 
   // 2. Functions: the demo functions, and one command function per command task.
@@ -216,6 +228,8 @@ void AddServeCommand(CLI::App& app) {
   AddServerFlags(cmd, &opts->server);
   cmd->add_option("--listen", opts->listen, "HOST:PORT of the API and UI (default 127.0.0.1:8080)");
   cmd->add_option("--roles", opts->roles, "Comma-separated roles: api,scheduler,runner");
+  cmd->add_option("--scheduler-lease", opts->scheduler_lease,
+                  "Seconds a leader's lease lasts (scheduler.lease; default 15)");
   cmd->callback([opts] { throw CLI::RuntimeError(Serve(*opts)); });
 }
 

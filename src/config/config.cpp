@@ -35,6 +35,7 @@ void Loader::ReadRoot(const YAML::Node& root) {
           {"task_storage",
            [&](const YAML::Node& v, const std::string& p) { ReadTaskStorage(v, p); }},
           {"task_runner", [&](const YAML::Node& v, const std::string& p) { ReadTaskRunner(v, p); }},
+          {"scheduler", [&](const YAML::Node& v, const std::string& p) { ReadScheduler(v, p); }},
           {"tasks", [&](const YAML::Node& v, const std::string& p) { ReadTasks(v, p); }},
           {"queues", [&](const YAML::Node& v, const std::string& p) { ReadQueues(v, p); }},
           {"triggers", [&](const YAML::Node& v, const std::string& p) { ReadTriggers(v, p); }},
@@ -172,6 +173,7 @@ EngineOptions ToEngineOptions(const Config& config) {
   options.runner_options.kill_grace = config.kill_grace;
   options.runner_options.queues = config.runner_queues;
   options.scheduler_options.task_log_max_size = config.task_log_max_size;
+  options.scheduler_options.leader_ttl = config.scheduler_lease;
   options.scheduler_options.triggers = config.triggers;
   options.default_time_to_resolve = config.task_ttr;
   return options;

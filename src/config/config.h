@@ -68,6 +68,10 @@ struct ApiSection {
   friend bool operator==(const ApiSection&, const ApiSection&) = default;
 };
 
+// The shortest scheduler.lease (and --scheduler-lease): the leader renews its lease
+// every sweep (1 s), so a shorter one would lapse between two renewals.
+inline constexpr Duration kMinSchedulerLease = std::chrono::seconds(2);
+
 struct Config {
   ServerSection server;
   ApiSection api;
@@ -76,6 +80,9 @@ struct Config {
   std::vector<TaskDef> tasks;
   // task_storage.task_ttr: default time_to_resolve of tasks. Default: 60 s.
   Duration task_ttr = std::chrono::seconds(60);
+  // scheduler.lease: how long a won leader lease lasts (SchedulerOptions::leader_ttl);
+  // a standby takes over within about 2 × this after the leader dies. Default: 15 s.
+  Duration scheduler_lease = std::chrono::seconds(15);
   // task_storage.task_log_max_size: finished runs kept per task. Default: 100.
   int task_log_max_size = 100;
   // task_runner.capacity: concurrent attempts per runner. Default: 16.

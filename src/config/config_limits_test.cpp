@@ -25,6 +25,20 @@ TEST(ConfigLimits, AHugeRunnerCapacityIsRefusedNamingTheLine) {
   EXPECT_EQ(config->runner_capacity, 4096);
 }
 
+// A lease shorter than two renewals (one a second) would lapse under a live leader.
+TEST(ConfigLimits, ASchedulerLeaseShorterThanTwoSecondsIsRefused) {
+  EXPECT_EQ(ErrorOf("scheduler:\n  lease: 1.5\n"),
+            "taskmill.yaml:2: scheduler.lease: must be at least 2 seconds (the lease is renewed "
+            "every second)");
+  auto config = LoadString("scheduler:\n  lease: 4\n", "taskmill.yaml");
+  ASSERT_TRUE(config.ok()) << config.status().ToString();
+  EXPECT_EQ(config->scheduler_lease, std::chrono::seconds(4));
+  EXPECT_EQ(ToEngineOptions(*config).scheduler_options.leader_ttl, std::chrono::seconds(4));
+  auto defaults = LoadString("", "taskmill.yaml");
+  ASSERT_TRUE(defaults.ok());
+  EXPECT_EQ(ToEngineOptions(*defaults).scheduler_options.leader_ttl, std::chrono::seconds(15));
+}
+
 TEST(ConfigLimits, AHugeMaxAttemptsIsRefused) {
   EXPECT_THAT(ErrorOf("tasks:\n  a:\n    func_name: demo.echo\n    max_attempts: 2000000000\n"),
               HasSubstr("taskmill.yaml:4: tasks.a.max_attempts: must be at most 1000000"));

@@ -38,6 +38,7 @@ class Loader : private YamlReader {
   void ReadRoles(const YAML::Node& value, const std::string& path);
   void ReadApi(const YAML::Node& section, const std::string& path);
   void ReadTaskStorage(const YAML::Node& section, const std::string& path);
+  void ReadScheduler(const YAML::Node& section, const std::string& path);
   void ReadTaskRunner(const YAML::Node& section, const std::string& path);
   void ReadRunnerQueues(const YAML::Node& value, const std::string& path);
   void ReadQueues(const YAML::Node& section, const std::string& path);

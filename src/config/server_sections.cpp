@@ -153,6 +153,24 @@ void Loader::ReadTaskStorage(const YAML::Node& section, const std::string& path)
              });
 }
 
+void Loader::ReadScheduler(const YAML::Node& section, const std::string& path) {
+  ReadFields(section, path,
+             {
+                 {"lease",
+                  [&](const YAML::Node& v, const std::string& p) {
+                    auto lease = Seconds(v, p, /*allow_zero=*/false);
+                    if (!lease) return;
+                    // The leader renews its lease every sweep (1 s): a shorter lease
+                    // would lapse between two renewals of a live leader.
+                    if (*lease < kMinSchedulerLease) {
+                      Error(v, p, "must be at least 2 seconds (the lease is renewed every second)");
+                      return;
+                    }
+                    config_.scheduler_lease = *lease;
+                  }},
+             });
+}
+
 void Loader::ReadTaskRunner(const YAML::Node& section, const std::string& path) {
   ReadFields(
       section, path,

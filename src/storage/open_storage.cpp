@@ -5,6 +5,7 @@
 #include <string>
 #include <string_view>
 
+#include "storage/postgres/postgres_storage.h"
 #include "storage/sqlite/sqlite_storage.h"
 
 namespace taskmill {
@@ -12,8 +13,9 @@ namespace taskmill {
 Result<std::unique_ptr<Storage>> OpenStorage(const StorageOptions& options) {
   std::string_view url = options.url;
   if (url.starts_with("postgres://") || url.starts_with("postgresql://")) {
-    return Status::InvalidArgument(
-        "storage: PostgreSQL is not available in this version; use a sqlite:// URL or a path");
+    auto postgres = postgres::PostgresOptionsFromUrl(url);
+    if (!postgres.ok()) return postgres.status();
+    return postgres::OpenPostgresStorage(*postgres);
   }
   if (url.starts_with("sqlite://") || url.find("://") == std::string_view::npos) {
     auto sqlite = sqlite::SqliteOptionsFromUrl(url);
@@ -21,7 +23,7 @@ Result<std::unique_ptr<Storage>> OpenStorage(const StorageOptions& options) {
     return sqlite::OpenSqliteStorage(*sqlite);
   }
   return Status::InvalidArgument("storage: unknown URL scheme in '" + std::string(url) +
-                                 "'; expected sqlite://PATH");
+                                 "'; expected sqlite://PATH or postgresql://...");
 }
 
 }  // namespace taskmill

@@ -2,7 +2,6 @@
 
 #include <gtest/gtest.h>
 
-#include <cstdlib>
 #include <fstream>
 
 #include "cli/client.h"
@@ -13,15 +12,7 @@ using cli::HttpClient;
 
 ClusterStorage SqliteStorage() { return {"sqlite", "", "", false}; }
 
-ClusterStorage PostgresStorage() {
-  const char* url = std::getenv("TASKMILL_TEST_POSTGRES_URL");
-  if (url && *url) return {"postgresql", url, "", true};
-  return {"postgresql", "",
-          "no PostgreSQL server: set TASKMILL_TEST_POSTGRES_URL to a database of a "
-          "private server (postgresql://user@127.0.0.1:PORT/db) to run the cluster "
-          "tests on PostgreSQL",
-          true};
-}
+ClusterStorage PostgresStorage() { return {"postgresql", "", "", true}; }
 
 Cluster::Cluster(std::string storage_url) : storage_url_(std::move(storage_url)) {
   if (storage_url_.empty()) storage_url_ = (dir() / "shared.db").string();

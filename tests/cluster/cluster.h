@@ -24,13 +24,15 @@ namespace taskmill::testing {
 // Where the nodes store: a name for test output and the URL every node is given.
 struct ClusterStorage {
   std::string name;
-  std::string url;          // empty: a SQLite file in the cluster's directory
+  std::string url;          // empty: a SQLite file in the cluster's directory, or for
+                            // PostgreSQL a database the test makes
   std::string skip_reason;  // not empty: the tests on this storage are skipped
   bool postgres = false;
 };
 
-// The storages the cluster tests run on: a shared SQLite file, and the PostgreSQL
-// server named by $TASKMILL_TEST_POSTGRES_URL when it is set.
+// The storages the cluster tests run on: a shared SQLite file, and a fresh database
+// of the private PostgreSQL server the test binary starts (pg_test_server.h), or of
+// the server $TASKMILL_TEST_POSTGRES_URL names when it is set.
 ClusterStorage SqliteStorage();
 ClusterStorage PostgresStorage();
 

@@ -606,8 +606,10 @@ TEST(OpenStorage, RejectsOtherUrls) {
     std::string mentions;
   };
   std::vector<Case> cases = {
-      {"postgres://taskmill@db.example/taskmill", "PostgreSQL"},
-      {"postgresql://taskmill@db.example/taskmill", "PostgreSQL"},
+      // PostgreSQL URLs open that backend; an unknown parameter is refused before any
+      // connection is tried.
+      {"postgres://taskmill@db.example/taskmill?bogus=1", "'bogus'"},
+      {"postgresql://taskmill@db.example/taskmill?synchronous=full", "'synchronous'"},
       {"foo://bar/baz.db", "foo://bar/baz.db"},
       {"mysql://localhost/taskmill", "mysql://localhost/taskmill"},
       {"", "empty"},

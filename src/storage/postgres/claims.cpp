@@ -1,0 +1,199 @@
+// claims.cpp — claims, heartbeats, starts and expiry. A claim is one statement: the due
+// runs are picked in claim order with FOR UPDATE SKIP LOCKED (runners never wait for
+// the rows another runner is claiming) and updated with RETURNING, N at a time. With
+// concurrency caps in the database, claims take the capped path (caps.cpp).
+#include <algorithm>
+
+#include "storage/postgres/storage_impl.h"
+
+namespace taskmill::postgres {
+// The claim's changes, given ordered(seq, ord): $1 runner, $2 now, $3 how many start.
+// The runs are reached by seq through = ANY(ARRAY(...)), an index scan of the primary
+// key, whatever join the planner picks (it must not walk the hot table).
+const std::string kClaimUpdate =
+    "UPDATE runs r SET status = 'running', attempt = r.attempt + 1, runner = $1, "
+    "started_at = $2, lease_until = $2 + r.ttr_us, started = (o.ord <= $3) "
+    "FROM ordered o WHERE r.seq = ANY(ARRAY(SELECT seq FROM ordered)) AND r.seq = o.seq "
+    "RETURNING o.ord, " +
+    RunColumns("r");
+
+std::vector<ClaimedRun> InClaimOrder(const Rows& rows) {
+  std::vector<std::pair<int64_t, Run>> claimed;
+  claimed.reserve(static_cast<size_t>(rows.size()));
+  for (int i = 0; i < rows.size(); ++i)
+    claimed.emplace_back(rows.Int(i, 0), ReadRun(rows, i, nullptr, 1));
+  std::sort(claimed.begin(), claimed.end(),
+            [](const auto& a, const auto& b) { return a.first < b.first; });
+  std::vector<ClaimedRun> out;
+  out.reserve(claimed.size());
+  for (auto& [ord, run] : claimed) out.push_back(std::move(run));
+  return out;
+}
+
+Result<std::vector<ClaimedRun>> PgStorage::RunTake(const RunTakeParams& p) {
+  if (p.max <= 0) return std::vector<ClaimedRun>{};
+  std::vector<ClaimedRun> out;
+  Status st = pool_.Transaction(
+      [&](Connection& c) -> Status {
+        Params params;
+        params.Add(p.runner).Add(Micros(p.now)).Add(static_cast<int64_t>(std::max(0, p.start)));
+        params.Add(static_cast<int64_t>(p.max));
+        std::string queue_filter;
+        if (!p.queues.empty()) {
+          ArrayLiteral queues;
+          for (const auto& q : p.queues) queues.Add(q);
+          params.Add(queues.Take());
+          queue_filter = " AND queue = ANY($5::text[])";
+        }
+        // Without caps anywhere (checked once per statement), the best due runs of the
+        // unpaused queues. With caps, nothing here: the capped path decides.
+        auto rows = c.Exec(
+            // MATERIALIZED: the pick runs exactly once. Inlined, a nested loop could run
+            // it again for each row it joins, each time locking (and claiming) new rows.
+            "WITH picked AS MATERIALIZED (SELECT seq, priority, run_at FROM runs "
+            "WHERE status = 'pending' "
+            "AND run_at <= $2" +
+                queue_filter +
+                " AND NOT EXISTS (SELECT 1 FROM queues q WHERE q.name = runs.queue AND q.paused) "
+                "AND NOT EXISTS (SELECT 1 FROM queues WHERE max_running > 0) "
+                "AND NOT EXISTS (SELECT 1 FROM tasks WHERE max_running > 0) "
+                "ORDER BY priority DESC, run_at, seq LIMIT $4 FOR UPDATE SKIP LOCKED), "
+                "ordered AS MATERIALIZED (SELECT seq, row_number() OVER (ORDER BY priority DESC, "
+                "run_at, seq) "
+                "AS ord FROM picked) " +
+                kClaimUpdate,
+            params);
+        if (!rows.ok()) return rows.status();
+        out = InClaimOrder(*rows);
+        if (out.empty()) {
+          auto capped = c.Exec(
+              "SELECT EXISTS (SELECT 1 FROM queues WHERE max_running > 0) OR "
+              "EXISTS (SELECT 1 FROM tasks WHERE max_running > 0)");
+          if (!capped.ok()) return capped.status();
+          if (capped->Bool(0, 0)) TASKMILL_RETURN_IF_ERROR(TakeCapped(c, p, out));
+        }
+        if (p.next_run_at && static_cast<int>(out.size()) < p.max) {
+          Params next;
+          next.Add(Micros(p.now));
+          std::string filter;
+          if (!p.queues.empty()) {
+            ArrayLiteral queues;
+            for (const auto& q : p.queues) queues.Add(q);
+            next.Add(queues.Take());
+            filter = " AND queue = ANY($2::text[])";
+          }
+          auto earliest = c.Exec(
+              "SELECT min(run_at) FROM runs WHERE status = 'pending' AND run_at > $1" + filter +
+                  " AND NOT EXISTS (SELECT 1 FROM queues q WHERE q.name = runs.queue AND q.paused)",
+              next);
+          if (!earliest.ok()) return earliest.status();
+          *p.next_run_at =
+              earliest->IsNull(0, 0) ? TimePoint::max() : FromMicros(earliest->Int(0, 0));
+        }
+        return Status::Ok();
+      },
+      /*durable=*/false);  // a claim lost to a crash only lets the run be claimed again
+  if (!st.ok()) return st;
+  return out;
+}
+
+Result<std::vector<bool>> PgStorage::RunHeartbeatBatch(const std::vector<RunHeartbeat>& beats) {
+  std::vector<bool> out(beats.size(), false);
+  if (beats.empty()) return out;
+  ArrayLiteral ids, queues, attempts, leases;
+  for (const auto& b : beats) {
+    ids.Add(b.id);
+    queues.Add(b.queue);
+    attempts.Add(static_cast<int64_t>(b.attempt));
+    leases.Add(Micros(b.lease_until));
+  }
+  Status st = pool_.Transaction(
+      [&](Connection& c) -> Status {
+        auto rows = c.Exec(
+            // One index lookup per beat (LATERAL ... LIMIT 1), then the rows by seq.
+            "WITH hit AS MATERIALIZED (SELECT DISTINCT ON (x.seq) u.ord, u.lease, x.seq "
+            "FROM unnest($1::text[], "
+            "$2::text[], $3::int4[], $4::int8[]) WITH ORDINALITY AS u(id, queue, attempt, lease, "
+            "ord) "
+            "CROSS JOIN LATERAL (SELECT r.seq, r.status FROM runs r WHERE r.id = u.id "
+            "AND r.queue = u.queue AND r.attempt = u.attempt LIMIT 1 FOR UPDATE) x "
+            "WHERE x.status = 'running' ORDER BY x.seq, u.ord) "
+            "UPDATE runs r SET lease_until = h.lease FROM hit h "
+            "WHERE r.seq = ANY(ARRAY(SELECT seq FROM hit)) AND r.seq = h.seq RETURNING h.ord",
+            Params().Add(ids.Take()).Add(queues.Take()).Add(attempts.Take()).Add(leases.Take()));
+        if (!rows.ok()) return rows.status();
+        for (int i = 0; i < rows->size(); ++i) out[static_cast<size_t>(rows->Int(i, 0) - 1)] = true;
+        return Status::Ok();
+      },
+      /*durable=*/false);
+  if (!st.ok()) return st;
+  return out;
+}
+
+Status PgStorage::RunStartBatch(const std::vector<RunStart>& starts) {
+  if (starts.empty()) return Status::Ok();
+  ArrayLiteral ids, queues, attempts;
+  for (const auto& s : starts) {
+    ids.Add(s.id);
+    queues.Add(s.queue);
+    attempts.Add(static_cast<int64_t>(s.attempt));
+  }
+  return pool_.Transaction(
+      [&](Connection& c) -> Status {
+        return c
+            .Exec(
+                "UPDATE runs r SET started = true WHERE r.seq = ANY(ARRAY(SELECT x.seq FROM "
+                "unnest($1::text[], $2::text[], $3::int4[]) AS u(id, queue, attempt) CROSS JOIN "
+                "LATERAL (SELECT r2.seq, r2.status, r2.started FROM runs r2 WHERE r2.id = u.id "
+                "AND r2.queue = u.queue AND r2.attempt = u.attempt LIMIT 1 FOR UPDATE) x "
+                "WHERE x.status = 'running' AND NOT x.started)) AND r.status || '' = 'running' "
+                "AND NOT r.started",
+                Params().Add(ids.Take()).Add(queues.Take()).Add(attempts.Take()))
+            .status();
+      },
+      /*durable=*/false);
+}
+
+Result<std::vector<Run>> PgStorage::RunListExpired(TimePoint now, int limit) {
+  std::vector<Run> out;
+  Status st = pool_.Transaction([&](Connection& c) -> Status {
+    auto rows = c.Exec("SELECT " + std::string(kRunColumns) +
+                           " FROM runs WHERE status = 'running' AND started AND lease_until < $1 "
+                           "ORDER BY lease_until LIMIT $2",
+                       Params().Add(Micros(now)).Add(static_cast<int64_t>(std::max(limit, 0))));
+    if (!rows.ok()) return rows.status();
+    out = ReadRuns(*rows);
+    return Status::Ok();
+  });
+  if (!st.ok()) return st;
+  return out;
+}
+
+Result<std::vector<Run>> PgStorage::RunReleaseUnstarted(TimePoint now, int limit) {
+  std::vector<Run> out;
+  Status st = pool_.Transaction(
+      [&](Connection& c) -> Status {
+        // Conditional on the claim still being the one read (the row lock): safe from any
+        // node. ARRAY(...): the locking pick runs once (an InitPlan). started_at goes back to the
+        // start of the previous attempt (none: NULL).
+        auto rows = c.Exec(
+            "UPDATE runs r SET status = 'pending', lease_until = NULL, runner = '', started = "
+            "true, "
+            "max_attempts = r.max_attempts + 1, started_at = (r.attempts -> -1 ->> "
+            "'started_at')::int8 "
+            "WHERE r.seq = ANY(ARRAY(SELECT seq FROM runs WHERE status = 'running' AND NOT started "
+            "AND lease_until < $1 ORDER BY lease_until LIMIT $2 FOR UPDATE SKIP LOCKED)) "
+            "RETURNING " +
+                RunColumns("r"),
+            Params().Add(Micros(now)).Add(static_cast<int64_t>(std::max(limit, 0))));
+        if (!rows.ok()) return rows.status();
+        out = ReadRuns(*rows);
+        if (!out.empty()) TASKMILL_RETURN_IF_ERROR(c.Exec(kNotifySql));
+        return Status::Ok();
+      },
+      /*durable=*/false);  // undone by a crash: released again at the next sweep
+  if (!st.ok()) return st;
+  return out;
+}
+
+}  // namespace taskmill::postgres

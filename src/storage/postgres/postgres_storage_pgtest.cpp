@@ -1,0 +1,245 @@
+// postgres_storage_pgtest.cpp — what the PostgreSQL backend does beyond the conformance
+// suite: its URL, migrations raced by processes started together, commit
+// notifications and their polling fallback, and a server restart under load.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <chrono>
+#include <mutex>
+#include <set>
+#include <thread>
+
+#include "storage/postgres/postgres_storage.h"
+#include "storage/postgres/testing/pg_test_server.h"
+
+namespace taskmill::postgres {
+namespace {
+
+using testing::PgTestServer;
+
+constexpr TimePoint kT0{std::chrono::sys_days{std::chrono::year{2026} / 1 / 1}};
+
+Run NewRun(const std::string& id) {
+  Run run;
+  run.id = id;
+  run.function = "test.echo";
+  run.created_at = kT0;
+  run.run_at = kT0;
+  return run;
+}
+
+// A URL of a fresh schema on the shared test server.
+std::string FreshUrl(const std::string& query = "") {
+  auto server = PgTestServer::Shared();
+  if (!server.ok()) throw std::runtime_error(server.status().ToString());
+  static const Status database = (*server)->CreateDatabase("taskmill_backend").status();
+  if (!database.ok()) throw std::runtime_error(database.ToString());
+  auto url = (*server)->CreateSchema("taskmill_backend", PgTestServer::UniqueName("backend"));
+  if (!url.ok()) throw std::runtime_error(url.status().ToString());
+  return *url + (query.empty() ? "" : "&" + query);
+}
+
+std::unique_ptr<Storage> Open(const std::string& url) {
+  auto storage = OpenStorage(StorageOptions{url});
+  if (!storage.ok()) throw std::runtime_error(storage.status().ToString());
+  return std::move(*storage);
+}
+
+// Waits up to `seconds` for `done`.
+template <typename Fn>
+bool WaitFor(double seconds, Fn done) {
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(seconds);
+  while (!done()) {
+    if (std::chrono::steady_clock::now() > deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return true;
+}
+
+TEST(PostgresUrl, KnowsItsParametersAndPassesLibpqsOn) {
+  auto options = PostgresOptionsFromUrl(
+      "postgresql://u@db.example:5433/jobs?pool=8&statement_timeout=5000&listen=false&"
+      "sslmode=require");
+  ASSERT_TRUE(options.ok()) << options.status().ToString();
+  EXPECT_EQ(options->pool_size, 8);
+  EXPECT_EQ(options->statement_timeout_ms, 5000);
+  EXPECT_FALSE(options->listen);
+  EXPECT_EQ(options->conninfo, "postgresql://u@db.example:5433/jobs?sslmode=require");
+}
+
+TEST(PostgresUrl, RefusesAnUnknownParameterNamingTheUrl) {
+  const std::string url = "postgres://u@db.example/jobs?pool_size=3";
+  auto options = OpenStorage(StorageOptions{url});
+  ASSERT_FALSE(options.ok());
+  EXPECT_EQ(options.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(options.status().message().find("'pool_size'"), std::string::npos);
+  EXPECT_NE(options.status().message().find(url), std::string::npos);
+  EXPECT_FALSE(PostgresOptionsFromUrl("postgresql://h/db?pool=0").ok());
+  EXPECT_FALSE(PostgresOptionsFromUrl("postgresql://h/db?listen=maybe").ok());
+}
+
+TEST(PostgresMigrations, NodesStartedTogetherMigrateOnce) {
+  const std::string url = FreshUrl();
+  constexpr int kNodes = 4;
+  std::vector<std::unique_ptr<Storage>> opened(kNodes);
+  std::vector<std::string> errors(kNodes);
+  std::vector<std::thread> threads;
+  for (int i = 0; i < kNodes; ++i) {
+    threads.emplace_back([&, i] {
+      auto storage = OpenStorage(StorageOptions{url});
+      if (storage.ok()) {
+        opened[i] = std::move(*storage);
+      } else {
+        errors[i] = storage.status().ToString();
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  int applied_schema = 0;
+  for (int i = 0; i < kNodes; ++i) {
+    ASSERT_TRUE(opened[i]) << errors[i];
+    auto migration = opened[i]->Migrate();
+    ASSERT_TRUE(migration.ok()) << migration.status().ToString();
+    EXPECT_GT(migration->after, 0);
+    if (migration->before == 0) {
+      ++applied_schema;
+      EXPECT_FALSE(migration->applied.empty());
+    } else {
+      EXPECT_TRUE(migration->applied.empty()) << "node " << i << " found the schema done";
+    }
+  }
+  EXPECT_EQ(applied_schema, 1) << "exactly one node applies the migrations";
+  // Every node works on the one schema.
+  RunPutParams put;
+  put.runs = {NewRun("after-migration")};
+  ASSERT_TRUE(opened[0]->RunPut(put).ok());
+  EXPECT_TRUE(opened[kNodes - 1]->RunGet("after-migration").ok());
+}
+
+TEST(PostgresCommitWatch, AnotherNodesPutWakesTheWatch) {
+  const std::string url = FreshUrl();
+  auto watcher = Open(url);
+  auto writer = Open(url);
+  EXPECT_TRUE(watcher->Capabilities().commit_notifications);
+  EXPECT_FALSE(watcher->Capabilities().holder_liveness);
+  std::atomic<int> calls{0};
+  auto watch = watcher->WatchCommits([&] { ++calls; });
+  ASSERT_TRUE(watch);
+  // The watch calls once when it starts listening (commits made before it).
+  ASSERT_TRUE(WaitFor(10, [&] { return calls.load() > 0; }));
+  const int before = calls.load();
+  RunPutParams put;
+  put.runs = {NewRun("wakes")};
+  ASSERT_TRUE(writer->RunPut(put).ok());
+  EXPECT_TRUE(WaitFor(10, [&] { return calls.load() > before; })) << "no notification";
+}
+
+TEST(PostgresCommitWatch, ListenFalseLeavesRunnersToPoll) {
+  const std::string url = FreshUrl("listen=false");
+  auto a = Open(url);
+  auto b = Open(url);
+  EXPECT_FALSE(a->Capabilities().commit_notifications);
+  EXPECT_EQ(a->WatchCommits([] {}), nullptr);
+  RunPutParams put;
+  put.runs = {NewRun("polled")};
+  ASSERT_TRUE(a->RunPut(put).ok());
+  RunTakeParams take;
+  take.runner = "r1";
+  take.max = 10;
+  take.now = kT0;
+  auto claimed = b->RunTake(take);
+  ASSERT_TRUE(claimed.ok()) << claimed.status().ToString();
+  ASSERT_EQ(claimed->size(), 1u);
+  EXPECT_EQ((*claimed)[0].id, "polled");
+}
+
+// A claim of N from a backlog claims N: with hash joins off, an inlined pick of the
+// claim was run again for each row it joined, each time locking and claiming new rows
+// (150,000 runs claimed by claims of 128).
+TEST(PostgresClaims, AClaimFromABigBacklogTakesNoMoreThanAsked) {
+  auto storage = Open(FreshUrl());
+  RunPutParams put;
+  for (int i = 0; i < 5000; ++i) put.runs.push_back(NewRun("backlog-" + std::to_string(i)));
+  ASSERT_TRUE(storage->RunPut(put).ok());
+  RunTakeParams take;
+  take.runner = "r1";
+  take.max = 64;
+  take.start = 16;
+  take.now = kT0;
+  auto claimed = storage->RunTake(take);
+  ASSERT_TRUE(claimed.ok()) << claimed.status().ToString();
+  EXPECT_EQ(claimed->size(), 64u);
+  RunFilter running;
+  running.status = RunStatus::kRunning;
+  running.limit = 1000;
+  auto page = storage->RunList(running);
+  ASSERT_TRUE(page.ok());
+  EXPECT_EQ(page->runs.size(), 64u) << "runs set running beyond the claim";
+  // Released claims ahead come back as they were: only the 48 not started.
+  auto released = storage->RunReleaseUnstarted(kT0 + std::chrono::hours(1), 1000);
+  ASSERT_TRUE(released.ok()) << released.status().ToString();
+  EXPECT_EQ(released->size(), 48u);
+}
+
+// The server stops (fast shutdown) while runs are being stored: a put either answers
+// an error or its runs are found after the restart, by the same Storage object, which
+// reconnects on its own.
+TEST(PostgresRestart, NoAcknowledgedRunIsLostAndTheStorageResumes) {
+  auto server = PgTestServer::Start();
+  ASSERT_TRUE(server.ok()) << server.status().ToString();
+  if (server->external())
+    GTEST_SKIP() << "an external server (TASKMILL_TEST_POSTGRES_URL) is not restarted";
+  auto url = server->CreateDatabase("restart");
+  ASSERT_TRUE(url.ok()) << url.status().ToString();
+  auto storage = Open(*url + "?statement_timeout=5000");
+  std::mutex mu;
+  std::vector<std::string> acknowledged;
+  std::atomic<int> failures{0};
+  std::atomic<bool> stop{false};
+  std::thread writer([&] {
+    for (int batch = 0; !stop; ++batch) {
+      RunPutParams put;
+      for (int i = 0; i < 10; ++i) {
+        put.runs.push_back(NewRun("b" + std::to_string(batch) + "-" + std::to_string(i)));
+      }
+      auto stored = storage->RunPut(put);
+      if (stored.ok()) {
+        std::lock_guard lock(mu);
+        for (const taskmill::Run& run : *stored) acknowledged.push_back(run.id);
+      } else {
+        ++failures;
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+      }
+    }
+  });
+  auto acknowledged_count = [&] {
+    std::lock_guard lock(mu);
+    return acknowledged.size();
+  };
+  ASSERT_TRUE(WaitFor(30, [&] { return acknowledged_count() >= 200; }));
+  ASSERT_TRUE(server->StopFast().ok());
+  ASSERT_TRUE(WaitFor(30, [&] { return failures.load() > 0; })) << "puts failed while it was down";
+  ASSERT_TRUE(server->StartAgain().ok());
+  const size_t before_restart = acknowledged_count();
+  EXPECT_TRUE(WaitFor(30, [&] { return acknowledged_count() >= before_restart + 200; }))
+      << "the storage resumes storing without being reopened";
+  stop = true;
+  writer.join();
+  std::lock_guard lock(mu);
+  RunFilter filter;
+  filter.limit = 1000;
+  std::set<std::string> found;
+  for (;;) {
+    auto page = storage->RunList(filter);
+    ASSERT_TRUE(page.ok()) << page.status().ToString();
+    for (const taskmill::Run& run : page->runs) found.insert(run.id);
+    if (page->next_cursor.empty()) break;
+    filter.cursor = page->next_cursor;
+  }
+  for (const std::string& id : acknowledged) {
+    ASSERT_TRUE(found.contains(id)) << "acknowledged run " << id << " was lost";
+  }
+}
+
+}  // namespace
+}  // namespace taskmill::postgres

@@ -1,0 +1,265 @@
+// rows.cpp — runs to rows and back (rows.h).
+#include "storage/postgres/rows.h"
+
+#include <boost/json.hpp>
+#include <chrono>
+
+#include "storage/sqlite/rows.h"  // the attempt format both backends store
+
+namespace taskmill::postgres {
+namespace json = boost::json;
+
+const char* const kRunColumns =
+    "seq, id, queue, function, task, status, args, data, priority, account_id, "
+    "auth_account_id, created_at, run_at, scheduled_at, started_at, finished_at, lease_until, "
+    "runner, attempt, max_attempts, delay_us, delay_factor, max_delay_us, timeout_us, ttr_us, "
+    "result, error, error_kind, progress_total, progress_succeeded, progress_failed, parent_id, "
+    "flow_id, input_file, output_file, attempts";
+
+std::string RunColumns(const std::string& alias) {
+  std::string out;
+  std::string_view all = kRunColumns;
+  while (!all.empty()) {
+    size_t comma = all.find(',');
+    std::string_view name = all.substr(0, comma);
+    while (!name.empty() && name.front() == ' ') name.remove_prefix(1);
+    if (!out.empty()) out += ", ";
+    out += alias + "." + std::string(name);
+    all = comma == std::string_view::npos ? std::string_view() : all.substr(comma + 1);
+  }
+  return out;
+}
+
+std::string SerializeAttempts(const std::vector<Attempt>& attempts) {
+  return sqlite::SerializeAttempts(attempts);
+}
+
+std::vector<Attempt> ParseAttempts(std::string_view text) { return sqlite::ParseAttempts(text); }
+
+namespace {
+json::value ParseJsonOr(std::string_view text, json::value fallback) {
+  if (text.empty()) return fallback;
+  if (text == "[]") return json::array();
+  if (text == "{}") return json::object();
+  boost::system::error_code ec;
+  json::value v = json::parse(text, ec);
+  return ec ? fallback : v;
+}
+}  // namespace
+
+Run ReadRun(const Rows& r, int row, int64_t* seq, int c) {
+  Run run;
+  if (seq) *seq = r.Int(row, c);
+  run.id = r.Text(row, c + 1);
+  run.queue = r.Text(row, c + 2);
+  run.function = r.Text(row, c + 3);
+  run.task = r.Text(row, c + 4);
+  run.status = ParseRunStatus(r.Text(row, c + 5)).value_or(RunStatus::kPending);
+  run.args = ParseJsonOr(r.Text(row, c + 6), json::array());
+  run.data = ParseJsonOr(r.Text(row, c + 7), json::object());
+  run.priority = static_cast<int>(r.Int(row, c + 8));
+  run.account_id = r.Text(row, c + 9);
+  run.auth_account_id = r.Text(row, c + 10);
+  run.created_at = FromMicros(r.Int(row, c + 11));
+  run.run_at = FromMicros(r.Int(row, c + 12));
+  auto opt_time = [&](int col) -> std::optional<TimePoint> {
+    if (r.IsNull(row, c + col)) return std::nullopt;
+    return FromMicros(r.Int(row, c + col));
+  };
+  run.scheduled_at = opt_time(13);
+  run.started_at = opt_time(14);
+  run.finished_at = opt_time(15);
+  run.lease_until = opt_time(16);
+  run.runner = r.Text(row, c + 17);
+  run.attempt = static_cast<int>(r.Int(row, c + 18));
+  run.retry.max_attempts = static_cast<int>(r.Int(row, c + 19));
+  run.retry.delay = Duration{r.Int(row, c + 20)};
+  run.retry.delay_factor = r.Double(row, c + 21);
+  if (!r.IsNull(row, c + 22)) run.retry.max_delay = Duration{r.Int(row, c + 22)};
+  if (!r.IsNull(row, c + 23)) run.timeout = Duration{r.Int(row, c + 23)};
+  run.time_to_resolve = Duration{r.Int(row, c + 24)};
+  run.result = r.IsNull(row, c + 25) ? json::value(nullptr)
+                                     : ParseJsonOr(r.Text(row, c + 25), json::value(nullptr));
+  run.error = r.Text(row, c + 26);
+  run.error_kind = r.Text(row, c + 27);
+  run.progress.total = r.Int(row, c + 28);
+  run.progress.succeeded = r.Int(row, c + 29);
+  run.progress.failed = r.Int(row, c + 30);
+  run.parent_id = r.Text(row, c + 31);
+  run.flow_id = r.Text(row, c + 32);
+  run.input_file = r.Text(row, c + 33);
+  run.output_file = r.Text(row, c + 34);
+  run.attempts = ParseAttempts(r.Text(row, c + 35));
+  return run;
+}
+
+std::vector<Run> ReadRuns(const Rows& rows) {
+  std::vector<Run> out;
+  out.reserve(static_cast<size_t>(rows.size()));
+  for (int i = 0; i < rows.size(); ++i) out.push_back(ReadRun(rows, i));
+  return out;
+}
+
+Result<int64_t> InsertRuns(Connection& c, const std::string& table,
+                           const std::vector<const Run*>& runs, const std::vector<int64_t>* seqs) {
+  if (runs.empty()) return int64_t{0};
+  // One array per column; the order of the columns here is the order of the unnest.
+  constexpr int kColumns = 36;
+  std::vector<ArrayLiteral> a(kColumns);
+  auto text = [&](int i, std::string_view v) { a[i].Add(v); };
+  auto num = [&](int i, int64_t v) { a[i].Add(v); };
+  auto opt = [&](int i, const std::optional<int64_t>& v) {
+    if (v) {
+      a[i].Add(*v);
+    } else {
+      a[i].AddNull();
+    }
+  };
+  std::string buffer;
+  for (const Run* run : runs) {
+    const Run& r = *run;
+    text(0, r.id);
+    text(1, r.queue);
+    text(2, r.function);
+    text(3, r.task);
+    text(4, ToString(r.status));
+    buffer.clear();
+    AppendJson(r.args, &buffer);
+    text(5, buffer);
+    buffer.clear();
+    AppendJson(r.data, &buffer);
+    text(6, buffer);
+    num(7, r.priority);
+    text(8, r.account_id);
+    text(9, r.auth_account_id);
+    num(10, Micros(r.created_at));
+    num(11, Micros(r.run_at));
+    opt(12, Micros(r.scheduled_at));
+    opt(13, Micros(r.started_at));
+    opt(14, Micros(r.finished_at));
+    opt(15, Micros(r.lease_until));
+    text(16, r.runner);
+    num(17, r.attempt);
+    num(18, r.retry.max_attempts);
+    num(19, r.retry.delay.count());
+    {
+      buffer.clear();
+      AppendJsonNumber(r.retry.delay_factor, &buffer);
+      a[20].Add(std::string_view(buffer));
+    }
+    opt(21, r.retry.max_delay ? std::optional<int64_t>(r.retry.max_delay->count()) : std::nullopt);
+    opt(22, r.timeout ? std::optional<int64_t>(r.timeout->count()) : std::nullopt);
+    num(23, r.time_to_resolve.count());
+    if (r.result.is_null()) {
+      a[24].AddNull();
+    } else {
+      buffer.clear();
+      AppendJson(r.result, &buffer);
+      text(24, buffer);
+    }
+    text(25, r.error);
+    text(26, r.error_kind);
+    num(27, r.progress.total);
+    num(28, r.progress.succeeded);
+    num(29, r.progress.failed);
+    text(30, r.parent_id);
+    text(31, r.flow_id);
+    text(32, r.input_file);
+    text(33, r.output_file);
+    text(34, SerializeAttempts(r.attempts));
+    // started: a run stored running counts as started (as in the SQLite backend).
+    text(35, "t");
+  }
+  static const char* const kTypes[kColumns] = {
+      "text", "text", "text",   "text", "text", "text", "text", "int4", "text",
+      "text", "int8", "int8",   "int8", "int8", "int8", "int8", "text", "int4",
+      "int4", "int8", "float8", "int8", "int8", "int8", "text", "text", "text",
+      "int8", "int8", "int8",   "text", "text", "text", "text", "text", "bool"};
+  static const std::string kNames =
+      "id, queue, function, task, status, args, data, priority, account_id, auth_account_id, "
+      "created_at, run_at, scheduled_at, started_at, finished_at, lease_until, runner, attempt, "
+      "max_attempts, delay_us, delay_factor, max_delay_us, timeout_us, ttr_us, result, error, "
+      "error_kind, progress_total, progress_succeeded, progress_failed, parent_id, flow_id, "
+      "input_file, output_file, attempts, started";
+  Params params;
+  std::string unnest;
+  for (int i = 0; i < kColumns; ++i) {
+    params.Add(a[i].Take());
+    if (i) unnest += ", ";
+    unnest += "$" + std::to_string(i + 1) + "::" + kTypes[i] + "[]";
+  }
+  const bool history = table == "runs_history";
+  // The seq: given, or the next of the sequence (the hot table's default).
+  std::string seq_value;
+  std::string seq_column;
+  std::string seq_array;
+  if (seqs) {
+    ArrayLiteral given;
+    for (int64_t seq : *seqs) given.Add(seq);
+    params.Add(given.Take());
+    seq_column = "seq, ";
+    seq_value = "u.seq, ";
+    seq_array = ", $" + std::to_string(kColumns + 1) + "::int8[]";
+  } else if (history) {
+    seq_column = "seq, ";
+    seq_value = "nextval('run_seq'), ";
+  }
+  std::string select =
+      "SELECT " + seq_value +
+      "id, queue, function, task, status, args, data, priority, account_id, auth_account_id, "
+      "created_at, run_at, scheduled_at, started_at, finished_at, lease_until, runner, attempt, "
+      "max_attempts, delay_us, delay_factor, max_delay_us, timeout_us, ttr_us, result, error, "
+      "error_kind, progress_total, progress_succeeded, progress_failed, parent_id, flow_id, "
+      "input_file, output_file, attempts::jsonb, started" +
+      std::string(history ? ", coalesce(finished_at, created_at)" : "");
+  std::string sql = "INSERT INTO " + table + "(" + seq_column + kNames +
+                    (history ? ", part_at" : "") + ") " + select + " FROM unnest(" + unnest +
+                    seq_array + ") WITH ORDINALITY AS u(" + kNames + (seqs ? ", seq" : "") +
+                    ", ord) ORDER BY ord";
+  auto rows = c.Exec(sql, params);
+  if (!rows.ok()) return rows.status();
+  return rows->Affected();
+}
+
+std::pair<int64_t, int64_t> MonthOf(int64_t micros) {
+  using namespace std::chrono;
+  sys_days day = floor<days>(sys_time<microseconds>(microseconds(micros)));
+  year_month_day ymd(day);
+  sys_days first = sys_days(ymd.year() / ymd.month() / 1);
+  sys_days next = sys_days((ymd.year() / ymd.month() / 1) + months(1));
+  return {duration_cast<microseconds>(first.time_since_epoch()).count(),
+          duration_cast<microseconds>(next.time_since_epoch()).count()};
+}
+
+Status EnsurePartitions(Connection& c, const std::vector<int64_t>& part_ats) {
+  std::vector<std::pair<int64_t, int64_t>> months;
+  for (int64_t at : part_ats) {
+    auto m = MonthOf(at);
+    if (std::find(months.begin(), months.end(), m) == months.end()) months.push_back(m);
+  }
+  for (const auto& [from, to] : months) {
+    using namespace std::chrono;
+    year_month_day ymd(floor<days>(sys_time<microseconds>(microseconds(from))));
+    char name[64];
+    std::snprintf(name, sizeof name, "runs_history_%04d%02u", static_cast<int>(ymd.year()),
+                  static_cast<unsigned>(ymd.month()));
+    // Made in a transaction of its own under a transaction-level advisory lock, so
+    // that two processes finishing the first runs of a month do not race on it; the
+    // lock and the transaction end together (no session state).
+    std::string sql = "BEGIN; SELECT pg_advisory_xact_lock(7220161); CREATE TABLE IF NOT EXISTS " +
+                      std::string(name) + " PARTITION OF runs_history FOR VALUES FROM (" +
+                      std::to_string(from) + ") TO (" + std::to_string(to) + "); COMMIT";
+    Status st = c.ExecScript(sql);
+    if (!st.ok()) {
+      if (!c.broken()) (void)c.ExecScript("ROLLBACK");
+      return st;
+    }
+  }
+  return Status::Ok();
+}
+
+Status TakenId(const Run& run) {
+  return Status::Conflict("run '" + run.id + "' already exists in queue '" + run.queue + "'");
+}
+
+}  // namespace taskmill::postgres

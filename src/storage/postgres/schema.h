@@ -1,0 +1,172 @@
+// schema.h — numbered migrations of the PostgreSQL backend. Each is applied once, in
+// order, in the one transaction that Migrate holds under a transaction-level advisory
+// lock (migrate.cpp), and recorded in taskmill_migrations. Never edit a released
+// migration: add the next number. docs/storage.md explains the tables.
+#pragma once
+
+namespace taskmill::postgres {
+
+struct Migration {
+  int version;
+  const char* sql;
+};
+
+// Times are bigint microseconds since the Unix epoch (UTC), durations bigint
+// microseconds, as in the SQLite backend. JSON values are text, stored as the writer
+// serialized them, except attempts (jsonb: a finish appends to it in SQL).
+inline constexpr Migration kMigrations[] = {
+    {1, R"sql(
+CREATE SEQUENCE run_seq;
+
+-- The hot table: pending and running runs only. A run leaves it in the commit that
+-- finishes it (for runs_history), so the table stays as small as the backlog, claims
+-- and finishes touch few pages, and vacuum has little to do. fillfactor 70 leaves room
+-- on each page for the new versions a claim, a heartbeat and a retry write; the
+-- autovacuum settings vacuum it after a fixed number of dead rows rather than a
+-- fraction of a table whose size swings from empty to millions (docs/storage.md).
+CREATE TABLE runs (
+  seq bigint PRIMARY KEY DEFAULT nextval('run_seq'),
+  id text NOT NULL,
+  queue text NOT NULL,
+  function text NOT NULL,
+  task text NOT NULL DEFAULT '',
+  status text NOT NULL,
+  args text NOT NULL,
+  data text NOT NULL,
+  priority integer NOT NULL DEFAULT 0,
+  account_id text NOT NULL DEFAULT '',
+  auth_account_id text NOT NULL DEFAULT '',
+  created_at bigint NOT NULL,
+  run_at bigint NOT NULL,
+  scheduled_at bigint,
+  started_at bigint,
+  finished_at bigint,
+  lease_until bigint,
+  runner text NOT NULL DEFAULT '',
+  attempt integer NOT NULL DEFAULT 0,
+  max_attempts integer NOT NULL DEFAULT 1,
+  delay_us bigint NOT NULL DEFAULT 0,
+  delay_factor double precision NOT NULL DEFAULT 1,
+  max_delay_us bigint,
+  timeout_us bigint,
+  ttr_us bigint NOT NULL,
+  result text,
+  error text NOT NULL DEFAULT '',
+  error_kind text NOT NULL DEFAULT '',
+  progress_total bigint NOT NULL DEFAULT 0,
+  progress_succeeded bigint NOT NULL DEFAULT 0,
+  progress_failed bigint NOT NULL DEFAULT 0,
+  parent_id text NOT NULL DEFAULT '',
+  flow_id text NOT NULL DEFAULT '',
+  input_file text NOT NULL DEFAULT '',
+  output_file text NOT NULL DEFAULT '',
+  attempts jsonb NOT NULL DEFAULT '[]',
+  started boolean NOT NULL DEFAULT true
+) WITH (fillfactor = 70,
+        autovacuum_vacuum_scale_factor = 0, autovacuum_vacuum_threshold = 2000,
+        autovacuum_vacuum_insert_scale_factor = 0, autovacuum_vacuum_insert_threshold = 20000,
+        autovacuum_analyze_scale_factor = 0, autovacuum_analyze_threshold = 5000,
+        autovacuum_vacuum_cost_delay = 0);
+CREATE UNIQUE INDEX runs_id_queue ON runs(id, queue);
+-- Claim order of due runs; the runs of paused or capped queues are filtered.
+CREATE INDEX runs_pending ON runs(priority DESC, run_at, seq) WHERE status = 'pending';
+CREATE INDEX runs_running_lease ON runs(lease_until) WHERE status = 'running';
+CREATE INDEX runs_task ON runs(task) WHERE task <> '';
+
+-- Finished runs, partitioned by month of part_at (the finish instant, or the creation
+-- of a run stored finished), so that retention drops whole partitions rather than
+-- deleting rows. Partitions are made on demand (EnsurePartitions).
+CREATE TABLE runs_history (LIKE runs INCLUDING DEFAULTS, part_at bigint NOT NULL)
+  PARTITION BY RANGE (part_at);
+ALTER TABLE runs_history ALTER COLUMN seq DROP DEFAULT;
+CREATE INDEX runs_history_seq ON runs_history(seq);
+CREATE INDEX runs_history_id ON runs_history(id, queue);
+CREATE INDEX runs_history_task ON runs_history(task, finished_at) WHERE task <> '';
+CREATE INDEX runs_history_status ON runs_history(status, seq);
+
+-- (queue, id) is unique over both tables, and so is the (task, scheduled_at) of a
+-- periodical launch: a partitioned table cannot hold a unique index without its
+-- partition key, so these small tables hold the keys of every stored run.
+CREATE TABLE run_keys (id text NOT NULL, queue text NOT NULL, PRIMARY KEY (id, queue));
+CREATE TABLE launches (task text NOT NULL, scheduled_at bigint NOT NULL,
+                       PRIMARY KEY (task, scheduled_at));
+
+-- Counts of finished runs by (queue, task, status, account), kept by the triggers of
+-- runs_history in the commit that moves runs in or out; runs in the hot table are
+-- counted there. `shard` spreads the rows that concurrent commits add to, so that two
+-- runners' finishes do not wait for each other's commit on one tally row.
+CREATE TABLE run_tallies (
+  queue text NOT NULL, task text NOT NULL, status text NOT NULL, account_id text NOT NULL,
+  shard integer NOT NULL, n bigint NOT NULL,
+  PRIMARY KEY (queue, task, status, account_id, shard));
+CREATE FUNCTION taskmill_tally_in() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  INSERT INTO run_tallies AS t(queue, task, status, account_id, shard, n)
+    SELECT queue, task, status, account_id, pg_backend_pid() % 8, count(*) FROM moved
+    GROUP BY queue, task, status, account_id
+  ON CONFLICT (queue, task, status, account_id, shard) DO UPDATE SET n = t.n + excluded.n;
+  RETURN NULL;
+END $$;
+CREATE FUNCTION taskmill_tally_out() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  INSERT INTO run_tallies AS t(queue, task, status, account_id, shard, n)
+    SELECT queue, task, status, account_id, pg_backend_pid() % 8, -count(*) FROM moved
+    GROUP BY queue, task, status, account_id
+  ON CONFLICT (queue, task, status, account_id, shard) DO UPDATE SET n = t.n + excluded.n;
+  RETURN NULL;
+END $$;
+CREATE TRIGGER runs_history_in AFTER INSERT ON runs_history REFERENCING NEW TABLE AS moved
+  FOR EACH STATEMENT EXECUTE FUNCTION taskmill_tally_in();
+CREATE TRIGGER runs_history_out AFTER DELETE ON runs_history REFERENCING OLD TABLE AS moved
+  FOR EACH STATEMENT EXECUTE FUNCTION taskmill_tally_out();
+
+CREATE TABLE queues (name text PRIMARY KEY, paused boolean NOT NULL DEFAULT false,
+                     max_running integer NOT NULL DEFAULT 0);
+CREATE TABLE tasks (name text PRIMARY KEY, definition text NOT NULL,
+                    max_running integer NOT NULL DEFAULT 0);
+-- Leader leases. `term` grows whenever the holder changes, so a write stamped with an
+-- older term can be refused.
+CREATE TABLE leases (name text PRIMARY KEY, holder text NOT NULL, until bigint NOT NULL,
+                     term bigint NOT NULL DEFAULT 1);
+CREATE TABLE state (key text PRIMARY KEY, value bytea NOT NULL);
+CREATE TABLE api_tokens (name text PRIMARY KEY, account_id text NOT NULL, admin boolean NOT NULL,
+                         hash text NOT NULL UNIQUE, created_at bigint NOT NULL);
+
+-- Files (bulk inputs, outputs) in chunks, and bulk checkpoints: stored here so that
+-- any node serves them.
+CREATE TABLE files (
+  id text PRIMARY KEY,
+  name text NOT NULL DEFAULT '',
+  content_type text NOT NULL DEFAULT 'text/csv',
+  size bigint NOT NULL DEFAULT 0,
+  chunks bigint NOT NULL DEFAULT 0,
+  run_id text NOT NULL DEFAULT '',
+  run_queue text NOT NULL DEFAULT '',
+  meta text NOT NULL DEFAULT '{}',
+  created_at bigint NOT NULL);
+CREATE INDEX files_owner ON files(run_id, run_queue) WHERE run_id <> '';
+CREATE INDEX files_staged ON files(created_at) WHERE run_id = '';
+CREATE TABLE file_chunks (file_id text NOT NULL REFERENCES files(id) ON DELETE CASCADE,
+                          seq bigint NOT NULL, data bytea NOT NULL,
+                          PRIMARY KEY (file_id, seq));
+ALTER TABLE file_chunks ALTER COLUMN data SET STORAGE EXTERNAL;  -- CSV compresses little
+CREATE TABLE run_checkpoints (run_id text NOT NULL, queue text NOT NULL, attempt integer NOT NULL,
+                              state text NOT NULL, saved_at bigint NOT NULL,
+                              PRIMARY KEY (run_id, queue));
+)sql"},
+    // Runners beat into `runners` (RunnerBeat) so that any API node lists every runner
+    // of the cluster: one row per runner, upserted every few seconds.
+    {2, R"sql(
+CREATE TABLE runners (
+  id text PRIMARY KEY,
+  kind text NOT NULL,
+  host text NOT NULL,
+  pid bigint NOT NULL,
+  queues text NOT NULL,         -- JSON array of names; [] serves every queue
+  capacity integer NOT NULL,
+  running integer NOT NULL,
+  last_seen bigint NOT NULL);
+)sql"},
+};
+
+}  // namespace taskmill::postgres
