@@ -42,17 +42,18 @@ base=${base%/postgres}
 echo "server: $base (synchronous_commit=$(psql -XAtq "$base/postgres" -c 'show synchronous_commit'))" >&2
 
 db=0
-fresh_db() {
+fresh_db() {  # sets $db_url to a new, empty database
   db=$((db + 1))
   psql -XAtq "$base/postgres" -c "create database bench_$db" >/dev/null
-  echo "$base/bench_$db"
+  db_url="$base/bench_$db"
 }
 drop_db() { psql -XAtq "$base/postgres" -c "drop database bench_$db" >/dev/null; }
 load() { cut -d' ' -f1 /proc/loadavg; }
 
 measure() {  # measure ROUND WHAT
   local round=$1 what=$2 url line l0
-  url=$(fresh_db)
+  fresh_db
+  url=$db_url
   l0=$(load)
   case "$what" in
     taskmill)
