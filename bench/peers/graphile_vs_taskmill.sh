@@ -7,7 +7,8 @@
 #   graphile default graphile-worker with those left at their defaults (M runs: it is slow)
 # and the order is reversed every other round, since the machine's load drifts. At the end
 # it prints the medians and the ratio taskmill / graphile fast. Results: one JSON line per
-# measurement in $OUT (default: a temp file, path printed).
+# measurement in $OUT (default: a temp file, path printed), with the CPU time the
+# server spent on it (enqueue and drain) per 1000 runs.
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -39,6 +40,11 @@ cleanup() { "$root/scripts/pg-test-server.sh" stop "$server" >/dev/null 2>&1 || 
 trap cleanup EXIT
 base=$("$root/scripts/pg-test-server.sh" start "$server")
 base=${base%/postgres}
+postmaster=$(head -1 "$server/data/postmaster.pid")
+ticks=$(getconf CLK_TCK)
+pg_cpu() {  # CPU seconds of the server: the postmaster's and its exited backends'
+  awk -v t="$ticks" '{ printf "%.2f", ($14 + $15 + $16 + $17) / t }' "/proc/$postmaster/stat"
+}
 echo "server: $base (synchronous_commit=$(psql -XAtq "$base/postgres" -c 'show synchronous_commit'))" >&2
 
 db=0
@@ -51,10 +57,11 @@ drop_db() { psql -XAtq "$base/postgres" -c "drop database bench_$db" >/dev/null;
 load() { cut -d' ' -f1 /proc/loadavg; }
 
 measure() {  # measure ROUND WHAT
-  local round=$1 what=$2 url line l0
+  local round=$1 what=$2 url line l0 c0 c1
   fresh_db
   url=$db_url
   l0=$(load)
+  c0=$(pg_cpu)
   case "$what" in
     taskmill)
       line=$("$taskmill" bench --storage "$url" --runs "$runs" --trickle 0 --json 2>/dev/null) ;;
@@ -64,13 +71,18 @@ measure() {  # measure ROUND WHAT
       line=$(NO_LOG_SUCCESS=1 node "$here/graphile_drain.mjs" "$url" "$defaults_runs" defaults) ;;
   esac
   drop_db
-  python3 - "$round" "$what" "$l0" "$line" >>"$out" <<'EOF'
+  sleep 0.5  # the backends are reaped
+  c1=$(pg_cpu)
+  python3 - "$round" "$what" "$l0" "$line" "$c0" "$c1" >>"$out" <<'EOF'
 import json, sys
-round_, what, load, line = sys.argv[1:]
+round_, what, load, line, c0, c1 = sys.argv[1:]
 r = json.loads(line)
+# The server's CPU over the whole measurement (enqueue and drain), per 1000 runs.
+cpu = float(c1) - float(c0)
 print(json.dumps({"round": int(round_), "what": what, "load1": float(load),
                   "runs": r["runs"], "drain_runs_per_sec": r["drain_runs_per_sec"],
-                  "enqueue_runs_per_sec": r["enqueue_runs_per_sec"]}))
+                  "enqueue_runs_per_sec": r["enqueue_runs_per_sec"],
+                  "pg_cpu_ms_per_1000_runs": round(1e6 * cpu / r["runs"], 1)}))
 EOF
   tail -n1 "$out" >&2
 }
@@ -88,8 +100,9 @@ med = {}
 for what in ("taskmill", "graphile-fast", "graphile-defaults"):
     v = [r["drain_runs_per_sec"] for r in rows if r["what"] == what]
     med[what] = statistics.median(v)
-    print(f"{what:18} drain median {med[what]:>8.0f} runs/s  rounds: "
-          + " ".join(f"{x:.0f}" for x in v))
+    cpu = statistics.median(r["pg_cpu_ms_per_1000_runs"] for r in rows if r["what"] == what)
+    print(f"{what:18} drain median {med[what]:>8.0f} runs/s  "
+          f"PostgreSQL CPU {cpu:.0f} ms per 1000 runs  rounds: " + " ".join(f"{x:.0f}" for x in v))
 ratios = [t["drain_runs_per_sec"] / g["drain_runs_per_sec"]
           for t in rows if t["what"] == "taskmill"
           for g in rows if g["what"] == "graphile-fast" and g["round"] == t["round"]]

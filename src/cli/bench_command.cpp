@@ -24,6 +24,7 @@
 
 #include "cli/bench_lateness.h"
 #include "cli/bench_processes.h"
+#include "cli/bench_steady.h"
 #include "cli/global_options.h"
 
 namespace taskmill::cli {
@@ -240,8 +241,10 @@ void AddBenchCommand(CLI::App& app) {
                   "postgresql://user@host/db (an empty database)");
   CLI::App* lateness = AddBenchLatenessCommand(*cmd);
   CLI::App* runner = AddBenchRunnerCommand(*cmd);
-  cmd->callback([opts, lateness, runner] {
-    if (lateness->parsed() || runner->parsed()) return;  // a subcommand ran instead
+  CLI::App* steady = AddBenchSteadyCommand(*cmd);
+  cmd->callback([opts, lateness, runner, steady] {
+    // A subcommand ran instead.
+    if (lateness->parsed() || runner->parsed() || steady->parsed()) return;
     opts->json = JsonRequested();    // --json: one JSON object
     throw CLI::RuntimeError(RunBench(*opts));
   });
