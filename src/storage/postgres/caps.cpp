@@ -93,7 +93,7 @@ Status PgStorage::TakeCapped(Connection& c, const RunTakeParams& p, std::vector<
   ArrayLiteral seqs;
   for (int64_t seq : chosen) seqs.Add(seq);
   auto rows = c.Exec(
-      "WITH ordered AS (SELECT seq, ord FROM unnest($4::int8[]) WITH ORDINALITY AS u(seq, ord)) " +
+      "WITH ordered AS MATERIALIZED (SELECT seq, ord FROM unnest($4::int8[]) WITH ORDINALITY AS u(seq, ord)) " +
           kClaimUpdate,
       Params().Add(p.runner).Add(Micros(p.now)).Add(static_cast<int64_t>(std::max(0, p.start)))
           .Add(seqs.Take()));

@@ -42,13 +42,17 @@ Result<std::vector<ClaimedRun>> PgStorage::RunTake(const RunTakeParams& p) {
     // Without caps anywhere (checked once per statement), the best due runs of the
     // unpaused queues. With caps, nothing here: the capped path decides.
     auto rows = c.Exec(
-        "WITH picked AS (SELECT seq, priority, run_at FROM runs WHERE status = 'pending' "
+        // MATERIALIZED: the pick runs exactly once. Inlined, a nested loop could run
+        // it again for each row it joins, each time locking (and claiming) new rows.
+        "WITH picked AS MATERIALIZED (SELECT seq, priority, run_at FROM runs "
+        "WHERE status = 'pending' "
         "AND run_at <= $2" + queue_filter +
             " AND NOT EXISTS (SELECT 1 FROM queues q WHERE q.name = runs.queue AND q.paused) "
             "AND NOT EXISTS (SELECT 1 FROM queues WHERE max_running > 0) "
             "AND NOT EXISTS (SELECT 1 FROM tasks WHERE max_running > 0) "
             "ORDER BY priority DESC, run_at, seq LIMIT $4 FOR UPDATE SKIP LOCKED), "
-            "ordered AS (SELECT seq, row_number() OVER (ORDER BY priority DESC, run_at, seq) "
+            "ordered AS MATERIALIZED (SELECT seq, row_number() OVER (ORDER BY priority DESC, "
+            "run_at, seq) "
             "AS ord FROM picked) " +
             kClaimUpdate,
         params);
@@ -146,12 +150,12 @@ Result<std::vector<Run>> PgStorage::RunReleaseUnstarted(TimePoint now, int limit
   std::vector<Run> out;
   Status st = pool_.Transaction([&](Connection& c) -> Status {
     // Conditional on the claim still being the one read (the row lock): safe from any
-    // node. started_at goes back to the start of the previous attempt (none: NULL).
+    // node. ARRAY(...): the locking pick runs once (an InitPlan). started_at goes back to the start of the previous attempt (none: NULL).
     auto rows = c.Exec(
         "UPDATE runs r SET status = 'pending', lease_until = NULL, runner = '', started = true, "
         "max_attempts = r.max_attempts + 1, started_at = (r.attempts -> -1 ->> 'started_at')::int8 "
-        "WHERE r.seq IN (SELECT seq FROM runs WHERE status = 'running' AND NOT started "
-        "AND lease_until < $1 ORDER BY lease_until LIMIT $2 FOR UPDATE SKIP LOCKED) RETURNING " +
+        "WHERE r.seq = ANY(ARRAY(SELECT seq FROM runs WHERE status = 'running' AND NOT started "
+        "AND lease_until < $1 ORDER BY lease_until LIMIT $2 FOR UPDATE SKIP LOCKED)) RETURNING " +
             RunColumns("r"),
         Params().Add(Micros(now)).Add(static_cast<int64_t>(std::max(limit, 0))));
     if (!rows.ok()) return rows.status();

@@ -24,56 +24,20 @@ constexpr const char* kAttempt =
 
 }  // namespace
 
+// Finishes per statement: a batch that grew while the server was away (the runner
+// keeps its outcomes until they are stored) is stored in the same one commit, a
+// statement of bounded size at a time.
+constexpr size_t kFinishChunk = 2000;
+
 Result<std::vector<RunFinishResult>> PgStorage::RunFinishBatch(
     const std::vector<RunFinish>& finishes) {
   std::vector<RunFinishResult> out(finishes.size());
   if (finishes.empty()) return out;
   std::vector<int64_t> months;
-  ArrayLiteral ids, queues, attempts, statuses, finished, run_ats, results, errors, kinds,
-      outcomes, outputs, totals, succeeded, failed;
-  std::string buffer;
-  bool any_retry = false;
   for (const RunFinish& f : finishes) {
-    const bool retry = f.status == RunStatus::kPending;
-    any_retry = any_retry || retry;
-    if (!retry) months.push_back(Micros(f.finished_at));
-    ids.Add(f.id);
-    queues.Add(f.queue);
-    attempts.Add(static_cast<int64_t>(f.attempt));
-    statuses.Add(ToString(f.status));
-    finished.Add(Micros(f.finished_at));
-    if (retry) {
-      run_ats.Add(Micros(f.run_at));
-    } else {
-      run_ats.AddNull();
-    }
-    if (f.result.is_null()) {
-      results.AddNull();
-    } else {
-      buffer.clear();
-      AppendJson(f.result, &buffer);
-      results.Add(buffer);
-    }
-    errors.Add(f.error);
-    kinds.Add(f.error_kind);
-    outcomes.Add(f.outcome.empty() ? ToString(f.status) : std::string_view(f.outcome));
-    outputs.Add(f.output);
-    if (f.progress) {
-      totals.Add(f.progress->total);
-      succeeded.Add(f.progress->succeeded);
-      failed.Add(f.progress->failed);
-    } else {
-      totals.AddNull();
-      succeeded.AddNull();
-      failed.AddNull();
-    }
+    if (f.status != RunStatus::kPending) months.push_back(Micros(f.finished_at));
   }
   TASKMILL_RETURN_IF_ERROR(EnsureMonths(months));
-  Params params;
-  params.Add(ids.Take()).Add(queues.Take()).Add(attempts.Take()).Add(statuses.Take());
-  params.Add(finished.Take()).Add(run_ats.Take()).Add(results.Take()).Add(errors.Take());
-  params.Add(kinds.Take()).Add(outcomes.Take()).Add(outputs.Take()).Add(totals.Take());
-  params.Add(succeeded.Take()).Add(failed.Take());
   static const std::string kSql =
       std::string(kFinishes) +
       "done AS (DELETE FROM runs r USING f WHERE r.id = f.id AND r.queue = f.queue "
@@ -105,18 +69,69 @@ Result<std::vector<RunFinishResult>> PgStorage::RunFinishBatch(
       " FROM f WHERE r.id = f.id AND r.queue = f.queue AND r.attempt = f.attempt "
       "AND r.status = 'running' AND f.status = 'pending' RETURNING f.ord) "
       "SELECT ord FROM done UNION ALL SELECT ord FROM retried";
+  // The arrays of finishes [begin, end), one per column of f.
+  auto chunk_params = [&](size_t begin, size_t end) {
+    ArrayLiteral ids, queues, attempts, statuses, finished, run_ats, results, errors, kinds,
+        outcomes, outputs, totals, succeeded, failed;
+    std::string buffer;
+    for (size_t i = begin; i < end; ++i) {
+      const RunFinish& f = finishes[i];
+      const bool retry = f.status == RunStatus::kPending;
+      ids.Add(f.id);
+      queues.Add(f.queue);
+      attempts.Add(static_cast<int64_t>(f.attempt));
+      statuses.Add(ToString(f.status));
+      finished.Add(Micros(f.finished_at));
+      if (retry) {
+        run_ats.Add(Micros(f.run_at));
+      } else {
+        run_ats.AddNull();
+      }
+      if (f.result.is_null()) {
+        results.AddNull();
+      } else {
+        buffer.clear();
+        AppendJson(f.result, &buffer);
+        results.Add(buffer);
+      }
+      errors.Add(f.error);
+      kinds.Add(f.error_kind);
+      outcomes.Add(f.outcome.empty() ? ToString(f.status) : std::string_view(f.outcome));
+      outputs.Add(f.output);
+      if (f.progress) {
+        totals.Add(f.progress->total);
+        succeeded.Add(f.progress->succeeded);
+        failed.Add(f.progress->failed);
+      } else {
+        totals.AddNull();
+        succeeded.AddNull();
+        failed.AddNull();
+      }
+    }
+    Params params;
+    params.Add(ids.Take()).Add(queues.Take()).Add(attempts.Take()).Add(statuses.Take());
+    params.Add(finished.Take()).Add(run_ats.Take()).Add(results.Take()).Add(errors.Take());
+    params.Add(kinds.Take()).Add(outcomes.Take()).Add(outputs.Take()).Add(totals.Take());
+    params.Add(succeeded.Take()).Add(failed.Take());
+    return params;
+  };
+  std::vector<Params> chunks;
+  for (size_t begin = 0; begin < finishes.size(); begin += kFinishChunk) {
+    chunks.push_back(chunk_params(begin, std::min(finishes.size(), begin + kFinishChunk)));
+  }
   Status st = pool_.Transaction([&](Connection& c) -> Status {
     for (auto& r : out) r.accepted = false;
-    auto rows = c.Exec(kSql, params);
-    if (!rows.ok()) return rows.status();
     bool retried = false;
-    for (int i = 0; i < rows->size(); ++i) {
-      const size_t at = static_cast<size_t>(rows->Int(i, 0) - 1);
-      out[at].accepted = true;
-      retried = retried || finishes[at].status == RunStatus::kPending;
+    for (size_t k = 0; k < chunks.size(); ++k) {
+      auto rows = c.Exec(kSql, chunks[k]);
+      if (!rows.ok()) return rows.status();
+      for (int i = 0; i < rows->size(); ++i) {
+        const size_t at = k * kFinishChunk + static_cast<size_t>(rows->Int(i, 0) - 1);
+        out[at].accepted = true;
+        retried = retried || finishes[at].status == RunStatus::kPending;
+      }
     }
     if (retried) TASKMILL_RETURN_IF_ERROR(c.Exec(kNotifySql));
-    (void)any_retry;
     return Status::Ok();
   });
   if (!st.ok()) return st;

@@ -160,8 +160,13 @@ class Pool {
  private:
   static constexpr const char* kNotDurable = "; SET LOCAL synchronous_commit = off";
   PoolOptions options_;
+  // Every join of this backend is a batch of keys (arrays through unnest, which the
+  // planner takes for 100 rows whatever their number) against a table's index: a hash
+  // or merge join would read the whole hot table instead (150,000 running runs read for
+  // each batch of finishes, measured), so they are off for its transactions.
   std::string begin_sql_ = "BEGIN; SET LOCAL statement_timeout = " +
-                           std::to_string(options_.statement_timeout_ms);
+                           std::to_string(options_.statement_timeout_ms) +
+                           "; SET LOCAL enable_hashjoin = off; SET LOCAL enable_mergejoin = off";
   std::mutex mu_;
   std::condition_variable cv_;
   std::vector<std::unique_ptr<Connection>> idle_;  // guarded by mu_

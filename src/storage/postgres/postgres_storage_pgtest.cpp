@@ -153,6 +153,34 @@ TEST(PostgresCommitWatch, ListenFalseLeavesRunnersToPoll) {
   EXPECT_EQ((*claimed)[0].id, "polled");
 }
 
+// A claim of N from a backlog claims N: with hash joins off, an inlined pick of the
+// claim was run again for each row it joined, each time locking and claiming new rows
+// (150,000 runs claimed by claims of 128).
+TEST(PostgresClaims, AClaimFromABigBacklogTakesNoMoreThanAsked) {
+  auto storage = Open(FreshUrl());
+  RunPutParams put;
+  for (int i = 0; i < 5000; ++i) put.runs.push_back(NewRun("backlog-" + std::to_string(i)));
+  ASSERT_TRUE(storage->RunPut(put).ok());
+  RunTakeParams take;
+  take.runner = "r1";
+  take.max = 64;
+  take.start = 16;
+  take.now = kT0;
+  auto claimed = storage->RunTake(take);
+  ASSERT_TRUE(claimed.ok()) << claimed.status().ToString();
+  EXPECT_EQ(claimed->size(), 64u);
+  RunFilter running;
+  running.status = RunStatus::kRunning;
+  running.limit = 1000;
+  auto page = storage->RunList(running);
+  ASSERT_TRUE(page.ok());
+  EXPECT_EQ(page->runs.size(), 64u) << "runs set running beyond the claim";
+  // Released claims ahead come back as they were: only the 48 not started.
+  auto released = storage->RunReleaseUnstarted(kT0 + std::chrono::hours(1), 1000);
+  ASSERT_TRUE(released.ok()) << released.status().ToString();
+  EXPECT_EQ(released->size(), 48u);
+}
+
 // The server stops (fast shutdown) while runs are being stored: a put either answers
 // an error or its runs are found after the restart, by the same Storage object, which
 // reconnects on its own.
