@@ -211,8 +211,8 @@ int RunBench(const BenchOptions& o) {
         "latency   p50 {:.3f} ms  p99 {:.3f} ms  (enqueue -> start, {} runs)\n"
         "peak RSS  {:.1f} MB\n",
         o.runs, o.capacity, o.sync, o.storage.empty() ? std::string("sqlite") : o.storage,
-        enqueue_rate, o.batch, o.producers, drain_rate, p50, p99,
-        o.trickle, static_cast<double>(rss_kb) / 1024.0);
+        enqueue_rate, o.batch, o.producers, drain_rate, p50, p99, o.trickle,
+        static_cast<double>(rss_kb) / 1024.0);
   }
   return 0;
 }
@@ -245,7 +245,7 @@ void AddBenchCommand(CLI::App& app) {
   cmd->callback([opts, lateness, runner, steady] {
     // A subcommand ran instead.
     if (lateness->parsed() || runner->parsed() || steady->parsed()) return;
-    opts->json = JsonRequested();    // --json: one JSON object
+    opts->json = JsonRequested();  // --json: one JSON object
     throw CLI::RuntimeError(RunBench(*opts));
   });
 }

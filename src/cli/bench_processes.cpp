@@ -106,8 +106,8 @@ Status Spawn(const std::string& storage_url, int capacity, Child& child) {
   posix_spawn_file_actions_adddup2(&actions, in[0], STDIN_FILENO);
   posix_spawn_file_actions_adddup2(&actions, out[1], STDOUT_FILENO);
   std::string cap = std::to_string(capacity);
-  std::vector<std::string> args = {"taskmill", "bench",      "runner",
-                                   "--storage", storage_url, "--capacity", cap};
+  std::vector<std::string> args = {"taskmill",  "bench",      "runner", "--storage",
+                                   storage_url, "--capacity", cap};
   std::vector<char*> argv;
   for (auto& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);
@@ -129,7 +129,8 @@ Status Spawn(const std::string& storage_url, int capacity, Child& child) {
 CLI::App* AddBenchRunnerCommand(CLI::App& bench) {
   auto opts = std::make_shared<RunnerOptions>();
   auto* cmd = bench.add_subcommand(
-      "runner", "A runner of the bench's no-op runs (for bench --processes); stops when stdin closes");
+      "runner",
+      "A runner of the bench's no-op runs (for bench --processes); stops when stdin closes");
   cmd->add_option("--storage", opts->storage, "Storage URL shared with the bench")->required();
   cmd->add_option("--capacity", opts->capacity, "Runner slots")
       ->check(CLI::Range(1, 4096))
