@@ -2,7 +2,8 @@
 //   1. enqueue:  N no-op runs stored in batches of --batch by --producers threads
 //                (one producer: one commit per batch; several: group commit merges
 //                the batches that arrive together, as for concurrent API clients);
-//   2. drain:    the runner executes all of them (take and finish batched);
+//   2. drain:    the runner executes all of them (take and finish batched); with
+//                --processes N, N runner processes of their own do (bench_processes.h);
 //   3. trickle:  runs enqueued one at a time, each waited for, to measure the latency
 //                from the enqueue call to the start of the function (p50/p99);
 // and reports peak RSS. Figures and how to rerun them: docs/BENCHMARKS.md.
@@ -22,6 +23,8 @@
 #include <thread>
 
 #include "cli/bench_lateness.h"
+#include "cli/bench_processes.h"
+#include "cli/bench_steady.h"
 #include "cli/global_options.h"
 
 namespace taskmill::cli {
@@ -33,6 +36,7 @@ struct BenchOptions {
   int capacity = 64;
   int batch = 1000;
   int producers = 1;
+  int processes = 0;  // runner processes for the drain; 0: the bench's own runner
   int trickle = 2000;
   std::string sync = "full";
   std::string dir;
@@ -74,7 +78,7 @@ int RunBench(const BenchOptions& o) {
   std::chrono::steady_clock::time_point started_at{};
   bool started = false;
   auto registry = std::make_shared<FunctionRegistry>();
-  (void)registry->Register("bench.noop", [&](RunContext& ctx) {
+  (void)registry->Register(kBenchFunction, [&](RunContext& ctx) {
     if (ctx.data().as_object().contains("trickle")) {
       std::lock_guard lock(started_mu);
       started_at = std::chrono::steady_clock::now();
@@ -113,7 +117,7 @@ int RunBench(const BenchOptions& o) {
       if (first >= o.runs || failed.load()) return;
       int64_t n = std::min<int64_t>(o.batch, o.runs - first);
       std::vector<EnqueueRequest> batch(static_cast<size_t>(n));
-      for (auto& r : batch) r.function = "bench.noop";
+      for (auto& r : batch) r.function = kBenchFunction;
       auto stored = engine.EnqueueBatch(batch);
       if (!stored.ok()) {
         if (!failed.exchange(true)) {
@@ -135,17 +139,26 @@ int RunBench(const BenchOptions& o) {
   if (!o.json) std::cerr << fmt::format("enqueue: {:.0f} runs/s\n", enqueue_rate);
 
   // Phase 2: drain.
-  auto t2 = std::chrono::steady_clock::now();
-  (void)engine.Start();
-  {
+  double drain_secs = 0;
+  if (o.processes > 0) {
+    auto secs = DrainWithProcesses(options.storage.url, o.processes, o.capacity, o.runs);
+    if (!secs.ok()) {
+      std::cerr << "error: " << secs.status().ToString() << "\n";
+      return 3;
+    }
+    drain_secs = *secs;
+    (void)engine.Start();  // for the trickle phase
+  } else {
+    auto t2 = std::chrono::steady_clock::now();
+    (void)engine.Start();
     std::mutex mu;
     std::unique_lock lock(mu);
     std::condition_variable cv;
     // Finishes are counted by an event listener; poll the counter at 1 ms.
     while (finished.load() < o.runs) cv.wait_for(lock, std::chrono::milliseconds(1));
+    drain_secs = Seconds(std::chrono::steady_clock::now() - t2);
   }
-  auto t3 = std::chrono::steady_clock::now();
-  double drain_rate = static_cast<double>(o.runs) / Seconds(t3 - t2);
+  double drain_rate = static_cast<double>(o.runs) / drain_secs;
   if (!o.json) std::cerr << fmt::format("drain: {:.0f} runs/s\n", drain_rate);
 
   // Phase 3: trickle, one run at a time.
@@ -153,7 +166,7 @@ int RunBench(const BenchOptions& o) {
   latencies_ms.reserve(static_cast<size_t>(o.trickle));
   for (int i = 0; i < o.trickle; ++i) {
     EnqueueRequest r;
-    r.function = "bench.noop";
+    r.function = kBenchFunction;
     r.data = json::object{{"trickle", true}};
     {
       std::lock_guard lock(started_mu);
@@ -179,6 +192,7 @@ int RunBench(const BenchOptions& o) {
                    {"capacity", o.capacity},
                    {"batch", o.batch},
                    {"producers", o.producers},
+                   {"processes", o.processes},
                    {"synchronous", o.sync},
                    {"storage", o.storage.empty() ? std::string("sqlite") : o.storage},
                    {"enqueue_runs_per_sec", enqueue_rate},
@@ -213,6 +227,10 @@ void AddBenchCommand(CLI::App& app) {
   cmd->add_option("--producers", opts->producers, "Threads enqueueing batches at once")
       ->check(CLI::Range(1, 64))
       ->capture_default_str();
+  cmd->add_option("--processes", opts->processes,
+                  "Runner processes of their own for the drain (0: the bench's runner)")
+      ->check(CLI::Range(0, 64))
+      ->capture_default_str();
   cmd->add_option("--trickle", opts->trickle, "Runs in the latency phase")->capture_default_str();
   cmd->add_option("--sync", opts->sync, "durability of the embedded store: full | normal")
       ->check(CLI::IsMember({"full", "normal"}))
@@ -222,9 +240,12 @@ void AddBenchCommand(CLI::App& app) {
                   "Storage URL to measure instead of a fresh embedded database, e.g. "
                   "postgresql://user@host/db (an empty database)");
   CLI::App* lateness = AddBenchLatenessCommand(*cmd);
-  cmd->callback([opts, lateness] {
-    if (lateness->parsed()) return;  // `bench lateness` ran instead
-    opts->json = JsonRequested();    // --json: one JSON object
+  CLI::App* runner = AddBenchRunnerCommand(*cmd);
+  CLI::App* steady = AddBenchSteadyCommand(*cmd);
+  cmd->callback([opts, lateness, runner, steady] {
+    // A subcommand ran instead.
+    if (lateness->parsed() || runner->parsed() || steady->parsed()) return;
+    opts->json = JsonRequested();  // --json: one JSON object
     throw CLI::RuntimeError(RunBench(*opts));
   });
 }
