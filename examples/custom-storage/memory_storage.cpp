@@ -15,15 +15,14 @@
 #include <vector>
 
 #include "memory_caps.h"
-#include "memory_database.h"
 #include "memory_filter.h"
+#include "memory_follow_ups.h"
 
 namespace taskmill::example {
 
 std::shared_ptr<MemoryDatabase> NewMemoryDatabase() { return std::make_shared<MemoryDatabase>(); }
 
 namespace {
-
 Status TakenId(const Run& run) {
   return Status::Conflict("run '" + run.id + "' already exists in queue '" + run.queue + "'");
 }
@@ -210,6 +209,7 @@ class MemoryStorage final : public Storage {
       r.lease_until.reset();
       r.runner.clear();
       if (f.progress) r.progress = *f.progress;
+      out.back().settled = ApplyFollowUps(*db_, f);  // in the same commit: under the mutex
     }
     return out;
   }

@@ -9,6 +9,7 @@
 #include <taskmill/clock.h>
 #include <taskmill/enqueue_request.h>
 #include <taskmill/events.h>
+#include <taskmill/flow.h>
 #include <taskmill/function.h>
 #include <taskmill/model.h>
 #include <taskmill/runner_options.h>
@@ -32,6 +33,9 @@ struct EngineOptions {
   RunnerOptions runner_options;
   SchedulerOptions scheduler_options;
   Duration default_time_to_resolve = std::chrono::seconds(60);  // task_storage.task_ttr
+  // The flows this node starts and advances (taskmill/flow.h). Every node that runs a
+  // flow's steps must know the flow. Default: none.
+  std::shared_ptr<const FlowRegistry> flows;
 };
 
 // Who leads scheduling (Engine::scheduler_state).

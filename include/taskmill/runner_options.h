@@ -6,10 +6,13 @@
 #include <taskmill/clock.h>
 
 #include <cstddef>
+#include <memory>
 #include <string>
 #include <vector>
 
 namespace taskmill {
+
+class FlowRegistry;
 
 struct RunnerOptions {
   int capacity = 16;  // concurrent attempts (slots). Default: 16
@@ -25,6 +28,8 @@ struct RunnerOptions {
   Duration heartbeat_interval{0};                    // Default: a third of the shortest lease
   Duration kill_grace = std::chrono::seconds(5);     // SIGTERM → SIGKILL for commands
   size_t output_limit = 1 << 20;                     // captured command output per attempt
+  // The flows whose steps this runner advances (set by the engine from EngineOptions).
+  std::shared_ptr<const FlowRegistry> flows;
 };
 
 }  // namespace taskmill

@@ -7,10 +7,13 @@
 #include <taskmill/status.h>
 
 #include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
 namespace taskmill {
+
+class FlowRegistry;
 
 // Kazoo's headless triggers: functions bound to a clock-aligned trigger. Each
 // trigger with bindings fires one run (function `trigger.<name>`, task
@@ -55,6 +58,8 @@ struct SchedulerOptions {
   // decided at the instant itself instead. Default: 200 ms (0: store at the instant)
   Duration launch_ahead = std::chrono::milliseconds(200);
   TriggerBindings triggers;  // Default: none
+  // The flows whose runs the lost-run sweep advances (set by the engine).
+  std::shared_ptr<const FlowRegistry> flows;
 };
 
 }  // namespace taskmill

@@ -107,6 +107,40 @@ struct RunHeartbeat {
   TimePoint lease_until{};
 };
 
+// A run stored in the same commit as an accepted finish (flows: a step's successors,
+// its children), so that a crash can never fall between the two. It is stored only
+// when its conditions hold at that point of the commit (the finish and the follow-ups
+// before it applied); a (queue, id) already stored is left as it is, so that a step
+// run again after a crash adds nothing twice. Which runs follow is the flow engine's
+// decision (src/flows/); the commit only decides whether they are due yet, which makes
+// fan-in safe when two parents finish at once.
+struct RunFollowUp {
+  Run run;  // ids, created_at and run_at set
+  // Runs (found by id, in any queue) that must each be final, with every run whose parent_id is one of
+  // them (its children, in any queue) final too. Empty: no condition.
+  std::vector<std::string> after;
+  // A run (by id, in any queue) that must not be final (a flow's root: a stopped or failed
+  // flow starts nothing more). Empty: no condition.
+  std::string while_live;
+};
+
+// Ends a run that no runner holds (a flow's root) in the same commit as a finish.
+struct RunSettle {
+  std::string queue;
+  std::string id;
+  RunStatus status = RunStatus::kCompleted;  // a final status
+  boost::json::value result = nullptr;
+  std::string error;
+  std::string error_kind;
+  // Settle only when no run whose flow_id is `id` (the run itself apart) is pending or
+  // running once the follow-ups are stored: the flow is over.
+  bool when_idle = true;
+  // First stop every pending or running run whose flow_id is `id` (the run itself
+  // apart), as RunCancel does but with `error`: a failed flow stops what is left.
+  bool stop_live = false;
+  // Do nothing when the run is already final (stopped by an operator meanwhile).
+};
+
 // The end of one attempt, as decided by the runner (or the sweeper).
 struct RunFinish {
   std::string queue;
@@ -126,10 +160,15 @@ struct RunFinish {
   // run: while the attempt is current (the fence), they are what is stored. It must
   // outlive the call.
   const Run* claimed = nullptr;
+  // Applied in the same commit when, and only when, the finish is accepted: the
+  // follow-ups in order (each under its conditions), then the settle.
+  std::vector<RunFollowUp> follow_ups;
+  std::optional<RunSettle> settle;
 };
 
 struct RunFinishResult {
   bool accepted = false;  // false: the attempt was no longer current (stale fence)
+  bool settled = false;   // the finish's settle ended its run (RunSettle)
 };
 
 struct StorageStats {
@@ -338,7 +377,9 @@ class Storage {
   // word when empty —, error, output), sets status, result, error and error_kind,
   // keeps progress unless given, ends the lease and clears the runner. kPending is a
   // retry: finished_at stays unset and run_at becomes the finish's run_at; a final
-  // status sets finished_at and keeps run_at. Answers per finish, in order.
+  // status sets finished_at and keeps run_at. An accepted finish also stores its
+  // follow_ups and applies its settle (RunFollowUp, RunSettle) in the same commit.
+  // Answers per finish, in order.
   virtual Result<std::vector<RunFinishResult>> RunFinishBatch(
       const std::vector<RunFinish>& finishes) = 0;
   // Stops a pending or running run (status stopped, finished_at now, error "stopped

@@ -339,6 +339,11 @@ std::vector<std::string> Fill(const std::string& pattern, const Account& other,
   if (pattern.starts_with("/api/v1/tasks/{name}")) replace("{name}", {"report", "shell"});
   if (pattern.starts_with("/api/v1/queues/{name}")) replace("{name}", {of.queue(), "shared"});
   if (pattern.starts_with("/api/v1/tokens/{name}")) replace("{name}", {of.token_name});
+  // Flows: the other's runs taken for flow runs, and a flow name.
+  if (pattern.starts_with("/api/v1/flows/runs/{run_id}")) {
+    replace("{run_id}", {of.id("echo"), of.id("block")});
+  }
+  if (pattern.starts_with("/api/v1/flows/{name}")) replace("{name}", {"ingest"});
   if (pattern.starts_with("/api/v1/runners/{runner}")) replace("{runner}", {"walker"});
   if (pattern.starts_with("/api/v1/functions/{name}")) {
     replace("{name}", {"demo.echo", "demo.block", "numbers.import"});
@@ -380,6 +385,10 @@ std::vector<Body> Bodies(const std::string& route, const Account& other) {
                      "{\"id\":\"" + other.id("task") + "\",\"queue\":\"" + other.queue() +
                          "\",\"conflict\":\"" + m + "\"}"});
     }
+  } else if (route == "POST /api/v1/flows/{name}/runs") {
+    // A flow run for the other account, or under one of its run ids.
+    out.push_back({"?account=" + other.name, "application/json", "{\"args\":{}}"});
+    out.push_back({"", "application/json", "{\"id\":\"" + other.id("echo") + "\"}"});
   } else if (route == "PUT /api/v1/tasks/{name}") {
     // Admin only: an account token may not redefine a task, its own or another's.
     out.push_back({"", "application/json", "{\"function\":\"demo.echo\"}"});

@@ -45,6 +45,9 @@ void AddRunnerRoutes(Router& router, RouteContext context);
 // /api/v1/events (Server-Sent Events), /api/v1/tokens[/{name}]
 void AddAccessRoutes(Router& router, RouteContext context);
 
+// /api/v1/flows, /api/v1/flows/{name}/runs, /api/v1/flows/runs/{run_id} (routes_flows.cpp)
+void AddFlowRoutes(Router& router, RouteContext context);
+
 // /api/v1/whoami, /api/v1/stats/throughput, /api/v1/scheduler,
 // /api/v1/functions/{name}/stats (routes_dashboard.cpp)
 void AddDashboardRoutes(Router& router, RouteContext context);

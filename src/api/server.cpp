@@ -205,6 +205,7 @@ Status Server::Start() {
     AddRunnerRoutes(router_, context);
     AddMetricsRoutes(router_, context);
     AddDashboardRoutes(router_, context);
+    AddFlowRoutes(router_, context);
   }
   waiter_.Start();
   takes_.Start();

@@ -12,6 +12,7 @@
 #include "cli/client.h"
 #include "cli/client_commands.h"
 #include "cli/cron_command.h"
+#include "cli/flow_command.h"
 #include "cli/global_options.h"
 #include "cli/migrate_command.h"
 #include "cli/scheduler_bench.h"
@@ -40,6 +41,7 @@ int main(int argc, char** argv) {
   taskmill::cli::AddBulkCommands(app);
   taskmill::cli::AddSchedulingCommands(app);
   taskmill::cli::AddCronCommand(app);
+  taskmill::cli::AddFlowCommands(app);
   taskmill::cli::AddSchedulerBenchCommand(app);
   taskmill::cli::AddTokenCommands(app);
   taskmill::cli::AddMigrateCommand(app);

@@ -125,11 +125,21 @@ int Serve(const ServeOptions& o) {
     }
   }
 
+  // Flows of the file, and flow.start, which a periodical task names to launch one.
+  auto flows = std::make_shared<FlowRegistry>();
+  for (const FlowDef& flow : cfg.flows) {
+    if (Status s = flows->Register(flow); !s.ok()) return Fail(s);
+  }
+  auto flow_engine = std::make_shared<Engine*>(nullptr);
+  if (Status s = RegisterFlowFunctions(*registry, flow_engine); !s.ok()) return Fail(s);
+
   // 3. The engine, with the tasks of the file stored so that every node sees them.
   EngineOptions options = config::ToEngineOptions(cfg);
+  options.flows = flows;
   auto engine_or = Engine::Open(options, registry);
   if (!engine_or.ok()) return Fail(engine_or.status());
   Engine& engine = **engine_or;
+  *flow_engine = &engine;
   bulk->Attach(engine);
   for (const auto& task : cfg.tasks) {
     // A task's enabled flag is operator state: keep what is stored.

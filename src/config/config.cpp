@@ -47,6 +47,7 @@ void Loader::ReadRoot(const YAML::Node& root) {
            [&](const YAML::Node& v, const std::string& p) {
              ReadFunctionMap(v, p, &Loader::ReadRemoteFunction);
            }},
+          {"flows", [&](const YAML::Node& v, const std::string& p) { ReadFlows(v, p); }},
       });
 }
 

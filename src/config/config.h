@@ -18,6 +18,7 @@
 #include <taskmill/bulk.h>
 #include <taskmill/clock.h>
 #include <taskmill/engine.h>
+#include <taskmill/flow.h>
 #include <taskmill/function.h>
 #include <taskmill/model.h>
 #include <taskmill/status.h>
@@ -108,6 +109,9 @@ struct Config {
   // `bulk:` — limits and defaults of bulk CSV runs (max_file_size, max_record_size,
   // progress_every, wait_after_row_ms). Default: BulkOptions's defaults.
   BulkOptions bulk;
+  // `flows:` — flow definitions (docs/flows.md), in file order, each validated
+  // (FlowDef::Validate: cycles, unknown and unreachable steps). Default: none.
+  std::vector<FlowDef> flows;
   // Where the config came from (file path or LoadString's source_name), for messages.
   std::string source;
 };

@@ -338,7 +338,7 @@ TEST(ConfigErrors, UnknownKeyWithSuggestion) {
 TEST(ConfigErrors, UnknownKeyWithoutSuggestionListsAcceptedKeys) {
   EXPECT_EQ(ErrorOf("logging: {level: debug}\n"),
             "taskmill.yaml:1: logging: unknown key; accepted keys: server, api, task_storage, "
-            "task_runner, tasks, queues, triggers, bulk, functions, remote_functions");
+            "task_runner, tasks, queues, triggers, bulk, functions, remote_functions, flows");
 }
 
 TEST(ConfigErrors, WrongTypes) {

@@ -5,6 +5,7 @@
 //   config.cpp            the document (size, syntax, documents), the root and the result
 //   server_sections.cpp   server, api, task_storage, task_runner, triggers, bulk
 //   task_section.cpp      tasks: each key read, then TaskDef::Validate for the rules
+//   flow_section.cpp      flows: each flow's steps, then FlowDef::Validate's rules
 //   function_section.cpp  functions and remote_functions, and the rules between them
 //                         and the other sections
 // Not thread-safe; one loader per document.
@@ -12,6 +13,7 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include <map>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -48,6 +50,14 @@ class Loader : private YamlReader {
   void ReadTasks(const YAML::Node& section, const std::string& path);
   void ReadTask(const YAML::Node& key_node, const std::string& name, const std::string& path,
                 const YAML::Node& value);
+
+  // flow_section.cpp
+  void ReadFlows(const YAML::Node& section, const std::string& path);
+  void ReadFlow(const YAML::Node& key_node, const std::string& name, const std::string& path,
+                const YAML::Node& value);
+  // Reads one step; records the line of each key given as lines["<step>.<key>"].
+  void ReadFlowStep(const std::string& path, const YAML::Node& value, FlowStep* step,
+                    std::map<std::string, int, std::less<>>* lines);
 
   // function_section.cpp
   void ReadFunctionMap(const YAML::Node& section, const std::string& path,

@@ -6,6 +6,7 @@
 
 #include "core/lifecycle/run_builder.h"
 #include "core/lifecycle/run_notifier.h"
+#include "flows/start.h"
 #include "metrics/taskmill_metrics.h"
 #include "runner/runner.h"
 #include "scheduler/scheduler.h"
@@ -28,6 +29,8 @@ class EngineImpl final : public Engine {
       if (event.type != Event::Type::kRunFinished) return;
       if (metrics::Counter* counter = m.finished(event.status)) counter->Increment();
     });
+    options_.runner_options.flows = options_.flows;
+    options_.scheduler_options.flows = options_.flows;
     if (options_.runner) {
       runner_ = std::make_unique<Runner>(options_.runner_options, *storage_, *functions_, *clock_,
                                          events_);
@@ -171,7 +174,21 @@ class EngineImpl final : public Engine {
     if (!run.ok()) return run;
     if (runner_) runner_->CancelLocal(run->id, "stopped by an operator");
     notifier_.Stored(*run);
+    if (run->id == run->flow_id) StopFlowMembers(run->id);
     return run;
+  }
+
+  // A stopped flow stops its live steps and children. Its root is final first, so no
+  // finish stores a follow-up meanwhile (RunFollowUp::while_live).
+  void StopFlowMembers(const std::string& root_id) {
+    auto live = flows::LiveMembers(*storage_, root_id);
+    if (!live.ok()) return;
+    for (const Run& member : *live) {
+      auto stopped = storage_->RunCancel(member.id, member.queue, clock_->Now());
+      if (!stopped.ok()) continue;  // it ended meanwhile
+      if (runner_) runner_->CancelLocal(stopped->id, "stopped by an operator");
+      notifier_.Stored(*stopped);
+    }
   }
 
   Result<Run> Retry(const std::string& id, const std::string& queue) override {

@@ -5,6 +5,8 @@
 
 #include <algorithm>
 
+#include "flows/input.h"
+
 namespace taskmill {
 
 namespace {
@@ -306,6 +308,12 @@ void Runner::WorkerLoop() {
 }
 
 RunFinish Runner::Execute(const Run& run, const std::shared_ptr<CancellationToken>& token) {
+  if (options_.flows && !run.flow_id.empty()) {
+    // A flow's step reads the flow's state as it starts (flows/input.h).
+    Run input = flows::WithStepInput(storage_, run);
+    HandlerOutcome outcome = InvokeHandler(functions_, input, token);
+    return DecideFinish(input, outcome, clock_.Now(), options_.flows.get());
+  }
   HandlerOutcome outcome = InvokeHandler(functions_, run, token);
   return DecideFinish(run, outcome, clock_.Now());
 }
@@ -364,10 +372,18 @@ void Runner::FinishLoop() {
         const auto& [f, run] = batch[i];
         // A retry wakes the fetcher at its instant.
         notifier_.Finished(run, f);
+        // The runs of a flow that this commit stored are due now.
+        if (!f.follow_ups.empty()) Wake();
+        if ((*results)[i].settled) AnnounceSettled(*f.settle);
       }
     }
     batch.clear();
   }
+}
+
+void Runner::AnnounceSettled(const RunSettle& settle) {
+  auto root = storage_.RunGet(settle.id, settle.queue);
+  if (root.ok()) notifier_.Stored(*root);
 }
 
 void Runner::SupervisorLoop() {

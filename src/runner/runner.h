@@ -82,6 +82,8 @@ class Runner {
   int ClaimLimit() const;
   void WorkerLoop();
   void FinishLoop();
+  // A flow's root that a finish ended (RunSettle): its run.finished event.
+  void AnnounceSettled(const RunSettle& settle);
   void SupervisorLoop();
   // Whether attempts are short enough that a few awake workers take the claimed runs
   // faster than one per slot would (see WakeWorker). Called with mu_ held.

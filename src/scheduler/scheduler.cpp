@@ -296,7 +296,7 @@ int Scheduler::SweepLost(TimePoint now) {
                        ? "lease expired: runner " + run.runner + " stopped heartbeating"
                        : "runner " + run.runner + " ended while the attempt ran";
       lost.error_kind = ToString(ErrorKind::kLost);
-      RunFinish f = DecideFinish(run, lost, now);
+      RunFinish f = DecideFinish(run, lost, now, options_.flows.get());
       f.outcome = ToString(ErrorKind::kLost);
       finishes.push_back(std::move(f));
     }

@@ -2,9 +2,20 @@
 
 #include <taskmill/run_enums.h>
 
+#include "flows/advance.h"
+
 namespace taskmill {
 
-RunFinish DecideFinish(const Run& run, const HandlerOutcome& outcome, TimePoint now) {
+RunFinish DecideOwnFinish(const Run& run, const HandlerOutcome& outcome, TimePoint now);
+
+RunFinish DecideFinish(const Run& run, const HandlerOutcome& outcome, TimePoint now,
+                       const FlowRegistry* flows) {
+  RunFinish f = DecideOwnFinish(run, outcome, now);
+  if (flows != nullptr && !run.flow_id.empty()) flows::AdvanceFlow(*flows, run, f);
+  return f;
+}
+
+RunFinish DecideOwnFinish(const Run& run, const HandlerOutcome& outcome, TimePoint now) {
   RunFinish f;
   f.queue = run.queue;
   f.id = run.id;

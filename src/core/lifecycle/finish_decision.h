@@ -7,6 +7,7 @@
 #pragma once
 
 #include <taskmill/clock.h>
+#include <taskmill/flow.h>
 #include <taskmill/function.h>
 #include <taskmill/model.h>
 #include <taskmill/storage.h>
@@ -15,6 +16,9 @@ namespace taskmill {
 
 // The finish to store for the attempt `run.attempt` of `run`, which ended with
 // `outcome` at `now`.
-RunFinish DecideFinish(const Run& run, const HandlerOutcome& outcome, TimePoint now);
+// For a run of a flow, with `flows`, the finish also carries what the flow does next
+// (flows/advance.h), stored in the same commit.
+RunFinish DecideFinish(const Run& run, const HandlerOutcome& outcome, TimePoint now,
+                       const FlowRegistry* flows = nullptr);
 
 }  // namespace taskmill

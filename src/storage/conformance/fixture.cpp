@@ -16,6 +16,7 @@ const int* const kEverySubject[] = {
     &kRunsPutGetSubject, &kListSubject,    &kTakeSubject,         &kFinishSubject,
     &kTalliesSubject,    &kCatalogSubject, &kReopenSubject,       &kFilesSubject,
     &kAccountsSubject,   &kClaimsSubject,  &kPendingSplitSubject, &kCapsSubject,
+    &kFlowsSubject,
 };
 
 // ---- fixture plumbing ---------------------------------------------------------------

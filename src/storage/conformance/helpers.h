@@ -55,5 +55,6 @@ extern const int kAccountsSubject;
 extern const int kClaimsSubject;
 extern const int kPendingSplitSubject;
 extern const int kCapsSubject;
+extern const int kFlowsSubject;
 
 }  // namespace taskmill::conformance

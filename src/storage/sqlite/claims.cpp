@@ -347,6 +347,9 @@ Result<std::vector<RunFinishResult>> SqliteStorage::RunFinishBatch(
       }
       out[i].accepted = true;
       tx.deltas.Move(f.queue, task, account, RunStatus::kRunning, f.status);
+      if (!f.follow_ups.empty() || f.settle) {
+        TASKMILL_RETURN_IF_ERROR(ApplyFollowUps(tx, f, &out[i].settled));
+      }
     }
     return Status::Ok();
   });

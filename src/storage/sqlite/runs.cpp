@@ -172,8 +172,9 @@ Result<RunPage> SqliteStorage::RunList(const RunFilter& f) {
     if (!f.function.empty()) add(" AND function = ?", f.function);
     if (!f.queue.empty()) add(" AND queue = ?", f.queue);
     if (!f.account_id.empty()) add(" AND account_id = ?", f.account_id);
-    if (!f.parent_id.empty()) add(" AND parent_id = ?", f.parent_id);
-    if (!f.flow_id.empty()) add(" AND flow_id = ?", f.flow_id);
+    // The "<> ''" terms let SQLite use the partial indexes of flows (migration 9).
+    if (!f.parent_id.empty()) add(" AND parent_id <> '' AND parent_id = ?", f.parent_id);
+    if (!f.flow_id.empty()) add(" AND flow_id <> '' AND flow_id = ?", f.flow_id);
     // Bound rather than written inline, so that the statement cache of a reader
     // holds one statement per shape of listing, not one per page.
     if (f.created_after) add(" AND created_at >= ?", Micros(*f.created_after));

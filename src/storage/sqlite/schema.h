@@ -208,6 +208,16 @@ ALTER TABLE queues ADD COLUMN max_running INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE tasks ADD COLUMN max_running INTEGER NOT NULL DEFAULT 0;
 CREATE INDEX tasks_capped ON tasks(name, max_running) WHERE max_running > 0;
 )sql"},
+    // Flows (src/flows/): a finish asks, in its commit, whether a step's children are
+    // all over and whether anything of a flow is left running; these partial indexes
+    // hold only the live runs of flows, so runs of no flow pay nothing. The graph of a
+    // flow run lists its steps and children by flow and by parent.
+    {9, R"sql(
+CREATE INDEX runs_parent_live ON runs(parent_id) WHERE parent_id <> '' AND status IN ('pending', 'running');
+CREATE INDEX runs_flow_live ON runs(flow_id) WHERE flow_id <> '' AND status IN ('pending', 'running');
+CREATE INDEX runs_parent_seq ON runs(parent_id, seq) WHERE parent_id <> '';
+CREATE INDEX runs_flow_seq ON runs(flow_id, seq) WHERE flow_id <> '';
+)sql"},
 };
 
 }  // namespace taskmill::sqlite

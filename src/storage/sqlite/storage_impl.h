@@ -133,6 +133,11 @@ class SqliteStorage final : public Storage {
   Status RunStartBatch(const std::vector<RunStart>& starts) override;
   Result<std::string> DeadRunners(Connection& db);
 
+  // ---- what an accepted finish brings into its commit (follow_ups.cpp)
+  static Status ApplyFollowUps(Tx& tx, const RunFinish& f, bool* settled);
+  static Status StopFlowRuns(Tx& tx, const std::string& flow_id, const std::string& error,
+                             TimePoint now);
+
   // ---- status tallies (tallies.cpp)
   static Status ApplyTallies(Connection& db, const TallyDeltas& d);
   Result<StorageStats> RunStats(const std::optional<std::string>& account) override;

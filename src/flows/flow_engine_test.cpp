@@ -1,0 +1,372 @@
+// Flows run by a real engine on a real SQLite file: the seed's example (split into
+// children that sum a line, the sums collected by the next step), max_concurrency held
+// over 1,000 children, retries, timeouts that kill, both exit_on_failed modes, fan-in,
+// and a cancelled flow. Every wait is a deadline in seconds.
+#include <gtest/gtest.h>
+#include <taskmill/engine.h>
+#include <taskmill/flow.h>
+#include <taskmill/testing/storage_conformance.h>
+
+#include <algorithm>
+#include <atomic>
+#include <boost/json.hpp>
+#include <chrono>
+#include <map>
+#include <mutex>
+#include <sstream>
+#include <string>
+#include <vector>
+
+namespace taskmill {
+namespace {
+using namespace std::chrono_literals;
+namespace json = boost::json;
+
+struct Harness {
+  conformance::TempDir dir;
+  std::shared_ptr<FunctionRegistry> functions = std::make_shared<FunctionRegistry>();
+  std::shared_ptr<FlowRegistry> flows = std::make_shared<FlowRegistry>();
+  std::unique_ptr<Engine> engine;
+
+  void Open(int capacity = 8) {
+    EngineOptions options;
+    options.storage.url = (dir.path() / "flows.db").string() + "?synchronous=normal";
+    options.runner_options.capacity = capacity;
+    options.scheduler_options.sweep_interval = 200ms;
+    options.flows = flows;
+    auto opened = Engine::Open(options, functions);
+    ASSERT_TRUE(opened.ok()) << opened.status().ToString();
+    engine = std::move(*opened);
+    ASSERT_TRUE(engine->Start().ok());
+  }
+  Run Start(const std::string& flow, json::value args = json::object()) {
+    FlowStartRequest request;
+    request.flow = flow;
+    request.args = std::move(args);
+    auto root = StartFlow(*engine, request);
+    EXPECT_TRUE(root.ok()) << root.status().ToString();
+    return root.ok() ? *root : Run{};
+  }
+  Run Wait(const Run& root, Duration deadline = 60s) {
+    auto done = engine->WaitFinished(root.id, root.queue, deadline);
+    EXPECT_TRUE(done.ok()) << done.status().ToString();
+    EXPECT_TRUE(done.ok() && IsFinal(done->status)) << "the flow did not end in time";
+    return done.ok() ? *done : Run{};
+  }
+  Run Get(const std::string& id) {
+    auto run = engine->storage().RunGet(id);
+    EXPECT_TRUE(run.ok()) << id << ": " << run.status().ToString();
+    return run.ok() ? *run : Run{};
+  }
+  std::vector<Run> Children(const std::string& step_run_id) {
+    std::vector<Run> out;
+    RunFilter filter;
+    filter.parent_id = step_run_id;
+    filter.limit = 1000;
+    for (;;) {
+      auto page = engine->storage().RunList(filter);
+      EXPECT_TRUE(page.ok());
+      if (!page.ok()) break;
+      for (Run& r : page->runs) out.push_back(std::move(r));
+      if (page->next_cursor.empty()) break;
+      filter.cursor = page->next_cursor;
+    }
+    return out;
+  }
+};
+
+TEST(FlowEngine, TheSeedExampleSumsEachLineInChildrenAndCollectsTheSums) {
+  Harness h;
+  ASSERT_TRUE(h.functions
+                  ->Register("flow1.split",
+                             [](RunContext& ctx) {
+                               std::stringstream lines("1,2,3\n4,5,6\n7,8,9");
+                               std::string line;
+                               for (int k = 0; std::getline(lines, line); ++k) {
+                                 flow::AddChild(ctx, std::to_string(k), json::value(line));
+                               }
+                               flow::SetState(ctx, "lines", 3);
+                             })
+                  .ok());
+  ASSERT_TRUE(h.functions
+                  ->Register("flow1.sum_line",
+                             [](RunContext& ctx) {
+                               std::stringstream line(
+                                   std::string(flow::ChildDefinition(ctx).as_string()));
+                               std::string cell;
+                               int64_t sum = 0;
+                               while (std::getline(line, cell, ',')) sum += std::stoll(cell);
+                               ctx.SetResult(sum);
+                             })
+                  .ok());
+  ASSERT_TRUE(h.functions
+                  ->Register("flow2.collect",
+                             [](RunContext& ctx) {
+                               int64_t total = 0;
+                               json::array sums;
+                               for (const auto& [id, sum] : flow::ChildResults(ctx, "flow1")) {
+                                 sums.push_back(sum);
+                                 total += sum.as_int64();
+                               }
+                               flow::SetState(ctx, "sums", sums);
+                               flow::SetState(ctx, "total", total);
+                               flow::SetState(ctx, "lines_seen", flow::State(ctx).at("lines"));
+                             })
+                  .ok());
+  FlowBuilder f("example");
+  auto flow1 = f.Step("flow1", "flow1.split").Children("flow1.sum_line", 10).Attempts(4);
+  auto flow2 = f.Step("flow2", "flow2.collect");
+  flow1.Precede(flow2);
+  ASSERT_TRUE(h.flows->Register(*f.Build()).ok());
+  h.Open();
+
+  taskmill::Run root = h.Wait(h.Start("example"));
+  EXPECT_EQ(root.status, RunStatus::kCompleted) << root.error;
+  EXPECT_EQ(root.result.at("outcome"), "all_over");
+  taskmill::Run collect = h.Get(root.id + ":flow2");
+  EXPECT_EQ(collect.result.at("state").at("total"), 45);
+  EXPECT_EQ(collect.result.at("state").at("sums"), (json::array{6, 15, 24}));
+  EXPECT_EQ(collect.result.at("state").at("lines_seen"), 3);
+  std::vector<taskmill::Run> children = h.Children(root.id + ":flow1");
+  ASSERT_EQ(children.size(), 3u);
+  for (const taskmill::Run& child : children) {
+    EXPECT_EQ(child.flow_id, root.id);
+    EXPECT_EQ(child.parent_id, root.id + ":flow1");
+    EXPECT_EQ(child.status, RunStatus::kCompleted);
+  }
+}
+
+TEST(FlowEngine, MaxConcurrencyIsNeverExceededOverAThousandChildren) {
+  Harness h;
+  std::mutex mu;
+  std::vector<std::pair<std::chrono::steady_clock::time_point, int>> marks;  // +1 start, -1 end
+  ASSERT_TRUE(h.functions
+                  ->Register("fan.out",
+                             [](RunContext& ctx) {
+                               for (int i = 0; i < 1000; ++i) {
+                                 flow::AddChild(ctx, "c" + std::to_string(i), i);
+                               }
+                             })
+                  .ok());
+  ASSERT_TRUE(h.functions
+                  ->Register("fan.child",
+                             [&](RunContext&) {
+                               {
+                                 std::lock_guard lock(mu);
+                                 marks.emplace_back(std::chrono::steady_clock::now(), +1);
+                               }
+                               std::this_thread::sleep_for(1ms);
+                               std::lock_guard lock(mu);
+                               marks.emplace_back(std::chrono::steady_clock::now(), -1);
+                             })
+                  .ok());
+  FlowBuilder f("wide");
+  f.Step("fan", "fan.out").Children("fan.child", 4);
+  ASSERT_TRUE(h.flows->Register(*f.Build()).ok());
+  h.Open(/*capacity=*/16);
+  taskmill::Run root = h.Wait(h.Start("wide"), 120s);
+  EXPECT_EQ(root.status, RunStatus::kCompleted) << root.error;
+  // Each child recorded its start and its end; in order, at most 4 are ever open.
+  std::lock_guard lock(mu);
+  ASSERT_EQ(marks.size(), 2000u);
+  std::stable_sort(marks.begin(), marks.end(), [](const auto& a, const auto& b) {
+    return a.first < b.first || (a.first == b.first && a.second < b.second);
+  });
+  int open = 0, most = 0;
+  for (const auto& [at, delta] : marks) {
+    open += delta;
+    most = std::max(most, open);
+  }
+  EXPECT_LE(most, 4);
+  EXPECT_GE(most, 2) << "children ran one at a time";
+}
+
+TEST(FlowEngine, AStepIsRetriedThenTheFlowFailsOverNamingIt) {
+  Harness h;
+  std::atomic<int> tries{0};
+  ASSERT_TRUE(h.functions
+                  ->Register("web.fetch",
+                             [&](RunContext&) {
+                               ++tries;
+                               throw std::runtime_error("connection refused");
+                             })
+                  .ok());
+  ASSERT_TRUE(h.functions->Register("db.write", [](RunContext&) {}).ok());
+  FlowBuilder f("fetching");
+  auto fetch = f.Step("fetch", "web.fetch").Attempts(3);
+  auto store = f.Step("store", "db.write");
+  fetch.Precede(store);
+  ASSERT_TRUE(h.flows->Register(*f.Build()).ok());
+  h.Open();
+  taskmill::Run root = h.Wait(h.Start("fetching"));
+  EXPECT_EQ(root.status, RunStatus::kFailed);
+  EXPECT_EQ(tries.load(), 3);
+  EXPECT_EQ(root.result.at("outcome"), "failed_over");
+  EXPECT_EQ(root.result.at("step"), "fetch");
+  EXPECT_EQ(root.result.at("error"), "connection refused");
+  EXPECT_EQ(h.Get(root.id + ":fetch").attempts.size(), 3u);
+  EXPECT_FALSE(h.engine->storage().RunGet(root.id + ":store").ok()) << "store must not start";
+}
+
+TEST(FlowEngine, ATimeoutKillsTheAttempt) {
+  Harness h;
+  std::atomic<int> cancelled{0};
+  ASSERT_TRUE(h.functions
+                  ->Register("slow.step",
+                             [&](RunContext& ctx) {
+                               if (!ctx.SleepFor(30s)) ++cancelled;
+                             })
+                  .ok());
+  FlowBuilder f("slow");
+  f.Step("wait", "slow.step").Attempts(2).Timeout(200ms);
+  ASSERT_TRUE(h.flows->Register(*f.Build()).ok());
+  h.Open();
+  taskmill::Run root = h.Wait(h.Start("slow"), 30s);
+  EXPECT_EQ(root.status, RunStatus::kFailed);
+  EXPECT_EQ(root.result.at("error_kind"), "timeout");
+  EXPECT_EQ(cancelled.load(), 2);
+  taskmill::Run step = h.Get(root.id + ":wait");
+  ASSERT_EQ(step.attempts.size(), 2u);
+  EXPECT_EQ(step.attempts[0].outcome, "timeout");
+}
+
+void RegisterChildFlow(Harness& h, bool exit_on_failed) {
+  ASSERT_TRUE(h.functions
+                  ->Register("kids.make",
+                             [](RunContext& ctx) {
+                               for (int i = 0; i < 20; ++i) flow::AddChild(ctx, std::to_string(i), i);
+                             })
+                  .ok());
+  ASSERT_TRUE(h.functions
+                  ->Register("kids.run",
+                             [](RunContext& ctx) {
+                               int64_t n = flow::ChildDefinition(ctx).as_int64();
+                               if (n == 3) throw std::runtime_error("child 3 fails");
+                               ctx.SleepFor(n == 4 ? 5s : 10ms);
+                             })
+                  .ok());
+  ASSERT_TRUE(h.functions->Register("kids.after", [](RunContext&) {}).ok());
+  FlowBuilder f("kids");
+  auto make = f.Step("make", "kids.make").Children("kids.run", 2).Attempts(2).ExitOnFailed(
+      exit_on_failed);
+  auto after = f.Step("after", "kids.after");
+  make.Precede(after);
+  ASSERT_TRUE(h.flows->Register(*f.Build()).ok());
+}
+
+TEST(FlowEngine, ExitOnFailedStopsTheOtherChildrenAndFailsTheFlow) {
+  Harness h;
+  RegisterChildFlow(h, true);
+  h.Open();
+  taskmill::Run root = h.Wait(h.Start("kids"));
+  EXPECT_EQ(root.status, RunStatus::kFailed);
+  EXPECT_EQ(root.result.at("step"), "make");
+  EXPECT_EQ(root.result.at("error"), "child 3 fails");
+  int stopped = 0, failed = 0;
+  for (const taskmill::Run& child : h.Children(root.id + ":make")) {
+    EXPECT_TRUE(IsFinal(child.status)) << child.id;
+    stopped += child.status == RunStatus::kStopped;
+    failed += child.status == RunStatus::kFailed;
+    if (child.status == RunStatus::kFailed) {
+      EXPECT_EQ(child.attempts.size(), 2u);
+    }
+  }
+  EXPECT_EQ(failed, 1);
+  EXPECT_GT(stopped, 0);
+  EXPECT_FALSE(h.engine->storage().RunGet(root.id + ":after").ok());
+}
+
+TEST(FlowEngine, WithoutExitOnFailedFailuresAreCountedAndTheFlowGoesOn) {
+  Harness h;
+  RegisterChildFlow(h, false);
+  h.Open();
+  taskmill::Run root = h.Wait(h.Start("kids"));
+  EXPECT_EQ(root.status, RunStatus::kCompleted) << root.error;
+  int failed = 0, completed = 0;
+  for (const taskmill::Run& child : h.Children(root.id + ":make")) {
+    failed += child.status == RunStatus::kFailed;
+    completed += child.status == RunStatus::kCompleted;
+  }
+  EXPECT_EQ(failed, 1);
+  EXPECT_EQ(completed, 19);
+  EXPECT_EQ(h.Get(root.id + ":after").status, RunStatus::kCompleted);
+}
+
+TEST(FlowEngine, FanInWaitsForEveryParent) {
+  Harness h;
+  std::mutex mu;
+  std::vector<std::string> order;
+  auto record = [&](std::string name, Duration sleep) {
+    return [&, name, sleep](RunContext& ctx) {
+      ctx.SleepFor(sleep);
+      std::lock_guard lock(mu);
+      order.push_back(name);
+      flow::SetState(ctx, name, true);
+    };
+  };
+  ASSERT_TRUE(h.functions->Register("d.a", record("a", 0ms)).ok());
+  ASSERT_TRUE(h.functions->Register("d.b", record("b", 50ms)).ok());
+  ASSERT_TRUE(h.functions->Register("d.c", record("c", 600ms)).ok());
+  ASSERT_TRUE(h.functions
+                  ->Register("d.d",
+                             [&](RunContext& ctx) {
+                               std::lock_guard lock(mu);
+                               order.push_back("d");
+                               // Both branches' additions are in the state it reads.
+                               EXPECT_TRUE(flow::State(ctx).contains("b"));
+                               EXPECT_TRUE(flow::State(ctx).contains("c"));
+                             })
+                  .ok());
+  FlowBuilder f("diamond");
+  auto a = f.Step("a", "d.a");
+  auto b = f.Step("b", "d.b");
+  auto c = f.Step("c", "d.c");
+  auto d = f.Step("d", "d.d");
+  a.Precede(b).Precede(c);
+  d.Succeed(b).Succeed(c);
+  ASSERT_TRUE(h.flows->Register(*f.Build()).ok());
+  h.Open();
+  taskmill::Run root = h.Wait(h.Start("diamond"));
+  EXPECT_EQ(root.status, RunStatus::kCompleted) << root.error;
+  std::lock_guard lock(mu);
+  ASSERT_EQ(order.size(), 4u);
+  EXPECT_EQ(order.back(), "d");
+  EXPECT_EQ(std::count(order.begin(), order.end(), "d"), 1);
+}
+
+TEST(FlowEngine, CancellingTheRootStopsTheFlow) {
+  Harness h;
+  ASSERT_TRUE(h.functions
+                  ->Register("k.make",
+                             [](RunContext& ctx) {
+                               for (int i = 0; i < 10; ++i) flow::AddChild(ctx, std::to_string(i), i);
+                             })
+                  .ok());
+  std::atomic<int> started{0};
+  ASSERT_TRUE(h.functions
+                  ->Register("k.long",
+                             [&](RunContext& ctx) {
+                               ++started;
+                               ctx.SleepFor(60s);
+                             })
+                  .ok());
+  FlowBuilder f("long");
+  f.Step("make", "k.make").Children("k.long", 2);
+  ASSERT_TRUE(h.flows->Register(*f.Build()).ok());
+  h.Open();
+  taskmill::Run root = h.Start("long");
+  auto deadline = std::chrono::steady_clock::now() + 30s;
+  while (started.load() < 2 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(10ms);
+  }
+  ASSERT_EQ(started.load(), 2);
+  ASSERT_TRUE(h.engine->Cancel(root.id, root.queue).ok());
+  taskmill::Run done = h.Wait(root, 10s);
+  EXPECT_EQ(done.status, RunStatus::kStopped);
+  for (const taskmill::Run& child : h.Children(root.id + ":make")) {
+    EXPECT_EQ(child.status, RunStatus::kStopped) << child.id;
+  }
+}
+
+}  // namespace
+}  // namespace taskmill

@@ -1,0 +1,96 @@
+// What a step sees when it starts (input.h).
+#include "flows/input.h"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <boost/json.hpp>
+
+#include "flows/advance.h"
+
+namespace taskmill::flows {
+namespace json = boost::json;
+namespace {
+
+// Every run matching `filter`, page by page.
+Result<std::vector<Run>> ListAll(Storage& storage, RunFilter filter) {
+  std::vector<Run> out;
+  filter.limit = 1000;
+  for (;;) {
+    auto page = storage.RunList(filter);
+    if (!page.ok()) return page.status();
+    for (Run& r : page->runs) out.push_back(std::move(r));
+    if (page->next_cursor.empty()) return out;
+    filter.cursor = page->next_cursor;
+  }
+}
+
+}  // namespace
+
+Result<json::object> FlowState(Storage& storage, const std::string& root_id) {
+  RunFilter steps;
+  steps.flow_id = root_id;
+  steps.parent_id = root_id;
+  steps.status = RunStatus::kCompleted;
+  auto runs = ListAll(storage, steps);
+  if (!runs.ok()) return runs.status();
+  std::sort(runs->begin(), runs->end(), [](const Run& a, const Run& b) {
+    return a.finished_at < b.finished_at;
+  });
+  json::object state;
+  for (const Run& r : *runs) {
+    const json::object* result = r.result.if_object();
+    const json::value* added = result ? result->if_contains("state") : nullptr;
+    if (added == nullptr || !added->is_object()) continue;
+    for (const auto& [key, value] : added->as_object()) state[key] = value;
+  }
+  return state;
+}
+
+Run WithStepInput(Storage& storage, const Run& run) {
+  std::optional<Role> role = RoleOf(run);
+  if (!role || role->root || role->child || !run.args.is_object()) return run;
+  Run input = run;
+  auto state = FlowState(storage, run.flow_id);
+  if (!state.ok()) {
+    spdlog::warn("flow: cannot read the state of flow run {}: {}", run.flow_id,
+                 state.status().ToString());
+    return run;
+  }
+  json::object children;
+  // The children of every step of this flow that is over (the ones this step follows
+  // among them), by step and child id.
+  RunFilter steps;
+  steps.flow_id = run.flow_id;
+  steps.parent_id = run.flow_id;
+  auto step_runs = ListAll(storage, steps);
+  if (step_runs.ok()) {
+    for (const Run& s : *step_runs) {
+      std::optional<Role> step_role = RoleOf(s);
+      if (!step_role || s.id == run.id || !IsFinal(s.status)) continue;
+      RunFilter of_step;
+      of_step.parent_id = s.id;
+      auto kids = ListAll(storage, of_step);
+      if (!kids.ok() || kids->empty()) continue;
+      json::object results;
+      // In the order the step added them (listings are newest first).
+      std::reverse(kids->begin(), kids->end());
+      for (const Run& kid : *kids) {
+        const json::object* args = kid.args.if_object();
+        const json::value* id = args ? args->if_contains("child_id") : nullptr;
+        std::string key = id == nullptr ? kid.id
+                          : id->is_string() ? std::string(id->as_string())
+                                            : json::serialize(*id);
+        if (kid.status == RunStatus::kCompleted) {
+          results[key] = kid.result;
+        }
+      }
+      children[step_role->step] = std::move(results);
+    }
+  }
+  input.args.as_object()["state"] = std::move(*state);
+  input.args.as_object()["children"] = std::move(children);
+  return input;
+}
+
+}  // namespace taskmill::flows

@@ -1,0 +1,211 @@
+// Conformance tests of what an accepted finish brings into its commit (RunFollowUp,
+// RunSettle): the runs of a flow that follow a step, stored only when their
+// conditions hold (fan-in, children over, the flow still live), and the end of the
+// flow's root. Written against the Storage interface alone.
+#include <gmock/gmock.h>
+
+#include <boost/json.hpp>
+#include <string>
+#include <vector>
+
+#include "storage/conformance/helpers.h"
+
+namespace taskmill::conformance {
+
+// Named in fixture.cpp's link table, so that linking the suite links this file (helpers.h).
+const int kFlowsSubject = 0;
+
+namespace {
+namespace json = boost::json;
+
+// A flow's root as the engine stores it: running, held by no runner.
+Run Root(const std::string& id) {
+  Run root;
+  root.id = id;
+  root.function = "flow.run";
+  root.status = RunStatus::kRunning;
+  root.flow_id = id;
+  root.created_at = kT0;
+  root.run_at = kT0;
+  root.started_at = kT0;
+  return root;
+}
+
+Run Member(const std::string& id, const std::string& flow, const std::string& parent) {
+  Run run;
+  run.id = id;
+  run.function = "test.echo";
+  run.flow_id = flow;
+  run.parent_id = parent;
+  run.created_at = kT0;
+  run.run_at = kT0;
+  return run;
+}
+
+RunFollowUp FollowUp(Run run, std::vector<std::string> after, std::string while_live = "") {
+  RunFollowUp up;
+  up.run = std::move(run);
+  up.after = std::move(after);
+  up.while_live = std::move(while_live);
+  return up;
+}
+
+RunFinish FinishWith(const Run& claimed, RunStatus status, std::vector<RunFollowUp> ups) {
+  RunFinish f = FinishOf(claimed.id, claimed.attempt, status, At(5));
+  f.follow_ups = std::move(ups);
+  return f;
+}
+
+bool Stored(Storage& storage, const std::string& id) { return storage.RunGet(id).ok(); }
+
+}  // namespace
+
+TEST_P(StorageConformance, FollowUpIsStoredWithTheFinishAndOnlyOnce) {
+  Put({Root("r"), Member("r:a", "r", "r")});
+  ClaimedRun a = Take("runner", 1, kT0).at(0);
+  ASSERT_EQ(a.id, "r:a");
+  RunFinish f = FinishWith(a, RunStatus::kCompleted, {FollowUp(Member("r:b", "r", "r"), {"r:a"}, "r")});
+  // A stale fence stores nothing.
+  RunFinish stale = f;
+  stale.attempt = a.attempt + 1;
+  EXPECT_FALSE(Unwrap(storage().RunFinishBatch({stale})).at(0).accepted);
+  EXPECT_FALSE(Stored(storage(), "r:b"));
+
+  EXPECT_TRUE(Unwrap(storage().RunFinishBatch({f})).at(0).accepted);
+  Run b = Get("r:b");
+  EXPECT_EQ(b.status, RunStatus::kPending);
+  EXPECT_EQ(b.flow_id, "r");
+  EXPECT_EQ(b.parent_id, "r");
+  RunFilter by_flow;
+  by_flow.flow_id = "r";
+  EXPECT_EQ(ListAll(by_flow).size(), 3u);
+  ExpectStatsMatchListing();
+}
+
+TEST_P(StorageConformance, FollowUpWaitsForEveryParentOfAFanIn) {
+  Put({Root("r"), Member("r:a", "r", "r"), Member("r:b", "r", "r")});
+  std::vector<ClaimedRun> claimed = Take("runner", 2, kT0);
+  ASSERT_EQ(claimed.size(), 2u);
+  Run join = Member("r:c", "r", "r");
+  // The first parent to finish finds the other running: c is not due.
+  EXPECT_TRUE(Unwrap(storage().RunFinishBatch(
+                         {FinishWith(claimed[0], RunStatus::kCompleted,
+                                     {FollowUp(join, {"r:a", "r:b"}, "r")})}))
+                  .at(0)
+                  .accepted);
+  EXPECT_FALSE(Stored(storage(), "r:c"));
+  // The second finds both over.
+  EXPECT_TRUE(Unwrap(storage().RunFinishBatch(
+                         {FinishWith(claimed[1], RunStatus::kCompleted,
+                                     {FollowUp(join, {"r:a", "r:b"}, "r")})}))
+                  .at(0)
+                  .accepted);
+  EXPECT_EQ(Get("r:c").status, RunStatus::kPending);
+  ExpectStatsMatchListing();
+}
+
+TEST_P(StorageConformance, FanInOfParentsFinishedInOneBatchStoresTheJoinOnce) {
+  Put({Root("r"), Member("r:a", "r", "r"), Member("r:b", "r", "r")});
+  std::vector<ClaimedRun> claimed = Take("runner", 2, kT0);
+  ASSERT_EQ(claimed.size(), 2u);
+  Run join = Member("r:c", "r", "r");
+  auto results = Unwrap(storage().RunFinishBatch(
+      {FinishWith(claimed[0], RunStatus::kCompleted, {FollowUp(join, {"r:a", "r:b"}, "r")}),
+       FinishWith(claimed[1], RunStatus::kCompleted, {FollowUp(join, {"r:a", "r:b"}, "r")})}));
+  EXPECT_TRUE(results.at(0).accepted && results.at(1).accepted);
+  RunFilter by_id;
+  by_id.id = "r:c";
+  EXPECT_EQ(ListAll(by_id).size(), 1u);
+  ExpectStatsMatchListing();
+}
+
+TEST_P(StorageConformance, FollowUpWaitsForTheChildrenOfItsParent) {
+  Put({Root("r"), Member("r:a", "r", "r")});
+  ClaimedRun a = Take("runner", 1, kT0).at(0);
+  Run next = Member("r:n", "r", "r");
+  // The step adds two children and names its successor: the children are stored, the
+  // successor waits for them.
+  ASSERT_TRUE(Unwrap(storage().RunFinishBatch(
+                         {FinishWith(a, RunStatus::kCompleted,
+                                     {FollowUp(Member("r:a:1", "r", "r:a"), {}, "r"),
+                                      FollowUp(Member("r:a:2", "r", "r:a"), {}, "r"),
+                                      FollowUp(next, {"r:a"}, "r")})}))
+                  .at(0)
+                  .accepted);
+  EXPECT_TRUE(Stored(storage(), "r:a:1"));
+  EXPECT_TRUE(Stored(storage(), "r:a:2"));
+  EXPECT_FALSE(Stored(storage(), "r:n"));
+  std::vector<ClaimedRun> children = Take("runner", 2, At(1));
+  ASSERT_EQ(children.size(), 2u);
+  ASSERT_TRUE(Unwrap(storage().RunFinishBatch(
+                         {FinishWith(children[0], RunStatus::kFailed, {FollowUp(next, {"r:a"}, "r")})}))
+                  .at(0)
+                  .accepted);
+  EXPECT_FALSE(Stored(storage(), "r:n")) << "a child is still running";
+  ASSERT_TRUE(Unwrap(storage().RunFinishBatch({FinishWith(children[1], RunStatus::kCompleted,
+                                                          {FollowUp(next, {"r:a"}, "r")})}))
+                  .at(0)
+                  .accepted);
+  EXPECT_TRUE(Stored(storage(), "r:n"));
+  ExpectStatsMatchListing();
+}
+
+TEST_P(StorageConformance, FollowUpOfAStoppedFlowIsNotStored) {
+  Put({Root("r"), Member("r:a", "r", "r")});
+  ClaimedRun a = Take("runner", 1, kT0).at(0);
+  Unwrap(storage().RunCancel("r", "default", At(1)));
+  EXPECT_TRUE(Unwrap(storage().RunFinishBatch({FinishWith(
+                         a, RunStatus::kCompleted, {FollowUp(Member("r:b", "r", "r"), {"r:a"}, "r")})}))
+                  .at(0)
+                  .accepted);
+  EXPECT_FALSE(Stored(storage(), "r:b"));
+}
+
+TEST_P(StorageConformance, SettleEndsTheRootWhenNothingOfTheFlowIsLive) {
+  Put({Root("r"), Member("r:a", "r", "r"), Member("r:b", "r", "r")});
+  std::vector<ClaimedRun> claimed = Take("runner", 2, kT0);
+  ASSERT_EQ(claimed.size(), 2u);
+  RunSettle settle;
+  settle.queue = "default";
+  settle.id = "r";
+  settle.status = RunStatus::kCompleted;
+  settle.result = json::object{{"outcome", "all_over"}};
+  RunFinish first = FinishWith(claimed[0], RunStatus::kCompleted, {});
+  first.settle = settle;
+  ASSERT_TRUE(Unwrap(storage().RunFinishBatch({first})).at(0).accepted);
+  EXPECT_EQ(Get("r").status, RunStatus::kRunning) << "r:b is still running";
+  RunFinish last = FinishWith(claimed[1], RunStatus::kCompleted, {});
+  last.settle = settle;
+  ASSERT_TRUE(Unwrap(storage().RunFinishBatch({last})).at(0).accepted);
+  Run root = Get("r");
+  EXPECT_EQ(root.status, RunStatus::kCompleted);
+  EXPECT_EQ(root.result, settle.result);
+  EXPECT_EQ(Time(root.finished_at), Time(At(5)));
+  ExpectStatsMatchListing();
+}
+
+TEST_P(StorageConformance, SettleStopsWhatIsLeftOfAFailedFlow) {
+  Put({Root("r"), Member("r:a", "r", "r"), Member("r:b", "r", "r")});
+  std::vector<ClaimedRun> claimed = Take("runner", 1, kT0);
+  ASSERT_EQ(claimed.size(), 1u);
+  Put({Member("r:c", "r", "r:b")});  // pending
+  RunFinish failed = FinishWith(claimed[0], RunStatus::kFailed, {});
+  failed.settle = RunSettle{.queue = "default",
+                            .id = "r",
+                            .status = RunStatus::kFailed,
+                            .result = nullptr,
+                            .error = "step a failed",
+                            .error_kind = "flow",
+                            .when_idle = false,
+                            .stop_live = true};
+  ASSERT_TRUE(Unwrap(storage().RunFinishBatch({failed})).at(0).accepted);
+  EXPECT_EQ(Get("r").status, RunStatus::kFailed);
+  EXPECT_EQ(Get("r").error, "step a failed");
+  std::string other = claimed[0].id == "r:a" ? "r:b" : "r:a";
+  EXPECT_EQ(Get(other).status, RunStatus::kStopped);
+  EXPECT_EQ(Get("r:c").status, RunStatus::kStopped);
+  EXPECT_EQ(Get("r:c").error_kind, "stopped");
+  ExpectStatsMatchListing();
+}
+
+}  // namespace taskmill::conformance

@@ -1,0 +1,133 @@
+// What an accepted finish brings into its commit (RunFollowUp, RunSettle in
+// taskmill/storage.h): the runs that follow it, each stored when its conditions hold,
+// and the end of a flow's root. The writer applies one transaction at a time, so a
+// condition read here is the truth at the commit: of two parents finishing at once,
+// the second to reach the writer sees the first final and stores the step they join.
+#include "storage/sqlite/storage_impl.h"
+
+namespace taskmill::sqlite {
+namespace {
+
+// Pending or running: the terms of the partial indexes runs_flow_live and
+// runs_parent_live (migration 9), spelled as they are so that SQLite uses them.
+constexpr const char* kParentLive =
+    "SELECT 1 FROM runs WHERE parent_id = ?1 AND parent_id <> '' "
+    "AND status IN ('pending', 'running') LIMIT 1";
+constexpr const char* kFlowLive =
+    "SELECT 1 FROM runs WHERE flow_id = ?1 AND flow_id <> '' "
+    "AND status IN ('pending', 'running') AND id <> ?1 LIMIT 1";
+
+Result<bool> Any(Connection& db, const char* sql, const std::string& id) {
+  auto rows = Select(db, sql, id);
+  if (!rows.ok()) return rows.status();
+  return rows->Next();
+}
+
+// A run of `queue` that is final, and whose children are all final too.
+Result<bool> Over(Connection& db, const std::string& id, const std::string& queue) {
+  auto key = SqliteStorage::FindKey(db, id, queue);
+  if (!key.ok()) return key.status().IsNotFound() ? Result<bool>(false) : key.status();
+  if (!IsFinal(key->status)) return false;
+  auto live = Any(db, kParentLive, id);
+  if (!live.ok()) return live.status();
+  return !*live;
+}
+
+}  // namespace
+
+Status SqliteStorage::ApplyFollowUps(Tx& tx, const RunFinish& f, bool* settled) {
+  static const std::string kInsertOrSkip = InsertRunsSql(1) + " ON CONFLICT DO NOTHING";
+  for (const RunFollowUp& up : f.follow_ups) {
+    bool due = true;
+    if (!up.while_live.empty()) {
+      auto key = FindKey(tx.db, up.while_live, "");
+      if (!key.ok() && !key.status().IsNotFound()) return key.status();
+      due = key.ok() && !IsFinal(key->status);
+    }
+    for (size_t i = 0; due && i < up.after.size(); ++i) {
+      auto over = Over(tx.db, up.after[i], "");
+      if (!over.ok()) return over.status();
+      due = *over;
+    }
+    if (!due) continue;
+    auto stmt = tx.db.Prepare(kInsertOrSkip);
+    if (!stmt.ok()) return stmt.status();
+    ScopedReset reset(**stmt);
+    BindRun(**stmt, up.run);
+    TASKMILL_RETURN_IF_ERROR((*stmt)->Exec());
+    if (tx.db.Changes() == 1) {
+      tx.deltas.Add(up.run.queue, up.run.task, up.run.account_id, up.run.status, 1);
+    }
+  }
+  if (!f.settle) return Status::Ok();
+  const RunSettle& settle = *f.settle;
+  auto root = FindKey(tx.db, settle.id, settle.queue);
+  if (!root.ok()) return root.status().IsNotFound() ? Status::Ok() : root.status();
+  if (IsFinal(root->status)) return Status::Ok();
+  if (settle.stop_live) TASKMILL_RETURN_IF_ERROR(StopFlowRuns(tx, settle.id, settle.error, f.finished_at));
+  if (settle.when_idle) {
+    auto live = Any(tx.db, kFlowLive, settle.id);
+    if (!live.ok()) return live.status();
+    if (*live) return Status::Ok();
+  }
+  std::optional<std::string> result;
+  if (!settle.result.is_null()) result = boost::json::serialize(settle.result);
+  TASKMILL_RETURN_IF_ERROR(Exec(tx.db,
+                                "UPDATE runs SET status = ?1, finished_at = ?2, result = ?3, "
+                                "error = ?4, error_kind = ?5, lease_until = NULL, runner = '' "
+                                "WHERE id = ?6 AND queue = ?7",
+                                std::string(ToString(settle.status)), Micros(f.finished_at),
+                                result, settle.error, settle.error_kind, settle.id, root->queue));
+  tx.deltas.Move(root->queue, root->task, root->account_id, root->status, settle.status);
+  *settled = true;
+  return Status::Ok();
+}
+
+// Stops every live run of a flow but its root, as RunCancel stops one (a running
+// attempt is recorded as stopped, and its fence no longer holds).
+Status SqliteStorage::StopFlowRuns(Tx& tx, const std::string& flow_id, const std::string& error,
+                                   TimePoint now) {
+  struct Live {
+    std::string id, queue, task, account;
+    RunStatus status;
+    std::optional<std::string> attempts;
+  };
+  std::vector<Live> live;
+  {
+    auto rows = Select(tx.db,
+                       "SELECT id, queue, task, account_id, status, attempt, runner, started_at, "
+                       "attempts FROM runs WHERE flow_id = ?1 AND flow_id <> '' "
+                       "AND status IN ('pending', 'running') AND id <> ?1",
+                       flow_id);
+    if (!rows.ok()) return rows.status();
+    for (;;) {
+      auto row = rows->Next();
+      if (!row.ok()) return row.status();
+      if (!*row) break;
+      const Statement& r = rows->row();
+      Live l{std::string(r.Text(0)), std::string(r.Text(1)), std::string(r.Text(2)),
+             std::string(r.Text(3)), ParseRunStatus(r.Text(4)).value_or(RunStatus::kPending),
+             std::nullopt};
+      if (l.status == RunStatus::kRunning) {
+        std::optional<int64_t> started_at;
+        if (!r.IsNull(7)) started_at = r.Int(7);
+        l.attempts = std::string(r.Text(8));
+        AppendAttempt(*l.attempts, static_cast<int>(r.Int(5)), r.Text(6), started_at, Micros(now),
+                      "stopped", error, "");
+      }
+      live.push_back(std::move(l));
+    }
+  }
+  for (const Live& l : live) {
+    TASKMILL_RETURN_IF_ERROR(Exec(tx.db,
+                                  "UPDATE runs SET status = 'stopped', finished_at = ?1, "
+                                  "lease_until = NULL, runner = '', error = ?2, "
+                                  "error_kind = 'stopped', attempts = coalesce(?3, attempts) "
+                                  "WHERE id = ?4 AND queue = ?5",
+                                  Micros(now), error, l.attempts, l.id, l.queue));
+    tx.deltas.Move(l.queue, l.task, l.account, l.status, RunStatus::kStopped);
+  }
+  return Status::Ok();
+}
+
+}  // namespace taskmill::sqlite
