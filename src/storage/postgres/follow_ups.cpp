@@ -6,12 +6,15 @@
 // and under READ COMMITTED two finishes committing at once would each see the other's
 // run still live, so neither would store the step they join. So a finish that brings
 // follow-ups or a settle first takes a transaction-level advisory lock on each flow
-// (the runs named by while_live and settle, and each follow-up's id), in one order,
+// (the run named by while_live and settle: the flow's root), in one order,
 // before it locks its own run: of two such finishes of one flow, the second waits for
 // the first's commit, and its checks — statements that start after that commit — see
 // the first run final. Taking these locks before any row lock means no finish holds a
 // run's row while it waits for a flow, so a settle that stops the flow's live runs
 // never waits on a finish that waits on it.
+#include <map>
+#include <set>
+
 #include "storage/postgres/storage_impl.h"
 
 namespace taskmill::postgres {
@@ -101,56 +104,93 @@ Result<bool> Exists(Connection& c, const char* sql, const std::string& id) {
   return rows->size() > 0;
 }
 
+// Stores the due follow-ups, each once: the finish of another parent of a fan-in, or
+// this finish run again after a lost answer, finds the key taken and adds nothing. One
+// statement for the keys and one per table, however many children a step adds.
+Status StoreDue(Connection& c, std::vector<const Run*>& due, bool* stored) {
+  if (due.empty()) return Status::Ok();
+  ArrayLiteral ids, queues;
+  for (const Run* run : due) {
+    ids.Add(run->id);
+    queues.Add(run->queue);
+  }
+  auto fresh = c.Exec(
+      "INSERT INTO run_keys(id, queue) SELECT * FROM unnest($1::text[], $2::text[]) "
+      "ON CONFLICT DO NOTHING RETURNING id, queue",
+      Params().Add(ids.Take()).Add(queues.Take()));
+  if (!fresh.ok()) return fresh.status();
+  std::set<std::pair<std::string, std::string>> keys;
+  for (int i = 0; i < fresh->size(); ++i) {
+    keys.emplace(std::string(fresh->Text(i, 0)), std::string(fresh->Text(i, 1)));
+  }
+  std::vector<const Run*> hot, history;
+  for (const Run* run : due) {
+    if (keys.erase({run->id, run->queue}) == 0) continue;
+    (IsFinal(run->status) ? history : hot).push_back(run);
+  }
+  due.clear();
+  if (!hot.empty()) {
+    auto inserted = InsertRuns(c, "runs", hot);
+    if (!inserted.ok()) return inserted.status();
+    *stored = true;
+  }
+  if (!history.empty()) return InsertRuns(c, "runs_history", history).status();
+  return Status::Ok();
+}
+
 }  // namespace
 
 bool HasFollowUps(const RunFinish& f) { return !f.follow_ups.empty() || f.settle.has_value(); }
 
 Status LockFlows(Connection& c, const std::vector<RunFinish>& finishes) {
-  ArrayLiteral keys;
-  bool any = false;
+  // One key per flow as the engine writes them (every follow-up lives while its root
+  // does): a step that adds ten thousand children takes one lock, not ten thousand
+  // (advisory locks fill the server's shared lock table). A follow-up with no
+  // while_live but an `after` is locked by its own id, which its other parents' finishes
+  // name too; one with no condition needs no lock (its key is stored once anyway).
+  std::set<std::string> keys;
   for (const RunFinish& f : finishes) {
     for (const RunFollowUp& up : f.follow_ups) {
-      keys.Add(up.run.id);
-      if (!up.while_live.empty()) keys.Add(up.while_live);
-      any = true;
+      if (!up.while_live.empty()) {
+        keys.insert(up.while_live);
+      } else if (!up.after.empty()) {
+        keys.insert(up.run.id);
+      }
     }
-    if (f.settle) {
-      keys.Add(f.settle->id);
-      any = true;
-    }
+    if (f.settle) keys.insert(f.settle->id);
   }
-  if (!any) return Status::Ok();
-  return c.Exec(kLockFlows, Params().Add(keys.Take())).status();
+  if (keys.empty()) return Status::Ok();
+  ArrayLiteral list;
+  for (const std::string& key : keys) list.Add(key);
+  return c.Exec(kLockFlows, Params().Add(list.Take())).status();
 }
 
 Status ApplyFollowUps(Connection& c, const RunFinish& f, bool* settled, bool* stored) {
+  std::vector<const Run*> due;      // due, not yet stored: stored together
+  std::map<std::string, bool> live;  // while_live answers: the root's fate is this commit's
   for (const RunFollowUp& up : f.follow_ups) {
-    bool due = true;
     if (!up.while_live.empty()) {
-      auto live = Exists(c, kLive, up.while_live);
-      if (!live.ok()) return live.status();
-      due = *live;
+      auto known = live.find(up.while_live);
+      if (known == live.end()) {
+        auto found = Exists(c, kLive, up.while_live);
+        if (!found.ok()) return found.status();
+        known = live.emplace(up.while_live, *found).first;
+      }
+      if (!known->second) continue;
     }
-    if (due && !up.after.empty()) {
+    if (!up.after.empty()) {
+      // The runs due before this one are stored first: they may be the children that
+      // this one waits for.
+      TASKMILL_RETURN_IF_ERROR(StoreDue(c, due, stored));
       ArrayLiteral after;
       for (const std::string& id : up.after) after.Add(id);
       auto over = c.Exec(kAllOver, Params().Add(after.Take()));
       if (!over.ok()) return over.status();
-      due = over->Bool(0, 0);
+      if (!over->Bool(0, 0)) continue;
     }
-    if (!due) continue;
-    // Stored once: the finish of another parent of a fan-in, or this finish run again
-    // after a lost answer, finds the key taken and adds nothing.
-    auto fresh = c.Exec(
-        "INSERT INTO run_keys(id, queue) VALUES ($1, $2) ON CONFLICT DO NOTHING RETURNING id",
-        Params().Add(up.run.id).Add(up.run.queue));
-    if (!fresh.ok()) return fresh.status();
-    if (fresh->size() == 0) continue;
-    const bool final = IsFinal(up.run.status);
-    auto inserted = InsertRuns(c, final ? "runs_history" : "runs", {&up.run});
-    if (!inserted.ok()) return inserted.status();
-    *stored = *stored || !final;
+    due.push_back(&up.run);
   }
+  TASKMILL_RETURN_IF_ERROR(StoreDue(c, due, stored));
   if (!f.settle) return Status::Ok();
   const RunSettle& settle = *f.settle;
   // Live or not at all: a root already final (stopped by an operator) stays as it is.
