@@ -37,7 +37,8 @@ Result<std::vector<RunFinishResult>> PgStorage::RunFinishBatch(
   for (const RunFinish& f : finishes) {
     if (f.status != RunStatus::kPending || f.settle) months.push_back(Micros(f.finished_at));
     for (const RunFollowUp& up : f.follow_ups) {
-      if (IsFinal(up.run.status)) months.push_back(Micros(up.run.finished_at.value_or(up.run.created_at)));
+      if (IsFinal(up.run.status))
+        months.push_back(Micros(up.run.finished_at.value_or(up.run.created_at)));
     }
   }
   TASKMILL_RETURN_IF_ERROR(EnsureMonths(months));

@@ -53,9 +53,11 @@ Run Member(const std::string& id, const std::string& flow, RunStatus status) {
 std::pair<ClaimedRun, ClaimedRun> TwoStepsClaimed(Storage& one, Storage& two,
                                                   const std::string& flow) {
   RunPutParams put;
-  put.runs = {Member(flow, flow, RunStatus::kRunning), Member(flow + ":a", flow, RunStatus::kPending),
+  put.runs = {Member(flow, flow, RunStatus::kRunning),
+              Member(flow + ":a", flow, RunStatus::kPending),
               Member(flow + ":b", flow, RunStatus::kPending)};
-  if (auto st = one.RunPut(std::move(put)); !st.ok()) throw std::runtime_error(st.status().ToString());
+  if (auto st = one.RunPut(std::move(put)); !st.ok())
+    throw std::runtime_error(st.status().ToString());
   auto a = one.RunTake(RunTakeParams{.runner = "one", .queues = {flow}, .max = 1, .now = kT0});
   auto b = two.RunTake(RunTakeParams{.runner = "two", .queues = {flow}, .max = 1, .now = kT0});
   if (!a.ok() || !b.ok() || a->size() != 1 || b->size() != 1) {
@@ -65,8 +67,7 @@ std::pair<ClaimedRun, ClaimedRun> TwoStepsClaimed(Storage& one, Storage& two,
 }
 
 // Finishes `run` with `f`'s follow-ups and settle on `storage`, once every node is ready.
-void FinishTogether(Storage& storage, const ClaimedRun& run, RunFinish f,
-                    std::barrier<>& ready) {
+void FinishTogether(Storage& storage, const ClaimedRun& run, RunFinish f, std::barrier<>& ready) {
   f.queue = run.queue;
   f.id = run.id;
   f.attempt = run.attempt;

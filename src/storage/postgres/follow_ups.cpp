@@ -166,7 +166,7 @@ Status LockFlows(Connection& c, const std::vector<RunFinish>& finishes) {
 }
 
 Status ApplyFollowUps(Connection& c, const RunFinish& f, bool* settled, bool* stored) {
-  std::vector<const Run*> due;      // due, not yet stored: stored together
+  std::vector<const Run*> due;       // due, not yet stored: stored together
   std::map<std::string, bool> live;  // while_live answers: the root's fate is this commit's
   for (const RunFollowUp& up : f.follow_ups) {
     if (!up.while_live.empty()) {
@@ -194,9 +194,9 @@ Status ApplyFollowUps(Connection& c, const RunFinish& f, bool* settled, bool* st
   if (!f.settle) return Status::Ok();
   const RunSettle& settle = *f.settle;
   // Live or not at all: a root already final (stopped by an operator) stays as it is.
-  auto root_rows = c.Exec("SELECT " + std::string(kRunColumns) +
-                              " FROM runs WHERE id = $1 AND queue = $2 FOR UPDATE",
-                          Params().Add(settle.id).Add(settle.queue));
+  auto root_rows = c.Exec(
+      "SELECT " + std::string(kRunColumns) + " FROM runs WHERE id = $1 AND queue = $2 FOR UPDATE",
+      Params().Add(settle.id).Add(settle.queue));
   if (!root_rows.ok()) return root_rows.status();
   if (root_rows->size() == 0) return Status::Ok();
   int64_t seq = 0;
