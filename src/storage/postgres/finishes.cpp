@@ -35,7 +35,11 @@ Result<std::vector<RunFinishResult>> PgStorage::RunFinishBatch(
   if (finishes.empty()) return out;
   std::vector<int64_t> months;
   for (const RunFinish& f : finishes) {
-    if (f.status != RunStatus::kPending) months.push_back(Micros(f.finished_at));
+    if (f.status != RunStatus::kPending || f.settle) months.push_back(Micros(f.finished_at));
+    for (const RunFollowUp& up : f.follow_ups) {
+      if (IsFinal(up.run.status))
+        months.push_back(Micros(up.run.finished_at.value_or(up.run.created_at)));
+    }
   }
   TASKMILL_RETURN_IF_ERROR(EnsureMonths(months));
   // hit: each finish whose attempt is current, with its run's seq, found by one index
@@ -130,8 +134,9 @@ Result<std::vector<RunFinishResult>> PgStorage::RunFinishBatch(
     chunks.push_back(chunk_params(begin, std::min(finishes.size(), begin + kFinishChunk)));
   }
   Status st = pool_.Transaction([&](Connection& c) -> Status {
-    for (auto& r : out) r.accepted = false;
+    for (auto& r : out) r = RunFinishResult{};
     bool retried = false;
+    TASKMILL_RETURN_IF_ERROR(LockFlows(c, finishes));
     for (size_t k = 0; k < chunks.size(); ++k) {
       auto rows = c.Exec(kSql, chunks[k]);
       if (!rows.ok()) return rows.status();
@@ -140,6 +145,10 @@ Result<std::vector<RunFinishResult>> PgStorage::RunFinishBatch(
         out[at].accepted = true;
         retried = retried || finishes[at].status == RunStatus::kPending;
       }
+    }
+    for (size_t i = 0; i < finishes.size(); ++i) {
+      if (!out[i].accepted || !HasFollowUps(finishes[i])) continue;
+      TASKMILL_RETURN_IF_ERROR(ApplyFollowUps(c, finishes[i], &out[i].settled, &retried));
     }
     if (retried) TASKMILL_RETURN_IF_ERROR(c.Exec(kNotifySql));
     return Status::Ok();

@@ -246,8 +246,10 @@ Result<RunPage> PgStorage::RunList(const RunFilter& f) {
   if (!f.function.empty()) add(" AND function = $", f.function);
   if (!f.queue.empty()) add(" AND queue = $", f.queue);
   if (!f.account_id.empty()) add(" AND account_id = $", f.account_id);
-  if (!f.parent_id.empty()) add(" AND parent_id = $", f.parent_id);
-  if (!f.flow_id.empty()) add(" AND flow_id = $", f.flow_id);
+  // `<> ''` as the partial indexes of flows (migration 3) are written, so a generic
+  // plan of this statement can still use them.
+  if (!f.parent_id.empty()) add(" AND parent_id <> '' AND parent_id = $", f.parent_id);
+  if (!f.flow_id.empty()) add(" AND flow_id <> '' AND flow_id = $", f.flow_id);
   if (f.created_after) add(" AND created_at >= $", Micros(*f.created_after));
   if (f.created_before) add(" AND created_at < $", Micros(*f.created_before));
   if (f.run_at_after) add(" AND run_at > $", Micros(*f.run_at_after));

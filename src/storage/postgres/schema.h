@@ -167,6 +167,15 @@ CREATE TABLE runners (
   running integer NOT NULL,
   last_seen bigint NOT NULL);
 )sql"},
+    {3, R"sql(
+-- Flows (follow_ups.cpp): the live children of a run and the live runs of a flow, read
+-- in the commit of each finish of a flow (is every parent over? is the flow idle?),
+-- and the runs of a flow or of a parent as listings and the flow's view read them.
+CREATE INDEX runs_parent_live ON runs(parent_id) WHERE parent_id <> '';
+CREATE INDEX runs_flow_live ON runs(flow_id) WHERE flow_id <> '';
+CREATE INDEX runs_history_parent ON runs_history(parent_id, seq) WHERE parent_id <> '';
+CREATE INDEX runs_history_flow ON runs_history(flow_id, seq) WHERE flow_id <> '';
+)sql"},
 };
 
 }  // namespace taskmill::postgres

@@ -22,6 +22,14 @@ extern const std::string kClaimUpdate;
 // The runs an UPDATE ... RETURNING ord, <kRunColumns> claimed, in claim order.
 std::vector<ClaimedRun> InClaimOrder(const Rows& rows);
 
+// A finish's follow-ups and settle (follow_ups.cpp). LockFlows, in the finish's
+// transaction before it locks any run, serializes the finishes of one flow;
+// ApplyFollowUps, after an accepted finish, stores its follow-ups and applies its
+// settle (`stored`: a pending run was stored, so runners have work).
+bool HasFollowUps(const RunFinish& f);
+Status LockFlows(Connection& c, const std::vector<RunFinish>& finishes);
+Status ApplyFollowUps(Connection& c, const RunFinish& f, bool* settled, bool* stored);
+
 // The channel of commit notifications (notify.cpp).
 inline constexpr const char* kNotifySql = "SELECT pg_notify('taskmill_commits', '')";
 
