@@ -102,8 +102,8 @@ Result<std::vector<bool>> PgStorage::RunHeartbeatBatch(const std::vector<RunHear
     auto rows = c.Exec(
         "UPDATE runs r SET lease_until = u.lease FROM unnest($1::text[], $2::text[], $3::int4[], "
         "$4::int8[]) WITH ORDINALITY AS u(id, queue, attempt, lease, ord) WHERE r.id = u.id "
-        "AND r.queue = u.queue AND r.attempt = u.attempt AND r.status = 'running' "
-        "RETURNING u.ord",
+        "AND r.queue = u.queue AND r.attempt = u.attempt AND r.status = " +
+            std::string(kRunningFence) + " RETURNING u.ord",
         Params().Add(ids.Take()).Add(queues.Take()).Add(attempts.Take()).Add(leases.Take()));
     if (!rows.ok()) return rows.status();
     for (int i = 0; i < rows->size(); ++i) out[static_cast<size_t>(rows->Int(i, 0) - 1)] = true;
@@ -125,7 +125,8 @@ Status PgStorage::RunStartBatch(const std::vector<RunStart>& starts) {
     return c
         .Exec("UPDATE runs r SET started = true FROM unnest($1::text[], $2::text[], $3::int4[]) "
               "AS u(id, queue, attempt) WHERE r.id = u.id AND r.queue = u.queue "
-              "AND r.attempt = u.attempt AND r.status = 'running' AND NOT r.started",
+              "AND r.attempt = u.attempt AND r.status = " + std::string(kRunningFence) +
+                  " AND NOT r.started",
               Params().Add(ids.Take()).Add(queues.Take()).Add(attempts.Take()))
         .status();
   }, /*durable=*/false);

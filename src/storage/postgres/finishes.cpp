@@ -29,19 +29,13 @@ constexpr const char* kAttempt =
 // statement of bounded size at a time.
 constexpr size_t kFinishChunk = 2000;
 
-Result<std::vector<RunFinishResult>> PgStorage::RunFinishBatch(
-    const std::vector<RunFinish>& finishes) {
-  std::vector<RunFinishResult> out(finishes.size());
-  if (finishes.empty()) return out;
-  std::vector<int64_t> months;
-  for (const RunFinish& f : finishes) {
-    if (f.status != RunStatus::kPending) months.push_back(Micros(f.finished_at));
-  }
-  TASKMILL_RETURN_IF_ERROR(EnsureMonths(months));
+// The statement of one chunk of finishes; the tests read its plan.
+const std::string& FinishSql();
+const std::string& FinishSql() {
   static const std::string kSql =
       std::string(kFinishes) +
       "done AS (DELETE FROM runs r USING f WHERE r.id = f.id AND r.queue = f.queue "
-      "AND r.attempt = f.attempt AND r.status = 'running' AND f.status <> 'pending' "
+      "AND r.attempt = f.attempt AND r.status = " + std::string(kRunningFence) + " AND f.status <> 'pending' "
       "RETURNING r.seq, r.id, r.queue, r.function, r.task, f.status, r.args, r.data, r.priority, "
       "r.account_id, r.auth_account_id, r.created_at, r.run_at, r.scheduled_at, r.started_at, "
       "f.finished_at, r.runner AS old_runner, r.attempt, r.max_attempts, r.delay_us, "
@@ -67,8 +61,21 @@ Result<std::vector<RunFinishResult>> PgStorage::RunFinishBatch(
       "progress_succeeded = coalesce(f.p_succeeded, r.progress_succeeded), "
       "progress_failed = coalesce(f.p_failed, r.progress_failed), attempts = " + kAttempt +
       " FROM f WHERE r.id = f.id AND r.queue = f.queue AND r.attempt = f.attempt "
-      "AND r.status = 'running' AND f.status = 'pending' RETURNING f.ord) "
+      "AND r.status = " + kRunningFence + " AND f.status = 'pending' RETURNING f.ord) "
       "SELECT ord FROM done UNION ALL SELECT ord FROM retried";
+  return kSql;
+}
+
+Result<std::vector<RunFinishResult>> PgStorage::RunFinishBatch(
+    const std::vector<RunFinish>& finishes) {
+  std::vector<RunFinishResult> out(finishes.size());
+  if (finishes.empty()) return out;
+  std::vector<int64_t> months;
+  for (const RunFinish& f : finishes) {
+    if (f.status != RunStatus::kPending) months.push_back(Micros(f.finished_at));
+  }
+  TASKMILL_RETURN_IF_ERROR(EnsureMonths(months));
+  const std::string& kSql = FinishSql();
   // The arrays of finishes [begin, end), one per column of f.
   auto chunk_params = [&](size_t begin, size_t end) {
     ArrayLiteral ids, queues, attempts, statuses, finished, run_ats, results, errors, kinds,
