@@ -35,7 +35,8 @@ const std::string& FinishSql() {
   static const std::string kSql =
       std::string(kFinishes) +
       "done AS (DELETE FROM runs r USING f WHERE r.id = f.id AND r.queue = f.queue "
-      "AND r.attempt = f.attempt AND r.status = " + std::string(kRunningFence) + " AND f.status <> 'pending' "
+      "AND r.attempt = f.attempt AND r.status = " + std::string(kRunningFence) +
+      " AND f.status <> 'pending' "
       "RETURNING r.seq, r.id, r.queue, r.function, r.task, f.status, r.args, r.data, r.priority, "
       "r.account_id, r.auth_account_id, r.created_at, r.run_at, r.scheduled_at, r.started_at, "
       "f.finished_at, r.runner AS old_runner, r.attempt, r.max_attempts, r.delay_us, "
