@@ -17,7 +17,9 @@
 
 namespace taskmill::postgres {
 
-const std::string& FinishSql();  // finishes.cpp
+const std::string& FinishSql();     // finishes.cpp
+const std::string& HeartbeatSql();  // claims.cpp
+const std::string& StartSql();      // claims.cpp
 
 namespace {
 
@@ -202,10 +204,19 @@ void RunsScans(const boost::json::value& node, std::vector<std::string>& out) {
   }
 }
 
+// An array literal of `field` of the first `n` runs.
+template <typename Field>
+std::string ArrayOf(const std::vector<taskmill::Run>& runs, size_t n, Field field) {
+  ArrayLiteral array;
+  for (size_t i = 0; i < n; ++i) array.Add(field(runs[i]));
+  return array.Take();
+}
+
 // Statistics taken while the table held only pending runs (a backlog enqueued, analyzed,
 // then claimed before autoanalyze comes back) make the partial index of running runs
-// look empty: the finish must still reach each run by its (id, queue) key, not loop over
-// every running run for each finish. The plan is read, not timed.
+// look empty: a batch of finishes, heartbeats or starts must still reach each run by its
+// (id, queue) key, not loop over every running run for each row. The plan is read, not
+// timed.
 TEST(PostgresFinishes, StaleStatisticsStillReachEachRunByItsKey) {
   const std::string url = FreshUrl();
   auto storage = Open(url);
@@ -259,14 +270,30 @@ TEST(PostgresFinishes, StaleStatisticsStillReachEachRunByItsKey) {
                   ->ExecScript("BEGIN; SET LOCAL enable_hashjoin = off; "
                                "SET LOCAL enable_mergejoin = off")
                   .ok());
-  auto plan = (*conn)->Exec("EXPLAIN (FORMAT JSON) " + FinishSql(), params);
-  ASSERT_TRUE(plan.ok()) << plan.status().ToString();
+  // How each statement reads `runs`: its scans, by index.
+  auto scans_of = [&](const std::string& sql, const Params& p) {
+    std::vector<std::string> scans;
+    auto plan = (*conn)->Exec("EXPLAIN (FORMAT JSON) " + sql, p);
+    if (!plan.ok()) return std::vector<std::string>{plan.status().ToString()};
+    RunsScans(boost::json::parse(plan->Text(0, 0)).as_array().at(0).at("Plan"), scans);
+    return scans;
+  };
+  const std::vector<std::string> by_key(2, "Index Scan on runs_id_queue");
+  // The final finishes' delete and the retries' update.
+  EXPECT_EQ(scans_of(FinishSql(), params), by_key);
+  // The same runs' heartbeats and starts (their first columns are the finishes').
+  Params beats;
+  beats.Add(ArrayOf(*claimed, 2000, [](const taskmill::Run& r) { return r.id; }))
+      .Add(ArrayOf(*claimed, 2000, [](const taskmill::Run& r) { return r.queue; }))
+      .Add(ArrayOf(*claimed, 2000, [](const taskmill::Run& r) { return std::to_string(r.attempt); }))
+      .Add(ArrayOf(*claimed, 2000, [](const taskmill::Run&) { return std::string("3"); }));
+  EXPECT_EQ(scans_of(HeartbeatSql(), beats), std::vector<std::string>(1, by_key[0]));
+  Params starts;
+  starts.Add(ArrayOf(*claimed, 2000, [](const taskmill::Run& r) { return r.id; }))
+      .Add(ArrayOf(*claimed, 2000, [](const taskmill::Run& r) { return r.queue; }))
+      .Add(ArrayOf(*claimed, 2000, [](const taskmill::Run& r) { return std::to_string(r.attempt); }));
+  EXPECT_EQ(scans_of(StartSql(), starts), std::vector<std::string>(1, by_key[0]));
   ASSERT_TRUE((*conn)->ExecScript("ROLLBACK").ok());
-  const std::string text(plan->Text(0, 0));
-  std::vector<std::string> scans;
-  RunsScans(boost::json::parse(text).as_array().at(0).at("Plan"), scans);
-  ASSERT_EQ(scans.size(), 2u) << text;  // the final finishes' delete and the retries' update
-  for (const auto& scan : scans) EXPECT_EQ(scan, "Index Scan on runs_id_queue") << text;
 
   // And the finishes are stored, the fence holding: a second finish of the same attempt
   // is refused.
