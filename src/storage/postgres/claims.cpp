@@ -97,6 +97,34 @@ Result<std::vector<ClaimedRun>> PgStorage::RunTake(const RunTakeParams& p) {
   return out;
 }
 
+// The statements of heartbeats and starts, named so that the tests read their plans.
+// One index lookup per run (LATERAL ... LIMIT 1 cannot be flattened, so the lookup is
+// driven by the batch whatever the statistics say), then the rows by seq.
+const std::string& HeartbeatSql() {
+  static const std::string kSql =
+      "WITH hit AS MATERIALIZED (SELECT DISTINCT ON (x.seq) u.ord, u.lease, x.seq "
+      "FROM unnest($1::text[], "
+      "$2::text[], $3::int4[], $4::int8[]) WITH ORDINALITY AS u(id, queue, attempt, lease, "
+      "ord) "
+      "CROSS JOIN LATERAL (SELECT r.seq, r.status FROM runs r WHERE r.id = u.id "
+      "AND r.queue = u.queue AND r.attempt = u.attempt LIMIT 1 FOR UPDATE) x "
+      "WHERE x.status = 'running' ORDER BY x.seq, u.ord) "
+      "UPDATE runs r SET lease_until = h.lease FROM hit h "
+      "WHERE r.seq = ANY(ARRAY(SELECT seq FROM hit)) AND r.seq = h.seq RETURNING h.ord";
+  return kSql;
+}
+
+const std::string& StartSql() {
+  static const std::string kSql =
+      "UPDATE runs r SET started = true WHERE r.seq = ANY(ARRAY(SELECT x.seq FROM "
+      "unnest($1::text[], $2::text[], $3::int4[]) AS u(id, queue, attempt) CROSS JOIN "
+      "LATERAL (SELECT r2.seq, r2.status, r2.started FROM runs r2 WHERE r2.id = u.id "
+      "AND r2.queue = u.queue AND r2.attempt = u.attempt LIMIT 1 FOR UPDATE) x "
+      "WHERE x.status = 'running' AND NOT x.started)) AND r.status || '' = 'running' "
+      "AND NOT r.started";
+  return kSql;
+}
+
 Result<std::vector<bool>> PgStorage::RunHeartbeatBatch(const std::vector<RunHeartbeat>& beats) {
   std::vector<bool> out(beats.size(), false);
   if (beats.empty()) return out;
@@ -110,16 +138,7 @@ Result<std::vector<bool>> PgStorage::RunHeartbeatBatch(const std::vector<RunHear
   Status st = pool_.Transaction(
       [&](Connection& c) -> Status {
         auto rows = c.Exec(
-            // One index lookup per beat (LATERAL ... LIMIT 1), then the rows by seq.
-            "WITH hit AS MATERIALIZED (SELECT DISTINCT ON (x.seq) u.ord, u.lease, x.seq "
-            "FROM unnest($1::text[], "
-            "$2::text[], $3::int4[], $4::int8[]) WITH ORDINALITY AS u(id, queue, attempt, lease, "
-            "ord) "
-            "CROSS JOIN LATERAL (SELECT r.seq, r.status FROM runs r WHERE r.id = u.id "
-            "AND r.queue = u.queue AND r.attempt = u.attempt LIMIT 1 FOR UPDATE) x "
-            "WHERE x.status = 'running' ORDER BY x.seq, u.ord) "
-            "UPDATE runs r SET lease_until = h.lease FROM hit h "
-            "WHERE r.seq = ANY(ARRAY(SELECT seq FROM hit)) AND r.seq = h.seq RETURNING h.ord",
+            HeartbeatSql(),
             Params().Add(ids.Take()).Add(queues.Take()).Add(attempts.Take()).Add(leases.Take()));
         if (!rows.ok()) return rows.status();
         for (int i = 0; i < rows->size(); ++i) out[static_cast<size_t>(rows->Int(i, 0) - 1)] = true;
@@ -142,12 +161,7 @@ Status PgStorage::RunStartBatch(const std::vector<RunStart>& starts) {
       [&](Connection& c) -> Status {
         return c
             .Exec(
-                "UPDATE runs r SET started = true WHERE r.seq = ANY(ARRAY(SELECT x.seq FROM "
-                "unnest($1::text[], $2::text[], $3::int4[]) AS u(id, queue, attempt) CROSS JOIN "
-                "LATERAL (SELECT r2.seq, r2.status, r2.started FROM runs r2 WHERE r2.id = u.id "
-                "AND r2.queue = u.queue AND r2.attempt = u.attempt LIMIT 1 FOR UPDATE) x "
-                "WHERE x.status = 'running' AND NOT x.started)) AND r.status || '' = 'running' "
-                "AND NOT r.started",
+                StartSql(),
                 Params().Add(ids.Take()).Add(queues.Take()).Add(attempts.Take()))
             .status();
       },

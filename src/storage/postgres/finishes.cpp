@@ -29,25 +29,8 @@ constexpr const char* kAttempt =
 // statement of bounded size at a time.
 constexpr size_t kFinishChunk = 2000;
 
-Result<std::vector<RunFinishResult>> PgStorage::RunFinishBatch(
-    const std::vector<RunFinish>& finishes) {
-  std::vector<RunFinishResult> out(finishes.size());
-  if (finishes.empty()) return out;
-  std::vector<int64_t> months;
-  for (const RunFinish& f : finishes) {
-    if (f.status != RunStatus::kPending || f.settle) months.push_back(Micros(f.finished_at));
-    for (const RunFollowUp& up : f.follow_ups) {
-      if (IsFinal(up.run.status))
-        months.push_back(Micros(up.run.finished_at.value_or(up.run.created_at)));
-    }
-  }
-  TASKMILL_RETURN_IF_ERROR(EnsureMonths(months));
-  // hit: each finish whose attempt is current, with its run's seq, found by one index
-  // lookup per finish and locked (LATERAL ... LIMIT 1 cannot be flattened, so the
-  // lookup is always driven by the finishes, whatever the planner believes of the hot
-  // table's statistics: a join that walked the running runs for each finish took
-  // minutes when the table was analyzed full of pending runs). The changes then reach
-  // the runs by seq through = ANY(ARRAY(...)), an index scan of the primary key.
+// The statement of one chunk of finishes; the tests read its plan.
+const std::string& FinishSql() {
   static const std::string kSql =
       std::string(kFinishes) +
       // DISTINCT ON: a run finished twice in one batch is finished by the first.
@@ -83,6 +66,29 @@ Result<std::vector<RunFinishResult>> PgStorage::RunFinishBatch(
       " FROM fin f WHERE r.seq = ANY(ARRAY(SELECT seq FROM fin WHERE status = 'pending')) "
       "AND r.seq = f.seq RETURNING f.ord) "
       "SELECT f.ord FROM done d JOIN fin f ON f.seq = d.seq UNION ALL SELECT ord FROM retried";
+  return kSql;
+}
+
+Result<std::vector<RunFinishResult>> PgStorage::RunFinishBatch(
+    const std::vector<RunFinish>& finishes) {
+  std::vector<RunFinishResult> out(finishes.size());
+  if (finishes.empty()) return out;
+  std::vector<int64_t> months;
+  for (const RunFinish& f : finishes) {
+    if (f.status != RunStatus::kPending || f.settle) months.push_back(Micros(f.finished_at));
+    for (const RunFollowUp& up : f.follow_ups) {
+      if (IsFinal(up.run.status))
+        months.push_back(Micros(up.run.finished_at.value_or(up.run.created_at)));
+    }
+  }
+  TASKMILL_RETURN_IF_ERROR(EnsureMonths(months));
+  // hit: each finish whose attempt is current, with its run's seq, found by one index
+  // lookup per finish and locked (LATERAL ... LIMIT 1 cannot be flattened, so the
+  // lookup is always driven by the finishes, whatever the planner believes of the hot
+  // table's statistics: a join that walked the running runs for each finish took
+  // minutes when the table was analyzed full of pending runs). The changes then reach
+  // the runs by seq through = ANY(ARRAY(...)), an index scan of the primary key.
+  const std::string& kSql = FinishSql();
   // The arrays of finishes [begin, end), one per column of f.
   auto chunk_params = [&](size_t begin, size_t end) {
     ArrayLiteral ids, queues, attempts, statuses, finished, run_ats, results, errors, kinds,

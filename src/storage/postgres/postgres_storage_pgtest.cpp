@@ -3,16 +3,20 @@
 // notifications and their polling fallback, and a server restart under load.
 #include <gtest/gtest.h>
 
+#include <boost/json.hpp>
+
 #include <atomic>
 #include <chrono>
 #include <mutex>
 #include <set>
 #include <thread>
 
+#include "storage/postgres/pg_conn.h"
 #include "storage/postgres/postgres_storage.h"
 #include "storage/postgres/testing/pg_test_server.h"
 
 namespace taskmill::postgres {
+
 namespace {
 
 using testing::PgTestServer;
@@ -179,6 +183,143 @@ TEST(PostgresClaims, AClaimFromABigBacklogTakesNoMoreThanAsked) {
   auto released = storage->RunReleaseUnstarted(kT0 + std::chrono::hours(1), 1000);
   ASSERT_TRUE(released.ok()) << released.status().ToString();
   EXPECT_EQ(released->size(), 48u);
+}
+
+// Every scan of `runs` in an EXPLAIN (FORMAT JSON) plan, as "node type on index".
+void RunsScans(const boost::json::value& node, std::vector<std::string>& out) {
+  if (!node.is_object()) return;
+  const auto& o = node.as_object();
+  const auto* rel = o.if_contains("Relation Name");
+  if (rel && *rel == "runs" && o.at("Node Type") != "ModifyTable") {
+    const auto* index = o.if_contains("Index Name");
+    out.push_back(std::string(o.at("Node Type").as_string()) + " on " +
+                  (index ? std::string(index->as_string()) : std::string("(table)")));
+  }
+  if (const auto* plans = o.if_contains("Plans")) {
+    for (const auto& child : plans->as_array()) RunsScans(child, out);
+  }
+}
+
+// An array literal of `field` of the first `n` runs.
+template <typename Field>
+std::string ArrayOf(const std::vector<taskmill::Run>& runs, size_t n, Field field) {
+  ArrayLiteral array;
+  for (size_t i = 0; i < n; ++i) array.Add(field(runs[i]));
+  return array.Take();
+}
+
+// Statistics taken while the table held only pending runs (a backlog enqueued, analyzed,
+// then claimed before autoanalyze comes back) make the partial index of running runs
+// look empty: a batch of finishes, heartbeats or starts must still reach each run by its
+// (id, queue) key, not loop over every running run for each row. The plan is read, not
+// timed.
+TEST(PostgresFinishes, StaleStatisticsStillReachEachRunByItsKey) {
+  const std::string url = FreshUrl();
+  auto storage = Open(url);
+  constexpr int kRuns = 6000;
+  RunPutParams put;
+  for (int i = 0; i < kRuns; ++i) put.runs.push_back(NewRun("stale-" + std::to_string(i)));
+  ASSERT_TRUE(storage->RunPut(put).ok());
+  auto conn = Connection::Open(url);
+  ASSERT_TRUE(conn.ok()) << conn.status().ToString();
+  ASSERT_TRUE((*conn)->ExecScript("ANALYZE runs").ok());
+  RunTakeParams take;
+  take.runner = "r1";
+  take.max = kRuns;
+  take.now = kT0;
+  auto claimed = storage->RunTake(take);
+  ASSERT_TRUE(claimed.ok()) << claimed.status().ToString();
+  ASSERT_EQ(claimed->size(), static_cast<size_t>(kRuns));
+
+  // One chunk of 2,000 finishes (the backend's chunk), half of them retries.
+  ArrayLiteral ids, queues, attempts, statuses, finished, run_ats, results, errors, kinds,
+      outcomes, outputs, totals, succeeded, failed;
+  for (int i = 0; i < 2000; ++i) {
+    const taskmill::Run& run = (*claimed)[static_cast<size_t>(i)];
+    const bool retry = i % 2 == 1;
+    ids.Add(run.id);
+    queues.Add(run.queue);
+    attempts.Add(static_cast<int64_t>(run.attempt));
+    statuses.Add(retry ? "pending" : "completed");
+    finished.Add(int64_t{1});
+    if (retry) {
+      run_ats.Add(int64_t{2});
+    } else {
+      run_ats.AddNull();
+    }
+    results.AddNull();
+    errors.Add("");
+    kinds.Add("");
+    outcomes.Add(retry ? "failed" : "completed");
+    outputs.Add("");
+    totals.AddNull();
+    succeeded.AddNull();
+    failed.AddNull();
+  }
+  Params params;
+  params.Add(ids.Take()).Add(queues.Take()).Add(attempts.Take()).Add(statuses.Take());
+  params.Add(finished.Take()).Add(run_ats.Take()).Add(results.Take()).Add(errors.Take());
+  params.Add(kinds.Take()).Add(outcomes.Take()).Add(outputs.Take()).Add(totals.Take());
+  params.Add(succeeded.Take()).Add(failed.Take());
+  // The settings of the backend's transactions (pg_conn.h).
+  ASSERT_TRUE((*conn)
+                  ->ExecScript("BEGIN; SET LOCAL enable_hashjoin = off; "
+                               "SET LOCAL enable_mergejoin = off")
+                  .ok());
+  // How each statement reads `runs`: its scans, by index.
+  auto scans_of = [&](const std::string& sql, const Params& p) {
+    std::vector<std::string> scans;
+    auto plan = (*conn)->Exec("EXPLAIN (FORMAT JSON) " + sql, p);
+    if (!plan.ok()) return std::vector<std::string>{plan.status().ToString()};
+    RunsScans(boost::json::parse(plan->Text(0, 0)).as_array().at(0).at("Plan"), scans);
+    return scans;
+  };
+  // Each run is looked up by its (id, queue) key, then reached by its seq: no other
+  // read of `runs` (no partial index, no scan of the table).
+  auto by_key_then_seq = [](const std::vector<std::string>& scans) {
+    bool keyed = false;
+    for (const std::string& scan : scans) {
+      if (scan == "Index Scan on runs_id_queue") {
+        keyed = true;
+      } else if (scan != "Index Scan on runs_pkey") {
+        return false;
+      }
+    }
+    return keyed;
+  };
+  // The final finishes' delete and the retries' update.
+  EXPECT_PRED1(by_key_then_seq, scans_of(FinishSql(), params));
+  // The same runs' heartbeats and starts (their first columns are the finishes').
+  Params beats;
+  beats.Add(ArrayOf(*claimed, 2000, [](const taskmill::Run& r) { return r.id; }))
+      .Add(ArrayOf(*claimed, 2000, [](const taskmill::Run& r) { return r.queue; }))
+      .Add(ArrayOf(*claimed, 2000, [](const taskmill::Run& r) { return std::to_string(r.attempt); }))
+      .Add(ArrayOf(*claimed, 2000, [](const taskmill::Run&) { return std::string("3"); }));
+  EXPECT_PRED1(by_key_then_seq, scans_of(HeartbeatSql(), beats));
+  Params starts;
+  starts.Add(ArrayOf(*claimed, 2000, [](const taskmill::Run& r) { return r.id; }))
+      .Add(ArrayOf(*claimed, 2000, [](const taskmill::Run& r) { return r.queue; }))
+      .Add(ArrayOf(*claimed, 2000, [](const taskmill::Run& r) { return std::to_string(r.attempt); }));
+  EXPECT_PRED1(by_key_then_seq, scans_of(StartSql(), starts));
+  ASSERT_TRUE((*conn)->ExecScript("ROLLBACK").ok());
+
+  // And the finishes are stored, the fence holding: a second finish of the same attempt
+  // is refused.
+  std::vector<RunFinish> finishes;
+  for (const taskmill::Run& run : *claimed) {
+    RunFinish f;
+    f.id = run.id;
+    f.queue = run.queue;
+    f.attempt = run.attempt;
+    f.finished_at = kT0 + std::chrono::seconds(1);
+    finishes.push_back(f);
+  }
+  auto stored = storage->RunFinishBatch(finishes);
+  ASSERT_TRUE(stored.ok()) << stored.status().ToString();
+  for (const auto& r : *stored) ASSERT_TRUE(r.accepted);
+  auto again = storage->RunFinishBatch({finishes.front()});
+  ASSERT_TRUE(again.ok()) << again.status().ToString();
+  EXPECT_FALSE(again->front().accepted);
 }
 
 // The server stops (fast shutdown) while runs are being stored: a put either answers

@@ -140,4 +140,10 @@ class PgStorage final : public Storage {
   std::set<int64_t> months_;  // first instants of the partitions known to exist; guarded
 };
 
+// The batch statements of finishes (finishes.cpp), heartbeats and starts (claims.cpp),
+// named so that the tests can read their plans.
+const std::string& FinishSql();
+const std::string& HeartbeatSql();
+const std::string& StartSql();
+
 }  // namespace taskmill::postgres
