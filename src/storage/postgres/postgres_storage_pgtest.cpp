@@ -13,6 +13,7 @@
 
 #include "storage/postgres/pg_conn.h"
 #include "storage/postgres/postgres_storage.h"
+#include "storage/postgres/storage_impl.h"
 #include "storage/postgres/testing/pg_test_server.h"
 
 namespace taskmill::postgres {
