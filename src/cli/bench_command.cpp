@@ -87,24 +87,11 @@ int RunBench(const BenchOptions& o) {
     }
   });
 
-  EngineOptions options;
-  if (o.storage.empty()) {
-    options.storage.url = (dir / "bench.db").string();
-    options.storage.url += "?synchronous=" + o.sync;
-  } else {
-    options.storage.url = o.storage;
-  }
-  options.scheduler = false;
-  options.runner_options.capacity = o.capacity;
-  auto engine_or = Engine::Open(options, registry);
-  if (!engine_or.ok()) {
-    std::cerr << "error: " << engine_or.status().ToString() << "\n";
-    return 2;
-  }
+  std::string url = o.storage;
+  if (url.empty()) url = (dir / "bench.db").string() + "?synchronous=" + o.sync;
+  auto engine_or = OpenBenchEngine(url, o.capacity, registry, finished);
+  if (!engine_or.ok()) return 2;
   auto& engine = **engine_or;
-  engine.events().Subscribe([&](const Event& e) {
-    if (e.type == Event::Type::kRunFinished) finished.fetch_add(1, std::memory_order_relaxed);
-  });
 
   // Phase 1: enqueue in batches, runner not started. Producers take batches from a
   // shared count until all runs are stored.
@@ -141,7 +128,7 @@ int RunBench(const BenchOptions& o) {
   // Phase 2: drain.
   double drain_secs = 0;
   if (o.processes > 0) {
-    auto secs = DrainWithProcesses(options.storage.url, o.processes, o.capacity, o.runs);
+    auto secs = DrainWithProcesses(url, o.processes, o.capacity, o.runs);
     if (!secs.ok()) {
       std::cerr << "error: " << secs.status().ToString() << "\n";
       return 3;

@@ -37,18 +37,8 @@ int RunRunner(const RunnerOptions& o) {
   std::atomic<int64_t> finished{0};
   auto registry = std::make_shared<FunctionRegistry>();
   (void)registry->Register(kBenchFunction, [](RunContext&) {});
-  EngineOptions options;
-  options.storage.url = o.storage;
-  options.scheduler = false;
-  options.runner_options.capacity = o.capacity;
-  auto engine = Engine::Open(options, registry);
-  if (!engine.ok()) {
-    std::cerr << "error: bench runner: " << engine.status().ToString() << "\n";
-    return 2;
-  }
-  (*engine)->events().Subscribe([&](const Event& e) {
-    if (e.type == Event::Type::kRunFinished) finished.fetch_add(1, std::memory_order_relaxed);
-  });
+  auto engine = OpenBenchEngine(o.storage, o.capacity, registry, finished, "bench runner: ");
+  if (!engine.ok()) return 2;
   if (Status st = (*engine)->Start(); !st.ok()) {
     std::cerr << "error: bench runner: " << st.ToString() << "\n";
     return 2;
@@ -125,6 +115,25 @@ Status Spawn(const std::string& storage_url, int capacity, Child& child) {
 }
 
 }  // namespace
+
+Result<std::unique_ptr<Engine>> OpenBenchEngine(const std::string& storage_url, int capacity,
+                                                std::shared_ptr<FunctionRegistry> registry,
+                                                std::atomic<int64_t>& finished,
+                                                const std::string& who) {
+  EngineOptions options;
+  options.storage.url = storage_url;
+  options.scheduler = false;
+  options.runner_options.capacity = capacity;
+  auto engine = Engine::Open(options, std::move(registry));
+  if (!engine.ok()) {
+    std::cerr << "error: " << who << engine.status().ToString() << "\n";
+    return engine.status();
+  }
+  (*engine)->events().Subscribe([&finished](const Event& e) {
+    if (e.type == Event::Type::kRunFinished) finished.fetch_add(1, std::memory_order_relaxed);
+  });
+  return engine;
+}
 
 CLI::App* AddBenchRunnerCommand(CLI::App& bench) {
   auto opts = std::make_shared<RunnerOptions>();

@@ -3,16 +3,27 @@
 // `taskmill bench runner`, the no-op runner each of them is.
 #pragma once
 
+#include <taskmill/engine.h>
 #include <taskmill/status.h>
 
 #include <CLI/CLI.hpp>
+#include <atomic>
 #include <cstdint>
+#include <memory>
 #include <string>
 
 namespace taskmill::cli {
 
 // The function every bench run executes; registered by the bench and by its runners.
 inline constexpr const char* kBenchFunction = "bench.noop";
+
+// The engine every bench drains with: no scheduler, `capacity` runner slots on
+// `storage_url`, running `registry`'s functions, its finished runs counted into
+// `finished`. Not started yet. An error is printed (prefixed by `who`) and returned.
+Result<std::unique_ptr<Engine>> OpenBenchEngine(const std::string& storage_url, int capacity,
+                                                std::shared_ptr<FunctionRegistry> registry,
+                                                std::atomic<int64_t>& finished,
+                                                const std::string& who = "");
 
 // Adds `bench runner` (a runner of no-op bench runs until its standard input closes);
 // returns it.

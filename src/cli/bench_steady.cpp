@@ -37,19 +37,9 @@ int RunSteady(const SteadyOptions& o) {
   std::atomic<int64_t> finished{0};
   auto registry = std::make_shared<FunctionRegistry>();
   (void)registry->Register(kBenchFunction, [](RunContext&) {});
-  EngineOptions options;
-  options.storage.url = o.storage;
-  options.scheduler = false;
-  options.runner_options.capacity = o.capacity;
-  auto engine_or = Engine::Open(options, registry);
-  if (!engine_or.ok()) {
-    std::cerr << "error: " << engine_or.status().ToString() << "\n";
-    return 2;
-  }
+  auto engine_or = OpenBenchEngine(o.storage, o.capacity, registry, finished);
+  if (!engine_or.ok()) return 2;
   Engine& engine = **engine_or;
-  engine.events().Subscribe([&](const Event& e) {
-    if (e.type == Event::Type::kRunFinished) finished.fetch_add(1, std::memory_order_relaxed);
-  });
   if (Status st = engine.Start(); !st.ok()) {
     std::cerr << "error: " << st.ToString() << "\n";
     return 2;
