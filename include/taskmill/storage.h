@@ -116,8 +116,8 @@ struct RunHeartbeat {
 // fan-in safe when two parents finish at once.
 struct RunFollowUp {
   Run run;  // ids, created_at and run_at set
-  // Runs (found by id, in any queue) that must each be final, with every run whose parent_id is one of
-  // them (its children, in any queue) final too. Empty: no condition.
+  // Runs (found by id, in any queue) that must each be final, with every run whose parent_id is one
+  // of them (its children, in any queue) final too. Empty: no condition.
   std::vector<std::string> after;
   // A run (by id, in any queue) that must not be final (a flow's root: a stopped or failed
   // flow starts nothing more). Empty: no condition.

@@ -336,9 +336,10 @@ TEST(ConfigErrors, UnknownKeyWithSuggestion) {
 }
 
 TEST(ConfigErrors, UnknownKeyWithoutSuggestionListsAcceptedKeys) {
-  EXPECT_EQ(ErrorOf("logging: {level: debug}\n"),
-            "taskmill.yaml:1: logging: unknown key; accepted keys: server, api, task_storage, "
-            "task_runner, scheduler, tasks, queues, triggers, bulk, functions, remote_functions, flows");
+  EXPECT_EQ(
+      ErrorOf("logging: {level: debug}\n"),
+      "taskmill.yaml:1: logging: unknown key; accepted keys: server, api, task_storage, "
+      "task_runner, scheduler, tasks, queues, triggers, bulk, functions, remote_functions, flows");
 }
 
 TEST(ConfigErrors, WrongTypes) {

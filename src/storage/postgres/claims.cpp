@@ -159,10 +159,7 @@ Status PgStorage::RunStartBatch(const std::vector<RunStart>& starts) {
   }
   return pool_.Transaction(
       [&](Connection& c) -> Status {
-        return c
-            .Exec(
-                StartSql(),
-                Params().Add(ids.Take()).Add(queues.Take()).Add(attempts.Take()))
+        return c.Exec(StartSql(), Params().Add(ids.Take()).Add(queues.Take()).Add(attempts.Take()))
             .status();
       },
       /*durable=*/false);

@@ -95,7 +95,7 @@ TEST(PostgresFlows, JoinOfTwoParentsFinishedAtOnceOnTwoNodesIsStored) {
     join.while_live = flow;
     f.follow_ups = {join};
     std::barrier<> ready(2);
-    std::thread other([&] { FinishTogether(*two, b, f, ready); });
+    std::thread other([&, b = b] { FinishTogether(*two, b, f, ready); });
     FinishTogether(*one, a, f, ready);
     other.join();
     auto c = one->RunGet(flow + ":c");
@@ -121,7 +121,7 @@ TEST(PostgresFlows, LastTwoStepsFinishedAtOnceOnTwoNodesSettleTheFlow) {
     settle.status = RunStatus::kCompleted;
     f.settle = settle;
     std::barrier<> ready(2);
-    std::thread other([&] { FinishTogether(*two, b, f, ready); });
+    std::thread other([&, b = b] { FinishTogether(*two, b, f, ready); });
     FinishTogether(*one, a, f, ready);
     other.join();
     auto root = one->RunGet(flow);

@@ -3,9 +3,8 @@
 // notifications and their polling fallback, and a server restart under load.
 #include <gtest/gtest.h>
 
-#include <boost/json.hpp>
-
 #include <atomic>
+#include <boost/json.hpp>
 #include <chrono>
 #include <mutex>
 #include <set>
@@ -233,8 +232,8 @@ TEST(PostgresFinishes, StaleStatisticsStillReachEachRunByItsKey) {
   ASSERT_EQ(claimed->size(), static_cast<size_t>(kRuns));
 
   // One chunk of 2,000 finishes (the backend's chunk), half of them retries.
-  ArrayLiteral ids, queues, attempts, statuses, finished, run_ats, results, errors, kinds,
-      outcomes, outputs, totals, succeeded, failed;
+  ArrayLiteral ids, queues, attempts, statuses, finished, run_ats, results, errors, kinds, outcomes,
+      outputs, totals, succeeded, failed;
   for (int i = 0; i < 2000; ++i) {
     const taskmill::Run& run = (*claimed)[static_cast<size_t>(i)];
     const bool retry = i % 2 == 1;
@@ -294,13 +293,15 @@ TEST(PostgresFinishes, StaleStatisticsStillReachEachRunByItsKey) {
   Params beats;
   beats.Add(ArrayOf(*claimed, 2000, [](const taskmill::Run& r) { return r.id; }))
       .Add(ArrayOf(*claimed, 2000, [](const taskmill::Run& r) { return r.queue; }))
-      .Add(ArrayOf(*claimed, 2000, [](const taskmill::Run& r) { return std::to_string(r.attempt); }))
+      .Add(
+          ArrayOf(*claimed, 2000, [](const taskmill::Run& r) { return std::to_string(r.attempt); }))
       .Add(ArrayOf(*claimed, 2000, [](const taskmill::Run&) { return std::string("3"); }));
   EXPECT_PRED1(by_key_then_seq, scans_of(HeartbeatSql(), beats));
   Params starts;
   starts.Add(ArrayOf(*claimed, 2000, [](const taskmill::Run& r) { return r.id; }))
       .Add(ArrayOf(*claimed, 2000, [](const taskmill::Run& r) { return r.queue; }))
-      .Add(ArrayOf(*claimed, 2000, [](const taskmill::Run& r) { return std::to_string(r.attempt); }));
+      .Add(ArrayOf(*claimed, 2000,
+                   [](const taskmill::Run& r) { return std::to_string(r.attempt); }));
   EXPECT_PRED1(by_key_then_seq, scans_of(StartSql(), starts));
   ASSERT_TRUE((*conn)->ExecScript("ROLLBACK").ok());
 
