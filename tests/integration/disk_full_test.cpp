@@ -208,12 +208,17 @@ TEST_F(DiskFullTest, AFullDiskAnswers507KeepsWhatWasAcknowledgedAndResumesWhenSp
   }
   EXPECT_LE(log_size, log_bound) << "the write-ahead log (peak " << log_peak
                                  << " bytes) should be truncated after a checkpoint";
-  // ... and stays within it while writes go on after the disk recovered.
+  // ... and does not grow back towards its peak while writes go on after the disk
+  // recovered. Between checkpoints the log holds the commits since it last started
+  // over (docs/storage.md), and a reader's snapshot can delay a start over, so a few
+  // small batches may carry it a little past the bound; 1 MiB is far more than they
+  // write, and far less than the peak.
+  const int64_t after_recovery_bound = log_bound + (int64_t{1} << 20);
   for (int i = 0; i < 20; ++i) {
     HttpAnswer more = Http(url, "POST", "/api/v1/runs:batch?return=ids", small);
     ASSERT_EQ(more.status, 201) << more.body;
     Acknowledge(more, acknowledged);
-    EXPECT_LE(FileSize(log_file), log_bound);
+    EXPECT_LE(FileSize(log_file), after_recovery_bound);
   }
 
   // 4. Nothing acknowledged was lost: every run answered 201 is stored.
