@@ -33,18 +33,7 @@ if [[ ! -d "$here/node_modules/graphile-worker" ]]; then
   (cd "$here" && npm ci --no-audit --no-fund >/dev/null)
 fi
 
-server=$(mktemp -d /tmp/taskmill-peers-XXXXXX)
-out=${OUT:-$server.results.jsonl}
-: >"$out"
-cleanup() { "$root/scripts/pg-test-server.sh" stop "$server" >/dev/null 2>&1 || true; rm -rf "$server"; }
-trap cleanup EXIT
-base=$("$root/scripts/pg-test-server.sh" start "$server")
-base=${base%/postgres}
-postmaster=$(head -1 "$server/data/postmaster.pid")
-ticks=$(getconf CLK_TCK)
-pg_cpu() {  # CPU seconds of the server: the postmaster's and its exited backends'
-  awk -v t="$ticks" '{ printf "%.2f", ($14 + $15 + $16 + $17) / t }' "/proc/$postmaster/stat"
-}
+source "$root/bench/pg/private_server.sh" peers
 echo "server: $base (synchronous_commit=$(psql -XAtq "$base/postgres" -c 'show synchronous_commit'))" >&2
 
 db=0

@@ -27,18 +27,7 @@ while [[ $# -gt 0 ]]; do
 done
 [[ -x "$taskmill" ]] || { echo "error: no taskmill binary at $taskmill" >&2; exit 2; }
 
-server=$(mktemp -d /tmp/taskmill-curve-XXXXXX)
-out=${OUT:-$server.results.jsonl}
-: >"$out"
-cleanup() { "$root/scripts/pg-test-server.sh" stop "$server" >/dev/null 2>&1 || true; rm -rf "$server"; }
-trap cleanup EXIT
-base=$("$root/scripts/pg-test-server.sh" start "$server")
-base=${base%/postgres}
-postmaster=$(head -1 "$server/data/postmaster.pid")
-ticks=$(getconf CLK_TCK)
-pg_cpu() {  # utime + stime + cutime + cstime of the postmaster, in seconds
-  awk -v t="$ticks" '{ printf "%.2f", ($14 + $15 + $16 + $17) / t }' "/proc/$postmaster/stat"
-}
+source "$root/bench/pg/private_server.sh" curve
 
 db=0
 measure() {  # measure ROUND PROCESSES
