@@ -80,9 +80,9 @@ void RegisterDemoFunctions(FunctionRegistry& registry) {
         int64_t count = 3;
         const boost::json::object* input = ctx.args().if_object();
         const boost::json::value* flow_args = input ? input->if_contains("args") : nullptr;
-        const boost::json::value* wanted =
-            flow_args && flow_args->is_object() ? flow_args->as_object().if_contains("children")
-                                                : nullptr;
+        const boost::json::value* wanted = flow_args && flow_args->is_object()
+                                               ? flow_args->as_object().if_contains("children")
+                                               : nullptr;
         if (wanted != nullptr) {
           if (!wanted->is_int64() || wanted->as_int64() < 0 || wanted->as_int64() > 1000) {
             throw std::invalid_argument("args.children: expected a count from 0 to 1000, got " +

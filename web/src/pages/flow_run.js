@@ -79,8 +79,10 @@ function StepsTable({ graph, busy, onRetry }) {
               : html`<span class="muted">—</span>`}
           </td>
           <td data-label="Run">
-            ${s.run_id ? html`<a href=${runHref(s.run_id)} title=${s.run_id}>open the step's run</a>` : html`<span class="muted">not started</span>`}
-            ${s.error && html`<div class="small flow-step-error" title=${s.error}>${s.error}</div>`}
+            <div>
+              ${s.run_id ? html`<a href=${runHref(s.run_id)} title=${s.run_id}>open the step's run</a>` : html`<span class="muted">not started</span>`}
+              ${s.error && html`<div class="small flow-step-error" title=${s.error}>${s.error}</div>`}
+            </div>
           </td>
           <td class="row-actions">
             ${s.state === 'failed' && s.run_id &&
@@ -96,7 +98,7 @@ function StepsTable({ graph, busy, onRetry }) {
 
 export function FlowRun({ id }) {
   useDocumentTitle(`Flow run ${id}`);
-  const now = useNow(5000);
+  const now = useNow(1000);
   const [confirm, setConfirm] = useState(false);
   const [busy, setBusy] = useState(''); // 'cancel' or the name of the step being retried
   const available = capabilities.has('GET', '/api/v1/flows/runs/{}');
