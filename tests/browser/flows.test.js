@@ -1,11 +1,13 @@
 // The Flows pages at 1440 and 390 px: the definitions with their recent runs, Start
 // (bad JSON is refused in place and never sent), a flow run's graph followed live
 // without a reload (step states, the children's progress bar), Cancel flow, and a
-// failed step's failed_over and Retry. A real `taskmill serve` (SQLite in a temp dir)
+// failed step's failed_over and Retry; an account token sees its own flow runs only.
+// A real `taskmill serve` (SQLite in a temp dir)
 // with two flows of the demo functions, and headless Chromium, as ui.test.js.
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { after, before, test } from 'node:test';
-import { launchBrowser, screenshot, startServer, waitUntil } from './harness.js';
+import { TIMEOUT, launchBrowser, screenshot, startServer, waitUntil } from './harness.js';
 
 const WIDTHS = [1440, 390];
 // ui-flow: prepare (demo.consume: runs 5 s) → split (demo.split: adds the flow's
@@ -220,6 +222,62 @@ test('A failed step: failed_over names it, and Retry step sets it going again', 
     await row.filter({ hasText: '2 of 2' }).waitFor();
     await nodeState(page, 'boom', 'failed').waitFor();
     await page.close();
+  }
+});
+
+test('An account token sees and starts its own flow runs only', async () => {
+  let admin = '';
+  const secured = await startServer({
+    config: FLOWS,
+    setup: async ({ binary, common }) => {
+      const made = spawnSync(binary, ['token', 'create', '--admin', ...common], { encoding: 'utf8', timeout: TIMEOUT });
+      assert.equal(made.status, 0, made.stderr);
+      admin = made.stdout.trim();
+    },
+  });
+  try {
+    const asAdmin = { Authorization: `Bearer ${admin}` };
+    const token = await secured.api('/api/v1/tokens', { method: 'POST', headers: asAdmin, body: { name: 'acme-flows', account: 'acme' } });
+    const asAcme = { Authorization: `Bearer ${token.token}` };
+    const theirs = await secured.api('/api/v1/flows/ui-fail/runs', { method: 'POST', headers: asAdmin, body: {} });
+    const mine = await secured.api('/api/v1/flows/ui-fail/runs', { method: 'POST', headers: asAcme, body: {} });
+    for (const root of [theirs, mine]) {
+      await waitUntil(() => secured.api(`/api/v1/runs/${root.id}`, { headers: asAdmin }), (r) => r.status === 'failed', { what: `flow ${root.id} to fail` });
+    }
+    for (const width of WIDTHS) {
+      const page = await browser.newPage({ width, height: 900 });
+      await page.goto(`${secured.url}/`);
+      await page.getByText('Sign in to taskmill').waitFor();
+      await page.evaluate((t) => sessionStorage.setItem('taskmill.token', t), token.token);
+      await page.goto(`${secured.url}/flows`);
+      const recent = page.locator('tr[data-flow="ui-fail"] li[data-flow-run]');
+      await recent.first().waitFor();
+      const listed = await recent.evaluateAll((items) => items.map((li) => li.dataset.flowRun));
+      assert.ok(listed.includes(mine.id), 'the account\'s run is listed');
+      assert.ok(!listed.includes(theirs.id), 'another account\'s run is listed');
+
+      await page.goto(`${secured.url}/flows/runs/${encodeURIComponent(mine.id)}`);
+      await page.locator('[data-outcome="failed_over"]').waitFor();
+      await page.goto(`${secured.url}/flows/runs/${encodeURIComponent(theirs.id)}`);
+      await page.getByRole('heading', { name: 'Flow run not found' }).waitFor();
+      assert.equal(await page.locator('svg g[data-step]').count(), 0, 'nothing of the other account\'s flow shows');
+
+      // Started from the page, the flow is the account's.
+      await page.goto(`${secured.url}/flows`);
+      await page.getByRole('button', { name: 'Start flow ui-fail' }).click();
+      await page.getByRole('dialog', { name: 'Start flow ui-fail' }).getByRole('button', { name: 'Start flow' }).click();
+      await page.waitForURL(/\/flows\/runs\/[^/]+$/);
+      const started = decodeURIComponent(new URL(page.url()).pathname.split('/').pop());
+      await page.locator('[data-outcome="failed_over"]').waitFor();
+      assert.equal((await secured.api(`/api/v1/runs/${started}`, { headers: asAdmin })).account_id, 'acme');
+      assert.ok(await noSideways(page), `no sideways scrolling at ${width} px`);
+      await page.close();
+    }
+    // The first visit, before the token was kept, was asked for one (401s); the other
+    // account's flow answered 404.
+    browser.errors.splice(0, browser.errors.length, ...browser.errors.filter((e) => !(e.page.startsWith(secured.url) && /status of (401|404)/.test(e.text))));
+  } finally {
+    await secured.stop();
   }
 });
 
