@@ -29,6 +29,13 @@ const FLOWS = `flows:
     steps:
       first: { func_name: demo.echo, next: [boom] }
       boom: { func_name: demo.fail }
+  ui-fan:
+    entrance: a
+    steps:
+      a: { func_name: demo.echo, next: [b, c] }
+      b: { func_name: demo.echo }
+      c: { func_name: demo.echo }
+      d: { func_name: demo.echo, after: [b, c] }
 `;
 const CHILDREN_QUEUE = encodeURIComponent('flow:ui-flow:split');
 
@@ -44,6 +51,14 @@ after(async () => {
 });
 
 const noSideways = (page) => page.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth);
+// Controls shown without a label (ui.test.js checks the other pages alike).
+const unlabelled = (page) =>
+  page.evaluate(() =>
+    [...document.querySelectorAll('input, select, textarea, button, [role="link"]')]
+      .filter((el) => el.getClientRects().length > 0)
+      .filter((el) => !(el.labels && el.labels.length) && !el.getAttribute('aria-label') && !el.getAttribute('aria-labelledby') && !el.textContent.trim())
+      .map((el) => el.outerHTML.slice(0, 80)),
+  );
 const node = (page, step) => page.locator(`svg g[data-step="${step}"]`);
 const nodeState = (page, step, state) => page.locator(`svg g[data-step="${step}"][data-state="${state}"]`);
 const pause = (queue) => server.api(`/api/v1/queues/${queue}/pause`, { method: 'POST' });
@@ -84,6 +99,7 @@ test('Flows page lists the definitions; Start refuses bad JSON in place, then op
     }
     await page.locator('tr[data-flow="ui-fail"]').waitFor();
     assert.ok(await noSideways(page), `no sideways scrolling on the Flows page at ${width} px`);
+    assert.deepEqual(await unlabelled(page), [], 'Flows page: controls without a label');
     await screenshot(page, `flows-${width}`);
 
     await row.getByRole('button', { name: 'Start flow ui-flow' }).click();
@@ -143,6 +159,8 @@ test('Flows page lists the definitions; Start refuses bad JSON in place, then op
     assert.deepEqual([...done].sort((a, b) => a - b), done, `the children's bar only moved forward: ${children.join(', ')}`);
     assert.ok(done.some((n) => n > 0 && n < 3), `the bar advanced child by child: ${children.join(', ')}`);
     assert.equal(await page.evaluate(() => window.__sameDocument), true, 'the page was reloaded');
+    assert.deepEqual(await unlabelled(page), [], 'flow page: controls without a label');
+    assert.ok(await noSideways(page), `no sideways scrolling on the ended flow's page at ${width} px`);
     await screenshot(page, `flow-run-all-over-${width}`);
 
     // The children of split, listed on the runs page.
@@ -221,6 +239,33 @@ test('A failed step: failed_over names it, and Retry step sets it going again', 
     // It runs again (and demo.fail fails again): attempt 2, shown without a reload.
     await row.filter({ hasText: '2 of 2' }).waitFor();
     await nodeState(page, 'boom', 'failed').waitFor();
+    await page.close();
+  }
+});
+
+test('A fan-out and fan-in is drawn in layers: no step on another, every edge forward', async () => {
+  const root = await server.api('/api/v1/flows/ui-fan/runs', { method: 'POST', body: {} });
+  for (const width of WIDTHS) {
+    const page = await browser.newPage({ width, height: 900 });
+    await page.goto(`${server.url}/flows/runs/${encodeURIComponent(root.id)}`);
+    await page.locator('[data-outcome="all_over"]').waitFor();
+    for (const step of ['a', 'b', 'c', 'd']) await nodeState(page, step, 'completed').waitFor();
+    const orientation = await page.locator('.flow-graph svg').getAttribute('data-orientation');
+    // Left to right when the layers fit the width; top to bottom on a phone.
+    assert.equal(orientation, width === 1440 ? 'horizontal' : 'vertical');
+    const box = {};
+    for (const step of ['a', 'b', 'c', 'd']) box[step] = await node(page, step).locator('.flow-box').boundingBox();
+    const along = orientation === 'horizontal' ? 'x' : 'y';
+    const across = orientation === 'horizontal' ? 'y' : 'x';
+    assert.ok(box.a[along] < box.b[along] && box.b[along] === box.c[along] && box.c[along] < box.d[along], `layers a | b c | d: ${JSON.stringify(box)}`);
+    assert.notEqual(box.b[across], box.c[across], 'b and c side by side');
+    const overlap = (p, q) => p.x < q.x + q.width && q.x < p.x + p.width && p.y < q.y + q.height && q.y < p.y + p.height;
+    for (const [p, q] of [['a', 'b'], ['a', 'c'], ['b', 'c'], ['b', 'd'], ['c', 'd'], ['a', 'd']]) {
+      assert.ok(!overlap(box[p], box[q]), `steps ${p} and ${q} overlap`);
+    }
+    assert.equal(await page.locator('svg path[data-edge]').count(), 4);
+    assert.ok(await noSideways(page), `no sideways scrolling at ${width} px (a wide graph scrolls in its panel)`);
+    await screenshot(page, `flow-run-fan-${width}`);
     await page.close();
   }
 });
