@@ -1,8 +1,9 @@
 // A flow's DAG drawn as inline SVG: steps in layers by the longest path from the
 // entrance, edges as curves between them. Drawn by hand on purpose: a flow has a few
-// to a few dozen steps, which a layered layout places well in some fifty lines, while
-// the layout libraries on npm (dagre and its successors) would add more to the bundle
-// than the whole UI weighs today, for crossings reduction this size does not need.
+// to a few dozen steps, which a layered layout places well in some fifty lines (the
+// whole page adds 5 KiB gzipped to the bundle), while dagre, the usual layout library,
+// brings a graph library (and lodash, in its older line) for crossing minimisation and
+// edge routing that graphs of this size do not need.
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { html } from './html.js';
 import { statusLabel } from './format.js';
