@@ -247,7 +247,8 @@ Reply CreateRunBatch(RouteContext& ctx, Exchange& ex) {
 
 Reply ListRuns(RouteContext& ctx, Exchange& ex) {
   if (Status s = ex.CheckQuery({"status", "state", "q", "task", "function", "queue", "account",
-                                "created_after", "created_before", "cursor", "limit"});
+                                "created_after", "created_before", "parent_id", "flow_id", "cursor",
+                                "limit"});
       !s.ok()) {
     return s;
   }

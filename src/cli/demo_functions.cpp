@@ -1,5 +1,7 @@
 #include "cli/demo_functions.h"
 
+#include <taskmill/flow.h>
+
 #include <boost/json.hpp>
 #include <cmath>
 #include <cstdio>
@@ -70,6 +72,30 @@ void RegisterDemoFunctions(FunctionRegistry& registry) {
       {.description = "A feed consumer for continuous tasks",
        .doc = "Consumes in 100 ms steps for args[0] seconds (default 5), then ends; a "
               "continuous task restarts it after pause_sec."});
+  // A flow step with children, so that a configured flow can fan out without a C++
+  // function of its own (docs/flows.md): the flow's args say how many.
+  (void)registry.Register(
+      "demo.split",
+      [](RunContext& ctx) {
+        int64_t count = 3;
+        const boost::json::object* input = ctx.args().if_object();
+        const boost::json::value* flow_args = input ? input->if_contains("args") : nullptr;
+        const boost::json::value* wanted = flow_args && flow_args->is_object()
+                                               ? flow_args->as_object().if_contains("children")
+                                               : nullptr;
+        if (wanted != nullptr) {
+          if (!wanted->is_int64() || wanted->as_int64() < 0 || wanted->as_int64() > 1000) {
+            throw std::invalid_argument("args.children: expected a count from 0 to 1000, got " +
+                                        boost::json::serialize(*wanted));
+          }
+          count = wanted->as_int64();
+        }
+        for (int64_t k = 0; k < count; ++k) flow::AddChild(ctx, std::to_string(k), k);
+        flow::SetState(ctx, "children", count);
+      },
+      {.description = "A flow step that adds children (the flow's args.children, default 3)",
+       .doc = "Adds children numbered from 0, each run by the step's child_func; sets the "
+              "flow's state children = the count."});
 }
 
 }  // namespace taskmill::cli

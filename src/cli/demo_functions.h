@@ -11,6 +11,7 @@ namespace taskmill::cli {
 // demo.sleep  sleeps args[0] seconds (default 1), stops early when cancelled
 // demo.consume a continuous consumer: works in short cancellable steps for args[0]
 //             seconds (default 5), then ends so that the scheduler restarts it
+// demo.split  a flow step that adds children: the flow's args.children (default 3)
 void RegisterDemoFunctions(FunctionRegistry& registry);
 
 }  // namespace taskmill::cli

@@ -44,12 +44,13 @@ function binaryPath() {
 
 // Starts `taskmill serve` and resolves once it printed its URL.
 // `tasks`: more YAML entries for the `tasks:` map (indented by two spaces).
-export async function startServer({ env = {}, setup, tasks = '' } = {}) {
+// `config`: more top-level YAML sections (a `flows:` map), added at the end.
+export async function startServer({ env = {}, setup, tasks = '', config: more = '' } = {}) {
   const dir = await mkdtemp(join(tmpdir(), 'taskmill-ui-test-'));
   const example = await readFile(join(repoRoot, 'examples', 'taskmill.yaml'), 'utf8');
   const config = join(dir, 'taskmill.yaml');
   if (!/^tasks:\n/m.test(example)) throw new Error('examples/taskmill.yaml has no tasks: section');
-  await writeFile(config, example.replace(/^tasks:\n/m, `tasks:\n${EXTRA_TASKS}${tasks}`));
+  await writeFile(config, `${example.replace(/^tasks:\n/m, `tasks:\n${EXTRA_TASKS}${tasks}`)}\n${more}`);
   const dataDir = join(dir, 'data');
   const binary = binaryPath();
   const common = ['--config', config, '--data-dir', dataDir];

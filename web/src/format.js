@@ -24,6 +24,9 @@ export const STATUS_HELP = {
   stopped: 'cancelled by an operator',
   did_not_start: 'a scheduled launch that was skipped',
   unknown_task: 'no runner has its function',
+  // States of a flow's step that has no run (yet).
+  waiting: 'a step of a flow that waits for the steps before it',
+  skipped: 'a step the flow ended without reaching',
 };
 
 export function statusLabel(status) {

@@ -14,12 +14,15 @@ import { Tasks } from './pages/tasks.js';
 import { Runs } from './pages/runs.js';
 import { RunDetail } from './pages/run.js';
 import { Functions } from './pages/functions.js';
+import { Flows } from './pages/flows.js';
+import { FlowRun } from './pages/flow_run.js';
 import { SignIn } from './pages/signin.js';
 
 const NAV = [
   ['/', 'Dashboard'],
   ['/tasks', 'Tasks'],
   ['/runs', 'Runs'],
+  ['/flows', 'Flows'],
   ['/functions', 'Functions'],
 ];
 
@@ -30,6 +33,9 @@ function route(path) {
   const run = /^\/runs\/([^/]+)$/.exec(path);
   if (run) return html`<${RunDetail} id=${decodeURIComponent(run[1])} />`;
   if (path === '/functions') return html`<${Functions} />`;
+  if (path === '/flows') return html`<${Flows} />`;
+  const flowRun = /^\/flows\/runs\/([^/]+)$/.exec(path);
+  if (flowRun) return html`<${FlowRun} id=${decodeURIComponent(flowRun[1])} />`;
   return html`<section>
     <h1 tabindex="-1">Page not found</h1>
     <p>There is no page at <code>${path}</code>. <a href="/">Go to the dashboard</a>.</p>

@@ -186,6 +186,7 @@ export function RunDetail({ id }) {
         ${r.status === 'pending' && Date.parse(r.run_at) > now && capabilities.has('POST', '/api/v1/runs/{id}/run-now') &&
         html`<button type="button" class="primary" data-run-now disabled=${Boolean(busy)} onClick=${() => act('run-now')}>${busy === 'run-now' ? 'Starting…' : 'Run now'}</button>`}
         ${final && html`<button type="button" disabled=${Boolean(busy)} onClick=${() => act('retry')}>${busy === 'retry' ? 'Retrying…' : 'Retry'}</button>`}
+        ${r.flow_id && html`<a class="button" href=${`/flows/runs/${encodeURIComponent(r.flow_id)}`} data-open-flow>Open flow</a>`}
         ${r.status !== 'running' && html`<button type="button" class="danger-outline" disabled=${Boolean(busy)} onClick=${() => setConfirm('delete')}>Delete</button>`}
       </div>
     </div>
@@ -223,7 +224,7 @@ export function RunDetail({ id }) {
             ['Account', r.account_id && html`<code>${r.account_id}</code>`],
             ['Created by', r.auth_account_id && r.auth_account_id !== r.account_id && html`<code>${r.auth_account_id}</code>`],
             ['Parent run', r.parent_id && html`<a href=${`/runs/${encodeURIComponent(r.parent_id)}`}><code>${r.parent_id}</code></a>`],
-            ['Flow', r.flow_id && html`<code>${r.flow_id}</code>`],
+            ['Flow', r.flow_id && html`<a href=${`/flows/runs/${encodeURIComponent(r.flow_id)}`}><code>${r.flow_id}</code></a>`],
           ]}
         />
       </section>

@@ -13,7 +13,9 @@ import { SearchBox, SearchNote, hasSearch } from './run_search.js';
 import { StateTabs, hasStateTabs } from './run_tabs.js';
 
 const PAGE_SIZE = 50;
-const FILTER_KEYS = ['q', 'status', 'state', 'task', 'function', 'queue', 'account', 'created_after', 'created_before'];
+// parent_id and flow_id have no field of their own: a flow's page links to its
+// steps' children (/runs?parent_id=STEP_RUN), and the list says what it holds.
+const FILTER_KEYS = ['q', 'status', 'state', 'task', 'function', 'queue', 'account', 'created_after', 'created_before', 'parent_id', 'flow_id'];
 
 const runKey = (run) => `${run.queue}\u0000${run.id}`;
 export const runHref = (run) =>
@@ -288,6 +290,13 @@ export function Runs() {
     ${hasSearch() && html`<${SearchBox} q=${filters.q} onSearch=${(q) => setFilters({ ...filters, q })} />`}
     ${runs.data && filters.q && html`<${SearchNote} search=${runs.data.search} />`}
     ${hasStateTabs() && html`<${StateTabs} state=${filters.state || filters.status || ''} onChange=${(state) => setFilters({ ...filters, status: '', state })} />`}
+    ${(filters.parent_id || filters.flow_id) &&
+    html`<p class="filter-note" data-parent-filter>
+      ${filters.parent_id
+        ? html`Children of run <a href=${`/runs/${encodeURIComponent(filters.parent_id)}`}><code>${filters.parent_id}</code></a>`
+        : html`Runs of flow <a href=${`/flows/runs/${encodeURIComponent(filters.flow_id)}`}><code>${filters.flow_id}</code></a>`}
+      <button type="button" class="link" onClick=${() => setFilters({ ...filters, parent_id: '', flow_id: '' })}>show every run</button>
+    </p>`}
     <${Filters} filters=${filters} onChange=${setFilters} />
     <div class="bulk" role="toolbar" aria-label="Actions on selected runs">
       ${list.length > 0 &&
