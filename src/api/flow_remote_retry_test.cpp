@@ -102,10 +102,10 @@ class FlowHttpTest : public ::testing::Test {
     report["fencing_token"] = run.at("fencing_token");
     return Call(admin_, "POST", "/api/v1/runners/worker/finish", 200, report);
   }
-  Run WaitRoot(const std::string& id) {
+  taskmill::Run WaitRoot(const std::string& id) {
     auto done = engine_->WaitFinished(id, "remote", 30s);
     EXPECT_TRUE(done.ok() && IsFinal(done->status)) << "the flow did not end in time";
-    return done.ok() ? *done : Run{};
+    return done.ok() ? *done : taskmill::Run{};
   }
 
   std::string dir_;
@@ -119,17 +119,17 @@ TEST_F(FlowHttpTest, StepsFinishedByARemoteRunnerAdvanceTheFlow) {
                           json::object{{"args", json::object{{"n", 2}}}});
   const std::string id(root.at("id").as_string());
   json::object split = Take();
-  ASSERT_EQ(split.at("id"), id + ":split");
+  ASSERT_EQ(std::string(split.at("id").as_string()), id + ":split");
   EXPECT_EQ(split.at("args").at("args").at("n"), 2) << "the step sees the flow's args";
   Finish(split,
          json::object{{"status", "completed"},
                       {"result", json::object{{"state", json::object{{"lines", 3}}}}}});
   // The next step was stored in the finish's commit, with the state the first added.
   json::object sum = Take();
-  ASSERT_EQ(sum.at("id"), id + ":sum");
+  ASSERT_EQ(std::string(sum.at("id").as_string()), id + ":sum");
   EXPECT_EQ(sum.at("args").at("state").at("lines"), 3);
   Finish(sum, json::object{{"status", "completed"}});
-  Run done = WaitRoot(id);
+  taskmill::Run done = WaitRoot(id);
   EXPECT_EQ(done.status, RunStatus::kCompleted) << done.error;
   EXPECT_EQ(done.result.at("outcome"), "all_over");
 }
@@ -138,9 +138,9 @@ TEST_F(FlowHttpTest, RetryingTheFailedStepReopensTheFlowAndOnlyForItsAccount) {
   json::value root = Call(alpha_, "POST", "/api/v1/flows/failing/runs", 201);
   const std::string id(root.at("id").as_string());
   json::object fail = Take();
-  ASSERT_EQ(fail.at("id"), id + ":fail");
+  ASSERT_EQ(std::string(fail.at("id").as_string()), id + ":fail");
   Finish(fail, json::object{{"status", "failed"}, {"error", "no data yet"}});
-  Run failed = WaitRoot(id);
+  taskmill::Run failed = WaitRoot(id);
   ASSERT_EQ(failed.status, RunStatus::kFailed);
   const std::string route = "/api/v1/flows/runs/" + id + "/steps/fail/retry";
   // Another account's flow does not exist; a step that did not fail the flow is refused.
@@ -160,13 +160,13 @@ TEST_F(FlowHttpTest, RetryingTheFailedStepReopensTheFlowAndOnlyForItsAccount) {
   EXPECT_EQ(step.at("attempts").as_array().size(), 1u);
   // Taken again, it completes, and the flow goes on to its end.
   json::object again = Take();
-  ASSERT_EQ(again.at("id"), id + ":fail");
+  ASSERT_EQ(std::string(again.at("id").as_string()), id + ":fail");
   EXPECT_EQ(again.at("fencing_token"), 2);
   Finish(again, json::object{{"status", "completed"}});
   json::object after = Take();
-  ASSERT_EQ(after.at("id"), id + ":after");
+  ASSERT_EQ(std::string(after.at("id").as_string()), id + ":after");
   Finish(after, json::object{{"status", "completed"}});
-  Run done = WaitRoot(id);
+  taskmill::Run done = WaitRoot(id);
   EXPECT_EQ(done.status, RunStatus::kCompleted) << done.error;
   // Reopening a flow that did not fail is refused.
   Call(admin_, "POST", route, 409);
