@@ -34,6 +34,7 @@ TEST(FlowCli, ACommandFlowFailsThenFlowRetryReopensItToTheEnd) {
            "print(json.dumps({\\\"double\\\": run[\\\"args\\\"][\\\"definition\\\"] * 2}))'\"]\n"
            "flows:\n"
            "  gated:\n"
+           "    entrance: check\n"
            "    steps:\n"
            "      check: { func_name: task.check, child_func: task.double }\n";
   }
