@@ -73,7 +73,8 @@ class FlowHttpTest : public ::testing::Test {
   }
   std::string Token(const std::string& account, bool admin) {
     std::string secret;
-    auto token = CreateToken(engine_->storage(), "", account, admin, engine_->clock().Now(), &secret);
+    auto token =
+        CreateToken(engine_->storage(), "", account, admin, engine_->clock().Now(), &secret);
     EXPECT_TRUE(token.ok()) << token.status().ToString();
     return secret;
   }
@@ -121,9 +122,8 @@ TEST_F(FlowHttpTest, StepsFinishedByARemoteRunnerAdvanceTheFlow) {
   json::object split = Take();
   ASSERT_EQ(std::string(split.at("id").as_string()), id + ":split");
   EXPECT_EQ(split.at("args").at("args").at("n"), 2) << "the step sees the flow's args";
-  Finish(split,
-         json::object{{"status", "completed"},
-                      {"result", json::object{{"state", json::object{{"lines", 3}}}}}});
+  Finish(split, json::object{{"status", "completed"},
+                             {"result", json::object{{"state", json::object{{"lines", 3}}}}}});
   // The next step was stored in the finish's commit, with the state the first added.
   json::object sum = Take();
   ASSERT_EQ(std::string(sum.at("id").as_string()), id + ":sum");

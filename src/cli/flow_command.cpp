@@ -195,9 +195,9 @@ struct FlowRetryOptions {
 // Reopens a failed flow at its failed step (docs/flows.md, "Retrying a failed flow").
 int FlowRetry(const FlowRetryOptions& o) {
   HttpClient client(DefaultServer());
-  auto root = client.Post("/api/v1/flows/runs/" + UrlEncode(o.run_id) + "/steps/" +
-                              UrlEncode(o.step) + "/retry",
-                          boost::json::object());
+  auto root = client.Post(
+      "/api/v1/flows/runs/" + UrlEncode(o.run_id) + "/steps/" + UrlEncode(o.step) + "/retry",
+      boost::json::object());
   if (!root.ok()) return ReportFailure(root.status());
   if (JsonRequested()) {
     std::cout << boost::json::serialize(*root) << "\n";

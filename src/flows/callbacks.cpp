@@ -1,9 +1,8 @@
 // The flow's callback function, run once per lifecycle event (callbacks.h).
 #include "flows/callbacks.h"
 
-#include <taskmill/run_enums.h>
-
 #include <spdlog/spdlog.h>
+#include <taskmill/run_enums.h>
 
 #include <boost/json.hpp>
 

@@ -9,10 +9,10 @@
 // claim) and an operator's cancel of the root; their callback runs are stored just
 // after the event, so a crash in between loses that one callback.
 //
-// A callback run has parent_id the root (as the steps have) and no flow_id: it is not a member of the flow, so it neither keeps the
-// flow from being over nor is stopped with it. Its id is ROOT::EVENT:STEP:N (N the
-// attempt of the step, or the instant for flow.over), so a step run again after a
-// crash stores its callback runs once.
+// A callback run has parent_id the root (as the steps have) and no flow_id: it is not a member of
+// the flow, so it neither keeps the flow from being over nor is stopped with it. Its id is
+// ROOT::EVENT:STEP:N (N the attempt of the step, or the instant for flow.over), so a step run again
+// after a crash stores its callback runs once.
 #pragma once
 
 #include <taskmill/flow.h>

@@ -189,9 +189,7 @@ TEST(FlowCallback, RunsOnceForEveryEventOfAFlowWithChildren) {
 TEST(FlowCallback, AFailingFlowTellsItsExitTimeoutAndFailure) {
   Harness h;
   RegisterTwoSteps(h, /*child_fails=*/true);
-  ASSERT_TRUE(h.functions
-                  ->Register("slow.step", [](RunContext& ctx) { ctx.SleepFor(30s); })
-                  .ok());
+  ASSERT_TRUE(h.functions->Register("slow.step", [](RunContext& ctx) { ctx.SleepFor(30s); }).ok());
   FlowBuilder f("slow");
   f.Step("wait", "slow.step").Timeout(200ms);
   f.Callback("flow.told");
@@ -276,7 +274,8 @@ TEST(FlowReopen, RetryingARunOfAFailedFlowRetriesItsStoppedChildrenAndNotTheComp
   ASSERT_TRUE(h.functions
                   ->Register("kids.make",
                              [](RunContext& ctx) {
-                               for (int i = 0; i < 6; ++i) flow::AddChild(ctx, std::to_string(i), i);
+                               for (int i = 0; i < 6; ++i)
+                                 flow::AddChild(ctx, std::to_string(i), i);
                              })
                   .ok());
   ASSERT_TRUE(h.functions
@@ -311,7 +310,8 @@ TEST(FlowReopen, RetryingARunOfAFailedFlowRetriesItsStoppedChildrenAndNotTheComp
     before = ran;
   }
   std::map<std::string, RunStatus> was;  // each child's status when the flow failed
-  for (int i = 0; i < 6; ++i) was[std::to_string(i)] = h.Get(root.id + ":make:" + std::to_string(i)).status;
+  for (int i = 0; i < 6; ++i)
+    was[std::to_string(i)] = h.Get(root.id + ":make:" + std::to_string(i)).status;
   failing = false;
   // The run retry route's path: a child of the failed flow reopens the flow.
   auto retried = h.engine->Retry(root.id + ":make:3", root.queue);

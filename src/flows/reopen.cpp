@@ -66,8 +66,9 @@ Result<Run> ReopenFlow(Engine& engine, const Run& root, std::string_view step_na
   auto step_run = storage.RunGet(step_id, "");
   if (!step_run.ok()) {
     if (!step_run.status().IsNotFound()) return step_run.status();
-    return Status::FailedPrecondition("step '" + step->name + "' of flow run '" + root.id +
-                                      "' never started; it starts when the steps before it are over");
+    return Status::FailedPrecondition(
+        "step '" + step->name + "' of flow run '" + root.id +
+        "' never started; it starts when the steps before it are over");
   }
   // The step's own failure, or its children's.
   std::vector<std::string> failed;

@@ -303,7 +303,8 @@ class CommandHandler final : public Handler {
       outcome = Failed("stopped: the server is shutting down", ToString(ErrorKind::kInterrupted));
     }
     if (outcome.status == RunStatus::kCompleted && OfFlow(ctx.run())) {
-      if (auto result = ResultLine(capture, spec_.output_limit)) outcome.result = std::move(*result);
+      if (auto result = ResultLine(capture, spec_.output_limit))
+        outcome.result = std::move(*result);
     }
     outcome.output = capture.Text();
     return outcome;

@@ -386,7 +386,8 @@ void Runner::FinishLoop() {
       }
       if (!of_flows.empty()) flows::PublishFinished(notifier_.events(), storage_, of_flows);
       for (size_t i = 0; i < batch.size(); ++i) {
-        if ((*results)[i].accepted && (*results)[i].settled) AnnounceSettled(*batch[i].first.settle);
+        if ((*results)[i].accepted && (*results)[i].settled)
+          AnnounceSettled(*batch[i].first.settle);
       }
     }
     batch.clear();
