@@ -223,6 +223,38 @@ TEST(FlowCallback, AFailingFlowTellsItsExitTimeoutAndFailure) {
   EXPECT_EQ(h.Told(timed_out.size()), timed_out);
 }
 
+TEST(FlowCallback, AFlowStoppedByAnOperatorTellsItsEndAndItsCallbacksAreNotStopped) {
+  Harness h;
+  std::atomic<bool> started{false};
+  ASSERT_TRUE(h.functions
+                  ->Register("block.step",
+                             [&](RunContext& ctx) {
+                               started = true;
+                               ctx.cancellation().WaitFor(60s);
+                             })
+                  .ok());
+  FlowBuilder f("blocked");
+  f.Step("wait", "block.step");
+  f.Callback("flow.told");
+  ASSERT_TRUE(h.flows->Register(*f.Build()).ok());
+  h.Open();
+  taskmill::Run root = h.Start("blocked");
+  auto until = std::chrono::steady_clock::now() + 30s;
+  while (!started && std::chrono::steady_clock::now() < until) std::this_thread::sleep_for(10ms);
+  ASSERT_TRUE(started.load());
+  ASSERT_TRUE(h.engine->Cancel(root.id, root.queue).ok());
+  EXPECT_EQ(h.Wait(root).status, RunStatus::kStopped);
+  const std::vector<std::string> expected = Sorted({
+      "flow.start  running",
+      "flow.step_start wait running",
+      "flow.over  stopped",
+  });
+  EXPECT_EQ(h.Told(expected.size()), expected);
+  for (const taskmill::Run& run : h.Callbacks(root)) {
+    EXPECT_NE(run.status, RunStatus::kStopped) << run.id << " was stopped with the flow";
+  }
+}
+
 TEST(FlowReopen, RetryingTheFailedStepReopensTheFlowUntilAllOver) {
   Harness h;
   std::atomic<bool> failing{true};
