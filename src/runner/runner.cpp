@@ -153,8 +153,11 @@ void Runner::FetchLoop() {
           notifier_.Started(run);
           if (!run.flow_id.empty()) {
             flows::PublishStarted(notifier_.events(), run);
-            // Not a commit of a finish: stored just after the claim (callbacks.h).
-            flows::StoreCallback(storage_, options_.flows.get(), "step_start", run, now);
+            // Not a commit of a finish: stored just after the claim (callbacks.h), and
+            // due now.
+            if (flows::StoreCallback(storage_, options_.flows.get(), "step_start", run, now)) {
+              Wake();
+            }
           }
         }
       }
