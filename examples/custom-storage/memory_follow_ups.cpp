@@ -68,6 +68,9 @@ bool ApplyFollowUps(MemoryDatabase& db, const RunFinish& f) {
   root->error_kind = settle.error_kind;
   root->lease_until.reset();
   root->runner.clear();
+  for (const Run& then : settle.then) {
+    if (FindRun(db, then.id, then.queue) == nullptr) db.runs[db.next_seq++] = StoredRun{then};
+  }
   return true;
 }
 

@@ -274,6 +274,40 @@ class MemoryStorage final : public Storage {
     return r;
   }
 
+  // All or nothing: every run is checked before any changes.
+  Result<Run> RunReopen(const std::string& id, const std::string& queue,
+                        const std::vector<std::string>& retry, TimePoint now) override {
+    std::lock_guard lock(db_->mu);
+    std::vector<StoredRun*> found{Find(id, queue, false)};
+    for (const std::string& other : retry) found.push_back(Find(other, "", false));
+    for (size_t i = 0; i < found.size(); ++i) {
+      const std::string& run_id = i == 0 ? id : retry[i - 1];
+      if (!found[i]) return Status::NotFound("no run with id '" + run_id + "'");
+      if (!IsFinal(found[i]->run.status)) {
+        return Status::FailedPrecondition("run '" + run_id + "' is " +
+                                          std::string(ToString(found[i]->run.status)) +
+                                          "; only a finished run can be reopened");
+      }
+    }
+    for (size_t i = 0; i < found.size(); ++i) {
+      Run& r = found[i]->run;
+      r.finished_at.reset();
+      r.error.clear();
+      r.error_kind.clear();
+      r.result = nullptr;
+      if (i == 0) {
+        r.status = RunStatus::kRunning;
+        r.lease_until.reset();
+        r.runner.clear();
+        continue;
+      }
+      r.status = RunStatus::kPending;
+      r.run_at = now;
+      r.retry.max_attempts = std::max(r.retry.max_attempts, r.attempt + 1);
+    }
+    return found[0]->run;
+  }
+
   // A claim ahead that a slot took now counts as started.
   Status RunStartBatch(const std::vector<RunStart>& starts) override {
     std::lock_guard lock(db_->mu);

@@ -139,6 +139,9 @@ struct RunSettle {
   // apart), as RunCancel does but with `error`: a failed flow stops what is left.
   bool stop_live = false;
   // Do nothing when the run is already final (stopped by an operator meanwhile).
+  // Stored (a (queue, id) already stored is left as it is) when, and only when, the
+  // settle ends its run: the flow's callback for flow.over, in the commit that ends it.
+  std::vector<Run> then;
 };
 
 // The end of one attempt, as decided by the runner (or the sweeper).
@@ -425,6 +428,15 @@ class Storage {
   // error_kind, and keeps its attempts. Answers the run as stored.
   // kFailedPrecondition while pending or running; kNotFound when absent.
   virtual Result<Run> RunRetry(const std::string& id, const std::string& queue, TimePoint now) = 0;
+  // Reopens a final run that no runner holds (a failed flow's root) and retries runs
+  // with it, in one commit: the run `id` of `queue` goes back to running (finished_at,
+  // result, error and error_kind cleared; its attempts, started_at and attempt kept;
+  // no lease, no runner), and each run of `retry` (by id, in any queue) is put back
+  // as RunRetry puts one. All or nothing: kNotFound when one of them is absent,
+  // kFailedPrecondition when one is not final, and then nothing changes. Answers the
+  // reopened run as stored.
+  virtual Result<Run> RunReopen(const std::string& id, const std::string& queue,
+                                const std::vector<std::string>& retry, TimePoint now) = 0;
   // Records that claimed-ahead runs started (RunTakeParams::start): from then on they
   // are charged an attempt if lost. A start whose claim is no longer current, or
   // that is already recorded, changes nothing. Not made durable before it returns, and

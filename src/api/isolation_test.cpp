@@ -343,6 +343,7 @@ std::vector<std::string> Fill(const std::string& pattern, const Account& other,
   // Flows: the other's runs taken for flow runs, and a flow name.
   if (pattern.starts_with("/api/v1/flows/runs/{run_id}")) {
     replace("{run_id}", {of.id("echo"), of.id("block")});
+    replace("{step}", {"fetch"});
   }
   if (pattern.starts_with("/api/v1/flows/{name}")) replace("{name}", {"ingest"});
   if (pattern.starts_with("/api/v1/runners/{runner}")) replace("{runner}", {"walker"});

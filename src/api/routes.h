@@ -48,6 +48,8 @@ void AddAccessRoutes(Router& router, RouteContext context);
 
 // /api/v1/flows, /api/v1/flows/{name}/runs, /api/v1/flows/runs/{run_id} (routes_flows.cpp)
 void AddFlowRoutes(Router& router, RouteContext context);
+// /api/v1/flows/runs/{run_id}/steps/{step}/retry (routes_flow_retry.cpp)
+void AddFlowRetryRoutes(Router& router, RouteContext context);
 
 // /api/v1/whoami, /api/v1/stats/throughput, /api/v1/stats/queues, /api/v1/scheduler,
 // /api/v1/functions/{name}/stats (routes_dashboard.cpp)

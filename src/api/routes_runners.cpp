@@ -161,7 +161,7 @@ RemoteRunnerService Service(Engine& engine) {
   return RemoteRunnerService(
       engine.storage(), engine.clock(),
       RunNotifier(engine.events(), [&engine](TimePoint due) { engine.RunStored(due); }),
-      engine.options().runner_options.output_limit);
+      engine.options().runner_options.output_limit, engine.options().flows.get());
 }
 
 // Says which of RemoteRunnerService::Holds()'s conditions failed: another runner

@@ -207,6 +207,7 @@ Status Server::Start() {
     AddMetricsRoutes(router_, context);
     AddDashboardRoutes(router_, context);
     AddFlowRoutes(router_, context);
+    AddFlowRetryRoutes(router_, context);
   }
   waiter_.Start();
   takes_.Start();

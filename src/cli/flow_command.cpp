@@ -187,6 +187,26 @@ int FlowShow(const FlowShowOptions& o) {
   }
 }
 
+struct FlowRetryOptions {
+  std::string run_id;
+  std::string step;
+};
+
+// Reopens a failed flow at its failed step (docs/flows.md, "Retrying a failed flow").
+int FlowRetry(const FlowRetryOptions& o) {
+  HttpClient client(DefaultServer());
+  auto root = client.Post(
+      "/api/v1/flows/runs/" + UrlEncode(o.run_id) + "/steps/" + UrlEncode(o.step) + "/retry",
+      boost::json::object());
+  if (!root.ok()) return ReportFailure(root.status());
+  if (JsonRequested()) {
+    std::cout << boost::json::serialize(*root) << "\n";
+  } else {
+    std::cout << "flow run " << o.run_id << " reopened at step " << o.step << "\n";
+  }
+  return 0;
+}
+
 }  // namespace
 
 void AddFlowCommands(CLI::App& app) {
@@ -215,6 +235,13 @@ void AddFlowCommands(CLI::App& app) {
   show->add_option("RUN_ID", show_opts->run_id, "The flow's root run id")->required();
   show->add_flag("--once", show_opts->once, "Draw once, without refreshing");
   show->callback([show_opts] { throw CLI::RuntimeError(FlowShow(*show_opts)); });
+
+  auto retry_opts = std::make_shared<FlowRetryOptions>();
+  auto* retry = flow->add_subcommand(
+      "retry", "Retry the failed step of a failed flow run: the flow runs again from there");
+  retry->add_option("RUN_ID", retry_opts->run_id, "The flow's root run id")->required();
+  retry->add_option("STEP", retry_opts->step, "The step that failed the flow")->required();
+  retry->callback([retry_opts] { throw CLI::RuntimeError(FlowRetry(*retry_opts)); });
 }
 
 }  // namespace taskmill::cli

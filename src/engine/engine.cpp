@@ -7,7 +7,9 @@
 
 #include "core/lifecycle/run_builder.h"
 #include "core/lifecycle/run_notifier.h"
+#include "flows/callbacks.h"
 #include "flows/flow_events.h"
+#include "flows/reopen.h"
 #include "flows/start.h"
 #include "metrics/taskmill_metrics.h"
 #include "runner/runner.h"
@@ -184,6 +186,10 @@ class EngineImpl final : public Engine {
     if (run->id == run->flow_id) {
       StopFlowMembers(run->id);
       flows::PublishFlowOver(events_, *run);
+      // No finish's commit ends the flow here: its callback is stored just after.
+      if (flows::StoreCallback(*storage_, options_.flows.get(), "over", *run, clock_->Now())) {
+        RunStored(clock_->Now());
+      }
     }
     return run;
   }
@@ -202,6 +208,12 @@ class EngineImpl final : public Engine {
   }
 
   Result<Run> Retry(const std::string& id, const std::string& queue) override {
+    if (options_.flows) {
+      // A run of a failed flow reopens the flow (flows/reopen.h).
+      auto stored = storage_->RunGet(id, queue);
+      if (!stored.ok()) return stored;
+      if (auto reopened = flows::RetryInFlow(*this, *stored)) return *reopened;
+    }
     auto run = storage_->RunRetry(id, queue, clock_->Now());
     if (!run.ok()) return run;
     notifier_.Created(*run);

@@ -5,6 +5,7 @@
 #include <taskmill/run_enums.h>
 
 #include <boost/json.hpp>
+#include <set>
 
 #include "flows/advance.h"
 
@@ -45,26 +46,74 @@ void PublishStarted(EventBus& bus, const Run& run) {
   bus.Publish(FlowEvent(run, "step_start", *role));
 }
 
-void PublishFinished(EventBus& bus, const Run& run, const RunFinish& f) {
+std::vector<FinishEvent> FinishEvents(const Run& run, const RunFinish& f) {
+  std::vector<FinishEvent> out;
   auto role = RoleOf(run);
-  if (!role || role->root) return;
-  Run ended = run;
-  ended.status = f.status;
-  ended.error = f.error;
-  const bool timed_out = f.outcome == ToString(ErrorKind::kTimeout);
+  if (!role || role->root) return out;
   if (role->child) {
-    if (f.settle && f.settle->stop_live) bus.Publish(FlowEvent(ended, "step_exit", *role));
-    return;
+    if (f.settle && f.settle->stop_live) {
+      out.push_back({"step_exit"});
+    } else if (IsFinal(f.status)) {
+      out.push_back({"step_all_over", true});
+    }
+    return out;
   }
-  if (timed_out) bus.Publish(FlowEvent(ended, "step_timeout", *role));
-  if (!IsFinal(f.status)) return;  // a retry follows
+  if (f.outcome == ToString(ErrorKind::kTimeout)) out.push_back({"step_timeout"});
+  if (!IsFinal(f.status)) return out;  // a retry follows
   if (f.status == RunStatus::kCompleted || f.status == RunStatus::kPartial) {
-    bus.Publish(FlowEvent(ended, "step_over", *role));
+    out.push_back({"step_over"});
     bool has_children = false;
     for (const RunFollowUp& up : f.follow_ups) has_children |= up.run.parent_id == run.id;
-    if (!has_children) bus.Publish(FlowEvent(ended, "step_all_over", *role));
+    // With children, the last child's end tells it.
+    if (!has_children) out.push_back({"step_all_over"});
   } else {
-    bus.Publish(FlowEvent(ended, "step_failed", *role));
+    out.push_back({"step_failed"});
+  }
+  return out;
+}
+
+namespace {
+
+// The step run `id` is final and none of its children is live (read after the commit).
+bool AllOver(Storage& storage, const std::string& id) {
+  auto step = storage.RunGet(id);
+  if (!step.ok() || !IsFinal(step->status)) return false;
+  for (RunStatus live : {RunStatus::kPending, RunStatus::kRunning}) {
+    RunFilter filter;
+    filter.parent_id = id;
+    filter.status = live;
+    filter.limit = 1;
+    auto page = storage.RunList(filter);
+    if (!page.ok() || !page->runs.empty()) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+void PublishFinished(EventBus& bus, Storage& storage,
+                     const std::vector<std::pair<const Run*, const RunFinish*>>& finished) {
+  std::set<std::string> all_over;  // steps already told in this batch
+  for (const auto& [run, f] : finished) {
+    auto role = RoleOf(*run);
+    if (!role) continue;
+    Run ended = *run;
+    ended.status = f->status;
+    ended.error = f->error;
+    for (const FinishEvent& event : FinishEvents(*run, *f)) {
+      if (!event.when_all_over) {
+        bus.Publish(FlowEvent(ended, event.what, *role));
+        continue;
+      }
+      // A child ended: the event is its step's.
+      if (all_over.count(run->parent_id) > 0 || !AllOver(storage, run->parent_id)) continue;
+      all_over.insert(run->parent_id);
+      Run step = ended;
+      step.id = run->parent_id;
+      step.status = RunStatus::kCompleted;
+      step.error.clear();
+      bus.Publish(FlowEvent(step, event.what, *role));
+    }
   }
 }
 

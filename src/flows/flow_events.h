@@ -8,7 +8,23 @@
 #include <taskmill/model.h>
 #include <taskmill/storage.h>
 
+#include <string>
+#include <utility>
+#include <vector>
+
 namespace taskmill::flows {
+
+// One event a finish of a flow's run means.
+struct FinishEvent {
+  std::string what;  // step_over, step_all_over, step_timeout, step_failed, step_exit
+  // step_all_over after a child ended: true only once the step and every one of its
+  // children are final, which the finish's commit decides (RunFollowUp::after).
+  bool when_all_over = false;
+};
+// The events the accepted finish `f` of `run` means, in order. The one home of that
+// rule: PublishFinished publishes them, AddCallbacks (callbacks.h) runs the flow's
+// callback on them.
+std::vector<FinishEvent> FinishEvents(const Run& run, const RunFinish& f);
 
 // flow.start: a flow's root and entrance were stored.
 void PublishFlowStart(EventBus& bus, const Run& root);
@@ -16,9 +32,12 @@ void PublishFlowStart(EventBus& bus, const Run& root);
 void PublishFlowOver(EventBus& bus, const Run& root);
 // flow.step_start: an attempt of a step began.
 void PublishStarted(EventBus& bus, const Run& run);
-// After an accepted finish of a flow's run: step_over, step_all_over (a step that added
-// no children), step_timeout, step_failed, step_exit (a child of an exit_on_failed step
-// failed the flow).
-void PublishFinished(EventBus& bus, const Run& run, const RunFinish& finish);
+// After the accepted finishes of flows' runs, each with the run it ended (FinishEvents).
+// A step_all_over that a child's end may mean is published when `storage`, read after
+// the commit, shows the step and all its children final; two children ending at the
+// same moment on two nodes may then both publish it (the callback run of the event is
+// stored once: callbacks.h).
+void PublishFinished(EventBus& bus, Storage& storage,
+                     const std::vector<std::pair<const Run*, const RunFinish*>>& finished);
 
 }  // namespace taskmill::flows

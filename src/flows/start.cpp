@@ -4,6 +4,7 @@
 #include <boost/json.hpp>
 
 #include "flows/advance.h"
+#include "flows/callbacks.h"
 #include "flows/flow_events.h"
 
 namespace taskmill {
@@ -68,6 +69,10 @@ Result<Run> StartFlow(Engine& engine, const FlowStartRequest& request) {
   }
   RunPutParams put;
   put.runs = {root, flows::StepRun(*flow, *entrance, root, now)};
+  // The callback of flow.start, in the commit that starts the flow (callbacks.h).
+  if (auto callback = flows::CallbackRun(*flow, "start", root, "", 0, now)) {
+    put.runs.push_back(std::move(*callback));
+  }
   auto stored = engine.storage().RunPut(std::move(put));
   if (!stored.ok()) return stored.status();
   engine.RunStored(now);

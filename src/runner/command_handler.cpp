@@ -8,7 +8,7 @@
 
 #include <algorithm>
 #include <array>
-#include <boost/json/serialize.hpp>
+#include <boost/json.hpp>
 #include <cerrno>
 #include <charconv>
 #include <chrono>
@@ -120,6 +120,30 @@ std::vector<std::string> ChildEnvironment(const CommandSpec& spec, const Run& ru
   return env;
 }
 
+// A run of a flow (a step, a child, a callback): its args are an object, read on
+// stdin with the run, not appended to argv; and what it prints last is its result
+// (docs/flows.md, "Command steps").
+bool OfFlow(const Run& run) {
+  const json::object* data = run.data.if_object();
+  return data != nullptr && (data->contains("flow") || data->contains("flow_callback"));
+}
+
+// The last non-blank line of the kept output, when it is a JSON object: a flow step's
+// result ({"state": {...}, "children": [[id, definition], ...]}). Output cut at the
+// output limit keeps no such line.
+std::optional<json::value> ResultLine(const OutputCapture& capture, size_t limit) {
+  if (capture.total_bytes() > limit) return std::nullopt;
+  const std::string text = capture.Text();
+  size_t end = text.find_last_not_of(" \t\r\n");
+  if (end == std::string::npos) return std::nullopt;
+  size_t begin = text.rfind('\n', end);
+  begin = begin == std::string::npos ? 0 : begin + 1;
+  boost::system::error_code ec;
+  json::value line = json::parse(std::string_view(text).substr(begin, end + 1 - begin), ec);
+  if (ec || !line.is_object()) return std::nullopt;
+  return line;
+}
+
 HandlerOutcome Failed(std::string error, std::string_view error_kind = "") {
   HandlerOutcome outcome;
   outcome.status = RunStatus::kFailed;
@@ -159,7 +183,8 @@ class CommandHandler final : public Handler {
 
   HandlerOutcome Execute(RunContext& ctx) override {
     if (!valid_.ok()) return Failed(valid_.message());
-    auto args = ArgsToArgv(ctx.args());
+    auto args = OfFlow(ctx.run()) ? Result<std::vector<std::string>>(std::vector<std::string>{})
+                                  : ArgsToArgv(ctx.args());
     if (!args.ok()) return Failed(args.status().message());
     if (ctx.cancelled()) return Stopped(ctx.cancellation());
 
@@ -276,6 +301,10 @@ class CommandHandler final : public Handler {
       // A forced stop killed the group before the runner told this attempt to stop:
       // the program did not fail, the server went away under it.
       outcome = Failed("stopped: the server is shutting down", ToString(ErrorKind::kInterrupted));
+    }
+    if (outcome.status == RunStatus::kCompleted && OfFlow(ctx.run())) {
+      if (auto result = ResultLine(capture, spec_.output_limit))
+        outcome.result = std::move(*result);
     }
     outcome.output = capture.Text();
     return outcome;

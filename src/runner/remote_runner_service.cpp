@@ -3,6 +3,9 @@
 #include <taskmill/run_enums.h>
 
 #include "core/lifecycle/finish_decision.h"
+#include "flows/callbacks.h"
+#include "flows/flow_events.h"
+#include "flows/input.h"
 
 namespace taskmill {
 
@@ -10,7 +13,16 @@ Result<std::vector<Run>> RemoteRunnerService::Take(const std::string& runner,
                                                    const std::string& queue, int max) {
   auto taken = storage_.RunTake(RunTakeParams{runner, {queue}, max, clock_.Now()});
   if (!taken.ok()) return taken;
-  for (const Run& run : *taken) notifier_.Started(run);
+  for (Run& run : *taken) {
+    notifier_.Started(run);
+    if (run.flow_id.empty() || flows_ == nullptr) continue;
+    flows::PublishStarted(notifier_.events(), run);
+    if (flows::StoreCallback(storage_, flows_, "step_start", run, clock_.Now())) {
+      notifier_.Due(clock_.Now());
+    }
+    // The remote worker sees the step's input as a local one would (flows/input.h).
+    run = flows::WithStepInput(storage_, run);
+  }
   return taken;
 }
 
@@ -76,7 +88,11 @@ Result<RemoteRunnerService::FinishAnswer> RemoteRunnerService::Finish(const std:
   // Kept like a command's captured output.
   if (outcome.output.size() > output_limit_) outcome.output.resize(output_limit_);
   // The local runner's decision: completion, retry (with the run's backoff) or failure.
-  RunFinish finish = DecideFinish(*run, outcome, clock_.Now());
+  // A flow's step decides on its input, read again as the take read it (every step it
+  // waits for is over, so it is the same): the children it adds carry its state.
+  const bool of_flow = flows_ != nullptr && !run->flow_id.empty();
+  const Run input = of_flow ? flows::WithStepInput(storage_, *run) : *run;
+  RunFinish finish = DecideFinish(input, outcome, clock_.Now(), flows_);
   // The run just read holds this very attempt (Holds), so storage may take what the
   // attempt does not change from it rather than read it again.
   finish.claimed = &*run;
@@ -90,6 +106,19 @@ Result<RemoteRunnerService::FinishAnswer> RemoteRunnerService::Finish(const std:
     return answer;
   }
   notifier_.Finished(*run, finish);
+  if (of_flow) {
+    // What the commit stored for the flow is due now; then the flow's events.
+    if (!finish.follow_ups.empty()) notifier_.Due(finish.finished_at);
+    flows::PublishFinished(notifier_.events(), storage_, {{&input, &finish}});
+    if (results->front().settled) {
+      auto root = storage_.RunGet(finish.settle->id, finish.settle->queue);
+      if (root.ok()) {
+        notifier_.Stored(*root);
+        if (!finish.settle->then.empty()) notifier_.Due(finish.finished_at);
+        flows::PublishFlowOver(notifier_.events(), *root);
+      }
+    }
+  }
   // The answer is the run as stored, with the attempt this finish recorded.
   auto stored = storage_.RunGet(run->id, run->queue);
   if (!stored.ok()) return stored.status();

@@ -12,6 +12,7 @@
 #pragma once
 
 #include <taskmill/clock.h>
+#include <taskmill/flow.h>
 #include <taskmill/function.h>
 #include <taskmill/model.h>
 #include <taskmill/storage.h>
@@ -30,11 +31,16 @@ class RemoteRunnerService {
  public:
   // `output_limit`: the captured output kept per attempt (RunnerOptions::output_limit),
   // as for the local runner's commands.
-  RemoteRunnerService(Storage& storage, Clock& clock, RunNotifier notifier, size_t output_limit)
+  // `flows`: the flows this node advances (EngineOptions::flows), or null; a step of
+  // a flow taken here sees its input (flows/input.h) and its finish advances the flow
+  // in the same commit (DecideFinish), as with the local runner.
+  RemoteRunnerService(Storage& storage, Clock& clock, RunNotifier notifier, size_t output_limit,
+                      const FlowRegistry* flows = nullptr)
       : storage_(storage),
         clock_(clock),
         notifier_(std::move(notifier)),
-        output_limit_(output_limit) {}
+        output_limit_(output_limit),
+        flows_(flows) {}
 
   // Whether `runner` holds attempt `token` of `run`: what storage's fence checks, plus
   // the runner.
@@ -91,6 +97,7 @@ class RemoteRunnerService {
   Clock& clock_;
   RunNotifier notifier_;
   size_t output_limit_;
+  const FlowRegistry* flows_;
 };
 
 }  // namespace taskmill

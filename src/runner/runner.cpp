@@ -5,6 +5,7 @@
 
 #include <algorithm>
 
+#include "flows/callbacks.h"
 #include "flows/flow_events.h"
 #include "flows/input.h"
 
@@ -150,7 +151,14 @@ void Runner::FetchLoop() {
           metrics_.enqueue_to_start->Observe(
               std::max(0.0, Seconds(run.started_at.value_or(now) - run.run_at)));
           notifier_.Started(run);
-          if (!run.flow_id.empty()) flows::PublishStarted(notifier_.events(), run);
+          if (!run.flow_id.empty()) {
+            flows::PublishStarted(notifier_.events(), run);
+            // Not a commit of a finish: stored just after the claim (callbacks.h), and
+            // due now.
+            if (flows::StoreCallback(storage_, options_.flows.get(), "step_start", run, now)) {
+              Wake();
+            }
+          }
         }
       }
       lock.lock();
@@ -369,6 +377,7 @@ void Runner::FinishLoop() {
       spdlog::error("runner {}: storing {} outcomes failed: {}", options_.id, batch.size(),
                     results.status().ToString());
     } else {
+      std::vector<std::pair<const Run*, const RunFinish*>> of_flows;
       for (size_t i = 0; i < batch.size(); ++i) {
         if (!(*results)[i].accepted) continue;
         const auto& [f, run] = batch[i];
@@ -376,8 +385,12 @@ void Runner::FinishLoop() {
         notifier_.Finished(run, f);
         // The runs of a flow that this commit stored are due now.
         if (!f.follow_ups.empty()) Wake();
-        if (!run.flow_id.empty()) flows::PublishFinished(notifier_.events(), run, f);
-        if ((*results)[i].settled) AnnounceSettled(*f.settle);
+        if (!run.flow_id.empty()) of_flows.emplace_back(&run, &f);
+      }
+      if (!of_flows.empty()) flows::PublishFinished(notifier_.events(), storage_, of_flows);
+      for (size_t i = 0; i < batch.size(); ++i) {
+        if ((*results)[i].accepted && (*results)[i].settled)
+          AnnounceSettled(*batch[i].first.settle);
       }
     }
     batch.clear();
@@ -388,6 +401,7 @@ void Runner::AnnounceSettled(const RunSettle& settle) {
   auto root = storage_.RunGet(settle.id, settle.queue);
   if (!root.ok()) return;
   notifier_.Stored(*root);
+  if (!settle.then.empty()) Wake();  // the flow's callback for flow.over is due now
   flows::PublishFlowOver(notifier_.events(), *root);
 }
 

@@ -47,6 +47,10 @@ class ForwardingStorage : public Storage {
   Result<Run> RunRetry(const std::string& id, const std::string& queue, TimePoint now) override {
     return inner_.RunRetry(id, queue, now);
   }
+  Result<Run> RunReopen(const std::string& id, const std::string& queue,
+                        const std::vector<std::string>& retry, TimePoint now) override {
+    return inner_.RunReopen(id, queue, retry, now);
+  }
   Status RunStartBatch(const std::vector<RunStart>& starts) override {
     return inner_.RunStartBatch(starts);
   }

@@ -3,6 +3,7 @@
 #include <taskmill/run_enums.h>
 
 #include "flows/advance.h"
+#include "flows/callbacks.h"
 
 namespace taskmill {
 
@@ -11,7 +12,10 @@ RunFinish DecideOwnFinish(const Run& run, const HandlerOutcome& outcome, TimePoi
 RunFinish DecideFinish(const Run& run, const HandlerOutcome& outcome, TimePoint now,
                        const FlowRegistry* flows) {
   RunFinish f = DecideOwnFinish(run, outcome, now);
-  if (flows != nullptr && !run.flow_id.empty()) flows::AdvanceFlow(*flows, run, f);
+  if (flows != nullptr && !run.flow_id.empty()) {
+    flows::AdvanceFlow(*flows, run, f);
+    flows::AddCallbacks(*flows, run, f);  // in the same commit as what they tell
+  }
   return f;
 }
 

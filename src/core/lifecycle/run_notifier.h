@@ -52,6 +52,11 @@ class RunNotifier {
     events_.Publish(RunEvent::TaskChanged(std::move(task)));
   }
 
+  // Runs that a commit stored without a request of their own (a flow's follow-ups)
+  // fall due at `due`: wakes the runner.
+  void Due(TimePoint due) const {
+    if (wake_) wake_(due);
+  }
   EventBus& events() const { return events_; }
 
  private:

@@ -218,6 +218,9 @@ Status ApplyFollowUps(Connection& c, const RunFinish& f, bool* settled, bool* st
   root.runner.clear();
   TASKMILL_RETURN_IF_ERROR(MoveToHistory(c, {root}, {seq}));
   *settled = true;
+  std::vector<const Run*> then;
+  for (const Run& run : settle.then) then.push_back(&run);
+  TASKMILL_RETURN_IF_ERROR(StoreDue(c, then, stored));
   return Status::Ok();
 }
 

@@ -61,6 +61,9 @@ class PgStorage final : public Storage {
   Result<Run> RunCancel(const std::string& id, const std::string& queue, TimePoint now) override;
   Result<Run> RunMakeDue(const std::string& id, const std::string& queue, TimePoint now) override;
   Result<Run> RunRetry(const std::string& id, const std::string& queue, TimePoint now) override;
+  Result<Run> RunReopen(const std::string& id, const std::string& queue,
+                        const std::vector<std::string>& retry,
+                        TimePoint now) override;  // reopen.cpp
   Status RunProgress(const std::string& id, const std::string& queue, int attempt,
                      const Progress& p) override;
 

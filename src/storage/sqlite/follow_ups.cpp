@@ -81,6 +81,14 @@ Status SqliteStorage::ApplyFollowUps(Tx& tx, const RunFinish& f, bool* settled) 
                                 settle.error, settle.error_kind, settle.id, root->queue));
   tx.deltas.Move(root->queue, root->task, root->account_id, root->status, settle.status);
   *settled = true;
+  for (const Run& then : settle.then) {
+    auto stmt = tx.db.Prepare(kInsertOrSkip);
+    if (!stmt.ok()) return stmt.status();
+    ScopedReset reset(**stmt);
+    BindRun(**stmt, then);
+    TASKMILL_RETURN_IF_ERROR((*stmt)->Exec());
+    if (tx.db.Changes() == 1) tx.deltas.Add(then.queue, then.task, then.account_id, then.status, 1);
+  }
   return Status::Ok();
 }
 

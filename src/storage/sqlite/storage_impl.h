@@ -98,6 +98,9 @@ class SqliteStorage final : public Storage {
   Result<Run> RunCancel(const std::string& id, const std::string& queue, TimePoint now) override;
   Result<Run> RunMakeDue(const std::string& id, const std::string& queue, TimePoint now) override;
   Result<Run> RunRetry(const std::string& id, const std::string& queue, TimePoint now) override;
+  Result<Run> RunReopen(const std::string& id, const std::string& queue,
+                        const std::vector<std::string>& retry,
+                        TimePoint now) override;  // reopen.cpp
   Result<Run> Transition(const std::string& id, const std::string& queue, TimePoint now,
                          RunStatus to, const std::function<Status(RunStatus)>& check,
                          const char* update_sql, bool end_attempt = false);
