@@ -235,10 +235,14 @@ test('A failed step: failed_over names it, and Retry step sets it going again', 
     await nodeState(page, 'boom', 'pending').waitFor();
     await row.filter({ hasText: '1 of 2' }).waitFor();
     assert.equal((await server.api(`/api/v1/runs/${encodeURIComponent(`${root.id}:boom`)}`)).status, 'pending');
+    // The retry reopened the flow: its root is running again, and the page says so.
+    assert.equal((await server.api(`/api/v1/runs/${encodeURIComponent(root.id)}`)).status, 'running');
+    await page.locator('[data-outcome="failed_over"]').waitFor({ state: 'detached' });
     await resume('uifail');
     // It runs again (and demo.fail fails again): attempt 2, shown without a reload.
     await row.filter({ hasText: '2 of 2' }).waitFor();
     await nodeState(page, 'boom', 'failed').waitFor();
+    await page.locator('[data-outcome="failed_over"]').waitFor();
     await page.close();
   }
 });

@@ -245,8 +245,9 @@ export function startFlow(name, args) {
   });
 }
 
-// Runs a failed step of a flow again. Kept in this one place: the step's own run is
-// retried through the runs' route today; a flow-aware route would change this line.
+// Runs the step that failed a flow again, reopening the flow (the root back to
+// running, what the failure stopped back to pending) in one commit.
 export function retryFlowStep(flowRunId, step) {
-  return api(runPath(step.run_id, '/retry'), { method: 'POST' });
+  const root = encodeURIComponent(flowRunId);
+  return api(`/api/v1/flows/runs/${root}/steps/${encodeURIComponent(step.name)}/retry`, { method: 'POST' });
 }
