@@ -79,6 +79,8 @@ class Scheduler {
  private:
   // One pass; `full` adds the sweep, the prune and the lease renewal.
   bool Pass(bool full);
+  // Retention by age (history_retention), run by the leader with the prune.
+  void PruneByAge(TimePoint now);
   // Takes or renews the lease; starts a new term of leadership when needed.
   bool Elect(TimePoint now);
   // True while the lease won at the last election has not expired.

@@ -16,7 +16,7 @@ const int* const kEverySubject[] = {
     &kRunsPutGetSubject, &kListSubject,    &kTakeSubject,         &kFinishSubject,
     &kTalliesSubject,    &kCatalogSubject, &kReopenSubject,       &kFilesSubject,
     &kAccountsSubject,   &kClaimsSubject,  &kPendingSplitSubject, &kCapsSubject,
-    &kLeaderTermSubject, &kRunnersSubject, &kFlowsSubject,
+    &kLeaderTermSubject, &kRunnersSubject, &kFlowsSubject,        &kRetentionSubject,
 };
 
 // ---- fixture plumbing ---------------------------------------------------------------

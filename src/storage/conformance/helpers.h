@@ -58,5 +58,6 @@ extern const int kCapsSubject;
 extern const int kLeaderTermSubject;
 extern const int kRunnersSubject;
 extern const int kFlowsSubject;
+extern const int kRetentionSubject;
 
 }  // namespace taskmill::conformance
