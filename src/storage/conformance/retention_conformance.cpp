@@ -75,7 +75,9 @@ TEST_P(StorageConformance, RunPruneOlderThanRemovesOldFinishedRunsAndKeepsNewerA
   std::vector<ClaimedRun> claimed = Take("runner-1", 2, At(-60 * kDay));
   ASSERT_THAT(Ids(claimed), UnorderedElementsAre("old-running", "old-finished"));
   for (const ClaimedRun& run : claimed) {
-    if (run.id == "old-finished") ASSERT_TRUE(Finish(run, RunStatus::kCompleted, At(-60 * kDay)));
+    if (run.id == "old-finished") {
+      ASSERT_TRUE(Finish(run, RunStatus::kCompleted, At(-60 * kDay)));
+    }
   }
 
   HistoryPruned pruned = Unwrap(storage().RunPruneOlderThan(before, kT0));

@@ -136,7 +136,7 @@ Result<HistoryPruned> PgStorage::RunPruneOlderThan(TimePoint before, TimePoint n
   for (const std::string& name : attached) {
     const std::string pruned = "taskmill_pruned_" + name.substr(std::strlen("runs_history_"));
     st = pool_.Transaction([&](Connection& c) -> Status {
-      TASKMILL_RETURN_IF_ERROR(c.Exec(kRetentionLock).status());
+      if (auto locked = c.Exec(kRetentionLock); !locked.ok()) return locked.status();
       auto still = c.Exec(
           "SELECT 1 FROM pg_inherits WHERE inhparent = 'runs_history'::regclass "
           "AND inhrelid = to_regclass($1)",
@@ -167,7 +167,7 @@ Result<HistoryPruned> PgStorage::RunPruneOlderThan(TimePoint before, TimePoint n
     int64_t runs = 0;
     for (bool done = false; !done;) {
       st = pool_.Transaction([&](Connection& c) -> Status {
-        TASKMILL_RETURN_IF_ERROR(c.Exec(kRetentionLock).status());
+        if (auto locked = c.Exec(kRetentionLock); !locked.ok()) return locked.status();
         auto exists = c.Exec("SELECT to_regclass($1) IS NOT NULL", Params().Add(table));
         if (!exists.ok()) return exists.status();
         if (!exists->Bool(0, 0)) {  // another process dropped it
@@ -183,7 +183,8 @@ Result<HistoryPruned> PgStorage::RunPruneOlderThan(TimePoint before, TimePoint n
         runs += batch->Int(0, 0);
         if (batch->Int(0, 0) > 0) return Status::Ok();
         done = true;
-        TASKMILL_RETURN_IF_ERROR(c.Exec("DELETE FROM state WHERE key = $1", Params().Add(key)).status());
+        auto forgotten = c.Exec("DELETE FROM state WHERE key = $1", Params().Add(key));
+        if (!forgotten.ok()) return forgotten.status();
         return c.ExecScript("DROP TABLE " + table);
       });
       if (!st.ok()) return st;

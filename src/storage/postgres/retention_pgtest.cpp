@@ -61,7 +61,7 @@ class Retention : public ::testing::Test {
     sql_ = std::move(*conn);
   }
 
-  void Put(Storage& storage, std::vector<Run> runs) {
+  void Put(Storage& storage, std::vector<taskmill::Run> runs) {
     RunPutParams params;
     params.runs = std::move(runs);
     auto stored = storage.RunPut(std::move(params));
