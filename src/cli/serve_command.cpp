@@ -105,7 +105,8 @@ int Serve(const ServeOptions& o) {
 
   if (!o.history_retention.empty()) {
     auto age = config::ParseAge(o.history_retention);
-    if (!age.ok()) return Fail(Status::InvalidArgument("--history-retention: " + age.status().message()));
+    if (!age.ok())
+      return Fail(Status::InvalidArgument("--history-retention: " + age.status().message()));
     cfg.history_retention = *age;
   }
 

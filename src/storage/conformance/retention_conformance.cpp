@@ -33,9 +33,8 @@ TEST_P(StorageConformance, RunPruneOlderThanRemovesOldFinishedRunsAndKeepsNewerA
     r.account_id = std::move(account);
     return r;
   };
-  Run old_with_file =
-      stored_final(NewTaskRun("old-file", "nightly"), RunStatus::kCompleted, -70 * kDay,
-                   -70 * kDay + 60, "acme");
+  Run old_with_file = stored_final(NewTaskRun("old-file", "nightly"), RunStatus::kCompleted,
+                                   -70 * kDay, -70 * kDay + 60, "acme");
   old_with_file.input_file = "old-in";
   Run new_with_file = stored_final(NewTaskRun("new-file", "nightly"), RunStatus::kCompleted,
                                    -20 * kDay, -20 * kDay + 60, "acme");

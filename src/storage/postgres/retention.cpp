@@ -61,7 +61,8 @@ std::string BatchSql(const std::string& table) {
          "AND run_keys.queue = b.queue), "
          "l AS (DELETE FROM launches USING b WHERE launches.task = b.task "
          "AND launches.scheduled_at = b.scheduled_at), "
-         "f AS (DELETE FROM files USING b WHERE files.run_id = b.id AND files.run_queue = b.queue), "
+         "f AS (DELETE FROM files USING b WHERE files.run_id = b.id AND files.run_queue = "
+         "b.queue), "
          "cp AS (DELETE FROM run_checkpoints USING b WHERE run_checkpoints.run_id = b.id "
          "AND run_checkpoints.queue = b.queue), "
          "s AS (INSERT INTO state(key, value) SELECT $2, convert_to(max(seq)::text, 'UTF8') FROM b "
@@ -72,28 +73,35 @@ std::string BatchSql(const std::string& table) {
 }  // namespace
 
 std::string CreateMonthSql(const std::string& name, int64_t from, int64_t to) {
-  const std::string range = std::to_string(from) + ") TO (" + std::to_string(to) + ")";
-  const std::string in_range =
-      "part_at >= " + std::to_string(from) + " AND part_at < " + std::to_string(to);
   // Made in a transaction of its own under a transaction-level advisory lock, so that
   // two processes finishing the first runs of a month do not race on it; the lock and
   // the transaction end together (no session state). Runs of the month that went to
   // the default partition meanwhile (a process that believed the month dropped, or
   // there) move into the new partition, which a plain CREATE ... PARTITION OF would
-  // refuse to make.
-  return "BEGIN; DO $$BEGIN PERFORM pg_advisory_xact_lock(7220161); "
-         "IF to_regclass('" + name + "') IS NOT NULL THEN RETURN; END IF; "
-         "IF to_regclass('runs_history_default') IS NOT NULL AND EXISTS "
-         "(SELECT 1 FROM runs_history_default WHERE " + in_range + ") THEN "
-         "EXECUTE 'CREATE TABLE " + name + " (LIKE runs_history INCLUDING DEFAULTS)'; "
-         // Rows moved between partitions directly: the parent's triggers, which keep
-         // the tallies, do not fire, and the runs stay counted as they were.
-         "EXECUTE 'WITH m AS (DELETE FROM runs_history_default WHERE " + in_range +
-         " RETURNING *) INSERT INTO " + name + " SELECT * FROM m'; "
-         "EXECUTE 'ALTER TABLE runs_history ATTACH PARTITION " + name + " FOR VALUES FROM (" +
-         range + "'; "
-         "ELSE EXECUTE 'CREATE TABLE " + name + " PARTITION OF runs_history FOR VALUES FROM (" +
-         range + "'; END IF; END$$; COMMIT";
+  // refuse to make. They move between partitions directly, so the parent's triggers,
+  // which keep the tallies, do not fire, and the runs stay counted as they were.
+  std::string sql = R"sql(BEGIN; DO $$BEGIN
+  PERFORM pg_advisory_xact_lock(7220161);
+  IF to_regclass('@name') IS NOT NULL THEN RETURN; END IF;
+  IF to_regclass('runs_history_default') IS NOT NULL AND EXISTS
+      (SELECT 1 FROM runs_history_default WHERE part_at >= @from AND part_at < @to) THEN
+    EXECUTE 'CREATE TABLE @name (LIKE runs_history INCLUDING DEFAULTS)';
+    EXECUTE 'WITH m AS (DELETE FROM runs_history_default WHERE part_at >= @from AND '
+            'part_at < @to RETURNING *) INSERT INTO @name SELECT * FROM m';
+    EXECUTE 'ALTER TABLE runs_history ATTACH PARTITION @name FOR VALUES FROM (@from) TO (@to)';
+  ELSE
+    EXECUTE 'CREATE TABLE @name PARTITION OF runs_history FOR VALUES FROM (@from) TO (@to)';
+  END IF;
+END$$; COMMIT)sql";
+  for (const auto& [key, value] : {std::pair<std::string_view, std::string>{"@name", name},
+                                   {"@from", std::to_string(from)},
+                                   {"@to", std::to_string(to)}}) {
+    for (size_t at = sql.find(key); at != std::string::npos; at = sql.find(key, at)) {
+      sql.replace(at, key.size(), value);
+      at += value.size();
+    }
+  }
+  return sql;
 }
 
 Result<HistoryPruned> PgStorage::RunPruneOlderThan(TimePoint before, TimePoint now) {
@@ -144,12 +152,14 @@ Result<HistoryPruned> PgStorage::RunPruneOlderThan(TimePoint before, TimePoint n
       if (!still.ok()) return still.status();
       if (still->size() == 0) return Status::Ok();  // another process got there first
       return c.ExecScript(
-          "LOCK TABLE " + name + " IN SHARE ROW EXCLUSIVE MODE; "
+          "LOCK TABLE " + name +
+          " IN SHARE ROW EXCLUSIVE MODE; "
           "INSERT INTO run_tallies AS t(queue, task, status, account_id, shard, n) "
           "SELECT queue, task, status, account_id, pg_backend_pid() % 8, -count(*) FROM " +
           name +
           " GROUP BY queue, task, status, account_id "
-          "ON CONFLICT (queue, task, status, account_id, shard) DO UPDATE SET n = t.n + excluded.n; "
+          "ON CONFLICT (queue, task, status, account_id, shard) DO UPDATE SET n = t.n + "
+          "excluded.n; "
           "ALTER TABLE runs_history DETACH PARTITION " +
           name + "; ALTER TABLE " + name + " RENAME TO " + pruned);
     });
