@@ -406,6 +406,25 @@ class MemoryStorage final : public Storage {
     return removed;
   }
 
+  // Retention by age: every finished run whose finish is before `before` goes, with
+  // what it owns; a map holds no periods, so runs go one by one.
+  Result<HistoryPruned> RunPruneOlderThan(TimePoint before, TimePoint now) override {
+    if (before > now) {
+      return Status::InvalidArgument("RunPruneOlderThan: `before` is after `now`");
+    }
+    std::lock_guard lock(db_->mu);
+    std::vector<int64_t> doomed;
+    for (const auto& [seq, stored] : db_->runs) {
+      const Run& r = stored.run;
+      if (IsFinal(r.status) && r.finished_at.value_or(r.created_at) < before) {
+        doomed.push_back(seq);
+      }
+    }
+    Undo none;
+    for (int64_t seq : doomed) DeleteRun(seq, none);
+    return HistoryPruned{.runs = static_cast<int64_t>(doomed.size())};
+  }
+
   // The last stored run of the task (of one account when `account` is set).
   Result<std::optional<Run>> RunLatestOfTask(const std::string& task,
                                              const std::optional<std::string>& account) override {

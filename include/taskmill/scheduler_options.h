@@ -48,6 +48,9 @@ struct SchedulerOptions {
   int task_log_max_size = 100;  // finished runs kept per task. Default: 100
   // History is pruned to task_log_max_size this often. Default: 60 s
   Duration prune_interval = std::chrono::seconds(60);
+  // Finished runs older than this are removed by the leader every prune_interval
+  // (Storage::RunPruneOlderThan), whatever their task. Default: 0, none by age
+  Duration history_retention{0};
   // A periodical instant that passed while no scheduler led, more than this before
   // the current leader took over, is a misfire (the task's misfire policy decides);
   // later instants launch normally, so a quick restart misses nothing. Default: 5 s

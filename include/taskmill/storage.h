@@ -25,6 +25,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 namespace taskmill {
@@ -179,6 +180,15 @@ struct StorageStats {
   // Runs by task ("" for runs of no task) and status; only non-zero counts.
   std::map<std::string, std::map<RunStatus, int64_t>> by_task;
   int64_t total = 0;
+};
+
+// What Storage::RunPruneOlderThan removed.
+struct HistoryPruned {
+  int64_t runs = 0;  // finished runs removed, those of the periods below included
+  // The periods removed whole, by the name the backend gives them (PostgreSQL: the
+  // dropped partitions of runs_history), each with the runs it held.
+  std::vector<std::pair<std::string, int64_t>> dropped;
+  bool more = false;  // the call stopped at its bound; call again for the rest
 };
 
 // Pending runs split by when they run (RunPendingSplit): due now, scheduled (not due,
@@ -471,6 +481,19 @@ class Storage {
   // task (anonymous) are not touched. Removes at most 10,000 per call; returns the
   // number removed.
   virtual Result<int64_t> RunPrune(int keep) = 0;
+  // Retention by age (docs/storage.md, "Retention"): removes the finished runs that
+  // finished before `before` (finished_at; created_at for a run stored final without
+  // one), with their keys, launch keys, files and checkpoints, as RunRemove would.
+  // Pending and running runs are never removed, however old, and RunStats stays exact.
+  // A backend that keeps history in periods removes whole periods, and only those
+  // that end at or before `before` (PostgreSQL: calendar months, UTC), so a run older
+  // than `before` may stay until its period is over. Every write is short (a batch of
+  // rows, or a period detached and dropped), so claims and finishes go on meanwhile;
+  // a call removes a bounded amount and sets `more` when some is left. `now` is the
+  // caller's clock: a backend may prepare for the runs that finish from now on
+  // (PostgreSQL makes the partitions of the coming months). kInvalidArgument when
+  // `before` is after `now`.
+  virtual Result<HistoryPruned> RunPruneOlderThan(TimePoint before, TimePoint now) = 0;
   // The latest run of a task, if any; of one account only when `account` is set.
   virtual Result<std::optional<Run>> RunLatestOfTask(
       const std::string& task, const std::optional<std::string>& account = std::nullopt) = 0;

@@ -15,6 +15,7 @@
 #include "cli/flow_command.h"
 #include "cli/global_options.h"
 #include "cli/migrate_command.h"
+#include "cli/prune_command.h"
 #include "cli/scheduler_bench.h"
 #include "cli/scheduling_commands.h"
 #include "cli/serve_command.h"
@@ -45,6 +46,7 @@ int main(int argc, char** argv) {
   taskmill::cli::AddSchedulerBenchCommand(app);
   taskmill::cli::AddTokenCommands(app);
   taskmill::cli::AddMigrateCommand(app);
+  taskmill::cli::AddPruneCommand(app);
   taskmill::cli::AddWatchCommand(app);
   try {
     app.parse(argc, argv);

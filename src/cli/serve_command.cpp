@@ -18,6 +18,7 @@
 #include "cli/server_config.h"
 #include "cli/stop_signals.h"
 #include "cli/web_assets.h"
+#include "config/age.h"
 #include "config/config.h"
 #include "examples/numbers/numbers.h"
 #include "process/process_groups.h"
@@ -31,6 +32,7 @@ struct ServeOptions {
   std::string listen;
   std::string roles;
   double scheduler_lease = 0;  // seconds; 0: scheduler.lease of the file
+  std::string history_retention;  // e.g. 30d; empty: task_storage.history_retention
 };
 
 std::vector<std::string> SplitComma(const std::string& s) {
@@ -99,6 +101,13 @@ int Serve(const ServeOptions& o) {
     }
     cfg.scheduler_lease =
         std::chrono::duration_cast<Duration>(std::chrono::duration<double>(o.scheduler_lease));
+  }
+
+  if (!o.history_retention.empty()) {
+    auto age = config::ParseAge(o.history_retention);
+    if (!age.ok())
+      return Fail(Status::InvalidArgument("--history-retention: " + age.status().message()));
+    cfg.history_retention = *age;
   }
 
   // 2. Functions: the demo functions, and one command function per command task.
@@ -230,6 +239,9 @@ void AddServeCommand(CLI::App& app) {
   cmd->add_option("--roles", opts->roles, "Comma-separated roles: api,scheduler,runner");
   cmd->add_option("--scheduler-lease", opts->scheduler_lease,
                   "Seconds a leader's lease lasts (scheduler.lease; default 15)");
+  cmd->add_option("--history-retention", opts->history_retention,
+                  "Remove finished runs older than this, e.g. 30d "
+                  "(task_storage.history_retention; default: none)");
   cmd->callback([opts] { throw CLI::RuntimeError(Serve(*opts)); });
 }
 

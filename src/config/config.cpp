@@ -173,6 +173,7 @@ EngineOptions ToEngineOptions(const Config& config) {
   options.runner_options.kill_grace = config.kill_grace;
   options.runner_options.queues = config.runner_queues;
   options.scheduler_options.task_log_max_size = config.task_log_max_size;
+  options.scheduler_options.history_retention = config.history_retention;
   options.scheduler_options.leader_ttl = config.scheduler_lease;
   options.scheduler_options.triggers = config.triggers;
   options.default_time_to_resolve = config.task_ttr;

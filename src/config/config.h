@@ -85,6 +85,9 @@ struct Config {
   Duration scheduler_lease = std::chrono::seconds(15);
   // task_storage.task_log_max_size: finished runs kept per task. Default: 100.
   int task_log_max_size = 100;
+  // task_storage.history_retention: finished runs older than this are removed (on
+  // PostgreSQL, by whole months). Default: 0, none by age.
+  Duration history_retention{0};
   // task_runner.capacity: concurrent attempts per runner. Default: 16.
   int runner_capacity = 16;
   // task_runner.prefetch: most runs claimed ahead of free slots while attempts are

@@ -4,6 +4,7 @@
 #include <climits>
 #include <cstdint>
 
+#include "config/age.h"
 #include "config/loader.h"
 
 namespace taskmill::config {
@@ -149,6 +150,14 @@ void Loader::ReadTaskStorage(const YAML::Node& section, const std::string& path)
                     if (auto size = Integer(v, p, 1, INT_MAX)) {
                       config_.task_log_max_size = static_cast<int>(*size);
                     }
+                  }},
+                 {"history_retention",
+                  [&](const YAML::Node& v, const std::string& p) {
+                    auto text = String(v, p);
+                    if (!text) return;
+                    auto age = ParseAge(*text);
+                    if (!age.ok()) return Error(v, p, age.status().message());
+                    config_.history_retention = *age;
                   }},
              });
 }

@@ -199,6 +199,21 @@ bool Scheduler::Elect(TimePoint now) {
   return leader;
 }
 
+void Scheduler::PruneByAge(TimePoint now) {
+  // Only the leader prunes, so schedulers do not repeat each other's work; the storage
+  // still serializes prunes (a `taskmill prune` may run meanwhile). What is left past
+  // a call's bound goes at the next prune.
+  auto pruned = storage_.RunPruneOlderThan(now - options_.history_retention, now);
+  if (!pruned.ok()) {
+    spdlog::warn("scheduler: pruning history by age failed: {}", pruned.status().ToString());
+    return;
+  }
+  for (const auto& [period, runs] : pruned->dropped) {
+    spdlog::info("scheduler: history retention dropped {} ({} runs)", period, runs);
+  }
+  if (pruned->runs > 0) spdlog::info("scheduler: history retention removed {} runs", pruned->runs);
+}
+
 bool Scheduler::Pass(bool full) {
   std::lock_guard pass(pass_mu_);
   TimePoint now = clock_.Now();
@@ -227,6 +242,7 @@ bool Scheduler::Pass(bool full) {
       }
       auto removed = storage_.RunPrune(options_.task_log_max_size);
       if (!removed.ok()) spdlog::warn("scheduler: prune failed: {}", removed.status().ToString());
+      if (options_.history_retention > Duration::zero()) PruneByAge(now);
       // Uploads that died before their run was stored leave staged files behind; an
       // hour is far longer than any upload in progress stays silent (request_timeout).
       auto staged = storage_.FilePruneStaged(now - std::chrono::hours(1));

@@ -3,7 +3,7 @@
 //   * launches periodical tasks at their fire instants (misfire and overlap policies),
 //   * keeps one live run per enabled continuous task,
 //   * fires the headless triggers (minutely / hourly / daily / each_account),
-//   * prunes history to task_log_max_size per task.
+//   * prunes history to task_log_max_size per task, and by age (history_retention).
 // Every scheduler, leading or not, sweeps lost runs (expired leases, or runners known
 // dead, become a retry or `lost`; claims that never started go back to pending): the
 // sweep's changes are fenced, so it needs no lease.
@@ -79,6 +79,8 @@ class Scheduler {
  private:
   // One pass; `full` adds the sweep, the prune and the lease renewal.
   bool Pass(bool full);
+  // Retention by age (history_retention), run by the leader with the prune.
+  void PruneByAge(TimePoint now);
   // Takes or renews the lease; starts a new term of leadership when needed.
   bool Elect(TimePoint now);
   // True while the lease won at the last election has not expired.

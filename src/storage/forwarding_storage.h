@@ -70,6 +70,9 @@ class ForwardingStorage : public Storage {
     return inner_.RunStats(account);
   }
   Result<int64_t> RunPrune(int keep) override { return inner_.RunPrune(keep); }
+  Result<HistoryPruned> RunPruneOlderThan(TimePoint before, TimePoint now) override {
+    return inner_.RunPruneOlderThan(before, now);
+  }
   Result<std::optional<Run>> RunLatestOfTask(
       const std::string& task, const std::optional<std::string>& account = std::nullopt) override {
     return inner_.RunLatestOfTask(task, account);

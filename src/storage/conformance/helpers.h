@@ -59,5 +59,6 @@ extern const int kLeaderTermSubject;
 extern const int kRunnersSubject;
 extern const int kFlowsSubject;
 extern const int kFlowReopenSubject;
+extern const int kRetentionSubject;
 
 }  // namespace taskmill::conformance

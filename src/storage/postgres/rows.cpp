@@ -243,12 +243,8 @@ Status EnsurePartitions(Connection& c, const std::vector<int64_t>& part_ats) {
     char name[64];
     std::snprintf(name, sizeof name, "runs_history_%04d%02u", static_cast<int>(ymd.year()),
                   static_cast<unsigned>(ymd.month()));
-    // Made in a transaction of its own under a transaction-level advisory lock, so
-    // that two processes finishing the first runs of a month do not race on it; the
-    // lock and the transaction end together (no session state).
-    std::string sql = "BEGIN; SELECT pg_advisory_xact_lock(7220161); CREATE TABLE IF NOT EXISTS " +
-                      std::string(name) + " PARTITION OF runs_history FOR VALUES FROM (" +
-                      std::to_string(from) + ") TO (" + std::to_string(to) + "); COMMIT";
+    // Its own transaction, under an advisory lock (retention.cpp).
+    std::string sql = CreateMonthSql(name, from, to);
     Status st = c.ExecScript(sql);
     if (!st.ok()) {
       if (!c.broken()) (void)c.ExecScript("ROLLBACK");

@@ -43,6 +43,9 @@ Result<int64_t> InsertRuns(Connection& c, const std::string& table,
 // Makes the monthly partitions of runs_history that hold these part_at instants
 // (idempotent; safe from many processes at once).
 Status EnsurePartitions(Connection& c, const std::vector<int64_t>& part_ats);
+// The script that makes the partition `name` of runs_history for [from, to) if it is
+// missing, taking in the runs of that range the default partition holds (retention.cpp).
+std::string CreateMonthSql(const std::string& name, int64_t from, int64_t to);
 // The first instant of the month of `micros` and of the next month, in microseconds.
 std::pair<int64_t, int64_t> MonthOf(int64_t micros);
 

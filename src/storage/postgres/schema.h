@@ -176,6 +176,13 @@ CREATE INDEX runs_flow_live ON runs(flow_id) WHERE flow_id <> '';
 CREATE INDEX runs_history_parent ON runs_history(parent_id, seq) WHERE parent_id <> '';
 CREATE INDEX runs_history_flow ON runs_history(flow_id, seq) WHERE flow_id <> '';
 )sql"},
+    // Retention drops whole months of runs_history (retention.cpp); a process that
+    // still believes a dropped month exists, or a run of a month no one made yet,
+    // must not fail its commit: such runs land here, and move into their month's
+    // partition when it is made (CreateMonthSql).
+    {7, R"sql(
+CREATE TABLE runs_history_default PARTITION OF runs_history DEFAULT;
+)sql"},
 };
 
 }  // namespace taskmill::postgres

@@ -57,6 +57,8 @@ class PgStorage final : public Storage {
   Result<std::optional<Run>> RunLatestOfTask(const std::string& task,
                                              const std::optional<std::string>& account) override;
   Result<int64_t> RunPrune(int keep) override;
+  // Retention by age: whole monthly partitions dropped (retention.cpp).
+  Result<HistoryPruned> RunPruneOlderThan(TimePoint before, TimePoint now) override;
   // ---- operator changes of one run (transitions.cpp)
   Result<Run> RunCancel(const std::string& id, const std::string& queue, TimePoint now) override;
   Result<Run> RunMakeDue(const std::string& id, const std::string& queue, TimePoint now) override;

@@ -107,6 +107,8 @@ class SqliteStorage final : public Storage {
   Status RunProgress(const std::string& id, const std::string& queue, int attempt,
                      const Progress& p) override;
   Result<int64_t> RunPrune(int keep) override;
+  // Retention by age, in batches (retention.cpp).
+  Result<HistoryPruned> RunPruneOlderThan(TimePoint before, TimePoint now) override;
   Result<std::optional<Run>> RunLatestOfTask(const std::string& task,
                                              const std::optional<std::string>& account) override;
   Result<std::vector<Run>> RunPutScheduled(std::vector<Run> runs,
