@@ -32,6 +32,7 @@ std::vector<ClaimedRun> InClaimOrder(const Rows& rows) {
 
 Result<std::vector<ClaimedRun>> PgStorage::RunTake(const RunTakeParams& p) {
   if (p.max <= 0) return std::vector<ClaimedRun>{};
+  MaybeRotateHotTable();
   std::vector<ClaimedRun> out;
   Status st = pool_.Transaction(
       [&](Connection& c) -> Status {
@@ -137,6 +138,7 @@ Result<std::vector<bool>> PgStorage::RunHeartbeatBatch(const std::vector<RunHear
   }
   Status st = pool_.Transaction(
       [&](Connection& c) -> Status {
+        TASKMILL_RETURN_IF_ERROR(c.ExecScript(kSeekByKey));
         auto rows = c.Exec(
             HeartbeatSql(),
             Params().Add(ids.Take()).Add(queues.Take()).Add(attempts.Take()).Add(leases.Take()));
@@ -159,6 +161,7 @@ Status PgStorage::RunStartBatch(const std::vector<RunStart>& starts) {
   }
   return pool_.Transaction(
       [&](Connection& c) -> Status {
+        TASKMILL_RETURN_IF_ERROR(c.ExecScript(kSeekByKey));
         return c.Exec(StartSql(), Params().Add(ids.Take()).Add(queues.Take()).Add(attempts.Take()))
             .status();
       },
