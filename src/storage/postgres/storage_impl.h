@@ -91,10 +91,12 @@ class PgStorage final : public Storage {
   Result<std::vector<Run>> RunReleaseUnstarted(TimePoint now, int limit) override;
   // ---- generations of the hot table (generations.cpp)
   // One rotation step if one is due (`force`: whether due or not); nothing when another
-  // node is rotating. MaybeRotateHotTable: a step at most every second per process,
-  // from the claims.
+  // node is rotating. MaybeRotateHotTable: a step (and AnalyzeGenerations) at most
+  // every second per process, from the claims.
   Result<HotRotation> RotateHotTable(bool force);
   void MaybeRotateHotTable();
+  // ANALYZE of the generations that filled since their statistics were taken.
+  Status AnalyzeGenerations();
   // ---- finishes (finishes.cpp)
   Result<std::vector<RunFinishResult>> RunFinishBatch(
       const std::vector<RunFinish>& finishes) override;
