@@ -86,13 +86,15 @@ Result<HotRotation> PgStorage::RotateHotTable(bool force) {
     if (!due) return Status::Ok();
     const int old = (cur + 1) % kGenerations;
     const std::string table = Table(old);
-    auto size = c.Exec("SELECT pg_relation_size('" + table + "'), (SELECT count(*) FROM (SELECT " +
-                       "1 FROM " + table + " LIMIT " + std::to_string(kMaxMove + 1) +
-                       ") x), (SELECT sum(pg_stat_get_dead_tuples(i.inhrelid))::int8 FROM pg_inherits i " +
-                       "WHERE i.inhparent = 'runs'::regclass), pg_stat_get_live_tuples('" + table +
-                       "'::regclass)");
+    auto size =
+        c.Exec("SELECT pg_relation_size('" + table + "'), (SELECT count(*) FROM (SELECT " +
+               "1 FROM " + table + " LIMIT " + std::to_string(kMaxMove + 1) +
+               ") x), (SELECT sum(pg_stat_get_dead_tuples(i.inhrelid))::int8 FROM pg_inherits i " +
+               "WHERE i.inhparent = 'runs'::regclass), pg_stat_get_live_tuples('" + table +
+               "'::regclass)");
     if (!size.ok()) return size.status();
-    const int64_t pages = size->Int(0, 0), live = size->Int(0, 1), dead = size->Int(0, 2);  // dead: all generations'
+    const int64_t pages = size->Int(0, 0), live = size->Int(0, 1),
+                  dead = size->Int(0, 2);  // dead: all generations'
     const int64_t live_estimate = size->Int(0, 3);
     if (live > kMaxMove) {
       // A batch of the rows still live; the rotation itself comes once few are left.
@@ -128,9 +130,8 @@ void PgStorage::MaybeRotateHotTable() {
   const int64_t now = std::chrono::steady_clock::now().time_since_epoch().count();
   int64_t next = next_rotation_check_.load(std::memory_order_relaxed);
   if (now < next) return;
-  const int64_t after = now + std::chrono::duration_cast<std::chrono::steady_clock::duration>(
-                                  kCheckEvery)
-                                  .count();
+  const int64_t after =
+      now + std::chrono::duration_cast<std::chrono::steady_clock::duration>(kCheckEvery).count();
   // One thread of the process checks; the others go on claiming.
   if (!next_rotation_check_.compare_exchange_strong(next, after)) return;
   // A rotation that fails (its lock not had in time, the server away) is only late:
@@ -141,6 +142,9 @@ void PgStorage::MaybeRotateHotTable() {
 
 Status PgStorage::AnalyzeGenerations() {
   return pool_.Transaction([&](Connection& c) -> Status {
+    // Not behind a vacuum of the same table (ANALYZE would wait for it to end): the
+    // claim that called waits at most this.
+    TASKMILL_RETURN_IF_ERROR(c.Exec(kLockTimeout));
     auto mine = c.Exec("SELECT pg_try_advisory_xact_lock(7220164)");
     if (!mine.ok()) return mine.status();
     if (!mine->Bool(0, 0)) return Status::Ok();

@@ -2,13 +2,14 @@
 // transaction holds the xmin horizon back, rotations keep the dead row versions of the
 // hot table bounded, and the runs that stay live across rotations (pending far ahead,
 // retrying, running) are moved, neither lost nor doubled, their fence intact. Counts are
-// read exactly (pgstattuple), not timed.
+// read exactly (pgstattuple), not timed. A database of the plain hot table migrates.
 #include <gtest/gtest.h>
 
 #include <chrono>
 
 #include "storage/postgres/pg_conn.h"
 #include "storage/postgres/postgres_storage.h"
+#include "storage/postgres/schema.h"
 #include "storage/postgres/storage_impl.h"
 #include "storage/postgres/testing/pg_test_server.h"
 
@@ -108,7 +109,8 @@ TEST(PostgresGenerations, RotationsBoundDeadRowsUnderAHeldHorizonAndKeepLiveRuns
     ASSERT_TRUE(claimed.ok()) << claimed.status().ToString();
     ASSERT_EQ(claimed->size(), static_cast<size_t>(kRuns));
     std::vector<RunFinish> finishes;
-    for (const taskmill::Run& run : *claimed) finishes.push_back(Finish(run, RunStatus::kCompleted));
+    for (const taskmill::Run& run : *claimed)
+      finishes.push_back(Finish(run, RunStatus::kCompleted));
     auto stored = storage->RunFinishBatch(finishes);
     ASSERT_TRUE(stored.ok()) << stored.status().ToString();
     for (const auto& r : *stored) ASSERT_TRUE(r.accepted);
@@ -154,6 +156,79 @@ TEST(PostgresGenerations, RotationsBoundDeadRowsUnderAHeldHorizonAndKeepLiveRuns
   ASSERT_TRUE(stats.ok());
   EXPECT_EQ(stats->total, 3 + kRuns * kRounds);
   EXPECT_EQ(stats->by_status[RunStatus::kPending], 2);
+}
+
+// A database of schema 3 (one plain hot table) migrates to the generations with its
+// pending and running runs: each is found, claimed or finished as before, its fence
+// intact.
+TEST(PostgresGenerations, MigrationCarriesPendingAndRunningRunsOver) {
+  auto server = PgTestServer::Shared();
+  ASSERT_TRUE(server.ok()) << server.status().ToString();
+  ASSERT_TRUE((*server)->CreateDatabase("taskmill_generations").ok());
+  auto url = (*server)->CreateSchema("taskmill_generations", PgTestServer::UniqueName("v3"));
+  ASSERT_TRUE(url.ok()) << url.status().ToString();
+  auto conn = Connection::Open(*url);
+  ASSERT_TRUE(conn.ok()) << conn.status().ToString();
+  Connection& sql = **conn;
+  // Schema 3 as a release before the generations left it, with a pending and a running
+  // run in its hot table.
+  ASSERT_TRUE(sql.ExecScript("CREATE TABLE taskmill_migrations (version integer PRIMARY KEY, "
+                             "applied_at timestamptz NOT NULL DEFAULT now())")
+                  .ok());
+  for (const Migration& m : kMigrations) {
+    if (m.version > 3) continue;
+    ASSERT_TRUE(sql.ExecScript(m.sql).ok()) << m.version;
+    ASSERT_TRUE(
+        sql.Exec("INSERT INTO taskmill_migrations(version) VALUES ($1)", Params().Add(m.version))
+            .ok());
+  }
+  const int64_t t0 =
+      std::chrono::duration_cast<std::chrono::microseconds>(kT0.time_since_epoch()).count();
+  ASSERT_TRUE(sql.Exec("INSERT INTO run_keys VALUES ('old-pending', 'default'), "
+                       "('old-running', 'default')")
+                  .ok());
+  ASSERT_TRUE(sql.Exec("INSERT INTO runs(id, queue, function, status, args, data, created_at, "
+                       "run_at, ttr_us, max_attempts) VALUES ('old-pending', 'default', "
+                       "'test.echo', 'pending', '{}', '{}', $1, $1, 60000000, 1)",
+                       Params().Add(t0))
+                  .ok());
+  ASSERT_TRUE(sql.Exec("INSERT INTO runs(id, queue, function, status, args, data, created_at, "
+                       "run_at, ttr_us, max_attempts, attempt, runner, started_at, lease_until) "
+                       "VALUES ('old-running', 'default', 'test.echo', 'running', '{}', '{}', "
+                       "$1, $1, 60000000, 1, 1, 'r0', $1, $2)",
+                       Params().Add(t0).Add(t0 + 60000000))
+                  .ok());
+
+  auto opened = OpenStorage(StorageOptions{*url});
+  ASSERT_TRUE(opened.ok()) << opened.status().ToString();
+  auto migration = (*opened)->Migrate();
+  ASSERT_TRUE(migration.ok());
+  EXPECT_EQ(migration->after, kMigrations[std::size(kMigrations) - 1].version);
+  auto partitioned = sql.Exec("SELECT relkind FROM pg_class WHERE oid = 'runs'::regclass");
+  ASSERT_TRUE(partitioned.ok());
+  EXPECT_EQ(partitioned->Text(0, 0), "p") << "runs is made of generations";
+  auto pending = (*opened)->RunGet("old-pending", "default");
+  ASSERT_TRUE(pending.ok()) << pending.status().ToString();
+  EXPECT_EQ(pending->status, RunStatus::kPending);
+  RunTakeParams take;
+  take.runner = "r1";
+  take.max = 10;
+  take.now = kT0;
+  auto claimed = (*opened)->RunTake(take);
+  ASSERT_TRUE(claimed.ok()) << claimed.status().ToString();
+  ASSERT_EQ(claimed->size(), 1u);
+  EXPECT_EQ((*claimed)[0].id, "old-pending");
+  auto running = (*opened)->RunGet("old-running", "default");
+  ASSERT_TRUE(running.ok()) << running.status().ToString();
+  EXPECT_EQ(running->status, RunStatus::kRunning);
+  EXPECT_EQ(running->attempt, 1);
+  auto done = (*opened)->RunFinishBatch({Finish(*running, RunStatus::kCompleted)});
+  ASSERT_TRUE(done.ok()) << done.status().ToString();
+  EXPECT_TRUE(done->at(0).accepted);
+  // A new run goes in beside them, its key still unique over both tables.
+  RunPutParams put;
+  put.runs = {NewRun("old-running")};
+  EXPECT_EQ((*opened)->RunPut(put).status().code(), StatusCode::kConflict);
 }
 
 }  // namespace
