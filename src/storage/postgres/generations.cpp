@@ -153,12 +153,13 @@ Status PgStorage::AnalyzeGenerations() {
     // status = 'pending') and would rather read them all and sort them than walk the
     // partial index of pending runs in claim order: 80 ms a claim with 100,000
     // pending. Autovacuum analyzes it too, but only after up to a minute
-    // (autovacuum_naptime); this is at most a second late, and repeats only once the
-    // table changed by twice its rows.
+    // (autovacuum_naptime). Here: as soon as it has 8 pages (its size is exact, where
+    // pg_stat's counts of changes lag by a second or more), and again once the table
+    // changed by twice its rows.
     auto stale = c.Exec(
         "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
         "WHERE i.inhparent = 'runs'::regclass AND ((c.reltuples < 0 AND "
-        "pg_stat_get_mod_since_analyze(c.oid) >= 1000) OR "
+        "pg_relation_size(c.oid) >= 8 * current_setting('block_size')::int8) OR "
         "pg_stat_get_mod_since_analyze(c.oid) >= greatest(5000, 2 * c.reltuples))");
     if (!stale.ok()) return stale.status();
     for (int i = 0; i < stale->size(); ++i) {

@@ -20,7 +20,7 @@ namespace taskmill::postgres {
 // The UPDATE of a claim, given a CTE ordered(seq, ord) of the runs to claim in claim
 // order: $1 runner, $2 now, $3 how many start (claims.cpp).
 extern const std::string kClaimUpdate;
-// The runs an UPDATE ... RETURNING ord, <kRunColumns> claimed, in claim order.
+// The runs an UPDATE ... RETURNING <kRunColumns> claimed, in claim order.
 std::vector<ClaimedRun> InClaimOrder(const Rows& rows);
 
 // A finish's follow-ups and settle (follow_ups.cpp). LockFlows, in the finish's
