@@ -142,6 +142,7 @@ Result<std::vector<RunFinishResult>> PgStorage::RunFinishBatch(
   Status st = pool_.Transaction([&](Connection& c) -> Status {
     for (auto& r : out) r = RunFinishResult{};
     bool retried = false;
+    TASKMILL_RETURN_IF_ERROR(c.ExecScript(kSeekByKey));
     TASKMILL_RETURN_IF_ERROR(LockFlows(c, finishes));
     for (size_t k = 0; k < chunks.size(); ++k) {
       auto rows = c.Exec(kSql, chunks[k]);

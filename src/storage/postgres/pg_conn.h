@@ -160,8 +160,11 @@ class Pool {
  private:
   static constexpr const char* kNotDurable = "; SET LOCAL synchronous_commit = off";
   PoolOptions options_;
+  // jit off: these short statements never gain from compiling, and a plan whose cost
+  // is inflated (a disabled path, stale statistics) would spend hundreds of ms on it.
   std::string begin_sql_ =
-      "BEGIN; SET LOCAL statement_timeout = " + std::to_string(options_.statement_timeout_ms);
+      "BEGIN; SET LOCAL statement_timeout = " + std::to_string(options_.statement_timeout_ms) +
+      "; SET LOCAL jit = off";
   std::mutex mu_;
   std::condition_variable cv_;
   std::vector<std::unique_ptr<Connection>> idle_;  // guarded by mu_

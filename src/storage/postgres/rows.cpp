@@ -211,9 +211,10 @@ Result<int64_t> InsertRuns(Connection& c, const std::string& table,
       "max_attempts, delay_us, delay_factor, max_delay_us, timeout_us, ttr_us, result, error, "
       "error_kind, progress_total, progress_succeeded, progress_failed, parent_id, flow_id, "
       "input_file, output_file, attempts::jsonb, started" +
-      std::string(history ? ", coalesce(finished_at, created_at)" : "");
+      // The hot table's current generation, read once for the statement.
+      std::string(history ? ", coalesce(finished_at, created_at)" : ", (SELECT cur FROM runs_gen)");
   std::string sql = "INSERT INTO " + table + "(" + seq_column + kNames +
-                    (history ? ", part_at" : "") + ") " + select + " FROM unnest(" + unnest +
+                    (history ? ", part_at" : ", gen") + ") " + select + " FROM unnest(" + unnest +
                     seq_array + ") WITH ORDINALITY AS u(" + kNames + (seqs ? ", seq" : "") +
                     ", ord) ORDER BY ord";
   auto rows = c.Exec(sql, params);

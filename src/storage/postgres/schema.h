@@ -176,11 +176,71 @@ CREATE INDEX runs_flow_live ON runs(flow_id) WHERE flow_id <> '';
 CREATE INDEX runs_history_parent ON runs_history(parent_id, seq) WHERE parent_id <> '';
 CREATE INDEX runs_history_flow ON runs_history(flow_id, seq) WHERE flow_id <> '';
 )sql"},
+    // The hot table in generations (docs/storage.md, generations.cpp): `runs` becomes a
+    // table LIST-partitioned by `gen` over three plain tables. New runs go into the
+    // current one; a rotation moves the few rows still live in the oldest into the
+    // current one and TRUNCATEs it, which frees its dead row versions whatever
+    // transaction holds the xmin horizon back (vacuum cannot). The keys that must be
+    // unique stay unique through run_keys and launches, so the partitioned table needs
+    // no unique index (one would have to include gen). Pending and running runs are
+    // carried over into generation 0.
+    {4, R"sql(
+ALTER TABLE runs DROP CONSTRAINT runs_pkey;
+DROP INDEX runs_id_queue, runs_pending, runs_running_lease, runs_task, runs_parent_live,
+           runs_flow_live;
+ALTER TABLE runs RENAME TO runs_v3;
+
+-- The rotation's state, one row: the generation new runs go into, and when it became
+-- current (the last seq of run_seq then, the server's clock in microseconds, the
+-- partitions' row counters of pg_stat) so that a rotation is due after enough new
+-- runs, or after a while with any change at all.
+CREATE TABLE runs_gen (one boolean PRIMARY KEY DEFAULT true CHECK (one),
+                       cur smallint NOT NULL, since_seq bigint NOT NULL, since bigint NOT NULL,
+                       touched bigint NOT NULL DEFAULT 0);
+INSERT INTO runs_gen(cur, since_seq, since) SELECT 0, last_value, 0 FROM run_seq;
+-- The default of gen for a writer that does not name it (InsertRuns does: one read per
+-- statement rather than per row). Any generation is correct for a new row, a stale one
+-- too: a rotation moves what it finds before it truncates (generations.cpp).
+CREATE FUNCTION taskmill_run_gen() RETURNS smallint LANGUAGE sql STABLE
+  AS 'SELECT cur FROM runs_gen';
+
+CREATE TABLE runs (LIKE runs_v3 INCLUDING DEFAULTS,
+                   gen smallint NOT NULL DEFAULT taskmill_run_gen())
+  PARTITION BY LIST (gen);
+-- fillfactor 70: a claim's, heartbeat's or retry's new version finds room on its page;
+-- autovacuum by a fixed count of dead rows, as before: it still works between
+-- rotations whenever no transaction holds the horizon back.
+CREATE TABLE runs_g0 PARTITION OF runs FOR VALUES IN (0) WITH (fillfactor = 70,
+        autovacuum_vacuum_scale_factor = 0, autovacuum_vacuum_threshold = 2000,
+        autovacuum_vacuum_insert_scale_factor = 0, autovacuum_vacuum_insert_threshold = 20000,
+        autovacuum_analyze_scale_factor = 0, autovacuum_analyze_threshold = 5000,
+        autovacuum_vacuum_cost_delay = 0);
+CREATE TABLE runs_g1 PARTITION OF runs FOR VALUES IN (1) WITH (fillfactor = 70,
+        autovacuum_vacuum_scale_factor = 0, autovacuum_vacuum_threshold = 2000,
+        autovacuum_vacuum_insert_scale_factor = 0, autovacuum_vacuum_insert_threshold = 20000,
+        autovacuum_analyze_scale_factor = 0, autovacuum_analyze_threshold = 5000,
+        autovacuum_vacuum_cost_delay = 0);
+CREATE TABLE runs_g2 PARTITION OF runs FOR VALUES IN (2) WITH (fillfactor = 70,
+        autovacuum_vacuum_scale_factor = 0, autovacuum_vacuum_threshold = 2000,
+        autovacuum_vacuum_insert_scale_factor = 0, autovacuum_vacuum_insert_threshold = 20000,
+        autovacuum_analyze_scale_factor = 0, autovacuum_analyze_threshold = 5000,
+        autovacuum_vacuum_cost_delay = 0);
+CREATE INDEX runs_seq ON runs(seq);
+CREATE INDEX runs_id_queue ON runs(id, queue);
+CREATE INDEX runs_pending ON runs(priority DESC, run_at, seq) WHERE status = 'pending';
+CREATE INDEX runs_running_lease ON runs(lease_until) WHERE status = 'running';
+CREATE INDEX runs_task ON runs(task) WHERE task <> '';
+CREATE INDEX runs_parent_live ON runs(parent_id) WHERE parent_id <> '';
+CREATE INDEX runs_flow_live ON runs(flow_id) WHERE flow_id <> '';
+
+INSERT INTO runs SELECT *, 0 FROM runs_v3;
+DROP TABLE runs_v3;
+)sql"},
     // Retention drops whole months of runs_history (retention.cpp); a process that
     // still believes a dropped month exists, or a run of a month no one made yet,
     // must not fail its commit: such runs land here, and move into their month's
     // partition when it is made (CreateMonthSql).
-    {7, R"sql(
+    {5, R"sql(
 CREATE TABLE runs_history_default PARTITION OF runs_history DEFAULT;
 )sql"},
 };

@@ -4,6 +4,7 @@
 
 #include <taskmill/storage.h>
 
+#include <atomic>
 #include <map>
 #include <mutex>
 #include <set>
@@ -19,7 +20,7 @@ namespace taskmill::postgres {
 // The UPDATE of a claim, given a CTE ordered(seq, ord) of the runs to claim in claim
 // order: $1 runner, $2 now, $3 how many start (claims.cpp).
 extern const std::string kClaimUpdate;
-// The runs an UPDATE ... RETURNING ord, <kRunColumns> claimed, in claim order.
+// The runs an UPDATE ... RETURNING <kRunColumns> claimed, in claim order.
 std::vector<ClaimedRun> InClaimOrder(const Rows& rows);
 
 // A finish's follow-ups and settle (follow_ups.cpp). LockFlows, in the finish's
@@ -29,6 +30,21 @@ std::vector<ClaimedRun> InClaimOrder(const Rows& rows);
 bool HasFollowUps(const RunFinish& f);
 Status LockFlows(Connection& c, const std::vector<RunFinish>& finishes);
 Status ApplyFollowUps(Connection& c, const RunFinish& f, bool* settled, bool* stored);
+
+// What one step of the hot table's rotation did (generations.cpp): `moved` live rows
+// from the oldest generation into the current one; `rotated`: the oldest was truncated
+// (or was empty) and is now the current one, `current`.
+struct HotRotation {
+  bool rotated = false;
+  int current = 0;
+  int64_t moved = 0;
+};
+
+// Set first in the transactions of the batch lookups by key (finishes, heartbeats,
+// starts): a generation of the hot table just truncated is a few pages, which the
+// planner would rather scan whole for each run than seek; it must seek, because by
+// the time the plan runs that table may hold many more (postgres_storage_pgtest.cpp).
+inline constexpr const char* kSeekByKey = "SET LOCAL enable_seqscan = off";
 
 // The channel of commit notifications (notify.cpp).
 inline constexpr const char* kNotifySql = "SELECT pg_notify('taskmill_commits', '')";
@@ -78,6 +94,14 @@ class PgStorage final : public Storage {
   Status RunStartBatch(const std::vector<RunStart>& starts) override;
   Result<std::vector<Run>> RunListExpired(TimePoint now, int limit) override;
   Result<std::vector<Run>> RunReleaseUnstarted(TimePoint now, int limit) override;
+  // ---- generations of the hot table (generations.cpp)
+  // One rotation step if one is due (`force`: whether due or not); nothing when another
+  // node is rotating. MaybeRotateHotTable: a step (and AnalyzeGenerations) at most
+  // every second per process, from the claims.
+  Result<HotRotation> RotateHotTable(bool force);
+  void MaybeRotateHotTable();
+  // ANALYZE of the generations that filled since their statistics were taken.
+  Status AnalyzeGenerations();
   // ---- finishes (finishes.cpp)
   Result<std::vector<RunFinishResult>> RunFinishBatch(
       const std::vector<RunFinish>& finishes) override;
@@ -143,6 +167,7 @@ class PgStorage final : public Storage {
   SchemaMigration opened_migration_;
   std::mutex months_mu_;
   std::set<int64_t> months_;  // first instants of the partitions known to exist; guarded
+  std::atomic<int64_t> next_rotation_check_{0};  // steady_clock ticks
 };
 
 // The batch statements of finishes (finishes.cpp), heartbeats and starts (claims.cpp),
