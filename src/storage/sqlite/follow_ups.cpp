@@ -9,12 +9,15 @@ namespace taskmill::sqlite {
 namespace {
 
 // Pending or running: the terms of the partial indexes runs_flow_live and
-// runs_parent_live (migration 10), spelled as they are so that SQLite uses them.
+// runs_parent_live (migration 10), spelled as they are so that SQLite may use them, and
+// named by INDEXED BY because its planner otherwise prefers runs_parent_seq and
+// runs_flow_seq, whose (parent_id, seq) order it takes for a LIMIT's friend: those
+// walk every final child of a step before a live one, once per child's finish.
 constexpr const char* kParentLive =
-    "SELECT 1 FROM runs WHERE parent_id = ?1 AND parent_id <> '' "
+    "SELECT 1 FROM runs INDEXED BY runs_parent_live WHERE parent_id = ?1 AND parent_id <> '' "
     "AND status IN ('pending', 'running') LIMIT 1";
 constexpr const char* kFlowLive =
-    "SELECT 1 FROM runs WHERE flow_id = ?1 AND flow_id <> '' "
+    "SELECT 1 FROM runs INDEXED BY runs_flow_live WHERE flow_id = ?1 AND flow_id <> '' "
     "AND status IN ('pending', 'running') AND id <> ?1 LIMIT 1";
 
 Result<bool> Any(Connection& db, const char* sql, const std::string& id) {
@@ -97,7 +100,7 @@ Status SqliteStorage::StopFlowRuns(Tx& tx, const std::string& flow_id, const std
   {
     auto rows = Select(tx.db,
                        "SELECT id, queue, task, account_id, status, attempt, runner, started_at, "
-                       "attempts FROM runs WHERE flow_id = ?1 AND flow_id <> '' "
+                       "attempts FROM runs INDEXED BY runs_flow_live WHERE flow_id = ?1 AND flow_id <> '' "
                        "AND status IN ('pending', 'running') AND id <> ?1",
                        flow_id);
     if (!rows.ok()) return rows.status();
