@@ -144,7 +144,9 @@ class MemoryStorage final : public Storage {
     std::vector<const Run*> candidates, running;
     for (const StoredRun* d : due) candidates.push_back(&d->run);
     for (const auto& [seq, stored] : db_->runs) {
-      if (stored.run.status == RunStatus::kRunning) running.push_back(&stored.run);
+      // A flow's root is stored running but held by no runner: it holds no slot.
+      const bool root = stored.run.id == stored.run.flow_id;
+      if (stored.run.status == RunStatus::kRunning && !root) running.push_back(&stored.run);
     }
     std::vector<StoredRun*> taken;
     for (size_t i : CappedClaims(candidates, running, db_->queue_caps, db_->tasks,

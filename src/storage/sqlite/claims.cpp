@@ -8,6 +8,26 @@ namespace taskmill::sqlite {
 // Runs claimed per statement (see TakeFromQueues).
 constexpr int kClaimChunk = 64;
 
+namespace {
+
+// The roots of flows running in `queue`: stored running, held by no runner (they end
+// when their flow does), so they hold no slot of the queue's cap although the running
+// tally counts them. Found through runs_running_lease, among the running runs without
+// a lease (a claim always sets one): as many rows as flows running, not as runs.
+Result<int64_t> RunningFlowRoots(Connection& db, const std::string& queue) {
+  auto stmt = db.Prepare(
+      "SELECT count(*) FROM runs INDEXED BY runs_running_lease WHERE status = 'running' "
+      "AND lease_until IS NULL AND queue = ?1 AND id = flow_id");
+  if (!stmt.ok()) return stmt.status();
+  ScopedReset reset(**stmt);
+  (*stmt)->Bind(1, queue);
+  auto row = (*stmt)->Step();
+  if (!row.ok()) return row.status();
+  return *row ? (*stmt)->Int(0) : 0;
+}
+
+}  // namespace
+
 Result<std::vector<ClaimedRun>> SqliteStorage::RunTake(const RunTakeParams& p) {
   if (p.max <= 0) return std::vector<ClaimedRun>{};
   std::vector<ClaimedRun> out;
@@ -74,7 +94,9 @@ Status SqliteStorage::TakeFromQueues(Tx& tx, const RunTakeParams& p, std::vector
         const int64_t cap = (*paused)->Int(1);
         auto running = RunningNow(tx, /*by_queue=*/true, queue);
         if (!running.ok()) return running.status();
-        room = std::min(room, cap - *running);
+        auto roots = RunningFlowRoots(tx.db, queue);
+        if (!roots.ok()) return roots.status();
+        room = std::min(room, cap - (*running - *roots));
         if (room <= 0) continue;
       }
     }
