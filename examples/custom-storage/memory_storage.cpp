@@ -433,7 +433,12 @@ class MemoryStorage final : public Storage {
   Status QueueSetConcurrency(const std::string& queue, int limit) override {
     if (limit < 0) return Status::InvalidArgument("queue '" + queue + "': negative cap");
     std::lock_guard lock(db_->mu);
-    db_->queue_caps[queue] = limit;
+    // A queue left uncapped keeps nothing of its cap (taskmill/storage.h).
+    if (limit == 0) {
+      db_->queue_caps.erase(queue);
+    } else {
+      db_->queue_caps[queue] = limit;
+    }
     return Status::Ok();
   }
 

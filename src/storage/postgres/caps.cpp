@@ -21,6 +21,10 @@ Status PgStorage::QueueSetConcurrency(const std::string& queue, int limit) {
         c.Exec("INSERT INTO queues(name, max_running) VALUES ($1, $2) "
                "ON CONFLICT (name) DO UPDATE SET max_running = excluded.max_running",
                Params().Add(queue).Add(limit)));
+    // A queue left with no setting keeps no row (taskmill/storage.h).
+    TASKMILL_RETURN_IF_ERROR(
+        c.Exec("DELETE FROM queues WHERE name = $1 AND NOT paused AND max_running = 0",
+               Params().Add(queue)));
     return c.Exec(kNotifySql).status();
   });
 }
