@@ -94,7 +94,8 @@ int RunFlowBench(const FlowBenchOptions& o) {
   auto flows = std::make_shared<FlowRegistry>();
   {
     FlowBuilder f("bench-children");
-    auto split = f.Step("split", "bench.flow_split").Children("bench.flow_child", o.max_concurrency);
+    auto split =
+        f.Step("split", "bench.flow_split").Children("bench.flow_child", o.max_concurrency);
     auto collect = f.Step("collect", "bench.flow_collect");
     split.Precede(collect);
     auto def = f.Build();

@@ -19,8 +19,7 @@ Status SetChildCap(Storage& storage, const FlowRegistry& flows, const Run& run) 
   if (step == nullptr || step->child_function.empty() || step->max_concurrency <= 0) {
     return Status::Ok();
   }
-  return storage.QueueSetConcurrency(ChildQueue(*flow, *step, run.flow_id),
-                                     step->max_concurrency);
+  return storage.QueueSetConcurrency(ChildQueue(*flow, *step, run.flow_id), step->max_concurrency);
 }
 
 void DropChildCaps(Storage& storage, const FlowRegistry* flows, const Run& root) {

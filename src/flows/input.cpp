@@ -29,7 +29,7 @@ Result<std::vector<Run>> ListAll(Storage& storage, RunFilter filter) {
 // order they finished.
 json::object StateOf(std::vector<const Run*> steps) {
   std::stable_sort(steps.begin(), steps.end(),
-            [](const Run* a, const Run* b) { return a->finished_at < b->finished_at; });
+                   [](const Run* a, const Run* b) { return a->finished_at < b->finished_at; });
   json::object state;
   for (const Run* r : steps) {
     if (r->status != RunStatus::kCompleted) continue;

@@ -117,11 +117,12 @@ Status SqliteStorage::StopFlowRuns(Tx& tx, const std::string& flow_id, const std
   };
   std::vector<Live> live;
   {
-    auto rows = Select(tx.db,
-                       "SELECT id, queue, task, account_id, status, attempt, runner, started_at, "
-                       "attempts FROM runs INDEXED BY runs_flow_live WHERE flow_id = ?1 AND flow_id <> '' "
-                       "AND status IN ('pending', 'running') AND id <> ?1",
-                       flow_id);
+    auto rows =
+        Select(tx.db,
+               "SELECT id, queue, task, account_id, status, attempt, runner, started_at, "
+               "attempts FROM runs INDEXED BY runs_flow_live WHERE flow_id = ?1 AND flow_id <> '' "
+               "AND status IN ('pending', 'running') AND id <> ?1",
+               flow_id);
     if (!rows.ok()) return rows.status();
     for (;;) {
       auto row = rows->Next();
