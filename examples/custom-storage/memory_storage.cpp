@@ -144,7 +144,9 @@ class MemoryStorage final : public Storage {
     std::vector<const Run*> candidates, running;
     for (const StoredRun* d : due) candidates.push_back(&d->run);
     for (const auto& [seq, stored] : db_->runs) {
-      if (stored.run.status == RunStatus::kRunning) running.push_back(&stored.run);
+      // A flow's root is stored running but held by no runner: it holds no slot.
+      const bool root = stored.run.id == stored.run.flow_id;
+      if (stored.run.status == RunStatus::kRunning && !root) running.push_back(&stored.run);
     }
     std::vector<StoredRun*> taken;
     for (size_t i : CappedClaims(candidates, running, db_->queue_caps, db_->tasks,
@@ -484,7 +486,12 @@ class MemoryStorage final : public Storage {
   Status QueueSetConcurrency(const std::string& queue, int limit) override {
     if (limit < 0) return Status::InvalidArgument("queue '" + queue + "': negative cap");
     std::lock_guard lock(db_->mu);
-    db_->queue_caps[queue] = limit;
+    // A queue left uncapped keeps nothing of its cap (taskmill/storage.h).
+    if (limit == 0) {
+      db_->queue_caps.erase(queue);
+    } else {
+      db_->queue_caps[queue] = limit;
+    }
     return Status::Ok();
   }
 

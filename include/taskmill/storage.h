@@ -517,7 +517,9 @@ class Storage {
   // queue until it is resumed. Runs already claimed are not affected.
   virtual Status QueueSetPaused(const std::string& queue, bool paused) = 0;
   // Caps the runs of `queue`, known or not, running at once across every runner
-  // sharing the storage (RunTake); 0 lifts the cap. Runs already claimed are not
+  // sharing the storage (RunTake); 0 lifts the cap, and a queue then neither paused
+  // nor capped keeps nothing stored of it (a flow caps, then uncaps, a queue per run of
+  // a step with a max_concurrency: they must not pile up). Runs already claimed are not
   // affected. kInvalidArgument when negative.
   virtual Status QueueSetConcurrency(const std::string& queue, int limit) = 0;
   // Every queue with pending or running runs, or paused (or capped). With `account`, the counts and

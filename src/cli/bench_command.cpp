@@ -22,6 +22,7 @@
 #include <mutex>
 #include <thread>
 
+#include "cli/bench_flow.h"
 #include "cli/bench_lateness.h"
 #include "cli/bench_processes.h"
 #include "cli/bench_steady.h"
@@ -229,9 +230,10 @@ void AddBenchCommand(CLI::App& app) {
   CLI::App* lateness = AddBenchLatenessCommand(*cmd);
   CLI::App* runner = AddBenchRunnerCommand(*cmd);
   CLI::App* steady = AddBenchSteadyCommand(*cmd);
-  cmd->callback([opts, lateness, runner, steady] {
+  CLI::App* flow = AddBenchFlowCommand(*cmd);
+  cmd->callback([opts, lateness, runner, steady, flow] {
     // A subcommand ran instead.
-    if (lateness->parsed() || runner->parsed() || steady->parsed()) return;
+    if (lateness->parsed() || runner->parsed() || steady->parsed() || flow->parsed()) return;
     opts->json = JsonRequested();  // --json: one JSON object
     throw CLI::RuntimeError(RunBench(*opts));
   });

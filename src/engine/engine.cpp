@@ -8,6 +8,7 @@
 #include "core/lifecycle/run_builder.h"
 #include "core/lifecycle/run_notifier.h"
 #include "flows/callbacks.h"
+#include "flows/caps.h"
 #include "flows/flow_events.h"
 #include "flows/reopen.h"
 #include "flows/start.h"
@@ -182,6 +183,7 @@ class EngineImpl final : public Engine {
     auto run = storage_->RunCancel(id, queue, clock_->Now());
     if (!run.ok()) return run;
     if (runner_) runner_->CancelLocal(run->id, "stopped by an operator");
+    if (run->id == run->flow_id) flows::DropChildCaps(*storage_, options_.flows.get(), *run);
     notifier_.Stored(*run);
     if (run->id == run->flow_id) {
       StopFlowMembers(run->id);

@@ -6,6 +6,8 @@
 #include <boost/json.hpp>
 #include <cctype>
 
+#include "flows/caps.h"
+
 namespace taskmill::flows {
 namespace json = boost::json;
 
@@ -33,10 +35,6 @@ json::object ToJson(const Role& role) {
 
 std::string StepRunId(const std::string& root_id, std::string_view step) {
   return root_id + ":" + std::string(step);
-}
-
-std::string ChildQueue(const FlowDef& flow, const FlowStep& step) {
-  return "flow:" + flow.name + ":" + step.name;
 }
 
 std::string ChildRunId(const std::string& step_run_id, std::string_view child_id) {
@@ -79,7 +77,8 @@ Run ChildRun(const FlowDef& flow, const FlowStep& step, const Run& step_run,
       child_id.is_string() ? std::string(child_id.as_string()) : json::serialize(child_id);
   Run run = Member(flow, step_run, ChildRunId(step_run.id, id_text), step_run.id, now);
   run.function = step.child_function;
-  if (step.max_concurrency > 0) run.queue = ChildQueue(flow, step);
+  // Held back by the cap of this run of the step (caps.h); others run in the flow's queue.
+  if (step.max_concurrency > 0) run.queue = ChildQueue(flow, step, step_run.flow_id);
   run.retry = step.retry;
   run.timeout = step.timeout;
   run.time_to_resolve = step_run.time_to_resolve;

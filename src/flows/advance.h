@@ -35,11 +35,6 @@ boost::json::object ToJson(const Role& role);
 
 // The id of the run of step `step` in the flow whose root is `root_id`.
 std::string StepRunId(const std::string& root_id, std::string_view step);
-// The queue of the children of a step with a max_concurrency: the queue's cap
-// (QueueSetConcurrency, set when a flow starts) holds them back. Other children run in
-// the flow's queue.
-std::string ChildQueue(const FlowDef& flow, const FlowStep& step);
-
 // The id of the run of child `child_id` of the step run `step_run_id`: its characters
 // outside [A-Za-z0-9_.-] become '_' (run ids allow few).
 std::string ChildRunId(const std::string& step_run_id, std::string_view child_id);

@@ -206,6 +206,70 @@ TEST(FlowEngine, MaxConcurrencyIsNeverExceededOverAThousandChildren) {
   EXPECT_GE(most, 2) << "children ran one at a time";
 }
 
+TEST(FlowEngine, MaxConcurrencyHoldsPerRunOfTheFlowNotAcrossRuns) {
+  // Two runs of one flow at once: the children of each reach the cap of 3 together
+  // (6 at once in all), and neither run ever has more than 3 running.
+  Harness h;
+  std::mutex mu;
+  std::map<std::string, std::vector<std::pair<std::chrono::steady_clock::time_point, int>>> marks;
+  std::map<std::string, int> open_now;
+  int both_at_cap = 0;  // times when both runs had 3 children running
+  ASSERT_TRUE(h.functions
+                  ->Register("fan.out",
+                             [](RunContext& ctx) {
+                               for (int i = 0; i < 30; ++i) {
+                                 flow::AddChild(ctx, "c" + std::to_string(i), i);
+                               }
+                             })
+                  .ok());
+  ASSERT_TRUE(h.functions
+                  ->Register("fan.child",
+                             [&](RunContext& ctx) {
+                               const std::string& flow = ctx.run().flow_id;
+                               {
+                                 std::lock_guard lock(mu);
+                                 marks[flow].emplace_back(std::chrono::steady_clock::now(), +1);
+                                 ++open_now[flow];
+                                 int at_cap = 0;
+                                 for (const auto& [f, n] : open_now) at_cap += n == 3 ? 1 : 0;
+                                 if (at_cap == 2) ++both_at_cap;
+                               }
+                               std::this_thread::sleep_for(20ms);
+                               std::lock_guard lock(mu);
+                               --open_now[flow];
+                               marks[flow].emplace_back(std::chrono::steady_clock::now(), -1);
+                             })
+                  .ok());
+  FlowBuilder f("wide");
+  f.Step("fan", "fan.out").Children("fan.child", 3);
+  ASSERT_TRUE(h.flows->Register(*f.Build()).ok());
+  h.Open(/*capacity=*/16);
+  taskmill::Run first = h.Start("wide"), second = h.Start("wide");
+  EXPECT_EQ(h.Wait(first, 120s).status, RunStatus::kCompleted);
+  EXPECT_EQ(h.Wait(second, 120s).status, RunStatus::kCompleted);
+  std::lock_guard lock(mu);
+  ASSERT_EQ(marks.size(), 2u);
+  for (auto& [flow, m] : marks) {
+    ASSERT_EQ(m.size(), 60u) << flow;
+    std::stable_sort(m.begin(), m.end(), [](const auto& a, const auto& b) {
+      return a.first < b.first || (a.first == b.first && a.second < b.second);
+    });
+    int open = 0, most = 0;
+    for (const auto& [at, delta] : m) {
+      open += delta;
+      most = std::max(most, open);
+    }
+    EXPECT_EQ(most, 3) << "flow run " << flow;
+  }
+  EXPECT_GT(both_at_cap, 0) << "the two runs never had their cap of children running together";
+  // The flows are over: their children's queues keep no cap behind.
+  auto queues = h.engine->storage().QueueList(h.engine->clock().Now());
+  ASSERT_TRUE(queues.ok());
+  for (const QueueStats& q : *queues) {
+    EXPECT_EQ(q.queue.rfind("flow:", 0), std::string::npos) << q.queue << " was left behind";
+  }
+}
+
 TEST(FlowEngine, AStepIsRetriedThenTheFlowFailsOverNamingIt) {
   Harness h;
   std::atomic<int> tries{0};

@@ -61,12 +61,6 @@ Result<Run> StartFlow(Engine& engine, const FlowStartRequest& request) {
   root.run_at = now;
   root.started_at = now;
   root.time_to_resolve = engine.options().default_time_to_resolve;
-  // The caps of the children of steps with a max_concurrency (flows/advance.h).
-  for (const FlowStep& step : flow->steps) {
-    if (step.child_function.empty() || step.max_concurrency <= 0) continue;
-    TASKMILL_RETURN_IF_ERROR(
-        engine.storage().QueueSetConcurrency(flows::ChildQueue(*flow, step), step.max_concurrency));
-  }
   RunPutParams put;
   put.runs = {root, flows::StepRun(*flow, *entrance, root, now)};
   // The callback of flow.start, in the commit that starts the flow (callbacks.h).

@@ -6,6 +6,7 @@
 #include <algorithm>
 
 #include "flows/callbacks.h"
+#include "flows/caps.h"
 #include "flows/flow_events.h"
 #include "flows/input.h"
 
@@ -321,6 +322,12 @@ RunFinish Runner::Execute(const Run& run, const std::shared_ptr<CancellationToke
   if (options_.flows && !run.flow_id.empty()) {
     // A flow's step reads the flow's state as it starts (flows/input.h).
     Run input = flows::WithStepInput(storage_, run);
+    // Its children's cap is in place before it adds them (flows/caps.h).
+    if (Status st = flows::SetChildCap(storage_, *options_.flows, run); !st.ok()) {
+      HandlerOutcome failed{.status = RunStatus::kFailed,
+                            .error = "cannot set the cap of the step's children: " + st.ToString()};
+      return DecideFinish(input, failed, clock_.Now(), options_.flows.get());
+    }
     HandlerOutcome outcome = InvokeHandler(functions_, input, token);
     return DecideFinish(input, outcome, clock_.Now(), options_.flows.get());
   }
@@ -400,6 +407,8 @@ void Runner::FinishLoop() {
 void Runner::AnnounceSettled(const RunSettle& settle) {
   auto root = storage_.RunGet(settle.id, settle.queue);
   if (!root.ok()) return;
+  // Before the flow is told over: who waits for it finds the caps lifted.
+  flows::DropChildCaps(storage_, options_.flows.get(), *root);
   notifier_.Stored(*root);
   if (!settle.then.empty()) Wake();  // the flow's callback for flow.over is due now
   flows::PublishFlowOver(notifier_.events(), *root);

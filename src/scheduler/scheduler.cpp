@@ -7,6 +7,7 @@
 #include <map>
 
 #include "core/lifecycle/finish_decision.h"
+#include "flows/caps.h"
 
 namespace taskmill {
 
@@ -355,6 +356,11 @@ int Scheduler::SweepLost(TimePoint now) {
       ++accepted;
       // A retry wakes the runners at its instant.
       launcher_.notifier().Finished((*expired)[i], finishes[i]);
+      // A flow this finish ended lifts its children's caps (flows/caps.h).
+      if ((*results)[i].settled) {
+        auto root = storage_.RunGet(finishes[i].settle->id, finishes[i].settle->queue);
+        if (root.ok()) flows::DropChildCaps(storage_, options_.flows.get(), *root);
+      }
     }
     resolved += accepted;
     // A short batch was the last; a batch that changed nothing (another node resolved

@@ -208,4 +208,18 @@ TEST_P(StorageConformance, SettleStopsWhatIsLeftOfAFailedFlow) {
   ExpectStatsMatchListing();
 }
 
+TEST_P(StorageConformance, AFlowsRootHoldsNoSlotOfItsQueuesCap) {
+  // The root is stored running but no runner holds it: with a cap of 2 on its queue,
+  // two of its steps run at once, not one.
+  Unwrap(storage().QueueSetConcurrency("narrow", 2));
+  Run root = Root("r");
+  root.queue = "narrow";
+  Run a = Member("r:a", "r", "r"), b = Member("r:b", "r", "r"), c = Member("r:c", "r", "r");
+  a.queue = b.queue = c.queue = "narrow";
+  Put({root, a, b, c});
+  EXPECT_EQ(Take("runner", 10, At(1), {"narrow"}).size(), 2u);
+  EXPECT_TRUE(Take("runner", 10, At(2), {"narrow"}).empty()) << "the queue is at its cap";
+  ExpectStatsMatchListing();
+}
+
 }  // namespace taskmill::conformance

@@ -3,7 +3,8 @@
 // definition) bound the runs running at once across every process sharing the
 // database. While any cap is set, claims take this path: one at a time (a transaction
 // advisory lock, released by the commit), each counting in the hot table the running
-// runs of each capped queue and task, which the claims before it changed.
+// runs of each capped queue and task, which the claims before it changed. A flow's root
+// (stored running, held by no runner: id = flow_id) holds no slot of its queue's cap.
 #include <map>
 
 #include "storage/postgres/storage_impl.h"
@@ -20,6 +21,10 @@ Status PgStorage::QueueSetConcurrency(const std::string& queue, int limit) {
         c.Exec("INSERT INTO queues(name, max_running) VALUES ($1, $2) "
                "ON CONFLICT (name) DO UPDATE SET max_running = excluded.max_running",
                Params().Add(queue).Add(limit)));
+    // A queue left with no setting keeps no row (taskmill/storage.h).
+    TASKMILL_RETURN_IF_ERROR(
+        c.Exec("DELETE FROM queues WHERE name = $1 AND NOT paused AND max_running = 0",
+               Params().Add(queue)));
     return c.Exec(kNotifySql).status();
   });
 }
@@ -29,7 +34,7 @@ Status PgStorage::TakeCapped(Connection& c, const RunTakeParams& p, std::vector<
   std::map<std::string, int64_t> queue_room, task_room;
   auto caps = c.Exec(
       "SELECT 'q', q.name, q.max_running - (SELECT count(*) FROM runs r WHERE r.queue = q.name "
-      "AND r.status = 'running') FROM queues q WHERE q.max_running > 0 "
+      "AND r.status = 'running' AND r.id <> r.flow_id) FROM queues q WHERE q.max_running > 0 "
       "UNION ALL SELECT 't', t.name, t.max_running - (SELECT count(*) FROM runs r "
       "WHERE r.task = t.name AND r.status = 'running') FROM tasks t WHERE t.max_running > 0");
   if (!caps.ok()) return caps.status();

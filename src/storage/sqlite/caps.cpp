@@ -15,10 +15,14 @@ Status SqliteStorage::QueueSetConcurrency(const std::string& queue, int limit) {
                                    "': max_concurrency must be at least 1 (or 0 for no cap)");
   }
   return Write([&](Tx& tx) -> Status {
-    return Exec(tx.db,
-                "INSERT INTO queues(name, max_running) VALUES (?1, ?2) "
-                "ON CONFLICT(name) DO UPDATE SET max_running = excluded.max_running",
-                queue, limit);
+    TASKMILL_RETURN_IF_ERROR(
+        Exec(tx.db,
+             "INSERT INTO queues(name, max_running) VALUES (?1, ?2) "
+             "ON CONFLICT(name) DO UPDATE SET max_running = excluded.max_running",
+             queue, limit));
+    // A queue left with no setting keeps no row (taskmill/storage.h).
+    return Exec(tx.db, "DELETE FROM queues WHERE name = ?1 AND paused = 0 AND max_running = 0",
+                queue);
   });
 }
 

@@ -8,6 +8,26 @@ namespace taskmill::sqlite {
 // Runs claimed per statement (see TakeFromQueues).
 constexpr int kClaimChunk = 64;
 
+namespace {
+
+// The roots of flows running in `queue`: stored running, held by no runner (they end
+// when their flow does), so they hold no slot of the queue's cap although the running
+// tally counts them. Found through runs_running_lease, among the running runs without
+// a lease (a claim always sets one): as many rows as flows running, not as runs.
+Result<int64_t> RunningFlowRoots(Connection& db, const std::string& queue) {
+  auto stmt = db.Prepare(
+      "SELECT count(*) FROM runs INDEXED BY runs_running_lease WHERE status = 'running' "
+      "AND lease_until IS NULL AND queue = ?1 AND id = flow_id");
+  if (!stmt.ok()) return stmt.status();
+  ScopedReset reset(**stmt);
+  (*stmt)->Bind(1, queue);
+  auto row = (*stmt)->Step();
+  if (!row.ok()) return row.status();
+  return *row ? (*stmt)->Int(0) : 0;
+}
+
+}  // namespace
+
 Result<std::vector<ClaimedRun>> SqliteStorage::RunTake(const RunTakeParams& p) {
   if (p.max <= 0) return std::vector<ClaimedRun>{};
   std::vector<ClaimedRun> out;
@@ -74,7 +94,9 @@ Status SqliteStorage::TakeFromQueues(Tx& tx, const RunTakeParams& p, std::vector
         const int64_t cap = (*paused)->Int(1);
         auto running = RunningNow(tx, /*by_queue=*/true, queue);
         if (!running.ok()) return running.status();
-        room = std::min(room, cap - *running);
+        auto roots = RunningFlowRoots(tx.db, queue);
+        if (!roots.ok()) return roots.status();
+        room = std::min(room, cap - (*running - *roots));
         if (room <= 0) continue;
       }
     }
@@ -160,9 +182,18 @@ Status SqliteStorage::EarliestPendingRunAt(Tx& tx, const RunTakeParams& p, TimeP
   const std::vector<std::string>& queues = p.queues.empty() ? found : p.queues;
   auto paused = tx.db.Prepare("SELECT paused FROM queues WHERE name = ?1");
   if (!paused.ok()) return paused.status();
+  // Two seeks per priority: the next priority below, then its first run_at after now.
+  // One statement with `priority < ?2 AND run_at > ?3` seeks the band but walks every
+  // due run of it (run_at follows a range), which a capped queue of a flow step's
+  // 100,000 due children paid at every poll.
+  auto band = tx.db.Prepare(
+      "SELECT priority FROM runs INDEXED BY runs_queue_pending "
+      "WHERE status = 'pending' AND queue = ?1 AND priority < ?2 "
+      "ORDER BY priority DESC LIMIT 1");
+  if (!band.ok()) return band.status();
   auto first = tx.db.Prepare(
-      "SELECT priority, run_at FROM runs INDEXED BY runs_queue_pending "
-      "WHERE status = 'pending' AND queue = ?1 AND priority < ?2 AND run_at > ?3 "
+      "SELECT run_at FROM runs INDEXED BY runs_queue_pending "
+      "WHERE status = 'pending' AND queue = ?1 AND priority = ?2 AND run_at > ?3 "
       "ORDER BY priority DESC, run_at LIMIT 1");
   if (!first.ok()) return first.status();
   int64_t earliest = std::numeric_limits<int64_t>::max();
@@ -176,15 +207,22 @@ Status SqliteStorage::EarliestPendingRunAt(Tx& tx, const RunTakeParams& p, TimeP
     }
     int64_t below = std::numeric_limits<int64_t>::max();
     for (;;) {
+      {
+        ScopedReset reset(**band);
+        (*band)->Bind(1, queue);
+        (*band)->Bind(2, below);
+        auto row = (*band)->Step();
+        if (!row.ok()) return row.status();
+        if (!*row) break;
+        below = (*band)->Int(0);
+      }
       ScopedReset reset(**first);
       (*first)->Bind(1, queue);
       (*first)->Bind(2, below);
       (*first)->Bind(3, Micros(p.now));
       auto row = (*first)->Step();
       if (!row.ok()) return row.status();
-      if (!*row) break;
-      below = (*first)->Int(0);
-      earliest = std::min(earliest, (*first)->Int(1));
+      if (*row) earliest = std::min(earliest, (*first)->Int(0));
     }
   }
   *out = earliest == std::numeric_limits<int64_t>::max() ? TimePoint::max() : FromMicros(earliest);

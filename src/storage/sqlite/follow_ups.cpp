@@ -9,12 +9,15 @@ namespace taskmill::sqlite {
 namespace {
 
 // Pending or running: the terms of the partial indexes runs_flow_live and
-// runs_parent_live (migration 10), spelled as they are so that SQLite uses them.
+// runs_parent_live (migration 10), spelled as they are so that SQLite may use them, and
+// named by INDEXED BY because its planner otherwise prefers runs_parent_seq and
+// runs_flow_seq: walking those for a live row passes every final child of a step
+// first, once per child's finish.
 constexpr const char* kParentLive =
-    "SELECT 1 FROM runs WHERE parent_id = ?1 AND parent_id <> '' "
-    "AND status IN ('pending', 'running') LIMIT 1";
+    "SELECT flow_id FROM runs INDEXED BY runs_parent_live WHERE parent_id = ?1 "
+    "AND parent_id <> '' AND status IN ('pending', 'running') LIMIT 1";
 constexpr const char* kFlowLive =
-    "SELECT 1 FROM runs WHERE flow_id = ?1 AND flow_id <> '' "
+    "SELECT 1 FROM runs INDEXED BY runs_flow_live WHERE flow_id = ?1 AND flow_id <> '' "
     "AND status IN ('pending', 'running') AND id <> ?1 LIMIT 1";
 
 Result<bool> Any(Connection& db, const char* sql, const std::string& id) {
@@ -23,13 +26,19 @@ Result<bool> Any(Connection& db, const char* sql, const std::string& id) {
   return rows->Next();
 }
 
-// A run of `queue` that is final, and whose children are all final too.
-Result<bool> Over(Connection& db, const std::string& id, const std::string& queue) {
+// A run of `queue` that is final, and whose children are all final too. A live child
+// found says which flow is live (`live_flow`): the settle of that flow then need not
+// look for one again.
+Result<bool> Over(Connection& db, const std::string& id, const std::string& queue,
+                  std::string* live_flow) {
   auto key = SqliteStorage::FindKey(db, id, queue);
   if (!key.ok()) return key.status().IsNotFound() ? Result<bool>(false) : key.status();
   if (!IsFinal(key->status)) return false;
-  auto live = Any(db, kParentLive, id);
+  auto rows = Select(db, kParentLive, id);
+  if (!rows.ok()) return rows.status();
+  auto live = rows->Next();
   if (!live.ok()) return live.status();
+  if (*live) *live_flow = std::string(rows->row().Text(0));
   return !*live;
 }
 
@@ -37,17 +46,27 @@ Result<bool> Over(Connection& db, const std::string& id, const std::string& queu
 
 Status SqliteStorage::ApplyFollowUps(Tx& tx, const RunFinish& f, bool* settled) {
   static const std::string kInsertOrSkip = InsertRunsSql(1) + " ON CONFLICT DO NOTHING";
+  // Read once per finish: no follow-up changes whether a run is final (a step's
+  // 100,000 children name the same root).
+  std::string live_checked;
+  bool live_ok = false;
+  std::string live_flow;  // a flow seen with a live run in this commit
   for (const RunFollowUp& up : f.follow_ups) {
     bool due = true;
-    if (!up.while_live.empty()) {
-      auto key = FindKey(tx.db, up.while_live, "");
-      if (!key.ok() && !key.status().IsNotFound()) return key.status();
-      due = key.ok() && !IsFinal(key->status);
-    }
+    // The cheap refusal first: a child's finish finds a live sibling of its step.
     for (size_t i = 0; due && i < up.after.size(); ++i) {
-      auto over = Over(tx.db, up.after[i], "");
+      auto over = Over(tx.db, up.after[i], "", &live_flow);
       if (!over.ok()) return over.status();
       due = *over;
+    }
+    if (due && !up.while_live.empty()) {
+      if (up.while_live != live_checked) {
+        auto key = FindKey(tx.db, up.while_live, "");
+        if (!key.ok() && !key.status().IsNotFound()) return key.status();
+        live_checked = up.while_live;
+        live_ok = key.ok() && !IsFinal(key->status);
+      }
+      due = live_ok;
     }
     if (!due) continue;
     auto stmt = tx.db.Prepare(kInsertOrSkip);
@@ -57,10 +76,13 @@ Status SqliteStorage::ApplyFollowUps(Tx& tx, const RunFinish& f, bool* settled) 
     TASKMILL_RETURN_IF_ERROR((*stmt)->Exec());
     if (tx.db.Changes() == 1) {
       tx.deltas.Add(up.run.queue, up.run.task, up.run.account_id, up.run.status, 1);
+      if (!up.run.flow_id.empty() && !IsFinal(up.run.status)) live_flow = up.run.flow_id;
     }
   }
   if (!f.settle) return Status::Ok();
   const RunSettle& settle = *f.settle;
+  // A settle when idle of a flow seen live above has nothing to do.
+  if (settle.when_idle && !settle.stop_live && live_flow == settle.id) return Status::Ok();
   auto root = FindKey(tx.db, settle.id, settle.queue);
   if (!root.ok()) return root.status().IsNotFound() ? Status::Ok() : root.status();
   if (IsFinal(root->status)) return Status::Ok();
@@ -103,11 +125,12 @@ Status SqliteStorage::StopFlowRuns(Tx& tx, const std::string& flow_id, const std
   };
   std::vector<Live> live;
   {
-    auto rows = Select(tx.db,
-                       "SELECT id, queue, task, account_id, status, attempt, runner, started_at, "
-                       "attempts FROM runs WHERE flow_id = ?1 AND flow_id <> '' "
-                       "AND status IN ('pending', 'running') AND id <> ?1",
-                       flow_id);
+    auto rows =
+        Select(tx.db,
+               "SELECT id, queue, task, account_id, status, attempt, runner, started_at, "
+               "attempts FROM runs INDEXED BY runs_flow_live WHERE flow_id = ?1 AND flow_id <> '' "
+               "AND status IN ('pending', 'running') AND id <> ?1",
+               flow_id);
     if (!rows.ok()) return rows.status();
     for (;;) {
       auto row = rows->Next();

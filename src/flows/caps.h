@@ -1,0 +1,24 @@
+// caps.h — max_concurrency per run of a flow: the children of a step with a
+// max_concurrency run in a queue of their own, `flow:FLOW:STEP:ROOT`, whose cap
+// (Storage::QueueSetConcurrency) holds them back; two runs of one flow each have
+// their cap. The cap is set as the step's run starts (before it adds its children,
+// also when a step is run again), and lifted when the flow is over (which removes the
+// queue's row, so that rows do not pile up). Thread-safe.
+#pragma once
+
+#include <taskmill/flow.h>
+#include <taskmill/storage.h>
+
+namespace taskmill::flows {
+
+// The queue of the children of `step` in the flow run of root `root_id`.
+std::string ChildQueue(const FlowDef& flow, const FlowStep& step, const std::string& root_id);
+
+// When `run` is the run of a step with a max_concurrency: sets its children's cap.
+Status SetChildCap(Storage& storage, const FlowRegistry& flows, const Run& run);
+
+// When `root` is a flow's root: lifts the caps of its steps' children (the flow is
+// over). A failure is logged: the queue keeps its row, nothing else.
+void DropChildCaps(Storage& storage, const FlowRegistry* flows, const Run& root);
+
+}  // namespace taskmill::flows
