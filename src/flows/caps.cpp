@@ -22,6 +22,15 @@ Status SetChildCap(Storage& storage, const FlowRegistry& flows, const Run& run) 
   return storage.QueueSetConcurrency(ChildQueue(*flow, *step, run.flow_id), step->max_concurrency);
 }
 
+Status SetChildCaps(Storage& storage, const FlowDef& flow, const std::string& root_id) {
+  for (const FlowStep& step : flow.steps) {
+    if (step.child_function.empty() || step.max_concurrency <= 0) continue;
+    Status st = storage.QueueSetConcurrency(ChildQueue(flow, step, root_id), step.max_concurrency);
+    if (!st.ok()) return st;
+  }
+  return Status::Ok();
+}
+
 void DropChildCaps(Storage& storage, const FlowRegistry* flows, const Run& root) {
   std::optional<Role> role = RoleOf(root);
   if (flows == nullptr || !role || !role->root) return;

@@ -17,6 +17,10 @@ std::string ChildQueue(const FlowDef& flow, const FlowStep& step, const std::str
 // When `run` is the run of a step with a max_concurrency: sets its children's cap.
 Status SetChildCap(Storage& storage, const FlowRegistry& flows, const Run& run);
 
+// Sets the caps of the children of every step of `flow` with a max_concurrency, in the
+// flow run of root `root_id` (a failed flow reopened: its caps were lifted).
+Status SetChildCaps(Storage& storage, const FlowDef& flow, const std::string& root_id);
+
 // When `root` is a flow's root: lifts the caps of its steps' children (the flow is
 // over). A failure is logged: the queue keeps its row, nothing else.
 void DropChildCaps(Storage& storage, const FlowRegistry* flows, const Run& root);

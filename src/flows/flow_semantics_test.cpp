@@ -404,5 +404,50 @@ TEST(FlowCommandSteps, PrintTheirStateAndChildrenWhichReadTheirDefinitionOnStdin
             (json::object{{"a", json::object{{"double", 6}}}, {"b", json::object{{"double", 8}}}}));
 }
 
+// The failure lifted the cap of the step's children (flows/caps.h); the children a
+// reopen sends back to pending run under it again, never more at once.
+TEST(FlowReopen, ReopenedChildrenRunUnderTheirStepsMaxConcurrency) {
+  Harness h;
+  std::atomic<bool> failing{true};
+  std::atomic<int> running{0};
+  std::atomic<int> most{0};
+  ASSERT_TRUE(h.functions
+                  ->Register("capped.make",
+                             [](RunContext& ctx) {
+                               for (int i = 0; i < 8; ++i)
+                                 flow::AddChild(ctx, std::to_string(i), i);
+                             })
+                  .ok());
+  ASSERT_TRUE(h.functions
+                  ->Register("capped.run",
+                             [&](RunContext& ctx) {
+                               if (failing) {
+                                 if (flow::ChildDefinition(ctx).as_int64() == 0)
+                                   throw std::runtime_error("child 0 fails");
+                                 while (failing) ctx.SleepFor(5ms);  // stopped by the failure
+                                 return;
+                               }
+                               int now = ++running;
+                               for (int seen = most; now > seen;)
+                                 most.compare_exchange_weak(seen, now);
+                               ctx.SleepFor(30ms);
+                               --running;
+                             })
+                  .ok());
+  FlowBuilder f("capped");
+  f.Step("make", "capped.make").Children("capped.run", 2);
+  ASSERT_TRUE(h.flows->Register(*f.Build()).ok());
+  h.Open();
+  taskmill::Run root = h.Wait(h.Start("capped"));
+  ASSERT_EQ(root.status, RunStatus::kFailed);
+  failing = false;
+  auto reopened = flows::ReopenFlow(*h.engine, root, "make");
+  ASSERT_TRUE(reopened.ok()) << reopened.status().ToString();
+  taskmill::Run done = h.Wait(root);
+  EXPECT_EQ(done.status, RunStatus::kCompleted) << done.error;
+  EXPECT_GT(most.load(), 0);
+  EXPECT_LE(most.load(), 2) << "children ran past their step's max_concurrency after a reopen";
+}
+
 }  // namespace
 }  // namespace taskmill

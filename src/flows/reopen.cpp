@@ -10,6 +10,7 @@
 
 #include "core/lifecycle/run_notifier.h"
 #include "flows/advance.h"
+#include "flows/caps.h"
 
 namespace taskmill::flows {
 namespace {
@@ -96,8 +97,14 @@ Result<Run> ReopenFlow(Engine& engine, const Run& root, std::string_view step_na
     if (id != root.id && seen.insert(id).second) failed.push_back(std::move(id));
   }
   const TimePoint now = engine.clock().Now();
+  // The failure lifted the caps of the flow's children (caps.h); children going back to
+  // pending must find them set again before any runner can claim them.
+  if (Status capped = SetChildCaps(storage, *flow, root.id); !capped.ok()) return capped;
   auto reopened = storage.RunReopen(root.id, root.queue, failed, now);
-  if (!reopened.ok()) return reopened.status();
+  if (!reopened.ok()) {
+    DropChildCaps(storage, registry, root);  // still failed: no queue row left behind
+    return reopened.status();
+  }
   // After the commit: wake the runner, then tell the listeners.
   RunNotifier notifier(engine.events(), [&engine](TimePoint due) { engine.RunStored(due); });
   notifier.Stored(*reopened);
