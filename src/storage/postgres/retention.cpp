@@ -211,22 +211,14 @@ Result<HistoryPruned> PgStorage::RunPruneOlderThan(TimePoint before, TimePoint n
       auto has = c.Exec("SELECT to_regclass('runs_history_default') IS NOT NULL");
       if (!has.ok()) return has.status();
       if (!has->Bool(0, 0)) return Status::Ok();
-      auto rows = c.Exec(
-          "WITH doomed AS (SELECT seq FROM runs_history_default WHERE part_at < $1 LIMIT " +
-              std::to_string(kBatch) +
-              "), "
-              "del AS (DELETE FROM runs_history h USING doomed d WHERE h.seq = d.seq "
-              "AND h.part_at < $1 RETURNING h.id, h.queue, h.task, h.scheduled_at), "
-              "k AS (DELETE FROM run_keys USING del WHERE run_keys.id = del.id "
-              "AND run_keys.queue = del.queue), "
-              "l AS (DELETE FROM launches USING del WHERE launches.task = del.task "
-              "AND launches.scheduled_at = del.scheduled_at), "
-              "f AS (DELETE FROM files USING del WHERE files.run_id = del.id "
-              "AND files.run_queue = del.queue), "
-              "cp AS (DELETE FROM run_checkpoints USING del WHERE run_checkpoints.run_id = del.id "
-              "AND run_checkpoints.queue = del.queue) "
-              "SELECT count(*) FROM del",
-          Params().Add(Micros(before)));
+      auto rows =
+          c.Exec("WITH doomed AS (SELECT seq FROM runs_history_default WHERE part_at < $1 LIMIT " +
+                     std::to_string(kBatch) +
+                     "), "
+                     "del AS (DELETE FROM runs_history h USING doomed d WHERE h.seq = d.seq "
+                     "AND h.part_at < $1 RETURNING h.id, h.queue, h.task, h.scheduled_at), " +
+                     kWithWhatGoesWithDeletedRuns,
+                 Params().Add(Micros(before)));
       if (!rows.ok()) return rows.status();
       removed = rows->Int(0, 0);
       return Status::Ok();

@@ -49,6 +49,21 @@ std::string CreateMonthSql(const std::string& name, int64_t from, int64_t to);
 // The first instant of the month of `micros` and of the next month, in microseconds.
 std::pair<int64_t, int64_t> MonthOf(int64_t micros);
 
+// The tail of a statement whose CTE `del` deletes finished runs from runs_history
+// RETURNING id, queue, task, scheduled_at: what goes with them (their keys, launch
+// keys, files and checkpoints), and the count of runs deleted. One home for what a
+// removed run leaves behind (RunPrune, retention).
+inline constexpr const char* kWithWhatGoesWithDeletedRuns =
+    "k AS (DELETE FROM run_keys USING del WHERE run_keys.id = del.id "
+    "AND run_keys.queue = del.queue), "
+    "l AS (DELETE FROM launches USING del WHERE launches.task = del.task "
+    "AND launches.scheduled_at = del.scheduled_at), "
+    "f AS (DELETE FROM files USING del WHERE files.run_id = del.id "
+    "AND files.run_queue = del.queue), "
+    "cp AS (DELETE FROM run_checkpoints USING del WHERE run_checkpoints.run_id = del.id "
+    "AND run_checkpoints.queue = del.queue) "
+    "SELECT count(*) FROM del";
+
 // The answer to a put whose (queue, id) is taken: the same words whoever owns the
 // stored run, so that they tell nothing about it.
 Status TakenId(const Run& run);

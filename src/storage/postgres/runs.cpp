@@ -404,16 +404,8 @@ Result<int64_t> PgStorage::RunPrune(int keep) {
         "ORDER BY finished_at DESC NULLS LAST, seq DESC) AS rn FROM runs_history "
         "WHERE task <> '') x WHERE rn > $1 LIMIT 10000), "
         "del AS (DELETE FROM runs_history h USING doomed d WHERE h.seq = d.seq "
-        "RETURNING h.id, h.queue, h.task, h.scheduled_at), "
-        "k AS (DELETE FROM run_keys USING del WHERE run_keys.id = del.id "
-        "AND run_keys.queue = del.queue), "
-        "l AS (DELETE FROM launches USING del WHERE launches.task = del.task "
-        "AND launches.scheduled_at = del.scheduled_at), "
-        "f AS (DELETE FROM files USING del WHERE files.run_id = del.id "
-        "AND files.run_queue = del.queue), "
-        "cp AS (DELETE FROM run_checkpoints USING del WHERE run_checkpoints.run_id = del.id "
-        "AND run_checkpoints.queue = del.queue) "
-        "SELECT count(*) FROM del",
+        "RETURNING h.id, h.queue, h.task, h.scheduled_at), " +
+            std::string(kWithWhatGoesWithDeletedRuns),
         Params().Add(std::max(keep, 0)));
     if (!rows.ok()) return rows.status();
     removed = rows->Int(0, 0);
