@@ -39,15 +39,9 @@ Result<HistoryPruned> SqliteStorage::RunPruneOlderThan(TimePoint before, TimePoi
       ScopedReset reset(**stmt);
       (*stmt)->Bind(1, Micros(before));
       (*stmt)->Bind(2, kBatch);
-      for (;;) {
-        auto row = (*stmt)->Step();
-        if (!row.ok()) return row.status();
-        if (!*row) break;
-        if (auto s = ParseRunStatus((*stmt)->Text(2))) {
-          tx.deltas.Add((*stmt)->Text(0), (*stmt)->Text(1), (*stmt)->Text(3), *s, -1);
-        }
-        ++removed;
-      }
+      auto deleted = DeleteReturningRuns(tx, **stmt);
+      if (!deleted.ok()) return deleted.status();
+      removed = *deleted;
       return Status::Ok();
     });
     if (!st.ok()) return st;

@@ -448,6 +448,19 @@ Status SqliteStorage::RunProgress(const std::string& id, const std::string& queu
   });
 }
 
+Result<int64_t> DeleteReturningRuns(Tx& tx, Statement& stmt) {
+  int64_t deleted = 0;
+  for (;;) {
+    auto row = stmt.Step();
+    if (!row.ok()) return row.status();
+    if (!*row) return deleted;
+    if (auto s = ParseRunStatus(stmt.Text(2))) {
+      tx.deltas.Add(stmt.Text(0), stmt.Text(1), stmt.Text(3), *s, -1);
+    }
+    ++deleted;
+  }
+}
+
 Result<int64_t> SqliteStorage::RunPrune(int keep) {
   int64_t removed = 0;
   Status st = Write([&](Tx& tx) -> Status {
@@ -463,15 +476,9 @@ Result<int64_t> SqliteStorage::RunPrune(int keep) {
     if (!stmt.ok()) return stmt.status();
     ScopedReset reset(**stmt);
     (*stmt)->Bind(1, keep);
-    for (;;) {
-      auto row = (*stmt)->Step();
-      if (!row.ok()) return row.status();
-      if (!*row) break;
-      if (auto s = ParseRunStatus((*stmt)->Text(2))) {
-        tx.deltas.Add((*stmt)->Text(0), (*stmt)->Text(1), (*stmt)->Text(3), *s, -1);
-      }
-      ++removed;
-    }
+    auto deleted = DeleteReturningRuns(tx, **stmt);
+    if (!deleted.ok()) return deleted.status();
+    removed = *deleted;
     return Status::Ok();
   });
   if (!st.ok()) return st;

@@ -34,6 +34,11 @@ struct Tx {
   const TallyDeltas* earlier = nullptr;
 };
 
+// Steps `stmt`, a bound `DELETE FROM runs ... RETURNING queue, task, status,
+// account_id`, taking each deleted run off the tallies (the triggers take its files
+// and checkpoint); answers how many runs went. One home for RunPrune and retention.
+Result<int64_t> DeleteReturningRuns(Tx& tx, Statement& stmt);
+
 // Where a stored run is and what it is: enough to move its tally.
 struct RunKey {
   std::string queue;
