@@ -19,63 +19,14 @@
 #include <thread>
 #include <vector>
 
+#include "flows/flow_test_harness.h"
+
 namespace taskmill {
 namespace {
 using namespace std::chrono_literals;
 namespace json = boost::json;
 
-struct Harness {
-  conformance::TempDir dir;
-  std::shared_ptr<FunctionRegistry> functions = std::make_shared<FunctionRegistry>();
-  std::shared_ptr<FlowRegistry> flows = std::make_shared<FlowRegistry>();
-  std::unique_ptr<Engine> engine;
-
-  void Open(int capacity = 8) {
-    EngineOptions options;
-    options.storage.url = (dir.path() / "flows.db").string() + "?synchronous=normal";
-    options.runner_options.capacity = capacity;
-    options.scheduler_options.sweep_interval = 200ms;
-    options.flows = flows;
-    auto opened = Engine::Open(options, functions);
-    ASSERT_TRUE(opened.ok()) << opened.status().ToString();
-    engine = std::move(*opened);
-    ASSERT_TRUE(engine->Start().ok());
-  }
-  Run Start(const std::string& flow, json::value args = json::object()) {
-    FlowStartRequest request;
-    request.flow = flow;
-    request.args = std::move(args);
-    auto root = StartFlow(*engine, request);
-    EXPECT_TRUE(root.ok()) << root.status().ToString();
-    return root.ok() ? *root : Run{};
-  }
-  Run Wait(const Run& root, Duration deadline = 60s) {
-    auto done = engine->WaitFinished(root.id, root.queue, deadline);
-    EXPECT_TRUE(done.ok()) << done.status().ToString();
-    EXPECT_TRUE(done.ok() && IsFinal(done->status)) << "the flow did not end in time";
-    return done.ok() ? *done : Run{};
-  }
-  Run Get(const std::string& id) {
-    auto run = engine->storage().RunGet(id);
-    EXPECT_TRUE(run.ok()) << id << ": " << run.status().ToString();
-    return run.ok() ? *run : Run{};
-  }
-  std::vector<Run> Children(const std::string& step_run_id) {
-    std::vector<Run> out;
-    RunFilter filter;
-    filter.parent_id = step_run_id;
-    filter.limit = 1000;
-    for (;;) {
-      auto page = engine->storage().RunList(filter);
-      EXPECT_TRUE(page.ok());
-      if (!page.ok()) break;
-      for (Run& r : page->runs) out.push_back(std::move(r));
-      if (page->next_cursor.empty()) break;
-      filter.cursor = page->next_cursor;
-    }
-    return out;
-  }
-};
+using Harness = flows::FlowHarness;
 
 TEST(FlowEngine, TheSeedExampleSumsEachLineInChildrenAndCollectsTheSums) {
   Harness h;

@@ -18,6 +18,7 @@
 #include <thread>
 #include <vector>
 
+#include "flows/flow_test_harness.h"
 #include "flows/reopen.h"
 #include "runner/command_handler.h"
 
@@ -26,11 +27,8 @@ namespace {
 using namespace std::chrono_literals;
 namespace json = boost::json;
 
-struct Harness {
-  conformance::TempDir dir;
-  std::shared_ptr<FunctionRegistry> functions = std::make_shared<FunctionRegistry>();
-  std::shared_ptr<FlowRegistry> flows = std::make_shared<FlowRegistry>();
-  std::unique_ptr<Engine> engine;
+// The flow harness, with a callback function `flow.told` that records what it saw.
+struct Harness : flows::FlowHarness {
   // What the flow's callback function saw: "type step status", one per run of it.
   std::mutex mu;
   std::vector<std::string> told;
@@ -46,45 +44,7 @@ struct Harness {
                                                 std::string(a.at("status").as_string()));
                                })
                     .ok());
-    EngineOptions options;
-    options.storage.url = (dir.path() / "flows.db").string() + "?synchronous=normal";
-    options.runner_options.capacity = 8;
-    options.scheduler_options.sweep_interval = 200ms;
-    options.flows = flows;
-    auto opened = Engine::Open(options, functions);
-    ASSERT_TRUE(opened.ok()) << opened.status().ToString();
-    engine = std::move(*opened);
-    ASSERT_TRUE(engine->Start().ok());
-  }
-  Run Start(const std::string& flow) {
-    FlowStartRequest request;
-    request.flow = flow;
-    auto root = StartFlow(*engine, request);
-    EXPECT_TRUE(root.ok()) << root.status().ToString();
-    return root.ok() ? *root : Run{};
-  }
-  Run Wait(const Run& root, Duration deadline = 60s) {
-    auto done = engine->WaitFinished(root.id, root.queue, deadline);
-    EXPECT_TRUE(done.ok() && IsFinal(done->status)) << "the flow did not end in time";
-    return done.ok() ? *done : Run{};
-  }
-  Run Get(const std::string& id) {
-    auto run = engine->storage().RunGet(id);
-    EXPECT_TRUE(run.ok()) << id << ": " << run.status().ToString();
-    return run.ok() ? *run : Run{};
-  }
-  std::vector<Run> List(RunFilter filter) {
-    std::vector<Run> out;
-    filter.limit = 1000;
-    for (;;) {
-      auto page = engine->storage().RunList(filter);
-      EXPECT_TRUE(page.ok());
-      if (!page.ok()) break;
-      for (Run& r : page->runs) out.push_back(std::move(r));
-      if (page->next_cursor.empty()) break;
-      filter.cursor = page->next_cursor;
-    }
-    return out;
+    FlowHarness::Open();
   }
   // The callback runs of the flow of `root` (parent_id the root, no flow_id).
   std::vector<Run> Callbacks(const Run& root) {
