@@ -11,6 +11,7 @@
 #include "api/routes.h"
 #include "flows/advance.h"
 #include "flows/input.h"
+#include "storage/run_pages.h"
 
 namespace taskmill::api {
 namespace json = boost::json;
@@ -88,22 +89,16 @@ Result<json::object> ChildCounts(Storage& storage, const std::string& parent) {
   int64_t total = 0, done = 0, failed = 0, running = 0;
   RunFilter filter;
   filter.parent_id = parent;
-  filter.limit = 1000;
-  for (;;) {
-    auto page = storage.RunList(filter);
-    if (!page.ok()) return page.status();
-    for (const Run& r : page->runs) {
-      ++total;
-      if (r.status == RunStatus::kCompleted || r.status == RunStatus::kPartial)
-        ++done;
-      else if (r.status == RunStatus::kRunning)
-        ++running;
-      else if (IsFinal(r.status))
-        ++failed;
-    }
-    if (page->next_cursor.empty()) break;
-    filter.cursor = page->next_cursor;
-  }
+  Status st = ForEachRun(storage, std::move(filter), [&](const Run& r) {
+    ++total;
+    if (r.status == RunStatus::kCompleted || r.status == RunStatus::kPartial)
+      ++done;
+    else if (r.status == RunStatus::kRunning)
+      ++running;
+    else if (IsFinal(r.status))
+      ++failed;
+  });
+  if (!st.ok()) return st;
   return json::object{{"total", total}, {"done", done}, {"failed", failed}, {"running", running}};
 }
 

@@ -24,6 +24,7 @@
 #include <map>
 
 #include "cli/global_options.h"
+#include "storage/run_pages.h"
 
 namespace taskmill::cli {
 namespace {
@@ -49,20 +50,12 @@ double Percentile(std::vector<double> v, double p) {
 
 double Ms(Duration d) { return std::chrono::duration<double, std::milli>(d).count(); }
 
-// Every run of a flow, page by page.
+// Every run of a flow.
 Result<std::vector<Run>> FlowRuns(Storage& storage, const std::string& root_id) {
-  std::vector<Run> out;
   RunFilter filter;
   filter.flow_id = root_id;
   filter.parent_id = root_id;
-  filter.limit = 1000;
-  for (;;) {
-    auto page = storage.RunList(filter);
-    if (!page.ok()) return page.status();
-    for (Run& r : page->runs) out.push_back(std::move(r));
-    if (page->next_cursor.empty()) return out;
-    filter.cursor = page->next_cursor;
-  }
+  return ListAllRuns(storage, std::move(filter));
 }
 
 std::string StepName(int i) { return fmt::format("s{:05}", i); }

@@ -7,23 +7,11 @@
 #include <boost/json.hpp>
 
 #include "flows/advance.h"
+#include "storage/run_pages.h"
 
 namespace taskmill::flows {
 namespace json = boost::json;
 namespace {
-
-// Every run matching `filter`, page by page.
-Result<std::vector<Run>> ListAll(Storage& storage, RunFilter filter) {
-  std::vector<Run> out;
-  filter.limit = 1000;
-  for (;;) {
-    auto page = storage.RunList(filter);
-    if (!page.ok()) return page.status();
-    for (Run& r : page->runs) out.push_back(std::move(r));
-    if (page->next_cursor.empty()) return out;
-    filter.cursor = page->next_cursor;
-  }
-}
 
 // The state from the step runs of a flow: the additions of the completed ones, in the
 // order they finished.
@@ -48,7 +36,7 @@ Result<json::object> FlowState(Storage& storage, const std::string& root_id) {
   steps.flow_id = root_id;
   steps.parent_id = root_id;
   steps.status = RunStatus::kCompleted;
-  auto runs = ListAll(storage, steps);
+  auto runs = ListAllRuns(storage, steps);
   if (!runs.ok()) return runs.status();
   std::vector<const Run*> of;
   for (const Run& r : *runs) of.push_back(&r);
@@ -65,7 +53,7 @@ Run WithStepInput(Storage& storage, const Run& run) {
   RunFilter steps;
   steps.flow_id = run.flow_id;
   steps.parent_id = run.flow_id;
-  auto step_runs = ListAll(storage, steps);
+  auto step_runs = ListAllRuns(storage, steps);
   if (!step_runs.ok()) {
     spdlog::warn("flow: cannot read the state of flow run {}: {}", run.flow_id,
                  step_runs.status().ToString());
@@ -86,7 +74,7 @@ Run WithStepInput(Storage& storage, const Run& run) {
       if (listed == nullptr || !listed->is_array() || listed->as_array().empty()) continue;
       RunFilter of_step;
       of_step.parent_id = s.id;
-      auto kids = ListAll(storage, of_step);
+      auto kids = ListAllRuns(storage, of_step);
       if (!kids.ok() || kids->empty()) continue;
       json::object results;
       // In the order the step added them (listings are newest first).

@@ -11,20 +11,14 @@
 #include "core/lifecycle/run_notifier.h"
 #include "flows/advance.h"
 #include "flows/caps.h"
+#include "storage/run_pages.h"
 
 namespace taskmill::flows {
 namespace {
 
 // Appends the ids of the runs matching `filter` (every page) to `out`.
 Status Collect(Storage& storage, RunFilter filter, std::vector<std::string>& out) {
-  filter.limit = 1000;
-  for (;;) {
-    auto page = storage.RunList(filter);
-    if (!page.ok()) return page.status();
-    for (const Run& r : page->runs) out.push_back(r.id);
-    if (page->next_cursor.empty()) return Status::Ok();
-    filter.cursor = page->next_cursor;
-  }
+  return ForEachRun(storage, std::move(filter), [&out](const Run& r) { out.push_back(r.id); });
 }
 
 // The step a failed root's result names.

@@ -6,6 +6,7 @@
 #include "flows/advance.h"
 #include "flows/callbacks.h"
 #include "flows/flow_events.h"
+#include "storage/run_pages.h"
 
 namespace taskmill {
 namespace json = boost::json;
@@ -18,16 +19,10 @@ Result<std::vector<Run>> LiveMembers(Storage& storage, const std::string& root_i
     RunFilter filter;
     filter.flow_id = root_id;
     filter.status = status;
-    filter.limit = 1000;
-    for (;;) {
-      auto page = storage.RunList(filter);
-      if (!page.ok()) return page.status();
-      for (Run& r : page->runs) {
-        if (r.id != root_id) out.push_back(std::move(r));
-      }
-      if (page->next_cursor.empty()) break;
-      filter.cursor = page->next_cursor;
-    }
+    Status st = ForEachRun(storage, std::move(filter), [&](Run& r) {
+      if (r.id != root_id) out.push_back(std::move(r));
+    });
+    if (!st.ok()) return st;
   }
   return out;
 }
