@@ -183,10 +183,12 @@ class EngineImpl final : public Engine {
     auto run = storage_->RunCancel(id, queue, clock_->Now());
     if (!run.ok()) return run;
     if (runner_) runner_->CancelLocal(run->id, "stopped by an operator");
-    if (run->id == run->flow_id) flows::DropChildCaps(*storage_, options_.flows.get(), *run);
     notifier_.Stored(*run);
     if (run->id == run->flow_id) {
       StopFlowMembers(run->id);
+      // Only once its members are stopped: a cap lifted earlier lets a runner claim
+      // children between the listings of the live ones, and they would run on.
+      flows::DropChildCaps(*storage_, options_.flows.get(), *run);
       flows::PublishFlowOver(events_, *run);
       // No finish's commit ends the flow here: its callback is stored just after.
       if (flows::StoreCallback(*storage_, options_.flows.get(), "over", *run, clock_->Now())) {
@@ -198,14 +200,18 @@ class EngineImpl final : public Engine {
 
   // A stopped flow stops its live steps and children. Its root is final first, so no
   // finish stores a follow-up meanwhile (RunFollowUp::while_live).
+  // A member can move between the listings of running and pending runs (a claim, a
+  // retry), so the listing is read again until a pass finds nothing live.
   void StopFlowMembers(const std::string& root_id) {
-    auto live = flows::LiveMembers(*storage_, root_id);
-    if (!live.ok()) return;
-    for (const Run& member : *live) {
-      auto stopped = storage_->RunCancel(member.id, member.queue, clock_->Now());
-      if (!stopped.ok()) continue;  // it ended meanwhile
-      if (runner_) runner_->CancelLocal(stopped->id, "stopped by an operator");
-      notifier_.Stored(*stopped);
+    for (int pass = 0; pass < 5; ++pass) {
+      auto live = flows::LiveMembers(*storage_, root_id);
+      if (!live.ok() || live->empty()) return;
+      for (const Run& member : *live) {
+        auto stopped = storage_->RunCancel(member.id, member.queue, clock_->Now());
+        if (!stopped.ok()) continue;  // it ended meanwhile
+        if (runner_) runner_->CancelLocal(stopped->id, "stopped by an operator");
+        notifier_.Stored(*stopped);
+      }
     }
   }
 

@@ -29,6 +29,9 @@ namespace json = boost::json;
 using Harness = flows::FlowHarness;
 
 TEST(FlowEngine, TheSeedExampleSumsEachLineInChildrenAndCollectsTheSums) {
+  // Declared before the engine, which publishes to them until it is closed.
+  std::mutex events_mu;
+  std::vector<std::string> events;
   Harness h;
   ASSERT_TRUE(h.functions
                   ->Register("flow1.split",
@@ -72,8 +75,6 @@ TEST(FlowEngine, TheSeedExampleSumsEachLineInChildrenAndCollectsTheSums) {
   flow1.Precede(flow2);
   ASSERT_TRUE(h.flows->Register(*f.Build()).ok());
   h.Open();
-  std::mutex events_mu;
-  std::vector<std::string> events;
   OnFlowEvent(h.engine->events(), [&](const Event& e) {
     std::lock_guard lock(events_mu);
     events.push_back(EventName(e) + " " + e.step);
@@ -113,9 +114,9 @@ TEST(FlowEngine, TheSeedExampleSumsEachLineInChildrenAndCollectsTheSums) {
 }
 
 TEST(FlowEngine, MaxConcurrencyIsNeverExceededOverAThousandChildren) {
-  Harness h;
   std::mutex mu;
   std::vector<std::pair<std::chrono::steady_clock::time_point, int>> marks;  // +1 start, -1 end
+  Harness h;
   ASSERT_TRUE(h.functions
                   ->Register("fan.out",
                              [](RunContext& ctx) {
@@ -160,11 +161,11 @@ TEST(FlowEngine, MaxConcurrencyIsNeverExceededOverAThousandChildren) {
 TEST(FlowEngine, MaxConcurrencyHoldsPerRunOfTheFlowNotAcrossRuns) {
   // Two runs of one flow at once: the children of each reach the cap of 3 together
   // (6 at once in all), and neither run ever has more than 3 running.
-  Harness h;
   std::mutex mu;
   std::map<std::string, std::vector<std::pair<std::chrono::steady_clock::time_point, int>>> marks;
   std::map<std::string, int> open_now;
   int both_at_cap = 0;  // times when both runs had 3 children running
+  Harness h;
   ASSERT_TRUE(h.functions
                   ->Register("fan.out",
                              [](RunContext& ctx) {
@@ -222,8 +223,8 @@ TEST(FlowEngine, MaxConcurrencyHoldsPerRunOfTheFlowNotAcrossRuns) {
 }
 
 TEST(FlowEngine, AStepIsRetriedThenTheFlowFailsOverNamingIt) {
-  Harness h;
   std::atomic<int> tries{0};
+  Harness h;
   ASSERT_TRUE(h.functions
                   ->Register("web.fetch",
                              [&](RunContext&) {
@@ -249,8 +250,8 @@ TEST(FlowEngine, AStepIsRetriedThenTheFlowFailsOverNamingIt) {
 }
 
 TEST(FlowEngine, ATimeoutKillsTheAttempt) {
-  Harness h;
   std::atomic<int> cancelled{0};
+  Harness h;
   ASSERT_TRUE(h.functions
                   ->Register("slow.step",
                              [&](RunContext& ctx) {
@@ -334,7 +335,6 @@ TEST(FlowEngine, WithoutExitOnFailedFailuresAreCountedAndTheFlowGoesOn) {
 }
 
 TEST(FlowEngine, FanInWaitsForEveryParent) {
-  Harness h;
   std::mutex mu;
   std::vector<std::string> order;
   auto record = [&](std::string name, Duration sleep) {
@@ -345,6 +345,7 @@ TEST(FlowEngine, FanInWaitsForEveryParent) {
       flow::SetState(ctx, name, true);
     };
   };
+  Harness h;
   ASSERT_TRUE(h.functions->Register("d.a", record("a", 0ms)).ok());
   ASSERT_TRUE(h.functions->Register("d.b", record("b", 50ms)).ok());
   ASSERT_TRUE(h.functions->Register("d.c", record("c", 600ms)).ok());
@@ -406,7 +407,7 @@ TEST(FlowEngine, CancellingTheRootStopsTheFlow) {
   taskmill::Run done = h.Wait(root, 10s);
   EXPECT_EQ(done.status, RunStatus::kStopped);
   for (const taskmill::Run& child : h.Children(root.id + ":make")) {
-    EXPECT_EQ(child.status, RunStatus::kStopped) << child.id;
+    EXPECT_EQ(child.status, RunStatus::kStopped) << boost::json::serialize(ToJson(child));
   }
 }
 

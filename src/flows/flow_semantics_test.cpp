@@ -105,11 +105,12 @@ void RegisterTwoSteps(Harness& h, bool child_fails) {
 }
 
 TEST(FlowCallback, RunsOnceForEveryEventOfAFlowWithChildren) {
+  // Declared before the engine, which publishes to them until it is closed.
+  std::mutex mu;
+  std::vector<std::string> published;
   Harness h;
   RegisterTwoSteps(h, /*child_fails=*/false);
   h.Open();
-  std::mutex mu;
-  std::vector<std::string> published;
   OnFlowEvent(h.engine->events(), [&](const Event& e) {
     std::lock_guard lock(mu);
     published.push_back(EventName(e) + " " + e.step);
@@ -184,8 +185,8 @@ TEST(FlowCallback, AFailingFlowTellsItsExitTimeoutAndFailure) {
 }
 
 TEST(FlowCallback, AFlowStoppedByAnOperatorTellsItsEndAndItsCallbacksAreNotStopped) {
-  Harness h;
   std::atomic<bool> started{false};
+  Harness h;
   ASSERT_TRUE(h.functions
                   ->Register("block.step",
                              [&](RunContext& ctx) {
@@ -216,9 +217,9 @@ TEST(FlowCallback, AFlowStoppedByAnOperatorTellsItsEndAndItsCallbacksAreNotStopp
 }
 
 TEST(FlowReopen, RetryingTheFailedStepReopensTheFlowUntilAllOver) {
-  Harness h;
   std::atomic<bool> failing{true};
   std::atomic<int> fetches{0};
+  Harness h;
   ASSERT_TRUE(h.functions
                   ->Register("web.fetch",
                              [&](RunContext&) {
@@ -259,10 +260,10 @@ TEST(FlowReopen, RetryingTheFailedStepReopensTheFlowUntilAllOver) {
 }
 
 TEST(FlowReopen, RetryingARunOfAFailedFlowRetriesItsStoppedChildrenAndNotTheCompletedOnes) {
-  Harness h;
   std::atomic<bool> failing{true};
   std::mutex mu;
   std::map<std::string, int> ran;  // child id -> attempts that ran
+  Harness h;
   ASSERT_TRUE(h.functions
                   ->Register("kids.make",
                              [](RunContext& ctx) {
@@ -325,6 +326,7 @@ TEST(FlowReopen, RetryingARunOfAFailedFlowRetriesItsStoppedChildrenAndNotTheComp
 }
 
 TEST(FlowCommandSteps, PrintTheirStateAndChildrenWhichReadTheirDefinitionOnStdin) {
+  json::object seen;  // before the engine, whose step writes it
   Harness h;
   auto command = [&](const std::string& name, std::string script) {
     CommandSpec spec;
@@ -343,7 +345,6 @@ TEST(FlowCommandSteps, PrintTheirStateAndChildrenWhichReadTheirDefinitionOnStdin
   command("cmd.double",
           "python3 -c 'import json, sys; run = json.load(sys.stdin); "
           "print(json.dumps({\"double\": run[\"args\"][\"definition\"] * 2}))'");
-  json::object seen;
   ASSERT_TRUE(h.functions
                   ->Register("cmd.collect",
                              [&](RunContext& ctx) {
@@ -367,10 +368,10 @@ TEST(FlowCommandSteps, PrintTheirStateAndChildrenWhichReadTheirDefinitionOnStdin
 // The failure lifted the cap of the step's children (flows/caps.h); the children a
 // reopen sends back to pending run under it again, never more at once.
 TEST(FlowReopen, ReopenedChildrenRunUnderTheirStepsMaxConcurrency) {
-  Harness h;
   std::atomic<bool> failing{true};
   std::atomic<int> running{0};
   std::atomic<int> most{0};
+  Harness h;
   ASSERT_TRUE(h.functions
                   ->Register("capped.make",
                              [](RunContext& ctx) {
