@@ -101,7 +101,8 @@ std::vector<Run> ReadRuns(const Rows& rows) {
 }
 
 Result<int64_t> InsertRuns(Connection& c, const std::string& table,
-                           const std::vector<const Run*>& runs, const std::vector<int64_t>* seqs) {
+                           const std::vector<const Run*>& runs, const std::vector<int64_t>* seqs,
+                           bool with_keys) {
   if (runs.empty()) return int64_t{0};
   // One array per column; the order of the columns here is the order of the unnest.
   constexpr int kColumns = 36;
@@ -213,7 +214,13 @@ Result<int64_t> InsertRuns(Connection& c, const std::string& table,
       "input_file, output_file, attempts::jsonb, started" +
       // The hot table's current generation, read once for the statement.
       std::string(history ? ", coalesce(finished_at, created_at)" : ", (SELECT cur FROM runs_gen)");
-  std::string sql = "INSERT INTO " + table + "(" + seq_column + kNames +
+  // The keys' rows in the same statement: $1 and $2 are the ids and the queues.
+  const std::string keys =
+      with_keys && !history && !seqs
+          ? "WITH k AS (INSERT INTO run_keys(id, queue) SELECT * FROM unnest($1::text[], "
+            "$2::text[])) "
+          : "";
+  std::string sql = keys + "INSERT INTO " + table + "(" + seq_column + kNames +
                     (history ? ", part_at" : ", gen") + ") " + select + " FROM unnest(" + unnest +
                     seq_array + ") WITH ORDINALITY AS u(" + kNames + (seqs ? ", seq" : "") +
                     ", ord) ORDER BY ord";
