@@ -194,9 +194,9 @@ Result<int64_t> InsertRuns(Connection& c, const std::string& table,
   // parsing on the server's); the order of the columns here is the order of the unnest.
   constexpr int kColumns = 36;
   static const BinaryArray::Type kTypes[kColumns] = {
-      kText, kText, kText, kText,   kText, kText, kText, kInt4, kText, kText, kInt8, kInt8,
-      kInt8, kInt8, kInt8, kInt8,   kText, kInt4, kInt4, kInt8, kFloat8, kInt8, kInt8, kInt8,
-      kText, kText, kText, kInt8,   kInt8, kInt8, kText, kText, kText, kText, kText, kBool};
+      kText, kText, kText, kText, kText, kText, kText, kInt4, kText,   kText, kInt8, kInt8,
+      kInt8, kInt8, kInt8, kInt8, kText, kInt4, kInt4, kInt8, kFloat8, kInt8, kInt8, kInt8,
+      kText, kText, kText, kInt8, kInt8, kInt8, kText, kText, kText,   kText, kText, kBool};
   std::vector<BinaryArray> a;
   a.reserve(kColumns);
   for (int i = 0; i < kColumns; ++i) a.emplace_back(kTypes[i], runs.size());

@@ -36,10 +36,9 @@ Result<std::vector<Run>> PgStorage::RunPut(RunPutParams params) {
   // already, or twice in the call, fails that statement with a unique violation; the
   // transaction then rolls back whole and the general path below decides each run as
   // ever (refused, ignored or replaced).
-  const bool simple =
-      finals.empty() && params.commit_files.empty() && !params.runs.empty() &&
-      std::none_of(params.runs.begin(), params.runs.end(),
-                   [](const Run& run) { return run.scheduled_at.has_value(); });
+  const bool simple = finals.empty() && params.commit_files.empty() && !params.runs.empty() &&
+                      std::none_of(params.runs.begin(), params.runs.end(),
+                                   [](const Run& run) { return run.scheduled_at.has_value(); });
   if (simple) {
     std::vector<const Run*> hot;
     bool due = false;
