@@ -3,6 +3,7 @@
 
 #include <boost/json.hpp>
 #include <chrono>
+#include <cstring>
 
 #include "storage/sqlite/rows.h"  // the attempt format both backends store
 
@@ -100,17 +101,110 @@ std::vector<Run> ReadRuns(const Rows& rows) {
   return out;
 }
 
+namespace {
+// A one-dimensional array in PostgreSQL's binary form (array_recv): a header (number
+// of dimensions, whether a NULL is in it, the element type, the length, the lower
+// bound), then each element as its length (-1: NULL) and its bytes, integers big-endian.
+class BinaryArray {
+ public:
+  enum Type { kText, kInt4, kInt8, kFloat8, kBool };
+  static const char* Name(Type t) {
+    static const char* const kNames[] = {"text", "int4", "int8", "float8", "bool"};
+    return kNames[t];
+  }
+
+  BinaryArray(Type type, size_t n) : type_(type) {
+    bytes_.reserve(20 + n * 16);
+    bytes_.resize(20);
+  }
+  void AddText(std::string_view v) {
+    Put32(static_cast<uint32_t>(v.size()));
+    bytes_.append(v);
+    ++n_;
+  }
+  void AddInt(int64_t v) {
+    if (type_ == kInt4) {
+      Put32(4);
+      Put32(static_cast<uint32_t>(static_cast<int32_t>(v)));
+    } else {
+      Put32(8);
+      Put64(static_cast<uint64_t>(v));
+    }
+    ++n_;
+  }
+  void AddDouble(double v) {
+    uint64_t bits;
+    std::memcpy(&bits, &v, sizeof bits);
+    Put32(8);
+    Put64(bits);
+    ++n_;
+  }
+  void AddBool(bool v) {
+    Put32(1);
+    bytes_.push_back(v ? 1 : 0);
+    ++n_;
+  }
+  void AddNull() {
+    Put32(0xFFFFFFFFu);
+    has_null_ = true;
+    ++n_;
+  }
+  std::string Take() {
+    static const uint32_t kOids[] = {25, 23, 20, 701, 16};  // pg_type.oid of the element
+    std::string out = std::move(bytes_);
+    auto at = [&](size_t pos, uint32_t v) {
+      for (int i = 0; i < 4; ++i) out[pos + i] = static_cast<char>(v >> (24 - 8 * i));
+    };
+    at(0, 1);
+    at(4, has_null_ ? 1 : 0);
+    at(8, kOids[type_]);
+    at(12, n_);
+    at(16, 1);
+    return out;
+  }
+
+ private:
+  void Put32(uint32_t v) {
+    char b[4];
+    for (int i = 0; i < 4; ++i) b[i] = static_cast<char>(v >> (24 - 8 * i));
+    bytes_.append(b, 4);
+  }
+  void Put64(uint64_t v) {
+    Put32(static_cast<uint32_t>(v >> 32));
+    Put32(static_cast<uint32_t>(v));
+  }
+
+  Type type_;
+  std::string bytes_;
+  uint32_t n_ = 0;
+  bool has_null_ = false;
+};
+constexpr auto kText = BinaryArray::kText;
+constexpr auto kInt4 = BinaryArray::kInt4;
+constexpr auto kInt8 = BinaryArray::kInt8;
+constexpr auto kFloat8 = BinaryArray::kFloat8;
+constexpr auto kBool = BinaryArray::kBool;
+}  // namespace
+
 Result<int64_t> InsertRuns(Connection& c, const std::string& table,
-                           const std::vector<const Run*>& runs, const std::vector<int64_t>* seqs) {
+                           const std::vector<const Run*>& runs, const std::vector<int64_t>* seqs,
+                           bool with_keys) {
   if (runs.empty()) return int64_t{0};
-  // One array per column; the order of the columns here is the order of the unnest.
+  // One array per column, in PostgreSQL's binary form (no quoting on this side, no
+  // parsing on the server's); the order of the columns here is the order of the unnest.
   constexpr int kColumns = 36;
-  std::vector<ArrayLiteral> a(kColumns);
-  auto text = [&](int i, std::string_view v) { a[i].Add(v); };
-  auto num = [&](int i, int64_t v) { a[i].Add(v); };
+  static const BinaryArray::Type kTypes[kColumns] = {
+      kText, kText, kText, kText, kText, kText, kText, kInt4, kText,   kText, kInt8, kInt8,
+      kInt8, kInt8, kInt8, kInt8, kText, kInt4, kInt4, kInt8, kFloat8, kInt8, kInt8, kInt8,
+      kText, kText, kText, kInt8, kInt8, kInt8, kText, kText, kText,   kText, kText, kBool};
+  std::vector<BinaryArray> a;
+  a.reserve(kColumns);
+  for (int i = 0; i < kColumns; ++i) a.emplace_back(kTypes[i], runs.size());
+  auto text = [&](int i, std::string_view v) { a[i].AddText(v); };
+  auto num = [&](int i, int64_t v) { a[i].AddInt(v); };
   auto opt = [&](int i, const std::optional<int64_t>& v) {
     if (v) {
-      a[i].Add(*v);
+      a[i].AddInt(*v);
     } else {
       a[i].AddNull();
     }
@@ -142,11 +236,7 @@ Result<int64_t> InsertRuns(Connection& c, const std::string& table,
     num(17, r.attempt);
     num(18, r.retry.max_attempts);
     num(19, r.retry.delay.count());
-    {
-      buffer.clear();
-      AppendJsonNumber(r.retry.delay_factor, &buffer);
-      a[20].Add(std::string_view(buffer));
-    }
+    a[20].AddDouble(r.retry.delay_factor);
     opt(21, r.retry.max_delay ? std::optional<int64_t>(r.retry.max_delay->count()) : std::nullopt);
     opt(22, r.timeout ? std::optional<int64_t>(r.timeout->count()) : std::nullopt);
     num(23, r.time_to_resolve.count());
@@ -168,13 +258,8 @@ Result<int64_t> InsertRuns(Connection& c, const std::string& table,
     text(33, r.output_file);
     text(34, SerializeAttempts(r.attempts));
     // started: a run stored running counts as started (as in the SQLite backend).
-    text(35, "t");
+    a[35].AddBool(true);
   }
-  static const char* const kTypes[kColumns] = {
-      "text", "text", "text",   "text", "text", "text", "text", "int4", "text",
-      "text", "int8", "int8",   "int8", "int8", "int8", "int8", "text", "int4",
-      "int4", "int8", "float8", "int8", "int8", "int8", "text", "text", "text",
-      "int8", "int8", "int8",   "text", "text", "text", "text", "text", "bool"};
   static const std::string kNames =
       "id, queue, function, task, status, args, data, priority, account_id, auth_account_id, "
       "created_at, run_at, scheduled_at, started_at, finished_at, lease_until, runner, attempt, "
@@ -184,9 +269,9 @@ Result<int64_t> InsertRuns(Connection& c, const std::string& table,
   Params params;
   std::string unnest;
   for (int i = 0; i < kColumns; ++i) {
-    params.Add(a[i].Take());
+    params.AddBytes(a[i].Take());
     if (i) unnest += ", ";
-    unnest += "$" + std::to_string(i + 1) + "::" + kTypes[i] + "[]";
+    unnest += "$" + std::to_string(i + 1) + "::" + BinaryArray::Name(kTypes[i]) + "[]";
   }
   const bool history = table == "runs_history";
   // The seq: given, or the next of the sequence (the hot table's default).
@@ -194,9 +279,9 @@ Result<int64_t> InsertRuns(Connection& c, const std::string& table,
   std::string seq_column;
   std::string seq_array;
   if (seqs) {
-    ArrayLiteral given;
-    for (int64_t seq : *seqs) given.Add(seq);
-    params.Add(given.Take());
+    BinaryArray given(kInt8, seqs->size());
+    for (int64_t seq : *seqs) given.AddInt(seq);
+    params.AddBytes(given.Take());
     seq_column = "seq, ";
     seq_value = "u.seq, ";
     seq_array = ", $" + std::to_string(kColumns + 1) + "::int8[]";
@@ -213,7 +298,13 @@ Result<int64_t> InsertRuns(Connection& c, const std::string& table,
       "input_file, output_file, attempts::jsonb, started" +
       // The hot table's current generation, read once for the statement.
       std::string(history ? ", coalesce(finished_at, created_at)" : ", (SELECT cur FROM runs_gen)");
-  std::string sql = "INSERT INTO " + table + "(" + seq_column + kNames +
+  // The keys' rows in the same statement: $1 and $2 are the ids and the queues.
+  const std::string keys =
+      with_keys && !history && !seqs
+          ? "WITH k AS (INSERT INTO run_keys(id, queue) SELECT * FROM unnest($1::text[], "
+            "$2::text[])) "
+          : "";
+  std::string sql = keys + "INSERT INTO " + table + "(" + seq_column + kNames +
                     (history ? ", part_at" : ", gen") + ") " + select + " FROM unnest(" + unnest +
                     seq_array + ") WITH ORDINALITY AS u(" + kNames + (seqs ? ", seq" : "") +
                     ", ord) ORDER BY ord";

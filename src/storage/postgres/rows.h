@@ -35,10 +35,12 @@ std::vector<Attempt> ParseAttempts(std::string_view text);
 
 // Inserts runs into `table` ("runs" or "runs_history"), in order: new seqs follow the
 // order of `runs`, or `seqs` (one per run) keep the place a moved run had in listings.
-// Answers the number inserted.
+// Answers the number inserted. `with_keys` (hot table, new seqs only): the same
+// statement also inserts each run's run_keys row, with no ON CONFLICT, so a key taken
+// already (or twice in `runs`) fails the statement with kConflict.
 Result<int64_t> InsertRuns(Connection& c, const std::string& table,
                            const std::vector<const Run*>& runs,
-                           const std::vector<int64_t>* seqs = nullptr);
+                           const std::vector<int64_t>* seqs = nullptr, bool with_keys = false);
 
 // Makes the monthly partitions of runs_history that hold these part_at instants
 // (idempotent; safe from many processes at once).

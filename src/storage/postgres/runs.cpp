@@ -31,6 +31,30 @@ Result<std::vector<Run>> PgStorage::RunPut(RunPutParams params) {
     if (IsFinal(run.status)) finals.push_back(PartAt(run));
   }
   TASKMILL_RETURN_IF_ERROR(EnsureMonths(finals));
+  // The common batch (new pending or running runs, no launches, no files): one
+  // statement stores the keys and the runs, betting that every key is new. A key taken
+  // already, or twice in the call, fails that statement with a unique violation; the
+  // transaction then rolls back whole and the general path below decides each run as
+  // ever (refused, ignored or replaced).
+  const bool simple = finals.empty() && params.commit_files.empty() && !params.runs.empty() &&
+                      std::none_of(params.runs.begin(), params.runs.end(),
+                                   [](const Run& run) { return run.scheduled_at.has_value(); });
+  if (simple) {
+    std::vector<const Run*> hot;
+    bool due = false;
+    for (const Run& run : params.runs) {
+      hot.push_back(&run);
+      due = due || run.status == RunStatus::kPending;
+    }
+    // The NOTIFY rides in the COMMIT's message: one round trip less per batch.
+    Status fast = pool_.Transaction(
+        [&](Connection& c) -> Status {
+          return InsertRuns(c, "runs", hot, nullptr, /*with_keys=*/true).status();
+        },
+        /*durable=*/true, due ? kNotifyBeforeCommit : "");
+    if (fast.ok()) return std::move(params.runs);
+    if (!fast.IsConflict()) return fast;
+  }
   std::vector<Run> out;
   Status st = pool_.Transaction([&](Connection& c) -> Status {
     out.clear();

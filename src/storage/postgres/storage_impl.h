@@ -48,6 +48,8 @@ inline constexpr const char* kSeekByKey = "SET LOCAL enable_seqscan = off";
 
 // The channel of commit notifications (notify.cpp).
 inline constexpr const char* kNotifySql = "SELECT pg_notify('taskmill_commits', '')";
+// The same notification as a statement to send just before COMMIT (Pool::Transaction).
+inline constexpr const char* kNotifyBeforeCommit = "NOTIFY taskmill_commits; ";
 
 class PgStorage final : public Storage {
  public:
