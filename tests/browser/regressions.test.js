@@ -69,9 +69,15 @@ test("The chart's y-axis clips its labels: 5-digit rates fit, with thousands sep
     const page = await browser.newPage({ width, height: 900 });
     await page.route('**/api/v1/stats/throughput*', async (route) => {
       const answer = await (await route.fetch()).json();
-      // 250,000 finished per 10 s step: 25,000 per second.
+      // Up to 250,000 finished per 10 s step: 25,000 per second. The step in progress is
+      // divided by the seconds it has lasted (as little as 1 s), so it holds few.
       answer.since = answer.points[0].at;
-      answer.points = answer.points.map((p, i) => ({ ...p, finished: 150000 + (i % 11) * 10000, failed: 1000 }));
+      const last = answer.points.length - 1;
+      answer.points = answer.points.map((p, i) => ({
+        ...p,
+        finished: i === last ? 1000 : 150000 + (i % 11) * 10000,
+        failed: i === last ? 10 : 1000,
+      }));
       await route.fulfill({ json: answer });
     });
     await page.goto(`${server.url}/`);
