@@ -31,7 +31,7 @@ struct ServeOptions {
   ServerFlags server;
   std::string listen;
   std::string roles;
-  double scheduler_lease = 0;  // seconds; 0: scheduler.lease of the file
+  double scheduler_lease = 0;     // seconds; 0: scheduler.lease of the file
   std::string history_retention;  // e.g. 30d; empty: task_storage.history_retention
 };
 
