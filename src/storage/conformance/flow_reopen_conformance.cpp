@@ -17,29 +17,6 @@ const int kFlowReopenSubject = 0;
 namespace {
 namespace json = boost::json;
 
-Run Root(const std::string& id) {
-  Run root;
-  root.id = id;
-  root.function = "flow.run";
-  root.status = RunStatus::kRunning;
-  root.flow_id = id;
-  root.created_at = kT0;
-  root.run_at = kT0;
-  root.started_at = kT0;
-  return root;
-}
-
-Run Member(const std::string& id, const std::string& flow, const std::string& parent) {
-  Run run;
-  run.id = id;
-  run.function = "test.echo";
-  run.flow_id = flow;
-  run.parent_id = parent;
-  run.created_at = kT0;
-  run.run_at = kT0;
-  return run;
-}
-
 RunSettle FailFlow() {
   return RunSettle{.queue = "default",
                    .id = "r",
@@ -54,14 +31,14 @@ RunSettle FailFlow() {
 }  // namespace
 
 TEST_P(StorageConformance, SettleStoresItsThenRunsOnlyWhenItEndsTheRoot) {
-  Put({Root("r"), Member("r:a", "r", "r"), Member("r:b", "r", "r")});
+  Put({FlowRoot("r"), FlowMember("r:a", "r", "r"), FlowMember("r:b", "r", "r")});
   std::vector<ClaimedRun> claimed = Take("runner", 2, kT0);
   ASSERT_EQ(claimed.size(), 2u);
   RunSettle settle;
   settle.queue = "default";
   settle.id = "r";
   settle.result = json::object{{"outcome", "all_over"}};
-  Run over = Member("r::over", "", "r");  // not a member of the flow: no flow_id
+  Run over = FlowMember("r::over", "", "r");  // not a member of the flow: no flow_id
   settle.then = {over};
   RunFinish first = FinishOf(claimed[0].id, claimed[0].attempt, RunStatus::kCompleted, At(5));
   first.settle = settle;
@@ -79,7 +56,7 @@ TEST_P(StorageConformance, SettleStoresItsThenRunsOnlyWhenItEndsTheRoot) {
 }
 
 TEST_P(StorageConformance, ReopenPutsAFailedRootBackToRunningAndRetriesRunsInOneCommit) {
-  Put({Root("r"), Member("r:a", "r", "r"), Member("r:b", "r", "r")});
+  Put({FlowRoot("r"), FlowMember("r:a", "r", "r"), FlowMember("r:b", "r", "r")});
   std::vector<ClaimedRun> claimed = Take("runner", 1, kT0);
   ASSERT_EQ(claimed.size(), 1u);
   const std::string failed_id = claimed[0].id;
@@ -92,7 +69,7 @@ TEST_P(StorageConformance, ReopenPutsAFailedRootBackToRunningAndRetriesRunsInOne
   ASSERT_EQ(Get(stopped_id).status, RunStatus::kStopped);
 
   // All or nothing: a live or absent run among them changes nothing.
-  Put({Member("r:live", "r", "r")});
+  Put({FlowMember("r:live", "r", "r")});
   EXPECT_EQ(storage().RunReopen("r", "default", {failed_id, "r:live"}, At(6)).status().code(),
             StatusCode::kFailedPrecondition);
   EXPECT_EQ(storage().RunReopen("r", "default", {failed_id, "r:absent"}, At(6)).status().code(),

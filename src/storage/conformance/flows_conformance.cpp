@@ -18,30 +18,6 @@ const int kFlowsSubject = 0;
 namespace {
 namespace json = boost::json;
 
-// A flow's root as the engine stores it: running, held by no runner.
-Run Root(const std::string& id) {
-  Run root;
-  root.id = id;
-  root.function = "flow.run";
-  root.status = RunStatus::kRunning;
-  root.flow_id = id;
-  root.created_at = kT0;
-  root.run_at = kT0;
-  root.started_at = kT0;
-  return root;
-}
-
-Run Member(const std::string& id, const std::string& flow, const std::string& parent) {
-  Run run;
-  run.id = id;
-  run.function = "test.echo";
-  run.flow_id = flow;
-  run.parent_id = parent;
-  run.created_at = kT0;
-  run.run_at = kT0;
-  return run;
-}
-
 RunFollowUp FollowUp(Run run, std::vector<std::string> after, std::string while_live = "") {
   RunFollowUp up;
   up.run = std::move(run);
@@ -61,11 +37,11 @@ bool Stored(Storage& storage, const std::string& id) { return storage.RunGet(id)
 }  // namespace
 
 TEST_P(StorageConformance, FollowUpIsStoredWithTheFinishAndOnlyOnce) {
-  Put({Root("r"), Member("r:a", "r", "r")});
+  Put({FlowRoot("r"), FlowMember("r:a", "r", "r")});
   ClaimedRun a = Take("runner", 1, kT0).at(0);
   ASSERT_EQ(a.id, "r:a");
   RunFinish f =
-      FinishWith(a, RunStatus::kCompleted, {FollowUp(Member("r:b", "r", "r"), {"r:a"}, "r")});
+      FinishWith(a, RunStatus::kCompleted, {FollowUp(FlowMember("r:b", "r", "r"), {"r:a"}, "r")});
   // A stale fence stores nothing.
   RunFinish stale = f;
   stale.attempt = a.attempt + 1;
@@ -84,10 +60,10 @@ TEST_P(StorageConformance, FollowUpIsStoredWithTheFinishAndOnlyOnce) {
 }
 
 TEST_P(StorageConformance, FollowUpWaitsForEveryParentOfAFanIn) {
-  Put({Root("r"), Member("r:a", "r", "r"), Member("r:b", "r", "r")});
+  Put({FlowRoot("r"), FlowMember("r:a", "r", "r"), FlowMember("r:b", "r", "r")});
   std::vector<ClaimedRun> claimed = Take("runner", 2, kT0);
   ASSERT_EQ(claimed.size(), 2u);
-  Run join = Member("r:c", "r", "r");
+  Run join = FlowMember("r:c", "r", "r");
   // The first parent to finish finds the other running: c is not due.
   EXPECT_TRUE(Unwrap(storage().RunFinishBatch({FinishWith(claimed[0], RunStatus::kCompleted,
                                                           {FollowUp(join, {"r:a", "r:b"}, "r")})}))
@@ -104,10 +80,10 @@ TEST_P(StorageConformance, FollowUpWaitsForEveryParentOfAFanIn) {
 }
 
 TEST_P(StorageConformance, FanInOfParentsFinishedInOneBatchStoresTheJoinOnce) {
-  Put({Root("r"), Member("r:a", "r", "r"), Member("r:b", "r", "r")});
+  Put({FlowRoot("r"), FlowMember("r:a", "r", "r"), FlowMember("r:b", "r", "r")});
   std::vector<ClaimedRun> claimed = Take("runner", 2, kT0);
   ASSERT_EQ(claimed.size(), 2u);
-  Run join = Member("r:c", "r", "r");
+  Run join = FlowMember("r:c", "r", "r");
   auto results = Unwrap(storage().RunFinishBatch(
       {FinishWith(claimed[0], RunStatus::kCompleted, {FollowUp(join, {"r:a", "r:b"}, "r")}),
        FinishWith(claimed[1], RunStatus::kCompleted, {FollowUp(join, {"r:a", "r:b"}, "r")})}));
@@ -119,18 +95,18 @@ TEST_P(StorageConformance, FanInOfParentsFinishedInOneBatchStoresTheJoinOnce) {
 }
 
 TEST_P(StorageConformance, FollowUpWaitsForTheChildrenOfItsParent) {
-  Put({Root("r"), Member("r:a", "r", "r")});
+  Put({FlowRoot("r"), FlowMember("r:a", "r", "r")});
   ClaimedRun a = Take("runner", 1, kT0).at(0);
-  Run next = Member("r:n", "r", "r");
+  Run next = FlowMember("r:n", "r", "r");
   // The step adds two children and names its successor: the children are stored, the
   // successor waits for them.
-  ASSERT_TRUE(
-      Unwrap(storage().RunFinishBatch({FinishWith(
-                 a, RunStatus::kCompleted,
-                 {FollowUp(Member("r:a:1", "r", "r:a"), {}, "r"),
-                  FollowUp(Member("r:a:2", "r", "r:a"), {}, "r"), FollowUp(next, {"r:a"}, "r")})}))
-          .at(0)
-          .accepted);
+  ASSERT_TRUE(Unwrap(storage().RunFinishBatch(
+                         {FinishWith(a, RunStatus::kCompleted,
+                                     {FollowUp(FlowMember("r:a:1", "r", "r:a"), {}, "r"),
+                                      FollowUp(FlowMember("r:a:2", "r", "r:a"), {}, "r"),
+                                      FollowUp(next, {"r:a"}, "r")})}))
+                  .at(0)
+                  .accepted);
   EXPECT_TRUE(Stored(storage(), "r:a:1"));
   EXPECT_TRUE(Stored(storage(), "r:a:2"));
   EXPECT_FALSE(Stored(storage(), "r:n"));
@@ -150,19 +126,19 @@ TEST_P(StorageConformance, FollowUpWaitsForTheChildrenOfItsParent) {
 }
 
 TEST_P(StorageConformance, FollowUpOfAStoppedFlowIsNotStored) {
-  Put({Root("r"), Member("r:a", "r", "r")});
+  Put({FlowRoot("r"), FlowMember("r:a", "r", "r")});
   ClaimedRun a = Take("runner", 1, kT0).at(0);
   Unwrap(storage().RunCancel("r", "default", At(1)));
   EXPECT_TRUE(
       Unwrap(storage().RunFinishBatch({FinishWith(
-                 a, RunStatus::kCompleted, {FollowUp(Member("r:b", "r", "r"), {"r:a"}, "r")})}))
+                 a, RunStatus::kCompleted, {FollowUp(FlowMember("r:b", "r", "r"), {"r:a"}, "r")})}))
           .at(0)
           .accepted);
   EXPECT_FALSE(Stored(storage(), "r:b"));
 }
 
 TEST_P(StorageConformance, SettleEndsTheRootWhenNothingOfTheFlowIsLive) {
-  Put({Root("r"), Member("r:a", "r", "r"), Member("r:b", "r", "r")});
+  Put({FlowRoot("r"), FlowMember("r:a", "r", "r"), FlowMember("r:b", "r", "r")});
   std::vector<ClaimedRun> claimed = Take("runner", 2, kT0);
   ASSERT_EQ(claimed.size(), 2u);
   RunSettle settle;
@@ -185,10 +161,10 @@ TEST_P(StorageConformance, SettleEndsTheRootWhenNothingOfTheFlowIsLive) {
 }
 
 TEST_P(StorageConformance, SettleStopsWhatIsLeftOfAFailedFlow) {
-  Put({Root("r"), Member("r:a", "r", "r"), Member("r:b", "r", "r")});
+  Put({FlowRoot("r"), FlowMember("r:a", "r", "r"), FlowMember("r:b", "r", "r")});
   std::vector<ClaimedRun> claimed = Take("runner", 1, kT0);
   ASSERT_EQ(claimed.size(), 1u);
-  Put({Member("r:c", "r", "r:b")});  // pending
+  Put({FlowMember("r:c", "r", "r:b")});  // pending
   RunFinish failed = FinishWith(claimed[0], RunStatus::kFailed, {});
   failed.settle = RunSettle{.queue = "default",
                             .id = "r",
@@ -212,9 +188,10 @@ TEST_P(StorageConformance, AFlowsRootHoldsNoSlotOfItsQueuesCap) {
   // The root is stored running but no runner holds it: with a cap of 2 on its queue,
   // two of its steps run at once, not one.
   Unwrap(storage().QueueSetConcurrency("narrow", 2));
-  Run root = Root("r");
+  Run root = FlowRoot("r");
   root.queue = "narrow";
-  Run a = Member("r:a", "r", "r"), b = Member("r:b", "r", "r"), c = Member("r:c", "r", "r");
+  Run a = FlowMember("r:a", "r", "r"), b = FlowMember("r:b", "r", "r"),
+      c = FlowMember("r:c", "r", "r");
   a.queue = b.queue = c.queue = "narrow";
   Put({root, a, b, c});
   EXPECT_EQ(Take("runner", 10, At(1), {"narrow"}).size(), 2u);

@@ -87,6 +87,29 @@ Run FullRunningRun(std::string id) {
   return r;
 }
 
+Run FlowRoot(const std::string& id) {
+  Run root;
+  root.id = id;
+  root.function = "flow.run";
+  root.status = RunStatus::kRunning;
+  root.flow_id = id;
+  root.created_at = kT0;
+  root.run_at = kT0;
+  root.started_at = kT0;
+  return root;
+}
+
+Run FlowMember(const std::string& id, const std::string& flow, const std::string& parent) {
+  Run run;
+  run.id = id;
+  run.function = "test.echo";
+  run.flow_id = flow;
+  run.parent_id = parent;
+  run.created_at = kT0;
+  run.run_at = kT0;
+  return run;
+}
+
 TaskDef FullTask(std::string name) {
   TaskDef t;
   t.name = std::move(name);

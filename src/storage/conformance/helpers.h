@@ -36,6 +36,10 @@ int64_t CountOf(const StorageStats& stats, RunStatus status);
 Run FullCompletedRun(std::string id);
 // A run in the middle of its second attempt (the launch after FullCompletedRun's).
 Run FullRunningRun(std::string id);
+// A flow's root as the engine stores it: running, held by no runner.
+Run FlowRoot(const std::string& id);
+// A pending run of the flow of root `flow`, with parent `parent`.
+Run FlowMember(const std::string& id, const std::string& flow, const std::string& parent);
 // A task definition with every field set to a value other than its default.
 TaskDef FullTask(std::string name);
 
