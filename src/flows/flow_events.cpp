@@ -5,7 +5,7 @@
 #include <taskmill/run_enums.h>
 
 #include <boost/json.hpp>
-#include <set>
+#include <map>
 
 #include "flows/advance.h"
 
@@ -76,8 +76,7 @@ namespace {
 
 // The step run `id` is final and none of its children is live (read after the commit).
 bool AllOver(Storage& storage, const std::string& id) {
-  auto step = storage.RunGet(id);
-  if (!step.ok() || !IsFinal(step->status)) return false;
+  // The children first: while any is live (most finishes of a big step), one read.
   for (RunStatus live : {RunStatus::kPending, RunStatus::kRunning}) {
     RunFilter filter;
     filter.parent_id = id;
@@ -86,14 +85,17 @@ bool AllOver(Storage& storage, const std::string& id) {
     auto page = storage.RunList(filter);
     if (!page.ok() || !page->runs.empty()) return false;
   }
-  return true;
+  auto step = storage.RunGet(id);
+  return step.ok() && IsFinal(step->status);
 }
 
 }  // namespace
 
 void PublishFinished(EventBus& bus, Storage& storage,
                      const std::vector<std::pair<const Run*, const RunFinish*>>& finished) {
-  std::set<std::string> all_over;  // steps already told in this batch
+  // Every finish of the batch is committed: storage answers the same for each child of
+  // one step, so each step is read once per batch (and told at most once).
+  std::map<std::string, bool> step_over;
   for (const auto& [run, f] : finished) {
     auto role = RoleOf(*run);
     if (!role) continue;
@@ -106,8 +108,10 @@ void PublishFinished(EventBus& bus, Storage& storage,
         continue;
       }
       // A child ended: the event is its step's.
-      if (all_over.count(run->parent_id) > 0 || !AllOver(storage, run->parent_id)) continue;
-      all_over.insert(run->parent_id);
+      auto [seen, first] = step_over.try_emplace(run->parent_id, false);
+      if (!first) continue;
+      seen->second = AllOver(storage, run->parent_id);
+      if (!seen->second) continue;
       Run step = ended;
       step.id = run->parent_id;
       step.status = RunStatus::kCompleted;
