@@ -263,20 +263,11 @@ TEST(PostgresFinishes, StaleStatisticsStillReachEachRunByItsKey) {
     succeeded.AddNull();
     failed.AddNull();
   }
-  // The finishes' lock reads the chunk's keys; the finish then reaches the runs locked
-  // by their seqs (any values do for a plan).
-  ArrayLiteral seqs;
-  for (int i = 0; i < 2000; ++i) seqs.Add(int64_t{i + 1});
-  Params lock;
-  const std::string lock_ids = ArrayOf(*claimed, 2000, [](const taskmill::Run& r) { return r.id; });
-  const std::string lock_queues =
-      ArrayOf(*claimed, 2000, [](const taskmill::Run& r) { return r.queue; });
-  lock.Add(lock_ids).Add(lock_queues);
   Params params;
   params.Add(ids.Take()).Add(queues.Take()).Add(attempts.Take()).Add(statuses.Take());
   params.Add(finished.Take()).Add(run_ats.Take()).Add(results.Take()).Add(errors.Take());
   params.Add(kinds.Take()).Add(outcomes.Take()).Add(outputs.Take()).Add(totals.Take());
-  params.Add(succeeded.Take()).Add(failed.Take()).Add(seqs.Take());
+  params.Add(succeeded.Take()).Add(failed.Take());
   // The settings of the backend's transactions (pg_conn.h), and of its batches by key.
   ASSERT_TRUE((*conn)
                   ->ExecScript("BEGIN; SET LOCAL enable_hashjoin = off; "
@@ -304,32 +295,8 @@ TEST(PostgresFinishes, StaleStatisticsStillReachEachRunByItsKey) {
     }
     return keyed;
   };
-  // The finishes' lock reads `runs` by the (id, queue) index alone (a scan of it, or a
-  // bitmap of it); then the final finishes' delete and the retries' update by seq alone.
-  auto by_key = [](const std::vector<std::string>& scans) {
-    bool keyed = false;
-    for (const std::string& scan : scans) {
-      if (scan == "Index Scan on runs_id_queue" || scan == "Bitmap Index Scan on runs_id_queue") {
-        keyed = true;
-      } else if (scan != "Bitmap Heap Scan on (table)") {
-        return false;
-      }
-    }
-    return keyed;
-  };
-  auto by_seq = [](const std::vector<std::string>& scans) {
-    bool seq = false;
-    for (const std::string& scan : scans) {
-      if (scan == "Index Scan on runs_seq" || scan == "Bitmap Index Scan on runs_seq") {
-        seq = true;
-      } else if (scan != "Bitmap Heap Scan on (table)") {
-        return false;
-      }
-    }
-    return seq;
-  };
-  EXPECT_PRED1(by_key, scans_of(FinishLockSql(), lock));
-  EXPECT_PRED1(by_seq, scans_of(FinishSql(), params));
+  // The final finishes' delete and the retries' update.
+  EXPECT_PRED1(by_key_then_seq, scans_of(FinishSql(), params));
   // The same runs' heartbeats and starts (their first columns are the finishes').
   Params beats;
   beats.Add(ArrayOf(*claimed, 2000, [](const taskmill::Run& r) { return r.id; }))

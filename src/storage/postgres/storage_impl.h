@@ -174,7 +174,6 @@ class PgStorage final : public Storage {
 
 // The batch statements of finishes (finishes.cpp), heartbeats and starts (claims.cpp),
 // named so that the tests can read their plans.
-const std::string& FinishLockSql();
 const std::string& FinishSql();
 const std::string& HeartbeatSql();
 const std::string& StartSql();
