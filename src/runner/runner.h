@@ -82,6 +82,9 @@ class Runner {
   int ClaimLimit() const;
   void WorkerLoop();
   void FinishLoop();
+  // Wakes the fetcher as a finish batch goes to storage, when its last claim came
+  // back short: its claim may then share the batch's commit (FinishLoop).
+  void PreWakeFetcher();
   // A flow's root that a finish ended (RunSettle): its run.finished event.
   void AnnounceSettled(const RunSettle& settle);
   void SupervisorLoop();

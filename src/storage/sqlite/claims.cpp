@@ -31,20 +31,17 @@ Result<int64_t> RunningFlowRoots(Connection& db, const std::string& queue) {
 Result<std::vector<ClaimedRun>> SqliteStorage::RunTake(const RunTakeParams& p) {
   if (p.max <= 0) return std::vector<ClaimedRun>{};
   std::vector<ClaimedRun> out;
-  Status st = Write(
-      [&](Tx& tx) -> Status {
-        out.clear();
-        TASKMILL_RETURN_IF_ERROR(TakeFromQueues(tx, p, out));
-        if (p.next_run_at && static_cast<int>(out.size()) < p.max) {
-          TASKMILL_RETURN_IF_ERROR(EarliestPendingRunAt(tx, p, p.next_run_at));
-        }
-        for (const Run& run : out) {
-          tx.deltas.Move(run.queue, run.task, run.account_id, RunStatus::kPending,
-                         RunStatus::kRunning);
-        }
-        return Status::Ok();
-      },
-      /*durable=*/false);
+  Status st = WriteClaim([&](Tx& tx) -> Status {
+    out.clear();
+    TASKMILL_RETURN_IF_ERROR(TakeFromQueues(tx, p, out));
+    if (p.next_run_at && static_cast<int>(out.size()) < p.max) {
+      TASKMILL_RETURN_IF_ERROR(EarliestPendingRunAt(tx, p, p.next_run_at));
+    }
+    for (const Run& run : out) {
+      tx.deltas.Move(run.queue, run.task, run.account_id, RunStatus::kPending, RunStatus::kRunning);
+    }
+    return Status::Ok();
+  });
   if (!st.ok()) return st;
   return out;
 }

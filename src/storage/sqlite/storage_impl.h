@@ -54,6 +54,7 @@ class SqliteStorage final : public Storage {
     bool durable;
     std::promise<Status> done;
     bool detached = false;  // WriteDetached: no one waits; the writer deletes it
+    bool claim = false;     // a claim (RunTake): run after the other writes of its commit
   };
   struct Unsynced {
     PendingWrite* write;
@@ -76,7 +77,15 @@ class SqliteStorage final : public Storage {
   void NoteShortOfSpace();
   void CheckpointLoop();
   Status Write(std::function<Status(Tx&)> fn, bool durable = true);
+  // A claim's write: not durable, and run after the other writes that share its
+  // commit, so that it sees the room their finishes free in a capped queue and the
+  // runs they store (a flow's children and successors). The writes of one commit
+  // come from threads none of which has been answered yet: any order of them is one
+  // they could have had.
+  Status WriteClaim(std::function<Status(Tx&)> fn);
   void WriteDetached(std::function<Status(Tx&)> fn);
+  // Queues `w` for the writer thread and waits for its answer.
+  Status Queue(PendingWrite& w);
   void WriterLoop();
   void SyncLoop();
   Status SyncLog() const;
