@@ -43,6 +43,7 @@ Result<std::vector<ClaimedRun>> SqliteStorage::RunTake(const RunTakeParams& p) {
     return Status::Ok();
   });
   if (!st.ok()) return st;
+  for (Run& run : out) ParseRawJson(run);
   return out;
 }
 
@@ -110,7 +111,8 @@ Status SqliteStorage::TakeFromQueues(Tx& tx, const RunTakeParams& p, std::vector
       auto row = s.Step();
       if (!row.ok()) return row.status();
       if (!*row) break;
-      ReadRunInto(s, out.emplace_back(), &seqs.emplace_back());
+      // Args and data are parsed after the commit, by the caller's thread (RunTake).
+      ReadRunInto(s, out.emplace_back(), &seqs.emplace_back(), /*raw_json=*/true);
       if (task_caps) {
         auto capped = std::find_if(task_rooms.begin(), task_rooms.end(),
                                    [&](const auto& r) { return r.first == out.back().task; });
