@@ -310,6 +310,10 @@ Result<std::vector<RunFinishResult>> SqliteStorage::RunFinishBatch(
     std::string account;
     std::string runner;
     std::string attempts;
+    // A finish whose fence is stale still applies what an earlier finish of the batch,
+    // accepted, left to the last one carrying it (SharedFollowUps).
+    SharedFollowUps shared(finishes);
+    auto stale = [&](size_t i) { return ApplyFinishFollowUps(tx, finishes, i, false, shared, out); };
     for (size_t i = 0; i < finishes.size(); ++i) {
       const RunFinish& f = finishes[i];
       const std::string_view outcome =
@@ -334,7 +338,10 @@ Result<std::vector<RunFinishResult>> SqliteStorage::RunFinishBatch(
         q.Bind(3, f.attempt);
         auto row = q.Step();
         if (!row.ok()) return row.status();
-        if (!*row) continue;  // not the current attempt: a stale fence
+        if (!*row) {  // not the current attempt: a stale fence
+          TASKMILL_RETURN_IF_ERROR(stale(i));
+          continue;
+        }
         seq = q.Int(0);
         task = q.Text(1);
         runner = q.Text(2);
@@ -378,15 +385,16 @@ Result<std::vector<RunFinishResult>> SqliteStorage::RunFinishBatch(
       }
       TASKMILL_RETURN_IF_ERROR(s.Exec());
       if (claimed) {
-        if (tx.db.Changes() != 1) continue;  // not the current attempt: a stale fence
+        if (tx.db.Changes() != 1) {  // not the current attempt: a stale fence
+          TASKMILL_RETURN_IF_ERROR(stale(i));
+          continue;
+        }
         task = claimed->task;
         account = claimed->account_id;
       }
       out[i].accepted = true;
       tx.deltas.Move(f.queue, task, account, RunStatus::kRunning, f.status);
-      if (!f.follow_ups.empty() || f.settle) {
-        TASKMILL_RETURN_IF_ERROR(ApplyFollowUps(tx, f, &out[i].settled));
-      }
+      TASKMILL_RETURN_IF_ERROR(ApplyFinishFollowUps(tx, finishes, i, true, shared, out));
     }
     return Status::Ok();
   });
