@@ -165,9 +165,7 @@ struct RunFinish {
   // outlive the call.
   const Run* claimed = nullptr;
   // Applied in the same commit when, and only when, the finish is accepted: the
-  // follow-ups in order (each under its conditions), then the settle. A conditional
-  // follow-up or a settle when idle that several finishes of one batch carry alike
-  // may be applied once, at the last of them (docs/storage.md, RunFinishBatch).
+  // follow-ups in order (each under its conditions), then the settle.
   std::vector<RunFollowUp> follow_ups;
   std::optional<RunSettle> settle;
 };
