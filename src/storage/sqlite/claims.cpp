@@ -313,7 +313,9 @@ Result<std::vector<RunFinishResult>> SqliteStorage::RunFinishBatch(
     // A finish whose fence is stale still applies what an earlier finish of the batch,
     // accepted, left to the last one carrying it (SharedFollowUps).
     SharedFollowUps shared(finishes);
-    auto stale = [&](size_t i) { return ApplyFinishFollowUps(tx, finishes, i, false, shared, out); };
+    auto stale = [&](size_t i) {
+      return ApplyFinishFollowUps(tx, finishes, i, false, shared, out);
+    };
     for (size_t i = 0; i < finishes.size(); ++i) {
       const RunFinish& f = finishes[i];
       const std::string_view outcome =

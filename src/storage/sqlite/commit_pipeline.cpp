@@ -2,10 +2,10 @@
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cstring>
-#include <algorithm>
 #include <filesystem>
 
 #include "metrics/taskmill_metrics.h"
@@ -154,7 +154,8 @@ void SqliteStorage::WriterLoop() {
     }
     // Claims last (WriteClaim): a claim queued alongside a runner's finishes takes
     // the slots of a capped queue they free, in this commit rather than the next.
-    std::stable_partition(batch.begin(), batch.end(), [](const PendingWrite* w) { return !w->claim; });
+    std::stable_partition(batch.begin(), batch.end(),
+                          [](const PendingWrite* w) { return !w->claim; });
     // A measurement, not a decision: storage still takes every instant it stores
     // from its callers.
     const auto started = std::chrono::steady_clock::now();

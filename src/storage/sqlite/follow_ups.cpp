@@ -72,8 +72,8 @@ SqliteStorage::SharedFollowUps::SharedFollowUps(const std::vector<RunFinish>& fi
   }
 }
 
-Status SqliteStorage::ApplyFinishFollowUps(Tx& tx, const std::vector<RunFinish>& finishes,
-                                           size_t i, bool accepted, SharedFollowUps& shared,
+Status SqliteStorage::ApplyFinishFollowUps(Tx& tx, const std::vector<RunFinish>& finishes, size_t i,
+                                           bool accepted, SharedFollowUps& shared,
                                            std::vector<RunFinishResult>& out) {
   const RunFinish& f = finishes[i];
   if (f.follow_ups.empty() && !f.settle) return Status::Ok();
