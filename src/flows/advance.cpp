@@ -195,10 +195,9 @@ void AdvanceFlow(const FlowRegistry& flows, const Run& run, RunFinish& f) {
     return SettleWhenIdle(*flow, run, f);
   }
   if (!ok && step->exit_on_failed) return FailFlow(*flow, run, step->name, f, f);
-  // The step's run, for its successors: the child's parent.
-  Run step_run = run;
-  step_run.id = run.parent_id;
-  AddSuccessors(*flow, *step, step_run, f);
+  // The successors of its step (they take the flow's id and args, which the child
+  // shares with its step, and not the step's own id).
+  AddSuccessors(*flow, *step, run, f);
   SettleWhenIdle(*flow, run, f);
 }
 

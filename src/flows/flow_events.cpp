@@ -76,8 +76,19 @@ namespace {
 
 // The step run `id` is final and none of its children is live (read after the commit).
 bool AllOver(Storage& storage, const std::string& id) {
-  // The children first: while any is live (most finishes of a big step), one read.
-  for (RunStatus live : {RunStatus::kPending, RunStatus::kRunning}) {
+  // The children first, the cheapest read first: while children are left to run (most
+  // finishes of a big step), the newest is live, one seek by the step's id. A listing
+  // by status pending is a walk through the pending runs, which a listing of the
+  // running ones is not: asked at every finish batch, it walked up to 20,000 of a
+  // step's pending children each time.
+  {
+    RunFilter newest;
+    newest.parent_id = id;
+    newest.limit = 1;
+    auto page = storage.RunList(newest);
+    if (!page.ok() || (!page->runs.empty() && !IsFinal(page->runs.front().status))) return false;
+  }
+  for (RunStatus live : {RunStatus::kRunning, RunStatus::kPending}) {
     RunFilter filter;
     filter.parent_id = id;
     filter.status = live;
@@ -99,12 +110,12 @@ void PublishFinished(EventBus& bus, Storage& storage,
   for (const auto& [run, f] : finished) {
     auto role = RoleOf(*run);
     if (!role) continue;
-    Run ended = *run;
-    ended.status = f->status;
-    ended.error = f->error;
     for (const FinishEvent& event : FinishEvents(*run, *f)) {
       if (!event.when_all_over) {
-        bus.Publish(FlowEvent(ended, event.what, *role));
+        Event e = FlowEvent(*run, event.what, *role);
+        e.status = f->status;
+        e.error = f->error;
+        bus.Publish(std::move(e));
         continue;
       }
       // A child ended: the event is its step's.
@@ -112,11 +123,11 @@ void PublishFinished(EventBus& bus, Storage& storage,
       if (!first) continue;
       seen->second = AllOver(storage, run->parent_id);
       if (!seen->second) continue;
-      Run step = ended;
-      step.id = run->parent_id;
-      step.status = RunStatus::kCompleted;
-      step.error.clear();
-      bus.Publish(FlowEvent(step, event.what, *role));
+      Event e = FlowEvent(*run, event.what, *role);
+      e.run_id = run->parent_id;
+      e.status = RunStatus::kCompleted;
+      e.error.clear();
+      bus.Publish(std::move(e));
     }
   }
 }

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 
+#include "flows/advance.h"
 #include "flows/callbacks.h"
 #include "flows/caps.h"
 #include "flows/flow_events.h"
@@ -311,7 +312,13 @@ void Runner::WorkerLoop() {
     executing_.fetch_sub(1, std::memory_order_relaxed);
     claimed_.fetch_sub(1);
     if (finisher_idle) finish_cv_.notify_one();
-    if (work_.size() <= refill_at_) {
+    // A freed slot is worth a claim when the last claim was held back by the slots
+    // (backlog_), or when the fetcher waits for a slot (every one claimed: a wake-up
+    // or a due run may be pending). After a short claim (no more due runs, or a queue
+    // at its cap), a claim now would find what the last one found: the finisher wakes
+    // the fetcher instead as it writes these outcomes (FinishLoop), when what they
+    // free or store can be claimed.
+    if (work_.size() <= refill_at_ && (backlog_ || claimed_.load() + 1 >= ClaimLimit())) {
       wake_ = true;
       fetch_cv_.notify_one();
     }
@@ -319,20 +326,25 @@ void Runner::WorkerLoop() {
 }
 
 RunFinish Runner::Execute(const Run& run, const std::shared_ptr<CancellationToken>& token) {
-  if (options_.flows && !run.flow_id.empty()) {
+  const FlowRegistry* registry = run.flow_id.empty() ? nullptr : options_.flows.get();
+  std::optional<flows::Role> role;
+  if (registry != nullptr) role = flows::RoleOf(run);
+  // Only a step reads its input and sets a cap: a child's input is in its args, and
+  // running it as it was claimed spares a copy of the run per child.
+  if (role && !role->root && !role->child) {
     // A flow's step reads the flow's state as it starts (flows/input.h).
     Run input = flows::WithStepInput(storage_, run);
     // Its children's cap is in place before it adds them (flows/caps.h).
-    if (Status st = flows::SetChildCap(storage_, *options_.flows, run); !st.ok()) {
+    if (Status st = flows::SetChildCap(storage_, *registry, run); !st.ok()) {
       HandlerOutcome failed{.status = RunStatus::kFailed,
                             .error = "cannot set the cap of the step's children: " + st.ToString()};
-      return DecideFinish(input, failed, clock_.Now(), options_.flows.get());
+      return DecideFinish(input, failed, clock_.Now(), registry);
     }
     HandlerOutcome outcome = InvokeHandler(functions_, input, token);
-    return DecideFinish(input, outcome, clock_.Now(), options_.flows.get());
+    return DecideFinish(input, outcome, clock_.Now(), registry);
   }
   HandlerOutcome outcome = InvokeHandler(functions_, run, token);
-  return DecideFinish(run, outcome, clock_.Now());
+  return DecideFinish(run, outcome, clock_.Now(), registry);
 }
 
 void Runner::FinishLoop() {
@@ -369,10 +381,17 @@ void Runner::FinishLoop() {
     finishes.clear();
     finishes.reserve(batch.size());
     for (auto& [f, run] : batch) {
-      finishes.push_back(f);
-      finishes.back().claimed = &run;  // the storage need not read it back
+      finishes.push_back(std::move(f));  // back into batch after the commit
+      finishes.back().claimed = &run;    // the storage need not read it back
     }
+    // After a short claim (a queue at its cap, or no due run left), the room these
+    // finishes free in a capped queue and the runs they store (a flow's children and
+    // successors) are claimable as soon as they commit. Woken now, the fetcher's claim
+    // reaches the storage's writer right behind them and shares their commit, or takes
+    // the next, instead of waiting for their fsync and a wake-up after it.
+    PreWakeFetcher();
     auto results = storage_.RunFinishBatch(finishes);
+    for (size_t i = 0; i < batch.size(); ++i) batch[i].first = std::move(finishes[i]);
     // After the commit, so that observing never delays it; every attempt counts,
     // whether or not its outcome was still current.
     for (const auto& [f, run] : batch) {
@@ -385,15 +404,19 @@ void Runner::FinishLoop() {
                     results.status().ToString());
     } else {
       std::vector<std::pair<const Run*, const RunFinish*>> of_flows;
+      bool stored = false;
       for (size_t i = 0; i < batch.size(); ++i) {
         if (!(*results)[i].accepted) continue;
         const auto& [f, run] = batch[i];
         // A retry wakes the fetcher at its instant.
         notifier_.Finished(run, f);
-        // The runs of a flow that this commit stored are due now.
-        if (!f.follow_ups.empty()) Wake();
+        stored |= !f.follow_ups.empty();
         if (!run.flow_id.empty()) of_flows.emplace_back(&run, &f);
       }
+      // The runs of a flow that this commit stored are due now. The claim woken before
+      // the commit may have reached the storage ahead of it (in an earlier commit):
+      // one claim more per batch, rather than one per finish that stored runs.
+      if (stored) Wake();
       if (!of_flows.empty()) flows::PublishFinished(notifier_.events(), storage_, of_flows);
       for (size_t i = 0; i < batch.size(); ++i) {
         if ((*results)[i].accepted && (*results)[i].settled)
@@ -402,6 +425,15 @@ void Runner::FinishLoop() {
     }
     batch.clear();
   }
+}
+
+void Runner::PreWakeFetcher() {
+  {
+    std::lock_guard lock(mu_);
+    if (backlog_ || !running_) return;
+    wake_ = true;
+  }
+  fetch_cv_.notify_one();
 }
 
 void Runner::AnnounceSettled(const RunSettle& settle) {

@@ -4,7 +4,10 @@
 //   fetcher     claims up to the number of free slots per storage call, plus runs
 //               ahead of them while attempts are short (RunnerOptions::prefetch), when
 //               woken (an enqueue in this process, a commit of another process, a
-//               freed slot), when the earliest run it knows of falls due (WakeAt, and
+//               freed slot while the slots held the last claim back, a batch of
+//               finishes on its way to storage after a claim that came back short: a
+//               capped queue, whose room those finishes free in their commit), when
+//               the earliest run it knows of falls due (WakeAt, and
 //               the storage's answer to a claim), or every poll_interval; while no
 //               slot is free it sleeps until one is;
 //   workers     `capacity` threads, one attempt each at a time (the slots). While
@@ -82,6 +85,9 @@ class Runner {
   int ClaimLimit() const;
   void WorkerLoop();
   void FinishLoop();
+  // Wakes the fetcher as a finish batch goes to storage, when its last claim came
+  // back short: its claim may then share the batch's commit (FinishLoop).
+  void PreWakeFetcher();
   // A flow's root that a finish ended (RunSettle): its run.finished event.
   void AnnounceSettled(const RunSettle& settle);
   void SupervisorLoop();

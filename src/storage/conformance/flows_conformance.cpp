@@ -125,6 +125,62 @@ TEST_P(StorageConformance, FollowUpWaitsForTheChildrenOfItsParent) {
   ExpectStatsMatchListing();
 }
 
+// Each child of a step carries the step's successor and the flow's settle: of a batch
+// of them, the last may be stale (its run stopped meanwhile), and what the accepted
+// ones carried is stored all the same, once.
+TEST_P(StorageConformance, ChildrenFinishedInOneBatchStartTheSuccessorOnceThoughTheLastIsStale) {
+  Put({FlowRoot("r"), FlowMember("r:a", "r", "r")});
+  ClaimedRun a = Take("runner", 1, kT0).at(0);
+  Run next = FlowMember("r:n", "r", "r");
+  ASSERT_TRUE(Unwrap(storage().RunFinishBatch(
+                         {FinishWith(a, RunStatus::kCompleted,
+                                     {FollowUp(FlowMember("r:a:1", "r", "r:a"), {}, "r"),
+                                      FollowUp(FlowMember("r:a:2", "r", "r:a"), {}, "r"),
+                                      FollowUp(FlowMember("r:a:3", "r", "r:a"), {}, "r")})}))
+                  .at(0)
+                  .accepted);
+  std::vector<ClaimedRun> children = Take("runner", 3, At(1));
+  ASSERT_EQ(children.size(), 3u);
+  Unwrap(storage().RunCancel(children[2].id, children[2].queue, At(2)));
+  std::vector<RunFinish> batch;
+  for (const ClaimedRun& child : children) {
+    batch.push_back(FinishWith(child, RunStatus::kCompleted, {FollowUp(next, {"r:a"}, "r")}));
+  }
+  auto results = Unwrap(storage().RunFinishBatch(batch));
+  ASSERT_EQ(results.size(), 3u);
+  EXPECT_TRUE(results[0].accepted);
+  EXPECT_TRUE(results[1].accepted);
+  EXPECT_FALSE(results[2].accepted) << "its run was stopped";
+  EXPECT_TRUE(Stored(storage(), "r:n")) << "every child of r:a is final";
+  EXPECT_EQ(Get("r").status, RunStatus::kRunning);
+  ExpectStatsMatchListing();
+}
+
+TEST_P(StorageConformance, ChildrenFinishedInOneBatchEndTheFlowThoughTheLastIsStale) {
+  Put({FlowRoot("r"), FlowMember("r:a", "r", "r"), FlowMember("r:b", "r", "r"),
+       FlowMember("r:c", "r", "r")});
+  std::vector<ClaimedRun> claimed = Take("runner", 3, kT0);
+  ASSERT_EQ(claimed.size(), 3u);
+  Unwrap(storage().RunCancel(claimed[2].id, claimed[2].queue, At(1)));
+  RunSettle settle;
+  settle.queue = "default";
+  settle.id = "r";
+  settle.status = RunStatus::kCompleted;
+  settle.result = json::object{{"outcome", "all_over"}};
+  std::vector<RunFinish> batch;
+  for (const ClaimedRun& run : claimed) {
+    batch.push_back(FinishWith(run, RunStatus::kCompleted, {}));
+    batch.back().settle = settle;
+  }
+  auto results = Unwrap(storage().RunFinishBatch(batch));
+  ASSERT_EQ(results.size(), 3u);
+  EXPECT_FALSE(results[2].accepted);
+  EXPECT_FALSE(results[2].settled);
+  EXPECT_EQ(results[0].settled + results[1].settled, 1) << "one accepted finish ended the root";
+  EXPECT_EQ(Get("r").status, RunStatus::kCompleted);
+  ExpectStatsMatchListing();
+}
+
 TEST_P(StorageConformance, FollowUpOfAStoppedFlowIsNotStored) {
   Put({FlowRoot("r"), FlowMember("r:a", "r", "r")});
   ClaimedRun a = Take("runner", 1, kT0).at(0);

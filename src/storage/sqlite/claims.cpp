@@ -31,21 +31,19 @@ Result<int64_t> RunningFlowRoots(Connection& db, const std::string& queue) {
 Result<std::vector<ClaimedRun>> SqliteStorage::RunTake(const RunTakeParams& p) {
   if (p.max <= 0) return std::vector<ClaimedRun>{};
   std::vector<ClaimedRun> out;
-  Status st = Write(
-      [&](Tx& tx) -> Status {
-        out.clear();
-        TASKMILL_RETURN_IF_ERROR(TakeFromQueues(tx, p, out));
-        if (p.next_run_at && static_cast<int>(out.size()) < p.max) {
-          TASKMILL_RETURN_IF_ERROR(EarliestPendingRunAt(tx, p, p.next_run_at));
-        }
-        for (const Run& run : out) {
-          tx.deltas.Move(run.queue, run.task, run.account_id, RunStatus::kPending,
-                         RunStatus::kRunning);
-        }
-        return Status::Ok();
-      },
-      /*durable=*/false);
+  Status st = WriteClaim([&](Tx& tx) -> Status {
+    out.clear();
+    TASKMILL_RETURN_IF_ERROR(TakeFromQueues(tx, p, out));
+    if (p.next_run_at && static_cast<int>(out.size()) < p.max) {
+      TASKMILL_RETURN_IF_ERROR(EarliestPendingRunAt(tx, p, p.next_run_at));
+    }
+    for (const Run& run : out) {
+      tx.deltas.Move(run.queue, run.task, run.account_id, RunStatus::kPending, RunStatus::kRunning);
+    }
+    return Status::Ok();
+  });
   if (!st.ok()) return st;
+  for (Run& run : out) ParseRawJson(run);
   return out;
 }
 
@@ -113,7 +111,8 @@ Status SqliteStorage::TakeFromQueues(Tx& tx, const RunTakeParams& p, std::vector
       auto row = s.Step();
       if (!row.ok()) return row.status();
       if (!*row) break;
-      ReadRunInto(s, out.emplace_back(), &seqs.emplace_back());
+      // Args and data are parsed after the commit, by the caller's thread (RunTake).
+      ReadRunInto(s, out.emplace_back(), &seqs.emplace_back(), /*raw_json=*/true);
       if (task_caps) {
         auto capped = std::find_if(task_rooms.begin(), task_rooms.end(),
                                    [&](const auto& r) { return r.first == out.back().task; });
@@ -311,6 +310,12 @@ Result<std::vector<RunFinishResult>> SqliteStorage::RunFinishBatch(
     std::string account;
     std::string runner;
     std::string attempts;
+    // A finish whose fence is stale still applies what an earlier finish of the batch,
+    // accepted, left to the last one carrying it (SharedFollowUps).
+    SharedFollowUps shared(finishes);
+    auto stale = [&](size_t i) {
+      return ApplyFinishFollowUps(tx, finishes, i, false, shared, out);
+    };
     for (size_t i = 0; i < finishes.size(); ++i) {
       const RunFinish& f = finishes[i];
       const std::string_view outcome =
@@ -335,7 +340,10 @@ Result<std::vector<RunFinishResult>> SqliteStorage::RunFinishBatch(
         q.Bind(3, f.attempt);
         auto row = q.Step();
         if (!row.ok()) return row.status();
-        if (!*row) continue;  // not the current attempt: a stale fence
+        if (!*row) {  // not the current attempt: a stale fence
+          TASKMILL_RETURN_IF_ERROR(stale(i));
+          continue;
+        }
         seq = q.Int(0);
         task = q.Text(1);
         runner = q.Text(2);
@@ -379,15 +387,16 @@ Result<std::vector<RunFinishResult>> SqliteStorage::RunFinishBatch(
       }
       TASKMILL_RETURN_IF_ERROR(s.Exec());
       if (claimed) {
-        if (tx.db.Changes() != 1) continue;  // not the current attempt: a stale fence
+        if (tx.db.Changes() != 1) {  // not the current attempt: a stale fence
+          TASKMILL_RETURN_IF_ERROR(stale(i));
+          continue;
+        }
         task = claimed->task;
         account = claimed->account_id;
       }
       out[i].accepted = true;
       tx.deltas.Move(f.queue, task, account, RunStatus::kRunning, f.status);
-      if (!f.follow_ups.empty() || f.settle) {
-        TASKMILL_RETURN_IF_ERROR(ApplyFollowUps(tx, f, &out[i].settled));
-      }
+      TASKMILL_RETURN_IF_ERROR(ApplyFinishFollowUps(tx, finishes, i, true, shared, out));
     }
     return Status::Ok();
   });

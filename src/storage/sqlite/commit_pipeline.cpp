@@ -2,6 +2,7 @@
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cstring>
@@ -101,6 +102,16 @@ void SqliteStorage::CheckpointLoop() {
 // commits, without waiting for the log's fsync. Any later durable commit syncs it too.
 Status SqliteStorage::Write(std::function<Status(Tx&)> fn, bool durable) {
   PendingWrite w{std::move(fn), durable, {}};
+  return Queue(w);
+}
+
+Status SqliteStorage::WriteClaim(std::function<Status(Tx&)> fn) {
+  PendingWrite w{std::move(fn), /*durable=*/false, {}};
+  w.claim = true;
+  return Queue(w);
+}
+
+Status SqliteStorage::Queue(PendingWrite& w) {
   auto done = w.done.get_future();
   {
     std::lock_guard lock(mu_);
@@ -141,6 +152,10 @@ void SqliteStorage::WriterLoop() {
       batch.assign(queue_.begin(), queue_.end());
       queue_.clear();
     }
+    // Claims last (WriteClaim): a claim queued alongside a runner's finishes takes
+    // the slots of a capped queue they free, in this commit rather than the next.
+    std::stable_partition(batch.begin(), batch.end(),
+                          [](const PendingWrite* w) { return !w->claim; });
     // A measurement, not a decision: storage still takes every instant it stores
     // from its callers.
     const auto started = std::chrono::steady_clock::now();

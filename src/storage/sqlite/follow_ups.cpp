@@ -44,14 +44,97 @@ Result<bool> Over(Connection& db, const std::string& id, const std::string& queu
 
 }  // namespace
 
-Status SqliteStorage::ApplyFollowUps(Tx& tx, const RunFinish& f, bool* settled) {
+namespace {
+
+// What makes a follow-up or a settle one that several finishes carry alike: a
+// conditional follow-up (a step's successor, its all-over callback) by its run, a
+// settle when idle by its run. Empty: not shared.
+std::string SharedKey(const RunFollowUp& up) {
+  if (up.after.empty()) return {};
+  return "f\x1f" + up.run.queue + "\x1f" + up.run.id;
+}
+std::string SharedKey(const RunSettle& settle) {
+  if (!settle.when_idle || settle.stop_live) return {};
+  return "s\x1f" + settle.queue + "\x1f" + settle.id;
+}
+
+}  // namespace
+
+SqliteStorage::SharedFollowUps::SharedFollowUps(const std::vector<RunFinish>& finishes) {
+  if (finishes.size() < 2) return;
+  for (size_t i = 0; i < finishes.size(); ++i) {
+    for (const RunFollowUp& up : finishes[i].follow_ups) {
+      if (std::string key = SharedKey(up); !key.empty()) last[std::move(key)] = i;
+    }
+    if (finishes[i].settle) {
+      if (std::string key = SharedKey(*finishes[i].settle); !key.empty()) last[std::move(key)] = i;
+    }
+  }
+}
+
+Status SqliteStorage::ApplyFinishFollowUps(Tx& tx, const std::vector<RunFinish>& finishes, size_t i,
+                                           bool accepted, SharedFollowUps& shared,
+                                           std::vector<RunFinishResult>& out) {
+  const RunFinish& f = finishes[i];
+  if (f.follow_ups.empty() && !f.settle) return Status::Ok();
+  // Whether finish i is the last to carry `key`: false while a later one does.
+  auto last_here = [&](const std::string& key) {
+    auto it = shared.last.find(key);
+    return it == shared.last.end() || it->second == i;
+  };
+  std::vector<const RunFollowUp*> ups;
+  ups.reserve(f.follow_ups.size());
+  for (const RunFollowUp& up : f.follow_ups) {
+    std::string key = shared.last.empty() ? std::string() : SharedKey(up);
+    if (key.empty()) {
+      if (accepted) ups.push_back(&up);
+      continue;
+    }
+    if (!last_here(key)) {
+      if (accepted) shared.follow_ups[key] = {&up, i};  // a later carrier applies it
+      continue;
+    }
+    if (accepted) {
+      ups.push_back(&up);
+    } else if (auto it = shared.follow_ups.find(key); it != shared.follow_ups.end()) {
+      ups.push_back(it->second.first);  // for an earlier carrier that was accepted
+    }
+    shared.follow_ups.erase(key);
+  }
+  const RunSettle* settle = nullptr;
+  size_t settled_by = i;  // the accepted finish whose settle ended its run
+  if (f.settle) {
+    std::string key = shared.last.empty() ? std::string() : SharedKey(*f.settle);
+    if (key.empty()) {
+      if (accepted) settle = &*f.settle;
+    } else if (!last_here(key)) {
+      if (accepted) shared.settles[key] = {&*f.settle, i};
+    } else {
+      if (accepted) {
+        settle = &*f.settle;
+      } else if (auto it = shared.settles.find(key); it != shared.settles.end()) {
+        settle = it->second.first;
+        settled_by = it->second.second;
+      }
+      shared.settles.erase(key);
+    }
+  }
+  if (ups.empty() && settle == nullptr) return Status::Ok();
+  return ApplyFollowUps(tx, ups, settle, finishes[accepted ? i : settled_by].finished_at,
+                        &out[settled_by].settled);
+}
+
+Status SqliteStorage::ApplyFollowUps(Tx& tx, const std::vector<const RunFollowUp*>& ups,
+                                     const RunSettle* settle_of, TimePoint finished_at,
+                                     bool* settled) {
   static const std::string kInsertOrSkip = InsertRunsSql(1) + " ON CONFLICT DO NOTHING";
   // Read once per finish: no follow-up changes whether a run is final (a step's
   // 100,000 children name the same root).
   std::string live_checked;
   bool live_ok = false;
   std::string live_flow;  // a flow seen with a live run in this commit
-  for (const RunFollowUp& up : f.follow_ups) {
+  for (const RunFollowUp* up_of : ups) {
+    const RunFollowUp& up = *up_of;
     bool due = true;
     // The cheap refusal first: a child's finish finds a live sibling of its step.
     for (size_t i = 0; due && i < up.after.size(); ++i) {
@@ -79,15 +162,15 @@ Status SqliteStorage::ApplyFollowUps(Tx& tx, const RunFinish& f, bool* settled) 
       if (!up.run.flow_id.empty() && !IsFinal(up.run.status)) live_flow = up.run.flow_id;
     }
   }
-  if (!f.settle) return Status::Ok();
-  const RunSettle& settle = *f.settle;
+  if (settle_of == nullptr) return Status::Ok();
+  const RunSettle& settle = *settle_of;
   // A settle when idle of a flow seen live above has nothing to do.
   if (settle.when_idle && !settle.stop_live && live_flow == settle.id) return Status::Ok();
   auto root = FindKey(tx.db, settle.id, settle.queue);
   if (!root.ok()) return root.status().IsNotFound() ? Status::Ok() : root.status();
   if (IsFinal(root->status)) return Status::Ok();
   if (settle.stop_live)
-    TASKMILL_RETURN_IF_ERROR(StopFlowRuns(tx, settle.id, settle.error, f.finished_at));
+    TASKMILL_RETURN_IF_ERROR(StopFlowRuns(tx, settle.id, settle.error, finished_at));
   if (settle.when_idle) {
     auto live = Any(tx.db, kFlowLive, settle.id);
     if (!live.ok()) return live.status();
@@ -99,7 +182,7 @@ Status SqliteStorage::ApplyFollowUps(Tx& tx, const RunFinish& f, bool* settled) 
                                 "UPDATE runs SET status = ?1, finished_at = ?2, result = ?3, "
                                 "error = ?4, error_kind = ?5, lease_until = NULL, runner = '' "
                                 "WHERE id = ?6 AND queue = ?7",
-                                std::string(ToString(settle.status)), Micros(f.finished_at), result,
+                                std::string(ToString(settle.status)), Micros(finished_at), result,
                                 settle.error, settle.error_kind, settle.id, root->queue));
   tx.deltas.Move(root->queue, root->task, root->account_id, root->status, settle.status);
   *settled = true;

@@ -114,15 +114,20 @@ json::value ParseJsonOr(std::string_view text, json::value fallback) {
 
 // Reads the row into `r`, a default Run (in place: a claim reads hundreds into its
 // answer, where moving each one in cost a fiftieth of the writer's time).
-void ReadRunInto(const Statement& s, Run& r, int64_t* seq) {
+void ReadRunInto(const Statement& s, Run& r, int64_t* seq, bool raw_json) {
   if (seq) *seq = s.Int(0);
   r.id = s.Text(1);
   r.queue = s.Text(2);
   r.function = s.Text(3);
   r.task = s.Text(4);
   r.status = ParseRunStatus(s.Text(5)).value_or(RunStatus::kPending);
-  r.args = ParseJsonOr(s.Text(6), json::array());
-  r.data = ParseJsonOr(s.Text(7), json::object());
+  if (raw_json) {
+    r.args = json::string(s.Text(6));
+    r.data = json::string(s.Text(7));
+  } else {
+    r.args = ParseJsonOr(s.Text(6), json::array());
+    r.data = ParseJsonOr(s.Text(7), json::object());
+  }
   r.priority = static_cast<int>(s.Int(8));
   r.account_id = s.Text(9);
   r.auth_account_id = s.Text(10);
@@ -149,6 +154,11 @@ void ReadRunInto(const Statement& s, Run& r, int64_t* seq) {
   r.input_file = s.Text(33);
   r.output_file = s.Text(34);
   r.attempts = ParseAttempts(s.Text(35));
+}
+
+void ParseRawJson(Run& r) {
+  if (const json::string* text = r.args.if_string()) r.args = ParseJsonOr(*text, json::array());
+  if (const json::string* text = r.data.if_string()) r.data = ParseJsonOr(*text, json::object());
 }
 
 Run ReadRun(const Statement& s, int64_t* seq) {

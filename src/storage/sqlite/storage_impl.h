@@ -13,6 +13,7 @@
 #include <mutex>
 #include <string>
 #include <thread>
+#include <unordered_map>
 #include <vector>
 
 #include "storage/sqlite/holder_locks.h"
@@ -54,6 +55,7 @@ class SqliteStorage final : public Storage {
     bool durable;
     std::promise<Status> done;
     bool detached = false;  // WriteDetached: no one waits; the writer deletes it
+    bool claim = false;     // a claim (RunTake): run after the other writes of its commit
   };
   struct Unsynced {
     PendingWrite* write;
@@ -76,7 +78,15 @@ class SqliteStorage final : public Storage {
   void NoteShortOfSpace();
   void CheckpointLoop();
   Status Write(std::function<Status(Tx&)> fn, bool durable = true);
+  // A claim's write: not durable, and run after the other writes that share its
+  // commit, so that it sees the room their finishes free in a capped queue and the
+  // runs they store (a flow's children and successors). The writes of one commit
+  // come from threads none of which has been answered yet: any order of them is one
+  // they could have had.
+  Status WriteClaim(std::function<Status(Tx&)> fn);
   void WriteDetached(std::function<Status(Tx&)> fn);
+  // Queues `w` for the writer thread and waits for its answer.
+  Status Queue(PendingWrite& w);
   void WriterLoop();
   void SyncLoop();
   Status SyncLog() const;
@@ -145,7 +155,25 @@ class SqliteStorage final : public Storage {
   Result<std::string> DeadRunners(Connection& db);
 
   // ---- what an accepted finish brings into its commit (follow_ups.cpp)
-  static Status ApplyFollowUps(Tx& tx, const RunFinish& f, bool* settled);
+  // What the finishes of one batch carry alike: each child of a step carries its
+  // step's successors and its flow's settle when idle, which are applied once, at the
+  // last finish of the batch that carries them, when one of their carriers was
+  // accepted. Conditions read there see every earlier finish of the batch: a step
+  // over (or a flow idle) at an earlier carrier is still over at the last.
+  struct SharedFollowUps {
+    explicit SharedFollowUps(const std::vector<RunFinish>& finishes);
+    // Key -> the last finish carrying it; and, for an accepted carrier that was not
+    // the last, its copy and index, until the last carrier applies it.
+    std::unordered_map<std::string, size_t> last;
+    std::unordered_map<std::string, std::pair<const RunFollowUp*, size_t>> follow_ups;
+    std::unordered_map<std::string, std::pair<const RunSettle*, size_t>> settles;
+  };
+  // Applies what finish `i` of `finishes`, accepted or not, brings into the commit.
+  static Status ApplyFinishFollowUps(Tx& tx, const std::vector<RunFinish>& finishes, size_t i,
+                                     bool accepted, SharedFollowUps& shared,
+                                     std::vector<RunFinishResult>& out);
+  static Status ApplyFollowUps(Tx& tx, const std::vector<const RunFollowUp*>& ups,
+                               const RunSettle* settle, TimePoint finished_at, bool* settled);
   static Status StopFlowRuns(Tx& tx, const std::string& flow_id, const std::string& error,
                              TimePoint now);
 
