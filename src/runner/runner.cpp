@@ -9,6 +9,7 @@
 #include "flows/caps.h"
 #include "flows/flow_events.h"
 #include "flows/input.h"
+#include "flows/step_store.h"
 
 namespace taskmill {
 
@@ -320,15 +321,17 @@ void Runner::WorkerLoop() {
 
 RunFinish Runner::Execute(const Run& run, const std::shared_ptr<CancellationToken>& token) {
   if (options_.flows && !run.flow_id.empty()) {
-    // A flow's step reads the flow's state as it starts (flows/input.h).
-    Run input = flows::WithStepInput(storage_, run);
+    // A flow's step reads the flow's state as it starts (flows/input.h); a C++ step
+    // stages its children and pages its predecessors' through a store (step_store.h).
+    flows::StepInput step = flows::PrepareStep(storage_, *options_.flows, functions_, clock_, run);
+    const Run& input = step.run;
     // Its children's cap is in place before it adds them (flows/caps.h).
     if (Status st = flows::SetChildCap(storage_, *options_.flows, run); !st.ok()) {
       HandlerOutcome failed{.status = RunStatus::kFailed,
                             .error = "cannot set the cap of the step's children: " + st.ToString()};
       return DecideFinish(input, failed, clock_.Now(), options_.flows.get());
     }
-    HandlerOutcome outcome = InvokeHandler(functions_, input, token);
+    HandlerOutcome outcome = InvokeHandler(functions_, input, token, step.store.get());
     return DecideFinish(input, outcome, clock_.Now(), options_.flows.get());
   }
   HandlerOutcome outcome = InvokeHandler(functions_, run, token);
@@ -391,7 +394,7 @@ void Runner::FinishLoop() {
         // A retry wakes the fetcher at its instant.
         notifier_.Finished(run, f);
         // The runs of a flow that this commit stored are due now.
-        if (!f.follow_ups.empty()) Wake();
+        if (!f.follow_ups.empty() || f.staged == StagedRuns::kRelease) Wake();
         if (!run.flow_id.empty()) of_flows.emplace_back(&run, &f);
       }
       if (!of_flows.empty()) flows::PublishFinished(notifier_.events(), storage_, of_flows);

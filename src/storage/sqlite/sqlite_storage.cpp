@@ -84,7 +84,7 @@ std::unique_ptr<CommitWatch> SqliteStorage::WatchCommits(std::function<void()> o
 
 StorageCapabilities SqliteStorage::Capabilities() const {
   // A watch on the write-ahead log; OS locks on files beside the database.
-  return {.commit_notifications = true, .holder_liveness = true};
+  return {.commit_notifications = true, .holder_liveness = true, .staged_runs = true};
 }
 
 // Opening migrated already (Init); this applies what another process's newer build

@@ -144,6 +144,14 @@ class SqliteStorage final : public Storage {
   Status RunStartBatch(const std::vector<RunStart>& starts) override;
   Result<std::string> DeadRunners(Connection& db);
 
+  // ---- staged runs: a flow step's children before its finish (staged_runs.cpp)
+  Status RunStage(const std::string& parent_queue, const std::string& parent_id, int attempt,
+                  const std::vector<Run>& runs) override;
+  Result<RunPage> RunListChildren(const std::string& parent_id, const std::string& cursor,
+                                  int limit) override;
+  // Releases (into runs, tallied) or drops the runs staged under `parent_id`.
+  static Status ApplyStaged(Tx& tx, const std::string& parent_id, StagedRuns what);
+
   // ---- what an accepted finish brings into its commit (follow_ups.cpp)
   static Status ApplyFollowUps(Tx& tx, const RunFinish& f, bool* settled);
   static Status StopFlowRuns(Tx& tx, const std::string& flow_id, const std::string& error,

@@ -1,0 +1,141 @@
+// Staged runs (Storage::RunStage): a flow's step stages its children in batches while
+// it runs, into staged_runs (migration 11), which no claim, listing or tally reads;
+// its finish releases them into runs in its own commit, or drops them. The next step
+// pages its predecessors' children in the order they were stored (RunListChildren).
+#include <algorithm>
+#include <cstdlib>
+
+#include "storage/sqlite/storage_impl.h"
+
+namespace taskmill::sqlite {
+namespace {
+
+// The columns a run is inserted with (InsertRunsSql), for the release's INSERT ...
+// SELECT: staged_runs has the same ones.
+const std::string& InsertedColumns() {
+  static const std::string columns = [] {
+    std::string sql = InsertRunsSql(1);
+    const size_t open = sql.find('(');
+    const size_t close = sql.find(')', open);
+    return sql.substr(open + 1, close - open - 1);
+  }();
+  return columns;
+}
+
+}  // namespace
+
+Status SqliteStorage::RunStage(const std::string& parent_queue, const std::string& parent_id,
+                               int attempt, const std::vector<Run>& runs) {
+  for (const Run& r : runs) {
+    if (r.parent_id != parent_id) {
+      return Status::InvalidArgument("run '" + r.id + "' has parent_id '" + r.parent_id +
+                                     "', not '" + parent_id + "': it cannot be staged under it");
+    }
+  }
+  static const std::string kInsert =
+      "INSERT INTO staged_runs (" + InsertedColumns() + ") VALUES (" +
+      Placeholders(1, RunParams(false)) + ") ON CONFLICT DO NOTHING";
+  // Not made durable before it returns: the parent's finish, which alone releases
+  // them, is a later commit of the same log, and its sync covers these rows too. A
+  // crash before it loses the attempt, whose staged rows then matter to no one.
+  return Write(
+      [&](Tx& tx) -> Status {
+        auto current = Select(tx.db, "SELECT status, attempt FROM runs WHERE id = ?1 AND queue = ?2",
+                              parent_id, parent_queue);
+        if (!current.ok()) return current.status();
+        auto row = current->Next();
+        if (!row.ok()) return row.status();
+        if (!*row || current->row().Text(0) != "running" || current->row().Int(1) != attempt) {
+          return Status::FailedPrecondition("attempt " + std::to_string(attempt) + " of run '" +
+                                            parent_id + "' is no longer current");
+        }
+        for (const Run& r : runs) {
+          auto stmt = tx.db.Prepare(kInsert);
+          if (!stmt.ok()) return stmt.status();
+          ScopedReset reset(**stmt);
+          BindRun(**stmt, r);
+          TASKMILL_RETURN_IF_ERROR((*stmt)->Exec());
+        }
+        return Status::Ok();
+      },
+      /*durable=*/false);
+}
+
+Status SqliteStorage::ApplyStaged(Tx& tx, const std::string& parent_id, StagedRuns what) {
+  if (what == StagedRuns::kKeep) return Status::Ok();
+  if (what == StagedRuns::kRelease) {
+    // One INSERT ... SELECT per (queue, task, account, status) of the staged runs
+    // (one for a step's children), so that the tallies move by what it inserted.
+    struct Group {
+      std::string queue, task, account, status;
+    };
+    std::vector<Group> groups;
+    {
+      auto rows = Select(tx.db,
+                         "SELECT queue, task, account_id, status FROM staged_runs "
+                         "WHERE parent_id = ?1 GROUP BY queue, task, account_id, status",
+                         parent_id);
+      if (!rows.ok()) return rows.status();
+      for (;;) {
+        auto row = rows->Next();
+        if (!row.ok()) return row.status();
+        if (!*row) break;
+        const Statement& r = rows->row();
+        groups.push_back({std::string(r.Text(0)), std::string(r.Text(1)), std::string(r.Text(2)),
+                          std::string(r.Text(3))});
+      }
+    }
+    static const std::string kRelease =
+        "INSERT INTO runs (" + InsertedColumns() + ") SELECT " + InsertedColumns() +
+        " FROM staged_runs WHERE parent_id = ?1 AND queue = ?2 AND task = ?3 AND account_id = ?4 "
+        "AND status = ?5 ORDER BY seq ON CONFLICT DO NOTHING";
+    for (const Group& g : groups) {
+      TASKMILL_RETURN_IF_ERROR(Exec(tx.db, kRelease, parent_id, g.queue, g.task, g.account,
+                                    g.status));
+      const int64_t n = tx.db.Changes();
+      if (n > 0) {
+        tx.deltas.Add(g.queue, g.task, g.account,
+                      ParseRunStatus(g.status).value_or(RunStatus::kPending), n);
+      }
+    }
+  }
+  return Exec(tx.db, "DELETE FROM staged_runs WHERE parent_id = ?1", parent_id);
+}
+
+Result<RunPage> SqliteStorage::RunListChildren(const std::string& parent_id,
+                                               const std::string& cursor, int limit) {
+  limit = std::clamp(limit, 1, 1000);
+  int64_t after = 0;
+  if (!cursor.empty()) {
+    char* end = nullptr;
+    long long seq = std::strtoll(cursor.c_str(), &end, 10);
+    if (!end || *end != '\0' || seq <= 0) {
+      return Status::InvalidArgument("cursor: '" + cursor + "' is not a cursor from a listing");
+    }
+    after = seq;
+  }
+  static const std::string kPage =
+      Sql("SELECT ", " FROM runs INDEXED BY runs_parent_seq WHERE parent_id = ?1 AND "
+                     "parent_id <> '' AND seq > ?2 ORDER BY seq LIMIT ?3");
+  RunPage page;
+  int64_t last = 0;
+  Status st = WithReader([&](Connection& db) -> Status {
+    auto rows = Select(db, kPage, parent_id, after, limit + 1);
+    if (!rows.ok()) return rows.status();
+    for (;;) {
+      auto row = rows->Next();
+      if (!row.ok()) return row.status();
+      if (!*row) break;
+      if (static_cast<int>(page.runs.size()) == limit) {
+        page.next_cursor = std::to_string(last);
+        break;
+      }
+      page.runs.push_back(ReadRun(rows->row(), &last));
+    }
+    return Status::Ok();
+  });
+  if (!st.ok()) return st;
+  return page;
+}
+
+}  // namespace taskmill::sqlite
