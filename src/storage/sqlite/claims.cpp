@@ -385,7 +385,7 @@ Result<std::vector<RunFinishResult>> SqliteStorage::RunFinishBatch(
       }
       out[i].accepted = true;
       tx.deltas.Move(f.queue, task, account, RunStatus::kRunning, f.status);
-      TASKMILL_RETURN_IF_ERROR(ApplyStaged(tx, f.id, f.staged));
+      TASKMILL_RETURN_IF_ERROR(ApplyStaged(tx, f));
       if (!f.follow_ups.empty() || f.settle) {
         TASKMILL_RETURN_IF_ERROR(ApplyFollowUps(tx, f, &out[i].settled));
       }

@@ -154,8 +154,6 @@ Status SqliteStorage::StopFlowRuns(Tx& tx, const std::string& flow_id, const std
     }
   }
   for (const Live& l : live) {
-    // A running step stopped here never finishes: what it staged goes with it.
-    if (l.status == RunStatus::kRunning) TASKMILL_RETURN_IF_ERROR(ApplyStaged(tx, l.id, StagedRuns::kDrop));
     TASKMILL_RETURN_IF_ERROR(Exec(tx.db,
                                   "UPDATE runs SET status = 'stopped', finished_at = ?1, "
                                   "lease_until = NULL, runner = '', error = ?2, "

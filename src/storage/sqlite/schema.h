@@ -232,9 +232,12 @@ CREATE INDEX runs_parent_seq ON runs(parent_id, seq) WHERE parent_id <> '';
 CREATE INDEX runs_flow_seq ON runs(flow_id, seq) WHERE flow_id <> '';
 )sql"},
     // A flow's step stages its children while it runs (Storage::RunStage): rows that no
-    // claim, listing or tally sees, released into runs by the step's finish (one
-    // INSERT ... SELECT by parent) or dropped. (id, queue) is unique here as in runs,
-    // so a step run again stages nothing twice.
+    // claim, listing or tally sees, each with the attempt of its parent that staged it.
+    // The finish of that attempt releases them into runs (one INSERT ... SELECT, which
+    // skips an id already stored: a step run again adds nothing twice) and changes no
+    // row of this table in its commit: a write's savepoint keeps every page it changes
+    // in memory, a million of them for a million children. The rows of a finished or
+    // stopped attempt are deleted afterwards, a thousand per commit (staged_runs.cpp).
     {11, R"sql(
 CREATE TABLE staged_runs (
   seq INTEGER PRIMARY KEY,
@@ -272,10 +275,11 @@ CREATE TABLE staged_runs (
   flow_id TEXT NOT NULL,
   input_file TEXT NOT NULL,
   output_file TEXT NOT NULL,
-  attempts TEXT NOT NULL
+  attempts TEXT NOT NULL,
+  parent_attempt INTEGER NOT NULL
 );
-CREATE UNIQUE INDEX staged_runs_id_queue ON staged_runs(id, queue);
-CREATE INDEX staged_runs_parent ON staged_runs(parent_id, seq);
+CREATE UNIQUE INDEX staged_runs_id_queue ON staged_runs(id, queue, parent_attempt);
+CREATE INDEX staged_runs_parent ON staged_runs(parent_id, parent_attempt, seq);
 )sql"},
 };
 

@@ -1,7 +1,10 @@
 // Staged runs (Storage::RunStage): a flow's step stages its children in batches while
-// it runs, into staged_runs (migration 11), which no claim, listing or tally reads;
-// its finish releases them into runs in its own commit, or drops them. The next step
-// pages its predecessors' children in the order they were stored (RunListChildren).
+// it runs, into staged_runs (migration 11), which no claim, listing or tally reads.
+// The finish of the attempt that staged them releases them into runs in its own
+// commit; a failed or stopped attempt's are never released. Either way the rows are
+// deleted after that commit, a thousand per commit, not in it (schema.h, migration
+// 11). The next step pages its predecessors' children in the order they were stored
+// (RunListChildren).
 #include <algorithm>
 #include <cstdlib>
 
@@ -33,8 +36,8 @@ Status SqliteStorage::RunStage(const std::string& parent_queue, const std::strin
     }
   }
   static const std::string kInsert =
-      "INSERT INTO staged_runs (" + InsertedColumns() + ") VALUES (" +
-      Placeholders(1, RunParams(false)) + ") ON CONFLICT DO NOTHING";
+      "INSERT INTO staged_runs (" + InsertedColumns() + ", parent_attempt) VALUES (" +
+      Placeholders(1, RunParams(false) + 1) + ") ON CONFLICT DO NOTHING";
   // Not made durable before it returns: the parent's finish, which alone releases
   // them, is a later commit of the same log, and its sync covers these rows too. A
   // crash before it loses the attempt, whose staged rows then matter to no one.
@@ -54,6 +57,7 @@ Status SqliteStorage::RunStage(const std::string& parent_queue, const std::strin
           if (!stmt.ok()) return stmt.status();
           ScopedReset reset(**stmt);
           BindRun(**stmt, r);
+          (*stmt)->Bind(RunParams(false) + 1, attempt);
           TASKMILL_RETURN_IF_ERROR((*stmt)->Exec());
         }
         return Status::Ok();
@@ -61,9 +65,9 @@ Status SqliteStorage::RunStage(const std::string& parent_queue, const std::strin
       /*durable=*/false);
 }
 
-Status SqliteStorage::ApplyStaged(Tx& tx, const std::string& parent_id, StagedRuns what) {
-  if (what == StagedRuns::kKeep) return Status::Ok();
-  if (what == StagedRuns::kRelease) {
+Status SqliteStorage::ApplyStaged(Tx& tx, const RunFinish& f) {
+  if (f.staged == StagedRuns::kKeep) return Status::Ok();
+  if (f.staged == StagedRuns::kRelease) {
     // One INSERT ... SELECT per (queue, task, account, status) of the staged runs
     // (one for a step's children), so that the tallies move by what it inserted.
     struct Group {
@@ -73,8 +77,9 @@ Status SqliteStorage::ApplyStaged(Tx& tx, const std::string& parent_id, StagedRu
     {
       auto rows = Select(tx.db,
                          "SELECT queue, task, account_id, status FROM staged_runs "
-                         "WHERE parent_id = ?1 GROUP BY queue, task, account_id, status",
-                         parent_id);
+                         "WHERE parent_id = ?1 AND parent_attempt = ?2 "
+                         "GROUP BY queue, task, account_id, status",
+                         f.id, f.attempt);
       if (!rows.ok()) return rows.status();
       for (;;) {
         auto row = rows->Next();
@@ -87,11 +92,11 @@ Status SqliteStorage::ApplyStaged(Tx& tx, const std::string& parent_id, StagedRu
     }
     static const std::string kRelease =
         "INSERT INTO runs (" + InsertedColumns() + ") SELECT " + InsertedColumns() +
-        " FROM staged_runs WHERE parent_id = ?1 AND queue = ?2 AND task = ?3 AND account_id = ?4 "
-        "AND status = ?5 ORDER BY seq ON CONFLICT DO NOTHING";
+        " FROM staged_runs WHERE parent_id = ?1 AND parent_attempt = ?2 AND queue = ?3 AND "
+        "task = ?4 AND account_id = ?5 AND status = ?6 ORDER BY seq ON CONFLICT DO NOTHING";
     for (const Group& g : groups) {
-      TASKMILL_RETURN_IF_ERROR(Exec(tx.db, kRelease, parent_id, g.queue, g.task, g.account,
-                                    g.status));
+      TASKMILL_RETURN_IF_ERROR(
+          Exec(tx.db, kRelease, f.id, f.attempt, g.queue, g.task, g.account, g.status));
       const int64_t n = tx.db.Changes();
       if (n > 0) {
         tx.deltas.Add(g.queue, g.task, g.account,
@@ -99,7 +104,24 @@ Status SqliteStorage::ApplyStaged(Tx& tx, const std::string& parent_id, StagedRu
       }
     }
   }
-  return Exec(tx.db, "DELETE FROM staged_runs WHERE parent_id = ?1", parent_id);
+  SweepStaged(f.id, f.attempt);
+  return Status::Ok();
+}
+
+// Queued from inside a write, this lands in a later commit, and before any write
+// queued after that one: a later attempt of the parent, claimed only after this
+// finish committed, stages its rows after the sweep has run (and the bound on the
+// attempt keeps them besides).
+void SqliteStorage::SweepStaged(const std::string& parent_id, int64_t up_to_attempt) {
+  WriteDetached([this, parent_id, up_to_attempt](Tx& tx) -> Status {
+    TASKMILL_RETURN_IF_ERROR(Exec(tx.db,
+                                  "DELETE FROM staged_runs WHERE seq IN (SELECT seq FROM "
+                                  "staged_runs WHERE parent_id = ?1 AND parent_attempt <= ?2 "
+                                  "LIMIT 1000)",
+                                  parent_id, up_to_attempt));
+    if (tx.db.Changes() == 1000) SweepStaged(parent_id, up_to_attempt);
+    return Status::Ok();
+  });
 }
 
 Result<RunPage> SqliteStorage::RunListChildren(const std::string& parent_id,

@@ -149,8 +149,12 @@ class SqliteStorage final : public Storage {
                   const std::vector<Run>& runs) override;
   Result<RunPage> RunListChildren(const std::string& parent_id, const std::string& cursor,
                                   int limit) override;
-  // Releases (into runs, tallied) or drops the runs staged under `parent_id`.
-  static Status ApplyStaged(Tx& tx, const std::string& parent_id, StagedRuns what);
+  // Releases (into runs, tallied) the runs the finished attempt staged, as f.staged
+  // says, and queues the deletion of its staged rows (SweepStaged).
+  Status ApplyStaged(Tx& tx, const RunFinish& f);
+  // Deletes the rows staged under `parent_id` by its attempts up to `up_to_attempt`,
+  // in detached writes of a thousand rows each.
+  void SweepStaged(const std::string& parent_id, int64_t up_to_attempt);
 
   // ---- what an accepted finish brings into its commit (follow_ups.cpp)
   static Status ApplyFollowUps(Tx& tx, const RunFinish& f, bool* settled);
