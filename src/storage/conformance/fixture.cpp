@@ -17,7 +17,7 @@ const int* const kEverySubject[] = {
     &kTalliesSubject,    &kCatalogSubject, &kReopenSubject,       &kFilesSubject,
     &kAccountsSubject,   &kClaimsSubject,  &kPendingSplitSubject, &kCapsSubject,
     &kLeaderTermSubject, &kRunnersSubject, &kFlowsSubject,        &kFlowReopenSubject,
-    &kRetentionSubject,
+    &kRetentionSubject,  &kStagedRunsSubject,
 };
 
 // ---- fixture plumbing ---------------------------------------------------------------

@@ -70,15 +70,18 @@ Status SqliteStorage::ApplyStaged(Tx& tx, const RunFinish& f) {
   if (f.staged == StagedRuns::kRelease) {
     // One INSERT ... SELECT per (queue, task, account, status) of the staged runs
     // (one for a step's children), so that the tallies move by what it inserted.
+    // DISTINCT keeps only the few values in its temporary index (GROUP BY sorted every
+    // row), and both read through staged_runs_parent, whose order is the order staged:
+    // no sort holds a million rows in memory.
     struct Group {
       std::string queue, task, account, status;
     };
     std::vector<Group> groups;
     {
       auto rows = Select(tx.db,
-                         "SELECT queue, task, account_id, status FROM staged_runs "
-                         "WHERE parent_id = ?1 AND parent_attempt = ?2 "
-                         "GROUP BY queue, task, account_id, status",
+                         "SELECT DISTINCT queue, task, account_id, status FROM staged_runs "
+                         "INDEXED BY staged_runs_parent WHERE parent_id = ?1 AND "
+                         "parent_attempt = ?2",
                          f.id, f.attempt);
       if (!rows.ok()) return rows.status();
       for (;;) {
@@ -92,7 +95,8 @@ Status SqliteStorage::ApplyStaged(Tx& tx, const RunFinish& f) {
     }
     static const std::string kRelease =
         "INSERT INTO runs (" + InsertedColumns() + ") SELECT " + InsertedColumns() +
-        " FROM staged_runs WHERE parent_id = ?1 AND parent_attempt = ?2 AND queue = ?3 AND "
+        " FROM staged_runs INDEXED BY staged_runs_parent WHERE parent_id = ?1 AND "
+        "parent_attempt = ?2 AND queue = ?3 AND "
         "task = ?4 AND account_id = ?5 AND status = ?6 ORDER BY seq ON CONFLICT DO NOTHING";
     for (const Group& g : groups) {
       TASKMILL_RETURN_IF_ERROR(
