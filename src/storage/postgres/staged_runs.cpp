@@ -55,17 +55,18 @@ Status PgStorage::RunStage(const std::string& parent_queue, const std::string& p
         if (batch.empty()) return Status::Ok();
         // The default of staged_runs.parent_attempt, for InsertRuns, which names no
         // column beyond a run's.
-        TASKMILL_RETURN_IF_ERROR(
-            c.Exec("SELECT set_config('taskmill.parent_attempt', $1, true)",
-                   Params().Add(std::to_string(attempt)))
-                .status());
+        auto set = c.Exec("SELECT set_config('taskmill.parent_attempt', $1, true)",
+                          Params().Add(std::to_string(attempt)));
+        if (!set.ok()) return set.status();
         // A batch staged again (an answer lost) replaces its rows: nothing twice.
-        TASKMILL_RETURN_IF_ERROR(
+        auto replaced =
             c.Exec("DELETE FROM staged_runs WHERE parent_id = $1 AND parent_attempt = $2 AND "
                    "id = ANY($3::text[])",
-                   Params().Add(parent_id).Add(attempt).Add(ids.Take()))
-                .status());
-        return InsertRuns(c, "staged_runs", batch).status();
+                   Params().Add(parent_id).Add(attempt).Add(ids.Take()));
+        if (!replaced.ok()) return replaced.status();
+        auto inserted = InsertRuns(c, "staged_runs", batch);
+        if (!inserted.ok()) return inserted.status();
+        return Status::Ok();
       },
       /*durable=*/false);
 }
@@ -85,10 +86,10 @@ Status ApplyStaged(Connection& c, const RunFinish& f, bool* stored) {
     if (!released.ok()) return released.status();
     if (released->Affected() > 0) *stored = true;
   }
-  return c
-      .Exec("DELETE FROM staged_runs WHERE parent_id = $1 AND parent_attempt <= $2",
-            Params().Add(f.id).Add(f.attempt))
-      .status();
+  auto swept = c.Exec("DELETE FROM staged_runs WHERE parent_id = $1 AND parent_attempt <= $2",
+                      Params().Add(f.id).Add(f.attempt));
+  if (!swept.ok()) return swept.status();
+  return Status::Ok();
 }
 
 Result<RunPage> PgStorage::RunListChildren(const std::string& parent_id,
