@@ -17,8 +17,8 @@ bool Stored(const MemoryDatabase& db, const Run& run) {
 
 }  // namespace
 
-Status StageRuns(MemoryDatabase& db, const std::string& parent_queue,
-                 const std::string& parent_id, int attempt, const std::vector<Run>& runs) {
+Status StageRuns(MemoryDatabase& db, const std::string& parent_queue, const std::string& parent_id,
+                 int attempt, const std::vector<Run>& runs) {
   for (const Run& r : runs) {
     if (r.parent_id != parent_id) {
       return Status::InvalidArgument("run '" + r.id + "' has parent_id '" + r.parent_id +

@@ -16,8 +16,8 @@ namespace taskmill::example {
 
 // Stages `runs` under `parent_id` while its attempt `attempt` is current; a (queue,
 // id) already staged is skipped.
-Status StageRuns(MemoryDatabase& db, const std::string& parent_queue,
-                 const std::string& parent_id, int attempt, const std::vector<Run>& runs);
+Status StageRuns(MemoryDatabase& db, const std::string& parent_queue, const std::string& parent_id,
+                 int attempt, const std::vector<Run>& runs);
 // Releases (stores those whose (queue, id) is free, in the order staged) or drops the
 // runs staged under `parent_id`. The caller holds db.mu.
 void StageRelease(MemoryDatabase& db, const std::string& parent_id, StagedRuns what);

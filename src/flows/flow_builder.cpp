@@ -2,9 +2,9 @@
 // the flow's state and to return additions and children (the shapes are docs/flows.md's).
 #include <taskmill/flow.h>
 
-#include "flows/step_store.h"
-
 #include <boost/json.hpp>
+
+#include "flows/step_store.h"
 
 namespace taskmill {
 

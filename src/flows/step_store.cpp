@@ -48,15 +48,16 @@ class StorageStepStore final : public flow::StepStore {
       const json::array* pair = child.if_array();
       if (pair == nullptr || pair->empty()) continue;
       const json::value definition = pair->size() > 1 ? (*pair)[1] : json::value(nullptr);
-      runs.push_back(ChildRun(flow_, step_, ctx.run(), ctx.outcome().result, (*pair)[0],
-                              definition, now));
+      runs.push_back(
+          ChildRun(flow_, step_, ctx.run(), ctx.outcome().result, (*pair)[0], definition, now));
     }
     const Run& step_run = ctx.run();
     if (Status st = storage_.RunStage(step_run.queue, step_run.id, step_run.attempt, runs);
         !st.ok()) {
       throw std::runtime_error("cannot stage the step's children: " + st.ToString());
     }
-    const int64_t staged = StagedCount(ctx.outcome().result) + static_cast<int64_t>(children.size());
+    const int64_t staged =
+        StagedCount(ctx.outcome().result) + static_cast<int64_t>(children.size());
     children.clear();
     result["children_staged"] = staged;
   }
@@ -64,25 +65,24 @@ class StorageStepStore final : public flow::StepStore {
   flow::ChildResultRange ChildResults(const RunContext& ctx, std::string_view step) override {
     Storage* storage = &storage_;
     std::string parent = StepRunId(ctx.run().flow_id, step);
-    return flow::ChildResultRange(
-        [storage, parent = std::move(parent), cursor = std::string(),
-         done = false](std::vector<flow::ChildResult>& page) mutable {
-          page.clear();
-          while (page.empty() && !done) {
-            auto got = storage->RunListChildren(parent, cursor, static_cast<int>(kStageBatch));
-            if (!got.ok()) {
-              throw std::runtime_error("cannot read the children of " + parent + ": " +
-                                       got.status().ToString());
-            }
-            for (Run& kid : got->runs) {
-              if (kid.status != RunStatus::kCompleted) continue;
-              page.push_back({ChildKey(kid), std::move(kid.result)});
-            }
-            cursor = std::move(got->next_cursor);
-            done = cursor.empty();
-          }
-          return !page.empty();
-        });
+    return flow::ChildResultRange([storage, parent = std::move(parent), cursor = std::string(),
+                                   done = false](std::vector<flow::ChildResult>& page) mutable {
+      page.clear();
+      while (page.empty() && !done) {
+        auto got = storage->RunListChildren(parent, cursor, static_cast<int>(kStageBatch));
+        if (!got.ok()) {
+          throw std::runtime_error("cannot read the children of " + parent + ": " +
+                                   got.status().ToString());
+        }
+        for (Run& kid : got->runs) {
+          if (kid.status != RunStatus::kCompleted) continue;
+          page.push_back({ChildKey(kid), std::move(kid.result)});
+        }
+        cursor = std::move(got->next_cursor);
+        done = cursor.empty();
+      }
+      return !page.empty();
+    });
   }
 
  private:

@@ -48,7 +48,7 @@ inline constexpr size_t kStageBatch = 1000;
 
 // What a local runner executes a run with.
 struct StepInput {
-  Run run;                                // the run with its input (flows/input.h)
+  Run run;                                 // the run with its input (flows/input.h)
   std::unique_ptr<flow::StepStore> store;  // a store for a C++ step; null otherwise
 };
 

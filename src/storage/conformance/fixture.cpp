@@ -13,10 +13,10 @@ namespace taskmill::conformance {
 // links this file links every test of the suite.
 extern const int* const kEverySubject[];
 const int* const kEverySubject[] = {
-    &kRunsPutGetSubject, &kListSubject,    &kTakeSubject,         &kFinishSubject,
-    &kTalliesSubject,    &kCatalogSubject, &kReopenSubject,       &kFilesSubject,
-    &kAccountsSubject,   &kClaimsSubject,  &kPendingSplitSubject, &kCapsSubject,
-    &kLeaderTermSubject, &kRunnersSubject, &kFlowsSubject,        &kFlowReopenSubject,
+    &kRunsPutGetSubject, &kListSubject,       &kTakeSubject,         &kFinishSubject,
+    &kTalliesSubject,    &kCatalogSubject,    &kReopenSubject,       &kFilesSubject,
+    &kAccountsSubject,   &kClaimsSubject,     &kPendingSplitSubject, &kCapsSubject,
+    &kLeaderTermSubject, &kRunnersSubject,    &kFlowsSubject,        &kFlowReopenSubject,
     &kRetentionSubject,  &kStagedRunsSubject,
 };
 

@@ -45,7 +45,7 @@ std::vector<std::string> InOrder(Storage& storage, const std::string& parent, in
 
 }  // namespace
 
-#define SKIP_UNLESS_STAGING()                                                 \
+#define SKIP_UNLESS_STAGING()                                                  \
   if (!storage().Capabilities().staged_runs) GTEST_SKIP() << "no staged runs"; \
   static_assert(true)
 
@@ -54,9 +54,11 @@ TEST_P(StorageConformance, StagedRunsAreNeitherClaimedNorSeenUntilTheFinishRelea
   Put({FlowRoot("r"), FlowMember("r:a", "r", "r")});
   ClaimedRun a = Take("runner", 1, kT0).at(0);
   ASSERT_EQ(a.id, "r:a");
-  ASSERT_TRUE(storage().RunStage("default", "r:a", a.attempt, Children("r:a", {"0", "1", "2"})).ok());
+  ASSERT_TRUE(
+      storage().RunStage("default", "r:a", a.attempt, Children("r:a", {"0", "1", "2"})).ok());
   // Staged again (a batch sent twice) with one more: nothing twice.
-  ASSERT_TRUE(storage().RunStage("default", "r:a", a.attempt, Children("r:a", {"1", "2", "3"})).ok());
+  ASSERT_TRUE(
+      storage().RunStage("default", "r:a", a.attempt, Children("r:a", {"1", "2", "3"})).ok());
 
   EXPECT_TRUE(Take("runner", 10, At(1)).empty());
   EXPECT_TRUE(storage().RunGet("r:a:0").status().IsNotFound());
@@ -66,10 +68,10 @@ TEST_P(StorageConformance, StagedRunsAreNeitherClaimedNorSeenUntilTheFinishRelea
   EXPECT_TRUE(InOrder(storage(), "r:a", 10).empty());
   ExpectStatsMatchListing();
 
-  ASSERT_TRUE(Unwrap(storage().RunFinishBatch(
-                         {Ending(a, RunStatus::kCompleted, StagedRuns::kRelease)}))
-                  .at(0)
-                  .accepted);
+  ASSERT_TRUE(
+      Unwrap(storage().RunFinishBatch({Ending(a, RunStatus::kCompleted, StagedRuns::kRelease)}))
+          .at(0)
+          .accepted);
   EXPECT_EQ(Get("r:a:3").status, RunStatus::kPending);
   EXPECT_EQ(Get("r:a:3").parent_id, "r:a");
   // In the order staged, page by page.
@@ -104,9 +106,10 @@ TEST_P(StorageConformance, AFailedOrStoppedAttemptsStagedRunsAreNeverReleased) {
   ASSERT_TRUE(
       storage().RunStage("default", "r:a", first.attempt, Children("r:a", {"0", "1"})).ok());
   // The attempt failed: a retry follows, and its children are dropped.
-  ASSERT_TRUE(Unwrap(storage().RunFinishBatch({Ending(first, RunStatus::kPending, StagedRuns::kDrop)}))
-                  .at(0)
-                  .accepted);
+  ASSERT_TRUE(
+      Unwrap(storage().RunFinishBatch({Ending(first, RunStatus::kPending, StagedRuns::kDrop)}))
+          .at(0)
+          .accepted);
   ClaimedRun second = Take("runner", 1, At(6)).at(0);
   ASSERT_EQ(second.id, "r:a");
   ASSERT_TRUE(
@@ -115,11 +118,12 @@ TEST_P(StorageConformance, AFailedOrStoppedAttemptsStagedRunsAreNeverReleased) {
   Unwrap(storage().RunCancel("r:a", "default", At(7)));
   Unwrap(storage().RunRetry("r:a", "default", At(8)));
   ClaimedRun third = Take("runner", 1, At(9)).at(0);
-  ASSERT_TRUE(storage().RunStage("default", "r:a", third.attempt, Children("r:a", {"0", "3"})).ok());
-  ASSERT_TRUE(Unwrap(storage().RunFinishBatch(
-                         {Ending(third, RunStatus::kCompleted, StagedRuns::kRelease)}))
-                  .at(0)
-                  .accepted);
+  ASSERT_TRUE(
+      storage().RunStage("default", "r:a", third.attempt, Children("r:a", {"0", "3"})).ok());
+  ASSERT_TRUE(
+      Unwrap(storage().RunFinishBatch({Ending(third, RunStatus::kCompleted, StagedRuns::kRelease)}))
+          .at(0)
+          .accepted);
   EXPECT_THAT(InOrder(storage(), "r:a", 10), ::testing::ElementsAre("r:a:0", "r:a:3"));
   ExpectStatsMatchListing();
 }
@@ -135,10 +139,10 @@ TEST_P(StorageConformance, ReleaseSkipsARunAlreadyStored) {
   }
   ASSERT_EQ(a.id, "r:a");
   ASSERT_TRUE(storage().RunStage("default", "r:a", a.attempt, Children("r:a", {"0", "1"})).ok());
-  ASSERT_TRUE(Unwrap(storage().RunFinishBatch(
-                         {Ending(a, RunStatus::kCompleted, StagedRuns::kRelease)}))
-                  .at(0)
-                  .accepted);
+  ASSERT_TRUE(
+      Unwrap(storage().RunFinishBatch({Ending(a, RunStatus::kCompleted, StagedRuns::kRelease)}))
+          .at(0)
+          .accepted);
   EXPECT_THAT(InOrder(storage(), "r:a", 10), ::testing::ElementsAre("r:a:0", "r:a:1"));
   ExpectStatsMatchListing();
 }

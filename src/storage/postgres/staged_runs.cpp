@@ -59,10 +59,10 @@ Status PgStorage::RunStage(const std::string& parent_queue, const std::string& p
                           Params().Add(std::to_string(attempt)));
         if (!set.ok()) return set.status();
         // A batch staged again (an answer lost) replaces its rows: nothing twice.
-        auto replaced =
-            c.Exec("DELETE FROM staged_runs WHERE parent_id = $1 AND parent_attempt = $2 AND "
-                   "id = ANY($3::text[])",
-                   Params().Add(parent_id).Add(attempt).Add(ids.Take()));
+        auto replaced = c.Exec(
+            "DELETE FROM staged_runs WHERE parent_id = $1 AND parent_attempt = $2 AND "
+            "id = ANY($3::text[])",
+            Params().Add(parent_id).Add(attempt).Add(ids.Take()));
         if (!replaced.ok()) return replaced.status();
         auto inserted = InsertRuns(c, "staged_runs", batch);
         if (!inserted.ok()) return inserted.status();
@@ -75,10 +75,11 @@ Status ApplyStaged(Connection& c, const RunFinish& f, bool* stored) {
   if (f.staged == StagedRuns::kKeep) return Status::Ok();
   if (f.staged == StagedRuns::kRelease) {
     static const std::string kRelease =
-        std::string("WITH k AS (INSERT INTO run_keys(id, queue) SELECT id, queue FROM "
-                    "staged_runs WHERE parent_id = $1 AND parent_attempt = $2 ORDER BY seq "
-                    "ON CONFLICT DO NOTHING RETURNING id, queue) "
-                    "INSERT INTO runs(") +
+        std::string(
+            "WITH k AS (INSERT INTO run_keys(id, queue) SELECT id, queue FROM "
+            "staged_runs WHERE parent_id = $1 AND parent_attempt = $2 ORDER BY seq "
+            "ON CONFLICT DO NOTHING RETURNING id, queue) "
+            "INSERT INTO runs(") +
         kColumns + ", gen) SELECT " + kColumns +
         ", (SELECT cur FROM runs_gen) FROM staged_runs s JOIN k USING (id, queue) "
         "WHERE s.parent_id = $1 AND s.parent_attempt = $2 ORDER BY s.seq";
@@ -92,8 +93,8 @@ Status ApplyStaged(Connection& c, const RunFinish& f, bool* stored) {
   return Status::Ok();
 }
 
-Result<RunPage> PgStorage::RunListChildren(const std::string& parent_id,
-                                           const std::string& cursor, int limit) {
+Result<RunPage> PgStorage::RunListChildren(const std::string& parent_id, const std::string& cursor,
+                                           int limit) {
   limit = std::clamp(limit, 1, 1000);
   int64_t after = 0;
   if (!cursor.empty()) {

@@ -43,8 +43,9 @@ Status SqliteStorage::RunStage(const std::string& parent_queue, const std::strin
   // crash before it loses the attempt, whose staged rows then matter to no one.
   return Write(
       [&](Tx& tx) -> Status {
-        auto current = Select(tx.db, "SELECT status, attempt FROM runs WHERE id = ?1 AND queue = ?2",
-                              parent_id, parent_queue);
+        auto current =
+            Select(tx.db, "SELECT status, attempt FROM runs WHERE id = ?1 AND queue = ?2",
+                   parent_id, parent_queue);
         if (!current.ok()) return current.status();
         auto row = current->Next();
         if (!row.ok()) return row.status();
@@ -141,8 +142,9 @@ Result<RunPage> SqliteStorage::RunListChildren(const std::string& parent_id,
     after = seq;
   }
   static const std::string kPage =
-      Sql("SELECT ", " FROM runs INDEXED BY runs_parent_seq WHERE parent_id = ?1 AND "
-                     "parent_id <> '' AND seq > ?2 ORDER BY seq LIMIT ?3");
+      Sql("SELECT ",
+          " FROM runs INDEXED BY runs_parent_seq WHERE parent_id = ?1 AND "
+          "parent_id <> '' AND seq > ?2 ORDER BY seq LIMIT ?3");
   RunPage page;
   int64_t last = 0;
   Status st = WithReader([&](Connection& db) -> Status {
