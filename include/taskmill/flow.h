@@ -219,13 +219,12 @@ class ChildResultRange {
 
 // The results of the completed children of step `step` (a step this one follows).
 ChildResultRange ChildResults(const RunContext& ctx, std::string_view step);
-// Adds `key: value` to the flow's state, seen by the steps after this one (and by the
-// children the step adds after it).
+// Adds `key: value` to the flow's state, seen by the steps after this one and by the
+// step's children (those staged before it, a thousand at a time, do not see it).
 void SetState(RunContext& ctx, std::string key, boost::json::value value);
-// Adds a child; ids are the function's own (unique in the step; [A-Za-z0-9_.-]). A
-// child sees the state as it was when it was added. Staging a batch to storage may
-// throw std::runtime_error (storage unavailable, the attempt stopped), which fails the
-// attempt.
+// Adds a child; ids are the function's own (unique in the step; [A-Za-z0-9_.-]).
+// Staging a batch to storage may throw std::runtime_error (storage unavailable, the
+// attempt stopped), which fails the attempt.
 void AddChild(RunContext& ctx, std::string child_id, boost::json::value definition);
 // In a child's function: its id and definition.
 std::string ChildId(const RunContext& ctx);
