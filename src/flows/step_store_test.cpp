@@ -2,6 +2,8 @@
 // a time (flows/step_store.h), its finish releases them, each runs once, and the next
 // step pages their results in the order they were added, with no "children" in its
 // args. Every wait is a deadline in seconds.
+#include "flows/step_store.h"
+
 #include <gtest/gtest.h>
 #include <taskmill/engine.h>
 #include <taskmill/flow.h>
@@ -10,7 +12,6 @@
 #include <string>
 
 #include "flows/flow_test_harness.h"
-#include "flows/step_store.h"
 
 namespace taskmill {
 namespace {
@@ -59,23 +60,24 @@ TEST(FlowStepStore, ThousandsOfChildrenAreStagedRunOnceAndPagedInOrder) {
   ASSERT_TRUE(h.flows->Register(*f.Build()).ok());
   h.Open();
 
-  Run root = h.Wait(h.Start("big"));
+  taskmill::Run root = h.Wait(h.Start("big"));
   EXPECT_EQ(root.status, RunStatus::kCompleted) << root.error;
   // The split's result keeps the last, unfinished batch and the count of the others.
-  Run split_run = h.Get(root.id + ":split");
+  taskmill::Run split_run = h.Get(root.id + ":split");
   const size_t staged = kChildren / flows::kStageBatch * flows::kStageBatch;
   EXPECT_EQ(split_run.result.at("children_staged"), static_cast<int64_t>(staged));
   EXPECT_EQ(split_run.result.at("children").as_array().size(), kChildren - staged);
 
-  const json::value& state = h.Get(root.id + ":collect").result.at("state");
+  const taskmill::Run collect_run = h.Get(root.id + ":collect");
+  const json::value& state = collect_run.result.at("state");
   EXPECT_EQ(state.at("n"), kChildren);
   EXPECT_EQ(state.at("sum"), int64_t{kChildren} * (kChildren - 1));  // 2 × (0 + ... + 2499)
   EXPECT_EQ(state.at("in_order"), true);
   EXPECT_EQ(state.at("args_have_children"), false);
 
-  std::vector<Run> children = h.Children(root.id + ":split");
+  std::vector<taskmill::Run> children = h.Children(root.id + ":split");
   ASSERT_EQ(children.size(), static_cast<size_t>(kChildren));
-  for (const Run& child : children) {
+  for (const taskmill::Run& child : children) {
     EXPECT_EQ(child.status, RunStatus::kCompleted) << child.id;
     EXPECT_EQ(child.attempts.size(), 1u) << child.id << " ran more than once";
   }
