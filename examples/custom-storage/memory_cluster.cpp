@@ -69,4 +69,31 @@ std::vector<RunnerInfo> RunnersSeen(MemoryDatabase& db, TimePoint now, Duration 
   return seen;
 }
 
+Status TokenStore(MemoryDatabase& db, const ApiToken& token) {
+  if (token.name.empty() || token.hash.empty()) {
+    return Status::InvalidArgument("a token needs a name and a hash");
+  }
+  std::lock_guard lock(db.mu);
+  for (const auto& [name, t] : db.tokens) {
+    if (name == token.name || t.hash == token.hash) {
+      return Status::Conflict("a token named '" + token.name + "' or with its hash exists");
+    }
+  }
+  db.tokens[token.name] = token;
+  return Status::Ok();
+}
+
+std::vector<ApiToken> TokensByName(MemoryDatabase& db) {
+  std::lock_guard lock(db.mu);
+  std::vector<ApiToken> out;
+  for (const auto& [name, t] : db.tokens) out.push_back(t);
+  return out;
+}
+
+Status TokenDelete(MemoryDatabase& db, const std::string& name) {
+  std::lock_guard lock(db.mu);
+  if (db.tokens.erase(name) == 0) return Status::NotFound("no token named '" + name + "'");
+  return Status::Ok();
+}
+
 }  // namespace taskmill::example

@@ -1,7 +1,8 @@
 // memory_cluster.h — AN EXAMPLE, NOT FOR PRODUCTION: what the nodes of a cluster
 // share in the in-memory backend: the leader leases (Storage::LeaderAttemptElect,
 // LeaderResign, LeaderGet), the fence of a leader's writes (RunPutScheduled) and the
-// runners' beats (RunnerBeat, RunnerList). Each function takes db.mu, but
+// runners' beats (RunnerBeat, RunnerList), and the API tokens (TokenCreate, TokenList,
+// TokenRemove). Each function takes db.mu, but
 // LeaseCheckFence, whose caller holds it for the write the fence guards.
 #pragma once
 
@@ -30,5 +31,12 @@ Status LeaseCheckFence(MemoryDatabase& db, const LeaderFence& fence);
 Status RunnerStoreBeat(MemoryDatabase& db, const RunnerInfo& runner);
 // The runners seen within `forget_after` of `now`, by id.
 std::vector<RunnerInfo> RunnersSeen(MemoryDatabase& db, TimePoint now, Duration forget_after);
+
+// Stores a token; kConflict when its name or hash exists.
+Status TokenStore(MemoryDatabase& db, const ApiToken& token);
+// Every token, by name.
+std::vector<ApiToken> TokensByName(MemoryDatabase& db);
+// kNotFound when no token has that name.
+Status TokenDelete(MemoryDatabase& db, const std::string& name);
 
 }  // namespace taskmill::example

@@ -41,6 +41,8 @@ struct MemoryDatabase {
   std::map<std::string, ApiToken> tokens;
   std::map<std::string, StoredFile> files;
   std::map<Key, StoredCheckpoint> checkpoints;
+  // Runs staged under a parent (memory_staging.h), by parent id, in the order staged.
+  std::map<std::string, std::vector<Run>> staged;
 };
 
 // Changes to undo when a call that must be all-or-nothing fails half-way.

@@ -2,6 +2,8 @@
 // walking every run, under the one mutex that makes a finish a commit.
 #include "memory_follow_ups.h"
 
+#include "memory_staging.h"
+
 namespace taskmill::example {
 namespace {
 
@@ -27,6 +29,7 @@ bool Over(MemoryDatabase& db, const std::string& id, const std::string& queue) {
 }  // namespace
 
 bool ApplyFollowUps(MemoryDatabase& db, const RunFinish& f) {
+  StageRelease(db, f.id, f.staged);  // before the follow-ups, whose conditions see them
   for (const RunFollowUp& up : f.follow_ups) {
     bool due = true;
     if (!up.while_live.empty()) {
@@ -50,6 +53,7 @@ bool ApplyFollowUps(MemoryDatabase& db, const RunFinish& f) {
       continue;
     }
     if (r.status == RunStatus::kRunning) {
+      StageRelease(db, r.id, StagedRuns::kDrop);  // it never finishes
       r.attempts.push_back(Attempt{r.attempt, r.runner, r.started_at.value_or(TimePoint{}),
                                    f.finished_at, "stopped", settle.error, ""});
     }

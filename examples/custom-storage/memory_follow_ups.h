@@ -8,7 +8,8 @@
 
 namespace taskmill::example {
 
-// Stores the finish's follow-ups whose conditions hold and applies its settle. The
+// Releases or drops the runs the finished run staged (RunFinish::staged), stores the
+// finish's follow-ups whose conditions hold and applies its settle. The
 // caller holds db.mu, which makes the whole finish one commit.
 // Answers whether the settle ended its run.
 bool ApplyFollowUps(MemoryDatabase& db, const RunFinish& f);

@@ -19,6 +19,7 @@
 #include "memory_database.h"
 #include "memory_filter.h"
 #include "memory_follow_ups.h"
+#include "memory_staging.h"
 
 namespace taskmill::example {
 
@@ -177,6 +178,17 @@ class MemoryStorage final : public Storage {
     return out;
   }
 
+  // Staged runs wait apart until their parent's finish (memory_staging.h).
+  StorageCapabilities Capabilities() const override { return {.staged_runs = true}; }
+  Status RunStage(const std::string& parent_queue, const std::string& parent_id, int attempt,
+                  const std::vector<Run>& runs) override {
+    return StageRuns(*db_, parent_queue, parent_id, attempt, runs);
+  }
+  Result<RunPage> RunListChildren(const std::string& parent_id, const std::string& cursor,
+                                  int limit) override {
+    return ChildrenInOrder(*db_, parent_id, cursor, limit);
+  }
+
   // Per heartbeat: whether its attempt is still the current one.
   Result<std::vector<bool>> RunHeartbeatBatch(const std::vector<RunHeartbeat>& beats) override {
     std::lock_guard lock(db_->mu);
@@ -232,6 +244,7 @@ class MemoryStorage final : public Storage {
     if (r.status == RunStatus::kRunning) {
       r.attempts.push_back(Attempt{r.attempt, r.runner, r.started_at.value_or(TimePoint{}), now,
                                    "stopped", "stopped by an operator", ""});
+      StageRelease(*db_, id, StagedRuns::kDrop);  // the attempt never finishes
     }
     r.status = RunStatus::kStopped;
     r.finished_at = now;
@@ -589,31 +602,10 @@ class MemoryStorage final : public Storage {
     return Status::Ok();
   }
 
-  // ---- API tokens -------------------------------------------------------------------
-  Status TokenCreate(const ApiToken& token) override {
-    if (token.name.empty() || token.hash.empty()) {
-      return Status::InvalidArgument("a token needs a name and a hash");
-    }
-    std::lock_guard lock(db_->mu);
-    for (const auto& [name, t] : db_->tokens) {
-      if (name == token.name || t.hash == token.hash) {
-        return Status::Conflict("a token named '" + token.name + "' or with its hash exists");
-      }
-    }
-    db_->tokens[token.name] = token;
-    return Status::Ok();
-  }
-  Result<std::vector<ApiToken>> TokenList() override {
-    std::lock_guard lock(db_->mu);
-    std::vector<ApiToken> out;
-    for (const auto& [name, t] : db_->tokens) out.push_back(t);
-    return out;
-  }
-  Status TokenRemove(const std::string& name) override {
-    std::lock_guard lock(db_->mu);
-    if (db_->tokens.erase(name) == 0) return Status::NotFound("no token named '" + name + "'");
-    return Status::Ok();
-  }
+  // ---- API tokens (memory_cluster.h) ----------------------------------------------
+  Status TokenCreate(const ApiToken& token) override { return TokenStore(*db_, token); }
+  Result<std::vector<ApiToken>> TokenList() override { return TokensByName(*db_); }
+  Status TokenRemove(const std::string& name) override { return TokenDelete(*db_, name); }
 
   // ---- files ------------------------------------------------------------------------
   Status FileCreate(const FileCreateParams& p) override {

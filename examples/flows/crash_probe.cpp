@@ -1,7 +1,9 @@
 // A flow for the kill -9 test (tests/integration/flow_crash_test.cpp), not an example to
-// copy: step `first`, then step `make` adding 200 children (at most 4 at once), then
+// copy: step `first`, then step `make` adding 1,200 children (at most 4 at once), then
 // step `last`. Each step and child appends "<phase> start <run id>" to MARKS when it
-// starts, so the test can tell what ran in which process.
+// starts, so the test can tell what ran in which process. In the first process `make`
+// pauses after its 1,000th child, which stages the first batch of its children
+// (src/flows/step_store.h), and marks "first staged <run id>".
 //
 //   taskmill_flow_crash_probe DB MARKS          start the flow and run until killed
 //   taskmill_flow_crash_probe DB MARKS resume   first write "done <run id>" for every
@@ -50,9 +52,15 @@ int main(int argc, char** argv) {
   (void)functions->Register("probe.first", marking(std::chrono::milliseconds(10)));
   (void)functions->Register("probe.make", [](RunContext& ctx) {
     Mark(phase + " start " + ctx.run().id);
-    for (int i = 0; i < 200; ++i) flow::AddChild(ctx, "c" + std::to_string(i), i);
+    for (int i = 0; i < 1200; ++i) {
+      flow::AddChild(ctx, "c" + std::to_string(i), i);
+      if (i == 999 && phase == "first") {
+        Mark("first staged " + ctx.run().id);
+        ctx.SleepFor(std::chrono::seconds(2));
+      }
+    }
   });
-  (void)functions->Register("probe.child", marking(std::chrono::milliseconds(20)));
+  (void)functions->Register("probe.child", marking(std::chrono::milliseconds(2)));
   (void)functions->Register("probe.last", marking(std::chrono::milliseconds(10)));
   FlowBuilder f("crashy");
   auto first = f.Step("first", "probe.first");

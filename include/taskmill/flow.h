@@ -28,7 +28,9 @@
 #include <taskmill/status.h>
 
 #include <boost/json/value.hpp>
+#include <cstddef>
 #include <functional>
+#include <iterator>
 #include <map>
 #include <memory>
 #include <optional>
@@ -150,19 +152,79 @@ class FlowRegistry {
 // ---- inside a step's function ------------------------------------------------------
 //
 // A step's run sees, in its args: {"args": the flow's args, "state": the flow's state
-// (every addition of the steps over before it), "children": the results of the
-// children of the steps it follows ({step: {child_id: result}})}. A child's run sees
+// (every addition of the steps over before it)}, and, when it is not a C++ function
+// run by a local runner (a command, a remote worker), "children": the results of the
+// children of the steps it follows ({step: {child_id: result}}). A child's run sees
 // {"child_id": ..., "definition": ..., "state": ...}. What a step returns (its result)
 // is {"state": additions, "children": [[child_id, definition], ...]}; these helpers
-// build it.
+// build it. A C++ step run by a local runner holds neither all its children nor all
+// its predecessors' children's results in memory: AddChild stages the children to
+// storage in batches as it goes (the step's finish releases them, a failed attempt
+// drops them), and ChildResults pages the results from storage.
 namespace flow {
 const boost::json::value& Args(const RunContext& ctx);
 const boost::json::object& State(const RunContext& ctx);
-// The results of the children of step `step` (a step this one follows), by child id.
-const boost::json::object& ChildResults(const RunContext& ctx, std::string_view step);
-// Adds `key: value` to the flow's state, seen by the steps after this one.
+
+// One child's result (ChildResults).
+struct ChildResult {
+  std::string id;             // the child's id, as its step added it
+  boost::json::value result;  // what the child returned
+};
+
+// The completed children's results of one step, in the order the step added them: an
+// input range read page by page (`for (const auto& [id, result] : ...)`). A read
+// from storage that fails throws std::runtime_error, which fails the attempt.
+class ChildResultRange {
+ public:
+  // Replaces `page` with the next results; false when none is left.
+  using Pager = std::function<bool(std::vector<ChildResult>& page)>;
+
+  class iterator {
+   public:
+    using value_type = ChildResult;
+    using difference_type = std::ptrdiff_t;
+    using reference = const ChildResult&;
+    using pointer = const ChildResult*;
+    using iterator_category = std::input_iterator_tag;
+
+    iterator() = default;
+    reference operator*() const { return state_->page[state_->at]; }
+    pointer operator->() const { return &state_->page[state_->at]; }
+    iterator& operator++();
+    void operator++(int) { ++*this; }
+    // Iterators compare by whether they are at the end (an input range).
+    bool operator==(const iterator& other) const { return done() == other.done(); }
+
+   private:
+    friend class ChildResultRange;
+    struct State {
+      Pager pager;
+      std::vector<ChildResult> page;
+      size_t at = 0;
+      bool done = false;
+    };
+    explicit iterator(Pager pager);
+    bool done() const { return state_ == nullptr || state_->done; }
+    std::shared_ptr<State> state_;
+  };
+
+  explicit ChildResultRange(Pager pager) : pager_(std::move(pager)) {}
+  // Starts reading; call once.
+  iterator begin() const { return iterator(pager_); }
+  iterator end() const { return iterator(); }
+
+ private:
+  Pager pager_;
+};
+
+// The results of the completed children of step `step` (a step this one follows).
+ChildResultRange ChildResults(const RunContext& ctx, std::string_view step);
+// Adds `key: value` to the flow's state, seen by the steps after this one and by the
+// step's children (those staged before it, a thousand at a time, do not see it).
 void SetState(RunContext& ctx, std::string key, boost::json::value value);
 // Adds a child; ids are the function's own (unique in the step; [A-Za-z0-9_.-]).
+// Staging a batch to storage may throw std::runtime_error (storage unavailable, the
+// attempt stopped), which fails the attempt.
 void AddChild(RunContext& ctx, std::string child_id, boost::json::value definition);
 // In a child's function: its id and definition.
 std::string ChildId(const RunContext& ctx);

@@ -22,6 +22,10 @@
 
 namespace taskmill {
 
+namespace flow {
+class StepStore;  // src/flows/step_store.h
+}  // namespace flow
+
 // Discovery metadata (Kazoo's help object).
 struct FunctionInfo {
   std::string name;                    // category.action
@@ -99,8 +103,15 @@ class RunContext {
 
   HandlerOutcome& outcome() { return outcome_; }
 
+  // Set by a local runner for a step of a flow, on a storage that stages runs: where
+  // flow::AddChild stages the step's children and flow::ChildResults pages its
+  // predecessors' (taskmill/flow.h). Null otherwise: both work on the result and args.
+  flow::StepStore* flow_store() const { return flow_store_; }
+  void set_flow_store(flow::StepStore* store) { flow_store_ = store; }
+
  private:
   const Run& run_;
+  flow::StepStore* flow_store_ = nullptr;
   std::shared_ptr<CancellationToken> token_;
   HandlerOutcome outcome_;
   std::mutex progress_mu_;

@@ -125,6 +125,13 @@ struct RunFollowUp {
   std::string while_live;
 };
 
+// What an accepted finish does with the runs staged under its run (Storage::RunStage).
+enum class StagedRuns {
+  kKeep,     // leaves them staged
+  kRelease,  // stores them (pending, claimable), before the follow-ups
+  kDrop,     // deletes them
+};
+
 // Ends a run that no runner holds (a flow's root) in the same commit as a finish.
 struct RunSettle {
   std::string queue;
@@ -165,7 +172,9 @@ struct RunFinish {
   // outlive the call.
   const Run* claimed = nullptr;
   // Applied in the same commit when, and only when, the finish is accepted: the
-  // follow-ups in order (each under its conditions), then the settle.
+  // staged runs' fate, the follow-ups in order (each under its conditions), then the
+  // settle.
+  StagedRuns staged = StagedRuns::kKeep;
   std::vector<RunFollowUp> follow_ups;
   std::optional<RunSettle> settle;
 };
@@ -348,6 +357,10 @@ struct StorageCapabilities {
   bool commit_notifications = false;
   // HolderAttach can tell when a holder's process has ended.
   bool holder_liveness = false;
+  // RunStage and RunListChildren work (a flow's step then stages its children in
+  // batches instead of carrying them all in its result). False: they answer
+  // kFailedPrecondition, and flows carry children in results and args.
+  bool staged_runs = false;
 };
 
 class Storage {
@@ -454,6 +467,31 @@ class Storage {
   // than the caller's next write (the runner's next finish batch): a crash or a power
   // loss may undo it, and the run is then handed back uncharged.
   virtual Status RunStartBatch(const std::vector<RunStart>& starts) = 0;
+  // --- staged runs (a flow's step adding its children while it runs) ---------
+  // Stores `runs` staged under the run `parent_id` of `parent_queue`, in one commit,
+  // while its attempt `attempt` is current (running): each run's parent_id must be
+  // `parent_id`. A staged run is no run yet: no claim takes it, no listing, count or
+  // condition sees it, and a (queue, id) already staged or stored is skipped, so that
+  // a step run again adds nothing twice. The parent's accepted finish releases them
+  // (stored as given, in the order staged, those whose (queue, id) is free) or drops
+  // them (RunFinish::staged); stopping the parent (RunCancel, a settle's stop_live)
+  // drops them. kFailedPrecondition when the attempt is no longer current (and
+  // nothing is staged); kInvalidArgument for a run of another parent.
+  virtual Status RunStage(const std::string& parent_queue, const std::string& parent_id,
+                          int attempt, const std::vector<Run>& runs) {
+    (void)parent_queue, (void)parent_id, (void)attempt, (void)runs;
+    return Status::FailedPrecondition("this storage does not stage runs");
+  }
+  // The stored runs whose parent_id is `parent_id`, oldest stored first (RunList
+  // orders newest first), at most `limit` (clamped to 1..1000) after `cursor` (a
+  // next_cursor of this method; empty: from the first). A flow's next step pages its
+  // predecessors' children's results with it. A cursor that it never returned is
+  // kInvalidArgument.
+  virtual Result<RunPage> RunListChildren(const std::string& parent_id, const std::string& cursor,
+                                          int limit) {
+    (void)parent_id, (void)cursor, (void)limit;
+    return Status::FailedPrecondition("this storage does not list children in order");
+  }
   // Started running runs whose lease ended before `now`, or whose runner is known to
   // have ended (HolderAttach): the sweeper decides their fate with a fenced finish.
   virtual Result<std::vector<Run>> RunListExpired(TimePoint now, int limit) = 0;

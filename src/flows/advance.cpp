@@ -7,6 +7,7 @@
 #include <cctype>
 
 #include "flows/caps.h"
+#include "flows/step_store.h"
 
 namespace taskmill::flows {
 namespace json = boost::json;
@@ -70,6 +71,8 @@ Run Member(const FlowDef& flow, const Run& from, std::string id, std::string par
   return run;
 }
 
+}  // namespace
+
 Run ChildRun(const FlowDef& flow, const FlowStep& step, const Run& step_run,
              const json::value& result, const json::value& child_id, const json::value& definition,
              TimePoint now) {
@@ -95,6 +98,8 @@ Run ChildRun(const FlowDef& flow, const FlowStep& step, const Run& step_run,
   run.data = json::object{{"flow", ToJson(Role{flow.name, step.name, true, false})}};
   return run;
 }
+
+namespace {
 
 // The successors of `step`, each stored once every step it waits for is over.
 void AddSuccessors(const FlowDef& flow, const FlowStep& step, const Run& run, RunFinish& f) {
@@ -164,6 +169,7 @@ Run StepRun(const FlowDef& flow, const FlowStep& step, const Run& root, TimePoin
 }
 
 void AdvanceFlow(const FlowRegistry& flows, const Run& run, RunFinish& f) {
+  SetStagedFate(run, f);           // the children the attempt staged (step_store.h)
   if (!IsFinal(f.status)) return;  // a retry: the step goes on
   std::optional<Role> role = RoleOf(run);
   if (!role || role->root) return;

@@ -43,6 +43,14 @@ std::string ChildRunId(const std::string& step_run_id, std::string_view child_id
 // retry and timeout; its args are {"args": the flow's args}.
 Run StepRun(const FlowDef& flow, const FlowStep& step, const Run& root, TimePoint now);
 
+// The run of child `child_id` (with `definition`) of the step run `step_run` (with its
+// input), pending from `now`: the step's child function, retry and timeout, in the
+// queue of the step's cap when it has one, with the state the step saw plus the
+// additions of `result` (the step's result so far).
+Run ChildRun(const FlowDef& flow, const FlowStep& step, const Run& step_run,
+             const boost::json::value& result, const boost::json::value& child_id,
+             const boost::json::value& definition, TimePoint now);
+
 // Adds to `finish`, the end of `run`'s current attempt, what the flow does with it.
 void AdvanceFlow(const FlowRegistry& flows, const Run& run, RunFinish& finish);
 

@@ -4,6 +4,8 @@
 
 #include <boost/json.hpp>
 
+#include "flows/step_store.h"
+
 namespace taskmill {
 
 FlowStep& FlowBuilder::StepRef::step() const { return builder_->def_.steps[index_]; }
@@ -100,11 +102,32 @@ const boost::json::object& State(const RunContext& ctx) {
   const boost::json::value* v = Field(ctx, "state");
   return v != nullptr && v->is_object() ? v->as_object() : EmptyObject();
 }
-const boost::json::object& ChildResults(const RunContext& ctx, std::string_view step) {
+ChildResultRange::iterator::iterator(Pager pager) : state_(std::make_shared<State>()) {
+  state_->pager = std::move(pager);
+  state_->done = !state_->pager(state_->page);
+}
+
+ChildResultRange::iterator& ChildResultRange::iterator::operator++() {
+  if (++state_->at < state_->page.size()) return *this;
+  state_->at = 0;
+  state_->done = !state_->pager(state_->page) || state_->page.empty();
+  return *this;
+}
+
+ChildResultRange ChildResults(const RunContext& ctx, std::string_view step) {
+  if (StepStore* store = ctx.flow_store()) return store->ChildResults(ctx, step);
+  // The results in the step's args (a step run without a store): one page.
   const boost::json::value* v = Field(ctx, "children");
-  if (v == nullptr || !v->is_object()) return EmptyObject();
-  const boost::json::value* of = v->as_object().if_contains(step);
-  return of != nullptr && of->is_object() ? of->as_object() : EmptyObject();
+  const boost::json::value* of =
+      v != nullptr && v->is_object() ? v->as_object().if_contains(step) : nullptr;
+  const boost::json::object* results = of != nullptr ? of->if_object() : nullptr;
+  return ChildResultRange([results, read = false](std::vector<ChildResult>& page) mutable {
+    page.clear();
+    if (read || results == nullptr) return false;
+    read = true;
+    for (const auto& [id, result] : *results) page.push_back({std::string(id), result});
+    return !page.empty();
+  });
 }
 void SetState(RunContext& ctx, std::string key, boost::json::value value) {
   boost::json::object& result = ResultObject(ctx);
@@ -116,6 +139,7 @@ void AddChild(RunContext& ctx, std::string child_id, boost::json::value definiti
   if (!result["children"].is_array()) result["children"] = boost::json::array();
   result["children"].as_array().push_back(
       boost::json::array{boost::json::value(child_id), std::move(definition)});
+  if (StepStore* store = ctx.flow_store()) store->Added(ctx);
 }
 std::string ChildId(const RunContext& ctx) {
   const boost::json::value* v = Field(ctx, "child_id");

@@ -349,7 +349,11 @@ TEST(FlowCommandSteps, PrintTheirStateAndChildrenWhichReadTheirDefinitionOnStdin
                   ->Register("cmd.collect",
                              [&](RunContext& ctx) {
                                seen["state"] = flow::State(ctx);
-                               seen["children"] = flow::ChildResults(ctx, "split");
+                               json::object children;
+                               for (const auto& [id, result] : flow::ChildResults(ctx, "split")) {
+                                 children[id] = result;
+                               }
+                               seen["children"] = std::move(children);
                              })
                   .ok());
   FlowBuilder f("cmd");

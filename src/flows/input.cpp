@@ -43,7 +43,7 @@ Result<json::object> FlowState(Storage& storage, const std::string& root_id) {
   return StateOf(std::move(of));
 }
 
-Run WithStepInput(Storage& storage, const Run& run) {
+Run WithStepInput(Storage& storage, const Run& run, bool children_in_args) {
   std::optional<Role> role = RoleOf(run);
   if (!role || role->root || role->child || !run.args.is_object()) return run;
   Run input = run;
@@ -63,7 +63,7 @@ Run WithStepInput(Storage& storage, const Run& run) {
   for (const Run& r : *step_runs) all.push_back(&r);
   json::object state = StateOf(std::move(all));
   json::object children;
-  {
+  if (children_in_args) {
     for (const Run& s : *step_runs) {
       std::optional<Role> step_role = RoleOf(s);
       if (!step_role || s.id == run.id || !IsFinal(s.status)) continue;
@@ -71,7 +71,10 @@ Run WithStepInput(Storage& storage, const Run& run) {
       // along a chain of 1,000 steps, a query per step before made the chain quadratic.
       const json::object* added = s.result.if_object();
       const json::value* listed = added ? added->if_contains("children") : nullptr;
-      if (listed == nullptr || !listed->is_array() || listed->as_array().empty()) continue;
+      const json::value* staged = added ? added->if_contains("children_staged") : nullptr;
+      if ((listed == nullptr || !listed->is_array() || listed->as_array().empty()) &&
+          (staged == nullptr || !staged->is_number()))
+        continue;
       RunFilter of_step;
       of_step.parent_id = s.id;
       auto kids = ListAllRuns(storage, of_step);
@@ -93,7 +96,7 @@ Run WithStepInput(Storage& storage, const Run& run) {
     }
   }
   input.args.as_object()["state"] = std::move(state);
-  input.args.as_object()["children"] = std::move(children);
+  if (children_in_args) input.args.as_object()["children"] = std::move(children);
   return input;
 }
 

@@ -15,6 +15,8 @@ Result<boost::json::object> FlowState(Storage& storage, const std::string& root_
 // `run` with args.state and args.children filled in when it is a step of a flow (see
 // taskmill/flow.h, "inside a step's function"); other runs as they are. A read that
 // fails leaves the run as it is and is logged: the step then sees an empty state.
-Run WithStepInput(Storage& storage, const Run& run);
+// Without `children_in_args`, args.children is left out (the step pages the results
+// through its store, step_store.h).
+Run WithStepInput(Storage& storage, const Run& run, bool children_in_args = true);
 
 }  // namespace taskmill::flows

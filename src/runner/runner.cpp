@@ -10,6 +10,7 @@
 #include "flows/caps.h"
 #include "flows/flow_events.h"
 #include "flows/input.h"
+#include "flows/step_store.h"
 
 namespace taskmill {
 
@@ -332,15 +333,17 @@ RunFinish Runner::Execute(const Run& run, const std::shared_ptr<CancellationToke
   // Only a step reads its input and sets a cap: a child's input is in its args, and
   // running it as it was claimed spares a copy of the run per child.
   if (role && !role->root && !role->child) {
-    // A flow's step reads the flow's state as it starts (flows/input.h).
-    Run input = flows::WithStepInput(storage_, run);
+    // A flow's step reads the flow's state as it starts (flows/input.h); a C++ step
+    // stages its children and pages its predecessors' through a store (step_store.h).
+    flows::StepInput step = flows::PrepareStep(storage_, *registry, functions_, clock_, run);
+    const Run& input = step.run;
     // Its children's cap is in place before it adds them (flows/caps.h).
     if (Status st = flows::SetChildCap(storage_, *registry, run); !st.ok()) {
       HandlerOutcome failed{.status = RunStatus::kFailed,
                             .error = "cannot set the cap of the step's children: " + st.ToString()};
       return DecideFinish(input, failed, clock_.Now(), registry);
     }
-    HandlerOutcome outcome = InvokeHandler(functions_, input, token);
+    HandlerOutcome outcome = InvokeHandler(functions_, input, token, step.store.get());
     return DecideFinish(input, outcome, clock_.Now(), registry);
   }
   HandlerOutcome outcome = InvokeHandler(functions_, run, token);
@@ -410,7 +413,7 @@ void Runner::FinishLoop() {
         const auto& [f, run] = batch[i];
         // A retry wakes the fetcher at its instant.
         notifier_.Finished(run, f);
-        stored |= !f.follow_ups.empty();
+        stored |= !f.follow_ups.empty() || f.staged == StagedRuns::kRelease;
         if (!run.flow_id.empty()) of_flows.emplace_back(&run, &f);
       }
       // The runs of a flow that this commit stored are due now. The claim woken before

@@ -51,6 +51,14 @@ class ForwardingStorage : public Storage {
                         const std::vector<std::string>& retry, TimePoint now) override {
     return inner_.RunReopen(id, queue, retry, now);
   }
+  Status RunStage(const std::string& parent_queue, const std::string& parent_id, int attempt,
+                  const std::vector<Run>& runs) override {
+    return inner_.RunStage(parent_queue, parent_id, attempt, runs);
+  }
+  Result<RunPage> RunListChildren(const std::string& parent_id, const std::string& cursor,
+                                  int limit) override {
+    return inner_.RunListChildren(parent_id, cursor, limit);
+  }
   Status RunStartBatch(const std::vector<RunStart>& starts) override {
     return inner_.RunStartBatch(starts);
   }

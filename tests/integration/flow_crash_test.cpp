@@ -38,8 +38,9 @@ int Count(const std::vector<std::string>& lines, std::string_view prefix,
 }
 
 // Starts the probe, waits until `ready` holds on its marks, kills it with SIGKILL, then
-// resumes the flow in a new process and checks what ran twice.
-void KillThenResume(const std::function<bool(const std::vector<std::string>&)>& ready) {
+// resumes the flow in a new process and checks what ran twice; then `also` on the marks.
+void KillThenResume(const std::function<bool(const std::vector<std::string>&)>& ready,
+                    const std::function<void(const std::vector<std::string>&)>& also = {}) {
   TempDir dir;
   const std::string db = (dir.path() / "flows.db").string();
   const std::filesystem::path marks = dir.path() / "marks.txt";
@@ -73,12 +74,33 @@ void KillThenResume(const std::function<bool(const std::vector<std::string>&)>& 
   // Every child ran to its end in one process or the other, and the last step once.
   EXPECT_EQ(Count(lines, "resume start ", ":last"), 1);
   EXPECT_EQ(Count(lines, "first start ", ":last"), 0);
+  if (also) also(lines);
 }
 
 TEST(FlowCrash, KillDuringTheChildrenResumesWithoutRerunningFinishedWork) {
   KillThenResume([](const std::vector<std::string>& lines) {
     return Count(lines, "first start ", ":make:c") >= 40;
   });
+}
+
+// The step had staged a batch of its children when it was killed: none of them ran
+// before the step's finish, and after the resume every child ran exactly once.
+TEST(FlowCrash, KillWhileAStepStagesItsChildrenRunsEachChildOnce) {
+  KillThenResume(
+      [](const std::vector<std::string>& lines) { return Count(lines, "first staged ") >= 1; },
+      [](const std::vector<std::string>& lines) {
+        EXPECT_EQ(Count(lines, "first start ", ":make:c"), 0)
+            << "a staged child ran before its step finished";
+        std::string root;
+        for (const std::string& l : lines) {
+          if (l.starts_with("root ")) root = l.substr(5);
+        }
+        ASSERT_FALSE(root.empty());
+        for (int i = 0; i < 1200; ++i) {
+          const std::string mark = "resume start " + root + ":make:c" + std::to_string(i);
+          EXPECT_EQ(std::count(lines.begin(), lines.end(), mark), 1) << mark;
+        }
+      });
 }
 
 TEST(FlowCrash, KillDuringAStepResumesWithoutRerunningTheStepsBefore) {

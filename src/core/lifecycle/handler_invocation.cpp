@@ -9,7 +9,8 @@
 namespace taskmill {
 
 HandlerOutcome InvokeHandler(const FunctionRegistry& functions, const Run& run,
-                             const std::shared_ptr<CancellationToken>& token) {
+                             const std::shared_ptr<CancellationToken>& token,
+                             flow::StepStore* flow_store) {
   HandlerOutcome outcome;
   const auto* entry = functions.Find(run.function);
   if (token->IsCancelled() && token->Reason() == kRunnerStoppingReason) {
@@ -25,6 +26,7 @@ HandlerOutcome InvokeHandler(const FunctionRegistry& functions, const Run& run,
     return outcome;
   }
   RunContext ctx(run, token);
+  ctx.set_flow_store(flow_store);
   try {
     outcome = entry->handler->Execute(ctx);
   } catch (const std::exception& e) {

@@ -24,8 +24,10 @@ inline constexpr std::string_view kTimeoutReason = "timeout";
 
 // Executes `run` with `functions`' handler for its function on the calling thread.
 // A function this node lacks ends unknown_task; a token already cancelled with
-// kRunnerStoppingReason ends the attempt before it starts (interrupted).
+// kRunnerStoppingReason ends the attempt before it starts (interrupted). A flow's C++
+// step runs with `flow_store` (flows/step_store.h) when set.
 HandlerOutcome InvokeHandler(const FunctionRegistry& functions, const Run& run,
-                             const std::shared_ptr<CancellationToken>& token);
+                             const std::shared_ptr<CancellationToken>& token,
+                             flow::StepStore* flow_store = nullptr);
 
 }  // namespace taskmill

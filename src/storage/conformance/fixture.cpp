@@ -13,11 +13,11 @@ namespace taskmill::conformance {
 // links this file links every test of the suite.
 extern const int* const kEverySubject[];
 const int* const kEverySubject[] = {
-    &kRunsPutGetSubject, &kListSubject,    &kTakeSubject,         &kFinishSubject,
-    &kTalliesSubject,    &kCatalogSubject, &kReopenSubject,       &kFilesSubject,
-    &kAccountsSubject,   &kClaimsSubject,  &kPendingSplitSubject, &kCapsSubject,
-    &kLeaderTermSubject, &kRunnersSubject, &kFlowsSubject,        &kFlowReopenSubject,
-    &kRetentionSubject,
+    &kRunsPutGetSubject, &kListSubject,       &kTakeSubject,         &kFinishSubject,
+    &kTalliesSubject,    &kCatalogSubject,    &kReopenSubject,       &kFilesSubject,
+    &kAccountsSubject,   &kClaimsSubject,     &kPendingSplitSubject, &kCapsSubject,
+    &kLeaderTermSubject, &kRunnersSubject,    &kFlowsSubject,        &kFlowReopenSubject,
+    &kRetentionSubject,  &kStagedRunsSubject,
 };
 
 // ---- fixture plumbing ---------------------------------------------------------------

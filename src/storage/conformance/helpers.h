@@ -64,5 +64,6 @@ extern const int kRunnersSubject;
 extern const int kFlowsSubject;
 extern const int kFlowReopenSubject;
 extern const int kRetentionSubject;
+extern const int kStagedRunsSubject;
 
 }  // namespace taskmill::conformance

@@ -154,6 +154,9 @@ Result<std::vector<RunFinishResult>> PgStorage::RunFinishBatch(
       }
     }
     for (size_t i = 0; i < finishes.size(); ++i) {
+      if (out[i].accepted) TASKMILL_RETURN_IF_ERROR(ApplyStaged(c, finishes[i], &retried));
+    }
+    for (size_t i = 0; i < finishes.size(); ++i) {
       if (!out[i].accepted || !HasFollowUps(finishes[i])) continue;
       TASKMILL_RETURN_IF_ERROR(ApplyFollowUps(c, finishes[i], &out[i].settled, &retried));
     }

@@ -86,7 +86,7 @@ StorageCapabilities PgStorage::Capabilities() const {
   // LISTEN/NOTIFY tells of other processes' commits unless it is turned off for a
   // transaction pooler; nothing tells that a process on another machine has ended, so
   // leases alone decide.
-  return {.commit_notifications = options_.listen, .holder_liveness = false};
+  return {.commit_notifications = options_.listen, .holder_liveness = false, .staged_runs = true};
 }
 
 Result<SchemaMigration> PgStorage::Migrate() {

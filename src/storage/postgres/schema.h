@@ -243,6 +243,18 @@ DROP TABLE runs_v3;
     {5, R"sql(
 CREATE TABLE runs_history_default PARTITION OF runs_history DEFAULT;
 )sql"},
+    // A flow's step stages its children while it runs (Storage::RunStage): rows that no
+    // claim, listing or tally sees, each with the attempt of its parent that staged it
+    // (the default reads the transaction's setting, which RunStage sets: InsertRuns
+    // names a run's columns only). The finish of that attempt moves them into the hot
+    // table (staged_runs.cpp).
+    {6, R"sql(
+CREATE TABLE staged_runs (LIKE runs INCLUDING DEFAULTS,
+  parent_attempt integer NOT NULL
+    DEFAULT current_setting('taskmill.parent_attempt')::integer);
+CREATE UNIQUE INDEX staged_runs_key ON staged_runs(id, queue, parent_attempt);
+CREATE INDEX staged_runs_parent ON staged_runs(parent_id, parent_attempt, seq);
+)sql"},
 };
 
 }  // namespace taskmill::postgres

@@ -30,6 +30,9 @@ std::vector<ClaimedRun> InClaimOrder(const Rows& rows);
 bool HasFollowUps(const RunFinish& f);
 Status LockFlows(Connection& c, const std::vector<RunFinish>& finishes);
 Status ApplyFollowUps(Connection& c, const RunFinish& f, bool* settled, bool* stored);
+// After an accepted finish, before its follow-ups: releases the runs its attempt
+// staged (RunFinish::staged) and deletes the parent's staged rows (staged_runs.cpp).
+Status ApplyStaged(Connection& c, const RunFinish& f, bool* stored);
 
 // What one step of the hot table's rotation did (generations.cpp): `moved` live rows
 // from the oldest generation into the current one; `rotated`: the oldest was truncated
@@ -64,6 +67,12 @@ class PgStorage final : public Storage {
   Result<SchemaMigration> ApplyMigrations();
   // ---- commit notifications (notify.cpp)
   std::unique_ptr<CommitWatch> WatchCommits(std::function<void()> on_commit) override;
+
+  // ---- staged runs: a flow step's children before its finish (staged_runs.cpp)
+  Status RunStage(const std::string& parent_queue, const std::string& parent_id, int attempt,
+                  const std::vector<Run>& runs) override;
+  Result<RunPage> RunListChildren(const std::string& parent_id, const std::string& cursor,
+                                  int limit) override;
 
   // ---- runs (runs.cpp)
   Result<std::vector<Run>> RunPut(RunPutParams params) override;

@@ -396,6 +396,7 @@ Result<std::vector<RunFinishResult>> SqliteStorage::RunFinishBatch(
       }
       out[i].accepted = true;
       tx.deltas.Move(f.queue, task, account, RunStatus::kRunning, f.status);
+      TASKMILL_RETURN_IF_ERROR(ApplyStaged(tx, f));
       TASKMILL_RETURN_IF_ERROR(ApplyFinishFollowUps(tx, finishes, i, true, shared, out));
     }
     return Status::Ok();

@@ -423,6 +423,9 @@ Result<Run> SqliteStorage::Transition(const std::string& id, const std::string& 
                                  ? Exec(tx.db, update_sql, Micros(now), id, found->queue, attempts)
                                  : Exec(tx.db, update_sql, Micros(now), id, found->queue));
     tx.deltas.Move(found->queue, found->task, found->account_id, found->status, to);
+    // A stopped attempt never finishes: the runs it staged go (RunStage).
+    if (end_attempt && found->status == RunStatus::kRunning)
+      SweepStaged(id, std::numeric_limits<int>::max());
     auto r = GetOn(tx.db, id, found->queue);
     if (!r.ok()) return r.status();
     result = std::move(*r);

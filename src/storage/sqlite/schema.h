@@ -231,6 +231,56 @@ CREATE INDEX runs_flow_live ON runs(flow_id) WHERE flow_id <> '' AND status IN (
 CREATE INDEX runs_parent_seq ON runs(parent_id, seq) WHERE parent_id <> '';
 CREATE INDEX runs_flow_seq ON runs(flow_id, seq) WHERE flow_id <> '';
 )sql"},
+    // A flow's step stages its children while it runs (Storage::RunStage): rows that no
+    // claim, listing or tally sees, each with the attempt of its parent that staged it.
+    // The finish of that attempt releases them into runs (one INSERT ... SELECT, which
+    // skips an id already stored: a step run again adds nothing twice) and changes no
+    // row of this table in its commit: a write's savepoint keeps every page it changes
+    // in memory, a million of them for a million children. The rows of a finished or
+    // stopped attempt are deleted afterwards, a thousand per commit (staged_runs.cpp).
+    {11, R"sql(
+CREATE TABLE staged_runs (
+  seq INTEGER PRIMARY KEY,
+  id TEXT NOT NULL,
+  queue TEXT NOT NULL,
+  function TEXT NOT NULL,
+  task TEXT NOT NULL,
+  status TEXT NOT NULL,
+  args TEXT NOT NULL,
+  data TEXT NOT NULL,
+  priority INTEGER NOT NULL,
+  account_id TEXT NOT NULL,
+  auth_account_id TEXT NOT NULL,
+  created_at INTEGER NOT NULL,
+  run_at INTEGER NOT NULL,
+  scheduled_at INTEGER,
+  started_at INTEGER,
+  finished_at INTEGER,
+  lease_until INTEGER,
+  runner TEXT NOT NULL,
+  attempt INTEGER NOT NULL,
+  max_attempts INTEGER NOT NULL,
+  delay_us INTEGER NOT NULL,
+  delay_factor REAL NOT NULL,
+  max_delay_us INTEGER,
+  timeout_us INTEGER,
+  ttr_us INTEGER NOT NULL,
+  result TEXT,
+  error TEXT NOT NULL,
+  error_kind TEXT NOT NULL,
+  progress_total INTEGER NOT NULL,
+  progress_succeeded INTEGER NOT NULL,
+  progress_failed INTEGER NOT NULL,
+  parent_id TEXT NOT NULL,
+  flow_id TEXT NOT NULL,
+  input_file TEXT NOT NULL,
+  output_file TEXT NOT NULL,
+  attempts TEXT NOT NULL,
+  parent_attempt INTEGER NOT NULL
+);
+CREATE UNIQUE INDEX staged_runs_id_queue ON staged_runs(id, queue, parent_attempt);
+CREATE INDEX staged_runs_parent ON staged_runs(parent_id, parent_attempt, seq);
+)sql"},
 };
 
 }  // namespace taskmill::sqlite

@@ -52,6 +52,12 @@ Status SqliteStorage::Init() {
   auto migrated = sqlite::Migrate(*writer_db_, options_.path);
   if (!migrated.ok()) return migrated.status();
   opened_migration_ = std::move(*migrated);
+  // Rows staged by attempts that are over and were not swept (a crash came first, or
+  // the flow stopped the step): no finish releases them any more (staged_runs.cpp).
+  TASKMILL_RETURN_IF_ERROR(writer_db_->ExecScript(
+      "DELETE FROM staged_runs WHERE NOT EXISTS (SELECT 1 FROM runs WHERE runs.id = "
+      "staged_runs.parent_id AND runs.status = 'running' AND runs.attempt = "
+      "staged_runs.parent_attempt)"));
   if (options_.synchronous == "full") {
     TASKMILL_RETURN_IF_ERROR(OpenLogForSync());
     if (log_fd_ >= 0) syncer_ = std::thread([this] { SyncLoop(); });
@@ -84,7 +90,7 @@ std::unique_ptr<CommitWatch> SqliteStorage::WatchCommits(std::function<void()> o
 
 StorageCapabilities SqliteStorage::Capabilities() const {
   // A watch on the write-ahead log; OS locks on files beside the database.
-  return {.commit_notifications = true, .holder_liveness = true};
+  return {.commit_notifications = true, .holder_liveness = true, .staged_runs = true};
 }
 
 // Opening migrated already (Init); this applies what another process's newer build

@@ -154,6 +154,18 @@ class SqliteStorage final : public Storage {
   Status RunStartBatch(const std::vector<RunStart>& starts) override;
   Result<std::string> DeadRunners(Connection& db);
 
+  // ---- staged runs: a flow step's children before its finish (staged_runs.cpp)
+  Status RunStage(const std::string& parent_queue, const std::string& parent_id, int attempt,
+                  const std::vector<Run>& runs) override;
+  Result<RunPage> RunListChildren(const std::string& parent_id, const std::string& cursor,
+                                  int limit) override;
+  // Releases (into runs, tallied) the runs the finished attempt staged, as f.staged
+  // says, and queues the deletion of its staged rows (SweepStaged).
+  Status ApplyStaged(Tx& tx, const RunFinish& f);
+  // Deletes the rows staged under `parent_id` by its attempts up to `up_to_attempt`,
+  // in detached writes of a thousand rows each.
+  void SweepStaged(const std::string& parent_id, int64_t up_to_attempt);
+
   // ---- what an accepted finish brings into its commit (follow_ups.cpp)
   // What the finishes of one batch carry alike: each child of a step carries its
   // step's successors and its flow's settle when idle, which are applied once, at the

@@ -1,0 +1,28 @@
+// memory_staging.h — AN EXAMPLE, NOT FOR PRODUCTION: staged runs in the in-memory
+// backend (Storage::RunStage, RunFinish::staged, RunListChildren): a flow's step
+// stages its children while it runs; its finish releases or drops them. Each
+// function but StageRelease takes db.mu; StageRelease's caller holds it for the
+// finish it is part of.
+#pragma once
+
+#include <taskmill/storage.h>
+
+#include <string>
+#include <vector>
+
+#include "memory_database.h"
+
+namespace taskmill::example {
+
+// Stages `runs` under `parent_id` while its attempt `attempt` is current; a (queue,
+// id) already staged is skipped.
+Status StageRuns(MemoryDatabase& db, const std::string& parent_queue, const std::string& parent_id,
+                 int attempt, const std::vector<Run>& runs);
+// Releases (stores those whose (queue, id) is free, in the order staged) or drops the
+// runs staged under `parent_id`. The caller holds db.mu.
+void StageRelease(MemoryDatabase& db, const std::string& parent_id, StagedRuns what);
+// The stored runs of `parent_id`, oldest first, after `cursor` (an insertion number).
+Result<RunPage> ChildrenInOrder(MemoryDatabase& db, const std::string& parent_id,
+                                const std::string& cursor, int limit);
+
+}  // namespace taskmill::example

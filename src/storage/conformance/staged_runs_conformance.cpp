@@ -1,0 +1,156 @@
+// Conformance tests of staged runs (Storage::RunStage, RunFinish::staged,
+// RunListChildren): a flow's step stages its children while it runs; no claim,
+// listing or count sees them until the finish of the attempt that staged them
+// releases them, and the children are then paged oldest first. Written against the
+// Storage interface alone; a backend without the capability skips them.
+#include <gmock/gmock.h>
+
+#include <string>
+#include <vector>
+
+#include "storage/conformance/helpers.h"
+
+namespace taskmill::conformance {
+
+// Named in fixture.cpp's link table, so that linking the suite links this file (helpers.h).
+const int kStagedRunsSubject = 0;
+
+namespace {
+
+std::vector<Run> Children(const std::string& parent, std::vector<std::string> ids) {
+  std::vector<Run> out;
+  for (const std::string& id : ids) out.push_back(FlowMember(parent + ":" + id, "r", parent));
+  return out;
+}
+
+RunFinish Ending(const Run& claimed, RunStatus status, StagedRuns staged) {
+  RunFinish f = FinishOf(claimed.id, claimed.attempt, status, At(5));
+  if (status == RunStatus::kPending) f.run_at = At(5);
+  f.staged = staged;
+  return f;
+}
+
+// Every child of `parent`, through RunListChildren pages of `limit`.
+std::vector<std::string> InOrder(Storage& storage, const std::string& parent, int limit) {
+  std::vector<std::string> ids;
+  std::string cursor;
+  do {
+    RunPage page = Unwrap(storage.RunListChildren(parent, cursor, limit));
+    EXPECT_LE(static_cast<int>(page.runs.size()), limit);
+    for (const Run& r : page.runs) ids.push_back(r.id);
+    cursor = page.next_cursor;
+  } while (!cursor.empty());
+  return ids;
+}
+
+}  // namespace
+
+#define SKIP_UNLESS_STAGING()                                                  \
+  if (!storage().Capabilities().staged_runs) GTEST_SKIP() << "no staged runs"; \
+  static_assert(true)
+
+TEST_P(StorageConformance, StagedRunsAreNeitherClaimedNorSeenUntilTheFinishReleasesThem) {
+  SKIP_UNLESS_STAGING();
+  Put({FlowRoot("r"), FlowMember("r:a", "r", "r")});
+  ClaimedRun a = Take("runner", 1, kT0).at(0);
+  ASSERT_EQ(a.id, "r:a");
+  ASSERT_TRUE(
+      storage().RunStage("default", "r:a", a.attempt, Children("r:a", {"0", "1", "2"})).ok());
+  // Staged again (a batch sent twice) with one more: nothing twice.
+  ASSERT_TRUE(
+      storage().RunStage("default", "r:a", a.attempt, Children("r:a", {"1", "2", "3"})).ok());
+
+  EXPECT_TRUE(Take("runner", 10, At(1)).empty());
+  EXPECT_TRUE(storage().RunGet("r:a:0").status().IsNotFound());
+  RunFilter of_step;
+  of_step.parent_id = "r:a";
+  EXPECT_TRUE(ListAll(of_step).empty());
+  EXPECT_TRUE(InOrder(storage(), "r:a", 10).empty());
+  ExpectStatsMatchListing();
+
+  ASSERT_TRUE(
+      Unwrap(storage().RunFinishBatch({Ending(a, RunStatus::kCompleted, StagedRuns::kRelease)}))
+          .at(0)
+          .accepted);
+  EXPECT_EQ(Get("r:a:3").status, RunStatus::kPending);
+  EXPECT_EQ(Get("r:a:3").parent_id, "r:a");
+  // In the order staged, page by page.
+  EXPECT_THAT(InOrder(storage(), "r:a", 2),
+              ::testing::ElementsAre("r:a:0", "r:a:1", "r:a:2", "r:a:3"));
+  EXPECT_EQ(ListAll(of_step).size(), 4u);
+  ExpectStatsMatchListing();
+  EXPECT_EQ(Take("runner", 10, At(6)).size(), 4u);
+}
+
+TEST_P(StorageConformance, StagingIsFencedByTheParentsAttemptAndChecksTheParent) {
+  SKIP_UNLESS_STAGING();
+  Put({FlowRoot("r"), FlowMember("r:a", "r", "r")});
+  ClaimedRun a = Take("runner", 1, kT0).at(0);
+  EXPECT_EQ(storage().RunStage("default", "r:a", a.attempt + 1, Children("r:a", {"0"})).code(),
+            StatusCode::kFailedPrecondition);
+  EXPECT_EQ(storage().RunStage("default", "r:a", a.attempt, Children("r:b", {"0"})).code(),
+            StatusCode::kInvalidArgument);
+  ASSERT_TRUE(Finish(a, RunStatus::kCompleted, At(2)));
+  // A finished parent takes no more.
+  EXPECT_EQ(storage().RunStage("default", "r:a", a.attempt, Children("r:a", {"0"})).code(),
+            StatusCode::kFailedPrecondition);
+  EXPECT_TRUE(storage().RunGet("r:a:0").status().IsNotFound());
+}
+
+TEST_P(StorageConformance, AFailedOrStoppedAttemptsStagedRunsAreNeverReleased) {
+  SKIP_UNLESS_STAGING();
+  Run step = FlowMember("r:a", "r", "r");
+  step.retry.max_attempts = 3;
+  Put({FlowRoot("r"), step});
+  ClaimedRun first = Take("runner", 1, kT0).at(0);
+  ASSERT_TRUE(
+      storage().RunStage("default", "r:a", first.attempt, Children("r:a", {"0", "1"})).ok());
+  // The attempt failed: a retry follows, and its children are dropped.
+  ASSERT_TRUE(
+      Unwrap(storage().RunFinishBatch({Ending(first, RunStatus::kPending, StagedRuns::kDrop)}))
+          .at(0)
+          .accepted);
+  ClaimedRun second = Take("runner", 1, At(6)).at(0);
+  ASSERT_EQ(second.id, "r:a");
+  ASSERT_TRUE(
+      storage().RunStage("default", "r:a", second.attempt, Children("r:a", {"0", "2"})).ok());
+  // An operator stops it: what it staged is never released either.
+  Unwrap(storage().RunCancel("r:a", "default", At(7)));
+  Unwrap(storage().RunRetry("r:a", "default", At(8)));
+  ClaimedRun third = Take("runner", 1, At(9)).at(0);
+  ASSERT_TRUE(
+      storage().RunStage("default", "r:a", third.attempt, Children("r:a", {"0", "3"})).ok());
+  ASSERT_TRUE(
+      Unwrap(storage().RunFinishBatch({Ending(third, RunStatus::kCompleted, StagedRuns::kRelease)}))
+          .at(0)
+          .accepted);
+  EXPECT_THAT(InOrder(storage(), "r:a", 10), ::testing::ElementsAre("r:a:0", "r:a:3"));
+  ExpectStatsMatchListing();
+}
+
+TEST_P(StorageConformance, ReleaseSkipsARunAlreadyStored) {
+  SKIP_UNLESS_STAGING();
+  // A step run again after its children were stored (a retried flow): the same ids.
+  Put({FlowRoot("r"), FlowMember("r:a", "r", "r"), FlowMember("r:a:0", "r", "r:a")});
+  ClaimedRun a = Take("runner", 1, kT0, {"default"}).at(0);
+  if (a.id != "r:a") {
+    ASSERT_TRUE(Finish(a, RunStatus::kCompleted, At(1)));
+    a = Take("runner", 1, At(1)).at(0);
+  }
+  ASSERT_EQ(a.id, "r:a");
+  ASSERT_TRUE(storage().RunStage("default", "r:a", a.attempt, Children("r:a", {"0", "1"})).ok());
+  ASSERT_TRUE(
+      Unwrap(storage().RunFinishBatch({Ending(a, RunStatus::kCompleted, StagedRuns::kRelease)}))
+          .at(0)
+          .accepted);
+  EXPECT_THAT(InOrder(storage(), "r:a", 10), ::testing::ElementsAre("r:a:0", "r:a:1"));
+  ExpectStatsMatchListing();
+}
+
+TEST_P(StorageConformance, ListChildrenRefusesACursorItNeverGave) {
+  SKIP_UNLESS_STAGING();
+  EXPECT_EQ(storage().RunListChildren("r:a", "not-a-cursor", 10).status().code(),
+            StatusCode::kInvalidArgument);
+}
+
+}  // namespace taskmill::conformance

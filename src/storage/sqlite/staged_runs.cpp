@@ -1,0 +1,169 @@
+// Staged runs (Storage::RunStage): a flow's step stages its children in batches while
+// it runs, into staged_runs (migration 11), which no claim, listing or tally reads.
+// The finish of the attempt that staged them releases them into runs in its own
+// commit; a failed or stopped attempt's are never released. Either way the rows are
+// deleted after that commit, a thousand per commit, not in it (schema.h, migration
+// 11). The next step pages its predecessors' children in the order they were stored
+// (RunListChildren).
+#include <algorithm>
+#include <cstdlib>
+
+#include "storage/sqlite/storage_impl.h"
+
+namespace taskmill::sqlite {
+namespace {
+
+// The columns a run is inserted with (InsertRunsSql), for the release's INSERT ...
+// SELECT: staged_runs has the same ones.
+const std::string& InsertedColumns() {
+  static const std::string columns = [] {
+    std::string sql = InsertRunsSql(1);
+    const size_t open = sql.find('(');
+    const size_t close = sql.find(')', open);
+    return sql.substr(open + 1, close - open - 1);
+  }();
+  return columns;
+}
+
+}  // namespace
+
+Status SqliteStorage::RunStage(const std::string& parent_queue, const std::string& parent_id,
+                               int attempt, const std::vector<Run>& runs) {
+  for (const Run& r : runs) {
+    if (r.parent_id != parent_id) {
+      return Status::InvalidArgument("run '" + r.id + "' has parent_id '" + r.parent_id +
+                                     "', not '" + parent_id + "': it cannot be staged under it");
+    }
+  }
+  static const std::string kInsert =
+      "INSERT INTO staged_runs (" + InsertedColumns() + ", parent_attempt) VALUES (" +
+      Placeholders(1, RunParams(false) + 1) + ") ON CONFLICT DO NOTHING";
+  // Not made durable before it returns: the parent's finish, which alone releases
+  // them, is a later commit of the same log, and its sync covers these rows too. A
+  // crash before it loses the attempt, whose staged rows then matter to no one.
+  return Write(
+      [&](Tx& tx) -> Status {
+        auto current =
+            Select(tx.db, "SELECT status, attempt FROM runs WHERE id = ?1 AND queue = ?2",
+                   parent_id, parent_queue);
+        if (!current.ok()) return current.status();
+        auto row = current->Next();
+        if (!row.ok()) return row.status();
+        if (!*row || current->row().Text(0) != "running" || current->row().Int(1) != attempt) {
+          return Status::FailedPrecondition("attempt " + std::to_string(attempt) + " of run '" +
+                                            parent_id + "' is no longer current");
+        }
+        for (const Run& r : runs) {
+          auto stmt = tx.db.Prepare(kInsert);
+          if (!stmt.ok()) return stmt.status();
+          ScopedReset reset(**stmt);
+          BindRun(**stmt, r);
+          (*stmt)->Bind(RunParams(false) + 1, attempt);
+          TASKMILL_RETURN_IF_ERROR((*stmt)->Exec());
+        }
+        return Status::Ok();
+      },
+      /*durable=*/false);
+}
+
+Status SqliteStorage::ApplyStaged(Tx& tx, const RunFinish& f) {
+  if (f.staged == StagedRuns::kKeep) return Status::Ok();
+  if (f.staged == StagedRuns::kRelease) {
+    // One INSERT ... SELECT per (queue, task, account, status) of the staged runs
+    // (one for a step's children), so that the tallies move by what it inserted.
+    // DISTINCT keeps only the few values in its temporary index (GROUP BY sorted every
+    // row), and both read through staged_runs_parent, whose order is the order staged:
+    // no sort holds a million rows in memory.
+    struct Group {
+      std::string queue, task, account, status;
+    };
+    std::vector<Group> groups;
+    {
+      auto rows = Select(tx.db,
+                         "SELECT DISTINCT queue, task, account_id, status FROM staged_runs "
+                         "INDEXED BY staged_runs_parent WHERE parent_id = ?1 AND "
+                         "parent_attempt = ?2",
+                         f.id, f.attempt);
+      if (!rows.ok()) return rows.status();
+      for (;;) {
+        auto row = rows->Next();
+        if (!row.ok()) return row.status();
+        if (!*row) break;
+        const Statement& r = rows->row();
+        groups.push_back({std::string(r.Text(0)), std::string(r.Text(1)), std::string(r.Text(2)),
+                          std::string(r.Text(3))});
+      }
+    }
+    static const std::string kRelease =
+        "INSERT INTO runs (" + InsertedColumns() + ") SELECT " + InsertedColumns() +
+        " FROM staged_runs INDEXED BY staged_runs_parent WHERE parent_id = ?1 AND "
+        "parent_attempt = ?2 AND queue = ?3 AND "
+        "task = ?4 AND account_id = ?5 AND status = ?6 ORDER BY seq ON CONFLICT DO NOTHING";
+    for (const Group& g : groups) {
+      TASKMILL_RETURN_IF_ERROR(
+          Exec(tx.db, kRelease, f.id, f.attempt, g.queue, g.task, g.account, g.status));
+      const int64_t n = tx.db.Changes();
+      if (n > 0) {
+        tx.deltas.Add(g.queue, g.task, g.account,
+                      ParseRunStatus(g.status).value_or(RunStatus::kPending), n);
+      }
+    }
+  }
+  SweepStaged(f.id, f.attempt);
+  return Status::Ok();
+}
+
+// Queued from inside a write, this lands in a later commit, and before any write
+// queued after that one: a later attempt of the parent, claimed only after this
+// finish committed, stages its rows after the sweep has run (and the bound on the
+// attempt keeps them besides).
+void SqliteStorage::SweepStaged(const std::string& parent_id, int64_t up_to_attempt) {
+  WriteDetached([this, parent_id, up_to_attempt](Tx& tx) -> Status {
+    TASKMILL_RETURN_IF_ERROR(Exec(tx.db,
+                                  "DELETE FROM staged_runs WHERE seq IN (SELECT seq FROM "
+                                  "staged_runs WHERE parent_id = ?1 AND parent_attempt <= ?2 "
+                                  "LIMIT 1000)",
+                                  parent_id, up_to_attempt));
+    if (tx.db.Changes() == 1000) SweepStaged(parent_id, up_to_attempt);
+    return Status::Ok();
+  });
+}
+
+Result<RunPage> SqliteStorage::RunListChildren(const std::string& parent_id,
+                                               const std::string& cursor, int limit) {
+  limit = std::clamp(limit, 1, 1000);
+  int64_t after = 0;
+  if (!cursor.empty()) {
+    char* end = nullptr;
+    long long seq = std::strtoll(cursor.c_str(), &end, 10);
+    if (!end || *end != '\0' || seq <= 0) {
+      return Status::InvalidArgument("cursor: '" + cursor + "' is not a cursor from a listing");
+    }
+    after = seq;
+  }
+  static const std::string kPage =
+      Sql("SELECT ",
+          " FROM runs INDEXED BY runs_parent_seq WHERE parent_id = ?1 AND "
+          "parent_id <> '' AND seq > ?2 ORDER BY seq LIMIT ?3");
+  RunPage page;
+  int64_t last = 0;
+  Status st = WithReader([&](Connection& db) -> Status {
+    auto rows = Select(db, kPage, parent_id, after, limit + 1);
+    if (!rows.ok()) return rows.status();
+    for (;;) {
+      auto row = rows->Next();
+      if (!row.ok()) return row.status();
+      if (!*row) break;
+      if (static_cast<int>(page.runs.size()) == limit) {
+        page.next_cursor = std::to_string(last);
+        break;
+      }
+      page.runs.push_back(ReadRun(rows->row(), &last));
+    }
+    return Status::Ok();
+  });
+  if (!st.ok()) return st;
+  return page;
+}
+
+}  // namespace taskmill::sqlite
