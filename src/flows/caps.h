@@ -14,6 +14,16 @@ namespace taskmill::flows {
 // The queue of the children of `step` in the flow run of root `root_id`.
 std::string ChildQueue(const FlowDef& flow, const FlowStep& step, const std::string& root_id);
 
+// What the queue of every capped child of `flow` starts with (ChildQueue).
+std::string ChildQueuePrefix(const FlowDef& flow);
+
+// The prefixes (ChildQueuePrefix) of the flows of `flows` that run in one of `queues`:
+// a runner serving those queues also claims their capped children
+// (RunTakeParams::queue_prefixes). Empty when `queues` is (every queue is served) or
+// `flows` is null.
+std::vector<std::string> ChildQueuePrefixes(const FlowRegistry* flows,
+                                            const std::vector<std::string>& queues);
+
 // When `run` is the run of a step with a max_concurrency: sets its children's cap.
 Status SetChildCap(Storage& storage, const FlowRegistry& flows, const Run& run);
 

@@ -4,6 +4,7 @@
 
 #include "core/lifecycle/finish_decision.h"
 #include "flows/callbacks.h"
+#include "flows/caps.h"
 #include "flows/flow_events.h"
 #include "flows/input.h"
 
@@ -11,7 +12,10 @@ namespace taskmill {
 
 Result<std::vector<Run>> RemoteRunnerService::Take(const std::string& runner,
                                                    const std::string& queue, int max) {
-  auto taken = storage_.RunTake(RunTakeParams{runner, {queue}, max, clock_.Now()});
+  RunTakeParams params{runner, {queue}, max, clock_.Now()};
+  // Also the capped children of the flows run in `queue` (flows/caps.h).
+  params.queue_prefixes = flows::ChildQueuePrefixes(flows_, params.queues);
+  auto taken = storage_.RunTake(params);
   if (!taken.ok()) return taken;
   for (Run& run : *taken) {
     notifier_.Started(run);
