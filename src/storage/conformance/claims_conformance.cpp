@@ -148,9 +148,15 @@ TEST_P(StorageConformance, AClaimTakesFromTheQueuesStartingWithItsPrefixes) {
   Unwrap(storage().QueueSetPaused("flow:f:step:r3", false));
   EXPECT_THAT(Ids(Unwrap(storage().RunTake(params))), ElementsAre("paused"));
 
+  // With no cap left anywhere (a backend may claim another way then), the same.
+  Unwrap(storage().QueueSetConcurrency("flow:f:step:r1", 0));
+  Put({NewRun("uncapped", "flow:f:step:r4"), NewRun("unnamed-2", "other")});
+  params.now = At(4);
+  EXPECT_THAT(Ids(Unwrap(storage().RunTake(params))), ElementsAre("uncapped"));
+
   // The prefixes widen named queues only: a claim of every queue takes the rest.
-  EXPECT_THAT(Ids(Take("runner-2", 10, At(4))),
-              UnorderedElementsAre("other-flow", "no-colon", "unnamed"));
+  EXPECT_THAT(Ids(Take("runner-2", 10, At(5))),
+              UnorderedElementsAre("other-flow", "no-colon", "unnamed", "unnamed-2"));
   ExpectStatsMatchListing();
 }
 
