@@ -2,8 +2,11 @@
 // max_concurrency run in a queue of their own, `flow:FLOW:STEP:ROOT`, whose cap
 // (Storage::QueueSetConcurrency) holds them back; two runs of one flow each have
 // their cap. The cap is set as the step's run starts (before it adds its children,
-// also when a step is run again), and lifted when the flow is over (which removes the
-// queue's row, so that rows do not pile up). Thread-safe.
+// also when a step is run again; for a step a remote runner took, as its finish comes,
+// before the commit that stores them), and lifted when the flow is over (which removes
+// the queue's row, so that rows do not pile up). A runner serving named queues claims
+// the children of the flows run in them by their queues' prefix (ChildQueuePrefixes).
+// Thread-safe.
 #pragma once
 
 #include <taskmill/flow.h>
