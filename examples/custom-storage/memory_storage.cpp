@@ -751,13 +751,15 @@ class MemoryStorage final : public Storage {
     });
   }
 
-  // Whether a claim with `p` takes from `queue`: one it names (any, when it names
-  // none) that is not paused.
+  // Whether a claim with `p` takes from `queue`: one it names or whose name starts
+  // with one of its prefixes (any, when it names none) that is not paused.
   bool Serves(const RunTakeParams& p, const std::string& queue) const {
     auto paused = db_->queues.find(queue);
     return (paused == db_->queues.end() || !paused->second) &&
            (p.queues.empty() ||
-            std::find(p.queues.begin(), p.queues.end(), queue) != p.queues.end());
+            std::find(p.queues.begin(), p.queues.end(), queue) != p.queues.end() ||
+            std::any_of(p.queue_prefixes.begin(), p.queue_prefixes.end(),
+                        [&](const std::string& prefix) { return queue.starts_with(prefix); }));
   }
 
   void Insert(const Run& run, Undo& undo) {

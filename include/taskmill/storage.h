@@ -88,6 +88,10 @@ struct RunTakeParams {
   // none is left, so that the caller sleeps until exactly then. A backend that cannot
   // tell cheaply leaves it unchanged.
   TimePoint* next_run_at = nullptr;
+  // With `queues` named: also every queue whose name starts with one of these (the
+  // queues of the capped children of a flow served, flows/caps.h), paused and capped
+  // as a named queue is. Ignored when `queues` is empty (every queue is served).
+  std::vector<std::string> queue_prefixes;
 };
 
 // A claimed-ahead run that a slot took (Storage::RunStartBatch).

@@ -46,6 +46,10 @@ class FlowHttpTest : public ::testing::Test {
     auto after = g.Step("after", "remote.sum");
     fail.Precede(after);
     ASSERT_TRUE(flows->Register(*g.Build()).ok());
+    FlowBuilder c("capped");
+    c.Queue("remote");
+    c.Step("split", "remote.split").Children("remote.sum", 1);
+    ASSERT_TRUE(flows->Register(*c.Build()).ok());
     EngineOptions options;
     options.storage.url = "sqlite://" + dir_ + "/taskmill.db?synchronous=normal";
     options.scheduler = false;
@@ -132,6 +136,32 @@ TEST_F(FlowHttpTest, StepsFinishedByARemoteRunnerAdvanceTheFlow) {
   taskmill::Run done = WaitRoot(id);
   EXPECT_EQ(done.status, RunStatus::kCompleted) << done.error;
   EXPECT_EQ(done.result.at("outcome"), "all_over");
+}
+
+TEST_F(FlowHttpTest, ARemoteRunnerOfTheFlowsQueueTakesItsCappedChildrenUnderTheCap) {
+  json::value root = Call(alpha_, "POST", "/api/v1/flows/capped/runs", 201);
+  const std::string id(root.at("id").as_string());
+  Finish(Take(), json::object{{"status", "completed"},
+                              {"result", json::object{{"children", json::array{
+                                                                       json::array{"a", 1},
+                                                                       json::array{"b", 2},
+                                                                   }}}}});
+  // The children run in a queue of their own, taken with the flow's queue, one at a
+  // time (max_concurrency 1).
+  json::value taken =
+      Call(admin_, "POST", "/api/v1/runners/worker/take?queue=remote&max=10&wait=10", 200);
+  ASSERT_EQ(taken.at("runs").as_array().size(), 1u) << json::serialize(taken);
+  json::object first = taken.at("runs").as_array()[0].as_object();
+  EXPECT_EQ(std::string(first.at("queue").as_string()), "flow:capped:split:" + id);
+  json::value held = Call(admin_, "POST", "/api/v1/runners/worker/take?queue=remote&max=10", 200);
+  EXPECT_TRUE(held.at("runs").as_array().empty()) << "past the cap: " << json::serialize(held);
+  Finish(first, json::object{{"status", "completed"}});
+  json::object second = Take();
+  EXPECT_EQ(second.at("queue"), first.at("queue"));
+  EXPECT_NE(second.at("id"), first.at("id"));
+  Finish(second, json::object{{"status", "completed"}});
+  taskmill::Run done = WaitRoot(id);
+  EXPECT_EQ(done.status, RunStatus::kCompleted) << done.error;
 }
 
 TEST_F(FlowHttpTest, RetryingTheFailedStepReopensTheFlowAndOnlyForItsAccount) {

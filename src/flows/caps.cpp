@@ -1,6 +1,8 @@
 // max_concurrency per run of a flow (caps.h).
 #include "flows/caps.h"
 
+#include <algorithm>
+
 #include <spdlog/spdlog.h>
 
 #include "flows/advance.h"
@@ -8,7 +10,21 @@
 namespace taskmill::flows {
 
 std::string ChildQueue(const FlowDef& flow, const FlowStep& step, const std::string& root_id) {
-  return "flow:" + flow.name + ":" + step.name + ":" + root_id;
+  return ChildQueuePrefix(flow) + step.name + ":" + root_id;
+}
+
+std::string ChildQueuePrefix(const FlowDef& flow) { return "flow:" + flow.name + ":"; }
+
+std::vector<std::string> ChildQueuePrefixes(const FlowRegistry* flows,
+                                            const std::vector<std::string>& queues) {
+  std::vector<std::string> prefixes;
+  if (flows == nullptr || queues.empty()) return prefixes;
+  for (const FlowDef* flow : flows->List()) {
+    if (std::find(queues.begin(), queues.end(), flow->queue) != queues.end()) {
+      prefixes.push_back(ChildQueuePrefix(*flow));
+    }
+  }
+  return prefixes;
 }
 
 Status SetChildCap(Storage& storage, const FlowRegistry& flows, const Run& run) {

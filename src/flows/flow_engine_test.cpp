@@ -158,6 +158,48 @@ TEST(FlowEngine, MaxConcurrencyIsNeverExceededOverAThousandChildren) {
   EXPECT_GE(most, 2) << "children ran one at a time";
 }
 
+TEST(FlowEngine, ARunnerOfNamedQueuesRunsTheCappedChildrenOfItsFlows) {
+  // The runner serves only the flow's queue; the capped children run in queues of
+  // their own (flows/caps.h), which it claims too, never more than the cap at once.
+  std::mutex mu;
+  int open = 0, most = 0, ran = 0;
+  Harness h;
+  ASSERT_TRUE(h.functions
+                  ->Register("fan.out",
+                             [](RunContext& ctx) {
+                               for (int i = 0; i < 40; ++i) {
+                                 flow::AddChild(ctx, "c" + std::to_string(i), i);
+                               }
+                             })
+                  .ok());
+  ASSERT_TRUE(h.functions
+                  ->Register("fan.child",
+                             [&](RunContext&) {
+                               {
+                                 std::lock_guard lock(mu);
+                                 most = std::max(most, ++open);
+                                 ++ran;
+                               }
+                               std::this_thread::sleep_for(5ms);
+                               std::lock_guard lock(mu);
+                               --open;
+                             })
+                  .ok());
+  FlowBuilder f("named");
+  f.Queue("flows");
+  f.Step("fan", "fan.out").Children("fan.child", 3);
+  ASSERT_TRUE(h.flows->Register(*f.Build()).ok());
+  h.Open(/*capacity=*/16, /*queues=*/{"flows"});
+  taskmill::Run root = h.Wait(h.Start("named"), 60s);
+  EXPECT_EQ(root.status, RunStatus::kCompleted) << root.error;
+  std::vector<taskmill::Run> children = h.Children(root.id + ":fan");
+  ASSERT_EQ(children.size(), 40u);
+  EXPECT_EQ(children[0].queue, "flow:named:fan:" + root.id) << "a queue of their own";
+  std::lock_guard lock(mu);
+  EXPECT_EQ(ran, 40);
+  EXPECT_LE(most, 3) << "children ran past their step's max_concurrency";
+}
+
 TEST(FlowEngine, MaxConcurrencyHoldsPerRunOfTheFlowNotAcrossRuns) {
   // Two runs of one flow at once: the children of each reach the cap of 3 together
   // (6 at once in all), and neither run ever has more than 3 running.

@@ -22,10 +22,12 @@ struct FlowHarness {
   std::shared_ptr<FlowRegistry> flows = std::make_shared<FlowRegistry>();
   std::unique_ptr<Engine> engine;
 
-  void Open(int capacity = 8) {
+  // `queues`: the queues the runner serves (RunnerOptions::queues); empty: every queue.
+  void Open(int capacity = 8, std::vector<std::string> queues = {}) {
     EngineOptions options;
     options.storage.url = (dir.path() / "flows.db").string() + "?synchronous=normal";
     options.runner_options.capacity = capacity;
+    options.runner_options.queues = std::move(queues);
     options.scheduler_options.sweep_interval = std::chrono::milliseconds(200);
     options.flows = flows;
     auto opened = Engine::Open(options, functions);

@@ -4,6 +4,7 @@
 
 #include "core/lifecycle/finish_decision.h"
 #include "flows/callbacks.h"
+#include "flows/caps.h"
 #include "flows/flow_events.h"
 #include "flows/input.h"
 
@@ -11,7 +12,10 @@ namespace taskmill {
 
 Result<std::vector<Run>> RemoteRunnerService::Take(const std::string& runner,
                                                    const std::string& queue, int max) {
-  auto taken = storage_.RunTake(RunTakeParams{runner, {queue}, max, clock_.Now()});
+  RunTakeParams params{runner, {queue}, max, clock_.Now()};
+  // Also the capped children of the flows run in `queue` (flows/caps.h).
+  params.queue_prefixes = flows::ChildQueuePrefixes(flows_, params.queues);
+  auto taken = storage_.RunTake(params);
   if (!taken.ok()) return taken;
   for (Run& run : *taken) {
     notifier_.Started(run);
@@ -91,6 +95,15 @@ Result<RemoteRunnerService::FinishAnswer> RemoteRunnerService::Finish(const std:
   // A flow's step decides on its input, read again as the take read it (every step it
   // waits for is over, so it is the same): the children it adds carry its state.
   const bool of_flow = flows_ != nullptr && !run->flow_id.empty();
+  // The cap of a step's children is in place before the commit that stores them
+  // (flows/caps.h): the local runner sets it as the step starts, a remote step here.
+  if (of_flow) {
+    if (Status st = flows::SetChildCap(storage_, *flows_, *run); !st.ok()) {
+      outcome = HandlerOutcome{
+          .status = RunStatus::kFailed,
+          .error = "cannot set the cap of the step's children: " + st.ToString()};
+    }
+  }
   const Run input = of_flow ? flows::WithStepInput(storage_, *run) : *run;
   RunFinish finish = DecideFinish(input, outcome, clock_.Now(), flows_);
   // The run just read holds this very attempt (Holds), so storage may take what the

@@ -146,6 +146,8 @@ void Runner::FetchLoop() {
       // hands them back uncharged.
       const int start = std::max(0, options_.capacity - claimed_.load());
       RunTakeParams params{options_.id, options_.queues, free_slots, now, start, &next_run_at};
+      // Named queues: also the capped children of the flows run in them (flows/caps.h).
+      params.queue_prefixes = flows::ChildQueuePrefixes(options_.flows.get(), options_.queues);
       auto taken = storage_.RunTake(params);
       if (taken.ok()) {
         for (const auto& run : *taken) {

@@ -1,6 +1,7 @@
 // Conformance tests of claims that start at once or wait ahead of the slots, and of
 // the sweep's view of them: a claim that never started goes back to pending with no
-// attempt used, and only a started attempt can expire into a lost one. Written against
+// attempt used, and only a started attempt can expire into a lost one. Also of claims
+// of the queues named and of those whose names start with a prefix. Written against
 // the Storage interface alone, so every backend that instantiates StorageConformance
 // runs them.
 #include <gmock/gmock.h>
@@ -97,6 +98,66 @@ TEST_P(StorageConformance, ClaimsStartAtOnceByDefault) {
   ASSERT_EQ(claimed.size(), 1u);
   EXPECT_THAT(Ids(Unwrap(storage().RunReleaseUnstarted(At(1000), 10))), ElementsAre());
   EXPECT_THAT(Ids(Unwrap(storage().RunListExpired(At(1000), 10))), ElementsAre("a"));
+}
+
+// A runner of named queues also serves the capped children of its flows, whose queues
+// it cannot name (RunTakeParams::queue_prefixes): each such queue is claimed from as a
+// named one, paused and capped alike, and the queues merely near the prefix are not.
+TEST_P(StorageConformance, AClaimTakesFromTheQueuesStartingWithItsPrefixes) {
+  Unwrap(storage().QueueSetConcurrency("flow:f:step:r1", 1));
+  Unwrap(storage().QueueSetPaused("flow:f:step:r3", true));
+  std::vector<Run> runs;
+  auto add = [&](const std::string& id, const std::string& queue, TimePoint run_at) {
+    Run r = NewRun(id, queue);
+    r.run_at = run_at;
+    runs.push_back(r);
+  };
+  add("named", "flows", kT0);
+  add("capped-1", "flow:f:step:r1", kT0 + 1ms);
+  add("capped-2", "flow:f:step:r1", kT0 + 2ms);
+  add("child", "flow:f:step:r2", kT0 + 3ms);
+  add("paused", "flow:f:step:r3", kT0 + 4ms);
+  add("other-flow", "flow:g:step:r1", kT0);
+  add("no-colon", "flow:f", kT0);
+  add("unnamed", "other", kT0);
+  // Not due yet: the next run of the queues served is the child's, not the earlier
+  // ones of a paused queue or of a queue not served.
+  add("later-child", "flow:f:step:r2", At(100));
+  add("later-paused", "flow:f:step:r3", At(50));
+  add("later-other", "flow:g:step:r1", At(60));
+  Put(runs);
+
+  TimePoint next = kT0;
+  RunTakeParams params;
+  params.runner = "runner-1";
+  params.queues = {"flows"};
+  params.queue_prefixes = {"flow:f:"};
+  params.max = 10;
+  params.now = At(1);
+  params.next_run_at = &next;
+  auto claimed = Unwrap(storage().RunTake(params));
+  EXPECT_THAT(Ids(claimed), ElementsAre("named", "capped-1", "child"))
+      << "one run of the capped queue, none of the paused one, none of the queues not served";
+  EXPECT_EQ(next, At(100)) << "the next run of the queues served";
+
+  // The capped queue gives its next run once the first is over; the paused one none.
+  ASSERT_TRUE(Finish(claimed[1], RunStatus::kCompleted, At(2)));
+  params.now = At(3);
+  params.next_run_at = nullptr;
+  EXPECT_THAT(Ids(Unwrap(storage().RunTake(params))), ElementsAre("capped-2"));
+  Unwrap(storage().QueueSetPaused("flow:f:step:r3", false));
+  EXPECT_THAT(Ids(Unwrap(storage().RunTake(params))), ElementsAre("paused"));
+
+  // With no cap left anywhere (a backend may claim another way then), the same.
+  Unwrap(storage().QueueSetConcurrency("flow:f:step:r1", 0));
+  Put({NewRun("uncapped", "flow:f:step:r4"), NewRun("unnamed-2", "other")});
+  params.now = At(4);
+  EXPECT_THAT(Ids(Unwrap(storage().RunTake(params))), ElementsAre("uncapped"));
+
+  // The prefixes widen named queues only: a claim of every queue takes the rest.
+  EXPECT_THAT(Ids(Take("runner-2", 10, At(5))),
+              UnorderedElementsAre("other-flow", "no-colon", "unnamed", "unnamed-2"));
+  ExpectStatsMatchListing();
 }
 
 }  // namespace

@@ -44,13 +44,7 @@ Status PgStorage::TakeCapped(Connection& c, const RunTakeParams& p, std::vector<
   }
   Params params;
   params.Add(Micros(p.now));
-  std::string queue_filter;
-  if (!p.queues.empty()) {
-    ArrayLiteral queues;
-    for (const auto& q : p.queues) queues.Add(q);
-    params.Add(queues.Take());
-    queue_filter = " AND queue = ANY($2::text[])";
-  }
+  const std::string queue_filter = ClaimQueueFilter(p, params);
   // Candidates in claim order, a page at a time: a run held back by a cap does not
   // hold back the runs after it.
   constexpr int kPage = 500;

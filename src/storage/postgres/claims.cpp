@@ -44,6 +44,22 @@ std::vector<ClaimedRun> InClaimOrder(const Rows& rows) {
   return out;
 }
 
+std::string ClaimQueueFilter(const RunTakeParams& p, Params& params) {
+  if (p.queues.empty()) return "";
+  ArrayLiteral queues;
+  for (const auto& q : p.queues) queues.Add(q);
+  params.Add(queues.Take());
+  std::string filter = " AND (queue = ANY($" + std::to_string(params.size()) + "::text[])";
+  if (!p.queue_prefixes.empty()) {
+    ArrayLiteral prefixes;
+    for (const auto& prefix : p.queue_prefixes) prefixes.Add(prefix);
+    params.Add(prefixes.Take());
+    // ^@ is starts_with: by the bytes, whatever the collation.
+    filter += " OR queue ^@ ANY($" + std::to_string(params.size()) + "::text[])";
+  }
+  return filter + ")";
+}
+
 Result<std::vector<ClaimedRun>> PgStorage::RunTake(const RunTakeParams& p) {
   if (p.max <= 0) return std::vector<ClaimedRun>{};
   MaybeRotateHotTable();
@@ -53,13 +69,7 @@ Result<std::vector<ClaimedRun>> PgStorage::RunTake(const RunTakeParams& p) {
         Params params;
         params.Add(p.runner).Add(Micros(p.now)).Add(static_cast<int64_t>(std::max(0, p.start)));
         params.Add(static_cast<int64_t>(p.max));
-        std::string queue_filter;
-        if (!p.queues.empty()) {
-          ArrayLiteral queues;
-          for (const auto& q : p.queues) queues.Add(q);
-          params.Add(queues.Take());
-          queue_filter = " AND queue = ANY($5::text[])";
-        }
+        const std::string queue_filter = ClaimQueueFilter(p, params);
         // Without caps anywhere (checked once per statement), the best due runs of the
         // unpaused queues. With caps, nothing here: the capped path decides.
         auto rows = c.Exec(
@@ -90,13 +100,7 @@ Result<std::vector<ClaimedRun>> PgStorage::RunTake(const RunTakeParams& p) {
         if (p.next_run_at && static_cast<int>(out.size()) < p.max) {
           Params next;
           next.Add(Micros(p.now));
-          std::string filter;
-          if (!p.queues.empty()) {
-            ArrayLiteral queues;
-            for (const auto& q : p.queues) queues.Add(q);
-            next.Add(queues.Take());
-            filter = " AND queue = ANY($2::text[])";
-          }
+          const std::string filter = ClaimQueueFilter(p, next);
           auto earliest = c.Exec(
               "SELECT min(run_at) FROM runs WHERE status = 'pending' AND run_at > $1" + filter +
                   " AND NOT EXISTS (SELECT 1 FROM queues q WHERE q.name = runs.queue AND q.paused)",

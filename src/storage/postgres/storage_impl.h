@@ -22,6 +22,10 @@ namespace taskmill::postgres {
 extern const std::string kClaimUpdate;
 // The runs an UPDATE ... RETURNING <kRunColumns> claimed, in claim order.
 std::vector<ClaimedRun> InClaimOrder(const Rows& rows);
+// The claim's filter of runs.queue (" AND ..."), its arrays added to `params`: the
+// queues named, or with prefixes (RunTakeParams::queue_prefixes) also the queues
+// whose names start with one; empty when every queue is served.
+std::string ClaimQueueFilter(const RunTakeParams& p, Params& params);
 
 // A finish's follow-ups and settle (follow_ups.cpp). LockFlows, in the finish's
 // transaction before it locks any run, serializes the finishes of one flow;

@@ -54,9 +54,8 @@ Result<std::vector<ClaimedRun>> SqliteStorage::RunTake(const RunTakeParams& p) {
 // the others at every poll (a million runs elsewhere made each idle poll a scan of
 // them all), and would cost every put and claim a B-tree operation.
 Status SqliteStorage::TakeFromQueues(Tx& tx, const RunTakeParams& p, std::vector<ClaimedRun>& out) {
-  std::vector<std::string> found;
-  if (p.queues.empty()) TASKMILL_RETURN_IF_ERROR(QueuesWithPendingRuns(tx, found));
-  const std::vector<std::string>& queues = p.queues.empty() ? found : p.queues;
+  std::vector<std::string> queues;
+  TASKMILL_RETURN_IF_ERROR(ClaimQueues(tx, p, queues));
   // Concurrency caps (caps.cpp): with none, the claim reads what it did without.
   std::vector<std::pair<std::string, int64_t>> task_rooms;
   TASKMILL_RETURN_IF_ERROR(TaskRooms(tx, task_rooms));
@@ -176,9 +175,8 @@ Status SqliteStorage::TakeFromQueues(Tx& tx, const RunTakeParams& p, std::vector
 // (the index orders a queue's pending runs by priority, then run_at), so a runner
 // sleeps until exactly then, also for runs other processes made.
 Status SqliteStorage::EarliestPendingRunAt(Tx& tx, const RunTakeParams& p, TimePoint* out) {
-  std::vector<std::string> found;
-  if (p.queues.empty()) TASKMILL_RETURN_IF_ERROR(QueuesWithPendingRuns(tx, found));
-  const std::vector<std::string>& queues = p.queues.empty() ? found : p.queues;
+  std::vector<std::string> queues;
+  TASKMILL_RETURN_IF_ERROR(ClaimQueues(tx, p, queues));
   auto paused = tx.db.Prepare("SELECT paused FROM queues WHERE name = ?1");
   if (!paused.ok()) return paused.status();
   // Two seeks per priority: the next priority below, then its first run_at after now.
@@ -493,6 +491,42 @@ Result<std::string> SqliteStorage::DeadRunners(Connection& db) {
     if (holders_.IsDead(runner)) dead.emplace_back(runner);
   }
   return json::serialize(dead);
+}
+
+// The queues a claim reads: those it names, or every queue with pending runs (none
+// named); with prefixes (RunTakeParams::queue_prefixes), also the queues with pending
+// runs whose names start with one. Those are found by seeks of the pending index, one
+// per queue found, from the prefix up to prefix||x'ff' (a byte no UTF-8 text holds),
+// each past the queue found before: no backlog is walked, of these queues or others.
+Status SqliteStorage::ClaimQueues(Tx& tx, const RunTakeParams& p,
+                                  std::vector<std::string>& queues) {
+  if (p.queues.empty()) return QueuesWithPendingRuns(tx, queues);
+  queues = p.queues;
+  if (p.queue_prefixes.empty()) return Status::Ok();
+  // The first queue of the range, then each one after the last found.
+  auto from = tx.db.Prepare(
+      "SELECT queue FROM runs INDEXED BY runs_queue_pending WHERE status = 'pending' "
+      "AND queue >= ?1 AND queue < ?2 ORDER BY queue LIMIT 1");
+  if (!from.ok()) return from.status();
+  auto after = tx.db.Prepare(
+      "SELECT queue FROM runs INDEXED BY runs_queue_pending WHERE status = 'pending' "
+      "AND queue > ?1 AND queue < ?2 ORDER BY queue LIMIT 1");
+  if (!after.ok()) return after.status();
+  for (const std::string& prefix : p.queue_prefixes) {
+    const std::string end = prefix + '\xff';
+    std::string last = prefix;
+    for (Statement* s = *from;; s = *after) {
+      ScopedReset reset(*s);
+      s->Bind(1, last);
+      s->Bind(2, end);
+      auto row = s->Step();
+      if (!row.ok()) return row.status();
+      if (!*row) break;
+      last = std::string(s->Text(0));
+      queues.push_back(last);  // a queue also named is read once (TakeFromQueues)
+    }
+  }
+  return Status::Ok();
 }
 
 }  // namespace taskmill::sqlite

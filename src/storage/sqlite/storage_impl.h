@@ -137,6 +137,7 @@ class SqliteStorage final : public Storage {
   Result<std::vector<ClaimedRun>> RunTake(const RunTakeParams& p) override;
   static Status TakeFromQueues(Tx& tx, const RunTakeParams& p, std::vector<ClaimedRun>& out);
   static Status EarliestPendingRunAt(Tx& tx, const RunTakeParams& p, TimePoint* out);
+  static Status ClaimQueues(Tx& tx, const RunTakeParams& p, std::vector<std::string>& queues);
   static void MergeClaimOrder(std::vector<Run>& runs, std::vector<int64_t>& seqs, size_t max);
 
   // ---- concurrency caps of claims (caps.cpp)
