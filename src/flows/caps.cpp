@@ -1,9 +1,9 @@
 // max_concurrency per run of a flow (caps.h).
 #include "flows/caps.h"
 
-#include <algorithm>
-
 #include <spdlog/spdlog.h>
+
+#include <algorithm>
 
 #include "flows/advance.h"
 

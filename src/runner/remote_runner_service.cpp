@@ -99,9 +99,9 @@ Result<RemoteRunnerService::FinishAnswer> RemoteRunnerService::Finish(const std:
   // (flows/caps.h): the local runner sets it as the step starts, a remote step here.
   if (of_flow) {
     if (Status st = flows::SetChildCap(storage_, *flows_, *run); !st.ok()) {
-      outcome = HandlerOutcome{
-          .status = RunStatus::kFailed,
-          .error = "cannot set the cap of the step's children: " + st.ToString()};
+      outcome =
+          HandlerOutcome{.status = RunStatus::kFailed,
+                         .error = "cannot set the cap of the step's children: " + st.ToString()};
     }
   }
   const Run input = of_flow ? flows::WithStepInput(storage_, *run) : *run;
