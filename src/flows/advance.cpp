@@ -47,14 +47,14 @@ std::string ChildRunId(const std::string& step_run_id, std::string_view child_id
   return id;
 }
 
-namespace {
-
-const json::value& Field(const json::value& v, std::string_view key) {
+const json::value& JsonField(const json::value& v, std::string_view key) {
   static const json::value null;
   const json::object* o = v.if_object();
   const json::value* f = o ? o->if_contains(key) : nullptr;
   return f ? *f : null;
 }
+
+namespace {
 
 Run Member(const FlowDef& flow, const Run& from, std::string id, std::string parent,
            TimePoint now) {
@@ -87,14 +87,14 @@ Run ChildRun(const FlowDef& flow, const FlowStep& step, const Run& step_run,
   run.time_to_resolve = step_run.time_to_resolve;
   // The state the step saw, with the step's own additions.
   json::object state;
-  if (const json::object* seen = Field(step_run.args, "state").if_object()) state = *seen;
-  if (const json::object* added = Field(result, "state").if_object()) {
+  if (const json::object* seen = JsonField(step_run.args, "state").if_object()) state = *seen;
+  if (const json::object* added = JsonField(result, "state").if_object()) {
     for (const auto& [key, value] : *added) state[key] = value;
   }
   run.args = json::object{{"child_id", child_id},
                           {"definition", definition},
                           {"state", std::move(state)},
-                          {"args", Field(step_run.args, "args")}};
+                          {"args", JsonField(step_run.args, "args")}};
   run.data = json::object{{"flow", ToJson(Role{flow.name, step.name, true, false})}};
   return run;
 }
@@ -115,7 +115,7 @@ void AddSuccessors(const FlowDef& flow, const FlowStep& step, const Run& run, Ru
     root.time_to_resolve = run.time_to_resolve;
     // The flow's args travel from step to step ({"args": ...}); the state and the
     // children's results are read when the step starts (input.h).
-    const json::value& args = Field(run.args, "args");
+    const json::value& args = JsonField(run.args, "args");
     root.args = args;
     RunFollowUp up;
     up.run = StepRun(flow, *s, root, f.finished_at);
@@ -184,7 +184,7 @@ void AdvanceFlow(const FlowRegistry& flows, const Run& run, RunFinish& f) {
   if (!role->child) {
     if (!ok) return FailFlow(*flow, run, step->name, f, f);
     if (!step->child_function.empty()) {
-      const json::value& children = Field(f.result, "children");
+      const json::value& children = JsonField(f.result, "children");
       if (const json::array* list = children.if_array()) {
         for (const json::value& child : *list) {
           const json::array* pair = child.if_array();

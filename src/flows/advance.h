@@ -39,6 +39,10 @@ std::string StepRunId(const std::string& root_id, std::string_view step);
 // outside [A-Za-z0-9_.-] become '_' (run ids allow few).
 std::string ChildRunId(const std::string& step_run_id, std::string_view child_id);
 
+// The member `key` of a run's args or result when it is an object, or null: what a flow
+// reads of its runs' JSON (absent and not-an-object read alike).
+const boost::json::value& JsonField(const boost::json::value& v, std::string_view key);
+
 // The run of `step` in the flow of root `root`, pending from `now`, with the step's
 // retry and timeout; its args are {"args": the flow's args}.
 Run StepRun(const FlowDef& flow, const FlowStep& step, const Run& root, TimePoint now);

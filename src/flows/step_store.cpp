@@ -11,21 +11,14 @@ namespace taskmill::flows {
 namespace json = boost::json;
 namespace {
 
-const json::value& Field(const json::value& v, std::string_view key) {
-  static const json::value null;
-  const json::object* o = v.if_object();
-  const json::value* f = o ? o->if_contains(key) : nullptr;
-  return f ? *f : null;
-}
-
 int64_t StagedCount(const json::value& result) {
-  const json::value& n = Field(result, "children_staged");
+  const json::value& n = JsonField(result, "children_staged");
   return n.is_int64() ? n.as_int64() : n.is_uint64() ? static_cast<int64_t>(n.as_uint64()) : 0;
 }
 
 // A child's id as its step added it: its args' child_id.
 std::string ChildKey(const Run& kid) {
-  const json::value& id = Field(kid.args, "child_id");
+  const json::value& id = JsonField(kid.args, "child_id");
   if (id.is_null()) return kid.id;
   return id.is_string() ? std::string(id.as_string()) : json::serialize(id);
 }

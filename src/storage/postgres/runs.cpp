@@ -6,6 +6,7 @@
 #include <set>
 
 #include "storage/postgres/storage_impl.h"
+#include "storage/seq_cursor.h"
 
 namespace taskmill::postgres {
 namespace {
@@ -248,15 +249,9 @@ Result<Run> PgStorage::RunGet(const std::string& id, const std::string& queue) {
 
 Result<RunPage> PgStorage::RunList(const RunFilter& f) {
   const int limit = std::clamp(f.limit, 1, 1000);
-  int64_t cursor = 0;
-  if (!f.cursor.empty()) {
-    char* end = nullptr;
-    long long seq = std::strtoll(f.cursor.c_str(), &end, 10);
-    if (!end || *end != '\0' || seq <= 0) {
-      return Status::InvalidArgument("cursor: '" + f.cursor + "' is not a cursor from a listing");
-    }
-    cursor = seq;
-  }
+  Result<int64_t> parsed = storage::ParseSeqCursor(f.cursor);
+  if (!parsed.ok()) return parsed.status();
+  const int64_t cursor = *parsed;
   Params params;
   std::string where = " WHERE true";
   auto add = [&](const char* clause, auto value) {

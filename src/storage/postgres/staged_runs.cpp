@@ -11,6 +11,7 @@
 #include <set>
 
 #include "storage/postgres/storage_impl.h"
+#include "storage/seq_cursor.h"
 
 namespace taskmill::postgres {
 namespace {
@@ -96,15 +97,9 @@ Status ApplyStaged(Connection& c, const RunFinish& f, bool* stored) {
 Result<RunPage> PgStorage::RunListChildren(const std::string& parent_id, const std::string& cursor,
                                            int limit) {
   limit = std::clamp(limit, 1, 1000);
-  int64_t after = 0;
-  if (!cursor.empty()) {
-    char* end = nullptr;
-    long long seq = std::strtoll(cursor.c_str(), &end, 10);
-    if (!end || *end != '\0' || seq <= 0) {
-      return Status::InvalidArgument("cursor: '" + cursor + "' is not a cursor from a listing");
-    }
-    after = seq;
-  }
+  Result<int64_t> parsed = storage::ParseSeqCursor(cursor);
+  if (!parsed.ok()) return parsed.status();
+  const int64_t after = *parsed;
   // Live children in the hot table, final ones in history: each side in seq order
   // (runs_history_parent), merged.
   static const std::string kPage =

@@ -3,6 +3,7 @@
 #include <limits>
 #include <variant>
 
+#include "storage/seq_cursor.h"
 #include "storage/sqlite/storage_impl.h"
 
 namespace taskmill::sqlite {
@@ -204,15 +205,9 @@ Result<bool> FewDueLater(Connection& db, const std::string& queue, int64_t after
 
 Result<RunPage> SqliteStorage::RunList(const RunFilter& f) {
   int limit = std::clamp(f.limit, 1, 1000);
-  int64_t cursor = 0;
-  if (!f.cursor.empty()) {
-    char* end = nullptr;
-    long long seq = std::strtoll(f.cursor.c_str(), &end, 10);
-    if (!end || *end != '\0' || seq <= 0) {
-      return Status::InvalidArgument("cursor: '" + f.cursor + "' is not a cursor from a listing");
-    }
-    cursor = seq;
-  }
+  Result<int64_t> parsed = storage::ParseSeqCursor(f.cursor);
+  if (!parsed.ok()) return parsed.status();
+  const int64_t cursor = *parsed;
   RunPage page;
   Status st = WithReader([&](Connection& db) -> Status {
     // No index orders pending or running runs by seq (each would cost every put,

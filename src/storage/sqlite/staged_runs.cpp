@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cstdlib>
 
+#include "storage/seq_cursor.h"
 #include "storage/sqlite/storage_impl.h"
 
 namespace taskmill::sqlite {
@@ -132,15 +133,9 @@ void SqliteStorage::SweepStaged(const std::string& parent_id, int64_t up_to_atte
 Result<RunPage> SqliteStorage::RunListChildren(const std::string& parent_id,
                                                const std::string& cursor, int limit) {
   limit = std::clamp(limit, 1, 1000);
-  int64_t after = 0;
-  if (!cursor.empty()) {
-    char* end = nullptr;
-    long long seq = std::strtoll(cursor.c_str(), &end, 10);
-    if (!end || *end != '\0' || seq <= 0) {
-      return Status::InvalidArgument("cursor: '" + cursor + "' is not a cursor from a listing");
-    }
-    after = seq;
-  }
+  Result<int64_t> parsed = storage::ParseSeqCursor(cursor);
+  if (!parsed.ok()) return parsed.status();
+  const int64_t after = *parsed;
   static const std::string kPage =
       Sql("SELECT ",
           " FROM runs INDEXED BY runs_parent_seq WHERE parent_id = ?1 AND "
