@@ -260,18 +260,58 @@ Result<int64_t> InsertRuns(Connection& c, const std::string& table,
     // started: a run stored running counts as started (as in the SQLite backend).
     a[35].AddBool(true);
   }
-  static const std::string kNames =
-      "id, queue, function, task, status, args, data, priority, account_id, auth_account_id, "
-      "created_at, run_at, scheduled_at, started_at, finished_at, lease_until, runner, attempt, "
-      "max_attempts, delay_us, delay_factor, max_delay_us, timeout_us, ttr_us, result, error, "
-      "error_kind, progress_total, progress_succeeded, progress_failed, parent_id, flow_id, "
-      "input_file, output_file, attempts, started";
+  static const char* const kColumnNames[kColumns] = {"id",
+                                                     "queue",
+                                                     "function",
+                                                     "task",
+                                                     "status",
+                                                     "args",
+                                                     "data",
+                                                     "priority",
+                                                     "account_id",
+                                                     "auth_account_id",
+                                                     "created_at",
+                                                     "run_at",
+                                                     "scheduled_at",
+                                                     "started_at",
+                                                     "finished_at",
+                                                     "lease_until",
+                                                     "runner",
+                                                     "attempt",
+                                                     "max_attempts",
+                                                     "delay_us",
+                                                     "delay_factor",
+                                                     "max_delay_us",
+                                                     "timeout_us",
+                                                     "ttr_us",
+                                                     "result",
+                                                     "error",
+                                                     "error_kind",
+                                                     "progress_total",
+                                                     "progress_succeeded",
+                                                     "progress_failed",
+                                                     "parent_id",
+                                                     "flow_id",
+                                                     "input_file",
+                                                     "output_file",
+                                                     "attempts",
+                                                     "started"};
+  static const std::string kNames = [] {
+    std::string names;
+    for (const char* name : kColumnNames) names += std::string(names.empty() ? "" : ", ") + name;
+    return names;
+  }();
+  // The arrays are unnested side by side in the select list, not in FROM: that gives the
+  // rows in the arrays' order straight to the insert, where unnest in FROM puts them in
+  // a tuplestore first and needs a sort by ordinality to keep the order (which the hot
+  // table's default seq follows).
   Params params;
   std::string unnest;
   for (int i = 0; i < kColumns; ++i) {
     params.AddBytes(a[i].Take());
     if (i) unnest += ", ";
-    unnest += "$" + std::to_string(i + 1) + "::" + BinaryArray::Name(kTypes[i]) + "[]";
+    unnest += "unnest($" + std::to_string(i + 1) + "::" + BinaryArray::Name(kTypes[i]) + "[]) AS " +
+              kColumnNames[i];
   }
   const bool history = table == "runs_history";
   // The seq: given, or the next of the sequence (the hot table's default).
@@ -284,7 +324,7 @@ Result<int64_t> InsertRuns(Connection& c, const std::string& table,
     params.AddBytes(given.Take());
     seq_column = "seq, ";
     seq_value = "u.seq, ";
-    seq_array = ", $" + std::to_string(kColumns + 1) + "::int8[]";
+    seq_array = ", unnest($" + std::to_string(kColumns + 1) + "::int8[]) AS seq";
   } else if (history) {
     seq_column = "seq, ";
     seq_value = "nextval('run_seq'), ";
@@ -301,13 +341,12 @@ Result<int64_t> InsertRuns(Connection& c, const std::string& table,
   // The keys' rows in the same statement: $1 and $2 are the ids and the queues.
   const std::string keys =
       with_keys && !history && !seqs
-          ? "WITH k AS (INSERT INTO run_keys(id, queue) SELECT * FROM unnest($1::text[], "
-            "$2::text[])) "
+          ? "WITH k AS (INSERT INTO run_keys(id, queue) SELECT unnest($1::text[]), "
+            "unnest($2::text[])) "
           : "";
   std::string sql = keys + "INSERT INTO " + table + "(" + seq_column + kNames +
-                    (history ? ", part_at" : ", gen") + ") " + select + " FROM unnest(" + unnest +
-                    seq_array + ") WITH ORDINALITY AS u(" + kNames + (seqs ? ", seq" : "") +
-                    ", ord) ORDER BY ord";
+                    (history ? ", part_at" : ", gen") + ") " + select + " FROM (SELECT " + unnest +
+                    seq_array + ") AS u";
   auto rows = c.Exec(sql, params);
   if (!rows.ok()) return rows.status();
   return rows->Affected();
