@@ -186,7 +186,19 @@ struct RunFinish {
 struct RunFinishResult {
   bool accepted = false;  // false: the attempt was no longer current (stale fence)
   bool settled = false;   // the finish's settle ended its run (RunSettle)
+  // False when the backend knows that the commit stored no run on this finish's behalf
+  // (its follow-ups held back by their conditions, no staged run released), so that a
+  // runner does not claim again for nothing (FinishMayHaveStoredRuns). A backend that
+  // does not tell leaves it true: that costs at most a claim that finds nothing.
+  bool may_have_stored_runs = true;
 };
+
+// Whether the commit of a finish may have stored runs that are due now (its follow-ups,
+// its released staged runs): the runner that wrote it then claims again at once.
+inline bool FinishMayHaveStoredRuns(const RunFinish& finish, const RunFinishResult& result) {
+  return result.may_have_stored_runs &&
+         (!finish.follow_ups.empty() || finish.staged == StagedRuns::kRelease);
+}
 
 struct StorageStats {
   std::map<RunStatus, int64_t> by_status;  // every status present, zeros included

@@ -121,8 +121,7 @@ Result<RemoteRunnerService::FinishAnswer> RemoteRunnerService::Finish(const std:
   notifier_.Finished(*run, finish);
   if (of_flow) {
     // What the commit stored for the flow is due now; then the flow's events.
-    if (!finish.follow_ups.empty() || finish.staged == StagedRuns::kRelease)
-      notifier_.Due(finish.finished_at);
+    if (FinishMayHaveStoredRuns(finish, results->front())) notifier_.Due(finish.finished_at);
     flows::PublishFinished(notifier_.events(), storage_, {{&input, &finish}});
     if (results->front().settled) {
       auto root = storage_.RunGet(finish.settle->id, finish.settle->queue);

@@ -426,11 +426,12 @@ void Runner::FinishLoop() {
       std::vector<std::pair<const Run*, const RunFinish*>> of_flows;
       bool stored = false;
       for (size_t i = 0; i < batch.size(); ++i) {
-        if (!(*results)[i].accepted) continue;
         const auto& [f, run] = batch[i];
+        // A stale finish may store what an accepted one of the batch left to it.
+        stored |= FinishMayHaveStoredRuns(f, (*results)[i]);
+        if (!(*results)[i].accepted) continue;
         // A retry wakes the fetcher at its instant.
         notifier_.Finished(run, f);
-        stored |= !f.follow_ups.empty() || f.staged == StagedRuns::kRelease;
         if (!run.flow_id.empty()) of_flows.emplace_back(&run, &f);
       }
       // The runs of a flow that this commit stored are due now. The claim woken before

@@ -312,7 +312,10 @@ Result<std::vector<RunFinishResult>> SqliteStorage::RunFinishBatch(
     // accepted, left to the last one carrying it (SharedFollowUps).
     SharedFollowUps shared(finishes);
     auto stale = [&](size_t i) {
-      return ApplyFinishFollowUps(tx, finishes, i, false, shared, out);
+      const int64_t stored_before = tx.runs_stored;
+      Status applied = ApplyFinishFollowUps(tx, finishes, i, false, shared, out);
+      out[i].may_have_stored_runs = tx.runs_stored > stored_before;
+      return applied;
     };
     for (size_t i = 0; i < finishes.size(); ++i) {
       const RunFinish& f = finishes[i];
@@ -394,8 +397,10 @@ Result<std::vector<RunFinishResult>> SqliteStorage::RunFinishBatch(
       }
       out[i].accepted = true;
       tx.deltas.Move(f.queue, task, account, RunStatus::kRunning, f.status);
+      const int64_t stored_before = tx.runs_stored;
       TASKMILL_RETURN_IF_ERROR(ApplyStaged(tx, f));
       TASKMILL_RETURN_IF_ERROR(ApplyFinishFollowUps(tx, finishes, i, true, shared, out));
+      out[i].may_have_stored_runs = tx.runs_stored > stored_before;
     }
     return Status::Ok();
   });

@@ -158,6 +158,7 @@ Status SqliteStorage::ApplyFollowUps(Tx& tx, const std::vector<const RunFollowUp
     BindRun(**stmt, up.run);
     TASKMILL_RETURN_IF_ERROR((*stmt)->Exec());
     if (tx.db.Changes() == 1) {
+      ++tx.runs_stored;
       tx.deltas.Add(up.run.queue, up.run.task, up.run.account_id, up.run.status, 1);
       if (!up.run.flow_id.empty() && !IsFinal(up.run.status)) live_flow = up.run.flow_id;
     }
@@ -192,7 +193,10 @@ Status SqliteStorage::ApplyFollowUps(Tx& tx, const std::vector<const RunFollowUp
     ScopedReset reset(**stmt);
     BindRun(**stmt, then);
     TASKMILL_RETURN_IF_ERROR((*stmt)->Exec());
-    if (tx.db.Changes() == 1) tx.deltas.Add(then.queue, then.task, then.account_id, then.status, 1);
+    if (tx.db.Changes() == 1) {
+      ++tx.runs_stored;
+      tx.deltas.Add(then.queue, then.task, then.account_id, then.status, 1);
+    }
   }
   return Status::Ok();
 }

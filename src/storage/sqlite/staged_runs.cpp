@@ -104,6 +104,7 @@ Status SqliteStorage::ApplyStaged(Tx& tx, const RunFinish& f) {
       TASKMILL_RETURN_IF_ERROR(
           Exec(tx.db, kRelease, f.id, f.attempt, g.queue, g.task, g.account, g.status));
       const int64_t n = tx.db.Changes();
+      tx.runs_stored += n;
       if (n > 0) {
         tx.deltas.Add(g.queue, g.task, g.account,
                       ParseRunStatus(g.status).value_or(RunStatus::kPending), n);

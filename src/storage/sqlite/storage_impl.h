@@ -33,6 +33,9 @@ struct Tx {
   // What the earlier writes of the same transaction changed: run_tallies holds it
   // only after the commit.
   const TallyDeltas* earlier = nullptr;
+  // Runs this write stored as follow-ups or released staged runs
+  // (RunFinishResult::may_have_stored_runs).
+  int64_t runs_stored = 0;
 };
 
 // Steps `stmt`, a bound `DELETE FROM runs ... RETURNING queue, task, status,
