@@ -453,6 +453,20 @@ class Storage {
   // Answers per finish, in order.
   virtual Result<std::vector<RunFinishResult>> RunFinishBatch(
       const std::vector<RunFinish>& finishes) = 0;
+  // RunFinishBatch(finishes), then RunTake(take), in one commit where the backend can
+  // (SQLite does): the claim then takes what the finishes freed (room under a queue's
+  // cap) and stored (a flow's next step, released children) with no commit of its own.
+  // `on_taken` gets the claim's answer on the calling thread as soon as it is known
+  // (before this call waits for the finishes to be durable), so that what it claimed
+  // can start meanwhile; it is called exactly once, also when the finishes fail.
+  // Answers the finishes as RunFinishBatch does. The default calls both in turn.
+  virtual Result<std::vector<RunFinishResult>> RunFinishThenTake(
+      const std::vector<RunFinish>& finishes, const RunTakeParams& take,
+      const std::function<void(Result<std::vector<ClaimedRun>>)>& on_taken) {
+    auto finished = RunFinishBatch(finishes);
+    on_taken(RunTake(take));
+    return finished;
+  }
   // Stops a pending or running run (status stopped, finished_at now, error "stopped
   // by an operator", error_kind "stopped"); a running attempt is recorded as an
   // attempt with outcome "stopped", and its fence no longer holds. Answers the run as

@@ -134,78 +134,25 @@ void Runner::FetchLoop() {
       if (!running_) break;
       free_slots = limit - claimed_.load();
     }
-    if (free_slots > 0) {
-      wake_ = false;
-      if (next_due_ <= now) next_due_ = TimePoint::max();
-      lock.unlock();
-      // The storage answers, with a claim that took every due run, when the next run
-      // of these queues falls due: runs made by other processes are waited for as
-      // exactly as those this process told of (WakeAt).
+    if (claiming_) {
+      // The finisher claims with its finishes (FinishLoop): what it takes reaches the
+      // slots without this thread. A wake-up that came meanwhile claims again after.
+      fetcher_waits_ = true;
+      fetch_cv_.wait(lock, [&] { return !running_ || !claiming_; });
+      fetcher_waits_ = false;
+      if (wake_) continue;
+    } else if (free_slots > 0) {
       TimePoint next_run_at = TimePoint::max();
-      // The runs beyond the free slots are claimed ahead: not started, so that a crash
-      // hands them back uncharged.
-      const int start = std::max(0, options_.capacity - claimed_.load());
-      RunTakeParams params{options_.id, options_.queues, free_slots, now, start, &next_run_at};
-      // Named queues: also the capped children of the flows run in them (flows/caps.h).
-      params.queue_prefixes = flows::ChildQueuePrefixes(options_.flows.get(), options_.queues);
+      RunTakeParams params = ClaimParams(now, free_slots, &next_run_at);
+      claiming_ = true;
+      lock.unlock();
       auto taken = storage_.RunTake(params);
-      if (taken.ok()) {
-        for (const auto& run : *taken) {
-          // Observed here, on the one fetcher thread, rather than by the workers, so
-          // that the histogram's atomics are not contended.
-          metrics_.enqueue_to_start->Observe(
-              std::max(0.0, Seconds(run.started_at.value_or(now) - run.run_at)));
-          notifier_.Started(run);
-          if (!run.flow_id.empty()) {
-            flows::PublishStarted(notifier_.events(), run);
-            // Not a commit of a finish: stored just after the claim (callbacks.h), and
-            // due now.
-            if (flows::StoreCallback(storage_, options_.flows.get(), "step_start", run, now)) {
-              Wake();
-            }
-          }
-        }
-      }
+      AnnounceTaken(taken, now);
       lock.lock();
-      if (!running_ && taken.ok() && !taken->empty()) {
-        // Stop() ran while this claim was being written: it cancelled only the runs it
-        // found, and the workers may have left already. These runs never start; they
-        // are finished here as not started, as Stop() has the runs waiting for a slot
-        // finished (a worker would otherwise run them to the end, or none would take
-        // them and the finisher would wait for them forever).
-        auto stopping = std::make_shared<CancellationToken>();
-        stopping->Cancel(std::string(kRunnerStoppingReason));
-        for (auto& run : *taken) {
-          RunFinish finish = Execute(run, stopping);
-          finishes_.emplace_back(std::move(finish), std::move(run));
-        }
-        finish_cv_.notify_one();
-        break;
-      }
-      next_due_ = std::min(next_due_, next_run_at);
-      if (taken.ok() && taken->empty()) backlog_ = false;
-      if (!taken.ok()) {
-        spdlog::warn("runner {}: take failed: {}", options_.id, taken.status().ToString());
-      } else if (!taken->empty()) {
-        backlog_ = static_cast<int>(taken->size()) == free_slots;
-        claimed_.fetch_add(static_cast<int>(taken->size()));
-        int index = 0;
-        for (auto& run : *taken) {
-          auto f = std::make_shared<InFlight>();
-          f->claimed_ahead = index++ >= start;
-          f->token = std::make_shared<CancellationToken>();
-          f->lease_until = *run.lease_until;
-          if (run.timeout) f->deadline = *run.started_at + *run.timeout;
-          f->run = std::move(run);
-          in_flight_[f->run.id] = f;
-          work_.push_back(std::move(f));
-        }
-        WakeWorker();
-        supervisor_kick_ = true;  // new deadlines and leases to watch
-        supervisor_cv_.notify_one();
-        if (static_cast<int>(taken->size()) == free_slots) continue;  // there may be more
-        free_slots -= static_cast<int>(taken->size());
-      }
+      const ClaimAnswer answer = AcceptTaken(taken, params, next_run_at);
+      if (answer == ClaimAnswer::kStopping) break;
+      if (answer == ClaimAnswer::kFull) continue;  // there may be more
+      if (taken.ok()) free_slots -= static_cast<int>(taken->size());
     }
     // With a slot free, sleep until woken (an enqueue, a commit of another process),
     // until the earliest known run falls due (a retry, a delayed run, a launch), or
@@ -223,6 +170,81 @@ void Runner::FetchLoop() {
       return wake_ || next_due_ < deadline;
     });
   }
+}
+
+RunTakeParams Runner::ClaimParams(TimePoint now, int free_slots, TimePoint* next_run_at) {
+  wake_ = false;
+  if (next_due_ <= now) next_due_ = TimePoint::max();
+  // The storage answers, with a claim that took every due run, when the next run of
+  // these queues falls due: runs made by other processes are waited for as exactly as
+  // those this process told of (WakeAt).
+  // The runs beyond the free slots are claimed ahead: not started, so that a crash
+  // hands them back uncharged.
+  const int start = std::max(0, options_.capacity - claimed_.load());
+  RunTakeParams params{options_.id, options_.queues, free_slots, now, start, next_run_at};
+  // Named queues: also the capped children of the flows run in them (flows/caps.h).
+  params.queue_prefixes = flows::ChildQueuePrefixes(options_.flows.get(), options_.queues);
+  return params;
+}
+
+void Runner::AnnounceTaken(const Result<std::vector<ClaimedRun>>& taken, TimePoint now) {
+  if (!taken.ok()) return;
+  for (const auto& run : *taken) {
+    // Observed here, by the one thread that claimed, rather than by the workers, so
+    // that the histogram's atomics are not contended.
+    metrics_.enqueue_to_start->Observe(
+        std::max(0.0, Seconds(run.started_at.value_or(now) - run.run_at)));
+    notifier_.Started(run);
+    if (!run.flow_id.empty()) {
+      flows::PublishStarted(notifier_.events(), run);
+      // Not a commit of a finish: stored just after the claim (callbacks.h), and due now.
+      if (flows::StoreCallback(storage_, options_.flows.get(), "step_start", run, now)) Wake();
+    }
+  }
+}
+
+Runner::ClaimAnswer Runner::AcceptTaken(Result<std::vector<ClaimedRun>>& taken,
+                                        const RunTakeParams& params, TimePoint next_run_at) {
+  claiming_ = false;
+  if (fetcher_waits_) fetch_cv_.notify_one();
+  if (!running_ && taken.ok() && !taken->empty()) {
+    // Stop() ran while this claim was being written: it cancelled only the runs it
+    // found, and the workers may have left already. These runs never start; they are
+    // finished here as not started, as Stop() has the runs waiting for a slot finished
+    // (a worker would otherwise run them to the end, or none would take them and the
+    // finisher would wait for them forever).
+    auto stopping = std::make_shared<CancellationToken>();
+    stopping->Cancel(std::string(kRunnerStoppingReason));
+    for (auto& run : *taken) {
+      RunFinish finish = Execute(run, stopping);
+      finishes_.emplace_back(std::move(finish), std::move(run));
+    }
+    finish_cv_.notify_one();
+    return ClaimAnswer::kStopping;
+  }
+  next_due_ = std::min(next_due_, next_run_at);
+  if (!taken.ok()) {
+    spdlog::warn("runner {}: take failed: {}", options_.id, taken.status().ToString());
+    return ClaimAnswer::kShort;
+  }
+  backlog_ = static_cast<int>(taken->size()) == params.max;
+  if (taken->empty()) return ClaimAnswer::kShort;
+  claimed_.fetch_add(static_cast<int>(taken->size()));
+  int index = 0;
+  for (auto& run : *taken) {
+    auto f = std::make_shared<InFlight>();
+    f->claimed_ahead = index++ >= params.start;
+    f->token = std::make_shared<CancellationToken>();
+    f->lease_until = *run.lease_until;
+    if (run.timeout) f->deadline = *run.started_at + *run.timeout;
+    f->run = std::move(run);
+    in_flight_[f->run.id] = f;
+    work_.push_back(std::move(f));
+  }
+  WakeWorker();
+  supervisor_kick_ = true;  // new deadlines and leases to watch
+  supervisor_cv_.notify_one();
+  return backlog_ ? ClaimAnswer::kFull : ClaimAnswer::kShort;
 }
 
 void Runner::CommitSeen() {
@@ -409,8 +431,37 @@ void Runner::FinishLoop() {
     // successors) are claimable as soon as they commit. Woken now, the fetcher's claim
     // reaches the storage's writer right behind them and shares their commit, or takes
     // the next, instead of waiting for their fsync and a wake-up after it.
-    PreWakeFetcher();
-    auto results = storage_.RunFinishBatch(finishes);
+    // After a short claim (a queue at its cap, or no due run left), the room these
+    // finishes free in a capped queue and the runs they store (a flow's children and
+    // successors) are claimed in their commit (Storage::RunFinishThenTake), unless the
+    // fetcher is claiming already: that claim is then woken to come right behind them.
+    std::optional<RunTakeParams> take;
+    TimePoint next_run_at = TimePoint::max();
+    TimePoint claimed_at{};
+    {
+      std::lock_guard lock(mu_);
+      const int free_slots = ClaimLimit() - claimed_.load();
+      if (running_ && !backlog_ && !claiming_ && free_slots > 0) {
+        claimed_at = clock_.Now();
+        take = ClaimParams(claimed_at, free_slots, &next_run_at);
+        claiming_ = true;
+      }
+    }
+    Result<std::vector<RunFinishResult>> results = std::vector<RunFinishResult>{};
+    if (take) {
+      results =
+          storage_.RunFinishThenTake(finishes, *take, [&](Result<std::vector<ClaimedRun>> taken) {
+            AnnounceTaken(taken, claimed_at);
+            std::lock_guard lock(mu_);
+            if (AcceptTaken(taken, *take, next_run_at) == ClaimAnswer::kFull) {
+              wake_ = true;  // the claim filled every free slot: there may be more
+              fetch_cv_.notify_one();
+            }
+          });
+    } else {
+      PreWakeFetcher();
+      results = storage_.RunFinishBatch(finishes);
+    }
     for (size_t i = 0; i < batch.size(); ++i) batch[i].first = std::move(finishes[i]);
     // After the commit, so that observing never delays it; every attempt counts,
     // whether or not its outcome was still current.

@@ -78,6 +78,22 @@ class Runner {
   };
 
   void FetchLoop();
+  // What a claim answered, for the loop that made it (AcceptTaken).
+  enum class ClaimAnswer {
+    kShort,     // fewer runs than asked for (or none, or an error): none due for now
+    kFull,      // as many as asked for: more may be due
+    kStopping,  // the runner stopped meanwhile: the runs were finished as not started
+  };
+  // A claim of up to `free_slots` runs at `now`, the earliest run_at left into
+  // `next_run_at`. Called with mu_ held, by whoever claims next (claiming_).
+  RunTakeParams ClaimParams(TimePoint now, int free_slots, TimePoint* next_run_at);
+  // What a claim took, told to metrics, events and flows' step_start callbacks. Called
+  // without mu_ held.
+  void AnnounceTaken(const Result<std::vector<ClaimedRun>>& taken, TimePoint now);
+  // Hands what a claim took to the slots (or has it wait, claimed ahead) and ends the
+  // claim (claiming_). Called with mu_ held.
+  ClaimAnswer AcceptTaken(Result<std::vector<ClaimedRun>>& taken, const RunTakeParams& params,
+                          TimePoint next_run_at);
   // A commit of another process (Storage::WatchCommits): wakes an idle fetcher.
   void CommitSeen();
   // Runs claimed and not handed back that the fetcher aims for: the slots, plus runs
@@ -120,6 +136,10 @@ class Runner {
   bool wake_ = false;             // guarded by mu_
   bool supervisor_kick_ = false;  // runs were claimed since the supervisor looked; guarded by mu_
   bool backlog_ = false;          // the last claim filled every free slot; guarded by mu_
+  // A claim is in flight, the fetcher's or the finisher's (one at a time, so that both
+  // count the same free slots), and the fetcher waits for it to end. Guarded by mu_.
+  bool claiming_ = false;
+  bool fetcher_waits_ = false;
   TimePoint next_due_ = TimePoint::max();  // earliest known future run_at; guarded by mu_
   // Moving average of attempt durations (on the engine's clock), or negative before
   // the first attempt: the measure of "short" for claiming ahead. Guarded by mu_.

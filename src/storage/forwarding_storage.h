@@ -38,6 +38,8 @@ class ForwardingStorage : public Storage {
       const std::vector<RunFinish>& finishes) override {
     return inner_.RunFinishBatch(finishes);
   }
+  // RunFinishThenTake is left to the default (RunFinishBatch, then RunTake, both through
+  // this class): a test that intercepts either sees every call of the runner.
   Result<Run> RunCancel(const std::string& id, const std::string& queue, TimePoint now) override {
     return inner_.RunCancel(id, queue, now);
   }

@@ -188,5 +188,51 @@ TEST_P(StorageConformance, ARunHeldBackByACapDoesNotHoldBackOthers) {
   ExpectStatsMatchListing();
 }
 
+// A finish and the claim after it in one call (Storage::RunFinishThenTake): the claim
+// takes the room the finishes freed under a cap, and the run a finish stored.
+TEST_P(StorageConformance, AClaimAfterFinishesTakesTheRoomAndTheRunsTheyLeave) {
+  Unwrap(storage().QueueSetConcurrency("narrow", 2));
+  std::vector<Run> runs;
+  for (int i = 1; i <= 4; ++i) {
+    Run r = NewRun("q" + std::to_string(i), "narrow");
+    r.run_at = kT0 + std::chrono::milliseconds(i);
+    runs.push_back(r);
+  }
+  Put(runs);
+  auto first = Take("runner-1", 10, At(1), {"narrow"});
+  ASSERT_THAT(Ids(first), ElementsAre("q1", "q2"));
+
+  // Both finish; the claim of the same call finds the queue's room free again, and the
+  // follow-up one of them stores (another queue's run) due.
+  auto finish_of = [](const ClaimedRun& run, RunStatus status) {
+    RunFinish f = FinishOf(run.id, run.attempt, status, At(2));
+    f.queue = run.queue;
+    return f;
+  };
+  RunFinish done = finish_of(first[0], RunStatus::kCompleted);
+  RunFollowUp next;
+  next.run = NewRun("after", "other");
+  next.run.run_at = At(2);
+  done.follow_ups.push_back(next);
+  std::vector<RunFinish> finishes{done, finish_of(first[1], RunStatus::kFailed)};
+  RunTakeParams take{"runner-1", {"narrow", "other"}, 10, At(3)};
+  int answers = 0;
+  std::vector<std::string> taken;
+  auto finished = Unwrap(
+      storage().RunFinishThenTake(finishes, take, [&](Result<std::vector<ClaimedRun>> claimed) {
+        ++answers;
+        ASSERT_TRUE(claimed.ok()) << claimed.status().ToString();
+        taken = Ids(*claimed);
+      }));
+  EXPECT_EQ(answers, 1);
+  ASSERT_EQ(finished.size(), 2u);
+  EXPECT_TRUE(finished[0].accepted);
+  EXPECT_TRUE(finished[1].accepted);
+  EXPECT_THAT(taken, UnorderedElementsAre("q3", "q4", "after"));
+  EXPECT_EQ(Get("q1").status, RunStatus::kCompleted);
+  EXPECT_EQ(Get("q3").status, RunStatus::kRunning);
+  ExpectStatsMatchListing();
+}
+
 }  // namespace
 }  // namespace taskmill::conformance

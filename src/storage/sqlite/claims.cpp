@@ -31,8 +31,43 @@ Result<int64_t> RunningFlowRoots(Connection& db, const std::string& queue) {
 Result<std::vector<ClaimedRun>> SqliteStorage::RunTake(const RunTakeParams& p) {
   if (p.max <= 0) return std::vector<ClaimedRun>{};
   std::vector<ClaimedRun> out;
-  Status st = WriteClaim([&](Tx& tx) -> Status {
+  Status st = WriteClaim(TakeWrite(p, out));
+  if (!st.ok()) return st;
+  for (Run& run : out) ParseRawJson(run);
+  return out;
+}
+
+Result<std::vector<RunFinishResult>> SqliteStorage::RunFinishThenTake(
+    const std::vector<RunFinish>& finishes, const RunTakeParams& take,
+    const std::function<void(Result<std::vector<ClaimedRun>>)>& on_taken) {
+  std::vector<RunFinishResult> finished;
+  std::vector<ClaimedRun> taken;
+  PendingWrite finish{FinishWrite(finishes, finished), /*durable=*/true, {}};
+  PendingWrite claim{TakeWrite(take, taken), /*durable=*/false, {}};
+  claim.claim = true;  // after the finishes, in their commit (WriterLoop)
+  auto finish_done = finish.done.get_future();
+  auto claim_done = claim.done.get_future();
+  if (Status queued = QueueTogether({&finish, &claim}); !queued.ok()) {
+    on_taken(queued);
+    return queued;
+  }
+  // A claim is answered at its commit, the finishes once the log holding them is
+  // synced: the runs claimed start meanwhile.
+  if (Status claimed = claim_done.get(); claimed.ok()) {
+    for (Run& run : taken) ParseRawJson(run);
+    on_taken(std::move(taken));
+  } else {
+    on_taken(claimed);
+  }
+  if (Status st = finish_done.get(); !st.ok()) return st;
+  return finished;
+}
+
+std::function<Status(Tx&)> SqliteStorage::TakeWrite(const RunTakeParams& p,
+                                                    std::vector<ClaimedRun>& out) {
+  return [&p, &out](Tx& tx) -> Status {
     out.clear();
+    if (p.max <= 0) return Status::Ok();
     TASKMILL_RETURN_IF_ERROR(TakeFromQueues(tx, p, out));
     if (p.next_run_at && static_cast<int>(out.size()) < p.max) {
       TASKMILL_RETURN_IF_ERROR(EarliestPendingRunAt(tx, p, p.next_run_at));
@@ -41,10 +76,7 @@ Result<std::vector<ClaimedRun>> SqliteStorage::RunTake(const RunTakeParams& p) {
       tx.deltas.Move(run.queue, run.task, run.account_id, RunStatus::kPending, RunStatus::kRunning);
     }
     return Status::Ok();
-  });
-  if (!st.ok()) return st;
-  for (Run& run : out) ParseRawJson(run);
-  return out;
+  };
 }
 
 // Claims for a runner of the queues it names, or of every queue (none named): the
@@ -279,7 +311,14 @@ Result<std::vector<bool>> SqliteStorage::RunHeartbeatBatch(const std::vector<Run
 Result<std::vector<RunFinishResult>> SqliteStorage::RunFinishBatch(
     const std::vector<RunFinish>& finishes) {
   std::vector<RunFinishResult> out;
-  Status st = Write([&](Tx& tx) -> Status {
+  Status st = Write(FinishWrite(finishes, out));
+  if (!st.ok()) return st;
+  return out;
+}
+
+std::function<Status(Tx&)> SqliteStorage::FinishWrite(const std::vector<RunFinish>& finishes,
+                                                      std::vector<RunFinishResult>& out) {
+  return [this, &finishes, &out](Tx& tx) -> Status {
     out.assign(finishes.size(), RunFinishResult{});
     // A finish that carries its claimed run is one UPDATE fenced by the attempt: the
     // claim returned what the attempt record and the tallies need, and while the
@@ -403,9 +442,7 @@ Result<std::vector<RunFinishResult>> SqliteStorage::RunFinishBatch(
       out[i].may_have_stored_runs = tx.runs_stored > stored_before;
     }
     return Status::Ok();
-  });
-  if (!st.ok()) return st;
-  return out;
+  };
 }
 
 Result<std::vector<Run>> SqliteStorage::RunListExpired(TimePoint now, int limit) {

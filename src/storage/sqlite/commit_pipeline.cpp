@@ -113,13 +113,18 @@ Status SqliteStorage::WriteClaim(std::function<Status(Tx&)> fn) {
 
 Status SqliteStorage::Queue(PendingWrite& w) {
   auto done = w.done.get_future();
+  TASKMILL_RETURN_IF_ERROR(QueueTogether({&w}));
+  return done.get();
+}
+
+Status SqliteStorage::QueueTogether(std::initializer_list<PendingWrite*> writes) {
   {
     std::lock_guard lock(mu_);
     if (stopping_) return Status::Unavailable("storage is closing");
-    queue_.push_back(&w);
+    queue_.insert(queue_.end(), writes.begin(), writes.end());
   }
   cv_.notify_one();
-  return done.get();
+  return Status::Ok();
 }
 
 // Queues `fn` for the writer thread and returns at once: it lands in the writer's

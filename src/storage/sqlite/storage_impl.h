@@ -90,6 +90,9 @@ class SqliteStorage final : public Storage {
   void WriteDetached(std::function<Status(Tx&)> fn);
   // Queues `w` for the writer thread and waits for its answer.
   Status Queue(PendingWrite& w);
+  // Queues writes in this order without waiting (each answers through its `done`): the
+  // writer takes them into one commit. kUnavailable when the storage is closing.
+  Status QueueTogether(std::initializer_list<PendingWrite*> writes);
   void WriterLoop();
   void SyncLoop();
   Status SyncLog() const;
@@ -138,6 +141,14 @@ class SqliteStorage final : public Storage {
 
   // ---- claims: take, heartbeat, finish, start, expiry (claims.cpp)
   Result<std::vector<ClaimedRun>> RunTake(const RunTakeParams& p) override;
+  Result<std::vector<RunFinishResult>> RunFinishThenTake(
+      const std::vector<RunFinish>& finishes, const RunTakeParams& take,
+      const std::function<void(Result<std::vector<ClaimedRun>>)>& on_taken) override;
+  // The writes of RunTake and RunFinishBatch, answering into `out` (which, like the
+  // arguments, must outlive the write).
+  std::function<Status(Tx&)> TakeWrite(const RunTakeParams& p, std::vector<ClaimedRun>& out);
+  std::function<Status(Tx&)> FinishWrite(const std::vector<RunFinish>& finishes,
+                                         std::vector<RunFinishResult>& out);
   static Status TakeFromQueues(Tx& tx, const RunTakeParams& p, std::vector<ClaimedRun>& out);
   static Status EarliestPendingRunAt(Tx& tx, const RunTakeParams& p, TimePoint* out);
   static Status ClaimQueues(Tx& tx, const RunTakeParams& p, std::vector<std::string>& queues);
