@@ -244,7 +244,7 @@ class MemoryStorage final : public Storage {
     if (r.status == RunStatus::kRunning) {
       r.attempts.push_back(Attempt{r.attempt, r.runner, r.started_at.value_or(TimePoint{}), now,
                                    "stopped", "stopped by an operator", ""});
-      StageRelease(*db_, id, StagedRuns::kDrop);  // the attempt never finishes
+      StageRelease(*db_, id, r.attempt, StagedRuns::kDrop);  // the attempt never finishes
     }
     r.status = RunStatus::kStopped;
     r.finished_at = now;
@@ -847,6 +847,7 @@ class MemoryStorage final : public Storage {
 }  // namespace
 
 std::shared_ptr<Storage> OpenMemoryStorage(std::shared_ptr<MemoryDatabase> database) {
+  SweepStaged(*database);  // what attempts that ended unfinished left staged
   return std::make_shared<MemoryStorage>(std::move(database));
 }
 

@@ -33,6 +33,9 @@ struct Tx {
   // What the earlier writes of the same transaction changed: run_tallies holds it
   // only after the commit.
   const TallyDeltas* earlier = nullptr;
+  // (run id, attempt) of the running attempts this write stopped (a cancel, a flow's
+  // stop): once it commits, the runs they staged are deleted (SweepStaged).
+  std::vector<std::pair<std::string, int64_t>> stopped;
 };
 
 // Steps `stmt`, a bound `DELETE FROM runs ... RETURNING queue, task, status,
