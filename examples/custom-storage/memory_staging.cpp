@@ -1,5 +1,6 @@
 // AN EXAMPLE, NOT FOR PRODUCTION (memory_staging.h): staged runs wait in a list per
-// parent, out of sight of claims and listings, until the parent's finish.
+// parent, with the attempt that staged them, out of sight of claims and listings,
+// until that attempt ends.
 #include "memory_staging.h"
 
 #include <algorithm>
