@@ -178,7 +178,6 @@ class MemoryStorage final : public Storage {
     return out;
   }
 
-  // Staged runs wait apart until their parent's finish (memory_staging.h).
   StorageCapabilities Capabilities() const override { return {.staged_runs = true}; }
   Status RunStage(const std::string& parent_queue, const std::string& parent_id, int attempt,
                   const std::vector<Run>& runs) override {
@@ -847,7 +846,7 @@ class MemoryStorage final : public Storage {
 }  // namespace
 
 std::shared_ptr<Storage> OpenMemoryStorage(std::shared_ptr<MemoryDatabase> database) {
-  SweepStaged(*database);  // what attempts that ended unfinished left staged
+  SweepStaged(*database);  // what attempts that ended unfinished left (memory_staging.h)
   return std::make_shared<MemoryStorage>(std::move(database));
 }
 
