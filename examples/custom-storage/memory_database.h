@@ -41,8 +41,13 @@ struct MemoryDatabase {
   std::map<std::string, ApiToken> tokens;
   std::map<std::string, StoredFile> files;
   std::map<Key, StoredCheckpoint> checkpoints;
-  // Runs staged under a parent (memory_staging.h), by parent id, in the order staged.
-  std::map<std::string, std::vector<Run>> staged;
+  // Runs staged under a parent (memory_staging.h), by parent id: the attempt that
+  // staged them and the runs in the order staged.
+  struct Staged {
+    int attempt = 0;
+    std::vector<Run> runs;
+  };
+  std::map<std::string, Staged> staged;
 };
 
 // Changes to undo when a call that must be all-or-nothing fails half-way.

@@ -29,7 +29,7 @@ bool Over(MemoryDatabase& db, const std::string& id, const std::string& queue) {
 }  // namespace
 
 bool ApplyFollowUps(MemoryDatabase& db, const RunFinish& f) {
-  StageRelease(db, f.id, f.staged);  // before the follow-ups, whose conditions see them
+  StageRelease(db, f.id, f.attempt, f.staged);  // before the follow-ups, whose conditions see them
   for (const RunFollowUp& up : f.follow_ups) {
     bool due = true;
     if (!up.while_live.empty()) {
@@ -53,7 +53,7 @@ bool ApplyFollowUps(MemoryDatabase& db, const RunFinish& f) {
       continue;
     }
     if (r.status == RunStatus::kRunning) {
-      StageRelease(db, r.id, StagedRuns::kDrop);  // it never finishes
+      StageRelease(db, r.id, r.attempt, StagedRuns::kDrop);  // it never finishes
       r.attempts.push_back(Attempt{r.attempt, r.runner, r.started_at.value_or(TimePoint{}),
                                    f.finished_at, "stopped", settle.error, ""});
     }

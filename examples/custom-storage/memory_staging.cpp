@@ -1,9 +1,11 @@
 // AN EXAMPLE, NOT FOR PRODUCTION (memory_staging.h): staged runs wait in a list per
-// parent, out of sight of claims and listings, until the parent's finish.
+// parent, with the attempt that staged them, out of sight of claims and listings,
+// until that attempt ends.
 #include "memory_staging.h"
 
 #include <algorithm>
 #include <charconv>
+#include <map>
 
 namespace taskmill::example {
 namespace {
@@ -37,7 +39,9 @@ Status StageRuns(MemoryDatabase& db, const std::string& parent_queue, const std:
     return Status::FailedPrecondition("attempt " + std::to_string(attempt) + " of run '" +
                                       parent_id + "' is no longer current");
   }
-  std::vector<Run>& staged = db.staged[parent_id];
+  MemoryDatabase::Staged& entry = db.staged[parent_id];
+  if (entry.attempt != attempt) entry = {attempt, {}};  // an earlier attempt's are over
+  std::vector<Run>& staged = entry.runs;
   for (const Run& r : runs) {
     auto same = [&](const Run& s) { return s.id == r.id && s.queue == r.queue; };
     if (std::none_of(staged.begin(), staged.end(), same)) staged.push_back(r);
@@ -45,16 +49,28 @@ Status StageRuns(MemoryDatabase& db, const std::string& parent_queue, const std:
   return Status::Ok();
 }
 
-void StageRelease(MemoryDatabase& db, const std::string& parent_id, StagedRuns what) {
+void StageRelease(MemoryDatabase& db, const std::string& parent_id, int attempt, StagedRuns what) {
   if (what == StagedRuns::kKeep) return;
   auto it = db.staged.find(parent_id);
   if (it == db.staged.end()) return;
-  if (what == StagedRuns::kRelease) {
-    for (const Run& r : it->second) {
+  if (what == StagedRuns::kRelease && it->second.attempt == attempt) {
+    for (const Run& r : it->second.runs) {
       if (!Stored(db, r)) db.runs[db.next_seq++] = StoredRun{r};
     }
   }
   db.staged.erase(it);
+}
+
+void SweepStaged(MemoryDatabase& db) {
+  std::lock_guard lock(db.mu);
+  std::map<std::string, int> running;  // parent id -> its current attempt
+  for (const auto& [seq, stored] : db.runs) {
+    if (stored.run.status == RunStatus::kRunning) running[stored.run.id] = stored.run.attempt;
+  }
+  std::erase_if(db.staged, [&](const auto& entry) {
+    auto parent = running.find(entry.first);
+    return parent == running.end() || parent->second != entry.second.attempt;
+  });
 }
 
 Result<RunPage> ChildrenInOrder(MemoryDatabase& db, const std::string& parent_id,

@@ -178,7 +178,6 @@ class MemoryStorage final : public Storage {
     return out;
   }
 
-  // Staged runs wait apart until their parent's finish (memory_staging.h).
   StorageCapabilities Capabilities() const override { return {.staged_runs = true}; }
   Status RunStage(const std::string& parent_queue, const std::string& parent_id, int attempt,
                   const std::vector<Run>& runs) override {
@@ -244,7 +243,7 @@ class MemoryStorage final : public Storage {
     if (r.status == RunStatus::kRunning) {
       r.attempts.push_back(Attempt{r.attempt, r.runner, r.started_at.value_or(TimePoint{}), now,
                                    "stopped", "stopped by an operator", ""});
-      StageRelease(*db_, id, StagedRuns::kDrop);  // the attempt never finishes
+      StageRelease(*db_, id, r.attempt, StagedRuns::kDrop);  // the attempt never finishes
     }
     r.status = RunStatus::kStopped;
     r.finished_at = now;
@@ -847,6 +846,7 @@ class MemoryStorage final : public Storage {
 }  // namespace
 
 std::shared_ptr<Storage> OpenMemoryStorage(std::shared_ptr<MemoryDatabase> database) {
+  SweepStaged(*database);  // what attempts that ended unfinished left (memory_staging.h)
   return std::make_shared<MemoryStorage>(std::move(database));
 }
 

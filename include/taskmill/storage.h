@@ -505,8 +505,11 @@ class Storage {
   // a step run again adds nothing twice. The parent's accepted finish releases them
   // (stored as given, in the order staged, those whose (queue, id) is free) or drops
   // them (RunFinish::staged); stopping the parent (RunCancel, a settle's stop_live)
-  // drops them. kFailedPrecondition when the attempt is no longer current (and
-  // nothing is staged); kInvalidArgument for a run of another parent.
+  // drops them. What an attempt staged is deleted once it is over: by that finish or
+  // stop, else (an attempt lost to a crash) at the latest when the storage is next
+  // opened; a later attempt never releases it. kFailedPrecondition when the attempt is
+  // no longer current (and nothing is staged); kInvalidArgument for a run of another
+  // parent.
   virtual Status RunStage(const std::string& parent_queue, const std::string& parent_id,
                           int attempt, const std::vector<Run>& runs) {
     (void)parent_queue, (void)parent_id, (void)attempt, (void)runs;

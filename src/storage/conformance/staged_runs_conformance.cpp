@@ -128,6 +128,103 @@ TEST_P(StorageConformance, AFailedOrStoppedAttemptsStagedRunsAreNeverReleased) {
   ExpectStatsMatchListing();
 }
 
+namespace {
+
+// A completed finish at `at` that releases what its attempt staged.
+RunFinish Released(const ClaimedRun& claimed, TimePoint at) {
+  RunFinish f = FinishOf(claimed.id, claimed.attempt, RunStatus::kCompleted, at);
+  f.staged = StagedRuns::kRelease;
+  return f;
+}
+
+}  // namespace
+
+// A stop ends the attempt, and what it staged goes with it. What a user checks: none of
+// it was released, and running the step again (an operator's retry) with an attempt
+// that stages nothing and releases brings none of it back. (That the staged rows are
+// deleted, which no call of the contract shows, each backend's own tests check.)
+TEST_P(StorageConformance, ACancelledStepsStagedRunsAreGoneWithIt) {
+  SKIP_UNLESS_STAGING();
+  Put({FlowRoot("r"), FlowMember("r:a", "r", "r")});
+  ClaimedRun a = Take("runner", 1, kT0).at(0);
+  ASSERT_EQ(a.id, "r:a");
+  ASSERT_TRUE(storage().RunStage("default", "r:a", a.attempt, Children("r:a", {"0", "1"})).ok());
+  Unwrap(storage().RunCancel("r:a", "default", At(1)));
+  EXPECT_EQ(Get("r:a").status, RunStatus::kStopped);
+  RunFilter of_step;
+  of_step.parent_id = "r:a";
+  EXPECT_TRUE(ListAll(of_step).empty());
+  EXPECT_TRUE(InOrder(storage(), "r:a", 10).empty());
+  // The stopped attempt stages no more.
+  EXPECT_EQ(storage().RunStage("default", "r:a", a.attempt, Children("r:a", {"2"})).code(),
+            StatusCode::kFailedPrecondition);
+
+  Unwrap(storage().RunRetry("r:a", "default", At(2)));
+  ClaimedRun again = Take("runner", 1, At(3)).at(0);
+  ASSERT_EQ(again.id, "r:a");
+  ASSERT_TRUE(Unwrap(storage().RunFinishBatch({Released(again, At(8))})).at(0).accepted);
+  EXPECT_TRUE(InOrder(storage(), "r:a", 10).empty());
+  EXPECT_TRUE(ListAll(of_step).empty());
+  EXPECT_TRUE(Take("runner", 10, At(9)).empty());
+  ExpectStatsMatchListing();
+}
+
+TEST_P(StorageConformance, AStoppedFlowsStagedRunsAreGoneWithIt) {
+  SKIP_UNLESS_STAGING();
+  Put({FlowRoot("r"), FlowMember("r:a", "r", "r"), FlowMember("r:b", "r", "r")});
+  std::vector<ClaimedRun> claimed = Take("runner", 2, kT0);
+  ASSERT_EQ(claimed.size(), 2u);
+  const ClaimedRun& a = claimed[0].id == "r:a" ? claimed[0] : claimed[1];
+  const ClaimedRun& b = claimed[0].id == "r:a" ? claimed[1] : claimed[0];
+  ASSERT_TRUE(storage().RunStage("default", "r:a", a.attempt, Children("r:a", {"0", "1"})).ok());
+  // Step b fails, and the flow's failure stops step a while it stages.
+  RunFinish failed = Ending(b, RunStatus::kFailed, StagedRuns::kDrop);
+  failed.settle = RunSettle{.queue = "default",
+                            .id = "r",
+                            .status = RunStatus::kFailed,
+                            .result = nullptr,
+                            .error = "step b failed",
+                            .error_kind = "flow",
+                            .when_idle = false,
+                            .stop_live = true};
+  ASSERT_TRUE(Unwrap(storage().RunFinishBatch({failed})).at(0).accepted);
+  EXPECT_EQ(Get("r").status, RunStatus::kFailed);
+  EXPECT_EQ(Get("r:a").status, RunStatus::kStopped);
+  RunFilter of_step;
+  of_step.parent_id = "r:a";
+  EXPECT_TRUE(ListAll(of_step).empty());
+  EXPECT_TRUE(InOrder(storage(), "r:a", 10).empty());
+
+  Unwrap(storage().RunRetry("r:a", "default", At(6)));
+  ClaimedRun again = Take("runner", 1, At(7)).at(0);
+  ASSERT_EQ(again.id, "r:a");
+  ASSERT_TRUE(Unwrap(storage().RunFinishBatch({Released(again, At(8))})).at(0).accepted);
+  EXPECT_TRUE(InOrder(storage(), "r:a", 10).empty());
+  EXPECT_TRUE(ListAll(of_step).empty());
+  ExpectStatsMatchListing();
+}
+
+TEST_P(StorageConformance, AnAttemptReleasesOnlyWhatItStagedNotWhatALostOneKept) {
+  SKIP_UNLESS_STAGING();
+  Run step = FlowMember("r:a", "r", "r");
+  step.retry.max_attempts = 2;
+  Put({FlowRoot("r"), step});
+  ClaimedRun first = Take("runner", 1, kT0).at(0);
+  ASSERT_TRUE(
+      storage().RunStage("default", "r:a", first.attempt, Children("r:a", {"0", "1"})).ok());
+  // The attempt was lost, and its end left what it staged (kKeep).
+  ASSERT_TRUE(
+      Unwrap(storage().RunFinishBatch({Ending(first, RunStatus::kPending, StagedRuns::kKeep)}))
+          .at(0)
+          .accepted);
+  ClaimedRun second = Take("runner", 1, At(6)).at(0);
+  ASSERT_EQ(second.id, "r:a");
+  ASSERT_TRUE(storage().RunStage("default", "r:a", second.attempt, Children("r:a", {"2"})).ok());
+  ASSERT_TRUE(Unwrap(storage().RunFinishBatch({Released(second, At(8))})).at(0).accepted);
+  EXPECT_THAT(InOrder(storage(), "r:a", 10), ::testing::ElementsAre("r:a:2"));
+  ExpectStatsMatchListing();
+}
+
 TEST_P(StorageConformance, ReleaseSkipsARunAlreadyStored) {
   SKIP_UNLESS_STAGING();
   // A step run again after its children were stored (a retried flow): the same ids.

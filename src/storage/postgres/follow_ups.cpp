@@ -73,10 +73,12 @@ Status StopFlowRuns(Connection& c, const std::string& flow_id, const std::string
   if (!rows.ok()) return rows.status();
   std::vector<Run> runs;
   std::vector<int64_t> seqs;
+  std::vector<std::string> running;
   for (int i = 0; i < rows->size(); ++i) {
     int64_t seq = 0;
     Run run = ReadRun(*rows, i, &seq);
     if (run.status == RunStatus::kRunning) {
+      running.push_back(run.id);
       Attempt attempt;
       attempt.number = run.attempt;
       attempt.runner = run.runner;
@@ -95,6 +97,8 @@ Status StopFlowRuns(Connection& c, const std::string& flow_id, const std::string
     runs.push_back(std::move(run));
     seqs.push_back(seq);
   }
+  // A stopped attempt never finishes: the runs it staged go (staged_runs.cpp).
+  TASKMILL_RETURN_IF_ERROR(DeleteStaged(c, running));
   return MoveToHistory(c, runs, seqs);
 }
 

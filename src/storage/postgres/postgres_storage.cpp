@@ -79,7 +79,9 @@ Status PgStorage::Init() {
   auto migrated = ApplyMigrations();
   if (!migrated.ok()) return migrated.status();
   opened_migration_ = std::move(*migrated);
-  return Status::Ok();
+  // Rows staged by attempts that ended with no finish or stop to delete them (a crash
+  // came first): no finish releases them any more (staged_runs.cpp).
+  return SweepStaged();
 }
 
 StorageCapabilities PgStorage::Capabilities() const {

@@ -4,8 +4,11 @@
 // that attempt releases them into the hot table in its own transaction (their keys
 // into run_keys first, so a child already stored is skipped), before its follow-ups,
 // whose conditions then see them live; its staged rows, and those of the parent's
-// earlier attempts, are deleted in the same transaction. The next step pages its
-// predecessors' children in the order they were stored (RunListChildren).
+// earlier attempts, are deleted in the same transaction. A cancel or a flow's stop
+// deletes the rows of the attempt it ends in its own transaction (DeleteStaged); rows
+// of attempts lost otherwise (a crash, then a finish that kept them) are swept at open,
+// a few thousand per transaction (SweepStaged). The next step pages its predecessors'
+// children in the order they were stored (RunListChildren).
 #include <algorithm>
 #include <cstdlib>
 #include <set>
@@ -92,6 +95,38 @@ Status ApplyStaged(Connection& c, const RunFinish& f, bool* stored) {
                       Params().Add(f.id).Add(f.attempt));
   if (!swept.ok()) return swept.status();
   return Status::Ok();
+}
+
+Status DeleteStaged(Connection& c, const std::vector<std::string>& parent_ids) {
+  if (parent_ids.empty()) return Status::Ok();
+  ArrayLiteral ids;
+  for (const std::string& id : parent_ids) ids.Add(id);
+  return c.Exec("DELETE FROM staged_runs WHERE parent_id = ANY($1::text[])",
+                Params().Add(ids.Take()))
+      .status();
+}
+
+Status PgStorage::SweepStaged() {
+  // ctid: the rows found, deleted by their place; a transaction each batch, so that
+  // none grows with the number of rows left behind. "status || ''": the parent is
+  // sought by its id (transitions.cpp says why).
+  constexpr int kBatch = 5000;
+  for (;;) {
+    int64_t deleted = 0;
+    TASKMILL_RETURN_IF_ERROR(pool_.Transaction(
+        [&](Connection& c) -> Status {
+          auto rows = c.Exec(
+              "DELETE FROM staged_runs WHERE ctid = ANY(ARRAY(SELECT s.ctid FROM staged_runs s "
+              "WHERE NOT EXISTS (SELECT 1 FROM runs r WHERE r.id = s.parent_id AND "
+              "r.status || '' = 'running' AND r.attempt = s.parent_attempt) LIMIT $1))",
+              Params().Add(static_cast<int64_t>(kBatch)));
+          if (!rows.ok()) return rows.status();
+          deleted = rows->Affected();
+          return Status::Ok();
+        },
+        /*durable=*/false));
+    if (deleted < kBatch) return Status::Ok();
+  }
 }
 
 Result<RunPage> PgStorage::RunListChildren(const std::string& parent_id, const std::string& cursor,

@@ -37,6 +37,9 @@ Status ApplyFollowUps(Connection& c, const RunFinish& f, bool* settled, bool* st
 // After an accepted finish, before its follow-ups: releases the runs its attempt
 // staged (RunFinish::staged) and deletes the parent's staged rows (staged_runs.cpp).
 Status ApplyStaged(Connection& c, const RunFinish& f, bool* stored);
+// Deletes every row staged under these parents, whose attempts a cancel or a flow's
+// stop has just ended (staged_runs.cpp).
+Status DeleteStaged(Connection& c, const std::vector<std::string>& parent_ids);
 
 // What one step of the hot table's rotation did (generations.cpp): `moved` live rows
 // from the oldest generation into the current one; `rotated`: the oldest was truncated
@@ -77,6 +80,9 @@ class PgStorage final : public Storage {
                   const std::vector<Run>& runs) override;
   Result<RunPage> RunListChildren(const std::string& parent_id, const std::string& cursor,
                                   int limit) override;
+  // Deletes the rows staged by attempts that are over (their parent no longer running
+  // that attempt), a batch per transaction: at open, for attempts lost to a crash.
+  Status SweepStaged();
 
   // ---- runs (runs.cpp)
   Result<std::vector<Run>> RunPut(RunPutParams params) override;

@@ -34,6 +34,8 @@ Result<Run> PgStorage::RunCancel(const std::string& id, const std::string& queue
       attempt.outcome = "stopped";
       attempt.error = "stopped by an operator";
       run.attempts.push_back(std::move(attempt));
+      // A stopped attempt never finishes: the runs it staged go (staged_runs.cpp).
+      TASKMILL_RETURN_IF_ERROR(DeleteStaged(c, {run.id}));
     }
     run.status = RunStatus::kStopped;
     run.finished_at = now;

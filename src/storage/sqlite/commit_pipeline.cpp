@@ -272,6 +272,7 @@ void SqliteStorage::CommitBatch(const std::vector<PendingWrite*>& batch,
     return;
   }
   TallyDeltas total;
+  std::vector<std::pair<std::string, int64_t>> stopped;
   for (size_t i = 0; i < batch.size(); ++i) {
     Tx tx{db, {}, &total};
     (void)db.Exec("SAVEPOINT op");
@@ -283,6 +284,7 @@ void SqliteStorage::CommitBatch(const std::vector<PendingWrite*>& batch,
     }
     if (st.ok()) {
       total.Merge(tx.deltas);
+      for (auto& attempt : tx.stopped) stopped.push_back(std::move(attempt));
       (void)db.Exec("RELEASE op");
     } else {
       (void)db.Exec("ROLLBACK TO op");
@@ -297,6 +299,10 @@ void SqliteStorage::CommitBatch(const std::vector<PendingWrite*>& batch,
     for (auto& r : results) {
       if (r.ok()) r = commit;
     }
+  } else {
+    // Queued before anyone hears of the stop, so ahead of any later write of this
+    // process; bounded by the attempt, so a next attempt's rows are never swept.
+    for (const auto& [id, attempt] : stopped) SweepStaged(id, attempt);
   }
   for (const auto& r : results) {
     if (r.code() == StatusCode::kInsufficientStorage) {

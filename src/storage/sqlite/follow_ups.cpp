@@ -236,6 +236,8 @@ Status SqliteStorage::StopFlowRuns(Tx& tx, const std::string& flow_id, const std
         l.attempts = std::string(r.Text(8));
         AppendAttempt(*l.attempts, static_cast<int>(r.Int(5)), r.Text(6), started_at, Micros(now),
                       "stopped", error, "");
+        // A stopped attempt never finishes: the runs it staged go (staged_runs.cpp).
+        tx.stopped.emplace_back(l.id, r.Int(5));
       }
       live.push_back(std::move(l));
     }

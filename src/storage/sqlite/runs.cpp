@@ -412,15 +412,14 @@ Result<Run> SqliteStorage::Transition(const std::string& id, const std::string& 
         attempts = std::string(r.Text(3));
         AppendAttempt(*attempts, static_cast<int>(r.Int(0)), r.Text(1), started_at, Micros(now),
                       "stopped", "stopped by an operator", "");
+        // A stopped attempt never finishes: the runs it staged go (staged_runs.cpp).
+        tx.stopped.emplace_back(id, r.Int(0));
       }
     }
     TASKMILL_RETURN_IF_ERROR(end_attempt
                                  ? Exec(tx.db, update_sql, Micros(now), id, found->queue, attempts)
                                  : Exec(tx.db, update_sql, Micros(now), id, found->queue));
     tx.deltas.Move(found->queue, found->task, found->account_id, found->status, to);
-    // A stopped attempt never finishes: the runs it staged go (RunStage).
-    if (end_attempt && found->status == RunStatus::kRunning)
-      SweepStaged(id, std::numeric_limits<int>::max());
     auto r = GetOn(tx.db, id, found->queue);
     if (!r.ok()) return r.status();
     result = std::move(*r);

@@ -52,12 +52,16 @@ Status SqliteStorage::Init() {
   auto migrated = sqlite::Migrate(*writer_db_, options_.path);
   if (!migrated.ok()) return migrated.status();
   opened_migration_ = std::move(*migrated);
-  // Rows staged by attempts that are over and were not swept (a crash came first, or
-  // the flow stopped the step): no finish releases them any more (staged_runs.cpp).
-  TASKMILL_RETURN_IF_ERROR(writer_db_->ExecScript(
-      "DELETE FROM staged_runs WHERE NOT EXISTS (SELECT 1 FROM runs WHERE runs.id = "
-      "staged_runs.parent_id AND runs.status = 'running' AND runs.attempt = "
-      "staged_runs.parent_attempt)"));
+  // Rows staged by attempts that are over and were not swept (a crash came first): no
+  // finish releases them any more (staged_runs.cpp). A thousand per commit, so that
+  // none grows with the number of rows left behind.
+  for (;;) {
+    TASKMILL_RETURN_IF_ERROR(writer_db_->ExecScript(
+        "DELETE FROM staged_runs WHERE seq IN (SELECT seq FROM staged_runs WHERE NOT EXISTS "
+        "(SELECT 1 FROM runs WHERE runs.id = staged_runs.parent_id AND runs.status = "
+        "'running' AND runs.attempt = staged_runs.parent_attempt) LIMIT 1000)"));
+    if (writer_db_->Changes() < 1000) break;
+  }
   if (options_.synchronous == "full") {
     TASKMILL_RETURN_IF_ERROR(OpenLogForSync());
     if (log_fd_ >= 0) syncer_ = std::thread([this] { SyncLoop(); });

@@ -36,6 +36,9 @@ struct Tx {
   // Runs this write stored as follow-ups or released staged runs
   // (RunFinishResult::may_have_stored_runs).
   int64_t runs_stored = 0;
+  // (run id, attempt) of the running attempts this write stopped (a cancel, a flow's
+  // stop): once it commits, the runs they staged are deleted (SweepStaged).
+  std::vector<std::pair<std::string, int64_t>> stopped;
 };
 
 // Steps `stmt`, a bound `DELETE FROM runs ... RETURNING queue, task, status,
