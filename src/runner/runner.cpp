@@ -336,8 +336,10 @@ void Runner::WorkerLoop() {
     // overlaps with writing these outcomes.
     executing_.fetch_sub(1, std::memory_order_relaxed);
     const bool last_in_flight = claimed_.fetch_sub(1) == 1;
-    if (finisher_idle || last_in_flight ||
-        static_cast<int>(finishes_.size()) == options_.capacity) {
+    const bool inline_finish = finisher_idle && last_in_flight && running_ && !finisher_busy_ &&
+                               inline_finishes_ == 0 && starts_.empty();
+    if (!inline_finish && (finisher_idle || last_in_flight ||
+                           static_cast<int>(finishes_.size()) == options_.capacity)) {
       finish_cv_.notify_one();
     }
     // A freed slot is worth a claim when the last claim was held back by the slots
@@ -349,6 +351,21 @@ void Runner::WorkerLoop() {
     if (work_.size() <= refill_at_ && (backlog_ || claimed_.load() + 1 >= ClaimLimit())) {
       wake_ = true;
       fetch_cv_.notify_one();
+    }
+    if (inline_finish) {
+      // The only finish, with nothing else in flight and the finisher idle: this
+      // worker writes it (and the claim that rides with it) itself, and so may run
+      // what it claims (a flow's next step) without a thread hand-off either way.
+      ++inline_finishes_;
+      std::vector<std::pair<RunFinish, Run>> batch;
+      batch.swap(finishes_);
+      lock.unlock();
+      WriteFinishes(batch);
+      batch.clear();
+      lock.lock();
+      --inline_finishes_;
+      // What finished meanwhile, or a finisher waiting to stop.
+      if (!finishes_.empty() || !running_) finish_cv_.notify_one();
     }
   }
 }
@@ -379,13 +396,15 @@ RunFinish Runner::Execute(const Run& run, const std::shared_ptr<CancellationToke
 
 void Runner::FinishLoop() {
   std::vector<std::pair<RunFinish, Run>> batch;
-  std::vector<RunFinish> finishes;
   std::vector<RunStart> starts;
   for (;;) {
     {
       std::unique_lock lock(mu_);
+      // A worker writing a finish itself (WorkerLoop) may leave runs to finish as not
+      // started, should the runner stop meanwhile (AcceptTaken): waited for.
       finish_cv_.wait(lock, [&] {
-        return !finishes_.empty() || !starts_.empty() || (!running_ && claimed_ == 0);
+        return !finishes_.empty() || !starts_.empty() ||
+               (!running_ && claimed_ == 0 && inline_finishes_ == 0);
       });
       if (finishes_.empty() && starts_.empty()) return;
       if (finishes_.empty() && running_) {
@@ -420,82 +439,89 @@ void Runner::FinishLoop() {
       starts.clear();
     }
     if (batch.empty()) continue;
-    finishes.clear();
-    finishes.reserve(batch.size());
-    for (auto& [f, run] : batch) {
-      finishes.push_back(std::move(f));  // back into batch after the commit
-      finishes.back().claimed = &run;    // the storage need not read it back
-    }
-    // After a short claim (a queue at its cap, or no due run left), the room these
-    // finishes free in a capped queue and the runs they store (a flow's children and
-    // successors) are claimable as soon as they commit. Woken now, the fetcher's claim
-    // reaches the storage's writer right behind them and shares their commit, or takes
-    // the next, instead of waiting for their fsync and a wake-up after it.
-    // After a short claim (a queue at its cap, or no due run left), the room these
-    // finishes free in a capped queue and the runs they store (a flow's children and
-    // successors) are claimed in their commit (Storage::RunFinishThenTake), unless the
-    // fetcher is claiming already: that claim is then woken to come right behind them.
-    std::optional<RunTakeParams> take;
-    TimePoint next_run_at = TimePoint::max();
-    TimePoint claimed_at{};
     {
       std::lock_guard lock(mu_);
-      const int free_slots = ClaimLimit() - claimed_.load();
-      if (running_ && !backlog_ && !claiming_ && free_slots > 0) {
-        claimed_at = clock_.Now();
-        take = ClaimParams(claimed_at, free_slots, &next_run_at);
-        claiming_ = true;
-      }
+      finisher_busy_ = true;
     }
-    Result<std::vector<RunFinishResult>> results = std::vector<RunFinishResult>{};
-    if (take) {
-      results =
-          storage_.RunFinishThenTake(finishes, *take, [&](Result<std::vector<ClaimedRun>> taken) {
-            AnnounceTaken(taken, claimed_at);
-            std::lock_guard lock(mu_);
-            if (AcceptTaken(taken, *take, next_run_at) == ClaimAnswer::kFull) {
-              wake_ = true;  // the claim filled every free slot: there may be more
-              fetch_cv_.notify_one();
-            }
-          });
-    } else {
-      PreWakeFetcher();
-      results = storage_.RunFinishBatch(finishes);
-    }
-    for (size_t i = 0; i < batch.size(); ++i) batch[i].first = std::move(finishes[i]);
-    // After the commit, so that observing never delays it; every attempt counts,
-    // whether or not its outcome was still current.
-    for (const auto& [f, run] : batch) {
-      metrics_.attempt_duration->Observe(
-          std::max(0.0, Seconds(f.finished_at - run.started_at.value_or(f.finished_at))));
-    }
-    if (!results.ok()) {
-      // The leases will expire and the sweeper retries these runs: at-least-once.
-      spdlog::error("runner {}: storing {} outcomes failed: {}", options_.id, batch.size(),
-                    results.status().ToString());
-    } else {
-      std::vector<std::pair<const Run*, const RunFinish*>> of_flows;
-      bool stored = false;
-      for (size_t i = 0; i < batch.size(); ++i) {
-        const auto& [f, run] = batch[i];
-        // A stale finish may store what an accepted one of the batch left to it.
-        stored |= FinishMayHaveStoredRuns(f, (*results)[i]);
-        if (!(*results)[i].accepted) continue;
-        // A retry wakes the fetcher at its instant.
-        notifier_.Finished(run, f);
-        if (!run.flow_id.empty()) of_flows.emplace_back(&run, &f);
-      }
-      // The runs of a flow that this commit stored are due now. The claim woken before
-      // the commit may have reached the storage ahead of it (in an earlier commit):
-      // one claim more per batch, rather than one per finish that stored runs.
-      if (stored) Wake();
-      if (!of_flows.empty()) flows::PublishFinished(notifier_.events(), storage_, of_flows);
-      for (size_t i = 0; i < batch.size(); ++i) {
-        if ((*results)[i].accepted && (*results)[i].settled)
-          AnnounceSettled(*batch[i].first.settle);
-      }
-    }
+    WriteFinishes(batch);
     batch.clear();
+    {
+      std::lock_guard lock(mu_);
+      finisher_busy_ = false;
+    }
+  }
+}
+
+void Runner::WriteFinishes(std::vector<std::pair<RunFinish, Run>>& batch) {
+  std::vector<RunFinish> finishes;
+  finishes.reserve(batch.size());
+  for (auto& [f, run] : batch) {
+    finishes.push_back(std::move(f));  // back into batch after the commit
+    finishes.back().claimed = &run;    // the storage need not read it back
+  }
+  // After a short claim (a queue at its cap, or no due run left), the room these
+  // finishes free in a capped queue and the runs they store (a flow's children and
+  // successors) are claimed in their commit (Storage::RunFinishThenTake), unless the
+  // fetcher is claiming already: that claim is then woken to come right behind them.
+  std::optional<RunTakeParams> take;
+  TimePoint next_run_at = TimePoint::max();
+  TimePoint claimed_at{};
+  {
+    std::lock_guard lock(mu_);
+    const int free_slots = ClaimLimit() - claimed_.load();
+    if (running_ && !backlog_ && !claiming_ && free_slots > 0) {
+      claimed_at = clock_.Now();
+      take = ClaimParams(claimed_at, free_slots, &next_run_at);
+      claiming_ = true;
+    }
+  }
+  Result<std::vector<RunFinishResult>> results = std::vector<RunFinishResult>{};
+  if (take) {
+    results =
+        storage_.RunFinishThenTake(finishes, *take, [&](Result<std::vector<ClaimedRun>> taken) {
+          AnnounceTaken(taken, claimed_at);
+          std::lock_guard lock(mu_);
+          if (AcceptTaken(taken, *take, next_run_at) == ClaimAnswer::kFull) {
+            wake_ = true;  // the claim filled every free slot: there may be more
+            fetch_cv_.notify_one();
+          }
+        });
+  } else {
+    PreWakeFetcher();
+    results = storage_.RunFinishBatch(finishes);
+  }
+  for (size_t i = 0; i < batch.size(); ++i) batch[i].first = std::move(finishes[i]);
+  // After the commit, so that observing never delays it; every attempt counts,
+  // whether or not its outcome was still current.
+  for (const auto& [f, run] : batch) {
+    metrics_.attempt_duration->Observe(
+        std::max(0.0, Seconds(f.finished_at - run.started_at.value_or(f.finished_at))));
+  }
+  if (!results.ok()) {
+    // The leases will expire and the sweeper retries these runs: at-least-once.
+    spdlog::error("runner {}: storing {} outcomes failed: {}", options_.id, batch.size(),
+                  results.status().ToString());
+  } else {
+    std::vector<std::pair<const Run*, const RunFinish*>> of_flows;
+    bool stored = false;
+    for (size_t i = 0; i < batch.size(); ++i) {
+      const auto& [f, run] = batch[i];
+      // A stale finish may store what an accepted one of the batch left to it.
+      stored |= FinishMayHaveStoredRuns(f, (*results)[i]);
+      if (!(*results)[i].accepted) continue;
+      // A retry wakes the fetcher at its instant.
+      notifier_.Finished(run, f);
+      if (!run.flow_id.empty()) of_flows.emplace_back(&run, &f);
+    }
+    // The runs of a flow that this commit stored are due now: the claim that rode
+    // with the finishes took them, but a claim woken before the commit may have
+    // reached the storage ahead of it (in an earlier commit): one claim more per
+    // batch, rather than one per finish that stored runs.
+    if (stored && !take) Wake();
+    if (!of_flows.empty()) flows::PublishFinished(notifier_.events(), storage_, of_flows);
+    for (size_t i = 0; i < batch.size(); ++i) {
+      if ((*results)[i].accepted && (*results)[i].settled) AnnounceSettled(*batch[i].first.settle);
+    }
   }
 }
 

@@ -101,6 +101,10 @@ class Runner {
   int ClaimLimit() const;
   void WorkerLoop();
   void FinishLoop();
+  // Writes a batch of finishes (with the claim that may ride with them) and tells of
+  // what they stored and ended; on the finisher's thread, or on a worker's for a
+  // lone finish (WorkerLoop).
+  void WriteFinishes(std::vector<std::pair<RunFinish, Run>>& batch);
   // Wakes the fetcher as a finish batch goes to storage, when its last claim came
   // back short: its claim may then share the batch's commit (FinishLoop).
   void PreWakeFetcher();
@@ -140,6 +144,10 @@ class Runner {
   // count the same free slots), and the fetcher waits for it to end. Guarded by mu_.
   bool claiming_ = false;
   bool fetcher_waits_ = false;
+  // The finisher is writing a batch; workers are writing a lone finish each
+  // (WorkerLoop). Guarded by mu_.
+  bool finisher_busy_ = false;
+  int inline_finishes_ = 0;
   TimePoint next_due_ = TimePoint::max();  // earliest known future run_at; guarded by mu_
   // Moving average of attempt durations (on the engine's clock), or negative before
   // the first attempt: the measure of "short" for claiming ahead. Guarded by mu_.
