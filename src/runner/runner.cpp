@@ -419,8 +419,8 @@ void Runner::FinishLoop() {
         // Batching window: while short attempts are still executing or waiting for a
         // slot, their finishes follow within a fraction of a millisecond. Waiting for
         // them (or for a slot's worth) makes one commit of what would be many small
-        // ones, and the claim that follows it (PreWakeFetcher) refills the slots (or a
-        // capped queue's room) at once rather than a few at a time. Real time on
+        // ones, and the claim that rides with it (WriteFinishes) refills the slots (or
+        // a capped queue's room) at once rather than a few at a time. Real time on
         // purpose: a throughput knob, like the fetcher's batching window.
         finish_cv_.wait_for(lock, std::chrono::microseconds(500), [&] {
           return !running_ || claimed_.load() == 0 ||

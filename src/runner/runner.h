@@ -105,8 +105,9 @@ class Runner {
   // what they stored and ended; on the finisher's thread, or on a worker's for a
   // lone finish (WorkerLoop).
   void WriteFinishes(std::vector<std::pair<RunFinish, Run>>& batch);
-  // Wakes the fetcher as a finish batch goes to storage, when its last claim came
-  // back short: its claim may then share the batch's commit (FinishLoop).
+  // Wakes the fetcher as a finish batch goes to storage with no claim riding with it
+  // (the fetcher was claiming), when its last claim came back short: its next claim
+  // may then share the batch's commit, or come right after it (WriteFinishes).
   void PreWakeFetcher();
   // A flow's root that a finish ended (RunSettle): its run.finished event.
   void AnnounceSettled(const RunSettle& settle);
