@@ -110,6 +110,27 @@ Run FlowMember(const std::string& id, const std::string& flow, const std::string
   return run;
 }
 
+std::pair<ClaimedRun, ClaimedRun> ClaimTwoSteps(Storage& storage, int max_attempts) {
+  Run a = FlowMember("r:a", "r", "r"), b = FlowMember("r:b", "r", "r");
+  a.retry.max_attempts = b.retry.max_attempts = max_attempts;
+  RunPutParams put;
+  put.runs = {FlowRoot("r"), a, b};
+  EXPECT_TRUE(storage.RunPut(put).ok());
+  auto claimed = storage.RunTake({.runner = "runner", .max = 2, .now = kT0});
+  EXPECT_TRUE(claimed.ok() && claimed->size() == 2u);
+  if (!claimed.ok() || claimed->size() != 2u) return {};
+  if ((*claimed)[0].id != "r:a") std::swap((*claimed)[0], (*claimed)[1]);
+  return {(*claimed)[0], (*claimed)[1]};
+}
+
+Status StageChildren(Storage& storage, const ClaimedRun& parent, int count) {
+  std::vector<Run> runs;
+  for (int i = 0; i < count; ++i) {
+    runs.push_back(FlowMember(parent.id + ":" + std::to_string(i), "r", parent.id));
+  }
+  return storage.RunStage(parent.queue, parent.id, parent.attempt, runs);
+}
+
 TaskDef FullTask(std::string name) {
   TaskDef t;
   t.name = std::move(name);

@@ -40,6 +40,11 @@ Run FullRunningRun(std::string id);
 Run FlowRoot(const std::string& id);
 // A pending run of the flow of root `flow`, with parent `parent`.
 Run FlowMember(const std::string& id, const std::string& flow, const std::string& parent);
+// A flow "r" with steps "r:a" and "r:b" stored and both claimed (by "runner" at kT0):
+// answers their claims, a's first.
+std::pair<ClaimedRun, ClaimedRun> ClaimTwoSteps(Storage& storage, int max_attempts = 1);
+// Stages `count` children of `parent` ("<parent>:0", ...) under its claimed attempt.
+Status StageChildren(Storage& storage, const ClaimedRun& parent, int count);
 // A task definition with every field set to a value other than its default.
 TaskDef FullTask(std::string name);
 

@@ -16,10 +16,10 @@ namespace taskmill::postgres {
 namespace {
 
 using conformance::At;
+using conformance::ClaimTwoSteps;
 using conformance::FinishOf;
-using conformance::FlowMember;
-using conformance::FlowRoot;
 using conformance::kT0;
+using conformance::StageChildren;
 using conformance::Unwrap;
 using testing::PgTestServer;
 
@@ -46,32 +46,18 @@ class PostgresStagedSweep : public ::testing::Test {
 
   // The rows staged under `parent`, committed.
   int64_t StagedOf(const std::string& parent) {
-    auto rows = probe_->Exec("SELECT count(*) FROM staged_runs WHERE parent_id = $1",
-                             Params().Add(parent));
+    auto rows =
+        probe_->Exec("SELECT count(*) FROM staged_runs WHERE parent_id = $1", Params().Add(parent));
     return rows.ok() ? rows->Int(0, 0) : -1;
   }
 
   void Stage(const ClaimedRun& parent, int count) {
-    std::vector<Run> runs;
-    for (int i = 0; i < count; ++i) {
-      runs.push_back(FlowMember(parent.id + ":" + std::to_string(i), "r", parent.id));
-    }
-    ASSERT_TRUE(storage().RunStage(parent.queue, parent.id, parent.attempt, runs).ok());
+    ASSERT_TRUE(StageChildren(storage(), parent, count).ok());
     ASSERT_EQ(StagedOf(parent.id), count);
   }
 
-  // Claims the flow's steps: root "r", steps "r:a" and "r:b".
   std::pair<ClaimedRun, ClaimedRun> TwoSteps(int max_attempts = 1) {
-    Run a = FlowMember("r:a", "r", "r"), b = FlowMember("r:b", "r", "r");
-    a.retry.max_attempts = b.retry.max_attempts = max_attempts;
-    RunPutParams put;
-    put.runs = {FlowRoot("r"), a, b};
-    Unwrap(storage().RunPut(put));
-    auto claimed = Unwrap(storage().RunTake({.runner = "runner", .max = 2, .now = kT0}));
-    EXPECT_EQ(claimed.size(), 2u);
-    if (claimed.size() != 2u) return {};
-    if (claimed[0].id != "r:a") std::swap(claimed[0], claimed[1]);
-    return {claimed[0], claimed[1]};
+    return ClaimTwoSteps(storage(), max_attempts);
   }
 
   std::string url_;

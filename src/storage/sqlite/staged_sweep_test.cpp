@@ -17,10 +17,10 @@ namespace taskmill::sqlite {
 namespace {
 
 using conformance::At;
+using conformance::ClaimTwoSteps;
 using conformance::FinishOf;
-using conformance::FlowMember;
-using conformance::FlowRoot;
 using conformance::kT0;
+using conformance::StageChildren;
 using conformance::TempDir;
 using conformance::Unwrap;
 
@@ -44,8 +44,8 @@ class StagedSweep : public ::testing::Test {
     int64_t n = -1;
     if (sqlite3_open_v2(path_.c_str(), &db, SQLITE_OPEN_READONLY, nullptr) == SQLITE_OK) {
       sqlite3_stmt* stmt = nullptr;
-      if (sqlite3_prepare_v2(db, "SELECT count(*) FROM staged_runs WHERE parent_id = ?1", -1,
-                             &stmt, nullptr) == SQLITE_OK) {
+      if (sqlite3_prepare_v2(db, "SELECT count(*) FROM staged_runs WHERE parent_id = ?1", -1, &stmt,
+                             nullptr) == SQLITE_OK) {
         sqlite3_bind_text(stmt, 1, parent.c_str(), -1, SQLITE_TRANSIENT);
         if (sqlite3_step(stmt) == SQLITE_ROW) n = sqlite3_column_int64(stmt, 0);
       }
@@ -67,26 +67,12 @@ class StagedSweep : public ::testing::Test {
   }
 
   void Stage(const ClaimedRun& parent, int count) {
-    std::vector<Run> runs;
-    for (int i = 0; i < count; ++i) {
-      runs.push_back(FlowMember(parent.id + ":" + std::to_string(i), "r", parent.id));
-    }
-    ASSERT_TRUE(storage().RunStage(parent.queue, parent.id, parent.attempt, runs).ok());
+    ASSERT_TRUE(StageChildren(storage(), parent, count).ok());
     ASSERT_EQ(StagedOf(parent.id), count);
   }
 
-  // Claims the flow's steps: root "r", steps "r:a" and "r:b".
   std::pair<ClaimedRun, ClaimedRun> TwoSteps(int max_attempts = 1) {
-    Run a = FlowMember("r:a", "r", "r"), b = FlowMember("r:b", "r", "r");
-    a.retry.max_attempts = b.retry.max_attempts = max_attempts;
-    RunPutParams put;
-    put.runs = {FlowRoot("r"), a, b};
-    Unwrap(storage().RunPut(put));
-    auto claimed = Unwrap(storage().RunTake({.runner = "runner", .max = 2, .now = kT0}));
-    EXPECT_EQ(claimed.size(), 2u);
-    if (claimed.size() != 2u) return {};
-    if (claimed[0].id != "r:a") std::swap(claimed[0], claimed[1]);
-    return {claimed[0], claimed[1]};
+    return ClaimTwoSteps(storage(), max_attempts);
   }
 
   TempDir dir_;
