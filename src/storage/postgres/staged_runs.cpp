@@ -101,8 +101,8 @@ Status DeleteStaged(Connection& c, const std::vector<std::string>& parent_ids) {
   if (parent_ids.empty()) return Status::Ok();
   ArrayLiteral ids;
   for (const std::string& id : parent_ids) ids.Add(id);
-  return c.Exec("DELETE FROM staged_runs WHERE parent_id = ANY($1::text[])",
-                Params().Add(ids.Take()))
+  return c
+      .Exec("DELETE FROM staged_runs WHERE parent_id = ANY($1::text[])", Params().Add(ids.Take()))
       .status();
 }
 
