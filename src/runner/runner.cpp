@@ -346,7 +346,7 @@ void Runner::WorkerLoop() {
     // (backlog_), or when the fetcher waits for a slot (every one claimed: a wake-up
     // or a due run may be pending). After a short claim (no more due runs, or a queue
     // at its cap), a claim now would find what the last one found: the finisher wakes
-    // the fetcher instead as it writes these outcomes (FinishLoop), when what they
+    // the fetcher instead as it writes these outcomes (WriteFinishes), when what they
     // free or store can be claimed.
     if (work_.size() <= refill_at_ && (backlog_ || claimed_.load() + 1 >= ClaimLimit())) {
       wake_ = true;
