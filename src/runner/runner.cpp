@@ -345,9 +345,8 @@ void Runner::WorkerLoop() {
     // A freed slot is worth a claim when the last claim was held back by the slots
     // (backlog_), or when the fetcher waits for a slot (every one claimed: a wake-up
     // or a due run may be pending). After a short claim (no more due runs, or a queue
-    // at its cap), a claim now would find what the last one found: the finisher wakes
-    // the fetcher instead as it writes these outcomes (WriteFinishes), when what they
-    // free or store can be claimed.
+    // at its cap), a claim now would find what the last one found: the claim that
+    // rides with these outcomes (WriteFinishes) takes what they free or store.
     if (work_.size() <= refill_at_ && (backlog_ || claimed_.load() + 1 >= ClaimLimit())) {
       wake_ = true;
       fetch_cv_.notify_one();
