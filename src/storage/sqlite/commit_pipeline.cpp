@@ -39,6 +39,7 @@ SqliteStorage::~SqliteStorage() {
 // Called by SQLite on the writer thread after each commit, with the log's size.
 int SqliteStorage::AfterWalCommit(void* self, sqlite3* db, const char*, int log_pages) {
   auto* storage = static_cast<SqliteStorage*>(self);
+  storage->bell_.Ring();
   if (storage->log_space_->CheckpointNeeded(log_pages)) {
     storage->log_space_->CheckpointOnWriter(db, storage->options_.on_checkpoint);
   } else if (log_pages >= storage->options_.checkpoint_pages) {

@@ -281,6 +281,56 @@ CREATE TABLE staged_runs (
 CREATE UNIQUE INDEX staged_runs_id_queue ON staged_runs(id, queue, parent_attempt);
 CREATE INDEX staged_runs_parent ON staged_runs(parent_id, parent_attempt, seq);
 )sql"},
+    // Staged runs in one B-tree instead of three: keyed by the attempt that staged
+    // them and their order, which is how a release reads them and a sweep deletes
+    // them. A stage wrote a row and two index entries per child, and its sweep
+    // deleted all three; a child id staged twice by one attempt is now stored twice
+    // and released once (the release skips an id already stored, and goes in order).
+    {12, R"sql(
+CREATE TABLE staged_runs_next (
+  seq INTEGER NOT NULL,
+  id TEXT NOT NULL,
+  queue TEXT NOT NULL,
+  function TEXT NOT NULL,
+  task TEXT NOT NULL,
+  status TEXT NOT NULL,
+  args TEXT NOT NULL,
+  data TEXT NOT NULL,
+  priority INTEGER NOT NULL,
+  account_id TEXT NOT NULL,
+  auth_account_id TEXT NOT NULL,
+  created_at INTEGER NOT NULL,
+  run_at INTEGER NOT NULL,
+  scheduled_at INTEGER,
+  started_at INTEGER,
+  finished_at INTEGER,
+  lease_until INTEGER,
+  runner TEXT NOT NULL,
+  attempt INTEGER NOT NULL,
+  max_attempts INTEGER NOT NULL,
+  delay_us INTEGER NOT NULL,
+  delay_factor REAL NOT NULL,
+  max_delay_us INTEGER,
+  timeout_us INTEGER,
+  ttr_us INTEGER NOT NULL,
+  result TEXT,
+  error TEXT NOT NULL,
+  error_kind TEXT NOT NULL,
+  progress_total INTEGER NOT NULL,
+  progress_succeeded INTEGER NOT NULL,
+  progress_failed INTEGER NOT NULL,
+  parent_id TEXT NOT NULL,
+  flow_id TEXT NOT NULL,
+  input_file TEXT NOT NULL,
+  output_file TEXT NOT NULL,
+  attempts TEXT NOT NULL,
+  parent_attempt INTEGER NOT NULL,
+  PRIMARY KEY (parent_id, parent_attempt, seq)
+) WITHOUT ROWID;
+INSERT INTO staged_runs_next SELECT * FROM staged_runs;
+DROP TABLE staged_runs;
+ALTER TABLE staged_runs_next RENAME TO staged_runs;
+)sql"},
 };
 
 }  // namespace taskmill::sqlite

@@ -3,10 +3,10 @@
 #include <chrono>
 #include <filesystem>
 
+#include "storage/sqlite/commit_bell.h"
 #include "storage/sqlite/migrate.h"
 #include "storage/sqlite/setup_lock.h"
 #include "storage/sqlite/storage_impl.h"
-#include "storage/sqlite/wal_watcher.h"
 
 namespace taskmill::sqlite {
 
@@ -57,7 +57,8 @@ Status SqliteStorage::Init() {
   // none grows with the number of rows left behind.
   for (;;) {
     TASKMILL_RETURN_IF_ERROR(writer_db_->ExecScript(
-        "DELETE FROM staged_runs WHERE seq IN (SELECT seq FROM staged_runs WHERE NOT EXISTS "
+        "DELETE FROM staged_runs WHERE (parent_id, parent_attempt, seq) IN (SELECT "
+        "parent_id, parent_attempt, seq FROM staged_runs WHERE NOT EXISTS "
         "(SELECT 1 FROM runs WHERE runs.id = staged_runs.parent_id AND runs.status = "
         "'running' AND runs.attempt = staged_runs.parent_attempt) LIMIT 1000)"));
     if (writer_db_->Changes() < 1000) break;
@@ -74,6 +75,11 @@ Status SqliteStorage::Init() {
     if (!row.ok()) return row.status();
     log_space_ = std::make_unique<LogSpace>(options_.path, (*page_size)->Int(0));
   }
+  {
+    auto bell = CommitBell::Open(options_.path);
+    if (!bell.ok()) return bell.status();
+    bell_ = std::move(*bell);
+  }
   // Replaces SQLite's automatic checkpoint, which runs inside the commit that
   // crosses its threshold (see SqliteOptions::checkpoint_pages).
   sqlite3_wal_hook(writer_db_->raw(), &SqliteStorage::AfterWalCommit, this);
@@ -83,7 +89,7 @@ Status SqliteStorage::Init() {
 }
 
 std::unique_ptr<CommitWatch> SqliteStorage::WatchCommits(std::function<void()> on_commit) {
-  auto watcher = WalWatcher::Start(options_.path, std::move(on_commit));
+  auto watcher = CommitWatcher::Start(options_.path, std::move(on_commit));
   if (!watcher.ok()) {
     spdlog::warn("storage: {}; runs of other processes are found by polling",
                  watcher.status().ToString());

@@ -1,12 +1,11 @@
 // Staged runs (Storage::RunStage): a flow's step stages its children in batches while
-// it runs, into staged_runs (migration 11), which no claim, listing or tally reads.
-// The finish of the attempt that staged them releases them into runs in its own
-// commit; a failed or stopped attempt's are never released. Either way the rows are
-// deleted after that commit, a thousand per commit, not in it (schema.h, migration
-// 11): after the finish, the cancel or the flow's stop that ended the attempt
-// (Tx::stopped), or at open for an attempt lost to a crash (sqlite_storage.cpp). The
-// next step pages its predecessors' children in the order they were stored
-// (RunListChildren).
+// it runs, into staged_runs (migrations 11 and 12: keyed by the staging attempt and
+// the order staged), which no claim, listing or tally reads. The finish of the
+// attempt that staged them releases them into runs in its own commit; a failed or stopped attempt's
+// are never released. Either way the rows are deleted after that commit, a thousand per commit, not
+// in it (schema.h, migration 11): after the finish, the cancel or the flow's stop that ended the
+// attempt (Tx::stopped), or at open for an attempt lost to a crash (sqlite_storage.cpp). The next
+// step pages its predecessors' children in the order they were stored (RunListChildren).
 #include <algorithm>
 #include <cstdlib>
 
@@ -38,9 +37,9 @@ Status SqliteStorage::RunStage(const std::string& parent_queue, const std::strin
                                      "', not '" + parent_id + "': it cannot be staged under it");
     }
   }
-  static const std::string kInsert =
-      "INSERT INTO staged_runs (" + InsertedColumns() + ", parent_attempt) VALUES (" +
-      Placeholders(1, RunParams(false) + 1) + ") ON CONFLICT DO NOTHING";
+  static const std::string kInsert = "INSERT INTO staged_runs (" + InsertedColumns() +
+                                     ", parent_attempt, seq) VALUES (" +
+                                     Placeholders(1, RunParams(false) + 2) + ")";
   // Not made durable before it returns: the parent's finish, which alone releases
   // them, is a later commit of the same log, and its sync covers these rows too. A
   // crash before it loses the attempt, whose staged rows then matter to no one.
@@ -56,12 +55,22 @@ Status SqliteStorage::RunStage(const std::string& parent_queue, const std::strin
           return Status::FailedPrecondition("attempt " + std::to_string(attempt) + " of run '" +
                                             parent_id + "' is no longer current");
         }
+        // The batch goes after the attempt's earlier ones: the order of the key.
+        auto last = Select(tx.db,
+                           "SELECT seq FROM staged_runs WHERE parent_id = ?1 AND "
+                           "parent_attempt = ?2 ORDER BY seq DESC LIMIT 1",
+                           parent_id, attempt);
+        if (!last.ok()) return last.status();
+        auto last_row = last->Next();
+        if (!last_row.ok()) return last_row.status();
+        int64_t seq = *last_row ? last->row().Int(0) : 0;
         for (const Run& r : runs) {
           auto stmt = tx.db.Prepare(kInsert);
           if (!stmt.ok()) return stmt.status();
           ScopedReset reset(**stmt);
           BindRun(**stmt, r);
           (*stmt)->Bind(RunParams(false) + 1, attempt);
+          (*stmt)->Bind(RunParams(false) + 2, ++seq);
           TASKMILL_RETURN_IF_ERROR((*stmt)->Exec());
         }
         return Status::Ok();
@@ -75,8 +84,8 @@ Status SqliteStorage::ApplyStaged(Tx& tx, const RunFinish& f) {
     // One INSERT ... SELECT per (queue, task, account, status) of the staged runs
     // (one for a step's children), so that the tallies move by what it inserted.
     // DISTINCT keeps only the few values in its temporary index (GROUP BY sorted every
-    // row), and both read through staged_runs_parent, whose order is the order staged:
-    // no sort holds a million rows in memory.
+    // row), and both read along the table's key, whose order is the order staged: no
+    // sort holds a million rows in memory.
     struct Group {
       std::string queue, task, account, status;
     };
@@ -84,8 +93,7 @@ Status SqliteStorage::ApplyStaged(Tx& tx, const RunFinish& f) {
     {
       auto rows = Select(tx.db,
                          "SELECT DISTINCT queue, task, account_id, status FROM staged_runs "
-                         "INDEXED BY staged_runs_parent WHERE parent_id = ?1 AND "
-                         "parent_attempt = ?2",
+                         "WHERE parent_id = ?1 AND parent_attempt = ?2",
                          f.id, f.attempt);
       if (!rows.ok()) return rows.status();
       for (;;) {
@@ -99,7 +107,7 @@ Status SqliteStorage::ApplyStaged(Tx& tx, const RunFinish& f) {
     }
     static const std::string kRelease =
         "INSERT INTO runs (" + InsertedColumns() + ") SELECT " + InsertedColumns() +
-        " FROM staged_runs INDEXED BY staged_runs_parent WHERE parent_id = ?1 AND "
+        " FROM staged_runs WHERE parent_id = ?1 AND "
         "parent_attempt = ?2 AND queue = ?3 AND "
         "task = ?4 AND account_id = ?5 AND status = ?6 ORDER BY seq ON CONFLICT DO NOTHING";
     for (const Group& g : groups) {
@@ -124,7 +132,8 @@ Status SqliteStorage::ApplyStaged(Tx& tx, const RunFinish& f) {
 void SqliteStorage::SweepStaged(const std::string& parent_id, int64_t up_to_attempt) {
   WriteDetached([this, parent_id, up_to_attempt](Tx& tx) -> Status {
     TASKMILL_RETURN_IF_ERROR(Exec(tx.db,
-                                  "DELETE FROM staged_runs WHERE seq IN (SELECT seq FROM "
+                                  "DELETE FROM staged_runs WHERE (parent_id, parent_attempt, "
+                                  "seq) IN (SELECT parent_id, parent_attempt, seq FROM "
                                   "staged_runs WHERE parent_id = ?1 AND parent_attempt <= ?2 "
                                   "LIMIT 1000)",
                                   parent_id, up_to_attempt));

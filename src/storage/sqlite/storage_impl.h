@@ -16,6 +16,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "storage/sqlite/commit_bell.h"
 #include "storage/sqlite/holder_locks.h"
 #include "storage/sqlite/log_space.h"
 #include "storage/sqlite/rows.h"
@@ -299,6 +300,7 @@ class SqliteStorage final : public Storage {
 
   // Durable writes committed and waiting for the log's fsync (synchronous=full).
   std::thread syncer_;
+  CommitBell bell_;  // rung after each commit of the writer (commit_bell.h)
   int log_fd_ = -1;  // the write-ahead log, for SyncLoop; -1 when commits sync themselves
   std::mutex sync_mu_;
   std::condition_variable sync_cv_;

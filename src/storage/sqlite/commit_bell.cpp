@@ -1,5 +1,6 @@
-#include "storage/sqlite/wal_watcher.h"
+#include "storage/sqlite/commit_bell.h"
 
+#include <fcntl.h>
 #include <poll.h>
 #include <spdlog/spdlog.h>
 #include <sys/eventfd.h>
@@ -10,21 +11,20 @@
 #include <cerrno>
 #include <chrono>
 #include <cstring>
-#include <filesystem>
 
 #include "storage/sqlite/sqlite_db.h"
 
 namespace taskmill::sqlite {
 namespace {
 
-// How long an event is followed by checks of data_version before it is taken for a
-// write that was not a commit. The writer's frames become visible within
-// microseconds of their write (the fsync, with synchronous=full, comes after: the
-// storage's syncer thread makes the commit durable, not visible).
+// How long a ring is followed by checks of data_version before it is taken for one
+// whose commit is already seen. A commit is visible before its ring (the fsync, with
+// synchronous=full, comes after: the storage's syncer thread makes the commit
+// durable, not visible); the checks are a safeguard.
 constexpr auto kConfirmFor = std::chrono::milliseconds(100);
 constexpr auto kFirstRecheck = std::chrono::microseconds(50);
-// At most a millisecond between checks: a commit is seen within about 1 ms of its log
-// write, and a write that was not a commit costs at most ~100 cheap reads.
+// At most a millisecond between checks: a commit is seen within about 1 ms of its
+// ring, and a ring of a commit already seen costs at most ~100 cheap reads.
 constexpr auto kLongestRecheck = std::chrono::milliseconds(1);
 
 Result<int64_t> DataVersion(Connection& conn) {
@@ -38,24 +38,38 @@ Result<int64_t> DataVersion(Connection& conn) {
 
 }  // namespace
 
-Result<std::unique_ptr<WalWatcher>> WalWatcher::Start(const std::string& db_path,
-                                                      std::function<void()> on_commit) {
-  std::unique_ptr<WalWatcher> w(new WalWatcher());
-  namespace fs = std::filesystem;
-  const fs::path path = fs::absolute(db_path);
-  w->db_path_ = db_path;
-  w->wal_name_ = path.filename().string() + "-wal";
+std::string CommitBellPath(const std::string& db_path) { return db_path + ".commits"; }
+
+Result<CommitBell> CommitBell::Open(const std::string& db_path) {
+  const std::string path = CommitBellPath(db_path);
+  CommitBell bell;
+  bell.fd_ = ::open(path.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+  if (bell.fd_ < 0) {
+    return Status::Unavailable("open " + path + ": " + std::strerror(errno));
+  }
+  return bell;
+}
+
+CommitBell::~CommitBell() {
+  if (fd_ >= 0) ::close(fd_);
+}
+
+void CommitBell::Ring() const {
+  if (fd_ >= 0) (void)!::pwrite(fd_, "\n", 1, 0);
+}
+
+Result<std::unique_ptr<CommitWatcher>> CommitWatcher::Start(const std::string& db_path,
+                                                            std::function<void()> on_commit) {
+  std::unique_ptr<CommitWatcher> w(new CommitWatcher());
   w->on_commit_ = std::move(on_commit);
   w->inotify_fd_ = ::inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
   if (w->inotify_fd_ < 0) {
     return Status::Unavailable(std::string("inotify_init1: ") + std::strerror(errno));
   }
-  // The directory rather than the log itself: SQLite deletes the log when the last
-  // connection to the database closes and makes a new one at the next open, which a
-  // watch on the file would miss.
-  const std::string dir = path.parent_path().string();
-  if (::inotify_add_watch(w->inotify_fd_, dir.c_str(), IN_MODIFY | IN_CREATE) < 0) {
-    return Status::Unavailable("inotify_add_watch " + dir + ": " + std::strerror(errno));
+  // The file itself: no write to the database or its log is an event.
+  const std::string bell = CommitBellPath(db_path);
+  if (::inotify_add_watch(w->inotify_fd_, bell.c_str(), IN_MODIFY) < 0) {
+    return Status::Unavailable("inotify_add_watch " + bell + ": " + std::strerror(errno));
   }
   auto conn = Connection::Open(db_path, /*read_only=*/true);
   if (!conn.ok()) return conn.status();
@@ -69,7 +83,7 @@ Result<std::unique_ptr<WalWatcher>> WalWatcher::Start(const std::string& db_path
   return w;
 }
 
-WalWatcher::~WalWatcher() {
+CommitWatcher::~CommitWatcher() {
   if (thread_.joinable()) {
     const uint64_t one = 1;
     (void)!::write(stop_fd_, &one, sizeof one);
@@ -79,11 +93,11 @@ WalWatcher::~WalWatcher() {
   if (inotify_fd_ >= 0) ::close(inotify_fd_);
 }
 
-void WalWatcher::Loop() {
+void CommitWatcher::Loop() {
   Connection& conn = *conn_;
   int64_t& seen = seen_;
   using Clock = std::chrono::steady_clock;
-  bool unconfirmed = false;  // the log was written since data_version last changed
+  bool unconfirmed = false;  // the bell rang since data_version last changed
   Clock::time_point confirm_until{};
   Clock::duration recheck = kFirstRecheck;
   alignas(inotify_event) char buf[8192];
@@ -102,19 +116,13 @@ void WalWatcher::Loop() {
     }
     if (fds[1].revents != 0) return;
     if (fds[0].revents & POLLIN) {
-      bool log_written = false;
-      for (;;) {
+      bool rang = false;
+      for (;;) {  // every event is a ring (or an overflow of them)
         const ssize_t n = ::read(inotify_fd_, buf, sizeof buf);
         if (n <= 0) break;
-        for (ssize_t at = 0; at < n;) {
-          const auto* ev = reinterpret_cast<const inotify_event*>(buf + at);
-          if ((ev->mask & IN_Q_OVERFLOW) || (ev->len > 0 && wal_name_ == ev->name)) {
-            log_written = true;
-          }
-          at += static_cast<ssize_t>(sizeof(inotify_event) + ev->len);
-        }
+        rang = true;
       }
-      if (log_written) {
+      if (rang) {
         if (!unconfirmed) recheck = kFirstRecheck;
         unconfirmed = true;
         confirm_until = Clock::now() + kConfirmFor;
@@ -127,7 +135,7 @@ void WalWatcher::Loop() {
       unconfirmed = false;
       on_commit_();
     } else if (Clock::now() >= confirm_until) {
-      unconfirmed = false;  // a write that was not a commit
+      unconfirmed = false;  // a ring of a commit already seen
     } else {
       recheck = std::min<Clock::duration>(recheck * 2, kLongestRecheck);
     }
