@@ -5,6 +5,7 @@
 #include <spdlog/spdlog.h>
 #include <sys/eventfd.h>
 #include <sys/inotify.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -43,7 +44,10 @@ std::string CommitBellPath(const std::string& db_path) { return db_path + ".comm
 Result<CommitBell> CommitBell::Open(const std::string& db_path) {
   const std::string path = CommitBellPath(db_path);
   CommitBell bell;
-  bell.fd_ = ::open(path.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+  // Whoever may write the database may ring: the bell takes the database's mode.
+  struct stat db {};
+  const mode_t mode = ::stat(db_path.c_str(), &db) == 0 ? (db.st_mode & 0666) : 0644;
+  bell.fd_ = ::open(path.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, mode);
   if (bell.fd_ < 0) {
     return Status::Unavailable("open " + path + ": " + std::strerror(errno));
   }

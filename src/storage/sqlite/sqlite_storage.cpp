@@ -76,9 +76,15 @@ Status SqliteStorage::Init() {
     log_space_ = std::make_unique<LogSpace>(options_.path, (*page_size)->Int(0));
   }
   {
+    // Without it the storage works all the same; the runners of other processes
+    // then find its runs at their poll.
     auto bell = CommitBell::Open(options_.path);
-    if (!bell.ok()) return bell.status();
-    bell_ = std::move(*bell);
+    if (bell.ok()) {
+      bell_ = std::move(*bell);
+    } else {
+      spdlog::warn("storage: {}; other processes find this one's runs by polling",
+                   bell.status().ToString());
+    }
   }
   // Replaces SQLite's automatic checkpoint, which runs inside the commit that
   // crosses its threshold (see SqliteOptions::checkpoint_pages).
@@ -99,7 +105,7 @@ std::unique_ptr<CommitWatch> SqliteStorage::WatchCommits(std::function<void()> o
 }
 
 StorageCapabilities SqliteStorage::Capabilities() const {
-  // A watch on the write-ahead log; OS locks on files beside the database.
+  // The commit bell (commit_bell.h); OS locks on files beside the database.
   return {.commit_notifications = true, .holder_liveness = true, .staged_runs = true};
 }
 
