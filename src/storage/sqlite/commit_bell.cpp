@@ -19,13 +19,14 @@ namespace taskmill::sqlite {
 namespace {
 
 // How long a ring is followed by checks of data_version before it is taken for one
-// whose commit is already seen. A commit is visible before its ring (the fsync, with
-// synchronous=full, comes after: the storage's syncer thread makes the commit
-// durable, not visible); the checks are a safeguard.
-constexpr auto kConfirmFor = std::chrono::milliseconds(100);
+// whose commit is already seen (two rings read apart, one read of data_version seeing
+// both commits). A commit is visible before its ring (SQLite calls the commit hook
+// after the commit; the fsync, with synchronous=full, comes later and makes it durable,
+// not visible), so the checks are a safeguard, and short.
+constexpr auto kConfirmFor = std::chrono::milliseconds(10);
 constexpr auto kFirstRecheck = std::chrono::microseconds(50);
-// At most a millisecond between checks: a commit is seen within about 1 ms of its
-// ring, and a ring of a commit already seen costs at most ~100 cheap reads.
+// At most a millisecond between checks: a ring of a commit already seen costs at
+// most ~15 cheap reads.
 constexpr auto kLongestRecheck = std::chrono::milliseconds(1);
 
 Result<int64_t> DataVersion(Connection& conn) {

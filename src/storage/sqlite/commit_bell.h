@@ -12,10 +12,11 @@
 // (docs/BENCHMARKS.md, "Third round of 2026-12-07"). The bell is one write per commit.
 //
 // SQLite calls the writer's commit hook once the commit is visible to readers, so a
-// ring comes after the commit it tells of. The watcher still checks `PRAGMA
-// data_version` on a connection of its own before it calls back, which changes once a
-// commit of another connection is visible, and retries for a short while (kConfirmFor)
-// when it has not changed yet. A process that writes the database without ringing
+// ring comes after the commit it tells of. The watcher checks `PRAGMA data_version` on
+// a connection of its own before it calls back, which changes once a commit of another
+// connection is visible: one call back for several rings read at once, none for a ring
+// whose commit an earlier call back covered (it retries for a short while,
+// kConfirmFor, as a safeguard). A process that writes the database without ringing
 // (the sqlite3 shell, a build from before the bell) is found by the runners' poll.
 #pragma once
 

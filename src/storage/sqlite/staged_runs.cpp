@@ -1,11 +1,12 @@
 // Staged runs (Storage::RunStage): a flow's step stages its children in batches while
 // it runs, into staged_runs (migrations 11 and 12: keyed by the staging attempt and
 // the order staged), which no claim, listing or tally reads. The finish of the
-// attempt that staged them releases them into runs in its own commit; a failed or stopped attempt's
-// are never released. Either way the rows are deleted after that commit, a thousand per commit, not
-// in it (schema.h, migration 11): after the finish, the cancel or the flow's stop that ended the
-// attempt (Tx::stopped), or at open for an attempt lost to a crash (sqlite_storage.cpp). The next
-// step pages its predecessors' children in the order they were stored (RunListChildren).
+// attempt that staged them releases them into runs in its own commit; a failed or
+// stopped attempt's are never released. Either way the rows are deleted after that
+// commit, a thousand per commit, not in it (schema.h, migration 11): after the
+// finish, the cancel or the flow's stop that ended the attempt (Tx::stopped), or at
+// open for an attempt lost to a crash (sqlite_storage.cpp). The next step pages its
+// predecessors' children in the order they were stored (RunListChildren).
 #include <algorithm>
 #include <cstdlib>
 
