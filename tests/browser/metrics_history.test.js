@@ -75,7 +75,9 @@ test('per-function metrics: runs, failures, p50/p95 duration and latency, comple
         await page.getByText('Sign in to taskmill').waitFor();
         await page.evaluate((t) => sessionStorage.setItem('taskmill.token', t), token);
         await page.goto(`${server.url}/functions`);
+        // Each card asks for its own figures: wait for both.
         await page.locator('[data-function="demo.fail"] [data-figure="runs"]').waitFor();
+        await page.locator('[data-function="demo.echo"] [data-figure="runs"]').waitFor();
         const echo = await figures(page, 'demo.echo');
         const fail = await figures(page, 'demo.fail');
         assert.equal(echo.runs, expected.echo, `${who} at ${width} px`);
