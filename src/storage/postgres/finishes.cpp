@@ -154,25 +154,18 @@ Result<std::vector<RunFinishResult>> PgStorage::RunFinishBatch(
       }
     }
     // Whether each finish stored claimable runs (its released children, its
-    // follow-ups): the runner claims again only after those, and a commit that stored
-    // any wakes the other runners as a retry does.
-    std::vector<bool> stored(finishes.size(), false);
+    // follow-ups; both only ever set the flag): the runner claims again only after
+    // those, and a commit that stored any wakes the other runners as a retry does.
     for (size_t i = 0; i < finishes.size(); ++i) {
-      if (!out[i].accepted) continue;
-      bool released = false;
-      TASKMILL_RETURN_IF_ERROR(ApplyStaged(c, finishes[i], &released));
-      stored[i] = released;
+      if (out[i].accepted)
+        TASKMILL_RETURN_IF_ERROR(ApplyStaged(c, finishes[i], &out[i].may_have_stored_runs));
     }
     for (size_t i = 0; i < finishes.size(); ++i) {
       if (!out[i].accepted || !HasFollowUps(finishes[i])) continue;
-      bool followed = false;
-      TASKMILL_RETURN_IF_ERROR(ApplyFollowUps(c, finishes[i], &out[i].settled, &followed));
-      stored[i] = stored[i] || followed;
+      TASKMILL_RETURN_IF_ERROR(
+          ApplyFollowUps(c, finishes[i], &out[i].settled, &out[i].may_have_stored_runs));
     }
-    for (size_t i = 0; i < finishes.size(); ++i) {
-      out[i].may_have_stored_runs = stored[i];
-      retried = retried || stored[i];
-    }
+    for (const RunFinishResult& r : out) retried = retried || r.may_have_stored_runs;
     if (retried) TASKMILL_RETURN_IF_ERROR(c.Exec(kNotifySql));
     return Status::Ok();
   });
