@@ -17,6 +17,7 @@
 #include <taskmill/model.h>
 #include <taskmill/status.h>
 
+#include <cstdint>
 #include <cstring>
 #include <functional>
 #include <limits>
@@ -71,16 +72,32 @@ struct RunPage {
   std::string next_cursor;  // empty when there is no further page
 };
 
+// What a claimed run is to its queue's cap (QueueSetConcurrency), for a backend whose
+// caps count started runs only (RunTakeParams::caps).
+enum class CapClaim : uint8_t {
+  kNone,  // its queue has no cap (or the backend does not say)
+  kSlot,  // it holds one of its queue's slots, started or claimed ahead
+  // Claimed ahead past its queue's cap, holding no slot of it (a backend claims at
+  // most the cap's size of these per queue): its runner starts it only in the slot of
+  // a run of the same queue holding one that the runner finished, writing its start
+  // (RunStartBatch) in the commit of that finish or an earlier one, and hands back
+  // (RunHandBack) one it cannot start so. Then a claim ahead of a flow's capped
+  // children waits in the runner for the next child to end, instead of for the
+  // commit that frees its slot.
+  kPastCap,
+};
+
 struct RunTakeParams {
   std::string runner;               // runner id recorded on the attempt
   std::vector<std::string> queues;  // empty: every queue
   int max = 1;                      // claim at most this many
   TimePoint now{};
-  // How many of the runs claimed (the first ones, in claim order) start at once: a
-  // free slot takes them. The rest are claimed ahead: they wait in the runner for a
-  // slot and are stored as not started until RunStartBatch (or their finish) says
-  // otherwise. A claim that never started goes back to pending with no attempt used
-  // (RunReleaseUnstarted). Default: every run claimed starts at once.
+  // How many of the runs claimed (the first ones, in claim order, of those not
+  // claimed past a cap) start at once: a free slot takes them. The rest are claimed
+  // ahead: they wait in the runner for a slot and are stored as not started until
+  // RunStartBatch (or their finish) says otherwise. A claim that never started goes
+  // back to pending with no attempt used (RunReleaseUnstarted, RunHandBack). Default:
+  // every run claimed starts at once.
   int start = std::numeric_limits<int>::max();
   // Out, optional: when set and fewer than `max` runs were claimed (every due run of
   // these queues was), the backend may store here the earliest run_at of the pending
@@ -92,6 +109,11 @@ struct RunTakeParams {
   // queues of the capped children of a flow served, flows/caps.h), paused and capped
   // as a named queue is. Ignored when `queues` is empty (every queue is served).
   std::vector<std::string> queue_prefixes;
+  // Out, optional: what each run of the answer is to its queue's cap (CapClaim), in
+  // the answer's order. Set, it lets a backend claim runs past a capped queue's room
+  // (see CapClaim::kPastCap); unset, none is. A backend that claims nothing past a cap
+  // may leave it empty.
+  std::vector<CapClaim>* caps = nullptr;
 };
 
 // A claimed-ahead run that a slot took (Storage::RunStartBatch).
@@ -432,8 +454,9 @@ class Storage {
   // Calls from concurrent runners never claim one run twice. Concurrency caps hold
   // across every runner sharing the storage: no run is claimed while its queue
   // (QueueSetConcurrency) or its task (TaskDef::max_concurrency of the stored task)
-  // has as many runs running as its cap (claimed-ahead runs count), and a run held
-  // back so does not hold back the runs after it. Answers the runs as
+  // has as many runs running as its cap (claimed-ahead runs count, but for those
+  // claimed past it: CapClaim::kPastCap), and a run held back so does not hold back
+  // the runs after it. Answers the runs as
   // stored after the claim, in claim order. Need not wait for durability: a claim
   // lost to a crash only lets the run be claimed again.
   virtual Result<std::vector<ClaimedRun>> RunTake(const RunTakeParams& params) = 0;
@@ -497,6 +520,16 @@ class Storage {
   // than the caller's next write (the runner's next finish batch): a crash or a power
   // loss may undo it, and the run is then handed back uncharged.
   virtual Status RunStartBatch(const std::vector<RunStart>& starts) = 0;
+  // Hands back claims ahead that never started (runs claimed past their queue's cap
+  // that their runner could not start: CapClaim::kPastCap) as RunReleaseUnstarted
+  // hands back one: pending again, no attempt used. A claim no longer current, or
+  // started, is left as it is. Need not wait for durability (a claim lost to a crash
+  // is released by the sweep). A backend that claims nothing past a cap has nothing
+  // to hand back.
+  virtual Status RunHandBack(const std::vector<RunStart>& claims) {
+    if (claims.empty()) return Status::Ok();
+    return Status::FailedPrecondition("this storage claims nothing past a cap");
+  }
   // --- staged runs (a flow's step adding its children while it runs) ---------
   // Stores `runs` staged under the run `parent_id` of `parent_queue`, in one commit,
   // while its attempt `attempt` is current (running): each run's parent_id must be

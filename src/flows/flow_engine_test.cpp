@@ -158,6 +158,54 @@ TEST(FlowEngine, MaxConcurrencyIsNeverExceededOverAThousandChildren) {
   EXPECT_GE(most, 2) << "children ran one at a time";
 }
 
+TEST(FlowEngine, ShortChildrenClaimedPastTheirCapStillRunAtMostTheCapAtOnce) {
+  // Children of microseconds: the runner claims runs past their step's cap, which
+  // start only in the slot of a sibling that ended (runner/cap_slots.h).
+  std::mutex mu;
+  int open = 0, most = 0, ran = 0;
+  Harness h;
+  ASSERT_TRUE(h.functions
+                  ->Register("fan.out",
+                             [](RunContext& ctx) {
+                               for (int i = 0; i < 3000; ++i) {
+                                 flow::AddChild(ctx, "c" + std::to_string(i), i);
+                               }
+                             })
+                  .ok());
+  ASSERT_TRUE(h.functions
+                  ->Register("fan.child",
+                             [&](RunContext&) {
+                               {
+                                 std::lock_guard lock(mu);
+                                 most = std::max(most, ++open);
+                                 ++ran;
+                               }
+                               // A few microseconds of work (a sleep lasts far longer).
+                               const auto until = std::chrono::steady_clock::now() + 5us;
+                               while (std::chrono::steady_clock::now() < until) {
+                               }
+                               std::lock_guard lock(mu);
+                               --open;
+                             })
+                  .ok());
+  // A cap of one: the two workers awake while attempts are short (one per core) would
+  // otherwise run two at once.
+  FlowBuilder f("short");
+  f.Step("fan", "fan.out").Children("fan.child", 1);
+  ASSERT_TRUE(h.flows->Register(*f.Build()).ok());
+  h.Open(/*capacity=*/16);
+  taskmill::Run root = h.Wait(h.Start("short"), 120s);
+  EXPECT_EQ(root.status, RunStatus::kCompleted) << root.error;
+  std::lock_guard lock(mu);
+  EXPECT_EQ(ran, 3000);
+  EXPECT_EQ(most, 1) << "children ran past their step's max_concurrency";
+  // Every child ran once, and none was charged an attempt it did not run.
+  for (const taskmill::Run& child : h.Children(root.id + ":fan")) {
+    ASSERT_EQ(child.status, RunStatus::kCompleted) << child.id;
+    ASSERT_EQ(child.attempts.size(), 1u) << child.id;
+  }
+}
+
 TEST(FlowEngine, ARunnerOfNamedQueuesRunsTheCappedChildrenOfItsFlows) {
   // The runner serves only the flow's queue; the capped children run in queues of
   // their own (flows/caps.h), which it claims too, never more than the cap at once.

@@ -76,6 +76,8 @@ void Runner::Stop() {
     // Attempts still executing are told to stop; their finishes are still written,
     // and runs claimed but not started go back to storage through the lease sweeper.
     for (auto& [id, f] : in_flight_) f->token->Cancel(std::string(kRunnerStoppingReason));
+    // Runs claimed past a cap never started: they go back uncharged.
+    HandBack(cap_slots_.TakeAllWaiting());
   }
   // Outside mu_: a call back in progress takes it, and the watch waits for it.
   watch.reset();
@@ -143,7 +145,8 @@ void Runner::FetchLoop() {
       if (wake_) continue;
     } else if (free_slots > 0) {
       TimePoint next_run_at = TimePoint::max();
-      RunTakeParams params = ClaimParams(now, free_slots, &next_run_at);
+      std::vector<CapClaim> caps;
+      RunTakeParams params = ClaimParams(now, free_slots, &next_run_at, &caps);
       claiming_ = true;
       lock.unlock();
       auto taken = storage_.RunTake(params);
@@ -172,7 +175,8 @@ void Runner::FetchLoop() {
   }
 }
 
-RunTakeParams Runner::ClaimParams(TimePoint now, int free_slots, TimePoint* next_run_at) {
+RunTakeParams Runner::ClaimParams(TimePoint now, int free_slots, TimePoint* next_run_at,
+                                  std::vector<CapClaim>* caps) {
   wake_ = false;
   if (next_due_ <= now) next_due_ = TimePoint::max();
   // The storage answers, with a claim that took every due run, when the next run of
@@ -184,6 +188,9 @@ RunTakeParams Runner::ClaimParams(TimePoint now, int free_slots, TimePoint* next
   RunTakeParams params{options_.id, options_.queues, free_slots, now, start, next_run_at};
   // Named queues: also the capped children of the flows run in them (flows/caps.h).
   params.queue_prefixes = flows::ChildQueuePrefixes(options_.flows.get(), options_.queues);
+  // Runs past a capped queue's cap wait here for an attempt of their queue to end:
+  // only while attempts are short is that wait short too.
+  if (AttemptsAreShort()) params.caps = caps;
   return params;
 }
 
@@ -230,17 +237,31 @@ Runner::ClaimAnswer Runner::AcceptTaken(Result<std::vector<ClaimedRun>>& taken,
   backlog_ = static_cast<int>(taken->size()) == params.max;
   if (taken->empty()) return ClaimAnswer::kShort;
   claimed_.fetch_add(static_cast<int>(taken->size()));
-  int index = 0;
-  for (auto& run : *taken) {
+  const std::vector<CapClaim>* caps = params.caps;
+  int index = 0;  // of the runs not claimed past a cap: the first params.start start
+  for (size_t i = 0; i < taken->size(); ++i) {
     auto f = std::make_shared<InFlight>();
-    f->claimed_ahead = index++ >= params.start;
+    f->cap = caps != nullptr && i < caps->size() ? (*caps)[i] : CapClaim::kNone;
+    f->claimed_ahead = f->cap == CapClaim::kPastCap || index++ >= params.start;
     f->token = std::make_shared<CancellationToken>();
+    Run& run = (*taken)[i];
     f->lease_until = *run.lease_until;
     if (run.timeout) f->deadline = *run.started_at + *run.timeout;
     f->run = std::move(run);
     in_flight_[f->run.id] = f;
+    if (f->cap == CapClaim::kPastCap) {
+      const std::string& queue = f->run.queue;
+      cap_slots_.Wait(queue, f);
+      continue;
+    }
+    if (f->cap == CapClaim::kSlot) cap_slots_.Held(f->run.queue);
     work_.push_back(std::move(f));
   }
+  // Runs past a cap take the slots of runs that ended while this claim was in
+  // flight, if their finishes are not yet written; those of a queue of which this
+  // runner holds no slot go back.
+  for (auto& f : cap_slots_.TakeFree()) StartInHandedSlot(std::move(f));
+  HandBack(cap_slots_.Stranded());
   WakeWorker();
   supervisor_kick_ = true;  // new deadlines and leases to watch
   supervisor_cv_.notify_one();
@@ -305,7 +326,7 @@ void Runner::WorkerLoop() {
     std::shared_ptr<InFlight> f = std::move(work_.front());
     work_.pop_front();
     ++runs_taken_;
-    if (f->claimed_ahead) {
+    if (f->claimed_ahead && !f->start_queued) {
       if (finishes_.empty() && starts_.empty()) finish_cv_.notify_one();
       starts_.push_back({f->run.queue, f->run.id, f->run.attempt});
     }
@@ -328,6 +349,13 @@ void Runner::WorkerLoop() {
         return s.id == f->run.id && s.attempt == f->run.attempt;
       });
       if (it != starts_.rend()) starts_.erase(std::next(it).base());
+    }
+    if (f->cap != CapClaim::kNone) {
+      // Its slot of the queue's cap goes to a run claimed past it, whose start is
+      // queued before this finish; a stopped attempt's slot may be free already.
+      const bool reusable = !f->token->IsCancelled();
+      if (auto next = cap_slots_.Ended(f->run.queue, reusable)) StartInHandedSlot(*next);
+      if (!reusable) HandBack(cap_slots_.Stranded());
     }
     // A finisher that holds only starts waits for this finish, to write both at once.
     bool finisher_idle = finishes_.empty();
@@ -358,6 +386,7 @@ void Runner::WorkerLoop() {
       ++inline_finishes_;
       std::vector<std::pair<RunFinish, Run>> batch;
       batch.swap(finishes_);
+      cap_slots_.FinishesWritten();
       lock.unlock();
       WriteFinishes(batch);
       batch.clear();
@@ -396,16 +425,18 @@ RunFinish Runner::Execute(const Run& run, const std::shared_ptr<CancellationToke
 void Runner::FinishLoop() {
   std::vector<std::pair<RunFinish, Run>> batch;
   std::vector<RunStart> starts;
+  std::vector<RunStart> hand_backs;
   for (;;) {
     {
       std::unique_lock lock(mu_);
       // A worker writing a finish itself (WorkerLoop) may leave runs to finish as not
       // started, should the runner stop meanwhile (AcceptTaken): waited for.
       finish_cv_.wait(lock, [&] {
-        return !finishes_.empty() || !starts_.empty() ||
+        return !finishes_.empty() || !starts_.empty() || !hand_backs_.empty() ||
                (!running_ && claimed_ == 0 && inline_finishes_ == 0);
       });
-      if (finishes_.empty() && starts_.empty()) return;
+      hand_backs.swap(hand_backs_);
+      if (finishes_.empty() && starts_.empty() && hand_backs.empty()) return;
       if (finishes_.empty() && running_) {
         // Only starts: while attempts are short a finish follows within microseconds,
         // and one commit then carries both (a commit per start would halve the
@@ -428,6 +459,15 @@ void Runner::FinishLoop() {
       }
       batch.swap(finishes_);
       starts.swap(starts_);
+      cap_slots_.FinishesWritten();
+    }
+    if (!hand_backs.empty()) {
+      if (Status st = storage_.RunHandBack(hand_backs); !st.ok()) {
+        // Their leases end, and the sweep hands them back then.
+        spdlog::warn("runner {}: handing back {} claims failed: {}", options_.id, hand_backs.size(),
+                     st.ToString());
+      }
+      hand_backs.clear();
     }
     if (!starts.empty()) {
       if (Status st = storage_.RunStartBatch(starts); !st.ok()) {
@@ -463,6 +503,7 @@ void Runner::WriteFinishes(std::vector<std::pair<RunFinish, Run>>& batch) {
   // successors) are claimed in their commit (Storage::RunFinishThenTake), unless the
   // fetcher is claiming already: that claim is then woken to come right behind them.
   std::optional<RunTakeParams> take;
+  std::vector<CapClaim> caps;
   TimePoint next_run_at = TimePoint::max();
   TimePoint claimed_at{};
   {
@@ -470,7 +511,7 @@ void Runner::WriteFinishes(std::vector<std::pair<RunFinish, Run>>& batch) {
     const int free_slots = ClaimLimit() - claimed_.load();
     if (running_ && !backlog_ && !claiming_ && free_slots > 0) {
       claimed_at = clock_.Now();
-      take = ClaimParams(claimed_at, free_slots, &next_run_at);
+      take = ClaimParams(claimed_at, free_slots, &next_run_at, &caps);
       claiming_ = true;
     }
   }
@@ -522,6 +563,25 @@ void Runner::WriteFinishes(std::vector<std::pair<RunFinish, Run>>& batch) {
       if ((*results)[i].accepted && (*results)[i].settled) AnnounceSettled(*batch[i].first.settle);
     }
   }
+}
+
+void Runner::StartInHandedSlot(std::shared_ptr<InFlight> f) {
+  if (finishes_.empty() && starts_.empty()) finish_cv_.notify_one();
+  starts_.push_back({f->run.queue, f->run.id, f->run.attempt});
+  f->start_queued = true;
+  // Its timeout counts from now, not from its claim.
+  if (f->run.timeout) f->deadline = clock_.Now() + *f->run.timeout;
+  work_.push_front(std::move(f));
+}
+
+void Runner::HandBack(std::vector<std::shared_ptr<InFlight>> runs) {
+  if (runs.empty()) return;
+  for (const auto& f : runs) {
+    hand_backs_.push_back({f->run.queue, f->run.id, f->run.attempt});
+    in_flight_.erase(f->run.id);
+  }
+  claimed_.fetch_sub(static_cast<int>(runs.size()));
+  finish_cv_.notify_one();
 }
 
 void Runner::PreWakeFetcher() {

@@ -42,6 +42,7 @@
 #include "core/lifecycle/handler_invocation.h"
 #include "core/lifecycle/run_notifier.h"
 #include "metrics/taskmill_metrics.h"
+#include "runner/cap_slots.h"
 
 namespace taskmill {
 
@@ -75,6 +76,8 @@ class Runner {
     // Claimed ahead of the free slots: stored as not started until a worker takes it
     // and the finisher records the start (Storage::RunStartBatch).
     bool claimed_ahead = false;
+    CapClaim cap = CapClaim::kNone;  // what it is to its queue's cap (cap_slots_)
+    bool start_queued = false;       // its start is in starts_ already (a slot handed over)
   };
 
   void FetchLoop();
@@ -85,8 +88,11 @@ class Runner {
     kStopping,  // the runner stopped meanwhile: the runs were finished as not started
   };
   // A claim of up to `free_slots` runs at `now`, the earliest run_at left into
-  // `next_run_at`. Called with mu_ held, by whoever claims next (claiming_).
-  RunTakeParams ClaimParams(TimePoint now, int free_slots, TimePoint* next_run_at);
+  // `next_run_at`, and what each run is to its queue's cap into `caps` (when runs
+  // past a cap may be claimed). Called with mu_ held, by whoever claims next
+  // (claiming_).
+  RunTakeParams ClaimParams(TimePoint now, int free_slots, TimePoint* next_run_at,
+                            std::vector<CapClaim>* caps);
   // What a claim took, told to metrics, events and flows' step_start callbacks. Called
   // without mu_ held.
   void AnnounceTaken(const Result<std::vector<ClaimedRun>>& taken, TimePoint now);
@@ -118,6 +124,12 @@ class Runner {
   // Wakes a sleeping worker for runs waiting in work_, unless enough are awake: every
   // slot, or while attempts are short, one per core. Called with mu_ held.
   void WakeWorker();
+  // Queues the start of a run claimed past its queue's cap that a slot of that queue
+  // was handed to, and puts it first in line for a worker. Called with mu_ held.
+  void StartInHandedSlot(std::shared_ptr<InFlight> f);
+  // Hands back the runs claimed past a cap that can no longer start here (CapSlots),
+  // through the finisher. Called with mu_ held.
+  void HandBack(std::vector<std::shared_ptr<InFlight>> runs);
   // Runs one attempt on the calling worker thread (InvokeHandler) and decides its
   // finish (DecideFinish).
   RunFinish Execute(const Run& run, const std::shared_ptr<CancellationToken>& token);
@@ -166,6 +178,10 @@ class Runner {
   // Claimed-ahead runs taken by a worker, whose start the finisher has not yet written
   // (unless their finish comes first, which records it). Guarded by mu_.
   std::vector<RunStart> starts_;
+  // Runs claimed past their queue's cap, and the slots held of capped queues
+  // (cap_slots.h); the claims to hand back, written by the finisher. Guarded by mu_.
+  CapSlots<std::shared_ptr<InFlight>> cap_slots_;
+  std::vector<RunStart> hand_backs_;
   std::map<std::string, std::shared_ptr<InFlight>> in_flight_;  // by id; guarded by mu_
 
   std::unique_ptr<CommitWatch> commit_watch_;  // null when storage cannot tell; guarded by mu_

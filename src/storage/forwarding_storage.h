@@ -64,6 +64,9 @@ class ForwardingStorage : public Storage {
   Status RunStartBatch(const std::vector<RunStart>& starts) override {
     return inner_.RunStartBatch(starts);
   }
+  Status RunHandBack(const std::vector<RunStart>& claims) override {
+    return inner_.RunHandBack(claims);
+  }
   Result<std::vector<Run>> RunReleaseUnstarted(TimePoint now, int limit) override {
     return inner_.RunReleaseUnstarted(now, limit);
   }

@@ -5,6 +5,7 @@
 // runs them.
 #include <gmock/gmock.h>
 
+#include <algorithm>
 #include <atomic>
 #include <string>
 #include <thread>
@@ -110,6 +111,56 @@ TEST_P(StorageConformance, ClaimsAheadOfTheSlotsTakeTheirPlaceUnderACap) {
   EXPECT_THAT(Ids(Unwrap(storage().RunReleaseUnstarted(At(100), 10))),
               UnorderedElementsAre("c1", "c2"));
   EXPECT_THAT(Ids(Take("runner-2", 10, At(101))), ElementsAre("c1", "c2"));
+}
+
+// A backend may claim runs past a queue's cap (CapClaim::kPastCap): they hold no
+// slot, so a claim of another runner finds the queue full as before, and one starts
+// only in the slot of a run whose finish its start shares a commit with. A backend
+// that claims none past a cap claims as it would without `caps`.
+TEST_P(StorageConformance, RunsClaimedPastACapHoldNoSlotOfIt) {
+  Unwrap(storage().QueueSetConcurrency("narrow", 2));
+  std::vector<Run> runs;
+  for (int i = 1; i <= 6; ++i) {
+    Run r = NewRun("q" + std::to_string(i), "narrow");
+    r.run_at = kT0 + std::chrono::milliseconds(i);
+    runs.push_back(r);
+  }
+  Put(runs);
+
+  std::vector<CapClaim> caps;
+  RunTakeParams params{"runner-1", {"narrow"}, 10, At(10)};
+  params.caps = &caps;
+  std::vector<ClaimedRun> claimed = Unwrap(storage().RunTake(params));
+  const bool past_cap = std::find(caps.begin(), caps.end(), CapClaim::kPastCap) != caps.end();
+  if (!past_cap) {
+    EXPECT_THAT(Ids(claimed), ElementsAre("q1", "q2")) << "the queue's cap, as without caps";
+    return;
+  }
+  // The two slots, then as many runs again past the cap.
+  EXPECT_THAT(Ids(claimed), ElementsAre("q1", "q2", "q3", "q4"));
+  EXPECT_THAT(
+      caps, ElementsAre(CapClaim::kSlot, CapClaim::kSlot, CapClaim::kPastCap, CapClaim::kPastCap));
+  EXPECT_THAT(Ids(Take("runner-2", 10, At(11), {"narrow"})), ElementsAre())
+      << "the queue is at its cap";
+  EXPECT_THAT(Ids(Unwrap(storage().RunTake(params))), ElementsAre())
+      << "as many runs are past the cap as it has slots";
+
+  // q1 ends and q3 takes its slot, in one commit (the start queued first).
+  Unwrap(storage().RunStartBatch({{"narrow", "q3", claimed[2].attempt}}));
+  ASSERT_TRUE(Finish(claimed[0], RunStatus::kCompleted, At(12)));
+  EXPECT_THAT(Ids(Take("runner-2", 10, At(13), {"narrow"})), ElementsAre())
+      << "q2 and q3 hold the slots";
+
+  // q4 goes back uncharged, and still waits for a slot.
+  Unwrap(storage().RunHandBack({{"narrow", "q4", claimed[3].attempt}}));
+  Run q4 = Get("q4", "narrow");
+  EXPECT_EQ(q4.status, RunStatus::kPending);
+  EXPECT_EQ(q4.retry.max_attempts, q4.attempt + 1) << "no attempt used";
+  EXPECT_TRUE(q4.attempts.empty());
+  EXPECT_THAT(Ids(Take("runner-2", 10, At(14), {"narrow"})), ElementsAre());
+  ASSERT_TRUE(Finish(claimed[1], RunStatus::kCompleted, At(15)));
+  EXPECT_THAT(Ids(Take("runner-2", 10, At(16), {"narrow"})), ElementsAre("q4"));
+  ExpectStatsMatchListing();
 }
 
 TEST_P(StorageConformance, CapsHoldAcrossConcurrentTakers) {

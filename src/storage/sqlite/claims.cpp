@@ -26,6 +26,20 @@ Result<int64_t> RunningFlowRoots(Connection& db, const std::string& queue) {
   return *row ? (*stmt)->Int(0) : 0;
 }
 
+// The runs of `queue` claimed past its cap and not started (CapClaim::kPastCap):
+// runs_past_cap holds only those (migration 13), at most the cap's size per queue.
+Result<int64_t> PastCapRuns(Connection& db, const std::string& queue) {
+  auto stmt = db.Prepare(
+      "SELECT count(*) FROM runs INDEXED BY runs_past_cap WHERE queue = ?1 "
+      "AND status = 'running' AND started = 2");
+  if (!stmt.ok()) return stmt.status();
+  ScopedReset reset(**stmt);
+  (*stmt)->Bind(1, queue);
+  auto row = (*stmt)->Step();
+  if (!row.ok()) return row.status();
+  return *row ? (*stmt)->Int(0) : 0;
+}
+
 }  // namespace
 
 Result<std::vector<ClaimedRun>> SqliteStorage::RunTake(const RunTakeParams& p) {
@@ -102,17 +116,22 @@ Status SqliteStorage::TakeFromQueues(Tx& tx, const RunTakeParams& p, std::vector
                                          "ORDER BY priority DESC, run_at LIMIT ?3");
   auto select = tx.db.Prepare(kSelect);
   if (!select.ok()) return select.status();
-  // Read straight into the answer, with their rowids alongside.
+  // Read straight into the answer, with their rowids alongside; runs claimed past a
+  // queue's cap (CapClaim::kPastCap) apart, to follow the others.
   out.clear();
   out.reserve(static_cast<size_t>(p.max));
   std::vector<int64_t> seqs;
   seqs.reserve(static_cast<size_t>(p.max));
+  std::vector<ClaimedRun> past_cap;
+  std::vector<int64_t> past_cap_seqs;
+  std::vector<std::string_view> capped_queues;  // whose runs hold a slot of a cap
   std::vector<std::string_view> seen;
   size_t queues_read = 0;
   for (const std::string& queue : queues) {
     if (std::find(seen.begin(), seen.end(), queue) != seen.end()) continue;
     seen.push_back(queue);
-    int64_t room = p.max;  // runs this queue may give
+    int64_t room = p.max;  // runs of this queue that may hold a slot of it
+    int64_t past_cap_room = 0;
     {
       ScopedReset reset(**paused);
       (*paused)->Bind(1, queue);
@@ -120,15 +139,23 @@ Status SqliteStorage::TakeFromQueues(Tx& tx, const RunTakeParams& p, std::vector
       if (!row.ok()) return row.status();
       if (*row && (*paused)->Int(0) != 0) continue;
       if (*row && (*paused)->Int(1) > 0) {
+        // The cap counts the runs holding a slot: running, but for flow roots (held
+        // by no runner) and runs claimed past the cap (which hold none).
         const int64_t cap = (*paused)->Int(1);
         auto running = RunningNow(tx, /*by_queue=*/true, queue);
         if (!running.ok()) return running.status();
         auto roots = RunningFlowRoots(tx.db, queue);
         if (!roots.ok()) return roots.status();
-        room = std::min(room, cap - (*running - *roots));
-        if (room <= 0) continue;
+        auto past = PastCapRuns(tx.db, queue);
+        if (!past.ok()) return past.status();
+        room = std::min(room, cap - (*running - *roots - *past));
+        if (p.caps != nullptr) past_cap_room = cap - *past;
+        if (room <= 0 && past_cap_room <= 0) continue;
+        room = std::max<int64_t>(room, 0);
+        capped_queues.push_back(queue);
       }
     }
+    const int64_t wanted = std::min<int64_t>(p.max, room + past_cap_room);
     Statement& s = **select;
     ScopedReset reset(s);
     s.Bind(1, queue);
@@ -136,21 +163,25 @@ Status SqliteStorage::TakeFromQueues(Tx& tx, const RunTakeParams& p, std::vector
     // With task caps, the runs of a task at its cap are passed over, so the statement
     // reads on (no LIMIT) until the queue gave its share: a run held back does not
     // hold back the runs after it.
-    s.Bind(3, task_caps ? int64_t{-1} : room);
+    s.Bind(3, task_caps ? int64_t{-1} : wanted);
     ++queues_read;
-    for (int64_t taken = 0; taken < room;) {
+    for (int64_t taken = 0; taken < wanted;) {
       auto row = s.Step();
       if (!row.ok()) return row.status();
       if (!*row) break;
+      // The queue's runs past its room are claimed past its cap.
+      const bool past = taken >= room;
+      std::vector<ClaimedRun>& into = past ? past_cap : out;
+      std::vector<int64_t>& into_seqs = past ? past_cap_seqs : seqs;
       // Args and data are parsed after the commit, by the caller's thread (RunTake).
-      ReadRunInto(s, out.emplace_back(), &seqs.emplace_back(), /*raw_json=*/true);
+      ReadRunInto(s, into.emplace_back(), &into_seqs.emplace_back(), /*raw_json=*/true);
       if (task_caps) {
         auto capped = std::find_if(task_rooms.begin(), task_rooms.end(),
-                                   [&](const auto& r) { return r.first == out.back().task; });
+                                   [&](const auto& r) { return r.first == into.back().task; });
         if (capped != task_rooms.end()) {
           if (capped->second <= 0) {
-            out.pop_back();
-            seqs.pop_back();
+            into.pop_back();
+            into_seqs.pop_back();
             continue;
           }
           --capped->second;
@@ -161,11 +192,18 @@ Status SqliteStorage::TakeFromQueues(Tx& tx, const RunTakeParams& p, std::vector
   }
   // One queue's runs come in claim order already; several are merged.
   if (queues_read > 1) MergeClaimOrder(out, seqs, static_cast<size_t>(p.max));
+  const size_t holding = out.size();  // runs that hold a slot, if their queue has a cap
+  const size_t past_cap_taken = std::min(past_cap.size(), static_cast<size_t>(p.max) - holding);
+  for (size_t i = 0; i < past_cap_taken; ++i) {
+    out.push_back(std::move(past_cap[i]));
+    seqs.push_back(past_cap_seqs[i]);
+  }
   // Claimed kClaimChunk at a time, by one UPDATE of rowids IN a list: a statement per
   // run made each run pay for opening a cursor on the table and every index, and for
   // halting and resetting, a fifth of a claim. A short last chunk binds NULL, which
   // matches no rowid.
-  // The first p.start runs start at once; the rest are claimed ahead (not started).
+  // Of the runs holding a slot, the first p.start start at once and the rest are
+  // claimed ahead (started = 0); then come those claimed past a cap (started = 2).
   static const std::string kUpdate =
       "UPDATE runs SET status = 'running', attempt = attempt + 1, runner = ?1, "
       "started_at = ?2, lease_until = ?2 + ttr_us, started = ?3 WHERE seq IN (" +
@@ -173,22 +211,33 @@ Status SqliteStorage::TakeFromQueues(Tx& tx, const RunTakeParams& p, std::vector
   auto update = tx.db.Prepare(kUpdate);
   if (!update.ok()) return update.status();
   const int64_t now = Micros(p.now);
-  const size_t started = static_cast<size_t>(std::max(0, p.start));
+  const size_t started = std::min(holding, static_cast<size_t>(std::max(0, p.start)));
   for (size_t begin = 0; begin < seqs.size();) {
-    // A chunk never spans started and claimed-ahead runs.
-    const size_t end = std::min({seqs.size(), begin + static_cast<size_t>(kClaimChunk),
-                                 begin < started ? started : seqs.size()});
+    // A chunk never spans two of these kinds.
+    const size_t kind_end = begin < started ? started : begin < holding ? holding : seqs.size();
+    const size_t end = std::min(kind_end, begin + static_cast<size_t>(kClaimChunk));
     const size_t n = end - begin;
     Statement& u = **update;
     ScopedReset reset_update(u);
     u.Bind(1, p.runner);
     u.Bind(2, now);
-    u.Bind(3, begin < started ? 1 : 0);
+    u.Bind(3, begin < started ? 1 : begin < holding ? 0 : 2);
     for (size_t i = 0; i < n; ++i) u.Bind(static_cast<int>(4 + i), seqs[begin + i]);
     begin = end;
     TASKMILL_RETURN_IF_ERROR(u.Exec());
     if (tx.db.Changes() != static_cast<int64_t>(n)) {
       return Status::Internal("a claimed run vanished");
+    }
+  }
+  if (p.caps != nullptr) {
+    p.caps->assign(out.size(), CapClaim::kNone);
+    for (size_t i = 0; i < out.size(); ++i) {
+      if (i >= holding) {
+        (*p.caps)[i] = CapClaim::kPastCap;
+      } else if (std::find(capped_queues.begin(), capped_queues.end(), out[i].queue) !=
+                 capped_queues.end()) {
+        (*p.caps)[i] = CapClaim::kSlot;
+      }
     }
   }
   for (Run& run : out) {
@@ -460,6 +509,14 @@ Result<std::vector<Run>> SqliteStorage::RunListExpired(TimePoint now, int limit)
                });
 }
 
+// A claim that never started goes back to pending uncharged (RunReleaseUnstarted,
+// RunHandBack): the claim added one to its attempt, and max_attempts follows it;
+// started_at goes back to the start of the previous attempt (none: NULL).
+constexpr const char* kHandBack =
+    "status = 'pending', lease_until = NULL, runner = '', started = 1, "
+    "max_attempts = max_attempts + 1, "
+    "started_at = json_extract(attempts, '$[#-1].started_at') ";
+
 Result<std::vector<Run>> SqliteStorage::RunReleaseUnstarted(TimePoint now, int limit) {
   std::vector<Run> out;
   Status st = Write(
@@ -467,13 +524,10 @@ Result<std::vector<Run>> SqliteStorage::RunReleaseUnstarted(TimePoint now, int l
         out.clear();
         auto dead = DeadRunners(tx.db);
         if (!dead.ok()) return dead.status();
-        // started_at goes back to the start of the previous attempt (none: NULL).
         auto stmt = tx.db.Prepare(
-            Sql("UPDATE runs SET status = 'pending', lease_until = NULL, runner = '', started = 1, "
-                "max_attempts = max_attempts + 1, "
-                "started_at = json_extract(attempts, '$[#-1].started_at') "
+            Sql(std::string("UPDATE runs SET ") + kHandBack +
                 "WHERE seq IN (SELECT seq FROM runs INDEXED BY runs_running_lease "
-                "WHERE status = 'running' AND started = 0 AND (lease_until < ?1 "
+                "WHERE status = 'running' AND started <> 1 AND (lease_until < ?1 "
                 "OR runner IN (SELECT value FROM json_each(?3))) LIMIT ?2) RETURNING "));
         if (!stmt.ok()) return stmt.status();
         Statement& s = **stmt;
@@ -503,7 +557,7 @@ Status SqliteStorage::RunStartBatch(const std::vector<RunStart>& starts) {
   WriteDetached([starts](Tx& tx) -> Status {
     auto stmt = tx.db.Prepare(
         "UPDATE runs SET started = 1 WHERE id = ?1 AND queue = ?2 AND attempt = ?3 "
-        "AND status = 'running' AND started = 0");
+        "AND status = 'running' AND started <> 1");
     if (!stmt.ok()) return stmt.status();
     for (const RunStart& start : starts) {
       Statement& s = **stmt;
@@ -516,6 +570,33 @@ Status SqliteStorage::RunStartBatch(const std::vector<RunStart>& starts) {
     return Status::Ok();
   });
   return Status::Ok();
+}
+
+Status SqliteStorage::RunHandBack(const std::vector<RunStart>& claims) {
+  if (claims.empty()) return Status::Ok();
+  return Write(
+      [&claims](Tx& tx) -> Status {
+        static const std::string kSql = std::string("UPDATE runs SET ") + kHandBack +
+                                        "WHERE id = ?1 AND queue = ?2 AND attempt = ?3 "
+                                        "AND status = 'running' AND started <> 1 "
+                                        "RETURNING task, account_id";
+        auto stmt = tx.db.Prepare(kSql);
+        if (!stmt.ok()) return stmt.status();
+        for (const RunStart& claim : claims) {
+          Statement& s = **stmt;
+          ScopedReset reset(s);
+          s.BindView(1, claim.id);
+          s.BindView(2, claim.queue);
+          s.Bind(3, claim.attempt);
+          auto row = s.Step();
+          if (!row.ok()) return row.status();
+          if (!*row) continue;  // no longer current, or started
+          tx.deltas.Move(claim.queue, s.Text(0), s.Text(1), RunStatus::kRunning,
+                         RunStatus::kPending);
+        }
+        return Status::Ok();
+      },
+      /*durable=*/false);  // undone by a power loss: released by the sweep then
 }
 
 // The runners of running runs whose process is known to have ended, as a JSON array.

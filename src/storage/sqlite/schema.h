@@ -331,6 +331,15 @@ INSERT INTO staged_runs_next SELECT * FROM staged_runs;
 DROP TABLE staged_runs;
 ALTER TABLE staged_runs_next RENAME TO staged_runs;
 )sql"},
+    // A queue's cap counts its started runs only (CapClaim in taskmill/storage.h): a
+    // run claimed ahead past its queue's cap is stored with started = 2 (0: claimed
+    // ahead holding a slot, 1: started), and this index holds only those, so that a
+    // claim counts a capped queue's with one short range read. Every other run
+    // leaves it untouched: an update that changes status evaluates its terms, and no
+    // B-tree is written.
+    {13, R"sql(
+CREATE INDEX runs_past_cap ON runs(queue) WHERE status = 'running' AND started = 2;
+)sql"},
 };
 
 }  // namespace taskmill::sqlite

@@ -171,6 +171,7 @@ class SqliteStorage final : public Storage {
   Result<std::vector<Run>> RunListExpired(TimePoint now, int limit) override;
   Result<std::vector<Run>> RunReleaseUnstarted(TimePoint now, int limit) override;
   Status RunStartBatch(const std::vector<RunStart>& starts) override;
+  Status RunHandBack(const std::vector<RunStart>& claims) override;
   Result<std::string> DeadRunners(Connection& db);
 
   // ---- staged runs: a flow step's children before its finish (staged_runs.cpp)
