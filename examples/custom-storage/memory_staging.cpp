@@ -73,8 +73,8 @@ void SweepStaged(MemoryDatabase& db) {
   });
 }
 
-Result<RunPage> ChildrenInOrder(MemoryDatabase& db, const std::string& parent_id,
-                                const std::string& cursor, int limit) {
+Result<ChildOutcomePage> ChildOutcomesInOrder(MemoryDatabase& db, const std::string& parent_id,
+                                              const std::string& cursor, int limit) {
   limit = std::clamp(limit, 1, 1000);
   int64_t after = 0;
   if (!cursor.empty()) {
@@ -84,15 +84,17 @@ Result<RunPage> ChildrenInOrder(MemoryDatabase& db, const std::string& parent_id
     }
   }
   std::lock_guard lock(db.mu);
-  RunPage page;
+  ChildOutcomePage page;
   int64_t last = 0;
   for (auto it = db.runs.upper_bound(after); it != db.runs.end(); ++it) {
     if (it->second.run.parent_id != parent_id || parent_id.empty()) continue;
-    if (static_cast<int>(page.runs.size()) == limit) {
+    if (static_cast<int>(page.children.size()) == limit) {
       page.next_cursor = std::to_string(last);
       break;
     }
-    page.runs.push_back(it->second.run);
+    const Run& child = it->second.run;
+    page.children.push_back(
+        {child.id, child.status, ChildKeyOf(child.args, child.id), child.result});
     last = it->first;
   }
   return page;

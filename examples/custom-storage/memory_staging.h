@@ -1,5 +1,5 @@
 // memory_staging.h — AN EXAMPLE, NOT FOR PRODUCTION: staged runs in the in-memory
-// backend (Storage::RunStage, RunFinish::staged, RunListChildren): a flow's step
+// backend (Storage::RunStage, RunFinish::staged, RunListChildOutcomes): a flow's step
 // stages its children while it runs; its finish releases or drops them. Each
 // function but StageRelease takes db.mu; StageRelease's caller holds it for the
 // finish it is part of.
@@ -26,8 +26,9 @@ void StageRelease(MemoryDatabase& db, const std::string& parent_id, int attempt,
 // Drops the runs staged by attempts that are over (their parent no longer running
 // that attempt): at open, as a database would for attempts lost to a crash.
 void SweepStaged(MemoryDatabase& db);
-// The stored runs of `parent_id`, oldest first, after `cursor` (an insertion number).
-Result<RunPage> ChildrenInOrder(MemoryDatabase& db, const std::string& parent_id,
-                                const std::string& cursor, int limit);
+// The outcomes of the stored runs of `parent_id`, oldest first, after `cursor` (an
+// insertion number).
+Result<ChildOutcomePage> ChildOutcomesInOrder(MemoryDatabase& db, const std::string& parent_id,
+                                              const std::string& cursor, int limit);
 
 }  // namespace taskmill::example

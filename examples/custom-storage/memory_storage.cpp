@@ -183,9 +183,9 @@ class MemoryStorage final : public Storage {
                   const std::vector<Run>& runs) override {
     return StageRuns(*db_, parent_queue, parent_id, attempt, runs);
   }
-  Result<RunPage> RunListChildren(const std::string& parent_id, const std::string& cursor,
-                                  int limit) override {
-    return ChildrenInOrder(*db_, parent_id, cursor, limit);
+  Result<ChildOutcomePage> RunListChildOutcomes(const std::string& parent_id,
+                                                const std::string& cursor, int limit) override {
+    return ChildOutcomesInOrder(*db_, parent_id, cursor, limit);
   }
 
   // Per heartbeat: whether its attempt is still the current one.

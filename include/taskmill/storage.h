@@ -87,6 +87,28 @@ enum class CapClaim : uint8_t {
   kPastCap,
 };
 
+// One child of a run as a flow's next step reads it (Storage::RunListChildOutcomes):
+// no more of the run than that needs.
+struct ChildOutcome {
+  std::string id;  // the child run's id
+  RunStatus status = RunStatus::kPending;
+  // The id its step gave it (ChildKeyOf: its args' child_id), by which the next
+  // step knows its result.
+  std::string child_key;
+  boost::json::value result;  // null when it has none
+};
+
+struct ChildOutcomePage {
+  std::vector<ChildOutcome> children;  // oldest stored first
+  std::string next_cursor;             // empty when there is no further page
+};
+
+// The child_key of a flow's child run whose args are `args` and id `run_id`
+// (ChildOutcome): the child_id in its args, a string as it is and any other JSON
+// value serialized (the integer 7 is "7"); `run_id` when there is none (absent or
+// null). A backend that reads child_id apart from the args applies the same rule.
+std::string ChildKeyOf(const boost::json::value& args, std::string_view run_id);
+
 struct RunTakeParams {
   std::string runner;               // runner id recorded on the attempt
   std::vector<std::string> queues;  // empty: every queue
@@ -395,7 +417,7 @@ struct StorageCapabilities {
   bool commit_notifications = false;
   // HolderAttach can tell when a holder's process has ended.
   bool holder_liveness = false;
-  // RunStage and RunListChildren work (a flow's step then stages its children in
+  // RunStage and RunListChildOutcomes work (a flow's step then stages its children in
   // batches instead of carrying them all in its result). False: they answer
   // kFailedPrecondition, and flows carry children in results and args.
   bool staged_runs = false;
@@ -548,13 +570,14 @@ class Storage {
     (void)parent_queue, (void)parent_id, (void)attempt, (void)runs;
     return Status::FailedPrecondition("this storage does not stage runs");
   }
-  // The stored runs whose parent_id is `parent_id`, oldest stored first (RunList
-  // orders newest first), at most `limit` (clamped to 1..1000) after `cursor` (a
-  // next_cursor of this method; empty: from the first). A flow's next step pages its
-  // predecessors' children's results with it. A cursor that it never returned is
-  // kInvalidArgument.
-  virtual Result<RunPage> RunListChildren(const std::string& parent_id, const std::string& cursor,
-                                          int limit) {
+  // The outcomes of the stored runs whose parent_id is `parent_id`, oldest stored
+  // first (RunList orders newest first), at most `limit` (clamped to 1..1000) after
+  // `cursor` (a next_cursor of this method; empty: from the first). A flow's next
+  // step pages its predecessors' children's results with it, so a backend reads only
+  // what an outcome holds: no other column, and of the args only their child_id. A
+  // cursor that it never returned is kInvalidArgument.
+  virtual Result<ChildOutcomePage> RunListChildOutcomes(const std::string& parent_id,
+                                                        const std::string& cursor, int limit) {
     (void)parent_id, (void)cursor, (void)limit;
     return Status::FailedPrecondition("this storage does not list children in order");
   }

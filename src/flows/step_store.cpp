@@ -16,13 +16,6 @@ int64_t StagedCount(const json::value& result) {
   return n.is_int64() ? n.as_int64() : n.is_uint64() ? static_cast<int64_t>(n.as_uint64()) : 0;
 }
 
-// A child's id as its step added it: its args' child_id.
-std::string ChildKey(const Run& kid) {
-  const json::value& id = JsonField(kid.args, "child_id");
-  if (id.is_null()) return kid.id;
-  return id.is_string() ? std::string(id.as_string()) : json::serialize(id);
-}
-
 class StorageStepStore final : public flow::StepStore {
  public:
   StorageStepStore(Storage& storage, const FlowDef& flow, const FlowStep& step, const Clock& clock)
@@ -62,14 +55,14 @@ class StorageStepStore final : public flow::StepStore {
                                    done = false](std::vector<flow::ChildResult>& page) mutable {
       page.clear();
       while (page.empty() && !done) {
-        auto got = storage->RunListChildren(parent, cursor, static_cast<int>(kStageBatch));
+        auto got = storage->RunListChildOutcomes(parent, cursor, static_cast<int>(kStageBatch));
         if (!got.ok()) {
           throw std::runtime_error("cannot read the children of " + parent + ": " +
                                    got.status().ToString());
         }
-        for (Run& kid : got->runs) {
+        for (ChildOutcome& kid : got->children) {
           if (kid.status != RunStatus::kCompleted) continue;
-          page.push_back({ChildKey(kid), std::move(kid.result)});
+          page.push_back({std::move(kid.child_key), std::move(kid.result)});
         }
         cursor = std::move(got->next_cursor);
         done = cursor.empty();

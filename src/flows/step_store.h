@@ -12,7 +12,7 @@
 //   - The finish of the step releases the staged children in its own commit when the
 //     step completed, and drops them otherwise (SetStagedFate).
 //   - flow::ChildResults pages the predecessor's children in the order stored
-//     (Storage::RunListChildren) instead of reading them from the step's args.
+//     (Storage::RunListChildOutcomes) instead of reading them from the step's args.
 //
 // Other steps (commands, remote workers, a storage without staging) carry their
 // children in their result and read the results in their args.

@@ -57,9 +57,9 @@ class ForwardingStorage : public Storage {
                   const std::vector<Run>& runs) override {
     return inner_.RunStage(parent_queue, parent_id, attempt, runs);
   }
-  Result<RunPage> RunListChildren(const std::string& parent_id, const std::string& cursor,
-                                  int limit) override {
-    return inner_.RunListChildren(parent_id, cursor, limit);
+  Result<ChildOutcomePage> RunListChildOutcomes(const std::string& parent_id,
+                                                const std::string& cursor, int limit) override {
+    return inner_.RunListChildOutcomes(parent_id, cursor, limit);
   }
   Status RunStartBatch(const std::vector<RunStart>& starts) override {
     return inner_.RunStartBatch(starts);

@@ -1,7 +1,7 @@
 // Conformance tests of staged runs (Storage::RunStage, RunFinish::staged,
-// RunListChildren): a flow's step stages its children while it runs; no claim,
+// RunListChildOutcomes): a flow's step stages its children while it runs; no claim,
 // listing or count sees them until the finish of the attempt that staged them
-// releases them, and the children are then paged oldest first. Written against the
+// releases them, and the children's outcomes are then paged oldest first. Written against the
 // Storage interface alone; a backend without the capability skips them.
 #include <gmock/gmock.h>
 
@@ -11,6 +11,7 @@
 #include "storage/conformance/helpers.h"
 
 namespace taskmill::conformance {
+namespace json = boost::json;
 
 // Named in fixture.cpp's link table, so that linking the suite links this file (helpers.h).
 const int kStagedRunsSubject = 0;
@@ -30,14 +31,14 @@ RunFinish Ending(const Run& claimed, RunStatus status, StagedRuns staged) {
   return f;
 }
 
-// Every child of `parent`, through RunListChildren pages of `limit`.
+// The id of every child of `parent`, through RunListChildOutcomes pages of `limit`.
 std::vector<std::string> InOrder(Storage& storage, const std::string& parent, int limit) {
   std::vector<std::string> ids;
   std::string cursor;
   do {
-    RunPage page = Unwrap(storage.RunListChildren(parent, cursor, limit));
-    EXPECT_LE(static_cast<int>(page.runs.size()), limit);
-    for (const Run& r : page.runs) ids.push_back(r.id);
+    ChildOutcomePage page = Unwrap(storage.RunListChildOutcomes(parent, cursor, limit));
+    EXPECT_LE(static_cast<int>(page.children.size()), limit);
+    for (const ChildOutcome& child : page.children) ids.push_back(child.id);
     cursor = page.next_cursor;
   } while (!cursor.empty());
   return ids;
@@ -246,8 +247,64 @@ TEST_P(StorageConformance, ReleaseSkipsARunAlreadyStored) {
 
 TEST_P(StorageConformance, ListChildrenRefusesACursorItNeverGave) {
   SKIP_UNLESS_STAGING();
-  EXPECT_EQ(storage().RunListChildren("r:a", "not-a-cursor", 10).status().code(),
+  EXPECT_EQ(storage().RunListChildOutcomes("r:a", "not-a-cursor", 10).status().code(),
             StatusCode::kInvalidArgument);
+}
+
+// What a flow's next step reads of each child: its status, the id its step gave it
+// (a string as it is, another JSON value serialized, its run id when there is none)
+// and its result, in the order stored, a page at a time.
+TEST_P(StorageConformance, ChildOutcomesCarryStatusChildKeyAndResult) {
+  SKIP_UNLESS_STAGING();
+  Put({FlowRoot("r"), FlowMember("r:a", "r", "r")});
+  ClaimedRun a = Take("runner", 1, kT0).at(0);
+  ASSERT_EQ(a.id, "r:a");
+  std::vector<Run> kids = Children("r:a", {"s", "7", "list", "none"});
+  kids[0].args = json::object{{"child_id", "part-1"}, {"state", json::object{{"seen", true}}}};
+  kids[1].args = json::object{{"child_id", 7}};
+  kids[2].args = json::object{{"child_id", json::array{1, "b"}}};
+  ASSERT_TRUE(storage().RunStage("default", "r:a", a.attempt, kids).ok());
+  ASSERT_TRUE(Unwrap(storage().RunFinishBatch({Released(a, At(1))})).at(0).accepted);
+
+  // "r:a:s" completes with a result, "r:a:7" fails, "r:a:list" completes with a
+  // number, and "r:a:none" is still running.
+  std::vector<ClaimedRun> claimed = Take("runner", 10, At(2));
+  ASSERT_EQ(claimed.size(), 4u);
+  std::vector<RunFinish> ends;
+  for (const ClaimedRun& kid : claimed) {
+    if (kid.id == "r:a:none") continue;
+    RunFinish end = FinishOf(kid.id, kid.attempt,
+                             kid.id == "r:a:7" ? RunStatus::kFailed : RunStatus::kCompleted, At(3));
+    if (kid.id == "r:a:s") end.result = json::object{{"sum", 3}};
+    if (kid.id == "r:a:list") end.result = 42;
+    ends.push_back(end);
+  }
+  for (const RunFinishResult& r : Unwrap(storage().RunFinishBatch(ends))) ASSERT_TRUE(r.accepted);
+
+  ChildOutcomePage first = Unwrap(storage().RunListChildOutcomes("r:a", "", 3));
+  ASSERT_EQ(first.children.size(), 3u);
+  ASSERT_FALSE(first.next_cursor.empty());
+  const ChildOutcome& s = first.children[0];
+  EXPECT_EQ(s.id, "r:a:s");
+  EXPECT_EQ(s.status, RunStatus::kCompleted);
+  EXPECT_EQ(s.child_key, "part-1");
+  EXPECT_EQ(s.result, (json::object{{"sum", 3}}));
+  EXPECT_EQ(first.children[1].id, "r:a:7");
+  EXPECT_EQ(first.children[1].status, RunStatus::kFailed);
+  EXPECT_EQ(first.children[1].child_key, "7");
+  EXPECT_EQ(first.children[2].id, "r:a:list");
+  EXPECT_EQ(first.children[2].status, RunStatus::kCompleted);
+  EXPECT_EQ(first.children[2].child_key, R"([1,"b"])");
+  EXPECT_EQ(first.children[2].result, json::value(42));
+
+  ChildOutcomePage second = Unwrap(storage().RunListChildOutcomes("r:a", first.next_cursor, 3));
+  ASSERT_EQ(second.children.size(), 1u);
+  EXPECT_TRUE(second.next_cursor.empty());
+  const ChildOutcome& none = second.children[0];
+  EXPECT_EQ(none.id, "r:a:none");
+  EXPECT_EQ(none.status, RunStatus::kRunning);
+  EXPECT_EQ(none.child_key, "r:a:none");
+  EXPECT_TRUE(none.result.is_null());
 }
 
 }  // namespace taskmill::conformance

@@ -37,7 +37,6 @@ std::string SerializeAttempts(const std::vector<Attempt>& attempts) {
 
 std::vector<Attempt> ParseAttempts(std::string_view text) { return sqlite::ParseAttempts(text); }
 
-namespace {
 json::value ParseJsonOr(std::string_view text, json::value fallback) {
   if (text.empty()) return fallback;
   if (text == "[]") return json::array();
@@ -46,7 +45,6 @@ json::value ParseJsonOr(std::string_view text, json::value fallback) {
   json::value v = json::parse(text, ec);
   return ec ? fallback : v;
 }
-}  // namespace
 
 Run ReadRun(const Rows& r, int row, int64_t* seq, int c) {
   Run run;

@@ -5,9 +5,11 @@
 
 #include <taskmill/model.h>
 
+#include <boost/json/value.hpp>
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "storage/postgres/pg_conn.h"
@@ -24,6 +26,9 @@ inline std::optional<int64_t> Micros(const std::optional<TimePoint>& t) {
 extern const char* const kRunColumns;
 // kRunColumns with every column prefixed by `alias.`.
 std::string RunColumns(const std::string& alias);
+
+// Parses stored JSON; `fallback` when the text is empty or not JSON.
+boost::json::value ParseJsonOr(std::string_view text, boost::json::value fallback);
 
 // Reads row `row` of `rows` (columns kRunColumns from `first`) into a Run.
 Run ReadRun(const Rows& rows, int row, int64_t* seq = nullptr, int first = 0);

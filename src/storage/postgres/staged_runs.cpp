@@ -8,11 +8,12 @@
 // deletes the rows of the attempt it ends in its own transaction (DeleteStaged); rows
 // of attempts lost otherwise (a crash, then a finish that kept them) are swept at open,
 // a few thousand per transaction (SweepStaged). The next step pages its predecessors'
-// children in the order they were stored (RunListChildren).
+// children in the order they were stored (RunListChildOutcomes).
 #include <algorithm>
 #include <cstdlib>
 #include <set>
 
+#include "storage/child_key.h"
 #include "storage/postgres/storage_impl.h"
 #include "storage/seq_cursor.h"
 
@@ -129,33 +130,43 @@ Status PgStorage::SweepStaged() {
   }
 }
 
-Result<RunPage> PgStorage::RunListChildren(const std::string& parent_id, const std::string& cursor,
-                                           int limit) {
+Result<ChildOutcomePage> PgStorage::RunListChildOutcomes(const std::string& parent_id,
+                                                         const std::string& cursor, int limit) {
   limit = std::clamp(limit, 1, 1000);
   Result<int64_t> parsed = storage::ParseSeqCursor(cursor);
   if (!parsed.ok()) return parsed.status();
   const int64_t after = *parsed;
   // Live children in the hot table, final ones in history: each side in seq order
-  // (runs_history_parent), merged.
+  // (runs_history_parent), merged. Only what the next step reads: the child_id comes
+  // out of the args on the server (as json, which keeps its text as stored), so that
+  // the args are neither sent nor parsed here.
+  static const std::string kColumns = "seq, id, status, args::json -> 'child_id', result";
   static const std::string kPage =
-      std::string("(SELECT ") + kRunColumns +
+      "(SELECT " + kColumns +
       " FROM runs WHERE parent_id = $1 AND parent_id <> '' AND seq > $2 ORDER BY seq LIMIT $3) "
       "UNION ALL (SELECT " +
-      kRunColumns +
+      kColumns +
       " FROM runs_history WHERE parent_id = $1 AND parent_id <> '' AND seq > $2 ORDER BY seq "
       "LIMIT $3) ORDER BY 1 LIMIT $3";
-  RunPage page;
+  ChildOutcomePage page;
   Status st = pool_.Transaction(
       [&](Connection& c) -> Status {
         auto rows = c.Exec(kPage, Params().Add(parent_id).Add(after).Add(limit + 1));
         if (!rows.ok()) return rows.status();
         int64_t last = 0;
         for (int i = 0; i < rows->size(); ++i) {
-          if (static_cast<int>(page.runs.size()) == limit) {
+          if (static_cast<int>(page.children.size()) == limit) {
             page.next_cursor = std::to_string(last);
             break;
           }
-          page.runs.push_back(ReadRun(*rows, i, &last));
+          last = rows->Int(i, 0);
+          ChildOutcome& child = page.children.emplace_back();
+          child.id = rows->Text(i, 1);
+          child.status = ParseRunStatus(rows->Text(i, 2)).value_or(RunStatus::kPending);
+          child.child_key = storage::ChildKeyFromJsonText(
+              rows->IsNull(i, 3) ? std::nullopt : std::optional<std::string_view>(rows->Text(i, 3)),
+              child.id);
+          if (!rows->IsNull(i, 4)) child.result = ParseJsonOr(rows->Text(i, 4), nullptr);
         }
         return Status::Ok();
       },

@@ -107,7 +107,11 @@ TEST_F(PostgresStagedSweep, TheOpenDeletesWhatLostAttemptsStagedAndKeepsRunningO
   RunFinish done = FinishOf(b.id, b.attempt, RunStatus::kCompleted, At(2));
   done.staged = StagedRuns::kRelease;
   ASSERT_TRUE(Unwrap(storage().RunFinishBatch({done})).at(0).accepted);
-  EXPECT_EQ(Unwrap(storage().RunListChildren("r:b", "", 10)).runs.size(), 3u);
+  std::vector<std::string> released;
+  for (const ChildOutcome& child : Unwrap(storage().RunListChildOutcomes("r:b", "", 10)).children) {
+    released.push_back(child.id);
+  }
+  EXPECT_EQ(released, (std::vector<std::string>{"r:b:0", "r:b:1", "r:b:2"}));
 }
 
 }  // namespace

@@ -78,8 +78,8 @@ class PgStorage final : public Storage {
   // ---- staged runs: a flow step's children before its finish (staged_runs.cpp)
   Status RunStage(const std::string& parent_queue, const std::string& parent_id, int attempt,
                   const std::vector<Run>& runs) override;
-  Result<RunPage> RunListChildren(const std::string& parent_id, const std::string& cursor,
-                                  int limit) override;
+  Result<ChildOutcomePage> RunListChildOutcomes(const std::string& parent_id,
+                                                const std::string& cursor, int limit) override;
   // Deletes the rows staged by attempts that are over (their parent no longer running
   // that attempt), a batch per transaction: at open, for attempts lost to a crash.
   Status SweepStaged();

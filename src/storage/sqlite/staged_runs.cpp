@@ -6,10 +6,11 @@
 // commit, a thousand per commit, not in it (schema.h, migration 11): after the
 // finish, the cancel or the flow's stop that ended the attempt (Tx::stopped), or at
 // open for an attempt lost to a crash (sqlite_storage.cpp). The next step pages its
-// predecessors' children in the order they were stored (RunListChildren).
+// predecessors' children in the order they were stored (RunListChildOutcomes).
 #include <algorithm>
 #include <cstdlib>
 
+#include "storage/child_key.h"
 #include "storage/seq_cursor.h"
 #include "storage/sqlite/storage_impl.h"
 
@@ -143,30 +144,39 @@ void SqliteStorage::SweepStaged(const std::string& parent_id, int64_t up_to_atte
   });
 }
 
-Result<RunPage> SqliteStorage::RunListChildren(const std::string& parent_id,
-                                               const std::string& cursor, int limit) {
+Result<ChildOutcomePage> SqliteStorage::RunListChildOutcomes(const std::string& parent_id,
+                                                             const std::string& cursor, int limit) {
   limit = std::clamp(limit, 1, 1000);
   Result<int64_t> parsed = storage::ParseSeqCursor(cursor);
   if (!parsed.ok()) return parsed.status();
   const int64_t after = *parsed;
+  // Only what the next step reads. The child_id is taken from the args here, parsed
+  // without the heap, which costs less than `args -> '$.child_id'` in SQL: measured
+  // on SQLite 3.40, a child's whole read took about 5,800 instructions against 7,400
+  // with a flow's usual small args, and 12,000 against 12,500 with args of 270 bytes.
   static const std::string kPage =
-      Sql("SELECT ",
-          " FROM runs INDEXED BY runs_parent_seq WHERE parent_id = ?1 AND "
-          "parent_id <> '' AND seq > ?2 ORDER BY seq LIMIT ?3");
-  RunPage page;
-  int64_t last = 0;
+      "SELECT seq, id, status, args, result FROM runs INDEXED BY runs_parent_seq WHERE "
+      "parent_id = ?1 AND parent_id <> '' AND seq > ?2 ORDER BY seq LIMIT ?3";
+  ChildOutcomePage page;
   Status st = WithReader([&](Connection& db) -> Status {
     auto rows = Select(db, kPage, parent_id, after, limit + 1);
     if (!rows.ok()) return rows.status();
+    int64_t last = 0;
     for (;;) {
       auto row = rows->Next();
       if (!row.ok()) return row.status();
       if (!*row) break;
-      if (static_cast<int>(page.runs.size()) == limit) {
+      if (static_cast<int>(page.children.size()) == limit) {
         page.next_cursor = std::to_string(last);
         break;
       }
-      page.runs.push_back(ReadRun(rows->row(), &last));
+      const Statement& r = rows->row();
+      last = r.Int(0);
+      ChildOutcome& child = page.children.emplace_back();
+      child.id = r.Text(1);
+      child.status = ParseRunStatus(r.Text(2)).value_or(RunStatus::kPending);
+      child.child_key = storage::ChildKeyFromArgsText(r.Text(3), child.id);
+      if (!r.IsNull(4)) child.result = ParseJsonOr(r.Text(4), nullptr);
     }
     return Status::Ok();
   });

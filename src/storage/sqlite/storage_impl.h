@@ -177,8 +177,8 @@ class SqliteStorage final : public Storage {
   // ---- staged runs: a flow step's children before its finish (staged_runs.cpp)
   Status RunStage(const std::string& parent_queue, const std::string& parent_id, int attempt,
                   const std::vector<Run>& runs) override;
-  Result<RunPage> RunListChildren(const std::string& parent_id, const std::string& cursor,
-                                  int limit) override;
+  Result<ChildOutcomePage> RunListChildOutcomes(const std::string& parent_id,
+                                                const std::string& cursor, int limit) override;
   // Releases (into runs, tallied) the runs the finished attempt staged, as f.staged
   // says, and queues the deletion of its staged rows (SweepStaged).
   Status ApplyStaged(Tx& tx, const RunFinish& f);
