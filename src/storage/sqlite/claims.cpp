@@ -10,14 +10,9 @@ constexpr int kClaimChunk = 64;
 
 namespace {
 
-// The roots of flows running in `queue`: stored running, held by no runner (they end
-// when their flow does), so they hold no slot of the queue's cap although the running
-// tally counts them. Found through runs_running_lease, among the running runs without
-// a lease (a claim always sets one): as many rows as flows running, not as runs.
-Result<int64_t> RunningFlowRoots(Connection& db, const std::string& queue) {
-  auto stmt = db.Prepare(
-      "SELECT count(*) FROM runs INDEXED BY runs_running_lease WHERE status = 'running' "
-      "AND lease_until IS NULL AND queue = ?1 AND id = flow_id");
+// The count that `sql` (with the queue as ?1) answers.
+Result<int64_t> CountOfQueue(Connection& db, const char* sql, const std::string& queue) {
+  auto stmt = db.Prepare(sql);
   if (!stmt.ok()) return stmt.status();
   ScopedReset reset(**stmt);
   (*stmt)->Bind(1, queue);
@@ -26,18 +21,24 @@ Result<int64_t> RunningFlowRoots(Connection& db, const std::string& queue) {
   return *row ? (*stmt)->Int(0) : 0;
 }
 
+// The roots of flows running in `queue`: stored running, held by no runner (they end
+// when their flow does), so they hold no slot of the queue's cap although the running
+// tally counts them. Found through runs_running_lease, among the running runs without
+// a lease (a claim always sets one): as many rows as flows running, not as runs.
+Result<int64_t> RunningFlowRoots(Connection& db, const std::string& queue) {
+  return CountOfQueue(db,
+                      "SELECT count(*) FROM runs INDEXED BY runs_running_lease WHERE "
+                      "status = 'running' AND lease_until IS NULL AND queue = ?1 AND id = flow_id",
+                      queue);
+}
+
 // The runs of `queue` claimed past its cap and not started (CapClaim::kPastCap):
 // runs_past_cap holds only those (migration 13), at most the cap's size per queue.
 Result<int64_t> PastCapRuns(Connection& db, const std::string& queue) {
-  auto stmt = db.Prepare(
-      "SELECT count(*) FROM runs INDEXED BY runs_past_cap WHERE queue = ?1 "
-      "AND status = 'running' AND started = 2");
-  if (!stmt.ok()) return stmt.status();
-  ScopedReset reset(**stmt);
-  (*stmt)->Bind(1, queue);
-  auto row = (*stmt)->Step();
-  if (!row.ok()) return row.status();
-  return *row ? (*stmt)->Int(0) : 0;
+  return CountOfQueue(db,
+                      "SELECT count(*) FROM runs INDEXED BY runs_past_cap WHERE queue = ?1 "
+                      "AND status = 'running' AND started = 2",
+                      queue);
 }
 
 }  // namespace
