@@ -279,13 +279,13 @@ TEST(SqliteStorage, ADatabaseOfSchema4ClaimsListsAndCountsAfterMigration5) {
   auto storage = Unwrap(OpenSqliteStorage({path.string(), "normal"}));
   EXPECT_THAT(RawDb(path).Column("SELECT version FROM schema_migrations ORDER BY version"),
               ElementsAreArray(ExpectedVersions()));
-  EXPECT_THAT(RawDb(path).Column("SELECT name FROM sqlite_master WHERE type = 'index' AND "
-                                 "tbl_name = 'runs' AND name NOT LIKE 'sqlite_%' ORDER BY name"),
-              ElementsAreArray({"runs_account_pending", "runs_account_task_seq", "runs_final_seq",
-                                "runs_flow_live", "runs_flow_seq", "runs_id_queue",
-                                "runs_parent_live", "runs_parent_seq", "runs_past_cap",
-                                "runs_queue_pending", "runs_running_lease",
-                                "runs_task_scheduled", "runs_task_seq"}));
+  EXPECT_THAT(
+      RawDb(path).Column("SELECT name FROM sqlite_master WHERE type = 'index' AND "
+                         "tbl_name = 'runs' AND name NOT LIKE 'sqlite_%' ORDER BY name"),
+      ElementsAreArray({"runs_account_pending", "runs_account_task_seq", "runs_final_seq",
+                        "runs_flow_live", "runs_flow_seq", "runs_id_queue", "runs_parent_live",
+                        "runs_parent_seq", "runs_past_cap", "runs_queue_pending",
+                        "runs_running_lease", "runs_task_scheduled", "runs_task_seq"}));
 
   StorageStats stats = Unwrap(storage->RunStats());
   EXPECT_EQ(stats.total, 11);
