@@ -72,8 +72,9 @@ struct RunPage {
   std::string next_cursor;  // empty when there is no further page
 };
 
-// What a claimed run is to its queue's cap (QueueSetConcurrency), for a backend whose
-// caps count started runs only (RunTakeParams::caps).
+// What a claimed run is to its queue's cap (QueueSetConcurrency), as a backend that
+// claims past caps tells it (RunTakeParams::caps): the cap counts the runs holding a
+// slot of it.
 enum class CapClaim : uint8_t {
   kNone,  // its queue has no cap (or the backend does not say)
   kSlot,  // it holds one of its queue's slots, started or claimed ahead
