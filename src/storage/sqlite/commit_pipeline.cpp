@@ -60,6 +60,13 @@ void SqliteStorage::NoteShortOfSpace() {
   checkpoint_cv_.notify_one();
 }
 
+void SqliteStorage::ApplyLogBound() {
+  const int64_t bound = log_space_->LogBound();
+  if (bound == applied_log_bound_) return;
+  const std::string pragma = "PRAGMA journal_size_limit=" + std::to_string(bound);
+  if (writer_db_->ExecScript(pragma.c_str()).ok()) applied_log_bound_ = bound;
+}
+
 // PASSIVE checkpoints on a connection of their own: they copy what no reader still
 // needs and never block the writer, which goes on appending to the log meanwhile;
 // the writer starts the log over once a checkpoint has copied all of it.
@@ -165,6 +172,7 @@ void SqliteStorage::WriterLoop() {
     // A measurement, not a decision: storage still takes every instant it stores
     // from its callers.
     const auto started = std::chrono::steady_clock::now();
+    ApplyLogBound();
     CommitBatch(batch, results);
     const auto elapsed = std::chrono::steady_clock::now() - started;
     const size_t size = batch.size();

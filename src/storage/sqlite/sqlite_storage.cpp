@@ -73,7 +73,9 @@ Status SqliteStorage::Init() {
     ScopedReset reset(**page_size);
     auto row = (*page_size)->Step();
     if (!row.ok()) return row.status();
-    log_space_ = std::make_unique<LogSpace>(options_.path, (*page_size)->Int(0));
+    const int64_t page_bytes = (*page_size)->Int(0);
+    log_space_ = std::make_unique<LogSpace>(options_.path, page_bytes, options_.log_size_limit,
+                                            options_.checkpoint_pages * page_bytes);
   }
   {
     // Without it the storage works all the same; the runners of other processes

@@ -83,6 +83,8 @@ class SqliteStorage final : public Storage {
   ~SqliteStorage() override;
   static int AfterWalCommit(void* self, sqlite3* db, const char*, int log_pages);
   void NoteShortOfSpace();
+  // Sets journal_size_limit to LogSpace::LogBound when that changed; between commits.
+  void ApplyLogBound();
   void CheckpointLoop();
   Status Write(std::function<Status(Tx&)> fn, bool durable = true);
   // A claim's write: not durable, and run after the other writes that share its
@@ -297,6 +299,7 @@ class SqliteStorage final : public Storage {
   SchemaMigration opened_migration_;                 // what Init's migration found and did
   std::unique_ptr<Connection> writer_db_;            // used by the writer thread only (after Init)
   std::unique_ptr<LogSpace> log_space_;              // set by Init
+  int64_t applied_log_bound_ = -1;                   // journal_size_limit; writer thread only
   std::thread writer_;
 
   // Durable writes committed and waiting for the log's fsync (synchronous=full).
