@@ -9,21 +9,39 @@ namespace taskmill::sqlite {
 namespace {
 
 // Pending or running: the terms of the partial indexes runs_flow_live and
-// runs_parent_live (migration 10), spelled as they are so that SQLite may use them, and
-// named by INDEXED BY because its planner otherwise prefers runs_parent_seq and
-// runs_flow_seq: walking those for a live row passes every final child of a step
+// runs_parent_live (migrations 10 and 14), spelled as they are so that SQLite may use
+// them, and named by INDEXED BY because its planner otherwise prefers runs_parent_seq
+// and runs_flow_seq: walking those for a live row passes every final child of a step
 // first, once per child's finish.
 constexpr const char* kParentLive =
     "SELECT flow_id FROM runs INDEXED BY runs_parent_live WHERE parent_id = ?1 "
     "AND parent_id <> '' AND status IN ('pending', 'running') LIMIT 1";
-constexpr const char* kFlowLive =
-    "SELECT 1 FROM runs INDEXED BY runs_flow_live WHERE flow_id = ?1 AND flow_id <> '' "
-    "AND status IN ('pending', 'running') AND id <> ?1 LIMIT 1";
+// The live runs of a flow but its root: its live steps (runs_flow_live holds only
+// steps, migration 14), then the live children of each of its steps. ?1: the root.
+constexpr const char* kFlowLiveSteps =
+    "SELECT id, queue, task, account_id, status, attempt, runner, started_at, attempts "
+    "FROM runs INDEXED BY runs_flow_live WHERE flow_id = ?1 AND flow_id <> '' "
+    "AND parent_id = flow_id AND status IN ('pending', 'running') AND id <> ?1";
+constexpr const char* kFlowLiveChildren =
+    "SELECT c.id, c.queue, c.task, c.account_id, c.status, c.attempt, c.runner, "
+    "c.started_at, c.attempts FROM runs AS s INDEXED BY runs_parent_seq "
+    "JOIN runs AS c INDEXED BY runs_parent_live ON c.parent_id = s.id "
+    "WHERE s.parent_id = ?1 AND s.parent_id <> '' AND c.parent_id <> '' "
+    "AND c.status IN ('pending', 'running')";
 
-Result<bool> Any(Connection& db, const char* sql, const std::string& id) {
-  auto rows = Select(db, sql, id);
-  if (!rows.ok()) return rows.status();
-  return rows->Next();
+// Whether anything of the flow whose root is `root` is live but the root: one seek
+// while a step is, and a walk of its steps (a seek each) only once none is.
+Result<bool> FlowLive(Connection& db, const std::string& root) {
+  static const std::string kSteps = std::string(kFlowLiveSteps) + " LIMIT 1";
+  static const std::string kChildren = std::string(kFlowLiveChildren) + " LIMIT 1";
+  for (const std::string* sql : {&kSteps, &kChildren}) {
+    auto rows = Select(db, *sql, root);
+    if (!rows.ok()) return rows.status();
+    auto live = rows->Next();
+    if (!live.ok()) return live.status();
+    if (*live) return true;
+  }
+  return false;
 }
 
 // A run of `queue` that is final, and whose children are all final too. A live child
@@ -173,7 +191,7 @@ Status SqliteStorage::ApplyFollowUps(Tx& tx, const std::vector<const RunFollowUp
   if (settle.stop_live)
     TASKMILL_RETURN_IF_ERROR(StopFlowRuns(tx, settle.id, settle.error, finished_at));
   if (settle.when_idle) {
-    auto live = Any(tx.db, kFlowLive, settle.id);
+    auto live = FlowLive(tx.db, settle.id);
     if (!live.ok()) return live.status();
     if (*live) return Status::Ok();
   }
@@ -211,13 +229,8 @@ Status SqliteStorage::StopFlowRuns(Tx& tx, const std::string& flow_id, const std
     std::optional<std::string> attempts;
   };
   std::vector<Live> live;
-  {
-    auto rows =
-        Select(tx.db,
-               "SELECT id, queue, task, account_id, status, attempt, runner, started_at, "
-               "attempts FROM runs INDEXED BY runs_flow_live WHERE flow_id = ?1 AND flow_id <> '' "
-               "AND status IN ('pending', 'running') AND id <> ?1",
-               flow_id);
+  for (const char* sql : {kFlowLiveSteps, kFlowLiveChildren}) {
+    auto rows = Select(tx.db, sql, flow_id);
     if (!rows.ok()) return rows.status();
     for (;;) {
       auto row = rows->Next();
