@@ -224,6 +224,33 @@ TEST_P(StorageConformance, SettleEndsTheRootWhenNothingOfTheFlowIsLive) {
   ExpectStatsMatchListing();
 }
 
+// Every step is final, but one's child is not: the flow is live until it ends.
+TEST_P(StorageConformance, SettleWaitsForTheLiveChildOfAFinalStep) {
+  Put({FlowRoot("r"), FlowMember("r:a", "r", "r"), FlowMember("r:b", "r", "r")});
+  std::vector<ClaimedRun> steps = Take("runner", 2, kT0);
+  ASSERT_EQ(steps.size(), 2u);
+  Put({FlowMember("r:a:c", "r", "r:a")});  // pending
+  RunSettle settle;
+  settle.queue = "default";
+  settle.id = "r";
+  settle.status = RunStatus::kCompleted;
+  for (const ClaimedRun& step : steps) {
+    RunFinish f = FinishWith(step, RunStatus::kCompleted, {});
+    f.settle = settle;
+    ASSERT_TRUE(Unwrap(storage().RunFinishBatch({f})).at(0).accepted);
+  }
+  EXPECT_EQ(Get("r").status, RunStatus::kRunning) << "r:a:c is still pending";
+  std::vector<ClaimedRun> child = Take("runner", 1, kT0);
+  ASSERT_EQ(child.size(), 1u);
+  ASSERT_EQ(child[0].id, "r:a:c");
+  EXPECT_EQ(Get("r").status, RunStatus::kRunning) << "r:a:c is running";
+  RunFinish last = FinishWith(child[0], RunStatus::kCompleted, {});
+  last.settle = settle;
+  ASSERT_TRUE(Unwrap(storage().RunFinishBatch({last})).at(0).accepted);
+  EXPECT_EQ(Get("r").status, RunStatus::kCompleted);
+  ExpectStatsMatchListing();
+}
+
 TEST_P(StorageConformance, SettleStopsWhatIsLeftOfAFailedFlow) {
   Put({FlowRoot("r"), FlowMember("r:a", "r", "r"), FlowMember("r:b", "r", "r")});
   std::vector<ClaimedRun> claimed = Take("runner", 1, kT0);
