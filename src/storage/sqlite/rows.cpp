@@ -1,6 +1,9 @@
 #include "storage/sqlite/rows.h"
 
+#include <algorithm>
 #include <boost/json.hpp>
+#include <iterator>
+#include <tuple>
 
 namespace taskmill::sqlite {
 namespace json = boost::json;
@@ -283,6 +286,34 @@ bool IsPlain(const Run& r) {
          r.result.is_null() && r.error.empty() && r.error_kind.empty() &&
          r.progress == Progress{} && r.parent_id.empty() && r.flow_id.empty() &&
          r.input_file.empty() && r.output_file.empty() && r.attempts.empty();
+}
+
+static_assert(std::size(kInsertedColumns) == 35,
+              "a column added to kInsertedColumns: SameButChildColumns must compare it");
+
+bool SameButChildColumns(const Run& a, const Run& b) {
+  auto shared = [](const Run& r) {
+    return std::tie(r.queue, r.function, r.task, r.status, r.data, r.priority, r.account_id,
+                    r.auth_account_id, r.scheduled_at, r.started_at, r.finished_at, r.lease_until,
+                    r.runner, r.attempt, r.retry, r.timeout, r.time_to_resolve, r.result, r.error,
+                    r.error_kind, r.progress, r.parent_id, r.flow_id, r.input_file, r.output_file,
+                    r.attempts);
+  };
+  return shared(a) == shared(b);
+}
+
+std::string StagedColumns(std::string_view child, std::string_view shared) {
+  std::string list;
+  for (const InsertedColumn& c : kInsertedColumns) {
+    const bool of_child =
+        std::any_of(std::begin(kStagedChildColumns), std::end(kStagedChildColumns),
+                    [&](const char* name) { return std::string_view(name) == c.name; });
+    if (!list.empty()) list += ", ";
+    list += of_child ? child : shared;
+    list += '.';
+    list += c.name;
+  }
+  return list;
 }
 
 // Binds the run to parameters at+1 .. at+RunParams(plain); a plain run (IsPlain) may

@@ -77,4 +77,14 @@ bool IsPlain(const Run& r);
 // in place.
 void BindRun(Statement& s, const Run& r, int at = 0, bool plain = false);
 
+// A flow step's children share all but a few columns (staged_runs.cpp): a staged
+// child stores only these, kStagedChildColumns, and the rest once per batch, in a
+// template row.
+inline constexpr const char* kStagedChildColumns[] = {"id", "args", "created_at", "run_at"};
+// Whether `a` and `b` differ at most in kStagedChildColumns.
+bool SameButChildColumns(const Run& a, const Run& b);
+// The inserted columns (InsertRunsSql's, in order), each qualified by `child` when a
+// staged child stores it, else by `shared`: "c.id, t.queue, ...".
+std::string StagedColumns(std::string_view child, std::string_view shared);
+
 }  // namespace taskmill::sqlite

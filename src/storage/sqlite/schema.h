@@ -350,6 +350,28 @@ CREATE INDEX runs_past_cap ON runs(queue) WHERE status = 'running' AND started =
 DROP INDEX runs_flow_live;
 CREATE INDEX runs_flow_live ON runs(flow_id) WHERE flow_id <> '' AND parent_id = flow_id AND status IN ('pending', 'running');
 )sql"},
+    // A step's children share all but their id, args and times (kStagedChildColumns,
+    // rows.h): a staged child is a narrow row of those and the seq of the template it
+    // shares the rest with, a whole staged run stored once per batch of children that
+    // share it (staged_runs.cpp). A child staged as a whole run wrote about 600 bytes
+    // and bound 37 values; its sweep deleted as much. The rows staged before this
+    // migration each become their own template.
+    {15, R"sql(
+ALTER TABLE staged_runs RENAME TO staged_templates;
+CREATE TABLE staged_children (
+  parent_id TEXT NOT NULL,
+  parent_attempt INTEGER NOT NULL,
+  seq INTEGER NOT NULL,
+  template INTEGER NOT NULL,  -- the seq of its template in staged_templates
+  id TEXT NOT NULL,
+  args TEXT NOT NULL,
+  created_at INTEGER NOT NULL,
+  run_at INTEGER NOT NULL,
+  PRIMARY KEY (parent_id, parent_attempt, seq)
+) WITHOUT ROWID;
+INSERT INTO staged_children
+  SELECT parent_id, parent_attempt, seq, seq, id, args, created_at, run_at FROM staged_templates;
+)sql"},
 };
 
 }  // namespace taskmill::sqlite

@@ -55,13 +55,18 @@ Status SqliteStorage::Init() {
   // Rows staged by attempts that are over and were not swept (a crash came first): no
   // finish releases them any more (staged_runs.cpp). A thousand per commit, so that
   // none grows with the number of rows left behind.
-  for (;;) {
-    TASKMILL_RETURN_IF_ERROR(writer_db_->ExecScript(
-        "DELETE FROM staged_runs WHERE (parent_id, parent_attempt, seq) IN (SELECT "
-        "parent_id, parent_attempt, seq FROM staged_runs WHERE NOT EXISTS "
-        "(SELECT 1 FROM runs WHERE runs.id = staged_runs.parent_id AND runs.status = "
-        "'running' AND runs.attempt = staged_runs.parent_attempt) LIMIT 1000)"));
-    if (writer_db_->Changes() < 1000) break;
+  for (const char* table : {"staged_children", "staged_templates"}) {
+    const std::string sweep = std::string("DELETE FROM ") + table +
+                              " WHERE (parent_id, parent_attempt, seq) IN (SELECT parent_id, "
+                              "parent_attempt, seq FROM " +
+                              table +
+                              " AS s WHERE NOT EXISTS (SELECT 1 FROM runs WHERE runs.id = "
+                              "s.parent_id AND runs.status = 'running' AND runs.attempt = "
+                              "s.parent_attempt) LIMIT 1000)";
+    for (;;) {
+      TASKMILL_RETURN_IF_ERROR(writer_db_->ExecScript(sweep.c_str()));
+      if (writer_db_->Changes() < 1000) break;
+    }
   }
   if (options_.synchronous == "full") {
     TASKMILL_RETURN_IF_ERROR(OpenLogForSync());

@@ -14,6 +14,7 @@
 #include <thread>
 #include <vector>
 
+#include "storage/conformance/helpers.h"
 #include "storage/conformance/storage_conformance.h"
 #include "storage/sqlite/schema.h"
 
@@ -692,6 +693,62 @@ TEST(SqliteStorage, ListsRunsByFlowAndParent) {
   page = Unwrap(storage->RunList(by_parent));
   ASSERT_EQ(page.runs.size(), 1u);
   EXPECT_EQ(page.runs[0].id, "b");
+}
+
+// Children a step staged as whole runs before migration 15 are each their own template
+// after it: the step's finish releases them as they were staged, in that order.
+TEST(SqliteStorage, ChildrenStagedBeforeMigration15AreReleasedByTheirStepsFinish) {
+  TempDir dir;
+  auto path = dir.path() / "taskmill.db";
+  {
+    RawDb db(path);
+    db.Exec(
+        "CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, "
+        "applied_at TEXT NOT NULL DEFAULT (datetime('now')))");
+    for (const auto& m : kMigrations) {
+      if (m.version > 14) break;
+      db.Exec(m.sql);
+      db.Exec("INSERT INTO schema_migrations(version) VALUES (" + std::to_string(m.version) + ")");
+    }
+    // The step, running its first attempt, and its two children, staged as that
+    // version staged them: whole runs (built in runs, then moved).
+    db.Exec(
+        "INSERT INTO runs(id, queue, function, status, args, data, created_at, run_at, "
+        "started_at, lease_until, runner, attempt, ttr_us) VALUES ('step', 'default', "
+        "'test.echo', 'running', '[]', '{}', 0, 0, 1, 9000000000000000, 'old-runner', 1, "
+        "1000000)");
+    db.Exec("INSERT INTO run_tallies(queue, task, status, n) VALUES ('default', '', 'running', 1)");
+    for (const std::string child : {"b", "a"}) {
+      db.Exec(
+          "INSERT INTO runs(id, queue, function, status, args, data, created_at, run_at, ttr_us, "
+          "parent_id) VALUES ('" +
+          child + "', 'kids', 'test.add', 'pending', '{\"child_id\":\"" + child +
+          "\"}', '{}', 5, 6, 1000000, 'step')");
+    }
+    const std::string columns =
+        "id, queue, function, task, status, args, data, priority, account_id, "
+        "auth_account_id, created_at, run_at, scheduled_at, started_at, finished_at, "
+        "lease_until, runner, attempt, max_attempts, delay_us, delay_factor, max_delay_us, "
+        "timeout_us, ttr_us, result, error, error_kind, progress_total, progress_succeeded, "
+        "progress_failed, parent_id, flow_id, input_file, output_file, attempts";
+    db.Exec("INSERT INTO staged_runs(seq, " + columns + ", parent_attempt) SELECT seq, " + columns +
+            ", 1 FROM runs WHERE parent_id = 'step'");
+    db.Exec("DELETE FROM runs WHERE parent_id = 'step'");
+  }
+  auto storage = Unwrap(OpenSqliteStorage({path.string()}));
+  RunFinish done = conformance::FinishOf("step", 1, RunStatus::kCompleted, conformance::At(1));
+  done.staged = StagedRuns::kRelease;
+  ASSERT_TRUE(Unwrap(storage->RunFinishBatch({done})).at(0).accepted);
+  ChildOutcomePage children = Unwrap(storage->RunListChildOutcomes("step", "", 10));
+  ASSERT_EQ(children.children.size(), 2u);
+  EXPECT_EQ(children.children[0].id, "b") << "released in the order staged";
+  EXPECT_EQ(children.children[1].id, "a");
+  EXPECT_EQ(children.children[1].child_key, "a");
+  taskmill::Run a = Unwrap(storage->RunGet("a", "kids"));
+  EXPECT_EQ(a.function, "test.add");
+  EXPECT_EQ(a.status, RunStatus::kPending);
+  EXPECT_EQ(a.run_at.time_since_epoch().count(), 6);
+  EXPECT_EQ(a.parent_id, "step");
 }
 
 }  // namespace

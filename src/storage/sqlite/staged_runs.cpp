@@ -1,8 +1,11 @@
 // Staged runs (Storage::RunStage): a flow's step stages its children in batches while
-// it runs, into staged_runs (migrations 11 and 12: keyed by the staging attempt and
-// the order staged), which no claim, listing or tally reads. The finish of the
-// attempt that staged them releases them into runs in its own commit; a failed or
-// stopped attempt's are never released. Either way the rows are deleted after that
+// it runs, which no claim, listing or tally reads. A child is a narrow row of
+// staged_children (migration 15: its id, args and times, keyed by the staging
+// attempt and the order staged) naming its template, a whole run in
+// staged_templates that it shares every other column with: one per batch of
+// children that share them, so one per batch for a step's children. The finish of
+// the attempt that staged them releases them into runs in its own commit; a failed
+// or stopped attempt's are never released. Either way the rows are deleted after that
 // commit, a thousand per commit, not in it (schema.h, migration 11): after the
 // finish, the cancel or the flow's stop that ended the attempt (Tx::stopped), or at
 // open for an attempt lost to a crash (sqlite_storage.cpp). The next step pages its
@@ -17,8 +20,8 @@
 namespace taskmill::sqlite {
 namespace {
 
-// The columns a run is inserted with (InsertRunsSql), for the release's INSERT ...
-// SELECT: staged_runs has the same ones.
+// The columns a run is inserted with (InsertRunsSql), for a template's INSERT:
+// staged_templates has the same ones.
 const std::string& InsertedColumns() {
   static const std::string columns = [] {
     std::string sql = InsertRunsSql(1);
@@ -39,9 +42,22 @@ Status SqliteStorage::RunStage(const std::string& parent_queue, const std::strin
                                      "', not '" + parent_id + "': it cannot be staged under it");
     }
   }
-  static const std::string kInsert = "INSERT INTO staged_runs (" + InsertedColumns() +
-                                     ", parent_attempt, seq) VALUES (" +
-                                     Placeholders(1, RunParams(false) + 2) + ")";
+  // The runs that are stored whole as a template: the first, and each that differs
+  // from the last template in more than a child's columns. Decided here, on the
+  // caller's thread rather than the writer's.
+  std::vector<char> templates(runs.size(), 0);
+  for (size_t i = 0, last = 0; i < runs.size(); ++i) {
+    if (i == 0 || !SameButChildColumns(runs[i], runs[last])) {
+      templates[i] = 1;
+      last = i;
+    }
+  }
+  static const std::string kInsertTemplate = "INSERT INTO staged_templates (" + InsertedColumns() +
+                                             ", parent_attempt, seq) VALUES (" +
+                                             Placeholders(1, RunParams(false) + 2) + ")";
+  static const std::string kInsertChild =
+      "INSERT INTO staged_children (parent_id, parent_attempt, seq, template, id, args, "
+      "created_at, run_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)";
   // Not made durable before it returns: the parent's finish, which alone releases
   // them, is a later commit of the same log, and its sync covers these rows too. A
   // crash before it loses the attempt, whose staged rows then matter to no one.
@@ -59,21 +75,41 @@ Status SqliteStorage::RunStage(const std::string& parent_queue, const std::strin
         }
         // The batch goes after the attempt's earlier ones: the order of the key.
         auto last = Select(tx.db,
-                           "SELECT seq FROM staged_runs WHERE parent_id = ?1 AND "
+                           "SELECT seq FROM staged_children WHERE parent_id = ?1 AND "
                            "parent_attempt = ?2 ORDER BY seq DESC LIMIT 1",
                            parent_id, attempt);
         if (!last.ok()) return last.status();
         auto last_row = last->Next();
         if (!last_row.ok()) return last_row.status();
         int64_t seq = *last_row ? last->row().Int(0) : 0;
-        for (const Run& r : runs) {
-          auto stmt = tx.db.Prepare(kInsert);
-          if (!stmt.ok()) return stmt.status();
-          ScopedReset reset(**stmt);
-          BindRun(**stmt, r);
-          (*stmt)->Bind(RunParams(false) + 1, attempt);
-          (*stmt)->Bind(RunParams(false) + 2, ++seq);
-          TASKMILL_RETURN_IF_ERROR((*stmt)->Exec());
+        auto insert_template = tx.db.Prepare(kInsertTemplate);
+        if (!insert_template.ok()) return insert_template.status();
+        auto insert_child = tx.db.Prepare(kInsertChild);
+        if (!insert_child.ok()) return insert_child.status();
+        int64_t template_seq = 0;
+        for (size_t i = 0; i < runs.size(); ++i) {
+          const Run& r = runs[i];
+          ++seq;
+          if (templates[i]) {
+            Statement& t = **insert_template;
+            ScopedReset reset(t);
+            BindRun(t, r);
+            t.Bind(RunParams(false) + 1, attempt);
+            t.Bind(RunParams(false) + 2, seq);
+            TASKMILL_RETURN_IF_ERROR(t.Exec());
+            template_seq = seq;
+          }
+          Statement& c = **insert_child;
+          ScopedReset reset(c);
+          c.BindView(1, parent_id);
+          c.Bind(2, attempt);
+          c.Bind(3, seq);
+          c.Bind(4, template_seq);
+          c.BindView(5, r.id);
+          BindJson(c, 6, r.args);
+          c.Bind(7, Micros(r.created_at));
+          c.Bind(8, Micros(r.run_at));
+          TASKMILL_RETURN_IF_ERROR(c.Exec());
         }
         return Status::Ok();
       },
@@ -83,18 +119,17 @@ Status SqliteStorage::RunStage(const std::string& parent_queue, const std::strin
 Status SqliteStorage::ApplyStaged(Tx& tx, const RunFinish& f) {
   if (f.staged == StagedRuns::kKeep) return Status::Ok();
   if (f.staged == StagedRuns::kRelease) {
-    // One INSERT ... SELECT per (queue, task, account, status) of the staged runs
-    // (one for a step's children), so that the tallies move by what it inserted.
-    // DISTINCT keeps only the few values in its temporary index (GROUP BY sorted every
-    // row), and both read along the table's key, whose order is the order staged: no
-    // sort holds a million rows in memory.
+    // One INSERT ... SELECT per (queue, task, account, status) of the templates (one
+    // for a step's children), so that the tallies move by what it inserted. Each
+    // reads the children along their key, whose order is the order staged, and finds
+    // each one's template by its key: no sort holds a million rows in memory.
     struct Group {
       std::string queue, task, account, status;
     };
     std::vector<Group> groups;
     {
       auto rows = Select(tx.db,
-                         "SELECT DISTINCT queue, task, account_id, status FROM staged_runs "
+                         "SELECT DISTINCT queue, task, account_id, status FROM staged_templates "
                          "WHERE parent_id = ?1 AND parent_attempt = ?2",
                          f.id, f.attempt);
       if (!rows.ok()) return rows.status();
@@ -107,11 +142,13 @@ Status SqliteStorage::ApplyStaged(Tx& tx, const RunFinish& f) {
                           std::string(r.Text(3))});
       }
     }
+    // CROSS JOIN: the children drive the loop (SQLite keeps the order of the tables).
     static const std::string kRelease =
-        "INSERT INTO runs (" + InsertedColumns() + ") SELECT " + InsertedColumns() +
-        " FROM staged_runs WHERE parent_id = ?1 AND "
-        "parent_attempt = ?2 AND queue = ?3 AND "
-        "task = ?4 AND account_id = ?5 AND status = ?6 ORDER BY seq ON CONFLICT DO NOTHING";
+        "INSERT INTO runs (" + InsertedColumns() + ") SELECT " + StagedColumns("c", "t") +
+        " FROM staged_children AS c CROSS JOIN staged_templates AS t WHERE c.parent_id = ?1 "
+        "AND c.parent_attempt = ?2 AND t.parent_id = c.parent_id AND t.parent_attempt = "
+        "c.parent_attempt AND t.seq = c.template AND t.queue = ?3 AND t.task = ?4 AND "
+        "t.account_id = ?5 AND t.status = ?6 ORDER BY c.seq ON CONFLICT DO NOTHING";
     for (const Group& g : groups) {
       TASKMILL_RETURN_IF_ERROR(
           Exec(tx.db, kRelease, f.id, f.attempt, g.queue, g.task, g.account, g.status));
@@ -130,17 +167,21 @@ Status SqliteStorage::ApplyStaged(Tx& tx, const RunFinish& f) {
 // Queued from inside a write, this lands in a later commit, and before any write
 // queued after that one: a later attempt of the parent, claimed only after this
 // finish committed, stages its rows after the sweep has run (and the bound on the
-// attempt keeps them besides).
+// attempt keeps them besides). The templates go with the last of their children.
 void SqliteStorage::SweepStaged(const std::string& parent_id, int64_t up_to_attempt) {
   WriteDetached([this, parent_id, up_to_attempt](Tx& tx) -> Status {
     TASKMILL_RETURN_IF_ERROR(Exec(tx.db,
-                                  "DELETE FROM staged_runs WHERE (parent_id, parent_attempt, "
+                                  "DELETE FROM staged_children WHERE (parent_id, parent_attempt, "
                                   "seq) IN (SELECT parent_id, parent_attempt, seq FROM "
-                                  "staged_runs WHERE parent_id = ?1 AND parent_attempt <= ?2 "
+                                  "staged_children WHERE parent_id = ?1 AND parent_attempt <= ?2 "
                                   "LIMIT 1000)",
                                   parent_id, up_to_attempt));
-    if (tx.db.Changes() == 1000) SweepStaged(parent_id, up_to_attempt);
-    return Status::Ok();
+    if (tx.db.Changes() == 1000) {
+      SweepStaged(parent_id, up_to_attempt);
+      return Status::Ok();
+    }
+    return Exec(tx.db, "DELETE FROM staged_templates WHERE parent_id = ?1 AND parent_attempt <= ?2",
+                parent_id, up_to_attempt);
   });
 }
 

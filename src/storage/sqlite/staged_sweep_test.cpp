@@ -44,8 +44,8 @@ class StagedSweep : public ::testing::Test {
     int64_t n = -1;
     if (sqlite3_open_v2(path_.c_str(), &db, SQLITE_OPEN_READONLY, nullptr) == SQLITE_OK) {
       sqlite3_stmt* stmt = nullptr;
-      if (sqlite3_prepare_v2(db, "SELECT count(*) FROM staged_runs WHERE parent_id = ?1", -1, &stmt,
-                             nullptr) == SQLITE_OK) {
+      if (sqlite3_prepare_v2(db, "SELECT count(*) FROM staged_children WHERE parent_id = ?1", -1,
+                             &stmt, nullptr) == SQLITE_OK) {
         sqlite3_bind_text(stmt, 1, parent.c_str(), -1, SQLITE_TRANSIENT);
         if (sqlite3_step(stmt) == SQLITE_ROW) n = sqlite3_column_int64(stmt, 0);
       }
