@@ -127,6 +127,47 @@ void AddSuccessors(const FlowDef& flow, const FlowStep& step, const Run& run, Ru
   }
 }
 
+// A child's finish carries its step's successors, the same for every child of that
+// step run but for the instant they are stored from: built once per step run and
+// worker thread, and copied with the finish's instant. Built for each child, they were
+// about 40% of a child's work on the worker (callgrind), which runs between the claim
+// that brought the child and the finish that frees its slot.
+void AddChildsSuccessors(const FlowDef& flow, const FlowStep& step, const Run& child,
+                         RunFinish& f) {
+  struct Built {
+    const FlowDef* flow = nullptr;
+    const FlowStep* step = nullptr;
+    Run of;  // what AddSuccessors reads of the child, its step's
+    std::vector<RunFollowUp> ups;
+  };
+  thread_local Built built;
+  const json::value& args = JsonField(child.args, "args");
+  const bool same =
+      built.flow == &flow && built.step == &step && built.of.parent_id == child.parent_id &&
+      built.of.flow_id == child.flow_id && built.of.account_id == child.account_id &&
+      built.of.auth_account_id == child.auth_account_id && built.of.priority == child.priority &&
+      built.of.time_to_resolve == child.time_to_resolve && JsonField(built.of.args, "args") == args;
+  if (!same) {
+    built = Built{&flow, &step, {}, {}};
+    built.of.parent_id = child.parent_id;
+    built.of.flow_id = child.flow_id;
+    built.of.account_id = child.account_id;
+    built.of.auth_account_id = child.auth_account_id;
+    built.of.priority = child.priority;
+    built.of.time_to_resolve = child.time_to_resolve;
+    built.of.args = json::object{{"args", args}};
+    RunFinish first;
+    first.finished_at = f.finished_at;
+    AddSuccessors(flow, step, child, first);
+    built.ups = std::move(first.follow_ups);
+  }
+  for (const RunFollowUp& up : built.ups) {
+    RunFollowUp& copy = f.follow_ups.emplace_back(up);
+    copy.run.created_at = f.finished_at;
+    copy.run.run_at = f.finished_at;
+  }
+}
+
 void SettleWhenIdle(const FlowDef& flow, const Run& run, RunFinish& f) {
   RunSettle settle;
   settle.queue = flow.queue;
@@ -203,7 +244,7 @@ void AdvanceFlow(const FlowRegistry& flows, const Run& run, RunFinish& f) {
   if (!ok && step->exit_on_failed) return FailFlow(*flow, run, step->name, f, f);
   // The successors of its step (they take the flow's id and args, which the child
   // shares with its step, and not the step's own id).
-  AddSuccessors(*flow, *step, run, f);
+  AddChildsSuccessors(*flow, *step, run, f);
   SettleWhenIdle(*flow, run, f);
 }
 
