@@ -111,6 +111,19 @@ class RawDb {
   sqlite3* db_ = nullptr;
 };
 
+// Brings an empty database to schema `version` (migrations 1 to `version`), as the
+// taskmill of that schema left it.
+void MigrateTo(RawDb& db, int version) {
+  db.Exec(
+      "CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, "
+      "applied_at TEXT NOT NULL DEFAULT (datetime('now')))");
+  for (const auto& m : kMigrations) {
+    if (m.version > version) break;
+    db.Exec(m.sql);
+    db.Exec("INSERT INTO schema_migrations(version) VALUES (" + std::to_string(m.version) + ")");
+  }
+}
+
 std::vector<std::string> ExpectedVersions() {
   std::vector<std::string> versions;
   for (const auto& m : kMigrations) versions.push_back(std::to_string(m.version));
@@ -152,14 +165,7 @@ TEST(SqliteStorage, TalliesAreComputedForADatabaseOfSchema3) {
   auto path = dir.path() / "taskmill.db";
   {
     RawDb db(path);
-    db.Exec(
-        "CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, "
-        "applied_at TEXT NOT NULL DEFAULT (datetime('now')))");
-    for (const auto& m : kMigrations) {
-      if (m.version > 3) break;
-      db.Exec(m.sql);
-      db.Exec("INSERT INTO schema_migrations(version) VALUES (" + std::to_string(m.version) + ")");
-    }
+    MigrateTo(db, 3);
     auto insert = [&](const std::string& id, const std::string& queue, const std::string& task,
                       const std::string& status, int64_t run_at) {
       db.Exec(
@@ -202,14 +208,7 @@ struct StoredRun {
 
 void WriteSchema4Database(const std::filesystem::path& path, const std::vector<StoredRun>& runs) {
   RawDb db(path);
-  db.Exec(
-      "CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, "
-      "applied_at TEXT NOT NULL DEFAULT (datetime('now')))");
-  for (const auto& m : kMigrations) {
-    if (m.version > 4) break;
-    db.Exec(m.sql);
-    db.Exec("INSERT INTO schema_migrations(version) VALUES (" + std::to_string(m.version) + ")");
-  }
+  MigrateTo(db, 4);
   for (const StoredRun& r : runs) {
     const bool running = r.status == "running";
     const bool finished = r.status != "pending" && !running;
@@ -702,14 +701,7 @@ TEST(SqliteStorage, ChildrenStagedBeforeMigration15AreReleasedByTheirStepsFinish
   auto path = dir.path() / "taskmill.db";
   {
     RawDb db(path);
-    db.Exec(
-        "CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, "
-        "applied_at TEXT NOT NULL DEFAULT (datetime('now')))");
-    for (const auto& m : kMigrations) {
-      if (m.version > 14) break;
-      db.Exec(m.sql);
-      db.Exec("INSERT INTO schema_migrations(version) VALUES (" + std::to_string(m.version) + ")");
-    }
+    MigrateTo(db, 14);
     // The step, running its first attempt, and its two children, staged as that
     // version staged them: whole runs (built in runs, then moved).
     db.Exec(
