@@ -78,13 +78,13 @@ struct RunPage {
 enum class CapClaim : uint8_t {
   kNone,  // its queue has no cap (or the backend does not say)
   kSlot,  // it holds one of its queue's slots, started or claimed ahead
-  // Claimed ahead past its queue's cap, holding no slot of it (a backend claims at
-  // most the cap's size of these per queue): its runner starts it only in the slot of
-  // a run of the same queue holding one that the runner finished, writing its start
-  // (RunStartBatch) in the commit of that finish or an earlier one, and hands back
-  // (RunHandBack) one it cannot start so. Then a claim ahead of a flow's capped
-  // children waits in the runner for the next child to end, instead of for the
-  // commit that frees its slot.
+  // Claimed ahead past its queue's cap, holding no slot of it (a backend claims a
+  // bounded number of these per queue; SQLite three times the cap): its runner
+  // starts it only in the slot of a run of the same queue holding one that the
+  // runner finished, writing its start (RunStartBatch) in the commit of that finish
+  // or an earlier one, and hands back (RunHandBack) one it cannot start so. Then a
+  // claim ahead of a flow's capped children waits in the runner for the next child
+  // to end, instead of for the commit that frees its slot.
   kPastCap,
 };
 

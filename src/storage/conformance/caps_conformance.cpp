@@ -120,7 +120,7 @@ TEST_P(StorageConformance, ClaimsAheadOfTheSlotsTakeTheirPlaceUnderACap) {
 TEST_P(StorageConformance, RunsClaimedPastACapHoldNoSlotOfIt) {
   Unwrap(storage().QueueSetConcurrency("narrow", 2));
   std::vector<Run> runs;
-  for (int i = 1; i <= 6; ++i) {
+  for (int i = 1; i <= 20; ++i) {
     Run r = NewRun("q" + std::to_string(i), "narrow");
     r.run_at = kT0 + std::chrono::milliseconds(i);
     runs.push_back(r);
@@ -128,7 +128,7 @@ TEST_P(StorageConformance, RunsClaimedPastACapHoldNoSlotOfIt) {
   Put(runs);
 
   std::vector<CapClaim> caps;
-  RunTakeParams params{"runner-1", {"narrow"}, 10, At(10)};
+  RunTakeParams params{"runner-1", {"narrow"}, 30, At(10)};
   params.caps = &caps;
   std::vector<ClaimedRun> claimed = Unwrap(storage().RunTake(params));
   const bool past_cap = std::find(caps.begin(), caps.end(), CapClaim::kPastCap) != caps.end();
@@ -136,14 +136,18 @@ TEST_P(StorageConformance, RunsClaimedPastACapHoldNoSlotOfIt) {
     EXPECT_THAT(Ids(claimed), ElementsAre("q1", "q2")) << "the queue's cap, as without caps";
     return;
   }
-  // The two slots, then as many runs again past the cap.
-  EXPECT_THAT(Ids(claimed), ElementsAre("q1", "q2", "q3", "q4"));
-  EXPECT_THAT(
-      caps, ElementsAre(CapClaim::kSlot, CapClaim::kSlot, CapClaim::kPastCap, CapClaim::kPastCap));
+  // The two slots, then a bounded number of runs past the cap, in claim order.
+  ASSERT_GE(claimed.size(), 4u) << "this test needs two runs past the cap";
+  ASSERT_LT(claimed.size(), 20u) << "runs past a cap are bounded";
+  ASSERT_EQ(caps.size(), claimed.size());
+  for (size_t i = 0; i < claimed.size(); ++i) {
+    EXPECT_EQ(claimed[i].id, "q" + std::to_string(i + 1));
+    EXPECT_EQ(caps[i], i < 2 ? CapClaim::kSlot : CapClaim::kPastCap) << i;
+  }
   EXPECT_THAT(Ids(Take("runner-2", 10, At(11), {"narrow"})), ElementsAre())
       << "the queue is at its cap";
   EXPECT_THAT(Ids(Unwrap(storage().RunTake(params))), ElementsAre())
-      << "as many runs are past the cap as it has slots";
+      << "as many runs are past the cap as the backend claims";
 
   // q1 ends and q3 takes its slot, in one commit (the start queued first).
   Unwrap(storage().RunStartBatch({{"narrow", "q3", claimed[2].attempt}}));
