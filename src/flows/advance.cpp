@@ -5,6 +5,7 @@
 
 #include <boost/json.hpp>
 #include <cctype>
+#include <tuple>
 
 #include "flows/caps.h"
 #include "flows/step_store.h"
@@ -134,32 +135,24 @@ void AddSuccessors(const FlowDef& flow, const FlowStep& step, const Run& run, Ru
 // that brought the child and the finish that frees its slot.
 void AddChildsSuccessors(const FlowDef& flow, const FlowStep& step, const Run& child,
                          RunFinish& f) {
+  // What AddSuccessors reads of a child, which is its step run's.
+  auto of_step = [](const Run& r) {
+    return std::tie(r.parent_id, r.flow_id, r.account_id, r.auth_account_id, r.priority,
+                    r.time_to_resolve);
+  };
   struct Built {
     const FlowDef* flow = nullptr;
     const FlowStep* step = nullptr;
-    Run of;  // what AddSuccessors reads of the child, its step's
+    Run child;  // the child they were built for
     std::vector<RunFollowUp> ups;
   };
   thread_local Built built;
-  const json::value& args = JsonField(child.args, "args");
-  const bool same =
-      built.flow == &flow && built.step == &step && built.of.parent_id == child.parent_id &&
-      built.of.flow_id == child.flow_id && built.of.account_id == child.account_id &&
-      built.of.auth_account_id == child.auth_account_id && built.of.priority == child.priority &&
-      built.of.time_to_resolve == child.time_to_resolve && JsonField(built.of.args, "args") == args;
-  if (!same) {
-    built = Built{&flow, &step, {}, {}};
-    built.of.parent_id = child.parent_id;
-    built.of.flow_id = child.flow_id;
-    built.of.account_id = child.account_id;
-    built.of.auth_account_id = child.auth_account_id;
-    built.of.priority = child.priority;
-    built.of.time_to_resolve = child.time_to_resolve;
-    built.of.args = json::object{{"args", args}};
+  if (built.flow != &flow || built.step != &step || of_step(built.child) != of_step(child) ||
+      JsonField(built.child.args, "args") != JsonField(child.args, "args")) {
     RunFinish first;
     first.finished_at = f.finished_at;
     AddSuccessors(flow, step, child, first);
-    built.ups = std::move(first.follow_ups);
+    built = Built{&flow, &step, child, std::move(first.follow_ups)};
   }
   for (const RunFollowUp& up : built.ups) {
     RunFollowUp& copy = f.follow_ups.emplace_back(up);
