@@ -30,7 +30,8 @@ bool Over(MemoryDatabase& db, const std::string& id, const std::string& queue) {
 
 bool ApplyFollowUps(MemoryDatabase& db, const RunFinish& f) {
   StageRelease(db, f.id, f.attempt, f.staged);  // before the follow-ups, whose conditions see them
-  for (const RunFollowUp& up : f.follow_ups) {
+  // Its own follow-ups, then those it shares with other finishes (at its instant).
+  for (const RunFollowUp& up : FollowUpsAsStored(f)) {
     bool due = true;
     if (!up.while_live.empty()) {
       const Run* root = FindRun(db, up.while_live, "");

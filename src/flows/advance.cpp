@@ -5,6 +5,7 @@
 
 #include <boost/json.hpp>
 #include <cctype>
+#include <memory>
 #include <tuple>
 
 #include "flows/caps.h"
@@ -130,9 +131,10 @@ void AddSuccessors(const FlowDef& flow, const FlowStep& step, const Run& run, Ru
 
 // A child's finish carries its step's successors, the same for every child of that
 // step run but for the instant they are stored from: built once per step run and
-// worker thread, and copied with the finish's instant. Built for each child, they were
-// about 40% of a child's work on the worker (callgrind), which runs between the claim
-// that brought the child and the finish that frees its slot.
+// worker thread, and shared by the finishes (RunFinish::shared_follow_ups), which the
+// storage stores at each one's own instant. Built for each child, they were about 40%
+// of a child's work on the worker (callgrind), and a copy for each about half of it,
+// on the path from the claim that brought the child to the finish that frees its slot.
 void AddChildsSuccessors(const FlowDef& flow, const FlowStep& step, const Run& child,
                          RunFinish& f) {
   // What AddSuccessors reads of a child, which is its step run's.
@@ -144,7 +146,7 @@ void AddChildsSuccessors(const FlowDef& flow, const FlowStep& step, const Run& c
     const FlowDef* flow = nullptr;
     const FlowStep* step = nullptr;
     Run child;  // the child they were built for
-    std::vector<RunFollowUp> ups;
+    std::shared_ptr<const std::vector<RunFollowUp>> ups;
   };
   thread_local Built built;
   if (built.flow != &flow || built.step != &step || of_step(built.child) != of_step(child) ||
@@ -152,13 +154,11 @@ void AddChildsSuccessors(const FlowDef& flow, const FlowStep& step, const Run& c
     RunFinish first;
     first.finished_at = f.finished_at;
     AddSuccessors(flow, step, child, first);
-    built = Built{&flow, &step, child, std::move(first.follow_ups)};
+    built = Built{&flow, &step, child,
+                  std::make_shared<const std::vector<RunFollowUp>>(std::move(first.follow_ups))};
   }
-  for (const RunFollowUp& up : built.ups) {
-    RunFollowUp& copy = f.follow_ups.emplace_back(up);
-    copy.run.created_at = f.finished_at;
-    copy.run.run_at = f.finished_at;
-  }
+  // Stored at this child's finished_at, as the storage stores what is shared.
+  if (!built.ups->empty()) f.shared_follow_ups = built.ups;
 }
 
 void SettleWhenIdle(const FlowDef& flow, const Run& run, RunFinish& f) {

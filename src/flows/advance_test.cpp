@@ -69,8 +69,9 @@ TEST_F(ChildFinish, CarriesItsOwnStepsSuccessorFromItsOwnInstant) {
   int at = 10;
   for (const auto& [child, root, flow_args] : children) {
     RunFinish f = Finish(child, ++at);
-    ASSERT_EQ(f.follow_ups.size(), 1u) << child.id;
-    const RunFollowUp& up = f.follow_ups[0];
+    const std::vector<RunFollowUp> stored = FollowUpsAsStored(f);
+    ASSERT_EQ(stored.size(), 1u) << child.id;
+    const RunFollowUp& up = stored[0];
     EXPECT_EQ(up.run.id, root + ":store") << child.id;
     EXPECT_EQ(up.run.flow_id, root);
     EXPECT_EQ(up.run.args, (json::object{{"args", flow_args}})) << child.id;

@@ -63,7 +63,8 @@ std::vector<FinishEvent> FinishEvents(const Run& run, const RunFinish& f) {
   if (f.status == RunStatus::kCompleted || f.status == RunStatus::kPartial) {
     out.push_back({"step_over"});
     bool has_children = f.staged == StagedRuns::kRelease;
-    for (const RunFollowUp& up : f.follow_ups) has_children |= up.run.parent_id == run.id;
+    ForEachFollowUp(
+        f, [&](const RunFollowUp& up, bool) { has_children |= up.run.parent_id == run.id; });
     // With children, the last child's end tells it.
     if (!has_children) out.push_back({"step_all_over"});
   } else {

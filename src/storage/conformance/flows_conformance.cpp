@@ -5,6 +5,7 @@
 #include <gmock/gmock.h>
 
 #include <boost/json.hpp>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -161,6 +162,49 @@ TEST_P(StorageConformance, ChildrenFinishedInOneBatchStartTheSuccessorOnceThough
     any_may_have_stored |= FinishMayHaveStoredRuns(batch[i], results[i]);
   EXPECT_TRUE(any_may_have_stored) << "the batch stored r:n";
   EXPECT_EQ(Get("r").status, RunStatus::kRunning);
+  ExpectStatsMatchListing();
+}
+
+// The children of a step share its successor (RunFinish::shared_follow_ups) rather
+// than each carrying a copy: it is stored as if each had its own, from the instant of
+// the finish that stores it.
+TEST_P(StorageConformance, SharedFollowUpIsStoredOnceFromTheInstantOfTheFinishThatStoresIt) {
+  Put({FlowRoot("r"), FlowMember("r:a", "r", "r")});
+  ClaimedRun a = Take("runner", 1, kT0).at(0);
+  ASSERT_TRUE(Unwrap(storage().RunFinishBatch(
+                         {FinishWith(a, RunStatus::kCompleted,
+                                     {FollowUp(FlowMember("r:a:1", "r", "r:a"), {}, "r"),
+                                      FollowUp(FlowMember("r:a:2", "r", "r:a"), {}, "r"),
+                                      FollowUp(FlowMember("r:a:3", "r", "r:a"), {}, "r")})}))
+                  .at(0)
+                  .accepted);
+  std::vector<ClaimedRun> children = Take("runner", 3, At(1));
+  ASSERT_EQ(children.size(), 3u);
+  Run next = FlowMember("r:n", "r", "r");
+  next.created_at = next.run_at = At(0);  // the instant of none of the finishes
+  const auto successor =
+      std::make_shared<const std::vector<RunFollowUp>>(1, FollowUp(next, {"r:a"}, "r"));
+  auto finish = [&](const ClaimedRun& child, int at) {
+    RunFinish f = FinishOf(child.id, child.attempt, RunStatus::kCompleted, At(at));
+    f.shared_follow_ups = successor;
+    return f;
+  };
+  RunFinish first = finish(children[0], 6);
+  auto results = Unwrap(storage().RunFinishBatch({first, finish(children[1], 7)}));
+  EXPECT_TRUE(results.at(0).accepted && results.at(1).accepted);
+  EXPECT_TRUE(FinishMayHaveStoredRuns(first, {.accepted = true})) << "it carries a follow-up";
+  EXPECT_FALSE(Stored(storage(), "r:n")) << "a child of r:a is still running";
+
+  EXPECT_TRUE(Unwrap(storage().RunFinishBatch({finish(children[2], 9)})).at(0).accepted);
+  Run stored = Get("r:n");
+  EXPECT_EQ(stored.status, RunStatus::kPending);
+  EXPECT_EQ(stored.parent_id, "r");
+  EXPECT_EQ(stored.created_at, At(9));
+  EXPECT_EQ(stored.run_at, At(9));
+  RunFilter by_id;
+  by_id.id = "r:n";
+  EXPECT_EQ(ListAll(by_id).size(), 1u);
+  EXPECT_EQ(successor->at(0).run.created_at, At(0)) << "the shared follow-up is left as it was";
   ExpectStatsMatchListing();
 }
 

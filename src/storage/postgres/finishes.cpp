@@ -76,10 +76,12 @@ Result<std::vector<RunFinishResult>> PgStorage::RunFinishBatch(
   std::vector<int64_t> months;
   for (const RunFinish& f : finishes) {
     if (f.status != RunStatus::kPending || f.settle) months.push_back(Micros(f.finished_at));
-    for (const RunFollowUp& up : f.follow_ups) {
-      if (IsFinal(up.run.status))
-        months.push_back(Micros(up.run.finished_at.value_or(up.run.created_at)));
-    }
+    ForEachFollowUp(f, [&](const RunFollowUp& up, bool shared) {
+      if (IsFinal(up.run.status)) {
+        months.push_back(
+            Micros(up.run.finished_at.value_or(shared ? f.finished_at : up.run.created_at)));
+      }
+    });
   }
   TASKMILL_RETURN_IF_ERROR(EnsureMonths(months));
   // hit: each finish whose attempt is current, with its run's seq, found by one index
@@ -161,7 +163,7 @@ Result<std::vector<RunFinishResult>> PgStorage::RunFinishBatch(
         TASKMILL_RETURN_IF_ERROR(ApplyStaged(c, finishes[i], &out[i].may_have_stored_runs));
     }
     for (size_t i = 0; i < finishes.size(); ++i) {
-      if (!out[i].accepted || !HasFollowUps(finishes[i])) continue;
+      if (!out[i].accepted || !HasFollowUpsOrSettle(finishes[i])) continue;
       TASKMILL_RETURN_IF_ERROR(
           ApplyFollowUps(c, finishes[i], &out[i].settled, &out[i].may_have_stored_runs));
     }

@@ -144,7 +144,7 @@ Status StoreDue(Connection& c, std::vector<const Run*>& due, bool* stored) {
 
 }  // namespace
 
-bool HasFollowUps(const RunFinish& f) { return !f.follow_ups.empty() || f.settle.has_value(); }
+bool HasFollowUpsOrSettle(const RunFinish& f) { return HasFollowUps(f) || f.settle.has_value(); }
 
 Status LockFlows(Connection& c, const std::vector<RunFinish>& finishes) {
   // One key per flow as the engine writes them (every follow-up lives while its root
@@ -154,13 +154,13 @@ Status LockFlows(Connection& c, const std::vector<RunFinish>& finishes) {
   // name too; one with no condition needs no lock (its key is stored once anyway).
   std::set<std::string> keys;
   for (const RunFinish& f : finishes) {
-    for (const RunFollowUp& up : f.follow_ups) {
+    ForEachFollowUp(f, [&](const RunFollowUp& up, bool) {
       if (!up.while_live.empty()) {
         keys.insert(up.while_live);
       } else if (!up.after.empty()) {
         keys.insert(up.run.id);
       }
-    }
+    });
     if (f.settle) keys.insert(f.settle->id);
   }
   if (keys.empty()) return Status::Ok();
@@ -172,7 +172,8 @@ Status LockFlows(Connection& c, const std::vector<RunFinish>& finishes) {
 Status ApplyFollowUps(Connection& c, const RunFinish& f, bool* settled, bool* stored) {
   std::vector<const Run*> due;       // due, not yet stored: stored together
   std::map<std::string, bool> live;  // while_live answers: the root's fate is this commit's
-  for (const RunFollowUp& up : f.follow_ups) {
+  const std::vector<RunFollowUp> ups = FollowUpsAsStored(f);
+  for (const RunFollowUp& up : ups) {
     if (!up.while_live.empty()) {
       auto known = live.find(up.while_live);
       if (known == live.end()) {

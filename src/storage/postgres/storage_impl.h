@@ -31,7 +31,7 @@ std::string ClaimQueueFilter(const RunTakeParams& p, Params& params);
 // transaction before it locks any run, serializes the finishes of one flow;
 // ApplyFollowUps, after an accepted finish, stores its follow-ups and applies its
 // settle (`stored`: a pending run was stored, so runners have work).
-bool HasFollowUps(const RunFinish& f);
+bool HasFollowUpsOrSettle(const RunFinish& f);
 Status LockFlows(Connection& c, const std::vector<RunFinish>& finishes);
 Status ApplyFollowUps(Connection& c, const RunFinish& f, bool* settled, bool* stored);
 // After an accepted finish, before its follow-ups: releases the runs its attempt

@@ -80,9 +80,22 @@ std::string SharedKey(const RunSettle& settle) {
 
 SqliteStorage::SharedFollowUps::SharedFollowUps(const std::vector<RunFinish>& finishes) {
   if (finishes.size() < 2) return;
+  // A batch's children share one vector of successors: its keys are made once.
+  const std::vector<RunFollowUp>* keyed = nullptr;
+  std::vector<std::string> keys;
   for (size_t i = 0; i < finishes.size(); ++i) {
     for (const RunFollowUp& up : finishes[i].follow_ups) {
       if (std::string key = SharedKey(up); !key.empty()) last[std::move(key)] = i;
+    }
+    if (const std::vector<RunFollowUp>* ups = finishes[i].shared_follow_ups.get()) {
+      if (ups != keyed) {
+        keyed = ups;
+        keys.clear();
+        for (const RunFollowUp& up : *ups) keys.push_back(SharedKey(up));
+      }
+      for (const std::string& key : keys) {
+        if (!key.empty()) last[key] = i;
+      }
     }
     if (finishes[i].settle) {
       if (std::string key = SharedKey(*finishes[i].settle); !key.empty()) last[std::move(key)] = i;
@@ -94,31 +107,32 @@ Status SqliteStorage::ApplyFinishFollowUps(Tx& tx, const std::vector<RunFinish>&
                                            bool accepted, SharedFollowUps& shared,
                                            std::vector<RunFinishResult>& out) {
   const RunFinish& f = finishes[i];
-  if (f.follow_ups.empty() && !f.settle) return Status::Ok();
+  if (!HasFollowUps(f) && !f.settle) return Status::Ok();
   // Whether finish i is the last to carry `key`: false while a later one does.
   auto last_here = [&](const std::string& key) {
     auto it = shared.last.find(key);
     return it == shared.last.end() || it->second == i;
   };
-  std::vector<const RunFollowUp*> ups;
-  ups.reserve(f.follow_ups.size());
-  for (const RunFollowUp& up : f.follow_ups) {
+  std::vector<FollowUpAt> ups;
+  ForEachFollowUp(f, [&](const RunFollowUp& up, bool shared_up) {
+    // A follow-up shared by finishes is stored at the instant of the one it came with.
+    const FollowUpAt here{&up, shared_up ? std::optional(f.finished_at) : std::nullopt};
     std::string key = shared.last.empty() ? std::string() : SharedKey(up);
     if (key.empty()) {
-      if (accepted) ups.push_back(&up);
-      continue;
+      if (accepted) ups.push_back(here);
+      return;
     }
     if (!last_here(key)) {
-      if (accepted) shared.follow_ups[key] = {&up, i};  // a later carrier applies it
-      continue;
+      if (accepted) shared.follow_ups[key] = here;  // a later carrier applies it
+      return;
     }
     if (accepted) {
-      ups.push_back(&up);
+      ups.push_back(here);
     } else if (auto it = shared.follow_ups.find(key); it != shared.follow_ups.end()) {
-      ups.push_back(it->second.first);  // for an earlier carrier that was accepted
+      ups.push_back(it->second);  // for an earlier carrier that was accepted
     }
     shared.follow_ups.erase(key);
-  }
+  });
   const RunSettle* settle = nullptr;
   size_t settled_by = i;  // the accepted finish whose settle ended its run
   if (f.settle) {
@@ -142,7 +156,7 @@ Status SqliteStorage::ApplyFinishFollowUps(Tx& tx, const std::vector<RunFinish>&
                         &out[settled_by].settled);
 }
 
-Status SqliteStorage::ApplyFollowUps(Tx& tx, const std::vector<const RunFollowUp*>& ups,
+Status SqliteStorage::ApplyFollowUps(Tx& tx, const std::vector<FollowUpAt>& ups,
                                      const RunSettle* settle_of, TimePoint finished_at,
                                      bool* settled) {
   static const std::string kInsertOrSkip = InsertRunsSql(1) + " ON CONFLICT DO NOTHING";
@@ -151,8 +165,8 @@ Status SqliteStorage::ApplyFollowUps(Tx& tx, const std::vector<const RunFollowUp
   std::string live_checked;
   bool live_ok = false;
   std::string live_flow;  // a flow seen with a live run in this commit
-  for (const RunFollowUp* up_of : ups) {
-    const RunFollowUp& up = *up_of;
+  for (const FollowUpAt& up_at : ups) {
+    const RunFollowUp& up = *up_at.up;
     bool due = true;
     // The cheap refusal first: a child's finish finds a live sibling of its step.
     for (size_t i = 0; due && i < up.after.size(); ++i) {
@@ -173,7 +187,13 @@ Status SqliteStorage::ApplyFollowUps(Tx& tx, const std::vector<const RunFollowUp
     auto stmt = tx.db.Prepare(kInsertOrSkip);
     if (!stmt.ok()) return stmt.status();
     ScopedReset reset(**stmt);
-    BindRun(**stmt, up.run);
+    // Bound in place (BindRun): the copy at its instant lives until the Exec.
+    Run at_instant;
+    if (up_at.at) {
+      at_instant = up.run;
+      at_instant.created_at = at_instant.run_at = *up_at.at;
+    }
+    BindRun(**stmt, up_at.at ? at_instant : up.run);
     TASKMILL_RETURN_IF_ERROR((*stmt)->Exec());
     if (tx.db.Changes() == 1) {
       ++tx.runs_stored;

@@ -194,20 +194,27 @@ class SqliteStorage final : public Storage {
   // last finish of the batch that carries them, when one of their carriers was
   // accepted. Conditions read there see every earlier finish of the batch: a step
   // over (or a flow idle) at an earlier carrier is still over at the last.
+  // A follow-up to apply, with the instant it is stored at when a finish shares it
+  // (RunFinish::shared_follow_ups), else as it is.
+  struct FollowUpAt {
+    const RunFollowUp* up = nullptr;
+    std::optional<TimePoint> at;
+  };
   struct SharedFollowUps {
     explicit SharedFollowUps(const std::vector<RunFinish>& finishes);
     // Key -> the last finish carrying it; and, for an accepted carrier that was not
-    // the last, its copy and index, until the last carrier applies it.
+    // the last, what it carried (follow-ups with their instant), until the last carrier
+    // applies it.
     std::unordered_map<std::string, size_t> last;
-    std::unordered_map<std::string, std::pair<const RunFollowUp*, size_t>> follow_ups;
+    std::unordered_map<std::string, FollowUpAt> follow_ups;
     std::unordered_map<std::string, std::pair<const RunSettle*, size_t>> settles;
   };
   // Applies what finish `i` of `finishes`, accepted or not, brings into the commit.
   static Status ApplyFinishFollowUps(Tx& tx, const std::vector<RunFinish>& finishes, size_t i,
                                      bool accepted, SharedFollowUps& shared,
                                      std::vector<RunFinishResult>& out);
-  static Status ApplyFollowUps(Tx& tx, const std::vector<const RunFollowUp*>& ups,
-                               const RunSettle* settle, TimePoint finished_at, bool* settled);
+  static Status ApplyFollowUps(Tx& tx, const std::vector<FollowUpAt>& ups, const RunSettle* settle,
+                               TimePoint finished_at, bool* settled);
   static Status StopFlowRuns(Tx& tx, const std::string& flow_id, const std::string& error,
                              TimePoint now);
 
