@@ -137,7 +137,18 @@ struct RunTakeParams {
   // (see CapClaim::kPastCap); unset, none is. A backend that claims nothing past a cap
   // may leave it empty.
   std::vector<CapClaim>* caps = nullptr;
+  // Out, optional: set, a backend may answer each run's args and data as the JSON
+  // text it stored (a JSON string holding it), and then sets it true: the caller
+  // parses them (ParseRunJsonText) before it reads them. The runner has each parsed
+  // by the worker that runs it: parsed one after the other before any could start,
+  // a claim's hundreds of short runs waited a third of the pause between two batches
+  // of a flow's children.
+  bool* json_as_text = nullptr;
 };
+
+// Parses a claimed run's args and data that a backend answered as text
+// (RunTakeParams::json_as_text); text that is not JSON gives [] and {}.
+void ParseRunJsonText(Run& run);
 
 // A claimed-ahead run that a slot took (Storage::RunStartBatch).
 struct RunStart {

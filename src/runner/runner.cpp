@@ -146,7 +146,8 @@ void Runner::FetchLoop() {
     } else if (free_slots > 0) {
       TimePoint next_run_at = TimePoint::max();
       std::vector<CapClaim> caps;
-      RunTakeParams params = ClaimParams(now, free_slots, &next_run_at, &caps);
+      bool json_as_text = false;
+      RunTakeParams params = ClaimParams(now, free_slots, &next_run_at, &caps, &json_as_text);
       claiming_ = true;
       lock.unlock();
       auto taken = storage_.RunTake(params);
@@ -176,7 +177,7 @@ void Runner::FetchLoop() {
 }
 
 RunTakeParams Runner::ClaimParams(TimePoint now, int free_slots, TimePoint* next_run_at,
-                                  std::vector<CapClaim>* caps) {
+                                  std::vector<CapClaim>* caps, bool* json_as_text) {
   wake_ = false;
   if (next_due_ <= now) next_due_ = TimePoint::max();
   // The storage answers, with a claim that took every due run, when the next run of
@@ -191,6 +192,9 @@ RunTakeParams Runner::ClaimParams(TimePoint now, int free_slots, TimePoint* next
   // Runs past a capped queue's cap wait here for an attempt of their queue to end:
   // only while attempts are short is that wait short too.
   if (AttemptsAreShort()) params.caps = caps;
+  // Parsed by the workers (WorkerLoop), each as it takes its run, not all before any
+  // starts.
+  params.json_as_text = json_as_text;
   return params;
 }
 
@@ -202,11 +206,17 @@ void Runner::AnnounceTaken(const Result<std::vector<ClaimedRun>>& taken, TimePoi
     metrics_.enqueue_to_start->Observe(
         std::max(0.0, Seconds(run.started_at.value_or(now) - run.run_at)));
     notifier_.Started(run);
-    if (!run.flow_id.empty()) {
-      flows::PublishStarted(notifier_.events(), run);
-      // Not a commit of a finish: stored just after the claim (callbacks.h), and due now.
-      if (flows::StoreCallback(storage_, options_.flows.get(), "step_start", run, now)) Wake();
-    }
+  }
+}
+
+void Runner::AnnounceStepStart(const Run& run) {
+  if (run.flow_id.empty()) return;
+  const std::optional<flows::Role> role = flows::RoleOf(run);
+  if (!role || role->root || role->child) return;  // a child is counted, not told
+  flows::PublishStarted(notifier_.events(), run);
+  // Not a commit of a finish: stored as the step starts (callbacks.h), and due now.
+  if (flows::StoreCallback(storage_, options_.flows.get(), "step_start", run, clock_.Now())) {
+    Wake();
   }
 }
 
@@ -223,6 +233,7 @@ Runner::ClaimAnswer Runner::AcceptTaken(Result<std::vector<ClaimedRun>>& taken,
     auto stopping = std::make_shared<CancellationToken>();
     stopping->Cancel(std::string(kRunnerStoppingReason));
     for (auto& run : *taken) {
+      if (params.json_as_text != nullptr && *params.json_as_text) ParseRunJsonText(run);
       RunFinish finish = Execute(run, stopping);
       finishes_.emplace_back(std::move(finish), std::move(run));
     }
@@ -243,6 +254,7 @@ Runner::ClaimAnswer Runner::AcceptTaken(Result<std::vector<ClaimedRun>>& taken,
     auto f = std::make_shared<InFlight>();
     f->cap = caps != nullptr && i < caps->size() ? (*caps)[i] : CapClaim::kNone;
     f->claimed_ahead = f->cap == CapClaim::kPastCap || index++ >= params.start;
+    f->json_as_text = params.json_as_text != nullptr && *params.json_as_text;
     f->token = std::make_shared<CancellationToken>();
     Run& run = (*taken)[i];
     f->lease_until = *run.lease_until;
@@ -333,6 +345,8 @@ void Runner::WorkerLoop() {
     if (!work_.empty()) WakeWorker();
     executing_.fetch_add(1, std::memory_order_relaxed);
     lock.unlock();
+    if (f->json_as_text) ParseRunJsonText(f->run);
+    AnnounceStepStart(f->run);
     // On the engine's clock, so that tests decide what "short" is.
     const TimePoint started = clock_.Now();
     RunFinish finish = Execute(f->run, f->token);
@@ -504,6 +518,7 @@ void Runner::WriteFinishes(std::vector<std::pair<RunFinish, Run>>& batch) {
   // fetcher is claiming already: that claim is then woken to come right behind them.
   std::optional<RunTakeParams> take;
   std::vector<CapClaim> caps;
+  bool json_as_text = false;
   TimePoint next_run_at = TimePoint::max();
   TimePoint claimed_at{};
   {
@@ -511,7 +526,7 @@ void Runner::WriteFinishes(std::vector<std::pair<RunFinish, Run>>& batch) {
     const int free_slots = ClaimLimit() - claimed_.load();
     if (running_ && !backlog_ && !claiming_ && free_slots > 0) {
       claimed_at = clock_.Now();
-      take = ClaimParams(claimed_at, free_slots, &next_run_at, &caps);
+      take = ClaimParams(claimed_at, free_slots, &next_run_at, &caps, &json_as_text);
       claiming_ = true;
     }
   }

@@ -78,6 +78,9 @@ class Runner {
     bool claimed_ahead = false;
     CapClaim cap = CapClaim::kNone;  // what it is to its queue's cap (cap_slots_)
     bool start_queued = false;       // its start is in starts_ already (a slot handed over)
+    // Its args and data are the stored text, parsed by the worker that takes it
+    // (RunTakeParams::json_as_text).
+    bool json_as_text = false;
   };
 
   void FetchLoop();
@@ -88,14 +91,16 @@ class Runner {
     kStopping,  // the runner stopped meanwhile: the runs were finished as not started
   };
   // A claim of up to `free_slots` runs at `now`, the earliest run_at left into
-  // `next_run_at`, and what each run is to its queue's cap into `caps` (when runs
-  // past a cap may be claimed). Called with mu_ held, by whoever claims next
-  // (claiming_).
+  // `next_run_at`, what each run is to its queue's cap into `caps` (when runs past a
+  // cap may be claimed), and whether their JSON is left as text into `json_as_text`.
+  // Called with mu_ held, by whoever claims next (claiming_).
   RunTakeParams ClaimParams(TimePoint now, int free_slots, TimePoint* next_run_at,
-                            std::vector<CapClaim>* caps);
-  // What a claim took, told to metrics, events and flows' step_start callbacks. Called
-  // without mu_ held.
+                            std::vector<CapClaim>* caps, bool* json_as_text);
+  // What a claim took, told to metrics and events. Called without mu_ held.
   void AnnounceTaken(const Result<std::vector<ClaimedRun>>& taken, TimePoint now);
+  // A flow's step that a worker starts, told to events and the flow's step_start
+  // callback: by the worker, which has its JSON parsed. Called without mu_ held.
+  void AnnounceStepStart(const Run& run);
   // Hands what a claim took to the slots (or has it wait, claimed ahead) and ends the
   // claim (claiming_). Called with mu_ held.
   ClaimAnswer AcceptTaken(Result<std::vector<ClaimedRun>>& taken, const RunTakeParams& params,

@@ -50,6 +50,16 @@ Result<int64_t> PastCapRuns(Connection& db, const std::string& queue) {
                       queue);
 }
 
+// A claim's args and data are read as text (ReadRunInto), and parsed off the writer
+// thread: here, or by the caller when it parses them itself (json_as_text).
+void AnswerClaimJson(const RunTakeParams& p, std::vector<ClaimedRun>& runs) {
+  if (p.json_as_text != nullptr) {
+    *p.json_as_text = true;
+    return;
+  }
+  for (Run& run : runs) ParseRunJsonText(run);
+}
+
 }  // namespace
 
 Result<std::vector<ClaimedRun>> SqliteStorage::RunTake(const RunTakeParams& p) {
@@ -57,7 +67,7 @@ Result<std::vector<ClaimedRun>> SqliteStorage::RunTake(const RunTakeParams& p) {
   std::vector<ClaimedRun> out;
   Status st = WriteClaim(TakeWrite(p, out));
   if (!st.ok()) return st;
-  for (Run& run : out) ParseRawJson(run);
+  AnswerClaimJson(p, out);
   return out;
 }
 
@@ -78,7 +88,7 @@ Result<std::vector<RunFinishResult>> SqliteStorage::RunFinishThenTake(
   // A claim is answered at its commit, the finishes once the log holding them is
   // synced: the runs claimed start meanwhile.
   if (Status claimed = claim_done.get(); claimed.ok()) {
-    for (Run& run : taken) ParseRawJson(run);
+    AnswerClaimJson(take, taken);
     on_taken(std::move(taken));
   } else {
     on_taken(claimed);

@@ -159,11 +159,6 @@ void ReadRunInto(const Statement& s, Run& r, int64_t* seq, bool raw_json) {
   r.attempts = ParseAttempts(s.Text(35));
 }
 
-void ParseRawJson(Run& r) {
-  if (const json::string* text = r.args.if_string()) r.args = ParseJsonOr(*text, json::array());
-  if (const json::string* text = r.data.if_string()) r.data = ParseJsonOr(*text, json::object());
-}
-
 Run ReadRun(const Statement& s, int64_t* seq) {
   Run r;
   ReadRunInto(s, r, seq);

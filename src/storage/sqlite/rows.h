@@ -57,10 +57,9 @@ std::string SerializeAttempts(const std::vector<Attempt>& attempts);
 boost::json::value ParseJsonOr(std::string_view text, boost::json::value fallback);
 // Reads a row of kRunColumns into `r`, a default Run; its seq into *seq when set.
 // With `raw_json`, args and data are left unparsed, each as a JSON string holding the
-// stored text, for ParseRawJson to parse later: off the writer thread, for a claim.
+// stored text, for ParseRunJsonText (taskmill/storage.h) to parse later: off the
+// writer thread, for a claim.
 void ReadRunInto(const Statement& s, Run& r, int64_t* seq = nullptr, bool raw_json = false);
-// Parses the args and data that ReadRunInto left as text (raw_json).
-void ParseRawJson(Run& r);
 Run ReadRun(const Statement& s, int64_t* seq = nullptr);
 // Binds a JSON value as text.
 void BindJson(Statement& s, int i, const boost::json::value& v);
