@@ -58,7 +58,9 @@ Status Runner::Start() {
   awake_workers_ = options_.capacity;
   wakes_pending_ = 0;
   threads_.emplace_back([this] { FetchLoop(); });
+  finisher_left_ = false;
   threads_.emplace_back([this] { FinishLoop(); });
+  threads_.emplace_back([this] { PublishLoop(); });
   threads_.emplace_back([this] { SupervisorLoop(); });
   for (int i = 0; i < options_.capacity; ++i) threads_.emplace_back([this] { WorkerLoop(); });
   return Status::Ok();
@@ -450,7 +452,11 @@ void Runner::FinishLoop() {
                (!running_ && claimed_ == 0 && inline_finishes_ == 0);
       });
       hand_backs.swap(hand_backs_);
-      if (finishes_.empty() && starts_.empty() && hand_backs.empty()) return;
+      if (finishes_.empty() && starts_.empty() && hand_backs.empty()) {
+        finisher_left_ = true;
+        publish_cv_.notify_one();
+        return;
+      }
       if (finishes_.empty() && running_) {
         // Only starts: while attempts are short a finish follows within microseconds,
         // and one commit then carries both (a commit per start would halve the
@@ -546,37 +552,64 @@ void Runner::WriteFinishes(std::vector<std::pair<RunFinish, Run>>& batch) {
     results = storage_.RunFinishBatch(finishes);
   }
   for (size_t i = 0; i < batch.size(); ++i) batch[i].first = std::move(finishes[i]);
-  // After the commit, so that observing never delays it; every attempt counts,
-  // whether or not its outcome was still current.
-  for (const auto& [f, run] : batch) {
-    metrics_.attempt_duration->Observe(
-        std::max(0.0, Seconds(f.finished_at - run.started_at.value_or(f.finished_at))));
-  }
   if (!results.ok()) {
     // The leases will expire and the sweeper retries these runs: at-least-once.
     spdlog::error("runner {}: storing {} outcomes failed: {}", options_.id, batch.size(),
                   results.status().ToString());
-  } else {
-    std::vector<std::pair<const Run*, const RunFinish*>> of_flows;
-    bool stored = false;
-    for (size_t i = 0; i < batch.size(); ++i) {
-      const auto& [f, run] = batch[i];
-      // A stale finish may store what an accepted one of the batch left to it.
-      stored |= FinishMayHaveStoredRuns(f, (*results)[i]);
-      if (!(*results)[i].accepted) continue;
-      // A retry wakes the fetcher at its instant.
-      notifier_.Finished(run, f);
-      if (!run.flow_id.empty()) of_flows.emplace_back(&run, &f);
-    }
+  } else if (!take) {
     // The runs of a flow that this commit stored are due now: the claim that rode
     // with the finishes took them, but a claim woken before the commit may have
     // reached the storage ahead of it (in an earlier commit): one claim more per
-    // batch, rather than one per finish that stored runs.
-    if (stored && !take) Wake();
-    if (!of_flows.empty()) flows::PublishFinished(notifier_.events(), storage_, of_flows);
+    // batch, rather than one per finish that stored runs. A stale finish may store
+    // what an accepted one of the batch left to it.
+    bool stored = false;
     for (size_t i = 0; i < batch.size(); ++i) {
-      if ((*results)[i].accepted && (*results)[i].settled) AnnounceSettled(*batch[i].first.settle);
+      stored |= FinishMayHaveStoredRuns(batch[i].first, (*results)[i]);
     }
+    if (stored) Wake();
+  }
+  {
+    std::lock_guard lock(mu_);
+    written_.push_back(Written{std::move(batch), std::move(results)});
+  }
+  publish_cv_.notify_one();
+}
+
+void Runner::PublishLoop() {
+  std::unique_lock lock(mu_);
+  for (;;) {
+    publish_cv_.wait(lock, [&] { return !written_.empty() || finisher_left_; });
+    if (written_.empty()) return;
+    {
+      // Told and freed here, not on the finisher's thread.
+      Written written = std::move(written_.front());
+      written_.pop_front();
+      lock.unlock();
+      Publish(written);
+    }
+    lock.lock();
+  }
+}
+
+void Runner::Publish(const Written& written) {
+  const auto& [batch, results] = written;
+  // Every attempt counts, whether or not its outcome was still current.
+  for (const auto& [f, run] : batch) {
+    metrics_.attempt_duration->Observe(
+        std::max(0.0, Seconds(f.finished_at - run.started_at.value_or(f.finished_at))));
+  }
+  if (!results.ok()) return;
+  std::vector<std::pair<const Run*, const RunFinish*>> of_flows;
+  for (size_t i = 0; i < batch.size(); ++i) {
+    const auto& [f, run] = batch[i];
+    if (!(*results)[i].accepted) continue;
+    // A retry wakes the fetcher at its instant.
+    notifier_.Finished(run, f);
+    if (!run.flow_id.empty()) of_flows.emplace_back(&run, &f);
+  }
+  if (!of_flows.empty()) flows::PublishFinished(notifier_.events(), storage_, of_flows);
+  for (size_t i = 0; i < batch.size(); ++i) {
+    if ((*results)[i].accepted && (*results)[i].settled) AnnounceSettled(*batch[i].first.settle);
   }
 }
 

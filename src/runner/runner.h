@@ -14,7 +14,10 @@
 //               attempts are short (under 50 us on average), only one worker per
 //               core is kept awake to take the claimed runs in turn;
 //   finisher    writes outcomes in batches (one commit for everything that finished
-//               meanwhile) and publishes run.finished events after the commit;
+//               meanwhile), and takes the next batch once the commit is durable;
+//   publisher   tells what each durable batch stored and ended (metrics, run.finished
+//               and flows' events, flow roots settled), in the order written, off the
+//               finisher's path from one batch to the next;
 //   supervisor  renews leases (heartbeats), enforces per-attempt timeouts, and wakes
 //               every worker if the awake ones took no run for a millisecond (a long
 //               attempt among short ones).
@@ -112,10 +115,18 @@ class Runner {
   int ClaimLimit() const;
   void WorkerLoop();
   void FinishLoop();
-  // Writes a batch of finishes (with the claim that may ride with them) and tells of
-  // what they stored and ended; on the finisher's thread, or on a worker's for a
-  // lone finish (WorkerLoop).
+  // Writes a batch of finishes (with the claim that may ride with them), and hands
+  // it to the publisher once durable; on the finisher's thread, or on a worker's for
+  // a lone finish (WorkerLoop).
   void WriteFinishes(std::vector<std::pair<RunFinish, Run>>& batch);
+  // A batch of finishes whose commit is durable, and what the storage answered.
+  struct Written {
+    std::vector<std::pair<RunFinish, Run>> batch;
+    Result<std::vector<RunFinishResult>> results;
+  };
+  void PublishLoop();
+  // Tells what a written batch stored and ended. On the publisher's thread.
+  void Publish(const Written& written);
   // Wakes the fetcher as a finish batch goes to storage with no claim riding with it
   // (the fetcher was claiming), when its last claim came back short: its next claim
   // may then share the batch's commit, or come right after it (WriteFinishes).
@@ -187,6 +198,11 @@ class Runner {
   // (cap_slots.h); the claims to hand back, written by the finisher. Guarded by mu_.
   CapSlots<std::shared_ptr<InFlight>> cap_slots_;
   std::vector<RunStart> hand_backs_;
+  // Batches written and not yet told (PublishLoop), oldest first; the finisher has
+  // left for good, so the publisher leaves once they are told. Guarded by mu_.
+  std::deque<Written> written_;
+  bool finisher_left_ = false;
+  std::condition_variable publish_cv_;
   std::map<std::string, std::shared_ptr<InFlight>> in_flight_;  // by id; guarded by mu_
 
   std::unique_ptr<CommitWatch> commit_watch_;  // null when storage cannot tell; guarded by mu_
