@@ -35,6 +35,14 @@ RunFinish FinishWith(const Run& claimed, RunStatus status, std::vector<RunFollow
 
 bool Stored(Storage& storage, const std::string& id) { return storage.RunGet(id).ok(); }
 
+// The finish of the step run r:a of flow r that stores its children r:a:1 to r:a:3.
+RunFinish StoresThreeChildren(const Run& a) {
+  return FinishWith(a, RunStatus::kCompleted,
+                    {FollowUp(FlowMember("r:a:1", "r", "r:a"), {}, "r"),
+                     FollowUp(FlowMember("r:a:2", "r", "r:a"), {}, "r"),
+                     FollowUp(FlowMember("r:a:3", "r", "r:a"), {}, "r")});
+}
+
 }  // namespace
 
 TEST_P(StorageConformance, FollowUpIsStoredWithTheFinishAndOnlyOnce) {
@@ -137,13 +145,7 @@ TEST_P(StorageConformance, ChildrenFinishedInOneBatchStartTheSuccessorOnceThough
   Put({FlowRoot("r"), FlowMember("r:a", "r", "r")});
   ClaimedRun a = Take("runner", 1, kT0).at(0);
   Run next = FlowMember("r:n", "r", "r");
-  ASSERT_TRUE(Unwrap(storage().RunFinishBatch(
-                         {FinishWith(a, RunStatus::kCompleted,
-                                     {FollowUp(FlowMember("r:a:1", "r", "r:a"), {}, "r"),
-                                      FollowUp(FlowMember("r:a:2", "r", "r:a"), {}, "r"),
-                                      FollowUp(FlowMember("r:a:3", "r", "r:a"), {}, "r")})}))
-                  .at(0)
-                  .accepted);
+  ASSERT_TRUE(Unwrap(storage().RunFinishBatch({StoresThreeChildren(a)})).at(0).accepted);
   std::vector<ClaimedRun> children = Take("runner", 3, At(1));
   ASSERT_EQ(children.size(), 3u);
   Unwrap(storage().RunCancel(children[2].id, children[2].queue, At(2)));
@@ -171,13 +173,7 @@ TEST_P(StorageConformance, ChildrenFinishedInOneBatchStartTheSuccessorOnceThough
 TEST_P(StorageConformance, SharedFollowUpIsStoredOnceFromTheInstantOfTheFinishThatStoresIt) {
   Put({FlowRoot("r"), FlowMember("r:a", "r", "r")});
   ClaimedRun a = Take("runner", 1, kT0).at(0);
-  ASSERT_TRUE(Unwrap(storage().RunFinishBatch(
-                         {FinishWith(a, RunStatus::kCompleted,
-                                     {FollowUp(FlowMember("r:a:1", "r", "r:a"), {}, "r"),
-                                      FollowUp(FlowMember("r:a:2", "r", "r:a"), {}, "r"),
-                                      FollowUp(FlowMember("r:a:3", "r", "r:a"), {}, "r")})}))
-                  .at(0)
-                  .accepted);
+  ASSERT_TRUE(Unwrap(storage().RunFinishBatch({StoresThreeChildren(a)})).at(0).accepted);
   std::vector<ClaimedRun> children = Take("runner", 3, At(1));
   ASSERT_EQ(children.size(), 3u);
   Run next = FlowMember("r:n", "r", "r");
