@@ -6,6 +6,7 @@
 
 #include <boost/json.hpp>
 #include <map>
+#include <set>
 
 #include "flows/advance.h"
 
@@ -103,11 +104,22 @@ bool AllOver(Storage& storage, const std::string& id) {
 
 }  // namespace
 
-void PublishFinished(EventBus& bus, Storage& storage,
-                     const std::vector<std::pair<const Run*, const RunFinish*>>& finished) {
-  // Every finish of the batch is committed: storage answers the same for each child of
-  // one step, so each step is read once per batch (and told at most once).
-  std::map<std::string, bool> step_over;
+std::map<std::string, bool> StepsAllOver(Storage& storage, const FinishedRuns& finished) {
+  // Storage answers the same for each child of one step: each step is read once.
+  std::map<std::string, bool> all_over;
+  for (const auto& [run, f] : finished) {
+    for (const FinishEvent& event : FinishEvents(*run, *f)) {
+      if (!event.when_all_over) continue;
+      auto [seen, first] = all_over.try_emplace(run->parent_id, false);
+      if (first) seen->second = AllOver(storage, run->parent_id);
+    }
+  }
+  return all_over;
+}
+
+void PublishFinished(EventBus& bus, const FinishedRuns& finished,
+                     const std::map<std::string, bool>& all_over) {
+  std::set<std::string> told;  // each step all over at most once per batch
   for (const auto& [run, f] : finished) {
     auto role = RoleOf(*run);
     if (!role) continue;
@@ -120,10 +132,8 @@ void PublishFinished(EventBus& bus, Storage& storage,
         continue;
       }
       // A child ended: the event is its step's.
-      auto [seen, first] = step_over.try_emplace(run->parent_id, false);
-      if (!first) continue;
-      seen->second = AllOver(storage, run->parent_id);
-      if (!seen->second) continue;
+      auto over = all_over.find(run->parent_id);
+      if (over == all_over.end() || !over->second || !told.insert(run->parent_id).second) continue;
       Event e = FlowEvent(*run, event.what, *role);
       e.run_id = run->parent_id;
       e.status = RunStatus::kCompleted;
@@ -131,6 +141,10 @@ void PublishFinished(EventBus& bus, Storage& storage,
       bus.Publish(std::move(e));
     }
   }
+}
+
+void PublishFinished(EventBus& bus, Storage& storage, const FinishedRuns& finished) {
+  PublishFinished(bus, finished, StepsAllOver(storage, finished));
 }
 
 }  // namespace taskmill::flows

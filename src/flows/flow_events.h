@@ -8,6 +8,7 @@
 #include <taskmill/model.h>
 #include <taskmill/storage.h>
 
+#include <map>
 #include <string>
 #include <utility>
 #include <vector>
@@ -32,12 +33,21 @@ void PublishFlowStart(EventBus& bus, const Run& root);
 void PublishFlowOver(EventBus& bus, const Run& root);
 // flow.step_start: an attempt of a step began.
 void PublishStarted(EventBus& bus, const Run& run);
-// After the accepted finishes of flows' runs, each with the run it ended (FinishEvents).
-// A step_all_over that a child's end may mean is published when `storage`, read after
-// the commit, shows the step and all its children final; two children ending at the
-// same moment on two nodes may then both publish it (the callback run of the event is
-// stored once: callbacks.h).
-void PublishFinished(EventBus& bus, Storage& storage,
-                     const std::vector<std::pair<const Run*, const RunFinish*>>& finished);
+// The accepted finishes of flows' runs, each with the run it ended (FinishEvents).
+using FinishedRuns = std::vector<std::pair<const Run*, const RunFinish*>>;
+// The steps whose children ended in `finished`, each with whether `storage`, read
+// now, shows it and all its children final: read right after the commit of the
+// finishes, before the next one of this writer, so that of two batches of a step's
+// children only the one that ended the last is told all over. Two children ending at
+// the same moment on two nodes may still both tell it (the callback run of the event
+// is stored once: callbacks.h).
+std::map<std::string, bool> StepsAllOver(Storage& storage, const FinishedRuns& finished);
+// Publishes the events of `finished`, a step_all_over that a child's end may mean when
+// `all_over` (StepsAllOver, read after their commit) says so. Publishing may come
+// later than the read, on another thread.
+void PublishFinished(EventBus& bus, const FinishedRuns& finished,
+                     const std::map<std::string, bool>& all_over);
+// Both at once, for a writer that publishes right after its commit.
+void PublishFinished(EventBus& bus, Storage& storage, const FinishedRuns& finished);
 
 }  // namespace taskmill::flows

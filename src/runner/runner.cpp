@@ -153,7 +153,6 @@ void Runner::FetchLoop() {
       claiming_ = true;
       lock.unlock();
       auto taken = storage_.RunTake(params);
-      AnnounceTaken(taken, now);
       lock.lock();
       const ClaimAnswer answer = AcceptTaken(taken, params, next_run_at);
       if (answer == ClaimAnswer::kStopping) break;
@@ -200,24 +199,15 @@ RunTakeParams Runner::ClaimParams(TimePoint now, int free_slots, TimePoint* next
   return params;
 }
 
-void Runner::AnnounceTaken(const Result<std::vector<ClaimedRun>>& taken, TimePoint now) {
-  if (!taken.ok()) return;
-  for (const auto& run : *taken) {
-    // Observed here, by the one thread that claimed, rather than by the workers, so
-    // that the histogram's atomics are not contended.
-    metrics_.enqueue_to_start->Observe(
-        std::max(0.0, Seconds(run.started_at.value_or(now) - run.run_at)));
-    notifier_.Started(run);
-  }
-}
-
-void Runner::AnnounceStepStart(const Run& run) {
+void Runner::AnnounceStart(const Run& run, TimePoint now) {
+  metrics_.enqueue_to_start->Observe(std::max(0.0, Seconds(now - run.run_at)));
+  notifier_.Started(run);
   if (run.flow_id.empty()) return;
   const std::optional<flows::Role> role = flows::RoleOf(run);
   if (!role || role->root || role->child) return;  // a child is counted, not told
   flows::PublishStarted(notifier_.events(), run);
   // Not a commit of a finish: stored as the step starts (callbacks.h), and due now.
-  if (flows::StoreCallback(storage_, options_.flows.get(), "step_start", run, clock_.Now())) {
+  if (flows::StoreCallback(storage_, options_.flows.get(), "step_start", run, now)) {
     Wake();
   }
 }
@@ -348,9 +338,9 @@ void Runner::WorkerLoop() {
     executing_.fetch_add(1, std::memory_order_relaxed);
     lock.unlock();
     if (f->json_as_text) ParseRunJsonText(f->run);
-    AnnounceStepStart(f->run);
     // On the engine's clock, so that tests decide what "short" is.
     const TimePoint started = clock_.Now();
+    AnnounceStart(f->run, started);
     RunFinish finish = Execute(f->run, f->token);
     const Duration took = std::max(Duration{0}, finish.finished_at - started);
     lock.lock();
@@ -526,13 +516,11 @@ void Runner::WriteFinishes(std::vector<std::pair<RunFinish, Run>>& batch) {
   std::vector<CapClaim> caps;
   bool json_as_text = false;
   TimePoint next_run_at = TimePoint::max();
-  TimePoint claimed_at{};
   {
     std::lock_guard lock(mu_);
     const int free_slots = ClaimLimit() - claimed_.load();
     if (running_ && !backlog_ && !claiming_ && free_slots > 0) {
-      claimed_at = clock_.Now();
-      take = ClaimParams(claimed_at, free_slots, &next_run_at, &caps, &json_as_text);
+      take = ClaimParams(clock_.Now(), free_slots, &next_run_at, &caps, &json_as_text);
       claiming_ = true;
     }
   }
@@ -540,7 +528,6 @@ void Runner::WriteFinishes(std::vector<std::pair<RunFinish, Run>>& batch) {
   if (take) {
     results =
         storage_.RunFinishThenTake(finishes, *take, [&](Result<std::vector<ClaimedRun>> taken) {
-          AnnounceTaken(taken, claimed_at);
           std::lock_guard lock(mu_);
           if (AcceptTaken(taken, *take, next_run_at) == ClaimAnswer::kFull) {
             wake_ = true;  // the claim filled every free slot: there may be more
@@ -568,11 +555,23 @@ void Runner::WriteFinishes(std::vector<std::pair<RunFinish, Run>>& batch) {
     }
     if (stored) Wake();
   }
+  std::map<std::string, bool> steps_all_over;
+  if (results.ok()) steps_all_over = flows::StepsAllOver(storage_, OfFlows(batch, *results));
   {
     std::lock_guard lock(mu_);
-    written_.push_back(Written{std::move(batch), std::move(results)});
+    written_.push_back(Written{std::move(batch), std::move(results), std::move(steps_all_over)});
   }
   publish_cv_.notify_one();
+}
+
+flows::FinishedRuns Runner::OfFlows(const std::vector<std::pair<RunFinish, Run>>& batch,
+                                    const std::vector<RunFinishResult>& results) {
+  flows::FinishedRuns out;
+  for (size_t i = 0; i < batch.size(); ++i) {
+    const auto& [f, run] = batch[i];
+    if (results[i].accepted && !run.flow_id.empty()) out.emplace_back(&run, &f);
+  }
+  return out;
 }
 
 void Runner::PublishLoop() {
@@ -592,22 +591,21 @@ void Runner::PublishLoop() {
 }
 
 void Runner::Publish(const Written& written) {
-  const auto& [batch, results] = written;
+  const auto& [batch, results, steps_all_over] = written;
   // Every attempt counts, whether or not its outcome was still current.
   for (const auto& [f, run] : batch) {
     metrics_.attempt_duration->Observe(
         std::max(0.0, Seconds(f.finished_at - run.started_at.value_or(f.finished_at))));
   }
   if (!results.ok()) return;
-  std::vector<std::pair<const Run*, const RunFinish*>> of_flows;
   for (size_t i = 0; i < batch.size(); ++i) {
-    const auto& [f, run] = batch[i];
-    if (!(*results)[i].accepted) continue;
     // A retry wakes the fetcher at its instant.
-    notifier_.Finished(run, f);
-    if (!run.flow_id.empty()) of_flows.emplace_back(&run, &f);
+    if ((*results)[i].accepted) notifier_.Finished(batch[i].second, batch[i].first);
   }
-  if (!of_flows.empty()) flows::PublishFinished(notifier_.events(), storage_, of_flows);
+  const flows::FinishedRuns of_flows = OfFlows(batch, *results);
+  if (!of_flows.empty()) {
+    flows::PublishFinished(notifier_.events(), of_flows, steps_all_over);
+  }
   for (size_t i = 0; i < batch.size(); ++i) {
     if ((*results)[i].accepted && (*results)[i].settled) AnnounceSettled(*batch[i].first.settle);
   }

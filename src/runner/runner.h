@@ -44,6 +44,7 @@
 #include "core/lifecycle/finish_decision.h"
 #include "core/lifecycle/handler_invocation.h"
 #include "core/lifecycle/run_notifier.h"
+#include "flows/flow_events.h"
 #include "metrics/taskmill_metrics.h"
 #include "runner/cap_slots.h"
 
@@ -99,11 +100,11 @@ class Runner {
   // Called with mu_ held, by whoever claims next (claiming_).
   RunTakeParams ClaimParams(TimePoint now, int free_slots, TimePoint* next_run_at,
                             std::vector<CapClaim>* caps, bool* json_as_text);
-  // What a claim took, told to metrics and events. Called without mu_ held.
-  void AnnounceTaken(const Result<std::vector<ClaimedRun>>& taken, TimePoint now);
-  // A flow's step that a worker starts, told to events and the flow's step_start
-  // callback: by the worker, which has its JSON parsed. Called without mu_ held.
-  void AnnounceStepStart(const Run& run);
+  // A run a worker starts at `now`, told to metrics and events (run.started), and a
+  // flow's step to its step_start callback: by the worker, which has its JSON parsed,
+  // as the run starts rather than when claimed (a run claimed ahead may wait for a
+  // slot, or go back unstarted). Called without mu_ held.
+  void AnnounceStart(const Run& run, TimePoint now);
   // Hands what a claim took to the slots (or has it wait, claimed ahead) and ends the
   // claim (claiming_). Called with mu_ held.
   ClaimAnswer AcceptTaken(Result<std::vector<ClaimedRun>>& taken, const RunTakeParams& params,
@@ -123,7 +124,12 @@ class Runner {
   struct Written {
     std::vector<std::pair<RunFinish, Run>> batch;
     Result<std::vector<RunFinishResult>> results;
+    // Read right after the commit (flows::StepsAllOver), before the next one.
+    std::map<std::string, bool> steps_all_over;
   };
+  // The accepted finishes of flows' runs in `batch`.
+  static flows::FinishedRuns OfFlows(const std::vector<std::pair<RunFinish, Run>>& batch,
+                                     const std::vector<RunFinishResult>& results);
   void PublishLoop();
   // Tells what a written batch stored and ended. On the publisher's thread.
   void Publish(const Written& written);
