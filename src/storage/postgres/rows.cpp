@@ -37,15 +37,6 @@ std::string SerializeAttempts(const std::vector<Attempt>& attempts) {
 
 std::vector<Attempt> ParseAttempts(std::string_view text) { return sqlite::ParseAttempts(text); }
 
-json::value ParseJsonOr(std::string_view text, json::value fallback) {
-  if (text.empty()) return fallback;
-  if (text == "[]") return json::array();
-  if (text == "{}") return json::object();
-  boost::system::error_code ec;
-  json::value v = json::parse(text, ec);
-  return ec ? fallback : v;
-}
-
 Run ReadRun(const Rows& r, int row, int64_t* seq, int c) {
   Run run;
   if (seq) *seq = r.Int(row, c);

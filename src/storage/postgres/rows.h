@@ -12,6 +12,7 @@
 #include <string_view>
 #include <vector>
 
+#include "storage/json_text.h"
 #include "storage/postgres/pg_conn.h"
 
 namespace taskmill::postgres {
@@ -27,8 +28,8 @@ extern const char* const kRunColumns;
 // kRunColumns with every column prefixed by `alias.`.
 std::string RunColumns(const std::string& alias);
 
-// Parses stored JSON; `fallback` when the text is empty or not JSON.
-boost::json::value ParseJsonOr(std::string_view text, boost::json::value fallback);
+// Parses stored JSON (storage/json_text.h).
+using storage::ParseJsonOr;
 
 // Reads row `row` of `rows` (columns kRunColumns from `first`) into a Run.
 Run ReadRun(const Rows& rows, int row, int64_t* seq = nullptr, int first = 0);

@@ -188,12 +188,12 @@ Status SqliteStorage::ApplyFollowUps(Tx& tx, const std::vector<FollowUpAt>& ups,
     if (!stmt.ok()) return stmt.status();
     ScopedReset reset(**stmt);
     // Bound in place (BindRun): the copy at its instant lives until the Exec.
-    Run at_instant;
+    std::optional<Run> at_instant;
     if (up_at.at) {
       at_instant = up.run;
-      at_instant.created_at = at_instant.run_at = *up_at.at;
+      at_instant->created_at = at_instant->run_at = *up_at.at;
     }
-    BindRun(**stmt, up_at.at ? at_instant : up.run);
+    BindRun(**stmt, at_instant ? *at_instant : up.run);
     TASKMILL_RETURN_IF_ERROR((*stmt)->Exec());
     if (tx.db.Changes() == 1) {
       ++tx.runs_stored;

@@ -105,16 +105,6 @@ std::string SerializeAttempts(const std::vector<Attempt>& attempts) {
   return out;
 }
 
-json::value ParseJsonOr(std::string_view text, json::value fallback) {
-  if (text.empty()) return fallback;
-  // Most runs' args and data (BindJson stores them so), without the parser.
-  if (text == "[]") return json::array();
-  if (text == "{}") return json::object();
-  boost::system::error_code ec;
-  json::value v = json::parse(text, ec);
-  return ec ? fallback : v;
-}
-
 // Reads the row into `r`, a default Run (in place: a claim reads hundreds into its
 // answer, where moving each one in cost a fiftieth of the writer's time).
 void ReadRunInto(const Statement& s, Run& r, int64_t* seq, bool raw_json) {

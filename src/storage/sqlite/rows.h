@@ -14,6 +14,7 @@
 #include <string_view>
 #include <vector>
 
+#include "storage/json_text.h"
 #include "storage/sqlite/sqlite_db.h"
 
 namespace taskmill::sqlite {
@@ -53,8 +54,8 @@ void AppendAttempts(std::string& out, const std::vector<Attempt>& attempts);
 std::string SerializeAttempts(const std::vector<Attempt>& attempts);
 
 // ---- rows ------------------------------------------------------------------------
-// Parses stored JSON; `fallback` when the text is empty or not JSON.
-boost::json::value ParseJsonOr(std::string_view text, boost::json::value fallback);
+// Parses stored JSON (storage/json_text.h).
+using storage::ParseJsonOr;
 // Reads a row of kRunColumns into `r`, a default Run; its seq into *seq when set.
 // With `raw_json`, args and data are left unparsed, each as a JSON string holding the
 // stored text, for ParseRunJsonText (taskmill/storage.h) to parse later: off the
