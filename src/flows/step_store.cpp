@@ -2,6 +2,7 @@
 #include "flows/step_store.h"
 
 #include <boost/json.hpp>
+#include <future>
 #include <stdexcept>
 
 #include "flows/advance.h"
@@ -37,15 +38,31 @@ class StorageStepStore final : public flow::StepStore {
       runs.push_back(
           ChildRun(flow_, step_, ctx.run(), ctx.outcome().result, (*pair)[0], definition, now));
     }
+    // The last batch is written while this one was built; one at a time, in order.
+    if (Status st = Flush(); !st.ok()) throw std::runtime_error(st.message());
     const Run& step_run = ctx.run();
-    if (Status st = storage_.RunStage(step_run.queue, step_run.id, step_run.attempt, runs);
-        !st.ok()) {
-      throw std::runtime_error("cannot stage the step's children: " + st.ToString());
-    }
+    staging_ = std::async(std::launch::async,
+                          [this, queue = step_run.queue, id = step_run.id,
+                           attempt = step_run.attempt, runs = std::move(runs)]() mutable {
+                            Status staged = storage_.RunStage(queue, id, attempt, runs);
+                            std::vector<Run>().swap(runs);  // freed here, not on the step's thread
+                            return staged;
+                          });
     const int64_t staged =
         StagedCount(ctx.outcome().result) + static_cast<int64_t>(children.size());
     children.clear();
     result["children_staged"] = staged;
+  }
+
+  Status Flush() override {
+    if (!staging_.valid()) return Status::Ok();
+    Status st = staging_.get();
+    if (st.ok()) return st;
+    return Status(st.code(), "cannot stage the step's children: " + st.ToString());
+  }
+
+  ~StorageStepStore() override {
+    if (staging_.valid()) staging_.wait();
   }
 
   flow::ChildResultRange ChildResults(const RunContext& ctx, std::string_view step) override {
@@ -76,6 +93,7 @@ class StorageStepStore final : public flow::StepStore {
   const FlowDef& flow_;
   const FlowStep& step_;
   const Clock& clock_;
+  std::future<Status> staging_;
 };
 
 }  // namespace

@@ -8,7 +8,9 @@
 //     of them are there, the store turns them into child runs and stages them
 //     (Storage::RunStage, fenced by the step's attempt), and the result keeps only
 //     their count ("children_staged"). What is left in the result at the end is stored
-//     by the finish as before (flows/advance.h).
+//     by the finish as before (flows/advance.h). A batch is written on a thread of
+//     its own while the function adds the next: the step waits only for the storage,
+//     not for the storage and then its own building in turn.
 //   - The finish of the step releases the staged children in its own commit when the
 //     step completed, and drops them otherwise (SetStagedFate).
 //   - flow::ChildResults pages the predecessor's children in the order stored
@@ -33,8 +35,12 @@ namespace taskmill::flow {
 class StepStore {
  public:
   virtual ~StepStore() = default;
-  // flow::AddChild appended a child to the result's "children".
+  // flow::AddChild appended a child to the result's "children". Throws when the
+  // children staged before could not be.
   virtual void Added(RunContext& ctx) = 0;
+  // Waits until what Added staged is stored: called once the step's function has
+  // returned, before its finish (which releases them) is decided.
+  virtual Status Flush() = 0;
   // The completed children of step `step` of the flow, paged from storage.
   virtual ChildResultRange ChildResults(const RunContext& ctx, std::string_view step) = 0;
 };

@@ -8,10 +8,12 @@
 #include <taskmill/engine.h>
 #include <taskmill/flow.h>
 
+#include <atomic>
 #include <boost/json.hpp>
 #include <string>
 
 #include "flows/flow_test_harness.h"
+#include "storage/forwarding_storage.h"
 
 namespace taskmill {
 namespace {
@@ -81,6 +83,62 @@ TEST(FlowStepStore, ThousandsOfChildrenAreStagedRunOnceAndPagedInOrder) {
     EXPECT_EQ(child.status, RunStatus::kCompleted) << child.id;
     EXPECT_EQ(child.attempts.size(), 1u) << child.id << " ran more than once";
   }
+}
+
+// Staging fails from the second batch on (a full disk, say). A batch is written while
+// the function builds the next, so the failure of the last one is known only once the
+// function has returned.
+class StageFailsAfterOne final : public ForwardingStorage {
+ public:
+  using ForwardingStorage::ForwardingStorage;
+  Status RunStage(const std::string& parent_queue, const std::string& parent_id, int attempt,
+                  const std::vector<Run>& runs) override {
+    if (++stages_ > 1) return Status::Unavailable("the disk is full");
+    return ForwardingStorage::RunStage(parent_queue, parent_id, attempt, runs);
+  }
+
+ private:
+  std::atomic<int> stages_{0};
+};
+
+TEST(FlowStepStore, AStepWhoseChildrenCannotBeStagedFailsAndRunsNoneOfThem) {
+  flows::FlowHarness h;
+  std::atomic<int> ran{0};
+  std::atomic<bool> returned{false};
+  ASSERT_TRUE(h.functions
+                  ->Register("big.split",
+                             [&returned](RunContext& ctx) {
+                               for (int i = 0; i < 2100; ++i)
+                                 flow::AddChild(ctx, std::to_string(i), i);
+                               returned = true;
+                             })
+                  .ok());
+  ASSERT_TRUE(h.functions->Register("big.child", [&ran](RunContext&) { ++ran; }).ok());
+  FlowBuilder f("big");
+  f.Step("split", "big.split").Children("big.child");
+  ASSERT_TRUE(h.flows->Register(*f.Build()).ok());
+  auto inner = OpenStorage({(h.dir.path() / "flows.db").string() + "?synchronous=normal"});
+  ASSERT_TRUE(inner.ok()) << inner.status().ToString();
+  auto storage = std::make_shared<StageFailsAfterOne>(**inner);
+  EngineOptions options;
+  options.flows = h.flows;
+  auto engine = Engine::Open(options, storage, h.functions);
+  ASSERT_TRUE(engine.ok()) << engine.status().ToString();
+  h.engine = std::move(*engine);
+  ASSERT_TRUE(h.engine->Start().ok());
+
+  taskmill::Run root = h.Wait(h.Start("big"));
+  EXPECT_EQ(root.status, RunStatus::kFailed);
+  const taskmill::Run split = h.Get(root.id + ":split");
+  EXPECT_EQ(split.status, RunStatus::kFailed);
+  EXPECT_NE(split.error.find("cannot stage the step's children"), std::string::npos) << split.error;
+  EXPECT_NE(split.error.find("the disk is full"), std::string::npos) << split.error;
+  // The second and last batch failed after the function added it: it returned, and
+  // its finish released neither batch.
+  EXPECT_TRUE(returned.load());
+  EXPECT_TRUE(h.Children(root.id + ":split").empty());
+  EXPECT_EQ(ran.load(), 0);
+  h.engine.reset();  // before the storage it runs on
 }
 
 }  // namespace

@@ -6,6 +6,8 @@
 #include <exception>
 #include <string>
 
+#include "flows/step_store.h"
+
 namespace taskmill {
 
 HandlerOutcome InvokeHandler(const FunctionRegistry& functions, const Run& run,
@@ -38,6 +40,13 @@ HandlerOutcome InvokeHandler(const FunctionRegistry& functions, const Run& run,
     outcome = std::move(ctx.outcome());
     outcome.status = RunStatus::kFailed;
     outcome.error = "unknown exception";
+  }
+  // The children a step staged are all stored before its finish, which releases them.
+  if (flow_store != nullptr) {
+    if (Status staged = flow_store->Flush(); !staged.ok() && outcome.status != RunStatus::kFailed) {
+      outcome.status = RunStatus::kFailed;
+      outcome.error = staged.message();
+    }
   }
   if (token->IsCancelled()) {
     std::string reason = token->Reason();

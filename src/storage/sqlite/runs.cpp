@@ -254,6 +254,10 @@ Result<RunPage> SqliteStorage::RunList(const RunFilter& f) {
         where += " AND status NOT IN ('pending', 'running')";
       }
     }
+    // A parent's runs are never more than its flow's, and runs_flow_seq holds every
+    // child of the flow: without statistics the planner may take it for the steps of
+    // a flow (parent_id = flow_id) and walk past all their children.
+    if (access.empty() && !f.parent_id.empty()) access = " INDEXED BY runs_parent_seq";
     std::vector<std::variant<std::string, int64_t>> binds;
     auto add = [&](const char* clause, std::variant<std::string, int64_t> value) {
       where += clause;
