@@ -15,7 +15,9 @@ json::value ParseJsonOr(std::string_view text, json::value fallback) {
   if (text == "{}") return json::object();
   boost::system::error_code ec;
   json::value v = json::parse(text, ec);
-  return ec ? fallback : v;
+  // Two returns, each moved: `ec ? fallback : v` copied the parsed value whole.
+  if (ec) return fallback;
+  return v;
 }
 
 }  // namespace storage
