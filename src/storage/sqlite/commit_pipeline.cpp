@@ -152,6 +152,20 @@ void SqliteStorage::WriteDetached(std::function<Status(Tx&)> fn) {
   cv_.notify_one();
 }
 
+void SqliteStorage::WriteWhenQuiet(std::function<Status(Tx&)> fn,
+                                   std::chrono::steady_clock::time_point since) {
+  auto* w = new PendingWrite{std::move(fn), /*durable=*/false, {}, /*detached=*/true};
+  {
+    std::lock_guard lock(mu_);
+    if (stopping_) {
+      delete w;
+      return;
+    }
+    quiet_queue_.emplace_back(w, since);
+  }
+  cv_.notify_one();
+}
+
 void SqliteStorage::WriterLoop() {
   std::vector<PendingWrite*> batch;
   std::vector<Status> results;
@@ -160,8 +174,35 @@ void SqliteStorage::WriterLoop() {
   for (;;) {
     {
       std::unique_lock lock(mu_);
-      cv_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
-      if (queue_.empty()) return;  // stopping, and nothing left to write
+      cv_.wait(lock, [&] { return stopping_ || !queue_.empty() || !quiet_queue_.empty(); });
+      // Real time on purpose, as the runners' batching windows: when to clean up is a
+      // throughput knob, not a rule of a run's life.
+      if (queue_.empty() && !stopping_) {
+        // Only writes that wait for quiet: the oldest is taken if nothing else comes.
+        const bool quiet =
+            !cv_.wait_for(lock, kQuietFor, [&] { return stopping_ || !queue_.empty(); });
+        if (quiet && !quiet_queue_.empty()) {
+          queue_.push_back(quiet_queue_.front().first);
+          quiet_queue_.pop_front();
+        }
+      }
+      // Those asked for long enough ago go with the next commit, quiet or not; when
+      // stopping, none (the next open sweeps what they would have, sqlite_storage.cpp).
+      const auto overdue = std::chrono::steady_clock::now() - kQuietAtMost;
+      std::erase_if(quiet_queue_, [&](const auto& waiting) {
+        if (stopping_) {
+          delete waiting.first;
+        } else if (waiting.second <= overdue) {
+          queue_.push_back(waiting.first);
+        } else {
+          return false;
+        }
+        return true;
+      });
+      if (queue_.empty()) {
+        if (stopping_) return;  // nothing left to write
+        continue;
+      }
       batch.assign(queue_.begin(), queue_.end());
       queue_.clear();
     }

@@ -168,21 +168,26 @@ Status SqliteStorage::ApplyStaged(Tx& tx, const RunFinish& f) {
 // queued after that one: a later attempt of the parent, claimed only after this
 // finish committed, stages its rows after the sweep has run (and the bound on the
 // attempt keeps them besides). The templates go with the last of their children.
-void SqliteStorage::SweepStaged(const std::string& parent_id, int64_t up_to_attempt) {
-  WriteDetached([this, parent_id, up_to_attempt](Tx& tx) -> Status {
-    TASKMILL_RETURN_IF_ERROR(Exec(tx.db,
-                                  "DELETE FROM staged_children WHERE (parent_id, parent_attempt, "
-                                  "seq) IN (SELECT parent_id, parent_attempt, seq FROM "
-                                  "staged_children WHERE parent_id = ?1 AND parent_attempt <= ?2 "
-                                  "LIMIT 1000)",
-                                  parent_id, up_to_attempt));
-    if (tx.db.Changes() == 1000) {
-      SweepStaged(parent_id, up_to_attempt);
-      return Status::Ok();
-    }
-    return Exec(tx.db, "DELETE FROM staged_templates WHERE parent_id = ?1 AND parent_attempt <= ?2",
-                parent_id, up_to_attempt);
-  });
+void SqliteStorage::SweepStaged(const std::string& parent_id, int64_t up_to_attempt,
+                                std::chrono::steady_clock::time_point since) {
+  WriteWhenQuiet(
+      [this, parent_id, up_to_attempt, since](Tx& tx) -> Status {
+        TASKMILL_RETURN_IF_ERROR(
+            Exec(tx.db,
+                 "DELETE FROM staged_children WHERE (parent_id, parent_attempt, "
+                 "seq) IN (SELECT parent_id, parent_attempt, seq FROM "
+                 "staged_children WHERE parent_id = ?1 AND parent_attempt <= ?2 "
+                 "LIMIT 1000)",
+                 parent_id, up_to_attempt));
+        if (tx.db.Changes() == 1000) {
+          SweepStaged(parent_id, up_to_attempt, since);
+          return Status::Ok();
+        }
+        return Exec(tx.db,
+                    "DELETE FROM staged_templates WHERE parent_id = ?1 AND parent_attempt <= ?2",
+                    parent_id, up_to_attempt);
+      },
+      since);
 }
 
 Result<ChildOutcomePage> SqliteStorage::RunListChildOutcomes(const std::string& parent_id,

@@ -5,6 +5,7 @@
 #include <taskmill/storage.h>
 
 #include <boost/json.hpp>
+#include <chrono>
 #include <condition_variable>
 #include <deque>
 #include <functional>
@@ -94,6 +95,13 @@ class SqliteStorage final : public Storage {
   // they could have had.
   Status WriteClaim(std::function<Status(Tx&)> fn);
   void WriteDetached(std::function<Status(Tx&)> fn);
+  // A detached write that can wait: the writer takes it once no other write has come
+  // for kQuietFor, or once `since` is kQuietAtMost ago (then as WriteDetached does).
+  // For clean-up (SweepStaged): queued behind a burst of claims and finishes, it took
+  // the writer's gaps between them, which the runners' next batch then waited for.
+  void WriteWhenQuiet(std::function<Status(Tx&)> fn, std::chrono::steady_clock::time_point since);
+  static constexpr std::chrono::milliseconds kQuietFor{2};
+  static constexpr std::chrono::seconds kQuietAtMost{10};
   // Queues `w` for the writer thread and waits for its answer.
   Status Queue(PendingWrite& w);
   // Queues writes in this order without waiting (each answers through its `done`): the
@@ -185,8 +193,10 @@ class SqliteStorage final : public Storage {
   // says, and queues the deletion of its staged rows (SweepStaged).
   Status ApplyStaged(Tx& tx, const RunFinish& f);
   // Deletes the rows staged under `parent_id` by its attempts up to `up_to_attempt`,
-  // in detached writes of a thousand rows each.
-  void SweepStaged(const std::string& parent_id, int64_t up_to_attempt);
+  // in writes of a thousand rows each that wait for a quiet writer (WriteWhenQuiet),
+  // the first asked for at `since`.
+  void SweepStaged(const std::string& parent_id, int64_t up_to_attempt,
+                   std::chrono::steady_clock::time_point since = std::chrono::steady_clock::now());
 
   // ---- what an accepted finish brings into its commit (follow_ups.cpp)
   // What the finishes of one batch carry alike: each child of a step carries its
@@ -321,7 +331,9 @@ class SqliteStorage final : public Storage {
   std::mutex mu_;
   std::condition_variable cv_;
   std::deque<PendingWrite*> queue_;  // guarded by mu_
-  bool stopping_ = false;            // guarded by mu_
+  // WriteWhenQuiet's writes, each with the instant it counts from; guarded by mu_.
+  std::deque<std::pair<PendingWrite*, std::chrono::steady_clock::time_point>> quiet_queue_;
+  bool stopping_ = false;  // guarded by mu_
 
   std::mutex readers_mu_;
   std::vector<std::unique_ptr<Connection>> readers_;  // guarded by readers_mu_
