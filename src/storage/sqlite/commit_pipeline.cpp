@@ -166,6 +166,35 @@ void SqliteStorage::WriteWhenQuiet(std::function<Status(Tx&)> fn,
   cv_.notify_one();
 }
 
+void SqliteStorage::ReleaseTheRest() {
+  Connection& db = *writer_db_;
+  LogFlushedMeanwhile flushed(*this);
+  std::vector<std::pair<std::string, int64_t>> failed;
+  for (const auto& [parent_id, attempt] : releasing_) {
+    for (bool more = true; more;) {
+      if (options_.before_release_part && !options_.before_release_part()) break;
+      Status st = db.Exec("BEGIN IMMEDIATE");
+      if (st.ok()) {
+        TallyDeltas total;
+        Tx tx{db, {}, &total};
+        auto released = ReleaseMore(tx, parent_id, attempt);
+        st = released.ok() ? ApplyTallies(db, tx.deltas) : released.status();
+        if (st.ok()) st = db.Exec("COMMIT");
+        if (st.ok()) more = *released;
+        if (!st.ok()) (void)db.Exec("ROLLBACK");
+      }
+      if (!st.ok()) {
+        if (st.code() == StatusCode::kInsufficientStorage) NoteShortOfSpace();
+        spdlog::warn("storage: releasing the runs staged by {} failed: {}", parent_id,
+                     st.ToString());
+        failed.emplace_back(parent_id, attempt);
+        break;
+      }
+    }
+  }
+  releasing_ = std::move(failed);
+}
+
 void SqliteStorage::WriterLoop() {
   std::vector<PendingWrite*> batch;
   std::vector<Status> results;
@@ -239,6 +268,8 @@ void SqliteStorage::WriterLoop() {
       unsynced.clear();
     }
     batch.clear();
+    // Its writers answered, so that a runner runs the first part's runs meanwhile.
+    if (!releasing_.empty()) ReleaseTheRest();
     // After the writers are released, so that observing never delays them.
     metrics.commit_batch_size->Observe(static_cast<double>(size));
     metrics.commit_duration->Observe(std::chrono::duration<double>(elapsed).count());
@@ -255,8 +286,20 @@ void SqliteStorage::SyncLoop() {
   std::vector<Unsynced> batch;
   std::unique_lock lock(sync_mu_);
   for (;;) {
-    sync_cv_.wait(lock, [&] { return sync_stopping_ || !unsynced_.empty(); });
-    if (unsynced_.empty()) return;  // stopping, and every commit answered
+    sync_cv_.wait(lock,
+                  [&] { return sync_stopping_ || !unsynced_.empty() || flushed_meanwhile_ > 0; });
+    if (unsynced_.empty()) {
+      if (sync_stopping_) return;  // stopping, and every commit answered
+      // A long write under way (LogFlushedMeanwhile): what it appended so far. A
+      // failure is its commit's sync's to report.
+      lock.unlock();
+      (void)SyncLog();
+      lock.lock();
+      sync_cv_.wait_for(lock, kFlushEvery, [&] {
+        return sync_stopping_ || !unsynced_.empty() || flushed_meanwhile_ == 0;
+      });
+      continue;
+    }
     batch.swap(unsynced_);
     lock.unlock();
     const Status synced = SyncLog();
@@ -266,6 +309,22 @@ void SqliteStorage::SyncLoop() {
     batch.clear();
     lock.lock();
   }
+}
+
+SqliteStorage::LogFlushedMeanwhile::LogFlushedMeanwhile(SqliteStorage& storage)
+    : storage_(storage) {
+  if (!storage_.syncer_.joinable()) return;
+  {
+    std::lock_guard lock(storage_.sync_mu_);
+    ++storage_.flushed_meanwhile_;
+  }
+  storage_.sync_cv_.notify_one();
+}
+
+SqliteStorage::LogFlushedMeanwhile::~LogFlushedMeanwhile() {
+  if (!storage_.syncer_.joinable()) return;
+  std::lock_guard lock(storage_.sync_mu_);
+  --storage_.flushed_meanwhile_;
 }
 
 Status SqliteStorage::SyncLog() const {
@@ -323,6 +382,7 @@ void SqliteStorage::CommitBatch(const std::vector<PendingWrite*>& batch,
   }
   TallyDeltas total;
   std::vector<std::pair<std::string, int64_t>> stopped;
+  std::vector<std::pair<std::string, int64_t>> began;  // releases (Tx::releasing)
   for (size_t i = 0; i < batch.size(); ++i) {
     Tx tx{db, {}, &total};
     (void)db.Exec("SAVEPOINT op");
@@ -335,6 +395,7 @@ void SqliteStorage::CommitBatch(const std::vector<PendingWrite*>& batch,
     if (st.ok()) {
       total.Merge(tx.deltas);
       for (auto& attempt : tx.stopped) stopped.push_back(std::move(attempt));
+      for (auto& release : tx.releasing) began.push_back(std::move(release));
       (void)db.Exec("RELEASE op");
     } else {
       (void)db.Exec("ROLLBACK TO op");
@@ -353,6 +414,7 @@ void SqliteStorage::CommitBatch(const std::vector<PendingWrite*>& batch,
     // Queued before anyone hears of the stop, so ahead of any later write of this
     // process; bounded by the attempt, so a next attempt's rows are never swept.
     for (const auto& [id, attempt] : stopped) SweepStaged(id, attempt);
+    for (auto& release : began) releasing_.push_back(std::move(release));
   }
   for (const auto& r : results) {
     if (r.code() == StatusCode::kInsufficientStorage) {

@@ -29,12 +29,19 @@ constexpr const char* kFlowLiveChildren =
     "WHERE s.parent_id = ?1 AND s.parent_id <> '' AND c.parent_id <> '' "
     "AND c.status IN ('pending', 'running')";
 
+// A release of staged runs under way (staged_runs.cpp) counts as a live child of its
+// step: the runs it has yet to release are. The table holds a row only meanwhile.
+constexpr const char* kParentReleasing =
+    "SELECT flow_id FROM staged_releases WHERE parent_id = ?1 LIMIT 1";
+constexpr const char* kFlowReleasing = "SELECT 1 FROM staged_releases WHERE flow_id = ?1 LIMIT 1";
+
 // Whether anything of the flow whose root is `root` is live but the root: one seek
 // while a step is, and a walk of its steps (a seek each) only once none is.
 Result<bool> FlowLive(Connection& db, const std::string& root) {
   static const std::string kSteps = std::string(kFlowLiveSteps) + " LIMIT 1";
   static const std::string kChildren = std::string(kFlowLiveChildren) + " LIMIT 1";
-  for (const std::string* sql : {&kSteps, &kChildren}) {
+  static const std::string kReleasing = kFlowReleasing;
+  for (const std::string* sql : {&kSteps, &kChildren, &kReleasing}) {
     auto rows = Select(db, *sql, root);
     if (!rows.ok()) return rows.status();
     auto live = rows->Next();
@@ -52,12 +59,17 @@ Result<bool> Over(Connection& db, const std::string& id, const std::string& queu
   auto key = SqliteStorage::FindKey(db, id, queue);
   if (!key.ok()) return key.status().IsNotFound() ? Result<bool>(false) : key.status();
   if (!IsFinal(key->status)) return false;
-  auto rows = Select(db, kParentLive, id);
-  if (!rows.ok()) return rows.status();
-  auto live = rows->Next();
-  if (!live.ok()) return live.status();
-  if (*live) *live_flow = std::string(rows->row().Text(0));
-  return !*live;
+  for (const char* sql : {kParentLive, kParentReleasing}) {
+    auto rows = Select(db, sql, id);
+    if (!rows.ok()) return rows.status();
+    auto live = rows->Next();
+    if (!live.ok()) return live.status();
+    if (*live) {
+      *live_flow = std::string(rows->row().Text(0));
+      return false;
+    }
+  }
+  return true;
 }
 
 }  // namespace
@@ -248,6 +260,8 @@ Status SqliteStorage::StopFlowRuns(Tx& tx, const std::string& flow_id, const std
     RunStatus status;
     std::optional<std::string> attempts;
   };
+  // The runs of a release under way are live children too: released first.
+  TASKMILL_RETURN_IF_ERROR(ReleaseAllOf(tx, flow_id));
   std::vector<Live> live;
   for (const char* sql : {kFlowLiveSteps, kFlowLiveChildren}) {
     auto rows = Select(tx.db, sql, flow_id);

@@ -372,6 +372,20 @@ CREATE TABLE staged_children (
 INSERT INTO staged_children
   SELECT parent_id, parent_attempt, seq, seq, id, args, created_at, run_at FROM staged_templates;
 )sql"},
+    // A step's staged children are released a batch per commit (staged_runs.cpp): the
+    // finish of the step commits the first, and the writer the others, one commit
+    // after the other before any other write. A row here says that a step's release
+    // is under way, and up to which staged seq it has come: its step counts as live
+    // meanwhile, and a crash leaves the rest for the next open to release.
+    {16, R"sql(
+CREATE TABLE staged_releases (
+  parent_id TEXT NOT NULL,
+  parent_attempt INTEGER NOT NULL,
+  flow_id TEXT NOT NULL,
+  released_through INTEGER NOT NULL,  -- the last seq of staged_children released
+  PRIMARY KEY (parent_id, parent_attempt)
+) WITHOUT ROWID;
+)sql"},
 };
 
 }  // namespace taskmill::sqlite

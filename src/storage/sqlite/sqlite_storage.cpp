@@ -52,6 +52,20 @@ Status SqliteStorage::Init() {
   auto migrated = sqlite::Migrate(*writer_db_, options_.path);
   if (!migrated.ok()) return migrated.status();
   opened_migration_ = std::move(*migrated);
+  // Releases a crash cut short: their steps' finishes committed, so their runs are
+  // due (staged_runs.cpp). Before the sweep below, which would take their rows.
+  {
+    TASKMILL_RETURN_IF_ERROR(writer_db_->Exec("BEGIN IMMEDIATE"));
+    TallyDeltas total;
+    Tx tx{*writer_db_, {}, &total};
+    Status released = ReleaseAllOf(tx, "");
+    if (released.ok()) released = ApplyTallies(*writer_db_, tx.deltas);
+    if (released.ok()) released = writer_db_->Exec("COMMIT");
+    if (!released.ok()) {
+      (void)writer_db_->Exec("ROLLBACK");
+      return released;
+    }
+  }
   // Rows staged by attempts that are over and were not swept (a crash came first): no
   // finish releases them any more (staged_runs.cpp). A thousand per commit, so that
   // none grows with the number of rows left behind.

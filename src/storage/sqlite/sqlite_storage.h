@@ -43,6 +43,10 @@ struct SqliteOptions {
   // Called on the syncer thread after each fsync of the log (synchronous=full),
   // before the writes it made durable are answered (for tests).
   std::function<void()> on_log_synced;
+  // Called on the writer thread before each part of a release of staged runs after
+  // the part its finish commits (staged_runs.cpp); false leaves the rest of that
+  // release under way, as a crash there would (for tests).
+  std::function<bool()> before_release_part;
   // A listing of pending runs (no task filter) reads the pending runs of its queue
   // filter through runs_queue_pending and sorts them by seq while their tally is at
   // most this; above it, it scans the table newest first, where pending runs are then

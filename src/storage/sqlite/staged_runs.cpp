@@ -4,8 +4,10 @@
 // attempt and the order staged) naming its template, a whole run in
 // staged_templates that it shares every other column with: one per batch of
 // children that share them, so one per batch for a step's children. The finish of
-// the attempt that staged them releases them into runs in its own commit; a failed
-// or stopped attempt's are never released. Either way the rows are deleted after that
+// the attempt that staged them releases them into runs, kReleasedPerCommit in its own
+// commit and the others in commits of as many that the writer makes right after it,
+// before any other write (ReleaseTheRest, migration 16); a failed or stopped
+// attempt's are never released. Either way the rows are deleted after that
 // commit, a thousand per commit, not in it (schema.h, migration 11): after the
 // finish, the cancel or the flow's stop that ended the attempt (Tx::stopped), or at
 // open for an attempt lost to a crash (sqlite_storage.cpp). The next step pages its
@@ -119,48 +121,129 @@ Status SqliteStorage::RunStage(const std::string& parent_queue, const std::strin
 Status SqliteStorage::ApplyStaged(Tx& tx, const RunFinish& f) {
   if (f.staged == StagedRuns::kKeep) return Status::Ok();
   if (f.staged == StagedRuns::kRelease) {
-    // One INSERT ... SELECT per (queue, task, account, status) of the templates (one
-    // for a step's children), so that the tallies move by what it inserted. Each
-    // reads the children along their key, whose order is the order staged, and finds
-    // each one's template by its key: no sort holds a million rows in memory.
-    struct Group {
-      std::string queue, task, account, status;
-    };
-    std::vector<Group> groups;
-    {
-      auto rows = Select(tx.db,
-                         "SELECT DISTINCT queue, task, account_id, status FROM staged_templates "
-                         "WHERE parent_id = ?1 AND parent_attempt = ?2",
+    auto more = ReleaseStaged(tx, f.id, f.attempt, 0);
+    if (!more.ok()) return more.status();
+    if (*more) {
+      // The others after this commit (ReleaseTheRest), from this mark.
+      auto flow = Select(tx.db,
+                         "SELECT flow_id FROM staged_templates WHERE parent_id = ?1 AND "
+                         "parent_attempt = ?2 LIMIT 1",
                          f.id, f.attempt);
-      if (!rows.ok()) return rows.status();
-      for (;;) {
-        auto row = rows->Next();
-        if (!row.ok()) return row.status();
-        if (!*row) break;
-        const Statement& r = rows->row();
-        groups.push_back({std::string(r.Text(0)), std::string(r.Text(1)), std::string(r.Text(2)),
-                          std::string(r.Text(3))});
-      }
-    }
-    // CROSS JOIN: the children drive the loop (SQLite keeps the order of the tables).
-    static const std::string kRelease =
-        "INSERT INTO runs (" + InsertedColumns() + ") SELECT " + StagedColumns("c", "t") +
-        " FROM staged_children AS c CROSS JOIN staged_templates AS t WHERE c.parent_id = ?1 "
-        "AND c.parent_attempt = ?2 AND t.parent_id = c.parent_id AND t.parent_attempt = "
-        "c.parent_attempt AND t.seq = c.template AND t.queue = ?3 AND t.task = ?4 AND "
-        "t.account_id = ?5 AND t.status = ?6 ORDER BY c.seq ON CONFLICT DO NOTHING";
-    for (const Group& g : groups) {
-      TASKMILL_RETURN_IF_ERROR(
-          Exec(tx.db, kRelease, f.id, f.attempt, g.queue, g.task, g.account, g.status));
-      const int64_t n = tx.db.Changes();
-      tx.runs_stored += n;
-      if (n > 0) {
-        tx.deltas.Add(g.queue, g.task, g.account,
-                      ParseRunStatus(g.status).value_or(RunStatus::kPending), n);
-      }
+      if (!flow.ok()) return flow.status();
+      auto row = flow->Next();
+      if (!row.ok()) return row.status();
+      const std::string flow_id = *row ? std::string(flow->row().Text(0)) : std::string();
+      TASKMILL_RETURN_IF_ERROR(Exec(tx.db,
+                                    "INSERT INTO staged_releases (parent_id, parent_attempt, "
+                                    "flow_id, released_through) VALUES (?1, ?2, ?3, ?4)",
+                                    f.id, f.attempt, flow_id, kReleasedPerCommit));
+      tx.releasing.emplace_back(f.id, f.attempt);
+      return Status::Ok();
     }
   }
   SweepStaged(f.id, f.attempt);
+  return Status::Ok();
+}
+
+Result<bool> SqliteStorage::ReleaseStaged(Tx& tx, const std::string& parent_id, int64_t attempt,
+                                          int64_t after) {
+  const int64_t through = after + kReleasedPerCommit;
+  // One INSERT ... SELECT per (queue, task, account, status) of the templates (one
+  // for a step's children), so that the tallies move by what it inserted. Each
+  // reads the children along their key, whose order is the order staged, and finds
+  // each one's template by its key: no sort holds a million rows in memory.
+  struct Group {
+    std::string queue, task, account, status;
+  };
+  std::vector<Group> groups;
+  {
+    auto rows = Select(tx.db,
+                       "SELECT DISTINCT queue, task, account_id, status FROM staged_templates "
+                       "WHERE parent_id = ?1 AND parent_attempt = ?2",
+                       parent_id, attempt);
+    if (!rows.ok()) return rows.status();
+    for (;;) {
+      auto row = rows->Next();
+      if (!row.ok()) return row.status();
+      if (!*row) break;
+      const Statement& r = rows->row();
+      groups.push_back({std::string(r.Text(0)), std::string(r.Text(1)), std::string(r.Text(2)),
+                        std::string(r.Text(3))});
+    }
+  }
+  // CROSS JOIN: the children drive the loop (SQLite keeps the order of the tables).
+  static const std::string kRelease =
+      "INSERT INTO runs (" + InsertedColumns() + ") SELECT " + StagedColumns("c", "t") +
+      " FROM staged_children AS c CROSS JOIN staged_templates AS t WHERE c.parent_id = ?1 "
+      "AND c.parent_attempt = ?2 AND c.seq > ?7 AND c.seq <= ?8 AND t.parent_id = c.parent_id "
+      "AND t.parent_attempt = c.parent_attempt AND t.seq = c.template AND t.queue = ?3 AND "
+      "t.task = ?4 AND t.account_id = ?5 AND t.status = ?6 ORDER BY c.seq ON CONFLICT DO NOTHING";
+  for (const Group& g : groups) {
+    TASKMILL_RETURN_IF_ERROR(Exec(tx.db, kRelease, parent_id, attempt, g.queue, g.task, g.account,
+                                  g.status, after, through));
+    const int64_t n = tx.db.Changes();
+    tx.runs_stored += n;
+    if (n > 0) {
+      tx.deltas.Add(g.queue, g.task, g.account,
+                    ParseRunStatus(g.status).value_or(RunStatus::kPending), n);
+    }
+  }
+  auto more = Select(tx.db,
+                     "SELECT 1 FROM staged_children WHERE parent_id = ?1 AND parent_attempt = ?2 "
+                     "AND seq > ?3 LIMIT 1",
+                     parent_id, attempt, through);
+  if (!more.ok()) return more.status();
+  return more->Next();
+}
+
+Result<bool> SqliteStorage::ReleaseMore(Tx& tx, const std::string& parent_id, int64_t attempt) {
+  auto mark = Select(tx.db,
+                     "SELECT released_through FROM staged_releases WHERE parent_id = ?1 AND "
+                     "parent_attempt = ?2",
+                     parent_id, attempt);
+  if (!mark.ok()) return mark.status();
+  auto row = mark->Next();
+  if (!row.ok()) return row.status();
+  if (!*row) return false;  // released already (a flow's stop, the open)
+  const int64_t after = mark->row().Int(0);
+  auto more = ReleaseStaged(tx, parent_id, attempt, after);
+  if (!more.ok()) return more.status();
+  if (*more) {
+    TASKMILL_RETURN_IF_ERROR(Exec(tx.db,
+                                  "UPDATE staged_releases SET released_through = ?3 WHERE "
+                                  "parent_id = ?1 AND parent_attempt = ?2",
+                                  parent_id, attempt, after + kReleasedPerCommit));
+    return true;
+  }
+  TASKMILL_RETURN_IF_ERROR(
+      Exec(tx.db, "DELETE FROM staged_releases WHERE parent_id = ?1 AND parent_attempt = ?2",
+           parent_id, attempt));
+  SweepStaged(parent_id, attempt);
+  return false;
+}
+
+Status SqliteStorage::ReleaseAllOf(Tx& tx, const std::string& flow_id) {
+  std::vector<std::pair<std::string, int64_t>> under_way;
+  {
+    auto rows = Select(tx.db,
+                       "SELECT parent_id, parent_attempt FROM staged_releases WHERE flow_id = ?1 "
+                       "OR ?1 = ''",
+                       flow_id);
+    if (!rows.ok()) return rows.status();
+    for (;;) {
+      auto row = rows->Next();
+      if (!row.ok()) return row.status();
+      if (!*row) break;
+      under_way.emplace_back(std::string(rows->row().Text(0)), rows->row().Int(1));
+    }
+  }
+  for (const auto& [parent_id, attempt] : under_way) {
+    for (;;) {
+      auto more = ReleaseMore(tx, parent_id, attempt);
+      if (!more.ok()) return more.status();
+      if (!*more) break;
+    }
+  }
   return Status::Ok();
 }
 

@@ -41,6 +41,9 @@ struct Tx {
   // (run id, attempt) of the running attempts this write stopped (a cancel, a flow's
   // stop): once it commits, the runs they staged are deleted (SweepStaged).
   std::vector<std::pair<std::string, int64_t>> stopped;
+  // (run id, attempt) of the finishes whose staged runs this write began to release:
+  // once it commits, the writer releases the rest (ReleaseTheRest).
+  std::vector<std::pair<std::string, int64_t>> releasing;
 };
 
 // Steps `stmt`, a bound `DELETE FROM runs ... RETURNING queue, task, status,
@@ -110,6 +113,21 @@ class SqliteStorage final : public Storage {
   void WriterLoop();
   void SyncLoop();
   Status SyncLog() const;
+  // While one lives, the syncer flushes the log every kFlushEvery (under
+  // synchronous=full): for writes that append much of it, such as the commits that
+  // release a step's 100,000 staged children (80 MB of log). The next durable commit's
+  // sync then flushes only what came since the last flush, not all of it at once.
+  class LogFlushedMeanwhile {
+   public:
+    explicit LogFlushedMeanwhile(SqliteStorage& storage);
+    ~LogFlushedMeanwhile();
+    LogFlushedMeanwhile(const LogFlushedMeanwhile&) = delete;
+    LogFlushedMeanwhile& operator=(const LogFlushedMeanwhile&) = delete;
+
+   private:
+    SqliteStorage& storage_;
+  };
+  static constexpr std::chrono::milliseconds kFlushEvery{5};
   Status OpenLogForSync();
   void CommitBatch(const std::vector<PendingWrite*>& batch, std::vector<Status>& results);
   Result<std::unique_ptr<Connection>> AcquireReader();
@@ -192,6 +210,26 @@ class SqliteStorage final : public Storage {
   // Releases (into runs, tallied) the runs the finished attempt staged, as f.staged
   // says, and queues the deletion of its staged rows (SweepStaged).
   Status ApplyStaged(Tx& tx, const RunFinish& f);
+  // Staged runs released per commit. A step's 100,000 children released in its
+  // finish's one commit wrote 80 MB of log at once: that commit's sync, then the
+  // checkpoint of it, held up the commits after it for 200-300 ms, the first finishes
+  // of those children among them (docs/BENCHMARKS.md).
+  static constexpr int64_t kReleasedPerCommit = 4096;
+  // Releases the runs that `parent_id`'s attempt staged after seq `after`, up to
+  // kReleasedPerCommit of them; answers whether some are left.
+  Result<bool> ReleaseStaged(Tx& tx, const std::string& parent_id, int64_t attempt, int64_t after);
+  // The next part of a release under way (staged_releases); false once it is done,
+  // when its row goes and its staged rows are swept (or when none was under way).
+  Result<bool> ReleaseMore(Tx& tx, const std::string& parent_id, int64_t attempt);
+  // Every release under way of flow `flow_id` (every one: empty), to its end: before
+  // a flow's stop stops their runs, and at the open after a crash.
+  Status ReleaseAllOf(Tx& tx, const std::string& flow_id);
+  // On the writer thread, after the commit that began them (Tx::releasing): the rest
+  // of each release, a commit per part, before the writer takes any other write; the
+  // log is flushed meanwhile (LogFlushedMeanwhile). A part that fails is left under
+  // way (its row stays): the next commit's turn tries again, and the next open ends it.
+  void ReleaseTheRest();
+  std::vector<std::pair<std::string, int64_t>> releasing_;  // the writer thread's
   // Deletes the rows staged under `parent_id` by its attempts up to `up_to_attempt`,
   // in writes of a thousand rows each that wait for a quiet writer (WriteWhenQuiet),
   // the first asked for at `since`.
@@ -220,13 +258,12 @@ class SqliteStorage final : public Storage {
     std::unordered_map<std::string, std::pair<const RunSettle*, size_t>> settles;
   };
   // Applies what finish `i` of `finishes`, accepted or not, brings into the commit.
-  static Status ApplyFinishFollowUps(Tx& tx, const std::vector<RunFinish>& finishes, size_t i,
-                                     bool accepted, SharedFollowUps& shared,
-                                     std::vector<RunFinishResult>& out);
-  static Status ApplyFollowUps(Tx& tx, const std::vector<FollowUpAt>& ups, const RunSettle* settle,
-                               TimePoint finished_at, bool* settled);
-  static Status StopFlowRuns(Tx& tx, const std::string& flow_id, const std::string& error,
-                             TimePoint now);
+  Status ApplyFinishFollowUps(Tx& tx, const std::vector<RunFinish>& finishes, size_t i,
+                              bool accepted, SharedFollowUps& shared,
+                              std::vector<RunFinishResult>& out);
+  Status ApplyFollowUps(Tx& tx, const std::vector<FollowUpAt>& ups, const RunSettle* settle,
+                        TimePoint finished_at, bool* settled);
+  Status StopFlowRuns(Tx& tx, const std::string& flow_id, const std::string& error, TimePoint now);
 
   // ---- status tallies (tallies.cpp)
   static Status ApplyTallies(Connection& db, const TallyDeltas& d);
@@ -327,6 +364,7 @@ class SqliteStorage final : public Storage {
   std::condition_variable sync_cv_;
   std::vector<Unsynced> unsynced_;  // guarded by sync_mu_
   bool sync_stopping_ = false;      // guarded by sync_mu_
+  int flushed_meanwhile_ = 0;       // LogFlushedMeanwhile alive; guarded by sync_mu_
 
   std::mutex mu_;
   std::condition_variable cv_;
