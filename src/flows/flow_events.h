@@ -40,7 +40,10 @@ using FinishedRuns = std::vector<std::pair<const Run*, const RunFinish*>>;
 // finishes, before the next one of this writer, so that of two batches of a step's
 // children only the one that ended the last is told all over. Two children ending at
 // the same moment on two nodes may still both tell it (the callback run of the event
-// is stored once: callbacks.h).
+// is stored once: callbacks.h). On SQLite, a runner of another process that ends every
+// child released so far while a release of more is under way (staged_runs.cpp) would
+// tell it early; the writer's own answers, which store successors and callback runs,
+// count such a release as live.
 std::map<std::string, bool> StepsAllOver(Storage& storage, const FinishedRuns& finished);
 // Publishes the events of `finished`, a step_all_over that a child's end may mean when
 // `all_over` (StepsAllOver, read after their commit) says so. Publishing may come

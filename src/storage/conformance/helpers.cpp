@@ -131,6 +131,19 @@ Status StageChildren(Storage& storage, const ClaimedRun& parent, int count) {
   return storage.RunStage(parent.queue, parent.id, parent.attempt, runs);
 }
 
+RunFinish FailingFlowR(const ClaimedRun& step, TimePoint at) {
+  RunFinish failed = FinishOf(step.id, step.attempt, RunStatus::kFailed, at);
+  failed.staged = StagedRuns::kDrop;
+  failed.settle = RunSettle{.queue = "default",
+                            .id = "r",
+                            .status = RunStatus::kFailed,
+                            .error = "step " + step.id + " failed",
+                            .error_kind = "flow",
+                            .when_idle = false,
+                            .stop_live = true};
+  return failed;
+}
+
 TaskDef FullTask(std::string name) {
   TaskDef t;
   t.name = std::move(name);

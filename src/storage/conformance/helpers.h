@@ -45,6 +45,9 @@ Run FlowMember(const std::string& id, const std::string& flow, const std::string
 std::pair<ClaimedRun, ClaimedRun> ClaimTwoSteps(Storage& storage, int max_attempts = 1);
 // Stages `count` children of `parent` ("<parent>:0", ...) under its claimed attempt.
 Status StageChildren(Storage& storage, const ClaimedRun& parent, int count);
+// The failed finish of `step`, a step of flow "r" (ClaimTwoSteps), that fails the flow
+// and stops what else of it is live, as a step that cannot be retried does.
+RunFinish FailingFlowR(const ClaimedRun& step, TimePoint at);
 // A task definition with every field set to a value other than its default.
 TaskDef FullTask(std::string name);
 

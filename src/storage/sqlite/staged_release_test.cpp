@@ -21,6 +21,7 @@ namespace {
 
 using conformance::At;
 using conformance::ClaimTwoSteps;
+using conformance::FailingFlowR;
 using conformance::FinishOf;
 using conformance::FlowMember;
 using conformance::kT0;
@@ -119,14 +120,7 @@ TEST_F(StagedRelease, AFlowsStopStopsTheRunsOfAReleaseUnderWayToo) {
   auto [a, b] = ClaimTwoSteps(storage());
   ASSERT_TRUE(StageChildren(storage(), a, kChildren).ok());
   ASSERT_TRUE(Unwrap(storage().RunFinishBatch({Released(a, At(1))})).at(0).accepted);
-  RunFinish failed = FinishOf(b.id, b.attempt, RunStatus::kFailed, At(2));
-  failed.settle = RunSettle{.queue = "default",
-                            .id = "r",
-                            .status = RunStatus::kFailed,
-                            .error = "step b failed",
-                            .error_kind = "flow",
-                            .when_idle = false,
-                            .stop_live = true};
+  RunFinish failed = FailingFlowR(b, At(2));
   ASSERT_TRUE(Unwrap(storage().RunFinishBatch({failed})).at(0).accepted);
   std::vector<Run> children = ChildrenOf("r:a");
   EXPECT_EQ(children.size(), static_cast<size_t>(kChildren));

@@ -18,6 +18,7 @@ namespace {
 
 using conformance::At;
 using conformance::ClaimTwoSteps;
+using conformance::FailingFlowR;
 using conformance::FinishOf;
 using conformance::kT0;
 using conformance::StageChildren;
@@ -92,15 +93,7 @@ TEST_F(StagedSweep, ACancelDeletesWhatTheAttemptStaged) {
 TEST_F(StagedSweep, AFlowsStopDeletesWhatItsRunningStepsStaged) {
   auto [a, b] = TwoSteps();
   Stage(a, 1200);
-  RunFinish failed = FinishOf(b.id, b.attempt, RunStatus::kFailed, At(1));
-  failed.staged = StagedRuns::kDrop;
-  failed.settle = RunSettle{.queue = "default",
-                            .id = "r",
-                            .status = RunStatus::kFailed,
-                            .error = "step b failed",
-                            .error_kind = "flow",
-                            .when_idle = false,
-                            .stop_live = true};
+  RunFinish failed = FailingFlowR(b, At(1));
   ASSERT_TRUE(Unwrap(storage().RunFinishBatch({failed})).at(0).accepted);
   ASSERT_EQ(Unwrap(storage().RunGet("r:a")).status, RunStatus::kStopped);
   EXPECT_TRUE(StagedGone("r:a"));
