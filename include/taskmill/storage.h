@@ -270,6 +270,13 @@ struct RunFinishResult {
   // runner does not claim again for nothing (FinishMayHaveStoredRuns). A backend that
   // does not tell leaves it true: that costs at most a claim that finds nothing.
   bool may_have_stored_runs = true;
+  // For an accepted finish of a run with a parent (a flow's child): whether that
+  // parent and every one of its children were final at this commit, where the backend
+  // tells (SQLite does, for a finish that carries its claimed run). Told by the one
+  // commit that ends the last child, so its flow event is told once, also when runners
+  // of several processes end children at the same moment. Unset: the caller reads it
+  // after the commit (flows::StepsAllOver).
+  std::optional<bool> parent_over;
 };
 
 // Whether the commit of a finish may have stored runs that are due now (its follow-ups,

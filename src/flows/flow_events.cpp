@@ -104,14 +104,17 @@ bool AllOver(Storage& storage, const std::string& id) {
 
 }  // namespace
 
-std::map<std::string, bool> StepsAllOver(Storage& storage, const FinishedRuns& finished) {
+std::map<std::string, bool> StepsAllOver(Storage& storage, const FinishedRuns& finished,
+                                         const std::map<std::string, bool>& told) {
   // Storage answers the same for each child of one step: each step is read once.
   std::map<std::string, bool> all_over;
   for (const auto& [run, f] : finished) {
     for (const FinishEvent& event : FinishEvents(*run, *f)) {
       if (!event.when_all_over) continue;
       auto [seen, first] = all_over.try_emplace(run->parent_id, false);
-      if (first) seen->second = AllOver(storage, run->parent_id);
+      if (!first) continue;
+      auto known = told.find(run->parent_id);
+      seen->second = known != told.end() ? known->second : AllOver(storage, run->parent_id);
     }
   }
   return all_over;

@@ -35,16 +35,15 @@ void PublishFlowOver(EventBus& bus, const Run& root);
 void PublishStarted(EventBus& bus, const Run& run);
 // The accepted finishes of flows' runs, each with the run it ended (FinishEvents).
 using FinishedRuns = std::vector<std::pair<const Run*, const RunFinish*>>;
-// The steps whose children ended in `finished`, each with whether `storage`, read
-// now, shows it and all its children final: read right after the commit of the
-// finishes, before the next one of this writer, so that of two batches of a step's
-// children only the one that ended the last is told all over. Two children ending at
-// the same moment on two nodes may still both tell it (the callback run of the event
-// is stored once: callbacks.h). On SQLite, a runner of another process that ends every
-// child released so far while a release of more is under way (staged_runs.cpp) would
-// tell it early; the writer's own answers, which store successors and callback runs,
-// count such a release as live.
-std::map<std::string, bool> StepsAllOver(Storage& storage, const FinishedRuns& finished);
+// The steps whose children ended in `finished`, each with whether it and all its
+// children are final: as the storage told it at the commit of the finishes (`told`,
+// from RunFinishResult::parent_over), or else as `storage`, read now, shows it: read
+// right after the commit, before the next one of this writer, so that of two batches
+// of a step's children only the one that ended the last is told all over. Read, two
+// children ending at the same moment on two nodes may both tell it (the callback run
+// of the event is stored once: callbacks.h); told, they cannot.
+std::map<std::string, bool> StepsAllOver(Storage& storage, const FinishedRuns& finished,
+                                         const std::map<std::string, bool>& told = {});
 // Publishes the events of `finished`, a step_all_over that a child's end may mean when
 // `all_over` (StepsAllOver, read after their commit) says so. Publishing may come
 // later than the read, on another thread.

@@ -556,7 +556,15 @@ void Runner::WriteFinishes(std::vector<std::pair<RunFinish, Run>>& batch) {
     if (stored) Wake();
   }
   std::map<std::string, bool> steps_all_over;
-  if (results.ok()) steps_all_over = flows::StepsAllOver(storage_, OfFlows(batch, *results));
+  if (results.ok()) {
+    std::map<std::string, bool> told;  // by the storage, at the commit
+    for (size_t i = 0; i < batch.size(); ++i) {
+      if (const std::optional<bool>& over = (*results)[i].parent_over) {
+        told[batch[i].second.parent_id] = *over;
+      }
+    }
+    steps_all_over = flows::StepsAllOver(storage_, OfFlows(batch, *results), told);
+  }
   {
     std::lock_guard lock(mu_);
     written_.push_back(Written{std::move(batch), std::move(results), std::move(steps_all_over)});

@@ -124,7 +124,8 @@ class Runner {
   struct Written {
     std::vector<std::pair<RunFinish, Run>> batch;
     Result<std::vector<RunFinishResult>> results;
-    // Read right after the commit (flows::StepsAllOver), before the next one.
+    // As the storage told it at the commit (RunFinishResult::parent_over), or read
+    // right after the commit, before the next one (flows::StepsAllOver).
     std::map<std::string, bool> steps_all_over;
   };
   // The accepted finishes of flows' runs in `batch`.

@@ -510,8 +510,31 @@ std::function<Status(Tx&)> SqliteStorage::FinishWrite(const std::vector<RunFinis
       TASKMILL_RETURN_IF_ERROR(ApplyFinishFollowUps(tx, finishes, i, true, shared, out));
       out[i].may_have_stored_runs = tx.runs_stored > stored_before;
     }
-    return Status::Ok();
+    return TellParentsOver(tx, finishes, out);
   };
+}
+
+Status SqliteStorage::TellParentsOver(Tx& tx, const std::vector<RunFinish>& finishes,
+                                      std::vector<RunFinishResult>& out) {
+  // Read after every finish of the batch: a step's children end many per batch, and
+  // only the batch that ends the last finds the step over. Once per step.
+  std::unordered_map<std::string, bool> over;
+  for (size_t i = 0; i < finishes.size(); ++i) {
+    const Run* run = finishes[i].claimed;
+    // A child (its parent is not the flow's root, a step's parent), as claimed.
+    if (!out[i].accepted || run == nullptr || run->parent_id.empty() ||
+        run->parent_id == run->flow_id) {
+      continue;
+    }
+    auto [it, first] = over.try_emplace(run->parent_id, false);
+    if (first) {
+      auto parent_over = ParentOver(tx.db, run->parent_id);
+      if (!parent_over.ok()) return parent_over.status();
+      it->second = *parent_over;
+    }
+    out[i].parent_over = it->second;
+  }
+  return Status::Ok();
 }
 
 Result<std::vector<Run>> SqliteStorage::RunListExpired(TimePoint now, int limit) {

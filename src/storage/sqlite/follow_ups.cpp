@@ -74,6 +74,11 @@ Result<bool> Over(Connection& db, const std::string& id, const std::string& queu
 
 }  // namespace
 
+Result<bool> SqliteStorage::ParentOver(Connection& db, const std::string& id) {
+  std::string live_flow;
+  return Over(db, id, "", &live_flow);
+}
+
 namespace {
 
 // What makes a follow-up or a settle one that several finishes carry alike: a

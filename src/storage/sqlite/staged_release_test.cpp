@@ -54,17 +54,30 @@ class StagedRelease : public ::testing::Test {
     return conformance::CountOf(Unwrap(storage().RunStats()), RunStatus::kPending);
   }
 
-  // Claims and completes every pending run, as runners would.
-  void CompletePending(TimePoint at) {
-    for (;;) {
-      auto taken = Unwrap(storage().RunTake({.runner = "runner", .max = 1000, .now = at}));
-      if (taken.empty()) return;
-      std::vector<RunFinish> done;
-      for (const ClaimedRun& run : taken) {
-        done.push_back(FinishOf(run.id, run.attempt, RunStatus::kCompleted, at));
-      }
-      Unwrap(storage().RunFinishBatch(done));
+  // Claims up to `max` pending runs and completes them in one batch, each finish
+  // carrying its claimed run as a runner's does; answers whether each one's parent
+  // was told over, in claim order (unset: not told).
+  std::vector<std::optional<bool>> Complete(TimePoint at, int max = 1000) {
+    auto taken = Unwrap(storage().RunTake({.runner = "runner", .max = max, .now = at}));
+    std::vector<RunFinish> done;
+    for (const ClaimedRun& run : taken) {
+      done.push_back(FinishOf(run.id, run.attempt, RunStatus::kCompleted, at));
+      done.back().claimed = &run;
     }
+    std::vector<std::optional<bool>> over;
+    for (const RunFinishResult& result : Unwrap(storage().RunFinishBatch(done))) {
+      over.push_back(result.parent_over);
+    }
+    return over;
+  }
+  // Claims and completes every pending run; answers whether a finish was told its
+  // parent over.
+  bool CompletePending(TimePoint at) {
+    bool told_over = false;
+    for (auto over = Complete(at); !over.empty(); over = Complete(at)) {
+      for (const std::optional<bool>& o : over) told_over |= o.value_or(false);
+    }
+    return told_over;
   }
 
   RunFinish Released(const ClaimedRun& step, TimePoint at) {
@@ -95,8 +108,9 @@ TEST_F(StagedRelease, AStepIsLiveUntilItsReleaseIsDoneAndTheOpenEndsOneACrashCut
   ASSERT_TRUE(StageChildren(storage(), a, kChildren).ok());
   ASSERT_TRUE(Unwrap(storage().RunFinishBatch({Released(a, At(1))})).at(0).accepted);
   ASSERT_EQ(ChildrenOf("r:a").size(), static_cast<size_t>(SqliteStorage::kReleasedPerCommit));
-  // Every child released so far completes: what is left to release still runs.
-  CompletePending(At(2));
+  // Every child released so far completes: what is left to release still runs, and
+  // no finish is told its step over.
+  EXPECT_FALSE(CompletePending(At(2)));
   RunFinish last = FinishOf(b.id, b.attempt, RunStatus::kCompleted, At(3));
   RunFollowUp next;
   next.run = FlowMember("r:c", "r", "r");
@@ -113,6 +127,15 @@ TEST_F(StagedRelease, AStepIsLiveUntilItsReleaseIsDoneAndTheOpenEndsOneACrashCut
   for (const Run& child : children) pending += child.status == RunStatus::kPending;
   EXPECT_EQ(pending, kChildren - SqliteStorage::kReleasedPerCommit);
   EXPECT_EQ(PendingCounted(), pending);
+}
+
+TEST_F(StagedRelease, TheFinishThatEndsAStepsLastChildIsToldItsStepIsOver) {
+  Open();
+  auto [a, b] = ClaimTwoSteps(storage());
+  ASSERT_TRUE(StageChildren(storage(), a, 3).ok());
+  ASSERT_TRUE(Unwrap(storage().RunFinishBatch({Released(a, At(1))})).at(0).accepted);
+  EXPECT_THAT(Complete(At(2), 2), ::testing::ElementsAre(false, false));
+  EXPECT_THAT(Complete(At(3)), ::testing::ElementsAre(true));
 }
 
 TEST_F(StagedRelease, AFlowsStopStopsTheRunsOfAReleaseUnderWayToo) {

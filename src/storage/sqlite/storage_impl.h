@@ -237,6 +237,12 @@ class SqliteStorage final : public Storage {
                    std::chrono::steady_clock::time_point since = std::chrono::steady_clock::now());
 
   // ---- what an accepted finish brings into its commit (follow_ups.cpp)
+  // Whether run `id` and all its children are final, a release under way counting as
+  // live (RunFinishResult::parent_over).
+  static Result<bool> ParentOver(Connection& db, const std::string& id);
+  // Sets RunFinishResult::parent_over of the accepted finishes of children.
+  static Status TellParentsOver(Tx& tx, const std::vector<RunFinish>& finishes,
+                                std::vector<RunFinishResult>& out);
   // What the finishes of one batch carry alike: each child of a step carries its
   // step's successors and its flow's settle when idle, which are applied once, at the
   // last finish of the batch that carries them, when one of their carriers was
