@@ -45,7 +45,7 @@ using FinishedRuns = std::vector<std::pair<const Run*, const RunFinish*>>;
 std::map<std::string, bool> StepsAllOver(Storage& storage, const FinishedRuns& finished,
                                          const std::map<std::string, bool>& told = {});
 // Publishes the events of `finished`, a step_all_over that a child's end may mean when
-// `all_over` (StepsAllOver, read after their commit) says so. Publishing may come
+// `all_over` (StepsAllOver: told at their commit, or read after it) says so. Publishing may come
 // later than the read, on another thread.
 void PublishFinished(EventBus& bus, const FinishedRuns& finished,
                      const std::map<std::string, bool>& all_over);

@@ -11,8 +11,8 @@
 //     by the finish as before (flows/advance.h). A batch is written on a thread of
 //     its own while the function adds the next: the step waits only for the storage,
 //     not for the storage and then its own building in turn.
-//   - The finish of the step releases the staged children in its own commit when the
-//     step completed, and drops them otherwise (SetStagedFate).
+//   - The finish of the step releases the staged children, from its own commit on,
+//     when the step completed, and drops them otherwise (SetStagedFate).
 //   - flow::ChildResults pages the predecessor's children in the order stored
 //     (Storage::RunListChildOutcomes) instead of reading them from the step's args.
 //
