@@ -247,10 +247,9 @@ Status SqliteStorage::ReleaseAllOf(Tx& tx, const std::string& flow_id) {
   return Status::Ok();
 }
 
-// Queued from inside a write, this lands in a later commit, and before any write
-// queued after that one: a later attempt of the parent, claimed only after this
-// finish committed, stages its rows after the sweep has run (and the bound on the
-// attempt keeps them besides). The templates go with the last of their children.
+// Waits for a quiet writer (WriteWhenQuiet), so later writes may come first: the
+// bound on the attempt keeps out the rows a later attempt of the parent stages
+// meanwhile. The templates go with the last of their children.
 void SqliteStorage::SweepStaged(const std::string& parent_id, int64_t up_to_attempt,
                                 std::chrono::steady_clock::time_point since) {
   WriteWhenQuiet(
